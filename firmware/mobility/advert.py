@@ -1,0 +1,343 @@
+"""Agent advertisement, host reply and solicitation: ICMP router advertisement (type 9) and
+router solicitation (type 10) with the Mobile IPv4 agent advertisement extension (type 16) and
+the roam extensions 150 (agent info), 152 (requested service level) and 151 (authentication).
+
+Layouts: docs/PROTOCOL.md "Agent advertisement" and "Solicitation". The tag covers the ICMP
+message from its type byte through the SPI, computed with the ICMP checksum field as 0; the ICMP
+checksum is computed last, over everything including the tag.
+"""
+
+import struct
+
+from mobility import auth, ipv4
+from mobility.errors import DecodeError
+
+try:
+    from micropython import const
+except ImportError:
+
+    def const(x):
+        return x
+
+
+ICMP_ADVERT = const(9)
+ICMP_SOLICIT = const(10)
+EXT_PAD = const(0)  # one-byte padding extension (RFC 5944)
+EXT_MOBILITY = const(16)  # RFC 5944 mobility agent advertisement extension
+EXT_INFO = const(150)  # roam agent info
+EXT_AUTH = const(151)  # roam authentication
+EXT_SOLICIT = const(152)  # roam requested service level
+
+# RFC 5944 agent advertisement flags
+FLAG_R = const(0x80)  # registration required
+FLAG_B = const(0x40)  # busy
+FLAG_H = const(0x20)  # home agent
+FLAG_F = const(0x10)  # foreign agent
+FLAG_M = const(0x08)
+FLAG_G = const(0x04)
+FLAG_T = const(0x01)  # reverse tunnelling
+
+# services offered (agent info extension)
+SVC_ROUTING = const(0x01)
+SVC_REVERSE = const(0x02)
+SVC_REGION = const(0x04)
+SVC_HOST = const(0x08)  # host-to-host contact only (a host reply)
+
+OUTAGE_NONE = const(0xFFFF)  # outage_in: no outage planned
+
+# requested service level (solicitation), downgraded from ROUTING to HOST
+LEVEL_ROUTING = const(2)
+LEVEL_HOST = const(1)
+
+ADV_TTL = const(1)
+_RA_LEN = const(16)  # RFC 1256 header with one address entry
+_AUTH_EXT_LEN = const(22)
+
+
+def _u(value, bits, what):
+    if not isinstance(value, int) or not 0 <= value < (1 << bits):
+        raise ValueError("%s must be an int in 0..%d, not %r" % (what, (1 << bits) - 1, value))
+    return value
+
+
+class Advertisement:
+    """An agent advertisement (or, with ``is_host_reply``, a host's answer to a host-to-host
+    solicitation: no mobility extension, services SVC_HOST)."""
+
+    FIELDS = (
+        "src",
+        "dst",
+        "adv_lifetime",
+        "seq",
+        "reg_lifetime",
+        "flags",
+        "coa",
+        "services",
+        "capacity",
+        "load",
+        "outage_in",
+        "outage_for",
+        "nonce",
+        "spi",
+        "is_host_reply",
+    )
+
+    def __init__(
+        self,
+        src=None,
+        dst=ipv4.BCAST_ADDR,
+        adv_lifetime=0,
+        seq=0,
+        reg_lifetime=0,
+        flags=0,
+        coa=None,
+        services=0,
+        capacity=0,
+        load=0,
+        outage_in=OUTAGE_NONE,
+        outage_for=0,
+        nonce=0,
+        spi=auth.SPI_CELL,
+        is_host_reply=False,
+    ):
+        self.src = src
+        self.dst = dst
+        self.adv_lifetime = adv_lifetime  # seconds
+        self.seq = seq  # 16-bit serial (replay protection)
+        self.reg_lifetime = reg_lifetime  # seconds, longest local binding granted
+        self.flags = flags
+        self.coa = coa  # care-of address; None: the agent's address (src)
+        self.services = services
+        self.capacity = capacity
+        self.load = load
+        self.outage_in = outage_in  # seconds until a planned outage, OUTAGE_NONE: none
+        self.outage_for = outage_for  # seconds the outage lasts
+        self.nonce = nonce  # the agent's boot nonce (32 bits)
+        self.spi = spi  # None after decoding a message without authentication
+        self.is_host_reply = is_host_reply
+        self.tag = None
+        self._icmp = None  # the received ICMP message, for verify()
+        self._tag_off = 0
+
+    def verify(self, keys, spi=auth.SPI_CELL):
+        """True when the message carries a valid tag under ``spi`` (default: the cell key)."""
+        return _verify(self, keys, spi)
+
+    def __repr__(self):
+        return _repr(self)
+
+
+class Solicitation:
+    """A router solicitation asking for a service level (LEVEL_ROUTING, then LEVEL_HOST)."""
+
+    FIELDS = ("src", "level", "attempt", "spi", "dst")
+
+    def __init__(self, src=None, level=LEVEL_ROUTING, attempt=0, spi=auth.SPI_CELL, dst=ipv4.BCAST_ADDR):
+        self.src = src
+        self.level = level
+        self.attempt = attempt  # 0..255, saturating
+        self.spi = spi
+        self.dst = dst
+        self.tag = None
+        self._icmp = None
+        self._tag_off = 0
+
+    def verify(self, keys, spi=auth.SPI_CELL):
+        """True when the message carries a valid tag under ``spi`` (default: the cell key)."""
+        return _verify(self, keys, spi)
+
+    def __repr__(self):
+        return _repr(self)
+
+
+def _repr(msg):
+    parts = []
+    for name in msg.FIELDS:
+        v = getattr(msg, name)
+        if isinstance(v, bytes) and len(v) == 4:
+            v = ipv4.ntoa(v)
+        parts.append("%s=%r" % (name, v))
+    return "%s(%s)" % (type(msg).__name__, ", ".join(parts))
+
+
+def _verify(msg, keys, spi):
+    icmp = msg._icmp
+    if icmp is None or msg.tag is None or msg.spi != spi:
+        return False
+    mv = memoryview(icmp)
+    return keys.check(spi, msg.tag, mv[0:2], b"\x00\x00", mv[4 : msg._tag_off])
+
+
+def _finish(buf, key, spi, auth_off, src, dst):
+    """Write the auth extension at ``auth_off`` (unless key is None), then the ICMP checksum,
+    and wrap the message in its IPv4 header."""
+    if key is not None:
+        _u(spi, 32, "SPI")
+        buf[auth_off] = EXT_AUTH
+        buf[auth_off + 1] = 20
+        struct.pack_into(">I", buf, auth_off + 2, spi)
+        t = auth.tag(key, memoryview(buf)[0 : auth_off + 6])
+        buf[auth_off + 6 : auth_off + 22] = t
+    c = ipv4.checksum(buf)
+    buf[2] = c >> 8
+    buf[3] = c & 0xFF
+    return ipv4.encode(src, dst, ipv4.PROTO_ICMP, buf, ADV_TTL)
+
+
+def encode_advertisement(adv, key):
+    """The IPv4 packet of ``adv`` signed with ``key`` (raw key bytes for adv.spi); key None
+    leaves out the authentication extension (only for tests of what receivers reject)."""
+    ipv4.check_addr(adv.src, "advertisement source")
+    coa = adv.src if adv.coa is None else adv.coa
+    ipv4.check_addr(coa, "care-of address")
+    n = _RA_LEN + (0 if adv.is_host_reply else 12) + 13 + (0 if key is None else _AUTH_EXT_LEN)
+    buf = bytearray(n)
+    buf[0] = ICMP_ADVERT
+    buf[4] = 1  # one router address
+    buf[5] = 2  # address entry size in 32-bit words
+    struct.pack_into(">H", buf, 6, _u(adv.adv_lifetime, 16, "advertisement lifetime"))
+    buf[8:12] = adv.src  # router address; preference level 0
+    off = _RA_LEN
+    if not adv.is_host_reply:
+        struct.pack_into(
+            ">BBHHBB",
+            buf,
+            off,
+            EXT_MOBILITY,
+            10,
+            _u(adv.seq, 16, "sequence"),
+            _u(adv.reg_lifetime, 16, "registration lifetime"),
+            _u(adv.flags, 8, "flags"),
+            0,
+        )
+        buf[off + 8 : off + 12] = coa
+        off += 12
+    struct.pack_into(
+        ">BBBBBHHI",
+        buf,
+        off,
+        EXT_INFO,
+        11,
+        _u(adv.services, 8, "services"),
+        _u(adv.capacity, 8, "capacity"),
+        _u(adv.load, 8, "load"),
+        _u(adv.outage_in, 16, "outage_in"),
+        _u(adv.outage_for, 16, "outage_for"),
+        _u(adv.nonce, 32, "nonce"),
+    )
+    off += 13
+    dst = adv.dst
+    ipv4.check_addr(dst, "advertisement destination")
+    return _finish(buf, key, adv.spi, off, adv.src, dst)
+
+
+def encode_solicitation(sol, key):
+    """The IPv4 packet of ``sol`` signed with ``key``; key None leaves out the authentication."""
+    ipv4.check_addr(sol.src, "solicitation source")
+    ipv4.check_addr(sol.dst, "solicitation destination")
+    n = 8 + 4 + (0 if key is None else _AUTH_EXT_LEN)
+    buf = bytearray(n)
+    buf[0] = ICMP_SOLICIT
+    buf[8] = EXT_SOLICIT
+    buf[9] = 2
+    buf[10] = _u(sol.level, 8, "service level")
+    buf[11] = _u(sol.attempt, 8, "attempt")
+    return _finish(buf, key, sol.spi, 12, sol.src, sol.dst)
+
+
+def _auth_ext(msg, p, off, end):
+    if end - off != 22:
+        raise DecodeError("ICMP: authentication extension length %d, expected 20" % (end - off - 2))
+    if end != len(p):
+        raise DecodeError("ICMP: authentication extension is not the last")
+    msg.spi = (p[off + 2] << 24) | (p[off + 3] << 16) | (p[off + 4] << 8) | p[off + 5]
+    msg.tag = p[off + 6 : end]
+    msg._tag_off = off + 6
+
+
+def decode_icmp(header):
+    """The Advertisement or Solicitation in a decoded IPv4 packet (see ipv4.decode).
+
+    Checks the ICMP checksum and every length; does not verify authentication (msg.verify does).
+    A message without the auth extension decodes with spi None and never verifies.
+    Raises only DecodeError.
+    """
+    if header.proto != ipv4.PROTO_ICMP:
+        raise DecodeError("not ICMP: protocol %d" % header.proto)
+    p = header.payload
+    n = len(p)
+    if n < 8:
+        raise DecodeError("ICMP: %d bytes, shorter than a header" % n)
+    if ipv4.checksum(p) != 0:
+        raise DecodeError("ICMP: bad checksum")
+    kind = p[0]
+    if kind == ICMP_ADVERT:
+        if p[1] not in (0, 16):
+            raise DecodeError("ICMP advertisement: code %d" % p[1])
+        count = p[4]
+        size = p[5]
+        if count < 1 or size < 2:
+            raise DecodeError("ICMP advertisement: %d addresses of %d words" % (count, size))
+        off = 8 + 4 * count * size
+        if off > n:
+            raise DecodeError("ICMP advertisement: address list beyond the message")
+        msg = Advertisement(header.src, header.dst, (p[6] << 8) | p[7], spi=None)
+        msg.is_host_reply = True  # until a mobility extension is found
+        msg.outage_in = OUTAGE_NONE
+    elif kind == ICMP_SOLICIT:
+        if p[1] != 0:
+            raise DecodeError("ICMP solicitation: code %d" % p[1])
+        msg = Solicitation(header.src, LEVEL_ROUTING, 0, None, header.dst)
+        off = 8
+    else:
+        raise DecodeError("ICMP type %d is neither advertisement nor solicitation" % kind)
+    seen = 0  # bit per known extension: 1 mobility, 2 info, 4 solicit, 8 auth
+    while off < n:
+        t = p[off]
+        if t == EXT_PAD:
+            off += 1
+            continue
+        if off + 2 > n:
+            raise DecodeError("ICMP: truncated extension header")
+        end = off + 2 + p[off + 1]
+        if end > n:
+            raise DecodeError("ICMP: extension %d runs past the message" % t)
+        length = end - off - 2
+        if t == EXT_AUTH:
+            _auth_ext(msg, p, off, end)
+        elif kind == ICMP_ADVERT and t == EXT_MOBILITY:
+            if seen & 1:
+                raise DecodeError("ICMP advertisement: two mobility extensions")
+            seen |= 1
+            if length < 6 or (length - 6) & 3:
+                raise DecodeError("ICMP advertisement: mobility extension length %d" % length)
+            msg.is_host_reply = False
+            msg.seq = (p[off + 2] << 8) | p[off + 3]
+            msg.reg_lifetime = (p[off + 4] << 8) | p[off + 5]
+            msg.flags = p[off + 6]
+            msg.coa = p[off + 8 : off + 12] if length >= 10 else None
+        elif kind == ICMP_ADVERT and t == EXT_INFO:
+            if seen & 2:
+                raise DecodeError("ICMP advertisement: two agent-info extensions")
+            seen |= 2
+            if length != 11:
+                raise DecodeError("ICMP advertisement: agent-info extension length %d" % length)
+            msg.services = p[off + 2]
+            msg.capacity = p[off + 3]
+            msg.load = p[off + 4]
+            msg.outage_in = (p[off + 5] << 8) | p[off + 6]
+            msg.outage_for = (p[off + 7] << 8) | p[off + 8]
+            msg.nonce = int.from_bytes(p[off + 9 : off + 13], "big")
+        elif kind == ICMP_SOLICIT and t == EXT_SOLICIT:
+            if seen & 4:
+                raise DecodeError("ICMP solicitation: two service-level extensions")
+            seen |= 4
+            if length != 2:
+                raise DecodeError("ICMP solicitation: service-level extension length %d" % length)
+            msg.level = p[off + 2]
+            msg.attempt = p[off + 3]
+        # other extensions are skipped
+        off = end
+    if msg.tag is not None:
+        msg._icmp = p
+    return msg

@@ -1,0 +1,344 @@
+"""Foreign agent role: one radio cell (docs/CORE.md "Agent").
+
+* periodic advertisement with jitter (services, capacity/load, planned outage, boot nonce);
+* answers to solicitations, unicast to the solicitor's MAC;
+* local bindings home address -> (MAC, interface, expiry) made by authenticated, replay-checked
+  registration requests (type 33, cell key); refusal with code 66 when full; deregistration;
+* forwarding inside the cell from its own table (the hot path: TTL decremented in place on the
+  received buffer, SEND of that same buffer), so a cell keeps working when the agent is cut off
+  from everything else. Destinations without a local binding go to ``_route_beyond_cell``, the
+  hook where mobility regions (core II) tunnel via published bindings.
+"""
+
+from mobility import advert, auth, ipv4, registration, replay, ticks
+from mobility.actions import IF_RADIO
+from mobility.errors import DecodeError
+from mobility.node import Node, cfg_int, due, fmt_mac, soonest
+
+try:
+    from micropython import const
+except ImportError:
+
+    def const(x):
+        return x
+
+
+DEFAULT_ADV_INTERVAL_MS = const(1000)
+DEFAULT_REG_LIFETIME_S = const(60)  # longest local binding granted
+DEFAULT_CAPACITY = const(20)
+DEFAULT_ANSWER_GAP_MS = const(100)  # at most one unicast answer to solicitations per gap
+SEQ_WRAP_TO = const(256)  # RFC 5944 2.1.1: after 0xffff the sequence continues at 256
+
+# a local binding: [home address (4 bytes), MAC, interface, expiry (ticks)]
+B_HOME = const(0)
+B_MAC = const(1)
+B_IFACE = const(2)
+B_EXPIRY = const(3)
+
+
+class Agent(Node):
+    ROLE = "agent"
+
+    def __init__(self, config, rand, now):
+        Node.__init__(self, config, rand, now)
+        self.adv_interval_ms = cfg_int(config, "adv_interval_ms", DEFAULT_ADV_INTERVAL_MS, 20, 600000)
+        default_life = (3 * self.adv_interval_ms + 999) // 1000
+        self.adv_lifetime_s = cfg_int(config, "adv_lifetime_s", default_life, 1, 9000)
+        self.reg_lifetime_s = cfg_int(config, "reg_lifetime_s", DEFAULT_REG_LIFETIME_S, 1, 65535)
+        self.capacity = cfg_int(config, "capacity", DEFAULT_CAPACITY, 0, 255)
+        self.services = advert.SVC_ROUTING | cfg_int(config, "services", 0, 0, 0x07)
+        self.cell_iface = cfg_int(config, "cell_iface", IF_RADIO, 0, 1)
+        self.answer_gap_ms = cfg_int(config, "solicit_answer_gap_ms", DEFAULT_ANSWER_GAP_MS, 0, 60000)
+        self.idents = replay.IdentCheck(self.nonce)
+        self.bindings = {}  # addr_key(home) -> [home, mac, iface, expiry]
+        self.seq = 0
+        self._next_adv = ticks.add(now, rand(16) % (self.adv_interval_ms // 4 + 1))
+        self._next_expiry = None
+        self._last_answer = None
+        self.outage_start = None  # planned outage (ticks), None: none planned
+        self.outage_end = None
+        self.outage_for_s = 0
+        self.in_outage = False
+        plan = config.get("outage")
+        if plan is not None:
+            if not isinstance(plan, dict) or "start_in_s" not in plan or "duration_s" not in plan:
+                raise ValueError("config 'outage' must be {'start_in_s': s, 'duration_s': s}")
+            self.plan_outage(now, plan["start_in_s"], plan["duration_s"])
+        self._schedule(now)
+
+    # --- the sans-I/O interface ---
+
+    def on_frame(self, now, iface, src_mac, rssi, frame):
+        # Hot path first: an IPv4 datagram for someone else, looked up without decoding or
+        # slicing. The header checksum is not recomputed here: dec_ttl patches it
+        # incrementally, so a corrupted header stays corrupted and its receiver drops it.
+        if len(frame) >= 20 and frame[0] == 0x45 and frame[16] != 255 and not self.in_outage:
+            k = ((frame[16] & 0x3F) << 24) | (frame[17] << 16) | (frame[18] << 8) | frame[19]
+            if k != self.key:
+                b = self.bindings.get(k)
+                if b is not None and b[0][0] == frame[16]:
+                    if isinstance(frame, bytes):  # the driver's buffer is a bytearray
+                        frame = bytearray(frame)
+                    if ipv4.dec_ttl(frame):
+                        self.out.send(b[2], b[1], frame)
+                    else:
+                        self._drop("ttl", frame)
+                    return
+                self._route_beyond_cell(now, iface, src_mac, frame)
+                return
+        if self.in_outage:
+            return  # the agent is out of service: it neither answers nor forwards
+        self._on_control(now, iface, src_mac, rssi, frame)
+        self._schedule(now)
+
+    def on_timer(self, now):
+        if self.outage_start is not None and due(now, self.outage_start) and not self.in_outage:
+            self._begin_outage(now)
+        if self.in_outage and due(now, self.outage_end):
+            self._end_outage(now)
+        if not self.in_outage:
+            if due(now, self._next_adv):
+                self._advertise(now, ipv4.BCAST_ADDR, b"\xff" * 6, self.cell_iface)
+                j = self.adv_interval_ms // 10  # +-10 % jitter: agents do not stay in step
+                self._next_adv = ticks.add(now, self.adv_interval_ms - j + self.rand(16) % (2 * j + 1))
+            if due(now, self._next_expiry):
+                self._expire(now)
+        self._schedule(now)
+
+    def on_send(self, now, dst, payload):
+        """The agent's own application sends a datagram (it may be a correspondent too)."""
+        pkt = bytearray(self.datagram(dst, payload))
+        b = self.bindings.get(ipv4.addr_key(dst, 0))
+        if b is not None and b[B_HOME] == dst:
+            self.out.send(b[B_IFACE], b[B_MAC], pkt)
+        elif dst == self.address:
+            self.out.deliver(pkt)
+        else:
+            self._route_beyond_cell(now, None, None, pkt)
+
+    def plan_outage(self, now, start_in_s, duration_s):
+        """Announce in every advertisement from now on that the agent will be out of service
+        from ``start_in_s`` seconds for ``duration_s`` seconds (nodes move away in time)."""
+        if not isinstance(start_in_s, int) or not 0 <= start_in_s < advert.OUTAGE_NONE:
+            raise ValueError("outage start_in_s must be an int in 0..65534, not %r" % (start_in_s,))
+        if not isinstance(duration_s, int) or not 1 <= duration_s <= 0xFFFF:
+            raise ValueError("outage duration_s must be an int in 1..65535, not %r" % (duration_s,))
+        self.outage_start = ticks.add(now, start_in_s * 1000)
+        self.outage_end = ticks.add(self.outage_start, duration_s * 1000)
+        self.outage_for_s = duration_s
+        self.log("outage_planned", {"start_in_s": start_in_s, "duration_s": duration_s})
+        self._schedule(now)
+
+    # --- hooks for core II (region publication, tunnels, remote bindings) ---
+
+    def _route_beyond_cell(self, now, iface, src_mac, buf):
+        """A datagram whose destination has no local binding. One cell has no route for it."""
+        self._drop("no_route", buf)
+
+    def _on_advertisement(self, now, iface, src_mac, rssi, adv):
+        """Another agent's advertisement (agents do not bind to each other)."""
+
+    def _on_udp(self, now, iface, src_mac, header, dport):
+        self._drop("port", None, header)
+
+    def _on_other(self, now, iface, src_mac, header):
+        self._drop("proto", None, header)
+
+    def _local_up(self, now, binding, new):
+        """A local binding was made (new) or refreshed."""
+
+    def _local_down(self, now, binding, reason):
+        """A local binding ended."""
+
+    # --- control plane ---
+
+    def _on_control(self, now, iface, src_mac, rssi, frame):
+        h = self.decode(frame, src_mac)
+        if h is None:
+            return
+        to_me = h.dst == self.address
+        if not to_me and h.dst != ipv4.BCAST_ADDR:
+            self._drop("no_route", None, h)  # broadcast-looking or malformed destinations
+            return
+        try:
+            if h.proto == ipv4.PROTO_ICMP:
+                msg = advert.decode_icmp(h)
+                if isinstance(msg, advert.Solicitation):
+                    self._on_solicitation(now, iface, src_mac, msg)
+                elif msg.src != self.address:
+                    self._on_advertisement(now, iface, src_mac, rssi, msg)
+            elif h.proto == ipv4.PROTO_UDP:
+                sport, dport, payload = ipv4.decode_udp(h)
+                if dport == ipv4.REG_PORT and to_me:
+                    msg = registration.decode_registration(h)
+                    if isinstance(msg, registration.RegRequest):
+                        self._on_request(now, iface, src_mac, msg)
+                    else:
+                        self._on_reply(now, iface, src_mac, msg)
+                elif dport == ipv4.APP_PORT and to_me:
+                    self.out.deliver(frame)
+                else:
+                    self._on_udp(now, iface, src_mac, h, dport)
+            else:
+                self._on_other(now, iface, src_mac, h)
+        except DecodeError as exc:
+            self.log("drop", {"reason": "malformed", "mac": fmt_mac(src_mac), "error": str(exc)})
+
+    def _on_reply(self, now, iface, src_mac, rep):
+        self._drop("unexpected", None, None)
+
+    def _on_solicitation(self, now, iface, src_mac, sol):
+        if not self.check_solicitation(sol, src_mac):
+            return
+        if self._last_answer is not None and ticks.diff(now, self._last_answer) < self.answer_gap_ms:
+            return  # rate limit: the solicitor asks again later
+        self._last_answer = now
+        # Unicast back to the MAC and interface the solicitation came from: no route needed.
+        self._advertise(now, sol.src, src_mac, iface)
+
+    def _advertise(self, now, dst, mac, iface):
+        load = len(self.bindings)
+        flags = advert.FLAG_R | advert.FLAG_F
+        if load >= self.capacity:
+            flags |= advert.FLAG_B
+        outage_in = advert.OUTAGE_NONE
+        if self.outage_start is not None:
+            outage_in = max(0, (ticks.diff(self.outage_start, now) + 999) // 1000)
+            if outage_in >= advert.OUTAGE_NONE:
+                outage_in = advert.OUTAGE_NONE - 1
+        adv = advert.Advertisement(
+            src=self.address,
+            dst=dst,
+            adv_lifetime=self.adv_lifetime_s,
+            seq=self.seq,
+            reg_lifetime=self.reg_lifetime_s,
+            flags=flags,
+            services=self.services,
+            capacity=self.capacity,
+            load=min(load, 255),
+            outage_in=outage_in,
+            outage_for=self.outage_for_s if self.outage_start is not None else 0,
+            nonce=self.nonce,
+        )
+        self.out.send(iface, mac, advert.encode_advertisement(adv, self.cell_key))
+        self.seq = self.seq + 1 if self.seq < 0xFFFF else SEQ_WRAP_TO
+
+    def _on_request(self, now, iface, src_mac, req):
+        if req.ext_type != registration.EXT_MF_AUTH or not req.verify(self.keys, auth.SPI_CELL):
+            # Unauthenticated: no reply (no amplification), no state.
+            self.reject("registration", "auth", req.src, src_mac)
+            return
+        hk = ipv4.addr_key(req.home, 0)
+        if self.idents.accept(hk, req.ident) != replay.ACCEPTED:
+            self.reject("registration", "ident", req.home, src_mac)
+            self._reply(iface, src_mac, req, registration.IDENT_MISMATCH, 0, self.idents.reply_ident(hk))
+            return
+        # From here the request is authentic and fresh; its counter is recorded (so a replay of
+        # a refused request cannot succeed later) but no route is installed unless accepted.
+        home = bytes(req.home)
+        if req.coa != self.address or home == self.address or home == ipv4.BCAST_ADDR:
+            self.reject("registration", "poorly_formed", home, src_mac)
+            self._reply(iface, src_mac, req, registration.FA_POORLY_FORMED, 0, req.ident)
+            return
+        b = self.bindings.get(hk)
+        if b is not None and b[B_HOME] != home:
+            # Another address with the same 30-bit table key is bound (they differ only in the
+            # top two bits of the first octet): the table holds one of them at a time.
+            self.reject("registration", "key_clash", home, src_mac)
+            self._reply(iface, src_mac, req, registration.FA_UNSPECIFIED, 0, req.ident)
+            return
+        if req.lifetime == 0:
+            if b is not None:
+                self._remove(now, hk, "dereg")
+            self._reply(iface, src_mac, req, registration.ACCEPTED, 0, req.ident)
+            return
+        if b is None and len(self.bindings) >= self.capacity:
+            self.log(
+                "reject",
+                {"msg": "registration", "reason": "capacity", "src": ipv4.ntoa(home),
+                 "mac": fmt_mac(src_mac), "load": len(self.bindings), "capacity": self.capacity},
+            )
+            self._reply(iface, src_mac, req, registration.FA_NO_RESOURCES, 0, req.ident)
+            return
+        granted = min(req.lifetime, self.reg_lifetime_s)
+        expiry = ticks.add(now, granted * 1000)
+        mac = bytes(src_mac)
+        fields = {"home": ipv4.ntoa(home), "mac": fmt_mac(mac), "lifetime": granted}
+        if b is None:
+            b = [home, mac, iface, expiry]
+            self.bindings[hk] = b
+            fields["load"] = len(self.bindings)
+            fields["s"] = bool(req.flags & registration.FLAG_S)
+            self.log("binding_up", fields)
+            self._local_up(now, b, True)
+        else:
+            moved = b[B_MAC] != mac or b[B_IFACE] != iface
+            b[B_MAC] = mac
+            b[B_IFACE] = iface
+            b[B_EXPIRY] = expiry
+            if moved:
+                fields["moved"] = True
+            self.log("binding_refresh", fields)
+            self._local_up(now, b, False)
+        self._reply(iface, src_mac, req, registration.ACCEPTED, granted, req.ident)
+
+    def _reply(self, iface, mac, req, code, lifetime, ident):
+        # Straight back to the MAC and interface of the request: the node may not be bound yet
+        # (or was refused), so no route is looked up or installed for the reply.
+        rep = registration.RegReply(
+            src=self.address,
+            dst=req.home,
+            code=code,
+            lifetime=lifetime,
+            home=req.home,
+            home_agent=req.home_agent,
+            ident=ident,
+        )
+        self.out.send(iface, mac, registration.encode_reply(rep, self.cell_key))
+
+    # --- bindings and timers ---
+
+    def _remove(self, now, hk, reason):
+        b = self.bindings.pop(hk)
+        self.log("binding_down", {"home": ipv4.ntoa(b[B_HOME]), "reason": reason,
+                                  "load": len(self.bindings)})
+        self._local_down(now, b, reason)
+
+    def _expire(self, now):
+        gone = [hk for hk in self.bindings if due(now, self.bindings[hk][B_EXPIRY])]
+        for hk in gone:
+            self._remove(now, hk, "expired")
+
+    def _begin_outage(self, now):
+        self.in_outage = True
+        self.log("outage_start", {"duration_s": self.outage_for_s})
+        for hk in list(self.bindings):
+            self._remove(now, hk, "outage")
+
+    def _end_outage(self, now):
+        self.in_outage = False
+        self.outage_start = None
+        self.outage_end = None
+        self.outage_for_s = 0
+        self._next_adv = now
+        self.log("outage_end", {})
+
+    def _schedule(self, now):
+        nxt = None
+        for hk in self.bindings:
+            nxt = soonest(now, nxt, self.bindings[hk][B_EXPIRY])
+        self._next_expiry = nxt
+        wake = self.outage_end if self.in_outage else soonest(now, self._next_adv, nxt)
+        if not self.in_outage:
+            wake = soonest(now, wake, self.outage_start)
+        self._wake = wake
+
+    def _drop(self, reason, buf, header=None):
+        if header is not None:
+            src, dst = header.src, header.dst
+        elif buf is not None and len(buf) >= 20:
+            src, dst = bytes(buf[12:16]), bytes(buf[16:20])
+        else:
+            self.log("drop", {"reason": reason})
+            return
+        self.log("drop", {"reason": reason, "src": ipv4.ntoa(src), "dst": ipv4.ntoa(dst)})

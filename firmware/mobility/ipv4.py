@@ -1,0 +1,238 @@
+"""IPv4 header (RFC 791, 20 bytes, no options), its checksum, UDP (RFC 768), and the in-place
+helpers of the forwarding hot path.
+
+Every frame on the air is one complete IPv4 packet of at most MAX_FRAME (250) bytes.
+Decoders accept bytes, bytearray or memoryview and raise only ``DecodeError``.
+"""
+
+import struct
+
+from mobility.errors import MAX_FRAME, DecodeError, check_frame
+
+try:
+    from micropython import const
+except ImportError:
+
+    def const(x):
+        return x
+
+
+PROTO_ICMP = const(1)
+PROTO_IPIP = const(4)
+PROTO_UDP = const(17)
+APP_PORT = const(5000)  # application datagrams between nodes
+REG_PORT = const(434)  # Mobile IP registration
+PUB_PORT = const(4344)  # region publication
+HEADER_LEN = const(20)
+UDP_LEN = const(8)
+DEFAULT_TTL = const(64)
+FLAG_DF = const(0x4000)
+BCAST_ADDR = b"\xff\xff\xff\xff"
+ANY_ADDR = b"\x00\x00\x00\x00"
+
+_BUFFERS = (bytes, bytearray, memoryview)
+
+
+def _sum(buf, start, end, s=0):
+    """Unfolded sum of the big-endian 16-bit words of buf[start:end] (odd tail padded with 0)."""
+    last = end - 1
+    for i in range(start, last, 2):
+        s += (buf[i] << 8) | buf[i + 1]
+    if (end - start) & 1:
+        s += buf[last] << 8
+    return s
+
+
+def _fold(s):
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return s
+
+
+def checksum(buf, start=0, end=None):
+    """The Internet checksum (ones' complement of the ones' complement sum) of buf[start:end].
+
+    Over a region that contains a correct checksum field the result is 0.
+    """
+    if end is None:
+        end = len(buf)
+    return ~_fold(_sum(buf, start, end)) & 0xFFFF
+
+
+def check_addr(addr, what="address"):
+    """Raise ValueError unless ``addr`` is a 4-byte address."""
+    if not isinstance(addr, _BUFFERS) or len(addr) != 4:
+        raise ValueError("%s must be 4 bytes, not %r" % (what, addr))
+
+
+def _check_u(value, bits, what):
+    if not isinstance(value, int) or not 0 <= value < (1 << bits):
+        raise ValueError("%s must be an int in 0..%d, not %r" % (what, (1 << bits) - 1, value))
+
+
+def aton(text):
+    """'10.0.0.1' -> b'\\x0a\\x00\\x00\\x01' (ValueError on anything else)."""
+    parts = text.split(".")
+    if len(parts) != 4:
+        raise ValueError("not an IPv4 address: %r" % (text,))
+    out = bytearray(4)
+    for i in range(4):
+        p = parts[i]
+        if not p or len(p) > 3 or not p.isdigit() or int(p) > 255:
+            raise ValueError("not an IPv4 address: %r" % (text,))
+        out[i] = int(p)
+    return bytes(out)
+
+
+def ntoa(addr):
+    """b'\\x0a\\x00\\x00\\x01' -> '10.0.0.1'."""
+    return "%d.%d.%d.%d" % (addr[0], addr[1], addr[2], addr[3])
+
+
+def addr_key(buf, off):
+    """The low 30 bits of the address at buf[off:off+4] as an int: a route-table key that stays a
+    small int on a 32-bit board and is computed without allocating (no slice)."""
+    return ((buf[off] & 0x3F) << 24) | (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3]
+
+
+def dec_ttl(buf):
+    """Decrement the TTL of the IPv4 header at the start of the bytearray ``buf`` in place and
+    patch the header checksum incrementally (RFC 1624 eqn. 3), without allocating.
+
+    Returns False, leaving ``buf`` unchanged, when the TTL is 0 or 1 (the packet must not be
+    forwarded).
+    """
+    ttl = buf[8]
+    if ttl <= 1:
+        return False
+    buf[8] = ttl - 1
+    m = (ttl << 8) | buf[9]  # the 16-bit word holding TTL and protocol, before ...
+    # HC' = ~(~HC + ~m + m') with m' = m - 0x100 (... and after)
+    s = (~((buf[10] << 8) | buf[11]) & 0xFFFF) + (~m & 0xFFFF) + (m - 0x100)
+    s = (s & 0xFFFF) + (s >> 16)
+    s = (s & 0xFFFF) + (s >> 16)
+    s = ~s & 0xFFFF
+    buf[10] = s >> 8
+    buf[11] = s & 0xFF
+    return True
+
+
+class Header:
+    """A decoded IPv4 packet: the header fields and the payload (a copy, as bytes)."""
+
+    FIELDS = ("src", "dst", "proto", "ttl", "ident", "length", "payload")
+
+    def __init__(self, src, dst, proto, ttl, ident, length, payload):
+        self.src = src
+        self.dst = dst
+        self.proto = proto
+        self.ttl = ttl
+        self.ident = ident
+        self.length = length  # total length (header + payload)
+        self.payload = payload
+
+    def __repr__(self):
+        return "Header(src=%s, dst=%s, proto=%d, ttl=%d, ident=%d, length=%d)" % (
+            ntoa(self.src),
+            ntoa(self.dst),
+            self.proto,
+            self.ttl,
+            self.ident,
+            self.length,
+        )
+
+
+def encode(src, dst, proto, payload, ttl=DEFAULT_TTL, ident=0):
+    """A complete IPv4 packet (bytes) around ``payload``; FrameTooLarge above MAX_FRAME."""
+    check_addr(src, "source address")
+    check_addr(dst, "destination address")
+    _check_u(proto, 8, "protocol")
+    _check_u(ttl, 8, "TTL")
+    _check_u(ident, 16, "identification")
+    total = HEADER_LEN + len(payload)
+    check_frame(total, "IPv4 packet")
+    buf = bytearray(total)
+    struct.pack_into(">BBHHHBBH", buf, 0, 0x45, 0, total, ident, FLAG_DF, ttl, proto, 0)
+    buf[12:16] = src
+    buf[16:20] = dst
+    c = checksum(buf, 0, HEADER_LEN)
+    buf[10] = c >> 8
+    buf[11] = c & 0xFF
+    buf[HEADER_LEN:] = payload
+    return bytes(buf)
+
+
+def decode(buf):
+    """Parse and check an IPv4 packet; returns a Header. Raises only DecodeError.
+
+    Checks: version 4 and IHL 5 (options refused), total length within the buffer and the frame
+    limit (trailing bytes are ignored), header checksum, not a fragment.
+    """
+    if not isinstance(buf, _BUFFERS):
+        raise DecodeError("not a byte buffer: %s" % type(buf).__name__)
+    n = len(buf)
+    if n < HEADER_LEN:
+        raise DecodeError("IPv4: %d bytes, shorter than a header" % n)
+    if buf[0] != 0x45:
+        raise DecodeError("IPv4: version/IHL byte 0x%02x, expected 0x45" % buf[0])
+    total = (buf[2] << 8) | buf[3]
+    if total < HEADER_LEN or total > n:
+        raise DecodeError("IPv4: total length %d, buffer %d bytes" % (total, n))
+    if total > MAX_FRAME:
+        raise DecodeError("IPv4: total length %d above the %d-byte frame" % (total, MAX_FRAME))
+    if ((buf[6] << 8) | buf[7]) & 0x3FFF:
+        raise DecodeError("IPv4: fragment")
+    if _fold(_sum(buf, 0, HEADER_LEN)) != 0xFFFF:
+        raise DecodeError("IPv4: bad header checksum")
+    return Header(
+        bytes(buf[12:16]),
+        bytes(buf[16:20]),
+        buf[9],
+        buf[8],
+        (buf[4] << 8) | buf[5],
+        total,
+        bytes(buf[HEADER_LEN:total]),
+    )
+
+
+def _pseudo_sum(src, dst, proto, length):
+    return _sum(src, 0, 4) + _sum(dst, 0, 4) + proto + length
+
+
+def udp(src, dst, sport, dport, payload, ttl=DEFAULT_TTL):
+    """A complete IPv4/UDP packet (bytes), UDP checksum computed with the pseudo header."""
+    check_addr(src, "source address")
+    check_addr(dst, "destination address")
+    _check_u(sport, 16, "source port")
+    _check_u(dport, 16, "destination port")
+    length = UDP_LEN + len(payload)
+    check_frame(HEADER_LEN + length, "IPv4/UDP packet")
+    seg = bytearray(length)
+    struct.pack_into(">HHHH", seg, 0, sport, dport, length, 0)
+    seg[UDP_LEN:] = payload
+    c = ~_fold(_sum(seg, 0, length, _pseudo_sum(src, dst, PROTO_UDP, length))) & 0xFFFF
+    if c == 0:
+        c = 0xFFFF  # RFC 768: a computed 0 is sent as all ones (0 means "no checksum")
+    seg[6] = c >> 8
+    seg[7] = c & 0xFF
+    return encode(src, dst, PROTO_UDP, seg, ttl)
+
+
+def decode_udp(header):
+    """(sport, dport, payload bytes) of a decoded IPv4 packet carrying UDP. Raises DecodeError
+    unless the protocol is UDP, the UDP length equals the IPv4 payload length and the checksum
+    (when not 0, "not computed") is right."""
+    if header.proto != PROTO_UDP:
+        raise DecodeError("not UDP: protocol %d" % header.proto)
+    seg = header.payload
+    n = len(seg)
+    if n < UDP_LEN:
+        raise DecodeError("UDP: %d bytes, shorter than a header" % n)
+    length = (seg[4] << 8) | seg[5]
+    if length != n:
+        raise DecodeError("UDP: length field %d, datagram %d bytes" % (length, n))
+    if (seg[6] | seg[7]) and _fold(
+        _sum(seg, 0, n, _pseudo_sum(header.src, header.dst, PROTO_UDP, n))
+    ) != 0xFFFF:
+        raise DecodeError("UDP: bad checksum")
+    return ((seg[0] << 8) | seg[1], (seg[2] << 8) | seg[3], seg[UDP_LEN:])

@@ -1,0 +1,191 @@
+"""What every role shares: configuration, keys, the action buffer, the log, time helpers,
+application datagrams and the host reply to a host-to-host solicitation.
+
+A role is built from a plain config dict (keys documented in docs/CORE.md), a ``rand(bits)``
+callable (seedable randomness: jitter, boot nonce) and the current time ``now`` (ticks ms).
+"""
+
+from mobility import advert, auth, ipv4, replay, ticks
+from mobility.actions import IF_RADIO, Actions
+from mobility.errors import DecodeError, FrameTooLarge
+
+try:
+    from micropython import const
+except ImportError:
+
+    def const(x):
+        return x
+
+
+DEFAULT_HOST_LIFETIME_S = const(30)  # how long a host reply keeps us in a solicitor's table
+NEVER = None  # a deadline that is not set
+
+
+def parse_addr(value, what="address"):
+    """'10.0.0.1' or 4 bytes -> 4 bytes; ValueError with the offending value otherwise."""
+    if isinstance(value, str):
+        return ipv4.aton(value)
+    if isinstance(value, (bytes, bytearray)) and len(value) == 4:
+        return bytes(value)
+    raise ValueError("%s must be 'a.b.c.d' or 4 bytes, not %r" % (what, value))
+
+
+def parse_mac(value, what="MAC"):
+    """6 bytes, 'aa:bb:cc:dd:ee:ff' or 'aabbccddeeff' -> 6 bytes."""
+    if isinstance(value, str):
+        text = value.replace(":", "").replace("-", "")
+        if len(text) == 12:
+            try:
+                return bytes(int(text[i : i + 2], 16) for i in range(0, 12, 2))
+            except ValueError:
+                pass
+    elif isinstance(value, (bytes, bytearray)) and len(value) == 6:
+        return bytes(value)
+    raise ValueError("%s must be 6 bytes or 'aa:bb:cc:dd:ee:ff', not %r" % (what, value))
+
+
+def parse_keys(table):
+    """{spi: key} with spi an int (or its decimal/0x string) and key bytes (or a hex string)."""
+    if not isinstance(table, dict) or not table:
+        raise ValueError("keys must be a non-empty dict {spi: key bytes}, not %r" % (table,))
+    keys = auth.Keys()
+    for spi in table:
+        key = table[spi]
+        num = spi
+        if isinstance(spi, str):
+            try:
+                num = int(spi, 16) if spi.startswith("0x") else int(spi)
+            except ValueError:
+                raise ValueError("key SPI %r is not a number" % (spi,))
+        if isinstance(key, str):
+            try:
+                key = bytes(int(key[i : i + 2], 16) for i in range(0, len(key), 2))
+            except ValueError:
+                raise ValueError("key for SPI %r is not hex" % (spi,))
+        keys.set(num, key)
+    return keys
+
+
+def fmt_mac(mac):
+    return "%02x%02x%02x%02x%02x%02x" % (mac[0], mac[1], mac[2], mac[3], mac[4], mac[5])
+
+
+def cfg_int(config, name, default, lo, hi):
+    """config[name] (or default) as an int in lo..hi; ValueError naming the key otherwise."""
+    value = config.get(name, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        raise ValueError("config %r must be an int in %d..%d, not %r" % (name, lo, hi, value))
+    return value
+
+
+def soonest(now, a, b):
+    """The earlier of two deadlines (ticks; None = not set), relative to now."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a if ticks.diff(a, now) <= ticks.diff(b, now) else b
+
+
+def due(now, deadline):
+    """True when the deadline is set and has come."""
+    return deadline is not None and ticks.diff(now, deadline) >= 0
+
+
+class Node:
+    """Base of every role: never used alone."""
+
+    ROLE = "node"
+
+    def __init__(self, config, rand, now):
+        if not isinstance(config, dict):
+            raise ValueError("config must be a dict, not %r" % (config,))
+        for name in ("node_id", "address", "keys"):
+            if name not in config:
+                raise ValueError("config is missing %r" % name)
+        self.config = config
+        self.node_id = cfg_int(config, "node_id", 0, 0, 0xFFFF)
+        self.address = parse_addr(config["address"])
+        self.key = ipv4.addr_key(self.address, 0)
+        self.keys = parse_keys(config["keys"])
+        self.cell_key = self.keys.get(auth.SPI_CELL)
+        if self.cell_key is None:
+            raise ValueError("keys must hold the cell key (SPI 0x%x)" % auth.SPI_CELL)
+        self.rand = rand
+        self.out = Actions(cfg_int(config, "actions", 16, 1, 1024))
+        self.nonce = rand(32)  # boot nonce: replay protection of registrations sent to us
+        self._ip_ident = rand(16)
+        # host replies: boot id (16 bits) || sequence (16 bits) in the nonce field, so a
+        # solicitor can refuse a replayed host reply (docs/CORE.md "Security")
+        self._reply_boot = rand(16)
+        self._reply_seq = 0
+        self.host_lifetime_s = cfg_int(config, "host_lifetime_s", DEFAULT_HOST_LIFETIME_S, 1, 3600)
+        self._wake = now
+
+    # --- the sans-I/O interface ---
+
+    def next_wake(self):
+        return self._wake
+
+    def on_link_failure(self, now, iface, mac):
+        pass
+
+    # --- helpers ---
+
+    def log(self, name, fields):
+        self.out.log(name, fields)
+
+    def decode(self, frame, src_mac):
+        """The decoded IPv4 header, or None (a malformed frame is logged and dropped)."""
+        try:
+            return ipv4.decode(frame)
+        except DecodeError as exc:
+            self.log("drop", {"reason": "malformed", "mac": fmt_mac(src_mac), "error": str(exc)})
+            return None
+
+    def datagram(self, dst, payload):
+        """An application datagram (IPv4/UDP to APP_PORT) from this node to ``dst``."""
+        self._ip_ident = (self._ip_ident + 1) & 0xFFFF
+        try:
+            pkt = ipv4.udp(self.address, dst, ipv4.APP_PORT, ipv4.APP_PORT, payload)
+        except FrameTooLarge:
+            self.log("drop", {"reason": "mtu", "dst": ipv4.ntoa(dst), "size": len(payload)})
+            raise
+        return pkt
+
+    def is_mine(self, header):
+        return header.dst == self.address
+
+    def host_reply(self, now, iface, mac, sol):
+        """Answer a host-to-host solicitation: unicast to the solicitor's MAC and address,
+        no route installed (the solicitor is not reachable by normal routing)."""
+        self._reply_seq = (self._reply_seq + 1) & 0xFFFF
+        adv = advert.Advertisement(
+            src=self.address,
+            dst=sol.src,
+            adv_lifetime=self.host_lifetime_s,
+            services=advert.SVC_HOST,
+            nonce=(self._reply_boot << 16) | self._reply_seq,
+            is_host_reply=True,
+        )
+        self.out.send(iface, mac, advert.encode_advertisement(adv, self.cell_key))
+        self.log("host_reply", {"to": ipv4.ntoa(sol.src), "mac": fmt_mac(mac)})
+
+    def check_solicitation(self, sol, src_mac):
+        """True for an authentic solicitation from someone else; logs a rejection otherwise."""
+        if sol.src == self.address:
+            return False
+        if not sol.verify(self.keys):
+            self.reject("solicitation", "auth", sol.src, src_mac)
+            return False
+        return True
+
+    def reject(self, msg, reason, src, mac):
+        self.log(
+            "reject",
+            {"msg": msg, "reason": reason, "src": ipv4.ntoa(src) if src else None,
+             "mac": fmt_mac(mac)},
+        )
+
+
+__all__ = ["Node", "IF_RADIO", "replay"]

@@ -1,0 +1,228 @@
+"""Region publication (project-defined, UDP port 4344): an agent's local bindings flooded to
+the members of its mobility region.
+
+The origin signs the UDP payload; forwarders re-send it byte for byte (only the IPv4/UDP headers
+change per hop), so the tag stays valid end to end. Layout and the multi-part snapshot rule:
+docs/PROTOCOL.md "Region publication".
+"""
+
+import struct
+
+from mobility import auth, ipv4
+from mobility.errors import MAX_FRAME, DecodeError, check_frame
+
+try:
+    from micropython import const
+except ImportError:
+
+    def const(x):
+        return x
+
+
+MSG_PUBLICATION = const(0x52)  # 'R'
+FLAG_FULL = const(0x80)  # full snapshot: replaces what is held for the origin
+FLAG_LAST = const(0x40)  # last part of a full snapshot
+PART_MASK = const(0x3F)  # part index of a full snapshot
+MAX_PARTS = const(64)
+EXT_AUTH = const(151)
+PUB_TTL = const(1)  # one hop: every member re-sends to its own neighbours
+
+_HEAD = const(12)
+_AUTH_LEN = const(22)
+BINDING_LEN = const(6)
+WITHDRAWAL_LEN = const(4)
+# room for entries in one frame: 250 - 20 (IPv4) - 8 (UDP) - 12 - 22 = 188 bytes
+ROOM = MAX_FRAME - ipv4.HEADER_LEN - ipv4.UDP_LEN - _HEAD - _AUTH_LEN
+MAX_PAYLOAD = MAX_FRAME - ipv4.HEADER_LEN - ipv4.UDP_LEN
+
+
+class Publication:
+    """One publication (or one part of a multi-part full snapshot).
+
+    bindings: list of (home address, remaining lifetime in seconds); withdrawals: list of home
+    addresses. ``part``/``last`` only mean something when ``full`` is set (see PROTOCOL.md).
+    """
+
+    FIELDS = ("origin", "epoch", "seq", "full", "bindings", "withdrawals", "spi", "part", "last")
+
+    def __init__(
+        self,
+        origin=None,
+        epoch=0,
+        seq=0,
+        full=False,
+        bindings=None,
+        withdrawals=None,
+        spi=auth.SPI_REGION,
+        part=0,
+        last=True,
+    ):
+        self.origin = origin
+        self.epoch = epoch  # origin's boot counter, 16-bit serial
+        self.seq = seq  # 16-bit serial, reset at boot
+        self.full = full
+        self.bindings = [] if bindings is None else bindings
+        self.withdrawals = [] if withdrawals is None else withdrawals
+        self.spi = spi  # None after decoding a publication without authentication
+        self.part = part
+        self.last = last
+        self.tag = None
+        self._payload = None  # the received payload, for verify()
+
+    def verify(self, keys, spi=auth.SPI_REGION):
+        """True when the publication carries a valid tag under ``spi`` (default: the region key).
+        Never raises."""
+        p = self._payload
+        if p is None or self.tag is None or self.spi != spi:
+            return False
+        return keys.check(spi, self.tag, memoryview(p)[0 : len(p) - auth.TAG_LEN])
+
+    def __repr__(self):
+        return "Publication(origin=%s, epoch=%d, seq=%d, full=%r, part=%d, last=%r, %d bindings, %d withdrawals, spi=%r)" % (
+            ipv4.ntoa(self.origin) if self.origin else None,
+            self.epoch,
+            self.seq,
+            self.full,
+            self.part,
+            self.last,
+            len(self.bindings),
+            len(self.withdrawals),
+            self.spi,
+        )
+
+
+def _u(value, bits, what):
+    if not isinstance(value, int) or not 0 <= value < (1 << bits):
+        raise ValueError("%s must be an int in 0..%d, not %r" % (what, (1 << bits) - 1, value))
+    return value
+
+
+def encode_payload(pub, key):
+    """The signed UDP payload of ``pub`` (bytes), forwarded byte for byte by region members.
+
+    key None leaves out the authentication (only for tests of what is rejected). FrameTooLarge
+    when the packet around it would exceed one frame (use split() first).
+    """
+    ipv4.check_addr(pub.origin, "origin")
+    nb = len(pub.bindings)
+    nw = len(pub.withdrawals)
+    size = _HEAD + BINDING_LEN * nb + WITHDRAWAL_LEN * nw + (0 if key is None else _AUTH_LEN)
+    check_frame(ipv4.HEADER_LEN + ipv4.UDP_LEN + size, "publication of %d bindings and %d withdrawals" % (nb, nw))
+    if pub.full:
+        _u(pub.part, 6, "part index")
+        flags = FLAG_FULL | pub.part | (FLAG_LAST if pub.last else 0)
+    else:
+        if pub.part != 0:
+            raise ValueError("only a full snapshot has parts (part %r)" % (pub.part,))
+        flags = 0
+    buf = bytearray(size)
+    buf[0] = MSG_PUBLICATION
+    buf[1] = flags
+    buf[2:6] = pub.origin
+    struct.pack_into(">HHBB", buf, 6, _u(pub.epoch, 16, "epoch"), _u(pub.seq, 16, "sequence"), nb, nw)
+    off = _HEAD
+    for entry in pub.bindings:
+        home, lifetime = entry
+        ipv4.check_addr(home, "bound home address")
+        buf[off : off + 4] = home
+        struct.pack_into(">H", buf, off + 4, _u(lifetime, 16, "lifetime"))
+        off += BINDING_LEN
+    for home in pub.withdrawals:
+        ipv4.check_addr(home, "withdrawn home address")
+        buf[off : off + 4] = home
+        off += WITHDRAWAL_LEN
+    if key is not None:
+        buf[off] = EXT_AUTH
+        buf[off + 1] = 20
+        struct.pack_into(">I", buf, off + 2, _u(pub.spi, 32, "SPI"))
+        buf[off + 6 :] = auth.tag(key, memoryview(buf)[0 : off + 6])
+    return bytes(buf)
+
+
+def packet(src, dst, payload):
+    """The IPv4/UDP packet (port 4344 to 4344, TTL 1) carrying a publication payload from
+    region member ``src`` to neighbour ``dst``."""
+    return ipv4.udp(src, dst, ipv4.PUB_PORT, ipv4.PUB_PORT, payload, PUB_TTL)
+
+
+def decode_publication(payload):
+    """The Publication in a UDP payload (from ipv4.decode_udp on port 4344).
+
+    The length must be exactly what the counts say, with or without the authentication
+    (without: spi None, never verifies). Does not verify. Raises only DecodeError.
+    """
+    if not isinstance(payload, (bytes, bytearray, memoryview)):
+        raise DecodeError("publication: not a byte buffer")
+    p = payload
+    n = len(p)
+    if n < _HEAD:
+        raise DecodeError("publication: %d bytes, shorter than a header" % n)
+    if n > MAX_PAYLOAD:
+        raise DecodeError("publication: %d bytes, more than a frame carries" % n)
+    if p[0] != MSG_PUBLICATION:
+        raise DecodeError("publication: message type 0x%02x" % p[0])
+    flags = p[1]
+    full = bool(flags & FLAG_FULL)
+    if not full and flags:
+        raise DecodeError("publication: flags 0x%02x without F" % flags)
+    nb = p[10]
+    nw = p[11]
+    body = _HEAD + BINDING_LEN * nb + WITHDRAWAL_LEN * nw
+    if n == body:
+        spi = None
+    elif n == body + _AUTH_LEN:
+        if p[body] != EXT_AUTH or p[body + 1] != 20:
+            raise DecodeError("publication: bad authentication extension header")
+        spi = (p[body + 2] << 24) | (p[body + 3] << 16) | (p[body + 4] << 8) | p[body + 5]
+    else:
+        raise DecodeError("publication: %d bytes for %d bindings and %d withdrawals" % (n, nb, nw))
+    bindings = []
+    off = _HEAD
+    for _ in range(nb):
+        bindings.append((bytes(p[off : off + 4]), (p[off + 4] << 8) | p[off + 5]))
+        off += BINDING_LEN
+    withdrawals = []
+    for _ in range(nw):
+        withdrawals.append(bytes(p[off : off + 4]))
+        off += WITHDRAWAL_LEN
+    pub = Publication(
+        bytes(p[2:6]),
+        (p[6] << 8) | p[7],
+        (p[8] << 8) | p[9],
+        full,
+        bindings,
+        withdrawals,
+        spi,
+        flags & PART_MASK if full else 0,
+        bool(flags & FLAG_LAST) if full else True,
+    )
+    if spi is not None:
+        pub._payload = bytes(p)
+        pub.tag = pub._payload[n - auth.TAG_LEN :]
+    return pub
+
+
+def split(bindings, withdrawals):
+    """Cut a batch into chunks [(bindings, withdrawals), ...] that each fit one frame (31
+    bindings, or 47 withdrawals, or a mix within ROOM bytes). An empty batch gives one empty
+    chunk (a full snapshot of nothing is meaningful)."""
+    chunks = []
+    bi = 0
+    wi = 0
+    nb = len(bindings)
+    nw = len(withdrawals)
+    while True:
+        room = ROOM
+        cb = []
+        cw = []
+        while bi < nb and room >= BINDING_LEN:
+            cb.append(bindings[bi])
+            bi += 1
+            room -= BINDING_LEN
+        while wi < nw and room >= WITHDRAWAL_LEN:
+            cw.append(withdrawals[wi])
+            wi += 1
+            room -= WITHDRAWAL_LEN
+        chunks.append((cb, cw))
+        if bi >= nb and wi >= nw:
+            return chunks

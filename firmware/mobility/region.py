@@ -1,0 +1,583 @@
+"""Mobility region: publication of local bindings by flooding, the published-binding table, and
+tunnelling across the region's backbone.
+
+A ``Region`` is a component owned by a region member (a foreign agent, or a router that has no
+cell). It shares its owner's action buffer and is fed by it:
+
+* the owner's local bindings: ``local_up`` (made or refreshed) and ``local_down`` (ended);
+* publications that arrived (UDP 4344): ``on_publication``;
+* IP-in-IP packets that arrived: ``on_tunnel`` (forwarded on, or de-tunnelled for the owner);
+* its timer: ``on_timer`` / ``next_wake``.
+
+Flooding (docs/REGION.md): an origin signs each publication with the region key; a member
+accepts it only when it is new for that origin, by ``(epoch, seq)`` with RFC 1982 comparison,
+and then re-sends the *same payload bytes* to every neighbour but the one it came from. So each
+member transmits a given publication at most once and the flood ends by itself. The neighbour
+the first copy came from is the next hop toward the origin (reverse path of the flood), which is
+how tunnels find their way across a multi-hop backbone.
+
+The published-binding table is one dict ``addr_key(home) -> packed small int``: no object per
+binding, so 500 bindings fit a small heap. The packed value (30 bits, a small int on a 32-bit
+board) holds the expiry in units of 1024 ms (20 bits, wraps with the ticks period), the two top
+address bits that ``addr_key`` drops, and the origin's member index.
+"""
+
+from mobility import auth, ipv4, publication, ticks, tunnel
+from mobility.errors import DecodeError, FrameTooLarge
+
+try:
+    from micropython import const
+except ImportError:
+
+    def const(x):
+        return x
+
+
+DEFAULT_HOLD_OFF_MS = const(2000)  # changes are batched this long before they are published
+DEFAULT_REPUBLISH_MS = const(30000)  # period of the full snapshot
+DEFAULT_DUP_HOLD_MS = const(1000)  # how long a late (reordered) part of a batch is accepted
+DEFAULT_MAX_PUBLISHED = const(1000)  # bound on the published-binding table
+SWEEP_MS = const(5000)  # how often expired published bindings are removed
+WINDOW = const(16)  # duplicate set: the 16 sequence numbers below the newest, one bit each
+MAX_MEMBERS = const(255)
+TUNNEL_TTL = const(64)
+
+# packed published binding: | expiry units (20) | top address bits (2) | member index (8) |
+_UNIT_SHIFT = const(10)  # 1024 ms
+_UNITS_MASK = const(0xFFFFF)
+_UNITS_HALF = const(0x80000)
+_ORIGIN_MASK = const(0xFF)
+
+
+def _units_diff(a, b):
+    """a - b in expiry units, signed, wrap-safe (the units wrap with the ticks period)."""
+    d = (a - b) & _UNITS_MASK
+    if d >= _UNITS_HALF:
+        d -= _UNITS_MASK + 1
+    return d
+
+
+def parse_addr(value, what="address"):
+    """A 4-byte address from bytes or dotted text."""
+    if isinstance(value, str):
+        try:
+            return ipv4.aton(value)
+        except ValueError:
+            raise ValueError("region config: %s %r is not an IPv4 address" % (what, value))
+    if isinstance(value, (bytes, bytearray)) and len(value) == 4:
+        return bytes(value)
+    raise ValueError("region config: %s must be 'a.b.c.d' or 4 bytes, not %r" % (what, value))
+
+
+def parse_link(value, what="link address"):
+    """A 6-byte link address from bytes, 12 hex digits (an ESP-NOW MAC, ':' allowed) or
+    'a.b.c.d:port' (a Wi-Fi backbone peer: its IPv4 address and UDP port)."""
+    if isinstance(value, (bytes, bytearray)) and len(value) == 6:
+        return bytes(value)
+    if isinstance(value, str):
+        if "." in value:
+            i = value.rfind(":")
+            if i > 0:
+                port = value[i + 1 :]
+                if port.isdigit() and 0 < int(port) < 65536:
+                    p = int(port)
+                    return parse_addr(value[:i], what) + bytes((p >> 8, p & 0xFF))
+        else:
+            h = value.replace(":", "").replace("-", "")
+            if len(h) == 12:
+                try:
+                    return bytes(int(h[i : i + 2], 16) for i in range(0, 12, 2))
+                except ValueError:
+                    pass
+    raise ValueError(
+        "region config: %s must be 6 bytes, 12 hex digits or 'a.b.c.d:port', not %r"
+        % (what, value)
+    )
+
+
+def _positive_ms(cfg, name, default):
+    v = cfg.get(name, default)
+    if not isinstance(v, int) or v <= 0:
+        raise ValueError("region config: %s must be a positive int (ms), not %r" % (name, v))
+    return v
+
+
+def is_publication(buf):
+    """True when the IPv4 packet in ``buf`` is a region publication (UDP to port 4344): such a
+    packet is never tunnelled."""
+    return (
+        len(buf) >= 24
+        and buf[9] == ipv4.PROTO_UDP
+        and ((buf[22] << 8) | buf[23]) == ipv4.PUB_PORT
+    )
+
+
+class Region:
+    """Publication flooding, the published-binding table and backbone routing of one member.
+
+    ``config`` is the region dict of docs/REGION.md; ``own`` the member's address (it must be a
+    member); ``keys`` its ``auth.Keys`` (the region key, SPI 0x200, signs publications); ``out``
+    the owner's action buffer; ``epoch`` the owner's boot counter (kept in flash, +1 per boot).
+    """
+
+    def __init__(self, config, own, keys, out, epoch=0):
+        if not isinstance(config, dict):
+            raise ValueError("region config must be a dict, not %r" % (config,))
+        self.name = config.get("name", "region")
+        self.own = parse_addr(own, "own address")
+        self.keys = keys
+        self.out = out
+        members = config.get("members")
+        if not members:
+            raise ValueError("region config: 'members' must list the region's agents and routers")
+        if len(members) > MAX_MEMBERS:
+            raise ValueError("region config: at most %d members" % MAX_MEMBERS)
+        self.members = [parse_addr(m, "member") for m in members]
+        self._member = {}
+        for i in range(len(self.members)):
+            self._member[ipv4.addr_key(self.members[i], 0)] = i
+        self.me = self._member_index(self.own, 0)
+        if self.me < 0:
+            raise ValueError("region config: own address %s is not a member" % ipv4.ntoa(self.own))
+        # neighbours: region members this member exchanges publications and tunnels with;
+        # hosts: other backbone peers it reaches directly (a home agent, a laptop), which get
+        # datagrams and tunnels but never publications
+        self.nb_addr = []
+        self.nb_iface = []
+        self.nb_mac = []
+        self.nb_member = []
+        self._nb = {}
+        for n in config.get("neighbours", ()):
+            self._add_peer(n, True)
+        for n in config.get("hosts", ()):
+            self._add_peer(n, False)
+        self.hold_off = _positive_ms(config, "hold_off_ms", DEFAULT_HOLD_OFF_MS)
+        self.republish = _positive_ms(config, "republish_ms", DEFAULT_REPUBLISH_MS)
+        self.dup_hold = _positive_ms(config, "dup_hold_ms", DEFAULT_DUP_HOLD_MS)
+        self.max_published = _positive_ms(config, "max_published", DEFAULT_MAX_PUBLISHED)
+        self._key = keys.get(auth.SPI_REGION)
+        if self._key is None:
+            raise ValueError("region member without the region key (SPI 0x200)")
+        # per origin (member index): newest (epoch, seq), duplicate-set bits, learned next hop
+        n = len(self.members)
+        self._epoch = [-1] * n  # -1: nothing accepted from this origin yet
+        self._top = [0] * n
+        self._bits = [0] * n  # bit i set: seq (top - 1 - i) was seen
+        self._top_at = [0] * n
+        self.hop = [-1] * n  # neighbour index toward the origin, -1 unknown
+        # this member as an origin
+        self.epoch = epoch & 0xFFFF
+        self.seq = 0
+        self._local = {}  # addr_key -> [home, expiry ms, expiry as published]
+        self._pending = {}  # addr_key -> home: changed since the last publication
+        self._withdrawn = {}  # addr_key -> home: repeated in the next snapshot
+        self._run = {}  # origin index -> [next part expected, keys not yet in the snapshot]
+        self.table = {}  # published bindings: addr_key(home) -> packed value (see module doc)
+        self._started = False
+        self._due = 0  # incremental publication due (when _pending is not empty)
+        self._snapshot_at = 0
+        self._last_pub = 0
+        self._published_once = False
+        self._sweep_at = 0
+        # counters (read by tests and benchmarks)
+        self.originated = 0  # publication frames this member signed
+        self.forwarded = 0  # publications accepted from a neighbour (each re-sent once)
+        self.duplicates = 0
+        self.rejected = 0
+
+    def _add_peer(self, n, member):
+        what = "neighbour" if member else "host"
+        if not isinstance(n, dict):
+            raise ValueError("region config: each %s is a dict {addr, iface, mac}" % what)
+        a = parse_addr(n.get("addr"), what + " addr")
+        if member != (self._member_index(a, 0) >= 0):
+            raise ValueError(
+                "region config: %s %s %s a member" % (what, ipv4.ntoa(a), "is not" if member else "is")
+            )
+        if self._neighbour_index(a, 0) >= 0 or a == self.own:
+            raise ValueError("region config: %s %s listed twice" % (what, ipv4.ntoa(a)))
+        iface = n.get("iface", 1)
+        if iface not in (0, 1):
+            raise ValueError("region config: %s iface must be 0 or 1, not %r" % (what, iface))
+        self._nb[ipv4.addr_key(a, 0)] = len(self.nb_addr)
+        self.nb_addr.append(a)
+        self.nb_iface.append(iface)
+        self.nb_mac.append(parse_link(n.get("mac"), what + " mac"))
+        self.nb_member.append(member)
+
+    # ---- helpers -------------------------------------------------------------------------
+
+    def _member_index(self, buf, off):
+        i = self._member.get(ipv4.addr_key(buf, off))
+        if i is None:
+            return -1
+        m = self.members[i]
+        if m[0] != buf[off] or m[1] != buf[off + 1] or m[2] != buf[off + 2] or m[3] != buf[off + 3]:
+            return -1
+        return i
+
+    def _neighbour_index(self, buf, off):
+        i = self._nb.get(ipv4.addr_key(buf, off))
+        if i is None:
+            return -1
+        a = self.nb_addr[i]
+        if a[0] != buf[off] or a[1] != buf[off + 1] or a[2] != buf[off + 2] or a[3] != buf[off + 3]:
+            return -1
+        return i
+
+    def _log(self, name, fields):
+        self.out.log(name, fields)
+
+    def start(self, now):
+        """Begin publishing: the first publication after a boot is a full snapshot (so the
+        others recognise the new epoch), one hold-off from now."""
+        if self._started:
+            return
+        self._started = True
+        self._snapshot_at = ticks.add(now, self.hold_off)
+        self._sweep_at = ticks.add(now, SWEEP_MS)
+        self._log("region_start", {"region": self.name, "epoch": self.epoch})
+
+    # ---- this member's local bindings ------------------------------------------------------
+
+    def local_up(self, now, home, lifetime_ms):
+        """A local binding was made or refreshed. A new one is published after the hold-off; a
+        refresh only when what the others hold would lapse before the next snapshot."""
+        self.start(now)
+        k = ipv4.addr_key(home, 0)
+        expiry = ticks.add(now, lifetime_ms)
+        e = self._local.get(k)
+        if e is None or e[0] != home:
+            self._local[k] = [bytes(home), expiry, now]
+            self._withdrawn.pop(k, None)
+            self._mark(now, k, home)
+            return
+        e[1] = expiry
+        if ticks.diff(e[2], self._snapshot_at) < 0:
+            self._mark(now, k, home)
+
+    def local_down(self, now, home):
+        """A local binding ended (released, expired, or the node moved away): withdraw it."""
+        self.start(now)
+        k = ipv4.addr_key(home, 0)
+        e = self._local.pop(k, None)
+        if e is None:
+            return
+        self._withdrawn[k] = e[0]
+        self._mark(now, k, e[0])
+
+    def local_binding(self, home):
+        """True when this member holds a local binding for ``home`` (it takes precedence)."""
+        e = self._local.get(ipv4.addr_key(home, 0))
+        return e is not None and e[0] == home
+
+    def _mark(self, now, k, home):
+        if not self._pending:
+            self._due = ticks.add(now, self.hold_off)
+            self._space()
+        self._pending[k] = bytes(home)
+
+    def _space(self):
+        # two publications of one origin are at least a hold-off apart, so a late part that a
+        # receiver still accepts (dup_hold < hold_off) always belongs to the newest batch
+        if self._published_once:
+            earliest = ticks.add(self._last_pub, self.hold_off)
+            if ticks.diff(self._due, earliest) < 0:
+                self._due = earliest
+            if ticks.diff(self._snapshot_at, earliest) < 0:
+                self._snapshot_at = earliest
+
+    def _publish(self, now, full):
+        bindings = []
+        withdrawals = []
+        if full:
+            for k in self._local:
+                e = self._local[k]
+                left = ticks.diff(e[1], now)
+                if left > 0:
+                    bindings.append((e[0], min((left + 999) // 1000, 0xFFFF)))
+                    e[2] = e[1]
+            for k in self._withdrawn:
+                withdrawals.append(self._withdrawn[k])
+            self._withdrawn = {}
+        else:
+            for k in self._pending:
+                e = self._local.get(k)
+                left = ticks.diff(e[1], now) if e is not None else 0
+                if left > 0:
+                    bindings.append((e[0], min((left + 999) // 1000, 0xFFFF)))
+                    e[2] = e[1]
+                else:
+                    withdrawals.append(self._pending[k])
+        self._pending = {}
+        if not (full or bindings or withdrawals):
+            return
+        chunks = publication.split(bindings, withdrawals)  # an empty snapshot is one part
+        last = len(chunks) - 1
+        for part in range(len(chunks)):
+            b, w = chunks[part]
+            pub = publication.Publication(
+                self.own, self.epoch, self.seq, full, b, w, auth.SPI_REGION,
+                part if full else 0, part == last or not full,
+            )
+            payload = publication.encode_payload(pub, self._key)
+            self._log(
+                "publish",
+                {"epoch": self.epoch, "seq": self.seq, "full": full, "bindings": len(b),
+                 "withdrawals": len(w)},
+            )
+            self.seq = (self.seq + 1) & 0xFFFF
+            self.originated += 1
+            self._flood(payload, -1)
+        self._last_pub = now
+        self._published_once = True
+        if full:
+            self._snapshot_at = ticks.add(now, self.republish)
+
+    def _flood(self, payload, came_from):
+        for i in range(len(self.nb_addr)):
+            if i != came_from and self.nb_member[i]:
+                pkt = publication.packet(self.own, self.nb_addr[i], payload)
+                self.out.send(self.nb_iface[i], self.nb_mac[i], pkt)
+
+    # ---- timer ---------------------------------------------------------------------------
+
+    def next_wake(self):
+        """When ``on_timer`` must run next (ticks ms), or None before ``start``."""
+        if not self._started:
+            return None
+        t = self._snapshot_at
+        if self._pending and ticks.diff(self._due, t) < 0:
+            t = self._due
+        if ticks.diff(self._sweep_at, t) < 0:
+            t = self._sweep_at
+        return t
+
+    def on_timer(self, now):
+        self.start(now)
+        if ticks.diff(now, self._snapshot_at) >= 0:
+            self._publish(now, True)
+        elif self._pending and ticks.diff(now, self._due) >= 0:
+            self._publish(now, not self._published_once)
+        if ticks.diff(now, self._sweep_at) >= 0:
+            self._sweep(now)
+            self._sweep_at = ticks.add(now, SWEEP_MS)
+
+    def _sweep(self, now):
+        nu = (now >> _UNIT_SHIFT) & _UNITS_MASK
+        dead = [k for k in self.table if _units_diff(self.table[k] >> _UNIT_SHIFT, nu) <= 0]
+        for k in dead:
+            del self.table[k]
+        if dead:
+            self._log("published_expired", {"count": len(dead)})
+        for k in [k for k in self._local if ticks.diff(self._local[k][1], now) <= 0]:
+            # the owner normally calls local_down; an unrefreshed copy is withdrawn here too
+            self.local_down(now, self._local[k][0])
+
+    # ---- receiving publications ----------------------------------------------------------
+
+    def on_publication(self, now, src, payload):
+        """A publication (UDP 4344 ``payload``) arrived from the neighbour whose address is
+        ``src``. Accepted once per origin (epoch, seq), applied, and re-sent byte for byte to
+        every other neighbour. Returns True when it was accepted."""
+        self.start(now)
+        nb = self._neighbour_index(src, 0)
+        if nb < 0 or not self.nb_member[nb]:
+            self.rejected += 1
+            self._log("region_ignored", {"reason": "not_neighbour", "src": ipv4.ntoa(src)})
+            return False
+        try:
+            pub = publication.decode_publication(payload)
+        except DecodeError as e:
+            self.rejected += 1
+            self._log("drop", {"reason": "decode", "what": "publication", "error": str(e)})
+            return False
+        if pub.spi != auth.SPI_REGION or not pub.verify(self.keys):
+            self.rejected += 1
+            self._log("drop", {"reason": "auth", "what": "publication", "src": ipv4.ntoa(src)})
+            return False
+        oi = self._member_index(pub.origin, 0)
+        if oi < 0:
+            self.rejected += 1
+            self._log("region_ignored", {"reason": "not_member", "origin": ipv4.ntoa(pub.origin)})
+            return False
+        if oi == self.me or not self._accept(now, oi, pub.epoch, pub.seq):
+            self.duplicates += 1
+            return False
+        self.hop[oi] = nb  # the first copy came this way: the next hop toward the origin
+        self._apply(now, oi, pub)
+        self.forwarded += 1
+        self._flood(payload, nb)
+        return True
+
+    def _accept(self, now, oi, epoch, seq):
+        held = self._epoch[oi]
+        if held < 0 or auth.serial_newer(epoch, held):
+            if held >= 0:
+                self._drop_origin(oi)
+                self._log(
+                    "origin_restart",
+                    {"origin": ipv4.ntoa(self.members[oi]), "epoch": epoch, "was": held},
+                )
+            self._epoch[oi] = epoch
+            self._top[oi] = seq
+            self._bits[oi] = 0
+            self._top_at[oi] = now
+            return True
+        if epoch != held:
+            return False  # an older epoch: a replay from before the origin restarted
+        top = self._top[oi]
+        if auth.serial_newer(seq, top):
+            shift = (seq - top) & 0xFFFF
+            if shift > WINDOW:
+                bits = 0
+            else:
+                bits = ((self._bits[oi] << shift) | (1 << (shift - 1))) & ((1 << WINDOW) - 1)
+            self._bits[oi] = bits
+            self._top[oi] = seq
+            self._top_at[oi] = now
+            return True
+        d = (top - seq) & 0xFFFF
+        if d == 0 or d > WINDOW or ticks.diff(now, self._top_at[oi]) >= self.dup_hold:
+            return False
+        bit = 1 << (d - 1)
+        if self._bits[oi] & bit:
+            return False
+        self._bits[oi] |= bit  # a late part of the newest batch, seen for the first time
+        return True
+
+    def _drop_origin(self, oi):
+        self._run.pop(oi, None)
+        dead = [k for k in self.table if self.table[k] & _ORIGIN_MASK == oi]
+        for k in dead:
+            del self.table[k]
+
+    def _apply(self, now, oi, pub):
+        table = self.table
+        # A full snapshot (parts 0..last, consecutive) replaces what is held for the origin:
+        # bindings of the origin that no part mentions are removed after the last part. A run
+        # with a missing or reordered part removes nothing (its stale entries expire instead),
+        # so a lost frame never loses a still-valid binding.
+        run = None
+        if pub.full:
+            if pub.part == 0:
+                run = [1, set([k for k in table if table[k] & _ORIGIN_MASK == oi])]
+                self._run[oi] = run
+            else:
+                run = self._run.get(oi)
+                if run is not None and run[0] == pub.part:
+                    run[0] += 1
+                else:
+                    self._run.pop(oi, None)
+                    run = None
+        nu = now >> _UNIT_SHIFT
+        for home, life_s in pub.bindings:
+            k = ipv4.addr_key(home, 0)
+            if run is not None:
+                run[1].discard(k)
+            if life_s == 0:
+                self._withdraw(k, home, oi)
+                continue
+            if k not in table and len(table) >= self.max_published:
+                self._log("drop", {"reason": "region_full", "home": ipv4.ntoa(home)})
+                continue
+            exp = (nu + ((life_s * 1000) >> _UNIT_SHIFT) + 1) & _UNITS_MASK
+            table[k] = (exp << _UNIT_SHIFT) | ((home[0] >> 6) << 8) | oi
+        for home in pub.withdrawals:
+            self._withdraw(ipv4.addr_key(home, 0), home, oi)
+        if run is not None and pub.last:
+            del self._run[oi]
+            n = 0
+            for k in run[1]:
+                v = table.get(k)
+                if v is not None and v & _ORIGIN_MASK == oi:
+                    del table[k]
+                    n += 1
+            if n:
+                self._log("snapshot_removed", {"origin": ipv4.ntoa(pub.origin), "count": n})
+
+    def _withdraw(self, k, home, oi):
+        # only the origin that published a binding can withdraw it: when the node has moved,
+        # the old agent's withdrawal must not remove the new agent's binding
+        v = self.table.get(k)
+        if v is not None and v & _ORIGIN_MASK == oi and (v >> 8) & 3 == home[0] >> 6:
+            del self.table[k]
+
+    # ---- lookups -------------------------------------------------------------------------
+
+    def published(self, now, buf, off=0):
+        """The member index of the agent that published a binding for the address at
+        ``buf[off:off+4]``, or -1. No allocation (a forwarding-path lookup)."""
+        v = self.table.get(ipv4.addr_key(buf, off))
+        if v is None or (v >> 8) & 3 != buf[off] >> 6:
+            return -1
+        if _units_diff(v >> _UNIT_SHIFT, (now >> _UNIT_SHIFT) & _UNITS_MASK) <= 0:
+            return -1
+        return v & _ORIGIN_MASK
+
+    def published_addr(self, now, home):
+        """The address of the agent holding ``home``'s published binding, or None."""
+        oi = self.published(now, home, 0)
+        return self.members[oi] if oi >= 0 else None
+
+    def next_hop(self, buf, off=0):
+        """Neighbour index toward the member at ``buf[off:off+4]``: itself when it is a
+        neighbour, else the learned reverse path of its publications; -1 when unknown."""
+        nb = self._neighbour_index(buf, off)
+        if nb >= 0:
+            return nb
+        oi = self._member_index(buf, off)
+        if oi < 0:
+            return -1
+        return self.hop[oi]
+
+    # ---- tunnelling ----------------------------------------------------------------------
+
+    def tunnel(self, now, datagram, oi):
+        """Tunnel ``datagram`` (an IPv4 packet) IP-in-IP to member ``oi`` over the backbone.
+        Returns True when sent; every refusal is logged as a drop with its reason."""
+        if is_publication(datagram):
+            self._log("drop", {"reason": "publication_in_tunnel"})
+            return False
+        dst = self.members[oi]
+        nb = self.next_hop(dst)
+        if nb < 0:
+            self._log("drop", {"reason": "no_route", "to": ipv4.ntoa(dst)})
+            return False
+        inner = bytearray(datagram)
+        if not ipv4.dec_ttl(inner):
+            self._log("drop", {"reason": "ttl", "what": "tunnel entry"})
+            return False
+        try:
+            outer = tunnel.encapsulate(self.own, dst, inner, TUNNEL_TTL)
+        except FrameTooLarge:
+            self._log("drop", {"reason": "mtu", "len": len(inner)})
+            return False
+        self.out.send(self.nb_iface[nb], self.nb_mac[nb], outer)
+        return True
+
+    def on_tunnel(self, now, frame, header):
+        """An IP-in-IP packet arrived on the backbone (``header`` = its decoded outer header).
+        Not for this member: forwarded toward the outer destination (outer TTL decremented; a
+        packet that runs out of TTL was looping or lost its way, and is logged). For this member:
+        returns the inner datagram (bytes) for the owner to deliver, else None."""
+        if header.dst != self.own:
+            nb = self.next_hop(header.dst)
+            if nb < 0:
+                self._log("drop", {"reason": "no_route", "to": ipv4.ntoa(header.dst)})
+                return None
+            buf = bytearray(frame[: header.length])
+            if not ipv4.dec_ttl(buf):
+                self._log("drop", {"reason": "ttl", "what": "tunnel", "to": ipv4.ntoa(header.dst)})
+                return None
+            self.out.send(self.nb_iface[nb], self.nb_mac[nb], buf)
+            return None
+        try:
+            inner = tunnel.decapsulate(header)
+        except DecodeError as e:
+            self._log("drop", {"reason": "decode", "what": "tunnel", "error": str(e)})
+            return None
+        if is_publication(inner):
+            self._log("drop", {"reason": "publication_in_tunnel"})
+            return None
+        return inner

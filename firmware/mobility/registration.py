@@ -1,0 +1,272 @@
+"""Mobile IPv4 registration request (type 1) and reply (type 3) on UDP 434 (RFC 5944 §3.3-3.4),
+used for local bindings (with the agent) and remote bindings (home agent, correspondents,
+proxy bindings), each followed by one authentication extension:
+
+* type 33 mobile-foreign: a local binding, signed with the cell key (SPI_CELL);
+* type 32 mobile-home: a remote binding, signed with the node's home key (auth.spi_home(n)), or
+  for a proxy binding made by a region router, with the region key (SPI_REGION).
+
+The tag is HMAC-SHA256-128 over the UDP payload from the type byte through the SPI.
+Identification (64 bits) = receiver's boot nonce (32) || sender's counter (32); see replay.py.
+"""
+
+import struct
+
+from mobility import auth, ipv4
+from mobility.errors import DecodeError
+
+try:
+    from micropython import const
+except ImportError:
+
+    def const(x):
+        return x
+
+
+TYPE_REQUEST = const(1)
+TYPE_REPLY = const(3)
+EXT_MH_AUTH = const(32)  # mobile-home authentication (remote binding)
+EXT_MF_AUTH = const(33)  # mobile-foreign authentication (local binding)
+
+# request flags
+FLAG_S = const(0x80)  # simultaneous bindings (make-before-break)
+FLAG_B = const(0x40)
+FLAG_D = const(0x20)
+FLAG_M = const(0x10)
+FLAG_G = const(0x08)
+FLAG_T = const(0x02)
+
+# reply codes
+ACCEPTED = const(0)
+FA_UNSPECIFIED = const(64)
+FA_NO_RESOURCES = const(66)  # agent full
+FA_AUTH_FAILED = const(67)
+FA_LIFETIME_TOO_LONG = const(69)
+FA_POORLY_FORMED = const(70)
+HA_UNSPECIFIED = const(128)
+HA_NO_RESOURCES = const(130)
+HA_AUTH_FAILED = const(131)
+IDENT_MISMATCH = const(133)
+
+_REQ_LEN = const(24)
+_REP_LEN = const(20)
+_AUTH_EXT_LEN = const(22)
+REG_TTL = const(64)
+
+
+def make_ident(nonce, counter):
+    """The 64-bit Identification: receiver's nonce || sender's counter."""
+    return ((nonce & 0xFFFFFFFF) << 32) | (counter & 0xFFFFFFFF)
+
+
+def ident_nonce(ident):
+    return (ident >> 32) & 0xFFFFFFFF
+
+
+def ident_counter(ident):
+    return ident & 0xFFFFFFFF
+
+
+def _u(value, bits, what):
+    if not isinstance(value, int) or not 0 <= value < (1 << bits):
+        raise ValueError("%s must be an int in 0..%d, not %r" % (what, (1 << bits) - 1, value))
+    return value
+
+
+class _Registration:
+    def _init_auth(self):
+        self.tag = None
+        self._payload = None  # the received UDP payload, for verify()
+        self._tag_off = 0
+
+    def verify(self, keys, spi=None):
+        """True when the message carries a valid tag. With ``spi`` the SPI must be that one;
+        without, the usual one for the extension type: SPI_CELL under type 33, a home key or
+        SPI_REGION (proxy binding) under type 32. Never raises."""
+        if self._payload is None or self.tag is None:
+            return False
+        if spi is None:
+            if self.ext_type == EXT_MF_AUTH:
+                ok = self.spi == auth.SPI_CELL
+            else:
+                ok = self.spi == auth.SPI_REGION or auth.is_home_spi(self.spi)
+        else:
+            ok = self.spi == spi
+        if not ok:
+            return False
+        return keys.check(self.spi, self.tag, memoryview(self._payload)[0 : self._tag_off])
+
+    def __repr__(self):
+        parts = []
+        for name in self.FIELDS:
+            v = getattr(self, name)
+            if isinstance(v, bytes) and len(v) == 4:
+                v = ipv4.ntoa(v)
+            parts.append("%s=%r" % (name, v))
+        return "%s(%s)" % (type(self).__name__, ", ".join(parts))
+
+
+class RegRequest(_Registration):
+    FIELDS = (
+        "src",
+        "dst",
+        "flags",
+        "lifetime",
+        "home",
+        "home_agent",
+        "coa",
+        "ident",
+        "ext_type",
+        "spi",
+    )
+
+    def __init__(
+        self,
+        src=None,
+        dst=None,
+        flags=0,
+        lifetime=0,
+        home=None,
+        home_agent=ipv4.ANY_ADDR,
+        coa=None,
+        ident=0,
+        ext_type=EXT_MF_AUTH,
+        spi=auth.SPI_CELL,
+    ):
+        self.src = src
+        self.dst = dst
+        self.flags = flags
+        self.lifetime = lifetime  # seconds, 0 = deregistration
+        self.home = home
+        self.home_agent = home_agent
+        self.coa = coa  # the agent holding the local binding
+        self.ident = ident  # 64 bits
+        self.ext_type = ext_type  # EXT_MF_AUTH (local) or EXT_MH_AUTH (remote); None: no auth
+        self.spi = spi
+        self._init_auth()
+
+
+class RegReply(_Registration):
+    FIELDS = ("src", "dst", "code", "lifetime", "home", "home_agent", "ident", "ext_type", "spi")
+
+    def __init__(
+        self,
+        src=None,
+        dst=None,
+        code=ACCEPTED,
+        lifetime=0,
+        home=None,
+        home_agent=ipv4.ANY_ADDR,
+        ident=0,
+        ext_type=EXT_MF_AUTH,
+        spi=auth.SPI_CELL,
+    ):
+        self.src = src
+        self.dst = dst
+        self.code = code
+        self.lifetime = lifetime  # seconds granted
+        self.home = home
+        self.home_agent = home_agent
+        self.ident = ident
+        self.ext_type = ext_type
+        self.spi = spi
+        self._init_auth()
+
+
+def _finish(msg, buf, fixed, key):
+    if key is not None:
+        if msg.ext_type not in (EXT_MH_AUTH, EXT_MF_AUTH):
+            raise ValueError("ext_type must be 32 or 33, not %r" % (msg.ext_type,))
+        buf[fixed] = msg.ext_type
+        buf[fixed + 1] = 20
+        struct.pack_into(">I", buf, fixed + 2, _u(msg.spi, 32, "SPI"))
+        buf[fixed + 6 :] = auth.tag(key, memoryview(buf)[0 : fixed + 6])
+    ipv4.check_addr(msg.src, "source address")
+    ipv4.check_addr(msg.dst, "destination address")
+    return ipv4.udp(msg.src, msg.dst, ipv4.REG_PORT, ipv4.REG_PORT, buf, REG_TTL)
+
+
+def _common(buf, msg):
+    ipv4.check_addr(msg.home, "home address")
+    ipv4.check_addr(msg.home_agent, "home agent")
+    buf[4:8] = msg.home
+    buf[8:12] = msg.home_agent
+
+
+def encode_request(req, key):
+    """The IPv4/UDP packet of ``req`` signed with ``key`` (raw bytes of the key of req.spi);
+    key None leaves out the authentication extension (only for tests of what is rejected)."""
+    buf = bytearray(_REQ_LEN + (0 if key is None else _AUTH_EXT_LEN))
+    buf[0] = TYPE_REQUEST
+    buf[1] = _u(req.flags, 8, "flags")
+    struct.pack_into(">H", buf, 2, _u(req.lifetime, 16, "lifetime"))
+    _common(buf, req)
+    ipv4.check_addr(req.coa, "care-of address")
+    buf[12:16] = req.coa
+    buf[16:24] = _u(req.ident, 64, "identification").to_bytes(8, "big")
+    return _finish(req, buf, _REQ_LEN, key)
+
+
+def encode_reply(rep, key):
+    """The IPv4/UDP packet of ``rep`` signed with ``key``; key None: no authentication."""
+    buf = bytearray(_REP_LEN + (0 if key is None else _AUTH_EXT_LEN))
+    buf[0] = TYPE_REPLY
+    buf[1] = _u(rep.code, 8, "code")
+    struct.pack_into(">H", buf, 2, _u(rep.lifetime, 16, "lifetime"))
+    _common(buf, rep)
+    buf[12:20] = _u(rep.ident, 64, "identification").to_bytes(8, "big")
+    return _finish(rep, buf, _REP_LEN, key)
+
+
+def decode_registration(header):
+    """The RegRequest or RegReply in a decoded IPv4 packet (UDP to port 434).
+
+    Checks the UDP length and checksum and every extension length; the authentication
+    extension, when present, must be the last. Without it, ext_type and spi are None and the
+    message never verifies. Does not verify authentication. Raises only DecodeError.
+    """
+    sport, dport, p = ipv4.decode_udp(header)
+    if dport != ipv4.REG_PORT:
+        raise DecodeError("registration: UDP port %d, expected %d" % (dport, ipv4.REG_PORT))
+    n = len(p)
+    if n < 1:
+        raise DecodeError("registration: empty")
+    kind = p[0]
+    if kind == TYPE_REQUEST:
+        if n < _REQ_LEN:
+            raise DecodeError("registration request: %d bytes, expected at least 24" % n)
+        msg = RegRequest(header.src, header.dst, p[1], (p[2] << 8) | p[3])
+        msg.coa = p[12:16]
+        fixed = _REQ_LEN
+    elif kind == TYPE_REPLY:
+        if n < _REP_LEN:
+            raise DecodeError("registration reply: %d bytes, expected at least 20" % n)
+        msg = RegReply(header.src, header.dst, p[1], (p[2] << 8) | p[3])
+        fixed = _REP_LEN
+    else:
+        raise DecodeError("registration: type %d" % kind)
+    msg.home = p[4:8]
+    msg.home_agent = p[8:12]
+    msg.ident = int.from_bytes(p[fixed - 8 : fixed], "big")
+    msg.ext_type = None
+    msg.spi = None
+    off = fixed
+    while off < n:
+        if off + 2 > n:
+            raise DecodeError("registration: truncated extension header")
+        t = p[off]
+        end = off + 2 + p[off + 1]
+        if end > n:
+            raise DecodeError("registration: extension %d runs past the message" % t)
+        if t == EXT_MH_AUTH or t == EXT_MF_AUTH:
+            if end - off != _AUTH_EXT_LEN:
+                raise DecodeError("registration: authentication extension length %d" % (end - off - 2))
+            if end != n:
+                raise DecodeError("registration: authentication extension is not the last")
+            msg.ext_type = t
+            msg.spi = (p[off + 2] << 24) | (p[off + 3] << 16) | (p[off + 4] << 8) | p[off + 5]
+            msg.tag = p[off + 6 : end]
+            msg._tag_off = off + 6
+            msg._payload = p
+        off = end
+    return msg

@@ -1,0 +1,131 @@
+"""Plain region router: a member of a mobility region that has no cell of its own.
+
+It floods publications (its ``Region`` component), keeps the published-binding table, forwards
+IP-in-IP packets across the backbone toward their care-of agent, and tunnels a datagram for a
+node with a published binding to that node's agent. A router holding a published binding that
+receives traffic for the node from a correspondent may set up a *proxy binding* with that
+correspondent (a remote binding signed with the region key), so the correspondent's next
+datagrams tunnel straight to the agent.
+
+Sans-I/O: fed frames and timers with the current time; writes actions into ``out``.
+"""
+
+from mobility import auth, ipv4, region, registration, ticks
+from mobility.node import Node
+from mobility.errors import DecodeError
+from mobility.remote import RemoteClient
+
+try:
+    from micropython import const
+except ImportError:
+
+    def const(x):
+        return x
+
+
+PROXY_LIFETIME_S = const(60)
+
+
+class Router(Node):
+    """A region member without a cell. ``config`` (docs/REGION.md): the common node keys
+    (node_id, address, keys with the region key) plus "region" (the region dict), "epoch"
+    (boot counter, from flash), "proxy" (True: set up proxy bindings with correspondents),
+    "proxy_lifetime_s"."""
+
+    ROLE = "router"
+
+    def __init__(self, config, rand, now):
+        Node.__init__(self, config, rand, now)
+        self.region = region.Region(
+            config.get("region"), self.address, self.keys, self.out, config.get("epoch", 0)
+        )
+        self.proxy = bool(config.get("proxy", False))
+        self.proxy_lifetime_s = config.get("proxy_lifetime_s", PROXY_LIFETIME_S)
+        self.proxies = RemoteClient(self.address, self.keys, auth.SPI_REGION, self.out, self.route)
+        self.handled = 0  # datagrams this router forwarded or tunnelled (tests count hops)
+        self.region.start(now)
+
+    def next_wake(self):
+        t = self.region.next_wake()
+        p = self.proxies.next_wake()
+        if t is None or (p is not None and ticks.diff(p, t) < 0):
+            t = p
+        return t
+
+    def on_timer(self, now):
+        self.region.on_timer(now)
+        self.proxies.on_timer(now)
+
+    def on_link_failure(self, now, iface, mac):
+        self.out.log("link_failure", {"iface": iface})
+
+    def on_send(self, now, dst, payload):
+        raise ValueError("a router has no application")
+
+    def on_frame(self, now, iface, src_mac, rssi, frame):
+        try:
+            h = ipv4.decode(frame)
+        except DecodeError as e:
+            self.out.log("drop", {"reason": "decode", "error": str(e)})
+            return
+        if h.proto == ipv4.PROTO_UDP and h.dst == self.address:
+            try:
+                sport, dport, payload = ipv4.decode_udp(h)
+            except DecodeError as e:
+                self.out.log("drop", {"reason": "decode", "error": str(e)})
+                return
+            if dport == ipv4.PUB_PORT:
+                self.region.on_publication(now, h.src, payload)
+            elif dport == ipv4.REG_PORT:
+                self._on_registration(now, h)
+            return
+        if h.proto == ipv4.PROTO_IPIP:
+            inner = self.region.on_tunnel(now, frame, h)
+            if inner is not None:
+                self.out.log("drop", {"reason": "not_an_agent", "what": "tunnel"})
+            else:
+                self.handled += 1
+            return
+        self.forward(now, frame, h)
+
+    def forward(self, now, frame, h):
+        """A datagram to route: to the node's agent by a published binding (tunnel), else on
+        the backbone toward a member."""
+        if region.is_publication(frame):
+            return  # publications travel one hop, to this member's own address only
+        oi = self.region.published(now, h.dst, 0)
+        if oi >= 0:
+            if self.region.tunnel(now, frame, oi):
+                self.handled += 1
+                if self.proxy and h.src != self.address:
+                    self._proxy(now, h.src, h.dst, self.region.members[oi])
+            return
+        nb = self.region.next_hop(h.dst, 0)
+        if nb < 0:
+            self.out.log("drop", {"reason": "no_route", "to": ipv4.ntoa(h.dst)})
+            return
+        buf = bytearray(frame[: h.length])
+        if not ipv4.dec_ttl(buf):
+            self.out.log("drop", {"reason": "ttl", "to": ipv4.ntoa(h.dst)})
+            return
+        self.handled += 1
+        self.out.send(self.region.nb_iface[nb], self.region.nb_mac[nb], buf)
+
+    def route(self, addr):
+        """(iface, mac) of the backbone next hop toward ``addr``, or None."""
+        nb = self.region.next_hop(addr, 0)
+        if nb < 0:
+            return None
+        return (self.region.nb_iface[nb], self.region.nb_mac[nb])
+
+    def _proxy(self, now, correspondent, home, coa):
+        self.proxies.bind(now, correspondent, home, coa, self.proxy_lifetime_s)
+
+    def _on_registration(self, now, h):
+        try:
+            msg = registration.decode_registration(h)
+        except DecodeError as e:
+            self.out.log("drop", {"reason": "decode", "what": "registration", "error": str(e)})
+            return
+        if isinstance(msg, registration.RegReply):
+            self.proxies.on_reply(now, msg)

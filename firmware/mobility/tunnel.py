@@ -1,0 +1,39 @@
+"""IP-in-IP tunnel (RFC 2003): an outer IPv4 header, protocol 4, around the inner packet.
+
+The outer packet must fit one frame too, so the largest packet that can be tunnelled is
+MAX_FRAME - 20 = 230 bytes; a larger one is refused (FrameTooLarge), never truncated.
+The entry decrements the inner TTL itself (ipv4.dec_ttl) before encapsulating, as a router would.
+"""
+
+from mobility import ipv4
+from mobility.errors import DecodeError, check_frame
+
+try:
+    from micropython import const
+except ImportError:
+
+    def const(x):
+        return x
+
+
+TUNNEL_TTL = const(64)
+MAX_INNER = const(230)
+
+
+def encapsulate(src, dst, inner, ttl=TUNNEL_TTL):
+    """The outer IPv4 packet (bytes) from tunnel entry ``src`` to the care-of agent ``dst``."""
+    if len(inner) < ipv4.HEADER_LEN or inner[0] >> 4 != 4:
+        raise ValueError("tunnel: the inner packet is not an IPv4 packet")
+    check_frame(ipv4.HEADER_LEN + len(inner), "tunnelled packet")
+    return ipv4.encode(src, dst, ipv4.PROTO_IPIP, inner, ttl)
+
+
+def decapsulate(header):
+    """The inner packet (bytes) of a decoded IP-in-IP packet; the caller decodes it with
+    ipv4.decode, which checks it fully. Raises only DecodeError."""
+    if header.proto != ipv4.PROTO_IPIP:
+        raise DecodeError("not IP-in-IP: protocol %d" % header.proto)
+    inner = header.payload
+    if len(inner) < ipv4.HEADER_LEN or inner[0] != 0x45:
+        raise DecodeError("IP-in-IP: the inner packet is not an IPv4 packet")
+    return inner

@@ -1,0 +1,22 @@
+"""The `roam` command line: one click group; each feature module adds its subcommand below."""
+
+from __future__ import annotations
+
+import click
+
+from hosttools import __version__
+from hosttools.errors import RoamGroup
+
+
+@click.group(name="roam", cls=RoamGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="roam")
+def main() -> None:
+    """roam: keep IP messages reaching a mobile ESP32 node as it moves between foreign agents.
+
+    Run `roam COMMAND --help` for a command's options.
+    """
+
+
+# --- subcommands (each module adds one line) ---
+# e.g. from hosttools.sim.cli import sim; main.add_command(sim)
+# --- end of subcommands ---

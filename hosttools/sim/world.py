@@ -1,0 +1,480 @@
+"""The simulated field: nodes running the protocol core, the air, the backbone, faults, traffic.
+
+The world owns the engine and feeds every role exactly as a board's driver would
+(docs/DESIGN.md, "The sans-I/O contract"): on_frame / on_timer / on_send / on_link_failure with
+the node's own ticks (each node's clock starts at a different, seeded offset, some just before
+the 2**30 wrap), then runs the role's SEND / DELIVER / LOG actions:
+
+* SEND on the radio goes through the node's transmit queue, carrier sense and backoff
+  (hosttools.radio.Medium), takes its airtime, and at its end is received by every node on the
+  channel within range that decodes it (loss, collisions). A unicast frame is acknowledged and
+  retried; after the last retry the sender gets on_link_failure. ESP-NOW hands a receiver only
+  broadcasts and frames addressed to its MAC; the attacker listens to everything.
+* SEND on the backbone (Wi-Fi UDP) reaches the node with that link address after the backbone
+  latency, unless either end is off, its backbone is cut, or a partition separates them.
+* DELIVER is an application datagram reaching the node: traffic counts it.
+* LOG is a core event: recorded with the node id and the virtual time.
+
+Who hears whom is a vectorised distance test over all nodes (numpy), positions being linear in
+time along each node's current leg (hosttools.sim.mobility).
+"""
+
+import random
+import struct
+
+import numpy as np
+
+from hosttools import radio as radio_mod
+from hosttools.sim import mobility
+from hosttools.sim.engine import Engine
+
+SEND, DELIVER, LOG = 0, 1, 2
+IF_RADIO, IF_BACKBONE = 0, 1
+BROADCAST = b"\xff" * 6
+TICKS_MASK = (1 << 30) - 1
+TXQ_MAX = 32  # frames waiting for the air at one node; more are dropped (ESP-NOW would block)
+APP_MAGIC = b"RM"
+_APP = struct.Struct(">2sHI")  # magic, flow index, sequence number
+
+
+def ticks_diff(a, b):
+    d = (a - b) & TICKS_MASK
+    return d - (1 << 30) if d >= (1 << 29) else d
+
+
+def classify(frame):
+    """'data' for application datagrams (also tunnelled), else 'control'."""
+    if len(frame) >= 20:
+        proto = frame[9]
+        off = 0
+        if proto == 4 and len(frame) >= 40:  # IP-in-IP: look at the inner packet
+            off = 20
+            proto = frame[29]
+        if proto == 17 and len(frame) >= off + 24:
+            dport = (frame[off + 22] << 8) | frame[off + 23]
+            if dport == 5000:
+                return "data"
+    return "control"
+
+
+class SimNode:
+    __slots__ = (
+        "idx", "spec", "id", "kind", "role", "on", "boot", "addr", "mac", "bb", "bb_up",
+        "channel", "clock", "wake_at", "txq", "tx_busy", "legs", "sniffer", "region",
+    )
+
+
+class World:
+    """Build with a checked Scenario, a role factory and a seed; then run()."""
+
+    def __init__(self, scenario, factory, seed, pcap=None, collector=None):
+        self.sc = scenario
+        self.factory = factory
+        self.seed = int(seed)
+        self.eng = Engine()
+        self.rng = random.Random(self.seed * 7919 + 17)  # air: fading, loss, backoff, latency
+        self.radio = radio_mod.Radio(scenario.radio, seed=self.seed)
+        self.medium = radio_mod.Medium(self.radio)
+        self.range2 = self.radio.max_range_m() ** 2
+        self.pcap = pcap
+        self.col = collector
+        bb = scenario.backbone
+        self.bb_latency = int(bb["latency_ms"] * 1000)
+        self.bb_jitter = int(bb["jitter_ms"] * 1000)
+        self.partition = {}  # node idx -> part number while a partition stands
+        self.events = []  # (t_ms, node id, name, fields)
+        self.stats = {
+            "frames": 0, "radio_frames": 0, "backbone_frames": 0, "control_frames": 0,
+            "control_bytes": 0, "data_frames": 0, "retries": 0, "link_failures": 0,
+            "txq_drops": 0, "lost_noise": 0, "collisions": 0, "deferrals": 0,
+        }
+        self.flow_next = []
+        n = len(scenario.nodes)
+        self.X0 = np.zeros(n)
+        self.Y0 = np.zeros(n)
+        self.VX = np.zeros(n)
+        self.VY = np.zeros(n)
+        self.T0 = np.zeros(n)
+        self.ON = np.zeros(n, dtype=bool)
+        self.CH = np.zeros(n, dtype=np.int16)
+        self.nodes = []
+        self.by_mac = {}
+        self.by_bb = {}
+        self.by_addr = {}
+        for spec in scenario.nodes:
+            self._add_node(spec)
+        self.factory.prepare(self)
+
+    # -- set-up ------------------------------------------------------------------------------
+
+    def _add_node(self, spec):
+        i = spec.index
+        nd = SimNode()
+        nd.idx = i
+        nd.spec = spec
+        nd.id = spec.id
+        nd.kind = spec.role
+        nd.role = None
+        nd.on = False
+        nd.boot = 0
+        nd.addr = self.factory.address(spec)
+        nd.mac = bytes((0x02, 0x52, 0x4D, (i >> 16) & 0xFF, (i >> 8) & 0xFF, i & 0xFF))
+        nd.bb = nd.addr + b"\x10\xf8" if spec.backbone else None  # UDP port 4344
+        nd.bb_up = bool(spec.backbone)
+        nd.channel = spec.channel or self.radio.channel
+        # each board's ticks_ms starts somewhere else; every eighth node just before the wrap
+        r = random.Random(self.seed * 1000003 + i)
+        nd.clock = (TICKS_MASK - r.randrange(1000, 60000)) if i % 8 == 0 else r.randrange(1 << 30)
+        nd.wake_at = None
+        nd.txq = []
+        nd.tx_busy = False
+        nd.sniffer = spec.role == "attacker"
+        nd.region = spec.region
+        nd.legs = mobility.legs_for(spec.mobility, spec.pos, random.Random(self.seed * 31 + i),
+                                    self.sc.base_dir)
+        self.nodes.append(nd)
+        self.by_mac[nd.mac] = nd
+        self.by_addr[nd.addr] = nd
+        if nd.bb is not None:
+            self.by_bb[nd.bb] = nd
+        self.CH[i] = nd.channel
+        self._next_leg(nd)
+
+    def _next_leg(self, nd):
+        t0, x0, y0, t1, x1, y1 = next(nd.legs)
+        i = nd.idx
+        dt = t1 - t0
+        self.X0[i] = x0
+        self.Y0[i] = y0
+        self.T0[i] = t0
+        self.VX[i] = (x1 - x0) / dt if dt > 0 else 0.0
+        self.VY[i] = (y1 - y0) / dt if dt > 0 else 0.0
+        if t1 < mobility.FOREVER:
+            self.eng.at(int(t1 * 1e6), self._next_leg, nd)
+
+    def pos(self, i, t_us=None):
+        t = (self.eng.now if t_us is None else t_us) / 1e6
+        dt = t - self.T0[i]
+        return float(self.X0[i] + self.VX[i] * dt), float(self.Y0[i] + self.VY[i] * dt)
+
+    def now_ticks(self, nd):
+        return (self.eng.now // 1000 + nd.clock) & TICKS_MASK
+
+    # -- running -----------------------------------------------------------------------------
+
+    def start(self):
+        for nd in self.nodes:
+            self.eng.at(0, self.power_on, nd)
+        for at, kind, ids, groups in self.sc.faults:
+            self.eng.at(int(at * 1e6), self._fault, kind, ids, groups)
+        for fl in self.sc.flows:
+            # a seeded phase so that flows with the same interval do not send in lockstep
+            phase = self.rng.randrange(int(fl.interval_ms * 1000))
+            self.eng.at(int(fl.start_s * 1e6) + phase, self._flow_send, fl, 0)
+
+    def run(self, progress=None):
+        self.start()
+        self.eng.run(int(self.sc.duration_s * 1e6), progress)
+        self.stats["collisions"] = self.medium.collisions
+
+    # -- power and faults --------------------------------------------------------------------
+
+    def power_on(self, nd):
+        if nd.on:
+            return
+        nd.on = True
+        nd.boot += 1
+        self.ON[nd.idx] = True
+        nd.txq = []
+        nd.tx_busy = False
+        nd.role = self.factory.make(self, nd, self.now_ticks(nd))
+        self.log(nd, "sim_power", {"on": True, "boot": nd.boot})
+        self._after(nd)
+
+    def power_off(self, nd):
+        if not nd.on:
+            return
+        nd.on = False
+        nd.boot += 1  # stale events of the previous life are ignored by their boot number
+        self.ON[nd.idx] = False
+        nd.role = None
+        nd.txq = []
+        nd.tx_busy = False
+        nd.wake_at = None
+        self.log(nd, "sim_power", {"on": False})
+
+    def _fault(self, kind, ids, groups):
+        nodes = [self.nodes[self.sc.by_id[i].index] for i in ids]
+        if kind == "node_off":
+            for nd in nodes:
+                self.power_off(nd)
+        elif kind == "node_on":
+            for nd in nodes:
+                self.power_on(nd)
+        elif kind in ("backbone_cut", "backbone_heal"):
+            for nd in nodes:
+                nd.bb_up = kind == "backbone_heal"
+                self.log(nd, "sim_backbone", {"up": nd.bb_up})
+        elif kind == "partition":
+            self.partition = {}
+            for part, g in enumerate(groups):
+                for nid in g:
+                    self.partition[self.sc.by_id[nid].index] = part
+            self.log(None, "sim_partition", {"groups": groups})
+        elif kind == "heal":
+            self.partition = {}
+            self.log(None, "sim_partition", {"groups": []})
+
+    # -- feeding a role ----------------------------------------------------------------------
+
+    def _after(self, nd):
+        """Run the role's pending actions, then (re)arm its timer."""
+        role = nd.role
+        out = role.out
+        if out.n:
+            kinds, ifaces, macs, datas = out.kind, out.iface, out.mac, out.data
+            for i in range(out.n):
+                k = kinds[i]
+                if k == SEND:
+                    if ifaces[i] == IF_RADIO:
+                        self.radio_send(nd, bytes(macs[i]), bytes(datas[i]))
+                    else:
+                        self.backbone_send(nd, bytes(macs[i]), bytes(datas[i]))
+                elif k == DELIVER:
+                    self.app_deliver(nd, datas[i])
+                else:
+                    name, fields = datas[i]
+                    self.log(nd, name, fields)
+            out.clear()
+        w = role.next_wake()
+        if w is None:
+            nd.wake_at = None
+            return
+        eng = self.eng
+        d = ticks_diff(w, self.now_ticks(nd))
+        t = (eng.now // 1000 + d) * 1000 if d > 0 else eng.now
+        if t != nd.wake_at:
+            nd.wake_at = t
+            eng.at(t, self._timer, nd, t)
+
+    def _timer(self, nd, t):
+        if nd.wake_at != t or not nd.on:
+            return  # superseded by a later arming, or the node is off
+        nd.wake_at = None
+        nd.role.on_timer(self.now_ticks(nd))
+        self._after(nd)
+        if nd.wake_at is not None and nd.wake_at <= t:
+            # the role still wants the same instant: move it to the next millisecond
+            nd.wake_at = (t // 1000 + 1) * 1000
+            self.eng.at(nd.wake_at, self._timer, nd, nd.wake_at)
+
+    def log(self, nd, name, fields):
+        self.events.append((self.eng.now // 1000, nd.id if nd is not None else None, name, fields))
+        if self.col is not None:
+            self.col.on_event(self.eng.now, nd, name, fields)
+
+    # -- the air -----------------------------------------------------------------------------
+
+    def _count(self, frame):
+        st = self.stats
+        st["frames"] += 1
+        if classify(frame) == "data":
+            st["data_frames"] += 1
+        else:
+            st["control_frames"] += 1
+            st["control_bytes"] += len(frame)
+        if self.pcap is not None:
+            self.pcap.write(self.eng.now, frame)
+        if self.col is not None:
+            self.col.on_frame(self.eng.now, frame)
+
+    def radio_send(self, nd, mac, frame):
+        if len(nd.txq) >= TXQ_MAX:
+            self.stats["txq_drops"] += 1
+            if mac != BROADCAST:
+                self.eng.after(0, self._link_failure, nd, nd.boot, mac)
+            return
+        self._count(frame)
+        self.stats["radio_frames"] += 1
+        nd.txq.append([mac, frame, 0])
+        if not nd.tx_busy:
+            nd.tx_busy = True
+            self._access(nd, 0)
+
+    def _access(self, nd, attempt):
+        eng = self.eng
+        x, y = self.pos(nd.idx)
+        busy = self.medium.busy_until(nd.idx, nd.channel, x, y, eng.now)
+        wait = busy - eng.now if busy > eng.now else 0
+        eng.at(eng.now + wait + self.radio.backoff_us(self.rng, attempt), self._tx_start, nd,
+               nd.boot)
+
+    def _tx_start(self, nd, boot):
+        if nd.boot != boot:
+            return
+        eng = self.eng
+        x, y = self.pos(nd.idx)
+        busy = self.medium.busy_until(nd.idx, nd.channel, x, y, eng.now)
+        entry = nd.txq[0]
+        if busy > eng.now:  # someone started during our backoff: defer again
+            self.stats["deferrals"] += 1
+            eng.at(busy + self.radio.backoff_us(self.rng, entry[2]), self._tx_start, nd, boot)
+            return
+        air = self.radio.airtime_us(len(entry[1]))
+        tx = self.medium.start(nd.idx, nd.channel, eng.now, eng.now + air, x, y)
+        eng.at(eng.now + air, self._tx_end, nd, boot, tx)
+
+    def _hearers(self, nd, tx):
+        """Indices of the nodes that may hear nd's transmission (on, same channel, in range)."""
+        t = self.eng.now / 1e6
+        dt = t - self.T0
+        X = self.X0 + self.VX * dt
+        Y = self.Y0 + self.VY * dt
+        d2 = (X - tx.x) ** 2 + (Y - tx.y) ** 2
+        mask = (d2 <= self.range2) & self.ON & (self.CH == nd.channel)
+        mask[nd.idx] = False
+        idx = np.flatnonzero(mask)
+        return idx, X, Y
+
+    def _receives(self, s, r, tx, X, Y):
+        """RSSI if receiver r decodes the frame of tx from sender s, else None."""
+        radio = self.radio
+        rx, ry = float(X[r.idx]), float(Y[r.idx])
+        d = ((rx - tx.x) ** 2 + (ry - tx.y) ** 2) ** 0.5
+        rssi = radio.frame_rssi(radio.mean_rssi(s.idx, r.idx, d), self.rng)
+        p = radio.p_loss(rssi)
+        if p >= 1.0 or (p > 0.0 and self.rng.random() < p):
+            self.stats["lost_noise"] += 1
+            return None
+        if self.medium.collided(tx, r.idx, rx, ry, rssi):
+            return None
+        return rssi
+
+    def _tx_end(self, nd, boot, tx):
+        if nd.boot != boot:
+            return
+        entry = nd.txq[0]
+        mac, frame, attempt = entry
+        idx, X, Y = self._hearers(nd, tx)
+        nodes = self.nodes
+        target = None if mac == BROADCAST else self.by_mac.get(mac)
+        acked = False
+        for j in idx:
+            r = nodes[j]
+            if mac == BROADCAST or r is target:
+                rssi = self._receives(nd, r, tx, X, Y)
+                if rssi is None:
+                    continue
+                if r is target:
+                    acked = True
+                if attempt == 0 or r is target:
+                    self._deliver_radio(r, nd, rssi, frame)
+            elif r.sniffer and attempt == 0:
+                rssi = self._receives(nd, r, tx, X, Y)
+                if rssi is not None:
+                    self._deliver_radio(r, nd, rssi, frame)
+        if mac == BROADCAST or acked:
+            nd.txq.pop(0)
+            wait = 0 if mac == BROADCAST else self.radio.sifs_us + self.radio.ack_us
+            self.eng.at(self.eng.now + wait, self._next_frame, nd, boot)
+        elif attempt < self.radio.retries:
+            self.stats["retries"] += 1
+            entry[2] = attempt + 1
+            self.eng.at(self.eng.now + self.radio.sifs_us + self.radio.ack_us, self._access_b,
+                        nd, boot, attempt + 1)
+        else:
+            nd.txq.pop(0)
+            self._link_failure(nd, boot, mac)
+            self._next_frame(nd, boot)
+
+    def _access_b(self, nd, boot, attempt):
+        if nd.boot == boot:
+            self._access(nd, attempt)
+
+    def _next_frame(self, nd, boot):
+        if nd.boot != boot:
+            return
+        if nd.txq:
+            self._access(nd, nd.txq[0][2])
+        else:
+            nd.tx_busy = False
+
+    def _link_failure(self, nd, boot, mac):
+        if nd.boot != boot or not nd.on:
+            return
+        self.stats["link_failures"] += 1
+        nd.role.on_link_failure(self.now_ticks(nd), IF_RADIO, mac)
+        self._after(nd)
+
+    def _deliver_radio(self, r, s, rssi, frame):
+        if self.col is not None and s.sniffer:
+            self.col.before_attack_rx(r, frame)
+        r.role.on_frame(self.now_ticks(r), IF_RADIO, s.mac, rssi, bytearray(frame))
+        if self.col is not None and s.sniffer:
+            self.col.after_attack_rx(self.eng.now, r, s, frame)
+        self._after(r)
+
+    # -- the backbone ------------------------------------------------------------------------
+
+    def reachable(self, a, b):
+        if not (a.bb_up and b.bb_up and b.on):
+            return False
+        part = self.partition
+        if part:
+            pa = part.get(a.idx)
+            pb = part.get(b.idx)
+            if pa is not None and pb is not None and pa != pb:
+                return False
+        return True
+
+    def backbone_send(self, nd, mac, frame):
+        self._count(frame)
+        self.stats["backbone_frames"] += 1
+        if nd.bb is None or not nd.bb_up:
+            return
+        if mac == BROADCAST:
+            targets = [t for t in self.by_bb.values() if t is not nd]
+        else:
+            t = self.by_bb.get(mac)
+            targets = [t] if t is not None else []
+        for t in targets:
+            if self.reachable(nd, t):
+                delay = self.bb_latency + (self.rng.randrange(self.bb_jitter) if self.bb_jitter
+                                           else 0)
+                self.eng.at(self.eng.now + delay, self._bb_deliver, t, t.boot, nd, frame)
+
+    def _bb_deliver(self, r, boot, s, frame):
+        if r.boot != boot or not r.on or not self.reachable(s, r):
+            return  # cut while in flight
+        if self.col is not None and s.sniffer:
+            self.col.before_attack_rx(r, frame)
+        r.role.on_frame(self.now_ticks(r), IF_BACKBONE, s.bb, 0, bytearray(frame))
+        if self.col is not None and s.sniffer:
+            self.col.after_attack_rx(self.eng.now, r, s, frame)
+        self._after(r)
+
+    # -- traffic -----------------------------------------------------------------------------
+
+    def _flow_send(self, fl, seq):
+        eng = self.eng
+        if eng.now > fl.stop_s * 1e6:
+            return
+        src = self.nodes[self.sc.by_id[fl.src].index]
+        dst = self.nodes[self.sc.by_id[fl.dst].index]
+        if src.on:
+            payload = _APP.pack(APP_MAGIC, fl.index, seq) + bytes(max(0, fl.size - 8))
+            if self.col is not None:
+                self.col.on_app_send(eng.now, fl, seq)
+            src.role.on_send(self.now_ticks(src), dst.addr, payload)
+            self._after(src)
+        eng.at(eng.now + int(fl.interval_ms * 1000), self._flow_send, fl, seq + 1)
+
+    def app_deliver(self, nd, datagram):
+        b = bytes(datagram)
+        if len(b) < 36 or b[9] != 17 or ((b[22] << 8) | b[23]) != 5000:
+            return
+        magic, flow, seq = _APP.unpack_from(b, 28)
+        if magic != APP_MAGIC or flow >= len(self.sc.flows):
+            return
+        if self.col is not None:
+            self.col.on_app_deliver(self.eng.now, nd, self.sc.flows[flow], seq)

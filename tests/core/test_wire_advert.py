@@ -1,0 +1,195 @@
+import unittest
+
+from mobility import advert, auth, ipv4
+from mobility.errors import DecodeError
+
+AGENT = b"\x0a\x00\x00\x01"
+NODE = b"\x0a\x00\x01\x07"
+CELL_KEY = b"cell key for the tests"
+KEYS = auth.Keys({auth.SPI_CELL: CELL_KEY, auth.SPI_REGION: b"region key"})
+
+
+def sample():
+    return advert.Advertisement(
+        AGENT,
+        ipv4.BCAST_ADDR,
+        adv_lifetime=30,
+        seq=0x1234,
+        reg_lifetime=600,
+        flags=advert.FLAG_R | advert.FLAG_F | advert.FLAG_T,
+        coa=AGENT,
+        services=advert.SVC_ROUTING | advert.SVC_REGION,
+        capacity=12,
+        load=3,
+        outage_in=120,
+        outage_for=60,
+        nonce=0xCAFEF00D,
+    )
+
+
+def decode(pkt):
+    return advert.decode_icmp(ipv4.decode(pkt))
+
+
+def fields(msg):
+    return [getattr(msg, name) for name in msg.FIELDS]
+
+
+class TestAdvertisement(unittest.TestCase):
+    def test_round_trip_and_size(self):
+        adv = sample()
+        pkt = advert.encode_advertisement(adv, CELL_KEY)
+        self.assertEqual(len(pkt), 83)
+        h = ipv4.decode(pkt)
+        self.assertEqual(h.ttl, 1)
+        self.assertEqual(h.proto, ipv4.PROTO_ICMP)
+        got = advert.decode_icmp(h)
+        self.assertIsInstance(got, advert.Advertisement)
+        self.assertEqual(fields(got), fields(adv))
+        self.assertTrue(got.verify(KEYS))
+
+    def test_layout(self):
+        pkt = advert.encode_advertisement(sample(), CELL_KEY)
+        icmp = pkt[20:]
+        self.assertEqual(icmp[0:2], b"\x09\x00")
+        self.assertEqual(icmp[4:8], b"\x01\x02\x00\x1e")
+        self.assertEqual(icmp[8:12], AGENT)
+        self.assertEqual(icmp[16:18], b"\x10\x0a")
+        self.assertEqual(icmp[18:20], b"\x12\x34")
+        self.assertEqual(icmp[22], 0x91)
+        self.assertEqual(icmp[28:30], b"\x96\x0b")
+        self.assertEqual(icmp[37:41], b"\xca\xfe\xf0\x0d")
+        self.assertEqual(icmp[41:43], b"\x97\x14")
+        self.assertEqual(icmp[43:47], b"\x00\x00\x01\x00")
+        self.assertEqual(ipv4.checksum(icmp), 0)
+        # tag: over type..SPI with the checksum field zeroed
+        signed = bytearray(icmp[:47])
+        signed[2] = signed[3] = 0
+        self.assertEqual(icmp[47:63], auth.tag(CELL_KEY, signed))
+
+    def test_host_reply(self):
+        rep = advert.Advertisement(NODE, AGENT, adv_lifetime=10, services=advert.SVC_HOST, is_host_reply=True, nonce=5)
+        pkt = advert.encode_advertisement(rep, CELL_KEY)
+        self.assertEqual(len(pkt), 83 - 12)
+        got = decode(pkt)
+        self.assertTrue(got.is_host_reply)
+        self.assertEqual(got.services, advert.SVC_HOST)
+        self.assertEqual(got.dst, AGENT)
+        self.assertIsNone(got.coa)
+        self.assertTrue(got.verify(KEYS))
+
+    def test_verify_rejects_wrong_key_and_spi(self):
+        got = decode(advert.encode_advertisement(sample(), b"another key"))
+        self.assertFalse(got.verify(KEYS))
+        adv = sample()
+        adv.spi = auth.SPI_REGION
+        got = decode(advert.encode_advertisement(adv, b"region key"))
+        self.assertFalse(got.verify(KEYS))  # region key is not accepted for advertisements
+        self.assertTrue(got.verify(KEYS, auth.SPI_REGION))
+
+    def test_unsigned_decodes_but_never_verifies(self):
+        got = decode(advert.encode_advertisement(sample(), None))
+        self.assertIsNone(got.spi)
+        self.assertFalse(got.verify(KEYS))
+
+    def test_tampering_detected(self):
+        pkt = advert.encode_advertisement(sample(), CELL_KEY)
+        for i in range(20, len(pkt)):
+            if i in (22, 23):  # the ICMP checksum itself
+                continue
+            buf = bytearray(pkt)
+            buf[i] ^= 0x01
+            # fix the ICMP checksum so that decoding reaches the tag check
+            buf[22] = buf[23] = 0
+            c = ipv4.checksum(buf, 20)
+            buf[22] = c >> 8
+            buf[23] = c & 0xFF
+            try:
+                msg = decode(buf)
+            except DecodeError:
+                continue
+            self.assertFalse(msg.verify(KEYS), "flip at %d verified" % i)
+
+    def test_bad_icmp_checksum(self):
+        buf = bytearray(advert.encode_advertisement(sample(), CELL_KEY))
+        buf[40] ^= 0xFF
+        with self.assertRaises(DecodeError):
+            decode(buf)
+
+    def test_value_ranges(self):
+        for name, value in (("seq", 1 << 16), ("capacity", 256), ("nonce", 1 << 32), ("flags", -1)):
+            adv = sample()
+            setattr(adv, name, value)
+            with self.assertRaises(ValueError):
+                advert.encode_advertisement(adv, CELL_KEY)
+
+
+class TestSolicitation(unittest.TestCase):
+    def test_round_trip(self):
+        for level in (advert.LEVEL_ROUTING, advert.LEVEL_HOST):
+            sol = advert.Solicitation(NODE, level, 7)
+            pkt = advert.encode_solicitation(sol, CELL_KEY)
+            self.assertEqual(len(pkt), 20 + 8 + 4 + 22)
+            got = decode(pkt)
+            self.assertIsInstance(got, advert.Solicitation)
+            self.assertEqual(fields(got), fields(sol))
+            self.assertTrue(got.verify(KEYS))
+        self.assertFalse(decode(advert.encode_solicitation(sol, b"x")).verify(KEYS))
+
+    def test_layout(self):
+        pkt = advert.encode_solicitation(advert.Solicitation(NODE, 2, 255), CELL_KEY)
+        self.assertEqual(pkt[20:22], b"\x0a\x00")
+        self.assertEqual(pkt[24:28], b"\x00\x00\x00\x00")
+        self.assertEqual(pkt[28:32], b"\x98\x02\x02\xff")
+        self.assertEqual(pkt[32:34], b"\x97\x14")
+
+
+class TestMalformed(unittest.TestCase):
+    def packets(self):
+        return (
+            advert.encode_advertisement(sample(), CELL_KEY),
+            advert.encode_solicitation(advert.Solicitation(NODE, 1, 1), CELL_KEY),
+        )
+
+    def test_every_truncation_is_a_decode_error(self):
+        for pkt in self.packets():
+            for n in range(len(pkt)):
+                buf = bytearray(pkt[:n])
+                if n >= 20:  # keep the IPv4 header consistent so the ICMP part is reached
+                    buf[2:4] = n.to_bytes(2, "big")
+                    buf[10] = buf[11] = 0
+                    c = ipv4.checksum(buf, 0, 20)
+                    buf[10] = c >> 8
+                    buf[11] = c & 0xFF
+                with self.assertRaises(DecodeError):
+                    decode(buf)
+
+    def test_every_bit_flip_decodes_or_raises_decode_error(self):
+        for pkt in self.packets():
+            for i in range(len(pkt)):
+                for bit in range(8):
+                    buf = bytearray(pkt)
+                    buf[i] ^= 1 << bit
+                    try:
+                        decode(buf)
+                    except DecodeError:
+                        pass
+
+    def test_extension_must_fit(self):
+        # an unknown extension whose length runs past the end
+        icmp = bytearray(b"\x0a\x00\x00\x00\x00\x00\x00\x00\x99\x10\x00")
+        c = ipv4.checksum(icmp)
+        icmp[2] = c >> 8
+        icmp[3] = c & 0xFF
+        with self.assertRaises(DecodeError):
+            decode(ipv4.encode(NODE, ipv4.BCAST_ADDR, 1, icmp, 1))
+
+    def test_wrong_type_and_protocol(self):
+        icmp = bytearray(b"\x08\x00\x00\x00\x00\x00\x00\x00")  # echo request
+        c = ipv4.checksum(icmp)
+        icmp[2] = c >> 8
+        icmp[3] = c & 0xFF
+        with self.assertRaises(DecodeError):
+            decode(ipv4.encode(NODE, AGENT, 1, icmp))
+        with self.assertRaises(DecodeError):
+            decode(ipv4.udp(NODE, AGENT, 1, 2, bytes(icmp)))
