@@ -19,4 +19,6 @@ def main() -> None:
 
 # --- subcommands (each module adds one line) ---
 # e.g. from hosttools.sim.cli import sim; main.add_command(sim)
+from hosttools.sim.cli import sim; main.add_command(sim)  # noqa: E402,E702
+from hosttools.logs import logs_cmd; main.add_command(logs_cmd)  # noqa: E402, E702, I001
 # --- end of subcommands ---

@@ -38,7 +38,8 @@ ACK_BYTES = 14
 DSSS_RATES = (1.0, 2.0, 5.5, 11.0)
 OFDM_RATES = (6.0, 9.0, 12.0, 18.0, 24.0, 36.0, 48.0, 54.0)
 SHADOW_CLIP = 2.5  # shadowing is clipped to +-2.5 sigma so the range is finite
-HEARING_FLOOR_DB = 6.0  # below sensitivity - 6 dB a frame is never decoded
+HEARING_FLOOR_DB = 5.0  # below sensitivity - 5 dB a frame is never decoded (p_loss > 96 %)
+FADING_CLIP = 3.0  # per-frame fading is clipped to +-3 sigma
 
 DEFAULTS = {
     "tx_power_dbm": 10.0,  # ESP32 default is higher; 10 dBm gives ~100-150 m cells outdoors
@@ -88,24 +89,53 @@ def check_config(cfg):
     return out
 
 
+_M64 = 0xFFFFFFFFFFFFFFFF
+_GOLDEN = 0x9E3779B97F4A7C15
+
+
 def _mix64(x):
     """splitmix64 finaliser: a well-spread 64-bit hash of an int (seeded shadowing)."""
-    x &= 0xFFFFFFFFFFFFFFFF
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+    x &= _M64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
     return x ^ (x >> 31)
 
 
-_NORMAL = None
+def _pair_normal(seed, a, b):
+    """A standard normal value fixed by (seed, unordered pair a, b): Box-Muller over two hashed
+    uniforms. ``_pair_normal_many`` computes the same numbers vectorised."""
+    if a > b:
+        a, b = b, a
+    key = ((a << 32) | b) & _M64
+    h1 = _mix64(_mix64((seed * _GOLDEN + key) & _M64))
+    h2 = _mix64(h1 ^ _GOLDEN)
+    u1 = ((h1 >> 11) + 0.5) / 9007199254740992.0
+    u2 = (h2 >> 11) / 9007199254740992.0
+    return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
 
 
-def _inv_normal(u):
-    global _NORMAL
-    if _NORMAL is None:
-        from statistics import NormalDist
+def _np_mix64(np, x):
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
 
-        _NORMAL = NormalDist()
-    return _NORMAL.inv_cdf(u)
+
+def _pair_normal_many(seed, a, bs):
+    """_pair_normal(seed, a, b) for every b in the int array bs (numpy)."""
+    import numpy as np
+
+    bs = bs.astype(np.uint64)
+    av = np.uint64(a)
+    lo = np.minimum(bs, av)
+    hi = np.maximum(bs, av)
+    key = (lo << np.uint64(32)) | hi
+    with np.errstate(over="ignore"):
+        base = np.uint64((seed * _GOLDEN) & _M64)
+        h1 = _np_mix64(np, _np_mix64(np, base + key))
+        h2 = _np_mix64(np, h1 ^ np.uint64(_GOLDEN))
+    u1 = ((h1 >> np.uint64(11)).astype(np.float64) + 0.5) / 9007199254740992.0
+    u2 = (h2 >> np.uint64(11)).astype(np.float64) / 9007199254740992.0
+    return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
 
 
 class Radio:
@@ -145,10 +175,10 @@ class Radio:
         key = (a << 32) | b
         s = self._shadow.get(key)
         if s is None:
-            h = _mix64(_mix64(self.seed * 0x9E3779B97F4A7C15 + key))
-            u = ((h >> 11) + 0.5) / float(1 << 53)
-            z = max(-SHADOW_CLIP, min(SHADOW_CLIP, _inv_normal(u)))
+            z = max(-SHADOW_CLIP, min(SHADOW_CLIP, _pair_normal(self.seed, a, b)))
             s = z * self.shadow_sigma
+            if len(self._shadow) > 200000:
+                self._shadow.clear()
             self._shadow[key] = s
         return s
 
@@ -157,10 +187,21 @@ class Radio:
         d = dist_m if dist_m > 1.0 else 1.0
         return self.tx_power - self.pl0 - self.ten_n * math.log10(d) - self.shadow_db(a, b)
 
+    def mean_rssi_many(self, a, bs, d2):
+        """mean_rssi(a, b, sqrt(d2)) for arrays of node numbers bs and squared distances d2
+        (numpy; the same values as the scalar form)."""
+        import numpy as np
+
+        z = np.clip(_pair_normal_many(self.seed, a, bs), -SHADOW_CLIP, SHADOW_CLIP)
+        d2 = np.maximum(d2, 1.0)
+        return self.tx_power - self.pl0 - (self.ten_n / 2.0) * np.log10(d2) - z * self.shadow_sigma
+
     def frame_rssi(self, mean, rng):
         """One frame's RSSI (int dBm as a board reports it) around the mean."""
         if self.fading:
-            mean += rng.gauss(0.0, self.fading)
+            f = rng.gauss(0.0, 1.0)
+            f = FADING_CLIP if f > FADING_CLIP else (-FADING_CLIP if f < -FADING_CLIP else f)
+            mean += f * self.fading
         return int(round(mean))
 
     def p_loss(self, rssi):
@@ -172,6 +213,10 @@ class Radio:
             return 0.0
         return 1.0 / (1.0 + math.exp(m))
 
+    def audible_floor(self):
+        """A mean RSSI below this is never decoded, whatever the fading."""
+        return self.hearing_floor - FADING_CLIP * self.fading
+
     def max_range_m(self):
         """No frame is ever decoded beyond this distance (best-case shadowing and fading)."""
         budget = (
@@ -179,7 +224,7 @@ class Radio:
             - self.pl0
             - self.hearing_floor
             + SHADOW_CLIP * self.shadow_sigma
-            + 4.0 * self.fading
+            + FADING_CLIP * self.fading
         )
         return 10 ** (budget / self.ten_n)
 
@@ -237,6 +282,10 @@ class Medium:
         self.horizon = horizon_us
         self.collisions = 0
         self.deferrals = 0
+
+    @property
+    def active_count(self):
+        return len(self.active)
 
     def _prune(self, now):
         act = self.active

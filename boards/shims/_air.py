@@ -5,11 +5,12 @@
 #   board -> air   H mac ch flags name                state: WLAN/ESP-NOW active, channel
 #                                                     (sent from the rx socket: the air sends
 #                                                     frames to where it came from)
-#                  E seq(2) dst sync payload          ESP-NOW send (answer A if sync)
+#                  E seq(2) dst flags fp(4) payload   ESP-NOW send (flags: 1 = sync, answer A;
+#                                                     2 = encrypted, fp = key fingerprint)
 #                  S seq(2)                           Wi-Fi scan (answer S seq json)
 #                  C seq(2) ssid                      Wi-Fi connect (answer C seq json)
 #                  U seq(2) dst_ip(4) dport(2) sport(2) payload   Wi-Fi UDP datagram
-#   air -> board   F src rssi(int8) payload           an ESP-NOW frame (to the rx socket)
+#   air -> board   F src rssi(int8) flags fp(4) payload   an ESP-NOW frame (to the rx socket)
 #                  D src_ip(4) sport(2) dport(2) payload          a Wi-Fi UDP datagram (rx)
 #                  A seq(2) ok                        the ESP-NOW send was acknowledged (or not)
 # Without an air (VB_AIR unset) the board is a radio alone in a field: sends get no ACK.
@@ -22,6 +23,7 @@ import struct
 FLAG_WLAN = 1
 FLAG_ESPNOW = 2
 FLAG_STA_CONNECTED = 4
+FLAG_POWERSAVE = 8  # Wi-Fi modem sleep: the radio misses some frames
 
 _tx = None
 _rx = None
@@ -30,6 +32,7 @@ _seq = 0
 _flags = 0
 _channel = 1
 _poll = None
+_rxpoll = None
 
 MAC = bytes(6)
 NAME = os.getenv("VB_NAME") or "vboard"
@@ -43,7 +46,7 @@ def _parse_mac(text):
 
 
 def _init():
-    global MAC, _tx, _rx, _air, _poll
+    global MAC, _tx, _rx, _air, _poll, _rxpoll
     MAC = _parse_mac(os.getenv("VB_MAC") or "02:00:00:00:00:01")
     air = os.getenv("VB_AIR")
     if not air:
@@ -56,6 +59,8 @@ def _init():
     _rx.bind(socket.getaddrinfo("127.0.0.1", 0)[0][-1])
     _poll = select.poll()
     _poll.register(_tx, select.POLLIN)
+    _rxpoll = select.poll()
+    _rxpoll.register(_rx, select.POLLIN)
 
 
 def rx_socket():
@@ -108,11 +113,12 @@ def request(kind, body, timeout_ms):
         # A late answer to an earlier request that timed out: ignore it.
 
 
-def send_frame(dst, payload, sync):
-    """Put one ESP-NOW frame in the air. With sync, wait for the air's verdict (ACK)."""
+def send_frame(dst, body, sync):
+    """Put one ESP-NOW frame in the air (body = flags, key fingerprint, payload). With sync,
+    wait for the air's verdict: the receiver's MAC acknowledged it, or not."""
     if _tx is None:
         return not sync
-    body = bytes(dst) + (b"\x01" if sync else b"\x00") + payload
+    body = bytes(dst) + body
     if not sync:
         _tx.sendto(b"E" + struct.pack(">H", _next_seq()) + body, _air)
         return True

@@ -63,7 +63,7 @@ def _setup():
         sys.exit(2)
     # The shims stand in for the ESP32's built-in modules: import them before the board's
     # filesystem replaces the host's, so they are resident like frozen/built-in modules.
-    sys.path[:] = [shims]
+    sys.path[:] = [shims, ".frozen"]
     import machine  # noqa: F401
     import network  # noqa: F401
     import espnow  # noqa: F401
@@ -77,29 +77,36 @@ def _setup():
     sys.path[:] = ["", "/lib", ".frozen"]
 
 
+def _hard_reset_passes(e):
+    # machine.reset() leaves with SystemExit(EXIT_HARD_RESET): not a soft reset, let it go.
+    if e.args and e.args[0] == EXIT_HARD_RESET:
+        raise e
+
+
 def _print_exc(e):
     sys.print_exception(e, _out)
 
 
 def _execute(src, mode, glb, raw):
-    """Compile and run `src`; returns True when the code asked for a soft reset."""
+    """Compile and run `src`; returns True when the code asked for a soft reset.
+    In the raw REPL the output is framed as pyexec does: output, 0x04, error, 0x04."""
     soft = False
+    err = None
     _state(b"E")
     try:
         try:
-            code = compile(src, "<stdin>", mode)
-            if raw:
-                _state(b"E")
-            exec(code, glb)
-        except SystemExit:
+            exec(compile(src, "<stdin>", mode), glb)
+        except SystemExit as e:
+            _hard_reset_passes(e)
             soft = True
         except BaseException as e:  # noqa: BLE001 - the REPL reports every exception
-            if raw:
-                _w("\x04")
-                raw = False
-            _print_exc(e)
+            err = e
     finally:
         _state(b"I")
+    if raw:
+        _w("\x04")
+    if err is not None:
+        _print_exc(err)
     if raw:
         _w("\x04")
     return soft
@@ -117,7 +124,8 @@ def _run_file(name, glb):
             with open(name) as f:
                 src = f.read()
             exec(compile(src, name, "exec"), glb)
-        except SystemExit:
+        except SystemExit as e:
+            _hard_reset_passes(e)
             return True
         except BaseException as e:  # noqa: BLE001 - a board prints it and goes on to the REPL
             _print_exc(e)
@@ -168,7 +176,7 @@ def raw_repl(glb):
     _w("raw REPL; CTRL-B to exit\r\n")
     line = bytearray()
     while True:
-        del line[:]
+        line = bytearray()
         _w(">")
         while True:
             try:
@@ -179,21 +187,21 @@ def raw_repl(glb):
                 if len(line) == 2 and line[0] == CTRL_E:
                     if line[1] != ord("A"):
                         _w("R\x00")
-                        del line[:]
+                        line = bytearray()
                         continue
                     if _raw_paste(glb):
                         return "soft"
-                    del line[:]
+                    line = bytearray()
                     _w(">")
                     continue
                 _w("raw REPL; CTRL-B to exit\r\n")
-                del line[:]
+                line = bytearray()
                 _w(">")
             elif c == CTRL_B:
                 _w("\r\n")
                 return "friendly"
             elif c == CTRL_C:
-                del line[:]
+                line = bytearray()
             elif c == CTRL_D:
                 break
             else:
@@ -259,12 +267,12 @@ def friendly_repl(glb):
             _w("\r\n")
             _banner()
             lines = []
-            del cur[:]
+            cur = bytearray()
             _w(">>> ")
         elif c == CTRL_C:
             _w("\r\nKeyboardInterrupt\r\n" if lines or cur else "\r\n")
             lines = []
-            del cur[:]
+            cur = bytearray()
             _w(">>> ")
         elif c == CTRL_D:
             if not lines and not cur:
@@ -289,7 +297,7 @@ def friendly_repl(glb):
             _w(">>> ")
         elif c in (8, 127):
             if cur:
-                cur.pop()
+                cur = cur[:-1]
                 _w("\b \b")
         elif c == 27:
             # Skip an escape sequence (arrow keys): ESC [ X or ESC O X.
@@ -298,7 +306,7 @@ def friendly_repl(glb):
         elif c == 13 or c == 10:
             _w("\r\n")
             lines.append(bytes(cur).decode())
-            del cur[:]
+            cur = bytearray()
             if _needs_more(lines):
                 _w("... ")
                 continue

@@ -16,7 +16,7 @@ try:
     from micropython import const
 except ImportError:
 
-    def const(x):
+    def const(x):  # type: ignore[misc]  # same behaviour as MicroPython's const
         return x
 
 
@@ -132,7 +132,9 @@ class Solicitation:
 
     FIELDS = ("src", "level", "attempt", "spi", "dst")
 
-    def __init__(self, src=None, level=LEVEL_ROUTING, attempt=0, spi=auth.SPI_CELL, dst=ipv4.BCAST_ADDR):
+    def __init__(
+        self, src=None, level=LEVEL_ROUTING, attempt=0, spi=auth.SPI_CELL, dst=ipv4.BCAST_ADDR
+    ):
         self.src = src
         self.level = level
         self.attempt = attempt  # 0..255, saturating

@@ -26,7 +26,8 @@ except ImportError:
 DEFAULT_ADV_INTERVAL_MS = const(1000)
 DEFAULT_REG_LIFETIME_S = const(60)  # longest local binding granted
 DEFAULT_CAPACITY = const(20)
-DEFAULT_ANSWER_GAP_MS = const(100)  # at most one unicast answer to solicitations per gap
+DEFAULT_ANSWER_GAP_MS = const(100)  # at most one unicast answer per solicitor per gap
+ANSWERS_HELD = const(32)  # solicitors remembered for that limit
 SEQ_WRAP_TO = const(256)  # RFC 5944 2.1.1: after 0xffff the sequence continues at 256
 
 # a local binding: [home address (4 bytes), MAC, interface, expiry (ticks)]
@@ -54,7 +55,7 @@ class Agent(Node):
         self.seq = 0
         self._next_adv = ticks.add(now, rand(16) % (self.adv_interval_ms // 4 + 1))
         self._next_expiry = None
-        self._last_answer = None
+        self._answers = {}  # addr_key(solicitor) -> when we last answered it
         self.outage_start = None  # planned outage (ticks), None: none planned
         self.outage_end = None
         self.outage_for_s = 0
@@ -190,9 +191,13 @@ class Agent(Node):
     def _on_solicitation(self, now, iface, src_mac, sol):
         if not self.check_solicitation(sol, src_mac):
             return
-        if self._last_answer is not None and ticks.diff(now, self._last_answer) < self.answer_gap_ms:
-            return  # rate limit: the solicitor asks again later
-        self._last_answer = now
+        k = ipv4.addr_key(sol.src, 0)
+        last = self._answers.get(k)
+        if last is not None and ticks.diff(now, last) < self.answer_gap_ms:
+            return  # rate limit (a replayed burst): the solicitor asks again later
+        if len(self._answers) >= ANSWERS_HELD:
+            self._answers.clear()
+        self._answers[k] = now
         # Unicast back to the MAC and interface the solicitation came from: no route needed.
         self._advertise(now, sol.src, src_mac, iface)
 

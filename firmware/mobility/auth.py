@@ -15,7 +15,7 @@ try:
     from micropython import const
 except ImportError:
 
-    def const(x):
+    def const(x):  # type: ignore[misc]  # same behaviour as MicroPython's const
         return x
 
 
@@ -76,7 +76,7 @@ def mac(padded, a, b=None, c=None):
 
 
 # Encoders are called with raw key bytes; keep the padded blocks of the last few keys.
-_cache = {}
+_cache: dict = {}
 _CACHE_MAX = const(8)
 
 

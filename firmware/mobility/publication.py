@@ -15,7 +15,7 @@ try:
     from micropython import const
 except ImportError:
 
-    def const(x):
+    def const(x):  # type: ignore[misc]  # same behaviour as MicroPython's const
         return x
 
 
@@ -78,16 +78,20 @@ class Publication:
         return keys.check(spi, self.tag, memoryview(p)[0 : len(p) - auth.TAG_LEN])
 
     def __repr__(self):
-        return "Publication(origin=%s, epoch=%d, seq=%d, full=%r, part=%d, last=%r, %d bindings, %d withdrawals, spi=%r)" % (
-            ipv4.ntoa(self.origin) if self.origin else None,
-            self.epoch,
-            self.seq,
-            self.full,
-            self.part,
-            self.last,
-            len(self.bindings),
-            len(self.withdrawals),
-            self.spi,
+        return (
+            "Publication(origin=%s, epoch=%d, seq=%d, full=%r, part=%d, last=%r, "
+            "%d bindings, %d withdrawals, spi=%r)"
+            % (
+                ipv4.ntoa(self.origin) if self.origin else None,
+                self.epoch,
+                self.seq,
+                self.full,
+                self.part,
+                self.last,
+                len(self.bindings),
+                len(self.withdrawals),
+                self.spi,
+            )
         )
 
 
@@ -107,7 +111,10 @@ def encode_payload(pub, key):
     nb = len(pub.bindings)
     nw = len(pub.withdrawals)
     size = _HEAD + BINDING_LEN * nb + WITHDRAWAL_LEN * nw + (0 if key is None else _AUTH_LEN)
-    check_frame(ipv4.HEADER_LEN + ipv4.UDP_LEN + size, "publication of %d bindings and %d withdrawals" % (nb, nw))
+    check_frame(
+        ipv4.HEADER_LEN + ipv4.UDP_LEN + size,
+        "publication of %d bindings and %d withdrawals" % (nb, nw),
+    )
     if pub.full:
         _u(pub.part, 6, "part index")
         flags = FLAG_FULL | pub.part | (FLAG_LAST if pub.last else 0)
@@ -119,7 +126,9 @@ def encode_payload(pub, key):
     buf[0] = MSG_PUBLICATION
     buf[1] = flags
     buf[2:6] = pub.origin
-    struct.pack_into(">HHBB", buf, 6, _u(pub.epoch, 16, "epoch"), _u(pub.seq, 16, "sequence"), nb, nw)
+    struct.pack_into(
+        ">HHBB", buf, 6, _u(pub.epoch, 16, "epoch"), _u(pub.seq, 16, "sequence"), nb, nw
+    )
     off = _HEAD
     for entry in pub.bindings:
         home, lifetime = entry

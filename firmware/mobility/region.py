@@ -40,6 +40,8 @@ DEFAULT_MAX_PUBLISHED = const(1000)  # bound on the published-binding table
 SWEEP_MS = const(5000)  # how often expired published bindings are removed
 WINDOW = const(16)  # duplicate set: the 16 sequence numbers below the newest, one bit each
 MAX_MEMBERS = const(255)
+POLICY_ROAM = "roam"  # publish, tunnel by published bindings, correspondent and proxy bindings
+POLICY_MIP4 = "mip4"  # the baseline: no publication; everything through the home agent
 TUNNEL_TTL = const(64)
 
 # packed published binding: | expiry units (20) | top address bits (2) | member index (8) |
@@ -102,6 +104,18 @@ def _positive_ms(cfg, name, default):
     return v
 
 
+def _prefix_match(net, plen, buf, off):
+    full = plen >> 3
+    for i in range(full):
+        if net[i] != buf[off + i]:
+            return False
+    rest = plen & 7
+    if rest:
+        m = (0xFF << (8 - rest)) & 0xFF
+        return (net[full] & m) == (buf[off + full] & m)
+    return True
+
+
 def is_publication(buf):
     """True when the IPv4 packet in ``buf`` is a region publication (UDP to port 4344): such a
     packet is never tunnelled."""
@@ -151,6 +165,23 @@ class Region:
             self._add_peer(n, True)
         for n in config.get("hosts", ()):
             self._add_peer(n, False)
+        # static routes: {"dst": "a.b.c.d/len", "via": neighbour or host address}, e.g. a home
+        # network whose home agent is a host of this member (the mip4 baseline's only path)
+        self.routes = []
+        for r in config.get("routes", ()):
+            if not isinstance(r, dict) or not isinstance(r.get("dst"), str) or "/" not in r["dst"]:
+                raise ValueError("region config: a route is {'dst': 'a.b.c.d/len', 'via': addr}")
+            net, plen = r["dst"].split("/")
+            if not plen.isdigit() or int(plen) > 32:
+                raise ValueError("region config: bad prefix length in %r" % r["dst"])
+            via = self._neighbour_index(parse_addr(r.get("via"), "route via"), 0)
+            if via < 0:
+                raise ValueError("region config: route via %r is not a neighbour or host" % r.get("via"))
+            self.routes.append((parse_addr(net, "route dst"), int(plen), via))
+        self.policy = config.get("policy", POLICY_ROAM)
+        if self.policy not in (POLICY_ROAM, POLICY_MIP4):
+            raise ValueError("region config: policy must be 'roam' or 'mip4', not %r" % (self.policy,))
+        self.publishing = self.policy == POLICY_ROAM
         self.hold_off = _positive_ms(config, "hold_off_ms", DEFAULT_HOLD_OFF_MS)
         self.republish = _positive_ms(config, "republish_ms", DEFAULT_REPUBLISH_MS)
         self.dup_hold = _positive_ms(config, "dup_hold_ms", DEFAULT_DUP_HOLD_MS)
@@ -244,6 +275,8 @@ class Region:
         """A local binding was made or refreshed. A new one is published after the hold-off; a
         refresh only when what the others hold would lapse before the next snapshot."""
         self.start(now)
+        if not self.publishing:
+            return
         k = ipv4.addr_key(home, 0)
         expiry = ticks.add(now, lifetime_ms)
         e = self._local.get(k)
@@ -259,6 +292,8 @@ class Region:
     def local_down(self, now, home):
         """A local binding ended (released, expired, or the node moved away): withdraw it."""
         self.start(now)
+        if not self.publishing:
+            return
         k = ipv4.addr_key(home, 0)
         e = self._local.pop(k, None)
         if e is None:
@@ -344,7 +379,7 @@ class Region:
 
     def next_wake(self):
         """When ``on_timer`` must run next (ticks ms), or None before ``start``."""
-        if not self._started:
+        if not self._started or not self.publishing:
             return None
         t = self._snapshot_at
         if self._pending and ticks.diff(self._due, t) < 0:
@@ -355,6 +390,8 @@ class Region:
 
     def on_timer(self, now):
         self.start(now)
+        if not self.publishing:
+            return
         if ticks.diff(now, self._snapshot_at) >= 0:
             self._publish(now, True)
         elif self._pending and ticks.diff(now, self._due) >= 0:
@@ -381,6 +418,9 @@ class Region:
         ``src``. Accepted once per origin (epoch, seq), applied, and re-sent byte for byte to
         every other neighbour. Returns True when it was accepted."""
         self.start(now)
+        if not self.publishing:
+            self._log("region_ignored", {"reason": "policy_mip4", "src": ipv4.ntoa(src)})
+            return False
         nb = self._neighbour_index(src, 0)
         if nb < 0 or not self.nb_member[nb]:
             self.rejected += 1
@@ -527,9 +567,15 @@ class Region:
         if nb >= 0:
             return nb
         oi = self._member_index(buf, off)
-        if oi < 0:
-            return -1
-        return self.hop[oi]
+        if oi >= 0 and self.hop[oi] >= 0:
+            return self.hop[oi]
+        best = -1
+        best_len = -1
+        for net, plen, via in self.routes:
+            if plen > best_len and _prefix_match(net, plen, buf, off):
+                best = via
+                best_len = plen
+        return best
 
     # ---- tunnelling ----------------------------------------------------------------------
 
@@ -581,3 +627,34 @@ class Region:
             self._log("drop", {"reason": "publication_in_tunnel"})
             return None
         return inner
+
+
+class Links:
+    """The backbone peers of a node that is not a region member (a home agent, a correspondent
+    on the Wi-Fi backbone): ``links`` [{"addr", "iface", "mac"}] it reaches directly, and an
+    optional ``gateway`` (the address of one of them, usually a region member) for every other
+    destination."""
+
+    def __init__(self, links=None, gateway=None):
+        self._peers = {}
+        for n in links or ():
+            if not isinstance(n, dict):
+                raise ValueError("links: each entry is a dict {addr, iface, mac}")
+            a = parse_addr(n.get("addr"), "link addr")
+            iface = n.get("iface", 1)
+            if iface not in (0, 1):
+                raise ValueError("links: iface must be 0 or 1, not %r" % (iface,))
+            self._peers[ipv4.addr_key(a, 0)] = (a, (iface, parse_link(n.get("mac"), "link mac")))
+        self.gateway = None
+        if gateway is not None:
+            g = self._peers.get(ipv4.addr_key(parse_addr(gateway, "gateway"), 0))
+            if g is None:
+                raise ValueError("links: the gateway %r is not one of the links" % (gateway,))
+            self.gateway = g[1]
+
+    def route(self, addr):
+        """(iface, mac) toward ``addr``: the peer itself, else the gateway; None without."""
+        p = self._peers.get(ipv4.addr_key(addr, 0))
+        if p is not None and p[0] == addr:
+            return p[1]
+        return self.gateway

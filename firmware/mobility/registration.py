@@ -19,7 +19,7 @@ try:
     from micropython import const
 except ImportError:
 
-    def const(x):
+    def const(x):  # type: ignore[misc]  # same behaviour as MicroPython's const
         return x
 
 
@@ -260,7 +260,9 @@ def decode_registration(header):
             raise DecodeError("registration: extension %d runs past the message" % t)
         if t == EXT_MH_AUTH or t == EXT_MF_AUTH:
             if end - off != _AUTH_EXT_LEN:
-                raise DecodeError("registration: authentication extension length %d" % (end - off - 2))
+                raise DecodeError(
+                    "registration: authentication extension length %d" % (end - off - 2)
+                )
             if end != n:
                 raise DecodeError("registration: authentication extension is not the last")
             msg.ext_type = t

@@ -165,7 +165,7 @@ class RemoteClient:
         self.counter = replay.IdentCounter()
         self._nonce = {}  # addr_key(peer) -> the peer's boot nonce as last learned
         # (addr_key(peer), addr_key(home)) -> [peer, home, coa, lifetime_s, state, ident,
-        #                                      next_at, tries, expiry]
+        #                                      next_at, tries, expiry, outstanding]
         self.bindings = {}
 
     def state(self, peer, home):
@@ -180,7 +180,7 @@ class RemoteClient:
         if e is not None and e[2] == coa and e[3] == lifetime_s and e[4] != FAILED:
             return
         if e is None:
-            e = [bytes(peer), bytes(home), None, 0, PENDING, 0, now, 0, now]
+            e = [bytes(peer), bytes(home), None, 0, PENDING, 0, now, 0, now, False]
             self.bindings[key] = e
         e[2] = bytes(coa)
         e[3] = lifetime_s
@@ -205,6 +205,7 @@ class RemoteClient:
             return
         nonce = self._nonce.get(ipv4.addr_key(e[0], 0), 0)
         e[5] = self.counter.next(nonce)
+        e[9] = True
         req = registration.RegRequest(
             self.src, e[0], 0, e[3], e[1], self.home_agent, e[2], e[5],
             registration.EXT_MH_AUTH, self.spi,
@@ -214,8 +215,8 @@ class RemoteClient:
     def on_reply(self, now, rep):
         """A decoded registration reply arrived. Returns True when it answered a request."""
         e = self.bindings.get((ipv4.addr_key(rep.src, 0), ipv4.addr_key(rep.home, 0)))
-        if e is None or e[4] == FAILED or not rep.verify(self.keys, self.spi):
-            return False
+        if e is None or not e[9] or not rep.verify(self.keys, self.spi):
+            return False  # no request outstanding: a replayed, stale or forged reply
         if rep.code == registration.IDENT_MISMATCH:
             if e[7] >= MAX_TRIES:
                 return False
@@ -225,6 +226,7 @@ class RemoteClient:
             return True
         if rep.ident != e[5]:
             return False  # not the outstanding request: a replayed or stale reply
+        e[9] = False
         if rep.code != registration.ACCEPTED:
             e[4] = FAILED
             e[6] = ticks.add(now, FAILED_BACKOFF_MS)

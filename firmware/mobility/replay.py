@@ -12,7 +12,7 @@ try:
     from micropython import const
 except ImportError:
 
-    def const(x):
+    def const(x):  # type: ignore[misc]  # same behaviour as MicroPython's const
         return x
 
 
@@ -119,17 +119,29 @@ class AdvWindow:
 
     accept() -> NEWER when the nonce is the one held and the sequence is newer; RESTARTED when
     the agent is new, or its nonce changed and its sequence is below 256 (it rebooted); REPLAY
-    otherwise. An agent that rebooted while out of earshot is accepted again once the role has
-    forgotten it (call forget() when its advertisement lifetime runs out).
+    otherwise. A "reboot" back to the nonce that the last reboot replaced is refused: that is a
+    replay of the agent's previous boot (recordings of older boots with a sequence below 256
+    still pass; their effect is one 133 round trip at registration). An agent that rebooted while
+    out of earshot is accepted again once the role has forgotten it (call forget() when its
+    advertisement lifetime runs out).
     """
 
     def __init__(self):
         self._seq = {}
         self._nonce = {}
+        self._previous = {}  # the nonce replaced by the last reboot
 
     def accept(self, key, seq, nonce):
         held = self._seq.get(key)
-        if held is None or (nonce != self._nonce[key] and seq < REBOOT_SEQ):
+        if held is None:
+            self._seq[key] = seq
+            self._nonce[key] = nonce
+            return RESTARTED
+        current = self._nonce[key]
+        if nonce != current and seq < REBOOT_SEQ:
+            if nonce == self._previous.get(key):
+                return REPLAY
+            self._previous[key] = current
             self._seq[key] = seq
             self._nonce[key] = nonce
             return RESTARTED
@@ -141,6 +153,7 @@ class AdvWindow:
     def forget(self, key):
         self._seq.pop(key, None)
         self._nonce.pop(key, None)
+        self._previous.pop(key, None)
 
     def __len__(self):
         return len(self._seq)

@@ -10,7 +10,7 @@ HALF = PERIOD >> 1
 
 
 def add(t, ms):
-    """The time ``ms`` milliseconds after ``t`` (``ms`` may be negative), wrapped into [0, PERIOD)."""
+    """The time ``ms`` ms after ``t`` (``ms`` may be negative), wrapped into [0, PERIOD)."""
     return (t + ms) & MASK
 
 

@@ -14,6 +14,14 @@ import bisect
 
 PUB_PORT = 4344
 
+# Core events that mean a message changed routing state (docs/EVENTS.md). An attacker's frame
+# after which the receiving node logs one of these was accepted.
+STATE_EVENTS = frozenset((
+    "binding_up", "binding_refresh", "binding_down", "remote_up", "remote_bound", "remote_down",
+    "published", "publication_accepted", "agent_up", "agent_new", "bound", "handoff",
+    "host_added", "direct_up",
+))
+
 
 def percentile(values, p):
     """The p-th percentile (0..100) by linear interpolation; None for no values."""
@@ -158,3 +166,236 @@ def is_publication(frame):
 def _dist(values_us):
     ms = [v / 1000.0 for v in values_us]
     return ms
+
+
+class Collector:
+    """Records what the metrics need while a world runs, then builds the summary.
+
+    Serving agent of a mobile node: the agent that most recently logged ``binding_up`` for
+    its home address; ``binding_down`` at that agent leaves it unserved. (Seen from the agents
+    because they are what routes traffic; make-before-break means the new agent's binding_up
+    comes before the old one's binding_down, which is exactly the moment traffic can switch.)
+    """
+
+    def __init__(self, world_nodes_by_addr=None):
+        self.by_addr = world_nodes_by_addr or {}
+        self.regions = {}  # agent addr -> [member idx]
+        self.is_on = lambda idx: True  # the world replaces it: is node idx switched on?
+        self.sent = {}  # (flow, seq) -> t_us
+        self.deliv = {}  # (flow, seq) -> t_us (first delivery)
+        self.duplicates = 0
+        self.misdelivered = 0
+        self.timeline = []  # (t_us, mobile id, agent addr or None)
+        self.serving = {}  # mobile addr -> agent addr
+        self.binding_changes = 0
+        self.pub_origin = set()  # (origin, epoch, seq) transmitted by their origin
+        self.conv = Convergence()
+        self.pub_cache = {}
+        self.attack = {"forged_sent": 0, "replayed_sent": 0, "forged_accepted": 0,
+                       "replayed_accepted": 0}
+        self.attack_kind = {}  # frame bytes -> "forged" | "replayed"
+        self.accepted_log = []  # (t_us, node id, kind, event) of accepted attack frames
+
+    # -- fed by the world --------------------------------------------------------------------
+
+    def on_event(self, t_us, nd, name, fields):
+        if name == "binding_up" or name == "binding_down":
+            home = _aton(fields.get("home"))
+            if home is None or nd is None:
+                return
+            self.binding_changes += 1
+            up = name == "binding_up"
+            members = self.regions.get(nd.addr)
+            if members:
+                self.conv.change(t_us, nd.addr, home, up,
+                                 [m for m in members if m != nd.idx and self._on(m)])
+            mob = self.by_addr.get(home)
+            mid = mob.id if mob is not None else fields.get("home")
+            if up:
+                if self.serving.get(home) != nd.addr:
+                    self.serving[home] = nd.addr
+                    self.timeline.append((t_us, mid, nd.addr))
+            elif self.serving.get(home) == nd.addr:
+                self.serving[home] = None
+                self.timeline.append((t_us, mid, None))
+        elif name == "attack":
+            kind = fields.get("kind")
+            if kind in ("forged", "replayed"):
+                self.attack[kind + "_sent"] += 1
+
+    def _on(self, idx):
+        return self.is_on(idx)
+
+    def on_frame(self, t_us, frame):
+        """Every frame put on the air or the backbone."""
+        if is_publication(frame) and len(frame) >= 40:
+            if frame[12:16] == frame[30:34]:  # IPv4 source is the origin: it originated it
+                self.pub_origin.add((bytes(frame[30:34]), frame[34], frame[35], frame[36],
+                                     frame[37]))
+
+    def on_rx(self, t_us, nd, frame):
+        """A frame decoded by node nd (only publications matter here)."""
+        if nd.idx is None or not is_publication(frame):
+            return
+        payload = bytes(frame[28:])
+        p = self.pub_cache.get(payload)
+        if p is None:
+            p = decode_publication_homes(payload)
+            if len(self.pub_cache) > 4096:
+                self.pub_cache.clear()
+            self.pub_cache[payload] = p
+        if p is not None:
+            self.conv.received(t_us, nd.idx, p[0], p[3], p[4])
+
+    def on_app_send(self, t_us, flow, seq):
+        self.sent[(flow.index, seq)] = t_us
+
+    def on_app_deliver(self, t_us, nd, flow, seq):
+        key = (flow.index, seq)
+        if nd.id != flow.dst:
+            self.misdelivered += 1
+        elif key in self.deliv:
+            self.duplicates += 1
+        elif key in self.sent:
+            self.deliv[key] = t_us
+
+    def note_attack_frame(self, frame, kind):
+        self.attack_kind[bytes(frame)] = kind
+
+    def attack_probe(self, nd):
+        """State read before a node processes an attacker's frame: the region component's
+        count of accepted publications (publications log no event per message)."""
+        reg = getattr(nd.role, "region", None)
+        return getattr(reg, "forwarded", None)
+
+    def after_attack_rx(self, t_us, nd, frame, role, probe):
+        """A node has just processed a frame from the attacker. It was accepted when the node
+        logged a routing-state change about an address the frame carries, or its region
+        component accepted it as a new publication."""
+        kind = self.attack_kind.get(bytes(frame))
+        if kind is None:
+            return
+        why = None
+        reg = getattr(role, "region", None)
+        if probe is not None and getattr(reg, "forwarded", probe) != probe:
+            why = "publication"
+        else:
+            addrs = _frame_addresses(frame)
+            out = role.out
+            for i in range(out.n):
+                if out.kind[i] == 2:
+                    name, fields = out.data[i]
+                    if name in STATE_EVENTS and any(
+                            v in addrs for v in fields.values() if isinstance(v, str)):
+                        why = name
+                        break
+        if why is not None:
+            self.attack[kind + "_accepted"] += 1
+            self.accepted_log.append((t_us, nd.id, kind, why))
+
+    # -- the summary -------------------------------------------------------------------------
+
+    def summary(self, flows, end_us, stats, wall_s, windows=()):
+        sent, delivered, ratio = delivery(self.sent, self.deliv)
+        fl = {f.index: (f.src, f.dst, int(f.interval_ms * 1000)) for f in flows}
+        per_flow = {}
+        for (f, s), t in sorted(self.deliv.items(), key=lambda kv: kv[1]):
+            per_flow.setdefault(f, []).append((t, s))
+        handoffs = serving_changes(self.timeline)
+        intr, lost = interruptions(handoffs, fl, per_flow, end_us)
+        intr_ms = [v / 1000.0 for v in intr]
+        conv_ms = [v / 1000.0 for v in self.conv.done]
+        n_pub = len(self.pub_origin)
+        out = {
+            "delivery_ratio": ratio,
+            "sent": sent,
+            "delivered": delivered,
+            "duplicates": self.duplicates,
+            "handoffs": len(handoffs),
+            "interruption_ms": {
+                "median": percentile(intr_ms, 50),
+                "p95": percentile(intr_ms, 95),
+                "max": max(intr_ms) if intr_ms else None,
+                "count": len(intr_ms),
+            },
+            "lost_in_handoff": lost,
+            "control_frames": stats["control_frames"],
+            "control_bytes": stats["control_bytes"],
+            "publications": n_pub,
+            "binding_changes": self.binding_changes,
+            "publications_per_binding_change": (n_pub / self.binding_changes
+                                                if self.binding_changes else None),
+            "convergence_ms": {
+                "median": percentile(conv_ms, 50),
+                "p95": percentile(conv_ms, 95),
+                "count": len(conv_ms),
+                "unfinished": len(self.conv.pending),
+            },
+            "forged_accepted": self.attack["forged_accepted"],
+            "replayed_accepted": self.attack["replayed_accepted"],
+            "forged_sent": self.attack["forged_sent"],
+            "replayed_sent": self.attack["replayed_sent"],
+            "sim_s": end_us / 1e6,
+            "wall_s": wall_s,
+        }
+        if windows:
+            out["windows"] = {}
+            for name, (t0, t1) in windows:
+                keys = {k for k, t in self.sent.items() if t0 * 1e6 <= t < t1 * 1e6}
+                n, d, r = delivery(keys, self.deliv)
+                out["windows"][name] = {"from_s": t0, "to_s": t1, "sent": n, "delivered": d,
+                                        "delivery_ratio": r}
+        return out
+
+
+def recovery_ms(sent, deliv, at_s, until_s=None):
+    """From instant at_s, the time until delivery is complete again: the send time of the first
+    datagram (sent at or after at_s) from which every later datagram was delivered, minus at_s.
+    None when the run ends before that."""
+    items = sorted((t, k) for k, t in sent.items()
+                   if t >= at_s * 1e6 and (until_s is None or t < until_s * 1e6))
+    first_ok = None
+    for t, k in items:
+        if k in deliv:
+            if first_ok is None:
+                first_ok = t
+        else:
+            first_ok = None
+    if first_ok is None:
+        return None
+    return (first_ok - at_s * 1e6) / 1000.0
+
+
+def _aton(text):
+    if not isinstance(text, str):
+        return None
+    parts = text.split(".")
+    if len(parts) != 4:
+        return None
+    try:
+        return bytes(int(p) for p in parts)
+    except ValueError:
+        return None
+
+
+def _frame_addresses(frame):
+    """Dotted addresses a routing message speaks for: the IPv4 source, and for registrations
+    the home address and care-of address, for publications the origin and the homes."""
+    def dotted(b, off):
+        return "%d.%d.%d.%d" % (b[off], b[off + 1], b[off + 2], b[off + 3])
+
+    out = set()
+    if len(frame) < 20:
+        return out
+    out.add(dotted(frame, 12))
+    if frame[9] == 17 and len(frame) >= 28:
+        dport = (frame[22] << 8) | frame[23]
+        if dport == 434 and len(frame) >= 48:
+            out.add(dotted(frame, 32))
+            out.add(dotted(frame, 40))
+        elif dport == PUB_PORT:
+            p = decode_publication_homes(bytes(frame[28:]))
+            if p is not None:
+                out.update(dotted(h, 0) for h in p[3] + p[4])
+                out.add(dotted(p[0], 0))
+    return out

@@ -76,6 +76,7 @@ class World:
         self.radio = radio_mod.Radio(scenario.radio, seed=self.seed)
         self.medium = radio_mod.Medium(self.radio)
         self.range2 = self.radio.max_range_m() ** 2
+        self.floor = self.radio.audible_floor()
         self.pcap = pcap
         self.col = collector
         bb = scenario.backbone
@@ -103,6 +104,7 @@ class World:
         self.by_addr = {}
         for spec in scenario.nodes:
             self._add_node(spec)
+        self.bb_sniffers = [nd for nd in self.nodes if nd.sniffer and nd.bb is not None]
         self.factory.prepare(self)
 
     # -- set-up ------------------------------------------------------------------------------
@@ -325,28 +327,31 @@ class World:
         eng.at(eng.now + air, self._tx_end, nd, boot, tx)
 
     def _hearers(self, nd, tx):
-        """Indices of the nodes that may hear nd's transmission (on, same channel, in range)."""
-        t = self.eng.now / 1e6
-        dt = t - self.T0
+        """(indices, mean RSSIs, X, Y) of the nodes that may decode nd's transmission: on,
+        same channel, and a mean RSSI above what any fading could still lift to decodable."""
+        dt = self.eng.now / 1e6 - self.T0
         X = self.X0 + self.VX * dt
         Y = self.Y0 + self.VY * dt
         d2 = (X - tx.x) ** 2 + (Y - tx.y) ** 2
         mask = (d2 <= self.range2) & self.ON & (self.CH == nd.channel)
         mask[nd.idx] = False
         idx = np.flatnonzero(mask)
-        return idx, X, Y
+        if len(idx) == 0:
+            return idx, idx, X, Y
+        mean = self.radio.mean_rssi_many(nd.idx, idx, d2[idx])
+        keep = mean >= self.floor
+        return idx[keep], mean[keep], X, Y
 
-    def _receives(self, s, r, tx, X, Y):
-        """RSSI if receiver r decodes the frame of tx from sender s, else None."""
+    def _receives(self, r, tx, mean, X, Y):
+        """RSSI if receiver r decodes the frame of tx (mean RSSI given), else None."""
         radio = self.radio
-        rx, ry = float(X[r.idx]), float(Y[r.idx])
-        d = ((rx - tx.x) ** 2 + (ry - tx.y) ** 2) ** 0.5
-        rssi = radio.frame_rssi(radio.mean_rssi(s.idx, r.idx, d), self.rng)
+        rssi = radio.frame_rssi(mean, self.rng)
         p = radio.p_loss(rssi)
         if p >= 1.0 or (p > 0.0 and self.rng.random() < p):
             self.stats["lost_noise"] += 1
             return None
-        if self.medium.collided(tx, r.idx, rx, ry, rssi):
+        if self.medium.active_count > 1 and self.medium.collided(
+                tx, r.idx, float(X[r.idx]), float(Y[r.idx]), rssi):
             return None
         return rssi
 
@@ -355,22 +360,21 @@ class World:
             return
         entry = nd.txq[0]
         mac, frame, attempt = entry
-        idx, X, Y = self._hearers(nd, tx)
+        idx, means, X, Y = self._hearers(nd, tx)
         nodes = self.nodes
         target = None if mac == BROADCAST else self.by_mac.get(mac)
         acked = False
-        for j in idx:
+        for j, mean in zip(idx.tolist(), means.tolist()):
             r = nodes[j]
             if mac == BROADCAST or r is target:
-                rssi = self._receives(nd, r, tx, X, Y)
+                rssi = self._receives(r, tx, mean, X, Y)
                 if rssi is None:
                     continue
                 if r is target:
                     acked = True
-                if attempt == 0 or r is target:
-                    self._deliver_radio(r, nd, rssi, frame)
+                self._deliver_radio(r, nd, rssi, frame)
             elif r.sniffer and attempt == 0:
-                rssi = self._receives(nd, r, tx, X, Y)
+                rssi = self._receives(r, tx, mean, X, Y)
                 if rssi is not None:
                     self._deliver_radio(r, nd, rssi, frame)
         if mac == BROADCAST or acked:
@@ -407,11 +411,12 @@ class World:
         self._after(nd)
 
     def _deliver_radio(self, r, s, rssi, frame):
-        if self.col is not None and s.sniffer:
-            self.col.before_attack_rx(r, frame)
+        probe = self.col.attack_probe(r) if s.sniffer and self.col is not None else None
         r.role.on_frame(self.now_ticks(r), IF_RADIO, s.mac, rssi, bytearray(frame))
-        if self.col is not None and s.sniffer:
-            self.col.after_attack_rx(self.eng.now, r, s, frame)
+        if self.col is not None:
+            self.col.on_rx(self.eng.now, r, frame)
+            if s.sniffer:
+                self.col.after_attack_rx(self.eng.now, r, frame, r.role, probe)
         self._after(r)
 
     # -- the backbone ------------------------------------------------------------------------
@@ -437,6 +442,10 @@ class World:
         else:
             t = self.by_bb.get(mac)
             targets = [t] if t is not None else []
+        if self.bb_sniffers and not nd.sniffer:
+            for t in self.bb_sniffers:
+                if t not in targets:
+                    targets.append(t)
         for t in targets:
             if self.reachable(nd, t):
                 delay = self.bb_latency + (self.rng.randrange(self.bb_jitter) if self.bb_jitter
@@ -446,11 +455,12 @@ class World:
     def _bb_deliver(self, r, boot, s, frame):
         if r.boot != boot or not r.on or not self.reachable(s, r):
             return  # cut while in flight
-        if self.col is not None and s.sniffer:
-            self.col.before_attack_rx(r, frame)
+        probe = self.col.attack_probe(r) if s.sniffer and self.col is not None else None
         r.role.on_frame(self.now_ticks(r), IF_BACKBONE, s.bb, 0, bytearray(frame))
-        if self.col is not None and s.sniffer:
-            self.col.after_attack_rx(self.eng.now, r, s, frame)
+        if self.col is not None:
+            self.col.on_rx(self.eng.now, r, frame)
+            if s.sniffer:
+                self.col.after_attack_rx(self.eng.now, r, frame, r.role, probe)
         self._after(r)
 
     # -- traffic -----------------------------------------------------------------------------

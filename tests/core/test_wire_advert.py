@@ -68,7 +68,9 @@ class TestAdvertisement(unittest.TestCase):
         self.assertEqual(icmp[47:63], auth.tag(CELL_KEY, signed))
 
     def test_host_reply(self):
-        rep = advert.Advertisement(NODE, AGENT, adv_lifetime=10, services=advert.SVC_HOST, is_host_reply=True, nonce=5)
+        rep = advert.Advertisement(
+            NODE, AGENT, adv_lifetime=10, services=advert.SVC_HOST, is_host_reply=True, nonce=5
+        )
         pkt = advert.encode_advertisement(rep, CELL_KEY)
         self.assertEqual(len(pkt), 83 - 12)
         got = decode(pkt)

@@ -27,7 +27,9 @@ class TestNoAllocation(unittest.TestCase):
         import micropython
 
         self.assertTrue(hasattr(micropython, "mem_total"), "this build lacks micropython.mem_total")
-        self.buf = bytearray(ipv4.udp(b"\x0a\x00\x00\x01", b"\xc0\xa8\x01\x07", 5000, 5000, bytes(100)))
+        self.buf = bytearray(
+            ipv4.udp(b"\x0a\x00\x00\x01", b"\xc0\xa8\x01\x07", 5000, 5000, bytes(100))
+        )
 
     def test_baseline_measures_allocation(self):
         # the measurement itself must see an allocation when there is one

@@ -33,7 +33,9 @@ class TestHeader(unittest.TestCase):
         self.assertEqual(pkt[0], 0x45)
         self.assertTrue(full_checksum_ok(pkt))
         h = ipv4.decode(pkt)
-        self.assertEqual((h.src, h.dst, h.proto, h.ttl, h.ident, h.length), (A, B, 17, 9, 0x1234, 27))
+        self.assertEqual(
+            (h.src, h.dst, h.proto, h.ttl, h.ident, h.length), (A, B, 17, 9, 0x1234, 27)
+        )
         self.assertEqual(h.payload, b"payload")
         self.assertIsInstance(h.payload, bytes)
 

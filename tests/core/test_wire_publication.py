@@ -38,7 +38,9 @@ class TestPublication(unittest.TestCase):
         self.assertTrue(pubm.decode_publication(got).verify(KEYS))
 
     def test_layout(self):
-        pub = pubm.Publication(ORIGIN, 0x0102, 0x0304, True, [(home(5), 0x0A0B)], [home(6)], part=3, last=True)
+        pub = pubm.Publication(
+            ORIGIN, 0x0102, 0x0304, True, [(home(5), 0x0A0B)], [home(6)], part=3, last=True
+        )
         p = pubm.encode_payload(pub, REGION_KEY)
         self.assertEqual(p[0], 0x52)
         self.assertEqual(p[1], 0x80 | 0x40 | 3)
@@ -61,14 +63,22 @@ class TestPublication(unittest.TestCase):
 
     def test_capacity_per_frame(self):
         b31 = [(home(i), i) for i in range(31)]
-        pkt = pubm.packet(ORIGIN, NEIGHBOUR, pubm.encode_payload(pubm.Publication(ORIGIN, 1, 1, True, b31), REGION_KEY))
+        pkt = pubm.packet(
+            ORIGIN,
+            NEIGHBOUR,
+            pubm.encode_payload(pubm.Publication(ORIGIN, 1, 1, True, b31), REGION_KEY),
+        )
         self.assertLessEqual(len(pkt), 250)
         w47 = [home(i) for i in range(47)]
         pubm.encode_payload(pubm.Publication(ORIGIN, 1, 1, False, [], w47), REGION_KEY)
         with self.assertRaises(FrameTooLarge):
-            pubm.encode_payload(pubm.Publication(ORIGIN, 1, 1, True, b31 + [(home(99), 1)]), REGION_KEY)
+            pubm.encode_payload(
+                pubm.Publication(ORIGIN, 1, 1, True, b31 + [(home(99), 1)]), REGION_KEY
+            )
         with self.assertRaises(FrameTooLarge):
-            pubm.encode_payload(pubm.Publication(ORIGIN, 1, 1, False, [], w47 + [home(99)]), REGION_KEY)
+            pubm.encode_payload(
+                pubm.Publication(ORIGIN, 1, 1, False, [], w47 + [home(99)]), REGION_KEY
+            )
 
     def test_split(self):
         self.assertEqual(pubm.split([], []), [([], [])])

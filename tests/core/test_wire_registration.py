@@ -13,7 +13,9 @@ KEYS = auth.Keys({auth.SPI_CELL: CELL_KEY, auth.spi_home(7): HOME_KEY, auth.SPI_
 
 
 def request(**kw):
-    req = reg.RegRequest(NODE, AGENT, reg.FLAG_S, 300, NODE, ipv4.ANY_ADDR, AGENT, reg.make_ident(0xA1B2C3D4, 42))
+    req = reg.RegRequest(
+        NODE, AGENT, reg.FLAG_S, 300, NODE, ipv4.ANY_ADDR, AGENT, reg.make_ident(0xA1B2C3D4, 42)
+    )
     for name in kw:
         setattr(req, name, kw[name])
     return req
@@ -42,7 +44,9 @@ class TestRequest(unittest.TestCase):
         self.assertEqual(reg.ident_counter(got.ident), 42)
 
     def test_round_trip_remote_binding(self):
-        req = request(dst=HOME_AGENT, home_agent=HOME_AGENT, ext_type=reg.EXT_MH_AUTH, spi=auth.spi_home(7))
+        req = request(
+            dst=HOME_AGENT, home_agent=HOME_AGENT, ext_type=reg.EXT_MH_AUTH, spi=auth.spi_home(7)
+        )
         got = decode(reg.encode_request(req, HOME_KEY))
         self.assertEqual(fields(got), fields(req))
         self.assertTrue(got.verify(KEYS))
@@ -62,12 +66,16 @@ class TestRequest(unittest.TestCase):
 
     def test_spi_rules(self):
         # cell SPI under a mobile-home extension, home SPI under a mobile-foreign one: refused
-        got = decode(reg.encode_request(request(ext_type=reg.EXT_MH_AUTH, spi=auth.SPI_CELL), CELL_KEY))
+        got = decode(
+            reg.encode_request(request(ext_type=reg.EXT_MH_AUTH, spi=auth.SPI_CELL), CELL_KEY)
+        )
         self.assertFalse(got.verify(KEYS))
         got = decode(reg.encode_request(request(spi=auth.spi_home(7)), HOME_KEY))
         self.assertFalse(got.verify(KEYS))
         # proxy binding: region key under type 32
-        got = decode(reg.encode_request(request(ext_type=reg.EXT_MH_AUTH, spi=auth.SPI_REGION), b"region"))
+        got = decode(
+            reg.encode_request(request(ext_type=reg.EXT_MH_AUTH, spi=auth.SPI_REGION), b"region")
+        )
         self.assertTrue(got.verify(KEYS))
 
     def test_unsigned(self):
@@ -77,7 +85,12 @@ class TestRequest(unittest.TestCase):
         self.assertFalse(got.verify(KEYS))
 
     def test_value_ranges(self):
-        for name, value in (("lifetime", 1 << 16), ("ident", 1 << 64), ("flags", 256), ("ext_type", 34)):
+        for name, value in (
+            ("lifetime", 1 << 16),
+            ("ident", 1 << 64),
+            ("flags", 256),
+            ("ext_type", 34),
+        ):
             with self.assertRaises(ValueError):
                 reg.encode_request(request(**{name: value}), CELL_KEY)
         with self.assertRaises(ValueError):
@@ -163,5 +176,7 @@ class TestMalformed(unittest.TestCase):
 
     def test_unknown_extension_skipped(self):
         fixed = reg.encode_request(request(), None)[28:]
-        msg = reg.decode_registration(ipv4.decode(ipv4.udp(NODE, AGENT, 434, 434, fixed + b"\x86\x02ab")))
+        msg = reg.decode_registration(
+            ipv4.decode(ipv4.udp(NODE, AGENT, 434, 434, fixed + b"\x86\x02ab"))
+        )
         self.assertEqual(msg.lifetime, 300)

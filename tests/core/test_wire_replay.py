@@ -100,3 +100,14 @@ class TestAdvWindow(unittest.TestCase):
         w = replay.AdvWindow()
         w.accept(3, 0xFFFF, 9)
         self.assertEqual(w.accept(3, 0, 9), replay.NEWER)
+
+
+class TestAdvWindowPreviousBoot(unittest.TestCase):
+    def test_reboot_back_to_the_replaced_nonce_is_a_replay(self):
+        w = replay.AdvWindow()
+        w.accept(3, 100, 0xAAAA)
+        self.assertEqual(w.accept(3, 0, 0xBBBB), replay.RESTARTED)
+        self.assertEqual(w.accept(3, 101, 0xAAAA), replay.REPLAY)
+        self.assertEqual(w.accept(3, 5, 0xAAAA), replay.REPLAY)  # low seq of the previous boot
+        self.assertEqual(w.accept(3, 0, 0xCCCC), replay.RESTARTED)  # a further real reboot
+        self.assertEqual(w.accept(3, 1, 0xBBBB), replay.REPLAY)

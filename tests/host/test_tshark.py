@@ -328,3 +328,29 @@ def test_lua_decodes_the_publications(with_lua, capture):
     snap, _frame, layers = got["publication_snapshot"]
     assert _int(layers["roam"], "roam.pub.flags.part") == snap.part
     assert _int(layers["roam"], "roam.pub.flags.last") == 1
+
+
+def test_lua_plugin_survives_mutated_frames(tshark_module, tmp_path):
+    """The plugin must flag bad input with expert info, never fail with a Lua error."""
+    spec = importlib.util.spec_from_file_location(
+        "fuzz_wire_mpy", REPO_DIR / "bench" / "fuzz_wire_mpy.py"
+    )
+    fuzz = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fuzz)
+    from hosttools.pcap import PcapWriter
+
+    rng = fuzz.XorShift32(11)
+    templates = [(n, f, fuzz._length_offsets(f)) for n, f in fuzz.templates()]
+    path = tmp_path / "mutated.pcap"
+    with PcapWriter(path) as w:
+        for i in range(5000):
+            tmpl = templates[rng.below(len(templates))]
+            data = bytearray(tmpl[1])
+            for _ in range(1 + rng.below(3)):
+                data = fuzz.mutate(rng, data, tmpl, templates)
+            if rng.below(4):
+                fuzz.repair(data)
+            w.write(i, bytes(data))
+    out = _run(tshark_module, "-r", str(path), "-X", "lua_script:" + str(LUA), "-q", "-z", "expert")
+    assert "Lua Error" not in out, out
+    assert "ROAM" in out  # the plugin did see (and flag) broken roam messages

@@ -119,16 +119,17 @@ end
 -- The data length each of our ICMP extensions must have.
 local ext_data_len = { [EXT_AGENT_INFO] = 11, [EXT_AUTH] = AUTH_LEN, [EXT_SOL_LEVEL] = 2 }
 
-local function add_icmp_extension(tree, t, d, etype, has_agent_adv)
-    -- t: TvbRange of the whole extension, d: its data
+local function add_icmp_extension(tree, t, elen, etype, has_agent_adv)
+    -- t: TvbRange of the whole extension (type, length, elen bytes of data)
     local sub = tree:add(roam, t, "roam extension: " .. ext_names[etype])
     sub:add(pf.ext_type, t:range(0, 1))
     sub:add(pf.ext_length, t:range(1, 1))
-    if d:len() ~= ext_data_len[etype] then
+    if elen ~= ext_data_len[etype] then
         sub:add_proto_expert_info(ef.bad_length, string.format(
-            "extension %d has length %d, expected %d", etype, d:len(), ext_data_len[etype]))
+            "extension %d has length %d, expected %d", etype, elen, ext_data_len[etype]))
         return
     end
+    local d = t:range(2, elen)
     if etype == EXT_AGENT_INFO then
         local s = sub:add(pf.services, d:range(0, 1))
         s:add(pf.svc_routing, d:range(0, 1))
@@ -194,9 +195,7 @@ local function dissect_icmp_extensions(icmp, tree)
     end
     for _, e in ipairs(ours) do
         local eoff, elen, etype, last = e[1], e[2], e[3], e[4]
-        local t = icmp:range(eoff, 2 + elen)
-        local d = elen > 0 and icmp:range(eoff + 2, elen) or t:range(2, 0)
-        add_icmp_extension(tree, t, d, etype, has_agent_adv)
+        add_icmp_extension(tree, icmp:range(eoff, 2 + elen), elen, etype, has_agent_adv)
         if etype == EXT_AUTH and not last then
             tree:add_proto_expert_info(ef.auth_not_last)
         end

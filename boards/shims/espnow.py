@@ -1,0 +1,349 @@
+# Virtual-board stand-in for the ESP32's `espnow` module (the C `_espnow` plus the
+# espnow.py wrapper MicroPython freezes), as MicroPython's docs describe it: a singleton,
+# 250-byte messages, at most 20 registered peers of which 6 encrypted, the broadcast peer,
+# OSError(-code, "ESP_ERR_ESPNOW_...") errors, send() returning False with sync=True when the
+# peer does not acknowledge (out of range), recv()/irecv()/recvinto() with timeouts and reused
+# buffers, the peers_table with RSSI and time, stats(), any(), iteration, and a poll()able
+# object for asyncio (aioespnow).
+
+import hashlib
+import io
+import select
+import time
+
+import _air
+import network
+
+MAX_DATA_LEN = 250
+KEY_LEN = 16
+ADDR_LEN = 6
+MAX_TOTAL_PEER_NUM = 20
+MAX_ENCRYPT_PEER_NUM = 6
+
+_BASE = 0x3000 + 100  # ESP_ERR_ESPNOW_BASE = ESP_ERR_WIFI_BASE + 100
+_ERR = {
+    "ESP_ERR_ESPNOW_NOT_INIT": _BASE + 1,
+    "ESP_ERR_ESPNOW_ARG": _BASE + 2,
+    "ESP_ERR_ESPNOW_NO_MEM": _BASE + 3,
+    "ESP_ERR_ESPNOW_FULL": _BASE + 4,
+    "ESP_ERR_ESPNOW_NOT_FOUND": _BASE + 5,
+    "ESP_ERR_ESPNOW_INTERNAL": _BASE + 6,
+    "ESP_ERR_ESPNOW_EXIST": _BASE + 7,
+    "ESP_ERR_ESPNOW_IF": _BASE + 8,
+}
+_STREAM_POLL = 3
+_STREAM_GET_FILENO = 10
+_POLL_RD = 1
+
+_BCAST = b"\xff" * 6
+
+
+def _raise(name):
+    raise OSError(-_ERR[name], name)
+
+
+def _is_multicast(mac):
+    return mac[0] & 1 == 1
+
+
+class _State:
+    active = False
+    peers = {}  # mac -> [lmk, channel, ifidx, encrypt]
+    pmk = b"PMK1234567890123"
+    timeout_ms = 300000
+    rxbuf = 526
+    rate = -1
+    stats = [0, 0, 0, 0, 0]  # tx_pkts, tx_responses, tx_failures, rx_packets, rx_dropped
+    callback = None
+
+
+_S = _State
+peers_table_ = {}
+
+
+def _mac(mac):
+    if not isinstance(mac, (bytes, bytearray)) or len(mac) != ADDR_LEN:
+        raise ValueError("invalid peer MAC address")
+    return bytes(mac)
+
+
+def _key(k):
+    if not k:
+        return b""
+    if isinstance(k, str):
+        k = k.encode()
+    if len(k) != KEY_LEN:
+        raise ValueError("invalid key length")
+    return bytes(k)
+
+
+def _fingerprint(lmk):
+    return hashlib.sha256(_S.pmk + lmk).digest()[:4]
+
+
+class ESPNowBase(io.IOBase):
+    def __init__(self):
+        self.peers_table = peers_table_
+
+    # -- configuration ------------------------------------------------------------------------
+
+    def active(self, flag=None):
+        if flag is None:
+            return _S.active
+        _S.active = bool(flag)
+        if not _S.active:
+            _S.peers.clear()
+        f = _air.flags()
+        _air.set_state(flags=(f | _air.FLAG_ESPNOW) if _S.active else (f & ~_air.FLAG_ESPNOW))
+        return _S.active
+
+    def config(self, *args, **kwargs):
+        if args:
+            p = args[0]
+            if p == "rxbuf":
+                return _S.rxbuf
+            if p == "timeout_ms":
+                return _S.timeout_ms
+            if p == "rate":
+                return _S.rate
+            raise ValueError("unknown config param")
+        for p, v in kwargs.items():
+            if p == "rxbuf":
+                _S.rxbuf = int(v)
+            elif p == "timeout_ms":
+                _S.timeout_ms = int(v)
+            elif p == "rate":
+                _S.rate = int(v)
+            else:
+                raise ValueError("unknown config param")
+
+    def _check_ready(self):
+        if not _S.active:
+            _raise("ESP_ERR_ESPNOW_NOT_INIT")
+        if not network.wlan_active():
+            _raise("ESP_ERR_ESPNOW_IF")
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def send(self, mac, msg=None, sync=True):
+        if msg is None:
+            msg, mac = mac, None
+        if not _S.active:
+            _raise("ESP_ERR_ESPNOW_NOT_INIT")
+        if isinstance(msg, str):
+            msg = msg.encode()
+        if len(msg) > MAX_DATA_LEN:
+            _raise("ESP_ERR_ESPNOW_ARG")
+        if not network.wlan_active():
+            _raise("ESP_ERR_ESPNOW_IF")
+        if mac is None:
+            targets = [m for m in _S.peers if not _is_multicast(m)]
+        else:
+            mac = _mac(mac)
+            if mac not in _S.peers:
+                _raise("ESP_ERR_ESPNOW_NOT_FOUND")
+            targets = [mac]
+        ok = True
+        for dst in targets:
+            peer = _S.peers[dst]
+            header = b"\x00\x00\x00\x00"
+            enc = peer[3]
+            if enc:
+                header = _fingerprint(peer[0])
+            bcast = _is_multicast(dst)
+            _S.stats[0] += 1
+            flags = (1 if (sync and not bcast) else 0) | (2 if enc else 0)
+            acked = _air.send_frame(dst, bytes((flags,)) + header + bytes(msg), sync and not bcast)
+            if bcast:
+                acked = True
+            elif sync:
+                if acked:
+                    _S.stats[1] += 1
+                else:
+                    _S.stats[2] += 1
+            ok = ok and acked
+        return ok if sync else True
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    def _take(self, data):
+        """Read one datagram from the air into data=[peer, msg(, rssi, time)]; 0 if none."""
+        rx = _air.rx_socket()
+        if rx is None:
+            return 0
+        p = _air._rxpoll
+        while p.poll(0):
+            d = rx.recv(400)
+            # F src(6) rssi(1) flags(1) fingerprint(4) payload
+            if len(d) < 13 or d[0:1] != b"F":
+                continue
+            if not _S.active or not network.wlan_active():
+                continue
+            src = d[1:7]
+            rssi = d[7] - 256 if d[7] > 127 else d[7]
+            if d[8] & 2:
+                # Encrypted frame: only a registered encrypted peer with the same keys can
+                # decrypt it; the hardware drops anything else.
+                peer = _S.peers.get(src)
+                if peer is None or not peer[3] or _fingerprint(peer[0]) != d[9:13]:
+                    continue
+            _S.stats[3] += 1
+            key = None
+            for k in peers_table_:
+                if k == src:
+                    key = k
+                    break
+            now = time.ticks_ms()
+            if key is None:
+                key = bytes(src)
+                peers_table_[key] = [rssi, now]
+            else:
+                entry = peers_table_[key]
+                entry[0] = rssi
+                entry[1] = now
+            data[0] = key
+            msg = data[1]
+            n = len(d) - 13
+            if isinstance(msg, bytearray):
+                msg[:] = memoryview(d)[13:]
+            else:
+                data[1] = d[13:]
+            if len(data) >= 4:
+                data[2] = rssi
+                data[3] = now
+            return n
+        return 0
+
+    def recvinto(self, data, timeout_ms=None):
+        self._check_ready()
+        if timeout_ms is None:
+            timeout_ms = _S.timeout_ms
+        n = self._take(data)
+        if n or timeout_ms == 0:
+            return n
+        rx = _air.rx_socket()
+        start = time.ticks_ms()
+        while True:
+            if timeout_ms < 0:
+                wait = -1
+            else:
+                wait = timeout_ms - time.ticks_diff(time.ticks_ms(), start)
+                if wait <= 0:
+                    return 0
+            if rx is None:
+                time.sleep_ms(wait if wait >= 0 else 1000)
+                continue
+            if _air._rxpoll.poll(wait):
+                n = self._take(data)
+                if n:
+                    return n
+
+    def any(self):
+        self._check_ready()
+        rx = _air.rx_socket()
+        return rx is not None and bool(_air._rxpoll.poll(0))
+
+    def stats(self):
+        return tuple(_S.stats)
+
+    # -- peers --------------------------------------------------------------------------------
+
+    def set_pmk(self, pmk):
+        _S.pmk = _key(pmk) or _S.pmk
+
+    def add_peer(self, mac, lmk=None, channel=0, ifidx=0, encrypt=None):
+        if not _S.active:
+            _raise("ESP_ERR_ESPNOW_NOT_INIT")
+        mac = _mac(mac)
+        lmk = _key(lmk)
+        if encrypt is None:
+            encrypt = bool(lmk)
+        if not 0 <= channel <= 14 or ifidx not in (0, 1):
+            raise ValueError("invalid channel or ifidx")
+        if mac in _S.peers:
+            _raise("ESP_ERR_ESPNOW_EXIST")
+        if encrypt and _is_multicast(mac):
+            _raise("ESP_ERR_ESPNOW_ARG")
+        if len(_S.peers) >= MAX_TOTAL_PEER_NUM:
+            _raise("ESP_ERR_ESPNOW_FULL")
+        if encrypt and self.peer_count()[1] >= MAX_ENCRYPT_PEER_NUM:
+            _raise("ESP_ERR_ESPNOW_FULL")
+        _S.peers[mac] = [lmk, channel, ifidx, bool(encrypt)]
+
+    def del_peer(self, mac):
+        if not _S.active:
+            _raise("ESP_ERR_ESPNOW_NOT_INIT")
+        mac = _mac(mac)
+        if mac not in _S.peers:
+            _raise("ESP_ERR_ESPNOW_NOT_FOUND")
+        del _S.peers[mac]
+
+    def mod_peer(self, mac, lmk=None, channel=None, ifidx=None, encrypt=None):
+        mac = _mac(mac)
+        if mac not in _S.peers:
+            _raise("ESP_ERR_ESPNOW_NOT_FOUND")
+        p = _S.peers[mac]
+        if lmk is not None:
+            p[0] = _key(lmk)
+        if channel is not None:
+            p[1] = channel
+        if ifidx is not None:
+            p[2] = ifidx
+        if encrypt is not None:
+            p[3] = bool(encrypt)
+
+    def get_peer(self, mac):
+        if not _S.active:
+            _raise("ESP_ERR_ESPNOW_NOT_INIT")
+        mac = _mac(mac)
+        if mac not in _S.peers:
+            _raise("ESP_ERR_ESPNOW_NOT_FOUND")
+        p = _S.peers[mac]
+        return (mac, p[0], p[1], p[2], p[3])
+
+    def get_peers(self):
+        return tuple(self.get_peer(m) for m in _S.peers)
+
+    def peer_count(self):
+        return (len(_S.peers), sum(1 for p in _S.peers.values() if p[3]))
+
+    def irq(self, callback, arg=None):
+        # Callbacks run from the host-side poll of asyncio or recv(); the unix port has no
+        # interrupt context to call them from.
+        _S.callback = callback
+
+    # -- stream protocol, so select.poll()/asyncio can wait on the object ------------------
+
+    def ioctl(self, req, arg):
+        rx = _air.rx_socket()
+        if req == _STREAM_GET_FILENO:
+            if rx is None:
+                return -1
+            return rx.fileno()
+        if req == _STREAM_POLL:
+            if rx is not None and arg & _POLL_RD and _air._rxpoll.poll(0):
+                return _POLL_RD
+            return 0
+        return -1
+
+
+class ESPNow(ESPNowBase):
+    # Static buffers for alloc-free receipt of messages with ESPNow.irecv() (as espnow.py).
+    _data = [None, bytearray(MAX_DATA_LEN)]
+    _none_tuple = (None, None)
+
+    def irecv(self, timeout_ms=None):
+        n = self.recvinto(self._data, timeout_ms)
+        return self._data if n else self._none_tuple
+
+    def recv(self, timeout_ms=None):
+        n = self.recvinto(self._data, timeout_ms)
+        return [bytes(x) for x in self._data] if n else self._none_tuple
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if not _S.active:
+            raise StopIteration
+        return self.irecv()

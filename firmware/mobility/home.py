@@ -1,0 +1,90 @@
+"""Home agent role: the fixed point of a mobile node's remote bindings.
+
+A mobile node, once bound to a foreign agent, registers with its home agent (registration
+request, authentication type 32, its home key): home address -> care-of agent. The home agent
+then receives datagrams for the node's home address (the home network is routed to it) and
+tunnels them IP-in-IP to the care-of agent, which de-tunnels and delivers over the link layer.
+This is the only path in the "mip4" baseline; with region publication the home agent is a
+fallback, and the region keeps delivering when it is down.
+
+Config (besides node_id, address, keys with the home keys of its mobile nodes):
+``mobiles`` {home address: node id}, ``links`` and ``gateway`` (region.Links: its backbone
+peers), ``max_lifetime_s``.
+"""
+
+from mobility import ipv4, region, registration, tunnel
+from mobility.errors import DecodeError, FrameTooLarge
+from mobility.node import Node, cfg_int
+from mobility.remote import DEFAULT_MAX_LIFETIME_S, RemoteCache
+
+
+class HomeAgent(Node):
+    ROLE = "home_agent"
+
+    def __init__(self, config, rand, now):
+        Node.__init__(self, config, rand, now)
+        mobiles = config.get("mobiles")
+        if not isinstance(mobiles, dict) or not mobiles:
+            raise ValueError("home agent config needs 'mobiles': {home address: node id}")
+        self.links = region.Links(config.get("links"), config.get("gateway"))
+        self.cache = RemoteCache(
+            self.address, self.keys, self.nonce, self.out, homes=mobiles,
+            max_lifetime_s=cfg_int(config, "max_lifetime_s", DEFAULT_MAX_LIFETIME_S, 1, 65535),
+        )
+        self._wake = None
+        self.tunnelled = 0  # datagrams sent on to a care-of agent (tests count hops)
+
+    def next_wake(self):
+        return self.cache.next_wake()
+
+    def on_timer(self, now):
+        self.cache.on_timer(now)
+
+    def on_send(self, now, dst, payload):
+        pkt = self.datagram(dst, payload)
+        self._forward(now, pkt, dst)
+
+    def on_frame(self, now, iface, src_mac, rssi, frame):
+        h = self.decode(frame, src_mac)
+        if h is None:
+            return
+        if h.dst != self.address:
+            self._forward(now, frame, h.dst)
+            return
+        try:
+            if h.proto == ipv4.PROTO_UDP:
+                sport, dport, payload = ipv4.decode_udp(h)
+                if dport == ipv4.REG_PORT:
+                    msg = registration.decode_registration(h)
+                    if isinstance(msg, registration.RegRequest):
+                        self.cache.on_request(now, msg, iface, src_mac)
+                    return
+                if dport == ipv4.APP_PORT:
+                    self.out.deliver(frame)
+                    return
+        except DecodeError as e:
+            self.log("drop", {"reason": "malformed", "error": str(e)})
+            return
+        self.log("drop", {"reason": "port", "src": ipv4.ntoa(h.src)})
+
+    def _forward(self, now, frame, dst):
+        coa = self.cache.care_of(now, dst, 0)
+        if coa is None:
+            # a home agent routes only for its mobile nodes, and only while they are bound
+            self.log("drop", {"reason": "no_binding", "to": ipv4.ntoa(dst)})
+            return
+        r = self.links.route(coa)
+        if r is None:
+            self.log("drop", {"reason": "no_route", "to": ipv4.ntoa(coa)})
+            return
+        inner = bytearray(frame)
+        if not ipv4.dec_ttl(inner):
+            self.log("drop", {"reason": "ttl", "to": ipv4.ntoa(dst)})
+            return
+        try:
+            outer = tunnel.encapsulate(self.address, coa, inner)
+        except FrameTooLarge:
+            self.log("drop", {"reason": "mtu", "len": len(inner)})
+            return
+        self.tunnelled += 1
+        self.out.send(r[0], r[1], outer)

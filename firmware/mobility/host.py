@@ -1,0 +1,88 @@
+"""Plain host / correspondent role (docs/CORE.md "Host").
+
+A host has a fixed address and no mobility: it sends datagrams to a neighbour it knows directly
+(config ``neighbours``) or else through its configured gateway MAC, delivers the datagrams
+addressed to it, and answers host-to-host solicitations with a host reply so that nodes without
+an agent can reach it. It never forwards for others. (Core II extends it with correspondent
+bindings and tunnels.)
+"""
+
+from mobility import advert, ipv4, ticks
+from mobility.actions import IF_RADIO
+from mobility.errors import DecodeError
+from mobility.node import Node, cfg_int, fmt_mac, parse_addr, parse_mac
+
+try:
+    from micropython import const
+except ImportError:
+
+    def const(x):
+        return x
+
+
+IDLE_WAKE_MS = const(3600000)  # a host has no timer of its own
+
+
+class Host(Node):
+    ROLE = "host"
+
+    def __init__(self, config, rand, now):
+        Node.__init__(self, config, rand, now)
+        gw = config.get("gateway")
+        self.gateway = None if gw is None else parse_mac(gw, "gateway")
+        self.gateway_iface = cfg_int(config, "gateway_iface", IF_RADIO, 0, 1)
+        self.neighbours = {}  # addr_key -> (addr, mac, iface)
+        table = config.get("neighbours") or {}
+        if not isinstance(table, dict):
+            raise ValueError("config 'neighbours' must be a dict {address: MAC}")
+        for a in table:
+            addr = parse_addr(a, "neighbour address")
+            self.neighbours[ipv4.addr_key(addr, 0)] = (addr, parse_mac(table[a], "neighbour MAC"), IF_RADIO)
+        self._wake = ticks.add(now, IDLE_WAKE_MS)
+
+    def on_timer(self, now):
+        self._wake = ticks.add(now, IDLE_WAKE_MS)
+
+    def on_send(self, now, dst, payload):
+        dst = parse_addr(dst, "destination")
+        pkt = self.datagram(dst, payload)
+        n = self.neighbours.get(ipv4.addr_key(dst, 0))
+        if n is not None and n[0] == dst:
+            self.out.send(n[2], n[1], pkt)
+        elif self.gateway is not None:
+            self.out.send(self.gateway_iface, self.gateway, pkt)
+        else:
+            self.log("drop", {"reason": "no_route", "dst": ipv4.ntoa(dst)})
+
+    def on_frame(self, now, iface, src_mac, rssi, frame):
+        h = self.decode(frame, src_mac)
+        if h is None:
+            return
+        try:
+            self._dispatch(now, iface, src_mac, frame, h)
+        except DecodeError as exc:
+            self.log("drop", {"reason": "malformed", "mac": fmt_mac(src_mac), "error": str(exc)})
+
+    def _dispatch(self, now, iface, src_mac, frame, h):
+        if h.proto == ipv4.PROTO_ICMP and h.dst in (self.address, ipv4.BCAST_ADDR):
+            msg = advert.decode_icmp(h)
+            if isinstance(msg, advert.Solicitation) and msg.level == advert.LEVEL_HOST:
+                if self.check_solicitation(msg, src_mac):
+                    self.host_reply(now, iface, src_mac, msg)
+            return
+        if h.dst != self.address:
+            if h.dst != ipv4.BCAST_ADDR:
+                self.log("drop", {"reason": "not_for_me", "src": ipv4.ntoa(h.src),
+                                  "dst": ipv4.ntoa(h.dst)})
+            return
+        if h.proto == ipv4.PROTO_UDP:
+            sport, dport, payload = ipv4.decode_udp(h)
+            if dport == ipv4.APP_PORT:
+                self.out.deliver(frame)
+                return
+            if dport == ipv4.REG_PORT:
+                return  # core I hosts hold no bindings
+        self._on_other(now, iface, src_mac, h)
+
+    def _on_other(self, now, iface, src_mac, header):
+        self.log("drop", {"reason": "proto", "src": ipv4.ntoa(header.src), "proto": header.proto})

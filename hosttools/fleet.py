@@ -1,0 +1,405 @@
+"""The fleet file: which boards take part in a field test and what each one is.
+
+A fleet is a TOML file (docs/USER_GUIDE.md)::
+
+    [defaults]              # optional, copied into every board that lacks the key
+    board = "esp32"
+    region = ["fa1", "fa2"]
+    channel = 1
+
+    [[board]]
+    name = "fa1"            # unique, used in log file names and messages
+    serial = "5C8A1B2F"     # USB serial number (preferred: survives re-plugging), or
+    port = "/dev/ttyUSB0"   # a port; one of the two is needed to find the board
+    board = "esp32"         # board type: boards/<type>.toml
+    role = "agent"          # agent | mobile | host | home | router
+    node = 1                # node id (unique)
+    addr = "10.0.0.1"       # home address (unique)
+    # any other key (channel, region, agent address, ...) goes into the board's config.json
+
+Keys live in a separate file (TOML or JSON) that is never printed or logged::
+
+    [default]               # keys every board gets, name -> hex
+    cell = "00112233..."
+    [node.fa1]              # per-board keys, override the defaults
+    home = "..."
+
+Every problem in either file is reported as one line naming the file and the board; key values
+never appear in a message, a repr or a log line (``Secret``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hosttools.errors import RoamError
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+BOARDS_DIR = REPO_DIR / "boards"
+ROLES = ("agent", "mobile", "host", "home", "router")
+# Keys of a board entry that only the host uses; the rest go into config.json.
+HOST_ONLY = ("name", "serial", "port", "board")
+NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+HEX_RE = re.compile(r"^(?:[0-9a-fA-F]{2})+$")
+
+
+class Secret:
+    """A key value that never shows itself: repr/str print a placeholder."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret(<redacted>)"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class BoardType:
+    """A board definition from boards/<type>.toml (written with the firmware)."""
+
+    name: str
+    chip: str  # esptool's chip name: "esp32", "esp32s3", "esp32c3", ...
+    flash_offset: int
+    data: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def download_url(self) -> str:
+        url = self.data.get("download")
+        if isinstance(url, str) and url:
+            return url
+        return "https://micropython.org/download/?mcu=" + self.chip
+
+
+@dataclass(frozen=True)
+class Board:
+    """One board of the fleet."""
+
+    name: str
+    board_type: str
+    role: str
+    node: int
+    addr: str
+    serial: str | None = None
+    port: str | None = None
+    config: Mapping[str, Any] = field(default_factory=dict)  # what goes into config.json
+
+    def where(self) -> str:
+        return self.port or ("USB serial %s" % self.serial)
+
+
+@dataclass
+class Fleet:
+    path: Path | None
+    boards: list[Board]
+
+    def __iter__(self) -> Iterator[Board]:
+        return iter(self.boards)
+
+    def by_name(self, name: str) -> Board:
+        for b in self.boards:
+            if b.name == name:
+                return b
+        raise RoamError("%s: no board named %r in the fleet" % (self._where(), name))
+
+    def by_node(self, node: int) -> Board:
+        for b in self.boards:
+            if b.node == node:
+                return b
+        raise RoamError("%s: no board with node id %d in the fleet" % (self._where(), node))
+
+    def lookup(self, ident: str) -> Board:
+        """A board by name or node id (what `make flash NODE=...` passes)."""
+        if ident.isdigit():
+            for b in self.boards:
+                if b.node == int(ident):
+                    return b
+        return self.by_name(ident)
+
+    def match(self, port: str | None, serial: str | None) -> Board | None:
+        """The fleet entry for a connected port: by USB serial number first, then by port."""
+        if serial:
+            for b in self.boards:
+                if b.serial and b.serial.lower() == serial.lower():
+                    return b
+        if port:
+            rp = os.path.realpath(port)
+            for b in self.boards:
+                if b.port and (b.port == port or os.path.realpath(b.port) == rp):
+                    return b
+        return None
+
+    def _where(self) -> str:
+        return str(self.path) if self.path else "fleet"
+
+
+class Keys:
+    """The keys file: default keys plus per-board keys. Its repr shows names, never values."""
+
+    def __init__(self, path: Path | None, default: dict[str, Secret],
+                 per_board: dict[str, dict[str, Secret]]) -> None:
+        self.path = path
+        self._default = default
+        self._per_board = per_board
+
+    def for_board(self, name: str) -> dict[str, Secret]:
+        out = dict(self._default)
+        out.update(self._per_board.get(name, {}))
+        return out
+
+    def boards(self) -> list[str]:
+        return sorted(self._per_board)
+
+    def __repr__(self) -> str:
+        return "Keys(%s: %d default, %d boards, values redacted)" % (
+            self.path, len(self._default), len(self._per_board))
+
+    __str__ = __repr__
+
+
+# -- board definitions --------------------------------------------------------------------------
+
+
+def board_types(boards_dir: Path = BOARDS_DIR) -> list[str]:
+    return sorted(p.stem for p in boards_dir.glob("*.toml"))
+
+
+def load_board_type(name: str, boards_dir: Path = BOARDS_DIR) -> BoardType:
+    """boards/<name>.toml, or a RoamError naming the known types."""
+    if not NAME_RE.match(name or ""):
+        raise RoamError("unknown board type %r (known: %s)" % (name, _known(boards_dir)))
+    path = boards_dir / (name + ".toml")
+    if not path.is_file():
+        raise RoamError("unknown board type %r (known: %s)" % (name, _known(boards_dir)))
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise RoamError("%s: %s" % (path, exc)) from None
+    # The definition may nest its fields under [board]; accept both.
+    d = data.get("board", data) if isinstance(data.get("board"), dict) else data
+    chip = d.get("chip")
+    offset = d.get("flash_offset", d.get("offset"))
+    if isinstance(offset, str):
+        try:
+            offset = int(offset, 0)
+        except ValueError:
+            offset = None
+    if not isinstance(chip, str) or not chip:
+        raise RoamError("%s: missing 'chip' (esptool chip name such as esp32)" % path)
+    if not isinstance(offset, int) or offset < 0:
+        raise RoamError("%s: missing or bad 'flash_offset' (e.g. 0x1000)" % path)
+    chip = chip.lower().replace("-", "")
+    return BoardType(name=name, chip=chip, flash_offset=offset, data=d)
+
+
+def _known(boards_dir: Path) -> str:
+    return ", ".join(board_types(boards_dir)) or "none in %s" % boards_dir
+
+
+# -- the fleet file -----------------------------------------------------------------------------
+
+
+def _read_toml(path: Path, what: str) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise RoamError("%s file %s not found" % (what, path)) from None
+    except OSError as exc:
+        raise RoamError("cannot read %s file %s: %s" % (what, path, exc.strerror)) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib's message names the line and column, never the value.
+        raise RoamError("%s file %s is not valid TOML: %s" % (what, path, exc)) from None
+
+
+def load_fleet(path: str | os.PathLike[str], boards_dir: Path = BOARDS_DIR) -> Fleet:
+    p = Path(path)
+    data = _read_toml(p, "fleet")
+    return parse_fleet(data, p, boards_dir)
+
+
+def parse_fleet(data: Mapping[str, Any], path: Path | None = None,
+                boards_dir: Path = BOARDS_DIR) -> Fleet:
+    where = str(path) if path else "fleet"
+    problems: list[str] = []
+    unknown_top = sorted(set(data) - {"defaults", "board"})
+    if unknown_top:
+        problems.append("unknown section(s) %s (expected [defaults] and [[board]])"
+                        % ", ".join(unknown_top))
+    defaults = data.get("defaults", {})
+    if not isinstance(defaults, dict):
+        problems.append("[defaults] must be a table")
+        defaults = {}
+    entries = data.get("board", [])
+    if not isinstance(entries, list) or not entries:
+        problems.append("no boards: add at least one [[board]] table")
+        entries = []
+    known = set(board_types(boards_dir))
+    boards: list[Board] = []
+    seen: dict[str, dict[Any, str]] = {"name": {}, "node": {}, "addr": {}, "serial": {},
+                                       "port": {}}
+    for i, raw in enumerate(entries):
+        label = "board #%d" % (i + 1)
+        if not isinstance(raw, dict):
+            problems.append("%s: must be a table" % label)
+            continue
+        e = dict(defaults)
+        e.update(raw)
+        name = e.get("name")
+        if isinstance(name, str) and NAME_RE.match(name):
+            label = "board %r" % name
+        else:
+            problems.append("%s: 'name' must be 1-32 letters, digits, '_', '-' or '.'" % label)
+            name = None
+        bt = e.get("board")
+        if not isinstance(bt, str):
+            problems.append("%s: missing 'board' (board type, one of %s)"
+                            % (label, ", ".join(sorted(known)) or "boards/*.toml"))
+        elif bt not in known:
+            problems.append("%s: unknown board type %r (known: %s)"
+                            % (label, bt, ", ".join(sorted(known)) or "none"))
+        role = e.get("role")
+        if role not in ROLES:
+            problems.append("%s: 'role' must be one of %s, got %r" % (label, ", ".join(ROLES), role))
+        node = e.get("node")
+        if not isinstance(node, int) or isinstance(node, bool) or not 1 <= node <= 65535:
+            problems.append("%s: 'node' must be an integer node id 1..65535" % label)
+            node = None
+        addr = e.get("addr")
+        try:
+            ipaddress.IPv4Address(addr)  # type: ignore[arg-type]
+        except (ValueError, TypeError):
+            problems.append("%s: 'addr' must be an IPv4 address such as 10.0.0.1, got %r"
+                            % (label, addr))
+            addr = None
+        serial = e.get("serial")
+        port = e.get("port")
+        if serial is not None and (not isinstance(serial, str) or not serial):
+            problems.append("%s: 'serial' must be a non-empty string" % label)
+            serial = None
+        if port is not None and (not isinstance(port, str) or not port):
+            problems.append("%s: 'port' must be a non-empty string" % label)
+            port = None
+        for key, val in (("name", name), ("node", node), ("addr", addr), ("serial", serial),
+                         ("port", port)):
+            if val is None:
+                continue
+            k = val.lower() if isinstance(val, str) and key == "serial" else val
+            if k in seen[key]:
+                problems.append("%s: %s %r is also used by %s" % (label, key, val, seen[key][k]))
+            else:
+                seen[key][k] = label
+        if problems:
+            continue
+        config = {k: v for k, v in e.items() if k not in HOST_ONLY}
+        config["name"] = name
+        boards.append(Board(name=str(name), board_type=str(bt), role=str(role), node=int(node),
+                            addr=str(addr), serial=serial, port=port, config=config))
+    if problems:
+        raise RoamError("%s: %s" % (where, problems[0]) + (
+            " (and %d more problem(s))" % (len(problems) - 1) if len(problems) > 1 else ""))
+    return Fleet(path, boards)
+
+
+def fleet_problems(data: Mapping[str, Any], boards_dir: Path = BOARDS_DIR) -> list[str]:
+    """Every problem of a fleet, one line each (for `roam fleet check`-style listings)."""
+    try:
+        parse_fleet(data, None, boards_dir)
+    except RoamError as exc:
+        return [str(exc)]
+    return []
+
+
+# -- the keys file ------------------------------------------------------------------------------
+
+
+def load_keys(path: str | os.PathLike[str], fleet: Fleet | None = None) -> Keys:
+    """Read a keys file (TOML, or JSON by its .json suffix). Messages never quote a value."""
+    p = Path(path)
+    if p.suffix.lower() == ".json":
+        try:
+            text = p.read_text()
+        except FileNotFoundError:
+            raise RoamError("keys file %s not found" % p) from None
+        except OSError as exc:
+            raise RoamError("cannot read keys file %s: %s" % (p, exc.strerror)) from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            # exc.msg and the position only: the document itself is never echoed.
+            raise RoamError("keys file %s is not valid JSON: %s at line %d column %d"
+                            % (p, exc.msg, exc.lineno, exc.colno)) from None
+    else:
+        data = _read_toml(p, "keys")
+    if not isinstance(data, dict):
+        raise RoamError("keys file %s: must be a table/object with [default] and [node.NAME]" % p)
+    unknown = sorted(set(data) - {"default", "node"})
+    if unknown:
+        raise RoamError("keys file %s: unknown section(s) %s (expected default and node)"
+                        % (p, ", ".join(unknown)))
+    default = _key_table(data.get("default", {}), p, "default")
+    per_board: dict[str, dict[str, Secret]] = {}
+    nodes = data.get("node", {})
+    if not isinstance(nodes, dict):
+        raise RoamError("keys file %s: [node] must hold one table per board name" % p)
+    for name, table in nodes.items():
+        per_board[name] = _key_table(table, p, "node." + name)
+    if fleet is not None:
+        names = {b.name for b in fleet}
+        extra = sorted(set(per_board) - names)
+        if extra:
+            raise RoamError("keys file %s: keys for %s, which is not in the fleet" % (p, extra[0]))
+    return Keys(p, default, per_board)
+
+
+def _key_table(table: Any, p: Path, section: str) -> dict[str, Secret]:
+    if not isinstance(table, dict):
+        raise RoamError("keys file %s: [%s] must be a table of name = \"hex\"" % (p, section))
+    out = {}
+    for k, v in table.items():
+        if not isinstance(v, str) or not HEX_RE.match(v) or not 16 <= len(v) // 2 <= 64:
+            # Name the key, never its value.
+            raise RoamError("keys file %s: [%s] %s must be 16..64 bytes of hex" % (p, section, k))
+        out[k] = Secret(v.lower())
+    return out
+
+
+def board_config(board: Board, keys: Keys | None) -> dict[str, Any]:
+    """The board's config.json content: its fleet entry (host-only keys removed) plus its keys.
+    The result holds key values in clear: write it to the board, never print or log it."""
+    cfg = dict(board.config)
+    cfg["role"] = board.role
+    cfg["node"] = board.node
+    cfg["addr"] = board.addr
+    if keys is not None:
+        cfg["keys"] = {k: s.reveal() for k, s in sorted(keys.for_board(board.name).items())}
+    return cfg
+
+
+def redact(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """A config for display: key values replaced."""
+    out = dict(cfg)
+    if "keys" in out:
+        out["keys"] = {k: "<redacted>" for k in out["keys"]}
+    return out

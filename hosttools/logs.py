@@ -1,0 +1,316 @@
+"""`roam logs`: collect every board's serial console at once.
+
+One reader thread per board. Each line gets the host time at which its end reached the host
+(``time.time()`` right after the read that delivered the newline), and is written twice:
+
+* ``<board>.raw.txt``: ``<host seconds>\\t<line as received>``, the console as it was;
+* ``<board>.jsonl``: one JSON object per line, ``{"host": t, "n": k, "json": {...}}`` for a
+  line that is a JSON object (the firmware's structured events) or ``{"host": t, "n": k,
+  "text": "..."}`` for anything else (boot messages, ``soft reboot``, tracebacks).
+
+When the port goes away (unplug, reset of a USB-serial chip, a virtual board restarting) the
+reader keeps what it had (a partial line is written, marked ``"partial": true``), then retries
+the port until it is back, and writes a gap record ``{"host": t, "gap": {"from": t0, "to": t1,
+"reason": ...}}`` (and ``# gap ...`` in the raw file). Ctrl-C or SIGTERM stop every reader; each
+writes what it holds and flushes before the command exits. ``logs.json`` in the log directory
+describes the session (boards, ports, start and stop) and marks the directory as a log
+directory for `roam report`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import click
+import serial
+
+from hosttools.boardio import check_port_exists, describe_open_error
+from hosttools.errors import RoamError
+from hosttools.targets import fleet_options, resolve
+
+LOGS_META = "logs.json"
+FLUSH_EVERY_S = 0.25
+RETRY_EVERY_S = 0.05
+READ_TIMEOUT_S = 0.05
+
+
+@dataclass
+class BoardStats:
+    name: str
+    port: str
+    state: str = "starting"
+    lines: int = 0
+    events: int = 0
+    gaps: int = 0
+    last: str = ""
+    errors: list[str] = field(default_factory=list)
+
+
+class BoardReader(threading.Thread):
+    """Reads one port until stopped, surviving the port going away and coming back."""
+
+    def __init__(self, name: str, port: str, out_dir: Path, stop: threading.Event,
+                 baudrate: int = 115200) -> None:
+        super().__init__(name="roam-logs-" + name, daemon=True)
+        self.board = name
+        self.port = port
+        self.baudrate = baudrate
+        self.stop_event = stop
+        self.stats = BoardStats(name, port)
+        self._raw: IO[str] = open(out_dir / (name + ".raw.txt"), "a", encoding="utf-8")
+        self._jsonl: IO[str] = open(out_dir / (name + ".jsonl"), "a", encoding="utf-8")
+        self._pending = bytearray()
+        self._n = 0
+        self._last_flush = time.monotonic()
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def _line(self, raw: bytes, t: float, partial: bool = False) -> None:
+        text = raw.decode("utf-8", "replace").rstrip("\r")
+        self._n += 1
+        self.stats.lines += 1
+        self._raw.write("%.6f\t%s\n" % (t, text))
+        rec: dict[str, Any] = {"host": round(t, 6), "n": self._n}
+        obj = None
+        s = text.strip()
+        if s.startswith("{") and s.endswith("}"):
+            try:
+                obj = json.loads(s)
+            except ValueError:
+                obj = None
+        if isinstance(obj, dict):
+            rec["json"] = obj
+            self.stats.events += 1
+            ev = obj.get("event") or obj.get("ev")
+            if ev:
+                self.stats.last = str(ev)
+        else:
+            rec["text"] = text
+            if s:
+                self.stats.last = s[:40]
+        if partial:
+            rec["partial"] = True
+        self._jsonl.write(json.dumps(rec, separators=(",", ":")) + "\n")
+
+    def _gap(self, t0: float, t1: float, reason: str) -> None:
+        self.stats.gaps += 1
+        self._raw.write("# gap %.6f %.6f %s\n" % (t0, t1, reason))
+        rec = {"host": round(t1, 6), "gap": {"from": round(t0, 6), "to": round(t1, 6),
+                                             "reason": reason}}
+        self._jsonl.write(json.dumps(rec, separators=(",", ":")) + "\n")
+        self.flush()
+
+    def _feed(self, data: bytes, t: float) -> None:
+        buf = self._pending
+        buf += data
+        start = 0
+        while True:
+            i = buf.find(b"\n", start)
+            if i < 0:
+                break
+            self._line(bytes(buf[start:i]), t)
+            start = i + 1
+        if start:
+            del buf[:start]
+
+    def _flush_partial(self, t: float) -> None:
+        if self._pending:
+            self._line(bytes(self._pending), t, partial=True)
+            self._pending.clear()
+
+    def flush(self) -> None:
+        self._raw.flush()
+        self._jsonl.flush()
+        self._last_flush = time.monotonic()
+
+    # -- the port ---------------------------------------------------------------------------
+
+    def _open(self) -> serial.Serial | None:
+        try:
+            return serial.serial_for_url(self.port, baudrate=self.baudrate,
+                                         timeout=READ_TIMEOUT_S, exclusive=True)
+        except (serial.SerialException, OSError) as exc:
+            msg = describe_open_error(self.port, exc)
+            if not self.stats.errors or self.stats.errors[-1] != msg:
+                self.stats.errors.append(msg)
+            return None
+
+    def run(self) -> None:
+        gap_from: float | None = None
+        reason = ""
+        try:
+            while not self.stop_event.is_set():
+                s = self._open()
+                if s is None:
+                    if gap_from is None:
+                        gap_from, reason = time.time(), "port unavailable"
+                    self.stats.state = "waiting for port"
+                    self.stop_event.wait(RETRY_EVERY_S)
+                    continue
+                if gap_from is not None:
+                    self._gap(gap_from, time.time(), reason)
+                    gap_from = None
+                self.stats.state = "connected"
+                try:
+                    self._read_until_gone(s)
+                    if self.stop_event.is_set():
+                        break
+                    reason = "port closed"
+                except (serial.SerialException, OSError) as exc:
+                    reason = "disconnected: %s" % (exc.__class__.__name__,)
+                finally:
+                    try:
+                        s.close()
+                    except (serial.SerialException, OSError):
+                        pass
+                gap_from = time.time()
+                self._flush_partial(gap_from)
+                self.flush()
+                self.stats.state = "reconnecting"
+            if gap_from is not None and self.stats.lines:
+                # Stopped while the port was away: the gap runs to the end of the session.
+                self._gap(gap_from, time.time(), reason + " (until stop)")
+        finally:
+            self._flush_partial(time.time())
+            self.flush()
+            self._raw.close()
+            self._jsonl.close()
+            self.stats.state = "stopped"
+
+    def _read_until_gone(self, s: serial.Serial) -> None:
+        while not self.stop_event.is_set():
+            n = s.in_waiting
+            data = s.read(n if n > 0 else 1)
+            if data:
+                self._feed(data, time.time())
+            elif not _port_present(self.port):
+                return
+            if time.monotonic() - self._last_flush > FLUSH_EVERY_S:
+                self.flush()
+        # Stop requested: take what the port still holds, without waiting for more.
+        try:
+            rest = s.read(s.in_waiting) if s.in_waiting else b""
+        except (serial.SerialException, OSError):
+            rest = b""
+        if rest:
+            self._feed(rest, time.time())
+
+
+def _port_present(port: str) -> bool:
+    return "://" in port or os.path.exists(port)
+
+
+def _write_meta(out_dir: Path, meta: dict[str, Any]) -> None:
+    tmp = out_dir / (LOGS_META + ".tmp")
+    tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, out_dir / LOGS_META)
+
+
+def collect(boards: Sequence[tuple[str, str]], out_dir: str | os.PathLike[str],
+            duration: float | None = None, stop: threading.Event | None = None,
+            live: bool = False, install_signals: bool = True) -> list[BoardStats]:
+    """Collect logs from (name, port) pairs into out_dir until `duration` seconds have passed,
+    `stop` is set, or SIGINT/SIGTERM arrives. Returns the per-board statistics."""
+    if not boards:
+        raise RoamError("no boards to collect logs from")
+    names = [n for n, _ in boards]
+    if len(set(names)) != len(names):
+        raise RoamError("two boards share a name: %s" % names)
+    for _, port in boards:
+        check_port_exists(port)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stop = stop or threading.Event()
+    meta: dict[str, Any] = {"kind": "roam-logs", "started": time.time(), "stopped": None,
+                            "boards": {n: {"port": p} for n, p in boards}}
+    _write_meta(out, meta)
+    readers = [BoardReader(n, p, out, stop) for n, p in boards]
+    old: dict[int, Any] = {}
+    if install_signals and threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            old[sig] = signal.signal(sig, lambda *_: stop.set())
+    try:
+        for r in readers:
+            r.start()
+        deadline = None if duration is None else time.monotonic() + duration
+        if live:
+            _live_summary(readers, stop, deadline)
+        else:
+            while not stop.is_set():
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                stop.wait(0.1)
+    finally:
+        stop.set()
+        for r in readers:
+            r.join()
+        for sig, h in old.items():
+            signal.signal(sig, h)
+        meta["stopped"] = time.time()
+        for r in readers:
+            meta["boards"][r.board].update(lines=r.stats.lines, events=r.stats.events,
+                                           gaps=r.stats.gaps)
+        _write_meta(out, meta)
+    return [r.stats for r in readers]
+
+
+def _live_summary(readers: Sequence[BoardReader], stop: threading.Event,
+                  deadline: float | None) -> None:
+    from rich.console import Console
+    from rich.live import Live
+    from rich.table import Table
+
+    def render() -> Table:
+        t = Table(box=None, show_header=True, header_style="bold")
+        for col in ("board", "port", "state", "lines", "events", "gaps", "last"):
+            t.add_column(col)
+        for r in readers:
+            s = r.stats
+            t.add_row(s.name, s.port, s.state, str(s.lines), str(s.events), str(s.gaps), s.last)
+        return t
+
+    with Live(render(), console=Console(stderr=True), refresh_per_second=4) as lv:
+        while not stop.is_set():
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            stop.wait(0.25)
+            lv.update(render())
+        lv.update(render())
+
+
+# -- the command --------------------------------------------------------------------------------
+
+
+
+@click.command("logs")
+@fleet_options
+@click.option("--out", "-o", "out_dir", metavar="DIR", default=None,
+              help="Log directory (default: out/logs/YYYYmmdd-HHMMSS).")
+@click.option("--duration", type=click.FloatRange(min=0), default=None,
+              help="Stop after this many seconds (default: until Ctrl-C).")
+@click.option("--quiet", "-q", is_flag=True, help="No live summary.")
+def logs_cmd(port: str | None, fleet_path: str | None, board_name: str | None,
+             out_dir: str | None, duration: float | None, quiet: bool) -> None:
+    """Collect the serial logs of one board (--port) or every board of the fleet.
+
+    Each line is stamped with the host time; raw text and JSON Lines per board go to the log
+    directory. Boards that reset or are unplugged are reconnected, the gap is marked. Stop with
+    Ctrl-C: nothing received is lost. Then `roam report DIR`.
+    """
+    targets, _ = resolve(port, fleet_path, board_name)
+    if out_dir is None:
+        out_dir = os.path.join("out", "logs", time.strftime("%Y%m%d-%H%M%S"))
+    stats = collect([(t.label, t.port) for t in targets], out_dir, duration=duration,
+                    live=not quiet)
+    for s in stats:
+        click.echo("%s: %d lines, %d events, %d gaps -> %s" % (
+            s.name, s.lines, s.events, s.gaps, os.path.join(out_dir, s.name + ".jsonl")))
+    click.echo("logs in %s (next: roam report %s)" % (out_dir, out_dir))

@@ -1,0 +1,141 @@
+"""`roam sim`: virtual-time field tests (docs/SIMULATOR.md)."""
+
+import os
+import time
+
+import click
+
+from hosttools.errors import RoamError
+from hosttools.sim import scenario as scenario_mod
+
+TABLE_ROWS = (
+    ("delivery_ratio", "delivery ratio", "{:.4%}"),
+    ("sent", "sent", "{}"),
+    ("delivered", "delivered", "{}"),
+    ("handoffs", "hand-offs", "{}"),
+    ("interruption_ms.median", "interruption median (ms)", "{:.1f}"),
+    ("interruption_ms.p95", "interruption p95 (ms)", "{:.1f}"),
+    ("interruption_ms.max", "interruption max (ms)", "{:.1f}"),
+    ("lost_in_handoff", "lost in hand-off", "{}"),
+    ("control_frames", "control frames", "{}"),
+    ("control_bytes", "control bytes", "{}"),
+    ("publications_per_binding_change", "publications / binding change", "{:.3f}"),
+    ("convergence_ms.median", "convergence median (ms)", "{:.1f}"),
+    ("convergence_ms.p95", "convergence p95 (ms)", "{:.1f}"),
+    ("forged_accepted", "forged accepted", "{}"),
+    ("replayed_accepted", "replayed accepted", "{}"),
+    ("sim_s", "simulated (s)", "{:.1f}"),
+    ("wall_s", "wall (s)", "{:.2f}"),
+)
+
+
+def _get(summary, dotted):
+    v = summary
+    for part in dotted.split("."):
+        if not isinstance(v, dict):
+            return None
+        v = v.get(part)
+    return v
+
+
+def _fmt(v, fmt):
+    if v is None:
+        return "-"
+    try:
+        return fmt.format(v)
+    except (ValueError, TypeError):
+        return str(v)
+
+
+def _load(name, duration):
+    try:
+        return scenario_mod.load(name, duration_s=duration)
+    except (scenario_mod.ScenarioError, OSError) as e:
+        raise RoamError(str(e)) from None
+
+
+def _run(sc, seed, out, policy, quiet=False):
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from hosttools.sim import run as run_mod
+
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as e:
+        raise RoamError("cannot create %s: %s" % (out, e.strerror)) from None
+    total = sc.duration_s
+    start = time.perf_counter()
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(),
+        TextColumn("sim {task.fields[sim]:>7.1f} s / real {task.fields[real]:>6.1f} s"),
+        TimeElapsedColumn(), disable=quiet, transient=False,
+    ) as bar:
+        task = bar.add_task("%s (%s, seed %d)" % (sc.name, policy, seed), total=total, sim=0.0,
+                            real=0.0)
+
+        def progress(t_us):
+            bar.update(task, completed=t_us / 1e6, sim=t_us / 1e6,
+                       real=time.perf_counter() - start)
+
+        try:
+            summary, _world = run_mod.run(sc, seed, out, policy=policy, progress=progress)
+        except (scenario_mod.ScenarioError, ValueError) as e:
+            raise RoamError("scenario %s: %s" % (sc.name, e)) from None
+    return summary
+
+
+@click.group(name="sim")
+def sim():
+    """Virtual-time field tests: the protocol core under a radio model, mobility and faults."""
+
+
+@sim.command("scenarios")
+def scenarios_cmd():
+    """List the built-in scenarios."""
+    for name in scenario_mod.builtin_names():
+        _n, desc = scenario_mod.describe(scenario_mod.builtin_path(name))
+        click.echo("%-16s %s" % (name, " ".join(desc.split())))
+
+
+_seed = click.option("--seed", type=int, default=1, show_default=True, help="Random seed.")
+_out = click.option("--out", "out", type=click.Path(file_okay=False), required=True,
+                    help="Run directory to write.")
+_duration = click.option("--duration", type=float, default=None,
+                         help="Simulated seconds (overrides the scenario's duration_s).")
+
+
+@sim.command("run")
+@click.argument("scenario")
+@_seed
+@_out
+@click.option("--policy", type=click.Choice(["roam", "mip4"]), default="roam", show_default=True,
+              help="roam, or the plain Mobile IPv4 baseline.")
+@_duration
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def run_cmd(scenario, seed, out, policy, duration, quiet):
+    """Run SCENARIO (a built-in name or a TOML file); write summary.json, events.jsonl and
+    capture.pcap into --out."""
+    sc = _load(scenario, duration)
+    summary = _run(sc, seed, out, policy, quiet)
+    for key, label, fmt in TABLE_ROWS:
+        click.echo("%-32s %s" % (label, _fmt(_get(summary, key), fmt)))
+    click.echo("wrote %s" % os.path.join(out, "summary.json"))
+
+
+@sim.command("compare")
+@click.argument("scenario")
+@_seed
+@_out
+@_duration
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def compare_cmd(scenario, seed, out, duration, quiet):
+    """Run SCENARIO with roam and with the Mobile IPv4 baseline; write OUT/roam and OUT/mip4
+    and print the figures side by side."""
+    sc = _load(scenario, duration)
+    res = {}
+    for policy in ("roam", "mip4"):
+        res[policy] = _run(sc, seed, os.path.join(out, policy), policy, quiet)
+    click.echo("%-32s %16s %16s" % ("", "roam", "mip4"))
+    for key, label, fmt in TABLE_ROWS:
+        click.echo("%-32s %16s %16s" % (label, _fmt(_get(res["roam"], key), fmt),
+                                        _fmt(_get(res["mip4"], key), fmt)))

