@@ -9,7 +9,7 @@ STAMP := $(VENV)/.roam-installed
 # Firmware and core tests that run on real MicroPython (only the directories that exist).
 MPY_TEST_DIRS := $(wildcard tests/core tests/firmware)
 
-.PHONY: venv test test-mpy test-host bench lint format typecheck clean distclean
+.PHONY: venv test test-mpy test-host bench demo lint format typecheck clean distclean
 
 venv: $(STAMP)
 
@@ -36,6 +36,11 @@ test-host: venv
 # Every bench/<name>.py, each in its own process; results in out/bench/<name>.json.
 bench: venv
 	$(BIN)/python bench/run_all.py
+
+# The `walk` field test in the simulator, then its HTML report: out/demo/report.html.
+demo: venv
+	$(BIN)/roam sim run walk --seed 1 --out out/demo
+	$(BIN)/roam report out/demo
 
 lint: venv
 	$(BIN)/ruff check .

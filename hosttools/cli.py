@@ -21,4 +21,5 @@ def main() -> None:
 # e.g. from hosttools.sim.cli import sim; main.add_command(sim)
 from hosttools.sim.cli import sim; main.add_command(sim)  # noqa: E402,E702
 from hosttools.logs import logs_cmd; main.add_command(logs_cmd)  # noqa: E402, E702, I001
+from hosttools.report import report_command; main.add_command(report_command)  # noqa: E402,E702
 # --- end of subcommands ---

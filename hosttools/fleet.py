@@ -44,6 +44,11 @@ from hosttools.errors import RoamError
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 BOARDS_DIR = REPO_DIR / "boards"
+
+
+def boards_path() -> Path:
+    """Where board definitions live (ROAM_BOARDS_DIR overrides, for tests and custom boards)."""
+    return Path(os.environ.get("ROAM_BOARDS_DIR") or BOARDS_DIR)
 ROLES = ("agent", "mobile", "host", "home", "router")
 # Keys of a board entry that only the host uses; the rest go into config.json.
 HOST_ONLY = ("name", "serial", "port", "board")
@@ -180,12 +185,14 @@ class Keys:
 # -- board definitions --------------------------------------------------------------------------
 
 
-def board_types(boards_dir: Path = BOARDS_DIR) -> list[str]:
+def board_types(boards_dir: Path | None = None) -> list[str]:
+    boards_dir = boards_dir or boards_path()
     return sorted(p.stem for p in boards_dir.glob("*.toml"))
 
 
-def load_board_type(name: str, boards_dir: Path = BOARDS_DIR) -> BoardType:
+def load_board_type(name: str, boards_dir: Path | None = None) -> BoardType:
     """boards/<name>.toml, or a RoamError naming the known types."""
+    boards_dir = boards_dir or boards_path()
     if not NAME_RE.match(name or ""):
         raise RoamError("unknown board type %r (known: %s)" % (name, _known(boards_dir)))
     path = boards_dir / (name + ".toml")
@@ -213,6 +220,7 @@ def load_board_type(name: str, boards_dir: Path = BOARDS_DIR) -> BoardType:
 
 
 def _known(boards_dir: Path) -> str:
+    boards_dir = boards_dir or boards_path()
     return ", ".join(board_types(boards_dir)) or "none in %s" % boards_dir
 
 
@@ -233,14 +241,14 @@ def _read_toml(path: Path, what: str) -> dict[str, Any]:
         raise RoamError("%s file %s is not valid TOML: %s" % (what, path, exc)) from None
 
 
-def load_fleet(path: str | os.PathLike[str], boards_dir: Path = BOARDS_DIR) -> Fleet:
+def load_fleet(path: str | os.PathLike[str], boards_dir: Path | None = None) -> Fleet:
     p = Path(path)
     data = _read_toml(p, "fleet")
     return parse_fleet(data, p, boards_dir)
 
 
 def parse_fleet(data: Mapping[str, Any], path: Path | None = None,
-                boards_dir: Path = BOARDS_DIR) -> Fleet:
+                boards_dir: Path | None = None) -> Fleet:
     where = str(path) if path else "fleet"
     problems: list[str] = []
     unknown_top = sorted(set(data) - {"defaults", "board"})
@@ -322,7 +330,7 @@ def parse_fleet(data: Mapping[str, Any], path: Path | None = None,
     return Fleet(path, boards)
 
 
-def fleet_problems(data: Mapping[str, Any], boards_dir: Path = BOARDS_DIR) -> list[str]:
+def fleet_problems(data: Mapping[str, Any], boards_dir: Path | None = None) -> list[str]:
     """Every problem of a fleet, one line each (for `roam fleet check`-style listings)."""
     try:
         parse_fleet(data, None, boards_dir)

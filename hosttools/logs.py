@@ -216,7 +216,8 @@ def _write_meta(out_dir: Path, meta: dict[str, Any]) -> None:
 
 def collect(boards: Sequence[tuple[str, str]], out_dir: str | os.PathLike[str],
             duration: float | None = None, stop: threading.Event | None = None,
-            live: bool = False, install_signals: bool = True) -> list[BoardStats]:
+            live: bool = False, install_signals: bool = True,
+            identity: dict[str, dict[str, Any]] | None = None) -> list[BoardStats]:
     """Collect logs from (name, port) pairs into out_dir until `duration` seconds have passed,
     `stop` is set, or SIGINT/SIGTERM arrives. Returns the per-board statistics."""
     if not boards:
@@ -230,7 +231,8 @@ def collect(boards: Sequence[tuple[str, str]], out_dir: str | os.PathLike[str],
     out.mkdir(parents=True, exist_ok=True)
     stop = stop or threading.Event()
     meta: dict[str, Any] = {"kind": "roam-logs", "started": time.time(), "stopped": None,
-                            "boards": {n: {"port": p} for n, p in boards}}
+                            "boards": {n: dict((identity or {}).get(n, {}), port=p)
+                                       for n, p in boards}}
     _write_meta(out, meta)
     readers = [BoardReader(n, p, out, stop) for n, p in boards]
     old: dict[int, Any] = {}
@@ -308,8 +310,11 @@ def logs_cmd(port: str | None, fleet_path: str | None, board_name: str | None,
     targets, _ = resolve(port, fleet_path, board_name)
     if out_dir is None:
         out_dir = os.path.join("out", "logs", time.strftime("%Y%m%d-%H%M%S"))
+    # Node id and address go into logs.json so that `roam report` names nodes as the fleet does.
+    identity = {t.label: {"node": t.board.node, "addr": t.board.addr, "role": t.board.role}
+                for t in targets if t.board is not None}
     stats = collect([(t.label, t.port) for t in targets], out_dir, duration=duration,
-                    live=not quiet)
+                    live=not quiet, identity=identity)
     for s in stats:
         click.echo("%s: %d lines, %d events, %d gaps -> %s" % (
             s.name, s.lines, s.events, s.gaps, os.path.join(out_dir, s.name + ".jsonl")))

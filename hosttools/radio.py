@@ -177,7 +177,7 @@ class Radio:
         if s is None:
             z = max(-SHADOW_CLIP, min(SHADOW_CLIP, _pair_normal(self.seed, a, b)))
             s = z * self.shadow_sigma
-            if len(self._shadow) > 200000:
+            if len(self._shadow) > 1000000:
                 self._shadow.clear()
             self._shadow[key] = s
         return s
@@ -282,6 +282,9 @@ class Medium:
         self.horizon = horizon_us
         self.collisions = 0
         self.deferrals = 0
+        # beyond this distance no transmission can make the medium busy
+        budget = radio.tx_power - radio.pl0 - radio.cs_threshold + SHADOW_CLIP * radio.shadow_sigma
+        self.cs_range2 = (10 ** (budget / radio.ten_n)) ** 2
 
     @property
     def active_count(self):
@@ -298,13 +301,21 @@ class Medium:
         self._prune(now)
         until = now
         radio = self.radio
+        cs2 = self.cs_range2
         for t in self.active:
             if t.end <= until or t.channel != channel or t.start > now or t.sender == node:
                 continue
-            d = math.hypot(t.x - x, t.y - y)
-            if radio.mean_rssi(node, t.sender, d) >= radio.cs_threshold:
+            d2 = (t.x - x) ** 2 + (t.y - y) ** 2
+            if d2 > cs2:
+                continue  # too far to be sensed even with the best shadowing
+            if radio.mean_rssi(node, t.sender, math.sqrt(d2)) >= radio.cs_threshold:
                 until = t.end
         return until
+
+    def overlapping(self, tx):
+        """The other transmissions on tx's channel that overlap it in time."""
+        return [o for o in self.active if o is not tx and o.channel == tx.channel
+                and o.end > tx.start and o.start < tx.end]
 
     def start(self, sender, channel, start, end, x, y):
         tx = Transmission(sender, channel, start, end, x, y)

@@ -143,6 +143,7 @@ class VirtualBoard:
         self.started_at = 0.0
         self.restart_at = 0.0
         self._last_out = b""
+        self.generation = 0
         self.on_output = None  # optional callback(bytes) for what the board prints
 
     # -- process lifecycle ----------------------------------------------------------------------
@@ -186,6 +187,7 @@ class VirtualBoard:
         self.wdt_timeout_ms = None
         self.started_at = time.monotonic()
         self.restart_at = 0.0
+        self.generation += 1
 
     def _reap(self) -> int | None:
         if self.proc is None:
@@ -423,12 +425,15 @@ class BoardHost:
         for b in self.boards:
             if b.closed:
                 continue
-            want[b.master] = (b, "pty")
+            want[b.master] = (b, "pty", 0)
             if b.proc is not None:
-                want[b.proc.stdout.fileno()] = (b, "out")
-                want[b.proc.stderr.fileno()] = (b, "err")
+                # The generation tells a new process's pipe from an old one that had the
+                # same fd number (the kernel reuses numbers; epoll forgot the old one).
+                g = b.generation
+                want[b.proc.stdout.fileno()] = (b, "out", g)
+                want[b.proc.stderr.fileno()] = (b, "err", g)
                 if b.ctl_r is not None:
-                    want[b.ctl_r] = (b, "ctl")
+                    want[b.ctl_r] = (b, "ctl", g)
         for fd in list(self._registered):
             if fd not in want or self._registered[fd] != want[fd]:
                 try:
@@ -444,7 +449,7 @@ class BoardHost:
     def run_once(self, timeout: float = 0.2) -> None:
         self._sync_registrations()
         for key, _ in self.sel.select(timeout):
-            board, kind = key.data
+            board, kind, _gen = key.data
             if board.closed:
                 continue
             if kind == "pty":
@@ -467,7 +472,19 @@ class BoardHost:
         while not self.stopping:
             self.run_once()
 
+    def start_thread(self) -> "BoardHost":
+        """Serve in a background thread (tests, the lab); stop with close()."""
+        import threading
+
+        self._thread = threading.Thread(target=self.serve_forever, name="vboards", daemon=True)
+        self._thread.start()
+        return self
+
     def close(self) -> None:
+        self.stopping = True
+        t = getattr(self, "_thread", None)
+        if t is not None:
+            t.join(timeout=5)
         for b in self.boards:
             b.close()
         self.sel.close()
@@ -492,6 +509,8 @@ def main(argv: list[str] | None = None) -> int:
     except VBoardError as e:
         print("vboard: %s" % e, file=sys.stderr)
         return 2
+    if os.environ.get("ROAM_VBOARD_TRACE"):
+        board.on_output = lambda d: sys.stderr.write("vboard out %r\n" % d)
     host = BoardHost()
     host.add(board)
     print(board.pty, flush=True)

@@ -5,13 +5,11 @@
 #   board -> air   H mac ch flags name                state: WLAN/ESP-NOW active, channel
 #                                                     (sent from the rx socket: the air sends
 #                                                     frames to where it came from)
-#                  E seq(2) dst flags fp(4) payload   ESP-NOW send (flags: 1 = sync, answer A;
-#                                                     2 = encrypted, fp = key fingerprint)
-#                  S seq(2)                           Wi-Fi scan (answer S seq json)
-#                  C seq(2) ssid                      Wi-Fi connect (answer C seq json)
-#                  U seq(2) dst_ip(4) dport(2) sport(2) payload   Wi-Fi UDP datagram
+#                  E seq(2) mac dst flags fp(4) payload   ESP-NOW send (flags: 1 = sync, answer
+#                                                     A; 2 = encrypted, fp = key fingerprint)
+#                  S seq(2) mac                       Wi-Fi scan (answer S seq json)
+#                  C seq(2) mac ssid                  Wi-Fi connect (answer C seq json)
 #   air -> board   F src rssi(int8) flags fp(4) payload   an ESP-NOW frame (to the rx socket)
-#                  D src_ip(4) sport(2) dport(2) payload          a Wi-Fi UDP datagram (rx)
 #                  A seq(2) ok                        the ESP-NOW send was acknowledged (or not)
 # Without an air (VB_AIR unset) the board is a radio alone in a field: sends get no ACK.
 
@@ -102,7 +100,7 @@ def request(kind, body, timeout_ms):
     if _tx is None:
         return None
     seq = _next_seq()
-    _tx.sendto(kind + struct.pack(">H", seq) + body, _air)
+    _tx.sendto(kind + struct.pack(">H", seq) + MAC + body, _air)
     while True:
         ev = _poll.poll(timeout_ms)
         if not ev:
@@ -120,20 +118,10 @@ def send_frame(dst, body, sync):
         return not sync
     body = bytes(dst) + body
     if not sync:
-        _tx.sendto(b"E" + struct.pack(">H", _next_seq()) + body, _air)
+        _tx.sendto(b"E" + struct.pack(">H", _next_seq()) + MAC + body, _air)
         return True
     ans = request(b"E", body, 1000)
     return bool(ans) and ans[0] == 1
-
-
-def send_udp(dst_ip, dport, sport, payload):
-    if _tx is None:
-        return
-    _tx.sendto(
-        b"U" + struct.pack(">H", _next_seq()) + bytes(dst_ip) + struct.pack(">HH", dport, sport)
-        + payload,
-        _air,
-    )
 
 
 _init()

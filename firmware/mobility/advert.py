@@ -167,7 +167,8 @@ def _verify(msg, keys, spi):
     if icmp is None or msg.tag is None or msg.spi != spi:
         return False
     mv = memoryview(icmp)
-    return keys.check(spi, msg.tag, mv[0:2], b"\x00\x00", mv[4 : msg._tag_off])
+    # the IPv4 source is covered too: a replayed message under another source never verifies
+    return keys.check(spi, msg.tag, msg.src, mv[0:2], b"\x00\x00", mv[4 : msg._tag_off])
 
 
 def _finish(buf, key, spi, auth_off, src, dst):
@@ -178,7 +179,8 @@ def _finish(buf, key, spi, auth_off, src, dst):
         buf[auth_off] = EXT_AUTH
         buf[auth_off + 1] = 20
         struct.pack_into(">I", buf, auth_off + 2, spi)
-        t = auth.tag(key, memoryview(buf)[0 : auth_off + 6])
+        # covers the IPv4 source address, then the ICMP message through the SPI
+        t = auth.tag(key, src, memoryview(buf)[0 : auth_off + 6])
         buf[auth_off + 6 : auth_off + 22] = t
     c = ipv4.checksum(buf)
     buf[2] = c >> 8
@@ -283,6 +285,9 @@ def decode_icmp(header):
         off = 8 + 4 * count * size
         if off > n:
             raise DecodeError("ICMP advertisement: address list beyond the message")
+        if p[8:12] != header.src:
+            # the signed router address is the agent's identity; the header must agree
+            raise DecodeError("ICMP advertisement: router address differs from the IPv4 source")
         msg = Advertisement(header.src, header.dst, (p[6] << 8) | p[7], spi=None)
         msg.is_host_reply = True  # until a mobility extension is found
         msg.outage_in = OUTAGE_NONE

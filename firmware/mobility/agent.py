@@ -10,7 +10,8 @@
   hook where mobility regions (core II) tunnel via published bindings.
 """
 
-from mobility import advert, auth, ipv4, registration, replay, ticks
+from mobility import advert, auth, ipv4, registration, replay, ticks, tunnel
+from mobility.region import Region, is_publication
 from mobility.actions import IF_RADIO
 from mobility.errors import DecodeError
 from mobility.node import Node, cfg_int, due, fmt_mac, soonest
@@ -42,14 +43,18 @@ class Agent(Node):
 
     def __init__(self, config, rand, now):
         Node.__init__(self, config, rand, now)
-        self.adv_interval_ms = cfg_int(config, "adv_interval_ms", DEFAULT_ADV_INTERVAL_MS, 20, 600000)
+        self.adv_interval_ms = cfg_int(
+            config, "adv_interval_ms", DEFAULT_ADV_INTERVAL_MS, 20, 600000
+        )
         default_life = (3 * self.adv_interval_ms + 999) // 1000
         self.adv_lifetime_s = cfg_int(config, "adv_lifetime_s", default_life, 1, 9000)
         self.reg_lifetime_s = cfg_int(config, "reg_lifetime_s", DEFAULT_REG_LIFETIME_S, 1, 65535)
         self.capacity = cfg_int(config, "capacity", DEFAULT_CAPACITY, 0, 255)
         self.services = advert.SVC_ROUTING | cfg_int(config, "services", 0, 0, 0x07)
         self.cell_iface = cfg_int(config, "cell_iface", IF_RADIO, 0, 1)
-        self.answer_gap_ms = cfg_int(config, "solicit_answer_gap_ms", DEFAULT_ANSWER_GAP_MS, 0, 60000)
+        self.answer_gap_ms = cfg_int(
+            config, "solicit_answer_gap_ms", DEFAULT_ANSWER_GAP_MS, 0, 60000
+        )
         self.idents = replay.IdentCheck(self.nonce)
         self.bindings = {}  # addr_key(home) -> [home, mac, iface, expiry]
         self.seq = 0
@@ -65,6 +70,13 @@ class Agent(Node):
             if not isinstance(plan, dict) or "start_in_s" not in plan or "duration_s" not in plan:
                 raise ValueError("config 'outage' must be {'start_in_s': s, 'duration_s': s}")
             self.plan_outage(now, plan["start_in_s"], plan["duration_s"])
+        # core II: the mobility region this agent is a member of (docs/REGION.md), or None
+        rc = config.get("region")
+        self.region = None
+        if rc is not None:
+            self.region = Region(rc, self.address, self.keys, self.out,
+                                 cfg_int(config, "epoch", 0, 0, 0xFFFF))
+            self.region.start(now)
         self._schedule(now)
 
     # --- the sans-I/O interface ---
@@ -101,9 +113,13 @@ class Agent(Node):
             if due(now, self._next_adv):
                 self._advertise(now, ipv4.BCAST_ADDR, b"\xff" * 6, self.cell_iface)
                 j = self.adv_interval_ms // 10  # +-10 % jitter: agents do not stay in step
-                self._next_adv = ticks.add(now, self.adv_interval_ms - j + self.rand(16) % (2 * j + 1))
+                self._next_adv = ticks.add(
+                    now, self.adv_interval_ms - j + self.rand(16) % (2 * j + 1)
+                )
             if due(now, self._next_expiry):
                 self._expire(now)
+            if self.region is not None:
+                self.region.on_timer(now)
         self._schedule(now)
 
     def on_send(self, now, dst, payload):
@@ -133,23 +149,68 @@ class Agent(Node):
     # --- hooks for core II (region publication, tunnels, remote bindings) ---
 
     def _route_beyond_cell(self, now, iface, src_mac, buf):
-        """A datagram whose destination has no local binding. One cell has no route for it."""
-        self._drop("no_route", buf)
+        """A datagram whose destination has no local binding (a local binding takes
+        precedence: the hot path delivered those). In a region: a tunnel passing through is
+        forwarded toward its end; a node with a published binding is tunnelled to its agent;
+        other destinations go by the backbone routes (a neighbour, a host, a static route)."""
+        r = self.region
+        if r is None:
+            self._drop("no_route", buf)
+            return
+        if buf[9] == ipv4.PROTO_IPIP:
+            h = self.decode(buf, src_mac or b"\0\0\0\0\0\0")
+            if h is not None:
+                r.on_tunnel(now, buf, h)
+            return
+        oi = r.published(now, buf, 16)
+        if oi >= 0:
+            r.tunnel(now, buf, oi)
+            return
+        nb = r.next_hop(buf, 16)
+        if nb < 0:
+            self._drop("no_route", buf)
+            return
+        if isinstance(buf, bytes):
+            buf = bytearray(buf)
+        if ipv4.dec_ttl(buf):
+            self.out.send(r.nb_iface[nb], r.nb_mac[nb], buf)
+        else:
+            self._drop("ttl", buf)
 
     def _on_advertisement(self, now, iface, src_mac, rssi, adv):
         """Another agent's advertisement (agents do not bind to each other)."""
 
     def _on_udp(self, now, iface, src_mac, header, dport):
+        if dport == ipv4.PUB_PORT and header.dst == self.address:
+            if self.region is not None:
+                self.region.on_publication(now, header.src, header.payload[8:])
+            else:
+                self.log("region_ignored", {"reason": "not_member", "src": ipv4.ntoa(header.src)})
+            return
         self._drop("port", None, header)
 
     def _on_other(self, now, iface, src_mac, header):
+        if header.proto == ipv4.PROTO_IPIP and header.dst == self.address:
+            # the end of a tunnel (from a region member, a home agent or a correspondent):
+            # deliver the inner datagram as if it had arrived here, which takes it to the
+            # node's MAC, or on by a newer published binding (its TTL bounds any loop)
+            inner = tunnel.decapsulate(header)
+            if is_publication(inner):
+                self._drop("publication_in_tunnel", None, header)
+                return
+            self.on_frame(now, iface, src_mac, 0, bytearray(inner))
+            return
         self._drop("proto", None, header)
 
     def _local_up(self, now, binding, new):
-        """A local binding was made (new) or refreshed."""
+        """A local binding was made (new) or refreshed: the region hears of it."""
+        if self.region is not None:
+            self.region.local_up(now, binding[B_HOME], ticks.diff(binding[B_EXPIRY], now))
 
     def _local_down(self, now, binding, reason):
-        """A local binding ended."""
+        """A local binding ended: withdrawn from the region."""
+        if self.region is not None:
+            self.region.local_down(now, binding[B_HOME])
 
     # --- control plane ---
 
@@ -236,7 +297,9 @@ class Agent(Node):
         hk = ipv4.addr_key(req.home, 0)
         if self.idents.accept(hk, req.ident) != replay.ACCEPTED:
             self.reject("registration", "ident", req.home, src_mac)
-            self._reply(iface, src_mac, req, registration.IDENT_MISMATCH, 0, self.idents.reply_ident(hk))
+            self._reply(
+                iface, src_mac, req, registration.IDENT_MISMATCH, 0, self.idents.reply_ident(hk)
+            )
             return
         # From here the request is authentic and fresh; its counter is recorded (so a replay of
         # a refused request cannot succeed later) but no route is installed unless accepted.
@@ -260,8 +323,14 @@ class Agent(Node):
         if b is None and len(self.bindings) >= self.capacity:
             self.log(
                 "reject",
-                {"msg": "registration", "reason": "capacity", "src": ipv4.ntoa(home),
-                 "mac": fmt_mac(src_mac), "load": len(self.bindings), "capacity": self.capacity},
+                {
+                    "msg": "registration",
+                    "reason": "capacity",
+                    "src": ipv4.ntoa(home),
+                    "mac": fmt_mac(src_mac),
+                    "load": len(self.bindings),
+                    "capacity": self.capacity,
+                },
             )
             self._reply(iface, src_mac, req, registration.FA_NO_RESOURCES, 0, req.ident)
             return
@@ -305,8 +374,10 @@ class Agent(Node):
 
     def _remove(self, now, hk, reason):
         b = self.bindings.pop(hk)
-        self.log("binding_down", {"home": ipv4.ntoa(b[B_HOME]), "reason": reason,
-                                  "load": len(self.bindings)})
+        self.log(
+            "binding_down",
+            {"home": ipv4.ntoa(b[B_HOME]), "reason": reason, "load": len(self.bindings)},
+        )
         self._local_down(now, b, reason)
 
     def _expire(self, now):
@@ -336,6 +407,8 @@ class Agent(Node):
         wake = self.outage_end if self.in_outage else soonest(now, self._next_adv, nxt)
         if not self.in_outage:
             wake = soonest(now, wake, self.outage_start)
+            if self.region is not None:
+                wake = soonest(now, wake, self.region.next_wake())
         self._wake = wake
 
     def _drop(self, reason, buf, header=None):

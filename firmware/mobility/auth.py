@@ -59,8 +59,8 @@ def pads(key):
     return (bytes(inner), bytes(outer))
 
 
-def mac(padded, a, b=None, c=None):
-    """HMAC-SHA256 (32 bytes) with precomputed ``padded`` blocks over the concatenation a|b|c.
+def mac(padded, a, b=None, c=None, d=None):
+    """HMAC-SHA256 (32 bytes) with precomputed ``padded`` blocks over the concatenation a|b|c|d.
 
     Several parts let a verifier cover a message with a zeroed checksum without copying it.
     """
@@ -70,6 +70,8 @@ def mac(padded, a, b=None, c=None):
         h.update(b)
     if c is not None:
         h.update(c)
+    if d is not None:
+        h.update(d)
     h2 = _sha256(padded[1])
     h2.update(h.digest())
     return h2.digest()
@@ -96,9 +98,9 @@ def hmac_sha256(key, data):
     return mac(pads(key), data)
 
 
-def tag(key, data):
-    """The 16-byte tag (HMAC-SHA256-128) of ``data`` under raw ``key`` bytes."""
-    return mac(_pads_cached(key), data)[:TAG_LEN]
+def tag(key, data, more=None):
+    """The 16-byte tag (HMAC-SHA256-128) of ``data`` (then ``more``) under raw ``key`` bytes."""
+    return mac(_pads_cached(key), data, more)[:TAG_LEN]
 
 
 def equal(a, b):
@@ -153,16 +155,16 @@ class Keys:
     def spis(self):
         return sorted(self._keys)
 
-    def tag(self, spi, a, b=None, c=None):
-        """The 16-byte tag of a|b|c under the key of ``spi``, or None without that key."""
+    def tag(self, spi, a, b=None, c=None, d=None):
+        """The 16-byte tag of a|b|c|d under the key of ``spi``, or None without that key."""
         p = self._pads.get(spi)
         if p is None:
             return None
-        return mac(p, a, b, c)[:TAG_LEN]
+        return mac(p, a, b, c, d)[:TAG_LEN]
 
-    def check(self, spi, received, a, b=None, c=None):
-        """True when ``received`` is the tag of a|b|c under the key of ``spi``; never raises."""
+    def check(self, spi, received, a, b=None, c=None, d=None):
+        """True when ``received`` is the tag of a|b|c|d under the key of ``spi``; never raises."""
         p = self._pads.get(spi)
         if p is None or received is None:
             return False
-        return equal(mac(p, a, b, c)[:TAG_LEN], received)
+        return equal(mac(p, a, b, c, d)[:TAG_LEN], received)

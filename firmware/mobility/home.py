@@ -12,9 +12,11 @@ Config (besides node_id, address, keys with the home keys of its mobile nodes):
 peers), ``max_lifetime_s``.
 """
 
-from mobility import ipv4, region, registration, tunnel
+from mobility import ipv4, region, registration, ticks, tunnel
 from mobility.errors import DecodeError, FrameTooLarge
-from mobility.node import Node, cfg_int
+from mobility.node import Node, cfg_int, parse_addr, soonest
+
+IDLE_WAKE_MS = 3600000  # nothing due: wake once an hour anyway
 from mobility.remote import DEFAULT_MAX_LIFETIME_S, RemoteCache
 
 
@@ -31,20 +33,26 @@ class HomeAgent(Node):
             self.address, self.keys, self.nonce, self.out, homes=mobiles,
             max_lifetime_s=cfg_int(config, "max_lifetime_s", DEFAULT_MAX_LIFETIME_S, 1, 65535),
         )
-        self._wake = None
+        self._schedule(now)
         self.tunnelled = 0  # datagrams sent on to a care-of agent (tests count hops)
 
-    def next_wake(self):
-        return self.cache.next_wake()
+    def _schedule(self, now):
+        self._wake = soonest(now, self.cache.next_wake(), ticks.add(now, IDLE_WAKE_MS))
 
     def on_timer(self, now):
         self.cache.on_timer(now)
+        self._schedule(now)
 
     def on_send(self, now, dst, payload):
-        pkt = self.datagram(dst, payload)
-        self._forward(now, pkt, dst)
+        pkt = self.datagram(parse_addr(dst, "destination"), payload)
+        self._forward(now, pkt, pkt[16:20])
+        self._schedule(now)
 
     def on_frame(self, now, iface, src_mac, rssi, frame):
+        self._on_frame(now, iface, src_mac, rssi, frame)
+        self._schedule(now)
+
+    def _on_frame(self, now, iface, src_mac, rssi, frame):
         h = self.decode(frame, src_mac)
         if h is None:
             return

@@ -3,14 +3,21 @@
 A host has a fixed address and no mobility: it sends datagrams to a neighbour it knows directly
 (config ``neighbours``) or else through its configured gateway MAC, delivers the datagrams
 addressed to it, and answers host-to-host solicitations with a host reply so that nodes without
-an agent can reach it. It never forwards for others. (Core II extends it with correspondent
-bindings and tunnels.)
+an agent can reach it. It never forwards for others.
+
+Correspondent (core II, docs/REGION.md "Remote bindings"): a host holding a mobile node's home
+key (config ``peers`` {home address: node id}) accepts that node's remote bindings, and with
+``accept_proxy`` (and the region key) proxy bindings from region routers; it then tunnels its
+datagrams for the node straight to the care-of agent. ``links`` [{addr, iface, mac}] are its
+direct backbone peers (agents it can tunnel to without the gateway).
 """
 
-from mobility import advert, ipv4, ticks
+from mobility import advert, ipv4, registration, ticks, tunnel
 from mobility.actions import IF_RADIO
-from mobility.errors import DecodeError
-from mobility.node import Node, cfg_int, fmt_mac, parse_addr, parse_mac
+from mobility.errors import DecodeError, FrameTooLarge
+from mobility.node import Node, cfg_int, fmt_mac, parse_addr, parse_mac, soonest
+from mobility.region import Links
+from mobility.remote import RemoteCache
 
 try:
     from micropython import const
@@ -37,18 +44,47 @@ class Host(Node):
             raise ValueError("config 'neighbours' must be a dict {address: MAC}")
         for a in table:
             addr = parse_addr(a, "neighbour address")
-            self.neighbours[ipv4.addr_key(addr, 0)] = (addr, parse_mac(table[a], "neighbour MAC"), IF_RADIO)
+            self.neighbours[ipv4.addr_key(addr, 0)] = (
+                addr,
+                parse_mac(table[a], "neighbour MAC"),
+                IF_RADIO,
+            )
+        self.links = Links(config.get("links"))
+        self.remote = RemoteCache(self.address, self.keys, self.nonce, self.out,
+                                  homes=config.get("peers"),
+                                  accept_proxy=bool(config.get("accept_proxy", False)))
         self._wake = ticks.add(now, IDLE_WAKE_MS)
 
+    def _schedule(self, now):
+        self._wake = soonest(now, self.remote.next_wake(), ticks.add(now, IDLE_WAKE_MS))
+
     def on_timer(self, now):
-        self._wake = ticks.add(now, IDLE_WAKE_MS)
+        self.remote.on_timer(now)
+        self._schedule(now)
 
     def on_send(self, now, dst, payload):
         dst = parse_addr(dst, "destination")
         pkt = self.datagram(dst, payload)
+        coa = self.remote.care_of(now, dst, 0)
+        if coa is not None:
+            # a remote binding: tunnel straight to the node's care-of agent
+            inner = bytearray(pkt)
+            ipv4.dec_ttl(inner)
+            try:
+                pkt = tunnel.encapsulate(self.address, coa, inner)
+            except FrameTooLarge:
+                self.log("drop", {"reason": "mtu", "dst": ipv4.ntoa(dst), "size": len(inner)})
+                raise
+            dst = coa
+        self._send(pkt, dst)
+
+    def _send(self, pkt, dst):
         n = self.neighbours.get(ipv4.addr_key(dst, 0))
+        link = self.links.route(dst)
         if n is not None and n[0] == dst:
             self.out.send(n[2], n[1], pkt)
+        elif link is not None:
+            self.out.send(link[0], link[1], pkt)
         elif self.gateway is not None:
             self.out.send(self.gateway_iface, self.gateway, pkt)
         else:
@@ -72,8 +108,10 @@ class Host(Node):
             return
         if h.dst != self.address:
             if h.dst != ipv4.BCAST_ADDR:
-                self.log("drop", {"reason": "not_for_me", "src": ipv4.ntoa(h.src),
-                                  "dst": ipv4.ntoa(h.dst)})
+                self.log(
+                    "drop",
+                    {"reason": "not_for_me", "src": ipv4.ntoa(h.src), "dst": ipv4.ntoa(h.dst)},
+                )
             return
         if h.proto == ipv4.PROTO_UDP:
             sport, dport, payload = ipv4.decode_udp(h)
@@ -81,7 +119,11 @@ class Host(Node):
                 self.out.deliver(frame)
                 return
             if dport == ipv4.REG_PORT:
-                return  # core I hosts hold no bindings
+                msg = registration.decode_registration(h)
+                if isinstance(msg, registration.RegRequest):
+                    self.remote.on_request(now, msg, iface, src_mac)  # the correspondent part
+                    self._schedule(now)
+                return
         self._on_other(now, iface, src_mac, h)
 
     def _on_other(self, now, iface, src_mac, header):

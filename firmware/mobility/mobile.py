@@ -16,6 +16,7 @@ from mobility import advert, auth, ipv4, ranking, registration, replay, ticks
 from mobility.actions import IF_RADIO
 from mobility.errors import DecodeError
 from mobility.node import Node, cfg_int, due, fmt_mac, parse_addr, soonest
+from mobility.remote import RemoteClient
 
 try:
     from micropython import const
@@ -83,9 +84,13 @@ class MobileNode(Node):
         self.refused_ms = cfg_int(config, "refused_ms", DEFAULT_REFUSED_MS, 0, 3600000)
         self.rerank_ms = cfg_int(config, "rerank_ms", DEFAULT_RERANK_MS, 10, 600000)
         self.link_failures = cfg_int(config, "link_failures", DEFAULT_LINK_FAILURES, 1, 1000)
-        self.sol_interval_ms = cfg_int(config, "sol_interval_ms", DEFAULT_SOL_INTERVAL_MS, 1000, 600000)
+        self.sol_interval_ms = cfg_int(
+            config, "sol_interval_ms", DEFAULT_SOL_INTERVAL_MS, 1000, 600000
+        )
         self.sol_fast = cfg_int(config, "sol_fast", DEFAULT_SOL_FAST, 1, 1000)
-        self.sol_max_ms = cfg_int(config, "sol_max_ms", DEFAULT_SOL_MAX_MS, self.sol_interval_ms, 3600000)
+        self.sol_max_ms = cfg_int(
+            config, "sol_max_ms", DEFAULT_SOL_MAX_MS, self.sol_interval_ms, 3600000
+        )
         self.downgrade_after = cfg_int(config, "downgrade_after", DEFAULT_DOWNGRADE_AFTER, 0, 255)
         self.max_agents = cfg_int(config, "max_agents", DEFAULT_MAX_AGENTS, 1, 255)
         self.max_hosts = cfg_int(config, "max_hosts", DEFAULT_MAX_HOSTS, 0, 255)
@@ -121,6 +126,17 @@ class MobileNode(Node):
         self.host_window = replay.AdvWindow()
         self.queue = []
         self.mode = MODE_SEARCH
+        # core II: remote bindings with the home agent and with correspondents (docs/REGION.md)
+        self.remote = None
+        self.remote_lifetime_s = cfg_int(config, "remote_lifetime_s", 120, 1, 65535)
+        self.correspondents = {}  # addr_key -> [address, heard from it (bool)]
+        for c in config.get("correspondents") or ():
+            a = parse_addr(c, "correspondent")
+            self.correspondents[ipv4.addr_key(a, 0)] = [a, False]
+        spi = auth.spi_home(self.node_id)
+        if spi in self.keys:
+            self.remote = RemoteClient(self.address, self.keys, spi, self.out,
+                                       self._remote_route, self.home_agent)
         self._schedule(now)
 
     # --- the sans-I/O interface ---
@@ -155,6 +171,8 @@ class MobileNode(Node):
             self._rerank(now)
         if self._soliciting() and due(now, self.sol_next):
             self._solicit(now)
+        if self.remote is not None:
+            self.remote.on_timer(now)
         self._after(now)
 
     def on_send(self, now, dst, payload):
@@ -210,18 +228,25 @@ class MobileNode(Node):
             return
         if not to_me:
             if h.dst != ipv4.BCAST_ADDR:
-                self.log("drop", {"reason": "not_for_me", "src": ipv4.ntoa(h.src),
-                                  "dst": ipv4.ntoa(h.dst)})
+                self.log(
+                    "drop",
+                    {"reason": "not_for_me", "src": ipv4.ntoa(h.src), "dst": ipv4.ntoa(h.dst)},
+                )
             return
         if h.proto == ipv4.PROTO_UDP:
             sport, dport, payload = ipv4.decode_udp(h)
             if dport == ipv4.REG_PORT:
                 msg = registration.decode_registration(h)
                 if isinstance(msg, registration.RegReply):
-                    self._on_reply(now, src_mac, msg)
+                    if msg.ext_type == registration.EXT_MH_AUTH:
+                        if self.remote is not None:
+                            self.remote.on_reply(now, msg)  # home agent or correspondent
+                    else:
+                        self._on_reply(now, src_mac, msg)
                 return
             if dport == ipv4.APP_PORT:
                 self.out.deliver(frame)
+                self._heard_correspondent(now, h.src)
                 return
         self._on_other(now, iface, src_mac, h)
 
@@ -273,8 +298,14 @@ class MobileNode(Node):
         else:
             info.outage_start = ticks.add(now, adv.outage_in * 1000)
         if new:
-            self.log("agent_up", {"agent": ipv4.ntoa(info.addr), "rssi": rssi,
-                                  "score": ranking.score(info, now, self.w)})
+            self.log(
+                "agent_up",
+                {
+                    "agent": ipv4.ntoa(info.addr),
+                    "rssi": rssi,
+                    "score": ranking.score(info, now, self.w),
+                },
+            )
         if rebooted and info is self.serving:
             # It lost our binding with its memory: register again under its new nonce.
             self.log("agent_reboot", {"agent": ipv4.ntoa(info.addr)})
@@ -381,11 +412,18 @@ class MobileNode(Node):
         if kind == "refresh" and old is info:
             return
         if old is not None and old is not info:
-            self.log("handoff", {"old": ipv4.ntoa(old.addr), "new": ipv4.ntoa(info.addr),
-                                 "old_score": ranking.score(old, now, self.w, True),
-                                 "new_score": score})
+            self.log(
+                "handoff",
+                {
+                    "old": ipv4.ntoa(old.addr),
+                    "new": ipv4.ntoa(info.addr),
+                    "old_score": ranking.score(old, now, self.w, True),
+                    "new_score": score,
+                },
+            )
             self._deregister(now, old)
         self.log("bound", {"agent": ipv4.ntoa(info.addr), "lifetime": rep.lifetime, "score": score})
+        self._remote_bind(now)
         self.sol_level = advert.LEVEL_ROUTING
         self.sol_attempt = 0
         self.sol_gap = self.sol_interval_ms
@@ -490,8 +528,9 @@ class MobileNode(Node):
             del self.agents[k]
             self.adv_window.forget(k)
         was_serving = info is self.serving
-        self.log("agent_lost", {"agent": ipv4.ntoa(info.addr), "cause": cause,
-                                "serving": was_serving})
+        self.log(
+            "agent_lost", {"agent": ipv4.ntoa(info.addr), "cause": cause, "serving": was_serving}
+        )
         if info is self.req_agent:
             self._clear_request()
         if was_serving:
@@ -508,8 +547,10 @@ class MobileNode(Node):
             return
         best, best_score = self._candidates_best(now)
         cur_score = ranking.score(cur, now, self.w, True)
-        if best is None or best is cur or (
-            cur_score is not None and best_score < cur_score + self.w["margin"]
+        if (
+            best is None
+            or best is cur
+            or (cur_score is not None and best_score < cur_score + self.w["margin"])
         ):
             self._candidate = None
             return
@@ -545,8 +586,14 @@ class MobileNode(Node):
             and self.sol_attempt >= self.downgrade_after
         ):
             self.sol_level = advert.LEVEL_HOST
-            self.log("downgrade", {"from": advert.LEVEL_ROUTING, "to": advert.LEVEL_HOST,
-                                   "attempts": self.sol_attempt})
+            self.log(
+                "downgrade",
+                {
+                    "from": advert.LEVEL_ROUTING,
+                    "to": advert.LEVEL_HOST,
+                    "attempts": self.sol_attempt,
+                },
+            )
             self.sol_next = ticks.add(now, self.sol_interval_ms)
 
     def _send_solicitation(self, now, level):
@@ -609,4 +656,40 @@ class MobileNode(Node):
         elif self.req_agent is None:
             wake = soonest(now, wake, self.sol_next)
             wake = soonest(now, wake, self._choose_at)
+        if self.remote is not None:
+            wake = soonest(now, wake, self.remote.next_wake())
         self._wake = wake if wake is not None else ticks.add(now, 60000)
+
+    # --- remote bindings (core II) ---
+
+    def _remote_route(self, addr):
+        # remote binding requests leave through the serving agent, like every datagram
+        if self.serving is None:
+            return None
+        return (self.serving.iface, self.serving.mac)
+
+    def _remote_bind(self, now):
+        """Locally bound (or handed off): tell the home agent, and the correspondents that
+        talk to us, where we are now. The local binding stands whatever they answer."""
+        if self.remote is None or self.serving is None:
+            return
+        coa = self.serving.addr
+        if self.home_agent != ipv4.ANY_ADDR:
+            self.remote.bind(now, self.home_agent, self.address, coa, self.remote_lifetime_s)
+        if self.roam:
+            for k in self.correspondents:
+                c = self.correspondents[k]
+                if c[1]:
+                    self.remote.bind(now, c[0], self.address, coa, self.remote_lifetime_s)
+
+    def _heard_correspondent(self, now, src):
+        # a datagram from a correspondent that holds our home key: bind with it so that it
+        # tunnels straight to our agent (route optimisation; not in the mip4 baseline)
+        c = self.correspondents.get(ipv4.addr_key(src, 0))
+        if c is None or c[0] != src or not self.roam or self.remote is None:
+            return
+        if not c[1]:
+            c[1] = True
+            self.log("correspondent", {"peer": ipv4.ntoa(src)})
+        if self.serving is not None:
+            self.remote.bind(now, src, self.address, self.serving.addr, self.remote_lifetime_s)

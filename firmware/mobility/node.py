@@ -56,12 +56,12 @@ def parse_keys(table):
             try:
                 num = int(spi, 16) if spi.startswith("0x") else int(spi)
             except ValueError:
-                raise ValueError("key SPI %r is not a number" % (spi,))
+                raise ValueError("key SPI %r is not a number" % (spi,)) from None
         if isinstance(key, str):
             try:
                 key = bytes(int(key[i : i + 2], 16) for i in range(0, len(key), 2))
             except ValueError:
-                raise ValueError("key for SPI %r is not hex" % (spi,))
+                raise ValueError("key for SPI %r is not hex" % (spi,)) from None
         keys.set(num, key)
     return keys
 
@@ -183,8 +183,12 @@ class Node:
     def reject(self, msg, reason, src, mac):
         self.log(
             "reject",
-            {"msg": msg, "reason": reason, "src": ipv4.ntoa(src) if src else None,
-             "mac": fmt_mac(mac)},
+            {
+                "msg": msg,
+                "reason": reason,
+                "src": ipv4.ntoa(src) if src else None,
+                "mac": fmt_mac(mac),
+            },
         )
 
 

@@ -42,7 +42,9 @@ def weights(config):
         raise ValueError("config 'rank' must be a dict, not %r" % (config,))
     for name in config:
         if name not in DEFAULTS:
-            raise ValueError("unknown ranking weight %r (known: %s)" % (name, ", ".join(sorted(DEFAULTS))))
+            raise ValueError(
+                "unknown ranking weight %r (known: %s)" % (name, ", ".join(sorted(DEFAULTS)))
+            )
         v = config[name]
         if not isinstance(v, int) or isinstance(v, bool):
             raise ValueError("ranking weight %r must be an int, not %r" % (name, v))

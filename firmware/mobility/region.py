@@ -307,8 +307,11 @@ class Region:
         return e is not None and e[0] == home
 
     def _mark(self, now, k, home):
+        # rate limit with a leading edge: a change after a quiet hold-off goes out at once (a
+        # single move is known region-wide within one flood); every change made while a
+        # hold-off since the last publication runs joins one batch sent when it ends
         if not self._pending:
-            self._due = ticks.add(now, self.hold_off)
+            self._due = now
             self._space()
         self._pending[k] = bytes(home)
 

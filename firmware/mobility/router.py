@@ -24,6 +24,7 @@ except ImportError:
 
 
 PROXY_LIFETIME_S = const(60)
+IDLE_WAKE_MS = const(3600000)  # nothing due: wake once an hour anyway
 
 
 class Router(Node):
@@ -44,17 +45,25 @@ class Router(Node):
         self.proxies = RemoteClient(self.address, self.keys, auth.SPI_REGION, self.out, self.route)
         self.handled = 0  # datagrams this router forwarded or tunnelled (tests count hops)
         self.region.start(now)
+        self._schedule(now)
+
+    def _schedule(self, now):
+        self._wake = ticks.add(now, IDLE_WAKE_MS)
 
     def next_wake(self):
+        # computed on demand: the owner of a test or the agent may feed the region directly
         t = self.region.next_wake()
         p = self.proxies.next_wake()
         if t is None or (p is not None and ticks.diff(p, t) < 0):
             t = p
+        if t is None or ticks.diff(self._wake, t) < 0:
+            t = self._wake
         return t
 
     def on_timer(self, now):
         self.region.on_timer(now)
         self.proxies.on_timer(now)
+        self._schedule(now)
 
     def on_link_failure(self, now, iface, mac):
         self.out.log("link_failure", {"iface": iface})
@@ -63,6 +72,10 @@ class Router(Node):
         raise ValueError("a router has no application")
 
     def on_frame(self, now, iface, src_mac, rssi, frame):
+        self._on_frame(now, iface, src_mac, rssi, frame)
+        self._schedule(now)
+
+    def _on_frame(self, now, iface, src_mac, rssi, frame):
         try:
             h = ipv4.decode(frame)
         except DecodeError as e:

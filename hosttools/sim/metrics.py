@@ -340,11 +340,12 @@ class Collector:
         }
         if windows:
             out["windows"] = {}
-            for name, (t0, t1) in windows:
-                keys = {k for k, t in self.sent.items() if t0 * 1e6 <= t < t1 * 1e6}
+            for name, (t0, t1), only in windows:
+                keys = {k for k, t in self.sent.items() if t0 * 1e6 <= t < t1 * 1e6
+                        and (only is None or k[0] in only)}
                 n, d, r = delivery(keys, self.deliv)
-                out["windows"][name] = {"from_s": t0, "to_s": t1, "sent": n, "delivered": d,
-                                        "delivery_ratio": r}
+                out["windows"][name] = {"from_s": t0, "to_s": t1, "flows": only, "sent": n,
+                                        "delivered": d, "delivery_ratio": r}
         return out
 
 

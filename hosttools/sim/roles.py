@@ -36,10 +36,22 @@ class RoleFactory:
     def __init__(self, policy="roam"):
         self.policy = policy
 
-    # addresses: 10.<region-ish>.x.y for everything, by node index (node id = index + 1)
+    # Addresses by node index (node id = index + 1): fixed nodes in 10.0.0.0/16; a mobile
+    # node's home address in its home agent's home network 10.<64 + k>.0.0/16 (k = the home
+    # agent's rank), which the region routes to that home agent.
     def address(self, spec):
         n = spec.index + 1
-        return bytes((10, (n >> 16) & 0xFF, (n >> 8) & 0xFF, n & 0xFF))
+        net = 0
+        if spec.role == "mobile" and spec.home_agent is not None:
+            net = 64 + self._home_rank(spec.home_agent)
+        return bytes((10, net, (n >> 8) & 0xFF, n & 0xFF))
+
+    def _home_rank(self, ha_id):
+        if not hasattr(self, "_ranks"):
+            self._ranks = {}
+        if ha_id not in self._ranks:
+            self._ranks[ha_id] = len(self._ranks)
+        return self._ranks[ha_id]
 
     def prepare(self, world):
         self.world = world
@@ -70,8 +82,18 @@ class RoleFactory:
     def _link(self, nd):
         return nd.bb
 
+    def home_routes(self):
+        w = self.world
+        out = []
+        for spec in w.sc.nodes:
+            if spec.role == "home":
+                net = 64 + self._home_rank(spec.id)
+                out.append({"dst": "10.%d.0.0/16" % net,
+                            "via": self._ntoa(w.nodes[spec.index].addr)})
+        return out
+
     def region_config(self, nd):
-        if self.policy == "mip4" or nd.region is None:
+        if nd.region is None:
             return None
         w = self.world
         r = self.regions[nd.region]
@@ -86,7 +108,8 @@ class RoleFactory:
                  for h in self.bb_hosts]
         cfg = {"name": r.id, "members": [self._ntoa(w.nodes[by_id[m].index].addr)
                                          for m in r.members],
-               "neighbours": nbrs, "hosts": hosts}
+               "neighbours": nbrs, "hosts": hosts, "routes": self.home_routes(),
+               "policy": self.policy}
         return cfg
 
     def base(self, nd):

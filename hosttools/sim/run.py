@@ -44,7 +44,9 @@ def run(sc, seed, out_dir, policy="roam", factory=None, progress=None, write=Tru
         if pcap is not None:
             pcap.close()
     wall = time.perf_counter() - t0
-    windows = [(name, tuple(w)) for name, w in sorted(sc.claims.get("windows", {}).items())]
+    windows = []
+    for name, w in sorted(sc.claims.get("windows", {}).items()):
+        windows.append((name, tuple(w["range"]), w.get("flows")))
     summary = col.summary(sc.flows, int(sc.duration_s * 1e6), world.stats, round(wall, 3),
                           windows)
     summary["scenario"] = sc.name

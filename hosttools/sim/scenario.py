@@ -167,6 +167,15 @@ def from_dict(data, where="scenario", base_dir="."):
     _check_keys(where + " [role_config]", rc, ROLES)
     sc.role_config = rc
     sc.claims = data.get("claims", {})
+    if not isinstance(sc.claims, dict):
+        _err(where, "[claims] must be a table")
+    for wname, win in sc.claims.get("windows", {}).items():
+        w = "%s claims window %r" % (where, wname)
+        if not isinstance(win, dict) or "range" not in win:
+            _err(w, "must be { range = [from_s, to_s], flows = [indices] }")
+        r = win["range"]
+        if not isinstance(r, list) or len(r) != 2 or _num(w, r[0], "from") > _num(w, r[1], "to"):
+            _err(w, "range must be [from_s, to_s] with from <= to")
     rng = random.Random(0x5CE7A410)  # placement and pairing are part of the scenario, not the run
 
     raw_nodes = []

@@ -104,6 +104,9 @@ class World:
         self.by_addr = {}
         for spec in scenario.nodes:
             self._add_node(spec)
+        # RSSI samples for the report (a board could log the same); too many for a city
+        self.rssi_log = n <= 200
+        self.rssi_last = {}
         self.bb_sniffers = [nd for nd in self.nodes if nd.sniffer and nd.bb is not None]
         self.factory.prepare(self)
 
@@ -342,17 +345,35 @@ class World:
         keep = mean >= self.floor
         return idx[keep], mean[keep], X, Y
 
-    def _receives(self, r, tx, mean, X, Y):
-        """RSSI if receiver r decodes the frame of tx (mean RSSI given), else None."""
+    def _interference(self, tx, idx, X, Y):
+        """For the hearers idx of tx: the strongest mean RSSI of any other transmission that
+        overlaps tx in time (-inf when none), and the set of hearers that were transmitting
+        themselves (half duplex). Vectorised: one pass per overlapping transmission."""
+        others = self.medium.overlapping(tx)
+        if not others:
+            return None, ()
+        worst = np.full(len(idx), -np.inf)
+        busy = set()
+        for o in others:
+            busy.add(o.sender)
+            d2 = (X[idx] - o.x) ** 2 + (Y[idx] - o.y) ** 2
+            worst = np.maximum(worst, self.radio.mean_rssi_many(o.sender, idx, d2))
+        return worst.tolist(), busy
+
+    def _receives(self, r, mean, interference, k, busy):
+        """RSSI if receiver r decodes the frame (mean RSSI given), else None. interference[k]
+        is the strongest overlapping transmission at r: within capture_db of the frame, the
+        frame is lost (collision)."""
         radio = self.radio
         rssi = radio.frame_rssi(mean, self.rng)
         p = radio.p_loss(rssi)
         if p >= 1.0 or (p > 0.0 and self.rng.random() < p):
             self.stats["lost_noise"] += 1
             return None
-        if self.medium.active_count > 1 and self.medium.collided(
-                tx, r.idx, float(X[r.idx]), float(Y[r.idx]), rssi):
-            return None
+        if interference is not None:
+            if r.idx in busy or interference[k] > rssi - radio.capture_db:
+                self.medium.collisions += 1
+                return None
         return rssi
 
     def _tx_end(self, nd, boot, tx):
@@ -364,17 +385,18 @@ class World:
         nodes = self.nodes
         target = None if mac == BROADCAST else self.by_mac.get(mac)
         acked = False
-        for j, mean in zip(idx.tolist(), means.tolist()):
+        interference, busy = self._interference(tx, idx, X, Y) if len(idx) else (None, ())
+        for k, (j, mean) in enumerate(zip(idx.tolist(), means.tolist())):
             r = nodes[j]
             if mac == BROADCAST or r is target:
-                rssi = self._receives(r, tx, mean, X, Y)
+                rssi = self._receives(r, mean, interference, k, busy)
                 if rssi is None:
                     continue
                 if r is target:
                     acked = True
                 self._deliver_radio(r, nd, rssi, frame)
             elif r.sniffer and attempt == 0:
-                rssi = self._receives(r, tx, mean, X, Y)
+                rssi = self._receives(r, mean, interference, k, busy)
                 if rssi is not None:
                     self._deliver_radio(r, nd, rssi, frame)
         if mac == BROADCAST or acked:
@@ -411,6 +433,12 @@ class World:
         self._after(nd)
 
     def _deliver_radio(self, r, s, rssi, frame):
+        if self.rssi_log and r.kind == "mobile" and s.kind == "agent":
+            key = (r.idx, s.idx)
+            last = self.rssi_last.get(key)
+            if last is None or self.eng.now - last >= 1000000:  # one sample a second
+                self.rssi_last[key] = self.eng.now
+                self.log(r, "sim_rssi", {"agent": "%d.%d.%d.%d" % tuple(s.addr), "rssi": rssi})
         probe = self.col.attack_probe(r) if s.sniffer and self.col is not None else None
         r.role.on_frame(self.now_ticks(r), IF_RADIO, s.mac, rssi, bytearray(frame))
         if self.col is not None:

@@ -212,3 +212,30 @@ class Backbone:
                 if dport == ipv4.PUB_PORT:
                     found.append((src, dst, publication.decode_publication(payload)))
         return found
+
+
+# --- integrated fields: agents, routers, home agent, hosts and mobile nodes on the cell medium ---
+
+HOME_KEYS = {}  # node id -> home key
+
+
+def home_key(node_id):
+    k = HOME_KEYS.get(node_id)
+    if k is None:
+        k = (b"home key of node %d " % node_id + b"0123456789abcdef0123456789")[:32]
+        HOME_KEYS[node_id] = k
+    return k
+
+
+def keys_for(*home_ids, region=False):
+    keys = {auth.SPI_CELL: CELL_KEY}
+    if region:
+        keys[auth.SPI_REGION] = REGION_KEY
+    for n in home_ids:
+        keys[auth.spi_home(n)] = home_key(n)
+    return keys
+
+
+def peer(addr):
+    """A backbone peer entry {addr, iface, mac} (Wi-Fi UDP link address)."""
+    return {"addr": addr, "iface": actions.IF_BACKBONE, "mac": link_mac(addr)}

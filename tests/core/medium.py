@@ -47,13 +47,15 @@ class Station:
         self.on = True
         self.pos = None
         self.wake_t = 0
-        self.inbox = []  # datagrams delivered to the application (bytes)
+        self.inbox = []  # datagrams delivered to the application (bytes), when kept
+        self.counts = {}  # payload tag (all but the 6-digit number) -> datagrams delivered
         self.frames_sent = 0
 
 
 class Medium:
-    def __init__(self, start=0, latency_ms=1, seed=7, range_dbm=-90):
+    def __init__(self, start=0, latency_ms=1, seed=7, range_dbm=-90, keep=True):
         self.start = start
+        self.keep = keep  # False: count deliveries only (long runs on a small heap)
         self.t = 0
         self.latency = latency_ms
         self.range_dbm = range_dbm
@@ -168,7 +170,11 @@ class Medium:
                 if st.on:
                     self._transmit(st, out.iface[i], out.mac[i], out.data[i])
             elif k == actions.DELIVER:
-                st.inbox.append(bytes(out.data[i]))
+                d = out.data[i]
+                tag = bytes(d[28:-6])
+                st.counts[tag] = st.counts.get(tag, 0) + 1
+                if self.keep:
+                    st.inbox.append(bytes(d))
             else:
                 name, fields = out.data[i]
                 self.events.append((self.t, st.name, name, fields))
@@ -201,13 +207,17 @@ class Medium:
         t, seq, kind, name, a, b, c, d = ev
         st = self.stations[name]
         if not st.on:
+            if kind == 2 and c + 1 < d:  # a switched-off node's application keeps its pace
+                self._push(self.t + b[1], 2, name, a, b, c + 1, d)
             return
         if kind == 0:
             st.role.on_frame(self.now, a, b, c, d)
         elif kind == 1:
             st.role.on_link_failure(self.now, a, b)
-        else:
-            st.role.on_send(self.now, a, b)
+        else:  # one datagram of a flow: a = address, b = (tag, interval), c = number, d = count
+            st.role.on_send(self.now, a, b[0] + b"%06d" % c)
+            if c + 1 < d:
+                self._push(self.t + b[1], 2, name, a, b, c + 1, d)
         self._drain(st)
 
     # --- traffic and inspection ---
@@ -219,11 +229,11 @@ class Medium:
         self._drain(st)
 
     def flow(self, src, dst, interval_ms, count, tag=b"", start_ms=0):
-        """Schedule ``count`` datagrams src -> dst every ``interval_ms``: payload tag + number."""
+        """Send ``count`` datagrams src -> dst every ``interval_ms`` (payload: tag + number),
+        the first ``start_ms`` from now. Scheduled one at a time, so long flows cost no memory."""
         addr = ipv4.aton(dst) if isinstance(dst, str) else dst
-        for i in range(count):
-            payload = tag + b"%06d" % i
-            self._push(self.t + start_ms + i * interval_ms, 2, src, addr, payload, None, None)
+        if count > 0:
+            self._push(self.t + start_ms, 2, src, addr, (tag, interval_ms), 0, count)
 
     def inject(self, name, src_mac, frame, rssi=-50, iface=RADIO):
         """Hand ``frame`` to ``name`` now as if sent by ``src_mac`` (an attacker's frame)."""
@@ -240,8 +250,16 @@ class Medium:
                 got.append(payload)
         return got
 
+    def count(self, name, tag):
+        """How many datagrams with payload ``tag`` + number were delivered to ``name``."""
+        return self.stations[name].counts.get(tag, 0)
+
     def logged(self, name=None, node=None):
-        return [e for e in self.events if (name is None or e[2] == name) and (node is None or e[1] == node)]
+        return [
+            e
+            for e in self.events
+            if (name is None or e[2] == name) and (node is None or e[1] == node)
+        ]
 
 
 # --- building roles for tests ---

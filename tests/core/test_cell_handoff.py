@@ -65,7 +65,7 @@ class MakeBeforeBreakTest(unittest.TestCase):
         mac_a, mac_b = m.stations["A"].mac, m.stations["B"].mac
         # the request to B carries S (the node still holds its binding with A) ...
         reqs = []
-        for t, node, iface, mac, data in m.capture:
+        for t, node, _iface, mac, data in m.capture:
             if node == "M" and mac == mac_b and data[9] == ipv4.PROTO_UDP and data[23] == 0xB2:
                 msg = registration.decode_registration(ipv4.decode(data))
                 reqs.append((t, msg))
@@ -76,7 +76,11 @@ class MakeBeforeBreakTest(unittest.TestCase):
         self.assertLess(up_b, down_a)  # for a moment both agents hold a binding
         t_handoff = m.logged("handoff", "M")[0][0]
         # data went to A until the reply came, to B after it
-        data = [(t, mac) for t, node, i, mac, d in m.capture if node == "M" and d[9] == 17 and d[23] == 0x88]
+        data = [
+            (t, mac)
+            for t, node, i, mac, d in m.capture
+            if node == "M" and d[9] == 17 and d[23] == 0x88
+        ]
         self.assertTrue(data)
         for t, mac in data:
             self.assertEqual(mac, mac_a if t < t_handoff else mac_b)

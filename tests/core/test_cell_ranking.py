@@ -23,7 +23,9 @@ class ScoreTest(unittest.TestCase):
 
     def test_signal_load_and_services(self):
         self.assertGreater(ranking.score(info(-50), 0, self.w), ranking.score(info(-70), 0, self.w))
-        self.assertGreater(ranking.score(info(-60), 0, self.w), ranking.score(info(-60, load=15), 0, self.w))
+        self.assertGreater(
+            ranking.score(info(-60), 0, self.w), ranking.score(info(-60, load=15), 0, self.w)
+        )
         rich = info(-60, services=advert.SVC_ROUTING | advert.SVC_REGION | advert.SVC_REVERSE)
         self.assertEqual(ranking.score(rich, 0, self.w) - ranking.score(info(-60), 0, self.w), 10)
 
@@ -54,11 +56,11 @@ class ScoreTest(unittest.TestCase):
 def field(agents, mobile_cfg=None):
     """agents: list of (node_id, rssi at M, agent config extras)."""
     m = Medium()
-    for node_id, rssi, extra in agents:
+    for node_id, _rssi, extra in agents:
         name = "A%d" % node_id
         m.add(name, Agent(config(node_id, **extra), make_rand(node_id), m.now))
     m.add("M", MobileNode(config(50, **(mobile_cfg or {})), make_rand(99), m.now))
-    for node_id, rssi, extra in agents:
+    for node_id, rssi, _extra in agents:
         m.hear("A%d" % node_id, "M", rssi)
     return m
 
@@ -109,7 +111,9 @@ class CapacityTest(unittest.TestCase):
         self.assertEqual(m.stations[loser].role.serving.addr[3], 2)
         # it does not keep knocking at the full agent
         m.run(20000)
-        self.assertEqual(len([e for e in m.logged("reject", "A1") if e[3]["reason"] == "capacity"]), 1)
+        self.assertEqual(
+            len([e for e in m.logged("reject", "A1") if e[3]["reason"] == "capacity"]), 1
+        )
         self.assertEqual(m.stations[loser].role.serving.addr[3], 2)
 
 

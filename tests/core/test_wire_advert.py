@@ -62,10 +62,10 @@ class TestAdvertisement(unittest.TestCase):
         self.assertEqual(icmp[41:43], b"\x97\x14")
         self.assertEqual(icmp[43:47], b"\x00\x00\x01\x00")
         self.assertEqual(ipv4.checksum(icmp), 0)
-        # tag: over type..SPI with the checksum field zeroed
+        # tag: over the IPv4 source, then type..SPI with the checksum field zeroed
         signed = bytearray(icmp[:47])
         signed[2] = signed[3] = 0
-        self.assertEqual(icmp[47:63], auth.tag(CELL_KEY, signed))
+        self.assertEqual(icmp[47:63], auth.tag(CELL_KEY, pkt[12:16], signed))
 
     def test_host_reply(self):
         rep = advert.Advertisement(
@@ -124,6 +124,32 @@ class TestAdvertisement(unittest.TestCase):
             setattr(adv, name, value)
             with self.assertRaises(ValueError):
                 advert.encode_advertisement(adv, CELL_KEY)
+
+
+def with_source(pkt, src):
+    """``pkt`` with its IPv4 source replaced and the header checksum repaired (what an attacker
+    replaying a captured frame under another address would send)."""
+    b = bytearray(pkt)
+    b[12:16] = src
+    b[10] = b[11] = 0
+    c = ipv4.checksum(b, 0, 20)
+    b[10] = c >> 8
+    b[11] = c & 0xFF
+    return bytes(b)
+
+
+class TestSourceIsSigned(unittest.TestCase):
+    def test_advertisement_under_another_source_is_refused(self):
+        pkt = with_source(advert.encode_advertisement(sample(), CELL_KEY), ipv4.aton("10.0.0.66"))
+        with self.assertRaises(DecodeError):
+            decode(pkt)
+
+    def test_solicitation_under_another_source_never_verifies(self):
+        sol = advert.Solicitation(ipv4.aton("10.0.1.7"), advert.LEVEL_HOST, 3)
+        pkt = advert.encode_solicitation(sol, CELL_KEY)
+        self.assertTrue(decode(pkt).verify(KEYS))
+        moved = decode(with_source(pkt, ipv4.aton("10.0.1.8")))
+        self.assertFalse(moved.verify(KEYS))
 
 
 class TestSolicitation(unittest.TestCase):

@@ -57,10 +57,14 @@ class Plug:
         return struct.unpack("i", buf)[0]
 
     def wait_drained(self, timeout=5.0):
+        # The kernel moves written bytes to the slave's queue asynchronously (the tty flip
+        # buffer): an empty queue counts only when it stays empty a little while.
         end = time.monotonic() + timeout
-        while self.pending():
+        quiet = 0
+        while quiet < 3:
             assert time.monotonic() < end, "the reader does not read"
-            time.sleep(0.005)
+            time.sleep(0.01)
+            quiet = quiet + 1 if self.pending() == 0 else 0
 
 
 def wait_connected(stats_holder, timeout=5.0):

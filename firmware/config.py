@@ -1,0 +1,118 @@
+"""The board's config.json: read and validate it with clear messages; write it atomically.
+
+A config write must never leave a board without a readable config, whatever moment the power
+goes: the new content goes to ``config.json.tmp`` first (written, flushed, closed), then a rename
+puts it in place. The rename is atomic on LittleFS. On a filesystem whose rename refuses an
+existing target (FAT) the old file is removed first; a power cut between the two leaves only the
+complete ``.tmp``, which ``load()`` then finishes renaming. So at any moment either the old or
+the new config is complete on the board.
+"""
+
+import json
+import os
+
+PATH = "config.json"
+ROLES = ("agent", "mobile", "host", "home", "router")
+
+
+class ConfigError(ValueError):
+    """The config is missing or wrong; the message says what and where."""
+
+
+def _exists(path):
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
+
+
+def _read(path):
+    with open(path) as f:
+        text = f.read()
+    try:
+        cfg = json.loads(text)
+    except ValueError:
+        raise ConfigError("%s is not valid JSON (%d bytes)" % (path, len(text)))
+    return validate(cfg, path)
+
+
+def _dotted(v):
+    if not isinstance(v, str):
+        return False
+    parts = v.split(".")
+    if len(parts) != 4:
+        return False
+    for p in parts:
+        if not p.isdigit() or int(p) > 255:
+            return False
+    return True
+
+
+def validate(cfg, where=PATH):
+    """Return cfg when it is a usable board config; ConfigError naming the field otherwise."""
+    if not isinstance(cfg, dict):
+        raise ConfigError("%s must hold a JSON object, not %s" % (where, type(cfg).__name__))
+    for name in ("role", "node_id", "address", "keys"):
+        if name not in cfg:
+            raise ConfigError("%s: missing %r (need role, node_id, address, keys)" % (where, name))
+    if cfg["role"] not in ROLES:
+        raise ConfigError("%s: role %r is not one of %s" % (where, cfg["role"], ", ".join(ROLES)))
+    nid = cfg["node_id"]
+    if not isinstance(nid, int) or isinstance(nid, bool) or not 0 <= nid <= 0xFFFF:
+        raise ConfigError("%s: node_id must be an integer 0..65535, got %r" % (where, nid))
+    if not _dotted(cfg["address"]):
+        raise ConfigError("%s: address must be a dotted IPv4 address, got %r" % (where, cfg["address"]))
+    if not isinstance(cfg["keys"], dict) or not cfg["keys"]:
+        raise ConfigError("%s: keys must be a non-empty object {spi: hex key}" % where)
+    ch = cfg.get("channel", 1)
+    if not isinstance(ch, int) or not 1 <= ch <= 14:
+        raise ConfigError("%s: channel must be 1..14, got %r" % (where, ch))
+    return cfg
+
+
+def load(path=PATH):
+    """The validated config. Finishes an interrupted save() first (see the module doc)."""
+    tmp = path + ".tmp"
+    if _exists(path):
+        try:
+            cfg = _read(path)
+        except ConfigError:
+            if not _exists(tmp):
+                raise
+            # config.json is damaged (should not happen with save()); a complete .tmp wins
+            cfg = _read(tmp)
+            _replace(tmp, path)
+            return cfg
+        if _exists(tmp):
+            os.remove(tmp)  # a save() that did not get to its rename: the old config stands
+        return cfg
+    if _exists(tmp):
+        cfg = _read(tmp)  # raises when the interrupted write was not complete
+        _replace(tmp, path)
+        return cfg
+    raise ConfigError("no %s on the board: provision it (roam provision)" % path)
+
+
+def _replace(src, dst):
+    try:
+        os.rename(src, dst)
+    except OSError:
+        # FAT refuses to rename over an existing file: remove, then rename (load() recovers
+        # from a power cut in between).
+        os.remove(dst)
+        os.rename(src, dst)
+
+
+def save(cfg, path=PATH):
+    """Write cfg atomically (validated first: a bad config is never written)."""
+    validate(cfg, "new config")
+    tmp = path + ".tmp"
+    data = json.dumps(cfg)
+    with open(tmp, "w") as f:
+        f.write(data)
+        if hasattr(f, "flush"):
+            f.flush()
+    # read back before the rename: a short write (full flash) must not replace a good config
+    _read(tmp)
+    _replace(tmp, path)

@@ -1,0 +1,209 @@
+"""`roam flash`: put the MicroPython image on a board with esptool's Python API.
+
+Order matters, so that a mistake never costs a half-erased board:
+
+1. the board type (boards/<type>.toml) gives the chip and the image's flash offset;
+2. the image (``--firmware FILE`` or the newest ``*.bin`` in ~/.cache/roam/firmware/<type>/)
+   is checked with esptool's own image parser before the port is even opened: the ESP image
+   magic byte and the chip id of its extended header must match the board type's chip;
+3. the port must exist and be free (exclusive open);
+4. esptool detects the chip; a chip other than the board type's is refused before anything is
+   written;
+5. erase, write at the offset, verify (esptool's MD5 check of the flash), hard reset.
+
+``--dry-run`` does 1 and 2 and prints the equivalent esptool command line instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hosttools.boardio import open_serial
+from hosttools.errors import RoamError
+from hosttools.fleet import BoardType, load_board_type
+from hosttools.targets import BoardProgress, Target, fleet_options, resolve, run_parallel
+
+CACHE_DIR = Path(os.environ.get("ROAM_FIRMWARE_CACHE",
+                                Path.home() / ".cache" / "roam" / "firmware"))
+DEFAULT_BAUD = 460800
+
+
+def chip_key(name: str) -> str:
+    """esptool spells chips "ESP32-S3" (CHIP_NAME) and "esp32s3" (--chip): compare as the latter."""
+    return name.lower().replace("-", "").replace("(", "").replace(")", "")
+
+
+def chip_for_image_id(chip_id: int) -> str | None:
+    from esptool.targets import ROM_LIST
+
+    for rom in ROM_LIST:
+        if rom.IMAGE_CHIP_ID == chip_id:
+            return str(rom.CHIP_NAME)
+    return None
+
+
+def where_to_get(bt: BoardType) -> str:
+    return ("download the MicroPython .bin for this board from %s into %s (or pass "
+            "--firmware FILE)" % (bt.download_url, CACHE_DIR / bt.name))
+
+
+def find_image(bt: BoardType, firmware: str | None) -> Path:
+    if firmware:
+        p = Path(firmware)
+        if not p.is_file():
+            raise RoamError("firmware image %s not found: %s" % (p, where_to_get(bt)))
+        return p
+    d = CACHE_DIR / bt.name
+    images = sorted(d.glob("*.bin")) if d.is_dir() else []
+    if not images:
+        raise RoamError("no MicroPython image for board type %s in %s: %s"
+                        % (bt.name, d, where_to_get(bt)))
+    return images[-1]  # MicroPython names them ..-vX.Y.Z.bin / ..-YYYYMMDD-..: newest sorts last
+
+
+def check_image(path: Path, bt: BoardType) -> bytes:
+    """The image's bytes if esptool's parser accepts it as an image for the board's chip."""
+    from esptool.bin_image import LoadFirmwareImage
+    from esptool.util import FatalError
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise RoamError("cannot read firmware image %s: %s" % (path, exc.strerror)) from None
+    if not data:
+        raise RoamError("firmware image %s is empty: %s" % (path, where_to_get(bt)))
+    if data[0] != 0xE9:
+        hint = " (it looks like a UF2 file: the ESP32 needs the .bin)" if data[:4] == b"UF2\n" \
+            else ""
+        raise RoamError("%s is not an ESP firmware image (first byte 0x%02x, expected 0xe9)%s: %s"
+                        % (path, data[0], hint, where_to_get(bt)))
+    try:
+        image = LoadFirmwareImage(bt.chip, data)
+    except KeyError:
+        raise RoamError("board type %s names chip %r, which esptool does not know"
+                        % (bt.name, bt.chip)) from None
+    except (FatalError, RuntimeError, ValueError, OSError) as exc:
+        raise RoamError("%s is not a valid %s image (%s): %s"
+                        % (path, bt.chip, " ".join(str(exc).split()), where_to_get(bt))) from None
+    except Exception as exc:  # struct.error on a truncated file
+        raise RoamError("%s is not a valid %s image (truncated or corrupt: %s): %s"
+                        % (path, bt.chip, exc, where_to_get(bt))) from None
+    expected = image.ROM_LOADER.IMAGE_CHIP_ID
+    if image.chip_id != expected:
+        other = chip_for_image_id(image.chip_id) or "chip id %d" % image.chip_id
+        raise RoamError("%s is an image for %s, but board type %s is %s: %s"
+                        % (path, other, bt.name, image.ROM_LOADER.CHIP_NAME, where_to_get(bt)))
+    return data
+
+
+def esptool_command(port: str, bt: BoardType, image: Path, baud: int) -> str:
+    """The esptool command line that does what `roam flash` does."""
+    args = ["esptool", "--chip", bt.chip, "--port", port, "--baud", str(baud),
+            "--before", "default-reset", "--after", "hard-reset",
+            "write-flash", "--erase-all", "0x%x" % bt.flash_offset, str(image)]
+    return shlex.join(args)
+
+
+def connect_chip(port: str, baud: int) -> Any:
+    """esptool's detect_chip on the port, then its flasher stub (the connected chip object)."""
+    from esptool.cmds import detect_chip, run_stub
+
+    esp = detect_chip(port=port, baud=115200, connect_mode="default-reset", connect_attempts=3)
+    esp = run_stub(esp)
+    if baud != 115200:
+        esp.change_baud(baud)
+    return esp
+
+
+def flash_board(port: str, bt: BoardType, data: bytes, baud: int = DEFAULT_BAUD,
+                progress: BoardProgress | None = None,
+                connect: Callable[[str, int], Any] | None = None) -> str:
+    """Erase, write, verify, reset. Returns the detected chip's name."""
+    from esptool.cmds import erase_flash, reset_chip, verify_flash, write_flash
+    from esptool.util import FatalError
+
+    step = progress.update if progress else (lambda f, t="": None)
+    open_serial(port).close()  # missing or busy port: one clear error before esptool
+    step(0.05, "connecting")
+    try:
+        esp = (connect or connect_chip)(port, baud)
+    except (FatalError, OSError) as exc:
+        raise RoamError("board on %s does not answer esptool (%s); hold BOOT while pressing "
+                        "RESET to enter the bootloader, then retry"
+                        % (port, " ".join(str(exc).split()))) from None
+    try:
+        found = str(esp.CHIP_NAME)
+        if chip_key(found) != chip_key(bt.chip):
+            raise RoamError("board on %s is an %s, but board type %s needs an %s: nothing was "
+                            "written (fix the board type in the fleet or --type)"
+                            % (port, found, bt.name, bt.chip.upper()))
+        try:
+            step(0.15, "erasing")
+            erase_flash(esp)
+            step(0.4, "writing 0x%x" % bt.flash_offset)
+            write_flash(esp, [(bt.flash_offset, data)], no_progress=True)
+            step(0.85, "verifying")
+            verify_flash(esp, [(bt.flash_offset, data)])
+            step(0.95, "resetting")
+            reset_chip(esp, "hard-reset")
+        except FatalError as exc:
+            raise RoamError("flashing %s failed: %s" % (port, " ".join(str(exc).split()))) \
+                from None
+        return found
+    finally:
+        port_obj = getattr(esp, "_port", None)
+        if port_obj is not None:
+            try:
+                port_obj.close()
+            except Exception:  # noqa: BLE001 - closing after a failure must not hide it
+                pass
+
+
+def board_type_for(target: Target, type_name: str | None) -> BoardType:
+    if type_name:
+        return load_board_type(type_name)
+    if target.board is not None:
+        return load_board_type(target.board.board_type)
+    raise RoamError("board type of %s unknown: pass --type (one of the boards/*.toml) or add "
+                    "the board to the fleet" % target.port)
+
+
+@click.command("flash")
+@fleet_options
+@click.option("--type", "type_name", metavar="TYPE", help="Board type (boards/TYPE.toml); "
+              "default: the fleet entry's.")
+@click.option("--firmware", metavar="FILE", help="MicroPython image (.bin); default: newest in "
+              "~/.cache/roam/firmware/TYPE/.")
+@click.option("--baud", type=int, default=DEFAULT_BAUD, show_default=True)
+@click.option("--dry-run", is_flag=True, help="Check the image, print the esptool command.")
+def flash_cmd(port: str | None, fleet_path: str | None, board_name: str | None,
+              type_name: str | None, firmware: str | None, baud: int, dry_run: bool) -> None:
+    """Flash MicroPython onto one board (--port) or every board of the fleet."""
+    targets, _ = resolve(port, fleet_path, board_name)
+    # Everything that can be checked without a board is checked for every board first.
+    plan = []
+    for t in targets:
+        bt = board_type_for(t, type_name)
+        image = find_image(bt, firmware)
+        data = check_image(image, bt)
+        plan.append((t, bt, image, data))
+    if dry_run:
+        for t, bt, image, _ in plan:
+            click.echo(esptool_command(t.port, bt, image, baud))
+        return
+    by_port = {t.port: (bt, data) for t, bt, _, data in plan}
+
+    def job(t: Target, progress: BoardProgress) -> str:
+        bt, data = by_port[t.port]
+        return flash_board(t.port, bt, data, baud, progress)
+
+    chips = run_parallel("flash", targets, job)
+    for (t, bt, image, _), chip in zip(plan, chips):
+        click.echo("%s: %s flashed with %s at 0x%x" % (t.label, chip, image.name,
+                                                       bt.flash_offset))

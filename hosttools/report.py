@@ -1,0 +1,269 @@
+"""`roam report DIR`: an HTML report of a field test (a simulator run directory; later also the
+logs collected from boards).
+
+Reading and plotting are separate: ``read_run(dir)`` turns events.jsonl (docs/EVENTS.md) and
+summary.json into a ``RunData`` of plain series; ``render(data)`` draws it. A board-log reader
+only has to produce the same ``RunData``. Plots are inline SVG (matplotlib, Agg backend) so the
+page works offline as one file.
+"""
+
+import html
+import io
+import json
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+class ReportError(ValueError):
+    pass
+
+
+class RunData:
+    def __init__(self):
+        self.summary = {}
+        self.names = {}  # address -> node id (from sim_power/binding events where known)
+        self.serving = {}  # mobile id -> [(t_s, agent address or None)]
+        self.handoffs = {}  # mobile id -> [t_s]
+        self.rssi = {}  # mobile id -> {agent: [(t_s, dBm)]}
+        self.load = {}  # agent id -> [(t_s, bindings)]
+        self.sent = {}  # flow -> [t_s]
+        self.delivered = {}  # flow -> [(t_s, seq)]
+        self.flow_ends = {}  # flow -> (src, dst)
+        self.end_s = 0.0
+
+
+def read_events(lines):
+    """Parse events.jsonl lines into dicts; a malformed line raises ReportError with its
+    number."""
+    out = []
+    for i, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            e = json.loads(line)
+        except ValueError:
+            raise ReportError("events line %d is not JSON: %.60s" % (i, line)) from None
+        if not isinstance(e, dict) or "t" not in e or "event" not in e:
+            raise ReportError("events line %d lacks t/event: %.60s" % (i, line))
+        out.append(e)
+    return out
+
+
+def collect(events, summary=None):
+    """RunData from parsed events (the same for a simulator run and board logs)."""
+    d = RunData()
+    d.summary = summary or {}
+    serving = {}
+    for e in events:
+        t = e["t"] / 1000.0
+        d.end_s = max(d.end_s, t)
+        name = e["event"]
+        node = e.get("node")
+        if name == "bound" and node is not None:
+            agent = e.get("agent")
+            if serving.get(node) != agent:
+                serving[node] = agent
+                d.serving.setdefault(node, []).append((t, agent))
+        elif name == "handoff" and node is not None:
+            d.handoffs.setdefault(node, []).append(t)
+        elif name in ("unbound", "mode") and node is not None:
+            if name == "unbound" and e.get("reason") == "handoff":
+                continue
+            if name == "mode" and e.get("mode") == "agent":
+                continue
+            if serving.get(node) is not None:
+                serving[node] = None
+                d.serving.setdefault(node, []).append((t, None))
+        elif name == "sim_rssi" and node is not None:
+            d.rssi.setdefault(node, {}).setdefault(e.get("agent"), []).append((t, e.get("rssi")))
+        elif name in ("binding_up", "binding_down") and node is not None and "load" in e:
+            d.load.setdefault(node, []).append((t, e["load"]))
+        elif name == "app_send":
+            d.sent.setdefault(e["flow"], []).append(t)
+            d.flow_ends[e["flow"]] = (node, e.get("dst"))
+        elif name == "app_deliver":
+            d.delivered.setdefault(e["flow"], []).append((t, e.get("seq")))
+    if d.summary.get("sim_s"):
+        d.end_s = max(d.end_s, float(d.summary["sim_s"]))
+    return d
+
+
+def read_run(run_dir):
+    ev = os.path.join(run_dir, "events.jsonl")
+    if not os.path.exists(ev):
+        raise ReportError("%s has no events.jsonl (is it a run directory?)" % run_dir)
+    summary = {}
+    sp = os.path.join(run_dir, "summary.json")
+    if os.path.exists(sp):
+        with open(sp) as f:
+            summary = json.load(f)
+    with open(ev) as f:
+        events = read_events(f)
+    return collect(events, summary)
+
+
+def _svg(fig):
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight")
+    plt.close(fig)
+    s = buf.getvalue()
+    return s[s.index("<svg"):]
+
+
+def _serving_plot(d, nodes):
+    agents = sorted({a for n in nodes for _, a in d.serving.get(n, []) if a is not None})
+    ypos = {a: i for i, a in enumerate(agents)}
+    fig, ax = plt.subplots(figsize=(9, 0.6 + 0.5 * max(2, len(agents))))
+    for n in nodes:
+        pts = d.serving.get(n, [])
+        xs, ys = [], []
+        for i, (t, a) in enumerate(pts):
+            t1 = pts[i + 1][0] if i + 1 < len(pts) else d.end_s
+            y = ypos.get(a, -1) if a is not None else -1
+            xs += [t, t1]
+            ys += [y, y]
+        ax.plot(xs, ys, drawstyle="steps-post", label=n)
+        for h in d.handoffs.get(n, []):
+            ax.axvline(h, alpha=0.15, color="grey")
+    ax.set_yticks([-1] + list(range(len(agents))))
+    ax.set_yticklabels(["(none)"] + agents)
+    ax.set_xlabel("time (s)")
+    ax.set_title("serving agent per mobile node (grey: hand-offs)")
+    ax.legend(fontsize="small", ncol=4)
+    return _svg(fig)
+
+
+def _rssi_plot(d, node):
+    fig, ax = plt.subplots(figsize=(9, 2.6))
+    for agent, pts in sorted(d.rssi.get(node, {}).items()):
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], ".", markersize=2, label=agent)
+    for h in d.handoffs.get(node, []):
+        ax.axvline(h, alpha=0.3, color="grey")
+    ax.set_ylabel("RSSI (dBm)")
+    ax.set_xlabel("time (s)")
+    ax.set_title("%s: RSSI of the agents heard (grey: hand-offs)" % node)
+    ax.legend(fontsize="small", ncol=4)
+    return _svg(fig)
+
+
+def _delivery_plot(d):
+    fig, ax = plt.subplots(figsize=(9, 2.8))
+    bins = max(1, int(d.end_s))
+    for f in sorted(d.sent):
+        sent = [0] * (bins + 1)
+        got = [0] * (bins + 1)
+        for t in d.sent[f]:
+            sent[min(bins, int(t))] += 1
+        for t, _ in d.delivered.get(f, []):
+            got[min(bins, int(t))] += 1
+        xs = [i for i in range(bins + 1) if sent[i]]
+        ys = [min(1.0, got[i] / sent[i]) for i in xs]
+        src, dst = d.flow_ends.get(f, ("?", "?"))
+        ax.plot(xs, ys, label="flow %s %s->%s" % (f, src, dst), linewidth=1)
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_ylabel("delivered / sent (per s)")
+    ax.set_xlabel("time (s)")
+    ax.set_title("delivery per flow")
+    ax.legend(fontsize="small", ncol=3)
+    return _svg(fig)
+
+
+def _gap_plot(d):
+    gaps = []
+    for f, pts in d.delivered.items():
+        ts = sorted(t for t, _ in pts)
+        gaps += [(b - a) * 1000.0 for a, b in zip(ts, ts[1:])]
+    fig, ax = plt.subplots(figsize=(9, 2.4))
+    if gaps:
+        ax.hist(gaps, bins=60, log=True)
+    ax.set_xlabel("gap between consecutive deliveries of a flow (ms)")
+    ax.set_title("interruptions")
+    return _svg(fig)
+
+
+def _load_plot(d):
+    fig, ax = plt.subplots(figsize=(9, 2.6))
+    for a in sorted(d.load)[:20]:
+        pts = d.load[a]
+        ax.plot([p[0] for p in pts] + [d.end_s], [p[1] for p in pts] + [pts[-1][1]],
+                drawstyle="steps-post", label=a)
+    ax.set_ylabel("local bindings")
+    ax.set_xlabel("time (s)")
+    ax.set_title("bindings (load) per agent")
+    ax.legend(fontsize="small", ncol=5)
+    return _svg(fig)
+
+
+def render(d, title="roam field test"):
+    s = d.summary
+    rows = []
+    for k in sorted(s):
+        v = s[k]
+        if isinstance(v, dict):
+            v = ", ".join("%s=%s" % (a, b) for a, b in v.items())
+        rows.append("<tr><th>%s</th><td>%s</td></tr>" % (html.escape(k), html.escape(str(v))))
+    mobiles = sorted(set(d.serving) | set(d.rssi))
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>%s</title>" % html.escape(title),
+        "<style>body{font-family:sans-serif;max-width:1000px;margin:auto}"
+        "table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:2px 6px;"
+        "text-align:left;font-size:small}</style></head><body>",
+        "<h1>%s</h1>" % html.escape(title),
+        "<h2>Summary</h2><table>%s</table>" % "".join(rows),
+    ]
+    shown = mobiles[:12]
+    if shown:
+        parts.append("<h2>Mobile nodes</h2>")
+        parts.append(_serving_plot(d, shown))
+        for n in shown:
+            if n in d.rssi:
+                parts.append(_rssi_plot(d, n))
+    if d.sent:
+        parts.append("<h2>Delivery and interruption</h2>")
+        parts.append(_delivery_plot(d))
+        parts.append(_gap_plot(d))
+    if d.load:
+        parts.append("<h2>Agents</h2>")
+        parts.append(_load_plot(d))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(run_dir, out=None):
+    d = read_run(run_dir)
+    title = "roam field test: %s" % d.summary.get("scenario", os.path.basename(run_dir))
+    page = render(d, title)
+    out = out or os.path.join(run_dir, "report.html")
+    tmp = out + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(page)
+    os.replace(tmp, out)
+    return out
+
+
+def _cli():
+    import click
+
+    from hosttools.errors import RoamError
+
+    @click.command(name="report")
+    @click.argument("run_dir", type=click.Path(file_okay=False))
+    @click.option("--out", type=click.Path(dir_okay=False), default=None,
+                  help="HTML file to write (default RUN_DIR/report.html).")
+    def report(run_dir, out):
+        """Write an HTML report (plots inline, works offline) for a run directory."""
+        try:
+            path = write_report(run_dir, out)
+        except (ReportError, OSError, ValueError) as e:
+            raise RoamError("report %s: %s" % (run_dir, e)) from None
+        click.echo("wrote %s" % path)
+
+    return report
+
+
+report_command = _cli()

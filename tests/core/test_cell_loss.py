@@ -1,0 +1,81 @@
+"""Detecting a lost agent: missed advertisements (lifetime) or failed link-layer sends,
+whichever comes first; the Mobile IPv4 baseline only by lifetime."""
+
+import unittest
+
+from medium import Medium, config, make_rand
+
+from mobility.agent import Agent
+from mobility.mobile import MobileNode
+
+
+def cell(policy="roam"):
+    m = Medium()
+    m.add("A", Agent(config(1), make_rand(1), m.now))
+    m.add("B", Agent(config(2), make_rand(2), m.now))
+    m.add("M", MobileNode(config(11, policy=policy), make_rand(11), m.now))
+    m.add("C", MobileNode(config(12, policy=policy), make_rand(12), m.now))
+    m.hear("A", "M", -50)
+    m.hear("A", "C", -50)
+    m.hear("B", "M", -75)
+    m.hear("B", "C", -75)
+    m.run(4000)
+    return m
+
+
+class LossTest(unittest.TestCase):
+    def test_silence_detects_an_idle_node_within_the_advertisement_lifetime(self):
+        m = cell()
+        last_adv = m.t
+        m.power("A", False)
+        m.run(6000)
+        lost = m.logged("agent_lost", "M")
+        self.assertEqual(len(lost), 1)
+        self.assertEqual(lost[0][3]["cause"], "silence")
+        self.assertTrue(lost[0][3]["serving"])
+        # advertisement lifetime 3 s after the last one heard (sent at most ~1.1 s before)
+        self.assertLessEqual(lost[0][0] - last_adv, 3000)
+        self.assertEqual(m.stations["M"].role.serving.addr[3], 2)  # bound to the other agent
+
+    def test_failed_sends_detect_first_when_traffic_flows(self):
+        m = cell()
+        m.flow("M", "10.0.0.12", 100, 100, b"x")
+        m.run(1000)
+        t_off = m.t
+        m.power("A", False)
+        m.run(8000)
+        lost = m.logged("agent_lost", "M")
+        self.assertEqual(lost[0][3]["cause"], "link")
+        self.assertLessEqual(lost[0][0] - t_off, 250)  # two failed sends at 10 datagrams/s
+        # C sends nothing: it finds out by silence, later
+        lost_c = m.logged("agent_lost", "C")
+        self.assertEqual(lost_c[0][3]["cause"], "silence")
+        self.assertGreater(lost_c[0][0], lost[0][0])
+        # after both re-bound to B the flow resumes
+        self.assertEqual(m.stations["M"].role.serving.addr[3], 2)
+        self.assertGreaterEqual(len(m.received("C", b"x")), 60)
+
+    def test_mip4_baseline_ignores_failed_sends(self):
+        m = cell("mip4")
+        m.flow("M", "10.0.0.12", 100, 100, b"x")
+        m.run(1000)
+        t_off = m.t
+        m.power("A", False)
+        m.run(8000)
+        lost = m.logged("agent_lost", "M")
+        self.assertEqual(lost[0][3]["cause"], "silence")
+        self.assertGreater(lost[0][0] - t_off, 1000)
+
+    def test_one_failed_send_is_not_a_loss(self):
+        m = cell()
+        mobile = m.stations["M"].role
+        m.stations["M"].role.on_link_failure(m.now, 0, m.stations["A"].mac)
+        m.run(1500)  # an advertisement arrives meanwhile: the count starts again
+        mobile.on_link_failure(m.now, 0, m.stations["A"].mac)
+        m._drain(m.stations["M"])
+        self.assertEqual(m.logged("agent_lost"), [])
+        self.assertEqual(mobile.serving.addr[3], 1)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,370 @@
+"""The region through real roles on the cell medium: agents publishing their mobile nodes'
+local bindings, tunnelling, the home agent, correspondent and proxy bindings, local
+precedence, partitions, and the "mip4" baseline."""
+
+import unittest
+
+from backbone import (
+    CELL_KEY, REGION_KEY, home_key, keys_for, link_mac, peer, region_config,
+)
+from medium import Medium, make_rand
+from mobility import actions, auth, ipv4, registration
+from mobility.agent import Agent
+from mobility.home import HomeAgent
+from mobility.host import Host
+from mobility.mobile import MobileNode
+from mobility.router import Router
+
+HA = "10.0.0.50"
+M_HOME = "10.9.0.7"
+HOME_NET = "10.9.0.0/16"
+
+
+class Field:
+    """A field on the medium. Every station's link address is ``link_mac(address)``, for the
+    radio and the backbone alike, so region configs name peers the way a deployment does."""
+
+    def __init__(self, policy="roam", hold_off_ms=500, republish_ms=5000):
+        self.m = Medium()
+        self.policy = policy
+        self.hold_off_ms = hold_off_ms
+        self.republish_ms = republish_ms
+        self.members = []
+        self.edges = []
+        self.hosts = {}  # member -> [host addresses]
+        self.routes = {}  # member -> routes
+        self.names = {}  # address -> station name
+        self._pending = []
+        self.m.capture = []
+
+    # members are declared first, then built together (every config needs the member list)
+    def agent(self, name, address):
+        self.members.append(address)
+        self.names[address] = name
+        self._pending.append(("agent", name, address, {}))
+
+    def router(self, name, address, **extra):
+        self.members.append(address)
+        self.names[address] = name
+        self._pending.append(("router", name, address, extra))
+
+    def link(self, a, b):
+        self.edges.append((a, b))
+
+    def build(self):
+        i = 1
+        for kind, name, address, extra in self._pending:
+            cfg = {
+                "node_id": i,
+                "address": address,
+                "keys": keys_for(region=True),
+                "region": region_config(
+                    self.members, self.edges, address, self.hosts,
+                    policy=self.policy, hold_off_ms=self.hold_off_ms,
+                    republish_ms=self.republish_ms,
+                ),
+            }
+            if address in self.routes:
+                cfg["region"]["routes"] = self.routes[address]
+            for k in extra:
+                cfg[k] = extra[k]
+            cls = Agent if kind == "agent" else Router
+            self.m.add(name, cls(cfg, make_rand(i), self.m.now), link_mac(address))
+            i += 1
+        for a, b in self.edges:
+            self.m.wire(self.names[a], self.names[b])
+        for member in self.hosts:
+            for h in self.hosts[member]:
+                if h in self.names:
+                    self.m.wire(self.names[member], self.names[h])
+
+    def home_agent(self, links):
+        cfg = {"node_id": 50, "address": HA, "keys": keys_for(7), "mobiles": {M_HOME: 7},
+               "links": [peer(a) for a in links]}
+        self.names[HA] = "HA"
+        self.m.add("HA", HomeAgent(cfg, make_rand(50), self.m.now), link_mac(HA))
+        for a in links:
+            if a in self.names:
+                self.m.wire("HA", self.names[a])
+
+    def host(self, name, address, gateway, links=(), node_id=60, peers=True, proxy=False):
+        cfg = {"node_id": node_id, "address": address,
+               "keys": keys_for(7, region=proxy), "gateway": link_mac(gateway),
+               "gateway_iface": actions.IF_BACKBONE, "links": [peer(a) for a in links]}
+        if peers:
+            cfg["peers"] = {M_HOME: 7}
+        if proxy:
+            cfg["accept_proxy"] = True
+        self.names[address] = name
+        self.m.add(name, Host(cfg, make_rand(node_id), self.m.now), link_mac(address))
+        for a in set(list(links) + [gateway]):
+            self.m.wire(name, self.names[a])
+
+    def mobile(self, name="M", address=M_HOME, node_id=7, correspondents=(), **extra):
+        cfg = {"node_id": node_id, "address": address, "keys": keys_for(node_id),
+               "home_agent": HA, "policy": self.policy,
+               "correspondents": list(correspondents)}
+        for k in extra:
+            cfg[k] = extra[k]
+        self.names[address] = name
+        self.m.add(name, MobileNode(cfg, make_rand(node_id), self.m.now), link_mac(address))
+
+    def hear(self, a, b, rssi=-50):
+        self.m.hear(a, b, rssi)
+
+    def move(self, who, old, new, overlap_ms=6000):
+        """Walk from ``old``'s cell into ``new``'s: for a while the node hears both (the new
+        one stronger), then only the new one."""
+        self.m.hear(who, old, -80)
+        self.m.hear(who, new, -45)
+        self.m.run(overlap_ms)
+        self.m.deafen(who, old)
+
+    def cut(self, a, b):
+        self.m.wires.pop((a, b), None)
+        self.m.wires.pop((b, a), None)
+
+    def role(self, name):
+        return self.m.stations[name].role
+
+    def handled_by(self, tag):
+        """Stations that transmitted a datagram carrying ``tag`` (plain or tunnelled), in order."""
+        who = []
+        for t, node, iface, mac, data in self.m.capture:
+            if tag in data and node not in who:
+                who.append(node)
+        return who
+
+
+def delivered(f, name, tag):
+    return len(f.m.received(name, tag))
+
+
+class HomeAgentDown(unittest.TestCase):
+    def test_correspondent_reaches_a_moving_node_with_no_home_agent(self):
+        f = Field()
+        for i in (1, 2, 3):
+            f.agent("A%d" % i, "10.0.0.%d" % i)
+        f.link("10.0.0.1", "10.0.0.2")
+        f.link("10.0.0.2", "10.0.0.3")
+        f.hosts["10.0.0.3"] = ["10.0.0.60"]
+        f.build()
+        f.host("C", "10.0.0.60", gateway="10.0.0.3", peers=False)
+        f.mobile()  # its home agent 10.0.0.50 does not exist in this field
+        f.hear("M", "A1", -45)
+        f.m.run(5000)
+        self.assertEqual(f.role("M").serving.addr, ipv4.aton("10.0.0.1"))
+        f.m.flow("C", M_HOME, 500, 80, b"hd")  # 40 s of traffic
+        f.m.run(15000)
+        f.move("M", "A1", "A2")
+        f.m.run(10000)
+        self.assertEqual(f.role("M").serving.addr, ipv4.aton("10.0.0.2"))
+        f.move("M", "A2", "A3")  # into the correspondent's own agent's cell
+        f.m.run(20000)
+        got = delivered(f, "M", b"hd")
+        print("home agent down: %d of 80 datagrams delivered across two moves" % got)
+        self.assertGreaterEqual(got, 70)
+        self.assertEqual(f.m.received("M", b"hd")[-10:], [b"hd%06d" % i for i in range(70, 80)])
+        # no home agent was involved, and the node says its remote binding failed
+        self.assertGreater(len(f.m.logged("remote_failed", "M")), 0)
+        self.assertEqual(f.m.logged("unbound", "M")[-1][3]["reason"], "handoff")
+
+
+class RouteOptimisation(unittest.TestCase):
+    def lan(self, policy="roam"):
+        f = Field(policy)
+        f.agent("A1", "10.0.0.1")
+        f.agent("A2", "10.0.0.2")
+        f.link("10.0.0.1", "10.0.0.2")
+        for a in ("10.0.0.1", "10.0.0.2"):
+            f.hosts[a] = [HA, "10.0.0.60"]
+            f.routes[a] = [{"dst": HOME_NET, "via": HA}]
+        f.build()
+        f.home_agent(["10.0.0.1", "10.0.0.2", "10.0.0.60"])
+        # the correspondent's default route leads to the home network's home agent
+        f.host("C", "10.0.0.60", gateway=HA, links=["10.0.0.1", "10.0.0.2"])
+        f.mobile(correspondents=["10.0.0.60"])
+        f.hear("M", "A1", -45)
+        f.m.capture = []
+        return f
+
+    def test_after_the_correspondent_binding_the_home_agent_is_bypassed(self):
+        f = self.lan()
+        f.m.run(5000)
+        self.assertEqual(len(f.role("HA").cache.bindings), 1)  # the node registered
+        f.m.send("C", M_HOME, b"first-one")
+        f.m.run(3000)
+        self.assertEqual(f.m.received("M", b"first-one"), [b"first-one"])
+        self.assertEqual(f.handled_by(b"first-one"), ["C", "HA", "A1"])
+        ha_before = f.role("HA").tunnelled
+        # the datagram from C made the node bind with C: C now tunnels straight to A1
+        self.assertEqual(f.role("C").remote.care_of(f.m.now, ipv4.aton(M_HOME)),
+                         ipv4.aton("10.0.0.1"))
+        for i in range(5):
+            f.m.send("C", M_HOME, b"optimised-%d" % i)
+            f.m.run(200)
+        self.assertEqual(len(f.m.received("M", b"optimised-")), 5)
+        self.assertEqual(f.handled_by(b"optimised-0"), ["C", "A1"])  # 2 hops instead of 3
+        self.assertEqual(f.role("HA").tunnelled, ha_before)
+        print("route optimisation: C->HA->A1->M (3 transmissions) became C->A1->M (2)")
+        # after a hand-off the node updates the correspondent, still bypassing the home agent
+        f.move("M", "A1", "A2")
+        f.m.run(10000)
+        f.m.send("C", M_HOME, b"after-move")
+        f.m.run(1000)
+        self.assertEqual(f.m.received("M", b"after-move"), [b"after-move"])
+        self.assertEqual(f.handled_by(b"after-move"), ["C", "A2"])
+
+    def test_mip4_baseline_sends_everything_through_the_home_agent(self):
+        f = self.lan("mip4")
+        f.m.run(5000)
+        for i in range(5):
+            f.m.send("C", M_HOME, b"baseline-%d" % i)
+            f.m.run(500)
+        self.assertEqual(len(f.m.received("M", b"baseline-")), 5)
+        self.assertEqual(f.handled_by(b"baseline-4"), ["C", "HA", "A1"])
+        self.assertIsNone(f.role("C").remote.care_of(f.m.now, ipv4.aton(M_HOME)))
+        self.assertEqual(f.role("A1").region.table, {})  # nothing published
+        f.m.power("HA", False)
+        f.m.send("C", M_HOME, b"ha-is-down")
+        f.m.run(1000)
+        self.assertEqual(f.m.received("M", b"ha-is-down"), [])  # mip4 has no other path
+
+
+class ProxyBinding(unittest.TestCase):
+    def test_router_sets_up_a_proxy_binding_for_the_node(self):
+        f = Field()
+        f.router("R", "10.0.0.9", proxy=True)
+        f.agent("A1", "10.0.0.1")
+        f.link("10.0.0.9", "10.0.0.1")
+        f.hosts["10.0.0.9"] = ["10.0.0.60"]
+        f.hosts["10.0.0.1"] = ["10.0.0.60"]
+        f.build()
+        f.host("C", "10.0.0.60", gateway="10.0.0.9", links=["10.0.0.1"], peers=False, proxy=True)
+        f.mobile()
+        f.hear("M", "A1", -45)
+        f.m.run(5000)
+        f.m.send("C", M_HOME, b"proxy-0")
+        f.m.run(1000)
+        self.assertEqual(f.handled_by(b"proxy-0"), ["C", "R", "A1"])
+        self.assertEqual(f.role("C").remote.care_of(f.m.now, ipv4.aton(M_HOME)),
+                         ipv4.aton("10.0.0.1"))
+        f.m.send("C", M_HOME, b"proxy-1")
+        f.m.run(1000)
+        self.assertEqual(f.handled_by(b"proxy-1"), ["C", "A1"])
+        self.assertEqual(len(f.m.received("M", b"proxy-")), 2)
+
+
+class LocalPrecedence(unittest.TestCase):
+    def test_both_agents_claim_the_node_and_deliver_directly(self):
+        f = Field()
+        f.agent("A1", "10.0.0.1")
+        f.agent("A2", "10.0.0.2")
+        f.link("10.0.0.1", "10.0.0.2")
+        f.hosts["10.0.0.1"] = ["10.0.0.60"]
+        f.build()
+        f.host("C", "10.0.0.60", gateway="10.0.0.1", peers=False)
+        # the node is a plain host here, so nothing moves by itself; it holds a local binding
+        # with both agents (as during make-before-break), made by its registration requests
+        node = Host({"node_id": 7, "address": M_HOME, "keys": keys_for(7)}, make_rand(7), 0)
+        f.m.add("N", node, link_mac(M_HOME))
+        f.hear("N", "A1", -50)
+        f.hear("N", "A2", -50)
+        home = ipv4.aton(M_HOME)
+        counter = [0]
+
+        def register(agent, lifetime):
+            a = f.role(agent)
+            counter[0] += 1
+            req = registration.RegRequest(home, a.address, registration.FLAG_S, lifetime, home,
+                                          ipv4.ANY_ADDR, a.address,
+                                          registration.make_ident(a.nonce, counter[0]))
+            f.m.inject(agent, link_mac(M_HOME), registration.encode_request(req, CELL_KEY))
+
+        register("A1", 60)
+        register("A2", 60)
+        f.m.run(3000)  # both publish: each holds the other's published binding too
+        self.assertEqual(f.role("A1").region.published_addr(f.m.now, home), ipv4.aton("10.0.0.2"))
+        self.assertEqual(f.role("A2").region.published_addr(f.m.now, home), ipv4.aton("10.0.0.1"))
+        f.m.capture = []
+        f.m.send("C", M_HOME, b"precedence-1")
+        f.m.run(500)
+        self.assertEqual(f.m.received("N", b"precedence-1"), [b"precedence-1"])
+        self.assertEqual(f.handled_by(b"precedence-1"), ["C", "A1"])  # delivered by A1, not tunnelled
+        # A1's local binding ends: from then on it uses the published one and tunnels to A2
+        register("A1", 0)
+        f.m.run(100)
+        f.m.send("C", M_HOME, b"precedence-2")
+        f.m.run(500)
+        self.assertEqual(f.m.received("N", b"precedence-2"), [b"precedence-2"])
+        self.assertEqual(f.handled_by(b"precedence-2"), ["C", "A1", "A2"])
+
+
+class Partition(unittest.TestCase):
+    def test_delivery_inside_each_part_and_after_healing(self):
+        f = Field(republish_ms=4000)
+        for i in (1, 2, 3, 4):
+            f.agent("A%d" % i, "10.0.0.%d" % i)
+        for i in (1, 2, 3):
+            f.link("10.0.0.%d" % i, "10.0.0.%d" % (i + 1))
+        f.hosts["10.0.0.1"] = ["10.0.0.61"]
+        f.hosts["10.0.0.4"] = ["10.0.0.62"]
+        f.build()
+        f.cut("A2", "A3")
+        f.host("C1", "10.0.0.61", gateway="10.0.0.1", node_id=61, peers=False)
+        f.host("C2", "10.0.0.62", gateway="10.0.0.4", node_id=62, peers=False)
+        f.mobile("M1", "10.9.0.7", 7)
+        f.mobile("M2", "10.9.0.8", 8)
+        f.hear("M1", "A1")
+        f.hear("M2", "A4")
+        f.m.run(5000)
+        f.move("M1", "A1", "A2")
+        f.move("M2", "A4", "A3")
+        f.m.run(10000)
+        f.m.send("C1", "10.9.0.7", b"part1")
+        f.m.send("C2", "10.9.0.8", b"part2")
+        f.m.send("C1", "10.9.0.8", b"across")
+        f.m.run(1000)
+        self.assertEqual(f.m.received("M1", b"part1"), [b"part1"])
+        self.assertEqual(f.m.received("M2", b"part2"), [b"part2"])
+        self.assertEqual(f.m.received("M2", b"across"), [])  # no path while cut
+        f.m.wire("A2", "A3")
+        f.m.run(6000)  # the periodic snapshots cross the healed link
+        f.m.send("C1", "10.9.0.8", b"healed")
+        f.m.send("C2", "10.9.0.7", b"healed")
+        f.m.run(1000)
+        self.assertEqual(f.m.received("M2", b"healed"), [b"healed"])
+        self.assertEqual(f.m.received("M1", b"healed"), [b"healed"])
+
+
+class ForgedAtTheCorrespondent(unittest.TestCase):
+    def test_forged_or_replayed_bindings_change_nothing(self):
+        f = RouteOptimisation().lan()
+        f.m.run(5000)
+        f.m.send("C", M_HOME, b"first-one")
+        f.m.run(3000)
+        c = f.role("C")
+        before = dict((k, list(v)) for k, v in c.remote.bindings.items())
+        self.assertEqual(len(before), 1)
+        sent = [d for t, n, i, mac, d in f.m.capture
+                if n == "A1" and d[9] == ipv4.PROTO_UDP and d[16:20] == c.address
+                and d[22:24] == b"\x01\xb2"]
+        self.assertTrue(sent)
+        home = ipv4.aton(M_HOME)
+        forged = []
+        for key, spi in ((b"a guess at the home key of node 7", auth.spi_home(7)), (None, 0),
+                         (REGION_KEY, auth.SPI_REGION), (home_key(8), auth.spi_home(8))):
+            req = registration.RegRequest(home, c.address, 0, 60, home, ipv4.aton(HA),
+                                          ipv4.aton("10.0.0.66"),
+                                          registration.make_ident(c.nonce, 99999),
+                                          registration.EXT_MH_AUTH, spi)
+            forged.append(registration.encode_request(req, key))
+        for frame in forged + sent:  # forged ones, then the genuine ones replayed
+            f.m.inject("C", link_mac("10.0.0.1"), frame, iface=actions.IF_BACKBONE)
+        after = dict((k, list(v)) for k, v in c.remote.bindings.items())
+        self.assertEqual(before, after)
+        self.assertEqual(c.remote.care_of(f.m.now, home), ipv4.aton("10.0.0.1"))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,194 @@
+"""Simulator engine, radio model, scenarios and outputs, with a tiny test-only role family
+(tests/host/sim_toy.py) so that these tests do not depend on the protocol core's behaviour."""
+
+import json
+import os
+import random
+import subprocess
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from sim_toy import ToyFactory  # noqa: E402
+
+from hosttools import radio  # noqa: E402
+from hosttools.pcap import read_pcap  # noqa: E402
+from hosttools.sim import engine, run, scenario  # noqa: E402
+
+TOY = {
+    "duration_s": 20,
+    "node": [
+        {"id": "a1", "role": "agent", "pos": [0, 0]},
+        {"id": "h1", "role": "host", "pos": [30, 0]},
+        {"id": "h2", "role": "host", "pos": [60, 0]},
+        {"id": "m1", "role": "mobile",
+         "mobility": {"kind": "waypoints", "points": [[0, 0], [600, 0]], "speed": 30}},
+    ],
+    "flow": [{"src": "h1", "dst": "h2", "interval_ms": 50, "start_s": 0},
+             {"src": "h1", "dst": "m1", "interval_ms": 50, "start_s": 0}],
+}
+
+
+def toy_run(tmp_path, seed, data=TOY, write=True):
+    sc = scenario.from_dict(json.loads(json.dumps(data)))
+    return run.run(sc, seed, str(tmp_path), factory=ToyFactory(), write=write)
+
+
+def test_engine_orders_by_time_then_insertion():
+    e = engine.Engine()
+    seen = []
+    e.at(20, seen.append, "c")
+    e.at(10, seen.append, "a")
+    e.at(10, seen.append, "b")
+    e.run(100)
+    assert seen == ["a", "b", "c"] and e.now == 100
+
+
+def test_same_seed_same_summary_different_seed_differs(tmp_path):
+    s1, _ = toy_run(tmp_path / "1", 7)
+    s2, _ = toy_run(tmp_path / "2", 7)
+    s3, _ = toy_run(tmp_path / "3", 8)
+    for s in (s1, s2, s3):
+        s.pop("wall_s")
+    assert s1 == s2
+    assert s1 != s3
+    assert open(tmp_path / "1" / "events.jsonl").read() == open(
+        tmp_path / "2" / "events.jsonl").read()
+
+
+def test_delivery_falls_with_distance(tmp_path):
+    s, world = toy_run(tmp_path, 1)
+    col = world.collector
+    near = [k for k in col.sent if k[0] == 0]
+    far = [k for k in col.sent if k[0] == 1]
+    near_ratio = sum(k in col.deliv for k in near) / len(near)
+    # m1 leaves at 30 m/s: received early, lost once it is several hundred metres away
+    far_early = [k for k in far if col.sent[k] < 2e6]
+    far_late = [k for k in far if col.sent[k] > 15e6]
+    assert near_ratio > 0.98
+    assert sum(k in col.deliv for k in far_early) / len(far_early) > 0.9
+    assert sum(k in col.deliv for k in far_late) == 0
+    assert s["sent"] == len(col.sent) and s["delivered"] == len(col.deliv)
+
+
+def test_outputs_pcap_and_events(tmp_path):
+    s, world = toy_run(tmp_path, 3)
+    recs = list(read_pcap(str(tmp_path / "capture.pcap")))
+    assert len(recs) == world.stats["frames"]
+    assert all(r[1][0] == 0x45 for r in recs)
+    assert [r[0] for r in recs] == sorted(r[0] for r in recs)
+    lines = [json.loads(x) for x in open(tmp_path / "events.jsonl")]
+    assert {"t", "node", "event"} <= set(lines[0])
+    assert sum(1 for e in lines if e["event"] == "app_deliver") == s["delivered"]
+    assert sum(1 for e in lines if e["event"] == "beacon") == 200  # 10 beacons/s for 20 s
+
+
+@pytest.mark.tshark
+def test_capture_decodes_with_tshark(tmp_path, tshark):
+    toy_run(tmp_path, 2)
+    out = subprocess.run([tshark, "-r", str(tmp_path / "capture.pcap"), "-T", "fields",
+                          "-e", "udp.dstport"], capture_output=True, text=True, check=True)
+    ports = set(out.stdout.split())
+    assert ports == {"9", "5000"}
+
+
+def test_radio_airtime_and_loss_curve():
+    r = radio.Radio({"rate_mbps": 1})
+    # 1 Mbps DSSS, long preamble: 192 us + 8 us per byte of (payload + 43 bytes of framing)
+    assert r.airtime_us(250) == 192 + (250 + 43) * 8
+    assert radio.Radio({"rate_mbps": 54}).airtime_us(250) < r.airtime_us(250) / 10
+    losses = [r.p_loss(x) for x in range(-100, -60, 2)]
+    assert losses == sorted(losses, reverse=True)
+    assert r.p_loss(-90) == pytest.approx(0.5)
+    assert r.p_loss(-70) < 1e-5
+    assert r.shadow_db(3, 9) == r.shadow_db(9, 3)
+    assert radio.Radio(seed=1).shadow_db(3, 9) != radio.Radio(seed=2).shadow_db(3, 9)
+
+
+def test_radio_rejects_bad_config():
+    with pytest.raises(radio.RadioConfigError, match="rate_mbps"):
+        radio.Radio({"rate_mbps": 3})
+    with pytest.raises(radio.RadioConfigError, match="unknown radio parameter"):
+        radio.Radio({"power": 3})
+
+
+def test_collisions_when_two_hidden_senders_overlap():
+    r = radio.Radio({"shadowing_db": 0, "fading_db": 0})
+    m = radio.Medium(r)
+    a = m.start(1, 1, 0, 2000, 0.0, 0.0)
+    m.start(2, 1, 1000, 3000, 40.0, 0.0)
+    # a receiver between both hears them about equally strong: a's frame is lost
+    assert m.collided(a, 3, 20.0, 0.0, int(r.mean_rssi(1, 3, 20.0)))
+    # a receiver right next to a captures a's frame over the far sender
+    assert not m.collided(a, 4, 1.0, 0.0, int(r.mean_rssi(1, 4, 1.0)))
+    # carrier sense: a node near the senders defers until the medium is idle
+    assert m.busy_until(5, 1, 10.0, 0.0, 1500) == 3000
+
+
+def test_flooding_storm_costs_deferrals_and_collisions(tmp_path):
+    nodes = [{"id": "a%d" % i, "role": "agent", "pos": [i * 3.0, 0]} for i in range(30)]
+    s, world = toy_run(tmp_path, 1, {"duration_s": 5, "node": nodes}, write=False)
+    assert world.stats["deferrals"] > 0
+    assert world.stats["collisions"] > 0 or world.stats["lost_noise"] > 0
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"node": [{"id": "x", "role": "agent", "pos": [0, 0]}]}, "duration_s is missing"),
+    ({"duration_s": 1, "node": [{"id": "x", "role": "king", "pos": [0, 0]}]}, "role must be"),
+    ({"duration_s": 1, "node": [{"id": "x", "role": "agent"}]}, "needs pos"),
+    ({"duration_s": 1, "node": [{"id": "x", "role": "agent", "pos": [0, 0]},
+                                {"id": "x", "role": "agent", "pos": [0, 0]}]}, "duplicate"),
+    ({"duration_s": 1, "nodes": []}, "unknown key"),
+    ({"duration_s": 1, "node": [{"id": "x", "role": "mobile",
+                                 "mobility": {"kind": "teleport"}}]}, "unknown mobility kind"),
+    ({"duration_s": 1, "node": [{"id": "x", "role": "host", "pos": [0, 0]}],
+      "flow": [{"src": "x", "dst": "y"}]}, "dst 'y' is not a node"),
+    ({"duration_s": 1, "node": [{"id": "x", "role": "host", "pos": [0, 0]}],
+      "fault": [{"at_s": 1, "kind": "meteor", "nodes": ["x"]}]}, "kind must be one of"),
+    ({"duration_s": 1, "radio": {"rate_mbps": 7}, "node": []}, "rate_mbps"),
+])
+def test_bad_scenarios_get_clear_errors(bad, message):
+    with pytest.raises(scenario.ScenarioError, match=message):
+        scenario.from_dict(bad, "bad.toml")
+
+
+def test_bad_toml_file(tmp_path):
+    p = tmp_path / "broken.toml"
+    p.write_text("duration_s = = 3\n")
+    with pytest.raises(scenario.ScenarioError, match="broken.toml: not valid TOML"):
+        scenario.load(str(p))
+    with pytest.raises(scenario.ScenarioError, match="no scenario 'nope'"):
+        scenario.load("nope")
+
+
+def test_builtin_scenarios_load_and_have_the_claimed_shape():
+    names = scenario.builtin_names()
+    assert set(names) >= {"walk", "ha-down", "isolated-agent", "no-agent", "partition",
+                          "attacker", "city"}
+    for n in names:
+        scenario.load(n)
+    city = scenario.load("city")
+    roles = [x.role for x in city.nodes]
+    assert roles.count("agent") == 100 and roles.count("mobile") == 1000
+    assert city.duration_s == 600
+    walk = scenario.load("walk")
+    assert sum(x.role == "agent" for x in walk.nodes) >= 3
+
+
+def test_mobility_models(tmp_path):
+    from hosttools.sim import mobility
+
+    legs = mobility.legs_for({"kind": "waypoints", "points": [[0, 0], [10, 0]], "speed": 2,
+                              "repeat": "pingpong"}, None, random.Random(1))
+    a, b = next(legs), next(legs)
+    assert a == (0.0, 0.0, 0.0, 5.0, 10.0, 0.0) and b[3] == 10.0 and b[4] == 0.0
+    tr = tmp_path / "t.csv"
+    tr.write_text("# t,x,y\n0,0,0\n10,100,0\n")
+    legs = mobility.legs_for({"kind": "trace", "file": str(tr)}, None, random.Random(1))
+    assert next(legs) == (0.0, 0.0, 0.0, 10.0, 100.0, 0.0)
+    assert next(legs)[3] == mobility.FOREVER
+    tr.write_text("0,0,0\n5,1\n")
+    with pytest.raises(mobility.MobilityError, match="t.csv:2"):
+        mobility.legs_for({"kind": "trace", "file": str(tr)}, None, random.Random(1))
