@@ -1,17 +1,23 @@
 """MicroPython side of bench/core_cost.py: forwarding inside a cell, allocation and time.
 
-A simulated ESP-NOW driver: ``irecv()`` hands out a reused receive buffer holding a datagram
-from node 10.0.0.100 to node 10.0.0.101 (as the radio fills it: a fresh TTL and checksum each
-time, no allocation), ``send(mac, buf)`` takes the bytes (counts them). Two loops, side by side
-in one run, several rounds alternating:
-* bare: receive, re-send the same bytes to a fixed MAC;
-* forward: receive, ``agent.on_frame`` (the core looks up the local binding, decrements the TTL
-  in place and emits a SEND of the same buffer), run the SEND actions, clear them.
-Allocation: ``micropython.mem_total()`` delta (bytes allocated) over N datagrams.
+Two loops run side by side in one process, alternating over several rounds:
+* bare: receive a frame into the reused buffer, re-send the same bytes;
+* forward: receive, ``agent.on_frame`` (the core finds the local binding, decrements the TTL in
+  place, emits a SEND of the same buffer), run the SEND actions as a driver does, clear them.
+The datagram goes from node 10.0.0.100 to node 10.0.0.101, both bound to the agent.
+
+Two link layers:
+* socket: UDP on the loopback, what a virtual board's link is (the air carries frames as UDP):
+  ``readinto`` the reused buffer, ``sendto``. Frames are queued in batches beforehand, so only
+  the receive and re-send are timed.
+* memory: a simulated ESP-NOW driver whose receive only refreshes the TTL/checksum bytes of the
+  reused buffer and whose send only counts: no I/O cost at all, so it shows the core's own cost.
+Allocation: ``micropython.mem_total()`` delta (bytes allocated) over the timed datagrams.
 Prints one JSON line.
 """
 
 import gc
+import socket
 import sys
 import time
 
@@ -23,6 +29,10 @@ from mobility.agent import Agent
 KEY = b"cell key of the benchmark"
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 10000
 ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+PORT = int(sys.argv[3]) if len(sys.argv) > 3 else 47310
+BATCH = 100  # frames queued per batch (well inside a UDP receive buffer)
+SRC_MAC = b"\x02\x00\x00\x00\x00\x0a"
+DST_MAC = b"\x02\x00\x00\x00\x00\x0b"
 
 
 def rand_factory():
@@ -39,17 +49,19 @@ def rand_factory():
     return rand
 
 
-class Radio:
-    """The driver side: a reused receive buffer and a send that takes the bytes."""
+class MemoryRadio:
+    """A reused receive buffer the 'radio' refreshes, a send that counts."""
 
-    def __init__(self, frame, src_mac):
+    def __init__(self, frame):
         self.buf = bytearray(frame)
         self.ttl = frame[8]
         self.c0 = frame[10]
         self.c1 = frame[11]
-        self.msg = [src_mac, self.buf]  # like espnow.irecv(): one reused list
+        self.msg = [SRC_MAC, self.buf]  # like espnow.irecv(): one reused list
         self.sent = 0
-        self.sent_bytes = 0
+
+    def prepare(self, n):
+        pass
 
     def irecv(self):
         b = self.buf  # the radio wrote a fresh copy of the frame: TTL and checksum as sent
@@ -60,7 +72,39 @@ class Radio:
 
     def send(self, mac, buf):
         self.sent += 1
-        self.sent_bytes += len(buf)
+
+
+class SocketRadio:
+    """UDP on the loopback: a source queues frames, the node receives into its reused buffer
+    and re-sends to a sink (never read: the kernel drops what overflows, as the air would)."""
+
+    def __init__(self, frame, port):
+        def ai(p):
+            return socket.getaddrinfo("127.0.0.1", p)[0][-1]
+
+        self.frame = frame
+        self.src = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.node = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.node.bind(ai(port))
+        self.sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sink.bind(ai(port + 1))
+        self.node_addr = ai(port)
+        self.sink_addr = ai(port + 1)
+        self.buf = bytearray(len(frame))
+        self.msg = [SRC_MAC, self.buf]
+        self.sent = 0
+
+    def prepare(self, n):
+        for _ in range(n):
+            self.src.sendto(self.frame, self.node_addr)
+
+    def irecv(self):
+        self.node.readinto(self.buf)
+        return self.msg
+
+    def send(self, mac, buf):
+        self.node.sendto(buf, self.sink_addr)
+        self.sent += 1
 
 
 def setup():
@@ -69,11 +113,20 @@ def setup():
     for i, last in enumerate((100, 101)):
         home = bytes([10, 0, 0, last])
         req = registration.RegRequest(
-            src=home, dst=a.address, lifetime=600, home=home, coa=a.address,
+            src=home,
+            dst=a.address,
+            lifetime=600,
+            home=home,
+            coa=a.address,
             ident=(a.nonce << 32) | 1,
         )
-        a.on_frame(now, 0, bytes([2, 0, 0, 0, 0, 10 + i]), -50,
-                   bytearray(registration.encode_request(req, KEY)))
+        a.on_frame(
+            now,
+            0,
+            bytes([2, 0, 0, 0, 0, 10 + i]),
+            -50,
+            bytearray(registration.encode_request(req, KEY)),
+        )
         a.out.clear()
     if len(a.bindings) != 2:
         raise SystemExit("bindings not made")
@@ -82,15 +135,14 @@ def setup():
 
 
 def bare(radio, n):
-    dst = b"\x02\x00\x00\x00\x00\x0b"
     for _ in range(n):
         msg = radio.irecv()
-        radio.send(dst, msg[1])
+        radio.send(DST_MAC, msg[1])
 
 
 def forward(radio, agent, now, n):
-    # Written as a driver must be on MicroPython: a method called through its object (a bound
-    # method kept in a variable allocates its arguments when called), a while loop over the
+    # Written as a driver must be on MicroPython: the method called through its object (a bound
+    # method kept in a variable allocates its arguments at every call), a while loop over the
     # actions.
     out = agent.out
     for _ in range(n):
@@ -104,41 +156,60 @@ def forward(radio, agent, now, n):
         out.clear()
 
 
-def measure(fn, *args):
-    gc.collect()
-    a0 = micropython.mem_total()
-    t0 = time.ticks_us()
-    fn(*args)
-    t1 = time.ticks_us()
-    a1 = micropython.mem_total()
-    return time.ticks_diff(t1, t0), a1 - a0
+def measure(radio, fn, *args):
+    """Time and allocation of fn over N datagrams, in batches of BATCH (queued beforehand)."""
+    us = 0
+    alloc = 0
+    done = 0
+    while done < N:
+        n = BATCH if N - done > BATCH else N - done
+        radio.prepare(n)
+        gc.collect()
+        a0 = micropython.mem_total()
+        t0 = time.ticks_us()
+        if len(args):
+            fn(radio, args[0], args[1], n)
+        else:
+            fn(radio, n)
+        t1 = time.ticks_us()
+        alloc += micropython.mem_total() - a0
+        us += time.ticks_diff(t1, t0)
+        done += n
+    return us, alloc
 
 
-def main():
-    agent, now, frame = setup()
-    radio = Radio(frame, b"\x02\x00\x00\x00\x00\x0a")
-    forward(radio, agent, now, 100)  # warm up: a forwarded frame reaches node 101's MAC
-    if radio.sent != 100 or agent.out.n != 0:
-        raise SystemExit("forwarding did not happen")
+def compare(radio, agent, now):
     t_bare = []
     t_fwd = []
-    a_bare = 0
-    a_fwd = 0
+    a_bare = a_fwd = 0
     for _ in range(ROUNDS):
-        t, a = measure(bare, radio, N)
+        t, a_bare = measure(radio, bare)
         t_bare.append(t)
-        a_bare = a
         radio.sent = 0
-        t, a = measure(forward, radio, agent, now, N)
+        t, a_fwd = measure(radio, forward, agent, now)
         t_fwd.append(t)
-        a_fwd = a
         if radio.sent != N:
             raise SystemExit("forwarded %d of %d" % (radio.sent, N))
     t_bare.sort()
     t_fwd.sort()
+    return t_bare[ROUNDS // 2], t_fwd[ROUNDS // 2], a_bare, a_fwd
+
+
+def main():
+    agent, now, frame = setup()
+    results = []
+    for radio in (SocketRadio(frame, PORT), MemoryRadio(frame)):
+        radio.prepare(10)
+        forward(radio, agent, now, 10)  # warm up; a forwarded frame went to node 101's MAC
+        if radio.sent != 10 or agent.out.n != 0:
+            raise SystemExit("forwarding did not happen")
+        results.append(compare(radio, agent, now))
+    (sb, sf, sab, saf), (mb, mf, mab, maf) = results
     print(
-        '{"n": %d, "rounds": %d, "bare_us": %d, "forward_us": %d, "bare_alloc": %d, '
-        '"forward_alloc": %d}' % (N, ROUNDS, t_bare[ROUNDS // 2], t_fwd[ROUNDS // 2], a_bare, a_fwd)
+        '{"n": %d, "rounds": %d, "socket_bare_us": %d, "socket_forward_us": %d, '
+        '"socket_bare_alloc": %d, "socket_forward_alloc": %d, "memory_bare_us": %d, '
+        '"memory_forward_us": %d, "memory_bare_alloc": %d, "memory_forward_alloc": %d}'
+        % (N, ROUNDS, sb, sf, sab, saf, mb, mf, mab, maf)
     )
 
 

@@ -55,7 +55,11 @@ def run_agent(n):
         home = addr(100 + i)
         mac = bytes([2, 0, 0, 0, 1, i])
         req = registration.RegRequest(
-            src=home, dst=a.address, lifetime=60, home=home, coa=a.address,
+            src=home,
+            dst=a.address,
+            lifetime=60,
+            home=home,
+            coa=a.address,
             ident=(a.nonce << 32) | 1,
         )
         a.on_frame(now, 0, mac, -50, bytearray(registration.encode_request(req, KEY)))
@@ -72,11 +76,20 @@ def run_agent(n):
                 home = addr(100 + i)
                 counters[i] += 1
                 req = registration.RegRequest(
-                    src=home, dst=a.address, lifetime=60, home=home, coa=a.address,
+                    src=home,
+                    dst=a.address,
+                    lifetime=60,
+                    home=home,
+                    coa=a.address,
                     ident=(a.nonce << 32) | counters[i],
                 )
-                a.on_frame(now, 0, bytes([2, 0, 0, 0, 1, i]), -50,
-                           bytearray(registration.encode_request(req, KEY)))
+                a.on_frame(
+                    now,
+                    0,
+                    bytes([2, 0, 0, 0, 1, i]),
+                    -50,
+                    bytearray(registration.encode_request(req, KEY)),
+                )
                 out.clear()
         a.on_frame(now, 0, MAC, -60, sol)
         out.clear()
@@ -105,23 +118,33 @@ def run_mobile(n):
 
     def hear(i, now):
         adv = advert.Advertisement(
-            src=addr(1 + i), adv_lifetime=3, seq=seqs[i], reg_lifetime=60, flags=0x90,
-            services=1, capacity=20, load=i, nonce=nonces[i],
+            src=addr(1 + i),
+            adv_lifetime=3,
+            seq=seqs[i],
+            reg_lifetime=60,
+            flags=0x90,
+            services=1,
+            capacity=20,
+            load=i,
+            nonce=nonces[i],
         )
         seqs[i] += 1
-        m.on_frame(now, 0, bytes([2, 0, 0, 0, 0, 1 + i]), -50 - i, advert.encode_advertisement(adv, KEY))
+        m.on_frame(
+            now, 0, bytes([2, 0, 0, 0, 0, 1 + i]), -50 - i, advert.encode_advertisement(adv, KEY)
+        )
 
     def answer(now):
         # the agent's reply to the registration in flight
         info = m.req_agent
         if info is None:
             return
-        rep = registration.RegReply(src=info.addr, dst=m.address, code=0, lifetime=30,
-                                    home=m.address, ident=m.req_ident)
+        rep = registration.RegReply(
+            src=info.addr, dst=m.address, code=0, lifetime=30, home=m.address, ident=m.req_ident
+        )
         m.on_frame(now, 0, info.mac, -50, registration.encode_reply(rep, KEY))
 
-    for second in range(600):
-        for tenth in range(10):
+    for _second in range(600):
+        for _tenth in range(10):
             now = ticks.add(now, 100)
             m.on_timer(now)
             out.clear()

@@ -19,6 +19,7 @@ from mobility import actions, agent, ipv4, publication, registration  # noqa: E4
 
 gc.collect()
 CODE = gc.mem_alloc() - M0
+FREE = gc.mem_free()  # what is left for data once the code is loaded
 
 CELL = b"cell key of the benchmark field!"
 REGION = b"region key of the benchmark!!!!!"
@@ -66,15 +67,21 @@ def main():
     nb_mac = nb + b"\x10\xf8"
     for i in range(N_LOCAL):
         home = ipv4.aton("10.9.0.%d" % (i + 1))
-        req = registration.RegRequest(home, own, 0, 600, home, ipv4.ANY_ADDR, own,
-                                      registration.make_ident(a.nonce, 1))
+        req = registration.RegRequest(
+            home, own, 0, 600, home, ipv4.ANY_ADDR, own, registration.make_ident(a.nonce, 1)
+        )
         a.on_frame(now, actions.IF_RADIO, mac(i + 1), -50, registration.encode_request(req, CELL))
         a.out.clear()
     for o in range(N_ORIGINS):
         binds = [(ipv4.aton("10.8.%d.%d" % (o, j + 1)), 600) for j in range(PER_ORIGIN)]
         pub = publication.Publication(ipv4.aton(members[2 + o]), 0, 0, True, binds, [])
-        a.on_frame(now, actions.IF_BACKBONE, nb_mac, 0,
-                   publication.packet(nb, own, publication.encode_payload(pub, REGION)))
+        a.on_frame(
+            now,
+            actions.IF_BACKBONE,
+            nb_mac,
+            0,
+            publication.packet(nb, own, publication.encode_payload(pub, REGION)),
+        )
         a.out.clear()
         binds = pub = None
     gc.collect()
@@ -102,9 +109,12 @@ def main():
         if used > peak:
             peak = used
     gc.collect()
+    live = gc.mem_alloc() - (M0 + CODE)
     return {
+        "live_after_run": live,
         "fits": 1,
         "code": CODE,
+        "free_for_data": FREE,
         "state": state,
         "local": local,
         "published": published,
@@ -117,9 +127,9 @@ def main():
 
 mode = sys.argv[1] if len(sys.argv) > 1 else "run"
 if mode == "code":
-    print(json.dumps({"code": CODE}))
+    print(json.dumps({"code": CODE, "alloc": gc.mem_alloc(), "free": FREE}))
 else:
     try:
         print(json.dumps(main()))
     except MemoryError:
-        print(json.dumps({"fits": 0, "code": CODE}))
+        print(json.dumps({"fits": 0, "code": CODE, "free_for_data": FREE}))

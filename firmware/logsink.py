@@ -29,14 +29,19 @@ class LogSink:
         self.lines = 0
 
     def line(self, name, fields=None, t=None):
-        rec = {"t": self.clock() if t is None else t, "n": self.node_id, "ev": name}
-        if fields:
-            for k in fields:
-                v = fields[k]
-                if isinstance(v, (bytes, bytearray, memoryview)):
-                    v = bytes(v).hex()
-                rec[k] = v
-        return json.dumps(rec)
+        # Built by hand so that "t", "n", "ev" come first on MicroPython too (its dicts keep
+        # no order): a reader can pick log lines out of a console by their '{"t":' start.
+        head = '{"t":%d,"n":%d,"ev":%s' % (self.clock() if t is None else t, self.node_id,
+                                          json.dumps(name))
+        if not fields:
+            return head + "}"
+        rest = {}
+        for k in fields:
+            v = fields[k]
+            if isinstance(v, (bytes, bytearray, memoryview)):
+                v = bytes(v).hex()
+            rest[k] = v
+        return head + "," + json.dumps(rest)[1:]
 
     def event(self, name, fields=None, t=None):
         text = self.line(name, fields, t)

@@ -29,8 +29,12 @@ from hosttools.errors import RoamError
 from hosttools.fleet import BoardType, load_board_type
 from hosttools.targets import BoardProgress, Target, fleet_options, resolve, run_parallel
 
-CACHE_DIR = Path(os.environ.get("ROAM_FIRMWARE_CACHE",
-                                Path.home() / ".cache" / "roam" / "firmware"))
+
+
+def cache_dir() -> Path:
+    """The local image cache (ROAM_FIRMWARE_CACHE overrides ~/.cache/roam/firmware)."""
+    return Path(os.environ.get("ROAM_FIRMWARE_CACHE")
+                or Path.home() / ".cache" / "roam" / "firmware")
 DEFAULT_BAUD = 460800
 
 
@@ -50,7 +54,7 @@ def chip_for_image_id(chip_id: int) -> str | None:
 
 def where_to_get(bt: BoardType) -> str:
     return ("download the MicroPython .bin for this board from %s into %s (or pass "
-            "--firmware FILE)" % (bt.download_url, CACHE_DIR / bt.name))
+            "--firmware FILE)" % (bt.download_url, cache_dir() / bt.name))
 
 
 def find_image(bt: BoardType, firmware: str | None) -> Path:
@@ -59,7 +63,7 @@ def find_image(bt: BoardType, firmware: str | None) -> Path:
         if not p.is_file():
             raise RoamError("firmware image %s not found: %s" % (p, where_to_get(bt)))
         return p
-    d = CACHE_DIR / bt.name
+    d = cache_dir() / bt.name
     images = sorted(d.glob("*.bin")) if d.is_dir() else []
     if not images:
         raise RoamError("no MicroPython image for board type %s in %s: %s"

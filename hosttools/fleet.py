@@ -13,16 +13,19 @@ A fleet is a TOML file (docs/USER_GUIDE.md)::
     port = "/dev/ttyUSB0"   # a port; one of the two is needed to find the board
     board = "esp32"         # board type: boards/<type>.toml
     role = "agent"          # agent | mobile | host | home | router
-    node = 1                # node id (unique)
-    addr = "10.0.0.1"       # home address (unique)
+    node_id = 1             # node id (unique)
+    address = "10.0.0.1"    # home address (unique)
     # any other key (channel, region, agent address, ...) goes into the board's config.json
 
 Keys live in a separate file (TOML or JSON) that is never printed or logged::
 
-    [default]               # keys every board gets, name -> hex
-    cell = "00112233..."
+    [default]               # keys every board gets, name -> hex (16..64 bytes)
+    cell = "00112233..."    # names: cell (SPI 0x100), region (0x200), home (0x10000 + node id)
+    region = "..."          # or an SPI number as the name: "65537" = "..."
     [node.fa1]              # per-board keys, override the defaults
     home = "..."
+
+In the board's config.json the keys are {"<spi>": "hex"} (firmware/config.py).
 
 Every problem in either file is reported as one line naming the file and the board; key values
 never appear in a message, a repr or a log line (``Secret``).
@@ -51,7 +54,8 @@ def boards_path() -> Path:
     return Path(os.environ.get("ROAM_BOARDS_DIR") or BOARDS_DIR)
 ROLES = ("agent", "mobile", "host", "home", "router")
 # Keys of a board entry that only the host uses; the rest go into config.json.
-HOST_ONLY = ("name", "serial", "port", "board")
+HOST_ONLY = ("name", "serial", "port", "board", "node_id", "address")
+KEY_SPI = {"cell": 0x100, "region": 0x200}
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 HEX_RE = re.compile(r"^(?:[0-9a-fA-F]{2})+$")
 
@@ -265,7 +269,7 @@ def parse_fleet(data: Mapping[str, Any], path: Path | None = None,
         entries = []
     known = set(board_types(boards_dir))
     boards: list[Board] = []
-    seen: dict[str, dict[Any, str]] = {"name": {}, "node": {}, "addr": {}, "serial": {},
+    seen: dict[str, dict[Any, str]] = {"name": {}, "node_id": {}, "address": {}, "serial": {},
                                        "port": {}}
     for i, raw in enumerate(entries):
         label = "board #%d" % (i + 1)
@@ -290,15 +294,16 @@ def parse_fleet(data: Mapping[str, Any], path: Path | None = None,
         role = e.get("role")
         if role not in ROLES:
             problems.append("%s: 'role' must be one of %s, got %r" % (label, ", ".join(ROLES), role))
-        node = e.get("node")
+        node = e.get("node_id")
         if not isinstance(node, int) or isinstance(node, bool) or not 1 <= node <= 65535:
-            problems.append("%s: 'node' must be an integer node id 1..65535" % label)
+            problems.append("%s: 'node_id' must be an integer 1..65535, got %r"
+                            % (label, node))
             node = None
-        addr = e.get("addr")
+        addr = e.get("address")
         try:
             ipaddress.IPv4Address(addr)  # type: ignore[arg-type]
         except (ValueError, TypeError):
-            problems.append("%s: 'addr' must be an IPv4 address such as 10.0.0.1, got %r"
+            problems.append("%s: 'address' must be an IPv4 address such as 10.0.0.1, got %r"
                             % (label, addr))
             addr = None
         serial = e.get("serial")
@@ -309,7 +314,7 @@ def parse_fleet(data: Mapping[str, Any], path: Path | None = None,
         if port is not None and (not isinstance(port, str) or not port):
             problems.append("%s: 'port' must be a non-empty string" % label)
             port = None
-        for key, val in (("name", name), ("node", node), ("addr", addr), ("serial", serial),
+        for key, val in (("name", name), ("node_id", node), ("address", addr), ("serial", serial),
                          ("port", port)):
             if val is None:
                 continue
@@ -389,6 +394,12 @@ def _key_table(table: Any, p: Path, section: str) -> dict[str, Secret]:
         if not isinstance(v, str) or not HEX_RE.match(v) or not 16 <= len(v) // 2 <= 64:
             # Name the key, never its value.
             raise RoamError("keys file %s: [%s] %s must be 16..64 bytes of hex" % (p, section, k))
+        if k not in KEY_SPI and k != "home":
+            try:
+                int(k, 0)
+            except ValueError:
+                raise RoamError("keys file %s: [%s] unknown key name %r (cell, region, home or "
+                                "an SPI number)" % (p, section, k)) from None
         out[k] = Secret(v.lower())
     return out
 
@@ -398,11 +409,21 @@ def board_config(board: Board, keys: Keys | None) -> dict[str, Any]:
     The result holds key values in clear: write it to the board, never print or log it."""
     cfg = dict(board.config)
     cfg["role"] = board.role
-    cfg["node"] = board.node
-    cfg["addr"] = board.addr
+    cfg["node_id"] = board.node
+    cfg["address"] = board.addr
     if keys is not None:
-        cfg["keys"] = {k: s.reveal() for k, s in sorted(keys.for_board(board.name).items())}
+        cfg["keys"] = {str(key_spi(k, board.node)): s.reveal()
+                       for k, s in sorted(keys.for_board(board.name).items())}
     return cfg
+
+
+def key_spi(name: str, node_id: int) -> int:
+    """The SPI a key name stands for (cell, region, home, or the number itself)."""
+    if name == "home":
+        return 0x10000 + node_id
+    if name in KEY_SPI:
+        return KEY_SPI[name]
+    return int(name, 0)
 
 
 def redact(cfg: Mapping[str, Any]) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from hosttools.errors import RoamError
 PERIOD = 1 << 30  # a board's ticks_ms wraps here (firmware/mobility/ticks.py)
 LOGS_META = "logs.json"
 REBOOT_TEXT = ("soft reboot", "rst:0x", "ets ")  # console lines that mean the board restarted
-BOOT_EVENTS = ("boot",)
+BOOT_EVENTS = ("boot", "start")  # the firmware logs "start" once per boot
 # A jump in ticks is a reboot unless the host clock moved by about as much (tolerance: this
 # fraction of the elapsed time, at least MIN_SLACK_MS).
 SLACK_FRACTION = 0.05
@@ -126,7 +126,7 @@ def split_boots(board: str, records: Iterable[Mapping[str, Any]]) -> list[Segmen
         if not isinstance(obj, dict) or not isinstance(h, (int, float)):
             continue
         t = _tick_of(obj)
-        name = obj.get("event", obj.get("ev"))
+        name = obj.get("ev", obj.get("event"))
         if not isinstance(t, (int, float)) or not isinstance(name, str):
             continue
         if name in BOOT_EVENTS:
@@ -179,8 +179,16 @@ def summary_row(t_ms: int, rec: Mapping[str, Any]) -> tuple:
             rec.get("dst"), rec.get("home"), rec.get("epoch"))
 
 
+# The firmware's application events (firmware/driver.py) and the simulator's names for them.
+# A flow is the (source address, destination address) pair, written "src>dst".
+APP_TX = "app_tx"
+APP_RX = "app_rx"
+
+
 def board_events(board: str, path: str | os.PathLike[str], node_of: Mapping[str, Any],
-                 t0: float) -> tuple[list[float], list[str], list[tuple], list[dict]]:
+                 t0: float, addr_of: Mapping[str, str] | None = None,
+                 node_by_addr: Mapping[str, Any] | None = None,
+                 ) -> tuple[list[float], list[str], list[tuple], list[dict]]:
     """One board's events on the fitted host clock: (host times, the events as JSON lines in
     the simulator's schema with t = ms since t0, summary rows, fit report per boot)."""
     segs = split_boots(board, read_board_log(path))
@@ -190,6 +198,8 @@ def board_events(board: str, path: str | os.PathLike[str], node_of: Mapping[str,
     fits = []
     encode = json.JSONEncoder(separators=(",", ":")).encode
     default_node = node_of.get(board, board)
+    my_addr = (addr_of or {}).get(board)
+    by_addr = node_by_addr or {}
     for seg in segs:
         seg.fit()
         hosts = seg.to_host(np.asarray(seg.ticks))
@@ -198,12 +208,19 @@ def board_events(board: str, path: str | os.PathLike[str], node_of: Mapping[str,
                      "drift_ppm": (seg.b * 1000.0 - 1.0) * 1e6, "residual_ms": seg.residual_ms})
         t_ms = np.rint((hosts - t0) * 1000.0).astype(np.int64).tolist()
         for hh, t, obj in zip(hosts.tolist(), t_ms, seg.events):
-            rec = {"t": t, "node": obj.get("node", default_node),
-                   "event": obj.get("event", obj.get("ev"))}
+            rec = {"t": t, "node": obj.get("n", obj.get("node", default_node)),
+                   "event": obj.get("ev", obj.get("event"))}
             for k, v in obj.items():
-                if k not in rec and k != "ticks" and k != "ev":
+                if k not in rec and k not in SKIP_FIELDS:
                     rec[k] = v
             rec["board"] = board
+            ev = rec["event"]
+            if ev == APP_TX and "dst" in rec and "seq" in rec and my_addr:
+                rec["event"], rec["flow"] = "app_send", "%s>%s" % (my_addr, rec["dst"])
+                rec["dst"] = by_addr.get(rec["dst"], rec["dst"])
+            elif ev == APP_RX and "src" in rec and "seq" in rec and my_addr:
+                rec["event"], rec["flow"] = "app_deliver", "%s>%s" % (rec["src"], my_addr)
+                rec["src"] = by_addr.get(rec["src"], rec["src"])
             hosts_out.append(hh)
             lines.append(encode(rec))
             if rec["event"] in SUMMARY_EVENTS:
@@ -211,7 +228,10 @@ def board_events(board: str, path: str | os.PathLike[str], node_of: Mapping[str,
     return hosts_out, lines, rows, fits
 
 
-def _board_job(args: tuple[str, str, dict[str, Any], float]) -> tuple[list, list, list, list]:
+SKIP_FIELDS = frozenset(("t", "ticks", "ev", "n", "node", "event"))
+
+
+def _board_job(args: tuple) -> tuple[list, list, list, list]:
     return board_events(*args)
 
 
@@ -228,18 +248,20 @@ def _merge(log_dir: str | os.PathLike[str], node_of: Mapping[str, Any] | None,
     boards = sorted(meta.get("boards", {})) or sorted(f.name[:-6] for f in p.glob("*.jsonl"))
     node_of = dict(node_of or {})
     node_by_addr: dict[str, Any] = {}
+    addr_of: dict[str, str] = {}
     for b, info in meta.get("boards", {}).items():
         if isinstance(info, dict) and "node" in info:
             node_of.setdefault(b, info["node"])
             if "addr" in info:
                 node_by_addr[info["addr"]] = info["node"]
+                addr_of[b] = info["addr"]
     paths = [(b, p / (b + ".jsonl")) for b in boards if (p / (b + ".jsonl")).is_file()]
     if not paths:
         raise RoamError("%s holds no board logs (*.jsonl)" % p)
     t0 = meta.get("started")
     if not isinstance(t0, (int, float)):
         t0 = min((_first_host(path) for _, path in paths), default=0.0)
-    jobs = [(b, str(path), node_of, float(t0)) for b, path in paths]
+    jobs = [(b, str(path), node_of, float(t0), addr_of, node_by_addr) for b, path in paths]
     if workers > 1 and len(jobs) > 1:
         from concurrent.futures import ProcessPoolExecutor
 

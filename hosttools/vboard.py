@@ -33,6 +33,7 @@ import signal
 import subprocess
 import sys
 import termios
+import threading
 import time
 import tty
 from pathlib import Path
@@ -104,7 +105,7 @@ class VirtualBoard:
         name: str = "vboard",
         air: str | None = None,
         chip: str = "esp32",
-        heap_kb: int = 160,
+        heap_kb: int = 1024,
         pins: str = "",
         side_log: str | os.PathLike | None = None,
         link: str | os.PathLike | None = None,
@@ -144,6 +145,8 @@ class VirtualBoard:
         self.restart_at = 0.0
         self._last_out = b""
         self.generation = 0
+        # The host's loop thread and callers (tests, the lab) both reset and kill boards.
+        self.lock = threading.RLock()
         self.on_output = None  # optional callback(bytes) for what the board prints
 
     # -- process lifecycle ----------------------------------------------------------------------
@@ -218,12 +221,29 @@ class VirtualBoard:
 
     def reset(self, cause: int = HARD_RESET) -> None:
         """Press the reset button."""
+        with self.lock:
+            self._reset(cause)
+
+    def _reset(self, cause: int) -> None:
         self.kill()
         self._reap()
         self.cause = cause
         self.next_mode = "friendly"
         self.resets += 1
         self.start()
+
+    def power_off(self) -> None:
+        """Cut the power: the process dies wherever it is and stays off until start()."""
+        with self.lock:
+            self.kill()
+            self._reap()
+
+    def power_on(self, cause: int = PWRON_RESET) -> None:
+        with self.lock:
+            if self.proc is None:
+                self.cause = cause
+                self.next_mode = "friendly"
+                self.start()
 
     def close(self) -> None:
         if self.closed:
@@ -403,7 +423,7 @@ class VirtualBoard:
             return
         if self.wdt_timeout_ms and self.proc is not None and now > self.wdt_deadline:
             self.write_console(b"\r\nE (wdt) Task watchdog got triggered.\r\n")
-            self.reset(WDT_RESET)
+            self._reset(WDT_RESET)
 
 
 class BoardHost:
@@ -449,24 +469,30 @@ class BoardHost:
     def run_once(self, timeout: float = 0.2) -> None:
         self._sync_registrations()
         for key, _ in self.sel.select(timeout):
-            board, kind, _gen = key.data
-            if board.closed:
-                continue
-            if kind == "pty":
-                board.on_pty_input()
-            elif kind == "ctl":
-                board._drain_ctl()
-            elif kind == "err":
-                if board.proc is not None:
-                    board.on_child_stderr()
-            elif kind == "out":
-                if board.proc is not None and not board.on_child_stdout():
-                    board.on_child_exit()
-                    self._sync_registrations()
+            board, kind, gen = key.data
+            with board.lock:
+                self._event(board, kind, gen)
         now = time.monotonic()
         for b in self.boards:
             if not b.closed:
-                b.check_watchdog(now)
+                with b.lock:
+                    b.check_watchdog(now)
+
+    def _event(self, board, kind, gen) -> None:
+        if board.closed:
+            return
+        if kind != "pty" and (gen != board.generation or board.proc is None):
+            return  # the process this pipe belonged to is gone (reset from outside)
+        if kind == "pty":
+            board.on_pty_input()
+        elif kind == "ctl":
+            board._drain_ctl()
+        elif kind == "err":
+            if board.proc is not None:
+                board.on_child_stderr()
+        elif kind == "out":
+            if board.proc is not None and not board.on_child_stdout():
+                board.on_child_exit()
 
     def serve_forever(self) -> None:
         while not self.stopping:
@@ -497,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--name", default="vboard")
     ap.add_argument("--air", default=None, help="HOST:PORT of the air (hosttools/air.py)")
     ap.add_argument("--chip", default="esp32")
-    ap.add_argument("--heap-kb", type=int, default=160)
+    ap.add_argument("--heap-kb", type=int, default=1024)
     ap.add_argument("--pins", default="", help="input levels, e.g. 0=0 holds the boot button")
     ap.add_argument("--link", default=None, help="create this symlink to the pty")
     args = ap.parse_args(argv)

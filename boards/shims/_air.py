@@ -100,13 +100,14 @@ def request(kind, body, timeout_ms):
     if _tx is None:
         return None
     seq = _next_seq()
+    answer = b"A" if kind == b"E" else kind  # an ESP-NOW send is answered by an ACK verdict
     _tx.sendto(kind + struct.pack(">H", seq) + MAC + body, _air)
     while True:
         ev = _poll.poll(timeout_ms)
         if not ev:
             return None
         data = _tx.recv(1500)
-        if len(data) >= 3 and data[0:1] == kind and struct.unpack_from(">H", data, 1)[0] == seq:
+        if len(data) >= 3 and data[0:1] == answer and struct.unpack_from(">H", data, 1)[0] == seq:
             return data[3:]
         # A late answer to an earlier request that timed out: ignore it.
 

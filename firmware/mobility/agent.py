@@ -11,10 +11,10 @@
 """
 
 from mobility import advert, auth, ipv4, registration, replay, ticks, tunnel
-from mobility.region import Region, is_publication
 from mobility.actions import IF_RADIO
 from mobility.errors import DecodeError
 from mobility.node import Node, cfg_int, due, fmt_mac, soonest
+from mobility.region import Region, is_publication
 
 try:
     from micropython import const
@@ -61,6 +61,8 @@ class Agent(Node):
         self._next_adv = ticks.add(now, rand(16) % (self.adv_interval_ms // 4 + 1))
         self._next_expiry = None
         self._answers = {}  # addr_key(solicitor) -> when we last answered it
+        self._now = now  # on_frame hands time and RSSI to its slow path through these
+        self._rssi = 0
         self.outage_start = None  # planned outage (ticks), None: none planned
         self.outage_end = None
         self.outage_for_s = 0
@@ -74,34 +76,53 @@ class Agent(Node):
         rc = config.get("region")
         self.region = None
         if rc is not None:
-            self.region = Region(rc, self.address, self.keys, self.out,
-                                 cfg_int(config, "epoch", 0, 0, 0xFFFF))
+            self.region = Region(
+                rc, self.address, self.keys, self.out, cfg_int(config, "epoch", 0, 0, 0xFFFF)
+            )
             self.region.start(now)
         self._schedule(now)
 
     # --- the sans-I/O interface ---
 
     def on_frame(self, now, iface, src_mac, rssi, frame):
-        # Hot path first: an IPv4 datagram for someone else, looked up without decoding or
-        # slicing. The header checksum is not recomputed here: dec_ttl patches it
-        # incrementally, so a corrupted header stays corrupted and its receiver drops it.
-        if len(frame) >= 20 and frame[0] == 0x45 and frame[16] != 255 and not self.in_outage:
-            k = ((frame[16] & 0x3F) << 24) | (frame[17] << 16) | (frame[18] << 8) | frame[19]
-            if k != self.key:
-                b = self.bindings.get(k)
-                if b is not None and b[0][0] == frame[16]:
-                    if isinstance(frame, bytes):  # the driver's buffer is a bytearray
-                        frame = bytearray(frame)
-                    if ipv4.dec_ttl(frame):
-                        self.out.send(b[2], b[1], frame)
-                    else:
-                        self._drop("ttl", frame)
-                    return
-                self._route_beyond_cell(now, iface, src_mac, frame)
-                return
+        # MicroPython allocates a call's frame on the heap when it needs more than 11 slots
+        # (arguments + locals + value stack). This method has 6 arguments, so it stays at 11:
+        # the hot path is one small call, and the rest gets time and RSSI through attributes.
+        if self._forward(frame):
+            return
+        self._now = now
+        self._rssi = rssi
+        self._other_frame(iface, src_mac, frame)
+
+    def _forward(self, frame):
+        """The hot path: an IPv4 datagram for a node with a local binding, looked up without
+        decoding or slicing, its TTL decremented in place, sent on in the same buffer. The header
+        checksum is not verified here: dec_ttl patches it incrementally, so a corrupted header
+        stays corrupted and its receiver drops it. False: not for this path."""
+        if len(frame) < 20 or frame[0] != 0x45 or self.in_outage:
+            return False
+        b = self.bindings.get(
+            ((frame[16] & 0x3F) << 24) | (frame[17] << 16) | (frame[18] << 8) | frame[19]
+        )
+        if b is None or b[0][0] != frame[16]:
+            return False
+        if isinstance(frame, bytes):  # the driver's buffer is a bytearray
+            frame = bytearray(frame)
+        if ipv4.dec_ttl(frame):
+            self.out.send(b[2], b[1], frame)
+        else:
+            self._drop("ttl", frame)
+        return True
+
+    def _other_frame(self, iface, src_mac, frame):
+        now = self._now
         if self.in_outage:
             return  # the agent is out of service: it neither answers nor forwards
-        self._on_control(now, iface, src_mac, rssi, frame)
+        if len(frame) >= 20 and frame[0] == 0x45 and frame[16] != 255:
+            if ipv4.addr_key(frame, 16) != self.key:
+                self._route_beyond_cell(now, iface, src_mac, frame)
+                return
+        self._on_control(now, iface, src_mac, self._rssi, frame)
         self._schedule(now)
 
     def on_timer(self, now):

@@ -15,9 +15,9 @@ peers), ``max_lifetime_s``.
 from mobility import ipv4, region, registration, ticks, tunnel
 from mobility.errors import DecodeError, FrameTooLarge
 from mobility.node import Node, cfg_int, parse_addr, soonest
+from mobility.remote import DEFAULT_MAX_LIFETIME_S, RemoteCache
 
 IDLE_WAKE_MS = 3600000  # nothing due: wake once an hour anyway
-from mobility.remote import DEFAULT_MAX_LIFETIME_S, RemoteCache
 
 
 class HomeAgent(Node):
@@ -30,7 +30,11 @@ class HomeAgent(Node):
             raise ValueError("home agent config needs 'mobiles': {home address: node id}")
         self.links = region.Links(config.get("links"), config.get("gateway"))
         self.cache = RemoteCache(
-            self.address, self.keys, self.nonce, self.out, homes=mobiles,
+            self.address,
+            self.keys,
+            self.nonce,
+            self.out,
+            homes=mobiles,
             max_lifetime_s=cfg_int(config, "max_lifetime_s", DEFAULT_MAX_LIFETIME_S, 1, 65535),
         )
         self._schedule(now)

@@ -50,9 +50,14 @@ class Host(Node):
                 IF_RADIO,
             )
         self.links = Links(config.get("links"))
-        self.remote = RemoteCache(self.address, self.keys, self.nonce, self.out,
-                                  homes=config.get("peers"),
-                                  accept_proxy=bool(config.get("accept_proxy", False)))
+        self.remote = RemoteCache(
+            self.address,
+            self.keys,
+            self.nonce,
+            self.out,
+            homes=config.get("peers"),
+            accept_proxy=bool(config.get("accept_proxy", False)),
+        )
         self._wake = ticks.add(now, IDLE_WAKE_MS)
 
     def _schedule(self, now):

@@ -135,8 +135,9 @@ class MobileNode(Node):
             self.correspondents[ipv4.addr_key(a, 0)] = [a, False]
         spi = auth.spi_home(self.node_id)
         if spi in self.keys:
-            self.remote = RemoteClient(self.address, self.keys, spi, self.out,
-                                       self._remote_route, self.home_agent)
+            self.remote = RemoteClient(
+                self.address, self.keys, spi, self.out, self._remote_route, self.home_agent
+            )
         self._schedule(now)
 
     # --- the sans-I/O interface ---
@@ -317,9 +318,10 @@ class MobileNode(Node):
             self._next_rank = now  # leave before the outage: re-rank now
 
     def _first_heard(self, now):
-        """Unbound and an agent was heard. With another candidate already known, bind now;
-        otherwise ask every agent in range to answer (one solicitation, within the 1/s limit)
-        and choose the best after a short listening window, not merely the first heard."""
+        """Unbound, no request in flight, and an agent was heard: ask every agent in range to
+        answer (one solicitation, within the 1/s limit) and choose the best after a short
+        listening window, not merely the first heard. (After a loss, _lose chooses at once
+        among the agents already known.)"""
         if self._choose_at is not None:
             return
         if self.collect_ms == 0:

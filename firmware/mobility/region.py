@@ -16,10 +16,11 @@ member transmits a given publication at most once and the flood ends by itself. 
 the first copy came from is the next hop toward the origin (reverse path of the flood), which is
 how tunnels find their way across a multi-hop backbone.
 
-The published-binding table is one dict ``addr_key(home) -> packed small int``: no object per
-binding, so 500 bindings fit a small heap. The packed value (30 bits, a small int on a 32-bit
-board) holds the expiry in units of 1024 ms (20 bits, wraps with the ticks period), the two top
-address bits that ``addr_key`` drops, and the origin's member index.
+The published-binding table (``BindingTable``) is one bytearray allocated at start-up, an
+open-addressing hash table of 8-byte slots: the home address and a packed value (the expiry in
+units of 1024 ms, 20 bits, wrapping with the ticks period; the origin's member index, 8 bits).
+No object per binding and no allocation or resizing afterwards, so 500 bindings take 8 KiB
+whatever the heap's fragmentation.
 """
 
 from mobility import auth, ipv4, publication, ticks, tunnel
@@ -36,7 +37,7 @@ except ImportError:
 DEFAULT_HOLD_OFF_MS = const(2000)  # changes are batched this long before they are published
 DEFAULT_REPUBLISH_MS = const(30000)  # period of the full snapshot
 DEFAULT_DUP_HOLD_MS = const(1000)  # how long a late (reordered) part of a batch is accepted
-DEFAULT_MAX_PUBLISHED = const(1000)  # bound on the published-binding table
+DEFAULT_MAX_PUBLISHED = const(512)  # capacity of the published-binding table
 SWEEP_MS = const(5000)  # how often expired published bindings are removed
 WINDOW = const(16)  # duplicate set: the 16 sequence numbers below the newest, one bit each
 MAX_MEMBERS = const(255)
@@ -44,11 +45,13 @@ POLICY_ROAM = "roam"  # publish, tunnel by published bindings, correspondent and
 POLICY_MIP4 = "mip4"  # the baseline: no publication; everything through the home agent
 TUNNEL_TTL = const(64)
 
-# packed published binding: | expiry units (20) | top address bits (2) | member index (8) |
+# packed published binding: | used (1) | expiry units (20) | member index (8) |
 _UNIT_SHIFT = const(10)  # 1024 ms
 _UNITS_MASK = const(0xFFFFF)
 _UNITS_HALF = const(0x80000)
 _ORIGIN_MASK = const(0xFF)
+_EXP_SHIFT = const(8)
+_USED = const(0x10000000)
 
 
 def _units_diff(a, b):
@@ -65,7 +68,9 @@ def parse_addr(value, what="address"):
         try:
             return ipv4.aton(value)
         except ValueError:
-            raise ValueError("region config: %s %r is not an IPv4 address" % (what, value))
+            raise ValueError(
+                "region config: %s %r is not an IPv4 address" % (what, value)
+            ) from None
     if isinstance(value, (bytes, bytearray)) and len(value) == 4:
         return bytes(value)
     raise ValueError("region config: %s must be 'a.b.c.d' or 4 bytes, not %r" % (what, value))
@@ -92,8 +97,7 @@ def parse_link(value, what="link address"):
                 except ValueError:
                     pass
     raise ValueError(
-        "region config: %s must be 6 bytes, 12 hex digits or 'a.b.c.d:port', not %r"
-        % (what, value)
+        "region config: %s must be 6 bytes, 12 hex digits or 'a.b.c.d:port', not %r" % (what, value)
     )
 
 
@@ -120,10 +124,115 @@ def is_publication(buf):
     """True when the IPv4 packet in ``buf`` is a region publication (UDP to port 4344): such a
     packet is never tunnelled."""
     return (
-        len(buf) >= 24
-        and buf[9] == ipv4.PROTO_UDP
-        and ((buf[22] << 8) | buf[23]) == ipv4.PUB_PORT
+        len(buf) >= 24 and buf[9] == ipv4.PROTO_UDP and ((buf[22] << 8) | buf[23]) == ipv4.PUB_PORT
     )
+
+
+class BindingTable:
+    """Home address -> packed value (28 bits), in one preallocated bytearray.
+
+    Open addressing with linear probing over a power-of-two number of 8-byte slots (address 4,
+    value 4; value 0 = empty), at most 3/4 full; deletion shifts the following entries back
+    (no tombstones), so lookups stay short however many bindings come and go.
+    """
+
+    def __init__(self, capacity):
+        size = 16
+        while size * 3 < capacity * 4:
+            size <<= 1
+        self.capacity = capacity
+        self.size = size
+        self.mask = size - 1
+        self.buf = bytearray(8 * size)
+        self.n = 0
+
+    def __len__(self):
+        return self.n
+
+    def _home(self, p):
+        b = self.buf
+        k = ((b[p] & 0x3F) << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]
+        return (k ^ (k >> 10) ^ (k >> 20)) & self.mask
+
+    def value_at(self, i):
+        b = self.buf
+        p = i * 8 + 4
+        return (b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]
+
+    def _set_value(self, i, v):
+        b = self.buf
+        p = i * 8 + 4
+        b[p] = v >> 24
+        b[p + 1] = (v >> 16) & 0xFF
+        b[p + 2] = (v >> 8) & 0xFF
+        b[p + 3] = v & 0xFF
+
+    def find(self, a, off=0):
+        """The slot holding the address at a[off:off+4], or -1 - (the empty slot where it would
+        go). No allocation."""
+        k = ((a[off] & 0x3F) << 24) | (a[off + 1] << 16) | (a[off + 2] << 8) | a[off + 3]
+        i = (k ^ (k >> 10) ^ (k >> 20)) & self.mask
+        b = self.buf
+        while True:
+            p = i * 8
+            if not (b[p + 4] | b[p + 5] | b[p + 6] | b[p + 7]):
+                return -1 - i
+            if (
+                b[p] == a[off]
+                and b[p + 1] == a[off + 1]
+                and b[p + 2] == a[off + 2]
+                and b[p + 3] == a[off + 3]
+            ):
+                return i
+            i = (i + 1) & self.mask
+
+    def get(self, a, off=0):
+        """The value stored for the address, or 0."""
+        i = self.find(a, off)
+        return self.value_at(i) if i >= 0 else 0
+
+    def put(self, a, value):
+        """Store ``value`` (1..2**28-1) for address ``a``; False when the table is full."""
+        i = self.find(a, 0)
+        if i < 0:
+            if self.n >= self.capacity:
+                return False
+            i = -1 - i
+            p = i * 8
+            self.buf[p : p + 4] = a
+            self.n += 1
+        self._set_value(i, value | _USED)
+        return True
+
+    def address(self, i):
+        p = i * 8
+        return bytes(self.buf[p : p + 4])
+
+    def remove(self, i):
+        """Empty slot ``i`` and shift back the entries that probed past it."""
+        b = self.buf
+        mask = self.mask
+        self.n -= 1
+        j = i
+        while True:
+            j = (j + 1) & mask
+            q = j * 8
+            if not (b[q + 4] | b[q + 5] | b[q + 6] | b[q + 7]):
+                break
+            h = self._home(q)
+            # the entry at j stays unless its home slot lies cyclically outside (i, j]
+            if i <= j:
+                stays = i < h <= j
+            else:
+                stays = h > i or h <= j
+            if stays:
+                continue
+            p = i * 8
+            b[p : p + 8] = b[q : q + 8]
+            i = j
+        p = i * 8
+        for x in range(8):
+            b[p + x] = 0
 
 
 class Region:
@@ -176,11 +285,15 @@ class Region:
                 raise ValueError("region config: bad prefix length in %r" % r["dst"])
             via = self._neighbour_index(parse_addr(r.get("via"), "route via"), 0)
             if via < 0:
-                raise ValueError("region config: route via %r is not a neighbour or host" % r.get("via"))
+                raise ValueError(
+                    "region config: route via %r is not a neighbour or host" % r.get("via")
+                )
             self.routes.append((parse_addr(net, "route dst"), int(plen), via))
         self.policy = config.get("policy", POLICY_ROAM)
         if self.policy not in (POLICY_ROAM, POLICY_MIP4):
-            raise ValueError("region config: policy must be 'roam' or 'mip4', not %r" % (self.policy,))
+            raise ValueError(
+                "region config: policy must be 'roam' or 'mip4', not %r" % (self.policy,)
+            )
         self.publishing = self.policy == POLICY_ROAM
         self.hold_off = _positive_ms(config, "hold_off_ms", DEFAULT_HOLD_OFF_MS)
         self.republish = _positive_ms(config, "republish_ms", DEFAULT_REPUBLISH_MS)
@@ -203,7 +316,7 @@ class Region:
         self._pending = {}  # addr_key -> home: changed since the last publication
         self._withdrawn = {}  # addr_key -> home: repeated in the next snapshot
         self._run = {}  # origin index -> [next part expected, keys not yet in the snapshot]
-        self.table = {}  # published bindings: addr_key(home) -> packed value (see module doc)
+        self.table = BindingTable(self.max_published)  # the published bindings
         self._started = False
         self._due = 0  # incremental publication due (when _pending is not empty)
         self._snapshot_at = 0
@@ -223,7 +336,8 @@ class Region:
         a = parse_addr(n.get("addr"), what + " addr")
         if member != (self._member_index(a, 0) >= 0):
             raise ValueError(
-                "region config: %s %s %s a member" % (what, ipv4.ntoa(a), "is not" if member else "is")
+                "region config: %s %s %s a member"
+                % (what, ipv4.ntoa(a), "is not" if member else "is")
             )
         if self._neighbour_index(a, 0) >= 0 or a == self.own:
             raise ValueError("region config: %s %s listed twice" % (what, ipv4.ntoa(a)))
@@ -355,14 +469,26 @@ class Region:
         for part in range(len(chunks)):
             b, w = chunks[part]
             pub = publication.Publication(
-                self.own, self.epoch, self.seq, full, b, w, auth.SPI_REGION,
-                part if full else 0, part == last or not full,
+                self.own,
+                self.epoch,
+                self.seq,
+                full,
+                b,
+                w,
+                auth.SPI_REGION,
+                part if full else 0,
+                part == last or not full,
             )
             payload = publication.encode_payload(pub, self._key)
             self._log(
                 "publish",
-                {"epoch": self.epoch, "seq": self.seq, "full": full, "bindings": len(b),
-                 "withdrawals": len(w)},
+                {
+                    "epoch": self.epoch,
+                    "seq": self.seq,
+                    "full": full,
+                    "bindings": len(b),
+                    "withdrawals": len(w),
+                },
             )
             self.seq = (self.seq + 1) & 0xFFFF
             self.originated += 1
@@ -405,11 +531,18 @@ class Region:
 
     def _sweep(self, now):
         nu = (now >> _UNIT_SHIFT) & _UNITS_MASK
-        dead = [k for k in self.table if _units_diff(self.table[k] >> _UNIT_SHIFT, nu) <= 0]
-        for k in dead:
-            del self.table[k]
+        t = self.table
+        dead = 0
+        i = 0
+        while i < t.size:
+            v = t.value_at(i)
+            if v and _units_diff((v >> _EXP_SHIFT) & _UNITS_MASK, nu) <= 0:
+                t.remove(i)  # an entry may shift back into slot i: look at it again
+                dead += 1
+                continue
+            i += 1
         if dead:
-            self._log("published_expired", {"count": len(dead)})
+            self._log("published_expired", {"count": dead})
         for k in [k for k in self._local if ticks.diff(self._local[k][1], now) <= 0]:
             # the owner normally calls local_down; an unrefreshed copy is withdrawn here too
             self.local_down(now, self._local[k][0])
@@ -491,9 +624,23 @@ class Region:
 
     def _drop_origin(self, oi):
         self._run.pop(oi, None)
-        dead = [k for k in self.table if self.table[k] & _ORIGIN_MASK == oi]
-        for k in dead:
-            del self.table[k]
+        t = self.table
+        i = 0
+        while i < t.size:
+            v = t.value_at(i)
+            if v and v & _ORIGIN_MASK == oi:
+                t.remove(i)
+                continue
+            i += 1
+
+    def _origin_homes(self, oi):
+        t = self.table
+        found = set()
+        for i in range(t.size):
+            v = t.value_at(i)
+            if v and v & _ORIGIN_MASK == oi:
+                found.add(t.address(i))
+        return found
 
     def _apply(self, now, oi, pub):
         table = self.table
@@ -504,7 +651,7 @@ class Region:
         run = None
         if pub.full:
             if pub.part == 0:
-                run = [1, set([k for k in table if table[k] & _ORIGIN_MASK == oi])]
+                run = [1, self._origin_homes(oi)]
                 self._run[oi] = run
             else:
                 run = self._run.get(oi)
@@ -515,48 +662,58 @@ class Region:
                     run = None
         nu = now >> _UNIT_SHIFT
         for home, life_s in pub.bindings:
-            k = ipv4.addr_key(home, 0)
             if run is not None:
-                run[1].discard(k)
+                run[1].discard(home)
             if life_s == 0:
-                self._withdraw(k, home, oi)
-                continue
-            if k not in table and len(table) >= self.max_published:
-                self._log("drop", {"reason": "region_full", "home": ipv4.ntoa(home)})
+                self._withdraw(home, oi)
                 continue
             exp = (nu + ((life_s * 1000) >> _UNIT_SHIFT) + 1) & _UNITS_MASK
-            table[k] = (exp << _UNIT_SHIFT) | ((home[0] >> 6) << 8) | oi
+            if not table.put(home, (exp << _EXP_SHIFT) | oi):
+                self._log("drop", {"reason": "region_full", "home": ipv4.ntoa(home)})
         for home in pub.withdrawals:
-            self._withdraw(ipv4.addr_key(home, 0), home, oi)
+            self._withdraw(home, oi)
         if run is not None and pub.last:
             del self._run[oi]
             n = 0
-            for k in run[1]:
-                v = table.get(k)
-                if v is not None and v & _ORIGIN_MASK == oi:
-                    del table[k]
+            for home in run[1]:
+                if self._withdraw(home, oi):
                     n += 1
             if n:
                 self._log("snapshot_removed", {"origin": ipv4.ntoa(pub.origin), "count": n})
 
-    def _withdraw(self, k, home, oi):
+    def _withdraw(self, home, oi):
         # only the origin that published a binding can withdraw it: when the node has moved,
         # the old agent's withdrawal must not remove the new agent's binding
-        v = self.table.get(k)
-        if v is not None and v & _ORIGIN_MASK == oi and (v >> 8) & 3 == home[0] >> 6:
-            del self.table[k]
+        i = self.table.find(home, 0)
+        if i >= 0 and self.table.value_at(i) & _ORIGIN_MASK == oi:
+            self.table.remove(i)
+            return True
+        return False
 
     # ---- lookups -------------------------------------------------------------------------
 
     def published(self, now, buf, off=0):
         """The member index of the agent that published a binding for the address at
         ``buf[off:off+4]``, or -1. No allocation (a forwarding-path lookup)."""
-        v = self.table.get(ipv4.addr_key(buf, off))
-        if v is None or (v >> 8) & 3 != buf[off] >> 6:
+        v = self.table.get(buf, off)
+        if not v:
             return -1
-        if _units_diff(v >> _UNIT_SHIFT, (now >> _UNIT_SHIFT) & _UNITS_MASK) <= 0:
+        if _units_diff((v >> _EXP_SHIFT) & _UNITS_MASK, (now >> _UNIT_SHIFT) & _UNITS_MASK) <= 0:
             return -1
         return v & _ORIGIN_MASK
+
+    def bindings(self, now):
+        """{home address: origin address} of every unexpired published binding (for tests,
+        reports and the CLI; allocates)."""
+        t = self.table
+        found = {}
+        for i in range(t.size):
+            if t.value_at(i):
+                home = t.address(i)
+                oi = self.published(now, home, 0)
+                if oi >= 0:
+                    found[home] = self.members[oi]
+        return found
 
     def published_addr(self, now, home):
         """The address of the agent holding ``home``'s published binding, or None."""

@@ -47,8 +47,17 @@ class RemoteCache:
     correspondent); a request signed with a home key must come from that key's node.
     ``accept_proxy``: also accept proxy bindings signed with the region key."""
 
-    def __init__(self, own, keys, nonce, out, homes=None, accept_proxy=False,
-                 max_lifetime_s=DEFAULT_MAX_LIFETIME_S, capacity=DEFAULT_CAPACITY):
+    def __init__(
+        self,
+        own,
+        keys,
+        nonce,
+        out,
+        homes=None,
+        accept_proxy=False,
+        max_lifetime_s=DEFAULT_MAX_LIFETIME_S,
+        capacity=DEFAULT_CAPACITY,
+    ):
         self.own = own
         self.keys = keys
         self.out = out
@@ -80,8 +89,9 @@ class RemoteCache:
         made, refreshed or removed."""
         if not self._authorised(req) or not req.verify(self.keys):
             self.refused += 1
-            self.out.log("drop", {"reason": "auth", "what": "remote binding",
-                                  "home": ipv4.ntoa(req.home)})
+            self.out.log(
+                "drop", {"reason": "auth", "what": "remote binding", "home": ipv4.ntoa(req.home)}
+            )
             return False
         # a proxy binding's counter is the router's own; a node's is keyed by its home address
         hk = ipv4.addr_key(req.src if req.spi == auth.SPI_REGION else req.home, 0)
@@ -90,10 +100,12 @@ class RemoteCache:
         code = self.idents.accept(hk, req.ident)
         if code != replay.ACCEPTED:
             self.refused += 1
-            self.out.log("drop", {"reason": "replay", "what": "remote binding",
-                                  "home": ipv4.ntoa(req.home)})
-            self._reply(req, registration.IDENT_MISMATCH, 0, self.idents.reply_ident(hk),
-                        iface, mac)
+            self.out.log(
+                "drop", {"reason": "replay", "what": "remote binding", "home": ipv4.ntoa(req.home)}
+            )
+            self._reply(
+                req, registration.IDENT_MISMATCH, 0, self.idents.reply_ident(hk), iface, mac
+            )
             return False
         k = ipv4.addr_key(req.home, 0)
         life = min(req.lifetime, self.max_lifetime_s)
@@ -107,8 +119,15 @@ class RemoteCache:
             return False
         e = self.bindings.get(k)
         if e is None or e[1] != req.coa:
-            self.out.log("remote_up", {"home": ipv4.ntoa(req.home), "coa": ipv4.ntoa(req.coa),
-                                       "lifetime": life, "proxy": req.spi == auth.SPI_REGION})
+            self.out.log(
+                "remote_up",
+                {
+                    "home": ipv4.ntoa(req.home),
+                    "coa": ipv4.ntoa(req.coa),
+                    "lifetime": life,
+                    "proxy": req.spi == auth.SPI_REGION,
+                },
+            )
         self.bindings[k] = [bytes(req.home), bytes(req.coa), ticks.add(now, life * 1000)]
         self.accepted += 1
         self._reply(req, registration.ACCEPTED, life, req.ident, iface, mac)
@@ -116,8 +135,15 @@ class RemoteCache:
 
     def _reply(self, req, code, life, ident, iface, mac):
         rep = registration.RegReply(
-            self.own, req.src, code, life, req.home, req.home_agent, ident,
-            registration.EXT_MH_AUTH, req.spi,
+            self.own,
+            req.src,
+            code,
+            life,
+            req.home,
+            req.home_agent,
+            ident,
+            registration.EXT_MH_AUTH,
+            req.spi,
         )
         self.out.send(iface, mac, registration.encode_reply(rep, self.keys.get(req.spi)))
 
@@ -200,15 +226,24 @@ class RemoteClient:
         e[7] += 1
         e[6] = ticks.add(now, RETRY_MS << (e[7] - 1))
         if r is None:
-            self.out.log("drop", {"reason": "no_route", "what": "remote binding",
-                                  "to": ipv4.ntoa(e[0])})
+            self.out.log(
+                "drop", {"reason": "no_route", "what": "remote binding", "to": ipv4.ntoa(e[0])}
+            )
             return
         nonce = self._nonce.get(ipv4.addr_key(e[0], 0), 0)
         e[5] = self.counter.next(nonce)
         e[9] = True
         req = registration.RegRequest(
-            self.src, e[0], 0, e[3], e[1], self.home_agent, e[2], e[5],
-            registration.EXT_MH_AUTH, self.spi,
+            self.src,
+            e[0],
+            0,
+            e[3],
+            e[1],
+            self.home_agent,
+            e[2],
+            e[5],
+            registration.EXT_MH_AUTH,
+            self.spi,
         )
         self.out.send(r[0], r[1], registration.encode_request(req, self.keys.get(self.spi)))
 
@@ -233,8 +268,15 @@ class RemoteClient:
             self.out.log("remote_failed", {"peer": ipv4.ntoa(e[0]), "code": rep.code})
             return True
         if e[4] != BOUND:
-            self.out.log("remote_bound", {"peer": ipv4.ntoa(e[0]), "home": ipv4.ntoa(e[1]),
-                                          "coa": ipv4.ntoa(e[2]), "lifetime": rep.lifetime})
+            self.out.log(
+                "remote_bound",
+                {
+                    "peer": ipv4.ntoa(e[0]),
+                    "home": ipv4.ntoa(e[1]),
+                    "coa": ipv4.ntoa(e[2]),
+                    "lifetime": rep.lifetime,
+                },
+            )
         e[4] = BOUND
         e[7] = 0
         life_ms = rep.lifetime * 1000

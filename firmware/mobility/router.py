@@ -11,8 +11,8 @@ Sans-I/O: fed frames and timers with the current time; writes actions into ``out
 """
 
 from mobility import auth, ipv4, region, registration, ticks
-from mobility.node import Node
 from mobility.errors import DecodeError
+from mobility.node import Node
 from mobility.remote import RemoteClient
 
 try:
@@ -40,7 +40,8 @@ class Router(Node):
         self.region = region.Region(
             config.get("region"), self.address, self.keys, self.out, config.get("epoch", 0)
         )
-        self.proxy = bool(config.get("proxy", False))
+        # proxy bindings are route optimisation: never in the "mip4" baseline
+        self.proxy = bool(config.get("proxy", False)) and self.region.publishing
         self.proxy_lifetime_s = config.get("proxy_lifetime_s", PROXY_LIFETIME_S)
         self.proxies = RemoteClient(self.address, self.keys, auth.SPI_REGION, self.out, self.route)
         self.handled = 0  # datagrams this router forwarded or tunnelled (tests count hops)

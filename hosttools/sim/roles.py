@@ -156,8 +156,21 @@ class RoleFactory:
                 else:
                     cfg["gateway"] = g.mac
                     cfg["gateway_iface"] = IF_RADIO
-            for n, key in self.home_key.items():
-                cfg["keys"][spi_home(n)] = key
+            # a correspondent holds the home keys of the mobile nodes (it accepts their
+            # bindings, unless the policy is the baseline) and, on the backbone, reaches every
+            # agent directly (tunnels to a care-of agent need no gateway)
+            peers = {}
+            for spec in world.sc.nodes:
+                if spec.role == "mobile":
+                    n = spec.index + 1
+                    cfg["keys"][spi_home(n)] = self.home_key[n]
+                    peers[self._ntoa(world.nodes[spec.index].addr)] = n
+            if self.policy != "mip4":
+                cfg["peers"] = peers
+            if nd.bb is not None:
+                cfg["links"] = [{"addr": self._ntoa(o.addr), "iface": IF_BACKBONE, "mac": o.bb}
+                                for o in world.nodes if o.bb is not None and o is not nd
+                                and o.kind in ("agent", "router")]
             return Host(cfg, rand, now)
         if kind == "router":
             from mobility.router import Router

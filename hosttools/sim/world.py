@@ -77,6 +77,7 @@ class World:
         self.medium = radio_mod.Medium(self.radio)
         self.range2 = self.radio.max_range_m() ** 2
         self.floor = self.radio.audible_floor()
+        self.half_ten_n = self.radio.ten_n / 2.0
         self.pcap = pcap
         self.col = collector
         bb = scenario.backbone
@@ -107,6 +108,13 @@ class World:
         # RSSI samples for the report (a board could log the same); too many for a city
         self.rssi_log = n <= 200
         self.rssi_last = {}
+        # per-pair shadowing as a matrix (the radio model's values, computed once) when it fits
+        self.S = None
+        if n <= 4000:
+            self.S = np.empty((n, n), dtype=np.float32)
+            allidx = np.arange(n)
+            for i in range(n):
+                self.S[i] = self.radio.mean_rssi_many(i, allidx, np.ones(n))
         self.bb_sniffers = [nd for nd in self.nodes if nd.sniffer and nd.bb is not None]
         self.factory.prepare(self)
 
@@ -341,9 +349,17 @@ class World:
         idx = np.flatnonzero(mask)
         if len(idx) == 0:
             return idx, idx, X, Y
-        mean = self.radio.mean_rssi_many(nd.idx, idx, d2[idx])
+        mean = self._mean_rssi(nd.idx, idx, d2[idx])
         keep = mean >= self.floor
         return idx[keep], mean[keep], X, Y
+
+    def _mean_rssi(self, a, idx, d2):
+        """Mean RSSI from node a at the nodes idx (squared distances d2), as the radio model's
+        mean_rssi_many; from the precomputed matrix when there is one."""
+        if self.S is None:
+            return self.radio.mean_rssi_many(a, idx, d2)
+        # S[a, j] = mean RSSI at 1 m; the distance term is added here
+        return self.S[a, idx] - self.half_ten_n * np.log10(np.maximum(d2, 1.0))
 
     def _interference(self, tx, idx, X, Y):
         """For the hearers idx of tx: the strongest mean RSSI of any other transmission that
@@ -357,7 +373,7 @@ class World:
         for o in others:
             busy.add(o.sender)
             d2 = (X[idx] - o.x) ** 2 + (Y[idx] - o.y) ** 2
-            worst = np.maximum(worst, self.radio.mean_rssi_many(o.sender, idx, d2))
+            worst = np.maximum(worst, self._mean_rssi(o.sender, idx, d2))
         return worst.tolist(), busy
 
     def _receives(self, r, mean, interference, k, busy):

@@ -5,9 +5,16 @@ precedence, partitions, and the "mip4" baseline."""
 import unittest
 
 from backbone import (
-    CELL_KEY, REGION_KEY, home_key, keys_for, link_mac, peer, region_config,
+    CELL_KEY,
+    REGION_KEY,
+    home_key,
+    keys_for,
+    link_mac,
+    peer,
+    region_config,
 )
 from medium import Medium, make_rand
+
 from mobility import actions, auth, ipv4, registration
 from mobility.agent import Agent
 from mobility.home import HomeAgent
@@ -59,8 +66,12 @@ class Field:
                 "address": address,
                 "keys": keys_for(region=True),
                 "region": region_config(
-                    self.members, self.edges, address, self.hosts,
-                    policy=self.policy, hold_off_ms=self.hold_off_ms,
+                    self.members,
+                    self.edges,
+                    address,
+                    self.hosts,
+                    policy=self.policy,
+                    hold_off_ms=self.hold_off_ms,
                     republish_ms=self.republish_ms,
                 ),
             }
@@ -79,8 +90,13 @@ class Field:
                     self.m.wire(self.names[member], self.names[h])
 
     def home_agent(self, links):
-        cfg = {"node_id": 50, "address": HA, "keys": keys_for(7), "mobiles": {M_HOME: 7},
-               "links": [peer(a) for a in links]}
+        cfg = {
+            "node_id": 50,
+            "address": HA,
+            "keys": keys_for(7),
+            "mobiles": {M_HOME: 7},
+            "links": [peer(a) for a in links],
+        }
         self.names[HA] = "HA"
         self.m.add("HA", HomeAgent(cfg, make_rand(50), self.m.now), link_mac(HA))
         for a in links:
@@ -88,9 +104,14 @@ class Field:
                 self.m.wire("HA", self.names[a])
 
     def host(self, name, address, gateway, links=(), node_id=60, peers=True, proxy=False):
-        cfg = {"node_id": node_id, "address": address,
-               "keys": keys_for(7, region=proxy), "gateway": link_mac(gateway),
-               "gateway_iface": actions.IF_BACKBONE, "links": [peer(a) for a in links]}
+        cfg = {
+            "node_id": node_id,
+            "address": address,
+            "keys": keys_for(7, region=proxy),
+            "gateway": link_mac(gateway),
+            "gateway_iface": actions.IF_BACKBONE,
+            "links": [peer(a) for a in links],
+        }
         if peers:
             cfg["peers"] = {M_HOME: 7}
         if proxy:
@@ -101,9 +122,14 @@ class Field:
             self.m.wire(name, self.names[a])
 
     def mobile(self, name="M", address=M_HOME, node_id=7, correspondents=(), **extra):
-        cfg = {"node_id": node_id, "address": address, "keys": keys_for(node_id),
-               "home_agent": HA, "policy": self.policy,
-               "correspondents": list(correspondents)}
+        cfg = {
+            "node_id": node_id,
+            "address": address,
+            "keys": keys_for(node_id),
+            "home_agent": HA,
+            "policy": self.policy,
+            "correspondents": list(correspondents),
+        }
         for k in extra:
             cfg[k] = extra[k]
         self.names[address] = name
@@ -130,7 +156,7 @@ class Field:
     def handled_by(self, tag):
         """Stations that transmitted a datagram carrying ``tag`` (plain or tunnelled), in order."""
         who = []
-        for t, node, iface, mac, data in self.m.capture:
+        for _t, node, _iface, _mac, data in self.m.capture:
             if tag in data and node not in who:
                 who.append(node)
         return who
@@ -138,6 +164,34 @@ class Field:
 
 def delivered(f, name, tag):
     return len(f.m.received(name, tag))
+
+
+class AgentsOnAGrid(unittest.TestCase):
+    def test_every_agent_learns_every_mobile_nodes_binding(self):
+        f = Field()
+        names = []
+        for i in range(6):  # a 3 x 2 grid of agents, one mobile node in each cell
+            f.agent("A%d" % (i + 1), "10.0.0.%d" % (i + 1))
+            names.append("A%d" % (i + 1))
+        for i in range(6):
+            if i % 3 < 2:
+                f.link("10.0.0.%d" % (i + 1), "10.0.0.%d" % (i + 2))
+            if i < 3:
+                f.link("10.0.0.%d" % (i + 1), "10.0.0.%d" % (i + 4))
+        f.build()
+        for i in range(6):
+            f.mobile("M%d" % (i + 1), "10.9.0.%d" % (i + 1), 10 + i)
+            f.hear("M%d" % (i + 1), names[i], -45)
+        f.m.run(5000)
+        for i in range(6):
+            got = f.role(names[i]).region.bindings(f.m.now)
+            want = {}
+            for j in range(6):
+                if j != i:
+                    want[ipv4.aton("10.9.0.%d" % (j + 1))] = ipv4.aton("10.0.0.%d" % (j + 1))
+            self.assertEqual(got, want, names[i])
+            # local precedence: its own node is bound locally, not taken from the region
+            self.assertEqual(len(f.role(names[i]).bindings), 1)
 
 
 class HomeAgentDown(unittest.TestCase):
@@ -198,8 +252,9 @@ class RouteOptimisation(unittest.TestCase):
         self.assertEqual(f.handled_by(b"first-one"), ["C", "HA", "A1"])
         ha_before = f.role("HA").tunnelled
         # the datagram from C made the node bind with C: C now tunnels straight to A1
-        self.assertEqual(f.role("C").remote.care_of(f.m.now, ipv4.aton(M_HOME)),
-                         ipv4.aton("10.0.0.1"))
+        self.assertEqual(
+            f.role("C").remote.care_of(f.m.now, ipv4.aton(M_HOME)), ipv4.aton("10.0.0.1")
+        )
         for i in range(5):
             f.m.send("C", M_HOME, b"optimised-%d" % i)
             f.m.run(200)
@@ -224,7 +279,7 @@ class RouteOptimisation(unittest.TestCase):
         self.assertEqual(len(f.m.received("M", b"baseline-")), 5)
         self.assertEqual(f.handled_by(b"baseline-4"), ["C", "HA", "A1"])
         self.assertIsNone(f.role("C").remote.care_of(f.m.now, ipv4.aton(M_HOME)))
-        self.assertEqual(f.role("A1").region.table, {})  # nothing published
+        self.assertEqual(len(f.role("A1").region.table), 0)  # nothing published
         f.m.power("HA", False)
         f.m.send("C", M_HOME, b"ha-is-down")
         f.m.run(1000)
@@ -247,8 +302,9 @@ class ProxyBinding(unittest.TestCase):
         f.m.send("C", M_HOME, b"proxy-0")
         f.m.run(1000)
         self.assertEqual(f.handled_by(b"proxy-0"), ["C", "R", "A1"])
-        self.assertEqual(f.role("C").remote.care_of(f.m.now, ipv4.aton(M_HOME)),
-                         ipv4.aton("10.0.0.1"))
+        self.assertEqual(
+            f.role("C").remote.care_of(f.m.now, ipv4.aton(M_HOME)), ipv4.aton("10.0.0.1")
+        )
         f.m.send("C", M_HOME, b"proxy-1")
         f.m.run(1000)
         self.assertEqual(f.handled_by(b"proxy-1"), ["C", "A1"])
@@ -276,9 +332,16 @@ class LocalPrecedence(unittest.TestCase):
         def register(agent, lifetime):
             a = f.role(agent)
             counter[0] += 1
-            req = registration.RegRequest(home, a.address, registration.FLAG_S, lifetime, home,
-                                          ipv4.ANY_ADDR, a.address,
-                                          registration.make_ident(a.nonce, counter[0]))
+            req = registration.RegRequest(
+                home,
+                a.address,
+                registration.FLAG_S,
+                lifetime,
+                home,
+                ipv4.ANY_ADDR,
+                a.address,
+                registration.make_ident(a.nonce, counter[0]),
+            )
             f.m.inject(agent, link_mac(M_HOME), registration.encode_request(req, CELL_KEY))
 
         register("A1", 60)
@@ -290,7 +353,9 @@ class LocalPrecedence(unittest.TestCase):
         f.m.send("C", M_HOME, b"precedence-1")
         f.m.run(500)
         self.assertEqual(f.m.received("N", b"precedence-1"), [b"precedence-1"])
-        self.assertEqual(f.handled_by(b"precedence-1"), ["C", "A1"])  # delivered by A1, not tunnelled
+        self.assertEqual(
+            f.handled_by(b"precedence-1"), ["C", "A1"]
+        )  # delivered by A1, not tunnelled
         # A1's local binding ends: from then on it uses the published one and tunnels to A2
         register("A1", 0)
         f.m.run(100)
@@ -346,18 +411,35 @@ class ForgedAtTheCorrespondent(unittest.TestCase):
         c = f.role("C")
         before = dict((k, list(v)) for k, v in c.remote.bindings.items())
         self.assertEqual(len(before), 1)
-        sent = [d for t, n, i, mac, d in f.m.capture
-                if n == "A1" and d[9] == ipv4.PROTO_UDP and d[16:20] == c.address
-                and d[22:24] == b"\x01\xb2"]
+        sent = [
+            d
+            for t, n, i, mac, d in f.m.capture
+            if n == "A1"
+            and d[9] == ipv4.PROTO_UDP
+            and d[16:20] == c.address
+            and d[22:24] == b"\x01\xb2"
+        ]
         self.assertTrue(sent)
         home = ipv4.aton(M_HOME)
         forged = []
-        for key, spi in ((b"a guess at the home key of node 7", auth.spi_home(7)), (None, 0),
-                         (REGION_KEY, auth.SPI_REGION), (home_key(8), auth.spi_home(8))):
-            req = registration.RegRequest(home, c.address, 0, 60, home, ipv4.aton(HA),
-                                          ipv4.aton("10.0.0.66"),
-                                          registration.make_ident(c.nonce, 99999),
-                                          registration.EXT_MH_AUTH, spi)
+        for key, spi in (
+            (b"a guess at the home key of node 7", auth.spi_home(7)),
+            (None, 0),
+            (REGION_KEY, auth.SPI_REGION),
+            (home_key(8), auth.spi_home(8)),
+        ):
+            req = registration.RegRequest(
+                home,
+                c.address,
+                0,
+                60,
+                home,
+                ipv4.aton(HA),
+                ipv4.aton("10.0.0.66"),
+                registration.make_ident(c.nonce, 99999),
+                registration.EXT_MH_AUTH,
+                spi,
+            )
             forged.append(registration.encode_request(req, key))
         for frame in forged + sent:  # forged ones, then the genuine ones replayed
             f.m.inject("C", link_mac("10.0.0.1"), frame, iface=actions.IF_BACKBONE)

@@ -8,6 +8,7 @@ ends. test_region_agents.py runs the same protocol through real agents and mobil
 import unittest
 
 from backbone import Backbone, Rand, grid, line, node_config, region_config, ring
+
 from mobility import ipv4
 from mobility.router import Router
 
@@ -31,14 +32,7 @@ def build(members, edges, now=0, hosts=None, **options):
 
 def learned(bb, name, now):
     """{home: origin address} as member ``name`` sees the region's bindings."""
-    r = bb.roles[name].region
-    found = {}
-    for k in r.table:
-        v = r.table[k]
-        addr = bytes(((((v >> 8) & 3) << 6) | (k >> 24), (k >> 16) & 0xFF, (k >> 8) & 0xFF, k & 0xFF))
-        if r.published(now, addr) >= 0:
-            found[addr] = r.members[v & 0xFF]
-    return found
+    return bb.roles[name].region.bindings(now)
 
 
 class FloodingTopologies(unittest.TestCase):
@@ -67,6 +61,12 @@ class FloodingTopologies(unittest.TestCase):
             sent[k] = sent.get(k, 0) + 1
         for k in sent:
             self.assertEqual(sent[k], 1, "sent twice: %r" % (k,))
+        # ... and never back to the neighbour its first copy came from
+        first_from = {}
+        for src, dst, pub in bb.publications():
+            first_from.setdefault((dst, pub.origin, pub.epoch, pub.seq), src)
+        for src, dst, pub in bb.publications():
+            self.assertNotEqual(first_from.get((src, pub.origin, pub.epoch, pub.seq)), dst)
         n_pubs = len(set([(p.origin, p.epoch, p.seq) for _, _, p in bb.publications()]))
         self.assertEqual(n_pubs, len(members))  # one snapshot per origin (bindings batched)
         return bb, n_pubs
@@ -129,7 +129,7 @@ class TwoRegions(unittest.TestCase):
             self.assertEqual(learned(bb, m, bb.now), {home(2): ipv4.aton("10.2.0.3")})
         self.assertGreater(bb.event_count("region_ignored", "10.2.0.1"), 0)
         # nothing of A's was forwarded inside B
-        for src, dst, pub in bb.publications():
+        for src, _dst, pub in bb.publications():
             if src.startswith("10.2."):
                 self.assertTrue(pub.origin.startswith(b"\x0a\x02"), pub)
 
@@ -160,8 +160,10 @@ class Batching(unittest.TestCase):
         sent = sum(bb.roles[m].region.originated for m in members) - before
         changes = 2 * n_moves  # without batching: one publication per local change
         ratio = changes / sent
-        print("hold-off batching: %d local changes in 3 s -> %d publications (ratio %.1f)"
-              % (changes, sent, ratio))
+        print(
+            "hold-off batching: %d local changes in 3 s -> %d publications (ratio %.1f)"
+            % (changes, sent, ratio)
+        )
         # each agent: the leading-edge publication, then at most one per hold-off of the burst
         bound = len(members) * (1 + (n_moves * 50 + 1999) // 2000)
         self.assertLessEqual(sent, bound)

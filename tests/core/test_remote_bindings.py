@@ -4,6 +4,7 @@ the nonce handshake, refresh, expiry, failure, and forged or replayed requests a
 import unittest
 
 from backbone import CELL_KEY, Backbone, Rand, link_mac, node_config
+
 from mobility import actions, auth, ipv4, registration, tunnel
 from mobility.home import HomeAgent
 from mobility.remote import BOUND, FAILED, PENDING, RemoteClient
@@ -46,9 +47,15 @@ class Client:
 
 def build():
     bb = Backbone()
-    ha_cfg = node_config(50, HA, mobiles={"10.9.0.7": 7},
-                         links=[{"addr": "10.9.0.7", "iface": 1, "mac": link_mac(MN_HOME)},
-                                {"addr": "10.0.0.1", "iface": 1, "mac": link_mac(COA)}])
+    ha_cfg = node_config(
+        50,
+        HA,
+        mobiles={"10.9.0.7": 7},
+        links=[
+            {"addr": "10.9.0.7", "iface": 1, "mac": link_mac(MN_HOME)},
+            {"addr": "10.0.0.1", "iface": 1, "mac": link_mac(COA)},
+        ],
+    )
     ha_cfg["keys"][SPI] = HOME_KEY
     ha = bb.add("ha", HomeAgent(ha_cfg, Rand(50), 0))
     mn = bb.add("mn", Client())
@@ -66,8 +73,11 @@ class Handshake(unittest.TestCase):
         self.assertEqual(mn.remote.state(ipv4.aton(HA), MN_HOME), BOUND)
         self.assertEqual(ha.cache.care_of(bb.now, MN_HOME), COA)
         # one 133 round (the node did not know the home agent's boot nonce), then accepted
-        codes = [registration.decode_registration(ipv4.decode(f)).code
-                 for s, d, f in bb.frames if s == "ha"]
+        codes = [
+            registration.decode_registration(ipv4.decode(f)).code
+            for s, d, f in bb.frames
+            if s == "ha"
+        ]
         self.assertEqual(codes, [registration.IDENT_MISMATCH, registration.ACCEPTED])
 
     def test_home_agent_tunnels_to_the_care_of_agent(self):
@@ -124,19 +134,24 @@ class ForgedAndReplayed(unittest.TestCase):
         self.bb.run(1000)
 
     def inject(self, pkt):
-        before = (dict((k, list(v)) for k, v in self.ha.cache.bindings.items()),
-                  self.ha.cache.accepted)
+        before = (
+            dict((k, list(v)) for k, v in self.ha.cache.bindings.items()),
+            self.ha.cache.accepted,
+        )
         self.ha.on_frame(self.bb.now, actions.IF_BACKBONE, link_mac(MN_HOME), 0, pkt)
         self.bb.settle()
-        after = (dict((k, list(v)) for k, v in self.ha.cache.bindings.items()),
-                 self.ha.cache.accepted)
+        after = (
+            dict((k, list(v)) for k, v in self.ha.cache.bindings.items()),
+            self.ha.cache.accepted,
+        )
         self.assertEqual(before, after)
         self.assertEqual(self.ha.cache.care_of(self.bb.now, MN_HOME), COA)
 
     def request(self, key, spi=SPI, counter=1000, home=MN_HOME, ext=registration.EXT_MH_AUTH):
         ident = registration.make_ident(self.ha.nonce, counter)
-        req = registration.RegRequest(home, ipv4.aton(HA), 0, 60, home, ipv4.aton(HA),
-                                      COA2, ident, ext, spi)
+        req = registration.RegRequest(
+            home, ipv4.aton(HA), 0, 60, home, ipv4.aton(HA), COA2, ident, ext, spi
+        )
         return registration.encode_request(req, key)
 
     def test_wrong_key(self):
@@ -150,6 +165,7 @@ class ForgedAndReplayed(unittest.TestCase):
 
     def test_region_key_without_proxy_acceptance(self):
         from backbone import REGION_KEY
+
         self.inject(self.request(REGION_KEY, auth.SPI_REGION))
 
     def test_another_nodes_key_for_this_home(self):
@@ -165,8 +181,18 @@ class ForgedAndReplayed(unittest.TestCase):
 
     def test_stale_nonce(self):
         ident = registration.make_ident(self.ha.nonce ^ 1, 5000)
-        req = registration.RegRequest(MN_HOME, ipv4.aton(HA), 0, 60, MN_HOME, ipv4.aton(HA),
-                                      COA2, ident, registration.EXT_MH_AUTH, SPI)
+        req = registration.RegRequest(
+            MN_HOME,
+            ipv4.aton(HA),
+            0,
+            60,
+            MN_HOME,
+            ipv4.aton(HA),
+            COA2,
+            ident,
+            registration.EXT_MH_AUTH,
+            SPI,
+        )
         self.inject(registration.encode_request(req, HOME_KEY))
 
     def test_replayed_reply_changes_nothing_at_the_node(self):

@@ -1,0 +1,238 @@
+"""The asyncio loop that runs a role of the sans-I/O core on a board.
+
+It feeds the role its events (frames from the links, due timers, the application's sends) with
+the time from ``time.ticks_ms`` and carries out the actions the role answers with: SEND on a
+link (a unicast ESP-NOW send that is not acknowledged is reported back as a link failure),
+DELIVER to the application (logged as ``app_rx``), LOG as one JSON line on the console.
+
+It measures timer lateness (how long after the wake-up time the role actually ran) into a
+preallocated histogram and logs it every ``lateness_every_ms`` as a ``lateness`` event with
+n, p50, p99 and max in ms: the lab benchmark reads those lines.
+"""
+
+import asyncio
+import time
+
+from mobility import ipv4, ticks
+from mobility.actions import DELIVER, IF_BACKBONE, IF_RADIO, LOG, SEND
+
+LATE_BUCKETS = 256  # ms; later than that counts in the last bucket
+
+
+class Driver:
+    def __init__(self, role, radio, log, backbone=None, clock=time.ticks_ms, wdt=None,
+                 lateness_every_ms=10000):
+        self.role = role
+        self.radio = radio
+        self.backbone = backbone
+        self.log = log
+        self.clock = clock
+        self.wdt = wdt
+        self.late = [0] * LATE_BUCKETS
+        self.late_n = 0
+        self.late_max = 0
+        self.lateness_every_ms = lateness_every_ms
+        self.kick = asyncio.Event()
+        self._fail = []
+        self.delivered = 0
+
+    # -- actions ----------------------------------------------------------------------------
+
+    def run_actions(self, now):
+        out = self.role.out
+        fail = self._fail
+        for i in range(out.n):
+            k = out.kind[i]
+            if k == SEND:
+                link = self.radio if out.iface[i] == IF_RADIO else self.backbone
+                if link is None:
+                    continue
+                try:
+                    if not link.send(out.mac[i], out.data[i]):
+                        fail.append((out.iface[i], out.mac[i]))
+                except (OSError, ValueError) as e:
+                    self.log.event("send_error", {"error": str(e)}, now)
+            elif k == DELIVER:
+                self.deliver(now, out.data[i])
+            elif k == LOG:
+                ev = out.data[i]
+                self.log.event(ev[0], ev[1], now)
+        out.clear()
+        while fail:
+            iface, mac = fail.pop(0)
+            self.role.on_link_failure(now, iface, mac)
+            self.run_actions(now)
+
+    def deliver(self, now, data):
+        self.delivered += 1
+        try:
+            h = ipv4.decode(data)
+            sport, dport, payload = ipv4.decode_udp(h)
+            seq = int.from_bytes(payload[:4], "big") if len(payload) >= 4 else -1
+            self.log.event("app_rx", {"src": ipv4.ntoa(h.src), "seq": seq, "len": len(payload)}, now)
+        except ValueError as e:
+            self.log.event("app_rx", {"error": str(e)}, now)
+
+    # -- tasks ------------------------------------------------------------------------------
+
+    def _record_lateness(self, late):
+        if late < 0:
+            late = 0
+        if late > self.late_max:
+            self.late_max = late
+        self.late[late if late < LATE_BUCKETS else LATE_BUCKETS - 1] += 1
+        self.late_n += 1
+
+    def lateness(self):
+        """(n, p50, p99, max) in ms since the last report."""
+        n = self.late_n
+        if n == 0:
+            return (0, 0, 0, 0)
+        p50 = p99 = -1
+        acc = 0
+        for ms in range(LATE_BUCKETS):
+            acc += self.late[ms]
+            if p50 < 0 and acc * 2 >= n:
+                p50 = ms
+            if acc * 100 >= n * 99:
+                p99 = ms
+                break
+        return (n, p50, p99, self.late_max)
+
+    def _report_lateness(self, now):
+        n, p50, p99, mx = self.lateness()
+        self.log.event("lateness", {"n": n, "p50": p50, "p99": p99, "max": mx}, now)
+        for i in range(LATE_BUCKETS):
+            self.late[i] = 0
+        self.late_n = 0
+        self.late_max = 0
+
+    async def timers(self):
+        report_at = ticks.add(self.clock(), self.lateness_every_ms)
+        while True:
+            wake = self.role.next_wake()
+            now = self.clock()
+            wait = ticks.diff(wake, now) if wake is not None else 1000
+            if ticks.diff(report_at, now) < wait:
+                wait = ticks.diff(report_at, now)
+            if wait > 0:
+                self.kick.clear()
+                try:
+                    await asyncio.wait_for_ms(self.kick.wait(), wait)
+                    continue  # a frame changed the plan: recompute the wake-up time
+                except asyncio.TimeoutError:
+                    pass
+            now = self.clock()
+            if self.wdt is not None:
+                self.wdt.feed()
+            if ticks.diff(now, report_at) >= 0:
+                self._report_lateness(now)
+                report_at = ticks.add(now, self.lateness_every_ms)
+            wake = self.role.next_wake()
+            if wake is not None and ticks.diff(now, wake) >= 0:
+                self._record_lateness(ticks.diff(now, wake))
+                self.role.on_timer(now)
+                self.run_actions(now)
+
+    async def radio_rx(self):
+        radio = self.radio
+        role = self.role
+        while True:
+            mac, msg = await radio.arecv()
+            if mac is None:
+                continue
+            now = self.clock()
+            role.on_frame(now, IF_RADIO, mac, radio.rssi(mac), msg)
+            self.run_actions(now)
+            self.kick.set()
+
+    async def traffic(self, dst, every_ms, size):
+        """Application datagrams to `dst` every `every_ms` (a correspondent's flow)."""
+        dst = bytes(int(x) for x in dst.split("."))
+        seq = 0
+        payload = bytearray(max(4, size))
+        while True:
+            await asyncio.sleep_ms(every_ms)
+            seq += 1
+            payload[0:4] = seq.to_bytes(4, "big")
+            now = self.clock()
+            try:
+                self.role.on_send(now, dst, bytes(payload))
+                self.log.event("app_tx", {"dst": ipv4.ntoa(dst), "seq": seq}, now)
+            except ValueError as e:
+                self.log.event("app_tx_error", {"error": str(e)}, now)
+            self.run_actions(now)
+            self.kick.set()
+
+    async def run(self, traffic=None):
+        tasks = [asyncio.create_task(self.timers()), asyncio.create_task(self.radio_rx())]
+        if traffic:
+            tasks.append(asyncio.create_task(
+                self.traffic(traffic["to"], traffic.get("every_ms", 1000), traffic.get("size", 16))))
+        await asyncio.gather(*tasks)
+
+
+def make_role(cfg, rand, now):
+    role = cfg["role"]
+    if role == "agent":
+        from mobility.agent import Agent as cls
+    elif role == "mobile":
+        from mobility.mobile import MobileNode as cls
+    elif role == "host":
+        from mobility.host import Host as cls
+    elif role == "home":
+        from mobility.home import HomeAgent as cls
+    else:
+        from mobility.router import Router as cls
+    return cls(cfg, rand, now)
+
+
+def main():
+    """Read config.json and run the role forever (called by main.py)."""
+    import random
+
+    import config
+    import logsink
+
+    log = logsink.LogSink()
+    try:
+        cfg = config.load()
+    except (config.ConfigError, OSError) as e:
+        log.event("config_error", {"error": str(e), "repl": True})
+        return
+    log.node_id = cfg["node_id"]
+    wdt = None
+    if cfg.get("watchdog_ms", 0):
+        try:
+            import machine
+
+            wdt = machine.WDT(timeout=cfg["watchdog_ms"])
+        except (ImportError, AttributeError, ValueError):
+            wdt = None
+    import link_espnow
+
+    radio = link_espnow.EspNowLink(cfg.get("channel", 1), log=log.event)
+    now = time.ticks_ms()
+    role = make_role(cfg, random.getrandbits, now)
+    log.event("start", {"role": cfg["role"], "mac": radio.mac, "channel": radio.channel})
+    drv = Driver(role, radio, log, wdt=wdt, lateness_every_ms=cfg.get("lateness_every_ms", 10000))
+    import safemode
+
+    async def healthy_later():
+        await asyncio.sleep_ms(cfg.get("healthy_ms", 10000))
+        safemode.healthy()
+
+    async def both():
+        asyncio.create_task(healthy_later())
+        await drv.run(cfg.get("traffic"))
+
+    try:
+        asyncio.run(both())
+    except KeyboardInterrupt:
+        raise
+    except Exception as e:  # noqa: BLE001 - a field board must come back by itself
+        log.event("crash", {"error": repr(e)})
+        time.sleep_ms(1000)
+        import machine
+
+        machine.reset()

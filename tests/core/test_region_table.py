@@ -1,0 +1,64 @@
+"""The published-binding table: a preallocated open-addressing hash table, checked against a
+dict under random insertions and removals (collisions, wrap at the end of the array, removal
+with backward shift)."""
+
+import unittest
+
+from backbone import Rand
+
+from mobility.region import BindingTable
+
+
+def addr(n):
+    return bytes((10, (n >> 16) & 0xFF, (n >> 8) & 0xFF, n & 0xFF))
+
+
+class BindingTableTest(unittest.TestCase):
+    def check(self, t, model):
+        self.assertEqual(len(t), len(model))
+        for a in model:
+            self.assertEqual(t.get(a) & 0xFFFFFFF, model[a])
+        seen = {}
+        for i in range(t.size):
+            v = t.value_at(i)
+            if v:
+                seen[t.address(i)] = v & 0xFFFFFFF
+        self.assertEqual(seen, model)
+
+    def test_random_operations_match_a_dict(self):
+        rand = Rand(5)
+        t = BindingTable(48)  # 64 slots: many collisions and probes across the end
+        model = {}
+        for step in range(3000):
+            # addresses that collide: few distinct values in the hashed bits
+            a = addr((rand(6) << 10) | rand(3))
+            if rand(2) == 0 and a in model:
+                i = t.find(a)
+                self.assertGreaterEqual(i, 0)
+                t.remove(i)
+                del model[a]
+            else:
+                v = 1 + rand(20)
+                if a in model or len(model) < 48:
+                    self.assertTrue(t.put(a, v))
+                    model[a] = v
+                else:
+                    self.assertFalse(t.put(a, v))  # full: refused, nothing changed
+            if step % 100 == 0:
+                self.check(t, model)
+        self.check(t, model)
+
+    def test_missing_address_and_capacity(self):
+        t = BindingTable(500)
+        self.assertEqual(t.size, 1024)
+        self.assertEqual(len(t.buf), 8 * 1024)  # 8 KiB for 500 bindings, allocated once
+        self.assertEqual(t.get(addr(1)), 0)
+        self.assertLess(t.find(addr(1)), 0)
+        for n in range(500):
+            self.assertTrue(t.put(addr(n), n + 1))
+        self.assertFalse(t.put(addr(999), 1))
+        self.assertEqual(t.get(addr(499)) & 0xFFFF, 500)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,104 @@
+"""config.py: validation messages and the atomic write (runs on MicroPython and CPython)."""
+
+import os
+import unittest
+
+import config
+
+GOOD = {"role": "agent", "node_id": 1, "address": "10.0.0.1", "keys": {"256": "00" * 16},
+        "channel": 6}
+DIR = "_test_config_dir"
+
+
+def _rm(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+class ConfigTest(unittest.TestCase):
+    def setUp(self):
+        try:
+            os.mkdir(DIR)
+        except OSError:
+            pass
+        self.path = DIR + "/config.json"
+        _rm(self.path)
+        _rm(self.path + ".tmp")
+
+    def tearDown(self):
+        _rm(self.path)
+        _rm(self.path + ".tmp")
+        try:
+            os.rmdir(DIR)
+        except OSError:
+            pass
+
+    def test_save_then_load_round_trips(self):
+        config.save(GOOD, self.path)
+        self.assertEqual(config.load(self.path), GOOD)
+        self.assertRaises(OSError, os.stat, self.path + ".tmp")
+
+    def test_save_replaces_an_existing_config(self):
+        config.save(GOOD, self.path)
+        new = dict(GOOD)
+        new["node_id"] = 2
+        config.save(new, self.path)
+        self.assertEqual(config.load(self.path)["node_id"], 2)
+
+    def test_missing_config_says_so(self):
+        try:
+            config.load(self.path)
+        except config.ConfigError as e:
+            self.assertIn("no " + self.path, str(e))
+        else:
+            self.fail("no ConfigError")
+
+    def test_bad_fields_are_named(self):
+        for field, value, words in (
+            ("role", "pilot", "role 'pilot'"),
+            ("node_id", -1, "node_id"),
+            ("address", "10.0.0", "address"),
+            ("channel", 15, "channel"),
+            ("keys", {}, "keys"),
+        ):
+            cfg = dict(GOOD)
+            cfg[field] = value
+            try:
+                config.validate(cfg)
+            except config.ConfigError as e:
+                self.assertIn(words, str(e))
+            else:
+                self.fail("accepted %s=%r" % (field, value))
+
+    def test_bad_config_is_never_written(self):
+        config.save(GOOD, self.path)
+        bad = dict(GOOD)
+        bad["role"] = "pilot"
+        self.assertRaises(config.ConfigError, config.save, bad, self.path)
+        self.assertEqual(config.load(self.path), GOOD)
+
+    def test_interrupted_write_keeps_the_old_config(self):
+        config.save(GOOD, self.path)
+        with open(self.path + ".tmp", "w") as f:
+            f.write('{"role": "ag')  # power cut in the middle of the new file
+        self.assertEqual(config.load(self.path), GOOD)
+        self.assertRaises(OSError, os.stat, self.path + ".tmp")
+
+    def test_complete_tmp_without_config_is_finished(self):
+        # power cut between remove and rename on a filesystem without atomic replace
+        with open(self.path + ".tmp", "w") as f:
+            f.write('{"role": "host", "node_id": 3, "address": "10.0.0.3", "keys": {"256": "00"}}')
+        self.assertEqual(config.load(self.path)["node_id"], 3)
+        self.assertEqual(config.load(self.path)["role"], "host")
+
+    def test_invalid_json_is_reported(self):
+        with open(self.path, "w") as f:
+            f.write("{not json")
+        try:
+            config.load(self.path)
+        except config.ConfigError as e:
+            self.assertIn("not valid JSON", str(e))
+        else:
+            self.fail("no ConfigError")

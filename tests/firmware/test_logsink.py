@@ -1,0 +1,32 @@
+"""logsink.py: one compact JSON object per line, with board ticks and node id."""
+
+import json
+import unittest
+
+import logsink
+
+
+class _Out:
+    def __init__(self):
+        self.text = ""
+
+    def write(self, s):
+        self.text += s
+
+
+class LogSinkTest(unittest.TestCase):
+    def test_one_json_line_per_event(self):
+        out = _Out()
+        sink = logsink.LogSink(node_id=7, clock=lambda: 1234, out=out)
+        sink.event("bind", {"agent": "10.0.0.1", "mac": b"\x01\x02"})
+        sink.event("tick")
+        lines = out.text.split("\n")
+        self.assertEqual(lines[-1], "")
+        self.assertEqual(len(lines), 3)
+        rec = json.loads(lines[0])
+        self.assertEqual(rec["t"], 1234)
+        self.assertEqual(rec["n"], 7)
+        self.assertEqual(rec["ev"], "bind")
+        self.assertEqual(rec["mac"], "0102")
+        self.assertTrue(lines[0].startswith('{"t":1234,"n":7,"ev":"bind",'))
+        self.assertEqual(json.loads(lines[1])["ev"], "tick")

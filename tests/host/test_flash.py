@@ -1,0 +1,165 @@
+"""`roam flash`: image checks before the board is touched, dry run, chip mismatch, the whole
+erase/write/verify/reset sequence on an emulated chip (tests/host/chipsim.py: the only mock),
+and every error path as one line with nothing written."""
+
+import os
+import tty
+
+import pytest
+import serial
+from chipsim import build_image, make_chip
+from click.testing import CliRunner
+from esptool.util import FatalError
+
+from hosttools import flash
+from hosttools.cli import main
+from hosttools.errors import RoamError
+from hosttools.fleet import load_board_type
+
+
+@pytest.fixture
+def boards(tmp_path, monkeypatch):
+    d = tmp_path / "boards"
+    d.mkdir()
+    (d / "esp32.toml").write_text('chip = "esp32"\nflash_offset = 0x1000\n'
+                                  'download = "https://micropython.org/download/ESP32_GENERIC/"\n')
+    (d / "esp32s3.toml").write_text('chip = "esp32s3"\nflash_offset = 0x0\n')
+    monkeypatch.setenv("ROAM_BOARDS_DIR", str(d))
+    monkeypatch.setenv("ROAM_FIRMWARE_CACHE", str(tmp_path / "cache"))
+    return d
+
+
+@pytest.fixture
+def pty_port():
+    m, s = os.openpty()
+    tty.setraw(s)
+    yield os.ttyname(s)
+    os.close(m)
+    os.close(s)
+
+
+@pytest.fixture
+def no_board(monkeypatch):
+    """Fails the test if anything tries to talk to a chip."""
+    def refuse(port, baud):
+        raise AssertionError("the board was touched")
+    monkeypatch.setattr(flash, "connect_chip", refuse)
+
+
+def invoke(*args):
+    r = CliRunner().invoke(main, list(args))
+    return r.exit_code, r.output, r.stderr if hasattr(r, "stderr") else r.output
+
+
+def image_file(tmp_path, chip="esp32", name="fw.bin"):
+    p = tmp_path / name
+    p.write_bytes(build_image(chip))
+    return p
+
+
+def test_dry_run_prints_the_esptool_command(boards, tmp_path, no_board):
+    img = image_file(tmp_path)
+    code, out, _ = invoke("flash", "--port", "/dev/ttyUSB7", "--type", "esp32", "--firmware",
+                          str(img), "--dry-run")
+    assert code == 0, out
+    assert out.strip() == ("esptool --chip esp32 --port /dev/ttyUSB7 --baud 460800 --before "
+                           "default-reset --after hard-reset write-flash --erase-all 0x1000 "
+                           + str(img))
+
+
+def test_dry_run_uses_the_newest_cached_image(boards, tmp_path, no_board):
+    cache = tmp_path / "cache" / "esp32s3"
+    cache.mkdir(parents=True)
+    for name in ("ESP32_GENERIC_S3-v1.27.0.bin", "ESP32_GENERIC_S3-v1.29.0.bin"):
+        (cache / name).write_bytes(build_image("esp32s3"))
+    code, out, _ = invoke("flash", "--port", "/dev/x", "--type", "esp32s3", "--dry-run")
+    assert code == 0, out
+    assert out.split()[-2:] == ["0x0", str(cache / "ESP32_GENERIC_S3-v1.29.0.bin")]
+
+
+@pytest.mark.parametrize("content,expect", [
+    (b"", "is empty"),
+    (b"UF2\n" + bytes(500), "UF2"),
+    (b"\x00" * 400, "not an ESP firmware image"),
+    (None, "is an image for ESP32-S3, but board type esp32 is ESP32"),
+    ("truncated", "not a valid esp32 image"),
+])
+def test_bad_images_are_refused_before_the_board_is_touched(boards, tmp_path, pty_port,
+                                                           no_board, content, expect):
+    img = tmp_path / "bad.bin"
+    if content is None:
+        img.write_bytes(build_image("esp32s3"))
+    elif content == "truncated":
+        img.write_bytes(build_image("esp32")[:40])
+    else:
+        img.write_bytes(content)
+    code, out, _ = invoke("flash", "--port", pty_port, "--type", "esp32", "--firmware", str(img))
+    assert code == 2
+    assert expect in out
+    assert "https://micropython.org/download/ESP32_GENERIC/" in out
+    assert out.count("\n") == 1 and out.startswith("roam: error: ")
+
+
+def test_missing_image_says_where_to_get_it(boards, no_board):
+    code, out, _ = invoke("flash", "--port", "/dev/x", "--type", "esp32s3", "--dry-run")
+    assert code == 2
+    assert "no MicroPython image for board type esp32s3" in out
+    assert "https://micropython.org/download/?mcu=esp32s3" in out
+
+
+def test_unknown_board_type(boards, no_board, tmp_path):
+    code, out, _ = invoke("flash", "--port", "/dev/x", "--type", "esp8266", "--dry-run")
+    assert code == 2 and "unknown board type 'esp8266' (known: esp32, esp32s3)" in out
+
+
+def test_flash_writes_verifies_and_resets(boards, tmp_path, pty_port, monkeypatch):
+    chip = make_chip("esp32")
+    monkeypatch.setattr(flash, "connect_chip", lambda port, baud: chip)
+    img = image_file(tmp_path)
+    code, out, _ = invoke("flash", "--port", pty_port, "--type", "esp32", "--firmware", str(img))
+    assert code == 0, out
+    assert chip.calls[0] == "erase" and ("write", 0x1000) in chip.calls
+    assert "md5" in chip.calls and chip.calls[-1] == "hard_reset"
+    data = img.read_bytes()
+    # esptool may patch the flash-size byte of the header; the rest is the image.
+    assert chip.flash[0x1000 + 4:0x1000 + len(data)] == data[4:]
+    assert "ESP32 flashed with fw.bin at 0x1000" in out
+
+
+def test_wrong_chip_is_refused_and_nothing_written(boards, tmp_path, pty_port, monkeypatch):
+    chip = make_chip("esp32s3")
+    monkeypatch.setattr(flash, "connect_chip", lambda port, baud: chip)
+    code, out, _ = invoke("flash", "--port", pty_port, "--type", "esp32", "--firmware",
+                          str(image_file(tmp_path)))
+    assert code == 2
+    assert "board on %s is an ESP32-S3, but board type esp32 needs an ESP32" % pty_port in out
+    assert chip.calls == [] and chip.flash == bytearray(b"\xff" * len(chip.flash))
+
+
+def test_board_not_answering(boards, tmp_path, pty_port, monkeypatch):
+    def silent(port, baud):
+        raise FatalError("Failed to connect to Espressif device: No serial data received.")
+    monkeypatch.setattr(flash, "connect_chip", silent)
+    code, out, _ = invoke("flash", "--port", pty_port, "--type", "esp32", "--firmware",
+                          str(image_file(tmp_path)))
+    assert code == 2 and "does not answer esptool" in out and out.count("\n") == 1
+
+
+def test_missing_and_busy_ports(boards, tmp_path, pty_port, no_board):
+    img = str(image_file(tmp_path))
+    code, out, _ = invoke("flash", "--port", str(tmp_path / "ttyNONE"), "--type", "esp32",
+                          "--firmware", img)
+    assert code == 2 and "does not exist" in out
+    holder = serial.Serial(pty_port, exclusive=True)
+    try:
+        code, out, _ = invoke("flash", "--port", pty_port, "--type", "esp32", "--firmware", img)
+    finally:
+        holder.close()
+    assert code == 2 and "is busy" in out
+
+
+def test_board_definition_read(boards):
+    bt = load_board_type("esp32")
+    assert (bt.chip, bt.flash_offset) == ("esp32", 0x1000)
+    with pytest.raises(RoamError, match="unknown board type"):
+        load_board_type("../etc/passwd")

@@ -1,0 +1,191 @@
+"""The firmware on virtual boards: mpremote deploys it, soft reset restarts it, a role runs and
+logs JSON lines on the console; safe mode with a held boot button; config writes survive a
+power cut at any moment."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import serial
+
+from tests.host._vboards import Lab
+
+REPO = Path(__file__).resolve().parents[2]
+FIRMWARE = REPO / "firmware"
+KEYS = {"256": "11" * 16}
+
+
+def install(root: Path, cfg: dict | None) -> None:
+    """Copy the firmware into a board's filesystem directory (what `roam deploy` does)."""
+    root.mkdir(parents=True, exist_ok=True)
+    for f in FIRMWARE.glob("*.py"):
+        if f.name != "manifest.py":
+            shutil.copy(f, root / f.name)
+    shutil.copytree(FIRMWARE / "mobility", root / "mobility", dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    if cfg is not None:
+        (root / "config.json").write_text(json.dumps(cfg))
+
+
+def console(board, seconds: float, until: bytes | None = None) -> bytes:
+    """Read what the board prints for `seconds` (or until `until` appears)."""
+    s = serial.Serial(board.pty, timeout=0.1)
+    buf = b""
+    end = time.monotonic() + seconds
+    try:
+        while time.monotonic() < end:
+            buf += s.read(4096)
+            if until is not None and until in buf:
+                break
+    finally:
+        s.close()
+    return buf
+
+
+def json_lines(buf: bytes) -> list[dict]:
+    out = []
+    for ln in buf.decode("utf-8", "replace").splitlines():
+        if ln.startswith('{"t":'):
+            out.append(json.loads(ln))
+    return out
+
+
+@pytest.fixture
+def lab(tmp_path):
+    lab = Lab(tmp_path)
+    yield lab
+    lab.close()
+
+
+def test_mpremote_deploys_and_the_role_logs_json(lab, tmp_path):
+    b = lab.board("a1", "02:52:4f:00:00:01")
+    cfg = {"role": "agent", "node_id": 1, "address": "10.0.0.1", "keys": KEYS,
+           "lateness_every_ms": 1000}
+    (tmp_path / "cfg.json").write_text(json.dumps(cfg))
+    lab.mpremote(b, "fs", "cp", "-r", str(FIRMWARE / "mobility"), ":", timeout=60)
+    files = [str(f) for f in FIRMWARE.glob("*.py") if f.name != "manifest.py"]
+    lab.mpremote(b, "fs", "cp", *files, ":", "+", "fs", "cp", str(tmp_path / "cfg.json"),
+                 ":config.json", timeout=60)
+    out = lab.mpremote(b, "exec", "import os; print(sorted(os.listdir()))")
+    assert "'config.json'" in out and "'main.py'" in out and "'mobility'" in out
+    # a hard reset boots into main.py: the role starts and logs
+    b.reset()
+    evs = json_lines(console(b, 8, until=b'"ev":"lateness"'))
+    names = [e["ev"] for e in evs]
+    assert "start" in names, names
+    assert all(e["n"] == 1 and isinstance(e["t"], int) for e in evs)
+    assert "lateness" in names
+    # the air saw the agent's advertisements (broadcasts)
+    assert lab.air.by_name["a1"].frames_out >= 1
+
+
+def test_soft_reset_prints_soft_reboot_and_reruns_main(lab):
+    b = lab.board("x", "02:52:4f:00:00:09")
+    (b.root / "main.py").write_text("print('main ran')\n")
+    s = serial.Serial(b.pty, timeout=0.2)
+    try:
+        s.write(b"\r\x03\x02")  # friendly REPL
+        time.sleep(0.3)
+        s.read(4096)
+        s.write(b"\x04")  # Ctrl-D: soft reset
+        buf = b""
+        end = time.monotonic() + 5
+        while b">>> " not in buf.split(b"main ran")[-1] and time.monotonic() < end:
+            buf += s.read(4096)
+    finally:
+        s.close()
+    assert b"MPY: soft reboot\r\n" in buf
+    assert b"main ran\r\n" in buf
+    assert b">>> " in buf
+
+
+def test_unique_ids_and_macs(lab):
+    a = lab.board("u1", "02:52:4f:00:00:11")
+    b = lab.board("u2", "02:52:4f:00:00:12")
+    code = "import machine, network; print(machine.unique_id().hex(), network.WLAN().config('mac').hex())"
+    assert lab.mpremote(a, "exec", code).split() == ["02524f000011"] * 2
+    assert lab.mpremote(b, "exec", code).split() == ["02524f000012"] * 2
+
+
+def test_held_boot_button_starts_safe_mode(tmp_path):
+    lab = Lab(tmp_path)
+    try:
+        b = lab.board("s", "02:52:4f:00:00:21", pins="0=0")
+        install(b.root, {"role": "agent", "node_id": 5, "address": "10.0.0.5", "keys": KEYS})
+        b.reset()
+        evs = json_lines(console(b, 5, until=b"safe_mode"))
+        assert evs and evs[-1]["ev"] == "safe_mode"
+        assert evs[-1]["reason"] == "boot button held"
+        assert lab.mpremote(b, "exec", "print(6*7)").strip() == "42"  # the REPL works
+    finally:
+        lab.close()
+
+
+def test_config_error_is_one_clear_line(lab):
+    b = lab.board("c", "02:52:4f:00:00:31")
+    install(b.root, {"role": "pilot", "node_id": 5, "address": "10.0.0.5", "keys": KEYS})
+    b.reset()
+    evs = json_lines(console(b, 5, until=b"config_error"))
+    assert evs[-1]["ev"] == "config_error"
+    assert "role 'pilot'" in evs[-1]["error"]
+
+
+def kill_during_config_writes(tmp_path: Path, rounds: int, seed: int = 1) -> dict:
+    """Pull the plug at random moments while the board rewrites its config; after every cut the
+    board must boot into its role or into safe mode with a clear line, and config.json (or its
+    completed .tmp) must be valid. Returns counts for the bench."""
+    rng = random.Random(seed)
+    lab = Lab(tmp_path, with_air=False)
+    outcomes = {"role": 0, "safe_mode": 0, "rounds": 0}
+    try:
+        b = lab.board("k", "02:52:4f:00:00:41")
+        cfg = {"role": "host", "node_id": 9, "address": "10.0.0.9", "keys": KEYS,
+               "healthy_ms": 100}
+        install(b.root, cfg)
+        writer = (
+            "import config\n"
+            "c = config.load()\n"
+            "i = 0\n"
+            "while True:\n"
+            "    i += 1\n"
+            "    c['node_id'] = i % 60000\n"
+            "    c['pad'] = 'x' * (i % 900)\n"
+            "    config.save(c)\n"
+        )
+        (b.root / "writer.py").write_text(writer)
+        (b.root / "main.py.role").write_text((FIRMWARE / "main.py").read_text())
+        for _ in range(rounds):
+            # run the writer as main.py, cut power at a random moment
+            (b.root / "main.py").write_text(writer)
+            b.reset()
+            time.sleep(rng.uniform(0.05, 0.25))
+            b.power_off()
+            # what is on "flash" now must load
+            names = os.listdir(b.root)
+            assert "config.json" in names or "config.json.tmp" in names
+            # boot the real firmware: role or safe mode, always with a clear line
+            (b.root / "main.py").write_text((FIRMWARE / "main.py").read_text())
+            b.power_on()
+            buf = console(b, 5, until=b'"ev":"start"')
+            evs = [e["ev"] for e in json_lines(buf)]
+            assert "start" in evs or "safe_mode" in evs, buf[-400:]
+            outcomes["role" if "start" in evs else "safe_mode"] += 1
+            outcomes["rounds"] += 1
+            b.power_off()
+            loaded = json.loads((b.root / "config.json").read_text())
+            assert loaded["role"] == "host" and loaded["address"] == "10.0.0.9"
+    finally:
+        lab.close()
+    return outcomes
+
+
+def test_power_cut_during_config_writes_never_corrupts(tmp_path):
+    rounds = int(os.environ.get("ROAM_KILL_ROUNDS", "8"))
+    out = kill_during_config_writes(tmp_path, rounds)
+    assert out["rounds"] == rounds
