@@ -33,7 +33,7 @@ def _read(path):
     try:
         cfg = json.loads(text)
     except ValueError:
-        raise ConfigError("%s is not valid JSON (%d bytes)" % (path, len(text)))
+        raise ConfigError("%s is not valid JSON (%d bytes)" % (path, len(text))) from None
     return validate(cfg, path)
 
 
@@ -62,7 +62,9 @@ def validate(cfg, where=PATH):
     if not isinstance(nid, int) or isinstance(nid, bool) or not 0 <= nid <= 0xFFFF:
         raise ConfigError("%s: node_id must be an integer 0..65535, got %r" % (where, nid))
     if not _dotted(cfg["address"]):
-        raise ConfigError("%s: address must be a dotted IPv4 address, got %r" % (where, cfg["address"]))
+        raise ConfigError(
+            "%s: address must be a dotted IPv4 address, got %r" % (where, cfg["address"])
+        )
     if not isinstance(cfg["keys"], dict) or not cfg["keys"]:
         raise ConfigError("%s: keys must be a non-empty object {spi: hex key}" % where)
     ch = cfg.get("channel", 1)

@@ -7,14 +7,14 @@ DELIVER to the application (logged as ``app_rx``), LOG as one JSON line on the c
 
 It measures timer lateness (how long after the wake-up time the role actually ran) into a
 preallocated histogram and logs it every ``lateness_every_ms`` as a ``lateness`` event with
-n, p50, p99 and max in ms: the lab benchmark reads those lines.
+timers (count), p50, p99 and max in ms: the lab benchmark reads those lines.
 """
 
 import asyncio
 import time
 
 from mobility import ipv4, ticks
-from mobility.actions import DELIVER, IF_BACKBONE, IF_RADIO, LOG, SEND
+from mobility.actions import DELIVER, IF_RADIO, LOG, SEND
 
 LATE_BUCKETS = 256  # ms; later than that counts in the last bucket
 
@@ -49,7 +49,8 @@ class Driver:
                     continue
                 try:
                     if not link.send(out.mac[i], out.data[i]):
-                        fail.append((out.iface[i], out.mac[i]))
+                        # the frame may be a reused buffer: the core routes it again at once
+                        fail.append((out.iface[i], out.mac[i], out.data[i]))
                 except (OSError, ValueError) as e:
                     self.log.event("send_error", {"error": str(e)}, now)
             elif k == DELIVER:
@@ -59,8 +60,8 @@ class Driver:
                 self.log.event(ev[0], ev[1], now)
         out.clear()
         while fail:
-            iface, mac = fail.pop(0)
-            self.role.on_link_failure(now, iface, mac)
+            iface, mac, frame = fail.pop(0)
+            self.role.on_link_failure(now, iface, mac, frame)
             self.run_actions(now)
 
     def deliver(self, now, data):
@@ -69,7 +70,8 @@ class Driver:
             h = ipv4.decode(data)
             sport, dport, payload = ipv4.decode_udp(h)
             seq = int.from_bytes(payload[:4], "big") if len(payload) >= 4 else -1
-            self.log.event("app_rx", {"src": ipv4.ntoa(h.src), "seq": seq, "len": len(payload)}, now)
+            fields = {"src": ipv4.ntoa(h.src), "seq": seq, "len": len(payload)}
+            self.log.event("app_rx", fields, now)
         except ValueError as e:
             self.log.event("app_rx", {"error": str(e)}, now)
 
@@ -101,7 +103,7 @@ class Driver:
 
     def _report_lateness(self, now):
         n, p50, p99, mx = self.lateness()
-        self.log.event("lateness", {"n": n, "p50": p50, "p99": p99, "max": mx}, now)
+        self.log.event("lateness", {"timers": n, "p50": p50, "p99": p99, "max": mx}, now)
         for i in range(LATE_BUCKETS):
             self.late[i] = 0
         self.late_n = 0
@@ -167,8 +169,9 @@ class Driver:
     async def run(self, traffic=None):
         tasks = [asyncio.create_task(self.timers()), asyncio.create_task(self.radio_rx())]
         if traffic:
-            tasks.append(asyncio.create_task(
-                self.traffic(traffic["to"], traffic.get("every_ms", 1000), traffic.get("size", 16))))
+            flow = self.traffic(traffic["to"], traffic.get("every_ms", 1000),
+                                traffic.get("size", 16))
+            tasks.append(asyncio.create_task(flow))
         await asyncio.gather(*tasks)
 
 

@@ -30,7 +30,10 @@ from hosttools.fleet import REPO_DIR
 from hosttools.targets import BoardProgress, Target, fleet_options, resolve, run_parallel
 
 FIRMWARE_DIR = REPO_DIR / "firmware"
-MANIFEST = "/.roam_manifest.json"
+MANIFEST = ".roam_manifest.json"
+# Paths on the board are relative to "/" (every snippet starts with os.chdir('/')): some ports'
+# VfsPosix mounted at "/" fail os.rename on absolute paths.
+CD = "import os\nos.chdir('/')\n"
 KEEP_SOURCE = ("boot.py", "main.py")  # MicroPython runs these as source only
 MPY_VERSION = 6
 MPY_SUB_VERSION = 3  # what mpy-cross 1.23+ writes
@@ -38,7 +41,7 @@ MPY_SUB_VERSION = 3  # what mpy-cross 1.23+ writes
 
 @dataclass
 class Item:
-    path: str  # absolute path on the board
+    path: str  # path on the board, relative to /
     data: bytes
     digest: str
 
@@ -84,12 +87,12 @@ def plan(src: Path, use_mpy: bool) -> list[Item]:
             rel = rel[:-3] + ".mpy"
         else:
             data = p.read_bytes()
-        items.append(Item("/" + rel, data, hashlib.sha256(data).hexdigest()))
+        items.append(Item(rel, data, hashlib.sha256(data).hexdigest()))
     return items
 
 
 def read_manifest(t: Any, port: str) -> dict[str, str]:
-    code = ("try:\n f=open(%r)\n print(f.read())\n f.close()\nexcept OSError:\n print('{}')\n"
+    code = CD + ("try:\n f=open(%r)\n print(f.read())\n f.close()\nexcept OSError:\n print('{}')\n"
             % MANIFEST)
     out = board_exec(t, code, port).decode().strip()
     try:
@@ -101,7 +104,7 @@ def read_manifest(t: Any, port: str) -> dict[str, str]:
 
 
 def _mkdirs_code(dirs: list[str]) -> str:
-    return ("import os\nfor d in %r:\n try:\n  os.mkdir(d)\n except OSError:\n  pass\n"
+    return CD + ("for d in %r:\n try:\n  os.mkdir(d)\n except OSError:\n  pass\n"
             % dirs)
 
 
@@ -127,7 +130,7 @@ def deploy_board(port: str, src: Path = FIRMWARE_DIR, mpy: str = "auto", reset: 
         wanted = {it.path for it in items}
         # A module switching between .py and .mpy, or gone from the firmware: remove the old.
         stale = sorted(p for p in manifest if p not in wanted)
-        dirs = sorted({os.path.dirname(it.path) for it in changed} - {"/", ""},
+        dirs = sorted({os.path.dirname(it.path) for it in changed} - {""},
                       key=lambda d: d.count("/"))
         if dirs:
             board_exec(t, _mkdirs_code(dirs), port)
@@ -135,18 +138,18 @@ def deploy_board(port: str, src: Path = FIRMWARE_DIR, mpy: str = "auto", reset: 
         total = sum(len(it.data) for it in changed) or 1
         done = 0
         for it in changed:
-            step(0.1 + 0.8 * done / total, "sending %s" % it.path.lstrip("/"))
+            step(0.1 + 0.8 * done / total, "sending %s" % it.path)
             t.fs_writefile(it.path + ".tmp", it.data)
-            board_exec(t, "import os\nos.rename(%r, %r)\n" % (it.path + ".tmp", it.path), port)
+            board_exec(t, CD + "os.rename(%r, %r)\n" % (it.path + ".tmp", it.path), port)
             new_manifest[it.path] = it.digest
             done += len(it.data)
         if stale:
-            board_exec(t, "import os\nfor p in %r:\n try:\n  os.remove(p)\n except OSError:\n"
+            board_exec(t, CD + "for p in %r:\n try:\n  os.remove(p)\n except OSError:\n"
                        "  pass\n" % stale, port)
         if changed or stale or new_manifest != manifest:
             body = json.dumps(new_manifest, sort_keys=True).encode()
             t.fs_writefile(MANIFEST + ".tmp", body)
-            board_exec(t, "import os\nos.rename(%r, %r)\n" % (MANIFEST + ".tmp", MANIFEST), port)
+            board_exec(t, CD + "os.rename(%r, %r)\n" % (MANIFEST + ".tmp", MANIFEST), port)
         if reset:
             step(0.95, "soft reset")
             soft_reset(t)

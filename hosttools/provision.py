@@ -58,6 +58,7 @@ def validated(cfg: dict[str, Any], label: str) -> bytes:
 # hash. Only digests cross the serial line, never the keys.
 _COMMIT = """
 import os, hashlib, binascii
+os.chdir('/')
 def _h(p):
     h = hashlib.sha256()
     with open(p, 'rb') as f:
@@ -90,7 +91,7 @@ def provision_board(port: str, cfg_bytes: bytes, progress: BoardProgress | None 
             t.fs_writefile(tmp, cfg_bytes)
         except Exception as exc:  # noqa: BLE001 - the board may fail in many ways mid-write
             try:
-                board_exec(t, "import os\ntry:\n os.remove(%r)\nexcept OSError:\n pass\n" % tmp,
+                board_exec(t, "import os\nos.chdir('/')\ntry:\n os.remove(%r)\nexcept OSError:\n pass\n" % tmp,
                            port)
             except RoamError:
                 pass

@@ -498,7 +498,7 @@ class BoardHost:
         while not self.stopping:
             self.run_once()
 
-    def start_thread(self) -> "BoardHost":
+    def start_thread(self) -> BoardHost:
         """Serve in a background thread (tests, the lab); stop with close()."""
         import threading
 

@@ -8,7 +8,6 @@
 
 import hashlib
 import io
-import select
 import time
 
 import _air

@@ -36,6 +36,11 @@ B_HOME = const(0)
 B_MAC = const(1)
 B_IFACE = const(2)
 B_EXPIRY = const(3)
+B_FAILS = const(4)  # unicast sends to the node that failed since the last sign of life
+B_FAIL_T = const(5)  # when the first of those failures happened (ticks)
+
+DEFAULT_LINK_FAILURES = const(3)  # failed sends within LINK_FAIL_WINDOW_MS that end a binding
+LINK_FAIL_WINDOW_MS = const(3000)
 
 
 class Agent(Node):
@@ -52,6 +57,7 @@ class Agent(Node):
         self.capacity = cfg_int(config, "capacity", DEFAULT_CAPACITY, 0, 255)
         self.services = advert.SVC_ROUTING | cfg_int(config, "services", 0, 0, 0x07)
         self.cell_iface = cfg_int(config, "cell_iface", IF_RADIO, 0, 1)
+        self.link_failures = cfg_int(config, "link_failures", DEFAULT_LINK_FAILURES, 1, 100)
         self.answer_gap_ms = cfg_int(
             config, "solicit_answer_gap_ms", DEFAULT_ANSWER_GAP_MS, 0, 60000
         )
@@ -153,6 +159,32 @@ class Agent(Node):
             self.out.deliver(pkt)
         else:
             self._route_beyond_cell(now, None, None, pkt)
+
+    def on_link_failure(self, now, iface, mac, frame=None):
+        """A unicast send to ``mac`` failed (no link-layer ACK). A node that walked off without
+        deregistering would otherwise keep its binding until the lifetime runs out, and local
+        precedence would keep its traffic going into the void: after ``link_failures`` failures
+        within LINK_FAIL_WINDOW_MS the binding ends (and its withdrawal is published). When the
+        driver hands back the failed ``frame``, it is routed again: at once through a published
+        binding held for the node (it is bound elsewhere), or after the binding ended."""
+        hk = -1
+        for k in self.bindings:
+            b = self.bindings[k]
+            if b[B_MAC] == mac and b[B_IFACE] == iface:
+                hk = k
+                break
+        if hk < 0:
+            return
+        if b[B_FAILS] == 0 or ticks.diff(now, b[B_FAIL_T]) > LINK_FAIL_WINDOW_MS:
+            b[B_FAILS] = 0
+            b[B_FAIL_T] = now
+        b[B_FAILS] += 1
+        elsewhere = self.region is not None and self.region.published(now, b[B_HOME], 0) >= 0
+        if b[B_FAILS] >= self.link_failures or elsewhere:
+            self._remove(now, hk, "link")
+            if frame is not None and len(frame) >= 20 and frame[0] == 0x45:
+                self._route_beyond_cell(now, iface, None, frame)
+        self._schedule(now)
 
     def plan_outage(self, now, start_in_s, duration_s):
         """Announce in every advertisement from now on that the agent will be out of service
@@ -360,7 +392,7 @@ class Agent(Node):
         mac = bytes(src_mac)
         fields = {"home": ipv4.ntoa(home), "mac": fmt_mac(mac), "lifetime": granted}
         if b is None:
-            b = [home, mac, iface, expiry]
+            b = [home, mac, iface, expiry, 0, 0]
             self.bindings[hk] = b
             fields["load"] = len(self.bindings)
             fields["s"] = bool(req.flags & registration.FLAG_S)
@@ -371,6 +403,7 @@ class Agent(Node):
             b[B_MAC] = mac
             b[B_IFACE] = iface
             b[B_EXPIRY] = expiry
+            b[B_FAILS] = 0  # the node just spoke: its link works
             if moved:
                 fields["moved"] = True
             self.log("binding_refresh", fields)

@@ -189,7 +189,7 @@ class MobileNode(Node):
                 self._solicit_soon(now)  # a host we do not know yet may answer
         self._after(now)
 
-    def on_link_failure(self, now, iface, mac):
+    def on_link_failure(self, now, iface, mac, frame=None):
         if not self.roam:
             return  # the Mobile IPv4 baseline notices movement only by advertisement lifetime
         for k in self.agents:

@@ -127,7 +127,7 @@ class Node:
     def next_wake(self):
         return self._wake
 
-    def on_link_failure(self, now, iface, mac):
+    def on_link_failure(self, now, iface, mac, frame=None):
         pass
 
     # --- helpers ---

@@ -66,7 +66,7 @@ class Router(Node):
         self.proxies.on_timer(now)
         self._schedule(now)
 
-    def on_link_failure(self, now, iface, mac):
+    def on_link_failure(self, now, iface, mac, frame=None):
         self.out.log("link_failure", {"iface": iface})
 
     def on_send(self, now, dst, payload):

@@ -53,7 +53,7 @@ class Attacker:
     def next_wake(self):
         return self.wake
 
-    def on_link_failure(self, now, iface, mac):
+    def on_link_failure(self, now, iface, mac, frame=None):
         pass
 
     def on_send(self, now, dst, payload):

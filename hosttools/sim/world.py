@@ -426,7 +426,7 @@ class World:
                         nd, boot, attempt + 1)
         else:
             nd.txq.pop(0)
-            self._link_failure(nd, boot, mac)
+            self._link_failure(nd, boot, mac, frame)
             self._next_frame(nd, boot)
 
     def _access_b(self, nd, boot, attempt):
@@ -441,11 +441,11 @@ class World:
         else:
             nd.tx_busy = False
 
-    def _link_failure(self, nd, boot, mac):
+    def _link_failure(self, nd, boot, mac, frame=None):
         if nd.boot != boot or not nd.on:
             return
         self.stats["link_failures"] += 1
-        nd.role.on_link_failure(self.now_ticks(nd), IF_RADIO, mac)
+        nd.role.on_link_failure(self.now_ticks(nd), IF_RADIO, mac, frame)
         self._after(nd)
 
     def _deliver_radio(self, r, s, rssi, frame):

@@ -145,7 +145,7 @@ class Medium:
             if dst is not None and dst.on and (st.name, dst.name) in self.wires:
                 self._push(t, 0, dst.name, iface, st.mac, 0, bytearray(data))
             else:
-                self._push(t, 1, st.name, iface, mac, None, None)
+                self._push(t, 1, st.name, iface, mac, None, bytearray(data))
             return
         if mac == BCAST:
             for other in self.stations.values():
@@ -158,7 +158,8 @@ class Medium:
         dst = self.by_mac.get(mac)
         r = None if dst is None or not dst.on else self.rssi(st.name, dst.name)
         if r is None:
-            self._push(t, 1, st.name, iface, mac, None, None)  # no ACK: link-layer failure
+            # no ACK: link-layer failure, the frame handed back as a driver does
+            self._push(t, 1, st.name, iface, mac, None, bytearray(data))
         else:
             self._push(t, 0, dst.name, iface, st.mac, r + self._noise(), bytearray(data))
 
@@ -213,7 +214,7 @@ class Medium:
         if kind == 0:
             st.role.on_frame(self.now, a, b, c, d)
         elif kind == 1:
-            st.role.on_link_failure(self.now, a, b)
+            st.role.on_link_failure(self.now, a, b, d)
         else:  # one datagram of a flow: a = address, b = (tag, interval), c = number, d = count
             st.role.on_send(self.now, a, b[0] + b"%06d" % c)
             if c + 1 < d:

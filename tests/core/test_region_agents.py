@@ -450,3 +450,50 @@ class ForgedAtTheCorrespondent(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class NodeWalksOffWithoutDeregistering(unittest.TestCase):
+    """A node that vanishes from its agent's cell (no overlap, no deregistration) must not leave
+    that agent delivering into the void until the binding's lifetime runs out."""
+
+    def field(self):
+        f = Field()
+        for i in (1, 2, 3):
+            f.agent("A%d" % i, "10.0.0.%d" % i)
+        f.link("10.0.0.1", "10.0.0.2")
+        f.link("10.0.0.2", "10.0.0.3")
+        f.hosts["10.0.0.3"] = ["10.0.0.60"]
+        f.build()
+        f.host("C", "10.0.0.60", gateway="10.0.0.3", peers=False)
+        f.mobile()
+        f.hear("M", "A1", -45)
+        f.m.run(5000)
+        return f
+
+    def test_failed_sends_end_the_stale_binding_and_reroute_the_datagram(self):
+        f = self.field()
+        f.m.flow("C", M_HOME, 200, 150, b"wo")  # 30 s of traffic
+        f.m.run(5000)
+        f.m.deafen("M", "A1")  # gone at once: no overlap, no deregistration
+        f.hear("M", "A2", -45)
+        f.m.run(25000)
+        downs = f.m.logged("binding_down", "A1")
+        self.assertEqual(downs[-1][3]["reason"], "link")
+        bound = f.m.logged("bound", "M")[-1]
+        self.assertEqual(bound[3]["agent"], "10.0.0.2")
+        # the stale binding ended within a second of the new one being published, far sooner
+        # than its 30 s lifetime, and from then on every datagram arrived
+        self.assertLess(downs[-1][0] - bound[0], 1000)
+        got = set(f.m.received("M", b"wo"))
+        first_after = (downs[-1][0] - f.m.logged("bound", "M")[0][0]) // 200 + 1
+        late = [b"wo%06d" % i for i in range(first_after, 150)]
+        self.assertEqual([d for d in late if d not in got], [])
+
+    def test_one_failed_send_does_not_end_a_binding(self):
+        f = self.field()
+        a1 = f.role("A1")
+        mac = f.m.stations["M"].mac
+        a1.on_link_failure(f.m.now, actions.IF_RADIO, mac)
+        self.assertEqual(len(a1.bindings), 1)
+        a1.on_link_failure(f.m.now + 5000, actions.IF_RADIO, mac)  # outside the window
+        self.assertEqual(len(a1.bindings), 1)

@@ -39,7 +39,7 @@ class ToyRole:
     def on_send(self, now, dst, payload):
         self.out.send(IF_RADIO, BROADCAST, ipv4.udp(self.addr, dst, 5000, 5000, payload))
 
-    def on_link_failure(self, now, iface, mac):
+    def on_link_failure(self, now, iface, mac, frame=None):
         self.failures += 1
 
 

@@ -108,7 +108,8 @@ def test_soft_reset_prints_soft_reboot_and_reruns_main(lab):
 def test_unique_ids_and_macs(lab):
     a = lab.board("u1", "02:52:4f:00:00:11")
     b = lab.board("u2", "02:52:4f:00:00:12")
-    code = "import machine, network; print(machine.unique_id().hex(), network.WLAN().config('mac').hex())"
+    code = ("import machine, network\n"
+            "print(machine.unique_id().hex(), network.WLAN().config('mac').hex())")
     assert lab.mpremote(a, "exec", code).split() == ["02524f000011"] * 2
     assert lab.mpremote(b, "exec", code).split() == ["02524f000012"] * 2
 
