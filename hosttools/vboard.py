@@ -92,7 +92,7 @@ def mac_text(mac: bytes) -> str:
 
 def mac_for(index: int) -> str:
     """A locally administered unicast MAC for board number `index`."""
-    return mac_text(bytes((0x02, 0x52, 0x4F, (index >> 16) & 0xFF, (index >> 8) & 0xFF, index & 0xFF)))
+    return mac_text(bytes((0x02, 0x52, 0x4F)) + (index & 0xFFFFFF).to_bytes(3, "big"))
 
 
 class VirtualBoard:
@@ -124,7 +124,8 @@ class VirtualBoard:
         attrs = termios.tcgetattr(self.slave)
         attrs[3] &= ~termios.ECHO
         termios.tcsetattr(self.slave, termios.TCSANOW, attrs)
-        fcntl.fcntl(self.master, fcntl.F_SETFL, fcntl.fcntl(self.master, fcntl.F_GETFL) | os.O_NONBLOCK)
+        flags = fcntl.fcntl(self.master, fcntl.F_GETFL)
+        fcntl.fcntl(self.master, fcntl.F_SETFL, flags | os.O_NONBLOCK)
         self.pty = os.ttyname(self.slave)
         self.link = Path(link) if link else None
         if self.link:
