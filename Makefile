@@ -9,7 +9,7 @@ STAMP := $(VENV)/.roam-installed
 # Firmware and core tests that run on real MicroPython (only the directories that exist).
 MPY_TEST_DIRS := $(wildcard tests/core tests/firmware)
 
-.PHONY: venv test test-mpy test-host bench demo lint format typecheck clean distclean
+.PHONY: venv test test-mpy test-host bench demo flash deploy logs report device-test lint format typecheck clean distclean
 
 venv: $(STAMP)
 
@@ -41,6 +41,35 @@ bench: venv
 demo: venv
 	$(BIN)/roam sim run walk --seed 1 --out out/demo
 	$(BIN)/roam report out/demo
+
+# --- field tests with boards (docs/USER_GUIDE.md) ---
+# FLEET/KEYS default to fleet.toml/keys.toml; PORT names one board, NODE its fleet entry (name
+# or node id), BOARD its type (boards/BOARD.toml). LOGS is the log directory.
+FLEET ?= fleet.toml
+KEYS ?= keys.toml
+LOGS ?= out/logs/latest
+_PORT = $(if $(PORT),--port $(PORT))
+_NODE = $(if $(NODE),--board $(NODE))
+_BOARD = $(if $(BOARD),--type $(BOARD))
+_FW = $(if $(FIRMWARE),--firmware $(FIRMWARE))
+
+# Flash MicroPython, deploy the firmware, provision the node: one board ready for the field.
+flash: venv
+	$(BIN)/roam flash $(_PORT) --fleet $(FLEET) $(_NODE) $(_BOARD) $(_FW)
+	$(BIN)/roam deploy $(_PORT) --fleet $(FLEET) $(_NODE)
+	$(BIN)/roam provision $(_PORT) --fleet $(FLEET) $(_NODE) --keys $(KEYS)
+
+deploy: venv
+	$(BIN)/roam deploy $(_PORT) $(if $(PORT),,--fleet $(FLEET)) $(_NODE)
+
+logs: venv
+	$(BIN)/roam logs $(_PORT) $(if $(PORT),,--fleet $(FLEET)) --out $(LOGS)
+
+report: venv
+	$(BIN)/roam report $(LOGS)
+
+device-test: venv
+	$(BIN)/roam test $(_PORT) $(if $(PORT),,--fleet $(FLEET))
 
 lint: venv
 	$(BIN)/ruff check .

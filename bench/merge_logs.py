@@ -29,12 +29,16 @@ def make_logdir(path: Path, lines: int, boards: int, seed: int) -> dict[str, dic
     t0 = 1.7e9
     duration = 3600.0
     truth = {}
-    meta = {"kind": "roam-logs", "started": t0, "stopped": t0 + duration, "boards": {}}
+    boards_meta: dict[str, dict] = {}
+    meta = {"kind": "roam-logs", "started": t0, "stopped": t0 + duration, "boards": boards_meta}
     for b in range(boards):
         name = "b%d" % b
         drift = rng.uniform(-0.003, 0.003)
-        meta["boards"][name] = {"port": "/dev/fake%d" % b, "node": b + 1,
-                                "addr": "10.0.0.%d" % (b + 1)}
+        boards_meta[name] = {
+            "port": "/dev/fake%d" % b,
+            "node": b + 1,
+            "addr": "10.0.0.%d" % (b + 1),
+        }
         reboot_at = per // 2
         tick0 = rng.randrange(PERIOD)
         out = []
@@ -47,8 +51,10 @@ def make_logdir(path: Path, lines: int, boards: int, seed: int) -> dict[str, dic
             ticks = int(tick0 + duration * i / per * 1000.0 * (1 + drift)) % PERIOD
             lat = 0.001 + rng.expovariate(700.0) + (rng.uniform(0.02, 0.2) if i % 37 == 0 else 0)
             ev = ("adv", "binding_up", "app_send", "app_deliver")[i & 3]
-            out.append('{"host":%.6f,"n":%d,"json":{"t":%d,"node":%d,"event":"%s","seq":%d,'
-                       '"flow":%d}}' % (true_h + lat, i, ticks, b + 1, ev, i, b))
+            out.append(
+                '{"host":%.6f,"n":%d,"json":{"t":%d,"node":%d,"event":"%s","seq":%d,'
+                '"flow":%d}}' % (true_h + lat, i, ticks, b + 1, ev, i, b)
+            )
             if i % 1000 == 1:
                 probe[i] = true_h
         (path / (name + ".jsonl")).write_text("\n".join(out) + "\n")
@@ -84,14 +90,17 @@ def main() -> None:
         n_events = sum(1 for _ in open(tmp / "run" / "events.jsonl"))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    write_result("merge_logs", {
-        "lines": figure(args.lines, "lines"),
-        "boards": figure(args.boards, "boards"),
-        "events_merged": figure(n_events, "events"),
-        "merge_s": figure(round(wall, 3), "s"),
-        "lines_per_s": figure(round(args.lines / wall), "lines/s"),
-        "worst_clock_error_ms": figure(round(worst, 3), "ms"),
-    })
+    write_result(
+        "merge_logs",
+        {
+            "lines": figure(args.lines, "lines"),
+            "boards": figure(args.boards, "boards"),
+            "events_merged": figure(n_events, "events"),
+            "merge_s": figure(round(wall, 3), "s"),
+            "lines_per_s": figure(round(args.lines / wall), "lines/s"),
+            "worst_clock_error_ms": figure(round(worst, 3), "ms"),
+        },
+    )
 
 
 if __name__ == "__main__":

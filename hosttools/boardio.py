@@ -23,8 +23,10 @@ def check_port_exists(port: str) -> None:
     if "://" in port:  # a pyserial URL (rfc2217://, socket://): cannot stat it
         return
     if not os.path.exists(port):
-        raise RoamError("port %s does not exist (is the board plugged in? `roam devices` "
-                        "lists the connected boards)" % port)
+        raise RoamError(
+            "port %s does not exist (is the board plugged in? `roam devices` "
+            "lists the connected boards)" % port
+        )
 
 
 def open_serial(port: str, baudrate: int = 115200, timeout: float | None = 0.1) -> serial.Serial:
@@ -41,14 +43,19 @@ def open_serial(port: str, baudrate: int = 115200, timeout: float | None = 0.1) 
 def describe_open_error(port: str, exc: BaseException) -> str:
     text = str(exc)
     err = getattr(exc, "errno", None)
-    if err in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EBUSY) or "lock" in text.lower() \
-            or "busy" in text.lower():
-        return ("port %s is busy: another program has it open (close mpremote, a serial "
-                "monitor or `roam logs` first)" % port)
+    if (
+        err in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EBUSY)
+        or "lock" in text.lower()
+        or "busy" in text.lower()
+    ):
+        return (
+            "port %s is busy: another program has it open (close mpremote, a serial "
+            "monitor or `roam logs` first)" % port
+        )
     if err == errno.ENOENT or "No such file" in text:
         return "port %s does not exist (is the board plugged in?)" % port
     if err == errno.EACCES or "Permission denied" in text:
-        return ("no permission to open port %s (add yourself to the 'dialout' group)" % port)
+        return "no permission to open port %s (add yourself to the 'dialout' group)" % port
     return "cannot open port %s: %s" % (port, text)
 
 
@@ -65,8 +72,11 @@ def port_busy(port: str) -> bool:
 
 
 @contextmanager
-def open_board(port: str, timeout: float = 10.0) -> Iterator[Any]:
-    """An mpremote SerialTransport in raw REPL on `port`; closed (and out of raw REPL) after."""
+def open_board(port: str, timeout: float | None = None) -> Iterator[Any]:
+    """An mpremote SerialTransport in raw REPL on `port`; closed (and out of raw REPL) after.
+    timeout: how long a board may take to answer (default 10 s, or $ROAM_BOARD_TIMEOUT)."""
+    if timeout is None:
+        timeout = float(os.environ.get("ROAM_BOARD_TIMEOUT") or 10.0)
     from mpremote.transport import TransportError
     from mpremote.transport_serial import SerialTransport
 
@@ -75,15 +85,17 @@ def open_board(port: str, timeout: float = 10.0) -> Iterator[Any]:
     # vague "failed to access" message.
     open_serial(port).close()
     try:
-        t = SerialTransport(port, baudrate=115200, exclusive=True)
+        t = SerialTransport(port, baudrate=115200, exclusive=True, timeout=1)
     except TransportError as exc:
         raise RoamError("cannot open port %s: %s" % (port, exc)) from None
     try:
         try:
-            t.enter_raw_repl(soft_reset=False, timeout_overall=timeout)
+            _enter_raw_repl(t, timeout)
         except TransportError:
-            raise RoamError("board on %s does not answer (no MicroPython REPL within %gs; "
-                            "is MicroPython flashed? try `roam flash`)" % (port, timeout)) from None
+            raise RoamError(
+                "board on %s does not answer (no MicroPython REPL within %gs; "
+                "is MicroPython flashed? try `roam flash`)" % (port, timeout)
+            ) from None
         except (OSError, serial.SerialException) as exc:
             raise RoamError("board on %s went away: %s" % (port, exc)) from None
         yield t
@@ -97,6 +109,27 @@ def open_board(port: str, timeout: float = 10.0) -> Iterator[Any]:
             t.close()
         except Exception:  # noqa: BLE001
             pass
+
+
+def _enter_raw_repl(t: Any, timeout: float) -> None:
+    """mpremote's enter_raw_repl, retried: a board that is just rebooting (after a soft reset,
+    or booting its firmware) drops the Ctrl-C/Ctrl-A sent too early."""
+    import io
+    import time
+    from contextlib import redirect_stdout
+
+    from mpremote.transport import TransportError
+
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            with redirect_stdout(io.StringIO()):  # mpremote prints what it got on failure
+                t.enter_raw_repl(soft_reset=False, timeout_overall=max(0.5, min(2.0, left)))
+            return
+        except TransportError:
+            if time.monotonic() >= deadline:
+                raise
 
 
 def board_exec(t: Any, code: str, port: str, timeout: float = 10.0) -> bytes:

@@ -20,9 +20,11 @@ def main() -> None:
 # --- subcommands (each module adds one line) ---
 # e.g. from hosttools.sim.cli import sim; main.add_command(sim)
 from hosttools.sim.cli import sim; main.add_command(sim)  # noqa: E402,E702
-from hosttools.logs import logs_cmd; main.add_command(logs_cmd)  # noqa: E402, E702, I001
 from hosttools.report import report_command; main.add_command(report_command)  # noqa: E402,E702
-from hosttools.flash import flash_cmd; main.add_command(flash_cmd)  # noqa: E402, E702, I001
 from hosttools.deploy import deploy_cmd; main.add_command(deploy_cmd)  # noqa: E402, E702, I001
+from hosttools.devices import devices_cmd; main.add_command(devices_cmd)  # noqa: E402, E702, I001
+from hosttools.devtest import test_cmd; main.add_command(test_cmd)  # noqa: E402, E702, I001
+from hosttools.flash import flash_cmd; main.add_command(flash_cmd)  # noqa: E402, E702, I001
+from hosttools.logs import logs_cmd; main.add_command(logs_cmd)  # noqa: E402, E702, I001
 from hosttools.provision import provision_cmd; main.add_command(provision_cmd)  # noqa: E402, E702, I001
 # --- end of subcommands ---

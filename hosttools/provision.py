@@ -37,8 +37,9 @@ CONFIG = "config.json"
 @cache
 def firmware_config() -> ModuleType:
     """firmware/config.py, loaded under its own name (its validate() is the contract)."""
-    spec = importlib.util.spec_from_file_location("roam_firmware_config",
-                                                  REPO_DIR / "firmware" / "config.py")
+    spec = importlib.util.spec_from_file_location(
+        "roam_firmware_config", REPO_DIR / "firmware" / "config.py"
+    )
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -91,12 +92,18 @@ def provision_board(port: str, cfg_bytes: bytes, progress: BoardProgress | None 
             t.fs_writefile(tmp, cfg_bytes)
         except Exception as exc:  # noqa: BLE001 - the board may fail in many ways mid-write
             try:
-                board_exec(t, "import os\nos.chdir('/')\ntry:\n os.remove(%r)\nexcept OSError:\n pass\n" % tmp,
-                           port)
+                board_exec(
+                    t,
+                    "import os\nos.chdir('/')\ntry:\n os.remove(%r)\n"
+                    "except OSError:\n pass\n" % tmp,
+                    port,
+                )
             except RoamError:
                 pass
-            raise RoamError("writing %s on %s failed (%s); the old config is untouched"
-                            % (CONFIG, port, type(exc).__name__)) from None
+            raise RoamError(
+                "writing %s on %s failed (%s); the old config is untouched"
+                % (CONFIG, port, type(exc).__name__)
+            ) from None
         step(0.7, "checking")
         out = board_exec(t, _COMMIT % {"tmp": tmp, "dst": CONFIG, "digest": digest}, port)
         step(0.9, "reading back")
@@ -107,14 +114,16 @@ def provision_board(port: str, cfg_bytes: bytes, progress: BoardProgress | None 
 @click.command("provision")
 @fleet_options
 @keys_option
-def provision_cmd(port: str | None, fleet_path: str | None, board_name: str | None,
-                  keys_path: str | None) -> None:
+def provision_cmd(
+    port: str | None, fleet_path: str | None, board_name: str | None, keys_path: str | None
+) -> None:
     """Write config.json (role, addresses, keys) to one board (--port) or the whole fleet."""
     targets, fleet = resolve(port, fleet_path, board_name, need_entry=True)
     keys = maybe_keys(keys_path, fleet)
     if keys is None:
-        raise RoamError("no keys file: pass --keys FILE (or create keys.toml, see "
-                        "docs/USER_GUIDE.md)")
+        raise RoamError(
+            "no keys file: pass --keys FILE (or create keys.toml, see docs/USER_GUIDE.md)"
+        )
     configs = {}
     for t in targets:
         assert t.board is not None
@@ -127,5 +136,7 @@ def provision_cmd(port: str | None, fleet_path: str | None, board_name: str | No
     for t in targets:
         assert t.board is not None
         n_keys = len(keys.for_board(t.board.name))
-        click.echo("%s: %s written (%s, node %d, %s, %d keys)" % (
-            t.label, CONFIG, t.board.role, t.board.node, t.board.addr, n_keys))
+        click.echo(
+            "%s: %s written (%s, node %d, %s, %d keys)"
+            % (t.label, CONFIG, t.board.role, t.board.node, t.board.addr, n_keys)
+        )

@@ -314,8 +314,11 @@ class Medium:
 
     def overlapping(self, tx):
         """The other transmissions on tx's channel that overlap it in time."""
-        return [o for o in self.active if o is not tx and o.channel == tx.channel
-                and o.end > tx.start and o.start < tx.end]
+        return [
+            o
+            for o in self.active
+            if o is not tx and o.channel == tx.channel and o.end > tx.start and o.start < tx.end
+        ]
 
     def start(self, sender, channel, start, end, x, y):
         tx = Transmission(sender, channel, start, end, x, y)

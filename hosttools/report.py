@@ -112,7 +112,7 @@ def _svg(fig):
     fig.savefig(buf, format="svg", bbox_inches="tight")
     plt.close(fig)
     s = buf.getvalue()
-    return s[s.index("<svg"):]
+    return s[s.index("<svg") :]
 
 
 def _serving_plot(d, nodes):
@@ -175,9 +175,9 @@ def _delivery_plot(d):
 
 def _gap_plot(d):
     gaps = []
-    for f, pts in d.delivered.items():
+    for pts in d.delivered.values():
         ts = sorted(t for t, _ in pts)
-        gaps += [(b - a) * 1000.0 for a, b in zip(ts, ts[1:])]
+        gaps += [(b - a) * 1000.0 for a, b in zip(ts, ts[1:], strict=False)]
     fig, ax = plt.subplots(figsize=(9, 2.4))
     if gaps:
         ax.hist(gaps, bins=60, log=True)
@@ -190,8 +190,12 @@ def _load_plot(d):
     fig, ax = plt.subplots(figsize=(9, 2.6))
     for a in sorted(d.load)[:20]:
         pts = d.load[a]
-        ax.plot([p[0] for p in pts] + [d.end_s], [p[1] for p in pts] + [pts[-1][1]],
-                drawstyle="steps-post", label=a)
+        ax.plot(
+            [p[0] for p in pts] + [d.end_s],
+            [p[1] for p in pts] + [pts[-1][1]],
+            drawstyle="steps-post",
+            label=a,
+        )
     ax.set_ylabel("local bindings")
     ax.set_xlabel("time (s)")
     ax.set_title("bindings (load) per agent")
@@ -253,11 +257,19 @@ def _cli():
 
     @click.command(name="report")
     @click.argument("run_dir", type=click.Path(file_okay=False))
-    @click.option("--out", type=click.Path(dir_okay=False), default=None,
-                  help="HTML file to write (default RUN_DIR/report.html).")
+    @click.option(
+        "--out",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="HTML file to write (default RUN_DIR/report.html).",
+    )
     def report(run_dir, out):
         """Write an HTML report (plots inline, works offline) for a run directory."""
         try:
+            from hosttools import timeline  # a `roam logs` directory: merge it first
+
+            if timeline.is_log_dir(run_dir):
+                timeline.write_run(run_dir, workers=2)
             path = write_report(run_dir, out)
         except (ReportError, OSError, ValueError) as e:
             raise RoamError("report %s: %s" % (run_dir, e)) from None

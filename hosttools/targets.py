@@ -39,18 +39,33 @@ class Target:
 
 def fleet_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """--port / --fleet / --board, shared by every board command."""
-    f = click.option("--board", "board_name", metavar="NAME",
-                     help="Only this board of the fleet (name or node id).")(f)
-    f = click.option("--fleet", "fleet_path", metavar="FILE", envvar="ROAM_FLEET",
-                     help="Fleet file (default: fleet.toml, or $ROAM_FLEET).")(f)
-    f = click.option("--port", "-p", metavar="PORT",
-                     help="Act on the board on this serial port only.")(f)
+    f = click.option(
+        "--board",
+        "board_name",
+        metavar="NAME",
+        help="Only this board of the fleet (name or node id).",
+    )(f)
+    f = click.option(
+        "--fleet",
+        "fleet_path",
+        metavar="FILE",
+        envvar="ROAM_FLEET",
+        help="Fleet file (default: fleet.toml, or $ROAM_FLEET).",
+    )(f)
+    f = click.option(
+        "--port", "-p", metavar="PORT", help="Act on the board on this serial port only."
+    )(f)
     return f
 
 
 def keys_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--keys", "keys_path", metavar="FILE", envvar="ROAM_KEYS",
-                        help="Keys file, never printed (default: keys.toml, or $ROAM_KEYS).")(f)
+    return click.option(
+        "--keys",
+        "keys_path",
+        metavar="FILE",
+        envvar="ROAM_KEYS",
+        help="Keys file, never printed (default: keys.toml, or $ROAM_KEYS).",
+    )(f)
 
 
 def maybe_fleet(fleet_path: str | None, required: bool) -> Fleet | None:
@@ -61,8 +76,10 @@ def maybe_fleet(fleet_path: str | None, required: bool) -> Fleet | None:
     if Path(DEFAULT_FLEET).is_file():
         return load_fleet(DEFAULT_FLEET)
     if required:
-        raise RoamError("no fleet file: pass --fleet FILE (or create fleet.toml, see "
-                        "docs/USER_GUIDE.md), or name one board with --port")
+        raise RoamError(
+            "no fleet file: pass --fleet FILE (or create fleet.toml, see "
+            "docs/USER_GUIDE.md), or name one board with --port"
+        )
     return None
 
 
@@ -80,8 +97,9 @@ def serial_ports() -> list[Any]:
     return list(list_ports.comports())
 
 
-def resolve(port: str | None, fleet_path: str | None, board_name: str | None,
-            need_entry: bool = False) -> tuple[list[Target], Fleet | None]:
+def resolve(
+    port: str | None, fleet_path: str | None, board_name: str | None, need_entry: bool = False
+) -> tuple[list[Target], Fleet | None]:
     """The targets of a command. need_entry: every target must have a fleet entry (provision)."""
     fleet = maybe_fleet(fleet_path, required=port is None)
     if port is not None:
@@ -90,8 +108,10 @@ def resolve(port: str | None, fleet_path: str | None, board_name: str | None,
             entry = fleet.lookup(board_name) if board_name else fleet.match(port, _serial_of(port))
         if need_entry and entry is None:
             where = fleet.path if fleet is not None else "no fleet file"
-            raise RoamError("port %s has no fleet entry (%s): add a [[board]] with port = %r or "
-                            "its USB serial number, or pass --board NAME" % (port, where, port))
+            raise RoamError(
+                "port %s has no fleet entry (%s): add a [[board]] with port = %r or "
+                "its USB serial number, or pass --board NAME" % (port, where, port)
+            )
         return [Target(port, entry)], fleet
     assert fleet is not None
     boards = [fleet.lookup(board_name)] if board_name else list(fleet)
@@ -103,10 +123,13 @@ def resolve(port: str | None, fleet_path: str | None, board_name: str | None,
             continue
         if ports is None:
             ports = serial_ports()
-        found = [p.device for p in ports if (p.serial_number or "").lower() == str(b.serial).lower()]
+        want = str(b.serial).lower()
+        found = [p.device for p in ports if (p.serial_number or "").lower() == want]
         if not found:
-            raise RoamError("board %r (USB serial %s) is not connected (`roam devices` lists "
-                            "what is)" % (b.name, b.serial))
+            raise RoamError(
+                "board %r (USB serial %s) is not connected (`roam devices` lists "
+                "what is)" % (b.name, b.serial)
+            )
         targets.append(Target(found[0], b))
     return targets, fleet
 
@@ -131,8 +154,12 @@ class BoardProgress:
         self._cb(max(0.0, min(1.0, fraction)), text)
 
 
-def run_parallel(what: str, targets: Sequence[Target],
-                 job: Callable[[Target, BoardProgress], Any], quiet: bool = False) -> list[Any]:
+def run_parallel(
+    what: str,
+    targets: Sequence[Target],
+    job: Callable[[Target, BoardProgress], Any],
+    quiet: bool = False,
+) -> list[Any]:
     """Run job(target, progress) for every target at once, one progress bar each. Returns the
     results in target order; if any failed, raises one RoamError naming each failed board."""
     from rich.console import Console
@@ -142,9 +169,15 @@ def run_parallel(what: str, targets: Sequence[Target],
     results: list[Any] = [None] * len(targets)
     errors: list[tuple[str, str]] = []
     lock = threading.Lock()
-    with Progress(TextColumn("[bold]{task.fields[board]:<12}"), BarColumn(),
-                  TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
-                  transient=False, disable=quiet or not console.is_terminal) as progress:
+    with Progress(
+        TextColumn("[bold]{task.fields[board]:<12}"),
+        BarColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+        disable=quiet or not console.is_terminal,
+    ) as progress:
         ids = [progress.add_task(what, total=1.0, board=t.label) for t in targets]
 
         def one(i: int) -> None:
@@ -176,6 +209,8 @@ def run_parallel(what: str, targets: Sequence[Target],
         # Each failure on its own line first, then the one summary line the CLI prints.
         for label, msg in errors:
             print("roam: %s: %s" % (label, msg), file=sys.stderr)
-        raise RoamError("%s failed on %d of %d boards (%s)" % (
-            what, len(errors), len(targets), ", ".join(sorted(lbl for lbl, _ in errors))))
+        raise RoamError(
+            "%s failed on %d of %d boards (%s)"
+            % (what, len(errors), len(targets), ", ".join(sorted(lbl for lbl, _ in errors)))
+        )
     return results

@@ -63,8 +63,9 @@ class Segment:
         return self.a + self.b * ticks
 
 
-def fit_clock(ticks: Iterable[float], host: Iterable[float]) -> tuple[float, float, int,
-                                                                    dict[str, float]]:
+def fit_clock(
+    ticks: Iterable[float], host: Iterable[float]
+) -> tuple[float, float, int, dict[str, float]]:
     """Robust fit host = a + b * ticks (host in s, ticks in ms). Returns (a, b, pairs kept,
     residual figures in ms)."""
     x = np.asarray(list(ticks) if not isinstance(ticks, np.ndarray) else ticks, dtype=float)
@@ -96,8 +97,11 @@ def fit_clock(ticks: Iterable[float], host: Iterable[float]) -> tuple[float, flo
     # Lines arrive after they are printed: the earliest arrivals mark when they were printed.
     a += float(np.percentile(r[keep], EDGE_QUANTILE))
     r = (yc - (a + b * xc))[keep] * 1000.0
-    res = {"p50": float(np.percentile(np.abs(r), 50)), "p95": float(np.percentile(np.abs(r), 95)),
-           "max": float(np.max(np.abs(r)))}
+    res = {
+        "p50": float(np.percentile(np.abs(r), 50)),
+        "p95": float(np.percentile(np.abs(r), 95)),
+        "max": float(np.max(np.abs(r))),
+    }
     return float(y0 + a - b * x0), float(b), int(keep.sum()), res
 
 
@@ -160,8 +164,9 @@ def read_board_log(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
             try:
                 out.append(loads(line))
             except ValueError:
-                raise RoamError("%s line %d is not JSON (was it written by `roam logs`?)"
-                                % (path, i)) from None
+                raise RoamError(
+                    "%s line %d is not JSON (was it written by `roam logs`?)" % (path, i)
+                ) from None
     return out
 
 
@@ -175,8 +180,16 @@ SUMMARY_EVENTS = frozenset(("app_send", "app_deliver", "binding_up", "binding_do
 
 def summary_row(t_ms: int, rec: Mapping[str, Any]) -> tuple:
     """The few fields of an event the summary needs (compact: crosses process boundaries)."""
-    return (t_ms, rec.get("event"), rec.get("node"), rec.get("flow"), rec.get("seq"),
-            rec.get("dst"), rec.get("home"), rec.get("epoch"))
+    return (
+        t_ms,
+        rec.get("event"),
+        rec.get("node"),
+        rec.get("flow"),
+        rec.get("seq"),
+        rec.get("dst"),
+        rec.get("home"),
+        rec.get("epoch"),
+    )
 
 
 # The firmware's application events (firmware/driver.py) and the simulator's names for them.
@@ -185,10 +198,14 @@ APP_TX = "app_tx"
 APP_RX = "app_rx"
 
 
-def board_events(board: str, path: str | os.PathLike[str], node_of: Mapping[str, Any],
-                 t0: float, addr_of: Mapping[str, str] | None = None,
-                 node_by_addr: Mapping[str, Any] | None = None,
-                 ) -> tuple[list[float], list[str], list[tuple], list[dict]]:
+def board_events(
+    board: str,
+    path: str | os.PathLike[str],
+    node_of: Mapping[str, Any],
+    t0: float,
+    addr_of: Mapping[str, str] | None = None,
+    node_by_addr: Mapping[str, Any] | None = None,
+) -> tuple[list[float], list[str], list[tuple], list[dict]]:
     """One board's events on the fitted host clock: (host times, the events as JSON lines in
     the simulator's schema with t = ms since t0, summary rows, fit report per boot)."""
     segs = split_boots(board, read_board_log(path))
@@ -203,13 +220,25 @@ def board_events(board: str, path: str | os.PathLike[str], node_of: Mapping[str,
     for seg in segs:
         seg.fit()
         hosts = seg.to_host(np.asarray(seg.ticks))
-        fits.append({"board": board, "boot": seg.index, "events": len(seg.events),
-                     "used": seg.used, "a": seg.a, "b_ms_per_tick": seg.b * 1000.0,
-                     "drift_ppm": (seg.b * 1000.0 - 1.0) * 1e6, "residual_ms": seg.residual_ms})
+        fits.append(
+            {
+                "board": board,
+                "boot": seg.index,
+                "events": len(seg.events),
+                "used": seg.used,
+                "a": seg.a,
+                "b_ms_per_tick": seg.b * 1000.0,
+                "drift_ppm": (seg.b * 1000.0 - 1.0) * 1e6,
+                "residual_ms": seg.residual_ms,
+            }
+        )
         t_ms = np.rint((hosts - t0) * 1000.0).astype(np.int64).tolist()
-        for hh, t, obj in zip(hosts.tolist(), t_ms, seg.events):
-            rec = {"t": t, "node": obj.get("n", obj.get("node", default_node)),
-                   "event": obj.get("ev", obj.get("event"))}
+        for hh, t, obj in zip(hosts.tolist(), t_ms, seg.events, strict=False):
+            rec = {
+                "t": t,
+                "node": obj.get("n", obj.get("node", default_node)),
+                "event": obj.get("ev", obj.get("event")),
+            }
             for k, v in obj.items():
                 if k not in rec and k not in SKIP_FIELDS:
                     rec[k] = v
@@ -235,12 +264,14 @@ def _board_job(args: tuple) -> tuple[list, list, list, list]:
     return board_events(*args)
 
 
-def _merge(log_dir: str | os.PathLike[str], node_of: Mapping[str, Any] | None,
-           workers: int) -> tuple[list[str], list[tuple], dict[str, Any]]:
+def _merge(
+    log_dir: str | os.PathLike[str], node_of: Mapping[str, Any] | None, workers: int
+) -> tuple[list[str], list[tuple], dict[str, Any]]:
     p = Path(log_dir)
     if not is_log_dir(p):
-        raise RoamError("%s is not a log directory (no %s: written by `roam logs`)"
-                        % (p, LOGS_META))
+        raise RoamError(
+            "%s is not a log directory (no %s: written by `roam logs`)" % (p, LOGS_META)
+        )
     try:
         meta = json.loads((p / LOGS_META).read_text())
     except ValueError:
@@ -269,14 +300,19 @@ def _merge(log_dir: str | os.PathLike[str], node_of: Mapping[str, Any] | None,
             results = list(pool.map(_board_job, jobs))
     else:
         results = [_board_job(j) for j in jobs]
-    hosts = np.concatenate([np.asarray(r[0], dtype=float) for r in results]) if results else []
+    hosts = np.concatenate([np.asarray(r[0], dtype=float) for r in results])
     lines = [line for r in results for line in r[1]]
     order = np.argsort(hosts, kind="stable")
     lines = [lines[i] for i in order.tolist()]
     rows = sorted((row for r in results for row in r[2]), key=lambda row: row[0])
     fits = [f for r in results for f in r[3]]
-    report = {"started": t0, "stopped": meta.get("stopped"), "boards": boards, "fits": fits,
-              "node_by_addr": node_by_addr}
+    report = {
+        "started": t0,
+        "stopped": meta.get("stopped"),
+        "boards": boards,
+        "fits": fits,
+        "node_by_addr": node_by_addr,
+    }
     return lines, rows, report
 
 
@@ -292,8 +328,9 @@ def _first_host(path: Path) -> float:
     return float("inf")
 
 
-def merge_dir(log_dir: str | os.PathLike[str], node_of: Mapping[str, Any] | None = None,
-              workers: int = 1) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def merge_dir(
+    log_dir: str | os.PathLike[str], node_of: Mapping[str, Any] | None = None, workers: int = 1
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """All boards' events of a log directory on one clock, in time order, and the fit report.
     `workers` > 1 parses and fits boards in parallel processes."""
     lines, _, report = _merge(log_dir, node_of, workers)
@@ -303,17 +340,22 @@ def merge_dir(log_dir: str | os.PathLike[str], node_of: Mapping[str, Any] | None
 # -- summary.json with the simulator's keys -----------------------------------------------------
 
 
-def summarize(records: Iterable[Mapping[str, Any]], end_ms: float | None = None,
-              node_by_addr: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def summarize(
+    records: Iterable[Mapping[str, Any]],
+    end_ms: float | None = None,
+    node_by_addr: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """The simulator's summary keys (docs/METRICS.md) from merged events (see summarize_rows)."""
+    records = list(records)
     rows = [summary_row(int(r["t"]), r) for r in records if r.get("event") in SUMMARY_EVENTS]
     if end_ms is None:
-        end_ms = max((int(r["t"]) for r in records), default=0)  # type: ignore[union-attr]
+        end_ms = max((int(r["t"]) for r in records), default=0)
     return summarize_rows(rows, end_ms, node_by_addr)
 
 
-def summarize_rows(rows: Iterable[tuple], end_ms: float,
-                   node_by_addr: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def summarize_rows(
+    rows: Iterable[tuple], end_ms: float, node_by_addr: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The summary from summary rows in time order, with the simulator's metric functions
     (hosttools/sim/metrics.py). Figures a board log cannot give (frames on the air, attacks)
     are None."""
@@ -383,8 +425,7 @@ def summarize_rows(rows: Iterable[tuple], end_ms: float,
         "control_bytes": None,
         "publications": n_pub,
         "binding_changes": binding_changes,
-        "publications_per_binding_change": (n_pub / binding_changes if binding_changes
-                                            else None),
+        "publications_per_binding_change": (n_pub / binding_changes if binding_changes else None),
         "convergence_ms": {"median": None, "p95": None, "count": 0, "unfinished": 0},
         "forged_accepted": None,
         "replayed_accepted": None,
@@ -395,8 +436,12 @@ def summarize_rows(rows: Iterable[tuple], end_ms: float,
     }
 
 
-def write_run(log_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] | None = None,
-              node_of: Mapping[str, Any] | None = None, workers: int = 1) -> dict[str, Any]:
+def write_run(
+    log_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str] | None = None,
+    node_of: Mapping[str, Any] | None = None,
+    workers: int = 1,
+) -> dict[str, Any]:
     """Merge a log directory and write events.jsonl, summary.json and clock.json (the fits)
     into out_dir (default: the log directory itself), each atomically. Returns the summary."""
     lines, rows, report = _merge(log_dir, node_of, workers)
@@ -420,7 +465,7 @@ def _atomic_lines(path: Path, lines: list[str]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         for i in range(0, len(lines), 65536):
-            f.write("\n".join(lines[i:i + 65536]))
+            f.write("\n".join(lines[i : i + 65536]))
             f.write("\n")
     os.replace(tmp, path)
 

@@ -46,8 +46,11 @@ class Attacker:
         self.agents = {}  # agent addr -> radio MAC (from the advertisements it hears)
         self.homes = []  # victims' home addresses (from registrations it hears)
         self.captured = []  # (ticks, kind, iface, frame, dst link) to replay
-        self.peers = [(o.addr, o.bb) for o in world.nodes
-                      if o.bb is not None and o is not nd and o.kind in ("agent", "router", "home")]
+        self.peers = [
+            (o.addr, o.bb)
+            for o in world.nodes
+            if o.bb is not None and o is not nd and o.kind in ("agent", "router", "home")
+        ]
         self.home_agents = [(o.addr, o.bb) for o in world.nodes if o.kind == "home"]
 
     def next_wake(self):
@@ -106,13 +109,24 @@ class Attacker:
 
     def _forge_advert(self):
         adv = advert.Advertisement(
-            src=FAKE_AGENT, dst=ipv4.BCAST_ADDR, adv_lifetime=30, seq=self.rand(16),
-            reg_lifetime=600, flags=advert.FLAG_R | advert.FLAG_F,
+            src=FAKE_AGENT,
+            dst=ipv4.BCAST_ADDR,
+            adv_lifetime=30,
+            seq=self.rand(16),
+            reg_lifetime=600,
+            flags=advert.FLAG_R | advert.FLAG_F,
             services=advert.SVC_ROUTING | advert.SVC_REVERSE | advert.SVC_REGION,
-            capacity=255, load=0, nonce=self.rand(32),
+            capacity=255,
+            load=0,
+            nonce=self.rand(32),
         )
-        self._emit("forged", "advertisement", IF_RADIO, BROADCAST,
-                   advert.encode_advertisement(adv, self._key()))
+        self._emit(
+            "forged",
+            "advertisement",
+            IF_RADIO,
+            BROADCAST,
+            advert.encode_advertisement(adv, self._key()),
+        )
 
     def _forge_registration(self):
         if not self.homes:
@@ -121,33 +135,61 @@ class Attacker:
         if self.agents:
             agent = sorted(self.agents)[self.rand(8) % len(self.agents)]
             req = registration.RegRequest(
-                src=home, dst=agent, lifetime=600, home=home, coa=agent,
+                src=home,
+                dst=agent,
+                lifetime=600,
+                home=home,
+                coa=agent,
                 ident=(self.rand(32) << 32) | self.rand(32),
             )
-            self._emit("forged", "registration", IF_RADIO, self.agents[agent],
-                       registration.encode_request(req, self._key()))
+            self._emit(
+                "forged",
+                "registration",
+                IF_RADIO,
+                self.agents[agent],
+                registration.encode_request(req, self._key()),
+            )
         for ha, bb in self.home_agents:
             req = registration.RegRequest(
-                src=home, dst=ha, lifetime=600, home=home, home_agent=ha, coa=self.address,
+                src=home,
+                dst=ha,
+                lifetime=600,
+                home=home,
+                home_agent=ha,
+                coa=self.address,
                 ident=(self.rand(32) << 32) | self.rand(32),
-                ext_type=registration.EXT_MH_AUTH, spi=auth.spi_home(1 + self.rand(4)),
+                ext_type=registration.EXT_MH_AUTH,
+                spi=auth.spi_home(1 + self.rand(4)),
             )
-            self._emit("forged", "remote_binding", IF_BACKBONE, bb,
-                       registration.encode_request(req, self._key()))
+            self._emit(
+                "forged",
+                "remote_binding",
+                IF_BACKBONE,
+                bb,
+                registration.encode_request(req, self._key()),
+            )
 
     def _forge_publication(self):
         if not self.peers or not self.homes:
             return
         origin = self.peers[self.rand(8) % len(self.peers)][0]
         pub = publication.Publication(
-            origin=origin, epoch=self.rand(16), seq=self.rand(16), full=False,
+            origin=origin,
+            epoch=self.rand(16),
+            seq=self.rand(16),
+            full=False,
             bindings=[(h, 600) for h in self.homes[:8]],
         )
         payload = publication.encode_payload(pub, self._key())
         for addr, bb in self.peers:
             if addr != origin:
-                self._emit("forged", "publication", IF_BACKBONE, bb,
-                           publication.packet(self.address, addr, payload))
+                self._emit(
+                    "forged",
+                    "publication",
+                    IF_BACKBONE,
+                    bb,
+                    publication.packet(self.address, addr, payload),
+                )
 
     # -- replaying ---------------------------------------------------------------------------
 

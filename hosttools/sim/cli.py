@@ -66,16 +66,19 @@ def _run(sc, seed, out, policy, quiet=False):
     total = sc.duration_s
     start = time.perf_counter()
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
         TextColumn("sim {task.fields[sim]:>7.1f} s / real {task.fields[real]:>6.1f} s"),
-        TimeElapsedColumn(), disable=quiet, transient=False,
+        TimeElapsedColumn(),
+        disable=quiet,
+        transient=False,
     ) as bar:
-        task = bar.add_task("%s (%s, seed %d)" % (sc.name, policy, seed), total=total, sim=0.0,
-                            real=0.0)
+        task = bar.add_task(
+            "%s (%s, seed %d)" % (sc.name, policy, seed), total=total, sim=0.0, real=0.0
+        )
 
         def progress(t_us):
-            bar.update(task, completed=t_us / 1e6, sim=t_us / 1e6,
-                       real=time.perf_counter() - start)
+            bar.update(task, completed=t_us / 1e6, sim=t_us / 1e6, real=time.perf_counter() - start)
 
         try:
             summary, _world = run_mod.run(sc, seed, out, policy=policy, progress=progress)
@@ -98,18 +101,28 @@ def scenarios_cmd():
 
 
 _seed = click.option("--seed", type=int, default=1, show_default=True, help="Random seed.")
-_out = click.option("--out", "out", type=click.Path(file_okay=False), required=True,
-                    help="Run directory to write.")
-_duration = click.option("--duration", type=float, default=None,
-                         help="Simulated seconds (overrides the scenario's duration_s).")
+_out = click.option(
+    "--out", "out", type=click.Path(file_okay=False), required=True, help="Run directory to write."
+)
+_duration = click.option(
+    "--duration",
+    type=float,
+    default=None,
+    help="Simulated seconds (overrides the scenario's duration_s).",
+)
 
 
 @sim.command("run")
 @click.argument("scenario")
 @_seed
 @_out
-@click.option("--policy", type=click.Choice(["roam", "mip4"]), default="roam", show_default=True,
-              help="roam, or the plain Mobile IPv4 baseline.")
+@click.option(
+    "--policy",
+    type=click.Choice(["roam", "mip4"]),
+    default="roam",
+    show_default=True,
+    help="roam, or the plain Mobile IPv4 baseline.",
+)
 @_duration
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def run_cmd(scenario, seed, out, policy, duration, quiet):
@@ -137,5 +150,7 @@ def compare_cmd(scenario, seed, out, duration, quiet):
         res[policy] = _run(sc, seed, os.path.join(out, policy), policy, quiet)
     click.echo("%-32s %16s %16s" % ("", "roam", "mip4"))
     for key, label, fmt in TABLE_ROWS:
-        click.echo("%-32s %16s %16s" % (label, _fmt(_get(res["roam"], key), fmt),
-                                        _fmt(_get(res["mip4"], key), fmt)))
+        click.echo(
+            "%-32s %16s %16s"
+            % (label, _fmt(_get(res["roam"], key), fmt), _fmt(_get(res["mip4"], key), fmt))
+        )

@@ -16,11 +16,24 @@ PUB_PORT = 4344
 
 # Core events that mean a message changed routing state (docs/EVENTS.md). An attacker's frame
 # after which the receiving node logs one of these was accepted.
-STATE_EVENTS = frozenset((
-    "binding_up", "binding_refresh", "binding_down", "remote_up", "remote_bound", "remote_down",
-    "published", "publication_accepted", "agent_up", "agent_new", "bound", "handoff",
-    "host_added", "direct_up",
-))
+STATE_EVENTS = frozenset(
+    (
+        "binding_up",
+        "binding_refresh",
+        "binding_down",
+        "remote_up",
+        "remote_bound",
+        "remote_down",
+        "published",
+        "publication_accepted",
+        "agent_up",
+        "agent_new",
+        "bound",
+        "handoff",
+        "host_added",
+        "direct_up",
+    )
+)
 
 
 def percentile(values, p):
@@ -55,7 +68,7 @@ def interruptions(handoffs, flows, deliveries, end_us):
     datagrams lost in the hand-off are the sequence numbers between those two deliveries that
     were never delivered. Returns ([interruption_us ...], lost_count)."""
     by_node = {}
-    for f, (src, dst, interval) in flows.items():
+    for f, (src, dst, _interval) in flows.items():
         by_node.setdefault(src, []).append(f)
         if dst != src:
             by_node.setdefault(dst, []).append(f)
@@ -78,7 +91,7 @@ def interruptions(handoffs, flows, deliveries, end_us):
                 t_b, s_b = end_us, None
             interval = flows[f][2]
             out.append(max(0, t_b - t_a - interval))
-            got = {s for _, s in d[i - 1:i + 1]}
+            got = {s for _, s in d[i - 1 : i + 1]}
             hi = s_b if s_b is not None else s_a + 1
             for s in range(s_a + 1, hi):
                 if s not in got:
@@ -151,16 +164,18 @@ def decode_publication_homes(payload):
     off = 12
     if len(payload) < off + 6 * nb + 4 * nw:
         return None
-    homes = [bytes(payload[off + 6 * i: off + 6 * i + 4]) for i in range(nb)
-             if payload[off + 6 * i + 4] or payload[off + 6 * i + 5]]
+    homes = [
+        bytes(payload[off + 6 * i : off + 6 * i + 4])
+        for i in range(nb)
+        if payload[off + 6 * i + 4] or payload[off + 6 * i + 5]
+    ]
     off += 6 * nb
-    withdrawn = [bytes(payload[off + 4 * i: off + 4 * i + 4]) for i in range(nw)]
+    withdrawn = [bytes(payload[off + 4 * i : off + 4 * i + 4]) for i in range(nw)]
     return origin, epoch, seq, homes, withdrawn
 
 
 def is_publication(frame):
-    return (len(frame) >= 28 and frame[9] == 17
-            and ((frame[22] << 8) | frame[23]) == PUB_PORT)
+    return len(frame) >= 28 and frame[9] == 17 and ((frame[22] << 8) | frame[23]) == PUB_PORT
 
 
 def _dist(values_us):
@@ -191,8 +206,12 @@ class Collector:
         self.pub_origin = set()  # (origin, epoch, seq) transmitted by their origin
         self.conv = Convergence()
         self.pub_cache = {}
-        self.attack = {"forged_sent": 0, "replayed_sent": 0, "forged_accepted": 0,
-                       "replayed_accepted": 0}
+        self.attack = {
+            "forged_sent": 0,
+            "replayed_sent": 0,
+            "forged_accepted": 0,
+            "replayed_accepted": 0,
+        }
         self.attack_kind = {}  # frame bytes -> "forged" | "replayed"
         self.accepted_log = []  # (t_us, node id, kind, event) of accepted attack frames
 
@@ -207,8 +226,9 @@ class Collector:
             up = name == "binding_up"
             members = self.regions.get(nd.addr)
             if members:
-                self.conv.change(t_us, nd.addr, home, up,
-                                 [m for m in members if m != nd.idx and self._on(m)])
+                self.conv.change(
+                    t_us, nd.addr, home, up, [m for m in members if m != nd.idx and self._on(m)]
+                )
             mob = self.by_addr.get(home)
             mid = mob.id if mob is not None else fields.get("home")
             if up:
@@ -230,8 +250,9 @@ class Collector:
         """Every frame put on the air or the backbone."""
         if is_publication(frame) and len(frame) >= 40:
             if frame[12:16] == frame[30:34]:  # IPv4 source is the origin: it originated it
-                self.pub_origin.add((bytes(frame[30:34]), frame[34], frame[35], frame[36],
-                                     frame[37]))
+                self.pub_origin.add(
+                    (bytes(frame[30:34]), frame[34], frame[35], frame[36], frame[37])
+                )
 
     def on_rx(self, t_us, nd, frame):
         """A frame decoded by node nd (only publications matter here)."""
@@ -286,7 +307,8 @@ class Collector:
                 if out.kind[i] == 2:
                     name, fields = out.data[i]
                     if name in STATE_EVENTS and any(
-                            v in addrs for v in fields.values() if isinstance(v, str)):
+                        v in addrs for v in fields.values() if isinstance(v, str)
+                    ):
                         why = name
                         break
         if why is not None:
@@ -323,8 +345,9 @@ class Collector:
             "control_bytes": stats["control_bytes"],
             "publications": n_pub,
             "binding_changes": self.binding_changes,
-            "publications_per_binding_change": (n_pub / self.binding_changes
-                                                if self.binding_changes else None),
+            "publications_per_binding_change": (
+                n_pub / self.binding_changes if self.binding_changes else None
+            ),
             "convergence_ms": {
                 "median": percentile(conv_ms, 50),
                 "p95": percentile(conv_ms, 95),
@@ -341,11 +364,20 @@ class Collector:
         if windows:
             out["windows"] = {}
             for name, (t0, t1), only in windows:
-                keys = {k for k, t in self.sent.items() if t0 * 1e6 <= t < t1 * 1e6
-                        and (only is None or k[0] in only)}
+                keys = {
+                    k
+                    for k, t in self.sent.items()
+                    if t0 * 1e6 <= t < t1 * 1e6 and (only is None or k[0] in only)
+                }
                 n, d, r = delivery(keys, self.deliv)
-                out["windows"][name] = {"from_s": t0, "to_s": t1, "flows": only, "sent": n,
-                                        "delivered": d, "delivery_ratio": r}
+                out["windows"][name] = {
+                    "from_s": t0,
+                    "to_s": t1,
+                    "flows": only,
+                    "sent": n,
+                    "delivered": d,
+                    "delivery_ratio": r,
+                }
         return out
 
 
@@ -353,8 +385,11 @@ def recovery_ms(sent, deliv, at_s, until_s=None):
     """From instant at_s, the time until delivery is complete again: the send time of the first
     datagram (sent at or after at_s) from which every later datagram was delivered, minus at_s.
     None when the run ends before that."""
-    items = sorted((t, k) for k, t in sent.items()
-                   if t >= at_s * 1e6 and (until_s is None or t < until_s * 1e6))
+    items = sorted(
+        (t, k)
+        for k, t in sent.items()
+        if t >= at_s * 1e6 and (until_s is None or t < until_s * 1e6)
+    )
     first_ok = None
     for t, k in items:
         if k in deliv:
@@ -382,6 +417,7 @@ def _aton(text):
 def _frame_addresses(frame):
     """Dotted addresses a routing message speaks for: the IPv4 source, and for registrations
     the home address and care-of address, for publications the origin and the homes."""
+
     def dotted(b, off):
         return "%d.%d.%d.%d" % (b[off], b[off + 1], b[off + 2], b[off + 3])
 

@@ -145,7 +145,10 @@ def legs_for(spec, pos, rng, base_dir="."):
         if repeat not in ("none", "loop", "pingpong"):
             raise MobilityError("repeat must be none, loop or pingpong, got %r" % repeat)
         gen = waypoint_legs(
-            pts, speed, _num(spec.get("pause_s", 0), "pause_s"), repeat,
+            pts,
+            speed,
+            _num(spec.get("pause_s", 0), "pause_s"),
+            repeat,
             _num(spec.get("start_s", 0), "start_s"),
         )
     elif kind == "random_waypoint":
@@ -163,13 +166,14 @@ def legs_for(spec, pos, rng, base_dir="."):
                 raise MobilityError("%s must be [min, max]" % name)
         if speed[0] <= 0:
             raise MobilityError("random_waypoint speed must be positive")
-        gen = random_waypoint_legs(rng, area, [float(s) for s in speed],
-                                   [float(p) for p in pause], pos)
+        gen = random_waypoint_legs(
+            rng, area, [float(s) for s in speed], [float(p) for p in pause], pos
+        )
     elif kind == "trace":
         known = ("file",)
         fname = spec.get("file")
         if not isinstance(fname, str):
-            raise MobilityError("trace needs file = \"path.csv\"")
+            raise MobilityError('trace needs file = "path.csv"')
         if not os.path.isabs(fname):
             fname = os.path.join(base_dir, fname)
         gen = trace_legs(load_trace(fname))

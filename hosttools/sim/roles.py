@@ -19,8 +19,9 @@ import sys
 
 from hosttools.sim.world import IF_BACKBONE, IF_RADIO
 
-FIRMWARE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))), "firmware")
+FIRMWARE_DIR = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "firmware"
+)
 if FIRMWARE_DIR not in sys.path:  # the core is imported as on a board: `from mobility import ...`
     sys.path.insert(0, FIRMWARE_DIR)
 
@@ -58,14 +59,16 @@ class RoleFactory:
         sc = world.sc
         seed = b"roam-sim-keys"
         self.cell_key = hashlib.sha256(seed + b"cell").digest()[:16]
-        self.region_keys = {r.id: hashlib.sha256(seed + b"region" + r.id.encode()).digest()[:16]
-                            for r in sc.regions}
+        self.region_keys = {
+            r.id: hashlib.sha256(seed + b"region" + r.id.encode()).digest()[:16] for r in sc.regions
+        }
         # the home agent and the correspondents of a mobile node share its home key
         self.home_key = {}
         for spec in sc.nodes:
             if spec.role == "mobile":
                 self.home_key[spec.index + 1] = hashlib.sha256(
-                    seed + b"home" + spec.id.encode()).digest()[:16]
+                    seed + b"home" + spec.id.encode()
+                ).digest()[:16]
         self.regions = {r.id: r for r in sc.regions}
         by_id = sc.by_id
         nodes = world.nodes
@@ -88,8 +91,9 @@ class RoleFactory:
         for spec in w.sc.nodes:
             if spec.role == "home":
                 net = 64 + self._home_rank(spec.id)
-                out.append({"dst": "10.%d.0.0/16" % net,
-                            "via": self._ntoa(w.nodes[spec.index].addr)})
+                out.append(
+                    {"dst": "10.%d.0.0/16" % net, "via": self._ntoa(w.nodes[spec.index].addr)}
+                )
         return out
 
     def region_config(self, nd):
@@ -104,18 +108,27 @@ class RoleFactory:
             if other is not None:
                 o = w.nodes[by_id[other].index]
                 nbrs.append({"addr": self._ntoa(o.addr), "iface": IF_BACKBONE, "mac": o.bb})
-        hosts = [{"addr": self._ntoa(h.addr), "iface": IF_BACKBONE, "mac": h.bb}
-                 for h in self.bb_hosts]
-        cfg = {"name": r.id, "members": [self._ntoa(w.nodes[by_id[m].index].addr)
-                                         for m in r.members],
-               "neighbours": nbrs, "hosts": hosts, "routes": self.home_routes(),
-               "policy": self.policy}
+        hosts = [
+            {"addr": self._ntoa(h.addr), "iface": IF_BACKBONE, "mac": h.bb} for h in self.bb_hosts
+        ]
+        cfg = {
+            "name": r.id,
+            "members": [self._ntoa(w.nodes[by_id[m].index].addr) for m in r.members],
+            "neighbours": nbrs,
+            "hosts": hosts,
+            "routes": self.home_routes(),
+            "policy": self.policy,
+        }
+        cfg.update(w.sc.region_settings)
         return cfg
 
     def base(self, nd):
         w = self.world
-        cfg = {"node_id": nd.idx + 1, "address": self._ntoa(nd.addr),
-               "keys": {SPI_CELL: self.cell_key}}
+        cfg = {
+            "node_id": nd.idx + 1,
+            "address": self._ntoa(nd.addr),
+            "keys": {SPI_CELL: self.cell_key},
+        }
         cfg.update(w.sc.role_config.get(nd.kind, {}))
         own = dict(nd.spec.config)
         cfg.update(own)
@@ -168,9 +181,11 @@ class RoleFactory:
             if self.policy != "mip4":
                 cfg["peers"] = peers
             if nd.bb is not None:
-                cfg["links"] = [{"addr": self._ntoa(o.addr), "iface": IF_BACKBONE, "mac": o.bb}
-                                for o in world.nodes if o.bb is not None and o is not nd
-                                and o.kind in ("agent", "router")]
+                cfg["links"] = [
+                    {"addr": self._ntoa(o.addr), "iface": IF_BACKBONE, "mac": o.bb}
+                    for o in world.nodes
+                    if o.bb is not None and o is not nd and o.kind in ("agent", "router")
+                ]
             return Host(cfg, rand, now)
         if kind == "router":
             from mobility.router import Router
@@ -178,6 +193,8 @@ class RoleFactory:
             cfg["keys"][SPI_REGION] = self.region_keys[nd.region]
             cfg["region"] = self.region_config(nd)
             cfg["epoch"] = nd.boot
+            if self.policy == "mip4":
+                cfg["policy"] = "mip4"
             return Router(cfg, rand, now)
         if kind == "home":
             from mobility.home import HomeAgent
@@ -191,9 +208,11 @@ class RoleFactory:
             cfg["mobiles"] = mobiles
             # the home agent reaches every agent and router over the backbone (tunnels go
             # straight to the care-of agent)
-            cfg["links"] = [{"addr": self._ntoa(o.addr), "iface": IF_BACKBONE, "mac": o.bb}
-                            for o in world.nodes if o.bb is not None and o is not nd
-                            and o.kind in ("agent", "router")]
+            cfg["links"] = [
+                {"addr": self._ntoa(o.addr), "iface": IF_BACKBONE, "mac": o.bb}
+                for o in world.nodes
+                if o.bb is not None and o is not nd and o.kind in ("agent", "router")
+            ]
             return HomeAgent(cfg, rand, now)
         if kind == "attacker":
             from hosttools.sim.attacker import Attacker

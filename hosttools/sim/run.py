@@ -47,8 +47,7 @@ def run(sc, seed, out_dir, policy="roam", factory=None, progress=None, write=Tru
     windows = []
     for name, w in sorted(sc.claims.get("windows", {}).items()):
         windows.append((name, tuple(w["range"]), w.get("flows")))
-    summary = col.summary(sc.flows, int(sc.duration_s * 1e6), world.stats, round(wall, 3),
-                          windows)
+    summary = col.summary(sc.flows, int(sc.duration_s * 1e6), world.stats, round(wall, 3), windows)
     summary["scenario"] = sc.name
     summary["seed"] = seed
     summary["policy"] = policy
@@ -93,11 +92,27 @@ def event_records(world, col):
         recs.append(r)
     flows = world.sc.flows
     for (f, s), t in col.sent.items():
-        recs.append({"t": t // 1000, "node": flows[f].src, "event": "app_send", "flow": f,
-                     "seq": s, "dst": flows[f].dst})
+        recs.append(
+            {
+                "t": t // 1000,
+                "node": flows[f].src,
+                "event": "app_send",
+                "flow": f,
+                "seq": s,
+                "dst": flows[f].dst,
+            }
+        )
     for (f, s), t in col.deliv.items():
-        recs.append({"t": t // 1000, "node": flows[f].dst, "event": "app_deliver", "flow": f,
-                     "seq": s, "src": flows[f].src})
+        recs.append(
+            {
+                "t": t // 1000,
+                "node": flows[f].dst,
+                "event": "app_deliver",
+                "flow": f,
+                "seq": s,
+                "src": flows[f].src,
+            }
+        )
     recs.sort(key=lambda r: r["t"])  # stable: same-time events keep their order
     return recs
 

@@ -18,8 +18,20 @@ ROLES = ("agent", "mobile", "host", "home", "router", "attacker")
 BACKBONE_ROLES = ("agent", "home", "router", "attacker")
 FAULT_KINDS = ("node_off", "node_on", "backbone_cut", "backbone_heal", "partition", "heal")
 TOP_KEYS = (
-    "name", "description", "duration_s", "radio", "backbone", "role_config", "node", "group",
-    "region", "flow", "flow_set", "fault", "claims",
+    "name",
+    "description",
+    "duration_s",
+    "radio",
+    "backbone",
+    "role_config",
+    "node",
+    "group",
+    "region",
+    "flow",
+    "flow_set",
+    "fault",
+    "claims",
+    "region_settings",
 )
 
 
@@ -56,8 +68,18 @@ def describe(path):
 
 
 class Node:
-    __slots__ = ("id", "role", "pos", "mobility", "home_agent", "region", "channel",
-                 "backbone", "config", "index")
+    __slots__ = (
+        "id",
+        "role",
+        "pos",
+        "mobility",
+        "home_agent",
+        "region",
+        "channel",
+        "backbone",
+        "config",
+        "index",
+    )
 
     def __init__(self, **kw):
         for k in self.__slots__:
@@ -91,6 +113,7 @@ class Scenario:
         self.radio = {}
         self.backbone = {"latency_ms": 2.0, "jitter_ms": 1.0}
         self.role_config = {}
+        self.region_settings = {}  # hold-off, republish period...: merged into every region dict
         self.nodes = []
         self.by_id = {}
         self.regions = []
@@ -120,10 +143,30 @@ def _check_keys(where, table, known):
         _err(where, "unknown key(s) %s (known: %s)" % (", ".join(extra), ", ".join(known)))
 
 
-NODE_KEYS = ("id", "role", "pos", "mobility", "home_agent", "region", "channel", "backbone",
-             "config")
-GROUP_KEYS = ("prefix", "count", "role", "placement", "mobility", "home_agent", "region",
-              "region_blocks", "channel", "backbone", "config")
+NODE_KEYS = (
+    "id",
+    "role",
+    "pos",
+    "mobility",
+    "home_agent",
+    "region",
+    "channel",
+    "backbone",
+    "config",
+)
+GROUP_KEYS = (
+    "prefix",
+    "count",
+    "role",
+    "placement",
+    "mobility",
+    "home_agent",
+    "region",
+    "region_blocks",
+    "channel",
+    "backbone",
+    "config",
+)
 
 
 def load(path, duration_s=None, overrides=None):
@@ -166,6 +209,13 @@ def from_dict(data, where="scenario", base_dir="."):
     rc = data.get("role_config", {})
     _check_keys(where + " [role_config]", rc, ROLES)
     sc.role_config = rc
+    rs = data.get("region_settings", {})
+    _check_keys(
+        where + " [region_settings]",
+        rs,
+        ("hold_off_ms", "republish_ms", "dup_hold_ms", "max_published"),
+    )
+    sc.region_settings = rs
     sc.claims = data.get("claims", {})
     if not isinstance(sc.claims, dict):
         _err(where, "[claims] must be a table")
@@ -219,9 +269,15 @@ def from_dict(data, where="scenario", base_dir="."):
         if not isinstance(cfg, dict):
             _err(w, "config must be a table")
         node = Node(
-            id=n["id"], role=role, pos=pos, mobility=mob, home_agent=n.get("home_agent"),
-            region=n.get("region"), channel=ch,
-            backbone=bool(n.get("backbone", role in BACKBONE_ROLES)), config=cfg,
+            id=n["id"],
+            role=role,
+            pos=pos,
+            mobility=mob,
+            home_agent=n.get("home_agent"),
+            region=n.get("region"),
+            channel=ch,
+            backbone=bool(n.get("backbone", role in BACKBONE_ROLES)),
+            config=cfg,
             index=len(sc.nodes),
         )
         sc.nodes.append(node)
@@ -257,15 +313,16 @@ def _expand_group(w, g, rng):
         _check_keys(w + " placement", placement, ("kind", "origin", "spacing", "cols"))
         ox, oy = placement.get("origin", [0, 0])
         sp = float(_num(w, placement.get("spacing", 100), "spacing", 0.001))
-        cols = int(_num(w, placement.get("cols", max(1, int(count ** 0.5))), "cols", 1))
+        cols = int(_num(w, placement.get("cols", max(1, int(count**0.5))), "cols", 1))
         positions = [(ox + (i % cols) * sp, oy + (i // cols) * sp) for i in range(count)]
     elif kind == "random":
         _check_keys(w + " placement", placement, ("kind", "area"))
         area = placement.get("area")
         if not isinstance(area, list) or len(area) != 4:
             _err(w, "random placement needs area = [x0, y0, x1, y1]")
-        positions = [(rng.uniform(area[0], area[2]), rng.uniform(area[1], area[3]))
-                     for _ in range(count)]
+        positions = [
+            (rng.uniform(area[0], area[2]), rng.uniform(area[1], area[3])) for _ in range(count)
+        ]
     else:
         _err(w, "placement kind must be grid or random, got %r" % (kind,))
     has = g.get("home_agent")
@@ -276,7 +333,8 @@ def _expand_group(w, g, rng):
     out = []
     for i in range(count):
         n = {
-            "id": "%s%0*d" % (g["prefix"], width, i + 1), "role": g["role"],
+            "id": "%s%0*d" % (g["prefix"], width, i + 1),
+            "role": g["role"],
             "pos": list(positions[i]),
         }
         for k in ("mobility", "channel", "backbone", "config", "region"):
@@ -288,9 +346,12 @@ def _expand_group(w, g, rng):
             # grid agents split into regions of bx x by agents: "<region>-<col>-<row>"
             if kind != "grid" or not isinstance(blocks, list) or len(blocks) != 2:
                 _err(w, "region_blocks = [bx, by] needs a grid placement")
-            cols = int(placement.get("cols", max(1, int(count ** 0.5))))
-            n["region"] = "%s-%d-%d" % (g.get("region", "r"), (i % cols) // blocks[0],
-                                        (i // cols) // blocks[1])
+            cols = int(placement.get("cols", max(1, int(count**0.5))))
+            n["region"] = "%s-%d-%d" % (
+                g.get("region", "r"),
+                (i % cols) // blocks[0],
+                (i // cols) // blocks[1],
+            )
         out.append((w, n))
     return out
 
@@ -393,8 +454,17 @@ def _flow(sc, w, f, src, dst):
     for nid in (src, dst):
         if sc.by_id[nid].role not in ("mobile", "host", "home"):
             _err(w, "flow end %r must be a mobile node, host or home agent" % nid)
-    sc.flows.append(Flow(src=src, dst=dst, interval_ms=interval, size=size, start_s=start,
-                         stop_s=stop, index=len(sc.flows)))
+    sc.flows.append(
+        Flow(
+            src=src,
+            dst=dst,
+            interval_ms=interval,
+            size=size,
+            start_s=start,
+            stop_s=stop,
+            index=len(sc.flows),
+        )
+    )
 
 
 def _load_flows(sc, data, where, rng):

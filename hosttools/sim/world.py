@@ -59,8 +59,25 @@ def classify(frame):
 
 class SimNode:
     __slots__ = (
-        "idx", "spec", "id", "kind", "role", "on", "boot", "addr", "mac", "bb", "bb_up",
-        "channel", "clock", "wake_at", "txq", "tx_busy", "legs", "sniffer", "region",
+        "idx",
+        "spec",
+        "id",
+        "kind",
+        "role",
+        "on",
+        "boot",
+        "addr",
+        "mac",
+        "bb",
+        "bb_up",
+        "channel",
+        "clock",
+        "wake_at",
+        "txq",
+        "tx_busy",
+        "legs",
+        "sniffer",
+        "region",
     )
 
 
@@ -72,7 +89,8 @@ class World:
         self.factory = factory
         self.seed = int(seed)
         self.eng = Engine()
-        self.rng = random.Random(self.seed * 7919 + 17)  # air: fading, loss, backoff, latency
+        self.rng = random.Random(self.seed * 7919 + 17)  # air: backoff, latency
+        self.nrng = np.random.default_rng(self.seed * 7919 + 18)  # air: fading, loss
         self.radio = radio_mod.Radio(scenario.radio, seed=self.seed)
         self.medium = radio_mod.Medium(self.radio)
         self.range2 = self.radio.max_range_m() ** 2
@@ -86,9 +104,18 @@ class World:
         self.partition = {}  # node idx -> part number while a partition stands
         self.events = []  # (t_ms, node id, name, fields)
         self.stats = {
-            "frames": 0, "radio_frames": 0, "backbone_frames": 0, "control_frames": 0,
-            "control_bytes": 0, "data_frames": 0, "retries": 0, "link_failures": 0,
-            "txq_drops": 0, "lost_noise": 0, "collisions": 0, "deferrals": 0,
+            "frames": 0,
+            "radio_frames": 0,
+            "backbone_frames": 0,
+            "control_frames": 0,
+            "control_bytes": 0,
+            "data_frames": 0,
+            "retries": 0,
+            "link_failures": 0,
+            "txq_drops": 0,
+            "lost_noise": 0,
+            "collisions": 0,
+            "deferrals": 0,
         }
         self.flow_next = []
         n = len(scenario.nodes)
@@ -115,6 +142,7 @@ class World:
             allidx = np.arange(n)
             for i in range(n):
                 self.S[i] = self.radio.mean_rssi_many(i, allidx, np.ones(n))
+        self.UNICAST_SEEN = np.array([nd.sniffer for nd in self.nodes], dtype=bool)
         self.bb_sniffers = [nd for nd in self.nodes if nd.sniffer and nd.bb is not None]
         self.factory.prepare(self)
 
@@ -143,8 +171,9 @@ class World:
         nd.tx_busy = False
         nd.sniffer = spec.role == "attacker"
         nd.region = spec.region
-        nd.legs = mobility.legs_for(spec.mobility, spec.pos, random.Random(self.seed * 31 + i),
-                                    self.sc.base_dir)
+        nd.legs = mobility.legs_for(
+            spec.mobility, spec.pos, random.Random(self.seed * 31 + i), self.sc.base_dir
+        )
         self.nodes.append(nd)
         self.by_mac[nd.mac] = nd
         self.by_addr[nd.addr] = nd
@@ -319,8 +348,9 @@ class World:
         x, y = self.pos(nd.idx)
         busy = self.medium.busy_until(nd.idx, nd.channel, x, y, eng.now)
         wait = busy - eng.now if busy > eng.now else 0
-        eng.at(eng.now + wait + self.radio.backoff_us(self.rng, attempt), self._tx_start, nd,
-               nd.boot)
+        eng.at(
+            eng.now + wait + self.radio.backoff_us(self.rng, attempt), self._tx_start, nd, nd.boot
+        )
 
     def _tx_start(self, nd, boot):
         if nd.boot != boot:
@@ -337,7 +367,7 @@ class World:
         tx = self.medium.start(nd.idx, nd.channel, eng.now, eng.now + air, x, y)
         eng.at(eng.now + air, self._tx_end, nd, boot, tx)
 
-    def _hearers(self, nd, tx):
+    def _hearers(self, nd, tx, unicast_to=None):
         """(indices, mean RSSIs, X, Y) of the nodes that may decode nd's transmission: on,
         same channel, and a mean RSSI above what any fading could still lift to decodable."""
         dt = self.eng.now / 1e6 - self.T0
@@ -346,12 +376,32 @@ class World:
         d2 = (X - tx.x) ** 2 + (Y - tx.y) ** 2
         mask = (d2 <= self.range2) & self.ON & (self.CH == nd.channel)
         mask[nd.idx] = False
+        if unicast_to is not None:
+            # ESP-NOW hands a unicast frame only to its addressee (and the attacker listens)
+            mask &= self.UNICAST_SEEN
+            if unicast_to >= 0:
+                mask[unicast_to] |= (d2[unicast_to] <= self.range2) and self.ON[unicast_to]
         idx = np.flatnonzero(mask)
         if len(idx) == 0:
             return idx, idx, X, Y
         mean = self._mean_rssi(nd.idx, idx, d2[idx])
         keep = mean >= self.floor
-        return idx[keep], mean[keep], X, Y
+        idx = idx[keep]
+        mean = mean[keep]
+        # per-frame fading and the loss draw, for all hearers at once (radio.frame_rssi and
+        # radio.p_loss, vectorised): only the frames that survive noise are looked at further
+        radio = self.radio
+        n = len(idx)
+        if radio.fading:
+            f = np.clip(self.nrng.standard_normal(n), -radio_mod.FADING_CLIP, radio_mod.FADING_CLIP)
+            mean = mean + f * radio.fading
+        rssi = np.rint(mean)
+        margin = np.clip((rssi - radio.sensitivity) / radio.slope, -60.0, 60.0)
+        p = 1.0 / (1.0 + np.exp(margin))
+        p[rssi < radio.hearing_floor] = 1.0
+        ok = self.nrng.random(n) >= p
+        self.stats["lost_noise"] += int(n - np.count_nonzero(ok))
+        return idx[ok], rssi[ok], X, Y
 
     def _mean_rssi(self, a, idx, d2):
         """Mean RSSI from node a at the nodes idx (squared distances d2), as the radio model's
@@ -376,33 +426,34 @@ class World:
             worst = np.maximum(worst, self._mean_rssi(o.sender, idx, d2))
         return worst.tolist(), busy
 
-    def _receives(self, r, mean, interference, k, busy):
-        """RSSI if receiver r decodes the frame (mean RSSI given), else None. interference[k]
-        is the strongest overlapping transmission at r: within capture_db of the frame, the
-        frame is lost (collision)."""
-        radio = self.radio
-        rssi = radio.frame_rssi(mean, self.rng)
-        p = radio.p_loss(rssi)
-        if p >= 1.0 or (p > 0.0 and self.rng.random() < p):
-            self.stats["lost_noise"] += 1
-            return None
+    def _receives(self, r, rssi, interference, k, busy):
+        """The frame's RSSI (it survived noise) if receiver r decodes it, else None.
+        interference[k] is the strongest overlapping transmission at r: within capture_db of
+        the frame, the frame is lost (collision)."""
         if interference is not None:
-            if r.idx in busy or interference[k] > rssi - radio.capture_db:
+            if r.idx in busy or interference[k] > rssi - self.radio.capture_db:
                 self.medium.collisions += 1
                 return None
-        return rssi
+        return int(rssi)
 
     def _tx_end(self, nd, boot, tx):
         if nd.boot != boot:
             return
         entry = nd.txq[0]
         mac, frame, attempt = entry
-        idx, means, X, Y = self._hearers(nd, tx)
-        nodes = self.nodes
         target = None if mac == BROADCAST else self.by_mac.get(mac)
+        if mac == BROADCAST:
+            idx, means, X, Y = self._hearers(nd, tx)
+        else:
+            idx, means, X, Y = self._hearers(
+                nd, tx, target.idx if target is not None and target.channel == nd.channel else -1
+            )
+        nodes = self.nodes
         acked = False
         interference, busy = self._interference(tx, idx, X, Y) if len(idx) else (None, ())
-        for k, (j, mean) in enumerate(zip(idx.tolist(), means.tolist())):
+        for k, (j, mean) in enumerate(
+            zip(idx.tolist(), means.tolist(), strict=True)
+        ):  # mean: frame RSSI
             r = nodes[j]
             if mac == BROADCAST or r is target:
                 rssi = self._receives(r, mean, interference, k, busy)
@@ -422,8 +473,13 @@ class World:
         elif attempt < self.radio.retries:
             self.stats["retries"] += 1
             entry[2] = attempt + 1
-            self.eng.at(self.eng.now + self.radio.sifs_us + self.radio.ack_us, self._access_b,
-                        nd, boot, attempt + 1)
+            self.eng.at(
+                self.eng.now + self.radio.sifs_us + self.radio.ack_us,
+                self._access_b,
+                nd,
+                boot,
+                attempt + 1,
+            )
         else:
             nd.txq.pop(0)
             self._link_failure(nd, boot, mac, frame)
@@ -492,8 +548,9 @@ class World:
                     targets.append(t)
         for t in targets:
             if self.reachable(nd, t):
-                delay = self.bb_latency + (self.rng.randrange(self.bb_jitter) if self.bb_jitter
-                                           else 0)
+                delay = self.bb_latency + (
+                    self.rng.randrange(self.bb_jitter) if self.bb_jitter else 0
+                )
                 self.eng.at(self.eng.now + delay, self._bb_deliver, t, t.boot, nd, frame)
 
     def _bb_deliver(self, r, boot, s, frame):

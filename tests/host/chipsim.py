@@ -62,7 +62,7 @@ def make_chip(chip="esp32", flash_size=4 << 20):
 
         def flash_defl_block(self, data, seq, timeout=None, **kw):
             out = self._d.decompress(data)
-            self.flash[self._off:self._off + len(out)] = out
+            self.flash[self._off : self._off + len(out)] = out
             self._off += len(out)
 
         def flash_defl_finish(self, reboot=False, **kw):
@@ -74,7 +74,7 @@ def make_chip(chip="esp32", flash_size=4 << 20):
             return 1
 
         def flash_block(self, data, seq, timeout=None):
-            self.flash[self._off:self._off + len(data)] = data
+            self.flash[self._off : self._off + len(data)] = data
             self._off += len(data)
 
         def flash_finish(self, reboot=False, **kw):
@@ -82,10 +82,10 @@ def make_chip(chip="esp32", flash_size=4 << 20):
 
         def flash_md5sum(self, addr, size):
             self.calls.append("md5")
-            return hashlib.md5(self.flash[addr:addr + size]).hexdigest()
+            return hashlib.md5(self.flash[addr : addr + size]).hexdigest()
 
         def read_flash(self, offset, length, progress_fn=None):
-            return bytes(self.flash[offset:offset + length])
+            return bytes(self.flash[offset : offset + length])
 
         def hard_reset(self):
             self.calls.append("hard_reset")
@@ -95,12 +95,14 @@ def make_chip(chip="esp32", flash_size=4 << 20):
 
 def build_image(chip="esp32", payload=b"\x01" * 256):
     """A small valid firmware image for `chip`, built with esptool's own image class."""
-    name = {"esp32": "ESP32FirmwareImage", "esp32s3": "ESP32S3FirmwareImage",
-            "esp32c3": "ESP32C3FirmwareImage"}[chip]
+    name = {
+        "esp32": "ESP32FirmwareImage",
+        "esp32s3": "ESP32S3FirmwareImage",
+        "esp32c3": "ESP32C3FirmwareImage",
+    }[chip]
     img = getattr(bin_image, name)()
     seg = ImageSegment(0x3FC88000 if chip != "esp32" else 0x3FFB0000, payload)
     seg.name = ".dram0.data"
     img.segments = [seg]
     img.entrypoint = 0x40080000
     return img.save(None)
-

@@ -21,8 +21,10 @@ from hosttools.fleet import load_board_type
 def boards(tmp_path, monkeypatch):
     d = tmp_path / "boards"
     d.mkdir()
-    (d / "esp32.toml").write_text('chip = "esp32"\nflash_offset = 0x1000\n'
-                                  'download = "https://micropython.org/download/ESP32_GENERIC/"\n')
+    (d / "esp32.toml").write_text(
+        'chip = "esp32"\nflash_offset = 0x1000\n'
+        'download = "https://micropython.org/download/ESP32_GENERIC/"\n'
+    )
     (d / "esp32s3.toml").write_text('chip = "esp32s3"\nflash_offset = 0x0\n')
     monkeypatch.setenv("ROAM_BOARDS_DIR", str(d))
     monkeypatch.setenv("ROAM_FIRMWARE_CACHE", str(tmp_path / "cache"))
@@ -41,8 +43,10 @@ def pty_port():
 @pytest.fixture
 def no_board(monkeypatch):
     """Fails the test if anything tries to talk to a chip."""
+
     def refuse(port, baud):
         raise AssertionError("the board was touched")
+
     monkeypatch.setattr(flash, "connect_chip", refuse)
 
 
@@ -59,12 +63,14 @@ def image_file(tmp_path, chip="esp32", name="fw.bin"):
 
 def test_dry_run_prints_the_esptool_command(boards, tmp_path, no_board):
     img = image_file(tmp_path)
-    code, out, _ = invoke("flash", "--port", "/dev/ttyUSB7", "--type", "esp32", "--firmware",
-                          str(img), "--dry-run")
+    code, out, _ = invoke(
+        "flash", "--port", "/dev/ttyUSB7", "--type", "esp32", "--firmware", str(img), "--dry-run"
+    )
     assert code == 0, out
-    assert out.strip() == ("esptool --chip esp32 --port /dev/ttyUSB7 --baud 460800 --before "
-                           "default-reset --after hard-reset write-flash --erase-all 0x1000 "
-                           + str(img))
+    assert out.strip() == (
+        "esptool --chip esp32 --port /dev/ttyUSB7 --baud 460800 --before "
+        "default-reset --after hard-reset write-flash --erase-all 0x1000 " + str(img)
+    )
 
 
 def test_dry_run_uses_the_newest_cached_image(boards, tmp_path, no_board):
@@ -77,15 +83,19 @@ def test_dry_run_uses_the_newest_cached_image(boards, tmp_path, no_board):
     assert out.split()[-2:] == ["0x0", str(cache / "ESP32_GENERIC_S3-v1.29.0.bin")]
 
 
-@pytest.mark.parametrize("content,expect", [
-    (b"", "is empty"),
-    (b"UF2\n" + bytes(500), "UF2"),
-    (b"\x00" * 400, "not an ESP firmware image"),
-    (None, "is an image for ESP32-S3, but board type esp32 is ESP32"),
-    ("truncated", "not a valid esp32 image"),
-])
-def test_bad_images_are_refused_before_the_board_is_touched(boards, tmp_path, pty_port,
-                                                           no_board, content, expect):
+@pytest.mark.parametrize(
+    "content,expect",
+    [
+        (b"", "is empty"),
+        (b"UF2\n" + bytes(500), "UF2"),
+        (b"\x00" * 400, "not an ESP firmware image"),
+        (None, "is an image for ESP32-S3, but board type esp32 is ESP32"),
+        ("truncated", "not a valid esp32 image"),
+    ],
+)
+def test_bad_images_are_refused_before_the_board_is_touched(
+    boards, tmp_path, pty_port, no_board, content, expect
+):
     img = tmp_path / "bad.bin"
     if content is None:
         img.write_bytes(build_image("esp32s3"))
@@ -122,15 +132,16 @@ def test_flash_writes_verifies_and_resets(boards, tmp_path, pty_port, monkeypatc
     assert "md5" in chip.calls and chip.calls[-1] == "hard_reset"
     data = img.read_bytes()
     # esptool may patch the flash-size byte of the header; the rest is the image.
-    assert chip.flash[0x1000 + 4:0x1000 + len(data)] == data[4:]
+    assert chip.flash[0x1000 + 4 : 0x1000 + len(data)] == data[4:]
     assert "ESP32 flashed with fw.bin at 0x1000" in out
 
 
 def test_wrong_chip_is_refused_and_nothing_written(boards, tmp_path, pty_port, monkeypatch):
     chip = make_chip("esp32s3")
     monkeypatch.setattr(flash, "connect_chip", lambda port, baud: chip)
-    code, out, _ = invoke("flash", "--port", pty_port, "--type", "esp32", "--firmware",
-                          str(image_file(tmp_path)))
+    code, out, _ = invoke(
+        "flash", "--port", pty_port, "--type", "esp32", "--firmware", str(image_file(tmp_path))
+    )
     assert code == 2
     assert "board on %s is an ESP32-S3, but board type esp32 needs an ESP32" % pty_port in out
     assert chip.calls == [] and chip.flash == bytearray(b"\xff" * len(chip.flash))
@@ -139,16 +150,19 @@ def test_wrong_chip_is_refused_and_nothing_written(boards, tmp_path, pty_port, m
 def test_board_not_answering(boards, tmp_path, pty_port, monkeypatch):
     def silent(port, baud):
         raise FatalError("Failed to connect to Espressif device: No serial data received.")
+
     monkeypatch.setattr(flash, "connect_chip", silent)
-    code, out, _ = invoke("flash", "--port", pty_port, "--type", "esp32", "--firmware",
-                          str(image_file(tmp_path)))
+    code, out, _ = invoke(
+        "flash", "--port", pty_port, "--type", "esp32", "--firmware", str(image_file(tmp_path))
+    )
     assert code == 2 and "does not answer esptool" in out and out.count("\n") == 1
 
 
 def test_missing_and_busy_ports(boards, tmp_path, pty_port, no_board):
     img = str(image_file(tmp_path))
-    code, out, _ = invoke("flash", "--port", str(tmp_path / "ttyNONE"), "--type", "esp32",
-                          "--firmware", img)
+    code, out, _ = invoke(
+        "flash", "--port", str(tmp_path / "ttyNONE"), "--type", "esp32", "--firmware", img
+    )
     assert code == 2 and "does not exist" in out
     holder = serial.Serial(pty_port, exclusive=True)
     try:

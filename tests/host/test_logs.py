@@ -107,7 +107,10 @@ def test_lines_are_stamped_and_parsed(tmp_path):
     th.join(5)
     recs = read_jsonl(out / "fa1.jsonl")
     assert [r.get("json", r.get("text")) for r in recs] == [
-        {"t": 100, "node": 1, "event": "agent_up"}, "hello board", "{broken json"]
+        {"t": 100, "node": 1, "event": "agent_up"},
+        "hello board",
+        "{broken json",
+    ]
     assert all(t0 <= r["host"] <= t1 for r in recs)
     raw = (out / "fa1.raw.txt").read_text().splitlines()
     assert raw[1].split("\t", 1)[1] == "hello board"
@@ -129,7 +132,7 @@ def test_twenty_unplug_replug_cycles_lose_nothing(tmp_path):
     n = 0
     cycles = 20
     for cycle in range(cycles):
-        for name, p in zip(("a", "b"), plugs):
+        for name, p in zip(("a", "b"), plugs, strict=False):
             lines = []
             for _ in range(25):
                 n += 1
@@ -160,8 +163,11 @@ def test_twenty_unplug_replug_cycles_lose_nothing(tmp_path):
     assert not th.is_alive()
     for name in ("a", "b"):
         recs = read_jsonl(out / (name + ".jsonl"))
-        got = [json.dumps(r["json"], separators=(",", ":")) if "json" in r else r["text"]
-               for r in recs if "gap" not in r]
+        got = [
+            json.dumps(r["json"], separators=(",", ":")) if "json" in r else r["text"]
+            for r in recs
+            if "gap" not in r
+        ]
         assert got == sent[name]
         gaps = [r["gap"] for r in recs if "gap" in r]
         assert len(gaps) == (cycles if name == "a" else 0)
@@ -176,8 +182,9 @@ def test_twenty_unplug_replug_cycles_lose_nothing(tmp_path):
 
 def test_missing_port_is_one_clear_error(tmp_path):
     with pytest.raises(RoamError, match="does not exist"):
-        collect([("x", str(tmp_path / "nope"))], tmp_path / "logs", duration=0.1,
-                install_signals=False)
+        collect(
+            [("x", str(tmp_path / "nope"))], tmp_path / "logs", duration=0.1, install_signals=False
+        )
     assert not (tmp_path / "logs").exists()
 
 
@@ -186,9 +193,21 @@ def test_sigterm_stops_cleanly_and_flushes(tmp_path):
     plug.plug()
     out = tmp_path / "logs"
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "roam"), "logs", "--port", plug.path,
-                             "--out", str(out), "--quiet"], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "roam"),
+            "logs",
+            "--port",
+            plug.path,
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 20
         while not (out / "logs.json").exists():

@@ -23,11 +23,16 @@ TOY = {
         {"id": "a1", "role": "agent", "pos": [0, 0]},
         {"id": "h1", "role": "host", "pos": [30, 0]},
         {"id": "h2", "role": "host", "pos": [60, 0]},
-        {"id": "m1", "role": "mobile",
-         "mobility": {"kind": "waypoints", "points": [[0, 0], [600, 0]], "speed": 30}},
+        {
+            "id": "m1",
+            "role": "mobile",
+            "mobility": {"kind": "waypoints", "points": [[0, 0], [600, 0]], "speed": 30},
+        },
     ],
-    "flow": [{"src": "h1", "dst": "h2", "interval_ms": 50, "start_s": 0},
-             {"src": "h1", "dst": "m1", "interval_ms": 50, "start_s": 0}],
+    "flow": [
+        {"src": "h1", "dst": "h2", "interval_ms": 50, "start_s": 0},
+        {"src": "h1", "dst": "m1", "interval_ms": 50, "start_s": 0},
+    ],
 }
 
 
@@ -54,8 +59,9 @@ def test_same_seed_same_summary_different_seed_differs(tmp_path):
         s.pop("wall_s")
     assert s1 == s2
     assert s1 != s3
-    assert open(tmp_path / "1" / "events.jsonl").read() == open(
-        tmp_path / "2" / "events.jsonl").read()
+    assert (
+        open(tmp_path / "1" / "events.jsonl").read() == open(tmp_path / "2" / "events.jsonl").read()
+    )
 
 
 def test_delivery_falls_with_distance(tmp_path):
@@ -88,8 +94,12 @@ def test_outputs_pcap_and_events(tmp_path):
 @pytest.mark.tshark
 def test_capture_decodes_with_tshark(tmp_path, tshark):
     toy_run(tmp_path, 2)
-    out = subprocess.run([tshark, "-r", str(tmp_path / "capture.pcap"), "-T", "fields",
-                          "-e", "udp.dstport"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [tshark, "-r", str(tmp_path / "capture.pcap"), "-T", "fields", "-e", "udp.dstport"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     ports = set(out.stdout.split())
     assert ports == {"9", "5000"}
 
@@ -134,21 +144,49 @@ def test_flooding_storm_costs_deferrals_and_collisions(tmp_path):
     assert world.stats["collisions"] > 0 or world.stats["lost_noise"] > 0
 
 
-@pytest.mark.parametrize("bad, message", [
-    ({"node": [{"id": "x", "role": "agent", "pos": [0, 0]}]}, "duration_s is missing"),
-    ({"duration_s": 1, "node": [{"id": "x", "role": "king", "pos": [0, 0]}]}, "role must be"),
-    ({"duration_s": 1, "node": [{"id": "x", "role": "agent"}]}, "needs pos"),
-    ({"duration_s": 1, "node": [{"id": "x", "role": "agent", "pos": [0, 0]},
-                                {"id": "x", "role": "agent", "pos": [0, 0]}]}, "duplicate"),
-    ({"duration_s": 1, "nodes": []}, "unknown key"),
-    ({"duration_s": 1, "node": [{"id": "x", "role": "mobile",
-                                 "mobility": {"kind": "teleport"}}]}, "unknown mobility kind"),
-    ({"duration_s": 1, "node": [{"id": "x", "role": "host", "pos": [0, 0]}],
-      "flow": [{"src": "x", "dst": "y"}]}, "dst 'y' is not a node"),
-    ({"duration_s": 1, "node": [{"id": "x", "role": "host", "pos": [0, 0]}],
-      "fault": [{"at_s": 1, "kind": "meteor", "nodes": ["x"]}]}, "kind must be one of"),
-    ({"duration_s": 1, "radio": {"rate_mbps": 7}, "node": []}, "rate_mbps"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"node": [{"id": "x", "role": "agent", "pos": [0, 0]}]}, "duration_s is missing"),
+        ({"duration_s": 1, "node": [{"id": "x", "role": "king", "pos": [0, 0]}]}, "role must be"),
+        ({"duration_s": 1, "node": [{"id": "x", "role": "agent"}]}, "needs pos"),
+        (
+            {
+                "duration_s": 1,
+                "node": [
+                    {"id": "x", "role": "agent", "pos": [0, 0]},
+                    {"id": "x", "role": "agent", "pos": [0, 0]},
+                ],
+            },
+            "duplicate",
+        ),
+        ({"duration_s": 1, "nodes": []}, "unknown key"),
+        (
+            {
+                "duration_s": 1,
+                "node": [{"id": "x", "role": "mobile", "mobility": {"kind": "teleport"}}],
+            },
+            "unknown mobility kind",
+        ),
+        (
+            {
+                "duration_s": 1,
+                "node": [{"id": "x", "role": "host", "pos": [0, 0]}],
+                "flow": [{"src": "x", "dst": "y"}],
+            },
+            "dst 'y' is not a node",
+        ),
+        (
+            {
+                "duration_s": 1,
+                "node": [{"id": "x", "role": "host", "pos": [0, 0]}],
+                "fault": [{"at_s": 1, "kind": "meteor", "nodes": ["x"]}],
+            },
+            "kind must be one of",
+        ),
+        ({"duration_s": 1, "radio": {"rate_mbps": 7}, "node": []}, "rate_mbps"),
+    ],
+)
 def test_bad_scenarios_get_clear_errors(bad, message):
     with pytest.raises(scenario.ScenarioError, match=message):
         scenario.from_dict(bad, "bad.toml")
@@ -165,8 +203,15 @@ def test_bad_toml_file(tmp_path):
 
 def test_builtin_scenarios_load_and_have_the_claimed_shape():
     names = scenario.builtin_names()
-    assert set(names) >= {"walk", "ha-down", "isolated-agent", "no-agent", "partition",
-                          "attacker", "city"}
+    assert set(names) >= {
+        "walk",
+        "ha-down",
+        "isolated-agent",
+        "no-agent",
+        "partition",
+        "attacker",
+        "city",
+    }
     for n in names:
         scenario.load(n)
     city = scenario.load("city")
@@ -180,8 +225,11 @@ def test_builtin_scenarios_load_and_have_the_claimed_shape():
 def test_mobility_models(tmp_path):
     from hosttools.sim import mobility
 
-    legs = mobility.legs_for({"kind": "waypoints", "points": [[0, 0], [10, 0]], "speed": 2,
-                              "repeat": "pingpong"}, None, random.Random(1))
+    legs = mobility.legs_for(
+        {"kind": "waypoints", "points": [[0, 0], [10, 0]], "speed": 2, "repeat": "pingpong"},
+        None,
+        random.Random(1),
+    )
     a, b = next(legs), next(legs)
     assert a == (0.0, 0.0, 0.0, 5.0, 10.0, 0.0) and b[3] == 10.0 and b[4] == 0.0
     tr = tmp_path / "t.csv"

@@ -17,8 +17,14 @@ def test_delivery():
 
 
 def test_serving_changes():
-    tl = [(10, "m1", "A"), (20, "m1", "B"), (30, "m1", None), (40, "m1", "B"), (50, "m1", "C"),
-          (15, "m2", "A")]
+    tl = [
+        (10, "m1", "A"),
+        (20, "m1", "B"),
+        (30, "m1", None),
+        (40, "m1", "B"),
+        (50, "m1", "C"),
+        (15, "m2", "A"),
+    ]
     tl.sort()
     assert metrics.serving_changes(tl) == [(20, "m1"), (50, "m1")]
 

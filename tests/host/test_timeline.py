@@ -2,7 +2,10 @@
 merged timeline in the simulator's event schema."""
 
 import json
+import os
 import random
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -21,8 +24,13 @@ def synthetic_board(rng, n, drift, tick0, host0, period_s=0.05, late_share=0.05)
         lat = 0.001 + rng.expovariate(1 / 0.0015)
         if rng.random() < late_share:
             lat += rng.uniform(0.02, 0.3)
-        recs.append({"host": true_h + lat, "n": i + 1,
-                     "json": {"t": ticks, "node": 3, "event": "tick", "i": i}})
+        recs.append(
+            {
+                "host": true_h + lat,
+                "n": i + 1,
+                "json": {"t": ticks, "node": 3, "event": "tick", "i": i},
+            }
+        )
         truth.append(true_h)
     recs.sort(key=lambda r: r["host"])
     truth = [truth[r["json"]["i"]] for r in recs]
@@ -49,8 +57,9 @@ def test_fit_within_5ms_with_0_3_percent_drift(drift):
 def test_ticks_wrap_is_not_a_reboot():
     rng = random.Random(1)
     # Start 100 s before the wrap, run 300 s: the ticks wrap once.
-    recs, truth = synthetic_board(rng, 3000, 0.003, tick0=PERIOD - 100_000, host0=1.7e9,
-                                  period_s=0.1, late_share=0.0)
+    recs, truth = synthetic_board(
+        rng, 3000, 0.003, tick0=PERIOD - 100_000, host0=1.7e9, period_s=0.1, late_share=0.0
+    )
     assert any(r["json"]["t"] < 1000 for r in recs)
     segs = split_boots("b", recs)
     assert len(segs) == 1
@@ -69,7 +78,7 @@ def test_reboots_split_the_fit():
     recs = a + [{"host": 1029.0, "n": 0, "text": "MPY: soft reboot"}] + b + c
     segs = split_boots("b", recs)
     assert [len(s.events) for s in segs] == [500, 500, 500]
-    for seg, truth in zip(segs, (ta, tb, tc)):
+    for seg, truth in zip(segs, (ta, tb, tc), strict=False):
         seg.fit()
         err = np.abs(seg.to_host(np.asarray(seg.ticks)) - np.asarray(truth)) * 1000.0
         assert err.max() <= 5.0
@@ -77,8 +86,12 @@ def test_reboots_split_the_fit():
 
 def write_logdir(path, boards, started=1000.0, stopped=None):
     path.mkdir()
-    meta = {"kind": "roam-logs", "started": started, "stopped": stopped,
-            "boards": {name: info for name, (info, _) in boards.items()}}
+    meta = {
+        "kind": "roam-logs",
+        "started": started,
+        "stopped": stopped,
+        "boards": {name: info for name, (info, _) in boards.items()},
+    }
     (path / "logs.json").write_text(json.dumps(meta))
     for name, (_, recs) in boards.items():
         with open(path / (name + ".jsonl"), "w") as f:
@@ -97,15 +110,20 @@ def test_merge_orders_boards_on_one_clock_and_writes_sim_schema(tmp_path):
     mn.append(rec(1010.7, 5 + 10_500, 9, "bound", agent="10.0.0.1"))
     mn.insert(3, {"host": 1002.9, "n": 0, "text": "some console text"})
     logdir = tmp_path / "logs"
-    write_logdir(logdir, {"fa1": ({"port": "/dev/x", "node": 1, "addr": "10.0.0.1"}, fa),
-                          "mn1": ({"port": "/dev/y", "node": 9, "addr": "10.0.0.9"}, mn)},
-                 started=1000.0, stopped=1050.0)
+    write_logdir(
+        logdir,
+        {
+            "fa1": ({"port": "/dev/x", "node": 1, "addr": "10.0.0.1"}, fa),
+            "mn1": ({"port": "/dev/y", "node": 9, "addr": "10.0.0.9"}, mn),
+        },
+        started=1000.0,
+        stopped=1050.0,
+    )
     records, report = merge_dir(logdir)
     assert [r["t"] for r in records] == sorted(r["t"] for r in records)
     bu = next(r for r in records if r["event"] == "binding_up")
     bd = next(r for r in records if r["event"] == "bound")
-    assert bu == {"t": 10500, "node": 1, "event": "binding_up", "home": "10.0.0.9",
-                  "board": "fa1"}
+    assert bu == {"t": 10500, "node": 1, "event": "binding_up", "home": "10.0.0.9", "board": "fa1"}
     assert bd["t"] == 10700 and bd["node"] == 9 and bd["agent"] == "10.0.0.1"
     summary = write_run(logdir, tmp_path / "run")
     lines = (tmp_path / "run" / "events.jsonl").read_text().splitlines()
@@ -139,3 +157,153 @@ def test_not_a_log_dir_is_a_clear_error(tmp_path):
 def test_fit_of_one_point():
     a, b, n, _ = fit_clock([100.0], [5.0])
     assert n == 1 and abs(a + b * 100.0 - 5.0) < 1e-9
+
+
+# -- `roam report LOGDIR`: the merged logs rendered, and the page seen in headless Chromium ----
+
+CHROMIUM = os.environ.get("ROAM_CHROMIUM") or shutil.which("chromium") or ""
+
+
+def field_logdir(path):
+    """A small field test as `roam logs` would have written it: two agents, a mobile node that
+    hands off from fa1 to fa2 at ~20 s, a correspondent sending every 500 ms."""
+    rng = random.Random(3)
+    boards = {
+        name: ({"node": node, "addr": "10.0.0.%d" % node}, [])
+        for name, node in (("fa1", 1), ("fa2", 2), ("mn1", 9), ("cn1", 5))
+    }
+    origin = {"fa1": 1000, "fa2": 500_000, "mn1": 77, "cn1": PERIOD - 10_000}
+    drift = {"fa1": 0.003, "fa2": -0.002, "mn1": 0.001, "cn1": 0.0}
+
+    def emit(board, at, ev, **kw):
+        ticks = int(origin[board] + (at - 1000.0) * 1000.0 * (1 + drift[board])) % PERIOD
+        obj = dict({"t": ticks, "n": boards[board][0]["node"], "ev": ev}, **kw)
+        boards[board][1].append({"host": at + 0.001 + rng.random() * 0.002, "n": 0, "json": obj})
+
+    for b in boards:
+        emit(b, 1000.0, "start", role="x")
+    emit("fa1", 1001.0, "binding_up", home="10.0.0.9", load=1)
+    emit("mn1", 1001.0, "bound", agent="10.0.0.1")
+    emit("fa2", 1020.0, "binding_up", home="10.0.0.9", load=1)
+    emit("mn1", 1020.0, "handoff", agent="10.0.0.2")
+    emit("mn1", 1020.0, "bound", agent="10.0.0.2")
+    emit("fa1", 1020.3, "binding_down", home="10.0.0.9", load=0)
+    for i in range(1, 80):
+        at = 1000.5 + i * 0.5
+        emit("cn1", at, "app_tx", dst="10.0.0.9", seq=i)
+        if not 19.9 < at - 1000 < 20.6:  # two datagrams lost in the hand-off
+            emit("mn1", at + 0.02, "app_rx", src="10.0.0.5", seq=i, len=16)
+    for b in boards:
+        boards[b][1].sort(key=lambda r: r["host"])
+    write_logdir(path, boards, started=1000.0, stopped=1041.0)
+
+
+def test_report_of_a_log_dir(tmp_path):
+    from click.testing import CliRunner
+
+    from hosttools.cli import main
+
+    field_logdir(tmp_path / "logs")
+    r = CliRunner().invoke(main, ["report", str(tmp_path / "logs")])
+    assert r.exit_code == 0, r.output
+    summary = json.loads((tmp_path / "logs" / "summary.json").read_text())
+    assert summary["sent"] == 79 and summary["delivered"] == 77
+    assert summary["handoffs"] == 1 and summary["lost_in_handoff"] == 2
+    assert summary["binding_changes"] == 3
+    page = (tmp_path / "logs" / "report.html").read_text()
+    assert page.count("<svg") >= 2
+
+
+def test_report_renders_in_headless_chromium(tmp_path):
+    if not CHROMIUM:
+        if os.environ.get("ROAM_REQUIRE_CHROMIUM") == "1":
+            pytest.fail("ROAM_REQUIRE_CHROMIUM=1 but chromium is not installed", pytrace=False)
+        pytest.skip("chromium is not installed (apt-get install chromium, or run .ci/run)")
+    from click.testing import CliRunner
+
+    from hosttools.cli import main
+
+    field_logdir(tmp_path / "logs")
+    assert CliRunner().invoke(main, ["report", str(tmp_path / "logs")]).exit_code == 0
+    shot = tmp_path / "shot.png"
+    done = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--user-data-dir=%s" % (tmp_path / "profile"),
+            "--window-size=1200,1600",
+            "--screenshot=%s" % shot,
+            (tmp_path / "logs" / "report.html").as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shot.is_file(), done.stderr[-2000:]
+    # Decode the PNG (zlib + filters) just enough to count non-white pixels: plots are lines and
+    # fills, so a page whose plots rendered has many coloured pixels, a blank one has none.
+    rows = png_rows(shot.read_bytes())
+    coloured = sum(
+        1
+        for row in rows
+        for i in range(0, len(row) - 2, 3)
+        if abs(row[i] - row[i + 1]) + abs(row[i + 1] - row[i + 2]) > 30
+    )
+    dark = sum(1 for row in rows for i in range(0, len(row), 3) if row[i] < 128)
+    assert coloured > 500, coloured  # coloured plot lines (every 4th row sampled)
+    assert dark > 2000, dark  # text and axes
+
+
+def png_rows(data):
+    """RGB rows of an 8-bit RGB/RGBA non-interlaced PNG (what Chromium writes)."""
+    import struct
+    import zlib
+
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, w, h, ctype = 8, b"", 0, 0, 0
+    while pos < len(data):
+        n, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + n]
+        if kind == b"IHDR":
+            w, h, depth, ctype = struct.unpack(">IIBB", body[:10])
+            assert depth == 8 and ctype in (2, 6)
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + n
+    bpp = 3 if ctype == 2 else 4
+    raw = zlib.decompress(idat)
+    stride = w * bpp
+    prev = bytearray(stride)
+    rows = []
+    for y in range(h):
+        f = raw[y * (stride + 1)]
+        line = bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - bpp] if i >= bpp else 0
+            b = prev[i]
+            c = prev[i - bpp] if i >= bpp else 0
+            if f == 1:
+                line[i] = (line[i] + a) & 255
+            elif f == 2:
+                line[i] = (line[i] + b) & 255
+            elif f == 3:
+                line[i] = (line[i] + (a + b) // 2) & 255
+            elif f == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                pr = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+                line[i] = (line[i] + pr) & 255
+        prev = line
+        if y % 4 == 0:  # every 4th row is plenty for counting
+            rows.append(
+                bytes(line)
+                if bpp == 3
+                else bytes(v for j in range(0, stride, 4) for v in line[j : j + 3])
+            )
+    return rows

@@ -1,0 +1,117 @@
+"""Every built-in simulator scenario with its claim (issue 5), seeds stated; writes
+out/bench/sim_scenarios.json.
+
+    .venv/bin/python -m bench.sim_scenarios            # seed 1
+    SIM_SEED=3 .venv/bin/python -m bench.sim_scenarios
+
+`city` runs in a child process (`roam sim run city`) so its wall time and peak memory (max RSS
+of that process) are its own; the small scenarios run meanwhile on the other core.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+try:
+    from bench.common import REPO_DIR, figure, write_result
+except ImportError:  # run as a script from bench/
+    from common import REPO_DIR, figure, write_result
+
+from hosttools.sim import run, scenario
+
+SEED = int(os.environ.get("SIM_SEED", "1"))
+OUT = REPO_DIR / "out" / "bench" / "sim"
+
+
+def one(name, policy="roam"):
+    sc = scenario.load(name)
+    summary, _world = run.run(sc, SEED, str(OUT / name / policy), policy=policy)
+    return summary
+
+
+def ratio(x):
+    return x if x is not None else float("nan")
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    roam = str(Path(sys.executable).with_name("roam"))
+    t0 = time.perf_counter()
+    city = subprocess.Popen(
+        [roam, "sim", "run", "city", "--seed", str(SEED), "--out", str(OUT / "city"), "--quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    f = {"seed": figure(SEED, "")}
+    walk = one("walk")
+    walk_mip4 = one("walk", "mip4")
+    f["walk_delivery_ratio"] = figure(ratio(walk["delivery_ratio"]), "")
+    f["walk_interruption_median_ms"] = figure(ratio(walk["interruption_ms"]["median"]), "ms")
+    f["walk_interruption_p95_ms"] = figure(ratio(walk["interruption_ms"]["p95"]), "ms")
+    f["walk_handoffs"] = figure(walk["handoffs"], "")
+    f["walk_mip4_interruption_median_ms"] = figure(
+        ratio(walk_mip4["interruption_ms"]["median"]), "ms"
+    )
+    f["walk_mip4_delivery_ratio"] = figure(ratio(walk_mip4["delivery_ratio"]), "")
+    # the factor against a 1 ms floor: roam's median is often 0 (no gap beyond the interval)
+    f["walk_mip4_over_roam_median"] = figure(
+        ratio(walk_mip4["interruption_ms"]["median"])
+        / max(1.0, ratio(walk["interruption_ms"]["median"])),
+        "x",
+    )
+    f["walk_convergence_median_ms"] = figure(ratio(walk["convergence_ms"]["median"]), "ms")
+    had = one("ha-down")
+    had_mip4 = one("ha-down", "mip4")
+    f["ha_down_delivery_ratio"] = figure(ratio(had["delivery_ratio"]), "")
+    f["ha_down_mip4_delivery_ratio"] = figure(ratio(had_mip4["delivery_ratio"]), "")
+    iso = one("isolated-agent")
+    f["isolated_agent_cell_delivery_ratio"] = figure(
+        ratio(iso["windows"]["cell"]["delivery_ratio"]), ""
+    )
+    na = one("no-agent")
+    f["no_agent_delivery_ratio_after_downgrade"] = figure(
+        ratio(na["windows"]["after_downgrade"]["delivery_ratio"]), ""
+    )
+    f["no_agent_recovery_ms"] = figure(ratio(na.get("recovery_ms", {}).get("agents_off")), "ms")
+    part = one("partition")
+    f["partition_west_delivery_ratio"] = figure(
+        ratio(part["windows"]["west"]["delivery_ratio"]), ""
+    )
+    f["partition_east_delivery_ratio"] = figure(
+        ratio(part["windows"]["east"]["delivery_ratio"]), ""
+    )
+    f["partition_recovery_after_heal_ms"] = figure(
+        ratio(part.get("recovery_ms", {}).get("heal")), "ms"
+    )
+    att = one("attacker")
+    f["attacker_forged_accepted"] = figure(att["forged_accepted"], "")
+    f["attacker_replayed_accepted"] = figure(att["replayed_accepted"], "")
+    f["attacker_forged_sent"] = figure(att["forged_sent"], "")
+    f["attacker_replayed_sent"] = figure(att["replayed_sent"], "")
+    f["attacker_delivery_ratio"] = figure(ratio(att["delivery_ratio"]), "")
+    _out, err = city.communicate()
+    if city.returncode != 0:
+        raise SystemExit("city failed: %s" % err.strip()[-500:])
+    rss_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    with open(OUT / "city" / "summary.json") as fh:
+        cs = json.load(fh)
+    f["city_wall_s"] = figure(cs["wall_s"], "s")
+    f["city_peak_rss_mib"] = figure(round(rss_kib / 1024.0, 1), "MiB")
+    f["city_publications_per_binding_change"] = figure(
+        ratio(cs["publications_per_binding_change"]), ""
+    )
+    f["city_handoffs"] = figure(cs["handoffs"], "")
+    f["city_delivery_ratio"] = figure(ratio(cs["delivery_ratio"]), "")
+    f["bench_wall_s"] = figure(round(time.perf_counter() - t0, 1), "s")
+    write_result("sim_scenarios", f)
+
+
+if __name__ == "__main__":
+    main()

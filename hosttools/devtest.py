@@ -1,0 +1,118 @@
+"""`roam test`: run the firmware tests on a board (or a virtual board) over mpremote.
+
+The test files (tests/firmware, and tests/core with --core), the runner tests/run_mpy.py and the
+minimal unittest (tests/lib/unittest.py) are copied to /roam_tests on the board; the runner's
+``main()`` runs there (called, not run as a script: a SystemExit would soft-reset a board) with
+the firmware deployed at / on the path. Output streams as it comes; the last line is
+``N passed, N failed`` and the exit status is non-zero when a test failed.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import click
+
+from hosttools.boardio import board_exec, open_board
+from hosttools.errors import RoamError
+from hosttools.fleet import REPO_DIR
+from hosttools.targets import fleet_options, resolve
+
+TESTS_DIR = REPO_DIR / "tests"
+REMOTE = "roam_tests"
+SUMMARY_RE = re.compile(r"^(\d+) passed, (\d+) failed", re.M)
+
+
+def test_files(core: bool) -> list[tuple[Path, str]]:
+    """(local file, path on the board relative to /) of everything the run needs."""
+    out = [
+        (TESTS_DIR / "run_mpy.py", REMOTE + "/run_mpy.py"),
+        (TESTS_DIR / "lib" / "unittest.py", REMOTE + "/lib/unittest.py"),
+    ]
+    dirs = ["firmware"] + (["core"] if core else [])
+    for d in dirs:
+        for p in sorted((TESTS_DIR / d).glob("*.py")):
+            out.append((p, "%s/%s/%s" % (REMOTE, d, p.name)))
+    return out
+
+
+def run_on_board(
+    port: str, core: bool = False, keyword: str | None = None, timeout: float = 600.0, echo=None
+) -> tuple[int, int, str]:
+    """Copy and run; returns (passed, failed, output)."""
+    files = test_files(core)
+    dirs = sorted({p.rsplit("/", 1)[0] for _, p in files}, key=lambda d: d.count("/"))
+    chunks: list[bytes] = []
+
+    def consume(b: bytes) -> None:
+        chunks.append(b)
+        if echo is not None:
+            echo(b.replace(b"\x04", b"").decode("utf-8", "replace"))
+
+    with open_board(port) as t:
+        board_exec(
+            t,
+            "import os\nos.chdir('/')\nfor d in %r:\n try:\n  os.mkdir(d)\n"
+            " except OSError:\n  pass\n" % dirs,
+            port,
+        )
+        for local, remote in files:
+            t.fs_writefile(remote, local.read_bytes())
+        argv = ["/%s/firmware" % REMOTE] + (["/%s/core" % REMOTE] if core else [])
+        if keyword:
+            argv += ["-k", keyword]
+        code = (
+            "import os, sys\nos.chdir('/')\n"
+            "_g = {'__name__': 'roam_runner', '__file__': '/%s/run_mpy.py'}\n"
+            "exec(open('/%s/run_mpy.py').read(), _g)\n"
+            "_g['main'](%r)\n" % (REMOTE, REMOTE, argv)
+        )
+        try:
+            t.exec_raw_no_follow(code)
+            out, err = t.follow(timeout, consume)
+        except Exception as exc:  # noqa: BLE001 - transport errors come in many types
+            raise RoamError(
+                "board on %s stopped answering during the tests (%s)" % (port, type(exc).__name__)
+            ) from None
+    text = b"".join(chunks).replace(b"\x04", b"").decode("utf-8", "replace")
+    if err:
+        text += err.decode("utf-8", "replace")
+    found = SUMMARY_RE.findall(text)
+    if not found:
+        raise RoamError(
+            "the test run on %s ended without a summary line (timeout %gs?)" % (port, timeout)
+        )
+    return int(found[-1][0]), int(found[-1][1]), text
+
+
+@click.command("test")
+@fleet_options
+@click.option("--core", is_flag=True, help="Run tests/core too (needs RAM: bigger boards).")
+@click.option("-k", "keyword", metavar="TEXT", help="Only tests whose name contains TEXT.")
+@click.option("--timeout", type=float, default=600.0, show_default=True)
+def test_cmd(
+    port: str | None,
+    fleet_path: str | None,
+    board_name: str | None,
+    core: bool,
+    keyword: str | None,
+    timeout: float,
+) -> None:
+    """Run the firmware tests on a board (--port) or on each board of the fleet in turn.
+
+    Deploy the firmware first (`roam deploy`). Prints `N passed, N failed`."""
+    targets, _ = resolve(port, fleet_path, board_name)
+    passed = failed = 0
+    for t in targets:
+        click.echo("== %s (%s)" % (t.label, t.port))
+        p, f, _ = run_on_board(
+            t.port, core, keyword, timeout, echo=lambda s: (sys.stdout.write(s), sys.stdout.flush())
+        )
+        passed += p
+        failed += f
+    if len(targets) > 1:
+        click.echo("%d passed, %d failed" % (passed, failed))
+    if failed:
+        sys.exit(1)

@@ -1,0 +1,1 @@
+"""The virtual-time simulator (docs/SIMULATOR.md)."""

@@ -1,0 +1,56 @@
+"""`roam deploy` on a virtual board: .mpy when the board takes it, only changed files the second
+time, the manifest on the board, soft reset; errors as one line."""
+
+import json
+import shutil
+
+from click.testing import CliRunner
+from vbhelp import virtual_board
+
+from hosttools import deploy
+from hosttools.cli import main
+
+
+def test_deploy_then_only_changes(tmp_path):
+    src = tmp_path / "fw"
+    shutil.copytree(deploy.FIRMWARE_DIR, src, ignore=shutil.ignore_patterns("__pycache__"))
+    with virtual_board(tmp_path / "root") as vb:
+        r1 = deploy.deploy_board(vb.pty, src)
+        n_files = len(deploy.local_files(src))
+        assert r1["mpy"] is True and r1["sent"] == n_files and r1["unchanged"] == 0
+        root = tmp_path / "root"
+        assert (root / "main.py").is_file() and (root / "boot.py").is_file()
+        assert (root / "mobility" / "ipv4.mpy").is_file() and not (root / "driver.py").exists()
+        assert not (root / "manifest.py").exists() and not (root / "manifest.mpy").exists()
+        manifest = json.loads((root / ".roam_manifest.json").read_text())
+        assert len(manifest) == n_files
+        assert not list(root.rglob("*.tmp"))
+        # Change one module, remove another: one file sent, one removed.
+        (src / "logsink.py").write_text((src / "logsink.py").read_text() + "\nX_CHANGED = 1\n")
+        (src / "link_wifi.py").unlink()
+        r2 = deploy.deploy_board(vb.pty, src)
+        assert (r2["sent"], r2["removed"], r2["unchanged"]) == (1, 1, n_files - 2)
+        assert not (root / "link_wifi.mpy").exists()
+        # Source mode replaces every .mpy by its .py.
+        r3 = deploy.deploy_board(vb.pty, src, mpy="never")
+        # boot.py and main.py are source either way: unchanged.
+        assert r3["mpy"] is False and r3["sent"] == n_files - 1 - 2
+        assert (root / "driver.py").is_file() and not (root / "driver.mpy").exists()
+
+
+def test_deploy_cli_missing_port_and_busy(tmp_path):
+    r = CliRunner().invoke(main, ["deploy", "--port", str(tmp_path / "ttyX")])
+    assert r.exit_code == 2 and "does not exist" in r.output
+    import serial
+
+    with virtual_board(tmp_path / "root") as vb:
+        holder = serial.Serial(vb.pty, exclusive=True)
+        try:
+            r = CliRunner().invoke(main, ["deploy", "--port", vb.pty])
+        finally:
+            holder.close()
+        assert r.exit_code == 2 and "is busy" in r.output
+        assert not (tmp_path / "root" / ".roam_manifest.json").exists()
+        r = CliRunner().invoke(main, ["deploy", "--port", vb.pty, "--no-reset"])
+        assert r.exit_code == 0, r.output
+        assert "sent" in r.output and "as .mpy" in r.output

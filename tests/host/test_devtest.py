@@ -1,0 +1,43 @@
+"""`roam test` on a virtual board: the firmware tests run there and the summary line counts."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from vbhelp import virtual_board
+
+from hosttools import deploy, devtest
+
+ROAM = str(Path(sys.executable).parent / "roam")
+
+
+def test_firmware_tests_pass_on_a_virtual_board(tmp_path):
+    with virtual_board(tmp_path / "root") as vb:
+        deploy.deploy_board(vb.pty, reset=False)
+        done = subprocess.run(
+            [ROAM, "test", "--port", vb.pty], capture_output=True, text=True, timeout=300
+        )
+    assert done.returncode == 0, done.stdout + done.stderr
+    last = done.stdout.strip().splitlines()[-1]
+    passed = int(last.split()[0])
+    assert last == "%d passed, 0 failed" % passed and passed > 0
+    n_local = sum(1 for _ in (devtest.TESTS_DIR / "firmware").glob("test_*.py"))
+    assert n_local > 0
+
+
+def test_a_failing_test_fails_the_command(tmp_path, monkeypatch):
+    tests = tmp_path / "tests"
+    (tests / "firmware").mkdir(parents=True)
+    (tests / "lib").mkdir()
+    for f in ("run_mpy.py", "lib/unittest.py"):
+        (tests / f).write_bytes((devtest.TESTS_DIR / f).read_bytes())
+    (tests / "firmware" / "test_bad.py").write_text(
+        "import unittest\n\nclass T(unittest.TestCase):\n"
+        "    def test_ok(self):\n        self.assertEqual(1, 1)\n"
+        "    def test_bad(self):\n        self.assertEqual(1, 2)\n"
+    )
+    monkeypatch.setattr(devtest, "TESTS_DIR", tests)
+    with virtual_board(tmp_path / "root") as vb:
+        passed, failed, out = devtest.run_on_board(vb.pty)
+    assert (passed, failed) == (1, 1)
+    assert "1 passed, 1 failed" in out

@@ -1,0 +1,107 @@
+"""Fleet and keys files: what they give, one clear line per problem, keys never shown."""
+
+import pytest
+from vbhelp import write_boards
+
+from hosttools.errors import RoamError
+from hosttools.fleet import board_config, load_fleet, load_keys, redact
+
+FLEET = """
+[defaults]
+board = "esp32"
+channel = 6
+
+[[board]]
+name = "fa1"
+serial = "5C8A1B2F"
+role = "agent"
+node_id = 1
+address = "10.0.0.1"
+
+[[board]]
+name = "mn1"
+port = "/dev/ttyUSB3"
+role = "mobile"
+node_id = 9
+address = "10.0.0.9"
+"""
+
+
+@pytest.fixture(autouse=True)
+def boards(tmp_path, monkeypatch):
+    monkeypatch.setenv("ROAM_BOARDS_DIR", str(write_boards(tmp_path / "boards")))
+
+
+def test_fleet_and_keys_make_the_board_config(tmp_path):
+    (tmp_path / "f.toml").write_text(FLEET)
+    fleet = load_fleet(tmp_path / "f.toml")
+    assert [b.name for b in fleet] == ["fa1", "mn1"]
+    assert fleet.match(None, "5c8a1b2f").name == "fa1"
+    assert fleet.match("/dev/ttyUSB3", None).name == "mn1"
+    assert fleet.lookup("9").name == "mn1"
+    (tmp_path / "k.json").write_text(
+        '{"default": {"cell": "%s"}, "node": {"mn1": {"home": "%s"}}}' % ("aa" * 16, "bb" * 32)
+    )
+    keys = load_keys(tmp_path / "k.json", fleet)
+    cfg = board_config(fleet.by_name("mn1"), keys)
+    assert cfg == {
+        "name": "mn1",
+        "role": "mobile",
+        "node_id": 9,
+        "address": "10.0.0.9",
+        "channel": 6,
+        "keys": {"256": "aa" * 16, str(0x10000 + 9): "bb" * 32},
+    }
+    assert "aa" * 16 not in repr(keys) + str(keys) + repr(keys.for_board("mn1"))
+    assert redact(cfg)["keys"] == {"256": "<redacted>", "65545": "<redacted>"}
+
+
+@pytest.mark.parametrize(
+    "edit,message",
+    [
+        (
+            lambda s: s.replace("node_id = 9", "node_id = 1"),
+            "node_id 1 is also used by board 'fa1'",
+        ),
+        (lambda s: s.replace('"10.0.0.9"', '"10.0.0.999"'), "'address' must be an IPv4 address"),
+        (lambda s: s.replace('role = "mobile"', 'role = "boss"'), "'role' must be one of"),
+        (lambda s: s.replace('board = "esp32"', 'board = "esp99"'), "unknown board type 'esp99'"),
+        (lambda s: s + "\n[[board]]\nname = 'x'\n", "and"),
+        (lambda s: s.replace("[[board]]", "[[boards]]"), "unknown section(s) boards"),
+        (lambda s: s.replace('name = "fa1"', "name = fa1"), "is not valid TOML"),
+    ],
+)
+def test_fleet_problems_are_one_line(tmp_path, edit, message):
+    (tmp_path / "f.toml").write_text(edit(FLEET))
+    with pytest.raises(RoamError) as exc:
+        load_fleet(tmp_path / "f.toml")
+    assert message in str(exc.value) and "\n" not in str(exc.value)
+    assert str(tmp_path / "f.toml") in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    "text,suffix,message",
+    [
+        ('[default]\ncell = "%s"\n' % ("a" * 31), ".toml", "cell must be 16..64 bytes of hex"),
+        ('[default]\ncell = "%s' % ("a" * 32), ".toml", "is not valid TOML"),
+        ('{"default": {"cell": "%s"' % ("a" * 32), ".json", "is not valid JSON"),
+        ('[default]\nwifi = "%s"\n' % ("a" * 32), ".toml", "unknown key name 'wifi'"),
+        ('[node.ghost]\ncell = "%s"\n' % ("a" * 32), ".toml", "ghost, which is not in the fleet"),
+        ("[secrets]\n", ".toml", "unknown section(s) secrets"),
+    ],
+)
+def test_key_problems_never_show_values(tmp_path, text, suffix, message):
+    (tmp_path / "f.toml").write_text(FLEET)
+    p = tmp_path / ("k" + suffix)
+    p.write_text(text)
+    with pytest.raises(RoamError) as exc:
+        load_keys(p, load_fleet(tmp_path / "f.toml"))
+    assert message in str(exc.value)
+    assert "aaaa" not in str(exc.value)
+
+
+def test_missing_files(tmp_path):
+    with pytest.raises(RoamError, match="fleet file .* not found"):
+        load_fleet(tmp_path / "nope.toml")
+    with pytest.raises(RoamError, match="keys file .* not found"):
+        load_keys(tmp_path / "nope.json")
