@@ -14,7 +14,7 @@ import asyncio
 import time
 
 from mobility import ipv4, ticks
-from mobility.actions import DELIVER, IF_RADIO, LOG, SEND
+from mobility.actions import DELIVER, IF_BACKBONE, IF_RADIO, LOG, SEND
 
 LATE_BUCKETS = 256  # ms; later than that counts in the last bucket
 
@@ -35,6 +35,7 @@ class Driver:
         self.kick = asyncio.Event()
         self._fail = []
         self.delivered = 0
+        self.started = clock()  # flows start and stop relative to this (about the boot)
 
     # -- actions ----------------------------------------------------------------------------
 
@@ -148,13 +149,29 @@ class Driver:
             self.run_actions(now)
             self.kick.set()
 
-    async def traffic(self, dst, every_ms, size):
-        """Application datagrams to `dst` every `every_ms` (a correspondent's flow)."""
+    async def backbone_rx(self):
+        link = self.backbone
+        role = self.role
+        while True:
+            src, msg = await link.arecv()
+            now = self.clock()
+            role.on_frame(now, IF_BACKBONE, src, 0, msg)
+            self.run_actions(now)
+            self.kick.set()
+
+    async def traffic(self, dst, every_ms, size, start_ms=0, stop_ms=0):
+        """Application datagrams to `dst` every `every_ms` (a correspondent's flow), from
+        `start_ms` after boot until `stop_ms` after boot (0: for ever)."""
         dst = bytes(int(x) for x in dst.split("."))
         seq = 0
         payload = bytearray(max(4, size))
+        t0 = self.started
+        if start_ms:
+            await asyncio.sleep_ms(max(0, start_ms - ticks.diff(self.clock(), t0)))
         while True:
             await asyncio.sleep_ms(every_ms)
+            if stop_ms and ticks.diff(self.clock(), t0) >= stop_ms:
+                return
             seq += 1
             payload[0:4] = seq.to_bytes(4, "big")
             now = self.clock()
@@ -166,11 +183,15 @@ class Driver:
             self.run_actions(now)
             self.kick.set()
 
-    async def run(self, traffic=None):
+    async def run(self, flows=()):
+        """Run the role; `flows` is a list of {"to", "every_ms", "size", "start_ms",
+        "stop_ms"} (application traffic this node sends)."""
         tasks = [asyncio.create_task(self.timers()), asyncio.create_task(self.radio_rx())]
-        if traffic:
-            flow = self.traffic(traffic["to"], traffic.get("every_ms", 1000),
-                                traffic.get("size", 16))
+        if self.backbone is not None:
+            tasks.append(asyncio.create_task(self.backbone_rx()))
+        for f in flows:
+            flow = self.traffic(f["to"], f.get("every_ms", 1000), f.get("size", 16),
+                                f.get("start_ms", 0), f.get("stop_ms", 0))
             tasks.append(asyncio.create_task(flow))
         await asyncio.gather(*tasks)
 
@@ -212,13 +233,29 @@ def main():
             wdt = machine.WDT(timeout=cfg["watchdog_ms"])
         except (ImportError, AttributeError, ValueError):
             wdt = None
+    backbone = None
+    wifi = cfg.get("wifi")
+    if wifi:
+        # Join the access point first: the radio then sits on its channel, which ESP-NOW uses.
+        import link_wifi
+
+        try:
+            backbone = link_wifi.WifiLink(
+                wifi["ssid"], wifi.get("key"), cfg.get("channel", 1),
+                port=wifi.get("port", link_wifi.PORT), log=log.event, ip=wifi.get("ip"),
+                netmask=wifi.get("netmask", "255.255.255.0"), gateway=wifi.get("gateway"))
+        except OSError as e:
+            # the cell keeps working without the backbone (delivery inside the cell)
+            log.event("backbone_error", {"error": str(e)})
     import link_espnow
 
     radio = link_espnow.EspNowLink(cfg.get("channel", 1), log=log.event)
     now = time.ticks_ms()
     role = make_role(cfg, random.getrandbits, now)
-    log.event("start", {"role": cfg["role"], "mac": radio.mac, "channel": radio.channel})
-    drv = Driver(role, radio, log, wdt=wdt, lateness_every_ms=cfg.get("lateness_every_ms", 10000))
+    log.event("start", {"role": cfg["role"], "mac": radio.mac, "channel": radio.channel,
+                        "backbone": backbone.ip if backbone is not None else None})
+    drv = Driver(role, radio, log, backbone=backbone, wdt=wdt,
+                 lateness_every_ms=cfg.get("lateness_every_ms", 10000))
     import safemode
 
     async def healthy_later():
@@ -227,7 +264,10 @@ def main():
 
     async def both():
         asyncio.create_task(healthy_later())
-        await drv.run(cfg.get("traffic"))
+        flows = list(cfg.get("flows", ()))
+        if cfg.get("traffic"):
+            flows.append(cfg["traffic"])
+        await drv.run(flows)
 
     try:
         asyncio.run(both())

@@ -1,4 +1,5 @@
-"""The air: one host process carrying ESP-NOW frames between virtual boards in real time.
+"""The air: one host process carrying ESP-NOW frames and Wi-Fi (UDP) datagrams between virtual
+boards in real time.
 
 Each virtual board's shims (boards/shims/_air.py) talk to the air over UDP on localhost (the
 datagram format is documented there). The air places every board at a position, decides with
@@ -6,7 +7,9 @@ the radio model shared with the simulator (hosttools/radio.py: path loss -> RSSI
 channel) which boards hear a frame and at what RSSI, answers a synchronous unicast send with the
 MAC layer's verdict (acknowledged after at most `retries` retransmissions, or not), applies
 faults (a board's radio off, a pair cut), serves Wi-Fi scans and connections to the access
-points it is told about, and records every IPv4 frame in a pcap (LINKTYPE_RAW).
+points it is told about, carries UDP datagrams between boards that joined an access point (the
+region backbone: boards/shims/socket.py) unless a fault cuts a board's backbone or a partition
+separates two boards, and records every IPv4 frame in a pcap (LINKTYPE_RAW).
 
 Positions come from `set_position()` or from a `mover(name, t_s) -> (x, y)` callback that the
 lab builds from a scenario's paths, evaluated in real time.
@@ -85,6 +88,12 @@ class Air:
         self.frames = 0
         self.delivered = 0
         self.lost = 0
+        self.udp_binds: dict[tuple, tuple] = {}  # (mac, port) -> host address of that socket
+        self.backbone_down: set = set()  # board names whose backbone is cut
+        self.partition: dict[str, int] = {}  # board name -> part, while a partition stands
+        self.udp_sent = 0
+        self.udp_delivered = 0
+        self.udp_dropped = 0
         self._stop = threading.Event()
         self._thread = None
         self.lock = threading.Lock()
@@ -114,6 +123,20 @@ class Air:
             self.cut.add(key)
         else:
             self.cut.discard(key)
+
+    def cut_backbone(self, name, cut=True):
+        """A board's backbone (its Wi-Fi LAN) cut or healed: no UDP to or from it."""
+        if cut:
+            self.backbone_down.add(name)
+        else:
+            self.backbone_down.discard(name)
+
+    def set_partition(self, groups):
+        """Split the backbone into groups of board names (no UDP between groups); [] heals."""
+        self.partition = {}
+        for i, g in enumerate(groups):
+            for name in g:
+                self.partition[name] = i
 
     # -- the medium ------------------------------------------------------------------------------
 
@@ -203,17 +226,51 @@ class Air:
                 out.append([ap.ssid, ap.bssid.hex(), ap.channel, rssi, 3, False])
         self.sock.sendto(b"S" + struct.pack(">H", seq) + json.dumps(out).encode(), reply_to)
 
-    def on_connect(self, st, seq, ssid, reply_to):
+    def on_connect(self, st, seq, ssid, reply_to, static=None):
         ans = {"ok": False, "status": 201}
         for ap in self.aps:
             if ap.ssid == ssid:
-                if st.ip is None:
+                if static is not None:
+                    st.ip = static
+                elif st.ip is None:
                     st.ip = "%s%d" % (ap.subnet, ap.next_host)
                     ap.next_host += 1
                 ans = {"ok": True, "ip": st.ip, "channel": ap.channel, "rssi": -50,
                        "gateway": ap.subnet + "1", "netmask": "255.255.255.0"}
                 break
         self.sock.sendto(b"C" + struct.pack(">H", seq) + json.dumps(ans).encode(), reply_to)
+
+    def backbone_link(self, src: Station, dst: Station) -> bool:
+        """Whether a UDP datagram gets from src to dst over the access point's LAN."""
+        if not (src.radio_on and dst.radio_on):
+            return False
+        if not (src.flags & FLAG_STA_CONNECTED and dst.flags & FLAG_STA_CONNECTED):
+            return False
+        if src.name in self.backbone_down or dst.name in self.backbone_down:
+            return False
+        if frozenset((src.name, dst.name)) in self.cut:
+            return False
+        ps, pd = self.partition.get(src.name), self.partition.get(dst.name)
+        return ps is None or pd is None or ps == pd
+
+    def on_udp(self, src, sip, sport, dip, dport, payload):
+        self.udp_sent += 1
+        self._record(payload)
+        bcast = dip == b"\xff\xff\xff\xff" or dip[3] == 255
+        hit = False
+        for st in list(self.stations.values()):
+            if st is src or not (bcast or st.ip == ".".join(str(b) for b in dip)):
+                continue
+            to = self.udp_binds.get((st.mac, dport))
+            if to is None:
+                continue  # no socket on that port: lwIP drops it (ICMP unreachable unmodelled)
+            if not self.backbone_link(src, st):
+                continue
+            hit = True
+            self.sock.sendto(b"U" + sip + struct.pack(">H", sport) + payload, to)
+            self.udp_delivered += 1
+        if not hit:
+            self.udp_dropped += 1
 
     def handle(self, data, addr):
         kind = data[:1]
@@ -245,7 +302,19 @@ class Air:
         elif kind == b"S":
             self.on_scan(st, seq, addr)
         elif kind == b"C":
-            self.on_connect(st, seq, data[9:].decode("utf-8", "replace"), addr)
+            body = bytes(data[9:])
+            static = None
+            if len(body) >= 5 and body[-5] == 0:
+                static = ".".join(str(b) for b in body[-4:])
+                body = body[:-5]
+            self.on_connect(st, seq, body.decode("utf-8", "replace"), addr, static)
+        elif kind == b"B" and len(data) >= 11:
+            self.udp_binds[(st.mac, struct.unpack_from(">H", data, 9)[0])] = addr
+        elif kind == b"X" and len(data) >= 11:
+            self.udp_binds.pop((st.mac, struct.unpack_from(">H", data, 9)[0]), None)
+        elif kind == b"U" and len(data) >= 21:
+            sport, dport = struct.unpack_from(">H", data, 13)[0], struct.unpack_from(">H", data, 19)[0]
+            self.on_udp(st, bytes(data[9:13]), sport, bytes(data[15:19]), dport, bytes(data[21:]))
 
     # -- running ---------------------------------------------------------------------------------
 
@@ -287,6 +356,7 @@ class Air:
     def status(self):
         return [
             {"name": s.name, "mac": s.mac.hex(":"), "channel": s.channel, "flags": s.flags,
-             "x": round(s.x, 1), "y": round(s.y, 1), "in": s.frames_in, "out": s.frames_out}
+             "x": round(s.x, 1), "y": round(s.y, 1), "in": s.frames_in, "out": s.frames_out,
+             "ip": s.ip, "backbone_up": s.name not in self.backbone_down}
             for s in self.stations.values()
         ]

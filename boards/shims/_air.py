@@ -8,15 +8,28 @@
 #                  E seq(2) mac dst flags fp(4) payload   ESP-NOW send (flags: 1 = sync, answer
 #                                                     A; 2 = encrypted, fp = key fingerprint)
 #                  S seq(2) mac                       Wi-Fi scan (answer S seq json)
-#                  C seq(2) mac ssid                  Wi-Fi connect (answer C seq json)
+#                  C seq(2) mac ssid [0 ip(4)]        Wi-Fi connect (answer C seq json); the
+#                                                     optional ip is a static address
+#                  B seq(2) mac port(2)               a UDP socket bound to port (sent from
+#                                                     that socket's own host socket)
+#                  X seq(2) mac port(2)               that UDP socket closed
+#                  U seq(2) mac srcip(4) sport(2) dstip(4) dport(2) payload   a UDP datagram
+#                                                     on the Wi-Fi backbone (access point LAN)
 #   air -> board   F src rssi(int8) flags fp(4) payload   an ESP-NOW frame (to the rx socket)
 #                  A seq(2) ok                        the ESP-NOW send was acknowledged (or not)
+#                  U srcip(4) sport(2) payload        a UDP datagram (to the bound socket)
 # Without an air (VB_AIR unset) the board is a radio alone in a field: sends get no ACK.
 
 import os
 import select
-import socket
 import struct
+
+try:
+    # The built-in socket: boards/shims/socket.py shadows the name `socket` on a virtual
+    # board (it carries the board's UDP over the air), and `usocket` still names the real one.
+    import usocket as socket
+except ImportError:
+    import socket
 
 FLAG_WLAN = 1
 FLAG_ESPNOW = 2
@@ -92,6 +105,14 @@ def _next_seq():
     global _seq
     _seq = (_seq + 1) & 0xFFFF
     return _seq
+
+
+next_seq = _next_seq
+
+
+def air_address():
+    """The air's address (for the socket shim's own host sockets), or None without an air."""
+    return _air
 
 
 def request(kind, body, timeout_ms):

@@ -68,6 +68,7 @@ def _setup():
     import espnow  # noqa: F401
     import machine  # noqa: F401
     import network  # noqa: F401
+    import socket  # noqa: F401 - UDP over the air (boards/shims/socket.py)
     import vfs
 
     vfs.umount("/")

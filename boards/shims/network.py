@@ -53,6 +53,7 @@ class _Iface:
         self.netmask = "0.0.0.0"
         self.gateway = "0.0.0.0"
         self.dns = "0.0.0.0"
+        self.static = False  # ifconfig() set the address: connect() keeps it (no DHCP)
         self.pm = 1  # PM_PERFORMANCE: the ESP32's default (modem sleep between beacons)
         self.reconnects = -1
         self.txpower = 20
@@ -115,7 +116,11 @@ class WLAN:
             raise OSError("Wifi Not Started")
         if ssid is None:
             ssid = i.ssid
-        ans = _air.request(b"C", ssid.encode(), 2000)
+        body = ssid.encode()
+        if i.static:
+            # a static address (ifconfig before connect): no DHCP, the air is told
+            body += b"\x00" + bytes(int(x) for x in i.ip.split("."))
+        ans = _air.request(b"C", body, 2000)
         i.ssid = ssid
         if ans is None:
             i.connected = False
@@ -124,11 +129,12 @@ class WLAN:
             r = json.loads(ans)
             i.connected = bool(r.get("ok"))
             i.status = STAT_GOT_IP if i.connected else r.get("status", STAT_NO_AP_FOUND)
-            if i.connected:
+            if i.connected and not i.static:
                 i.ip = r["ip"]
                 i.netmask = r.get("netmask", "255.255.255.0")
                 i.gateway = r.get("gateway", "0.0.0.0")
                 i.dns = i.gateway
+            if i.connected:
                 i.rssi = r.get("rssi", -50)
                 # The radio follows the access point's channel (one radio, one channel).
                 _air.set_state(channel=r.get("channel", _air.channel()))
@@ -137,7 +143,8 @@ class WLAN:
     def disconnect(self):
         self._i.connected = False
         self._i.status = STAT_IDLE
-        self._i.ip = "0.0.0.0"
+        if not self._i.static:
+            self._i.ip = "0.0.0.0"
         _update()
 
     def isconnected(self):
@@ -227,7 +234,11 @@ class WLAN:
         i = self._i
         if cfg is None:
             return (i.ip, i.netmask, i.gateway, i.dns)
+        if cfg == "dhcp":
+            i.static = False
+            return
         i.ip, i.netmask, i.gateway, i.dns = cfg
+        i.static = True
 
     def ipconfig(self, *args, **kwargs):
         if args == ("addr4",):
