@@ -40,6 +40,8 @@ class LogSink:
             v = fields[k]
             if isinstance(v, (bytes, bytearray, memoryview)):
                 v = bytes(v).hex()
+            if k == "t" or k == "n" or k == "ev":
+                k = k + "_"  # the head's keys are reserved: a field never overwrites them
             rest[k] = v
         return head + "," + json.dumps(rest)[1:]
 

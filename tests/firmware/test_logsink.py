@@ -30,3 +30,11 @@ class LogSinkTest(unittest.TestCase):
         self.assertEqual(rec["mac"], "0102")
         self.assertTrue(lines[0].startswith('{"t":1234,"n":7,"ev":"bind",'))
         self.assertEqual(json.loads(lines[1])["ev"], "tick")
+
+    def test_a_field_never_overwrites_time_node_or_event(self):
+        out = _Out()
+        sink = logsink.LogSink(node_id=7, clock=lambda: 99, out=out)
+        sink.event("lateness", {"n": 40, "t": 5, "ev": "x", "p99": 3})
+        rec = json.loads(out.text.split("\n")[0])
+        self.assertEqual((rec["t"], rec["n"], rec["ev"]), (99, 7, "lateness"))
+        self.assertEqual((rec["n_"], rec["t_"], rec["ev_"], rec["p99"]), (40, 5, "x", 3))
