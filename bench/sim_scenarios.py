@@ -49,17 +49,17 @@ def main() -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    f = {"seed": figure(SEED, "")}
+    f = {"seed": figure(SEED, "seed")}
     walk = one("walk")
     walk_mip4 = one("walk", "mip4")
-    f["walk_delivery_ratio"] = figure(ratio(walk["delivery_ratio"]), "")
+    f["walk_delivery_ratio"] = figure(ratio(walk["delivery_ratio"]), "ratio")
     f["walk_interruption_median_ms"] = figure(ratio(walk["interruption_ms"]["median"]), "ms")
     f["walk_interruption_p95_ms"] = figure(ratio(walk["interruption_ms"]["p95"]), "ms")
-    f["walk_handoffs"] = figure(walk["handoffs"], "")
+    f["walk_handoffs"] = figure(walk["handoffs"], "count")
     f["walk_mip4_interruption_median_ms"] = figure(
         ratio(walk_mip4["interruption_ms"]["median"]), "ms"
     )
-    f["walk_mip4_delivery_ratio"] = figure(ratio(walk_mip4["delivery_ratio"]), "")
+    f["walk_mip4_delivery_ratio"] = figure(ratio(walk_mip4["delivery_ratio"]), "ratio")
     # the factor against a 1 ms floor: roam's median is often 0 (no gap beyond the interval)
     f["walk_mip4_over_roam_median"] = figure(
         ratio(walk_mip4["interruption_ms"]["median"])
@@ -69,33 +69,33 @@ def main() -> None:
     f["walk_convergence_median_ms"] = figure(ratio(walk["convergence_ms"]["median"]), "ms")
     had = one("ha-down")
     had_mip4 = one("ha-down", "mip4")
-    f["ha_down_delivery_ratio"] = figure(ratio(had["delivery_ratio"]), "")
-    f["ha_down_mip4_delivery_ratio"] = figure(ratio(had_mip4["delivery_ratio"]), "")
+    f["ha_down_delivery_ratio"] = figure(ratio(had["delivery_ratio"]), "ratio")
+    f["ha_down_mip4_delivery_ratio"] = figure(ratio(had_mip4["delivery_ratio"]), "ratio")
     iso = one("isolated-agent")
     f["isolated_agent_cell_delivery_ratio"] = figure(
-        ratio(iso["windows"]["cell"]["delivery_ratio"]), ""
+        ratio(iso["windows"]["cell"]["delivery_ratio"]), "ratio"
     )
     na = one("no-agent")
     f["no_agent_delivery_ratio_after_downgrade"] = figure(
-        ratio(na["windows"]["after_downgrade"]["delivery_ratio"]), ""
+        ratio(na["windows"]["after_downgrade"]["delivery_ratio"]), "ratio"
     )
     f["no_agent_recovery_ms"] = figure(ratio(na.get("recovery_ms", {}).get("agents_off")), "ms")
     part = one("partition")
     f["partition_west_delivery_ratio"] = figure(
-        ratio(part["windows"]["west"]["delivery_ratio"]), ""
+        ratio(part["windows"]["west"]["delivery_ratio"]), "ratio"
     )
     f["partition_east_delivery_ratio"] = figure(
-        ratio(part["windows"]["east"]["delivery_ratio"]), ""
+        ratio(part["windows"]["east"]["delivery_ratio"]), "ratio"
     )
     f["partition_recovery_after_heal_ms"] = figure(
         ratio(part.get("recovery_ms", {}).get("heal")), "ms"
     )
     att = one("attacker")
-    f["attacker_forged_accepted"] = figure(att["forged_accepted"], "")
-    f["attacker_replayed_accepted"] = figure(att["replayed_accepted"], "")
-    f["attacker_forged_sent"] = figure(att["forged_sent"], "")
-    f["attacker_replayed_sent"] = figure(att["replayed_sent"], "")
-    f["attacker_delivery_ratio"] = figure(ratio(att["delivery_ratio"]), "")
+    f["attacker_forged_accepted"] = figure(att["forged_accepted"], "frames")
+    f["attacker_replayed_accepted"] = figure(att["replayed_accepted"], "frames")
+    f["attacker_forged_sent"] = figure(att["forged_sent"], "frames")
+    f["attacker_replayed_sent"] = figure(att["replayed_sent"], "frames")
+    f["attacker_delivery_ratio"] = figure(ratio(att["delivery_ratio"]), "ratio")
     _out, err = city.communicate()
     if city.returncode != 0:
         raise SystemExit("city failed: %s" % err.strip()[-500:])
@@ -105,10 +105,10 @@ def main() -> None:
     f["city_wall_s"] = figure(cs["wall_s"], "s")
     f["city_peak_rss_mib"] = figure(round(rss_kib / 1024.0, 1), "MiB")
     f["city_publications_per_binding_change"] = figure(
-        ratio(cs["publications_per_binding_change"]), ""
+        ratio(cs["publications_per_binding_change"]), "ratio"
     )
-    f["city_handoffs"] = figure(cs["handoffs"], "")
-    f["city_delivery_ratio"] = figure(ratio(cs["delivery_ratio"]), "")
+    f["city_handoffs"] = figure(cs["handoffs"], "count")
+    f["city_delivery_ratio"] = figure(ratio(cs["delivery_ratio"]), "ratio")
     f["bench_wall_s"] = figure(round(time.perf_counter() - t0, 1), "s")
     write_result("sim_scenarios", f)
 

@@ -11,6 +11,7 @@ timers (count), p50, p99 and max in ms: the lab benchmark reads those lines.
 """
 
 import asyncio
+import gc
 import time
 
 from mobility import ipv4, ticks
@@ -252,8 +253,10 @@ def main():
     radio = link_espnow.EspNowLink(cfg.get("channel", 1), log=log.event)
     now = time.ticks_ms()
     role = make_role(cfg, random.getrandbits, now)
+    gc.collect()
     log.event("start", {"role": cfg["role"], "mac": radio.mac, "channel": radio.channel,
-                        "backbone": backbone.ip if backbone is not None else None})
+                        "backbone": backbone.ip if backbone is not None else None,
+                        "heap_free": gc.mem_free(), "heap_used": gc.mem_alloc()})
     drv = Driver(role, radio, log, backbone=backbone, wdt=wdt,
                  lateness_every_ms=cfg.get("lateness_every_ms", 10000))
     import safemode

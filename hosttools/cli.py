@@ -27,4 +27,5 @@ from hosttools.devtest import test_cmd; main.add_command(test_cmd)  # noqa: E402
 from hosttools.flash import flash_cmd; main.add_command(flash_cmd)  # noqa: E402, E702, I001
 from hosttools.logs import logs_cmd; main.add_command(logs_cmd)  # noqa: E402, E702, I001
 from hosttools.provision import provision_cmd; main.add_command(provision_cmd)  # noqa: E402, E702, I001
+from hosttools.lab import lab_cmd; main.add_command(lab_cmd)  # noqa: E402, E702, I001
 # --- end of subcommands ---

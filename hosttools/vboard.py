@@ -95,6 +95,19 @@ def mac_for(index: int) -> str:
     return mac_text(bytes((0x02, 0x52, 0x4F)) + (index & 0xFFFFFF).to_bytes(3, "big"))
 
 
+def _child_setup(ctl_w: int) -> None:
+    """In the MicroPython child before exec: fd 3 is the control pipe; the child dies with its
+    host (Linux PR_SET_PDEATHSIG), so a killed lab leaves no board processes behind."""
+    os.dup2(ctl_w, 3)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+        except (OSError, AttributeError):
+            pass
+
+
 class VirtualBoard:
     """One virtual board: a pty, a filesystem directory and successive MicroPython processes."""
 
@@ -180,7 +193,7 @@ class VirtualBoard:
             stderr=subprocess.PIPE,
             close_fds=False,  # our fds are non-inheritable; fd 3 is dup2'ed in on purpose
             env=env,
-            preexec_fn=lambda: os.dup2(ctl_w, 3),
+            preexec_fn=lambda: _child_setup(ctl_w),
             bufsize=0,
         )
         os.close(ctl_w)

@@ -1,0 +1,831 @@
+"""`roam lab`: a field of virtual boards on this PC, one per node of a scenario.
+
+``roam lab up SCENARIO`` starts a daemon (``python -m hosttools.lab serve``) that runs the air
+(hosttools/air.py: ESP-NOW frames and the Wi-Fi backbone's UDP, the simulator's radio model,
+a pcap) and one virtual board per scenario node (hosttools/vboard.py), each behind its own
+pseudo terminal, and writes:
+
+* ``<lab dir>/state.json``: the daemon's pid, the scenario, and each board's name, role, node
+  id, address, MAC and pty (``roam lab status`` reads it, ``roam lab down`` removes it);
+* a fleet file and a keys file (default ``<lab dir>/fleet.toml`` and ``keys.toml``) in the
+  format of hosttools/fleet.py, so that ``roam deploy / provision / logs / test --fleet`` work
+  on the virtual boards as on real ones. The role configs come from the simulator's own
+  builder (hosttools/sim/roles.py), so a node is configured in the lab as in the simulator;
+* ``<lab dir>/console/<board>.log``: everything each board printed (a copy; the pty carries
+  the same bytes to whoever opens it).
+
+The scenario clock (node movement, faults) stands at 0 until ``roam lab start``, which presses
+every board's reset button and starts the clock: the boards boot their firmware together as the
+walk begins. ``--speed K`` runs the scenario K times faster (movement, faults, flow start/stop
+times, and the timers that follow movement: advertisement interval, re-ranking, hand-off
+dwell); ``--nodes a,b,c`` keeps only those nodes (a shortened field).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hosttools.errors import RoamError
+from hosttools.fleet import REPO_DIR
+
+DEFAULT_DIR = Path("out") / "lab"
+STATE = "state.json"
+SSID = "roam-backbone"  # the access point every backbone node joins
+BOARD_TYPE = "esp32"
+# A virtual board's heap: the board's budget (boards/<type>.toml heap_budget_kb) doubled, as
+# the unix port is a 64-bit build whose objects and GC blocks take twice the bytes of the
+# ESP32's 32-bit ones, plus what the shims take that a board has as built-in C modules
+# (network, espnow, socket, machine, asyncio and the REPL: 48 KiB measured after import).
+HEAP_WORD_FACTOR = 2
+SHIM_HEAP_KB = 56
+# Scenario sections that name nodes, for --nodes.
+IF_BACKBONE = 1
+
+
+# -- the scenario, shortened and sped up -------------------------------------------------------
+
+
+def _scale_mobility(mob: dict[str, Any], k: float, where: str) -> dict[str, Any]:
+    m = dict(mob)
+    kind = m.get("kind", "static")
+    if kind == "trace":
+        raise RoamError("%s: --speed cannot scale a trace file's movement" % where)
+    sp = m.get("speed")
+    if isinstance(sp, (int, float)):
+        m["speed"] = sp * k
+    elif isinstance(sp, list):
+        m["speed"] = [v * k for v in sp]
+    elif kind in ("waypoints",) and sp is None:
+        m["speed"] = 1.4 * k  # the documented default walking speed
+    ps = m.get("pause_s")
+    if isinstance(ps, (int, float)):
+        m["pause_s"] = ps / k
+    elif isinstance(ps, list):
+        m["pause_s"] = [v / k for v in ps]
+    if isinstance(m.get("start_s"), (int, float)):
+        m["start_s"] = m["start_s"] / k
+    return m
+
+
+def shape(data: dict[str, Any], nodes: list[str] | None, speed: float) -> dict[str, Any]:
+    """The raw scenario with only `nodes` kept and its clock sped up `speed` times."""
+    d = dict(data)
+    d.pop("claims", None)  # the simulator's pass/fail figures: not checked in the lab
+    if nodes:
+        keep = set(nodes)
+        if d.get("group"):
+            raise RoamError("--nodes works on scenarios made of [[node]] entries (no groups)")
+        have = {n.get("id") for n in d.get("node", [])}
+        missing = sorted(keep - have)
+        if missing:
+            raise RoamError(
+                "--nodes: no node %r in the scenario (it has %s)"
+                % (missing[0], ", ".join(sorted(str(h) for h in have)))
+            )
+        d["node"] = [n for n in d.get("node", []) if n.get("id") in keep]
+        regions = []
+        for r in d.get("region", []):
+            r = dict(r)
+            if "members" in r:
+                r["members"] = [m for m in r["members"] if m in keep]
+            if "links" in r:
+                r["links"] = [p for p in r["links"] if all(x in keep for x in p)]
+            regions.append(r)
+        d["region"] = regions
+        d["flow"] = [f for f in d.get("flow", []) if f.get("src") in keep and f.get("dst") in keep]
+        faults = []
+        for f in d.get("fault", []):
+            f = dict(f)
+            if "nodes" in f:
+                f["nodes"] = [n for n in f["nodes"] if n in keep]
+                if not f["nodes"] and f.get("kind") not in ("heal", "partition"):
+                    continue
+            if "groups" in f:
+                f["groups"] = [[n for n in g if n in keep] for g in f["groups"]]
+            faults.append(f)
+        d["fault"] = faults
+    if speed != 1.0:
+        k = float(speed)
+        d["duration_s"] = float(d.get("duration_s", 60)) / k
+        d["node"] = [
+            dict(n, mobility=_scale_mobility(n["mobility"], k, "node %r" % n.get("id")))
+            if isinstance(n.get("mobility"), dict)
+            else n
+            for n in d.get("node", [])
+        ]
+        d["group"] = [
+            dict(g, mobility=_scale_mobility(g["mobility"], k, "group %r" % g.get("prefix")))
+            if isinstance(g.get("mobility"), dict)
+            else g
+            for g in d.get("group", [])
+        ]
+        for key in ("flow", "flow_set"):
+            out = []
+            for f in d.get(key, []):
+                f = dict(f)
+                for t in ("start_s", "stop_s"):
+                    if isinstance(f.get(t), (int, float)):
+                        f[t] = f[t] / k
+                out.append(f)
+            d[key] = out
+        d["fault"] = [dict(f, at_s=f["at_s"] / k) if "at_s" in f else f for f in d.get("fault", [])]
+    return d
+
+
+def load_scenario(name: str, nodes: list[str] | None = None, speed: float = 1.0):
+    """A checked scenario (the simulator's loader) from a built-in name or a TOML path."""
+    from hosttools.sim import scenario as sc_mod
+
+    if speed <= 0:
+        raise RoamError("--speed must be positive, got %g" % speed)
+    try:
+        path = sc_mod.resolve(name)
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+        data = shape(data, nodes, speed)
+        sc = sc_mod.from_dict(data, os.path.basename(path), os.path.dirname(os.path.abspath(path)))
+    except sc_mod.ScenarioError as e:
+        raise RoamError(str(e)) from None
+    except tomllib.TOMLDecodeError as e:
+        raise RoamError("%s: not valid TOML: %s" % (name, e)) from None
+    except OSError as e:
+        raise RoamError("cannot read scenario %s: %s" % (name, e.strerror)) from None
+    for n in sc.nodes:
+        if n.role == "attacker":
+            raise RoamError(
+                "scenario %s: node %r is an attacker, which only the simulator runs"
+                % (sc.name, n.id)
+            )
+    return sc
+
+
+# -- the boards' configs, built as the simulator builds them ------------------------------------
+
+
+def _mac_text(b: bytes) -> str:
+    return ":".join("%02x" % x for x in b)
+
+
+def _jsonable(v: Any) -> Any:
+    """A role config value as config.json holds it: bytes -> hex ('aa:bb:..' for 6-byte link
+    addresses, which the core's parse_mac and parse_link both read), dict keys -> str."""
+    if isinstance(v, (bytes, bytearray)):
+        return _mac_text(bytes(v)) if len(v) == 6 else bytes(v).hex()
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items() if x is not None}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    return v
+
+
+class NodeConfig:
+    """One node of the lab: identity, radio MAC, position at t=0 and its config.json."""
+
+    def __init__(self, spec, mac: bytes, config: dict[str, Any]):
+        self.spec = spec
+        self.name = spec.id
+        self.role = spec.role
+        self.mac = _mac_text(mac)
+        self.config = config
+        self.node_id = config["node_id"]
+        self.address = config["address"]
+
+
+def speed_up(cfg: dict[str, Any], role: str, k: float) -> None:
+    """A field K times faster: the timers that follow movement run K times faster too (an
+    agent's advertisement interval, a mobile node's re-ranking period and hand-off dwell), so a
+    node hands off at the same place as at walking speed. Values the scenario set are scaled."""
+    from mobility import agent, mobile, ranking
+
+    if role == "agent":
+        v = cfg.get("adv_interval_ms", agent.DEFAULT_ADV_INTERVAL_MS)
+        cfg["adv_interval_ms"] = max(20, int(round(v / k)))
+    elif role == "mobile":
+        v = cfg.get("rerank_ms", mobile.DEFAULT_RERANK_MS)
+        cfg["rerank_ms"] = max(10, int(round(v / k)))
+        rank = dict(cfg.get("rank") or {})
+        rank["dwell_ms"] = int(round(rank.get("dwell_ms", ranking.DEFAULTS["dwell_ms"]) / k))
+        cfg["rank"] = rank
+
+
+def build_configs(sc, seed: int = 1, speed: float = 1.0) -> list[NodeConfig]:
+    """config.json for every node: the simulator's RoleFactory (hosttools/sim/roles.py) builds
+    each role from the scenario exactly as a simulated run does; the lab adds what a board needs
+    on top (role, channel, the backbone access point and static address, its flows) and, for a
+    sped-up field, faster mobility timers (speed_up)."""
+    from hosttools.sim.roles import RoleFactory
+    from hosttools.sim.world import World
+
+    factory = RoleFactory()
+    world = World(sc, factory, seed)
+    by_id = {nd.id: nd for nd in world.nodes}
+    out = []
+    for nd in world.nodes:
+        role = factory.make(world, nd, 0)  # the role object keeps the config it was built from
+        cfg = _jsonable(dict(role.config))
+        cfg["role"] = nd.kind
+        cfg["channel"] = int(nd.channel)
+        if speed != 1.0:
+            speed_up(cfg, nd.kind, speed)
+        if nd.bb is not None:
+            ip = "%d.%d.%d.%d" % tuple(nd.bb[:4])
+            cfg["wifi"] = {"ssid": SSID, "ip": ip, "port": (nd.bb[4] << 8) | nd.bb[5]}
+        flows = []
+        for f in sc.flows:
+            if f.src == nd.id:
+                dst = by_id[f.dst]
+                flows.append(
+                    {
+                        "to": "%d.%d.%d.%d" % tuple(dst.addr),
+                        "every_ms": max(1, int(round(f.interval_ms))),
+                        "size": int(f.size),
+                        "start_ms": int(round(f.start_s * 1000)),
+                        "stop_ms": int(round(f.stop_s * 1000)),
+                    }
+                )
+        if flows:
+            cfg["flows"] = flows
+        out.append(NodeConfig(nd.spec, nd.mac, cfg))
+    return out
+
+
+# -- fleet and keys files (hosttools/fleet.py's format) ----------------------------------------
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)  # a JSON string is a valid TOML basic string
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return (
+            "{"
+            + ", ".join("%s = %s" % (json.dumps(str(k)), _toml_value(x)) for k, x in v.items())
+            + "}"
+        )
+    raise TypeError("cannot write %r to TOML" % (v,))
+
+
+def fleet_text(nodes: list[NodeConfig], ports: dict[str, str]) -> str:
+    lines = [
+        "# Written by `roam lab up`: the lab's virtual boards as a fleet (hosttools/fleet.py).",
+        "# Keys are in the keys file next to it. Ports are the boards' pseudo terminals.",
+        "",
+    ]
+    for n in nodes:
+        lines.append("[[board]]")
+        head = {
+            "name": n.name,
+            "port": ports[n.name],
+            "board": BOARD_TYPE,
+            "role": n.role,
+            "node_id": n.node_id,
+            "address": n.address,
+        }
+        for k, v in head.items():
+            lines.append("%s = %s" % (k, _toml_value(v)))
+        for k, v in n.config.items():
+            if k in ("keys", "role", "node_id", "address", "name"):
+                continue
+            lines.append("%s = %s" % (json.dumps(k), _toml_value(v)))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def keys_text(nodes: list[NodeConfig]) -> str:
+    lines = ["# Written by `roam lab up`: every lab board's keys, by SPI (never printed).", ""]
+    for n in nodes:
+        lines.append("[node.%s]" % json.dumps(n.name))
+        for spi, key in sorted(n.config["keys"].items(), key=lambda kv: int(kv[0])):
+            lines.append("%s = %s" % (json.dumps(str(spi)), json.dumps(key)))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _atomic_write(path: Path, text: str, mode: int | None = None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    if mode is not None:
+        os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+def write_config(root: Path, cfg: dict[str, Any]) -> None:
+    """config.json straight onto a board's filesystem (tmp + rename: atomic)."""
+    _atomic_write(root / "config.json", json.dumps(cfg, sort_keys=True))
+
+
+# -- movement and faults in real time ----------------------------------------------------------
+
+
+class Mover:
+    """Positions of the scenario's nodes at scenario time t (the simulator's leg generators)."""
+
+    def __init__(self, sc, seed: int = 1):
+        from hosttools.sim import mobility
+
+        self.legs = {}
+        self.cur = {}
+        for spec in sc.nodes:
+            gen = mobility.legs_for(
+                spec.mobility, spec.pos, random.Random(seed * 31 + spec.index), sc.base_dir
+            )
+            self.legs[spec.id] = gen
+            self.cur[spec.id] = next(gen)
+        self.lock = threading.Lock()
+
+    def at(self, name: str, t: float):
+        with self.lock:
+            leg = self.cur.get(name)
+            if leg is None:
+                return None
+            while t >= leg[3]:
+                nxt = next(self.legs[name], None)
+                if nxt is None:
+                    break
+                leg = self.cur[name] = nxt
+            t0, x0, y0, t1, x1, y1 = leg
+            if t1 <= t0 or t <= t0:
+                return (x0, y0)
+            f = min(1.0, (t - t0) / (t1 - t0))
+            return (x0 + (x1 - x0) * f, y0 + (y1 - y0) * f)
+
+
+# -- the daemon ---------------------------------------------------------------------------------
+
+
+class LabDaemon:
+    def __init__(self, lab_dir: Path, sc, nodes: list[NodeConfig], heap_kb: int, seed: int):
+        from hosttools.air import Air
+        from hosttools.vboard import BoardHost, VirtualBoard
+
+        self.dir = lab_dir
+        self.sc = sc
+        self.nodes = nodes
+        self.mover = Mover(sc, seed)
+        self.t0: float | None = None  # the scenario clock: None until `roam lab start`
+        self.air = Air(radio_cfg=sc.radio, seed=seed, pcap=str(lab_dir / "air.pcap"),
+                       mover=self._position)
+        # the access point sits on the scenario's channel: the backbone nodes' radios follow it
+        self.air.add_access_point(SSID, channel=self.air.radio.channel)
+        self.host = BoardHost()
+        self.boards = {}
+        self.consoles = {}
+        (lab_dir / "console").mkdir(parents=True, exist_ok=True)
+        (lab_dir / "tty").mkdir(parents=True, exist_ok=True)
+        for n in nodes:
+            x, y = self.mover.at(n.name, 0.0) or (0.0, 0.0)
+            self.air.set_position(n.name, x, y)
+            root = lab_dir / "boards" / n.name
+            root.mkdir(parents=True, exist_ok=True)
+            b = VirtualBoard(
+                root, mac=n.mac, name=n.name, air=self.air.address, heap_kb=heap_kb,
+                side_log=lab_dir / "console" / (n.name + ".side.log"),
+                link=lab_dir / "tty" / n.name,
+            )
+            con = open(lab_dir / "console" / (n.name + ".log"), "ab")
+            self.consoles[n.name] = con
+            b.on_output = con.write
+            self.boards[n.name] = b
+        self.faults = list(sc.faults)
+        self.stop = threading.Event()
+        self.start_request = threading.Event()
+
+    def _position(self, name: str, _t_air: float):
+        t = 0.0 if self.t0 is None else time.monotonic() - self.t0
+        return self.mover.at(name, t)
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "scenario": self.sc.name,
+            "started": time.time(),
+            "clock_started": None if self.t0 is None else time.time() - (time.monotonic() - self.t0),
+            "air": self.air.address,
+            "pcap": str(self.dir / "air.pcap"),
+            "boards": [
+                {
+                    "name": n.name,
+                    "role": n.role,
+                    "node_id": n.node_id,
+                    "address": n.address,
+                    "mac": n.mac,
+                    "pty": self.boards[n.name].pty,
+                    "link": str(self.dir / "tty" / n.name),
+                    "root": str(self.boards[n.name].root),
+                    "console": str(self.dir / "console" / (n.name + ".log")),
+                    "alive": self.boards[n.name].proc is not None,
+                    "resets": self.boards[n.name].resets,
+                }
+                for n in self.nodes
+            ],
+        }
+
+    def write_state(self) -> None:
+        _atomic_write(self.dir / STATE, json.dumps(self.state(), indent=1))
+
+    def _apply(self, kind: str, names: list[str], groups: list[list[str]]) -> None:
+        if kind == "node_off":
+            for n in names:
+                self.air.radio_off(n, True)
+                self.boards[n].power_off()
+        elif kind == "node_on":
+            for n in names:
+                self.air.radio_off(n, False)
+                self.boards[n].power_on()
+        elif kind == "backbone_cut":
+            for n in names:
+                self.air.cut_backbone(n, True)
+        elif kind == "backbone_heal":
+            for n in names:
+                self.air.cut_backbone(n, False)
+        elif kind == "partition":
+            self.air.set_partition(groups)
+        elif kind == "heal":
+            self.air.set_partition([])
+        self._note({"fault": kind, "nodes": names, "groups": groups})
+
+    def _note(self, rec: dict[str, Any]) -> None:
+        rec["t"] = round(time.monotonic() - self.t0, 3) if self.t0 is not None else 0.0
+        with open(self.dir / "events.jsonl", "a") as f:
+            f.write(json.dumps(rec) + "\n")
+
+    def _scenario_loop(self) -> None:
+        pending = []
+        last_state = 0.0
+        while not self.stop.is_set():
+            if self.start_request.is_set():
+                self.start_request.clear()
+                self.t0 = time.monotonic()
+                pending = list(self.faults)
+                from hosttools.vboard import HARD_RESET
+
+                for b in self.boards.values():
+                    b.reset(HARD_RESET)
+                self._note({"clock": "start"})
+                self.write_state()
+            if self.t0 is not None:
+                now = time.monotonic() - self.t0
+                while pending and pending[0][0] <= now:
+                    _at, kind, names, groups = pending.pop(0)
+                    self._apply(kind, names, groups)
+            for con in self.consoles.values():
+                try:
+                    con.flush()
+                except ValueError:
+                    pass
+            if time.monotonic() - last_state >= 1.0:
+                last_state = time.monotonic()
+                self.write_state()
+            self.stop.wait(0.1)
+
+    def serve(self) -> None:
+        self.air.start()
+        for b in self.boards.values():
+            self.host.add(b)
+        self.write_state()
+        signal.signal(signal.SIGTERM, lambda *_: self._shutdown())
+        signal.signal(signal.SIGINT, lambda *_: self._shutdown())
+        signal.signal(signal.SIGUSR1, lambda *_: self.start_request.set())
+        t = threading.Thread(target=self._scenario_loop, name="scenario", daemon=True)
+        t.start()
+        print("lab ready: %d boards" % len(self.boards), flush=True)
+        try:
+            self.host.serve_forever()
+        finally:
+            self.stop.set()
+            t.join(timeout=2)
+            self.host.close()
+            self.air.stop()
+            for con in self.consoles.values():
+                con.close()
+            try:
+                (self.dir / STATE).unlink()
+            except FileNotFoundError:
+                pass
+            print("lab down", flush=True)
+
+    def _shutdown(self) -> None:
+        self.host.stopping = True
+
+
+# -- the client side: up / status / start / down ------------------------------------------------
+
+
+def lab_dir(path: str | None) -> Path:
+    return Path(path or os.environ.get("ROAM_LAB_DIR") or DEFAULT_DIR)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie (our own child not yet reaped) is not alive
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def read_state(d: Path) -> dict[str, Any] | None:
+    """The running lab's state, or None (a state left by a dead daemon is removed)."""
+    p = d / STATE
+    try:
+        st = json.loads(p.read_text())
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        raise RoamError("%s is damaged: remove it (is a lab running?)" % p) from None
+    if not isinstance(st.get("pid"), int) or not _alive(st["pid"]):
+        _kill_group(st.get("pid"))
+        p.unlink(missing_ok=True)
+        return None
+    return st
+
+
+def _kill_group(pid: Any) -> None:
+    """SIGKILL the daemon's process group (it leads its own session: its boards are in it)."""
+    if not isinstance(pid, int) or pid <= 1:
+        return
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def default_heap_kb(board_type: str = BOARD_TYPE) -> int:
+    from hosttools.fleet import load_board_type
+
+    bt = load_board_type(board_type)
+    budget = bt.data.get("heap_budget_kb")
+    if not isinstance(budget, int) or budget <= 0:
+        raise RoamError("boards/%s.toml has no heap_budget_kb" % board_type)
+    return budget * HEAP_WORD_FACTOR + SHIM_HEAP_KB
+
+
+def up(
+    scenario: str,
+    d: Path,
+    fleet: Path | None = None,
+    keys: Path | None = None,
+    nodes: list[str] | None = None,
+    speed: float = 1.0,
+    heap_kb: int | None = None,
+    provision: bool = False,
+    fresh: bool = False,
+    run: bool = False,
+    seed: int = 1,
+    timeout: float = 30.0,
+) -> dict[str, Any]:
+    """Start the lab daemon; returns its state once every board is up."""
+    if read_state(d) is not None:
+        raise RoamError("a lab is already up in %s (roam lab down first)" % d)
+    sc = load_scenario(scenario, nodes, speed)
+    configs = build_configs(sc, seed, speed)
+    heap = heap_kb or default_heap_kb()
+    d.mkdir(parents=True, exist_ok=True)
+    if fresh:
+        import shutil
+
+        shutil.rmtree(d / "boards", ignore_errors=True)
+        shutil.rmtree(d / "console", ignore_errors=True)
+    (d / "events.jsonl").unlink(missing_ok=True)
+    spec = {
+        "scenario": scenario,
+        "nodes": nodes,
+        "speed": speed,
+        "heap_kb": heap,
+        "seed": seed,
+    }
+    _atomic_write(d / "lab.json", json.dumps(spec))
+    log = open(d / "daemon.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hosttools.lab", "serve", str(d)],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # survives this command; its boards are in its process group
+        cwd=str(REPO_DIR),
+        env=dict(os.environ, PYTHONPATH=str(REPO_DIR)),
+    )
+    log.close()
+    end = time.monotonic() + timeout
+    st = None
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            tail = (d / "daemon.log").read_text().strip().splitlines()[-5:]
+            raise RoamError("the lab daemon stopped at once: %s" % (" | ".join(tail) or "?"))
+        try:
+            st = json.loads((d / STATE).read_text())
+        except (FileNotFoundError, ValueError):
+            st = None
+        if st and all(b.get("alive") for b in st["boards"]):
+            break
+        time.sleep(0.1)
+    else:
+        _kill_group(proc.pid)
+        raise RoamError("the lab did not come up within %gs (see %s)" % (timeout, d / "daemon.log"))
+    assert st is not None
+    ports = {b["name"]: b["pty"] for b in st["boards"]}
+    fleet = fleet or d / "fleet.toml"
+    keys = keys or fleet.with_name("keys.toml")
+    _atomic_write(fleet, fleet_text(configs, ports))
+    _atomic_write(keys, keys_text(configs), mode=0o600)
+    if provision:
+        for c in configs:
+            write_config(d / "boards" / c.name, c.config)
+    if run:
+        start(d)
+    st["fleet"] = str(fleet)
+    st["keys"] = str(keys)
+    return st
+
+
+def start(d: Path) -> None:
+    st = read_state(d)
+    if st is None:
+        raise RoamError("no lab is up in %s (roam lab up SCENARIO)" % d)
+    os.kill(st["pid"], signal.SIGUSR1)
+
+
+def down(d: Path, timeout: float = 15.0) -> int:
+    """Stop the daemon and every board; returns how many boards it had."""
+    p = d / STATE
+    try:
+        st = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise RoamError("no lab is up in %s" % d) from None
+    except ValueError:
+        raise RoamError("%s is damaged: remove it" % p) from None
+    pid = st.get("pid")
+    n = len(st.get("boards", []))
+    if isinstance(pid, int) and _alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and _alive(pid):
+            time.sleep(0.05)
+    # whatever is left of its process group (a board process stuck somewhere) goes too
+    _kill_group(pid)
+    p.unlink(missing_ok=True)
+    return n
+
+
+def last_binding(console: Path, max_bytes: int = 65536) -> str | None:
+    """The agent a mobile node is bound to, from the last bound/unbound event it printed."""
+    try:
+        with open(console, "rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - max_bytes))
+            tail = f.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+    for line in reversed(tail.splitlines()):
+        line = line.strip()
+        if not line.startswith('{"t":'):
+            continue
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            continue
+        if ev.get("ev") == "bound":
+            return ev.get("agent")
+        if ev.get("ev") == "unbound":
+            return None
+        if ev.get("ev") == "start":
+            return None
+    return None
+
+
+# -- the command line ---------------------------------------------------------------------------
+
+_dir_option = click.option(
+    "--dir",
+    "dir_",
+    metavar="DIR",
+    default=None,
+    help="Lab directory (default out/lab, or $ROAM_LAB_DIR).",
+)
+
+
+@click.group("lab")
+def lab_cmd() -> None:
+    """Virtual boards on this PC: one per scenario node, joined by a simulated air."""
+
+
+@lab_cmd.command("up")
+@click.argument("scenario")
+@_dir_option
+@click.option("--fleet", "fleet", metavar="FILE", default=None,
+              help="Write the fleet file here (default DIR/fleet.toml).")
+@click.option("--keys", "keys", metavar="FILE", default=None,
+              help="Write the keys file here (default: keys.toml next to the fleet file).")
+@click.option("--nodes", default=None, metavar="A,B,..", help="Only these nodes of the scenario.")
+@click.option("--speed", type=float, default=1.0, show_default=True,
+              help="Run the scenario's movement and faults this many times faster.")
+@click.option("--heap-kb", type=int, default=None,
+              help="MicroPython heap per board (default: boards/esp32.toml's budget x2 + 56 KiB).")
+@click.option("--provision", is_flag=True,
+              help="Write each board's config.json directly (instead of `roam provision`).")
+@click.option("--fresh", is_flag=True, help="Erase the boards' filesystems first.")
+@click.option("--run", is_flag=True, help="Start the scenario clock at once (roam lab start).")
+@click.option("--seed", type=int, default=1, show_default=True)
+def up_cmd(scenario, dir_, fleet, keys, nodes, speed, heap_kb, provision, fresh, run, seed):
+    """Start the air and one virtual board per node of SCENARIO (name or TOML file)."""
+    d = lab_dir(dir_)
+    st = up(
+        scenario, d,
+        Path(fleet) if fleet else None, Path(keys) if keys else None,
+        [n.strip() for n in nodes.split(",") if n.strip()] if nodes else None,
+        speed, heap_kb, provision, fresh, run, seed,
+    )
+    for b in st["boards"]:
+        click.echo("%-8s %-7s node %-3d %-12s %s  %s" % (
+            b["name"], b["role"], b["node_id"], b["address"], b["mac"], b["pty"]))
+    click.echo("lab up: %d boards, air %s; fleet %s, keys %s" % (
+        len(st["boards"]), st["air"], st["fleet"], st["keys"]))
+    if not run:
+        click.echo("next: roam deploy --fleet %s; roam provision --fleet %s --keys %s; "
+                   "roam lab start" % (st["fleet"], st["fleet"], st["keys"]))
+
+
+@lab_cmd.command("start")
+@_dir_option
+def start_cmd(dir_):
+    """Reset every board and start the scenario clock (movement, faults)."""
+    start(lab_dir(dir_))
+    click.echo("scenario clock started; boards reset")
+
+
+@lab_cmd.command("status")
+@_dir_option
+@click.option("--json", "as_json", is_flag=True, help="The state as JSON.")
+def status_cmd(dir_, as_json):
+    """The lab's boards: alive, pty, role, bound agent (from their consoles)."""
+    d = lab_dir(dir_)
+    st = read_state(d)
+    if st is None:
+        raise RoamError("no lab is up in %s (roam lab up SCENARIO)" % d)
+    for b in st["boards"]:
+        b["bound"] = last_binding(Path(b["console"])) if b["role"] == "mobile" else None
+    if as_json:
+        click.echo(json.dumps(st, indent=1))
+        return
+    clock = st.get("clock_started")
+    click.echo("lab %s (pid %d), scenario %s, clock %s" % (
+        d, st["pid"], st["scenario"],
+        "at %.1f s" % (time.time() - clock) if clock else "not started"))
+    for b in st["boards"]:
+        click.echo("%-8s %-5s %-7s %-12s %s  resets %-3d%s" % (
+            b["name"], "up" if b["alive"] else "DOWN", b["role"], b["address"], b["pty"],
+            b["resets"], ("  bound to %s" % b["bound"]) if b["bound"] else ""))
+
+
+@lab_cmd.command("down")
+@_dir_option
+def down_cmd(dir_):
+    """Stop every board and the air."""
+    n = down(lab_dir(dir_))
+    click.echo("lab down: %d boards stopped" % n)
+
+
+def serve_main(d: Path) -> int:
+    spec = json.loads((d / "lab.json").read_text())
+    sc = load_scenario(spec["scenario"], spec.get("nodes"), spec.get("speed", 1.0))
+    configs = build_configs(sc, spec.get("seed", 1), spec.get("speed", 1.0))
+    LabDaemon(d, sc, configs, spec["heap_kb"], spec.get("seed", 1)).serve()
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "serve":
+        sys.exit(serve_main(Path(sys.argv[2])))
+    print("usage: python -m hosttools.lab serve LAB_DIR (use `roam lab up`)", file=sys.stderr)
+    sys.exit(2)
+
