@@ -9,7 +9,7 @@ STAMP := $(VENV)/.roam-installed
 # Firmware and core tests that run on real MicroPython (only the directories that exist).
 MPY_TEST_DIRS := $(wildcard tests/core tests/firmware)
 
-.PHONY: venv test test-mpy test-host bench demo flash deploy logs report device-test lint format typecheck clean distclean
+.PHONY: venv test test-mpy test-host bench demo lab-demo flash deploy logs report device-test lint format typecheck clean distclean
 
 venv: $(STAMP)
 
@@ -41,6 +41,26 @@ bench: venv
 demo: venv
 	$(BIN)/roam sim run walk --seed 1 --out out/demo
 	$(BIN)/roam report out/demo
+
+# The `walk` field test on virtual boards (docs/LAB.md), six times walking speed: lab up, deploy,
+# provision, run while `roam logs` collects every console, report (out/lab-demo/logs/report.html),
+# lab down (also when a step fails).
+LAB_DEMO ?= out/lab-demo
+LAB_SPEED ?= 6
+LAB_SECONDS ?= 50
+lab-demo: venv
+	@set -e; d=$(LAB_DEMO); \
+	trap '$(BIN)/roam lab down --dir '"$$d"' > /dev/null 2>&1 || true' EXIT; \
+	$(BIN)/roam lab up walk --dir $$d --speed $(LAB_SPEED) --fresh; \
+	$(BIN)/roam deploy --fleet $$d/fleet.toml; \
+	$(BIN)/roam provision --fleet $$d/fleet.toml --keys $$d/keys.toml; \
+	rm -rf $$d/logs; \
+	$(BIN)/roam logs --fleet $$d/fleet.toml --out $$d/logs --duration $(LAB_SECONDS) --quiet & \
+	logs=$$!; sleep 1; \
+	$(BIN)/roam lab start --dir $$d; \
+	wait $$logs; \
+	$(BIN)/roam report $$d/logs; \
+	$(BIN)/roam lab down --dir $$d
 
 # --- field tests with boards (docs/USER_GUIDE.md) ---
 # FLEET/KEYS default to fleet.toml/keys.toml; PORT names one board, NODE its fleet entry (name

@@ -116,9 +116,11 @@ def run_mobile(n):
     seqs = [0] * n
     peak = 0
 
-    def hear(i, now):
+    def hear(i, now, challenge=0):
+        # a broadcast, or (challenge set) the agent's answer to the node's solicitation
         adv = advert.Advertisement(
             src=addr(1 + i),
+            dst=m.address if challenge else ipv4.BCAST_ADDR,
             adv_lifetime=3,
             seq=seqs[i],
             reg_lifetime=60,
@@ -127,11 +129,14 @@ def run_mobile(n):
             capacity=20,
             load=i,
             nonce=nonces[i],
+            challenge=challenge,
         )
         seqs[i] += 1
         m.on_frame(
             now, 0, bytes([2, 0, 0, 0, 0, 1 + i]), -50 - i, advert.encode_advertisement(adv, KEY)
         )
+        if not challenge and ipv4.addr_key(adv.src, 0) not in m.agents and m._challenge:
+            hear(i, now, m._challenge)  # a new agent enters by answering the solicitation
 
     def answer(now):
         # the agent's reply to the registration in flight

@@ -21,8 +21,16 @@ LATE_BUCKETS = 256  # ms; later than that counts in the last bucket
 
 
 class Driver:
-    def __init__(self, role, radio, log, backbone=None, clock=time.ticks_ms, wdt=None,
-                 lateness_every_ms=10000):
+    def __init__(
+        self,
+        role,
+        radio,
+        log,
+        backbone=None,
+        clock=time.ticks_ms,
+        wdt=None,
+        lateness_every_ms=10000,
+    ):
         self.role = role
         self.radio = radio
         self.backbone = backbone
@@ -191,8 +199,13 @@ class Driver:
         if self.backbone is not None:
             tasks.append(asyncio.create_task(self.backbone_rx()))
         for f in flows:
-            flow = self.traffic(f["to"], f.get("every_ms", 1000), f.get("size", 16),
-                                f.get("start_ms", 0), f.get("stop_ms", 0))
+            flow = self.traffic(
+                f["to"],
+                f.get("every_ms", 1000),
+                f.get("size", 16),
+                f.get("start_ms", 0),
+                f.get("stop_ms", 0),
+            )
             tasks.append(asyncio.create_task(flow))
         await asyncio.gather(*tasks)
 
@@ -242,9 +255,15 @@ def main():
 
         try:
             backbone = link_wifi.WifiLink(
-                wifi["ssid"], wifi.get("key"), cfg.get("channel", 1),
-                port=wifi.get("port", link_wifi.PORT), log=log.event, ip=wifi.get("ip"),
-                netmask=wifi.get("netmask", "255.255.255.0"), gateway=wifi.get("gateway"))
+                wifi["ssid"],
+                wifi.get("key"),
+                cfg.get("channel", 1),
+                port=wifi.get("port", link_wifi.PORT),
+                log=log.event,
+                ip=wifi.get("ip"),
+                netmask=wifi.get("netmask", "255.255.255.0"),
+                gateway=wifi.get("gateway"),
+            )
         except OSError as e:
             # the cell keeps working without the backbone (delivery inside the cell)
             log.event("backbone_error", {"error": str(e)})
@@ -254,11 +273,25 @@ def main():
     now = time.ticks_ms()
     role = make_role(cfg, random.getrandbits, now)
     gc.collect()
-    log.event("start", {"role": cfg["role"], "mac": radio.mac, "channel": radio.channel,
-                        "backbone": backbone.ip if backbone is not None else None,
-                        "heap_free": gc.mem_free(), "heap_used": gc.mem_alloc()})
-    drv = Driver(role, radio, log, backbone=backbone, wdt=wdt,
-                 lateness_every_ms=cfg.get("lateness_every_ms", 10000))
+    log.event(
+        "start",
+        {
+            "role": cfg["role"],
+            "mac": radio.mac,
+            "channel": radio.channel,
+            "backbone": backbone.ip if backbone is not None else None,
+            "heap_free": gc.mem_free(),
+            "heap_used": gc.mem_alloc(),
+        },
+    )
+    drv = Driver(
+        role,
+        radio,
+        log,
+        backbone=backbone,
+        wdt=wdt,
+        lateness_every_ms=cfg.get("lateness_every_ms", 10000),
+    )
     import safemode
 
     async def healthy_later():

@@ -16,7 +16,7 @@ import network
 try:
     import aioespnow as _esp
 except ImportError:  # a build without asyncio support
-    _esp = None
+    _esp = None  # type: ignore[assignment]
 import espnow
 
 BROADCAST = b"\xff\xff\xff\xff\xff\xff"

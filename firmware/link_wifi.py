@@ -18,7 +18,7 @@ import network
 try:
     import asyncio
 except ImportError:  # a build without asyncio
-    asyncio = None
+    asyncio = None  # type: ignore[assignment]
 
 PORT = 4344
 MAX_FRAME = 1472  # one UDP datagram in one Ethernet/Wi-Fi frame
@@ -35,8 +35,18 @@ def link_address(ip, port=PORT):
 
 
 class WifiLink:
-    def __init__(self, ssid, key=None, channel=1, port=PORT, log=None, timeout_ms=10000, ip=None,
-                 netmask="255.255.255.0", gateway=None):
+    def __init__(
+        self,
+        ssid,
+        key=None,
+        channel=1,
+        port=PORT,
+        log=None,
+        timeout_ms=10000,
+        ip=None,
+        netmask="255.255.255.0",
+        gateway=None,
+    ):
         self.log = log
         self.sta = network.WLAN(network.STA_IF)
         self.sta.active(True)

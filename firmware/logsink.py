@@ -31,8 +31,11 @@ class LogSink:
     def line(self, name, fields=None, t=None):
         # Built by hand so that "t", "n", "ev" come first on MicroPython too (its dicts keep
         # no order): a reader can pick log lines out of a console by their '{"t":' start.
-        head = '{"t":%d,"n":%d,"ev":%s' % (self.clock() if t is None else t, self.node_id,
-                                          json.dumps(name))
+        head = '{"t":%d,"n":%d,"ev":%s' % (
+            self.clock() if t is None else t,
+            self.node_id,
+            json.dumps(name),
+        )
         if not fields:
             return head + "}"
         rest = {}

@@ -39,8 +39,20 @@ POWERSAVE_MISS = 0.3  # share of frames a board in modem sleep misses
 class Station:
     """What the air knows of one board."""
 
-    __slots__ = ("mac", "name", "rx_addr", "channel", "flags", "x", "y", "index", "radio_on",
-                 "ip", "frames_in", "frames_out")
+    __slots__ = (
+        "mac",
+        "name",
+        "rx_addr",
+        "channel",
+        "flags",
+        "x",
+        "y",
+        "index",
+        "radio_on",
+        "ip",
+        "frames_in",
+        "frames_out",
+    )
 
     def __init__(self, mac, index):
         self.mac = mac
@@ -164,7 +176,7 @@ class Air:
         if frozenset((src.name, dst.name)) in self.cut:
             return False, None
         d = math.hypot(src.x - dst.x, src.y - dst.y)
-        mean = self.radio.mean_rssi(src.index, dst.index, d)
+        mean = self.radio.mean_rssi(src.index, dst.index, d, (src.x, src.y), (dst.x, dst.y))
         rssi = self.radio.frame_rssi(mean, self.rng)
         if self.rng.random() < self.radio.p_loss(rssi):
             return False, rssi
@@ -176,8 +188,9 @@ class Air:
         if dst.rx_addr is None or not dst.flags & FLAG_ESPNOW:
             return
         r = rssi if -128 <= rssi <= 127 else -128
-        self.sock.sendto(b"F" + src.mac + struct.pack("b", r) + bytes((flags,)) + fp + payload,
-                         dst.rx_addr)
+        self.sock.sendto(
+            b"F" + src.mac + struct.pack("b", r) + bytes((flags,)) + fp + payload, dst.rx_addr
+        )
         dst.frames_in += 1
         self.delivered += 1
 
@@ -214,14 +227,15 @@ class Air:
             if not acked:
                 self.lost += 1
         if flags & 1:
-            self.sock.sendto(b"A" + struct.pack(">H", seq) + (b"\x01" if acked else b"\x00"),
-                             reply_to)
+            self.sock.sendto(
+                b"A" + struct.pack(">H", seq) + (b"\x01" if acked else b"\x00"), reply_to
+            )
 
     def on_scan(self, st, seq, reply_to):
         out = []
         for ap in self.aps:
             d = math.hypot(st.x - ap.x, st.y - ap.y)
-            rssi = int(self.radio.mean_rssi(st.index, 0xFFFF, d))
+            rssi = int(self.radio.mean_rssi(st.index, 0xFFFF, d, (st.x, st.y), (ap.x, ap.y)))
             if rssi >= self.radio.sensitivity:
                 out.append([ap.ssid, ap.bssid.hex(), ap.channel, rssi, 3, False])
         self.sock.sendto(b"S" + struct.pack(">H", seq) + json.dumps(out).encode(), reply_to)
@@ -235,8 +249,14 @@ class Air:
                 elif st.ip is None:
                     st.ip = "%s%d" % (ap.subnet, ap.next_host)
                     ap.next_host += 1
-                ans = {"ok": True, "ip": st.ip, "channel": ap.channel, "rssi": -50,
-                       "gateway": ap.subnet + "1", "netmask": "255.255.255.0"}
+                ans = {
+                    "ok": True,
+                    "ip": st.ip,
+                    "channel": ap.channel,
+                    "rssi": -50,
+                    "gateway": ap.subnet + "1",
+                    "netmask": "255.255.255.0",
+                }
                 break
         self.sock.sendto(b"C" + struct.pack(">H", seq) + json.dumps(ans).encode(), reply_to)
 
@@ -297,8 +317,9 @@ class Air:
         if st is None:
             return  # not announced yet (no H): as a radio that is not on
         if kind == b"E" and len(data) >= 20:
-            self.on_espnow(st, seq, bytes(data[9:15]), data[15], bytes(data[16:20]),
-                           bytes(data[20:]), addr)
+            self.on_espnow(
+                st, seq, bytes(data[9:15]), data[15], bytes(data[16:20]), bytes(data[20:]), addr
+            )
         elif kind == b"S":
             self.on_scan(st, seq, addr)
         elif kind == b"C":
@@ -313,7 +334,10 @@ class Air:
         elif kind == b"X" and len(data) >= 11:
             self.udp_binds.pop((st.mac, struct.unpack_from(">H", data, 9)[0]), None)
         elif kind == b"U" and len(data) >= 21:
-            sport, dport = struct.unpack_from(">H", data, 13)[0], struct.unpack_from(">H", data, 19)[0]
+            sport, dport = (
+                struct.unpack_from(">H", data, 13)[0],
+                struct.unpack_from(">H", data, 19)[0],
+            )
             self.on_udp(st, bytes(data[9:13]), sport, bytes(data[15:19]), dport, bytes(data[21:]))
 
     # -- running ---------------------------------------------------------------------------------
@@ -355,8 +379,17 @@ class Air:
 
     def status(self):
         return [
-            {"name": s.name, "mac": s.mac.hex(":"), "channel": s.channel, "flags": s.flags,
-             "x": round(s.x, 1), "y": round(s.y, 1), "in": s.frames_in, "out": s.frames_out,
-             "ip": s.ip, "backbone_up": s.name not in self.backbone_down}
+            {
+                "name": s.name,
+                "mac": s.mac.hex(":"),
+                "channel": s.channel,
+                "flags": s.flags,
+                "x": round(s.x, 1),
+                "y": round(s.y, 1),
+                "in": s.frames_in,
+                "out": s.frames_out,
+                "ip": s.ip,
+                "backbone_up": s.name not in self.backbone_down,
+            }
             for s in self.stations.values()
         ]

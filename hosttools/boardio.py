@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -111,12 +112,38 @@ def open_board(port: str, timeout: float | None = None) -> Iterator[Any]:
             pass
 
 
+_quiet_lock = threading.Lock()
+_quiet_depth = 0
+_real_stdout: Any = None
+
+
+@contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """stdout silenced while any board thread enters its raw REPL. contextlib.redirect_stdout
+    is not thread-safe: boards entering at once would leave sys.stdout on a StringIO (and the
+    command's own output lost). One swap for all of them, undone by the last one out."""
+    global _quiet_depth, _real_stdout
+    import io
+    import sys
+
+    with _quiet_lock:
+        if _quiet_depth == 0:
+            _real_stdout = sys.stdout
+            sys.stdout = io.StringIO()
+        _quiet_depth += 1
+    try:
+        yield
+    finally:
+        with _quiet_lock:
+            _quiet_depth -= 1
+            if _quiet_depth == 0:
+                sys.stdout = _real_stdout
+
+
 def _enter_raw_repl(t: Any, timeout: float) -> None:
     """mpremote's enter_raw_repl, retried: a board that is just rebooting (after a soft reset,
     or booting its firmware) drops the Ctrl-C/Ctrl-A sent too early."""
-    import io
     import time
-    from contextlib import redirect_stdout
 
     from mpremote.transport import TransportError
 
@@ -124,7 +151,7 @@ def _enter_raw_repl(t: Any, timeout: float) -> None:
     while True:
         left = deadline - time.monotonic()
         try:
-            with redirect_stdout(io.StringIO()):  # mpremote prints what it got on failure
+            with _quiet_stdout():  # mpremote prints what it got on failure
                 t.enter_raw_repl(soft_reset=False, timeout_overall=max(0.5, min(2.0, left)))
             return
         except TransportError:

@@ -44,12 +44,6 @@ DEFAULT_DIR = Path("out") / "lab"
 STATE = "state.json"
 SSID = "roam-backbone"  # the access point every backbone node joins
 BOARD_TYPE = "esp32"
-# A virtual board's heap: the board's budget (boards/<type>.toml heap_budget_kb) doubled, as
-# the unix port is a 64-bit build whose objects and GC blocks take twice the bytes of the
-# ESP32's 32-bit ones, plus what the shims take that a board has as built-in C modules
-# (network, espnow, socket, machine, asyncio and the REPL: 48 KiB measured after import).
-HEAP_WORD_FACTOR = 2
-SHIM_HEAP_KB = 56
 # Scenario sections that name nodes, for --nodes.
 IF_BACKBONE = 1
 
@@ -209,7 +203,7 @@ def speed_up(cfg: dict[str, Any], role: str, k: float) -> None:
     """A field K times faster: the timers that follow movement run K times faster too (an
     agent's advertisement interval, a mobile node's re-ranking period and hand-off dwell), so a
     node hands off at the same place as at walking speed. Values the scenario set are scaled."""
-    from mobility import agent, mobile, ranking
+    from mobility import agent, mobile, ranking  # type: ignore[import-not-found]
 
     if role == "agent":
         v = cfg.get("adv_interval_ms", agent.DEFAULT_ADV_INTERVAL_MS)
@@ -222,16 +216,49 @@ def speed_up(cfg: dict[str, Any], role: str, k: float) -> None:
         cfg["rank"] = rank
 
 
+class _FieldNode:
+    """What RoleFactory reads of a simulated node (hosttools/sim/world.py SimNode)."""
+
+    def __init__(self, spec, factory, channel: int):
+        i = spec.index
+        self.idx = i
+        self.spec = spec
+        self.id = spec.id
+        self.kind = spec.role
+        self.boot = 0
+        self.region = spec.region
+        self.channel = spec.channel or channel
+        # identities as the simulator gives them (World._add_node): the address from the role
+        # factory, MAC 02:52:4d + index, backbone link address = address + UDP port 4344
+        self.addr = factory.address(spec)
+        self.mac = bytes((0x02, 0x52, 0x4D, (i >> 16) & 0xFF, (i >> 8) & 0xFF, i & 0xFF))
+        self.bb = self.addr + b"\x10\xf8" if spec.backbone else None
+
+
+class _Field:
+    """The part of the simulator's World that RoleFactory reads: the scenario, the nodes, the
+    seed (no air, no engine: the lab has its own)."""
+
+    def __init__(self, sc, factory, seed: int):
+        from hosttools import radio as radio_mod
+
+        self.sc = sc
+        self.seed = int(seed)
+        self.col = None
+        channel = radio_mod.Radio(sc.radio, seed=self.seed).channel
+        self.nodes = [_FieldNode(spec, factory, channel) for spec in sc.nodes]
+
+
 def build_configs(sc, seed: int = 1, speed: float = 1.0) -> list[NodeConfig]:
     """config.json for every node: the simulator's RoleFactory (hosttools/sim/roles.py) builds
     each role from the scenario exactly as a simulated run does; the lab adds what a board needs
     on top (role, channel, the backbone access point and static address, its flows) and, for a
     sped-up field, faster mobility timers (speed_up)."""
     from hosttools.sim.roles import RoleFactory
-    from hosttools.sim.world import World
 
     factory = RoleFactory()
-    world = World(sc, factory, seed)
+    world = _Field(sc, factory, seed)
+    factory.prepare(world)
     by_id = {nd.id: nd for nd in world.nodes}
     out = []
     for nd in world.nodes:
@@ -386,8 +413,9 @@ class LabDaemon:
         self.nodes = nodes
         self.mover = Mover(sc, seed)
         self.t0: float | None = None  # the scenario clock: None until `roam lab start`
-        self.air = Air(radio_cfg=sc.radio, seed=seed, pcap=str(lab_dir / "air.pcap"),
-                       mover=self._position)
+        self.air = Air(
+            radio_cfg=sc.radio, seed=seed, pcap=str(lab_dir / "air.pcap"), mover=self._position
+        )
         # the access point sits on the scenario's channel: the backbone nodes' radios follow it
         self.air.add_access_point(SSID, channel=self.air.radio.channel)
         self.host = BoardHost()
@@ -401,7 +429,11 @@ class LabDaemon:
             root = lab_dir / "boards" / n.name
             root.mkdir(parents=True, exist_ok=True)
             b = VirtualBoard(
-                root, mac=n.mac, name=n.name, air=self.air.address, heap_kb=heap_kb,
+                root,
+                mac=n.mac,
+                name=n.name,
+                air=self.air.address,
+                heap_kb=heap_kb,
                 side_log=lab_dir / "console" / (n.name + ".side.log"),
                 link=lab_dir / "tty" / n.name,
             )
@@ -422,7 +454,9 @@ class LabDaemon:
             "pid": os.getpid(),
             "scenario": self.sc.name,
             "started": time.time(),
-            "clock_started": None if self.t0 is None else time.time() - (time.monotonic() - self.t0),
+            "clock_started": None
+            if self.t0 is None
+            else time.time() - (time.monotonic() - self.t0),
             "air": self.air.address,
             "pcap": str(self.dir / "air.pcap"),
             "boards": [
@@ -580,13 +614,12 @@ def _kill_group(pid: Any) -> None:
 
 
 def default_heap_kb(board_type: str = BOARD_TYPE) -> int:
-    from hosttools.fleet import load_board_type
+    from hosttools.vboard import VBoardError, board_heap_kb
 
-    bt = load_board_type(board_type)
-    budget = bt.data.get("heap_budget_kb")
-    if not isinstance(budget, int) or budget <= 0:
-        raise RoamError("boards/%s.toml has no heap_budget_kb" % board_type)
-    return budget * HEAP_WORD_FACTOR + SHIM_HEAP_KB
+    try:
+        return board_heap_kb(board_type)
+    except VBoardError as e:
+        raise RoamError(str(e)) from None
 
 
 def up(
@@ -742,17 +775,39 @@ def lab_cmd() -> None:
 @lab_cmd.command("up")
 @click.argument("scenario")
 @_dir_option
-@click.option("--fleet", "fleet", metavar="FILE", default=None,
-              help="Write the fleet file here (default DIR/fleet.toml).")
-@click.option("--keys", "keys", metavar="FILE", default=None,
-              help="Write the keys file here (default: keys.toml next to the fleet file).")
+@click.option(
+    "--fleet",
+    "fleet",
+    metavar="FILE",
+    default=None,
+    help="Write the fleet file here (default DIR/fleet.toml).",
+)
+@click.option(
+    "--keys",
+    "keys",
+    metavar="FILE",
+    default=None,
+    help="Write the keys file here (default: keys.toml next to the fleet file).",
+)
 @click.option("--nodes", default=None, metavar="A,B,..", help="Only these nodes of the scenario.")
-@click.option("--speed", type=float, default=1.0, show_default=True,
-              help="Run the scenario's movement and faults this many times faster.")
-@click.option("--heap-kb", type=int, default=None,
-              help="MicroPython heap per board (default: boards/esp32.toml's budget x2 + 56 KiB).")
-@click.option("--provision", is_flag=True,
-              help="Write each board's config.json directly (instead of `roam provision`).")
+@click.option(
+    "--speed",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Run the scenario's movement and faults this many times faster.",
+)
+@click.option(
+    "--heap-kb",
+    type=int,
+    default=None,
+    help="MicroPython heap per board (default: boards/esp32.toml's budget x2 + 56 KiB).",
+)
+@click.option(
+    "--provision",
+    is_flag=True,
+    help="Write each board's config.json directly (instead of `roam provision`).",
+)
 @click.option("--fresh", is_flag=True, help="Erase the boards' filesystems first.")
 @click.option("--run", is_flag=True, help="Start the scenario clock at once (roam lab start).")
 @click.option("--seed", type=int, default=1, show_default=True)
@@ -760,19 +815,32 @@ def up_cmd(scenario, dir_, fleet, keys, nodes, speed, heap_kb, provision, fresh,
     """Start the air and one virtual board per node of SCENARIO (name or TOML file)."""
     d = lab_dir(dir_)
     st = up(
-        scenario, d,
-        Path(fleet) if fleet else None, Path(keys) if keys else None,
+        scenario,
+        d,
+        Path(fleet) if fleet else None,
+        Path(keys) if keys else None,
         [n.strip() for n in nodes.split(",") if n.strip()] if nodes else None,
-        speed, heap_kb, provision, fresh, run, seed,
+        speed,
+        heap_kb,
+        provision,
+        fresh,
+        run,
+        seed,
     )
     for b in st["boards"]:
-        click.echo("%-8s %-7s node %-3d %-12s %s  %s" % (
-            b["name"], b["role"], b["node_id"], b["address"], b["mac"], b["pty"]))
-    click.echo("lab up: %d boards, air %s; fleet %s, keys %s" % (
-        len(st["boards"]), st["air"], st["fleet"], st["keys"]))
+        click.echo(
+            "%-8s %-7s node %-3d %-12s %s  %s"
+            % (b["name"], b["role"], b["node_id"], b["address"], b["mac"], b["pty"])
+        )
+    click.echo(
+        "lab up: %d boards, air %s; fleet %s, keys %s"
+        % (len(st["boards"]), st["air"], st["fleet"], st["keys"])
+    )
     if not run:
-        click.echo("next: roam deploy --fleet %s; roam provision --fleet %s --keys %s; "
-                   "roam lab start" % (st["fleet"], st["fleet"], st["keys"]))
+        click.echo(
+            "next: roam deploy --fleet %s; roam provision --fleet %s --keys %s; "
+            "roam lab start" % (st["fleet"], st["fleet"], st["keys"])
+        )
 
 
 @lab_cmd.command("start")
@@ -798,13 +866,28 @@ def status_cmd(dir_, as_json):
         click.echo(json.dumps(st, indent=1))
         return
     clock = st.get("clock_started")
-    click.echo("lab %s (pid %d), scenario %s, clock %s" % (
-        d, st["pid"], st["scenario"],
-        "at %.1f s" % (time.time() - clock) if clock else "not started"))
+    click.echo(
+        "lab %s (pid %d), scenario %s, clock %s"
+        % (
+            d,
+            st["pid"],
+            st["scenario"],
+            "at %.1f s" % (time.time() - clock) if clock else "not started",
+        )
+    )
     for b in st["boards"]:
-        click.echo("%-8s %-5s %-7s %-12s %s  resets %-3d%s" % (
-            b["name"], "up" if b["alive"] else "DOWN", b["role"], b["address"], b["pty"],
-            b["resets"], ("  bound to %s" % b["bound"]) if b["bound"] else ""))
+        click.echo(
+            "%-8s %-5s %-7s %-12s %s  resets %-3d%s"
+            % (
+                b["name"],
+                "up" if b["alive"] else "DOWN",
+                b["role"],
+                b["address"],
+                b["pty"],
+                b["resets"],
+                ("  bound to %s" % b["bound"]) if b["bound"] else "",
+            )
+        )
 
 
 @lab_cmd.command("down")
@@ -828,4 +911,3 @@ if __name__ == "__main__":
         sys.exit(serve_main(Path(sys.argv[2])))
     print("usage: python -m hosttools.lab serve LAB_DIR (use `roam lab up`)", file=sys.stderr)
     sys.exit(2)
-

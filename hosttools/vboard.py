@@ -36,7 +36,9 @@ import termios
 import threading
 import time
 import tty
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 SHIMS_DIR = REPO_DIR / "boards" / "shims"
@@ -86,6 +88,28 @@ def parse_mac(text: str) -> bytes:
         raise VBoardError("MAC must be hex bytes, got %r" % text) from None
 
 
+# A virtual board's heap: the board's budget (boards/<chip>.toml heap_budget_kb) doubled, as the
+# unix port is a 64-bit build whose objects and GC blocks take twice the bytes of the ESP32's
+# 32-bit ones, plus what the shims take that a board has as built-in C modules (network,
+# espnow, socket, machine, asyncio and the REPL: 48 KiB measured after import).
+HEAP_WORD_FACTOR = 2
+SHIM_HEAP_KB = 56
+
+
+def board_heap_kb(chip: str = "esp32") -> int:
+    """The MicroPython heap (KiB) that makes a virtual board as tight as the real `chip`."""
+    import tomllib
+
+    path = REPO_DIR / "boards" / (chip + ".toml")
+    try:
+        budget = tomllib.loads(path.read_text()).get("heap_budget_kb")
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise VBoardError("no usable board definition %s: %s" % (path, e)) from None
+    if not isinstance(budget, int) or budget <= 0:
+        raise VBoardError("%s has no heap_budget_kb" % path)
+    return budget * HEAP_WORD_FACTOR + SHIM_HEAP_KB
+
+
 def mac_text(mac: bytes) -> str:
     return ":".join("%02x" % b for b in mac)
 
@@ -118,7 +142,7 @@ class VirtualBoard:
         name: str = "vboard",
         air: str | None = None,
         chip: str = "esp32",
-        heap_kb: int = 1024,
+        heap_kb: int | None = None,
         pins: str = "",
         side_log: str | os.PathLike | None = None,
         link: str | os.PathLike | None = None,
@@ -129,7 +153,7 @@ class VirtualBoard:
         self.name = name
         self.air = air
         self.chip = chip
-        self.heap_kb = int(heap_kb)
+        self.heap_kb = int(heap_kb) if heap_kb else board_heap_kb(chip)
         self.pins = pins
         self.exe = micropython_exe()
         self.master, self.slave = os.openpty()
@@ -146,7 +170,7 @@ class VirtualBoard:
                 self.link.unlink()
             self.link.symlink_to(self.pty)
         self.side_log = open(side_log, "ab") if side_log else None
-        self.proc: subprocess.Popen | None = None
+        self.proc: Any = None  # subprocess.Popen with its three pipes, or None when off
         self.ctl_r: int | None = None
         self.running_code = False
         self.next_mode = "friendly"
@@ -161,7 +185,7 @@ class VirtualBoard:
         self.generation = 0
         # The host's loop thread and callers (tests, the lab) both reset and kill boards.
         self.lock = threading.RLock()
-        self.on_output = None  # optional callback(bytes) for what the board prints
+        self.on_output: Callable[[bytes], Any] | None = None  # gets what the board prints
 
     # -- process lifecycle ----------------------------------------------------------------------
 
@@ -537,14 +561,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--name", default="vboard")
     ap.add_argument("--air", default=None, help="HOST:PORT of the air (hosttools/air.py)")
     ap.add_argument("--chip", default="esp32")
-    ap.add_argument("--heap-kb", type=int, default=1024)
+    ap.add_argument("--heap-kb", type=int, default=None, help="default: the chip's budget")
     ap.add_argument("--pins", default="", help="input levels, e.g. 0=0 holds the boot button")
     ap.add_argument("--link", default=None, help="create this symlink to the pty")
     args = ap.parse_args(argv)
     try:
         board = VirtualBoard(
-            args.root, mac=args.mac, name=args.name, air=args.air, chip=args.chip,
-            heap_kb=args.heap_kb, pins=args.pins, link=args.link,
+            args.root,
+            mac=args.mac,
+            name=args.name,
+            air=args.air,
+            chip=args.chip,
+            heap_kb=args.heap_kb,
+            pins=args.pins,
+            link=args.link,
         )
     except VBoardError as e:
         print("vboard: %s" % e, file=sys.stderr)

@@ -64,11 +64,12 @@ def _setup():
     # The shims stand in for the ESP32's built-in modules: import them before the board's
     # filesystem replaces the host's, so they are resident like frozen/built-in modules.
     sys.path[:] = [shims, ".frozen"]
+    import socket  # noqa: F401 - UDP over the air (boards/shims/socket.py)
+
     import aioespnow  # noqa: F401
     import espnow  # noqa: F401
     import machine  # noqa: F401
     import network  # noqa: F401
-    import socket  # noqa: F401 - UDP over the air (boards/shims/socket.py)
     import vfs
 
     vfs.umount("/")

@@ -8,7 +8,13 @@
 
 import hashlib
 import io
+import sys
 import time
+
+try:
+    import _thread
+except ImportError:  # a unix port built without threads: irq() callbacks cannot fire
+    _thread = None
 
 import _air
 import network
@@ -54,9 +60,39 @@ class _State:
     rate = -1
     stats = [0, 0, 0, 0, 0]  # tx_pkts, tx_responses, tx_failures, rx_packets, rx_dropped
     callback = None
+    callback_obj = None
+    irq_thread = False
 
 
 _S = _State
+
+
+def _irq_loop():
+    # The "receive interrupt": while a callback is set, call it whenever a message waits. A
+    # callback that leaves messages unread is called again after a pause, not in a busy loop.
+    import select as _select
+
+    rx = _air.rx_socket()
+    if rx is None:
+        return
+    p = _select.poll()
+    p.register(rx, _select.POLLIN)
+    while True:
+        cb = _S.callback
+        if cb is None or not _S.active:
+            time.sleep_ms(20)
+            continue
+        if not p.poll(50):
+            continue
+        try:
+            cb(_S.callback_obj)
+        except Exception as e:  # noqa: BLE001 - as the scheduler does: report, carry on
+            print("Unhandled exception in ESPNow irq callback")
+            sys.print_exception(e)
+        if p.poll(0):
+            time.sleep_ms(10)
+
+
 peers_table_ = {}
 
 
@@ -307,9 +343,15 @@ class ESPNowBase(io.IOBase):
         return (len(_S.peers), sum(1 for p in _S.peers.values() if p[3]))
 
     def irq(self, callback, arg=None):
-        # Callbacks run from the host-side poll of asyncio or recv(); the unix port has no
-        # interrupt context to call them from.
+        """Call callback(self) as soon as possible after a message arrives (the callback should
+        read every waiting message with irecv(0)/recv(0)). On the ESP32 the receive interrupt
+        schedules it; here a radio thread waits for the air's datagrams and calls it (the unix
+        port runs no scheduled callback while the program sleeps or polls)."""
         _S.callback = callback
+        _S.callback_obj = self
+        if callback is not None and _thread is not None and not _S.irq_thread:
+            _S.irq_thread = True
+            _thread.start_new_thread(_irq_loop, ())
 
     # -- stream protocol, so select.poll()/asyncio can wait on the object ------------------
 

@@ -224,8 +224,16 @@ class WLAN:
                 i.txpower = v
             elif p in ("hostname", "dhcp_hostname"):
                 hostname(v)
-            elif p in ("mac", "key", "password", "security", "authmode", "hidden", "max_clients",
-                       "protocol"):
+            elif p in (
+                "mac",
+                "key",
+                "password",
+                "security",
+                "authmode",
+                "hidden",
+                "max_clients",
+                "protocol",
+            ):
                 pass  # accepted and ignored as the air does not model them
             else:
                 raise ValueError("unknown config param")

@@ -95,7 +95,9 @@ class socket(io.IOBase):
     def _announce(self, kind):
         air = _air.air_address()
         if air is not None:
-            msg = kind + struct.pack(">H", _air.next_seq()) + _air.MAC + struct.pack(">H", self._port)
+            msg = (
+                kind + struct.pack(">H", _air.next_seq()) + _air.MAC + struct.pack(">H", self._port)
+            )
             self._r.sendto(msg, air)
 
     def bind(self, addr):
@@ -163,9 +165,16 @@ class socket(io.IOBase):
             raise OSError(errno.EMSGSIZE)
         air = _air.air_address()
         if air is not None:
-            msg = (b"U" + struct.pack(">H", _air.next_seq()) + _air.MAC
-                   + _aton(sta.ifconfig()[0]) + struct.pack(">H", self._port)
-                   + ip + struct.pack(">H", port) + bytes(data))
+            msg = (
+                b"U"
+                + struct.pack(">H", _air.next_seq())
+                + _air.MAC
+                + _aton(sta.ifconfig()[0])
+                + struct.pack(">H", self._port)
+                + ip
+                + struct.pack(">H", port)
+                + bytes(data)
+            )
             self._r.sendto(msg, air)
         return len(data)
 

@@ -80,6 +80,7 @@ class Advertisement:
         "nonce",
         "spi",
         "is_host_reply",
+        "challenge",
     )
 
     def __init__(
@@ -99,6 +100,7 @@ class Advertisement:
         nonce=0,
         spi=auth.SPI_CELL,
         is_host_reply=False,
+        challenge=0,
     ):
         self.src = src
         self.dst = dst
@@ -115,6 +117,9 @@ class Advertisement:
         self.nonce = nonce  # the agent's boot nonce (32 bits)
         self.spi = spi  # None after decoding a message without authentication
         self.is_host_reply = is_host_reply
+        # an answer to a solicitation echoes its challenge (in the signed preference field of
+        # the router address entry), which proves it fresh; 0 in broadcast advertisements
+        self.challenge = challenge
         self.tag = None
         self._icmp = None  # the received ICMP message, for verify()
         self._tag_off = 0
@@ -130,16 +135,23 @@ class Advertisement:
 class Solicitation:
     """A router solicitation asking for a service level (LEVEL_ROUTING, then LEVEL_HOST)."""
 
-    FIELDS = ("src", "level", "attempt", "spi", "dst")
+    FIELDS = ("src", "level", "attempt", "spi", "dst", "challenge")
 
     def __init__(
-        self, src=None, level=LEVEL_ROUTING, attempt=0, spi=auth.SPI_CELL, dst=ipv4.BCAST_ADDR
+        self,
+        src=None,
+        level=LEVEL_ROUTING,
+        attempt=0,
+        spi=auth.SPI_CELL,
+        dst=ipv4.BCAST_ADDR,
+        challenge=0,
     ):
         self.src = src
         self.level = level
         self.attempt = attempt  # 0..255, saturating
         self.spi = spi
         self.dst = dst
+        self.challenge = challenge  # 32 bits in the reserved word; answers echo it
         self.tag = None
         self._icmp = None
         self._tag_off = 0
@@ -200,7 +212,8 @@ def encode_advertisement(adv, key):
     buf[4] = 1  # one router address
     buf[5] = 2  # address entry size in 32-bit words
     struct.pack_into(">H", buf, 6, _u(adv.adv_lifetime, 16, "advertisement lifetime"))
-    buf[8:12] = adv.src  # router address; preference level 0
+    buf[8:12] = adv.src  # router address
+    struct.pack_into(">I", buf, 12, _u(adv.challenge, 32, "challenge"))  # preference level
     off = _RA_LEN
     if not adv.is_host_reply:
         struct.pack_into(
@@ -242,6 +255,7 @@ def encode_solicitation(sol, key):
     n = 8 + 4 + (0 if key is None else _AUTH_EXT_LEN)
     buf = bytearray(n)
     buf[0] = ICMP_SOLICIT
+    struct.pack_into(">I", buf, 4, _u(sol.challenge, 32, "challenge"))  # the reserved word
     buf[8] = EXT_SOLICIT
     buf[9] = 2
     buf[10] = _u(sol.level, 8, "service level")
@@ -290,11 +304,13 @@ def decode_icmp(header):
             raise DecodeError("ICMP advertisement: router address differs from the IPv4 source")
         msg = Advertisement(header.src, header.dst, (p[6] << 8) | p[7], spi=None)
         msg.is_host_reply = True  # until a mobility extension is found
+        msg.challenge = int.from_bytes(p[12:16], "big")  # preference of the first entry
         msg.outage_in = OUTAGE_NONE
     elif kind == ICMP_SOLICIT:
         if p[1] != 0:
             raise DecodeError("ICMP solicitation: code %d" % p[1])
         msg = Solicitation(header.src, LEVEL_ROUTING, 0, None, header.dst)
+        msg.challenge = int.from_bytes(p[4:8], "big")
         off = 8
     else:
         raise DecodeError("ICMP type %d is neither advertisement nor solicitation" % kind)

@@ -20,7 +20,7 @@ try:
     from micropython import const
 except ImportError:
 
-    def const(x):
+    def const(x):  # type: ignore[misc]
         return x
 
 
@@ -83,7 +83,7 @@ class Agent(Node):
         self.region = None
         if rc is not None:
             self.region = Region(
-                rc, self.address, self.keys, self.out, cfg_int(config, "epoch", 0, 0, 0xFFFF)
+                rc, self.address, self.keys, self.out, self.epoch
             )
             self.region.start(now)
         self._schedule(now)
@@ -313,9 +313,9 @@ class Agent(Node):
             self._answers.clear()
         self._answers[k] = now
         # Unicast back to the MAC and interface the solicitation came from: no route needed.
-        self._advertise(now, sol.src, src_mac, iface)
+        self._advertise(now, sol.src, src_mac, iface, sol.challenge)
 
-    def _advertise(self, now, dst, mac, iface):
+    def _advertise(self, now, dst, mac, iface, challenge=0):
         load = len(self.bindings)
         flags = advert.FLAG_R | advert.FLAG_F
         if load >= self.capacity:
@@ -338,6 +338,7 @@ class Agent(Node):
             outage_in=outage_in,
             outage_for=self.outage_for_s if self.outage_start is not None else 0,
             nonce=self.nonce,
+            challenge=challenge,
         )
         self.out.send(iface, mac, advert.encode_advertisement(adv, self.cell_key))
         self.seq = self.seq + 1 if self.seq < 0xFFFF else SEQ_WRAP_TO
@@ -394,6 +395,7 @@ class Agent(Node):
         if b is None:
             b = [home, mac, iface, expiry, 0, 0]
             self.bindings[hk] = b
+            self._expiry_set(now, expiry)
             fields["load"] = len(self.bindings)
             fields["s"] = bool(req.flags & registration.FLAG_S)
             self.log("binding_up", fields)
@@ -403,6 +405,7 @@ class Agent(Node):
             b[B_MAC] = mac
             b[B_IFACE] = iface
             b[B_EXPIRY] = expiry
+            self._expiry_set(now, expiry)  # (a shorter grant than before is possible)
             b[B_FAILS] = 0  # the node just spoke: its link works
             if moved:
                 fields["moved"] = True
@@ -435,9 +438,27 @@ class Agent(Node):
         self._local_down(now, b, reason)
 
     def _expire(self, now):
-        gone = [hk for hk in self.bindings if due(now, self.bindings[hk][B_EXPIRY])]
-        for hk in gone:
-            self._remove(now, hk, "expired")
+        """_next_expiry has come: remove what expired and find the true earliest expiry."""
+        gone = None
+        nxt = None
+        for hk in self.bindings:
+            e = self.bindings[hk][B_EXPIRY]
+            if ticks.diff(now, e) >= 0:
+                if gone is None:
+                    gone = []
+                gone.append(hk)
+            elif nxt is None or ticks.diff(e, nxt) < 0:
+                nxt = e
+        self._next_expiry = nxt
+        if gone is not None:
+            for hk in gone:
+                self._remove(now, hk, "expired")
+
+    def _expiry_set(self, now, e):
+        # _next_expiry is a lower bound of the bindings' expiries (kept without a scan: a
+        # refresh or a removal leaves it early, and _expire then finds the true one)
+        if self._next_expiry is None or ticks.diff(e, self._next_expiry) < 0:
+            self._next_expiry = e
 
     def _begin_outage(self, now):
         self.in_outage = True
@@ -454,10 +475,7 @@ class Agent(Node):
         self.log("outage_end", {})
 
     def _schedule(self, now):
-        nxt = None
-        for hk in self.bindings:
-            nxt = soonest(now, nxt, self.bindings[hk][B_EXPIRY])
-        self._next_expiry = nxt
+        nxt = self._next_expiry
         wake = self.outage_end if self.in_outage else soonest(now, self._next_adv, nxt)
         if not self.in_outage:
             wake = soonest(now, wake, self.outage_start)

@@ -22,7 +22,7 @@ try:
     from micropython import const
 except ImportError:
 
-    def const(x):
+    def const(x):  # type: ignore[misc]
         return x
 
 
@@ -40,6 +40,8 @@ DEFAULT_MAX_AGENTS = const(10)
 DEFAULT_MAX_HOSTS = const(16)
 DEFAULT_COLLECT_MS = const(100)  # first agent heard while unbound: listen this long, then choose
 DEFAULT_QUEUE = const(4)  # datagrams held while a binding or a host is being found
+PROBE_BOUND_MS = const(3000)  # bound: at most one solicitation per this for a better agent
+CHALLENGE_MS = const(2000)  # answers to a solicitation count as fresh this long after it
 MAX_133 = const(3)  # identification mismatches in a row before giving up on an agent
 
 MODE_AGENT = "agent"  # bound: everything goes through the serving agent
@@ -100,7 +102,12 @@ class MobileNode(Node):
         self.w = ranking.weights(config.get("rank"))
 
         self.agents = {}  # addr_key -> AgentInfo
+        self._next_silence = None  # lower bound of the agents' and hosts' expiries
+        self._failing = False  # some agent or host has failed sends counted
+        # advertisement replay state per agent; it outlives the agent table (replay.AdvWindow)
         self.adv_window = replay.AdvWindow()
+        self._challenge = 0  # of our last solicitation (0: none), and of the one before
+        self._challenge_prev = 0
         self.counter = replay.IdentCounter()
         self.serving = None  # AgentInfo holding our local binding
         self.bound_until = None
@@ -153,10 +160,8 @@ class MobileNode(Node):
         self._after(now)
 
     def on_timer(self, now):
-        for k in [k for k in self.agents if due(now, self.agents[k].expiry)]:
-            self._lose(now, self.agents[k], "silence")
-        for k in [k for k in self.hosts if due(now, self.hosts[k][3])]:
-            self._host_lost(k, "silence")
+        if due(now, self._next_silence):
+            self._silences(now)
         if self.req_agent is not None and due(now, self.req_deadline):
             self._request_timeout(now)
         if self.serving is not None:
@@ -189,9 +194,28 @@ class MobileNode(Node):
                 self._solicit_soon(now)  # a host we do not know yet may answer
         self._after(now)
 
+    def _silences(self, now):
+        """The earliest advertisement or host-reply lifetime (_next_silence, a lower bound kept
+        without scans) has come: drop what ran out and find the true earliest expiry."""
+        for k in [k for k in self.agents if due(now, self.agents[k].expiry)]:
+            self._lose(now, self.agents[k], "silence")
+        for k in [k for k in self.hosts if due(now, self.hosts[k][3])]:
+            self._host_lost(k, "silence")
+        nxt = None
+        for k in self.agents:
+            nxt = soonest(now, nxt, self.agents[k].expiry)
+        for k in self.hosts:
+            nxt = soonest(now, nxt, self.hosts[k][3])
+        self._next_silence = nxt
+
+    def _expiry_set(self, now, e):
+        if self._next_silence is None or ticks.diff(e, self._next_silence) < 0:
+            self._next_silence = e
+
     def on_link_failure(self, now, iface, mac, frame=None):
         if not self.roam:
             return  # the Mobile IPv4 baseline notices movement only by advertisement lifetime
+        self._failing = True
         for k in self.agents:
             info = self.agents[k]
             if info.mac == mac:
@@ -257,6 +281,16 @@ class MobileNode(Node):
 
     def _heard_from(self, mac):
         # A frame from an agent or host shows its link works: failed sends start again at 0.
+        # (Scanned only after a failed send: most frames come while nothing failed.)
+        if not self._failing:
+            return
+        self._failing = False
+        for k in self.agents:
+            if self.agents[k].fails:
+                self._failing = True
+        for k in self.hosts:
+            if self.hosts[k][4]:
+                self._failing = True
         for k in self.agents:
             if self.agents[k].mac == mac:
                 self.agents[k].fails = 0
@@ -269,14 +303,22 @@ class MobileNode(Node):
             self.reject("advertisement", "auth", adv.src, src_mac)
             return
         k = ipv4.addr_key(adv.src, 0)
-        verdict = self.adv_window.accept(k, adv.seq, adv.nonce)
+        info = self.agents.get(k)
+        verdict = self.adv_window.accept(k, adv.seq, adv.nonce, now)
         if verdict == replay.REPLAY:
             self.reject("advertisement", "replay", adv.src, src_mac)
             return
-        info = self.agents.get(k)
         if info is not None and info.addr != adv.src:
             return  # another address with the same table key: keep the one we have
         new = info is None
+        if new and not self._fresh_answer(now, adv):
+            # An agent not in the table: its broadcast could be a recording (one we never
+            # received is newer than anything we hold). It enters only with an answer to our
+            # solicitation that echoes the challenge we just sent: solicit for one (when it
+            # may matter: unbound, or it sounds better than the agent serving us).
+            if self.serving is None or rssi >= self.serving.rssi + self.w["margin"]:
+                self._probe(now)
+            return
         if new:
             if len(self.agents) >= self.max_agents and not self._evict(now):
                 return
@@ -288,6 +330,7 @@ class MobileNode(Node):
             info.iface = iface
         rebooted = not new and adv.nonce != info.nonce
         info.expiry = ticks.add(now, adv.adv_lifetime * 1000)
+        self._expiry_set(now, info.expiry)
         info.services = adv.services
         info.capacity = adv.capacity
         info.load = adv.load
@@ -331,6 +374,24 @@ class MobileNode(Node):
         if self._sol_last is None or ticks.diff(now, self._sol_last) >= self.sol_interval_ms:
             self._send_solicitation(now, advert.LEVEL_ROUTING)
 
+    def _probe(self, now):
+        """An agent not in the table was heard: solicit (within the 1/s limit) so that it
+        answers us with our challenge; that answer takes it into the table."""
+        gap = self.sol_interval_ms if self.serving is None else PROBE_BOUND_MS
+        if self._sol_last is None or ticks.diff(now, self._sol_last) >= gap:
+            self._send_solicitation(now, advert.LEVEL_ROUTING)
+
+    def _fresh_answer(self, now, adv):
+        """True for an answer to one of our last two solicitations, sent within CHALLENGE_MS:
+        it echoes a challenge that did not exist before, so it cannot be a recording."""
+        c = adv.challenge
+        return (
+            c != 0
+            and adv.dst == self.address
+            and (c == self._challenge or c == self._challenge_prev)
+            and ticks.diff(now, self._sol_last) <= CHALLENGE_MS
+        )
+
     def _evict(self, now):
         """Make room in a full agent table: forget the lowest-ranked agent we do not use."""
         worst = None
@@ -346,16 +407,22 @@ class MobileNode(Node):
                     break
         if worst is None:
             return False
-        self.adv_window.forget(worst)
-        del self.agents[worst]
+        del self.agents[worst]  # its replay state stays in adv_window
         return True
 
     def _on_host_reply(self, now, iface, src_mac, adv):
         if not adv.verify(self.keys):
             self.reject("host_reply", "auth", adv.src, src_mac)
             return
+        if not self._fresh_answer(now, adv):
+            # a host reply only ever answers our solicitation: without our current challenge
+            # it is a recording (perhaps of a reply we never received)
+            self.reject("host_reply", "stale", adv.src, src_mac)
+            return
         k = ipv4.addr_key(adv.src, 0)
-        if self.host_window.accept(k, adv.nonce & 0xFFFF, adv.nonce >> 16) == replay.REPLAY:
+        # nonce field: the host's epoch (16) || its reply sequence (16)
+        seq = adv.nonce & 0xFFFF
+        if self.host_window.accept(k, seq, adv.nonce - seq, now) == replay.REPLAY:
             self.reject("host_reply", "replay", adv.src, src_mac)
             return
         if self.serving is not None:
@@ -366,10 +433,12 @@ class MobileNode(Node):
             if h is None and len(self.hosts) >= self.max_hosts:
                 return
             self.hosts[k] = [bytes(adv.src), bytes(src_mac), iface, expiry, 0]
+            self._expiry_set(now, expiry)
             self.log("host_up", {"host": ipv4.ntoa(adv.src), "mac": fmt_mac(src_mac)})
             self._flush(now)
         else:
             h[3] = expiry
+            self._expiry_set(now, expiry)
             h[4] = 0
 
     def _on_reply(self, now, src_mac, rep):
@@ -527,8 +596,9 @@ class MobileNode(Node):
         noreply: registrations unanswered)."""
         k = ipv4.addr_key(info.addr, 0)
         if self.agents.get(k) is info:
+            # The replay state stays (adv_window outlives this table): a recording of the
+            # agent replayed later is refused, its next real advertisement is newer.
             del self.agents[k]
-            self.adv_window.forget(k)
         was_serving = info is self.serving
         self.log(
             "agent_lost", {"agent": ipv4.ntoa(info.addr), "cause": cause, "serving": was_serving}
@@ -599,7 +669,14 @@ class MobileNode(Node):
             self.sol_next = ticks.add(now, self.sol_interval_ms)
 
     def _send_solicitation(self, now, level):
-        sol = advert.Solicitation(src=self.address, level=level, attempt=min(self.sol_attempt, 255))
+        self._challenge_prev = self._challenge
+        self._challenge = self.rand(32) | 1  # never 0 ("no challenge")
+        sol = advert.Solicitation(
+            src=self.address,
+            level=level,
+            attempt=min(self.sol_attempt, 255),
+            challenge=self._challenge,
+        )
         self.out.send(IF_RADIO, b"\xff" * 6, advert.encode_solicitation(sol, self.cell_key))
         self._sol_last = now
         return sol
@@ -643,12 +720,7 @@ class MobileNode(Node):
         self._schedule(now)
 
     def _schedule(self, now):
-        wake = None
-        for k in self.agents:
-            wake = soonest(now, wake, self.agents[k].expiry)
-        for k in self.hosts:
-            wake = soonest(now, wake, self.hosts[k][3])
-        wake = soonest(now, wake, self.req_deadline)
+        wake = soonest(now, self._next_silence, self.req_deadline)
         if self.serving is not None:
             wake = soonest(now, wake, self.bound_until)
             if self.req_agent is None:

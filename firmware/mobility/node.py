@@ -13,7 +13,7 @@ try:
     from micropython import const
 except ImportError:
 
-    def const(x):
+    def const(x):  # type: ignore[misc]
         return x
 
 
@@ -113,11 +113,16 @@ class Node:
             raise ValueError("keys must hold the cell key (SPI 0x%x)" % auth.SPI_CELL)
         self.rand = rand
         self.out = Actions(cfg_int(config, "actions", 16, 1, 1024))
-        self.nonce = rand(32)  # boot nonce: replay protection of registrations sent to us
+        # boot counter (kept in flash by the firmware, +1 per boot): it orders this node's
+        # boots, so a receiver can refuse frames recorded during an earlier one
+        self.epoch = cfg_int(config, "epoch", 0, 0, 0xFFFF)
+        # boot nonce = epoch (16) || random (16): replay protection of registrations sent to
+        # us, and (in advertisements) the reboot order (docs/PROTOCOL.md "Replay protection")
+        self.nonce = (self.epoch << 16) | rand(16)
         self._ip_ident = rand(16)
-        # host replies: boot id (16 bits) || sequence (16 bits) in the nonce field, so a
+        # host replies: epoch (16 bits) || sequence (16 bits) in the nonce field, so a
         # solicitor can refuse a replayed host reply (docs/CORE.md "Security")
-        self._reply_boot = rand(16)
+        self._reply_boot = self.epoch
         self._reply_seq = 0
         self.host_lifetime_s = cfg_int(config, "host_lifetime_s", DEFAULT_HOST_LIFETIME_S, 1, 3600)
         self._wake = now
@@ -167,6 +172,7 @@ class Node:
             services=advert.SVC_HOST,
             nonce=(self._reply_boot << 16) | self._reply_seq,
             is_host_reply=True,
+            challenge=sol.challenge,  # proves the reply fresh to the solicitor
         )
         self.out.send(iface, mac, advert.encode_advertisement(adv, self.cell_key))
         self.log("host_reply", {"to": ipv4.ntoa(sol.src), "mac": fmt_mac(mac)})

@@ -30,7 +30,7 @@ try:
     from micropython import const
 except ImportError:
 
-    def const(x):
+    def const(x):  # type: ignore[misc]
         return x
 
 
@@ -532,11 +532,16 @@ class Region:
     def _sweep(self, now):
         nu = (now >> _UNIT_SHIFT) & _UNITS_MASK
         t = self.table
+        b = t.buf
+        size = t.size
         dead = 0
         i = 0
-        while i < t.size:
+        while i < size:
+            if not b[i * 8 + 4]:  # empty (a used value has _USED in its top byte)
+                i += 1
+                continue
             v = t.value_at(i)
-            if v and _units_diff((v >> _EXP_SHIFT) & _UNITS_MASK, nu) <= 0:
+            if _units_diff((v >> _EXP_SHIFT) & _UNITS_MASK, nu) <= 0:
                 t.remove(i)  # an entry may shift back into slot i: look at it again
                 dead += 1
                 continue
@@ -625,21 +630,22 @@ class Region:
     def _drop_origin(self, oi):
         self._run.pop(oi, None)
         t = self.table
+        b = t.buf
         i = 0
         while i < t.size:
-            v = t.value_at(i)
-            if v and v & _ORIGIN_MASK == oi:
+            # the low byte of a value is its origin; its top byte is non-zero when used
+            if b[i * 8 + 7] == oi and b[i * 8 + 4]:
                 t.remove(i)
                 continue
             i += 1
 
     def _origin_homes(self, oi):
         t = self.table
+        b = t.buf
         found = set()
-        for i in range(t.size):
-            v = t.value_at(i)
-            if v and v & _ORIGIN_MASK == oi:
-                found.add(t.address(i))
+        for p in range(7, t.size * 8, 8):
+            if b[p] == oi and b[p - 3]:  # origin byte, and the slot is used
+                found.add(t.address(p >> 3))
         return found
 
     def _apply(self, now, oi, pub):

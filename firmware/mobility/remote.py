@@ -21,7 +21,7 @@ try:
     from micropython import const
 except ImportError:
 
-    def const(x):
+    def const(x):  # type: ignore[misc]
         return x
 
 
@@ -72,6 +72,7 @@ class RemoteCache:
                 ipv4.check_addr(addr, "home address")
                 self._spi_of[ipv4.addr_key(addr, 0)] = (addr, auth.spi_home(homes[h]))
         self.bindings = {}  # addr_key(home) -> [home, care-of agent, expiry ms]
+        self._next = None  # lower bound of the expiries (None: nothing held)
         self.accepted = 0
         self.refused = 0
 
@@ -128,7 +129,10 @@ class RemoteCache:
                     "proxy": req.spi == auth.SPI_REGION,
                 },
             )
-        self.bindings[k] = [bytes(req.home), bytes(req.coa), ticks.add(now, life * 1000)]
+        exp = ticks.add(now, life * 1000)
+        self.bindings[k] = [bytes(req.home), bytes(req.coa), exp]
+        if self._next is None or ticks.diff(exp, self._next) < 0:
+            self._next = exp  # a lower bound of the expiries; on_timer finds the true one
         self.accepted += 1
         self._reply(req, registration.ACCEPTED, life, req.ident, iface, mac)
         return True
@@ -161,18 +165,21 @@ class RemoteCache:
         return e[1]
 
     def next_wake(self):
+        return self._next
+
+    def on_timer(self, now):
+        if self._next is None or ticks.diff(self._next, now) > 0:
+            return
+        dead = [k for k in self.bindings if ticks.diff(self.bindings[k][2], now) <= 0]
+        for k in dead:
+            e = self.bindings.pop(k)
+            self.out.log("remote_down", {"home": ipv4.ntoa(e[0]), "reason": "expired"})
         t = None
         for k in self.bindings:
             e = self.bindings[k][2]
             if t is None or ticks.diff(e, t) < 0:
                 t = e
-        return t
-
-    def on_timer(self, now):
-        dead = [k for k in self.bindings if ticks.diff(self.bindings[k][2], now) <= 0]
-        for k in dead:
-            e = self.bindings.pop(k)
-            self.out.log("remote_down", {"home": ipv4.ntoa(e[0]), "reason": "expired"})
+        self._next = t
 
 
 class RemoteClient:

@@ -19,7 +19,7 @@ try:
     from micropython import const
 except ImportError:
 
-    def const(x):
+    def const(x):  # type: ignore[misc]
         return x
 
 
@@ -38,7 +38,7 @@ class Router(Node):
     def __init__(self, config, rand, now):
         Node.__init__(self, config, rand, now)
         self.region = region.Region(
-            config.get("region"), self.address, self.keys, self.out, config.get("epoch", 0)
+            config.get("region"), self.address, self.keys, self.out, self.epoch
         )
         # proxy bindings are route optimisation: never in the "mip4" baseline
         self.proxy = bool(config.get("proxy", False)) and self.region.publishing

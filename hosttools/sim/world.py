@@ -135,13 +135,17 @@ class World:
         # RSSI samples for the report (a board could log the same); too many for a city
         self.rssi_log = n <= 200
         self.rssi_last = {}
-        # per-pair shadowing as a matrix (the radio model's values, computed once) when it fits
-        self.S = None
-        if n <= 4000:
-            self.S = np.empty((n, n), dtype=np.float32)
-            allidx = np.arange(n)
-            for i in range(n):
-                self.S[i] = self.radio.mean_rssi_many(i, allidx, np.ones(n))
+        # a transmission's mean RSSI is computed once, at its start, out to where it can still
+        # be decoded or sensed; carrier sense, reception and interference read it
+        self.reach2 = max(self.range2, self.medium.cs_range2)
+        self.NEG = np.full(n, -np.inf)
+        # carrier sense per node, kept up to date when a transmission starts (what
+        # Medium.busy_until computes, without a loop over the transmissions in the air): until
+        # when the medium is busy, the value before the latest transmission, and when that
+        # latest one began (a transmission younger than a slot cannot be sensed yet)
+        self.BUSY = np.zeros(n, dtype=np.int64)
+        self.BUSY_PREV = np.zeros(n, dtype=np.int64)
+        self.BUSY_START = np.full(n, -(1 << 40), dtype=np.int64)
         self.UNICAST_SEEN = np.array([nd.sniffer for nd in self.nodes], dtype=bool)
         self.bb_sniffers = [nd for nd in self.nodes if nd.sniffer and nd.bb is not None]
         self.factory.prepare(self)
@@ -343,10 +347,15 @@ class World:
             nd.tx_busy = True
             self._access(nd, 0)
 
+    def _busy_until(self, i, now):
+        """When the medium as node i senses it becomes idle (<= now when idle)."""
+        if self.BUSY_START[i] > now - self.radio.slot_us:
+            return int(self.BUSY_PREV[i])
+        return int(self.BUSY[i])
+
     def _access(self, nd, attempt):
         eng = self.eng
-        x, y = self.pos(nd.idx)
-        busy = self.medium.busy_until(nd.idx, nd.channel, x, y, eng.now)
+        busy = self._busy_until(nd.idx, eng.now)
         wait = busy - eng.now if busy > eng.now else 0
         eng.at(
             eng.now + wait + self.radio.backoff_us(self.rng, attempt), self._tx_start, nd, nd.boot
@@ -356,62 +365,65 @@ class World:
         if nd.boot != boot:
             return
         eng = self.eng
-        x, y = self.pos(nd.idx)
-        busy = self.medium.busy_until(nd.idx, nd.channel, x, y, eng.now)
+        busy = self._busy_until(nd.idx, eng.now)
         entry = nd.txq[0]
         if busy > eng.now:  # someone started during our backoff: defer again
             self.stats["deferrals"] += 1
             eng.at(busy + self.radio.backoff_us(self.rng, entry[2]), self._tx_start, nd, boot)
             return
         air = self.radio.airtime_us(len(entry[1]))
-        tx = self.medium.start(nd.idx, nd.channel, eng.now, eng.now + air, x, y)
-        eng.at(eng.now + air, self._tx_end, nd, boot, tx)
+        x, y = self.pos(nd.idx)
+        rx = self._rx_means(nd, x, y)
+        end = eng.now + air
+        sensed = np.flatnonzero((rx >= self.radio.cs_threshold) & (self.CH == nd.channel))
+        if len(sensed):
+            busy = self.BUSY[sensed]
+            self.BUSY_PREV[sensed] = busy
+            self.BUSY[sensed] = np.maximum(busy, end)
+            self.BUSY_START[sensed] = eng.now
+        tx = self.medium.start(nd.idx, nd.channel, eng.now, end, x, y, rx)
+        eng.at(end, self._tx_end, nd, boot, tx)
 
-    def _hearers(self, nd, tx, unicast_to=None):
-        """(indices, mean RSSIs, X, Y) of the nodes that may decode nd's transmission: on,
-        same channel, and a mean RSSI above what any fading could still lift to decodable."""
+    def _rx_means(self, nd, x, y):
+        """Mean RSSI of a transmission by nd at (x, y) at every node (-inf beyond where it can
+        be decoded or sensed, and at nd itself). Positions are those at the frame's start: a
+        frame lasts a few milliseconds, in which nobody moves more than a few centimetres."""
         dt = self.eng.now / 1e6 - self.T0
         X = self.X0 + self.VX * dt
         Y = self.Y0 + self.VY * dt
-        d2 = (X - tx.x) ** 2 + (Y - tx.y) ** 2
-        mask = (d2 <= self.range2) & self.ON & (self.CH == nd.channel)
-        mask[nd.idx] = False
+        d2 = (X - x) ** 2 + (Y - y) ** 2
+        near = d2 <= self.reach2
+        near[nd.idx] = False
+        idx = np.flatnonzero(near)
+        rx = self.NEG.copy()
+        if len(idx):
+            rx[idx] = self.radio.mean_rssi_many(x, y, X[idx], Y[idx], d2[idx])
+        return rx
+
+    def _hearers(self, nd, tx, unicast_to=None):
+        """(indices, frame RSSIs) of the nodes that decode nd's transmission as far as noise
+        goes: on, same channel, mean RSSI plus the link's fast fading now, then the packet
+        error rate for the frame's length (hosttools.radio)."""
+        rx = tx.rx
+        mask = (rx >= self.floor) & self.ON & (self.CH == nd.channel)
         if unicast_to is not None:
             # ESP-NOW hands a unicast frame only to its addressee (and the attacker listens)
-            mask &= self.UNICAST_SEEN
+            keep = self.UNICAST_SEEN.copy()
             if unicast_to >= 0:
-                mask[unicast_to] |= (d2[unicast_to] <= self.range2) and self.ON[unicast_to]
+                keep[unicast_to] = True
+            mask &= keep
         idx = np.flatnonzero(mask)
-        if len(idx) == 0:
-            return idx, idx, X, Y
-        mean = self._mean_rssi(nd.idx, idx, d2[idx])
-        keep = mean >= self.floor
-        idx = idx[keep]
-        mean = mean[keep]
-        # per-frame fading and the loss draw, for all hearers at once (radio.frame_rssi and
-        # radio.p_loss, vectorised): only the frames that survive noise are looked at further
-        radio = self.radio
         n = len(idx)
-        if radio.fading:
-            f = np.clip(self.nrng.standard_normal(n), -radio_mod.FADING_CLIP, radio_mod.FADING_CLIP)
-            mean = mean + f * radio.fading
-        rssi = np.rint(mean)
-        margin = np.clip((rssi - radio.sensitivity) / radio.slope, -60.0, 60.0)
-        p = 1.0 / (1.0 + np.exp(margin))
-        p[rssi < radio.hearing_floor] = 1.0
+        if n == 0:
+            return idx, idx
+        radio = self.radio
+        level = rx[idx] + radio.fading_db_many(nd.idx, idx, self.eng.now)
+        p = radio.p_loss_many(level, len(nd.txq[0][1]))
         ok = self.nrng.random(n) >= p
         self.stats["lost_noise"] += int(n - np.count_nonzero(ok))
-        return idx[ok], rssi[ok], X, Y
+        return idx[ok], np.rint(level[ok])
 
-    def _mean_rssi(self, a, idx, d2):
-        """Mean RSSI from node a at the nodes idx (squared distances d2), as the radio model's
-        mean_rssi_many; from the precomputed matrix when there is one."""
-        if self.S is None:
-            return self.radio.mean_rssi_many(a, idx, d2)
-        # S[a, j] = mean RSSI at 1 m; the distance term is added here
-        return self.S[a, idx] - self.half_ten_n * np.log10(np.maximum(d2, 1.0))
-
-    def _interference(self, tx, idx, X, Y):
+    def _interference(self, tx, idx):
         """For the hearers idx of tx: the strongest mean RSSI of any other transmission that
         overlaps tx in time (-inf when none), and the set of hearers that were transmitting
         themselves (half duplex). Vectorised: one pass per overlapping transmission."""
@@ -422,8 +434,7 @@ class World:
         busy = set()
         for o in others:
             busy.add(o.sender)
-            d2 = (X[idx] - o.x) ** 2 + (Y[idx] - o.y) ** 2
-            worst = np.maximum(worst, self._mean_rssi(o.sender, idx, d2))
+            np.maximum(worst, o.rx[idx], out=worst)
         return worst.tolist(), busy
 
     def _receives(self, r, rssi, interference, k, busy):
@@ -443,14 +454,14 @@ class World:
         mac, frame, attempt = entry
         target = None if mac == BROADCAST else self.by_mac.get(mac)
         if mac == BROADCAST:
-            idx, means, X, Y = self._hearers(nd, tx)
+            idx, means = self._hearers(nd, tx)
         else:
-            idx, means, X, Y = self._hearers(
+            idx, means = self._hearers(
                 nd, tx, target.idx if target is not None and target.channel == nd.channel else -1
             )
         nodes = self.nodes
         acked = False
-        interference, busy = self._interference(tx, idx, X, Y) if len(idx) else (None, ())
+        interference, busy = self._interference(tx, idx) if len(idx) else (None, ())
         for k, (j, mean) in enumerate(
             zip(idx.tolist(), means.tolist(), strict=True)
         ):  # mean: frame RSSI

@@ -55,6 +55,7 @@ class TestNoAllocation(unittest.TestCase):
         a = replay.AdvWindow()
         w.accept(5, 1, 1)
         a.accept(5, 1, 7)
+        a.accept(6, 1, 7, 1)
         state = [1]
 
         def step(_):
@@ -62,4 +63,10 @@ class TestNoAllocation(unittest.TestCase):
             w.accept(5, 1, state[0])
             a.accept(5, state[0], 7)
 
+        def step_timed(_):
+            # with the time (the hold check); few names: closed-over names take frame slots
+            state[0] = (state[0] + 1) & 0xFFFF
+            a.accept(6, state[0], 7, state[0])
+
         self.assertEqual(allocated(step, None), 0)
+        self.assertEqual(allocated(step_timed, None), 0)

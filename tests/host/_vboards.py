@@ -25,26 +25,32 @@ class Lab:
     def board(self, name: str, mac: str, pos=(0, 0), **kw) -> VirtualBoard:
         if self.air is not None:
             self.air.set_position(name, *pos)
-        b = VirtualBoard(self.tmp / name, mac=mac, name=name,
-                         air=self.air.address if self.air else None, **kw)
+        b = VirtualBoard(
+            self.tmp / name, mac=mac, name=name, air=self.air.address if self.air else None, **kw
+        )
         self.host.boards.append(b)
         b.start()
         return b
 
     def mpremote(self, board: VirtualBoard, *args: str, timeout: float = 30) -> str:
-        r = subprocess.run([MPREMOTE, "connect", board.pty, *args], capture_output=True,
-                           timeout=timeout, text=True)
+        r = subprocess.run(
+            [MPREMOTE, "connect", board.pty, *args], capture_output=True, timeout=timeout, text=True
+        )
         assert r.returncode == 0, "mpremote %s failed: %s %s" % (args, r.stdout, r.stderr)
         return r.stdout
 
     def spawn(self, board: VirtualBoard, *args: str) -> subprocess.Popen:
-        p = subprocess.Popen([MPREMOTE, "connect", board.pty, *args], stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT)
+        p = subprocess.Popen(
+            [MPREMOTE, "connect", board.pty, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         self.procs.append(p)
         return p
 
     def wait_espnow(self, name: str, timeout: float = 10) -> None:
         """Wait until the board called `name` has ESP-NOW active (its program is receiving)."""
+        assert self.air is not None
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             st = self.air.by_name.get(name)
@@ -70,6 +76,7 @@ def read_until(proc: subprocess.Popen, needle: bytes, timeout: float = 15) -> by
 
     buf = b""
     end = time.monotonic() + timeout
+    assert proc.stdout is not None
     fd = proc.stdout.fileno()
     while needle not in buf:
         left = end - time.monotonic()

@@ -362,19 +362,22 @@ def test_replayed_publications():
 
 def test_replayed_advertisements():
     w = replay.AdvWindow()
-    assert advert_verdict(adv(seq=100, nonce=1), w) == replay.RESTARTED
-    assert advert_verdict(adv(seq=101, nonce=1), w) == replay.NEWER
+    # boot nonce = epoch (16 bits) || random (16 bits): boots are ordered by the epoch
+    b1, b0, b2 = (1 << 16) | 7, 5, (2 << 16) | 3
+    assert advert_verdict(adv(seq=100, nonce=b1), w) == replay.RESTARTED
+    assert advert_verdict(adv(seq=101, nonce=b1), w) == replay.NEWER
     cases = [
-        ("advertisement: duplicate", adv(seq=101, nonce=1)),
-        ("advertisement: old sequence", adv(seq=50, nonce=1)),
-        ("advertisement: low sequence, same nonce", adv(seq=3, nonce=1)),
-        ("advertisement: earlier boot (old nonce, high seq)", adv(seq=900, nonce=0)),
+        ("advertisement: duplicate", adv(seq=101, nonce=b1)),
+        ("advertisement: old sequence", adv(seq=50, nonce=b1)),
+        ("advertisement: low sequence, same nonce", adv(seq=3, nonce=b1)),
+        ("advertisement: earlier boot (old nonce, high seq)", adv(seq=900, nonce=b0)),
+        ("advertisement: earlier boot (old nonce, low seq)", adv(seq=0, nonce=b0)),
     ]
     for name, pkt in cases:
         verdict = advert_verdict(pkt, w)
         count(name, verdict == replay.REPLAY)
         assert verdict == replay.REPLAY, name
-    assert advert_verdict(adv(seq=0, nonce=2), w) == replay.RESTARTED  # a real reboot
-    verdict = advert_verdict(adv(seq=102, nonce=1), w)
+    assert advert_verdict(adv(seq=0, nonce=b2), w) == replay.RESTARTED  # a real reboot
+    verdict = advert_verdict(adv(seq=102, nonce=b1), w)
     count("advertisement: earlier boot (old nonce, high seq)", verdict == replay.REPLAY)
     assert verdict == replay.REPLAY

@@ -111,10 +111,77 @@ def test_radio_airtime_and_loss_curve():
     assert radio.Radio({"rate_mbps": 54}).airtime_us(250) < r.airtime_us(250) / 10
     losses = [r.p_loss(x) for x in range(-100, -60, 2)]
     assert losses == sorted(losses, reverse=True)
-    assert r.p_loss(-90) == pytest.approx(0.5)
-    assert r.p_loss(-70) < 1e-5
-    assert r.shadow_db(3, 9) == r.shadow_db(9, 3)
-    assert radio.Radio(seed=1).shadow_db(3, 9) != radio.Radio(seed=2).shadow_db(3, 9)
+    # sensitivity: 8 % PER for a 1,024-byte frame (1,024 - 43 bytes of payload)
+    assert r.p_loss(-90, 1024 - 43) == pytest.approx(0.08)
+    # steep: a 100-byte frame goes from mostly lost to almost always through within ~4 dB
+    assert r.p_loss(-93, 100) > 0.8 and r.p_loss(-89, 100) < 0.005
+    assert r.p_loss(-90, 20) < r.p_loss(-90, 250)  # long frames suffer more
+    assert r.p_loss(-70) < 1e-9 and r.p_loss(-96) == 1.0
+
+
+def test_radio_shadowing_is_symmetric_seeded_and_correlated_in_space():
+    r = radio.Radio({"shadowing_db": 4.0, "shadow_corr_m": 10.0}, seed=1)
+    a, b = (0.0, 0.0), (50.0, 3.0)
+    assert r.shadow_db(3, 9, a, b) == pytest.approx(r.shadow_db(9, 3, b, a))
+    assert radio.Radio(seed=1).shadow_db(3, 9, a, b) != radio.Radio(seed=2).shadow_db(3, 9, a, b)
+    # statistics over many links and places: sigma as configured, correlation exp(-d / d_c)
+    rng = random.Random(5)
+    samples = {0.5: [], 10.0: [], 60.0: []}
+    values = []
+    for _ in range(2000):
+        b = rng.randrange(10, 1000)
+        x, y = rng.uniform(-500, 500), rng.uniform(-500, 500)
+        s0 = r.shadow_db(0, b, (0.0, 0.0), (x, y))
+        values.append(s0)
+        for step in samples:
+            samples[step].append((s0, r.shadow_db(0, b, (0.0, 0.0), (x + step, y))))
+    mean = sum(values) / len(values)
+    sd = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
+    assert 3.4 < sd < 4.4 and abs(mean) < 0.4
+
+    def corr(pairs):
+        n = len(pairs)
+        ma = sum(p for p, _ in pairs) / n
+        mb = sum(q for _, q in pairs) / n
+        cov = sum((p - ma) * (q - mb) for p, q in pairs) / n
+        va = sum((p - ma) ** 2 for p, _ in pairs) / n
+        vb = sum((q - mb) ** 2 for _, q in pairs) / n
+        return cov / (va * vb) ** 0.5
+
+    # one end moves d metres: Gudmundson's exp(-d / d_c)
+    assert corr(samples[0.5]) > 0.9
+    assert 0.25 < corr(samples[10.0]) < 0.5
+    assert abs(corr(samples[60.0])) < 0.15
+    # the vectorised form (a cached lattice) gives the same numbers as the scalar one
+    import numpy as np
+
+    xb, yb = np.array([10.0, 20.0, 30.0, 2500.0]), np.array([0.0, 5.0, -5.0, -900.0])
+    many = r.shadow_db_many(1.0, 2.0, xb, yb)
+    one = [r.shadow_db(3, 7, (1.0, 2.0), (x, y)) for x, y in zip(xb, yb, strict=True)]
+    assert many.tolist() == pytest.approx(one)
+    assert radio.Radio({"shadowing_db": 4.0}, seed=1).shadow_db(0, 1, (1, 2), (30, -5)) == (
+        pytest.approx(one[2])
+    )
+
+
+def test_radio_fast_fading_is_correlated_over_the_coherence_time():
+    import numpy as np
+
+    r = radio.Radio({"fading_db": 2.0, "coherence_ms": 40}, seed=3)
+    # a retry 2 ms later meets nearly the same fade; a frame a second later an independent one
+    near, far = [], []
+    for b in range(1, 2001):
+        t = 1000 * b * 37
+        f0 = r.fading_db(0, b, t)
+        near.append((f0, r.fading_db(b, 0, t + 2000)))
+        far.append((f0, r.fading_db(0, b, t + 1000000)))
+    def rho(pairs):
+        return float(np.corrcoef(np.array(pairs).T)[0, 1])
+    assert rho(near) > 0.9 and abs(rho(far)) < 0.1
+    sd = float(np.std([p for p, _ in far]))
+    assert 1.7 < sd < 2.2
+    many = r.fading_db_many(0, np.array([4, 7]), 123456)
+    assert many.tolist() == pytest.approx([r.fading_db(0, 4, 123456), r.fading_db(7, 0, 123456)])
 
 
 def test_radio_rejects_bad_config():
@@ -130,9 +197,9 @@ def test_collisions_when_two_hidden_senders_overlap():
     a = m.start(1, 1, 0, 2000, 0.0, 0.0)
     m.start(2, 1, 1000, 3000, 40.0, 0.0)
     # a receiver between both hears them about equally strong: a's frame is lost
-    assert m.collided(a, 3, 20.0, 0.0, int(r.mean_rssi(1, 3, 20.0)))
+    assert m.collided(a, 3, 20.0, 0.0, int(r.mean_rssi(1, 3, 20.0, (0, 0), (20, 0))))
     # a receiver right next to a captures a's frame over the far sender
-    assert not m.collided(a, 4, 1.0, 0.0, int(r.mean_rssi(1, 4, 1.0)))
+    assert not m.collided(a, 4, 1.0, 0.0, int(r.mean_rssi(1, 4, 1.0, (0, 0), (1, 0))))
     # carrier sense: a node near the senders defers until the medium is idle
     assert m.busy_until(5, 1, 10.0, 0.0, 1500) == 3000
 

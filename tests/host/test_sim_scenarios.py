@@ -83,11 +83,6 @@ def test_attacker_changes_nothing():
     assert s["delivery_ratio"] >= 0.999
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core I: a mobile node accepts a replayed advertisement "
-    "of an agent it lost by silence (agent_up); reported to the lead",
-)
 def test_attacker_replays_accepted_none():
     s, _ = go(short("attacker", 60))
     assert s["replayed_accepted"] == 0

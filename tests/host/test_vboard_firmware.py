@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import time
 from pathlib import Path
 
@@ -21,14 +20,28 @@ FIRMWARE = REPO / "firmware"
 KEYS = {"256": "11" * 16}
 
 
+_BUILD: list = []
+
+
+def build() -> list:
+    """The firmware as `roam deploy` sends it: modules compiled to .mpy (mpy-cross), boot.py and
+    main.py as source. Compiled once per test session."""
+    if not _BUILD:
+        from hosttools.deploy import plan
+
+        _BUILD.extend(plan(FIRMWARE, True))
+    return _BUILD
+
+
 def install(root: Path, cfg: dict | None) -> None:
-    """Copy the firmware into a board's filesystem directory (what `roam deploy` does)."""
+    """Put the firmware on a board's filesystem directory (what `roam deploy` does). A virtual
+    board has an ESP32's heap budget (hosttools/vboard.py board_heap_kb): the roles fit as .mpy,
+    as on a real board, not compiled from source at import."""
     root.mkdir(parents=True, exist_ok=True)
-    for f in FIRMWARE.glob("*.py"):
-        if f.name != "manifest.py":
-            shutil.copy(f, root / f.name)
-    shutil.copytree(FIRMWARE / "mobility", root / "mobility", dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    for it in build():
+        p = root / it.path
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(it.data)
     if cfg is not None:
         (root / "config.json").write_text(json.dumps(cfg))
 
@@ -65,15 +78,35 @@ def lab(tmp_path):
 
 def test_mpremote_deploys_and_the_role_logs_json(lab, tmp_path):
     b = lab.board("a1", "02:52:4f:00:00:01")
-    cfg = {"role": "agent", "node_id": 1, "address": "10.0.0.1", "keys": KEYS,
-           "lateness_every_ms": 1000}
+    cfg = {
+        "role": "agent",
+        "node_id": 1,
+        "address": "10.0.0.1",
+        "keys": KEYS,
+        "lateness_every_ms": 1000,
+    }
     (tmp_path / "cfg.json").write_text(json.dumps(cfg))
-    lab.mpremote(b, "fs", "cp", "-r", str(FIRMWARE / "mobility"), ":", timeout=60)
-    files = [str(f) for f in FIRMWARE.glob("*.py") if f.name != "manifest.py"]
-    lab.mpremote(b, "fs", "cp", *files, ":", "+", "fs", "cp", str(tmp_path / "cfg.json"),
-                 ":config.json", timeout=60)
+    # the .mpy build in a directory, copied with the real mpremote
+    src = tmp_path / "build"
+    install(src, None)
+    lab.mpremote(b, "fs", "cp", "-r", str(src / "mobility"), ":", timeout=60)
+    files = [str(f) for f in sorted(src.iterdir()) if f.is_file()]
+    lab.mpremote(
+        b,
+        "fs",
+        "cp",
+        *files,
+        ":",
+        "+",
+        "fs",
+        "cp",
+        str(tmp_path / "cfg.json"),
+        ":config.json",
+        timeout=60,
+    )
     out = lab.mpremote(b, "exec", "import os; print(sorted(os.listdir()))")
     assert "'config.json'" in out and "'main.py'" in out and "'mobility'" in out
+    assert "'driver.mpy'" in out
     # a hard reset boots into main.py: the role starts and logs
     b.reset()
     evs = json_lines(console(b, 8, until=b'"ev":"lateness"'))
@@ -108,8 +141,10 @@ def test_soft_reset_prints_soft_reboot_and_reruns_main(lab):
 def test_unique_ids_and_macs(lab):
     a = lab.board("u1", "02:52:4f:00:00:11")
     b = lab.board("u2", "02:52:4f:00:00:12")
-    code = ("import machine, network\n"
-            "print(machine.unique_id().hex(), network.WLAN().config('mac').hex())")
+    code = (
+        "import machine, network\n"
+        "print(machine.unique_id().hex(), network.WLAN().config('mac').hex())"
+    )
     assert lab.mpremote(a, "exec", code).split() == ["02524f000011"] * 2
     assert lab.mpremote(b, "exec", code).split() == ["02524f000012"] * 2
 
@@ -146,8 +181,7 @@ def kill_during_config_writes(tmp_path: Path, rounds: int, seed: int = 1) -> dic
     outcomes = {"role": 0, "safe_mode": 0, "rounds": 0}
     try:
         b = lab.board("k", "02:52:4f:00:00:41")
-        cfg = {"role": "host", "node_id": 9, "address": "10.0.0.9", "keys": KEYS,
-               "healthy_ms": 100}
+        cfg = {"role": "host", "node_id": 9, "address": "10.0.0.9", "keys": KEYS, "healthy_ms": 100}
         install(b.root, cfg)
         writer = (
             "import config\n"
