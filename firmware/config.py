@@ -106,6 +106,36 @@ def _replace(src, dst):
         os.rename(src, dst)
 
 
+EPOCH_PATH = "epoch"
+
+
+def next_epoch(path=EPOCH_PATH):
+    """Count this boot: the board's boot counter (16 bits, wraps), kept in flash.
+
+    The protocol core takes it as ``epoch``: publications carry it, and an agent's boot nonce
+    starts with it, so other nodes tell a restart (newer epoch) from a replay of an earlier boot
+    (docs/PROTOCOL.md "Replay protection"). Written like the config: temp file, then rename; a
+    damaged or missing counter starts again from a random value, never from a fixed 0.
+    """
+    n = None
+    for p in (path, path + ".tmp"):
+        try:
+            with open(p) as f:
+                n = int(f.read().strip())
+            break
+        except (OSError, ValueError):
+            pass
+    if n is None:
+        r = os.urandom(2)  # a hardware random start: unlikely to repeat an earlier boot's epoch
+        n = (r[0] << 8) | r[1]
+    n = (n + 1) & 0xFFFF
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(str(n))
+    _replace(tmp, path)
+    return n
+
+
 def save(cfg, path=PATH):
     """Write cfg atomically (validated first: a bad config is never written)."""
     validate(cfg, "new config")

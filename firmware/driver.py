@@ -239,6 +239,11 @@ def main():
         log.event("config_error", {"error": str(e), "repl": True})
         return
     log.node_id = cfg["node_id"]
+    if "epoch" not in cfg:
+        try:
+            cfg["epoch"] = config.next_epoch()  # this boot's number (restart vs replay)
+        except OSError as e:
+            log.event("epoch_error", {"error": str(e)})
     wdt = None
     if cfg.get("watchdog_ms", 0):
         try:

@@ -102,3 +102,45 @@ class ConfigTest(unittest.TestCase):
             self.assertIn("not valid JSON", str(e))
         else:
             self.fail("no ConfigError")
+
+
+class EpochTest(unittest.TestCase):
+    def setUp(self):
+        try:
+            os.mkdir(DIR)
+        except OSError:
+            pass
+        self.path = DIR + "/epoch"
+        _rm(self.path)
+        _rm(self.path + ".tmp")
+
+    def tearDown(self):
+        _rm(self.path)
+        _rm(self.path + ".tmp")
+        try:
+            os.rmdir(DIR)
+        except OSError:
+            pass
+
+    def test_every_boot_counts_one_more(self):
+        first = config.next_epoch(self.path)
+        self.assertEqual(config.next_epoch(self.path), (first + 1) & 0xFFFF)
+        self.assertEqual(config.next_epoch(self.path), (first + 2) & 0xFFFF)
+        self.assertRaises(OSError, os.stat, self.path + ".tmp")
+
+    def test_wraps_at_16_bits(self):
+        with open(self.path, "w") as f:
+            f.write("65535")
+        self.assertEqual(config.next_epoch(self.path), 0)
+
+    def test_interrupted_write_is_finished_from_the_temp_file(self):
+        with open(self.path + ".tmp", "w") as f:
+            f.write("41")  # power cut after the temp write, before the rename
+        self.assertEqual(config.next_epoch(self.path), 42)
+
+    def test_damaged_counter_does_not_restart_at_a_fixed_value(self):
+        with open(self.path, "w") as f:
+            f.write("garbage")
+        n = config.next_epoch(self.path)
+        self.assertTrue(0 <= n <= 0xFFFF)
+        self.assertEqual(config.next_epoch(self.path), (n + 1) & 0xFFFF)
