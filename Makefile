@@ -9,7 +9,7 @@ STAMP := $(VENV)/.roam-installed
 # Firmware and core tests that run on real MicroPython (only the directories that exist).
 MPY_TEST_DIRS := $(wildcard tests/core tests/firmware)
 
-.PHONY: venv test test-mpy test-host bench demo lab-demo flash deploy logs report device-test lint format typecheck clean distclean
+.PHONY: venv test test-mpy test-host bench demo sim-demo lab-demo flash deploy logs report device-test lint format typecheck clean distclean
 
 venv: $(STAMP)
 
@@ -37,14 +37,17 @@ test-host: venv
 bench: venv
 	$(BIN)/python bench/run_all.py
 
-# The `walk` field test in the simulator, then its HTML report: out/demo/report.html.
-demo: venv
-	$(BIN)/roam sim run walk --seed 1 --out out/demo
-	$(BIN)/roam report out/demo
+# The `walk` field test in the simulator (virtual time, seconds), then its HTML report:
+# out/sim-demo/report.html.
+sim-demo: venv
+	$(BIN)/roam sim run walk --seed 1 --out out/sim-demo
+	$(BIN)/roam report out/sim-demo
 
-# The `walk` field test on virtual boards (docs/LAB.md), six times walking speed: lab up, deploy,
-# provision, run while `roam logs` collects every console, report (out/lab-demo/logs/report.html),
-# lab down (also when a step fails).
+# `make demo`: the `walk` field test on virtual boards (docs/LAB.md), six times walking speed:
+# lab up, deploy, provision, run while `roam logs` collects every console, report
+# (out/lab-demo/logs/report.html), lab down (also when a step fails).
+demo: lab-demo
+
 LAB_DEMO ?= out/lab-demo
 LAB_SPEED ?= 6
 LAB_SECONDS ?= 50

@@ -233,8 +233,12 @@ class Radio:
         xs = np.arange(i0, i0 + ni) * h
         ys = np.arange(j0, j0 + nj) * h
         out = np.zeros((ni, nj))
-        for t in range(FIELD_TERMS):  # (ni, nj) per term: memory stays small on big lattices
-            out += np.cos(np.add.outer(xs * kx[t], ys * ky[t] + ph[t]))
+        for t in range(FIELD_TERMS):
+            # cos(a + b) = cos a cos b - sin a sin b: two outer products, no 2-D cosine
+            a = xs * kx[t]
+            b = ys * ky[t] + ph[t]
+            out += np.outer(np.cos(a), np.cos(b))
+            out -= np.outer(np.sin(a), np.sin(b))
         return out * math.sqrt(2.0 / FIELD_TERMS)
 
     def cover(self, x0, y0, x1, y1):
@@ -513,6 +517,7 @@ class Medium:
         ]
 
     def start(self, sender, channel, start, end, x, y, rx=None):
+        self._prune(start)
         tx = Transmission(sender, channel, start, end, x, y, rx)
         self.active.append(tx)
         return tx

@@ -82,9 +82,7 @@ class Agent(Node):
         rc = config.get("region")
         self.region = None
         if rc is not None:
-            self.region = Region(
-                rc, self.address, self.keys, self.out, self.epoch
-            )
+            self.region = Region(rc, self.address, self.keys, self.out, self.epoch)
             self.region.start(now)
         self._schedule(now)
 

@@ -64,8 +64,10 @@ def _sum_bigint(buf, start, end, s=0):
 # Picked once by what the interpreter is: on MicroPython int.from_bytes would build a big
 # integer on the heap for every checksum; on CPython the loop is the slow part. Both are tested
 # against each other (tests/core/test_wire_ipv4.py).
-if hasattr(int, "from_bytes") and getattr(sys, "implementation", None) is not None and (
-    sys.implementation.name != "micropython"
+if (
+    hasattr(int, "from_bytes")
+    and getattr(sys, "implementation", None) is not None
+    and (sys.implementation.name != "micropython")
 ):
     _sum = _sum_bigint
 else:
