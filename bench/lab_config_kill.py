@@ -26,12 +26,15 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=100)
     a = ap.parse_args()
     out = kill_during_config_writes(Path(tempfile.mkdtemp(prefix="roam-kill-")), a.rounds)
-    write_result("lab_config_kill", {
-        "rounds": figure(out["rounds"], "rounds"),
-        "booted_role": figure(out["role"], "boots"),
-        "booted_safe_mode": figure(out["safe_mode"], "boots"),
-        "corrupt_configs": figure(out["rounds"] - out["role"] - out["safe_mode"], "configs"),
-    })
+    write_result(
+        "lab_config_kill",
+        {
+            "rounds": figure(out["rounds"], "rounds"),
+            "booted_role": figure(out["role"], "boots"),
+            "booted_safe_mode": figure(out["safe_mode"], "boots"),
+            "corrupt_configs": figure(out["rounds"] - out["role"] - out["safe_mode"], "configs"),
+        },
+    )
     return 0
 
 

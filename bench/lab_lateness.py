@@ -43,9 +43,13 @@ def run(boards: int, seconds: float) -> dict:
     for i in range(boards):
         name = "n%02d" % i
         is_agent = i < agents
-        cfg = {"role": "agent" if is_agent else "mobile", "node_id": i + 1,
-               "address": ("10.0.0.%d" if is_agent else "10.1.0.%d") % (i + 1),
-               "keys": KEYS, "lateness_every_ms": 1000}
+        cfg = {
+            "role": "agent" if is_agent else "mobile",
+            "node_id": i + 1,
+            "address": ("10.0.0.%d" if is_agent else "10.1.0.%d") % (i + 1),
+            "keys": KEYS,
+            "lateness_every_ms": 1000,
+        }
         x = (i * 90.0) if is_agent else ((i % agents) * 90.0 + 20)
         air.set_position(name, x, 0)
         b = VirtualBoard(tmp / name, mac=mac_for(i + 1), name=name, air=air.address)
@@ -94,19 +98,23 @@ def run(boards: int, seconds: float) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--boards", type=int, default=24)
-    ap.add_argument("--seconds", type=float,
-                    default=float(os.environ.get("ROAM_LATENESS_SECONDS", "20")))
+    ap.add_argument(
+        "--seconds", type=float, default=float(os.environ.get("ROAM_LATENESS_SECONDS", "20"))
+    )
     a = ap.parse_args()
     r = run(a.boards, a.seconds)
     print(json.dumps(r))
-    write_result("lab_lateness", {
-        "boards": figure(r["boards"], "boards"),
-        "duration": figure(r["seconds"], "s"),
-        "timers_fired": figure(r["timers"], "timers"),
-        "p99_lateness_worst_window": figure(r["worst_p99"], "ms"),
-        "p99_lateness_p99_of_windows": figure(r["p99_of_p99"], "ms"),
-        "max_lateness": figure(r["max"], "ms"),
-    })
+    write_result(
+        "lab_lateness",
+        {
+            "boards": figure(r["boards"], "boards"),
+            "duration": figure(r["seconds"], "s"),
+            "timers_fired": figure(r["timers"], "timers"),
+            "p99_lateness_worst_window": figure(r["worst_p99"], "ms"),
+            "p99_lateness_p99_of_windows": figure(r["p99_of_p99"], "ms"),
+            "max_lateness": figure(r["max"], "ms"),
+        },
+    )
     return 0 if r["worst_p99"] is not None else 1
 
 

@@ -17,15 +17,27 @@ def main() -> None:
     """
 
 
-# --- subcommands (each module adds one line) ---
-# e.g. from hosttools.sim.cli import sim; main.add_command(sim)
-from hosttools.sim.cli import sim; main.add_command(sim)  # noqa: E402,E702
-from hosttools.report import report_command; main.add_command(report_command)  # noqa: E402,E702
-from hosttools.deploy import deploy_cmd; main.add_command(deploy_cmd)  # noqa: E402, E702, I001
-from hosttools.devices import devices_cmd; main.add_command(devices_cmd)  # noqa: E402, E702, I001
-from hosttools.devtest import test_cmd; main.add_command(test_cmd)  # noqa: E402, E702, I001
-from hosttools.flash import flash_cmd; main.add_command(flash_cmd)  # noqa: E402, E702, I001
-from hosttools.logs import logs_cmd; main.add_command(logs_cmd)  # noqa: E402, E702, I001
-from hosttools.provision import provision_cmd; main.add_command(provision_cmd)  # noqa: E402, E702, I001
-from hosttools.lab import lab_cmd; main.add_command(lab_cmd)  # noqa: E402, E702, I001
+# --- subcommands: each feature module defines one click command or group ---
+from hosttools.deploy import deploy_cmd  # noqa: E402
+from hosttools.devices import devices_cmd  # noqa: E402
+from hosttools.devtest import test_cmd  # noqa: E402
+from hosttools.flash import flash_cmd  # noqa: E402
+from hosttools.lab import lab_cmd  # noqa: E402
+from hosttools.logs import logs_cmd  # noqa: E402
+from hosttools.provision import provision_cmd  # noqa: E402
+from hosttools.report import report_command  # noqa: E402
+from hosttools.sim.cli import sim  # noqa: E402
+
+for _command in (
+    devices_cmd,
+    flash_cmd,
+    deploy_cmd,
+    provision_cmd,
+    logs_cmd,
+    report_command,
+    test_cmd,
+    lab_cmd,
+    sim,
+):
+    main.add_command(_command)
 # --- end of subcommands ---

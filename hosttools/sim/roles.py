@@ -128,6 +128,9 @@ class RoleFactory:
             "node_id": nd.idx + 1,
             "address": self._ntoa(nd.addr),
             "keys": {SPI_CELL: self.cell_key},
+            # the boot counter a board keeps in flash (firmware/config.py next_epoch): every
+            # role's boot nonce starts with it, so a node powered on again is a restart
+            "epoch": nd.boot & 0xFFFF,
         }
         cfg.update(w.sc.role_config.get(nd.kind, {}))
         own = dict(nd.spec.config)

@@ -5,8 +5,13 @@ import unittest
 
 import config
 
-GOOD = {"role": "agent", "node_id": 1, "address": "10.0.0.1", "keys": {"256": "00" * 16},
-        "channel": 6}
+GOOD = {
+    "role": "agent",
+    "node_id": 1,
+    "address": "10.0.0.1",
+    "keys": {"256": "00" * 16},
+    "channel": 6,
+}
 DIR = "_test_config_dir"
 
 

@@ -89,6 +89,6 @@ def test_attacker_replays_accepted_none():
 
 
 def test_city_shape_runs_briefly():
-    s, _ = go(short("city", 3))
+    s, _ = go(short("city", 2))
     assert s["nodes"] == 1106
     assert s["air"]["radio_frames"] > 1000
