@@ -9,7 +9,14 @@ MAC layer's verdict (acknowledged after at most `retries` retransmissions, or no
 faults (a board's radio off, a pair cut), serves Wi-Fi scans and connections to the access
 points it is told about, carries UDP datagrams between boards that joined an access point (the
 region backbone: boards/shims/socket.py) unless a fault cuts a board's backbone or a partition
-separates two boards, and records every IPv4 frame in a pcap (LINKTYPE_RAW).
+separates two boards, and records every IPv4 frame in a pcap (LINKTYPE_RAW) as it is sent.
+
+With `rx_pcap`, it also records every frame it delivered: one record per frame a board's radio
+(or backbone socket) received, with an Ethernet header carrying the link addresses (destination =
+the receiving board's MAC, source = the sender's), so that what reached a board can be counted
+apart from what was lost on the way (tests/host/test_field_e2e.py does). A unicast frame the MAC
+retried after a lost ACK is delivered, and recorded, once per attempt that was heard, as a
+receiver's radio sees it.
 
 Positions come from `set_position()` or from a `mover(name, t_s) -> (x, y)` callback that the
 lab builds from a scenario's paths, evaluated in real time.
@@ -27,7 +34,7 @@ import threading
 import time
 
 from hosttools import radio as radio_mod
-from hosttools.pcap import PcapWriter
+from hosttools.pcap import LINKTYPE_ETHERNET, PcapWriter
 
 FLAG_WLAN = 1
 FLAG_ESPNOW = 2
@@ -81,7 +88,7 @@ class AccessPoint:
 
 
 class Air:
-    def __init__(self, port=0, radio_cfg=None, seed=1, pcap=None, mover=None):
+    def __init__(self, port=0, radio_cfg=None, seed=1, pcap=None, mover=None, rx_pcap=None):
         self.radio = radio_mod.Radio(radio_cfg, seed=seed)
         self.rng = random.Random(seed)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -95,6 +102,7 @@ class Air:
         self.cut: set = set()
         self.aps: list[AccessPoint] = []
         self.pcap = PcapWriter(pcap) if pcap else None
+        self.rx_pcap = PcapWriter(rx_pcap, LINKTYPE_ETHERNET) if rx_pcap else None
         self.mover = mover
         self.t0 = time.monotonic()
         self.frames = 0
@@ -193,10 +201,16 @@ class Air:
         )
         dst.frames_in += 1
         self.delivered += 1
+        self._record_rx(src, dst, payload)
 
     def _record(self, payload):
         if self.pcap is not None and payload[:1] and payload[0] >> 4 == 4:
             self.pcap.write(int(time.time() * 1e6), payload)
+
+    def _record_rx(self, src, dst, payload):
+        if self.rx_pcap is not None:
+            eth = dst.mac + src.mac + b"\x08\x00"
+            self.rx_pcap.write(int(time.time() * 1e6), eth + payload)
 
     def on_espnow(self, src, seq, dst_mac, flags, fp, payload, reply_to):
         self.frames += 1
@@ -289,6 +303,7 @@ class Air:
             hit = True
             self.sock.sendto(b"U" + sip + struct.pack(">H", sport) + payload, to)
             self.udp_delivered += 1
+            self._record_rx(src, st, payload)
         if not hit:
             self.udp_dropped += 1
 
@@ -352,6 +367,10 @@ class Air:
                 if now - last_move >= 0.1:
                     self._move(now - self.t0)
                     last_move = now
+                    # a capture read while the air runs holds all but the last 0.1 s
+                    for w in (self.pcap, self.rx_pcap):
+                        if w is not None:
+                            w.flush()
                 if not sel.select(poll_s):
                     continue
                 for _ in range(256):
@@ -373,8 +392,9 @@ class Air:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=2)
-        if self.pcap is not None:
-            self.pcap.close()
+        for w in (self.pcap, self.rx_pcap):
+            if w is not None:
+                w.close()
         self.sock.close()
 
     def status(self):

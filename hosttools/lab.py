@@ -414,7 +414,11 @@ class LabDaemon:
         self.mover = Mover(sc, seed)
         self.t0: float | None = None  # the scenario clock: None until `roam lab start`
         self.air = Air(
-            radio_cfg=sc.radio, seed=seed, pcap=str(lab_dir / "air.pcap"), mover=self._position
+            radio_cfg=sc.radio,
+            seed=seed,
+            pcap=str(lab_dir / "air.pcap"),
+            rx_pcap=str(lab_dir / "air-rx.pcap"),
+            mover=self._position,
         )
         # the access point sits on the scenario's channel: the backbone nodes' radios follow it
         self.air.add_access_point(SSID, channel=self.air.radio.channel)
@@ -459,6 +463,7 @@ class LabDaemon:
             else time.time() - (time.monotonic() - self.t0),
             "air": self.air.address,
             "pcap": str(self.dir / "air.pcap"),
+            "rx_pcap": str(self.dir / "air-rx.pcap"),
             "boards": [
                 {
                     "name": n.name,
@@ -601,6 +606,22 @@ def read_state(d: Path) -> dict[str, Any] | None:
         p.unlink(missing_ok=True)
         return None
     return st
+
+
+def running_boards(d: Path | None = None) -> list[dict[str, Any]]:
+    """The virtual boards of the lab running in `d` (default: $ROAM_LAB_DIR or out/lab), for
+    `roam devices`: port (the pty), name, chip (the lab's board type's), role. [] when no lab
+    is up there."""
+    st = read_state(lab_dir(None) if d is None else d)
+    if st is None:
+        return []
+    from hosttools.fleet import load_board_type
+
+    chip = load_board_type(BOARD_TYPE).chip
+    return [
+        {"port": b["pty"], "name": b["name"], "chip": chip, "role": b["role"]}
+        for b in st.get("boards", [])
+    ]
 
 
 def _kill_group(pid: Any) -> None:

@@ -250,12 +250,7 @@ class Radio:
         lat = self._lattice
         if lat is not None:
             li0, lj0, vals = lat
-            if (
-                i0 >= li0
-                and j0 >= lj0
-                and i1 < li0 + vals.shape[0]
-                and j1 < lj0 + vals.shape[1]
-            ):
+            if i0 >= li0 and j0 >= lj0 and i1 < li0 + vals.shape[0] and j1 < lj0 + vals.shape[1]:
                 return
             i0, j0 = min(i0, li0), min(j0, lj0)
             i1, j1 = max(i1, li0 + vals.shape[0] - 1), max(j1, lj0 + vals.shape[1] - 1)
@@ -270,8 +265,10 @@ class Radio:
         i, j = int(math.floor(fx)), int(math.floor(fy))
         u, v = fx - i, fy - j
         lat = self._lattice
-        if lat is not None and lat[0] <= i < lat[0] + lat[2].shape[0] - 1 and (
-            lat[1] <= j < lat[1] + lat[2].shape[1] - 1
+        if (
+            lat is not None
+            and lat[0] <= i < lat[0] + lat[2].shape[0] - 1
+            and (lat[1] <= j < lat[1] + lat[2].shape[1] - 1)
         ):
             c = lat[2][i - lat[0] : i - lat[0] + 2, j - lat[1] : j - lat[1] + 2]
         else:
@@ -300,11 +297,14 @@ class Radio:
         ii = fi.astype(np.intp) - i0
         jj = fj.astype(np.intp) - j0
         if len(ii) and (
-            ii.min() < 0 or jj.min() < 0 or ii.max() >= vals.shape[0] - 1
+            ii.min() < 0
+            or jj.min() < 0
+            or ii.max() >= vals.shape[0] - 1
             or jj.max() >= vals.shape[1] - 1
         ):
-            self.cover(float(fx.min() * h), float(fy.min() * h), float(fx.max() * h),
-                       float(fy.max() * h))
+            self.cover(
+                float(fx.min() * h), float(fy.min() * h), float(fx.max() * h), float(fy.max() * h)
+            )
             i0, j0, vals = self._lattice
             ii = fi.astype(np.intp) - i0
             jj = fj.astype(np.intp) - j0

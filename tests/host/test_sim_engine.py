@@ -175,8 +175,10 @@ def test_radio_fast_fading_is_correlated_over_the_coherence_time():
         f0 = r.fading_db(0, b, t)
         near.append((f0, r.fading_db(b, 0, t + 2000)))
         far.append((f0, r.fading_db(0, b, t + 1000000)))
+
     def rho(pairs):
         return float(np.corrcoef(np.array(pairs).T)[0, 1])
+
     assert rho(near) > 0.9 and abs(rho(far)) < 0.1
     sd = float(np.std([p for p, _ in far]))
     assert 1.7 < sd < 2.2

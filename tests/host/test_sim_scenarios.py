@@ -4,8 +4,6 @@ stays fast; bench/sim_scenarios.py runs the full-length scenarios. Seed 1 throug
 import copy
 import tomllib
 
-import pytest
-
 from hosttools.sim import run, scenario
 
 SEED = 1
