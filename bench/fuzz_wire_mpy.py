@@ -41,7 +41,7 @@ try:
 
     _now = ticks_us
 except ImportError:  # CPython
-    from time import perf_counter
+    from time import perf_counter  # type: ignore[attr-defined]
 
     def _now():
         return perf_counter()
@@ -358,7 +358,7 @@ def _raised_at(exc):
             sys.print_exception(exc, buf)
             text = buf.getvalue()
         else:
-            import traceback
+            import traceback  # type: ignore[import-not-found]  # CPython only
 
             text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         lines = [ln.strip() for ln in text.split("\n") if ln.strip().startswith("File ")]
@@ -478,7 +478,7 @@ def _rewrap(rng, tmpl, stats):
     return ipv4.encode(src, dst, proto, bytes(body), frame[8])
 
 
-_TEMPLATES = []
+_TEMPLATES: list = []
 _UNSIGNED = ("app_datagram", "tunnel")  # carry no authentication
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 try:
     from bench.common import REPO_DIR, figure, write_result
 except ImportError:  # run as a script from bench/
-    from common import REPO_DIR, figure, write_result
+    from common import REPO_DIR, figure, write_result  # type: ignore[no-redef]
 
 from hosttools.sim import run, scenario
 

@@ -33,7 +33,7 @@ from mobility import advert, auth, ipv4, publication, registration, tunnel  # no
 try:
     import micropython
 
-    _mem_total = micropython.mem_total
+    _mem_total = micropython.mem_total  # type: ignore[attr-defined]  # unix port with mem stats
 except (ImportError, AttributeError):  # CPython (or a build without MICROPY_MEM_STATS)
     _mem_total = None
 
@@ -46,7 +46,7 @@ try:
     def _us_since(t0):
         return ticks_diff(ticks_us(), t0)
 except ImportError:
-    from time import perf_counter
+    from time import perf_counter  # type: ignore[attr-defined]  # CPython
 
     def _timer():
         return perf_counter()

@@ -203,7 +203,7 @@ def speed_up(cfg: dict[str, Any], role: str, k: float) -> None:
     """A field K times faster: the timers that follow movement run K times faster too (an
     agent's advertisement interval, a mobile node's re-ranking period and hand-off dwell), so a
     node hands off at the same place as at walking speed. Values the scenario set are scaled."""
-    from mobility import agent, mobile, ranking  # type: ignore[import-not-found]
+    from mobility import agent, mobile, ranking
 
     if role == "agent":
         v = cfg.get("adv_interval_ms", agent.DEFAULT_ADV_INTERVAL_MS)
