@@ -75,15 +75,18 @@ _PORT = $(if $(PORT),--port $(PORT))
 _NODE = $(if $(NODE),--board $(NODE))
 _BOARD = $(if $(BOARD),--type $(BOARD))
 _FW = $(if $(FIRMWARE),--firmware $(FIRMWARE))
+# DRY_RUN=1: print what flash/deploy/provision would do (the esptool command line, the files,
+# the config with its keys hidden) without touching a board.
+_DRY = $(if $(DRY_RUN),--dry-run)
 
 # Flash MicroPython, deploy the firmware, provision the node: one board ready for the field.
 flash: venv
-	$(BIN)/roam flash $(_PORT) --fleet $(FLEET) $(_NODE) $(_BOARD) $(_FW)
-	$(BIN)/roam deploy $(_PORT) --fleet $(FLEET) $(_NODE)
-	$(BIN)/roam provision $(_PORT) --fleet $(FLEET) $(_NODE) --keys $(KEYS)
+	$(BIN)/roam flash $(_PORT) --fleet $(FLEET) $(_NODE) $(_BOARD) $(_FW) $(_DRY)
+	$(BIN)/roam deploy $(_PORT) --fleet $(FLEET) $(_NODE) $(_DRY)
+	$(BIN)/roam provision $(_PORT) --fleet $(FLEET) $(_NODE) --keys $(KEYS) $(_DRY)
 
 deploy: venv
-	$(BIN)/roam deploy $(_PORT) $(if $(PORT),,--fleet $(FLEET)) $(_NODE)
+	$(BIN)/roam deploy $(_PORT) $(if $(PORT),,--fleet $(FLEET)) $(_NODE) $(_DRY)
 
 logs: venv
 	$(BIN)/roam logs $(_PORT) $(if $(PORT),,--fleet $(FLEET)) --out $(LOGS)

@@ -3,14 +3,14 @@
 Everything that runs code on a board (deploy, provision, test) goes through ``open_board``,
 which turns the ways a port can fail into one clear ``RoamError``: the port does not exist,
 another program holds it (pyserial's exclusive open, the lock mpremote and `roam logs` take
-too), or nothing answers on it (no raw REPL within the timeout).
+too), or nothing answers on it: nothing at all comes back within PROBE_S (no MicroPython
+behind the port: told at once), or the board prints but gives no raw REPL within the timeout.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -18,6 +18,12 @@ from typing import Any
 import serial
 
 from hosttools.errors import RoamError
+
+# A MicroPython board answers Ctrl-C / Ctrl-A within milliseconds: its REPL echoes a prompt, a
+# running program prints its KeyboardInterrupt, a board that is rebooting prints its boot lines.
+# A port from which not one byte comes back for this long has no MicroPython behind it.
+PROBE_S = 2.0
+RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 
 
 def check_port_exists(port: str) -> None:
@@ -91,14 +97,20 @@ def open_board(port: str, timeout: float | None = None) -> Iterator[Any]:
         raise RoamError("cannot open port %s: %s" % (port, exc)) from None
     try:
         try:
-            _enter_raw_repl(t, timeout)
-        except TransportError:
-            raise RoamError(
-                "board on %s does not answer (no MicroPython REPL within %gs; "
-                "is MicroPython flashed? try `roam flash`)" % (port, timeout)
-            ) from None
+            heard = _enter_raw_repl(t, timeout)
         except (OSError, serial.SerialException) as exc:
             raise RoamError("board on %s went away: %s" % (port, exc)) from None
+        if heard is False:
+            raise RoamError(
+                "board on %s does not answer (nothing came back within %gs: is it the right "
+                "port? is MicroPython flashed? try `roam flash`)" % (port, min(PROBE_S, timeout))
+            )
+        if heard is None:
+            raise RoamError(
+                "board on %s does not answer (it prints, but no MicroPython REPL within %gs: "
+                "a program that ignores Ctrl-C? hold the boot button, or `roam flash`)"
+                % (port, timeout)
+            )
         yield t
     finally:
         try:
@@ -112,51 +124,44 @@ def open_board(port: str, timeout: float | None = None) -> Iterator[Any]:
             pass
 
 
-_quiet_lock = threading.Lock()
-_quiet_depth = 0
-_real_stdout: Any = None
-
-
-@contextmanager
-def _quiet_stdout() -> Iterator[None]:
-    """stdout silenced while any board thread enters its raw REPL. contextlib.redirect_stdout
-    is not thread-safe: boards entering at once would leave sys.stdout on a StringIO (and the
-    command's own output lost). One swap for all of them, undone by the last one out."""
-    global _quiet_depth, _real_stdout
-    import io
-    import sys
-
-    with _quiet_lock:
-        if _quiet_depth == 0:
-            _real_stdout = sys.stdout
-            sys.stdout = io.StringIO()
-        _quiet_depth += 1
-    try:
-        yield
-    finally:
-        with _quiet_lock:
-            _quiet_depth -= 1
-            if _quiet_depth == 0:
-                sys.stdout = _real_stdout
-
-
-def _enter_raw_repl(t: Any, timeout: float) -> None:
-    """mpremote's enter_raw_repl, retried: a board that is just rebooting (after a soft reset,
-    or booting its firmware) drops the Ctrl-C/Ctrl-A sent too early."""
+def _enter_raw_repl(t: Any, timeout: float) -> bool | None:
+    """Into the raw REPL as mpremote's enter_raw_repl does (Ctrl-C to stop a running program,
+    Ctrl-A, wait for the banner), retried until `timeout`: a board that is just rebooting drops
+    what it is sent meanwhile. Returns True once in the raw REPL, False when not one byte came
+    back within PROBE_S (nothing to wait for), None when the board printed but never gave the
+    raw REPL within `timeout`."""
     import time
 
-    from mpremote.transport import TransportError
-
     deadline = time.monotonic() + timeout
+    heard = False
+    ser = t.serial
+    attempts = 0
     while True:
+        attempts += 1
+        ser.write(b"\r\x03")
+        stale = b""
+        while ser.in_waiting:  # what the board said before: not an answer to this attempt
+            stale += ser.read(ser.in_waiting)
+        ser.write(b"\r\x01")
         left = deadline - time.monotonic()
-        try:
-            with _quiet_stdout():  # mpremote prints what it got on failure
-                t.enter_raw_repl(soft_reset=False, timeout_overall=max(0.5, min(2.0, left)))
-            return
-        except TransportError:
-            if time.monotonic() >= deadline:
-                raise
+        window = min(left, 2.0 if heard else PROBE_S)
+        data = _read_until(ser, RAW_BANNER, time.monotonic() + max(0.2, window))
+        if data.endswith(RAW_BANNER):
+            t.in_raw_repl = True
+            if attempts > 1:
+                # A board that was busy may answer the earlier attempts' Ctrl-A too, later:
+                # skip those banners, up to the output of a command sent after all of them.
+                mark = b"roam-sync-%d" % int(time.monotonic() * 1000)
+                ser.write(b"print(%r)\x04" % mark.decode())
+                until = max(deadline, time.monotonic() + 2.0)
+                if not _read_until(ser, mark + b"\r\n\x04\x04", until).endswith(b"\x04\x04"):
+                    return None
+            return True
+        heard = heard or bool(stale) or bool(data)
+        if not heard:
+            return False
+        if time.monotonic() >= deadline:
+            return None
 
 
 def board_exec(t: Any, code: str, port: str, timeout: float = 10.0) -> bytes:
@@ -179,7 +184,31 @@ def board_eval(t: Any, expr: str, port: str, timeout: float = 10.0) -> str:
     return board_exec(t, "print(repr(%s))" % expr, port, timeout).decode().strip()
 
 
-def soft_reset(t: Any) -> None:
-    """Ctrl-D from the friendly REPL: the board reboots its firmware (boot.py, main.py)."""
+def soft_reset(t: Any, timeout: float = 5.0) -> bool:
+    """Ctrl-D from the friendly REPL: the board reboots its firmware (boot.py, main.py).
+
+    Waits until the board says "soft reboot": what the next connection sends must reach the
+    rebooted firmware, not the REPL that is going away (it would be lost with it, and that
+    connection would wait for an answer that never comes). True when the board said it."""
     t.exit_raw_repl()
     t.serial.write(b"\x04")
+    import time
+
+    data = _read_until(t.serial, b"soft reboot\r\n", time.monotonic() + timeout)
+    return data.endswith(b"soft reboot\r\n")
+
+
+def _read_until(ser: Any, ending: bytes, until: float) -> bytes:
+    """Bytes from the port until they end with `ending` or time.monotonic() passes `until`.
+    (mpremote's read_until checks its overall timeout only while the port is quiet: a board
+    that keeps printing would hold it for ever.) Each read waits at most the port's timeout."""
+    import time
+
+    data = bytearray()
+    while time.monotonic() < until:
+        b = ser.read(1)
+        if b:
+            data += b
+            if data.endswith(ending):
+                break
+    return bytes(data)

@@ -195,11 +195,42 @@ def deploy_board(
     help="Compile modules to .mpy with mpy-cross.",
 )
 @click.option("--no-reset", is_flag=True, help="Do not soft-reset the board afterwards.")
+@click.option("--dry-run", is_flag=True, help="Print what would be sent; touch no board.")
 def deploy_cmd(
-    port: str | None, fleet_path: str | None, board_name: str | None, mpy: str, no_reset: bool
+    port: str | None,
+    fleet_path: str | None,
+    board_name: str | None,
+    mpy: str,
+    no_reset: bool,
+    dry_run: bool = False,
 ) -> None:
     """Copy the firmware to one board (--port) or the whole fleet: only files that changed."""
     targets, _ = resolve(port, fleet_path, board_name)
+    if dry_run:
+        files = local_files(FIRMWARE_DIR)
+        size = sum(p.stat().st_size for p in files)
+        how = {
+            "auto": "as .mpy (mpy-cross) if the board loads .mpy %d.%d, else as source"
+            % (MPY_VERSION, MPY_SUB_VERSION),
+            "always": "as .mpy (mpy-cross)",
+            "never": "as source",
+        }[mpy]
+        for t in targets:
+            click.echo(
+                "%s: would send to %s those of %d files of %s (%d bytes of source) whose hash "
+                "differs from the board's /%s, %s, each written then renamed%s"
+                % (
+                    t.label,
+                    t.port,
+                    len(files),
+                    FIRMWARE_DIR.relative_to(REPO_DIR),
+                    size,
+                    MANIFEST,
+                    how,
+                    "" if no_reset else "; then soft-reset",
+                )
+            )
+        return
 
     def job(t: Target, progress: BoardProgress) -> dict[str, Any]:
         return deploy_board(t.port, FIRMWARE_DIR, mpy, not no_reset, progress)

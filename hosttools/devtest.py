@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from hosttools.boardio import board_exec, open_board
+from hosttools.boardio import board_exec, check_port_exists, open_board
 from hosttools.errors import RoamError
 from hosttools.fleet import REPO_DIR
 from hosttools.targets import fleet_options, resolve
@@ -39,9 +39,15 @@ def test_files(core: bool) -> list[tuple[Path, str]]:
 
 
 def run_on_board(
-    port: str, core: bool = False, keyword: str | None = None, timeout: float = 600.0, echo=None
+    port: str,
+    core: bool = False,
+    keyword: str | None = None,
+    timeout: float = 600.0,
+    echo=None,
+    on_open=None,
 ) -> tuple[int, int, str]:
-    """Copy and run; returns (passed, failed, output)."""
+    """Copy and run; returns (passed, failed, output). on_open() is called once the board
+    answers (a board that does not leaves only the error)."""
     files = test_files(core)
     dirs = sorted({p.rsplit("/", 1)[0] for _, p in files}, key=lambda d: d.count("/"))
     chunks: list[bytes] = []
@@ -52,6 +58,8 @@ def run_on_board(
             echo(b.replace(b"\x04", b"").decode("utf-8", "replace"))
 
     with open_board(port) as t:
+        if on_open is not None:
+            on_open()
         board_exec(
             t,
             "import os\nos.chdir('/')\nfor d in %r:\n try:\n  os.mkdir(d)\n"
@@ -104,11 +112,17 @@ def test_cmd(
 
     Deploy the firmware first (`roam deploy`). Prints `N passed, N failed`."""
     targets, _ = resolve(port, fleet_path, board_name)
+    for t in targets:  # a missing port is told before any board runs its tests
+        check_port_exists(t.port)
     passed = failed = 0
     for t in targets:
-        click.echo("== %s (%s)" % (t.label, t.port))
         p, f, _ = run_on_board(
-            t.port, core, keyword, timeout, echo=lambda s: (sys.stdout.write(s), sys.stdout.flush())
+            t.port,
+            core,
+            keyword,
+            timeout,
+            echo=lambda s: (sys.stdout.write(s), sys.stdout.flush()),
+            on_open=lambda t=t: click.echo("== %s (%s)" % (t.label, t.port)),
         )
         passed += p
         failed += f

@@ -111,11 +111,29 @@ def provision_board(port: str, cfg_bytes: bytes, progress: BoardProgress | None 
             raise RoamError("%s on %s does not read back as written" % (CONFIG, port))
 
 
+def redacted(cfg_bytes: bytes) -> str:
+    """The config as it would be written, each key value replaced by its length."""
+    cfg = json.loads(cfg_bytes)
+    if isinstance(cfg.get("keys"), dict):
+        cfg["keys"] = {
+            spi: "<%d-byte key>" % (len(v) // 2) if isinstance(v, str) else "<key>"
+            for spi, v in cfg["keys"].items()
+        }
+    return json.dumps(cfg, sort_keys=True)
+
+
 @click.command("provision")
 @fleet_options
 @keys_option
+@click.option(
+    "--dry-run", is_flag=True, help="Check the config, print it (keys hidden), touch no board."
+)
 def provision_cmd(
-    port: str | None, fleet_path: str | None, board_name: str | None, keys_path: str | None
+    port: str | None,
+    fleet_path: str | None,
+    board_name: str | None,
+    keys_path: str | None,
+    dry_run: bool = False,
 ) -> None:
     """Write config.json (role, addresses, keys) to one board (--port) or the whole fleet."""
     targets, fleet = resolve(port, fleet_path, board_name, need_entry=True)
@@ -128,6 +146,13 @@ def provision_cmd(
     for t in targets:
         assert t.board is not None
         configs[t.port] = validated(board_config(t.board, keys), t.board.name)
+    if dry_run:
+        for t in targets:
+            click.echo(
+                "%s: would write %s on %s (tmp file, hash check, rename, read back): %s"
+                % (t.label, CONFIG, t.port, redacted(configs[t.port]))
+            )
+        return
 
     def job(t: Target, progress: BoardProgress) -> None:
         provision_board(t.port, configs[t.port], progress)

@@ -12,10 +12,25 @@ import io
 import json
 import os
 
-import matplotlib
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+class _Pyplot:
+    """matplotlib.pyplot (Agg backend), imported on first use: every `roam` command imports
+    this module, and only the report draws (matplotlib takes a quarter of a second to load)."""
+
+    _mod = None
+
+    def __getattr__(self, name):
+        if _Pyplot._mod is None:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot
+
+            _Pyplot._mod = matplotlib.pyplot
+        return getattr(_Pyplot._mod, name)
+
+
+plt = _Pyplot()
 
 
 class ReportError(ValueError):

@@ -183,6 +183,12 @@ class VirtualBoard:
         self.restart_at = 0.0
         self._last_out = b""
         self.generation = 0
+        # Between the REPL's "soft reboot" (told on fd 3 as r/f) and the next process, what
+        # arrives on the port waits here, as in a board's UART buffer, instead of going to the
+        # stdin of the process that is going away (a tool that reconnects at once would lose
+        # its Ctrl-C/Ctrl-A and wait for an answer that never comes).
+        self.soft_rebooting = False
+        self.held_input = bytearray()
         # The host's loop thread and callers (tests, the lab) both reset and kill boards.
         self.lock = threading.RLock()
         self.on_output: Callable[[bytes], Any] | None = None  # gets what the board prints
@@ -229,6 +235,11 @@ class VirtualBoard:
         self.started_at = time.monotonic()
         self.restart_at = 0.0
         self.generation += 1
+        self.soft_rebooting = False
+        if self.held_input:
+            held = bytes(self.held_input)
+            self.held_input.clear()
+            self._to_child(held)  # not yet running code: Ctrl-C reaches the REPL as a byte
 
     def _reap(self) -> int | None:
         if self.proc is None:
@@ -265,6 +276,7 @@ class VirtualBoard:
     def _reset(self, cause: int) -> None:
         self.kill()
         self._reap()
+        self.held_input.clear()  # a hard reset empties the UART buffer
         self.cause = cause
         self.next_mode = "friendly"
         self.resets += 1
@@ -275,6 +287,7 @@ class VirtualBoard:
         with self.lock:
             self.kill()
             self._reap()
+            self.held_input.clear()
 
     def power_on(self, cause: int = PWRON_RESET) -> None:
         with self.lock:
@@ -337,6 +350,9 @@ class VirtualBoard:
         if not data or self.proc is None:
             return
         self._drain_ctl()
+        if self.soft_rebooting:
+            self.held_input += data
+            return
         out = bytearray()
         for b in data:
             if b == 3 and self.running_code:
@@ -408,8 +424,10 @@ class VirtualBoard:
                 self.running_code = False
             elif c == b"r":
                 self.next_mode = "raw"
+                self.soft_rebooting = True
             elif c == b"f":
                 self.next_mode = "friendly"
+                self.soft_rebooting = True
             elif c == b"F":
                 if self.wdt_timeout_ms:
                     self.wdt_deadline = time.monotonic() + self.wdt_timeout_ms / 1000.0

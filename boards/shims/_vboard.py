@@ -93,9 +93,10 @@ def _execute(src, mode, glb, raw):
     In the raw REPL the output is framed as pyexec does: output, 0x04, error, 0x04."""
     soft = False
     err = None
-    _state(b"E")
     try:
         try:
+            # "E" inside the try: the host may turn a Ctrl-C into SIGINT as soon as it reads it
+            _state(b"E")
             exec(compile(src, "<stdin>", mode), glb)
         except SystemExit as e:
             _hard_reset_passes(e)
@@ -119,9 +120,9 @@ def _run_file(name, glb):
         os.stat(name)
     except OSError:
         return False
-    _state(b"E")
     try:
         try:
+            _state(b"E")  # inside the try: a Ctrl-C may come as soon as the host reads it
             with open(name) as f:
                 src = f.read()
             exec(compile(src, name, "exec"), glb)
@@ -326,11 +327,16 @@ def main():
     _setup()
     glb = {"__name__": "__main__"}
     mode = os.getenv("VB_MODE") or "friendly"
-    if _run_file("boot.py", glb):
-        soft_reset(mode)
-    if mode == "friendly":
-        if _run_file("main.py", glb):
+    try:
+        if _run_file("boot.py", glb):
             soft_reset(mode)
+        if mode == "friendly":
+            if _run_file("main.py", glb):
+                soft_reset(mode)
+    except KeyboardInterrupt:
+        # A Ctrl-C that the host sent as a file ended (it had read "E", not yet "I") lands
+        # here: on a board it would have stopped the file; the REPL comes next either way.
+        _state(b"I")
     while True:
         try:
             if mode == "raw":

@@ -273,13 +273,47 @@ def _auth_ext(msg, p, off, end):
     msg._tag_off = off + 6
 
 
+# CPython only: receivers of the same packet share one decoded, read-only message (as
+# ipv4.decode shares headers; docs/SIMULATOR.md "Performance"). Keyed by what decoding reads.
+_memo: "dict | None" = None
+_MEMO_MAX = const(4096)
+_shared = None
+if ipv4._memo is not None:
+    _memo = {}
+    _shared = {Advertisement: ipv4.frozen(Advertisement), Solicitation: ipv4.frozen(Solicitation)}
+
+
+def set_memo(on):
+    global _memo
+    if _shared is not None:
+        _memo = {} if on else None
+
+
 def decode_icmp(header):
     """The Advertisement or Solicitation in a decoded IPv4 packet (see ipv4.decode).
 
     Checks the ICMP checksum and every length; does not verify authentication (msg.verify does).
     A message without the auth extension decodes with spi None and never verifies.
-    Raises only DecodeError.
+    Raises only DecodeError. On CPython the message may be shared: read-only.
     """
+    memo = _memo
+    if memo is None:
+        return _decode_icmp(header)
+    p = header.payload
+    if type(p) is not bytes or type(header.src) is not bytes or type(header.dst) is not bytes:
+        return _decode_icmp(header)
+    key = (header.proto, header.src, header.dst, p)
+    msg = memo.get(key)
+    if msg is None:
+        msg = _decode_icmp(header)
+        ipv4.shared(msg, _shared[type(msg)])
+        if len(memo) >= _MEMO_MAX:
+            memo.clear()
+        memo[key] = msg
+    return msg
+
+
+def _decode_icmp(header):
     if header.proto != ipv4.PROTO_ICMP:
         raise DecodeError("not ICMP: protocol %d" % header.proto)
     p = header.payload

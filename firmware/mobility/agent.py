@@ -36,11 +36,6 @@ B_HOME = const(0)
 B_MAC = const(1)
 B_IFACE = const(2)
 B_EXPIRY = const(3)
-B_FAILS = const(4)  # unicast sends to the node that failed since the last sign of life
-B_FAIL_T = const(5)  # when the first of those failures happened (ticks)
-
-DEFAULT_LINK_FAILURES = const(3)  # failed sends within LINK_FAIL_WINDOW_MS that end a binding
-LINK_FAIL_WINDOW_MS = const(3000)
 
 
 class Agent(Node):
@@ -57,7 +52,6 @@ class Agent(Node):
         self.capacity = cfg_int(config, "capacity", DEFAULT_CAPACITY, 0, 255)
         self.services = advert.SVC_ROUTING | cfg_int(config, "services", 0, 0, 0x07)
         self.cell_iface = cfg_int(config, "cell_iface", IF_RADIO, 0, 1)
-        self.link_failures = cfg_int(config, "link_failures", DEFAULT_LINK_FAILURES, 1, 100)
         self.answer_gap_ms = cfg_int(
             config, "solicit_answer_gap_ms", DEFAULT_ANSWER_GAP_MS, 0, 60000
         )
@@ -159,29 +153,33 @@ class Agent(Node):
             self._route_beyond_cell(now, None, None, pkt)
 
     def on_link_failure(self, now, iface, mac, frame=None):
-        """A unicast send to ``mac`` failed (no link-layer ACK). A node that walked off without
-        deregistering would otherwise keep its binding until the lifetime runs out, and local
-        precedence would keep its traffic going into the void: after ``link_failures`` failures
-        within LINK_FAIL_WINDOW_MS the binding ends (and its withdrawal is published). When the
-        driver hands back the failed ``frame``, it is routed again: at once through a published
-        binding held for the node (it is bound elsewhere), or after the binding ended."""
+        """A unicast send to ``mac`` failed (no link-layer ACK after the MAC's retries).
+
+        The local binding ends only when the node is known to be bound elsewhere: the region
+        holds a binding for it published by another agent that is newer than ours (it expires
+        later; ``Region.newer_elsewhere``); the withdrawal of ours is then published, and the
+        failed ``frame`` is routed again at once, tunnelled to that agent. A bare count of
+        failures is no evidence the node left: at the edge of a cell a slow fade (shadowing, a
+        body in the way) silences a link for seconds while the node still hears an
+        advertisement now and then, and ending the binding then only sends its traffic into a
+        routing loop until the node notices. A node that walked off and is bound nowhere cannot
+        be helped by ending the binding either; it is reached again as soon as it registers
+        elsewhere (whose publication ends this binding at the next failed send), and a binding
+        no one refreshes expires."""
+        r = self.region
+        if r is None:
+            return
         hk = -1
         for k in self.bindings:
             b = self.bindings[k]
             if b[B_MAC] == mac and b[B_IFACE] == iface:
                 hk = k
                 break
-        if hk < 0:
+        if hk < 0 or not r.newer_elsewhere(now, b[B_HOME], b[B_EXPIRY]):
             return
-        if b[B_FAILS] == 0 or ticks.diff(now, b[B_FAIL_T]) > LINK_FAIL_WINDOW_MS:
-            b[B_FAILS] = 0
-            b[B_FAIL_T] = now
-        b[B_FAILS] += 1
-        elsewhere = self.region is not None and self.region.published(now, b[B_HOME], 0) >= 0
-        if b[B_FAILS] >= self.link_failures or elsewhere:
-            self._remove(now, hk, "link")
-            if frame is not None and len(frame) >= 20 and frame[0] == 0x45:
-                self._route_beyond_cell(now, iface, None, frame)
+        self._remove(now, hk, "link")
+        if frame is not None and len(frame) >= 20 and frame[0] == 0x45:
+            self._route_beyond_cell(now, iface, None, frame)
         self._schedule(now)
 
     def plan_outage(self, now, start_in_s, duration_s):
@@ -258,10 +256,15 @@ class Agent(Node):
         if self.region is not None:
             self.region.local_up(now, binding[B_HOME], ticks.diff(binding[B_EXPIRY], now))
 
-    def _local_down(self, now, binding, reason):
-        """A local binding ended: withdrawn from the region."""
+    def _local_down(self, now, binding, reason, moved_to=None):
+        """A local binding ended: withdrawn from the region; when the node said where it moved
+        (``moved_to``, a member of the region), a forwarding pointer to that agent bridges
+        the time until its publication arrives (Region.local_moved)."""
         if self.region is not None:
-            self.region.local_down(now, binding[B_HOME])
+            if moved_to is not None:
+                self.region.local_moved(now, binding[B_HOME], moved_to)
+            else:
+                self.region.local_down(now, binding[B_HOME])
 
     # --- control plane ---
 
@@ -356,7 +359,13 @@ class Agent(Node):
         # From here the request is authentic and fresh; its counter is recorded (so a replay of
         # a refused request cannot succeed later) but no route is installed unless accepted.
         home = bytes(req.home)
-        if req.coa != self.address or home == self.address or home == ipv4.BCAST_ADDR:
+        # (a deregistration may name the node's new agent as care-of: the node moved there)
+        moved_to = None
+        if req.lifetime == 0 and req.coa != self.address:
+            moved_to = bytes(req.coa)
+        elif req.coa != self.address:
+            moved_to = ipv4.BCAST_ADDR  # poorly formed
+        if moved_to == ipv4.BCAST_ADDR or home == self.address or home == ipv4.BCAST_ADDR:
             self.reject("registration", "poorly_formed", home, src_mac)
             self._reply(iface, src_mac, req, registration.FA_POORLY_FORMED, 0, req.ident)
             return
@@ -369,7 +378,7 @@ class Agent(Node):
             return
         if req.lifetime == 0:
             if b is not None:
-                self._remove(now, hk, "dereg")
+                self._remove(now, hk, "dereg", moved_to)
             self._reply(iface, src_mac, req, registration.ACCEPTED, 0, req.ident)
             return
         if b is None and len(self.bindings) >= self.capacity:
@@ -391,7 +400,7 @@ class Agent(Node):
         mac = bytes(src_mac)
         fields = {"home": ipv4.ntoa(home), "mac": fmt_mac(mac), "lifetime": granted}
         if b is None:
-            b = [home, mac, iface, expiry, 0, 0]
+            b = [home, mac, iface, expiry]
             self.bindings[hk] = b
             self._expiry_set(now, expiry)
             fields["load"] = len(self.bindings)
@@ -404,7 +413,6 @@ class Agent(Node):
             b[B_IFACE] = iface
             b[B_EXPIRY] = expiry
             self._expiry_set(now, expiry)  # (a shorter grant than before is possible)
-            b[B_FAILS] = 0  # the node just spoke: its link works
             if moved:
                 fields["moved"] = True
             self.log("binding_refresh", fields)
@@ -427,13 +435,13 @@ class Agent(Node):
 
     # --- bindings and timers ---
 
-    def _remove(self, now, hk, reason):
+    def _remove(self, now, hk, reason, moved_to=None):
         b = self.bindings.pop(hk)
-        self.log(
-            "binding_down",
-            {"home": ipv4.ntoa(b[B_HOME]), "reason": reason, "load": len(self.bindings)},
-        )
-        self._local_down(now, b, reason)
+        fields = {"home": ipv4.ntoa(b[B_HOME]), "reason": reason, "load": len(self.bindings)}
+        if moved_to is not None:
+            fields["to"] = ipv4.ntoa(moved_to)
+        self.log("binding_down", fields)
+        self._local_down(now, b, reason, moved_to)
 
     def _expire(self, now):
         """_next_expiry has come: remove what expired and find the true earliest expiry."""

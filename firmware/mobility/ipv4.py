@@ -193,12 +193,68 @@ def encode(src, dst, proto, payload, ttl=DEFAULT_TTL, ident=0):
     return bytes(buf)
 
 
+def _read_only(self, name, value):
+    raise AttributeError("a shared decoded message is read-only (set %s)" % name)
+
+
+# CPython (the simulator) only: a decoded message is a pure function of the frame's bytes, and
+# one broadcast reaches some twenty cores in one process; they share one decoded, read-only
+# copy (a class whose __setattr__ raises) instead of decoding it twenty times. Bounded; off on
+# MicroPython, where a board decodes each frame once anyway and must not keep a heap of copies.
+# docs/SIMULATOR.md "Performance"; set_memo(False) turns it off (tests compare both).
+_MEMO_MAX = const(4096)
+_memo: "dict | None" = None
+_Shared = None
+if _sum is _sum_bigint:
+    _memo = {}
+
+
+def set_memo(on):
+    """Share decoded headers between receivers of the same bytes (CPython only)."""
+    global _memo
+    if _sum is _sum_bigint:
+        _memo = {} if on else None
+
+
+def shared(obj, cls):
+    """Make ``obj`` (a freshly decoded message) read-only: its class becomes ``cls``, a
+    subclass of its own whose __setattr__ raises (see frozen())."""
+    obj.__class__ = cls
+    return obj
+
+
+def frozen(cls):
+    """A read-only subclass of ``cls`` with the same name (CPython only)."""
+    return type(cls.__name__, (cls,), {"__setattr__": _read_only})
+
+
+if _memo is not None:
+    _Shared = frozen(Header)
+
+
 def decode(buf):
     """Parse and check an IPv4 packet; returns a Header. Raises only DecodeError.
 
     Checks: version 4 and IHL 5 (options refused), total length within the buffer and the frame
-    limit (trailing bytes are ignored), header checksum, not a fragment.
+    limit (trailing bytes are ignored), header checksum, not a fragment. On CPython the Header
+    may be shared with other receivers of the same bytes: read-only.
     """
+    memo = _memo
+    if memo is None:
+        return _decode(buf)
+    if not isinstance(buf, _BUFFERS):
+        raise DecodeError("not a byte buffer: %s" % type(buf).__name__)
+    key = bytes(buf)
+    h = memo.get(key)
+    if h is None:
+        h = shared(_decode(buf), _Shared)
+        if len(memo) >= _MEMO_MAX:
+            memo.clear()
+        memo[key] = h
+    return h
+
+
+def _decode(buf):
     if not isinstance(buf, _BUFFERS):
         raise DecodeError("not a byte buffer: %s" % type(buf).__name__)
     n = len(buf)

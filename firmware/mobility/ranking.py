@@ -30,6 +30,8 @@ DEFAULTS = {
     "outage_penalty": 1000,  # larger than any signal difference: leave before the outage
     "margin": 6,  # hysteresis: a better agent must lead by this many points ...
     "dwell_ms": 3000,  # ... for this long before the node moves
+    "edge_rssi": -85,  # serving agent this weak (edge of its cell): move without dwell
+    "miss_rssi": -95,  # dBm counted for a missed advertisement (below a receiver's sensitivity)
 }
 
 

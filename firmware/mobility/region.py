@@ -415,6 +415,31 @@ class Region:
         self._withdrawn[k] = e[0]
         self._mark(now, k, e[0])
 
+    def local_moved(self, now, home, coa):
+        """Our local binding for ``home`` ended because the node registered with member
+        ``coa`` (its deregistration named that agent; docs/REGION.md "Forwarding pointer").
+        The new agent publishes after its hold-off, which may still run for up to
+        ``hold_off_ms``; meanwhile the others still tunnel to us. So instead of withdrawing
+        at once, we keep a short-lived entry pointing at ``coa`` (replaced by coa's own
+        publication when it arrives) and tunnel what still reaches us there; the withdrawal
+        of our binding rides on our next snapshot. Not a member: withdrawn as usual."""
+        self.start(now)
+        oi = self._member_index(coa, 0)
+        if not self.publishing or oi < 0 or coa == self.own:
+            self.local_down(now, home)
+            return
+        k = ipv4.addr_key(home, 0)
+        e = self._local.pop(k, None)
+        if e is not None:
+            self._withdrawn[k] = e[0]
+        v = self.table.get(home, 0)
+        if v and v & _ORIGIN_MASK == oi and self.published(now, home, 0) >= 0:
+            return  # coa's publication is already here
+        life = (2 * self.hold_off) >> _UNIT_SHIFT
+        exp = ((now >> _UNIT_SHIFT) + life + 2) & _UNITS_MASK
+        if not self.table.put(home, (exp << _EXP_SHIFT) | oi):
+            self.local_down(now, home)
+
     def local_binding(self, home):
         """True when this member holds a local binding for ``home`` (it takes precedence)."""
         e = self._local.get(ipv4.addr_key(home, 0))
@@ -707,6 +732,19 @@ class Region:
         if _units_diff((v >> _EXP_SHIFT) & _UNITS_MASK, (now >> _UNIT_SHIFT) & _UNITS_MASK) <= 0:
             return -1
         return v & _ORIGIN_MASK
+
+    def newer_elsewhere(self, now, home, expiry):
+        """True when another member published a binding for ``home`` that expires at least
+        two units (about 2 s) after ``expiry``, our local binding's: the node registered there
+        after it last registered here (agents grant the same lifetimes). A stale binding of
+        the other agent (the node left it without deregistering) expires earlier than ours
+        and does not count, so two agents that both fail to reach the node never both give
+        it up."""
+        v = self.table.get(home, 0)
+        if not v or self.published(now, home, 0) < 0:
+            return False
+        d = _units_diff((v >> _EXP_SHIFT) & _UNITS_MASK, (expiry >> _UNIT_SHIFT) & _UNITS_MASK)
+        return d >= 2
 
     def bindings(self, now):
         """{home address: origin address} of every unexpired published binding (for tests,

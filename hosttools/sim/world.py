@@ -25,7 +25,7 @@ import struct
 import numpy as np
 
 from hosttools import radio as radio_mod
-from hosttools.sim import mobility
+from hosttools.sim import kernels, mobility
 from hosttools.sim.engine import Engine
 
 SEND, DELIVER, LOG = 0, 1, 2
@@ -138,7 +138,10 @@ class World:
         # a transmission's mean RSSI is computed once, at its start, out to where it can still
         # be decoded or sensed; carrier sense, reception and interference read it
         self.reach2 = max(self.range2, self.medium.cs_range2)
-        self.NEG = np.full(n, -np.inf)
+        self.X = np.zeros(n)  # positions now (kernels.positions fills them per transmission)
+        self.Y = np.zeros(n)
+        self._lat_src = None  # the radio's shadowing lattice, and it as kernels.pair_rows
+        self._lat_pairs = None
         # carrier sense per node, kept up to date when a transmission starts (what
         # Medium.busy_until computes, without a loop over the transmissions in the air): until
         # when the medium is busy, the value before the latest transmission, and when that
@@ -375,50 +378,90 @@ class World:
         x, y = self.pos(nd.idx)
         rx = self._rx_means(nd, x, y)
         end = eng.now + air
-        sensed = np.flatnonzero((rx >= self.radio.cs_threshold) & (self.CH == nd.channel))
-        if len(sensed):
-            busy = self.BUSY[sensed]
-            self.BUSY_PREV[sensed] = busy
-            self.BUSY[sensed] = np.maximum(busy, end)
-            self.BUSY_START[sensed] = eng.now
+        kernels.carrier_sense(
+            rx,
+            self.CH,
+            nd.channel,
+            self.radio.cs_threshold,
+            end,
+            eng.now,
+            self.BUSY,
+            self.BUSY_PREV,
+            self.BUSY_START,
+        )
         tx = self.medium.start(nd.idx, nd.channel, eng.now, end, x, y, rx)
         eng.at(end, self._tx_end, nd, boot, tx)
 
     def _rx_means(self, nd, x, y):
         """Mean RSSI of a transmission by nd at (x, y) at every node (-inf beyond where it can
         be decoded or sensed, and at nd itself). Positions are those at the frame's start: a
-        frame lasts a few milliseconds, in which nobody moves more than a few centimetres."""
-        dt = self.eng.now / 1e6 - self.T0
-        X = self.X0 + self.VX * dt
-        Y = self.Y0 + self.VY * dt
-        d2 = (X - x) ** 2 + (Y - y) ** 2
-        near = d2 <= self.reach2
-        near[nd.idx] = False
-        idx = np.flatnonzero(near)
-        rx = self.NEG.copy()
-        if len(idx):
-            rx[idx] = self.radio.mean_rssi_many(x, y, X[idx], Y[idx], d2[idx])
-        return rx
+        frame lasts a few milliseconds, in which nobody moves more than a few centimetres.
+        (radio.Radio.mean_rssi_many's arithmetic, compiled: hosttools.sim.kernels.)"""
+        X, Y = self.X, self.Y
+        kernels.positions(self.eng.now / 1e6, self.X0, self.Y0, self.VX, self.VY, self.T0, X, Y)
+        radio = self.radio
+        rx = np.empty(len(X))
+        while True:
+            lat = radio._lattice
+            if lat is not None and lat is not self._lat_src:
+                self._lat_src = lat
+                self._lat_pairs = kernels.pair_rows(lat[2])
+            if lat is not None and kernels.rx_means(
+                X,
+                Y,
+                x,
+                y,
+                nd.idx,
+                self.reach2,
+                radio.tx_power - radio.pl0,
+                radio.ten_n / 2.0,
+                self._lat_pairs,
+                lat[0],
+                lat[1],
+                0.5 / radio.lattice_step,
+                radio.shadow_sigma,
+                rx,
+            ):
+                return rx
+            # a link's midpoint is off the shadowing lattice: grow it to cover every midpoint
+            # of this transmission (as Radio.shadow_db_many does)
+            d2 = (X - x) ** 2 + (Y - y) ** 2
+            near = d2 <= self.reach2
+            near[nd.idx] = False
+            mx = (X[near] + x) * 0.5
+            my = (Y[near] + y) * 0.5
+            radio.cover(float(mx.min()), float(my.min()), float(mx.max()), float(my.max()))
 
     def _hearers(self, nd, tx, unicast_to=None):
         """(indices, frame RSSIs) of the nodes that decode nd's transmission as far as noise
         goes: on, same channel, mean RSSI plus the link's fast fading now, then the packet
         error rate for the frame's length (hosttools.radio)."""
         rx = tx.rx
-        mask = (rx >= self.floor) & self.ON & (self.CH == nd.channel)
-        if unicast_to is not None:
-            # ESP-NOW hands a unicast frame only to its addressee (and the attacker listens)
-            keep = self.UNICAST_SEEN.copy()
-            if unicast_to >= 0:
-                keep[unicast_to] = True
-            mask &= keep
-        idx = np.flatnonzero(mask)
+        if unicast_to is None:
+            unicast_to = -2  # broadcast: every node may decode it
+        idx = kernels.candidates(
+            rx, self.floor, self.ON, self.CH, nd.channel, unicast_to, self.UNICAST_SEEN
+        )
         n = len(idx)
         if n == 0:
             return idx, idx
         radio = self.radio
-        level = rx[idx] + radio.fading_db_many(nd.idx, idx, self.eng.now)
-        p = radio.p_loss_many(level, len(nd.txq[0][1]))
+        k, w0, w1 = radio_mod._fading_weights(self.eng.now, radio.coh_us)
+        base = radio._base_fade
+        level, p = kernels.levels(
+            rx,
+            idx,
+            nd.idx,
+            np.uint64((base + radio_mod._mix64(k)) & radio_mod._M64),
+            np.uint64((base + radio_mod._mix64(k + 1)) & radio_mod._M64),
+            w0,
+            w1,
+            radio.fading,
+            radio.g0,
+            radio.sensitivity,
+            radio.hearing_floor,
+            8 * (len(nd.txq[0][1]) + radio_mod.ESPNOW_OVERHEAD_BYTES),
+        )
         ok = self.nrng.random(n) >= p
         self.stats["lost_noise"] += int(n - np.count_nonzero(ok))
         return idx[ok], np.rint(level[ok])

@@ -365,6 +365,84 @@ class LocalPrecedence(unittest.TestCase):
         self.assertEqual(f.handled_by(b"precedence-2"), ["C", "A1", "A2"])
 
 
+class ForwardingPointer(unittest.TestCase):
+    def test_old_agent_forwards_to_the_new_one_until_its_publication_arrives(self):
+        # A2's publication of the node's new binding waits behind its hold-off (it has just
+        # published another change); the node's deregistration at A1 names A2 as care-of, so
+        # A1 tunnels the node's traffic to A2 at once instead of dropping it meanwhile.
+        f = Field(hold_off_ms=3000, republish_ms=60000)
+        f.agent("A1", "10.0.0.1")
+        f.agent("A2", "10.0.0.2")
+        f.link("10.0.0.1", "10.0.0.2")
+        f.hosts["10.0.0.1"] = ["10.0.0.60"]
+        f.build()
+        f.host("C", "10.0.0.60", gateway="10.0.0.1", peers=False)
+        node = Host({"node_id": 7, "address": M_HOME, "keys": keys_for(7)}, make_rand(7), 0)
+        f.m.add("N", node, link_mac(M_HOME))
+        f.hear("N", "A1", -50)
+        f.hear("N", "A2", -50)
+        home = ipv4.aton(M_HOME)
+        other = ipv4.aton("10.9.0.99")
+        counter = [0]
+
+        def register(agent, lifetime, who=home, coa=None):
+            a = f.role(agent)
+            counter[0] += 1
+            req = registration.RegRequest(
+                who,
+                a.address,
+                registration.FLAG_S,
+                lifetime,
+                who,
+                ipv4.ANY_ADDR,
+                a.address if coa is None else ipv4.aton(coa),
+                registration.make_ident(a.nonce, counter[0]),
+            )
+            f.m.inject(agent, link_mac(M_HOME), registration.encode_request(req, CELL_KEY))
+
+        f.m.run(5000)
+        register("A1", 60)
+        f.m.run(5000)
+        self.assertEqual(f.role("A2").region.published_addr(f.m.now, home), ipv4.aton("10.0.0.1"))
+        register("A2", 60, who=other)  # A2 publishes this at once, then holds off 3 s
+        f.m.run(100)
+        register("A2", 60)  # the node moves: A2's publication of it waits
+        f.m.run(10)
+        register("A1", 0, coa="10.0.0.2")  # deregistration naming the new agent
+        f.m.run(10)
+        down = f.m.logged("binding_down", "A1")[-1][3]
+        self.assertEqual((down["reason"], down["to"]), ("dereg", "10.0.0.2"))
+        self.assertEqual(f.role("A1").region.published_addr(f.m.now, home), ipv4.aton("10.0.0.2"))
+        f.m.capture = []
+        f.m.send("C", M_HOME, b"pointer-1")
+        f.m.run(200)
+        self.assertEqual(f.m.received("N", b"pointer-1"), [b"pointer-1"])
+        self.assertEqual(f.handled_by(b"pointer-1"), ["C", "A1", "A2"])
+        # A2's own publication replaces the pointer (which alone would have lapsed by now)
+        f.m.run(10000)
+        self.assertEqual(f.role("A1").region.published_addr(f.m.now, home), ipv4.aton("10.0.0.2"))
+        f.m.send("C", M_HOME, b"pointer-2")
+        f.m.run(200)
+        self.assertEqual(f.m.received("N", b"pointer-2"), [b"pointer-2"])
+
+    def test_a_pointer_to_a_non_member_is_a_plain_withdrawal(self):
+        f = Field(hold_off_ms=500)
+        f.agent("A1", "10.0.0.1")
+        f.agent("A2", "10.0.0.2")
+        f.link("10.0.0.1", "10.0.0.2")
+        f.build()
+        a1 = f.role("A1")
+        home = ipv4.aton(M_HOME)
+        f.m.run(2000)
+        a1.region.local_up(f.m.now, home, 60000)
+        f.m.run(2000)
+        self.assertEqual(f.role("A2").region.published_addr(f.m.now, home), ipv4.aton("10.0.0.1"))
+        a1.region.local_moved(f.m.now, home, ipv4.aton("10.0.0.77"))
+        f.m.run(1000)
+        self.assertEqual(a1.region.published_addr(f.m.now, home), None)
+        self.assertEqual(f.role("A2").region.published_addr(f.m.now, home), None)
+
+
 class Partition(unittest.TestCase):
     def test_delivery_inside_each_part_and_after_healing(self):
         f = Field(republish_ms=4000)
@@ -454,46 +532,63 @@ if __name__ == "__main__":
 
 class NodeWalksOffWithoutDeregistering(unittest.TestCase):
     """A node that vanishes from its agent's cell (no overlap, no deregistration) must not leave
-    that agent delivering into the void until the binding's lifetime runs out."""
+    that agent delivering into the void until the binding's lifetime runs out; but failed sends
+    alone (a fade at the edge of the cell) must not end a binding either."""
 
-    def field(self):
+    def field(self, gateway="10.0.0.3"):
         f = Field()
         for i in (1, 2, 3):
             f.agent("A%d" % i, "10.0.0.%d" % i)
         f.link("10.0.0.1", "10.0.0.2")
         f.link("10.0.0.2", "10.0.0.3")
-        f.hosts["10.0.0.3"] = ["10.0.0.60"]
+        f.hosts[gateway] = ["10.0.0.60"]
         f.build()
-        f.host("C", "10.0.0.60", gateway="10.0.0.3", peers=False)
+        f.host("C", "10.0.0.60", gateway=gateway, peers=False)
         f.mobile()
         f.hear("M", "A1", -45)
         f.m.run(5000)
         return f
 
-    def test_failed_sends_end_the_stale_binding_and_reroute_the_datagram(self):
-        f = self.field()
+    def walk_off(self, f):
         f.m.flow("C", M_HOME, 200, 150, b"wo")  # 30 s of traffic
         f.m.run(5000)
         f.m.deafen("M", "A1")  # gone at once: no overlap, no deregistration
         f.hear("M", "A2", -45)
         f.m.run(25000)
-        downs = f.m.logged("binding_down", "A1")
-        self.assertEqual(downs[-1][3]["reason"], "link")
         bound = f.m.logged("bound", "M")[-1]
         self.assertEqual(bound[3]["agent"], "10.0.0.2")
-        # the stale binding ended within a second of the new one being published, far sooner
-        # than its 30 s lifetime, and from then on every datagram arrived
-        self.assertLess(downs[-1][0] - bound[0], 1000)
+        return bound[0]
+
+    def assert_reached_from(self, f, t):
         got = set(f.m.received("M", b"wo"))
-        first_after = (downs[-1][0] - f.m.logged("bound", "M")[0][0]) // 200 + 1
+        first_after = (t - f.m.logged("bound", "M")[0][0]) // 200 + 1
         late = [b"wo%06d" % i for i in range(first_after, 150)]
         self.assertEqual([d for d in late if d not in got], [])
 
-    def test_one_failed_send_does_not_end_a_binding(self):
+    def test_stale_binding_ends_once_the_node_is_bound_elsewhere(self):
+        # C sits in A1's cell: A1's stale local binding takes precedence, so it alone decides
+        # where C's datagrams go. It ends at the first failed send after A2's publication
+        # reached A1, and that datagram is re-routed to A2.
+        f = self.field(gateway="10.0.0.1")
+        t_bound = self.walk_off(f)
+        downs = f.m.logged("binding_down", "A1")
+        self.assertEqual(downs[-1][3]["reason"], "link")
+        self.assertLess(downs[-1][0] - t_bound, 1000)  # within a second of the new binding
+        self.assertGreater(downs[-1][0], t_bound)  # ... and not before it (the node was lost)
+        self.assertEqual(len(f.role("A1").bindings), 0)
+        self.assert_reached_from(f, downs[-1][0])
+
+    def test_walked_off_node_is_reached_through_its_new_agent(self):
+        # C elsewhere in the region: its agent follows A2's publication at once.
+        f = self.field()
+        t_bound = self.walk_off(f)
+        self.assert_reached_from(f, t_bound + 1000)
+
+    def test_failed_sends_alone_do_not_end_a_binding(self):
         f = self.field()
         a1 = f.role("A1")
         mac = f.m.stations["M"].mac
-        a1.on_link_failure(f.m.now, actions.IF_RADIO, mac)
+        for i in range(10):  # a fade: ten failures in a second, the node bound nowhere else
+            a1.on_link_failure(f.m.now + 100 * i, actions.IF_RADIO, mac)
         self.assertEqual(len(a1.bindings), 1)
-        a1.on_link_failure(f.m.now + 5000, actions.IF_RADIO, mac)  # outside the window
-        self.assertEqual(len(a1.bindings), 1)
+        self.assertEqual(f.m.logged("binding_down", "A1"), [])

@@ -4,6 +4,7 @@ nothing written (no log directory, no config on the board, no files on disk)."""
 import os
 import subprocess
 import sys
+import time
 import tty
 from pathlib import Path
 
@@ -20,7 +21,23 @@ def roam(*args, cwd, env=None):
     return done.returncode, done.stdout, done.stderr
 
 
-def one_line_error(code, err, expect):
+def roam_at_once(runs, env=None):
+    """Several roam commands at the same time: [(cwd, args...)] -> [(code, out, err)]."""
+    e = dict(os.environ, **(env or {}))
+    procs = [
+        subprocess.Popen(
+            [ROAM, *args], cwd=cwd, env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for cwd, *args in runs
+    ]
+    done = []
+    for p in procs:
+        out, err = p.communicate(timeout=60)
+        done.append((p.returncode, out, err))
+    return done
+
+
+def one_line_error(code, out, err, expect):
     assert code == 2, err
     assert err.count("\n") == 1 and err.startswith("roam: error: "), err
     assert expect in err, err
@@ -30,71 +47,84 @@ def one_line_error(code, err, expect):
 def env(tmp_path):
     return {
         "ROAM_BOARDS_DIR": str(write_boards(tmp_path / "boards")),
-        "ROAM_BOARD_TIMEOUT": "1.5",
         "ROAM_FIRMWARE_CACHE": str(tmp_path / "cache"),
     }
 
 
 @pytest.mark.parametrize("cmd", ["deploy", "provision", "logs", "test", "flash"])
 def test_no_fleet_and_no_port(tmp_path, env, cmd):
-    code, _, err = roam(cmd, cwd=tmp_path, env=env)
-    one_line_error(code, err, "no fleet file")
+    code, out, err = roam(cmd, cwd=tmp_path, env=env)
+    one_line_error(code, out, err, "no fleet file")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["boards"]
 
 
 def test_malformed_fleet_and_keys(tmp_path, env):
     (tmp_path / "fleet.toml").write_text("[[board]\nname = 'x'\n")
-    for cmd in ("deploy", "logs", "provision", "flash", "test"):
-        code, _, err = roam(cmd, cwd=tmp_path, env=env)
-        one_line_error(code, err, "fleet file fleet.toml is not valid TOML")
+    cmds = ("deploy", "logs", "provision", "flash", "test")
+    for code, out, err in roam_at_once([(tmp_path, cmd) for cmd in cmds], env):
+        one_line_error(code, out, err, "fleet file fleet.toml is not valid TOML")
     write_fleet(tmp_path / "fleet.toml", "/dev/null")
     (tmp_path / "keys.json").write_text('{"default": {"cell": "00112233445566778899aabbccddeeff"')
-    code, _, err = roam("provision", "--keys", "keys.json", cwd=tmp_path, env=env)
-    one_line_error(code, err, "keys file keys.json is not valid JSON")
+    code, out, err = roam("provision", "--keys", "keys.json", cwd=tmp_path, env=env)
+    one_line_error(code, out, err, "keys file keys.json is not valid JSON")
     assert "00112233" not in err
 
 
 def test_unknown_board_type_and_missing_entry(tmp_path, env):
     write_fleet(tmp_path / "fleet.toml", "/dev/ttyUSB9", board="esp8266")
-    code, _, err = roam("deploy", cwd=tmp_path, env=env)
-    one_line_error(code, err, "unknown board type 'esp8266' (known: esp32)")
+    code, out, err = roam("deploy", cwd=tmp_path, env=env)
+    one_line_error(code, out, err, "unknown board type 'esp8266' (known: esp32)")
     write_fleet(tmp_path / "fleet.toml", "/dev/ttyUSB9")
-    code, _, err = roam("deploy", "--board", "nobody", cwd=tmp_path, env=env)
-    one_line_error(code, err, "no board named 'nobody' in the fleet")
+    code, out, err = roam("deploy", "--board", "nobody", cwd=tmp_path, env=env)
+    one_line_error(code, out, err, "no board named 'nobody' in the fleet")
     write_keys(tmp_path / "keys.toml")
-    code, _, err = roam("provision", "--port", "/dev/null", cwd=tmp_path, env=env)
-    one_line_error(code, err, "port /dev/null has no fleet entry")
+    code, out, err = roam("provision", "--port", "/dev/null", cwd=tmp_path, env=env)
+    one_line_error(code, out, err, "port /dev/null has no fleet entry")
 
 
 def test_missing_port(tmp_path, env):
     write_fleet(tmp_path / "fleet.toml", str(tmp_path / "ttyGONE"))
     write_keys(tmp_path / "keys.toml")
-    for cmd in ("deploy", "provision", "logs", "test"):
-        code, _, err = roam(cmd, cwd=tmp_path, env=env)
-        one_line_error(code, err, "port %s does not exist" % (tmp_path / "ttyGONE"))
+    cmds = ("deploy", "provision", "logs", "test")
+    for code, out, err in roam_at_once([(tmp_path, cmd) for cmd in cmds], env):
+        one_line_error(code, out, err, "port %s does not exist" % (tmp_path / "ttyGONE"))
     assert not (tmp_path / "out").exists()
 
 
 def test_busy_port_and_board_not_answering(tmp_path, env):
-    m, s = os.openpty()
-    tty.setraw(s)
-    port = os.ttyname(s)
+    """A port with nothing behind it (a pty nobody serves) is told at once, with the default
+    board timeout (10 s): not one byte comes back to Ctrl-C / Ctrl-A within boardio.PROBE_S.
+    Each command on its own port, all at once; then each port held by another program."""
+    cmds = ("deploy", "provision", "test")
+    ptys = [os.openpty() for _ in cmds]
     try:
-        write_fleet(tmp_path / "fleet.toml", port)
-        write_keys(tmp_path / "keys.toml")
-        for cmd in ("deploy", "provision", "test"):
-            code, _, err = roam(cmd, cwd=tmp_path, env=env)
-            one_line_error(code, err, "board on %s does not answer" % port)
-        holder = serial.Serial(port, exclusive=True)
+        ports = []
+        for cmd, (_m, s) in zip(cmds, ptys, strict=True):
+            tty.setraw(s)
+            ports.append(os.ttyname(s))
+            (tmp_path / cmd).mkdir()
+            write_fleet(tmp_path / cmd / "fleet.toml", ports[-1])
+            write_keys(tmp_path / cmd / "keys.toml")
+        t0 = time.monotonic()
+        done = roam_at_once([(tmp_path / cmd, cmd) for cmd in cmds], env)
+        took = time.monotonic() - t0
+        for (code, out, err), port in zip(done, ports, strict=True):
+            one_line_error(code, out, err, "board on %s does not answer (nothing came back" % port)
+        assert took < 6, took  # PROBE_S (2 s) and the start of the commands, not the 10 s
+        for cmd in cmds:  # nothing written on disk
+            assert sorted(p.name for p in (tmp_path / cmd).iterdir()) == ["fleet.toml", "keys.toml"]
+        holders = [serial.Serial(port, exclusive=True) for port in ports]
         try:
-            for cmd in ("deploy", "provision", "test"):
-                code, _, err = roam(cmd, cwd=tmp_path, env=env)
-                one_line_error(code, err, "port %s is busy" % port)
+            done = roam_at_once([(tmp_path / cmd, cmd) for cmd in cmds], env)
         finally:
-            holder.close()
+            for h in holders:
+                h.close()
+        for (code, out, err), port in zip(done, ports, strict=True):
+            one_line_error(code, out, err, "port %s is busy" % port)
     finally:
-        os.close(m)
-        os.close(s)
+        for m, s in ptys:
+            os.close(m)
+            os.close(s)
 
 
 def test_fleet_with_one_bad_board_reports_each(tmp_path, env):
@@ -112,3 +142,39 @@ def test_fleet_with_one_bad_board_reports_each(tmp_path, env):
     assert code == 2
     assert err.splitlines()[-1] == "roam: error: deploy failed on 1 of 2 boards (gone)"
     assert (tmp_path / "root" / ".roam_manifest.json").is_file()
+
+
+def test_a_board_that_prints_is_waited_for(tmp_path):
+    """The quick verdict is only for a silent port: a board that prints but ignores Ctrl-C for
+    2.5 s (longer than boardio.PROBE_S) is waited for, and reached once its program ends."""
+    from hosttools import boardio
+
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "main.py").write_text(
+        "import time\n"
+        "t = time.time()\n"
+        "while time.time() - t < 2.5:\n"
+        "    try:\n"
+        "        print('busy')\n"
+        "        time.sleep(0.2)\n"
+        "    except KeyboardInterrupt:\n"
+        "        pass\n"
+    )
+    with virtual_board(root) as vb:
+        t0 = time.monotonic()
+        with boardio.open_board(vb.pty, timeout=10) as t:
+            took = time.monotonic() - t0
+            assert boardio.board_eval(t, "1 + 1", vb.pty) == "2"
+    assert boardio.PROBE_S < took < 10, took
+    # and one that never gives its REPL gets the full timeout and says it prints
+    (root / "main.py").write_text(
+        "while True:\n    try:\n        print('busy')\n        import time\n"
+        "        time.sleep(0.2)\n    except KeyboardInterrupt:\n        pass\n"
+    )
+    with virtual_board(root) as vb:
+        t0 = time.monotonic()
+        with pytest.raises(boardio.RoamError, match="it prints, but no MicroPython REPL"):
+            with boardio.open_board(vb.pty, timeout=1):
+                pass
+        assert 1 <= time.monotonic() - t0 < 4

@@ -3,9 +3,10 @@
 The CLI as a hobbyist runs it, every step a real `roam` process: `roam lab up` (the `walk`
 scenario shortened: the agents a1..a3, the router, the home agent, the correspondent c1 and the
 mobile node m1, six times walking speed), `roam deploy` and `roam provision` of the fleet the lab
-wrote, `roam devices` listing the lab's boards, `roam logs` collecting every board's console at once
-while `roam lab start` runs the walk, `roam report LOGDIR`. Then the report's figures are compared with what the AIR recorded on
-its own, without the boards' logs: `air.pcap` (every IPv4 frame as it was put on the air) and
+wrote, `roam devices` listing the lab's boards, `roam logs` collecting every board's console
+at once while `roam lab start` runs the walk, `roam report LOGDIR`. Then the report's figures
+are compared with what the AIR recorded on its own, without the boards' logs: `air.pcap`
+(every IPv4 frame as it was put on the air) and
 `air-rx.pcap` (every frame the air delivered, with the receiving board's MAC as Ethernet
 destination), decoded with the firmware's own decoders (mobility.ipv4, tunnel, registration).
 
@@ -41,7 +42,7 @@ import time
 import pytest
 
 from hosttools.pcap import read_pcap
-from tests.host._labhelp import ROAM, REPO, roam, wait_no_lab_processes
+from tests.host._labhelp import REPO, ROAM, roam, wait_no_lab_processes
 
 NODES = "a1,a2,a3,r1,ha,c1,m1"
 SPEED = 6

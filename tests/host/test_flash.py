@@ -177,3 +177,44 @@ def test_board_definition_read(boards):
     assert (bt.chip, bt.flash_offset) == ("esp32", 0x1000)
     with pytest.raises(RoamError, match="unknown board type"):
         load_board_type("../etc/passwd")
+
+
+def test_make_flash_dry_run_without_a_board(tmp_path):
+    """`make flash PORT=.. BOARD=.. NODE=.. DRY_RUN=1`: the esptool command line, what deploy
+    would send and the config provision would write (keys hidden), with no board plugged in."""
+    import subprocess
+    import sys
+
+    from hosttools.fleet import REPO_DIR
+
+    img = image_file(tmp_path)
+    port = str(tmp_path / "ttyUSB0")  # no such port: nothing may try to open it
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text(
+        '[[board]]\nname = "m1"\nport = "%s"\nboard = "esp32"\nrole = "mobile"\nnode_id = 9\n'
+        'address = "10.64.0.9"\nhome_agent = "10.0.0.5"\nchannel = 1\n' % port
+    )
+    key = "5a" * 16
+    keys = tmp_path / "keys.toml"
+    keys.write_text('[default]\ncell = "%s"\nregion = "%s"\n' % (key, key))
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    r = subprocess.run(
+        ["make", "--no-print-directory", "-o", "venv", "flash", "PORT=" + port, "BOARD=esp32"]
+        + ["NODE=m1", "DRY_RUN=1", "FLEET=%s" % fleet, "KEYS=%s" % keys, "FIRMWARE=%s" % img],
+        cwd=str(REPO_DIR),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = r.stdout.splitlines()
+    assert (
+        "esptool --chip esp32 --port %s --baud 460800 --before default-reset --after hard-reset "
+        "write-flash --erase-all 0x1000 %s" % (port, img)
+    ) in lines
+    assert any(ln.startswith("m1: would send to %s" % port) and "soft-reset" in ln for ln in lines)
+    wrote = [ln for ln in lines if ln.startswith("m1: would write config.json on %s" % port)]
+    assert len(wrote) == 1 and '"role": "mobile"' in wrote[0] and "<16-byte key>" in wrote[0]
+    assert key not in r.stdout + r.stderr
+    assert not os.path.exists(port)

@@ -1,19 +1,56 @@
 """A virtual board (hosttools/vboard.py) for the CLI tests: real MicroPython behind a pty."""
 
 import contextlib
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
-from hosttools.vboard import BoardHost, VirtualBoard
+REPO = Path(__file__).resolve().parents[2]
+
+
+class _Board:
+    def __init__(self, pty, root):
+        self.pty = pty
+        self.root = Path(root)
 
 
 @contextlib.contextmanager
 def virtual_board(root, name="vb1", link=None):
-    host = BoardHost()
-    board = host.add(VirtualBoard(root, name=name, link=link))
-    host.start_thread()
+    """The board runs in its own process (`python -m hosttools.vboard`), as a real board is
+    another device and the lab's boards are in the lab daemon. In this process it would fork
+    each new MicroPython (at every soft reset) while the test holds the port: the child holds a
+    copy of the test's descriptor, and with it the port's exclusive lock, until it executes
+    MicroPython, and the next exclusive open in that moment finds the port busy."""
+    Path(root).mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "hosttools.vboard", "--root", str(root), "--name", name]
+    if link:
+        cmd += ["--link", str(link)]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        cwd=str(REPO),
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        start_new_session=True,  # its MicroPython processes go with it
+    )
     try:
-        yield board
+        pty = proc.stdout.readline().decode().strip()
+        assert pty.startswith("/dev/"), "the virtual board did not start: %r" % pty
+        yield _Board(pty, root)
     finally:
-        host.close()
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # whatever of its group is left
+        except ProcessLookupError:
+            pass
+        proc.wait()
+        proc.stdout.close()
 
 
 def write_fleet(

@@ -1,0 +1,158 @@
+"""The simulator's per-transmission radio arithmetic, compiled (numba).
+
+A transmission needs the mean RSSI at every node within reach (about 1,000 nodes in the city)
+and, at its end, the fast fading and packet error rate at every candidate hearer. As numpy
+expressions that is some eighty array operations per frame on small arrays, where the cost is
+numpy's per-call overhead, not the arithmetic; one compiled loop per step does the same
+arithmetic element by element in a few microseconds.
+
+These functions compute exactly the formulas of hosttools.radio (Radio.mean_rssi_many,
+shadow_db_many, fading_db_many, p_loss_many), in the same order of operations, so a run gives
+the results it gave with the numpy expressions (tests/host/test_sim_kernels.py compares them;
+transcendental functions may differ from numpy's vectorised ones in the last bit, which moves
+no threshold in practice). The lab's air does not use them: it sends a frame at a time.
+"""
+
+import numpy as np
+from numba import njit
+
+from hosttools import radio as radio_mod
+
+SHADOW_CLIP = radio_mod.SHADOW_CLIP
+FADING_CLIP = radio_mod.FADING_CLIP
+_IH_SCALE = radio_mod._IH_SCALE
+_C1 = np.uint64(0xBF58476D1CE4E5B9)
+_C2 = np.uint64(0x94D049BB133111EB)
+_MASK16 = np.uint64(0xFFFF)
+_S16 = np.uint64(16)
+_S30 = np.uint64(30)
+_S27 = np.uint64(27)
+_S31 = np.uint64(31)
+_S32 = np.uint64(32)
+_S48 = np.uint64(48)
+
+
+@njit(cache=True)
+def positions(now_s, X0, Y0, VX, VY, T0, X, Y):
+    """Every node's position at now_s (seconds) into X, Y (as World.pos computes one)."""
+    for i in range(X0.shape[0]):
+        dt = now_s - T0[i]
+        X[i] = X0[i] + VX[i] * dt
+        Y[i] = Y0[i] + VY[i] * dt
+
+
+def pair_rows(vals):
+    """The shadowing lattice (ni, nj) laid out as (ni - 1, nj, 2): [i, j] holds the values at
+    (i, j) and (i + 1, j), so the four corners of a bilinear lookup are 32 adjacent bytes (one
+    cache line, mostly) instead of two rows ~10 kB apart. The same values, copied."""
+    return np.ascontiguousarray(np.stack((vals[:-1], vals[1:]), axis=-1))
+
+
+@njit(cache=True)
+def rx_means(X, Y, x, y, sender, reach2, base, half_ten_n, pairs, i0, j0, inv2h, sigma, out):
+    """Mean RSSI of a transmission from (x, y) at every node into out (-inf beyond reach2 and
+    at the sender); `pairs` is the lattice from pair_rows(). Returns False, leaving out
+    incomplete, when a link's midpoint falls outside the shadowing lattice (the caller grows it
+    and calls again)."""
+    ni = pairs.shape[0]
+    nj = pairs.shape[1] - 1
+    for b in range(X.shape[0]):
+        dx = X[b] - x
+        dy = Y[b] - y
+        d2 = dx * dx + dy * dy
+        if d2 > reach2 or b == sender:
+            out[b] = -np.inf
+            continue
+        fx = (X[b] + x) * inv2h
+        fy = (Y[b] + y) * inv2h
+        fi = np.floor(fx)
+        fj = np.floor(fy)
+        ii = int(fi) - i0
+        jj = int(fj) - j0
+        if ii < 0 or jj < 0 or ii >= ni or jj >= nj:
+            return False
+        u = fx - fi
+        v = fy - fj
+        z = (1 - u) * ((1 - v) * pairs[ii, jj, 0] + v * pairs[ii, jj + 1, 0]) + u * (
+            (1 - v) * pairs[ii, jj, 1] + v * pairs[ii, jj + 1, 1]
+        )
+        if z < -SHADOW_CLIP:
+            z = -SHADOW_CLIP
+        elif z > SHADOW_CLIP:
+            z = SHADOW_CLIP
+        if d2 < 1.0:
+            d2 = 1.0
+        out[b] = base - half_ten_n * np.log10(d2) - z * sigma
+    return True
+
+
+@njit(cache=True)
+def carrier_sense(rx, CH, channel, threshold, end, now, BUSY, BUSY_PREV, BUSY_START):
+    """Mark the medium busy until `end` at every node on `channel` that senses rx."""
+    for i in range(rx.shape[0]):
+        if rx[i] >= threshold and CH[i] == channel:
+            b = BUSY[i]
+            BUSY_PREV[i] = b
+            if end > b:
+                BUSY[i] = end
+            BUSY_START[i] = now
+
+
+@njit(cache=True)
+def candidates(rx, floor, ON, CH, channel, unicast_to, SEEN):
+    """Indices of the nodes that may decode the frame: on, same channel, mean RSSI at least
+    `floor`; for a unicast frame (unicast_to >= -1) only the addressee and the sniffers."""
+    n = 0
+    idx = np.empty(rx.shape[0], dtype=np.int64)
+    for i in range(rx.shape[0]):
+        if rx[i] >= floor and ON[i] and CH[i] == channel:
+            if unicast_to >= -1 and not (SEEN[i] or i == unicast_to):
+                continue
+            idx[n] = i
+            n += 1
+    return idx[:n]
+
+
+@njit(cache=True)
+def _mix(x):
+    x = (x ^ (x >> _S30)) * _C1
+    x = (x ^ (x >> _S27)) * _C2
+    return x ^ (x >> _S31)
+
+
+@njit(cache=True)
+def _hnorm(base, key):
+    h = _mix(base + key)
+    s = (h & _MASK16) + ((h >> _S16) & _MASK16) + ((h >> _S32) & _MASK16) + (h >> _S48)
+    return (np.float64(s) + 2.0) * (_IH_SCALE / 65536.0) - 2.0 * _IH_SCALE
+
+
+@njit(cache=True)
+def levels(rx, idx, sender, b0, b1, w0, w1, fading, g0, sensitivity, hearing_floor, bits):
+    """(frame RSSI, loss probability) at each candidate idx: mean + the link's fast fading
+    (Radio.fading_db_many with the two bin bases b0, b1 and weights w0, w1), then the DBPSK
+    packet error rate of a frame of `bits` bits (Radio.p_loss_many)."""
+    n = idx.shape[0]
+    level = np.empty(n)
+    p = np.empty(n)
+    a = np.uint64(sender)
+    for k in range(n):
+        b = np.uint64(idx[k])
+        lo = a if a < b else b
+        hi = b if a < b else a
+        key = (lo << _S32) | hi
+        lv = rx[idx[k]]
+        if fading != 0.0:
+            f = w0 * _hnorm(b0, key) + w1 * _hnorm(b1, key)
+            if f < -FADING_CLIP:
+                f = -FADING_CLIP
+            elif f > FADING_CLIP:
+                f = FADING_CLIP
+            lv = lv + f * fading
+        level[k] = lv
+        g = g0 * np.power(10.0, (lv - sensitivity) / 10.0)
+        if g > 700.0:
+            g = 700.0
+        q = -np.expm1(bits * np.log1p(-0.5 * np.exp(-g)))
+        p[k] = 1.0 if lv < hearing_floor else q
+    return level, p
