@@ -146,7 +146,11 @@ def esptool_command(port: str, bt: BoardType, image: Path, baud: int) -> str:
 def connect_chip(port: str, baud: int) -> Any:
     """esptool's detect_chip on the port, then its flasher stub (the connected chip object)."""
     from esptool.cmds import detect_chip, run_stub
+    from esptool.logger import log
 
+    # roam reports progress and errors itself (one bar per board, one error line): esptool's
+    # own messages ("Connecting....", notes, warnings about a port without RTS/DTR) stay out.
+    log.set_verbosity("silent")
     esp = detect_chip(port=port, baud=115200, connect_mode="default-reset", connect_attempts=3)
     esp = run_stub(esp)
     if baud != 115200:

@@ -32,7 +32,7 @@ from typing import IO, Any
 import click
 import serial
 
-from hosttools.boardio import check_port_exists, describe_open_error
+from hosttools.boardio import check_port_exists, describe_open_error, open_serial
 from hosttools.errors import RoamError
 from hosttools.targets import fleet_options, resolve
 
@@ -236,6 +236,10 @@ def collect(
         raise RoamError("two boards share a name: %s" % names)
     for _, port in boards:
         check_port_exists(port)
+    for _, port in boards:
+        # A port that is busy or not ours at the start is a mistake to tell, not a gap to wait
+        # out (later, while collecting, the readers wait for a port that went away).
+        open_serial(port).close()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stop = stop or threading.Event()

@@ -241,9 +241,9 @@ class Radio:
             out -= np.outer(np.sin(a), np.sin(b))
         return out * math.sqrt(2.0 / FIELD_TERMS)
 
-    def cover(self, x0, y0, x1, y1):
+    def cover(self, x0, y0, x1, y1, margin_m=LATTICE_MARGIN_M):
         """Make the cached lattice cover the rectangle (metres; midpoints of links), growing it
-        by a margin when needed. Values do not depend on the lattice's extent."""
+        by `margin_m` when needed. Values do not depend on the lattice's extent."""
         h = self.lattice_step
         i0, j0 = int(math.floor(x0 / h)), int(math.floor(y0 / h))
         i1, j1 = int(math.floor(x1 / h)) + 1, int(math.floor(y1 / h)) + 1
@@ -254,7 +254,7 @@ class Radio:
                 return
             i0, j0 = min(i0, li0), min(j0, lj0)
             i1, j1 = max(i1, li0 + vals.shape[0] - 1), max(j1, lj0 + vals.shape[1] - 1)
-        m = int(LATTICE_MARGIN_M / h)
+        m = int(margin_m / h)
         i0, j0, i1, j1 = i0 - m, j0 - m, i1 + m, j1 + m
         self._lattice = (i0, j0, self._lattice_values(i0, j0, i1 - i0 + 1, j1 - j0 + 1))
 

@@ -32,6 +32,10 @@ SEND, DELIVER, LOG = 0, 1, 2
 IF_RADIO, IF_BACKBONE = 0, 1
 BROADCAST = b"\xff" * 6
 TICKS_MASK = (1 << 30) - 1
+# the shadowing lattice is grown by this much beyond the midpoints it must hold: little, so
+# that it stays small enough for the CPU cache (a city's lattice is read ~1,000 times a frame at
+# scattered places); values do not depend on the extent (hosttools.radio.Radio.cover)
+LATTICE_MARGIN_M = 20.0
 TXQ_MAX = 32  # frames waiting for the air at one node; more are dropped (ESP-NOW would block)
 APP_MAGIC = b"RM"
 _APP = struct.Struct(">2sHI")  # magic, flow index, sequence number
@@ -300,8 +304,12 @@ class World:
             nd.wake_at = None
             return
         eng = self.eng
-        d = ticks_diff(w, self.now_ticks(nd))
-        t = (eng.now // 1000 + d) * 1000 if d > 0 else eng.now
+        now_ms = eng.now // 1000
+        # ticks_diff(w, now_ticks(nd)), inlined: this runs after every frame a core handles
+        d = (w - now_ms - nd.clock) & TICKS_MASK
+        if d >= 1 << 29:
+            d -= 1 << 30
+        t = (now_ms + d) * 1000 if d > 0 else eng.now
         if t != nd.wake_at:
             nd.wake_at = t
             eng.at(t, self._timer, nd, t)
@@ -430,7 +438,13 @@ class World:
             near[nd.idx] = False
             mx = (X[near] + x) * 0.5
             my = (Y[near] + y) * 0.5
-            radio.cover(float(mx.min()), float(my.min()), float(mx.max()), float(my.max()))
+            radio.cover(
+                float(mx.min()),
+                float(my.min()),
+                float(mx.max()),
+                float(my.max()),
+                LATTICE_MARGIN_M,
+            )
 
     def _hearers(self, nd, tx, unicast_to=None):
         """(indices, frame RSSIs) of the nodes that decode nd's transmission as far as noise
@@ -480,16 +494,6 @@ class World:
             np.maximum(worst, o.rx[idx], out=worst)
         return worst.tolist(), busy
 
-    def _receives(self, r, rssi, interference, k, busy):
-        """The frame's RSSI (it survived noise) if receiver r decodes it, else None.
-        interference[k] is the strongest overlapping transmission at r: within capture_db of
-        the frame, the frame is lost (collision)."""
-        if interference is not None:
-            if r.idx in busy or interference[k] > rssi - self.radio.capture_db:
-                self.medium.collisions += 1
-                return None
-        return int(rssi)
-
     def _tx_end(self, nd, boot, tx):
         if nd.boot != boot:
             return
@@ -505,21 +509,19 @@ class World:
         nodes = self.nodes
         acked = False
         interference, busy = self._interference(tx, idx) if len(idx) else (None, ())
-        for k, (j, mean) in enumerate(
-            zip(idx.tolist(), means.tolist(), strict=True)
-        ):  # mean: frame RSSI
-            r = nodes[j]
-            if mac == BROADCAST or r is target:
-                rssi = self._receives(r, mean, interference, k, busy)
-                if rssi is None:
+        bcast = mac == BROADCAST
+        capture = self.radio.capture_db
+        for k, (j, mean) in enumerate(zip(idx.tolist(), means.tolist(), strict=True)):
+            r = nodes[j]  # mean: the frame's RSSI at r (it survived noise)
+            if bcast or r is target or (r.sniffer and attempt == 0):
+                # collision: r was sending itself, or another transmission
+                # overlapping this one reaches r less than capture_db weaker
+                if interference is not None and (j in busy or interference[k] > mean - capture):
+                    self.medium.collisions += 1
                     continue
                 if r is target:
                     acked = True
-                self._deliver_radio(r, nd, rssi, frame)
-            elif r.sniffer and attempt == 0:
-                rssi = self._receives(r, mean, interference, k, busy)
-                if rssi is not None:
-                    self._deliver_radio(r, nd, rssi, frame)
+                self._deliver_radio(r, nd, int(mean), frame)
         if mac == BROADCAST or acked:
             nd.txq.pop(0)
             wait = 0 if mac == BROADCAST else self.radio.sifs_us + self.radio.ack_us

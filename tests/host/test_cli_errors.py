@@ -115,12 +115,15 @@ def test_busy_port_and_board_not_answering(tmp_path, env):
             assert sorted(p.name for p in (tmp_path / cmd).iterdir()) == ["fleet.toml", "keys.toml"]
         holders = [serial.Serial(port, exclusive=True) for port in ports]
         try:
-            done = roam_at_once([(tmp_path / cmd, cmd) for cmd in cmds], env)
+            # roam logs too: a port busy at the start is an error, not a gap to wait out
+            runs = [(tmp_path / cmd, cmd) for cmd in cmds] + [(tmp_path / "deploy", "logs")]
+            done = roam_at_once(runs, env)
         finally:
             for h in holders:
                 h.close()
-        for (code, out, err), port in zip(done, ports, strict=True):
+        for (code, out, err), port in zip(done, ports + ports[:1], strict=True):
             one_line_error(code, out, err, "port %s is busy" % port)
+        assert not (tmp_path / "deploy" / "out").exists()  # no log directory
     finally:
         for m, s in ptys:
             os.close(m)
