@@ -18,7 +18,9 @@ w.connect('lan')
 print('joined', w.isconnected(), w.ifconfig()[0], w.config('channel'))
 """
 
-ECHO = JOIN + """
+ECHO = (
+    JOIN
+    + """
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(socket.getaddrinfo('0.0.0.0', 4344)[0][-1])
 print('ready')
@@ -26,8 +28,11 @@ while True:
     d, addr = s.recvfrom(200)
     s.sendto(b'echo:' + d, addr)
 """
+)
 
-PING = JOIN + """
+PING = (
+    JOIN
+    + """
 import time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.settimeout(0.5)
@@ -38,6 +43,7 @@ for i in range(%d):
     except OSError as e:
         print('timeout', e.errno)
 """
+)
 
 
 @pytest.fixture
