@@ -21,7 +21,7 @@ from hosttools.targets import maybe_fleet, serial_ports
 def lab_boards() -> list[dict[str, Any]]:
     """Virtual boards of a running lab, if the lab module exposes them."""
     try:
-        from hosttools import lab  # type: ignore[attr-defined]
+        from hosttools import lab
     except ImportError:
         return []
     fn = getattr(lab, "running_boards", None)
