@@ -276,6 +276,8 @@ def main():
 
     radio = link_espnow.EspNowLink(cfg.get("channel", 1), log=log.event)
     now = time.ticks_ms()
+    # a mobile node logs the signal of the agents it hears once a second, for the report
+    cfg.setdefault("rssi_log_ms", 1000)
     role = make_role(cfg, random.getrandbits, now)
     gc.collect()
     log.event(

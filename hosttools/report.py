@@ -96,6 +96,10 @@ def collect(events, summary=None):
                 d.serving.setdefault(node, []).append((t, None))
         elif name == "sim_rssi" and node is not None:
             d.rssi.setdefault(node, {}).setdefault(e.get("agent"), []).append((t, e.get("rssi")))
+        elif name == "rssi" and node is not None and isinstance(e.get("agents"), dict):
+            # a board's own view: the smoothed signal of every agent it hears
+            for agent, dbm in e["agents"].items():
+                d.rssi.setdefault(node, {}).setdefault(agent, []).append((t, dbm))
         elif name in ("binding_up", "binding_down") and node is not None and "load" in e:
             d.load.setdefault(node, []).append((t, e["load"]))
         elif name == "app_send":
@@ -218,13 +222,24 @@ def _load_plot(d):
     return _svg(fig)
 
 
+def _shown(v):
+    """A figure as a reader wants it: floats to 4 significant digits, None as a dash."""
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return "%.4g" % v
+    return str(v)
+
+
 def render(d, title="roam field test"):
     s = d.summary
     rows = []
     for k in sorted(s):
         v = s[k]
         if isinstance(v, dict):
-            v = ", ".join("%s=%s" % (a, b) for a, b in v.items())
+            v = ", ".join("%s=%s" % (a, _shown(b)) for a, b in v.items())
+        else:
+            v = _shown(v)
         rows.append("<tr><th>%s</th><td>%s</td></tr>" % (html.escape(k), html.escape(str(v))))
     mobiles = sorted(set(d.serving) | set(d.rssi))
     parts = [

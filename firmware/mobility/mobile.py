@@ -89,6 +89,10 @@ class MobileNode(Node):
         self.reg_retries = cfg_int(config, "reg_retries", DEFAULT_REG_RETRIES, 0, 100)
         self.refused_ms = cfg_int(config, "refused_ms", DEFAULT_REFUSED_MS, 0, 3600000)
         self.rerank_ms = cfg_int(config, "rerank_ms", DEFAULT_RERANK_MS, 10, 600000)
+        # a field-test report plots the signal of every agent heard: an `rssi` event at most
+        # this often (at re-ranking while bound); 0 = off (the simulator samples the radio itself)
+        self.rssi_log_ms = cfg_int(config, "rssi_log_ms", 0, 0, 3600000)
+        self._rssi_logged = None
         self.link_failures = cfg_int(config, "link_failures", DEFAULT_LINK_FAILURES, 1, 1000)
         self.sol_interval_ms = cfg_int(
             config, "sol_interval_ms", DEFAULT_SOL_INTERVAL_MS, 1000, 600000
@@ -649,6 +653,14 @@ class MobileNode(Node):
         if cur is None:
             return
         self._misses(now)
+        if self.rssi_log_ms and (
+            self._rssi_logged is None or ticks.diff(now, self._rssi_logged) >= self.rssi_log_ms
+        ):
+            self._rssi_logged = now
+            heard = {}
+            for k in self.agents:
+                heard[ipv4.ntoa(self.agents[k].addr)] = self.agents[k].rssi
+            self.log("rssi", {"serving": ipv4.ntoa(cur.addr), "agents": heard})
         if self.req_agent is not None:
             return
         best, best_score = self._candidates_best(now)

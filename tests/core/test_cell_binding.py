@@ -113,3 +113,19 @@ class ConfigTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class SignalLogTest(unittest.TestCase):
+    def test_bound_node_logs_the_signal_of_the_agents_it_hears(self):
+        m = cell(rssi_log_ms=2000)
+        m.run(10500)
+        logs = m.logged("rssi", "M")
+        self.assertTrue(4 <= len(logs) <= 5)  # at most every 2 s once bound
+        for ev in logs:
+            self.assertEqual(ev[3]["serving"], "10.0.0.1")
+            self.assertTrue(-70 <= ev[3]["agents"]["10.0.0.1"] <= -50)
+
+    def test_off_by_default(self):
+        m = cell()
+        m.run(10500)
+        self.assertEqual(m.logged("rssi", "M"), [])
