@@ -47,6 +47,7 @@ class RunData:
         self.load = {}  # agent id -> [(t_s, bindings)]
         self.sent = {}  # flow -> [t_s]
         self.delivered = {}  # flow -> [(t_s, seq)]
+        self.sent_at = {}  # (flow, seq) -> t_s it was sent
         self.flow_ends = {}  # flow -> (src, dst)
         self.end_s = 0.0
 
@@ -105,6 +106,8 @@ def collect(events, summary=None):
         elif name == "app_send":
             d.sent.setdefault(e["flow"], []).append(t)
             d.flow_ends[e["flow"]] = (node, e.get("dst"))
+            if e.get("seq") is not None:
+                d.sent_at[(e["flow"], e["seq"])] = t
         elif name == "app_deliver":
             d.delivered.setdefault(e["flow"], []).append((t, e.get("seq")))
     if d.summary.get("sim_s"):
@@ -178,7 +181,10 @@ def _delivery_plot(d):
         got = [0] * (bins + 1)
         for t in d.sent[f]:
             sent[min(bins, int(t))] += 1
-        for t, _ in d.delivered.get(f, []):
+        for t, seq in d.delivered.get(f, []):
+            # counted in the second it was sent, so a datagram in flight across a second's
+            # boundary does not show as a dip
+            t = d.sent_at.get((f, seq), t)
             got[min(bins, int(t))] += 1
         xs = [i for i in range(bins + 1) if sent[i]]
         ys = [min(1.0, got[i] / sent[i]) for i in xs]

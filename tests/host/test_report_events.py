@@ -29,3 +29,13 @@ def test_board_rssi_events_feed_the_signal_plot_and_figures_read_well():
     page = report.render(d)
     assert "RSSI of the agents heard" in page
     assert "0.9988" in page and "0.99876543" not in page
+
+
+def test_a_datagram_is_counted_in_the_second_it_was_sent():
+    events = [
+        {"t": 1990, "event": "app_send", "node": "c1", "flow": "f", "seq": 1, "dst": "m1"},
+        {"t": 2010, "event": "app_deliver", "node": "m1", "flow": "f", "seq": 1},
+    ]
+    d = report.collect(events)
+    assert d.sent_at[("f", 1)] == 1.99
+    assert "delivery per flow" in report.render(d)
