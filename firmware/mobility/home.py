@@ -9,7 +9,8 @@ fallback, and the region keeps delivering when it is down.
 
 Config (besides node_id, address, keys with the home keys of its mobile nodes):
 ``mobiles`` {home address: node id}, ``links`` and ``gateway`` (region.Links: its backbone
-peers), ``max_lifetime_s``.
+peers), ``max_lifetime_s``, ``remote_capacity`` (bindings held at most; default: one per
+mobile node).
 """
 
 from mobility import ipv4, region, registration, ticks, tunnel
@@ -36,6 +37,8 @@ class HomeAgent(Node):
             self.out,
             homes=mobiles,
             max_lifetime_s=cfg_int(config, "max_lifetime_s", DEFAULT_MAX_LIFETIME_S, 1, 65535),
+            # each of its mobile nodes holds at most one binding here: room for all of them
+            capacity=cfg_int(config, "remote_capacity", len(mobiles), 1, 65535),
         )
         self._schedule(now)
         self.tunnelled = 0  # datagrams sent on to a care-of agent (tests count hops)

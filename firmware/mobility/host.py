@@ -17,7 +17,7 @@ from mobility.actions import IF_RADIO
 from mobility.errors import DecodeError, FrameTooLarge
 from mobility.node import Node, cfg_int, fmt_mac, parse_addr, parse_mac, soonest
 from mobility.region import Links
-from mobility.remote import RemoteCache
+from mobility.remote import DEFAULT_CAPACITY, RemoteCache
 
 try:
     from micropython import const
@@ -57,6 +57,7 @@ class Host(Node):
             self.out,
             homes=config.get("peers"),
             accept_proxy=bool(config.get("accept_proxy", False)),
+            capacity=cfg_int(config, "remote_capacity", DEFAULT_CAPACITY, 1, 65535),
         )
         self._wake = ticks.add(now, IDLE_WAKE_MS)
 

@@ -13,7 +13,7 @@ advertisement lifetime expiry and never moves make-before-break.
 """
 
 from mobility import advert, auth, ipv4, ranking, registration, replay, ticks
-from mobility.actions import IF_RADIO
+from mobility.actions import BROADCAST, IF_RADIO
 from mobility.errors import DecodeError
 from mobility.node import Node, cfg_int, due, fmt_mac, parse_addr, soonest
 from mobility.remote import RemoteClient
@@ -41,6 +41,7 @@ DEFAULT_MAX_HOSTS = const(16)
 DEFAULT_COLLECT_MS = const(100)  # first agent heard while unbound: listen this long, then choose
 DEFAULT_QUEUE = const(4)  # datagrams held while a binding or a host is being found
 PROBE_BOUND_MS = const(3000)  # bound: at most one solicitation per this for a better agent
+MAX_UNKNOWN = const(8)  # agents heard once, not yet probed, remembered at most
 CHALLENGE_MS = const(2000)  # answers to a solicitation count as fresh this long after it
 MAX_133 = const(3)  # identification mismatches in a row before giving up on an agent
 FADING_MISSES = const(2)  # serving agent's advertisements missed in a row: move without dwell
@@ -114,6 +115,7 @@ class MobileNode(Node):
         self._failing = False  # some agent or host has failed sends counted
         # advertisement replay state per agent; it outlives the agent table (replay.AdvWindow)
         self.adv_window = replay.AdvWindow()
+        self._unknown = {}  # addr_key -> when an agent not in the table was first heard (bound)
         self._challenge = 0  # of our last solicitation (0: none), and of the one before
         self._challenge_prev = 0
         self.counter = replay.IdentCounter()
@@ -127,6 +129,14 @@ class MobileNode(Node):
         self.req_deadline = None
         self.req_tries = 0
         self.req_133 = 0
+        # the deregistration in flight (one at a time) with the agent we left: retried until
+        # answered, because an old agent that keeps a binding keeps the region (and, across
+        # regions, its gateways) sending our traffic to where we no longer are
+        self.dereg_agent = None
+        self.dereg_coa = None
+        self.dereg_ident = 0
+        self.dereg_tries = 0
+        self.dereg_deadline = None
         self._next_rank = None
         self._candidate = None
         self._candidate_since = 0
@@ -172,6 +182,8 @@ class MobileNode(Node):
             self._silences(now)
         if self.req_agent is not None and due(now, self.req_deadline):
             self._request_timeout(now)
+        if self.dereg_agent is not None and due(now, self.dereg_deadline):
+            self._dereg_timeout(now)
         if self.serving is not None:
             if due(now, self.bound_until):
                 self._unbind(now, "expired")
@@ -330,8 +342,10 @@ class MobileNode(Node):
             # may matter: unbound, or it sounds better than the agent serving us).
             # (Bound: one within the margin of the serving agent or better, so that agents of
             # the overlap are known and ranked before the serving one fades.)
-            if self.serving is None or rssi + self.w["margin"] >= self.serving.rssi:
-                self._probe(now)
+            if self.serving is None:
+                self._probe(now, iface, src_mac, adv.src)
+            elif self._worth_probing(rssi) and self._heard_again(now, k, adv):
+                self._probe(now, iface, src_mac, adv.src)
             return
         if new:
             if len(self.agents) >= self.max_agents and not self._evict(now):
@@ -392,12 +406,39 @@ class MobileNode(Node):
         if self._sol_last is None or ticks.diff(now, self._sol_last) >= self.sol_interval_ms:
             self._send_solicitation(now, advert.LEVEL_ROUTING)
 
-    def _probe(self, now):
+    def _worth_probing(self, rssi):
+        """Bound: an agent heard at ``rssi`` could become ours: within the margin of the
+        serving agent and not at the edge of its own cell, or simply better."""
+        sv = self.serving.rssi
+        w = self.w
+        return rssi > sv or (rssi >= w["edge_rssi"] and rssi + w["margin"] >= sv)
+
+    def _heard_again(self, now, k, adv):
+        """Bound: an agent not in the table is worth a probe when this is its second
+        advertisement within its lifetime. At the fringe of a cell a lucky frame now and then
+        gets through from an agent the node will never use; probing each of those (and each
+        time it is lost by silence and heard again) kept every node of a dense field soliciting
+        at the limit, most of it unanswered. An agent coming into range is heard again."""
+        first = self._unknown.get(k)
+        if first is not None and ticks.diff(now, first) <= adv.adv_lifetime * 1000:
+            del self._unknown[k]
+            return True
+        if first is None and len(self._unknown) >= MAX_UNKNOWN:
+            self._unknown.clear()  # (a bounded memory; at worst a probe comes one frame later)
+        self._unknown[k] = now
+        return False
+
+    def _probe(self, now, iface, mac, addr):
         """An agent not in the table was heard: solicit (within the 1/s limit) so that it
-        answers us with our challenge; that answer takes it into the table."""
-        gap = self.sol_interval_ms if self.serving is None else PROBE_BOUND_MS
-        if self._sol_last is None or ticks.diff(now, self._sol_last) >= gap:
-            self._send_solicitation(now, advert.LEVEL_ROUTING)
+        answers us with our challenge; that answer takes it into the table. Unbound, every
+        agent in range may answer (broadcast: we are choosing); bound, the solicitation goes
+        to that agent alone: in a dense field a broadcast one is answered by every agent in
+        range at once, and those answers (most from agents we would never choose) collide."""
+        if self.serving is None:
+            if self._sol_last is None or ticks.diff(now, self._sol_last) >= self.sol_interval_ms:
+                self._send_solicitation(now, advert.LEVEL_ROUTING)
+        elif self._sol_last is None or ticks.diff(now, self._sol_last) >= PROBE_BOUND_MS:
+            self._send_solicitation(now, advert.LEVEL_ROUTING, iface, mac, addr)
 
     def _fresh_answer(self, now, adv):
         """True for an answer to one of our last two solicitations, sent within CHALLENGE_MS:
@@ -460,6 +501,10 @@ class MobileNode(Node):
             h[4] = 0
 
     def _on_reply(self, now, src_mac, rep):
+        d = self.dereg_agent
+        if d is not None and rep.src == d.addr and rep.home == self.address:
+            if self._on_dereg_reply(now, src_mac, rep, d):
+                return
         info = self.req_agent
         if info is None or rep.src != info.addr or rep.home != self.address:
             return  # not an answer to our request in flight (a late or replayed reply)
@@ -547,6 +592,8 @@ class MobileNode(Node):
         self._send_request(now, info, kind)
 
     def _send_request(self, now, info, kind):
+        if self.dereg_agent is not None and self.dereg_agent.addr == info.addr:
+            self._clear_dereg()  # back to the agent we were leaving: a retry would unbind us
         self.req_agent = info
         self.req_kind = kind
         self.req_ident = self.counter.next(info.nonce)
@@ -573,13 +620,58 @@ class MobileNode(Node):
         self.out.send(info.iface, info.mac, registration.encode_request(req, self.cell_key))
 
     def _deregister(self, now, info, new=None):
-        # Lifetime 0 releases the old local binding; its reply needs no tracking (if it is lost
-        # the binding there simply expires). The care-of names the new agent: the old one
-        # forwards what still reaches it there until the region has the new binding
-        # (docs/REGION.md "Forwarding pointer"; not in the Mobile IPv4 baseline).
-        coa = new.addr if self.roam and new is not None else info.addr
-        self._request(info, 0, 0, self.counter.next(info.nonce), coa)
+        # Lifetime 0 releases the old local binding. The care-of names the new agent: the old
+        # one forwards what still reaches it there until the region has the new binding
+        # (docs/REGION.md "Forwarding pointer"; not in the Mobile IPv4 baseline). Retried like
+        # a registration until the old agent answers (the baseline sends it once and lets the
+        # binding there expire, as plain Mobile IPv4 does).
+        self.dereg_agent = info
+        self.dereg_coa = new.addr if self.roam and new is not None else info.addr
+        self.dereg_tries = 0
+        self._send_dereg(now)
         self.log("unbound", {"agent": ipv4.ntoa(info.addr), "reason": "handoff"})
+
+    def _send_dereg(self, now):
+        info = self.dereg_agent
+        self.dereg_ident = self.counter.next(info.nonce)
+        self._request(info, 0, 0, self.dereg_ident, self.dereg_coa)
+        if self.roam:
+            self.dereg_deadline = ticks.add(now, self.reg_timeout_ms)
+        else:
+            self._clear_dereg()
+
+    def _clear_dereg(self):
+        self.dereg_agent = None
+        self.dereg_coa = None
+        self.dereg_deadline = None
+
+    def _dereg_timeout(self, now):
+        if self.dereg_tries < self.reg_retries:
+            self.dereg_tries += 1
+            self._send_dereg(now)
+            return
+        self.log("reg_timeout", {"agent": ipv4.ntoa(self.dereg_agent.addr), "kind": "dereg"})
+        self._clear_dereg()
+
+    def _on_dereg_reply(self, now, src_mac, rep, info):
+        """A reply from the agent we are deregistering from: True when it was the answer
+        (the deregistration is done, or re-sent after a 133), False when it is not ours."""
+        if rep.ext_type != registration.EXT_MF_AUTH or not rep.verify(self.keys, auth.SPI_CELL):
+            return False  # the registration path rejects and logs it
+        if rep.code == registration.IDENT_MISMATCH:
+            if self.req_agent is info:
+                return False  # (we are also registering with it: that exchange adopts it)
+            info.nonce = self.counter.adopt(rep.ident)
+            if self.dereg_tries < self.reg_retries:
+                self.dereg_tries += 1
+                self._send_dereg(now)
+            else:
+                self._clear_dereg()
+            return True
+        if rep.ident != self.dereg_ident:
+            return False
+        self._clear_dereg()
+        return True
 
     def _clear_request(self):
         self.req_agent = None
@@ -727,16 +819,17 @@ class MobileNode(Node):
             )
             self.sol_next = ticks.add(now, self.sol_interval_ms)
 
-    def _send_solicitation(self, now, level):
+    def _send_solicitation(self, now, level, iface=IF_RADIO, mac=BROADCAST, dst=ipv4.BCAST_ADDR):
         self._challenge_prev = self._challenge
         self._challenge = self.rand(32) | 1  # never 0 ("no challenge")
         sol = advert.Solicitation(
             src=self.address,
             level=level,
             attempt=min(self.sol_attempt, 255),
+            dst=dst,
             challenge=self._challenge,
         )
-        self.out.send(IF_RADIO, b"\xff" * 6, advert.encode_solicitation(sol, self.cell_key))
+        self.out.send(iface, mac, advert.encode_solicitation(sol, self.cell_key))
         self._sol_last = now
         return sol
 
@@ -780,6 +873,7 @@ class MobileNode(Node):
 
     def _schedule(self, now):
         wake = soonest(now, self._next_silence, self.req_deadline)
+        wake = soonest(now, wake, self.dereg_deadline)
         if self.serving is not None:
             wake = soonest(now, wake, self.bound_until)
             if self.req_agent is None:

@@ -70,6 +70,9 @@ class Medium:
         self.events = []  # (t, node, name, fields)
         self.frames = 0
         self.capture = None  # a list to record every transmission in: (t, node, iface, mac, bytes)
+        # lose(node, mac, bytes) -> True: that frame is lost on the air (a unicast comes back as
+        # a link-layer failure, as after its last retry)
+        self.lose = None
 
     @property
     def now(self):
@@ -140,6 +143,10 @@ class Medium:
             self.capture.append((self.t, st.name, iface, mac, bytes(data)))
         self.frames += 1
         t = self.t + self.latency
+        if self.lose is not None and self.lose(st.name, mac, data):
+            if mac != BCAST:
+                self._push(t, 1, st.name, iface, mac, None, bytearray(data))
+            return
         if iface == BACKBONE:
             dst = self.by_mac.get(mac)
             if dst is not None and dst.on and (st.name, dst.name) in self.wires:

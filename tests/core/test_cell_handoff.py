@@ -88,6 +88,37 @@ class MakeBeforeBreakTest(unittest.TestCase):
         self.assertEqual(len(a.bindings), 0)
         self.assertEqual(len(b.bindings), 1)
 
+    def test_a_lost_deregistration_is_sent_again(self):
+        # the old agent must not keep the binding to its lifetime's end: meanwhile the region
+        # (and, across regions, its gateways) would keep sending the node's traffic there
+        m = two_cells()
+        m.hear("A", "M", -55)
+        m.hear("B", "M", -85)
+        m.run(4000)
+        lost = []
+
+        def lose_first_dereg(node, mac, data):
+            if node == "M" and data[9] == ipv4.PROTO_UDP and data[23] == 0xB2 and not lost:
+                req = registration.decode_registration(ipv4.decode(data))
+                if req.lifetime == 0:
+                    lost.append(req)
+                    return True
+            return False
+
+        m.lose = lose_first_dereg
+        m.hear("A", "M", -80)
+        m.hear("B", "M", -50)
+        m.run(8000)
+        self.assertEqual(len(lost), 1)
+        self.assertEqual(len(m.logged("handoff", "M")), 1)
+        a = m.stations["A"].role
+        self.assertEqual(len(a.bindings), 0)
+        down = m.logged("binding_down", "A")
+        self.assertEqual([e[3]["reason"] for e in down], ["dereg"])
+        self.assertEqual(down[0][3]["to"], "10.0.0.2")  # the retry still names the new agent
+        # answered: nothing more is sent after that
+        self.assertIsNone(m.stations["M"].role.dereg_agent)
+
     def _walk_together(self, policy):
         """M and C, both bound to A, exchange datagrams; A announces a planned outage, so both
         move to B. Count datagrams sent and delivered in both directions."""

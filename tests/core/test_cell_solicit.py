@@ -37,6 +37,42 @@ class SolicitationTest(unittest.TestCase):
         self.assertEqual(len(down), 1)
         self.assertEqual((down[0][3]["from"], down[0][3]["to"]), (2, 1))
 
+    def test_bound_node_asks_only_the_new_agent_it_heard(self):
+        # bound to A, the node hears B (not in its table): its solicitation goes to B alone
+        # (unicast), C, in range too and already known, does not answer; B enters the table
+        m = Medium()
+        m.capture = []
+        for name, n in (("A", 1), ("B", 2), ("C", 3)):
+            m.add(name, Agent(config(n), make_rand(n), m.now))
+        m.add("M", MobileNode(config(11), make_rand(11), m.now))
+        m.hear("A", "M", -50)
+        m.hear("C", "M", -75)
+        m.run(6000)
+        mn = m.stations["M"].role
+        self.assertEqual(mn.serving.addr, ipv4.aton("10.0.0.1"))
+        self.assertEqual(
+            sorted(mn.agents),
+            sorted(ipv4.addr_key(ipv4.aton(a), 0) for a in ("10.0.0.1", "10.0.0.3")),
+        )
+        m.capture = []
+        m.hear("B", "M", -52)
+        m.run(4000)
+        sols = [
+            (mac, d)
+            for t, node, i, mac, d in m.capture
+            if node == "M" and d[9] == 1 and d[20] == 10
+        ]
+        self.assertEqual(len(sols), 1)
+        self.assertEqual(sols[0][0], m.stations["B"].mac)
+        self.assertEqual(bytes(sols[0][1][16:20]), ipv4.aton("10.0.0.2"))
+        answers = [
+            node
+            for t, node, i, mac, d in m.capture
+            if node in "ABC" and d[9] == 1 and d[20] == 9 and mac == m.stations["M"].mac
+        ]
+        self.assertEqual(answers, ["B"])
+        self.assertIn(ipv4.addr_key(ipv4.aton("10.0.0.2"), 0), mn.agents)
+
     def test_downgrade_after_is_configurable(self):
         m = Medium()
         m.add("M1", MobileNode(config(11, downgrade_after=3), make_rand(1), m.now))

@@ -21,11 +21,11 @@ class Client:
     """The mobile node's side, as the mobile role runs it: a RemoteClient whose requests go out
     on the backbone to the home agent's link address."""
 
-    def __init__(self):
-        self.address = MN_HOME
+    def __init__(self, home=MN_HOME, spi=SPI, key=HOME_KEY):
+        self.address = home
         self.out = actions.Actions()
-        keys = auth.Keys({auth.SPI_CELL: CELL_KEY, SPI: HOME_KEY})
-        self.remote = RemoteClient(MN_HOME, keys, SPI, self.out, self.route, ipv4.aton(HA))
+        keys = auth.Keys({auth.SPI_CELL: CELL_KEY, spi: key})
+        self.remote = RemoteClient(home, keys, spi, self.out, self.route, ipv4.aton(HA))
 
     def route(self, addr):
         return (actions.IF_BACKBONE, link_mac(addr))
@@ -124,6 +124,34 @@ class Handshake(unittest.TestCase):
         bb.connect("ha", "mn")
         bb.run(40000)  # tried again after the back-off
         self.assertEqual(mn.remote.state(ipv4.aton(HA), MN_HOME), BOUND)
+
+
+class ManyMobileNodes(unittest.TestCase):
+    def test_home_agent_holds_a_binding_for_each_of_its_mobile_nodes(self):
+        # more mobile nodes than a correspondent's default cache (64): a home agent makes room
+        # for every node it serves, none is refused with code 130
+        n = 100
+        bb = Backbone()
+        homes = {"10.9.1.%d" % k: 100 + k for k in range(1, n + 1)}
+        links = [{"addr": h, "iface": 1, "mac": link_mac(h)} for h in homes]
+        links.append({"addr": "10.0.0.1", "iface": 1, "mac": link_mac(COA)})
+        cfg = node_config(50, HA, mobiles=homes, links=links)
+        for h in homes:
+            cfg["keys"][auth.spi_home(homes[h])] = HOME_KEY + h.encode()
+        ha = bb.add("ha", HomeAgent(cfg, Rand(50), 0))
+        clients = []
+        for h in homes:
+            spi = auth.spi_home(homes[h])
+            c = bb.add(h, Client(ipv4.aton(h), spi, HOME_KEY + h.encode()))
+            bb.connect("ha", h)
+            clients.append(c)
+        for c in clients:
+            c.remote.bind(bb.now, ipv4.aton(HA), c.address, COA, 60)
+        bb.settle()
+        for c in clients:
+            self.assertEqual(c.remote.state(ipv4.aton(HA), c.address), BOUND)
+            self.assertEqual(ha.cache.care_of(bb.now, c.address), COA)
+        self.assertEqual(len(ha.cache.bindings), n)
 
 
 class ForgedAndReplayed(unittest.TestCase):
