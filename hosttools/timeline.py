@@ -395,7 +395,9 @@ def summarize_rows(
         elif ev == "published":
             publications.add((node, epoch, seq))
     end_us = int(end_ms * 1000)
-    n_sent, n_deliv, ratio = metrics.delivery(sent, deliv)
+    # as in the simulator: the last second's datagrams may still be on their way
+    counted = {k for k, t in sent.items() if t < end_us - metrics.IN_FLIGHT_US}
+    n_sent, n_deliv, ratio = metrics.delivery(counted, deliv)
     fl = {}
     for f, (src, dst, first, last, count) in flows.items():
         fl[f] = (src, dst, int((last - first) / (count - 1)) if count > 1 else 0)
@@ -412,6 +414,7 @@ def summarize_rows(
         "delivery_ratio": ratio,
         "sent": n_sent,
         "delivered": n_deliv,
+        "in_flight": len(sent) - len(counted),
         "duplicates": duplicates,
         "handoffs": len(handoffs),
         "interruption_ms": {

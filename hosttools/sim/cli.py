@@ -54,7 +54,7 @@ def _load(name, duration):
         raise RoamError(str(e)) from None
 
 
-def _run(sc, seed, out, policy, quiet=False):
+def _run(sc, seed, out, policy, quiet=False, jobs=None):
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from hosttools.sim import run as run_mod
@@ -81,7 +81,9 @@ def _run(sc, seed, out, policy, quiet=False):
             bar.update(task, completed=t_us / 1e6, sim=t_us / 1e6, real=time.perf_counter() - start)
 
         try:
-            summary, _world = run_mod.run(sc, seed, out, policy=policy, progress=progress)
+            summary, _world = run_mod.run(
+                sc, seed, out, policy=policy, progress=progress, jobs=jobs
+            )
         except (scenario_mod.ScenarioError, ValueError) as e:
             raise RoamError("scenario %s: %s" % (sc.name, e)) from None
     return summary
@@ -124,12 +126,18 @@ _duration = click.option(
     help="roam, or the plain Mobile IPv4 baseline.",
 )
 @_duration
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 2),
+    default=None,
+    help="Processes for the nodes' cores (same results; default: 2 from 200 nodes on).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def run_cmd(scenario, seed, out, policy, duration, quiet):
+def run_cmd(scenario, seed, out, policy, duration, jobs, quiet):
     """Run SCENARIO (a built-in name or a TOML file); write summary.json, events.jsonl and
     capture.pcap into --out."""
     sc = _load(scenario, duration)
-    summary = _run(sc, seed, out, policy, quiet)
+    summary = _run(sc, seed, out, policy, quiet, jobs)
     for key, label, fmt in TABLE_ROWS:
         click.echo("%-32s %s" % (label, _fmt(_get(summary, key), fmt)))
     click.echo("wrote %s" % os.path.join(out, "summary.json"))

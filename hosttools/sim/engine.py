@@ -15,6 +15,7 @@ class Engine:
         self._heap = []
         self._seq = 0
         self.events_run = 0
+        self._next_report = 0
 
     def at(self, t_us, fn, *args):
         """Run fn(*args) at virtual time t_us (never earlier than now)."""
@@ -25,6 +26,24 @@ class Engine:
 
     def after(self, delay_us, fn, *args):
         self.at(self.now + delay_us, fn, *args)
+
+    def run_to(self, until_us, progress=None, progress_every_us=1000000):
+        """Run every event up to and including until_us and stop there (now = until_us);
+        called window by window, it reports progress once per `progress_every_us` of virtual
+        time across calls."""
+        heap = self._heap
+        pop = heapq.heappop
+        n = 0
+        while heap and heap[0][0] <= until_us:
+            t, _seq, fn, args = pop(heap)
+            self.now = t
+            fn(*args)
+            n += 1
+        self.now = until_us
+        self.events_run += n
+        if progress is not None and until_us >= self._next_report:
+            progress(until_us)
+            self._next_report = until_us + progress_every_us
 
     def run(self, until_us, progress=None, progress_every_us=1000000):
         """Run every event up to and including until_us; progress(now) is called once per

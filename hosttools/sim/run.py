@@ -8,6 +8,7 @@ LINKTYPE_RAW).
 
 import json
 import os
+import resource
 import time
 
 from hosttools.pcap import LINKTYPE_RAW, PcapWriter
@@ -15,6 +16,14 @@ from hosttools.sim import metrics, scenario
 from hosttools.sim.world import World
 
 POLICIES = ("roam", "mip4")
+# summary fields about the machine that ran it, not about the run: two runs of the same
+# scenario and seed agree on everything else
+MACHINE_FIELDS = ("wall_s", "jobs", "peak_rss_mib", "peak_rss_total_mib")
+
+
+def run_figures(summary):
+    """The summary without MACHINE_FIELDS."""
+    return {k: v for k, v in summary.items() if k not in MACHINE_FIELDS}
 
 
 def make_factory(policy):
@@ -23,9 +32,20 @@ def make_factory(policy):
     return RoleFactory(policy)
 
 
-def run(sc, seed, out_dir, policy="roam", factory=None, progress=None, write=True):
+# from this many nodes on a run uses a second process when there is a second processor
+# (hosttools.sim.cores; the results are the same): below it the exchange costs more than it saves
+AUTO_JOBS_NODES = 200
+
+
+def auto_jobs(sc):
+    return 2 if (os.cpu_count() or 1) >= 2 and len(sc.nodes) >= AUTO_JOBS_NODES else 1
+
+
+def run(sc, seed, out_dir, policy="roam", factory=None, progress=None, write=True, jobs=None):
     """Run scenario `sc` (a loaded Scenario) and return the summary dict. Writes the run
-    directory when `write` is true. The summary is also kept on the returned world."""
+    directory when `write` is true. The summary is also kept on the returned world. `jobs`:
+    processes to run the nodes' cores in (1 or 2; None: auto_jobs); it changes the wall time
+    only, never a result."""
     if policy not in POLICIES:
         raise scenario.ScenarioError("policy must be one of %s, got %r" % (POLICIES, policy))
     if factory is None:
@@ -36,7 +56,11 @@ def run(sc, seed, out_dir, policy="roam", factory=None, progress=None, write=Tru
     col = metrics.Collector()
     t0 = time.perf_counter()
     try:
-        world = World(sc, factory, seed, pcap=pcap, collector=col)
+        if jobs is None:
+            jobs = auto_jobs(sc)
+        if jobs not in (1, 2):
+            raise scenario.ScenarioError("jobs must be 1 or 2, got %r" % (jobs,))
+        world = World(sc, factory, seed, pcap=pcap, collector=col, jobs=jobs)
         col.by_addr = world.by_addr
         col.is_on = lambda idx: world.nodes[idx].on
         world.run(progress)
@@ -52,6 +76,13 @@ def run(sc, seed, out_dir, policy="roam", factory=None, progress=None, write=Tru
     summary["seed"] = seed
     summary["policy"] = policy
     summary["nodes"] = len(sc.nodes)
+    summary["jobs"] = jobs
+    # peak memory (resident set, MiB): this process, and with the worker's added (an upper
+    # bound: a forked worker shares pages with this process)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    summary["peak_rss_mib"] = round(rss / 1024.0, 1)
+    worker = world.remote.peak_rss_kib if world.remote is not None else None
+    summary["peak_rss_total_mib"] = round((rss + (worker or 0)) / 1024.0, 1)
     summary["air"] = dict(world.stats)
     rec = {}
     for name, at in sorted(sc.claims.get("recovery_after_s", {}).items()):

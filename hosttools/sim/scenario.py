@@ -17,6 +17,9 @@ BUILTIN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scenario
 ROLES = ("agent", "mobile", "host", "home", "router", "attacker")
 BACKBONE_ROLES = ("agent", "home", "router", "attacker")
 FAULT_KINDS = ("node_off", "node_on", "backbone_cut", "backbone_heal", "partition", "heal")
+DEFAULT_PROCESSING_MS = 2.0
+MIN_PROCESSING_MS = 0.01
+
 TOP_KEYS = (
     "name",
     "description",
@@ -32,6 +35,7 @@ TOP_KEYS = (
     "fault",
     "claims",
     "region_settings",
+    "processing_ms",
 )
 
 
@@ -112,6 +116,9 @@ class Scenario:
         self.duration_s = 0.0
         self.radio = {}
         self.backbone = {"latency_ms": 2.0, "jitter_ms": 1.0}
+        # a board's time from an input (frame, timer, datagram) to its answer on the air
+        # (hosttools.sim.cores); also the simulator's lookahead between processes
+        self.processing_ms = DEFAULT_PROCESSING_MS
         self.role_config = {}
         self.region_settings = {}  # hold-off, republish period...: merged into every region dict
         self.nodes = []
@@ -202,6 +209,10 @@ def from_dict(data, where="scenario", base_dir="."):
     except radio_mod.RadioConfigError as e:
         _err(where + " [radio]", str(e))
     sc.radio = data.get("radio", {})
+    if "processing_ms" in data:
+        sc.processing_ms = float(
+            _num(where, data["processing_ms"], "processing_ms", MIN_PROCESSING_MS)
+        )
     bb = data.get("backbone", {})
     _check_keys(where + " [backbone]", bb, ("latency_ms", "jitter_ms"))
     for k, v in bb.items():

@@ -21,11 +21,12 @@ time along each node's current leg (hosttools.sim.mobility).
 
 import random
 import struct
+from collections import deque
 
 import numpy as np
 
 from hosttools import radio as radio_mod
-from hosttools.sim import kernels, mobility
+from hosttools.sim import cores, kernels, mobility
 from hosttools.sim.engine import Engine
 
 SEND, DELIVER, LOG = 0, 1, 2
@@ -36,9 +37,23 @@ TICKS_MASK = (1 << 30) - 1
 # that it stays small enough for the CPU cache (a city's lattice is read ~1,000 times a frame at
 # scattered places); values do not depend on the extent (hosttools.radio.Radio.cover)
 LATTICE_MARGIN_M = 20.0
+# how often the nodes' spatial order for rx_means is renewed (it only makes it faster; a node
+# moves at most a few metres meanwhile)
+ORDER_EVERY_US = 1000000
 TXQ_MAX = 32  # frames waiting for the air at one node; more are dropped (ESP-NOW would block)
 APP_MAGIC = b"RM"
 _APP = struct.Struct(">2sHI")  # magic, flow index, sequence number
+
+
+# the cores' work per node, roughly, by role (to split it between processes; the result does
+# not depend on the split): an agent handles its cell and the region's publications
+CORE_COST = {"agent": 60, "router": 60, "home": 20, "host": 5, "mobile": 4}
+REMOTE_SHARE = 0.9  # of the cores' work, to the worker (this process also runs the air)
+PIPELINE_DEPTH = 4  # windows per processing latency (hosttools.sim.cores)
+
+
+def _result_key(r):
+    return (r[0], r[1], r[2])
 
 
 def ticks_diff(a, b):
@@ -88,7 +103,7 @@ class SimNode:
 class World:
     """Build with a checked Scenario, a role factory and a seed; then run()."""
 
-    def __init__(self, scenario, factory, seed, pcap=None, collector=None):
+    def __init__(self, scenario, factory, seed, pcap=None, collector=None, jobs=1):
         self.sc = scenario
         self.factory = factory
         self.seed = int(seed)
@@ -146,6 +161,8 @@ class World:
         self.Y = np.zeros(n)
         self._lat_src = None  # the radio's shadowing lattice, and it as kernels.pair_rows
         self._lat_pairs = None
+        self._order = np.arange(n)  # nodes in spatial order (kernels.spatial_order) ...
+        self._order_at = -ORDER_EVERY_US  # ... as of this time
         # carrier sense per node, kept up to date when a transmission starts (what
         # Medium.busy_until computes, without a loop over the transmissions in the air): until
         # when the medium is busy, the value before the latest transmission, and when that
@@ -156,6 +173,17 @@ class World:
         self.UNICAST_SEEN = np.array([nd.sniffer for nd in self.nodes], dtype=bool)
         self.bb_sniffers = [nd for nd in self.nodes if nd.sniffer and nd.bb is not None]
         self.factory.prepare(self)
+        # the cores (hosttools.sim.cores): their answers take effect latency_us after the
+        # input; the world exchanges inputs and results with the core hosts every window_us
+        self.depth = PIPELINE_DEPTH
+        self.latency_us = max(self.depth, int(round(scenario.processing_ms * 1000)))
+        self.window_us = self.latency_us // self.depth
+        self.latency_us = self.window_us * self.depth
+        self.jobs = jobs
+        self.local = None
+        self.remote = None
+        self.owner = []  # per node: 0 = in this process, 1 = in the worker
+        self.inbox = ([], [])  # inputs of the current window, per host
 
     # -- set-up ------------------------------------------------------------------------------
 
@@ -226,9 +254,71 @@ class World:
             self.eng.at(int(fl.start_s * 1e6) + phase, self._flow_send, fl, 0)
 
     def run(self, progress=None):
-        self.start()
-        self.eng.run(int(self.sc.duration_s * 1e6), progress)
+        remote = self._partition()
+        local = set(range(len(self.nodes))) - remote
+        self.local = cores.LocalCores(self, local, self.col)
+        # the worker is forked now: before any role exists, with the world as built
+        self.remote = cores.RemoteCores(self, remote) if remote else None
+        try:
+            self.start()
+            self._run_windows(int(self.sc.duration_s * 1e6), progress)
+        finally:
+            if self.remote is not None:
+                self.remote.close()
         self.stats["collisions"] = self.medium.collisions
+
+    def _run_windows(self, end_us, progress):
+        """Window by window: simulate window k, hand its inputs to the hosts; the results of
+        window k take effect from window k + DEPTH on (latency = DEPTH windows), so they are
+        merged after window k + DEPTH - 1 has been simulated. Meanwhile the worker runs them:
+        it has DEPTH - 1 windows of this process's time to do so, which absorbs the bursts (a
+        broadcast heard by a hundred nodes is a hundred inputs in one window)."""
+        eng, local, remote = self.eng, self.local, self.remote
+        step = self.window_us
+        depth = self.depth
+        held = deque()  # per window since the oldest not yet merged: this process's results
+        flying = 0  # windows handed to the worker whose results are still to be collected
+        remote_next = None  # the worker's earliest timer, as of its last results
+        k = 0
+        while True:
+            t_end = (k + 1) * step
+            eng.run_to(min(t_end, end_us + 1) - 1, progress)
+            mine, theirs = self.inbox
+            self.inbox = ([], [])
+            if mine or (local.timers and local.timers[0][0] < t_end):
+                held.append(local.run(mine, t_end))
+            else:
+                held.append(None)
+            sent = False
+            if remote is not None:
+                # an idle worker window (no input, no timer due, nothing in flight) is skipped
+                if theirs or flying or (remote_next is not None and remote_next < t_end):
+                    remote.submit(theirs, t_end)
+                    sent = True
+            held[-1] = (held[-1], sent)
+            if sent:
+                flying += 1
+            # merge window k + 1 - depth: its results fall in window k + 1 at the earliest
+            if len(held) >= depth:
+                results, was_sent = held.popleft()
+                results = list(results) if results else []
+                if was_sent:
+                    res, remote_next = remote.collect()
+                    flying -= 1
+                    results += res
+                if results:
+                    self._apply(results)
+            if t_end > end_us:
+                break
+            k += 1
+        # what the last windows logged (their actions would take effect after the end)
+        last = []
+        while held:
+            results, was_sent = held.popleft()
+            last += results or []
+            if was_sent:
+                last += remote.collect()[0]
+        self._apply([r for r in last if r[4] == cores.R_LOG])
 
     # -- power and faults --------------------------------------------------------------------
 
@@ -240,9 +330,8 @@ class World:
         self.ON[nd.idx] = True
         nd.txq = []
         nd.tx_busy = False
-        nd.role = self.factory.make(self, nd, self.now_ticks(nd))
         self.log(nd, "sim_power", {"on": True, "boot": nd.boot})
-        self._after(nd)
+        self._submit(nd, cores.ON)
 
     def power_off(self, nd):
         if not nd.on:
@@ -250,11 +339,10 @@ class World:
         nd.on = False
         nd.boot += 1  # stale events of the previous life are ignored by their boot number
         self.ON[nd.idx] = False
-        nd.role = None
         nd.txq = []
         nd.tx_busy = False
-        nd.wake_at = None
         self.log(nd, "sim_power", {"on": False})
+        self._submit(nd, cores.OFF)
 
     def _fault(self, kind, ids, groups):
         nodes = [self.nodes[self.sc.by_id[i].index] for i in ids]
@@ -278,57 +366,67 @@ class World:
             self.partition = {}
             self.log(None, "sim_partition", {"groups": []})
 
-    # -- feeding a role ----------------------------------------------------------------------
+    # -- feeding the cores ----------------------------------------------------------------
 
-    def _after(self, nd):
-        """Run the role's pending actions, then (re)arm its timer."""
-        role = nd.role
-        out = role.out
-        if out.n:
-            kinds, ifaces, macs, datas = out.kind, out.iface, out.mac, out.data
-            for i in range(out.n):
-                k = kinds[i]
-                if k == SEND:
-                    if ifaces[i] == IF_RADIO:
-                        self.radio_send(nd, bytes(macs[i]), bytes(datas[i]))
-                    else:
-                        self.backbone_send(nd, bytes(macs[i]), bytes(datas[i]))
-                elif k == DELIVER:
-                    self.app_deliver(nd, datas[i])
-                else:
-                    name, fields = datas[i]
-                    self.log(nd, name, fields)
-            out.clear()
-        w = role.next_wake()
-        if w is None:
-            nd.wake_at = None
-            return
-        eng = self.eng
-        now_ms = eng.now // 1000
-        # ticks_diff(w, now_ticks(nd)), inlined: this runs after every frame a core handles
-        d = (w - now_ms - nd.clock) & TICKS_MASK
-        if d >= 1 << 29:
-            d -= 1 << 30
-        t = (now_ms + d) * 1000 if d > 0 else eng.now
-        if t != nd.wake_at:
-            nd.wake_at = t
-            eng.at(t, self._timer, nd, t)
+    def _submit(self, nd, op, a=None, b=None, c=None, d=None):
+        """Hand an input for nd's core to the host that runs it, with the time and the node's
+        boot number (results of an earlier life are dropped)."""
+        self.inbox[self.owner[nd.idx]].append((self.eng.now, nd.idx, op, nd.boot, a, b, c, d))
 
-    def _timer(self, nd, t):
-        if nd.wake_at != t or not nd.on:
-            return  # superseded by a later arming, or the node is off
-        nd.wake_at = None
-        nd.role.on_timer(self.now_ticks(nd))
-        self._after(nd)
-        if nd.wake_at is not None and nd.wake_at <= t:
-            # the role still wants the same instant: move it to the next millisecond
-            nd.wake_at = (t // 1000 + 1) * 1000
-            self.eng.at(nd.wake_at, self._timer, nd, nd.wake_at)
+    def _partition(self):
+        """Which nodes run in the worker process (jobs=2): a share of the cores' work, counted
+        by a rough cost per role, so that the worker and this process (which also runs the air)
+        finish their windows at about the same time. Nodes that the attacker's metrics look
+        into stay here."""
+        n = len(self.nodes)
+        self.owner = [0] * n
+        if self.jobs < 2 or any(nd.sniffer for nd in self.nodes):
+            return set()
+        cost = [CORE_COST.get(nd.kind, 1) for nd in self.nodes]
+        goal = REMOTE_SHARE * sum(cost)
+        remote, got = set(), 0
+        for nd in sorted(self.nodes, key=lambda x: (-cost[x.idx], x.idx)):
+            if got >= goal:
+                break
+            remote.add(nd.idx)
+            self.owner[nd.idx] = 1
+            got += cost[nd.idx]
+        return remote
+
+    def _apply(self, results):
+        """Results of the cores for one window, merged in a fixed order: LOG events now (with
+        their own time), SEND and DELIVER as events at their time."""
+        results.sort(key=_result_key)
+        nodes = self.nodes
+        at = self.eng.at
+        for t, i, _seq, boot, kind, a, b, c in results:
+            nd = nodes[i]
+            if kind == cores.R_LOG:
+                self.log_at(t, nd, a, b)
+            elif kind == cores.R_SEND:
+                at(t, self._do_send, nd, boot, a, b, c)
+            else:
+                at(t, self._do_deliver, nd, boot, a)
+
+    def _do_send(self, nd, boot, iface, mac, data):
+        if nd.boot != boot:
+            return  # switched off since
+        if iface == IF_RADIO:
+            self.radio_send(nd, mac, data)
+        else:
+            self.backbone_send(nd, mac, data)
+
+    def _do_deliver(self, nd, boot, data):
+        if nd.boot == boot:
+            self.app_deliver(nd, data)
 
     def log(self, nd, name, fields):
-        self.events.append((self.eng.now // 1000, nd.id if nd is not None else None, name, fields))
+        self.log_at(self.eng.now, nd, name, fields)
+
+    def log_at(self, t_us, nd, name, fields):
+        self.events.append((t_us // 1000, nd.id if nd is not None else None, name, fields))
         if self.col is not None:
-            self.col.on_event(self.eng.now, nd, name, fields)
+            self.col.on_event(t_us, nd, name, fields)
 
     # -- the air -----------------------------------------------------------------------------
 
@@ -407,6 +505,9 @@ class World:
         (radio.Radio.mean_rssi_many's arithmetic, compiled: hosttools.sim.kernels.)"""
         X, Y = self.X, self.Y
         kernels.positions(self.eng.now / 1e6, self.X0, self.Y0, self.VX, self.VY, self.T0, X, Y)
+        if self.eng.now - self._order_at >= ORDER_EVERY_US:
+            self._order = kernels.spatial_order(X, Y)
+            self._order_at = self.eng.now
         radio = self.radio
         rx = np.empty(len(X))
         while True:
@@ -429,6 +530,7 @@ class World:
                 0.5 / radio.lattice_step,
                 radio.shadow_sigma,
                 rx,
+                self._order,
             ):
                 return rx
             # a link's midpoint is off the shadowing lattice: grow it to cover every midpoint
@@ -557,8 +659,7 @@ class World:
         if nd.boot != boot or not nd.on:
             return
         self.stats["link_failures"] += 1
-        nd.role.on_link_failure(self.now_ticks(nd), IF_RADIO, mac, frame)
-        self._after(nd)
+        self._submit(nd, cores.FAIL, IF_RADIO, mac, frame)
 
     def _deliver_radio(self, r, s, rssi, frame):
         if self.rssi_log and r.kind == "mobile" and s.kind == "agent":
@@ -567,13 +668,10 @@ class World:
             if last is None or self.eng.now - last >= 1000000:  # one sample a second
                 self.rssi_last[key] = self.eng.now
                 self.log(r, "sim_rssi", {"agent": "%d.%d.%d.%d" % tuple(s.addr), "rssi": rssi})
-        probe = self.col.attack_probe(r) if s.sniffer and self.col is not None else None
-        r.role.on_frame(self.now_ticks(r), IF_RADIO, s.mac, rssi, bytearray(frame))
+        op = cores.ATTACKED if s.sniffer and self.col is not None else cores.FRAME
+        self._submit(r, op, IF_RADIO, s.mac, rssi, frame)
         if self.col is not None:
             self.col.on_rx(self.eng.now, r, frame)
-            if s.sniffer:
-                self.col.after_attack_rx(self.eng.now, r, frame, r.role, probe)
-        self._after(r)
 
     # -- the backbone ------------------------------------------------------------------------
 
@@ -612,13 +710,10 @@ class World:
     def _bb_deliver(self, r, boot, s, frame):
         if r.boot != boot or not r.on or not self.reachable(s, r):
             return  # cut while in flight
-        probe = self.col.attack_probe(r) if s.sniffer and self.col is not None else None
-        r.role.on_frame(self.now_ticks(r), IF_BACKBONE, s.bb, 0, bytearray(frame))
+        op = cores.ATTACKED if s.sniffer and self.col is not None else cores.FRAME
+        self._submit(r, op, IF_BACKBONE, s.bb, 0, frame)
         if self.col is not None:
             self.col.on_rx(self.eng.now, r, frame)
-            if s.sniffer:
-                self.col.after_attack_rx(self.eng.now, r, frame, r.role, probe)
-        self._after(r)
 
     # -- traffic -----------------------------------------------------------------------------
 
@@ -632,8 +727,7 @@ class World:
             payload = _APP.pack(APP_MAGIC, fl.index, seq) + bytes(max(0, fl.size - 8))
             if self.col is not None:
                 self.col.on_app_send(eng.now, fl, seq)
-            src.role.on_send(self.now_ticks(src), dst.addr, payload)
-            self._after(src)
+            self._submit(src, cores.SEND, dst.addr, payload)
         eng.at(eng.now + int(fl.interval_ms * 1000), self._flow_send, fl, seq + 1)
 
     def app_deliver(self, nd, datagram):

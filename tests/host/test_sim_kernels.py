@@ -27,7 +27,7 @@ def test_rx_means_kernel_equals_the_numpy_link_budget():
     pairs = kernels.pair_rows(vals)
     assert kernels.rx_means(
         X, Y, x, y, sender, reach2, r.tx_power - r.pl0, r.ten_n / 2.0, pairs, i0, j0,
-        0.5 / r.lattice_step, r.shadow_sigma, out,
+        0.5 / r.lattice_step, r.shadow_sigma, out, kernels.spatial_order(X, Y),
     )  # fmt: skip
     d2 = (X - x) ** 2 + (Y - y) ** 2
     near = d2 <= reach2
@@ -36,13 +36,24 @@ def test_rx_means_kernel_equals_the_numpy_link_budget():
     want[near] = r.mean_rssi_many(x, y, X[near], Y[near], d2[near])
     assert np.isneginf(out[~near]).all()
     np.testing.assert_allclose(out[near], want[near], rtol=0, atol=1e-9)
+    # the spatial order is a permutation and changes no value
+    order = kernels.spatial_order(X, Y)
+    assert sorted(order.tolist()) == list(range(n))
+    assert order.tolist() != list(range(n))
+    plain = np.empty(n)
+    assert kernels.rx_means(
+        X, Y, x, y, sender, reach2, r.tx_power - r.pl0, r.ten_n / 2.0, pairs, i0, j0,
+        0.5 / r.lattice_step, r.shadow_sigma, plain, np.arange(n),
+    )  # fmt: skip
+    assert np.array_equal(plain, out)
     # off the lattice: the kernel says so instead of reading outside it
     r2 = radio_mod.Radio({}, seed=7)
     r2.cover(0, 0, 10, 10)
     i0, j0, vals = r2._lattice
     pairs = kernels.pair_rows(vals)
     assert not kernels.rx_means(
-        X, Y, x, y, sender, reach2, 0.0, 1.0, pairs, i0, j0, 0.5 / r2.lattice_step, 4.0, out
+        X, Y, x, y, sender, reach2, 0.0, 1.0, pairs, i0, j0, 0.5 / r2.lattice_step, 4.0, out,
+        np.arange(n),
     )  # fmt: skip
 
 
@@ -92,8 +103,7 @@ def _summary(sc, memo):
     finally:
         for m in (ipv4, advert, auth):
             m.set_memo(True)
-    s.pop("wall_s")
-    return s
+    return run.run_figures(s)
 
 
 def test_shared_decoding_changes_no_result():

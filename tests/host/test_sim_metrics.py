@@ -81,3 +81,13 @@ def test_recovery():
     deliv = {k: t for k, t in sent.items() if not 30 <= k[1] < 52}
     assert metrics.recovery_ms(sent, deliv, 3.0) == 2200.0
     assert metrics.recovery_ms(sent, {}, 3.0) is None
+
+
+def test_datagrams_of_the_last_second_count_neither_way():
+    col = metrics.Collector()
+    col.sent = {(0, i): i * 100000 for i in range(100)}  # one every 100 ms, 10 s
+    col.deliv = {k: t + 5000 for k, t in col.sent.items() if k[1] < 95}
+    s = col.summary([], 10000000, {"control_frames": 0, "control_bytes": 0}, 0.0)
+    # sent before 9 s: 90, all delivered; 10 in flight (5 of which did arrive)
+    assert (s["sent"], s["delivered"], s["in_flight"]) == (90, 90, 10)
+    assert s["delivery_ratio"] == 1.0

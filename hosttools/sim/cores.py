@@ -1,0 +1,214 @@
+"""Where the nodes' protocol cores run during a simulation, and how their work reaches the air.
+
+A board does not answer a frame in no time: its driver hands the frame to the core, the core
+decodes, verifies and decides, and only then does the answer go out. The simulator models that
+as a processing latency (the scenario's ``processing_ms``): every action a core takes in
+response to an input at virtual time t (a SEND, a DELIVER to the application) takes effect at
+t + latency; its LOG events keep the time t.
+
+That latency is also what lets a run use two processor cores with exactly the same results as
+one. The world (air, backbone, traffic, faults) hands every core input to a CoreHost with its
+time; virtual time is cut into windows of half the latency. While the world simulates window
+k, the hosts run the inputs of window k-1 (and the timers of their nodes that fall in it), and
+before window k+1 begins their results are merged in a fixed order (time, node, sequence) into
+the world. Whatever a core does in window k-1 takes effect at the earliest in window k+1, so no
+host ever needs anything from the future, and a node gives the same answers wherever it runs:
+in the world's process (LocalCores) or in a forked worker process (RemoteCores). Each node's
+inputs and timers run in time order; nodes never touch each other's state.
+"""
+
+import heapq
+import marshal
+import multiprocessing
+import pickle
+import resource
+
+# inputs: (t_us, node index, op, boot, a, b, c, d); ATTACKED is a FRAME from the attacker
+# (the metrics look at the receiver's state around it: only where the collector is)
+FRAME, SEND, FAIL, ON, OFF, ATTACKED = 0, 1, 2, 3, 4, 5
+# results: (t_us, node index, seq, boot, kind, a, b, c)
+R_SEND, R_DELIVER, R_LOG = 0, 1, 2
+_SEND, _DELIVER = 0, 1  # action kinds in a role's out buffer (firmware/mobility/actions.py)
+TICKS_MASK = (1 << 30) - 1
+
+
+class LocalCores:
+    """Runs the cores of the nodes ``owned`` (indices) of ``world`` in this process."""
+
+    def __init__(self, world, owned, collector=None):
+        self.world = world
+        self.factory = world.factory
+        self.nodes = world.nodes
+        self.latency = world.latency_us
+        self.owned = set(owned)
+        self.col = collector  # only in the world's process (the attacker's probes)
+        self.roles = {}
+        self.wake = {}
+        self.timers = []  # heap of (t_us, node index)
+        self.out = []
+        self.seq = 0
+
+    # one window: its inputs in time order, and the timers that fall before t_end
+    def run(self, inputs, t_end):
+        self.out = []
+        timers = self.timers
+        pop = heapq.heappop
+        for t, i, op, boot, a, b, c, d in inputs:
+            while timers and timers[0][0] < t:
+                self._timer(*pop(timers))
+            self._input(t, i, op, boot, a, b, c, d)
+        while timers and timers[0][0] < t_end:
+            self._timer(*pop(timers))
+        return self.out
+
+    def next_timer(self):
+        """When the earliest armed timer falls (None: none); some may be stale."""
+        return self.timers[0][0] if self.timers else None
+
+    def _ticks(self, i, t):
+        return (t // 1000 + self.nodes[i].clock) & TICKS_MASK
+
+    def _input(self, t, i, op, boot, a, b, c, d):
+        if op == ON:
+            nd = self.nodes[i]
+            nd.boot = boot  # (the factory seeds the role with it; a worker's copy is stale)
+            role = self.factory.make(self.world, nd, self._ticks(i, t))
+            self.roles[i] = role
+            nd.role = role
+            self._after(t, i, role, boot)
+            return
+        if op == OFF:
+            self.roles.pop(i, None)
+            self.wake[i] = None
+            self.nodes[i].role = None
+            return
+        role = self.roles.get(i)
+        if role is None:
+            return
+        now = self._ticks(i, t)
+        if op == FRAME:
+            role.on_frame(now, a, b, c, bytearray(d))
+        elif op == ATTACKED:  # was it accepted? the collector compares before and after
+            nd = self.nodes[i]
+            probe = self.col.attack_probe(nd)
+            role.on_frame(now, a, b, c, bytearray(d))
+            self.col.after_attack_rx(t, nd, d, role, probe)
+        elif op == SEND:
+            role.on_send(now, a, b)
+        elif op == FAIL:
+            role.on_link_failure(now, a, b, c)
+        self._after(t, i, role, boot)
+
+    def _timer(self, t, i):
+        role = self.roles.get(i)
+        if role is None or self.wake.get(i) != t:
+            return  # superseded by a later arming, or the node is off
+        self.wake[i] = None
+        role.on_timer(self._ticks(i, t))
+        self._after(t, i, role, self.nodes[i].boot)
+        w = self.wake.get(i)
+        if w is not None and w <= t:
+            # the role still wants the same instant: move it to the next millisecond
+            w = (t // 1000 + 1) * 1000
+            self.wake[i] = w
+            heapq.heappush(self.timers, (w, i))
+
+    def _after(self, t, i, role, boot):
+        """Collect the role's actions, then (re)arm its timer."""
+        out = role.out
+        if out.n:
+            res = self.out
+            kinds, ifaces, macs, datas = out.kind, out.iface, out.mac, out.data
+            due = t + self.latency
+            for k in range(out.n):
+                kind = kinds[k]
+                self.seq += 1
+                if kind == _SEND:
+                    res.append(
+                        (due, i, self.seq, boot, R_SEND, ifaces[k], bytes(macs[k]), bytes(datas[k]))
+                    )
+                elif kind == _DELIVER:
+                    res.append((due, i, self.seq, boot, R_DELIVER, bytes(datas[k]), None, None))
+                else:
+                    name, fields = datas[k]
+                    res.append((t, i, self.seq, boot, R_LOG, name, fields, None))
+            out.clear()
+        w = role.next_wake()
+        if w is None:
+            self.wake[i] = None
+            return
+        now_ms = t // 1000
+        d = (w - now_ms - self.nodes[i].clock) & TICKS_MASK
+        if d >= 1 << 29:
+            d -= 1 << 30
+        tw = (now_ms + d) * 1000 if d > 0 else t
+        if tw != self.wake.get(i):
+            self.wake[i] = tw
+            heapq.heappush(self.timers, (tw, i))
+
+
+def _dumps(obj):
+    try:
+        return marshal.dumps(obj)
+    except ValueError:  # a LOG field marshal does not know (rare): pickle says so with a tag
+        return b"P" + pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
+
+
+def _loads(data):
+    if data[:1] == b"P":
+        return pickle.loads(data[1:])
+    return marshal.loads(data)
+
+
+def _worker(world, owned, conn):
+    cores = LocalCores(world, owned)
+    while True:
+        msg = _loads(conn.recv_bytes())
+        if msg is None:
+            conn.send_bytes(_dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+            break
+        t_end, inputs = msg
+        res = cores.run(inputs, t_end)
+        conn.send_bytes(_dumps((res, cores.next_timer())))
+    conn.close()
+
+
+class RemoteCores:
+    """The same as LocalCores for the nodes ``owned``, in a worker process forked from the
+    world's (it inherits the scenario, the role factory and the nodes as they are now). A
+    window's results come back one window later: submit() then collect() gives them and the
+    worker's next timer."""
+
+    def __init__(self, world, owned):
+        ctx = multiprocessing.get_context("fork")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker, args=(world, sorted(owned), child), daemon=True)
+        self.proc.start()
+        child.close()
+        self.owned = set(owned)
+        self.pending = 0
+        self.peak_rss_kib = None  # the worker's, when it has finished
+
+    def submit(self, inputs, t_end):
+        self.conn.send_bytes(_dumps((t_end, inputs)))
+        self.pending += 1
+
+    def collect(self):
+        self.pending -= 1
+        try:
+            return _loads(self.conn.recv_bytes())
+        except EOFError:
+            raise RuntimeError("the simulator's worker process died") from None
+
+    def close(self):
+        try:
+            while self.pending:
+                self.collect()
+            self.conn.send_bytes(_dumps(None))
+            self.peak_rss_kib = _loads(self.conn.recv_bytes())
+        except (OSError, EOFError, RuntimeError):
+            pass
+        self.proc.join(5)
+        if self.proc.is_alive():
+            self.proc.kill()
+        self.conn.close()
