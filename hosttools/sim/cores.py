@@ -8,13 +8,14 @@ t + latency; its LOG events keep the time t.
 
 That latency is also what lets a run use two processor cores with exactly the same results as
 one. The world (air, backbone, traffic, faults) hands every core input to a CoreHost with its
-time; virtual time is cut into windows of half the latency. While the world simulates window
-k, the hosts run the inputs of window k-1 (and the timers of their nodes that fall in it), and
-before window k+1 begins their results are merged in a fixed order (time, node, sequence) into
-the world. Whatever a core does in window k-1 takes effect at the earliest in window k+1, so no
-host ever needs anything from the future, and a node gives the same answers wherever it runs:
-in the world's process (LocalCores) or in a forked worker process (RemoteCores). Each node's
-inputs and timers run in time order; nodes never touch each other's state.
+time; virtual time is cut into windows of 1/DEPTH of the latency (world.PIPELINE_DEPTH). While
+the world simulates the next windows, the hosts run the inputs of window k (and the timers of
+their nodes that fall in it), and after window k + DEPTH - 1 their results are merged in a fixed
+order (time, node, sequence) into the world. Whatever a core does in window k takes effect at
+the earliest in window k + DEPTH, so no host ever needs anything from the future, and a node
+gives the same answers wherever it runs: in the world's process (LocalCores) or in a forked
+worker process (RemoteCores). Each node's inputs and timers run in time order; nodes never
+touch each other's state.
 """
 
 import heapq

@@ -48,7 +48,7 @@ _APP = struct.Struct(">2sHI")  # magic, flow index, sequence number
 # the cores' work per node, roughly, by role (to split it between processes; the result does
 # not depend on the split): an agent handles its cell and the region's publications
 CORE_COST = {"agent": 60, "router": 60, "home": 20, "host": 5, "mobile": 4}
-REMOTE_SHARE = 0.9  # of the cores' work, to the worker (this process also runs the air)
+REMOTE_SHARE = 1.0  # of the cores' work, to the worker (this process runs the air, enough)
 PIPELINE_DEPTH = 4  # windows per processing latency (hosttools.sim.cores)
 
 
@@ -374,10 +374,9 @@ class World:
         self.inbox[self.owner[nd.idx]].append((self.eng.now, nd.idx, op, nd.boot, a, b, c, d))
 
     def _partition(self):
-        """Which nodes run in the worker process (jobs=2): a share of the cores' work, counted
-        by a rough cost per role, so that the worker and this process (which also runs the air)
-        finish their windows at about the same time. Nodes that the attacker's metrics look
-        into stay here."""
+        """Which nodes run in the worker process (jobs=2): REMOTE_SHARE of the cores' work,
+        counted by a rough cost per role (heaviest first). With an attacker every node stays
+        here: its metrics look into the receivers' state."""
         n = len(self.nodes)
         self.owner = [0] * n
         if self.jobs < 2 or any(nd.sniffer for nd in self.nodes):

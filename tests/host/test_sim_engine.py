@@ -332,9 +332,12 @@ def test_processing_latency_delays_every_answer(tmp_path):
     assert 47.0 <= slow - fast <= 49.5  # 2 x 24 ms, give or take a backoff
 
 
-def test_two_processes_give_exactly_the_run_of_one(tmp_path):
+def test_two_processes_give_exactly_the_run_of_one(tmp_path, monkeypatch):
     # the nodes' cores split between this process and a forked worker (jobs=2): the same
     # events, the same frames on the air, the same figures as all in one process
+    from hosttools.sim import world as world_mod
+
+    monkeypatch.setattr(world_mod, "REMOTE_SHARE", 0.5)  # some cores here, some there
     sc = scenario.load("ha-down", duration_s=25)
     outs = {}
     for jobs in (1, 2):
