@@ -598,16 +598,21 @@ class Region:
             self.rejected += 1
             self._log("drop", {"reason": "decode", "what": "publication", "error": str(e)})
             return False
+        oi = self._member_index(pub.origin, 0)
+        if oi >= 0 and (oi == self.me or self._stale(now, oi, pub.epoch, pub.seq)):
+            # a copy of one already taken (most copies of a flood are): dropped before the
+            # HMAC, which changes nothing, as after it (the tag is checked before anything new)
+            self.duplicates += 1
+            return False
         if pub.spi != auth.SPI_REGION or not pub.verify(self.keys):
             self.rejected += 1
             self._log("drop", {"reason": "auth", "what": "publication", "src": ipv4.ntoa(src)})
             return False
-        oi = self._member_index(pub.origin, 0)
         if oi < 0:
             self.rejected += 1
             self._log("region_ignored", {"reason": "not_member", "origin": ipv4.ntoa(pub.origin)})
             return False
-        if oi == self.me or not self._accept(now, oi, pub.epoch, pub.seq):
+        if not self._accept(now, oi, pub.epoch, pub.seq):
             self.duplicates += 1
             return False
         self.hop[oi] = nb  # the first copy came this way: the next hop toward the origin
@@ -615,6 +620,21 @@ class Region:
         self.forwarded += 1
         self._flood(payload, nb)
         return True
+
+    def _stale(self, now, oi, epoch, seq):
+        """True when _accept would refuse (epoch, seq) from origin oi; changes nothing."""
+        held = self._epoch[oi]
+        if held < 0 or auth.serial_newer(epoch, held):
+            return False
+        if epoch != held:
+            return True
+        top = self._top[oi]
+        if auth.serial_newer(seq, top):
+            return False
+        d = (top - seq) & 0xFFFF
+        if d == 0 or d > WINDOW or ticks.diff(now, self._top_at[oi]) >= self.dup_hold:
+            return True
+        return bool(self._bits[oi] & (1 << (d - 1)))
 
     def _accept(self, now, oi, epoch, seq):
         held = self._epoch[oi]

@@ -7,9 +7,9 @@ ends. test_region_agents.py runs the same protocol through real agents and mobil
 
 import unittest
 
-from backbone import Backbone, Rand, grid, line, node_config, region_config, ring
+from backbone import Backbone, Rand, grid, line, link_mac, node_config, region_config, ring
 
-from mobility import ipv4
+from mobility import actions, ipv4, publication
 from mobility.router import Router
 
 LIFE_MS = 120000
@@ -99,6 +99,46 @@ class FloodingTopologies(unittest.TestCase):
         oi = r.published(bb.now, home(1))
         self.assertEqual(r.members[oi], ipv4.aton(members[3]))
         self.assertEqual(r.nb_addr[r.hop[oi]], ipv4.aton(members[1]))
+
+
+def broken_tag(frame):
+    """The same publication with the last byte of its tag flipped (UDP checksum redone)."""
+    h = ipv4.decode(frame)
+    _sp, _dp, payload = ipv4.decode_udp(h)
+    p = bytearray(payload)
+    p[-1] ^= 1
+    return bytearray(publication.packet(h.src, h.dst, bytes(p)))
+
+
+class DuplicatesBeforeVerification(unittest.TestCase):
+    def test_a_copy_of_a_taken_publication_costs_no_hmac(self):
+        # most copies of a flood are duplicates: recognised by (origin, epoch, seq) before the
+        # tag is checked (a duplicate with a broken tag is a duplicate, not a rejection), while
+        # a new publication with a broken tag is still rejected and changes nothing
+        members, edges = line(3)
+        bb = build(members, edges)
+        bb.roles[members[0]].region.local_up(bb.now, home(0), LIFE_MS)
+        bb.run(3000)
+        mid = bb.roles[members[1]]
+        frames = [f for s_, d, f in bb.frames if s_ == members[0] and d == members[1]]
+        self.assertTrue(frames)
+        bad = broken_tag(frames[-1])
+        dup0, rej0 = mid.region.duplicates, mid.region.rejected
+        mac0 = link_mac(members[0])
+        mid.on_frame(bb.now, actions.IF_BACKBONE, mac0, 0, bad)
+        self.assertEqual((mid.region.duplicates, mid.region.rejected), (dup0 + 1, rej0))
+        # a new one (the next sequence number) with a broken tag: rejected, not taken
+        bb.roles[members[0]].region.local_up(bb.now + 5000, home(1), LIFE_MS)
+        sent = len(bb.frames)
+        bb.roles[members[0]].on_timer(bb.now + 5000)
+        bb.collect()
+        new = [f for s_, d, f in bb.frames[sent:] if s_ == members[0] and d == members[1]]
+        self.assertTrue(new)
+        bad = broken_tag(new[0])
+        before = learned(bb, members[1], bb.now)
+        mid.on_frame(bb.now + 5000, actions.IF_BACKBONE, mac0, 0, bad)
+        self.assertEqual(mid.region.rejected, rej0 + 1)
+        self.assertEqual(learned(bb, members[1], bb.now), before)
 
 
 class TwoRegions(unittest.TestCase):
