@@ -154,6 +154,12 @@ def packet(src, dst, payload):
     return ipv4.udp(src, dst, ipv4.PUB_PORT, ipv4.PUB_PORT, payload, PUB_TTL)
 
 
+def is_copy_candidate(payload):
+    """True when ``payload`` is long enough and typed as a publication, so that its origin
+    (bytes 2..5), epoch (6..7) and sequence (8..9) can be read before decoding it all."""
+    return len(payload) >= _HEAD and payload[0] == MSG_PUBLICATION
+
+
 def decode_publication(payload):
     """The Publication in a UDP payload (from ipv4.decode_udp on port 4344).
 

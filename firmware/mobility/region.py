@@ -524,9 +524,13 @@ class Region:
             self._snapshot_at = ticks.add(now, self.republish)
 
     def _flood(self, payload, came_from):
+        pkt = None
         for i in range(len(self.nb_addr)):
             if i != came_from and self.nb_member[i]:
-                pkt = publication.packet(self.own, self.nb_addr[i], payload)
+                if pkt is None:
+                    pkt = publication.packet(self.own, self.nb_addr[i], payload)
+                else:  # the same packet to the next neighbour: no second checksum pass
+                    pkt = ipv4.readdress(pkt, self.nb_addr[i])
                 self.out.send(self.nb_iface[i], self.nb_mac[i], pkt)
 
     # ---- timer ---------------------------------------------------------------------------
@@ -592,6 +596,17 @@ class Region:
             self.rejected += 1
             self._log("region_ignored", {"reason": "not_neighbour", "src": ipv4.ntoa(src)})
             return False
+        p = payload
+        if publication.is_copy_candidate(p):
+            oi = self._member_index(p, 2)
+            if oi >= 0 and (
+                oi == self.me or self._stale(now, oi, (p[6] << 8) | p[7], (p[8] << 8) | p[9])
+            ):
+                # a copy of one already taken (most copies of a flood are): dropped before it
+                # is decoded and its HMAC checked, which changes nothing, as after it (anything
+                # that could be new is decoded and its tag checked first)
+                self.duplicates += 1
+                return False
         try:
             pub = publication.decode_publication(payload)
         except DecodeError as e:
@@ -599,11 +614,6 @@ class Region:
             self._log("drop", {"reason": "decode", "what": "publication", "error": str(e)})
             return False
         oi = self._member_index(pub.origin, 0)
-        if oi >= 0 and (oi == self.me or self._stale(now, oi, pub.epoch, pub.seq)):
-            # a copy of one already taken (most copies of a flood are): dropped before the
-            # HMAC, which changes nothing, as after it (the tag is checked before anything new)
-            self.duplicates += 1
-            return False
         if pub.spi != auth.SPI_REGION or not pub.verify(self.keys):
             self.rejected += 1
             self._log("drop", {"reason": "auth", "what": "publication", "src": ipv4.ntoa(src)})

@@ -222,3 +222,55 @@ class TestHotPath(unittest.TestCase):
             count += 1
             self.assertEqual(ipv4.decode(buf).ttl, 255 - count)
         self.assertEqual(count, 254)
+
+
+class TestReaddress(unittest.TestCase):
+    """readdress (a flood's copies) gives the very bytes a fresh udp()/encode() would."""
+
+    ADDRS = (
+        A,
+        B,
+        b"\x00\x00\x00\x00",
+        b"\xff\xff\xff\xff",
+        b"\x0a\x00\x00\x01",
+        b"\xc0\xa8\x01\x02",
+    )
+
+    def test_udp_equals_a_fresh_packet(self):
+        seed = [777]
+
+        def rnd():
+            seed[0] = (seed[0] * 1103515245 + 12345) & 0x7FFFFFFF
+            return seed[0] >> 8
+
+        payloads = [b"", b"\x00", b"\xff" * 7, b"\x00\x00\xff\xff"]
+        for n in (1, 2, 13, 100):
+            payloads.append(bytes(rnd() & 0xFF for _ in range(n)))
+        for payload in payloads:
+            for d1 in self.ADDRS:
+                for d2 in self.ADDRS:
+                    for sport in (0, 4344, 0xFFFF):
+                        pkt = ipv4.udp(A, d1, sport, 4344, payload, 1)
+                        self.assertEqual(
+                            ipv4.readdress(pkt, d2), ipv4.udp(A, d2, sport, 4344, payload, 1)
+                        )
+
+    def test_other_protocols_keep_their_payload(self):
+        for proto in (1, 4):
+            pkt = ipv4.encode(A, B, proto, b"\x12\x34\x56\x78\x9a\xbc\xde\xf0")
+            self.assertEqual(
+                ipv4.readdress(pkt, A),
+                ipv4.encode(A, A, proto, b"\x12\x34\x56\x78\x9a\xbc\xde\xf0"),
+            )
+
+    def test_udp_without_checksum_stays_without(self):
+        buf = bytearray(ipv4.udp(A, B, 1, 2, b"abc"))
+        buf[26] = buf[27] = 0
+        out = ipv4.readdress(bytes(buf), A)
+        self.assertEqual(out[26:28], b"\x00\x00")
+        self.assertEqual(ipv4.decode(out).dst, A)
+        self.assertEqual(ipv4.decode_udp(ipv4.decode(out))[2], b"abc")
+
+    def test_bad_address(self):
+        with self.assertRaises(ValueError):
+            ipv4.readdress(ipv4.udp(A, B, 1, 2, b""), b"\x01\x02\x03")

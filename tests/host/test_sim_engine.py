@@ -361,3 +361,39 @@ def test_bad_processing_latency_and_jobs(tmp_path):
     sc = scenario.from_dict({"duration_s": 1, "node": [{"id": "x", "role": "host", "pos": [0, 0]}]})
     with pytest.raises(scenario.ScenarioError, match="jobs must be 1 or 2"):
         run.run(sc, 1, str(tmp_path), factory=ToyFactory(), jobs=3)
+
+
+def test_a_sender_levels_are_reused_only_within_the_reuse_time(tmp_path, monkeypatch):
+    """Retries and back-to-back frames of one sender reuse its levels at every node (computed
+    at most every RX_REUSE_US), later frames get fresh ones."""
+    from hosttools.sim import world as world_mod
+
+    computed = []  # (time, sender) of every rx_means
+    starts = []  # (time, sender) of every transmission start that reached the air
+    real_rx, real_start = world_mod.World._rx_means, radio.Medium.start
+
+    def rx_means(self, nd, x, y):
+        computed.append((self.eng.now, nd.idx))
+        return real_rx(self, nd, x, y)
+
+    def start(self, sender, channel, t0, t1, x, y, rx=None):
+        starts.append((t0, sender))
+        return real_start(self, sender, channel, t0, t1, x, y, rx)
+
+    monkeypatch.setattr(world_mod.World, "_rx_means", rx_means)
+    monkeypatch.setattr(radio.Medium, "start", start)
+    sc = scenario.load("walk")
+    sc.duration_s = 15
+    _, world = run.run(sc, 1, str(tmp_path), write=False, jobs=1)
+    assert world.stats["retries"] > 0
+    assert len(computed) < len(starts)  # the retries at least reused their levels
+    last = {}
+    fresh = set(computed)
+    for t, s in starts:
+        if (t, s) in fresh:
+            last[s] = t
+        else:
+            assert t - last[s] < world_mod.RX_REUSE_US  # reused: computed recently
+    for t, s in computed:
+        prev = [u for u, z in computed if z == s and u < t]
+        assert not prev or t - max(prev) >= world_mod.RX_REUSE_US
