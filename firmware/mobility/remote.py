@@ -200,6 +200,10 @@ class RemoteClient:
         # (addr_key(peer), addr_key(home)) -> [peer, home, coa, lifetime_s, state, ident,
         #                                      next_at, tries, expiry, outstanding]
         self.bindings = {}
+        # next_wake() is asked after every input of the owner: the earliest next_at is kept
+        # and found again only after something changed one (every change goes through here)
+        self._wake = None
+        self._wake_known = True
 
     def state(self, peer, home):
         e = self.bindings.get((ipv4.addr_key(peer, 0), ipv4.addr_key(home, 0)))
@@ -215,6 +219,7 @@ class RemoteClient:
         if e is None:
             e = [bytes(peer), bytes(home), None, 0, PENDING, 0, now, 0, now, False]
             self.bindings[key] = e
+            self._wake_known = False
         e[2] = bytes(coa)
         e[3] = lifetime_s
         e[4] = PENDING
@@ -225,6 +230,7 @@ class RemoteClient:
         """End the binding with ``peer`` (a lifetime-0 request, sent once)."""
         e = self.bindings.pop((ipv4.addr_key(peer, 0), ipv4.addr_key(home, 0)), None)
         if e is not None:
+            self._wake_known = False
             e[3] = 0
             self._send(now, e)
 
@@ -232,6 +238,7 @@ class RemoteClient:
         r = self.route(e[0]) if self.route is not None else None
         e[7] += 1
         e[6] = ticks.add(now, RETRY_MS << (e[7] - 1))
+        self._wake_known = False
         if r is None:
             self.out.log(
                 "drop", {"reason": "no_route", "what": "remote binding", "to": ipv4.ntoa(e[0])}
@@ -259,6 +266,7 @@ class RemoteClient:
         e = self.bindings.get((ipv4.addr_key(rep.src, 0), ipv4.addr_key(rep.home, 0)))
         if e is None or not e[9] or not rep.verify(self.keys, self.spi):
             return False  # no request outstanding: a replayed, stale or forged reply
+        self._wake_known = False  # next_at is about to change
         if rep.code == registration.IDENT_MISMATCH:
             if e[7] >= MAX_TRIES:
                 return False
@@ -292,14 +300,19 @@ class RemoteClient:
         return True
 
     def next_wake(self):
+        if self._wake_known:
+            return self._wake
         t = None
         for k in self.bindings:
             n = self.bindings[k][6]
             if t is None or ticks.diff(n, t) < 0:
                 t = n
+        self._wake = t
+        self._wake_known = True
         return t
 
     def on_timer(self, now):
+        self._wake_known = False
         for k in self.bindings:
             e = self.bindings[k]
             if ticks.diff(now, e[6]) < 0:
