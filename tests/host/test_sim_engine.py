@@ -332,12 +332,16 @@ def test_processing_latency_delays_every_answer(tmp_path):
     assert 47.0 <= slow - fast <= 49.5  # 2 x 24 ms, give or take a backoff
 
 
-def test_two_processes_give_exactly_the_run_of_one(tmp_path, monkeypatch):
+@pytest.mark.parametrize("link", ["ring", "pipe"])
+def test_two_processes_give_exactly_the_run_of_one(tmp_path, monkeypatch, link):
     # the nodes' cores split between this process and a forked worker (jobs=2): the same
-    # events, the same frames on the air, the same figures as all in one process
+    # events, the same frames on the air, the same figures as all in one process, over the
+    # shared-memory rings (x86-64) and over the pipe (elsewhere)
+    from hosttools.sim import cores
     from hosttools.sim import world as world_mod
 
     monkeypatch.setattr(world_mod, "REMOTE_SHARE", 0.5)  # some cores here, some there
+    monkeypatch.setattr(cores, "make_link", cores.RingLink if link == "ring" else cores.PipeLink)
     sc = scenario.load("ha-down", duration_s=25)
     outs = {}
     for jobs in (1, 2):
