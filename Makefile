@@ -11,7 +11,9 @@ MPY_TEST_DIRS := $(wildcard tests/core tests/firmware)
 
 .PHONY: venv test test-mpy test-host bench demo sim-demo lab-demo flash deploy logs report device-test lint format typecheck clean distclean
 
+# The simulator's compiled core is rebuilt whenever firmware/mobility changed (a no-op otherwise).
 venv: $(STAMP)
+	@$(BIN)/python -m hosttools.sim.corebuild
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

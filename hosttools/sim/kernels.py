@@ -19,6 +19,7 @@ from numba import njit
 from hosttools import radio as radio_mod
 
 SHADOW_CLIP = radio_mod.SHADOW_CLIP
+LATTICE_Q = radio_mod.LATTICE_Q  # the lattice's int8 step (a compile-time constant here)
 FADING_CLIP = radio_mod.FADING_CLIP
 _IH_SCALE = radio_mod._IH_SCALE
 _C1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -91,9 +92,10 @@ def rx_means(X, Y, x, y, sender, reach2, base, half_ten_n, pairs, i0, j0, inv2h,
             return False
         u = fx - fi
         v = fy - fj
-        z = (1 - u) * ((1 - v) * pairs[ii, jj, 0] + v * pairs[ii, jj + 1, 0]) + u * (
-            (1 - v) * pairs[ii, jj, 1] + v * pairs[ii, jj + 1, 1]
-        )
+        z = (
+            (1 - u) * ((1 - v) * pairs[ii, jj, 0] + v * pairs[ii, jj + 1, 0])
+            + u * ((1 - v) * pairs[ii, jj, 1] + v * pairs[ii, jj + 1, 1])
+        ) * LATTICE_Q
         if z < -SHADOW_CLIP:
             z = -SHADOW_CLIP
         elif z > SHADOW_CLIP:

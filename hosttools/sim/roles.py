@@ -17,6 +17,7 @@ import os
 import random
 import sys
 
+from hosttools.sim import corebuild
 from hosttools.sim.world import IF_BACKBONE, IF_RADIO
 
 FIRMWARE_DIR = os.path.join(
@@ -24,6 +25,8 @@ FIRMWARE_DIR = os.path.join(
 )
 if FIRMWARE_DIR not in sys.path:  # the core is imported as on a board: `from mobility import ...`
     sys.path.insert(0, FIRMWARE_DIR)
+# ... or, when built for these very sources, compiled (hosttools/sim/corebuild.py)
+CORE = corebuild.activate()
 
 SPI_CELL = 0x100
 SPI_REGION = 0x200

@@ -12,13 +12,13 @@ import resource
 import time
 
 from hosttools.pcap import LINKTYPE_RAW, PcapWriter
-from hosttools.sim import metrics, scenario
+from hosttools.sim import corebuild, metrics, scenario
 from hosttools.sim.world import World
 
 POLICIES = ("roam", "mip4")
 # summary fields about the machine that ran it, not about the run: two runs of the same
 # scenario and seed agree on everything else
-MACHINE_FIELDS = ("wall_s", "jobs", "peak_rss_mib", "peak_rss_total_mib")
+MACHINE_FIELDS = ("wall_s", "jobs", "core", "peak_rss_mib", "peak_rss_total_mib")
 
 
 def run_figures(summary):
@@ -77,6 +77,7 @@ def run(sc, seed, out_dir, policy="roam", factory=None, progress=None, write=Tru
     summary["policy"] = policy
     summary["nodes"] = len(sc.nodes)
     summary["jobs"] = jobs
+    summary["core"] = corebuild.activate()  # "compiled" or "python" (the same results)
     # peak memory (resident set, MiB): this process, and with the worker's added (an upper
     # bound: a forked worker shares pages with this process)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -1,0 +1,68 @@
+"""The simulator's compiled core (hosttools/sim/corebuild.py): the same sources compiled with
+Cython give exactly the run the Python sources give, and a build is used only for the sources
+it was made from."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hosttools.sim import corebuild
+
+ROAM = Path(sys.executable).parent / "roam"
+
+
+def _run(tmp_path, name, core):
+    out = tmp_path / name
+    env = dict(os.environ)
+    env.pop("ROAM_CORE", None)
+    if core == "python":
+        env["ROAM_CORE"] = "python"
+    subprocess.run(
+        [str(ROAM), "sim", "run", "ha-down", "--duration", "20", "--seed", "3", "--jobs", "1"]
+        + ["--out", str(out), "--quiet"],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    return out, json.loads((out / "summary.json").read_text())
+
+
+def test_compiled_core_gives_the_run_of_the_python_sources(tmp_path):
+    corebuild.build()  # (made by `make venv`; built here if missing)
+    d1, s1 = _run(tmp_path, "py", "python")
+    d2, s2 = _run(tmp_path, "c", "compiled")
+    assert s1["core"] == "python" and s2["core"] == "compiled"
+    for s in (s1, s2):
+        for k in ("wall_s", "core", "peak_rss_mib", "peak_rss_total_mib"):
+            s.pop(k)
+    assert s1 == s2 and s1["delivered"] > 50
+    for name in ("events.jsonl", "capture.pcap"):
+        assert (d1 / name).read_bytes() == (d2 / name).read_bytes()
+
+
+def test_a_build_is_used_only_for_its_own_sources(tmp_path, monkeypatch):
+    src = tmp_path / "mobility"
+    shutil.copytree(corebuild.SOURCES, src)
+    monkeypatch.setattr(corebuild, "SOURCES", str(src))
+    monkeypatch.setattr(corebuild, "CACHE", str(tmp_path / "cache"))
+    before = corebuild.digest()
+    assert corebuild.built_dir() is None  # nothing built for these yet
+    (tmp_path / "cache" / before / "mobility").mkdir(parents=True)
+    (tmp_path / "cache" / before / "mobility" / "__init__.py").write_text("")
+    assert corebuild.built_dir() == str(tmp_path / "cache" / before)
+    with open(src / "ticks.py", "a") as f:
+        f.write("\n# an edit\n")
+    assert corebuild.digest() != before
+    assert corebuild.built_dir() is None  # edited sources: the old build is not used
+
+
+def test_without_cython_the_python_sources_run(monkeypatch):
+    monkeypatch.setattr(corebuild, "_cython_version", lambda: None)
+    assert corebuild.digest() is None and corebuild.built_dir() is None
+    with pytest.raises(RuntimeError, match="Cython is not installed"):
+        corebuild.build()
