@@ -13,7 +13,7 @@ MPY_TEST_DIRS := $(wildcard tests/core tests/firmware)
 
 # The simulator's compiled core is rebuilt whenever firmware/mobility changed (a no-op otherwise).
 venv: $(STAMP)
-	@$(BIN)/python -m hosttools.sim.corebuild
+	@$(BIN)/python -m hosttools.corebuild
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -13,19 +13,14 @@ role), and correspondents send through the home agent.
 """
 
 import hashlib
-import os
 import random
-import sys
 
-from hosttools.sim import corebuild
+from hosttools import corebuild
 from hosttools.sim.world import IF_BACKBONE, IF_RADIO
 
-FIRMWARE_DIR = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "firmware"
-)
-if FIRMWARE_DIR not in sys.path:  # the core is imported as on a board: `from mobility import ...`
-    sys.path.insert(0, FIRMWARE_DIR)
-# ... or, when built for these very sources, compiled (hosttools/sim/corebuild.py)
+# the core is imported as on a board, `from mobility import ...`: from firmware/, or, when built
+# for these very sources, compiled (hosttools/corebuild.py puts both on sys.path)
+FIRMWARE_DIR = corebuild.FIRMWARE_DIR
 CORE = corebuild.activate()
 
 SPI_CELL = 0x100

@@ -11,8 +11,9 @@ import os
 import resource
 import time
 
+from hosttools import corebuild
 from hosttools.pcap import LINKTYPE_RAW, PcapWriter
-from hosttools.sim import corebuild, metrics, scenario
+from hosttools.sim import metrics, scenario
 from hosttools.sim.world import World
 
 POLICIES = ("roam", "mip4")

@@ -1,4 +1,4 @@
-"""The simulator's compiled core (hosttools/sim/corebuild.py): the same sources compiled with
+"""The simulator's compiled core (hosttools/corebuild.py): the same sources compiled with
 Cython give exactly the run the Python sources give, and a build is used only for the sources
 it was made from."""
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hosttools.sim import corebuild
+from hosttools import corebuild
 
 ROAM = Path(sys.executable).parent / "roam"
 
