@@ -31,7 +31,7 @@ SOURCES = os.path.join(FIRMWARE_DIR, "mobility")
 SIM_DIR = os.path.join(ROOT, "hosttools", "sim")
 # the simulator's own per-frame and per-input Python: the event loop, the core hosts, the world
 # (not kernels.py: numba compiles that one itself)
-SIM_MODULES = ("engine.py", "cores.py", "world.py", "metrics.py")
+SIM_MODULES = ("engine.py", "cores.py", "world.py", "metrics.py", "ring.py")
 CACHE = os.path.join(ROOT, ".venv", "roam-core")
 
 # binding: compiled functions are descriptors as Python's are (a function put in a class's

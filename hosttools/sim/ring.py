@@ -56,15 +56,13 @@ class Ring:
         del self._head, self._tail  # (ctypes views keep the mapping from closing)
         self.mm.close()
 
-    def _wait(self, ready):
-        """Poll ready() until it is true: spin first, then yield between polls."""
-        n = 0
-        while not ready():
-            n += 1
-            if n > SPINS:
-                os.sched_yield()
-                if n % ALIVE_EVERY == 0 and self.alive is not None and not self.alive():
-                    raise RingClosed("the other process is gone")
+    def _idle(self, n):
+        """The n-th poll without news: spin first, then yield the processor between polls and
+        now and then make sure the other side is still there."""
+        if n > SPINS:
+            os.sched_yield()
+            if n % ALIVE_EVERY == 0 and self.alive is not None and not self.alive():
+                raise RingClosed("the other process is gone")
 
     # -- writer --------------------------------------------------------------------------
 
@@ -78,12 +76,11 @@ class Ring:
         skip = cap - pos if pos + need > cap else 0
         end = self.head + skip + need
 
-        def room():
+        n_polls = 0
+        while end - self.tail > cap:  # (the reader frees space as it reads)
             self.tail = self._tail.value
-            return end - self.tail <= cap
-
-        if end - self.tail > cap:
-            self._wait(room)
+            n_polls += 1
+            self._idle(n_polls)
         if skip:
             _I.pack_into(mm, _DATA + pos, _WRAP)  # (pos is a multiple of 8: 4 bytes fit)
             pos = 0
@@ -96,13 +93,17 @@ class Ring:
 
     def recv(self):
         mm, cap = self.mm, self.cap
-
-        def news():
-            self.head = self._head.value
-            return self.head != self.tail
-
         if self.head == self.tail:
-            self._wait(news)
+            counter = self._head
+            tail = self.tail
+            head = counter.value
+            n_polls = 0
+            while head == tail:
+                n_polls += 1
+                if n_polls > SPINS:
+                    self._idle(n_polls)
+                head = counter.value
+            self.head = head
         pos = self.tail % cap
         n = _I.unpack_from(mm, _DATA + pos)[0]
         if n == _WRAP:
