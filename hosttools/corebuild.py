@@ -11,7 +11,8 @@ A build is keyed by a digest of the sources, the Python and the Cython version a
 directives, and lives in .venv/roam-core/<digest>/ (mobility/ and sim/; built into a temporary
 directory and renamed, so it is whole or absent). `activate()`, run when hosttools.sim is
 first imported, puts it first on sys.path (the core) and on hosttools.sim's __path__ (the
-simulator's modules) when it matches the sources as they are now; after any edit the
+simulator's modules; hosttools's __path__ for HOST_MODULES) when it matches the sources as
+they are now; after any edit the
 simulator runs the Python sources until `python -m hosttools.corebuild` (part of `make venv`)
 builds again. ROAM_CORE=python turns it off. summary.json says which ran (`core`).
 """
@@ -32,11 +33,15 @@ SIM_DIR = os.path.join(ROOT, "hosttools", "sim")
 # the simulator's own per-frame and per-input Python: the event loop, the core hosts, the world
 # (not kernels.py: numba compiles that one itself)
 SIM_MODULES = ("engine.py", "cores.py", "world.py", "metrics.py", "ring.py")
+# and of hosttools: the medium and the capture file (per frame on the air)
+HOST_DIR = os.path.join(ROOT, "hosttools")
+HOST_MODULES = ("radio.py", "pcap.py")
 CACHE = os.path.join(ROOT, ".venv", "roam-core")
 
 # binding: compiled functions are descriptors as Python's are (a function put in a class's
-# dict must become a method: ipv4.frozen's __setattr__)
-_DIRECTIVES = "{'language_level': 3, 'binding': True}"
+# dict must become a method: ipv4.frozen's __setattr__); annotation_typing off: an annotation
+# never turns a Python value into a C one (Cython reads `x: float` as a C double)
+_DIRECTIVES = "{'language_level': 3, 'binding': True, 'annotation_typing': False}"
 _active = None  # the directory put on sys.path, once activate() found a matching build
 
 
@@ -59,6 +64,7 @@ def digest():
     )
     paths = sorted(glob.glob(os.path.join(SOURCES, "*.py")))
     paths += [os.path.join(SIM_DIR, m) for m in SIM_MODULES]
+    paths += [os.path.join(HOST_DIR, m) for m in HOST_MODULES]
     for path in paths:
         h.update(os.path.basename(path).encode())
         with open(path, "rb") as f:
@@ -94,6 +100,9 @@ def activate():
     sim = sys.modules.get("hosttools.sim")  # (being imported: activate() runs in its __init__)
     if sim is not None and not any(m in sys.modules for m in _sim_names()):
         sim.__path__.insert(0, os.path.join(path, "sim"))
+    host = sys.modules.get("hosttools")
+    if host is not None and not any("hosttools." + m[:-3] in sys.modules for m in HOST_MODULES):
+        host.__path__.insert(0, os.path.join(path, "hosttools"))
     _active = path
     return "compiled"
 
@@ -129,9 +138,14 @@ def build(quiet=False):
         os.makedirs(sim)
         for name in SIM_MODULES:
             shutil.copy(os.path.join(SIM_DIR, name), sim)
+        host = os.path.join(work, "hosttools")
+        os.makedirs(host)
+        for name in HOST_MODULES:
+            shutil.copy(os.path.join(HOST_DIR, name), host)
         _compile(work, "mobility/*.py")  # the package mobility
         _compile(sim, "*.py")  # modules of hosttools.sim, found through its __path__
-        for d in (pkg, sim):
+        _compile(host, "*.py")  # modules of hosttools, found through its __path__
+        for d in (pkg, sim, host):
             for path in glob.glob(os.path.join(d, "*.py")) + glob.glob(os.path.join(d, "*.c")):
                 if not path.endswith("__init__.py"):
                     os.remove(path)  # the extension modules only (and the package's __init__)
