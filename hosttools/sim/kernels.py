@@ -119,21 +119,6 @@ def carrier_sense(rx, CH, channel, threshold, end, now, BUSY, BUSY_PREV, BUSY_ST
 
 
 @njit(cache=True)
-def candidates(rx, floor, ON, CH, channel, unicast_to, SEEN):
-    """Indices of the nodes that may decode the frame: on, same channel, mean RSSI at least
-    `floor`; for a unicast frame (unicast_to >= -1) only the addressee and the sniffers."""
-    n = 0
-    idx = np.empty(rx.shape[0], dtype=np.int64)
-    for i in range(rx.shape[0]):
-        if rx[i] >= floor and ON[i] and CH[i] == channel:
-            if unicast_to >= -1 and not (SEEN[i] or i == unicast_to):
-                continue
-            idx[n] = i
-            n += 1
-    return idx[:n]
-
-
-@njit(cache=True)
 def _mix(x):
     x = (x ^ (x >> _S30)) * _C1
     x = (x ^ (x >> _S27)) * _C2
@@ -148,31 +133,89 @@ def _hnorm(base, key):
 
 
 @njit(cache=True)
-def levels(rx, idx, sender, b0, b1, w0, w1, fading, g0, sensitivity, hearing_floor, bits):
-    """(frame RSSI, loss probability) at each candidate idx: mean + the link's fast fading
-    (Radio.fading_db_many with the two bin bases b0, b1 and weights w0, w1), then the DBPSK
-    packet error rate of a frame of `bits` bits (Radio.p_loss_many)."""
-    n = idx.shape[0]
-    level = np.empty(n)
-    p = np.empty(n)
-    a = np.uint64(sender)
-    for k in range(n):
-        b = np.uint64(idx[k])
-        lo = a if a < b else b
-        hi = b if a < b else a
-        key = (lo << _S32) | hi
-        lv = rx[idx[k]]
-        if fading != 0.0:
-            f = w0 * _hnorm(b0, key) + w1 * _hnorm(b1, key)
-            if f < -FADING_CLIP:
-                f = -FADING_CLIP
-            elif f > FADING_CLIP:
-                f = FADING_CLIP
-            lv = lv + f * fading
-        level[k] = lv
-        g = g0 * np.power(10.0, (lv - sensitivity) / 10.0)
-        if g > 700.0:
-            g = 700.0
-        q = -np.expm1(bits * np.log1p(-0.5 * np.exp(-g)))
-        p[k] = 1.0 if lv < hearing_floor else q
-    return level, p
+def _level_and_loss(lv, a, b, b0, b1, w0, w1, fading, g0, sensitivity, hearing_floor, bits):
+    """(frame RSSI, loss probability) of a frame of `bits` bits from node a at node b whose
+    mean RSSI is lv: plus the link's fast fading (Radio.fading_db_many with the two bin bases
+    b0, b1 and weights w0, w1), then the DBPSK packet error rate (Radio.p_loss_many)."""
+    lo = a if a < b else b
+    hi = b if a < b else a
+    key = (lo << _S32) | hi
+    if fading != 0.0:
+        f = w0 * _hnorm(b0, key) + w1 * _hnorm(b1, key)
+        if f < -FADING_CLIP:
+            f = -FADING_CLIP
+        elif f > FADING_CLIP:
+            f = FADING_CLIP
+        lv = lv + f * fading
+    g = g0 * np.power(10.0, (lv - sensitivity) / 10.0)
+    if g > 700.0:
+        g = 700.0
+    q = -np.expm1(bits * np.log1p(-0.5 * np.exp(-g)))
+    return lv, (1.0 if lv < hearing_floor else q)
+
+
+@njit(cache=True)
+def receptions(
+    RX, START, END, CHAN, SENDER, slot, floor, ON, CH, unicast_to, SEEN, sniff,
+    b0, b1, w0, w1, fading, g0, sensitivity, hearing_floor, bits, U, u, capture,
+    out_idx, out_rssi,
+):  # fmt: skip
+    """Who receives the transmission in `slot` at its end. The transmissions in the air are
+    rows of slots: RX[s] the mean RSSI at every node, START, END, CHAN, SENDER (an unused slot
+    ends before anything starts).
+
+    Candidates, in index order: on, on the channel, mean RSSI at least `floor`; for a unicast
+    frame (unicast_to >= -1; -1: the addressee is not on the channel) only the addressee and
+    the sniffers (SEEN). Each takes the next uniform U[u] against its loss probability
+    (_level_and_loss): below it the frame is lost to noise. Of the rest, a broadcast
+    (unicast_to == -2) reaches everyone, a unicast frame its addressee and, when `sniff` (the
+    first attempt), the sniffers. A receiver then loses it in a collision when it was sending
+    itself during the frame (half duplex) or when another transmission on the channel that
+    overlaps it in time reaches it less than `capture` dB weaker than this frame's RSSI rounded
+    to a dBm. Writes the receivers and their RSSI (dBm, rounded) to out_idx, out_rssi; returns
+    (receivers, lost to noise, collisions, the next unused uniform)."""
+    start = START[slot]
+    end = END[slot]
+    channel = CHAN[slot]
+    a = np.uint64(SENDER[slot])
+    # the overlapping transmissions (few: at most the slots)
+    over = np.empty(START.shape[0], dtype=np.int64)
+    n_over = 0
+    for s in range(START.shape[0]):
+        if s != slot and CHAN[s] == channel and END[s] > start and START[s] < end:
+            over[n_over] = s
+            n_over += 1
+    n = 0
+    lost = 0
+    collided = 0
+    rx = RX[slot]
+    for j in range(rx.shape[0]):
+        mean = rx[j]
+        if mean < floor or not ON[j] or CH[j] != channel:
+            continue
+        if unicast_to >= -1 and not (SEEN[j] or j == unicast_to):
+            continue
+        lv, p = _level_and_loss(
+            mean, a, np.uint64(j), b0, b1, w0, w1, fading, g0, sensitivity, hearing_floor, bits
+        )
+        draw = U[u]
+        u += 1
+        if draw < p:
+            lost += 1
+            continue
+        if not (unicast_to == -2 or j == unicast_to or (SEEN[j] and sniff)):
+            continue
+        level = np.rint(lv)
+        hit = False
+        for k in range(n_over):
+            o = over[k]
+            if SENDER[o] == j or RX[o, j] > level - capture:
+                hit = True
+                break
+        if hit:
+            collided += 1
+            continue
+        out_idx[n] = j
+        out_rssi[n] = int(level)
+        n += 1
+    return n, lost, collided, u

@@ -19,6 +19,7 @@ Who hears whom is a vectorised distance test over all nodes (numpy), positions b
 time along each node's current leg (hosttools.sim.mobility).
 """
 
+import gc
 import random
 import struct
 from collections import deque
@@ -44,6 +45,9 @@ ORDER_EVERY_US = 1000000
 # and back-to-back frames reuse them (in 20 ms a node moves at most 16 cm at 8 m/s, against a
 # 10 m shadowing correlation distance); about half of the city's transmissions do
 RX_REUSE_US = 20000
+TX_SLOTS = 64  # rows for transmissions in the air (more are added when needed)
+_NEVER = -(1 << 62)  # the start and end of an unused row
+UNIFORMS = 1 << 15  # loss draws made ahead at a time
 TXQ_MAX = 32  # frames waiting for the air at one node; more are dropped (ESP-NOW would block)
 APP_MAGIC = b"RM"
 _APP = struct.Struct(">2sHI")  # magic, flow index, sequence number
@@ -54,6 +58,11 @@ _APP = struct.Struct(">2sHI")  # magic, flow index, sequence number
 CORE_COST = {"agent": 60, "router": 60, "home": 20, "host": 5, "mobile": 4}
 REMOTE_SHARE = 0.8  # of the cores' work, to the worker (this process also runs the air)
 PIPELINE_DEPTH = 4  # windows per processing latency (hosttools.sim.cores)
+# The collector's thresholds while a world runs (both processes). A run makes millions of
+# short-lived tuples and keeps a large heap that has next to no cycles (events, the cores' memo
+# tables): with the default (700, 10, 10), full passes over that heap took 5 % of a city's time
+# and freed a few hundred objects a minute. Rarer passes; the previous thresholds after.
+GC_THRESHOLDS = (20000, 20, 100)
 
 
 def _result_key(r):
@@ -167,7 +176,7 @@ class World:
         self._lat_pairs = None
         self._order = np.arange(n)  # nodes in spatial order (kernels.spatial_order) ...
         self._order_at = -ORDER_EVERY_US  # ... as of this time
-        self._rx_last = [None] * n  # per sender: (time, x, y, levels) of its last rx_means
+        self._rx_last = [None] * n  # per sender: (time, levels) of its last rx_means
         # carrier sense per node, kept up to date when a transmission starts (what
         # Medium.busy_until computes, without a loop over the transmissions in the air): until
         # when the medium is busy, the value before the latest transmission, and when that
@@ -176,6 +185,18 @@ class World:
         self.BUSY_PREV = np.zeros(n, dtype=np.int64)
         self.BUSY_START = np.full(n, -(1 << 40), dtype=np.int64)
         self.UNICAST_SEEN = np.array([nd.sniffer for nd in self.nodes], dtype=bool)
+        # the transmissions in the air as rows (World._slot, kernels.receptions): mean RSSI at
+        # every node, start, end, channel, sender
+        self.TX_RX = np.full((TX_SLOTS, n), -np.inf)
+        self.TX_START = np.full(TX_SLOTS, _NEVER, dtype=np.int64)
+        self.TX_END = np.full(TX_SLOTS, _NEVER, dtype=np.int64)
+        self.TX_CH = np.full(TX_SLOTS, -1, dtype=np.int16)
+        self.TX_SENDER = np.full(TX_SLOTS, -1, dtype=np.int64)
+        self._slot_next = 0
+        self._rx_idx = np.empty(n, dtype=np.int64)  # a transmission's receivers
+        self._rx_rssi = np.empty(n, dtype=np.int64)
+        self._uniforms = np.empty(0)  # drawn ahead from nrng (the loss draws), and the next
+        self._u = 0
         self.bb_sniffers = [nd for nd in self.nodes if nd.sniffer and nd.bb is not None]
         self.factory.prepare(self)
         # the cores (hosttools.sim.cores): their answers take effect latency_us after the
@@ -262,12 +283,17 @@ class World:
         remote = self._partition()
         local = set(range(len(self.nodes))) - remote
         self.local = cores.LocalCores(self, local, self.col)
-        # the worker is forked now: before any role exists, with the world as built
-        self.remote = cores.RemoteCores(self, remote) if remote else None
+        was = gc.get_threshold()
+        gc.set_threshold(*GC_THRESHOLDS)
+        gc.freeze()  # what exists now lives for the run: never scanned, not copied by the fork
         try:
+            # the worker is forked now: before any role exists, with the world as built
+            self.remote = cores.RemoteCores(self, remote) if remote else None
             self.start()
             self._run_windows(int(self.sc.duration_s * 1e6), progress)
         finally:
+            gc.unfreeze()
+            gc.set_threshold(*was)
             if self.remote is not None:
                 self.remote.close()
         self.stats["collisions"] = self.medium.collisions
@@ -487,11 +513,11 @@ class World:
         air = self.radio.airtime_us(len(entry[1]))
         last = self._rx_last[nd.idx]
         if last is not None and eng.now - last[0] < RX_REUSE_US:
-            _, x, y, rx = last  # (read only: transmissions in the air share it)
+            rx = last[1]
         else:
             x, y = self.pos(nd.idx)
             rx = self._rx_means(nd, x, y)
-            self._rx_last[nd.idx] = (eng.now, x, y, rx)
+            self._rx_last[nd.idx] = (eng.now, rx)
         end = eng.now + air
         kernels.carrier_sense(
             rx,
@@ -504,8 +530,7 @@ class World:
             self.BUSY_PREV,
             self.BUSY_START,
         )
-        tx = self.medium.start(nd.idx, nd.channel, eng.now, end, x, y, rx)
-        eng.at(end, self._tx_end, nd, boot, tx)
+        eng.at(end, self._tx_end, nd, boot, self._on_air(nd, eng.now, end, rx))
 
     def _rx_means(self, nd, x, y):
         """Mean RSSI of a transmission by nd at (x, y) at every node (-inf beyond where it can
@@ -557,26 +582,61 @@ class World:
                 LATTICE_MARGIN_M,
             )
 
-    def _hearers(self, nd, tx, unicast_to=None):
-        """(indices, frame RSSIs) of the nodes that decode nd's transmission as far as noise
-        goes: on, same channel, mean RSSI plus the link's fast fading now, then the packet
-        error rate for the frame's length (hosttools.radio)."""
-        rx = tx.rx
-        if unicast_to is None:
-            unicast_to = -2  # broadcast: every node may decode it
-        idx = kernels.candidates(
-            rx, self.floor, self.ON, self.CH, nd.channel, unicast_to, self.UNICAST_SEEN
-        )
-        n = len(idx)
-        if n == 0:
-            return idx, idx
+    def _slot(self, now):
+        """A row for a new transmission in the slot arrays (kernels.receptions): the oldest,
+        which ended more than the medium's horizon ago (longer than any frame lasts, so no
+        transmission that can still be received overlaps it); more rows when none has."""
+        S = self.TX_END.shape[0]
+        slot = self._slot_next % S
+        if self.TX_END[slot] >= now - self.medium.horizon:
+            grow = S
+            self.TX_RX = np.concatenate((self.TX_RX, np.full((grow, self.TX_RX.shape[1]), -np.inf)))
+            self.TX_START = np.concatenate((self.TX_START, np.full(grow, _NEVER, dtype=np.int64)))
+            self.TX_END = np.concatenate((self.TX_END, np.full(grow, _NEVER, dtype=np.int64)))
+            self.TX_CH = np.concatenate((self.TX_CH, np.full(grow, -1, dtype=np.int16)))
+            self.TX_SENDER = np.concatenate((self.TX_SENDER, np.full(grow, -1, dtype=np.int64)))
+            slot = S
+            self._slot_next = S
+        self._slot_next += 1
+        return slot
+
+    def _on_air(self, nd, start, end, rx):
+        """nd's transmission from start to end (mean RSSI rx at every node) is in the air: its
+        slot (kernels.receptions reads the overlapping ones from there)."""
+        slot = self._slot(start)
+        self.TX_RX[slot] = rx
+        self.TX_START[slot] = start
+        self.TX_END[slot] = end
+        self.TX_CH[slot] = nd.channel
+        self.TX_SENDER[slot] = nd.idx
+        return slot
+
+    def _receptions(self, nd, slot, unicast_to, sniff):
+        """(indices, RSSIs) of the nodes that receive nd's transmission in `slot`, at its end:
+        noise (the mean RSSI plus the link's fast fading now, the packet error rate for the
+        frame's length: hosttools.radio), then collisions with the overlapping transmissions
+        and half duplex (kernels.receptions). unicast_to: -2 for a broadcast, else the
+        addressee's index (-1: not on the channel)."""
         radio = self.radio
         k, w0, w1 = radio_mod._fading_weights(self.eng.now, radio.coh_us)
         base = radio._base_fade
-        level, p = kernels.levels(
-            rx,
-            idx,
-            nd.idx,
+        if self._u + len(self.nodes) > len(self._uniforms):
+            # one uniform per candidate, in order: the same stream as a draw per frame
+            self._uniforms = np.concatenate((self._uniforms[self._u :], self.nrng.random(UNIFORMS)))
+            self._u = 0
+        n, lost, collided, self._u = kernels.receptions(
+            self.TX_RX,
+            self.TX_START,
+            self.TX_END,
+            self.TX_CH,
+            self.TX_SENDER,
+            slot,
+            self.floor,
+            self.ON,
+            self.CH,
+            unicast_to,
+            self.UNICAST_SEEN,
+            sniff,
             np.uint64((base + radio_mod._mix64(k)) & radio_mod._M64),
             np.uint64((base + radio_mod._mix64(k + 1)) & radio_mod._M64),
             w0,
@@ -586,56 +646,39 @@ class World:
             radio.sensitivity,
             radio.hearing_floor,
             8 * (len(nd.txq[0][1]) + radio_mod.ESPNOW_OVERHEAD_BYTES),
+            self._uniforms,
+            self._u,
+            radio.capture_db,
+            self._rx_idx,
+            self._rx_rssi,
         )
-        ok = self.nrng.random(n) >= p
-        self.stats["lost_noise"] += int(n - np.count_nonzero(ok))
-        return idx[ok], np.rint(level[ok])
+        self.stats["lost_noise"] += lost
+        self.medium.collisions += collided
+        return self._rx_idx[:n].tolist(), self._rx_rssi[:n].tolist()
 
-    def _interference(self, tx, idx):
-        """For the hearers idx of tx: the strongest mean RSSI of any other transmission that
-        overlaps tx in time (-inf when none), and the set of hearers that were transmitting
-        themselves (half duplex). Vectorised: one pass per overlapping transmission."""
-        others = self.medium.overlapping(tx)
-        if not others:
-            return None, ()
-        worst = np.full(len(idx), -np.inf)
-        busy = set()
-        for o in others:
-            busy.add(o.sender)
-            np.maximum(worst, o.rx[idx], out=worst)
-        return worst.tolist(), busy
-
-    def _tx_end(self, nd, boot, tx):
+    def _tx_end(self, nd, boot, slot):
         if nd.boot != boot:
             return
         entry = nd.txq[0]
         mac, frame, attempt = entry
-        target = None if mac == BROADCAST else self.by_mac.get(mac)
-        if mac == BROADCAST:
-            idx, means = self._hearers(nd, tx)
+        bcast = mac == BROADCAST
+        target = None
+        if bcast:
+            to = -2
         else:
-            idx, means = self._hearers(
-                nd, tx, target.idx if target is not None and target.channel == nd.channel else -1
-            )
+            target = self.by_mac.get(mac)
+            to = target.idx if target is not None and target.channel == nd.channel else -1
         nodes = self.nodes
         acked = False
-        interference, busy = self._interference(tx, idx) if len(idx) else (None, ())
-        bcast = mac == BROADCAST
-        capture = self.radio.capture_db
-        for k, (j, mean) in enumerate(zip(idx.tolist(), means.tolist(), strict=True)):
-            r = nodes[j]  # mean: the frame's RSSI at r (it survived noise)
-            if bcast or r is target or (r.sniffer and attempt == 0):
-                # collision: r was sending itself, or another transmission
-                # overlapping this one reaches r less than capture_db weaker
-                if interference is not None and (j in busy or interference[k] > mean - capture):
-                    self.medium.collisions += 1
-                    continue
-                if r is target:
-                    acked = True
-                self._deliver_radio(r, nd, int(mean), frame)
-        if mac == BROADCAST or acked:
+        idx, rssi = self._receptions(nd, slot, to, attempt == 0)
+        for j, level in zip(idx, rssi, strict=True):
+            r = nodes[j]
+            if r is target:
+                acked = True
+            self._deliver_radio(r, nd, level, frame)
+        if bcast or acked:
             nd.txq.pop(0)
-            wait = 0 if mac == BROADCAST else self.radio.sifs_us + self.radio.ack_us
+            wait = 0 if bcast else self.radio.sifs_us + self.radio.ack_us
             self.eng.at(self.eng.now + wait, self._next_frame, nd, boot)
         elif attempt < self.radio.retries:
             self.stats["retries"] += 1

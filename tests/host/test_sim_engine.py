@@ -374,18 +374,18 @@ def test_a_sender_levels_are_reused_only_within_the_reuse_time(tmp_path, monkeyp
 
     computed = []  # (time, sender) of every rx_means
     starts = []  # (time, sender) of every transmission start that reached the air
-    real_rx, real_start = world_mod.World._rx_means, radio.Medium.start
+    real_rx, real_on_air = world_mod.World._rx_means, world_mod.World._on_air
 
     def rx_means(self, nd, x, y):
         computed.append((self.eng.now, nd.idx))
         return real_rx(self, nd, x, y)
 
-    def start(self, sender, channel, t0, t1, x, y, rx=None):
-        starts.append((t0, sender))
-        return real_start(self, sender, channel, t0, t1, x, y, rx)
+    def on_air(self, nd, t0, t1, rx):
+        starts.append((t0, nd.idx))
+        return real_on_air(self, nd, t0, t1, rx)
 
     monkeypatch.setattr(world_mod.World, "_rx_means", rx_means)
-    monkeypatch.setattr(radio.Medium, "start", start)
+    monkeypatch.setattr(world_mod.World, "_on_air", on_air)
     sc = scenario.load("walk")
     sc.duration_s = 15
     _, world = run.run(sc, 1, str(tmp_path), write=False, jobs=1)

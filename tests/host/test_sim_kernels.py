@@ -57,35 +57,82 @@ def test_rx_means_kernel_equals_the_numpy_link_budget():
     )  # fmt: skip
 
 
-def test_levels_kernel_equals_fading_and_packet_error_rate():
+def _slots(n, rows):
+    """Slot arrays (kernels.receptions) holding rows of (rx, start, end, channel, sender)."""
+    RX = np.full((len(rows) + 2, n), -np.inf)
+    START = np.full(len(rows) + 2, -(1 << 62), dtype=np.int64)
+    END = START.copy()
+    CHAN = np.full(len(rows) + 2, -1, dtype=np.int16)
+    SENDER = np.full(len(rows) + 2, -1, dtype=np.int64)
+    for k, (rx, start, end, ch, sender) in enumerate(rows):
+        RX[k], START[k], END[k], CHAN[k], SENDER[k] = rx, start, end, ch, sender
+    return RX, START, END, CHAN, SENDER
+
+
+def _receptions(r, slots, slot, on, ch, to, seen, sniff, t_us, payload, U, u=0):
+    k, w0, w1 = radio_mod._fading_weights(t_us, r.coh_us)
+    base = r._base_fade
+    n = slots[0].shape[1]
+    out_idx, out_rssi = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+    got, lost, collided, u2 = kernels.receptions(
+        *slots, slot, r.audible_floor(), on, ch, to, seen, sniff,
+        np.uint64((base + radio_mod._mix64(k)) & radio_mod._M64),
+        np.uint64((base + radio_mod._mix64(k + 1)) & radio_mod._M64),
+        w0, w1, r.fading, r.g0, r.sensitivity, r.hearing_floor,
+        8 * (payload + radio_mod.ESPNOW_OVERHEAD_BYTES), U, u, r.capture_db, out_idx, out_rssi,
+    )  # fmt: skip
+    return out_idx[:got].tolist(), out_rssi[:got].tolist(), lost, collided, u2
+
+
+def test_receptions_kernel_equals_the_radio_model():
+    """Candidates, fading, packet error rate (hosttools.radio's numpy expressions), one uniform
+    per candidate in index order, then capture and half duplex against the overlapping
+    transmissions only (same channel, overlapping in time)."""
     r = radio_mod.Radio({}, seed=11)
     g = np.random.default_rng(4)
     n = 300
-    rx = g.uniform(-110, -60, n)
-    idx = np.flatnonzero(rx >= r.audible_floor())
-    t_us = 123456789
-    k, w0, w1 = radio_mod._fading_weights(t_us, r.coh_us)
-    base = r._base_fade
-    level, p = kernels.levels(
-        rx, idx, 17,
-        np.uint64((base + radio_mod._mix64(k)) & radio_mod._M64),
-        np.uint64((base + radio_mod._mix64(k + 1)) & radio_mod._M64),
-        w0, w1, r.fading, r.g0, r.sensitivity, r.hearing_floor, 8 * (60 + 43),
-    )  # fmt: skip
-    want_level = rx[idx] + r.fading_db_many(17, idx, t_us)
-    np.testing.assert_allclose(level, want_level, rtol=0, atol=1e-9)
-    np.testing.assert_allclose(p, r.p_loss_many(want_level, 60), rtol=0, atol=1e-12)
-    assert abs(r.fading_db(17, int(idx[0]), t_us) - (level[0] - rx[idx[0]])) < 1e-9
-
-
-def test_candidates_kernel_broadcast_and_unicast():
-    rx = np.array([-80.0, -120.0, -70.0, -95.0, -60.0])
-    on = np.array([True, True, True, False, True])
-    ch = np.array([1, 1, 6, 1, 1], dtype=np.int16)
-    seen = np.array([False, False, False, False, True])
-    assert kernels.candidates(rx, -101.0, on, ch, 1, -2, seen).tolist() == [0, 4]
-    assert kernels.candidates(rx, -101.0, on, ch, 1, 0, seen).tolist() == [0, 4]
-    assert kernels.candidates(rx, -101.0, on, ch, 1, -1, seen).tolist() == [4]
+    sender, t_us, payload = 17, 123456789, 60
+    rx = g.uniform(-105, -55, n)
+    rx[sender] = -np.inf
+    on = g.random(n) < 0.9
+    ch = np.where(g.random(n) < 0.9, 1, 6).astype(np.int16)
+    seen = np.zeros(n, dtype=bool)
+    loud = g.uniform(-100, -50, n)  # an overlapping transmission by node 3
+    loud[3] = -np.inf
+    on[3], ch[3], rx[3] = True, 1, -60.0  # node 3 hears this frame well, but was sending
+    slots = _slots(
+        n,
+        [
+            (rx, 1000, 3000, 1, sender),
+            (loud, 2500, 4000, 1, 3),  # overlaps
+            (np.full(n, -40.0), 0, 1000, 1, 4),  # ended as this one began: does not overlap
+            (np.full(n, -40.0), 1500, 2500, 6, 5),  # another channel
+        ],
+    )
+    U = g.random(2 * n)
+    got = _receptions(r, slots, 0, on, ch, -2, seen, True, t_us, payload, U)
+    idx, rssi, lost, collided, u = got
+    cand = np.flatnonzero((rx >= r.audible_floor()) & on & (ch == 1))
+    level = rx[cand] + r.fading_db_many(sender, cand, t_us)
+    ok = U[: len(cand)] >= r.p_loss_many(level, payload)
+    heard, mean = cand[ok], np.rint(level[ok])
+    hit = (heard == 3) | (loud[heard] > mean - r.capture_db)
+    assert u == len(cand) and lost == len(cand) - ok.sum() and collided == hit.sum() > 1
+    assert 3 in heard.tolist() and 3 not in idx
+    assert idx == heard[~hit].tolist() and rssi == mean[~hit].astype(int).tolist()
+    assert len(idx) > 50
+    # unicast: the addressee, and a sniffer on the first attempt only (two of the loudest
+    # receivers above, and draws that lose nothing: both get it); the uniforms go on
+    target, sniffer = [idx[k] for k in np.argsort(rssi)[-2:]]
+    seen[sniffer] = True
+    keep = np.full(2 * n, 0.9999)
+    idx2, _, _, _, u2 = _receptions(r, slots, 0, on, ch, target, seen, True, t_us, payload, keep, 5)
+    assert u2 == 7 and sorted(idx2) == sorted([target, sniffer])
+    idx3, _, _, _, _ = _receptions(r, slots, 0, on, ch, target, seen, False, t_us, payload, keep)
+    assert idx3 == [target]
+    # an addressee on another channel (-1): only the sniffers are candidates
+    idx4, _, _, _, u4 = _receptions(r, slots, 0, on, ch, -1, seen, True, t_us, payload, keep)
+    assert u4 == 1 and idx4 == [sniffer]
 
 
 def _short(name, duration_s):
