@@ -209,6 +209,9 @@ class RingLink:
         except ring.RingClosed:
             raise EOFError from None
 
+    def ready(self):
+        return self.back.ready()
+
     def close(self):
         pass  # the mappings go with the process
 
@@ -234,6 +237,9 @@ class PipeLink:
 
     def recv(self):
         return self.conn.recv_bytes()
+
+    def ready(self):
+        return self.conn.poll(0)
 
     def close(self):
         self.conn.close()
@@ -272,6 +278,10 @@ class RemoteCores:
         except EOFError:
             raise RuntimeError("the simulator's worker process died") from None
         self.pending += 1
+
+    def ready(self):
+        """True when collect() would not wait."""
+        return self.link.ready()
 
     def collect(self):
         self.pending -= 1

@@ -91,6 +91,10 @@ class Ring:
 
     # -- reader --------------------------------------------------------------------------
 
+    def ready(self):
+        """True when recv() would return at once."""
+        return self.head != self.tail or self._head.value != self.tail
+
     def recv(self):
         mm, cap = self.mm, self.cap
         if self.head == self.tail:

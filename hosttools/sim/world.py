@@ -303,14 +303,29 @@ class World:
         window k take effect from window k + DEPTH on (latency = DEPTH windows), so they are
         merged after window k + DEPTH - 1 has been simulated. Meanwhile the worker runs them:
         it has DEPTH - 1 windows of this process's time to do so, which absorbs the bursts (a
-        broadcast heard by a hundred nodes is a hundred inputs in one window)."""
+        broadcast heard by a hundred nodes is a hundred inputs in one window).
+
+        This process's own cores run a window's inputs at the latest when it is merged, and
+        earlier while the worker's results are not there yet: waiting is filled with work that
+        was due anyway (a core's answers depend only on its inputs, never on when it runs)."""
         eng, local, remote = self.eng, self.local, self.remote
         step = self.window_us
         depth = self.depth
-        held = deque()  # per window since the oldest not yet merged: this process's results
+        # per window since the oldest not yet merged: [inputs for this process's cores (None
+        # once run), window end, their results, handed to the worker]
+        held = deque()
+        pending = deque()  # the same windows whose local inputs have not run yet, in order
         flying = 0  # windows handed to the worker whose results are still to be collected
         remote_next = None  # the worker's earliest timer, as of its last results
         k = 0
+
+        def run_local():
+            w = pending.popleft()
+            inputs, t_end = w[0], w[1]
+            w[0] = None
+            if inputs or (local.timers and local.timers[0][0] < t_end):
+                w[2] = local.run(inputs, t_end)
+
         while True:
             t_end = (k + 1) * step
             eng.run_to(min(t_end, end_us + 1) - 1, progress)
@@ -318,22 +333,23 @@ class World:
             self.inbox = ([], [])
             sent = False
             if remote is not None:
-                # first to the worker, so that it runs while this process runs its own share;
                 # an idle worker window (no input, no timer due, nothing in flight) is skipped
                 if theirs or flying or (remote_next is not None and remote_next < t_end):
                     remote.submit(theirs, t_end)
                     sent = True
-            if mine or (local.timers and local.timers[0][0] < t_end):
-                held.append((local.run(mine, t_end), sent))
-            else:
-                held.append((None, sent))
-            if sent:
-                flying += 1
+                    flying += 1
+            w = [mine, t_end, None, sent]
+            held.append(w)
+            pending.append(w)
             # merge window k + 1 - depth: its results fall in window k + 1 at the earliest
             if len(held) >= depth:
-                results, was_sent = held.popleft()
-                results = list(results) if results else []
-                if was_sent:
+                oldest = held.popleft()
+                while oldest[0] is not None:
+                    run_local()
+                results = list(oldest[2]) if oldest[2] else []
+                if oldest[3]:
+                    while pending and not remote.ready():
+                        run_local()
                     res, remote_next = remote.collect()
                     flying -= 1
                     results += res
@@ -345,9 +361,11 @@ class World:
         # what the last windows logged (their actions would take effect after the end)
         last = []
         while held:
-            results, was_sent = held.popleft()
-            last += results or []
-            if was_sent:
+            w = held.popleft()
+            while w[0] is not None:
+                run_local()
+            last += w[2] or []
+            if w[3]:
                 last += remote.collect()[0]
         self._apply([r for r in last if r[4] == cores.R_LOG])
 
