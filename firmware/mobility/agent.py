@@ -120,6 +120,8 @@ class Agent(Node):
             if ipv4.addr_key(frame, 16) != self.key:
                 self._route_beyond_cell(now, iface, src_mac, frame)
                 return
+            if self.region is not None and self.region.stale_copy(now, frame):
+                return  # most copies of a region's flood: nothing to decode (Region.stale_copy)
         self._on_control(now, iface, src_mac, self._rssi, frame)
         self._schedule(now)
 

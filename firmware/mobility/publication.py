@@ -154,10 +154,11 @@ def packet(src, dst, payload):
     return ipv4.udp(src, dst, ipv4.PUB_PORT, ipv4.PUB_PORT, payload, PUB_TTL)
 
 
-def is_copy_candidate(payload):
-    """True when ``payload`` is long enough and typed as a publication, so that its origin
-    (bytes 2..5), epoch (6..7) and sequence (8..9) can be read before decoding it all."""
-    return len(payload) >= _HEAD and payload[0] == MSG_PUBLICATION
+def is_copy_candidate(payload, off=0):
+    """True when the payload at ``off`` is long enough and typed as a publication, so that its
+    origin (bytes off+2..5), epoch (6..7) and sequence (8..9) can be read before decoding it
+    all."""
+    return len(payload) >= off + _HEAD and payload[off] == MSG_PUBLICATION
 
 
 def decode_publication(payload):

@@ -44,6 +44,9 @@ MAX_MEMBERS = const(255)
 POLICY_ROAM = "roam"  # publish, tunnel by published bindings, correspondent and proxy bindings
 POLICY_MIP4 = "mip4"  # the baseline: no publication; everything through the home agent
 TUNNEL_TTL = const(64)
+_PUB_OFF = const(28)  # a publication's payload in its IPv4/UDP packet (IHL 5)
+_PUB_PORT_HI = const(0x10)  # ipv4.PUB_PORT, 4344, big-endian
+_PUB_PORT_LO = const(0xF8)
 
 # packed published binding: | used (1) | expiry units (20) | member index (8) |
 _UNIT_SHIFT = const(10)  # 1024 ms
@@ -596,17 +599,12 @@ class Region:
             self.rejected += 1
             self._log("region_ignored", {"reason": "not_neighbour", "src": ipv4.ntoa(src)})
             return False
-        p = payload
-        if publication.is_copy_candidate(p):
-            oi = self._member_index(p, 2)
-            if oi >= 0 and (
-                oi == self.me or self._stale(now, oi, (p[6] << 8) | p[7], (p[8] << 8) | p[9])
-            ):
-                # a copy of one already taken (most copies of a flood are): dropped before it
-                # is decoded and its HMAC checked, which changes nothing, as after it (anything
-                # that could be new is decoded and its tag checked first)
-                self.duplicates += 1
-                return False
+        if self._taken(now, payload, 0):
+            # a copy of one already taken (most copies of a flood are): dropped before it is
+            # decoded and its HMAC checked, which changes nothing, as after it (anything that
+            # could be new is decoded and its tag checked first)
+            self.duplicates += 1
+            return False
         try:
             pub = publication.decode_publication(payload)
         except DecodeError as e:
@@ -630,6 +628,48 @@ class Region:
         self.forwarded += 1
         self._flood(payload, nb)
         return True
+
+    def stale_copy(self, now, frame):
+        """True when ``frame``, an IPv4 packet for this member not decoded yet, is a copy of a
+        publication already taken, from a region neighbour. The owner drops it then (counted
+        as a duplicate) without computing its checksums or decoding it: that changes nothing a
+        full decode would change, since a copy of one taken is dropped either way, damaged or
+        not. Anything else (False) goes the normal way: decoded, checked, on_publication."""
+        own = self.own
+        if (
+            not self.publishing
+            or len(frame) < _PUB_OFF
+            or frame[0] != 0x45
+            or frame[9] != ipv4.PROTO_UDP
+            or frame[22] != _PUB_PORT_HI
+            or frame[23] != _PUB_PORT_LO
+            or frame[19] != own[3]
+            or frame[18] != own[2]
+            or frame[17] != own[1]
+            or frame[16] != own[0]
+        ):
+            return False
+        nb = self._neighbour_index(frame, 12)
+        if nb < 0 or not self.nb_member[nb] or not self._taken(now, frame, _PUB_OFF):
+            return False
+        self.duplicates += 1
+        return True
+
+    def _taken(self, now, buf, off):
+        """True when the publication at buf[off:] is one already taken (or our own), as far as
+        its origin, epoch and sequence go; changes nothing."""
+        if not publication.is_copy_candidate(buf, off):
+            return False
+        oi = self._member_index(buf, off + 2)
+        return oi >= 0 and (
+            oi == self.me
+            or self._stale(
+                now,
+                oi,
+                (buf[off + 6] << 8) | buf[off + 7],
+                (buf[off + 8] << 8) | buf[off + 9],
+            )
+        )
 
     def _stale(self, now, oi, epoch, seq):
         """True when _accept would refuse (epoch, seq) from origin oi; changes nothing."""

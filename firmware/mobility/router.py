@@ -77,6 +77,8 @@ class Router(Node):
         self._schedule(now)
 
     def _on_frame(self, now, iface, src_mac, rssi, frame):
+        if self.region.stale_copy(now, frame):
+            return  # most copies of the region's flood: nothing to decode
         try:
             h = ipv4.decode(frame)
         except DecodeError as e:

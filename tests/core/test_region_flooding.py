@@ -140,6 +140,43 @@ class DuplicatesBeforeVerification(unittest.TestCase):
         self.assertEqual(mid.region.rejected, rej0 + 1)
         self.assertEqual(learned(bb, members[1], bb.now), before)
 
+    def test_a_copy_is_recognised_before_decoding(self):
+        # Region.stale_copy reads origin, epoch and sequence from the raw packet: a copy of a
+        # taken publication is dropped without checksums or decoding (damaged or not: dropped
+        # either way); anything else is left to the full path
+        members, edges = line(3)
+        bb = build(members, edges)
+        bb.roles[members[0]].region.local_up(bb.now, home(0), LIFE_MS)
+        bb.run(3000)
+        mid = bb.roles[members[1]]
+        reg = mid.region
+        frame = [f for s_, d, f in bb.frames if s_ == members[0] and d == members[1]][-1]
+        dup0 = reg.duplicates
+        self.assertTrue(reg.stale_copy(bb.now, frame))
+        damaged = bytearray(frame)
+        damaged[26] ^= 0xFF  # the UDP checksum
+        mid.on_frame(bb.now, actions.IF_BACKBONE, link_mac(members[0]), 0, damaged)
+        self.assertEqual(reg.duplicates, dup0 + 2)
+        for off in (0, 9, 15, 19, 23, 28, 31):
+            # not IPv4 of 20 bytes, not UDP, not from a neighbour, not for this member, not
+            # port 4344, not a publication, another origin: the full path decides
+            other = bytearray(frame)
+            other[off] ^= 0x01
+            self.assertFalse(reg.stale_copy(bb.now, other), off)
+        self.assertFalse(reg.stale_copy(bb.now, frame[:30]))
+        self.assertEqual(reg.duplicates, dup0 + 2)
+        # the next publication of that origin is new: not a copy, and taken by the full path
+        bb.roles[members[0]].region.local_up(bb.now + 5000, home(1), LIFE_MS)
+        sent = len(bb.frames)
+        bb.roles[members[0]].on_timer(bb.now + 5000)
+        bb.collect()
+        new = [f for s_, d, f in bb.frames[sent:] if s_ == members[0] and d == members[1]]
+        self.assertTrue(new)
+        self.assertFalse(reg.stale_copy(bb.now + 5000, new[0]))
+        mid.on_frame(bb.now + 5000, actions.IF_BACKBONE, link_mac(members[0]), 0, new[0])
+        self.assertIn(home(1), learned(bb, members[1], bb.now + 5000))
+        self.assertTrue(reg.stale_copy(bb.now + 5000, new[0]))
+
 
 class TwoRegions(unittest.TestCase):
     def test_regions_joined_by_one_link_stay_apart(self):
