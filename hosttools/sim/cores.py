@@ -92,11 +92,14 @@ class LocalCores:
             return
         now = self._ticks(i, t)
         if op == FRAME:
-            role.on_frame(now, a, b, c, bytearray(d))
+            # the frame as the air has it, bytes (docs/DESIGN.md: bytes, bytearray or
+            # memoryview): a core copies before it changes one, and every hearer of a
+            # broadcast shares the one object (and its hash, for the shared decoding)
+            role.on_frame(now, a, b, c, d)
         elif op == ATTACKED:  # was it accepted? the collector compares before and after
             nd = self.nodes[i]
             probe = self.col.attack_probe(nd)
-            role.on_frame(now, a, b, c, bytearray(d))
+            role.on_frame(now, a, b, c, d)
             self.col.after_attack_rx(t, nd, d, role, probe)
         elif op == SEND:
             role.on_send(now, a, b)
