@@ -44,6 +44,7 @@ class LocalCores:
         self.world = world
         self.factory = world.factory
         self.nodes = world.nodes
+        self.clock = [nd.clock for nd in world.nodes]  # each node's ticks offset (fixed)
         self.latency = world.latency_us
         self.owned = set(owned)
         self.col = collector  # only in the world's process (the attacker's probes)
@@ -58,10 +59,20 @@ class LocalCores:
         self.out = []
         timers = self.timers
         pop = heapq.heappop
+        roles, clock = self.roles, self.clock
         for t, i, op, boot, a, b, c, d in inputs:
             while timers and timers[0][0] < t:
                 self._timer(*pop(timers))
-            self._input(t, i, op, boot, a, b, c, d)
+            if op == FRAME:  # most inputs: a frame for a node that is on
+                role = roles.get(i)
+                if role is not None:
+                    # the frame as the air has it, bytes (docs/DESIGN.md: bytes, bytearray or
+                    # memoryview): a core copies before it changes one, and every hearer of a
+                    # broadcast shares the one object (and its hash, for the shared decoding)
+                    role.on_frame((t // 1000 + clock[i]) & TICKS_MASK, a, b, c, d)
+                    self._after(t, i, role, boot)
+            else:
+                self._input(t, i, op, boot, a, b, c, d)
         while timers and timers[0][0] < t_end:
             self._timer(*pop(timers))
         return self.out
@@ -71,7 +82,7 @@ class LocalCores:
         return self.timers[0][0] if self.timers else None
 
     def _ticks(self, i, t):
-        return (t // 1000 + self.nodes[i].clock) & TICKS_MASK
+        return (t // 1000 + self.clock[i]) & TICKS_MASK
 
     def _input(self, t, i, op, boot, a, b, c, d):
         if op == ON:
@@ -91,12 +102,7 @@ class LocalCores:
         if role is None:
             return
         now = self._ticks(i, t)
-        if op == FRAME:
-            # the frame as the air has it, bytes (docs/DESIGN.md: bytes, bytearray or
-            # memoryview): a core copies before it changes one, and every hearer of a
-            # broadcast shares the one object (and its hash, for the shared decoding)
-            role.on_frame(now, a, b, c, d)
-        elif op == ATTACKED:  # was it accepted? the collector compares before and after
+        if op == ATTACKED:  # was it accepted? the collector compares before and after
             nd = self.nodes[i]
             probe = self.col.attack_probe(nd)
             role.on_frame(now, a, b, c, d)
@@ -146,7 +152,7 @@ class LocalCores:
             self.wake[i] = None
             return
         now_ms = t // 1000
-        d = (w - now_ms - self.nodes[i].clock) & TICKS_MASK
+        d = (w - now_ms - self.clock[i]) & TICKS_MASK
         if d >= 1 << 29:
             d -= 1 << 30
         tw = (now_ms + d) * 1000 if d > 0 else t
