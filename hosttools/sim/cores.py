@@ -51,12 +51,28 @@ class LocalCores:
         self.roles = {}
         self.wake = {}
         self.timers = []  # heap of (t_us, node index)
-        self.out = []
+        self.out = []  # results of the current window so far
         self.seq = 0
 
     # one window: its inputs in time order, and the timers that fall before t_end
     def run(self, inputs, t_end):
+        self.feed(inputs)
+        return self.finish(t_end)
+
+    def finish(self, t_end):
+        """The end of a window: the timers that fall before t_end; returns the window's results
+        (of every input fed since the last finish)."""
+        timers = self.timers
+        pop = heapq.heappop
+        while timers and timers[0][0] < t_end:
+            self._timer(*pop(timers))
+        out = self.out
         self.out = []
+        return out
+
+    def feed(self, inputs):
+        """Inputs of the current window in time order (the timers before each run first); a
+        window's inputs may come in several parts."""
         timers = self.timers
         pop = heapq.heappop
         roles, clock = self.roles, self.clock
@@ -73,9 +89,6 @@ class LocalCores:
                     self._after(t, i, role, boot)
             else:
                 self._input(t, i, op, boot, a, b, c, d)
-        while timers and timers[0][0] < t_end:
-            self._timer(*pop(timers))
-        return self.out
 
     def next_timer(self):
         """When the earliest armed timer falls (None: none); some may be stale."""
@@ -182,8 +195,9 @@ def _worker(world, owned, link):
             link.send(_dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
             break
         t_end, inputs = msg
-        res = cores.run(inputs, t_end)
-        link.send(_dumps((res, cores.next_timer())))
+        cores.feed(inputs)
+        if t_end is not None:  # (None: more of this window's inputs follow)
+            link.send(_dumps((cores.finish(t_end), cores.next_timer())))
     link.close()
 
 
@@ -282,11 +296,17 @@ class RemoteCores:
         self.peak_rss_kib = None  # the worker's, when it has finished
 
     def submit(self, inputs, t_end):
+        """The (rest of the) inputs of the window that ends at t_end: its results are to be
+        collected."""
+        self.stream(inputs, t_end)
+        self.pending += 1
+
+    def stream(self, inputs, t_end=None):
+        """Part of the current window's inputs (t_end None), for the worker to start on."""
         try:
             self.link.send(_dumps((t_end, inputs)))
         except EOFError:
             raise RuntimeError("the simulator's worker process died") from None
-        self.pending += 1
 
     def ready(self):
         """True when collect() would not wait."""

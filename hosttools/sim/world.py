@@ -58,6 +58,7 @@ _APP = struct.Struct(">2sHI")  # magic, flow index, sequence number
 CORE_COST = {"agent": 60, "router": 60, "home": 20, "host": 5, "mobile": 4}
 REMOTE_SHARE = 0.8  # of the cores' work, to the worker (this process also runs the air)
 PIPELINE_DEPTH = 4  # windows per processing latency (hosttools.sim.cores)
+STREAM_BATCH = 8  # the worker's inputs are handed over in parts of this many within a window
 # The collector's thresholds while a world runs (both processes). A run makes millions of
 # short-lived tuples and keeps a large heap that has next to no cycles (events, the cores' memo
 # tables): with the default (700, 10, 10), full passes over that heap took 5 % of a city's time
@@ -209,7 +210,8 @@ class World:
         self.local = None
         self.remote = None
         self.owner = []  # per node: 0 = in this process, 1 = in the worker
-        self.inbox = ([], [])  # inputs of the current window, per host
+        self.inbox = ([], [])  # inputs of the current window, per host (not yet handed over)
+        self.streamed = False  # part of the current window's inputs went to the worker already
 
     # -- set-up ------------------------------------------------------------------------------
 
@@ -334,8 +336,14 @@ class World:
             sent = False
             if remote is not None:
                 # an idle worker window (no input, no timer due, nothing in flight) is skipped
-                if theirs or flying or (remote_next is not None and remote_next < t_end):
+                if (
+                    theirs
+                    or self.streamed
+                    or flying
+                    or (remote_next is not None and remote_next < t_end)
+                ):
                     remote.submit(theirs, t_end)
+                    self.streamed = False
                     sent = True
                     flying += 1
             w = [mine, t_end, None, sent]
@@ -419,8 +427,15 @@ class World:
 
     def _submit(self, nd, op, a=None, b=None, c=None, d=None):
         """Hand an input for nd's core to the host that runs it, with the time and the node's
-        boot number (results of an earlier life are dropped)."""
-        self.inbox[self.owner[nd.idx]].append((self.eng.now, nd.idx, op, nd.boot, a, b, c, d))
+        boot number (results of an earlier life are dropped). The worker gets a window's
+        inputs in parts of STREAM_BATCH as they come (it starts on a broadcast's hearers while
+        this process simulates the rest of the window), the rest at the window's end."""
+        box = self.inbox[self.owner[nd.idx]]
+        box.append((self.eng.now, nd.idx, op, nd.boot, a, b, c, d))
+        if len(box) >= STREAM_BATCH and box is self.inbox[1]:
+            self.remote.stream(box)
+            self.streamed = True
+            self.inbox = (self.inbox[0], [])
 
     def _partition(self):
         """Which nodes run in the worker process (jobs=2): REMOTE_SHARE of the cores' work,

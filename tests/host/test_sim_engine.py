@@ -342,6 +342,16 @@ def test_two_processes_give_exactly_the_run_of_one(tmp_path, monkeypatch, link):
 
     monkeypatch.setattr(world_mod, "REMOTE_SHARE", 0.5)  # some cores here, some there
     monkeypatch.setattr(cores, "make_link", cores.RingLink if link == "ring" else cores.PipeLink)
+    # the worker's inputs also go over in parts within a window (World._submit): often here
+    monkeypatch.setattr(world_mod, "STREAM_BATCH", 1)
+    parts = []
+    real_stream = cores.RemoteCores.stream
+
+    def stream(self, inputs, t_end=None):
+        parts.append(t_end)
+        return real_stream(self, inputs, t_end)
+
+    monkeypatch.setattr(cores.RemoteCores, "stream", stream)
     sc = scenario.load("ha-down", duration_s=25)
     outs = {}
     for jobs in (1, 2):
@@ -351,6 +361,7 @@ def test_two_processes_give_exactly_the_run_of_one(tmp_path, monkeypatch, link):
         outs[jobs] = (s, world)
     (s1, w1), (s2, w2) = outs[1], outs[2]
     assert 0 < sum(w2.owner) < len(w2.nodes)  # cores ran in both processes
+    assert parts.count(None) > 100  # parts of windows, before their ends
     assert sum(w1.owner) == 0
     s1, s2 = run.run_figures(s1), run.run_figures(s2)
     assert s1 == s2
