@@ -56,7 +56,7 @@ _APP = struct.Struct(">2sHI")  # magic, flow index, sequence number
 # the cores' work per node, roughly, by role (to split it between processes; the result does
 # not depend on the split): an agent handles its cell and the region's publications
 CORE_COST = {"agent": 60, "router": 60, "home": 20, "host": 5, "mobile": 4}
-REMOTE_SHARE = 0.8  # of the cores' work, to the worker (this process also runs the air)
+REMOTE_SHARE = 0.85  # of the cores' work, to the worker (this process also runs the air)
 PIPELINE_DEPTH = 4  # windows per processing latency (hosttools.sim.cores)
 STREAM_BATCH = 8  # the worker's inputs are handed over in parts of this many within a window
 # The collector's thresholds while a world runs (both processes). A run makes millions of
