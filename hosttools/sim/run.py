@@ -103,6 +103,9 @@ def run(sc, seed, out_dir, policy="roam", factory=None, progress=None, write=Tru
     return summary, world
 
 
+_PLAIN = (str, int, float, bool, type(None))  # values JSON takes as they are
+
+
 def _jsonable(v):
     if isinstance(v, (bytes, bytearray, memoryview)):
         return bytes(v).hex()
@@ -117,11 +120,12 @@ def event_records(world, col):
     """The run's events as dicts in time order: core events, then (merged by time) the
     application sends and deliveries."""
     recs = []
+    plain = _PLAIN
     for t_ms, node, name, fields in world.events:
         r = {"t": t_ms, "node": node, "event": name}
         for k, v in fields.items():
             if k not in r:
-                r[k] = _jsonable(v)
+                r[k] = v if type(v) in plain else _jsonable(v)
         recs.append(r)
     flows = world.sc.flows
     for (f, s), t in col.sent.items():
@@ -152,9 +156,10 @@ def event_records(world, col):
 
 def write_events(path, world, col):
     tmp = path + ".tmp"
+    # one encoder for every line (json.dumps with options makes a new one per call)
+    encode = json.JSONEncoder(separators=(",", ":")).encode
     with open(tmp, "w") as f:
-        dumps = json.dumps
         for r in event_records(world, col):
-            f.write(dumps(r, separators=(",", ":")))
+            f.write(encode(r))
             f.write("\n")
     os.replace(tmp, path)
