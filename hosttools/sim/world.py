@@ -29,6 +29,7 @@ import numpy as np
 from hosttools import radio as radio_mod
 from hosttools.sim import cores, kernels, mobility
 from hosttools.sim.engine import Engine
+from hosttools.sim.metrics import is_publication
 
 SEND, DELIVER, LOG = 0, 1, 2
 IF_RADIO, IF_BACKBONE = 0, 1
@@ -437,6 +438,19 @@ class World:
             self.streamed = True
             self.inbox = (self.inbox[0], [])
 
+    def _submit_frames(self, idx, rssi, mac, frame):
+        """_submit of one frame (from link address mac) to the nodes idx, at levels rssi."""
+        now, owner, nodes = self.eng.now, self.owner, self.nodes
+        mine, theirs = self.inbox
+        for j, level in zip(idx, rssi, strict=True):
+            (theirs if owner[j] else mine).append(
+                (now, j, cores.FRAME, nodes[j].boot, IF_RADIO, mac, level, frame)
+            )
+        if len(theirs) >= STREAM_BATCH:
+            self.remote.stream(theirs)
+            self.streamed = True
+            self.inbox = (mine, [])
+
     def _partition(self):
         """Which nodes run in the worker process (jobs=2): REMOTE_SHARE of the cores' work,
         counted by a rough cost per role (heaviest first). With an attacker every node stays
@@ -704,11 +718,13 @@ class World:
         nodes = self.nodes
         acked = False
         idx, rssi = self._receptions(nd, slot, to, attempt == 0)
-        for j, level in zip(idx, rssi, strict=True):
-            r = nodes[j]
-            if r is target:
-                acked = True
-            self._deliver_radio(r, nd, level, frame)
+        if idx:
+            acked = target is not None and target.idx in idx
+            if self.rssi_log or nd.sniffer or is_publication(frame):
+                for j, level in zip(idx, rssi, strict=True):
+                    self._deliver_radio(nodes[j], nd, level, frame)
+            else:  # what _deliver_radio does when nothing looks at single receptions
+                self._submit_frames(idx, rssi, nd.mac, frame)
         if bcast or acked:
             nd.txq.pop(0)
             wait = 0 if bcast else self.radio.sifs_us + self.radio.ack_us
