@@ -178,6 +178,28 @@ def _verify(msg, keys, spi):
     icmp = msg._icmp
     if icmp is None or msg.tag is None or msg.spi != spi:
         return False
+    verdicts = _verdicts
+    if verdicts is not None and type(msg) in _frozen:
+        # a shared decoding (read-only, CPython): its verdict under a key is kept with it, so
+        # the twenty receivers of a broadcast in one process look it up instead of hashing the
+        # message's bytes each (a different key, another node's or the attacker's, computes its
+        # own; the dictionary holds the message, so an identity is never reused)
+        key = keys.get(spi)
+        if key is None:
+            return False
+        k = (key, msg)
+        ok = verdicts.get(k)
+        if ok is None:
+            ok = _check(msg, keys, spi)
+            if len(verdicts) >= _MEMO_MAX:
+                verdicts.clear()
+            verdicts[k] = ok
+        return ok
+    return _check(msg, keys, spi)
+
+
+def _check(msg, keys, spi):
+    icmp = msg._icmp
     mv = memoryview(icmp)
     # the IPv4 source is covered too: a replayed message under another source never verifies
     return keys.check(spi, msg.tag, msg.src, mv[0:2], b"\x00\x00", mv[4 : msg._tag_off])
@@ -278,15 +300,20 @@ def _auth_ext(msg, p, off, end):
 _memo: "dict | None" = None
 _MEMO_MAX = const(4096)
 _shared = None
+_frozen: tuple = ()  # the read-only classes of shared messages
+_verdicts: "dict | None" = None  # (key, shared message) -> verified
 if ipv4._memo is not None:
     _memo = {}
+    _verdicts = {}
     _shared = {Advertisement: ipv4.frozen(Advertisement), Solicitation: ipv4.frozen(Solicitation)}
+    _frozen = (_shared[Advertisement], _shared[Solicitation])
 
 
 def set_memo(on):
-    global _memo
+    global _memo, _verdicts
     if _shared is not None:
         _memo = {} if on else None
+        _verdicts = {} if on else None
 
 
 def decode_icmp(header):
