@@ -490,36 +490,52 @@ class BoardHost:
         self.boards: list[VirtualBoard] = []
         self._registered: dict[int, tuple] = {}
         self.stopping = False
+        self.failures = 0  # board handlers that raised (each board was power-cycled)
 
     def add(self, board: VirtualBoard) -> VirtualBoard:
         self.boards.append(board)
         board.start()
         return board
 
+    def _board_fds(self, b: VirtualBoard) -> dict[int, tuple]:
+        """The fds to watch for board `b`, read under its lock: another thread may be resetting
+        it (power cut, reset button), and it closes the old process's pipes while holding it."""
+        want: dict[int, tuple] = {b.master: (b, "pty", 0)}
+        if b.proc is not None:
+            # The generation tells a new process's pipe from an old one that had the same fd
+            # number (the kernel reuses numbers; epoll forgot the old one).
+            g = b.generation
+            want[b.proc.stdout.fileno()] = (b, "out", g)
+            want[b.proc.stderr.fileno()] = (b, "err", g)
+            if b.ctl_r is not None:
+                want[b.ctl_r] = (b, "ctl", g)
+        return want
+
     def _sync_registrations(self) -> None:
         want: dict[int, tuple] = {}
         for b in self.boards:
-            if b.closed:
-                continue
-            want[b.master] = (b, "pty", 0)
-            if b.proc is not None:
-                # The generation tells a new process's pipe from an old one that had the
-                # same fd number (the kernel reuses numbers; epoll forgot the old one).
-                g = b.generation
-                want[b.proc.stdout.fileno()] = (b, "out", g)
-                want[b.proc.stderr.fileno()] = (b, "err", g)
-                if b.ctl_r is not None:
-                    want[b.ctl_r] = (b, "ctl", g)
+            with b.lock:
+                if not b.closed:
+                    want.update(self._board_fds(b))
         for fd in list(self._registered):
             if fd not in want or self._registered[fd] != want[fd]:
                 try:
                     self.sel.unregister(fd)
-                except (KeyError, ValueError):
+                except (KeyError, ValueError, OSError):
                     pass
                 del self._registered[fd]
         for fd, data in want.items():
-            if fd not in self._registered:
-                self.sel.register(fd, selectors.EVENT_READ, data)
+            if fd in self._registered:
+                continue
+            board = data[0]
+            with board.lock:
+                # Still this board's fd of this generation? (It may have been reset since.)
+                if board.closed or self._board_fds(board).get(fd) != data:
+                    continue
+                try:
+                    self.sel.register(fd, selectors.EVENT_READ, data)
+                except (OSError, ValueError, KeyError):
+                    continue  # closed in between: the next pass sees the new state
                 self._registered[fd] = data
 
     def run_once(self, timeout: float = 0.2) -> None:
@@ -527,12 +543,27 @@ class BoardHost:
         for key, _ in self.sel.select(timeout):
             board, kind, gen = key.data
             with board.lock:
-                self._event(board, kind, gen)
+                self._guarded(board, self._event, board, kind, gen)
         now = time.monotonic()
         for b in self.boards:
             if not b.closed:
                 with b.lock:
-                    b.check_watchdog(now)
+                    self._guarded(b, b.check_watchdog, now)
+
+    def _guarded(self, board: VirtualBoard, fn: Callable[..., Any], *args: Any) -> None:
+        """Run one board's handler; a failure is written to its console and to stderr and the
+        board is power-cycled, so one board's trouble never stops the loop serving the others."""
+        try:
+            fn(*args)
+        except Exception as e:  # noqa: BLE001 - the loop must survive any one board's failure
+            self.failures += 1
+            note = "vboard: host error on %s: %r; power-cycling the board" % (board.name, e)
+            print(note, file=sys.stderr, flush=True)
+            try:
+                board.write_console(b"\r\n" + note.encode() + b"\r\n")
+                board._reset(PWRON_RESET)
+            except Exception as e2:  # noqa: BLE001
+                print("vboard: %s could not restart: %r" % (board.name, e2), file=sys.stderr)
 
     def _event(self, board, kind, gen) -> None:
         if board.closed:
@@ -552,7 +583,12 @@ class BoardHost:
 
     def serve_forever(self) -> None:
         while not self.stopping:
-            self.run_once()
+            try:
+                self.run_once()
+            except Exception as e:  # noqa: BLE001 - never let the loop die silently
+                self.failures += 1
+                print("vboard: host loop error: %r" % (e,), file=sys.stderr, flush=True)
+                time.sleep(0.05)
 
     def start_thread(self) -> BoardHost:
         """Serve in a background thread (tests, the lab); stop with close()."""
