@@ -70,7 +70,44 @@ def validate(cfg, where=PATH):
     ch = cfg.get("channel", 1)
     if not isinstance(ch, int) or not 1 <= ch <= 14:
         raise ConfigError("%s: channel must be 1..14, got %r" % (where, ch))
+    for name, lo, hi in LOG_INTS:
+        v = cfg.get(name)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi):
+            raise ConfigError("%s: %s must be an integer %d..%d, got %r" % (where, name, lo, hi, v))
+    if "collector" in cfg and not _collector_ok(cfg["collector"]):
+        raise ConfigError(
+            "%s: collector must be 'a.b.c.d' or 'a.b.c.d:port' (the laptop running roam field),"
+            " got %r" % (where, cfg["collector"])
+        )
     return cfg
+
+
+# The log in the field (docs/FIRMWARE.md): name, lowest, highest.
+LOG_INTS = (
+    ("log_store_kb", 8, 4096),
+    ("log_files", 2, 64),
+    ("log_flush_ms", 50, 60000),
+    ("log_rate", 1, 200),
+    ("log_queue", 256, 65536),
+    ("log_hold_ms", 0, 2000),
+    ("log_stats_ms", 1000, 3600000),
+)
+
+
+def _collector_ok(v):
+    if isinstance(v, dict):
+        ip, port = v.get("ip"), v.get("port", 4345)
+    elif isinstance(v, str):
+        ip, _, port = v.partition(":")
+        if port:
+            if not port.isdigit():
+                return False
+            port = int(port)
+        else:
+            port = 4345
+    else:
+        return False
+    return _dotted(ip) and isinstance(port, int) and 0 < port < 65536
 
 
 def load(path=PATH):

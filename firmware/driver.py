@@ -30,8 +30,10 @@ class Driver:
         clock=time.ticks_ms,
         wdt=None,
         lateness_every_ms=10000,
+        field=None,
     ):
         self.role = role
+        self.field = field  # fieldio.FieldIO: the log store, stream and relay (or None)
         self.radio = radio
         self.backbone = backbone
         self.log = log
@@ -149,11 +151,19 @@ class Driver:
     async def radio_rx(self):
         radio = self.radio
         role = self.role
+        field = self.field
+        if field is not None:
+            import fieldio
+
+            is_field = fieldio.is_field
         while True:
             mac, msg = await radio.arecv()
             if mac is None:
                 continue
             now = self.clock()
+            if field is not None and is_field(msg):
+                field.on_radio(now, msg)  # a board's log for the collector: not the core's
+                continue
             role.on_frame(now, IF_RADIO, mac, radio.rssi(mac), msg)
             self.run_actions(now)
             self.kick.set()
@@ -198,6 +208,10 @@ class Driver:
         tasks = [asyncio.create_task(self.timers()), asyncio.create_task(self.radio_rx())]
         if self.backbone is not None:
             tasks.append(asyncio.create_task(self.backbone_rx()))
+        if self.field is not None:
+            tasks.append(asyncio.create_task(self.field.run(self.clock)))
+            if self.field.net is not None:
+                tasks.append(asyncio.create_task(self.field.net.serve()))
         for f in flows:
             flow = self.traffic(
                 f["to"],
@@ -232,18 +246,26 @@ def main():
     import config
     import logsink
 
-    log = logsink.LogSink()
+    cfg = None
     try:
         cfg = config.load()
     except (config.ConfigError, OSError) as e:
-        log.event("config_error", {"error": str(e), "repl": True})
+        err = str(e)
+    # the boot is counted and the flash log opened first, so that every line is kept
+    log = logsink.for_boot(cfg or {})
+    if cfg is None:
+        log.event("config_error", {"error": err, "repl": True})
+        log.close()
         return
-    log.node_id = cfg["node_id"]
     if "epoch" not in cfg:
-        try:
-            cfg["epoch"] = config.next_epoch()  # this boot's number (restart vs replay)
-        except OSError as e:
-            log.event("epoch_error", {"error": str(e)})
+        cfg["epoch"] = log.boot  # this boot's number (restart vs replay)
+    try:
+        run(cfg, log, random.getrandbits)
+    finally:
+        log.close()  # the batch in RAM goes to flash: at the REPL, before a reset
+
+
+def run(cfg, log, rand):
     wdt = None
     if cfg.get("watchdog_ms", 0):
         try:
@@ -278,7 +300,19 @@ def main():
     now = time.ticks_ms()
     # a mobile node logs the signal of the agents it hears once a second, for the report
     cfg.setdefault("rssi_log_ms", 1000)
-    role = make_role(cfg, random.getrandbits, now)
+    role = make_role(cfg, rand, now)
+    # after the role: its tables are the big blocks, allocated before the heap fragments
+    import fieldio
+
+    net = None
+    if backbone is not None:
+        try:
+            from fieldlog import backbone as fieldnet
+
+            net = fieldnet.Backbone(cfg, log, now)
+        except OSError as e:
+            log.event("log_stream_off", {"reason": "field socket: %s" % e})
+    field = fieldio.FieldIO(cfg, log, radio, role, net, now)
     gc.collect()
     log.event(
         "start",
@@ -298,6 +332,7 @@ def main():
         backbone=backbone,
         wdt=wdt,
         lateness_every_ms=cfg.get("lateness_every_ms", 10000),
+        field=field,
     )
     import safemode
 
@@ -318,6 +353,7 @@ def main():
         raise
     except Exception as e:  # noqa: BLE001 - a field board must come back by itself
         log.event("crash", {"error": repr(e)})
+        log.close()
         time.sleep_ms(1000)
         import machine
 

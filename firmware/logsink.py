@@ -1,9 +1,12 @@
-"""Structured log lines: one compact JSON object per event on the console, optionally copied to
-a UDP log sink.
+"""Structured log lines: one compact JSON object per event, on the console, in the board's own
+log on flash (fieldlog/store.py), from where the live stream (fieldlog/uplink.py) reads it
+while the board can reach the collector.
 
-Every line is ``{"t": <board ticks ms>, "n": <node id>, "ev": <event>, ...fields}``, so the host
-(`roam logs`) can parse a mixed console (REPL text, tracebacks) by keeping lines that start with
-``{"t":``.
+Every line is ``{"t": <ticks ms>, "n": <node id>, "b": <boot>, "s": <seq>, "ev": <event>,
+...fields}``: ``b`` is the board's boot counter (config.next_epoch) and ``s`` counts the lines of
+this boot from 0, so any collector merges copies of a board's log (console, stream, flash)
+without duplicates and names every gap. The host (`roam logs`) picks log lines out of a mixed
+console (REPL text, tracebacks) by their ``{"t":`` start.
 """
 
 import json
@@ -20,20 +23,28 @@ except AttributeError:  # CPython
         return int(time.monotonic() * 1000) & ((1 << 30) - 1)
 
 
+RESERVED = ("t", "n", "b", "s", "ev")
+
+
 class LogSink:
-    def __init__(self, node_id=0, clock=_ticks, out=None, udp=None):
+    def __init__(self, node_id=0, clock=_ticks, out=None, boot=0):
         self.node_id = node_id
         self.clock = clock
         self.out = out or sys.stdout
-        self.udp = udp  # (socket, address) or None
+        self.boot = boot
+        self.seq = 0  # the next line's sequence number in this boot
+        self.store = None  # fieldlog.store.LogStore: every line on flash, the stream's source
+        self.wake = None  # an asyncio.Event: the stream's task waits on it while it has nothing
         self.lines = 0
 
     def line(self, name, fields=None, t=None):
-        # Built by hand so that "t", "n", "ev" come first on MicroPython too (its dicts keep
-        # no order): a reader can pick log lines out of a console by their '{"t":' start.
-        head = '{"t":%d,"n":%d,"ev":%s' % (
+        # Built by hand so that the head keys come first on MicroPython too (its dicts keep no
+        # order): a reader can pick log lines out of a console by their '{"t":' start.
+        head = '{"t":%d,"n":%d,"b":%d,"s":%d,"ev":%s' % (
             self.clock() if t is None else t,
             self.node_id,
+            self.boot,
+            self.seq,
             json.dumps(name),
         )
         if not fields:
@@ -43,18 +54,80 @@ class LogSink:
             v = fields[k]
             if isinstance(v, (bytes, bytearray, memoryview)):
                 v = bytes(v).hex()
-            if k == "t" or k == "n" or k == "ev":
+            if k in RESERVED:
                 k = k + "_"  # the head's keys are reserved: a field never overwrites them
             rest[k] = v
         return head + "," + json.dumps(rest)[1:]
 
     def event(self, name, fields=None, t=None):
+        if t is None:
+            t = self.clock()
         text = self.line(name, fields, t)
         self.out.write(text + "\n")
+        self.seq = (self.seq + 1) & 0xFFFFFFFF
         self.lines += 1
-        if self.udp is not None:
-            try:
-                self.udp[0].sendto(text.encode(), self.udp[1])
-            except OSError:
-                pass  # the sink is best effort: never let it stop the board
+        if self.store is not None:
+            self.store.append(text.encode())
+            if self.wake is not None:
+                self.wake.set()
         return text
+
+    def close(self):
+        """Write what waits in RAM to flash (before a reset or at the REPL)."""
+        if self.store is not None:
+            self.store.flush()
+
+
+def for_boot(cfg):
+    """The sink of this boot: the boot counted (``epoch`` file), the flash store opened with
+    the config's sizes (defaults when the config is missing or wrong, so that even a
+    ``config_error`` line is kept). Problems are logged, never raised."""
+    import config
+
+    from fieldlog import store
+
+    problems = []
+    try:
+        boot = config.next_epoch()
+    except OSError as e:
+        boot = 0
+        problems.append(("epoch_error", {"error": str(e)}))
+    nid = cfg.get("node_id", 0)
+    log = LogSink(node_id=nid if isinstance(nid, int) else 0, boot=boot)
+    try:
+        log.store = store.LogStore(
+            total_kb=cfg.get("log_store_kb", store.DEFAULT_TOTAL_KB),
+            files=cfg.get("log_files", store.DEFAULT_FILES),
+        )
+        log.store.open()
+        if log.store.repaired:
+            problems.append(("log_repaired", {"lines": log.store.repaired}))
+    except (OSError, ValueError, TypeError) as e:
+        log.store = None
+        problems.append(("log_store_error", {"error": str(e)}))
+    for name, fields in problems:
+        log.event(name, fields)
+    return log
+
+
+def safe_mode(reason):
+    """Safe mode's one line: on the console and in the flash log, and, on a backbone board
+    with a collector, sent to it once, so the field's dashboard shows the board at the REPL."""
+    import config
+
+    try:
+        cfg = config.load()
+    except (config.ConfigError, OSError):
+        cfg = {}
+    log = for_boot(cfg)
+    st = log.store
+    at = (st.nums[-1], st.size + st.n) if st is not None else (0, 0)
+    text = log.event("safe_mode", {"reason": reason, "repl": True})
+    log.close()
+    if cfg.get("wifi") and cfg.get("collector"):
+        try:
+            from fieldlog import announce
+
+            announce.announce(cfg, log.boot, at, text.encode() + b"\n")
+        except Exception as e:  # noqa: BLE001 - safe mode reaches the REPL whatever happens
+            sys.stdout.write("safe mode: could not tell the collector (%r)\n" % (e,))

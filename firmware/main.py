@@ -5,7 +5,7 @@ import safemode
 if safemode.decide():
     import logsink
 
-    logsink.LogSink().event("safe_mode", {"reason": safemode.REASON, "repl": True})
+    logsink.safe_mode(safemode.REASON)
 else:
     import driver
 

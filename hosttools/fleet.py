@@ -55,9 +55,17 @@ def boards_path() -> Path:
 
 
 ROLES = ("agent", "mobile", "host", "home", "router")
-# Keys of a board entry that only the host uses; the rest go into config.json.
-HOST_ONLY = ("name", "serial", "port", "board", "node_id", "address")
+# Keys of a board entry that only the host uses; the rest go into config.json. `pos` is where
+# the board stands in the field, in metres (the dashboard's map).
+HOST_ONLY = ("name", "serial", "port", "board", "node_id", "address", "pos")
 KEY_SPI = {"cell": 0x100, "region": 0x200}
+# The fleet's log secret (keys file name "log"): each board gets its own key derived from it
+# (SPI_LOG), agents the secret too (SPI_LOG_SECRET: they check what they relay).
+SPI_LOG = 0x300
+SPI_LOG_SECRET = 0x301
+FIELD_PORT = 4345
+# [field]: how the laptop reaches the field (docs/USER_GUIDE.md "The field without cables").
+FIELD_KEYS = ("collector", "air", "ssid", "port")
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 HEX_RE = re.compile(r"^(?:[0-9a-fA-F]{2})+$")
 
@@ -114,6 +122,13 @@ class Board:
     serial: str | None = None
     port: str | None = None
     config: Mapping[str, Any] = field(default_factory=dict)  # what goes into config.json
+    pos: tuple[float, float] | None = None  # where it stands in the field (metres)
+
+    @property
+    def backbone_ip(self) -> str | None:
+        """Its static address on the access point (config wifi.ip), if it joins one."""
+        w = self.config.get("wifi")
+        return w.get("ip") if isinstance(w, dict) and isinstance(w.get("ip"), str) else None
 
     def where(self) -> str:
         return self.port or ("USB serial %s" % self.serial)
@@ -123,6 +138,9 @@ class Board:
 class Fleet:
     path: Path | None
     boards: list[Board]
+    # [field]: "collector" (the laptop's address on the access point, "ip[:port]" or "auto"),
+    # "air" (a lab's air, host:port: the laptop joins the lab's access point through it)
+    field_cfg: dict[str, Any] = field(default_factory=dict)
 
     def __iter__(self) -> Iterator[Board]:
         return iter(self.boards)
@@ -262,11 +280,17 @@ def parse_fleet(
 ) -> Fleet:
     where = str(path) if path else "fleet"
     problems: list[str] = []
-    unknown_top = sorted(set(data) - {"defaults", "board"})
+    unknown_top = sorted(set(data) - {"defaults", "board", "field"})
     if unknown_top:
         problems.append(
-            "unknown section(s) %s (expected [defaults] and [[board]])" % ", ".join(unknown_top)
+            "unknown section(s) %s (expected [defaults], [field] and [[board]])"
+            % ", ".join(unknown_top)
         )
+    fld = data.get("field", {})
+    if not isinstance(fld, dict):
+        problems.append("[field] must be a table")
+        fld = {}
+    problems.extend(_field_problems(fld))
     defaults = data.get("defaults", {})
     if not isinstance(defaults, dict):
         problems.append("[defaults] must be a table")
@@ -347,6 +371,13 @@ def parse_fleet(
                 problems.append("%s: %s %r is also used by %s" % (label, key, val, seen[key][k]))
             else:
                 seen[key][k] = label
+        pos = e.get("pos")
+        if pos is not None and not (
+            isinstance(pos, list)
+            and len(pos) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pos)
+        ):
+            problems.append("%s: 'pos' must be [x, y] in metres, got %r" % (label, pos))
         if problems:
             continue
         config = {k: v for k, v in e.items() if k not in HOST_ONLY}
@@ -361,6 +392,7 @@ def parse_fleet(
                 serial=serial,
                 port=port,
                 config=config,
+                pos=(float(pos[0]), float(pos[1])) if pos is not None else None,
             )
         )
     if problems:
@@ -368,7 +400,47 @@ def parse_fleet(
             "%s: %s" % (where, problems[0])
             + (" (and %d more problem(s))" % (len(problems) - 1) if len(problems) > 1 else "")
         )
-    return Fleet(path, boards)
+    return Fleet(path, boards, dict(fld))
+
+
+def _field_problems(fld: Mapping[str, Any]) -> list[str]:
+    out = []
+    for k in sorted(set(fld) - set(FIELD_KEYS)):
+        out.append("[field]: unknown key %r (known: %s)" % (k, ", ".join(FIELD_KEYS)))
+    c = fld.get("collector")
+    if c is not None and c != "auto":
+        try:
+            parse_hostport(c, FIELD_PORT)
+        except ValueError as e:
+            out.append("[field] collector: %s" % e)
+    a = fld.get("air")
+    if a is not None:
+        try:
+            parse_hostport(a, None)
+        except ValueError as e:
+            out.append("[field] air: %s" % e)
+    p = fld.get("port", FIELD_PORT)
+    if not isinstance(p, int) or isinstance(p, bool) or not 0 < p < 65536:
+        out.append("[field] port must be 1..65535, got %r" % (p,))
+    return out
+
+
+def parse_hostport(text: Any, default_port: int | None) -> tuple[str, int]:
+    """'a.b.c.d[:port]' -> (address, port); ValueError with a readable reason."""
+    if not isinstance(text, str):
+        raise ValueError("must be 'a.b.c.d:port', got %r" % (text,))
+    host, sep, port = text.partition(":")
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        raise ValueError("%r is not an IPv4 address" % host) from None
+    if not sep:
+        if default_port is None:
+            raise ValueError("%r needs a port (a.b.c.d:port)" % text)
+        return host, default_port
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("port of %r must be 1..65535" % text)
+    return host, int(port)
 
 
 def fleet_problems(data: Mapping[str, Any], boards_dir: Path | None = None) -> list[str]:
@@ -434,31 +506,51 @@ def _key_table(table: Any, p: Path, section: str) -> dict[str, Secret]:
         if not isinstance(v, str) or not HEX_RE.match(v) or not 16 <= len(v) // 2 <= 64:
             # Name the key, never its value.
             raise RoamError("keys file %s: [%s] %s must be 16..64 bytes of hex" % (p, section, k))
-        if k not in KEY_SPI and k != "home":
+        if k not in KEY_SPI and k not in ("home", "log"):
             try:
                 int(k, 0)
             except ValueError:
                 raise RoamError(
-                    "keys file %s: [%s] unknown key name %r (cell, region, home or "
+                    "keys file %s: [%s] unknown key name %r (cell, region, home, log or "
                     "an SPI number)" % (p, section, k)
                 ) from None
         out[k] = Secret(v.lower())
     return out
 
 
-def board_config(board: Board, keys: Keys | None) -> dict[str, Any]:
-    """The board's config.json content: its fleet entry (host-only keys removed) plus its keys.
-    The result holds key values in clear: write it to the board, never print or log it."""
+def board_config(
+    board: Board, keys: Keys | None, collector: str | None = None
+) -> dict[str, Any]:
+    """The board's config.json content: its fleet entry (host-only keys removed) plus its keys,
+    and, for a board on the access point, the collector's address (``collector``, the fleet's
+    [field] collector resolved) unless its entry names one. The result holds key values in
+    clear: write it to the board, never print or log it."""
     cfg = dict(board.config)
     cfg["role"] = board.role
     cfg["node_id"] = board.node
     cfg["address"] = board.addr
+    if collector and board.backbone_ip and "collector" not in cfg:
+        cfg["collector"] = collector
     if keys is not None:
-        cfg["keys"] = {
-            str(key_spi(k, board.node)): s.reveal()
-            for k, s in sorted(keys.for_board(board.name).items())
-        }
+        table = {}
+        for k, s in sorted(keys.for_board(board.name).items()):
+            if k == "log":
+                table.update(log_keys(s.reveal(), board.node, board.role))
+            else:
+                table[str(key_spi(k, board.node))] = s.reveal()
+        cfg["keys"] = table
     return cfg
+
+
+def log_keys(secret_hex: str, node: int, role: str) -> dict[str, str]:
+    """What a board holds of the fleet's log secret: its own derived log key, and, on an
+    agent, the secret itself (it checks the lines it relays). {SPI: hex}."""
+    from hosttools.firmware import log_key
+
+    out = {str(SPI_LOG): log_key(bytes.fromhex(secret_hex), node).hex()}
+    if role == "agent":
+        out[str(SPI_LOG_SECRET)] = secret_hex
+    return out
 
 
 def key_spi(name: str, node_id: int) -> int:

@@ -43,6 +43,9 @@ from hosttools.fleet import REPO_DIR
 DEFAULT_DIR = Path("out") / "lab"
 STATE = "state.json"
 SSID = "roam-backbone"  # the access point every backbone node joins
+# the laptop on that access point: `roam field` joins the lab's air at this address
+COLLECTOR = "10.77.0.2:4345"
+CONTROL = "control.sock"  # the daemon's control socket (unplug, plug, start, power)
 BOARD_TYPE = "esp32"
 # Scenario sections that name nodes, for --nodes.
 IF_BACKBONE = 1
@@ -264,6 +267,9 @@ def build_configs(sc, seed: int = 1, speed: float = 1.0) -> list[NodeConfig]:
     for nd in world.nodes:
         role = factory.make(world, nd, 0)  # the role object keeps the config it was built from
         cfg = _jsonable(dict(role.config))
+        # a board counts its own boots (the `epoch` file): a fixed epoch would make every
+        # reboot look like a replay of the boot before
+        cfg.pop("epoch", None)
         cfg["role"] = nd.kind
         cfg["channel"] = int(nd.channel)
         if speed != 1.0:
@@ -271,6 +277,7 @@ def build_configs(sc, seed: int = 1, speed: float = 1.0) -> list[NodeConfig]:
         if nd.bb is not None:
             ip = "%d.%d.%d.%d" % tuple(nd.bb[:4])
             cfg["wifi"] = {"ssid": SSID, "ip": ip, "port": (nd.bb[4] << 8) | nd.bb[5]}
+            cfg["collector"] = COLLECTOR
         flows = []
         for f in sc.flows:
             if f.src == nd.id:
@@ -311,15 +318,30 @@ def _toml_value(v: Any) -> str:
     raise TypeError("cannot write %r to TOML" % (v,))
 
 
-def fleet_text(nodes: list[NodeConfig], ports: dict[str, str]) -> str:
+def fleet_text(
+    nodes: list[NodeConfig],
+    ports: dict[str, str],
+    air: str | None = None,
+    positions: dict[str, tuple[float, float]] | None = None,
+) -> str:
     lines = [
         "# Written by `roam lab up`: the lab's virtual boards as a fleet (hosttools/fleet.py).",
-        "# Keys are in the keys file next to it. Ports are the boards' pseudo terminals.",
+        "# Keys are in the keys file next to it. Ports are links to the boards' pseudo",
+        "# terminals (they stay put when a board is unplugged and plugged again).",
         "",
     ]
+    if air:
+        lines += [
+            "[field]",
+            "# the laptop joins the lab's access point through its air (roam field)",
+            "collector = %s" % _toml_value(COLLECTOR),
+            "air = %s" % _toml_value(air),
+            "ssid = %s" % _toml_value(SSID),
+            "",
+        ]
     for n in nodes:
         lines.append("[[board]]")
-        head = {
+        head: dict[str, Any] = {
             "name": n.name,
             "port": ports[n.name],
             "board": BOARD_TYPE,
@@ -327,6 +349,8 @@ def fleet_text(nodes: list[NodeConfig], ports: dict[str, str]) -> str:
             "node_id": n.node_id,
             "address": n.address,
         }
+        if positions and n.name in positions and n.role != "mobile":
+            head["pos"] = [round(positions[n.name][0], 1), round(positions[n.name][1], 1)]
         for k, v in head.items():
             lines.append("%s = %s" % (k, _toml_value(v)))
         for k, v in n.config.items():
@@ -337,8 +361,15 @@ def fleet_text(nodes: list[NodeConfig], ports: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def keys_text(nodes: list[NodeConfig]) -> str:
+def keys_text(nodes: list[NodeConfig], log_secret: str | None = None) -> str:
     lines = ["# Written by `roam lab up`: every lab board's keys, by SPI (never printed).", ""]
+    if log_secret:
+        lines += [
+            "[default]",
+            "# the fleet's log secret: every board signs its log with a key derived from it",
+            "log = %s" % json.dumps(log_secret),
+            "",
+        ]
     for n in nodes:
         lines.append("[node.%s]" % json.dumps(n.name))
         for spi, key in sorted(n.config["keys"].items(), key=lambda kv: int(kv[0])):
@@ -706,14 +737,22 @@ def up(
         _kill_group(proc.pid)
         raise RoamError("the lab did not come up within %gs (see %s)" % (timeout, d / "daemon.log"))
     assert st is not None
-    ports = {b["name"]: b["pty"] for b in st["boards"]}
+    # the ports are the links (tty/NAME): they stay valid across `roam lab unplug` / `plug`
+    ports = {b["name"]: b["link"] for b in st["boards"]}
     fleet = fleet or d / "fleet.toml"
     keys = keys or fleet.with_name("keys.toml")
-    _atomic_write(fleet, fleet_text(configs, ports))
-    _atomic_write(keys, keys_text(configs), mode=0o600)
+    mover = Mover(sc, seed)
+    positions = {c.name: mover.at(c.name, 0.0) or (0.0, 0.0) for c in configs}
+    log_secret = os.urandom(16).hex()
+    _atomic_write(fleet, fleet_text(configs, ports, st["air"], positions))
+    _atomic_write(keys, keys_text(configs, log_secret), mode=0o600)
     if provision:
+        from hosttools.fleet import log_keys
+
         for c in configs:
-            write_config(d / "boards" / c.name, c.config)
+            cfg = dict(c.config)
+            cfg["keys"] = dict(cfg["keys"], **log_keys(log_secret, c.node_id, c.role))
+            write_config(d / "boards" / c.name, cfg)
     if run:
         start(d)
     st["fleet"] = str(fleet)

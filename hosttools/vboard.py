@@ -156,19 +156,11 @@ class VirtualBoard:
         self.heap_kb = int(heap_kb) if heap_kb else board_heap_kb(chip)
         self.pins = pins
         self.exe = micropython_exe()
-        self.master, self.slave = os.openpty()
-        tty.setraw(self.slave)  # like a USB CDC port: no echo, no line discipline
-        attrs = termios.tcgetattr(self.slave)
-        attrs[3] &= ~termios.ECHO
-        termios.tcsetattr(self.slave, termios.TCSANOW, attrs)
-        flags = fcntl.fcntl(self.master, fcntl.F_GETFL)
-        fcntl.fcntl(self.master, fcntl.F_SETFL, flags | os.O_NONBLOCK)
-        self.pty = os.ttyname(self.slave)
         self.link = Path(link) if link else None
-        if self.link:
-            if self.link.is_symlink() or self.link.exists():
-                self.link.unlink()
-            self.link.symlink_to(self.pty)
+        self.master: int | None = None
+        self.slave: int | None = None
+        self.pty = ""
+        self._open_port()
         self.side_log = open(side_log, "ab") if side_log else None
         self.proc: Any = None  # subprocess.Popen with its three pipes, or None when off
         self.ctl_r: int | None = None
@@ -192,6 +184,54 @@ class VirtualBoard:
         # The host's loop thread and callers (tests, the lab) both reset and kill boards.
         self.lock = threading.RLock()
         self.on_output: Callable[[bytes], Any] | None = None  # gets what the board prints
+
+    # -- the USB cable ---------------------------------------------------------------------------
+
+    port_generation = 0
+
+    def _open_port(self) -> None:
+        """Plug the cable in: a new pty (the kernel picks its number, as it picks ttyACMn) and
+        the link pointing at it."""
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)  # like a USB CDC port: no echo, no line discipline
+        attrs = termios.tcgetattr(self.slave)
+        attrs[3] &= ~termios.ECHO
+        termios.tcsetattr(self.slave, termios.TCSANOW, attrs)
+        flags = fcntl.fcntl(self.master, fcntl.F_GETFL)
+        fcntl.fcntl(self.master, fcntl.F_SETFL, flags | os.O_NONBLOCK)
+        self.pty = os.ttyname(self.slave)
+        self.port_generation += 1
+        if self.link:
+            tmp = self.link.with_name(self.link.name + ".tmp")
+            if tmp.is_symlink() or tmp.exists():
+                tmp.unlink()
+            tmp.symlink_to(self.pty)
+            os.replace(tmp, self.link)
+
+    @property
+    def plugged(self) -> bool:
+        return self.master is not None
+
+    def unplug(self) -> None:
+        """Pull the USB cable: the serial port vanishes (whoever has it open gets an error, the
+        pty and its link are gone) while the board runs on (a power bank feeds it)."""
+        with self.lock:
+            if self.master is None:
+                return
+            for fd in (self.master, self.slave):
+                try:
+                    os.close(fd)  # type: ignore[arg-type]
+                except OSError:
+                    pass
+            self.master = self.slave = None
+            if self.link and self.link.is_symlink():
+                self.link.unlink()
+
+    def plug(self) -> None:
+        """Plug the cable back in: a serial port appears again (its number may differ)."""
+        with self.lock:
+            if self.master is None and not self.closed:
+                self._open_port()
 
     # -- process lifecycle ----------------------------------------------------------------------
 
@@ -303,10 +343,13 @@ class VirtualBoard:
         self.kill()
         self._reap()
         for fd in (self.master, self.slave):
+            if fd is None:
+                continue
             try:
                 os.close(fd)
             except OSError:
                 pass
+        self.master = self.slave = None
         if self.link and self.link.is_symlink():
             self.link.unlink()
         if self.side_log:
@@ -318,6 +361,8 @@ class VirtualBoard:
         """Bytes from the board to whoever has the serial port open."""
         if self.on_output is not None:
             self.on_output(data)
+        if self.master is None:
+            return  # unplugged: what the board prints goes nowhere (the UART has no listener)
         while data:
             try:
                 n = os.write(self.master, data)
@@ -325,7 +370,7 @@ class VirtualBoard:
             except BlockingIOError:
                 # Nobody reads the port and its buffer is full: a USB-serial chip drops the
                 # oldest bytes, so does this (flush what waits unread, then write).
-                termios.tcflush(self.slave, termios.TCIFLUSH)
+                termios.tcflush(self.slave, termios.TCIFLUSH)  # type: ignore[arg-type]
             except OSError as e:
                 if e.errno == errno.EIO:
                     return
@@ -343,6 +388,8 @@ class VirtualBoard:
         return out
 
     def on_pty_input(self) -> None:
+        if self.master is None:
+            return
         try:
             data = os.read(self.master, 4096)
         except (BlockingIOError, OSError):
@@ -500,7 +547,10 @@ class BoardHost:
     def _board_fds(self, b: VirtualBoard) -> dict[int, tuple]:
         """The fds to watch for board `b`, read under its lock: another thread may be resetting
         it (power cut, reset button), and it closes the old process's pipes while holding it."""
-        want: dict[int, tuple] = {b.master: (b, "pty", 0)}
+        want: dict[int, tuple] = {}
+        if b.master is not None:
+            # the generation of the port: a re-plugged port may get the old fd number back
+            want[b.master] = (b, "pty", b.port_generation)
         if b.proc is not None:
             # The generation tells a new process's pipe from an old one that had the same fd
             # number (the kernel reuses numbers; epoll forgot the old one).
@@ -568,11 +618,13 @@ class BoardHost:
     def _event(self, board, kind, gen) -> None:
         if board.closed:
             return
-        if kind != "pty" and (gen != board.generation or board.proc is None):
-            return  # the process this pipe belonged to is gone (reset from outside)
         if kind == "pty":
-            board.on_pty_input()
-        elif kind == "ctl":
+            if gen == board.port_generation:  # not a port unplugged since
+                board.on_pty_input()
+            return
+        if gen != board.generation or board.proc is None:
+            return  # the process this pipe belonged to is gone (reset from outside)
+        if kind == "ctl":
             board._drain_ctl()
         elif kind == "err":
             if board.proc is not None:

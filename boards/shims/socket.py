@@ -201,7 +201,7 @@ class socket(io.IOBase):
         while True:
             if not self._wait():
                 raise OSError(errno.EAGAIN if self._timeout == 0 else errno.ETIMEDOUT)
-            d = self._r.recv(2048)
+            d = self._r.recv(n + 7)  # an ESP32 allocates what recvfrom asks for, no more
             # U srcip(4) sport(2) payload; anything else (a stray datagram) is not ours
             if len(d) >= 7 and d[0:1] == b"U":
                 src = (_ntoa(d[1:5]), struct.unpack(">H", d[5:7])[0])

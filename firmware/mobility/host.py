@@ -61,6 +61,11 @@ class Host(Node):
         )
         self._wake = ticks.add(now, IDLE_WAKE_MS)
 
+    def uplink(self):
+        if self.gateway is None or self.gateway_iface != IF_RADIO:
+            return None
+        return (self.gateway, None)
+
     def _schedule(self, now):
         self._wake = soonest(now, self.remote.next_wake(), ticks.add(now, IDLE_WAKE_MS))
 

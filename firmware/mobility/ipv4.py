@@ -346,6 +346,21 @@ def udp(src, dst, sport, dport, payload, ttl=DEFAULT_TTL):
     return encode(src, dst, PROTO_UDP, seg, ttl)
 
 
+def udp_head(buf, src, dst, sport, dport, n):
+    """Write the 28-byte IPv4 and UDP headers of an ``n``-byte UDP payload at ``buf[28:]`` in
+    place (no allocation: a board's log frames are built in one preallocated buffer). The UDP
+    checksum is 0, "not computed" (RFC 768): the payload carries its own HMAC tag."""
+    total = HEADER_LEN + UDP_LEN + n
+    struct.pack_into(">BBHHHBBH", buf, 0, 0x45, 0, total, 0, FLAG_DF, DEFAULT_TTL, PROTO_UDP, 0)
+    buf[12:16] = src
+    buf[16:20] = dst
+    c = checksum(buf, 0, HEADER_LEN)
+    buf[10] = c >> 8
+    buf[11] = c & 0xFF
+    struct.pack_into(">HHHH", buf, HEADER_LEN, sport, dport, UDP_LEN + n, 0)
+    return total
+
+
 def decode_udp(header):
     """(sport, dport, payload bytes) of a decoded IPv4 packet carrying UDP. Raises DecodeError
     unless the protocol is UDP, the UDP length equals the IPv4 payload length and the checksum

@@ -167,6 +167,12 @@ class MobileNode(Node):
 
     # --- the sans-I/O interface ---
 
+    def uplink(self):
+        a = self.serving
+        if a is None or a.iface != IF_RADIO:
+            return None
+        return (a.mac, a.addr)
+
     def on_frame(self, now, iface, src_mac, rssi, frame):
         h = self.decode(frame, src_mac)
         if h is None:

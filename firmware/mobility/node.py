@@ -139,6 +139,12 @@ class Node:
     def on_link_failure(self, now, iface, mac, frame=None):
         pass
 
+    def uplink(self):
+        """The radio neighbour this node reaches the backbone through, as (MAC, its address or
+        None), or None: the driver sends the node's log there (a mobile node's serving agent,
+        a host's gateway). Backbone nodes have none: they reach the collector themselves."""
+        return None
+
     # --- helpers ---
 
     def log(self, name, fields):

@@ -67,6 +67,11 @@ class ConfigTest(unittest.TestCase):
             ("address", "10.0.0", "address"),
             ("channel", 15, "channel"),
             ("keys", {}, "keys"),
+            ("collector", "10.77.0.2:port", "collector"),
+            ("collector", "laptop", "collector"),
+            ("log_store_kb", 0, "log_store_kb"),
+            ("log_files", 1, "log_files"),
+            ("log_rate", "fast", "log_rate"),
         ):
             cfg = dict(GOOD)
             cfg[field] = value
@@ -76,6 +81,13 @@ class ConfigTest(unittest.TestCase):
                 self.assertIn(words, str(e))
             else:
                 self.fail("accepted %s=%r" % (field, value))
+
+    def test_the_field_log_keys_are_accepted(self):
+        cfg = dict(GOOD)
+        cfg.update(collector="10.77.0.2:4345", log_store_kb=64, log_files=4, log_rate=10)
+        self.assertEqual(config.validate(cfg), cfg)
+        cfg["collector"] = {"ip": "10.77.0.2", "port": 4345}
+        self.assertEqual(config.validate(cfg), cfg)
 
     def test_bad_config_is_never_written(self):
         config.save(GOOD, self.path)

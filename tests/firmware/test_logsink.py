@@ -1,4 +1,4 @@
-"""logsink.py: one compact JSON object per line, with board ticks and node id."""
+"""logsink.py: one compact JSON object per line, with board ticks, node id, boot and sequence."""
 
 import json
 import unittest
@@ -28,7 +28,7 @@ class LogSinkTest(unittest.TestCase):
         self.assertEqual(rec["n"], 7)
         self.assertEqual(rec["ev"], "bind")
         self.assertEqual(rec["mac"], "0102")
-        self.assertTrue(lines[0].startswith('{"t":1234,"n":7,"ev":"bind",'))
+        self.assertTrue(lines[0].startswith('{"t":1234,"n":7,"b":0,"s":0,"ev":"bind",'))
         self.assertEqual(json.loads(lines[1])["ev"], "tick")
 
     def test_a_field_never_overwrites_time_node_or_event(self):

@@ -89,7 +89,8 @@ def test_mpremote_deploys_and_the_role_logs_json(lab, tmp_path):
     # the .mpy build in a directory, copied with the real mpremote
     src = tmp_path / "build"
     install(src, None)
-    lab.mpremote(b, "fs", "cp", "-r", str(src / "mobility"), ":", timeout=60)
+    for pkg in ("mobility", "fieldlog"):
+        lab.mpremote(b, "fs", "cp", "-r", str(src / pkg), ":", timeout=60)
     files = [str(f) for f in sorted(src.iterdir()) if f.is_file()]
     lab.mpremote(
         b,

@@ -1,0 +1,42 @@
+"""The firmware's own modules on the host: the field log's wire format and key derivation
+(firmware/fieldlog), the protocol core (firmware/mobility). One code path: the host imports the
+very files that run on a board.
+
+``use()`` puts ``firmware/`` on ``sys.path`` (appended: the simulator's compiled core, put first
+by hosttools/corebuild.py, keeps precedence).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from types import ModuleType
+
+FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
+
+
+def use() -> None:
+    if str(FIRMWARE_DIR) not in sys.path:
+        sys.path.append(str(FIRMWARE_DIR))
+
+
+def fieldlog_wire() -> ModuleType:
+    """firmware/fieldlog/wire.py: the field service's messages."""
+    use()
+    from fieldlog import wire
+
+    return wire
+
+
+def fieldlog_reader() -> ModuleType:
+    """firmware/fieldlog/reader.py: the collector's side of the messages."""
+    use()
+    from fieldlog import reader
+
+    return reader
+
+
+def log_key(secret: bytes, node_id: int) -> bytes:
+    """Board ``node_id``'s log key, derived from the fleet's log secret as the board holds it."""
+    wire = fieldlog_wire()
+    return wire.node_key(secret, wire.PURPOSE_LOG, node_id)
