@@ -15,9 +15,16 @@ MPY_TEST_DIRS := $(wildcard tests/core tests/firmware)
 venv: $(STAMP)
 	@$(BIN)/python -m hosttools.corebuild
 
+# The 32-bit MicroPython (the WebAssembly port from npm) measures the firmware's heap as a board
+# holds it (tools/mpy32.mjs); it needs Node.js.
+MPY32 := @micropython/micropython-webassembly-pyscript@1.29.0-6
+
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@if command -v npm > /dev/null; then \
+		npm install --silent --no-audit --no-fund --prefix $(VENV)/npm $(MPY32); \
+	else echo "make venv: no npm: the 32-bit heap figures need Node.js (apt-get install nodejs npm)"; fi
 	@touch $@
 
 # Firmware tests on MicroPython first (they are the fastest), pytest last.

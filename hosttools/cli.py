@@ -21,6 +21,7 @@ def main() -> None:
 from hosttools.deploy import deploy_cmd  # noqa: E402
 from hosttools.devices import devices_cmd  # noqa: E402
 from hosttools.devtest import test_cmd  # noqa: E402
+from hosttools.field.cli import field_cmd  # noqa: E402
 from hosttools.flash import flash_cmd  # noqa: E402
 from hosttools.lab import lab_cmd  # noqa: E402
 from hosttools.logs import logs_cmd  # noqa: E402
@@ -34,6 +35,7 @@ for _command in (
     deploy_cmd,
     provision_cmd,
     logs_cmd,
+    field_cmd,
     report_command,
     test_cmd,
     lab_cmd,

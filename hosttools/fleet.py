@@ -518,9 +518,7 @@ def _key_table(table: Any, p: Path, section: str) -> dict[str, Secret]:
     return out
 
 
-def board_config(
-    board: Board, keys: Keys | None, collector: str | None = None
-) -> dict[str, Any]:
+def board_config(board: Board, keys: Keys | None, collector: str | None = None) -> dict[str, Any]:
     """The board's config.json content: its fleet entry (host-only keys removed) plus its keys,
     and, for a board on the access point, the collector's address (``collector``, the fleet's
     [field] collector resolved) unless its entry names one. The result holds key values in

@@ -434,6 +434,54 @@ class Mover:
 # -- the daemon ---------------------------------------------------------------------------------
 
 
+class ConsoleLog:
+    """Everything a board prints, kept twice: raw in ``console/<board>.log`` and line by line
+    with the host time in ``console/<board>.jsonl`` (the format of `roam logs`, so the console
+    directory is itself a log directory: the reference a field test's collected logs are
+    measured against). It records whether or not the board's USB cable is plugged in."""
+
+    def __init__(self, d: Path, name: str) -> None:
+        self.raw = open(d / (name + ".log"), "ab")
+        self.lines = open(d / (name + ".jsonl"), "a", encoding="utf-8")
+        self.pending = b""
+        self.n = 0
+        self.lock = threading.Lock()
+
+    def write(self, data: bytes) -> None:
+        t = time.time()
+        with self.lock:
+            self.raw.write(data)
+            buf = self.pending + data
+            *done, self.pending = buf.split(b"\n")
+            for raw in done:
+                text = raw.decode("utf-8", "replace").rstrip("\r")
+                if not text:
+                    continue
+                self.n += 1
+                rec: dict[str, Any] = {"host": round(t, 6), "n": self.n}
+                obj = None
+                if text.startswith('{"t":'):
+                    try:
+                        obj = json.loads(text)
+                    except ValueError:
+                        obj = None
+                if isinstance(obj, dict):
+                    rec["json"] = obj
+                else:
+                    rec["text"] = text
+                self.lines.write(json.dumps(rec, separators=(",", ":")) + "\n")
+
+    def flush(self) -> None:
+        with self.lock:
+            self.raw.flush()
+            self.lines.flush()
+
+    def close(self) -> None:
+        with self.lock:
+            self.raw.close()
+            self.lines.close()
+
+
 class LabDaemon:
     def __init__(self, lab_dir: Path, sc, nodes: list[NodeConfig], heap_kb: int, seed: int):
         from hosttools.air import Air
@@ -472,13 +520,27 @@ class LabDaemon:
                 side_log=lab_dir / "console" / (n.name + ".side.log"),
                 link=lab_dir / "tty" / n.name,
             )
-            con = open(lab_dir / "console" / (n.name + ".log"), "ab")
+            con = ConsoleLog(lab_dir / "console", n.name)
             self.consoles[n.name] = con
             b.on_output = con.write
             self.boards[n.name] = b
         self.faults = list(sc.faults)
         self.stop = threading.Event()
         self.start_request = threading.Event()
+        _atomic_write(
+            lab_dir / "console" / "logs.json",
+            json.dumps(
+                {
+                    "kind": "roam-lab-console",
+                    "started": time.time(),
+                    "stopped": None,
+                    "boards": {
+                        n.name: {"node": n.node_id, "addr": n.address, "role": n.role}
+                        for n in nodes
+                    },
+                }
+            ),
+        )
 
     def _position(self, name: str, _t_air: float):
         t = 0.0 if self.t0 is None else time.monotonic() - self.t0
@@ -502,7 +564,8 @@ class LabDaemon:
                     "node_id": n.node_id,
                     "address": n.address,
                     "mac": n.mac,
-                    "pty": self.boards[n.name].pty,
+                    "pty": self.boards[n.name].pty if self.boards[n.name].plugged else None,
+                    "plugged": self.boards[n.name].plugged,
                     "link": str(self.dir / "tty" / n.name),
                     "root": str(self.boards[n.name].root),
                     "console": str(self.dir / "console" / (n.name + ".log")),
@@ -565,7 +628,7 @@ class LabDaemon:
                 try:
                     con.flush()
                 except ValueError:
-                    pass
+                    pass  # closed: the lab is going down
             if time.monotonic() - last_state >= 1.0:
                 last_state = time.monotonic()
                 self.write_state()
@@ -578,9 +641,10 @@ class LabDaemon:
         self.write_state()
         signal.signal(signal.SIGTERM, lambda *_: self._shutdown())
         signal.signal(signal.SIGINT, lambda *_: self._shutdown())
-        signal.signal(signal.SIGUSR1, lambda *_: self.start_request.set())
         t = threading.Thread(target=self._scenario_loop, name="scenario", daemon=True)
         t.start()
+        ctl = threading.Thread(target=self._control_loop, name="control", daemon=True)
+        ctl.start()
         print("lab ready: %d boards" % len(self.boards), flush=True)
         try:
             self.host.serve_forever()
@@ -591,14 +655,86 @@ class LabDaemon:
             self.air.stop()
             for con in self.consoles.values():
                 con.close()
+            self._close_console_meta()
             try:
                 (self.dir / STATE).unlink()
             except FileNotFoundError:
                 pass
             print("lab down", flush=True)
 
+    def _close_console_meta(self) -> None:
+        p = self.dir / "console" / "logs.json"
+        try:
+            meta = json.loads(p.read_text())
+            meta["stopped"] = time.time()
+            _atomic_write(p, json.dumps(meta))
+        except (OSError, ValueError):
+            pass
+
     def _shutdown(self) -> None:
         self.host.stopping = True
+
+    # -- the control socket: `roam lab start / unplug / plug / power` ------------------------
+
+    def _control_loop(self) -> None:
+        import socket
+
+        path = self.dir / CONTROL
+        path.unlink(missing_ok=True)
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(str(path))
+        srv.listen(8)
+        srv.settimeout(0.2)
+        try:
+            while not self.stop.is_set():
+                try:
+                    conn, _ = srv.accept()
+                except TimeoutError:
+                    continue
+                with conn:
+                    conn.settimeout(5)
+                    try:
+                        req = json.loads(conn.makefile("r").readline())
+                        ans = self.control(req)
+                    except (ValueError, KeyError, TypeError) as e:
+                        ans = {"ok": False, "error": "bad request: %s" % e}
+                    except OSError:
+                        continue
+                    try:
+                        conn.sendall((json.dumps(ans) + "\n").encode())
+                    except OSError:
+                        pass
+        finally:
+            srv.close()
+            path.unlink(missing_ok=True)
+
+    def control(self, req: dict[str, Any]) -> dict[str, Any]:
+        cmd = req.get("cmd")
+        names = req.get("boards") or list(self.boards)
+        unknown = [n for n in names if n not in self.boards]
+        if unknown:
+            return {"ok": False, "error": "no board %r in the lab" % unknown[0]}
+        if cmd == "start":
+            self.start_request.set()
+        elif cmd == "unplug":
+            for n in names:
+                self.boards[n].unplug()
+        elif cmd == "plug":
+            for n in names:
+                self.boards[n].plug()
+        elif cmd == "power_off":
+            for n in names:
+                self.air.radio_off(n, True)
+                self.boards[n].power_off()
+        elif cmd == "power_on":
+            for n in names:
+                self.air.radio_off(n, False)
+                self.boards[n].power_on()
+        else:
+            return {"ok": False, "error": "unknown command %r" % cmd}
+        self._note({"control": cmd, "boards": names})
+        self.write_state()
+        return {"ok": True, "boards": names}
 
 
 # -- the client side: up / status / start / down ------------------------------------------------
@@ -650,8 +786,9 @@ def running_boards(d: Path | None = None) -> list[dict[str, Any]]:
 
     chip = load_board_type(BOARD_TYPE).chip
     return [
-        {"port": b["pty"], "name": b["name"], "chip": chip, "role": b["role"]}
+        {"port": b["link"], "name": b["name"], "chip": chip, "role": b["role"]}
         for b in st.get("boards", [])
+        if b.get("plugged", True)
     ]
 
 
@@ -760,11 +897,29 @@ def up(
     return st
 
 
-def start(d: Path) -> None:
-    st = read_state(d)
-    if st is None:
+def control(d: Path, cmd: str, boards: list[str] | None = None) -> dict[str, Any]:
+    """Ask the lab daemon in ``d`` to do ``cmd`` (start, unplug, plug, power_off, power_on)."""
+    import socket
+
+    if read_state(d) is None:
         raise RoamError("no lab is up in %s (roam lab up SCENARIO)" % d)
-    os.kill(st["pid"], signal.SIGUSR1)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    try:
+        s.connect(str(d / CONTROL))
+        s.sendall((json.dumps({"cmd": cmd, "boards": boards}) + "\n").encode())
+        ans = json.loads(s.makefile("r").readline() or "{}")
+    except (OSError, ValueError) as e:
+        raise RoamError("the lab in %s does not answer (%s)" % (d, e)) from None
+    finally:
+        s.close()
+    if not ans.get("ok"):
+        raise RoamError(ans.get("error") or "the lab refused %s" % cmd)
+    return ans
+
+
+def start(d: Path) -> None:
+    control(d, "start")
 
 
 def down(d: Path, timeout: float = 15.0) -> int:
@@ -890,7 +1045,7 @@ def up_cmd(scenario, dir_, fleet, keys, nodes, speed, heap_kb, provision, fresh,
     for b in st["boards"]:
         click.echo(
             "%-8s %-7s node %-3d %-12s %s  %s"
-            % (b["name"], b["role"], b["node_id"], b["address"], b["mac"], b["pty"])
+            % (b["name"], b["role"], b["node_id"], b["address"], b["mac"], b["link"])
         )
     click.echo(
         "lab up: %d boards, air %s; fleet %s, keys %s"
@@ -909,6 +1064,34 @@ def start_cmd(dir_):
     """Reset every board and start the scenario clock (movement, faults)."""
     start(lab_dir(dir_))
     click.echo("scenario clock started; boards reset")
+
+
+def _boards_arg(boards: tuple[str, ...], all_: bool) -> list[str] | None:
+    if all_ and boards:
+        raise click.UsageError("name boards or give --all, not both")
+    if not all_ and not boards:
+        raise click.UsageError("name the boards to act on, or give --all")
+    return None if all_ else list(boards)
+
+
+@lab_cmd.command("unplug")
+@click.argument("boards", nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="Every board of the lab.")
+@_dir_option
+def unplug_cmd(boards, all_, dir_):
+    """Pull the USB cable of BOARDS: their serial ports vanish, the boards run on."""
+    ans = control(lab_dir(dir_), "unplug", _boards_arg(boards, all_))
+    click.echo("unplugged: %s" % ", ".join(ans["boards"]))
+
+
+@lab_cmd.command("plug")
+@click.argument("boards", nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="Every board of the lab.")
+@_dir_option
+def plug_cmd(boards, all_, dir_):
+    """Plug BOARDS' USB cables back in: their serial ports appear again."""
+    ans = control(lab_dir(dir_), "plug", _boards_arg(boards, all_))
+    click.echo("plugged: %s" % ", ".join(ans["boards"]))
 
 
 @lab_cmd.command("status")
@@ -943,7 +1126,7 @@ def status_cmd(dir_, as_json):
                 "up" if b["alive"] else "DOWN",
                 b["role"],
                 b["address"],
-                b["pty"],
+                b["pty"] or "(unplugged)",
                 b["resets"],
                 ("  bound to %s" % b["bound"]) if b["bound"] else "",
             )

@@ -34,7 +34,7 @@ import serial
 
 from hosttools.boardio import check_port_exists, describe_open_error, open_serial
 from hosttools.errors import RoamError
-from hosttools.targets import fleet_options, resolve
+from hosttools.targets import fleet_options, keys_option, maybe_fleet, maybe_keys, resolve
 
 LOGS_META = "logs.json"
 FLUSH_EVERY_S = 0.25
@@ -326,6 +326,13 @@ def _live_summary(
     help="Stop after this many seconds (default: until Ctrl-C).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No live summary.")
+@click.option(
+    "--pull",
+    is_flag=True,
+    help="Fetch every board's stored log (USB, or Wi-Fi for backbone boards) into --out, "
+    "a `roam field` run directory: nothing twice, every remaining gap named.",
+)
+@keys_option
 def logs_cmd(
     port: str | None,
     fleet_path: str | None,
@@ -333,13 +340,19 @@ def logs_cmd(
     out_dir: str | None,
     duration: float | None,
     quiet: bool,
-) -> None:
+    pull: bool,
+    keys_path: str | None,
+) -> int | None:
     """Collect the serial logs of one board (--port) or every board of the fleet.
 
     Each line is stamped with the host time; raw text and JSON Lines per board go to the log
     directory. Boards that reset or are unplugged are reconnected, the gap is marked. Stop with
     Ctrl-C: nothing received is lost. Then `roam report DIR`.
+
+    With --pull, fetch what the boards kept on flash instead (after a walk with `roam field`).
     """
+    if pull:
+        return _pull(fleet_path, board_name, out_dir, keys_path, quiet)
     targets, _ = resolve(port, fleet_path, board_name)
     if out_dir is None:
         out_dir = os.path.join("out", "logs", time.strftime("%Y%m%d-%H%M%S"))
@@ -362,3 +375,43 @@ def logs_cmd(
             % (s.name, s.lines, s.events, s.gaps, os.path.join(out_dir, s.name + ".jsonl"))
         )
     click.echo("logs in %s (next: roam report %s)" % (out_dir, out_dir))
+
+
+def _pull(
+    fleet_path: str | None,
+    board_name: str | None,
+    out_dir: str | None,
+    keys_path: str | None,
+    quiet: bool,
+) -> int:
+    from hosttools.field.pull import pull, summary_lines
+    from hosttools.targets import serial_ports
+
+    fleet = maybe_fleet(fleet_path, required=True)
+    assert fleet is not None
+    keys = maybe_keys(keys_path, fleet)
+    if keys is None:
+        raise RoamError("--pull needs the keys file (--keys): the log key checks every line")
+    if out_dir is None:
+        raise RoamError("--pull needs --out DIR: the run directory of `roam field` to complete")
+    boards = [fleet.lookup(board_name)] if board_name else list(fleet)
+    listed: list[Any] | None = None
+
+    def port_of(b: Any) -> str | None:
+        nonlocal listed
+        if b.port:
+            return b.port if _port_present(b.port) else None
+        if b.serial:
+            if listed is None:
+                listed = serial_ports()
+            for p in listed:
+                if (p.serial_number or "").lower() == b.serial.lower():
+                    return str(p.device)
+        return None
+
+    say = (lambda m: None) if quiet else (lambda m: click.echo(m, err=True))
+    result = pull(fleet, keys, out_dir, boards, port_of, say)
+    for line in summary_lines(result):
+        click.echo(line)
+    click.echo("logs in %s (next: roam report %s)" % (out_dir, out_dir))
+    return 1 if result["failed"] else 0

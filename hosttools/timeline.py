@@ -4,9 +4,17 @@ Each board stamps its events with its own ``ticks_ms`` (wraps at 2**30, restarts
 boot, runs a little fast or slow); `roam logs` stamps each line with the host time at which it
 arrived. Per board and per boot we fit ``host = a + b * ticks`` over those (ticks, host) pairs:
 
-* boots are split at a ``soft reboot`` line, at a ``boot`` event, and where the ticks go
-  backwards by more than a wrap explains (a wrap is ticks going back by ~2**30 while the host
-  clock advanced the same amount);
+* boots: lines that carry their boot number and sequence (``b``, ``s``: every line of the
+  current firmware) are grouped by boot and put in sequence order, copies dropped (a line that
+  came both live and from the board's flash counts once). Older logs without them are split at
+  a ``soft reboot`` line, at a ``boot`` event, and where the ticks go backwards by more than a
+  wrap explains (a wrap is ticks going back by ~2**30 while the host clock advanced the same
+  amount);
+* lines pulled from a board's flash after the walk (``roam logs --pull``) have no arrival time:
+  they take their time from their boot's fit. A boot with no arrival time at all (the board
+  restarted while out of reach) is placed just before the next boot that has one (or after
+  the one before), at the nominal clock rate, and says so (``"estimated": true`` in
+  clock.json);
 * the fit is robust: least squares, then the pairs whose residual is far out (a line that sat
   in a USB buffer, a host hiccup) are dropped and the line refitted; since a line can only
   arrive after it was printed, the intercept is then moved to the lower edge of the residuals
@@ -49,15 +57,25 @@ class Segment:
     board: str
     index: int
     ticks: list[float] = field(default_factory=list)  # unwrapped ticks, ms
-    host: list[float] = field(default_factory=list)  # host seconds
+    host: list[float | None] = field(default_factory=list)  # host seconds (None: pulled)
     events: list[dict[str, Any]] = field(default_factory=list)  # parallel to ticks
     a: float = 0.0  # host seconds at ticks = 0
     b: float = 0.001  # host seconds per tick
     used: int = 0
     residual_ms: dict[str, float] = field(default_factory=dict)
+    estimated: bool = False  # no line of this boot arrived live: placed by its neighbours
+    boot: int | None = None  # the board's boot number (lines that carry one)
+    # (ticks, host) read from the board at a known moment (a pull's clock reading)
+    anchors: list[tuple[float, float]] = field(default_factory=list)
+
+    def pairs(self) -> tuple[list[float], list[float]]:
+        """(ticks, host) of the lines that have an arrival time, and the anchors."""
+        t = [x for x, h in zip(self.ticks, self.host, strict=True) if h is not None]
+        h = [h for h in self.host if h is not None]
+        return t + [a[0] for a in self.anchors], h + [a[1] for a in self.anchors]
 
     def fit(self) -> None:
-        self.a, self.b, self.used, self.residual_ms = fit_clock(self.ticks, self.host)
+        self.a, self.b, self.used, self.residual_ms = fit_clock(*self.pairs())
 
     def to_host(self, ticks: np.ndarray) -> np.ndarray:
         return self.a + self.b * ticks
@@ -113,8 +131,86 @@ def _tick_of(obj: Mapping[str, Any]) -> Any:
 
 
 def split_boots(board: str, records: Iterable[Mapping[str, Any]]) -> list[Segment]:
-    """A board's log records (the .jsonl written by `roam logs`) as boot segments with their
-    events and unwrapped ticks."""
+    """A board's log records (the .jsonl written by `roam logs` or `roam field`) as boot
+    segments with their events and unwrapped ticks."""
+    records = list(records)
+    if any(isinstance((r.get("json") or {}).get("b"), int) for r in records):
+        return _by_boot(board, records)
+    return _by_ticks(board, records)
+
+
+def _by_boot(board: str, records: list[Mapping[str, Any]]) -> list[Segment]:
+    """Lines that carry their boot (``b``) and sequence (``s``): one segment per boot, in the
+    order boots first appear, lines in sequence order, one copy of each (the one with the
+    earliest arrival time)."""
+    boots: dict[int, dict[Any, tuple[float | None, dict[str, Any]]]] = {}
+    anchors: dict[int, list[tuple[float, float]]] = {}
+    for rec in records:
+        a = rec.get("anchor")
+        if isinstance(a, dict) and isinstance(rec.get("host"), (int, float)):
+            if isinstance(a.get("b"), int) and isinstance(a.get("t"), (int, float)):
+                anchors.setdefault(a["b"], []).append((float(a["t"]), float(rec["host"])))
+            continue
+        obj = rec.get("json")
+        if not isinstance(obj, dict):
+            continue
+        boot, seq, t = obj.get("b"), obj.get("s"), _tick_of(obj)
+        if not isinstance(boot, int) or not isinstance(t, (int, float)):
+            continue
+        name = obj.get("ev", obj.get("event"))
+        if not isinstance(name, str):
+            continue
+        h = rec.get("host")
+        h = float(h) if isinstance(h, (int, float)) else None
+        lines = boots.setdefault(boot, {})
+        old = lines.get(seq)
+        if old is None or (h is not None and (old[0] is None or h < old[0])):
+            lines[seq] = (h, obj)
+    segs: list[Segment] = []
+    for boot, lines in boots.items():
+        seg = Segment(board, len(segs), boot=boot)
+        wraps = 0
+        prev = None
+        for seq in sorted(lines, key=lambda k: k if isinstance(k, int) else -1):
+            h, obj = lines[seq]
+            t = _tick_of(obj)
+            if prev is not None and t - prev < -PERIOD // 2:
+                wraps += 1  # ticks_ms wrapped within this boot
+            prev = t
+            seg.ticks.append(float(t + wraps * PERIOD))
+            seg.host.append(h)
+            seg.events.append(obj)
+        for t, h in anchors.get(boot, ()):
+            # a clock reading later in the boot: unwrapped against the boot's last line
+            if seg.ticks:
+                while t < seg.ticks[-1] - PERIOD // 2:
+                    t += PERIOD
+            seg.anchors.append((t, h))
+        segs.append(seg)
+    return segs
+
+
+def place_unanchored(segs: list[Segment]) -> None:
+    """Boots none of whose lines has an arrival time (fit() found no pairs): placed right
+    before the next boot that is anchored (a boot ends, the next starts), else right after
+    the one before, at the nominal rate; marked estimated."""
+    REBOOT_S = 1.0  # a board's restart: the time from its last line to its next boot's start
+    for i, seg in enumerate(segs):
+        if seg.used or not seg.ticks:
+            continue
+        seg.estimated = True
+        seg.b = 0.001
+        after = next((s for s in segs[i + 1 :] if s.used), None)
+        before = next((s for s in reversed(segs[:i]) if s.used or s.estimated), None)
+        if after is not None:
+            start_next = after.a + after.b * min(after.ticks)
+            seg.a = start_next - REBOOT_S - seg.b * max(seg.ticks)
+        elif before is not None:
+            end_before = before.a + before.b * max(before.ticks)
+            seg.a = end_before + REBOOT_S - seg.b * min(seg.ticks)
+
+
+def _by_ticks(board: str, records: list[Mapping[str, Any]]) -> list[Segment]:
     segs: list[Segment] = []
     cur: Segment | None = None
     wraps = 0
@@ -209,6 +305,9 @@ def board_events(
     """One board's events on the fitted host clock: (host times, the events as JSON lines in
     the simulator's schema with t = ms since t0, summary rows, fit report per boot)."""
     segs = split_boots(board, read_board_log(path))
+    for seg in segs:
+        seg.fit()
+    place_unanchored(segs)
     hosts_out: list[float] = []
     lines: list[str] = []
     rows: list[tuple] = []
@@ -218,12 +317,12 @@ def board_events(
     my_addr = (addr_of or {}).get(board)
     by_addr = node_by_addr or {}
     for seg in segs:
-        seg.fit()
         hosts = seg.to_host(np.asarray(seg.ticks))
         fits.append(
             {
                 "board": board,
-                "boot": seg.index,
+                "boot": seg.boot if seg.boot is not None else seg.index,
+                "estimated": seg.estimated,
                 "events": len(seg.events),
                 "used": seg.used,
                 "a": seg.a,
@@ -257,7 +356,8 @@ def board_events(
     return hosts_out, lines, rows, fits
 
 
-SKIP_FIELDS = frozenset(("t", "ticks", "ev", "n", "node", "event"))
+# the head of a board's line: its own clock, node, boot, sequence and event name
+SKIP_FIELDS = frozenset(("t", "ticks", "ev", "n", "node", "event", "b", "s"))
 
 
 def _board_job(args: tuple) -> tuple[list, list, list, list]:

@@ -131,6 +131,9 @@ class Collector:
         self.by_ip: dict[str, str] = {}
         self.refused = {"unknown": 0, "auth": 0, "malformed": 0, "duplicate": 0}
         self.frames = 0
+        # called with (board, line) for every new line, live or pulled (a pull watches for the
+        # line that ends a board's stored log)
+        self.watch: Callable[[str, dict[str, Any]], None] | None = None
         self._check_out_dir(resume)
         self.out.mkdir(parents=True, exist_ok=True)
         for b in fleet:
@@ -248,6 +251,8 @@ class Collector:
             new += 1
             if self.on_line is not None and not pulled:
                 self.on_line(bl.name, obj, now, via)
+            if self.watch is not None:
+                self.watch(bl.name, obj)
         return new
 
     def flush(self) -> None:

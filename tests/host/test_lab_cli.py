@@ -42,7 +42,7 @@ def test_up_status_down_and_errors(lab_dir):
     fleet = load_fleet(lab_dir / "fleet.toml")
     keys = load_keys(lab_dir / "keys.toml", fleet)
     by = {b.name: b for b in fleet}
-    assert by["m1"].role == "mobile" and by["m1"].port == st["boards"][3]["pty"]
+    assert by["m1"].role == "mobile" and by["m1"].port == st["boards"][3]["link"]
     a1 = board_config(by["a1"], keys)
     assert a1["wifi"]["ip"] == "10.0.0.1" and a1["region"]["name"] == "line"
     assert set(a1["keys"]) == {"256", "512"}  # cell and region keys

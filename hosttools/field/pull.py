@@ -1,0 +1,228 @@
+"""`roam logs --pull`: every board's own log, from its flash, into a run directory.
+
+After the walk the boards' flash holds all they logged (firmware/fieldlog/store.py), while the
+run directory holds what `roam field` received live. The pull fills the gaps:
+
+* a board on USB (its port is there: the one in your hand, or a virtual board plugged back
+  with ``roam lab plug``) is read with mpremote: the firmware is interrupted (it writes what
+  waits in RAM first), the ``logs/`` files are read, the board's clock is read as an anchor for
+  the host's clock fit, and a soft reset starts it again;
+* a board on the Wi-Fi backbone is sent a REWIND (firmware/fieldlog/wire.py): it streams its
+  whole stored log once more, ending with a ``log_rewind`` line that says it is through; the
+  REWIND's sending time is that line's anchor.
+
+Lines already in the directory are not written twice (per board, boot and sequence number);
+pulled lines carry no arrival time (``"pulled": true``): `roam report` places them by the clock
+fit of their boot. Every gap that remains is named (``gaps.json`` and the closing lines).
+"""
+
+from __future__ import annotations
+
+import json
+import select
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hosttools.errors import RoamError
+from hosttools.field.collector import BoardLog, Collector
+from hosttools.fleet import Board, Fleet, Keys
+
+REWIND_EVERY_S = 2.0  # a REWIND is sent again until the board's first frame comes
+QUIET_S = 10.0  # a board that sends nothing for this long has stopped answering
+
+# On the board: where its clock and boot stand, and which log files it has.
+_LIST = """
+import os, time
+os.chdir('/')
+try:
+    _n = sorted(n for n in os.listdir('logs') if n.endswith('.jl'))
+except OSError:
+    _n = []
+try:
+    _b = int(open('epoch').read())
+except (OSError, ValueError):
+    _b = -1
+print(repr((time.ticks_ms(), _b, [(n, os.stat('logs/' + n)[6]) for n in _n])))
+"""
+
+
+def lines_of(data: bytes, num: int) -> list[tuple[int, int, bytes]]:
+    """The whole lines of a log file's bytes as (file, offset, line)."""
+    out = []
+    off = 0
+    for raw in data.split(b"\n"):
+        if raw:
+            out.append((num, off, raw))
+        off += len(raw) + 1
+    return out
+
+
+def pull_usb(port: str, bl: BoardLog, collector: Collector, progress: Callable[[str], None]) -> int:
+    """Read board ``bl``'s log files over mpremote; returns the new lines."""
+    from hosttools.boardio import board_exec, open_board, soft_reset
+
+    new = 0
+    with open_board(port) as t:
+        out = board_exec(t, _LIST, port).decode().strip()
+        host = time.time()
+        try:
+            ticks, boot, files = eval(out, {"__builtins__": {}})  # noqa: S307 - tuple literal
+        except Exception:  # noqa: BLE001 - whatever it printed, it is not what we asked for
+            raise RoamError("board on %s did not list its log (%r)" % (port, out[:80])) from None
+        if boot >= 0:
+            bl.write({"host": round(host, 6), "anchor": {"b": boot, "t": ticks}})
+        for i, (name, size) in enumerate(files):
+            progress("reading %s (%d of %d, %d KiB)" % (name, i + 1, len(files), size // 1024))
+            data = t.fs_readfile("logs/" + name, chunk_size=1024)
+            new += collector.take(bl, lines_of(bytes(data), int(name[:8])), pulled=True)
+        soft_reset(t)
+    return new
+
+
+class WifiPull:
+    """REWIND sent to backbone boards, their stored logs taken in as they stream."""
+
+    def __init__(self, collector: Collector, transport: Any, keys: Keys) -> None:
+        from hosttools.firmware import fieldlog_reader, log_key
+
+        self.collector = collector
+        self.transport = transport
+        self.reader = fieldlog_reader()
+        self.keys = keys
+        self.log_key = log_key
+        self.counter = int(time.time() * 10) & 0x3FFFFFFF  # above any earlier pull's
+        self.sent_at: dict[str, float] = {}
+        self.heard: dict[str, float] = {}
+        self.done: set[str] = set()
+        collector.watch = self._watch
+
+    def _watch(self, board: str, obj: dict[str, Any]) -> None:
+        if obj.get("ev") == "log_rewind" and obj.get("counter") == self.counter:
+            bl = next(b for b in self.collector.boards.values() if b.name == board)
+            bl.write(
+                {"host": round(self.sent_at[board], 6), "anchor": {"b": obj["b"], "t": obj["t"]}}
+            )
+            self.done.add(board)
+
+    def rewind(self, b: Board) -> None:
+        secret = self.keys.for_board(b.name).get("log")
+        if secret is None or not b.backbone_ip:
+            raise RoamError("%s: no log key or no backbone address" % b.name)
+        key = self.log_key(bytes.fromhex(secret.reveal()), b.node)
+        self.transport.sendto(
+            self.reader.encode_rewind(key, b.node, self.counter), (b.backbone_ip, 4345)
+        )
+        self.sent_at[b.name] = time.time()
+
+    def run(self, boards: list[Board], progress: Callable[[str, str], None]) -> list[str]:
+        """Pull every board of ``boards``; returns the names that did not finish."""
+        now = time.monotonic()
+        last = {b.name: now for b in boards}
+        sent = {b.name: 0.0 for b in boards}
+        ip_of = {b.backbone_ip: b.name for b in boards}
+        while True:
+            now = time.monotonic()
+            waiting = [b for b in boards if b.name not in self.done]
+            failed = [b.name for b in waiting if now - last[b.name] > QUIET_S]
+            if len(failed) == len(waiting):
+                return failed
+            for b in waiting:
+                if b.name not in self.heard and now - sent[b.name] > REWIND_EVERY_S:
+                    self.rewind(b)
+                    sent[b.name] = now
+                    progress(b.name, "asked for its stored log")
+            r, _, _ = select.select([self.transport.fileno()], [], [], 0.2)
+            if not r:
+                continue
+            for _ in range(512):
+                got = self.transport.recv()
+                if got is None:
+                    break
+                data, src = got
+                name = ip_of.get(src[0])
+                if name is not None:
+                    last[name] = time.monotonic()
+                    self.heard.setdefault(name, time.time())
+                    progress(name, "receiving")
+                self.collector.on_datagram(data, src, pulled=True)
+
+
+def pull(
+    fleet: Fleet,
+    keys: Keys,
+    out: str | Path,
+    boards: list[Board],
+    port_present: Callable[[Board], str | None],
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    """Pull ``boards`` into ``out``; returns {"pulled": {name: new lines}, "failed": {name:
+    why}, "gaps": {name: [...]}}."""
+    collector = Collector(fleet, keys, out)
+    by_name = {bl.name: bl for bl in collector.boards.values()}
+    result: dict[str, Any] = {"pulled": {}, "failed": {}}
+    wifi: list[Board] = []
+    try:
+        for b in boards:
+            port = port_present(b)
+            if port is not None:
+                say("%s: over USB (%s)" % (b.name, port))
+                try:
+                    result["pulled"][b.name] = pull_usb(
+                        port, by_name[b.name], collector, lambda m, n=b.name: say("%s: %s" % (n, m))
+                    )
+                except RoamError as e:
+                    result["failed"][b.name] = str(e)
+            elif b.backbone_ip:
+                wifi.append(b)
+            else:
+                result["failed"][b.name] = (
+                    "not on USB and not on the backbone: plug it in (roam lab plug %s)" % b.name
+                )
+        if wifi:
+            from hosttools.field.cli import open_transport
+
+            transport = open_transport(fleet)
+            try:
+                before = {b.name: by_name[b.name].n for b in wifi}
+                wp = WifiPull(collector, transport, keys)
+                for name in wp.run(wifi, lambda n, m: None):
+                    result["failed"][name] = "did not answer the pull over Wi-Fi (is it on?)"
+                for b in wifi:
+                    if b.name not in result["failed"]:
+                        result["pulled"][b.name] = by_name[b.name].n - before[b.name]
+            finally:
+                transport.close()
+    finally:
+        collector.close()
+    result["gaps"] = collector.gaps()
+    return result
+
+
+def summary_lines(result: dict[str, Any]) -> list[str]:
+    lines = []
+    for name, n in sorted(result["pulled"].items()):
+        gaps = result["gaps"].get(name, [])
+        lines.append(
+            "%-10s +%d lines%s"
+            % (
+                name,
+                n,
+                (
+                    "; still missing: "
+                    + ", ".join(
+                        "boot %d lines %d-%d" % (g["boot"], g["from"], g["to"]) for g in gaps
+                    )
+                )
+                if gaps
+                else "",
+            )
+        )
+    for name, why in sorted(result["failed"].items()):
+        lines.append("%-10s FAILED: %s" % (name, why))
+    return lines
+
+
+def dump(result: dict[str, Any]) -> str:
+    return json.dumps(result, indent=1, sort_keys=True)
