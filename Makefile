@@ -52,26 +52,32 @@ sim-demo: venv
 	$(BIN)/roam sim run walk --seed 1 --out out/sim-demo
 	$(BIN)/roam report out/sim-demo
 
-# `make demo`: the `walk` field test on virtual boards (docs/LAB.md), six times walking speed:
-# lab up, deploy, provision, run while `roam logs` collects every console, report
-# (out/lab-demo/logs/report.html), lab down (also when a step fails).
+# `make demo`: the `walk` field test on virtual boards, as a field test with real boards runs
+# (docs/USER_GUIDE.md): lab up; deploy and provision over USB; every cable pulled; `roam field`
+# collects the boards' logs over the air while they walk (dashboard on localhost:8080); the
+# carried boards plugged back and every board's stored log pulled; the report
+# (out/lab-demo/field/report.html); lab down (also when a step fails).
 demo: lab-demo
 
 LAB_DEMO ?= out/lab-demo
 LAB_SPEED ?= 6
 LAB_SECONDS ?= 50
 lab-demo: venv
-	@set -e; d=$(LAB_DEMO); \
+	@set -e; d=$(LAB_DEMO); r=$$d/field; \
 	trap '$(BIN)/roam lab down --dir '"$$d"' > /dev/null 2>&1 || true' EXIT; \
 	$(BIN)/roam lab up walk --dir $$d --speed $(LAB_SPEED) --fresh; \
 	$(BIN)/roam deploy --fleet $$d/fleet.toml; \
 	$(BIN)/roam provision --fleet $$d/fleet.toml --keys $$d/keys.toml; \
-	rm -rf $$d/logs; \
-	$(BIN)/roam logs --fleet $$d/fleet.toml --out $$d/logs --duration $(LAB_SECONDS) --quiet & \
-	logs=$$!; sleep 1; \
+	$(BIN)/roam lab unplug --all --dir $$d; \
+	rm -rf $$r; \
+	$(BIN)/roam field --fleet $$d/fleet.toml --keys $$d/keys.toml --out $$r \
+		--duration $(LAB_SECONDS) --quiet & \
+	field=$$!; sleep 1; \
 	$(BIN)/roam lab start --dir $$d; \
-	wait $$logs; \
-	$(BIN)/roam report $$d/logs; \
+	wait $$field; \
+	$(BIN)/roam lab plug --radio-only --dir $$d; \
+	$(BIN)/roam logs --pull --fleet $$d/fleet.toml --keys $$d/keys.toml --out $$r; \
+	$(BIN)/roam report $$r; \
 	$(BIN)/roam lab down --dir $$d
 
 # --- field tests with boards (docs/USER_GUIDE.md) ---

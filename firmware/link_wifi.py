@@ -22,6 +22,11 @@ except ImportError:  # a build without asyncio
 
 PORT = 4344
 MAX_FRAME = 1472  # one UDP datagram in one Ethernet/Wi-Fi frame
+# What a roam frame can be on the backbone: every packet the core builds, tunnels included, fits
+# one ESP-NOW frame (mobility/errors.py MAX_FRAME, 250 bytes). A read asks for no more: the
+# stack allocates what recvfrom asks for, and a board's heap is too tight (and too fragmented
+# after hours) for 1.5 KB per datagram. A longer datagram is cut and then refused as malformed.
+RX_MAX = 256
 
 
 def _wait_readable(sock):
@@ -93,7 +98,7 @@ class WifiLink:
     def poll_recv(self):
         """(link address, datagram) of one waiting datagram, or (None, None)."""
         try:
-            data, addr = self.sock.recvfrom(MAX_FRAME)
+            data, addr = self.sock.recvfrom(RX_MAX)
         except OSError:
             return None, None
         # lwIP (ESP32) gives the sender as ("a.b.c.d", port)

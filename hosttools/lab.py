@@ -1066,31 +1066,49 @@ def start_cmd(dir_):
     click.echo("scenario clock started; boards reset")
 
 
-def _boards_arg(boards: tuple[str, ...], all_: bool) -> list[str] | None:
-    if all_ and boards:
-        raise click.UsageError("name boards or give --all, not both")
-    if not all_ and not boards:
-        raise click.UsageError("name the boards to act on, or give --all")
+def _boards_arg(
+    d: Path, boards: tuple[str, ...], all_: bool, radio_only: bool = False
+) -> list[str] | None:
+    if sum((bool(boards), all_, radio_only)) != 1:
+        raise click.UsageError("name the boards to act on, or give --all or --radio-only")
+    if radio_only:
+        # the boards a field tester carries back to the laptop: those not on the access point
+        try:
+            fleet = tomllib.loads((d / "fleet.toml").read_text())
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise RoamError("cannot read the lab's fleet file: %s" % e) from None
+        return [b["name"] for b in fleet.get("board", []) if "wifi" not in b]
     return None if all_ else list(boards)
+
+
+_radio_only = click.option(
+    "--radio-only",
+    is_flag=True,
+    help="The boards not on the access point (the ones carried back to the laptop).",
+)
 
 
 @lab_cmd.command("unplug")
 @click.argument("boards", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Every board of the lab.")
+@_radio_only
 @_dir_option
-def unplug_cmd(boards, all_, dir_):
+def unplug_cmd(boards, all_, radio_only, dir_):
     """Pull the USB cable of BOARDS: their serial ports vanish, the boards run on."""
-    ans = control(lab_dir(dir_), "unplug", _boards_arg(boards, all_))
+    d = lab_dir(dir_)
+    ans = control(d, "unplug", _boards_arg(d, boards, all_, radio_only))
     click.echo("unplugged: %s" % ", ".join(ans["boards"]))
 
 
 @lab_cmd.command("plug")
 @click.argument("boards", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Every board of the lab.")
+@_radio_only
 @_dir_option
-def plug_cmd(boards, all_, dir_):
+def plug_cmd(boards, all_, radio_only, dir_):
     """Plug BOARDS' USB cables back in: their serial ports appear again."""
-    ans = control(lab_dir(dir_), "plug", _boards_arg(boards, all_))
+    d = lab_dir(dir_)
+    ans = control(d, "plug", _boards_arg(d, boards, all_, radio_only))
     click.echo("plugged: %s" % ", ".join(ans["boards"]))
 
 

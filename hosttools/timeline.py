@@ -552,6 +552,12 @@ def write_run(
     out.mkdir(parents=True, exist_ok=True)
     if isinstance(report.get("stopped"), (int, float)):
         end_ms = (report["stopped"] - report["started"]) * 1000.0
+        # the run is the log session: what a board logged after it (a board restarted by a
+        # pull, say) is not part of the walk
+        n = len(lines)
+        lines = [line for line, t in zip(lines, _times(lines), strict=True) if t <= end_ms]
+        report["after_end"] = n - len(lines)
+        rows = [row for row in rows if row[0] <= end_ms]
     else:
         end_ms = max((row[0] for row in rows), default=0)
     summary = summarize_rows(rows, end_ms, report["node_by_addr"])
@@ -562,6 +568,11 @@ def write_run(
     _atomic_json(out / "clock.json", report)
     _atomic_json(out / "summary.json", summary)
     return summary
+
+
+def _times(lines: list[str]) -> list[float]:
+    """The time (ms) of each merged event line."""
+    return [json.loads(line)["t"] for line in lines]
 
 
 def _atomic_lines(path: Path, lines: list[str]) -> None:

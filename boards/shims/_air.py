@@ -127,7 +127,9 @@ def request(kind, body, timeout_ms):
         ev = _poll.poll(timeout_ms)
         if not ev:
             return None
-        data = _tx.recv(1500)
+        # an ESP-NOW verdict is 4 bytes: a board allocates nothing for it, so the shim takes
+        # little (scan and connect answers are JSON)
+        data = _tx.recv(16 if kind == b"E" else 2048)
         if len(data) >= 3 and data[0:1] == answer and struct.unpack_from(">H", data, 1)[0] == seq:
             return data[3:]
         # A late answer to an earlier request that timed out: ignore it.

@@ -120,6 +120,7 @@ class Collector:
         on_line: Callable[[str, dict[str, Any], float, str | None], None] | None = None,
         clock: Callable[[], float] = time.time,
         resume: bool = True,
+        live: bool = True,
     ) -> None:
         self.wire = fieldlog_wire()
         self.reader = fieldlog_reader()
@@ -147,15 +148,20 @@ class Collector:
                 "the keys file has no 'log' key: boards sign their log lines with keys "
                 'derived from it (add log = "<32 hex digits>" to [default], then roam provision)'
             )
+        # the run's window is the live collector's: a pull after the walk fills it, never moves it
+        self.live = live
         self.started = self.clock()
+        self.stopped: float | None = None
         meta = self._read_meta()
         if isinstance(meta.get("started"), (int, float)):
             self.started = meta["started"]
+        if not live and isinstance(meta.get("stopped"), (int, float)):
+            self.stopped = meta["stopped"]
         self.resumed: list[tuple[str, dict[str, Any]]] = []
         for bl in self.boards.values():
             for rec in bl.load():
                 self.resumed.append((bl.name, rec))
-        self.write_meta(stopped=None)
+        self.write_meta(stopped=None if live else self.stopped)
 
     def _read_meta(self) -> dict[str, Any]:
         try:
@@ -265,7 +271,7 @@ class Collector:
     def close(self) -> None:
         for bl in self.boards.values():
             bl.close()
-        self.write_meta(stopped=self.clock())
+        self.write_meta(stopped=self.clock() if self.live or self.stopped is None else self.stopped)
         tmp = self.out / (GAPS + ".tmp")
         tmp.write_text(json.dumps(self.gaps(), indent=1, sort_keys=True) + "\n")
         os.replace(tmp, self.out / GAPS)

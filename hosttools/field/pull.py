@@ -122,6 +122,7 @@ class WifiPull:
         last = {b.name: now for b in boards}
         sent = {b.name: 0.0 for b in boards}
         ip_of = {b.backbone_ip: b.name for b in boards}
+        nodes = {b.node for b in boards}
         while True:
             now = time.monotonic()
             waiting = [b for b in boards if b.name not in self.done]
@@ -141,6 +142,8 @@ class WifiPull:
                 if got is None:
                     break
                 data, src = got
+                if len(data) < 4 or ((data[2] << 8) | data[3]) not in nodes:
+                    continue  # the live stream of a board not being pulled (relayed, say)
                 name = ip_of.get(src[0])
                 if name is not None:
                     last[name] = time.monotonic()
@@ -159,7 +162,7 @@ def pull(
 ) -> dict[str, Any]:
     """Pull ``boards`` into ``out``; returns {"pulled": {name: new lines}, "failed": {name:
     why}, "gaps": {name: [...]}}."""
-    collector = Collector(fleet, keys, out)
+    collector = Collector(fleet, keys, out, live=False)
     by_name = {bl.name: bl for bl in collector.boards.values()}
     result: dict[str, Any] = {"pulled": {}, "failed": {}}
     wifi: list[Board] = []
