@@ -24,6 +24,7 @@ except AttributeError:  # CPython
 
 
 RESERVED = ("t", "n", "b", "s", "ev")
+SEPARATORS = (",", ":")
 
 
 class LogSink:
@@ -57,7 +58,8 @@ class LogSink:
             if k in RESERVED:
                 k = k + "_"  # the head's keys are reserved: a field never overwrites them
             rest[k] = v
-        return head + "," + json.dumps(rest)[1:]
+        # compact: every byte of a line is flash and airtime
+        return head + "," + json.dumps(rest, separators=SEPARATORS)[1:]
 
     def event(self, name, fields=None, t=None):
         if t is None:

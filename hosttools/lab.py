@@ -602,6 +602,7 @@ class LabDaemon:
 
     def _note(self, rec: dict[str, Any]) -> None:
         rec["t"] = round(time.monotonic() - self.t0, 3) if self.t0 is not None else 0.0
+        rec["wall"] = round(time.time(), 3)
         with open(self.dir / "events.jsonl", "a") as f:
             f.write(json.dumps(rec) + "\n")
 

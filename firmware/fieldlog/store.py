@@ -149,7 +149,13 @@ class LogStore:
                     break
 
     def behind(self, num, off):
-        """Bytes from (num, off) to the end of the log (an older file counts a whole file)."""
-        if num != self.nums[-1]:
-            return self.file_max
-        return self.size + self.n - off
+        """Bytes from (num, off) to the end of the log."""
+        total = self.size + self.n - off
+        if num != self.nums[-1]:  # a file behind (just after a new one began): rare, exact
+            for n in self.nums[:-1]:
+                if n >= num:
+                    try:
+                        total += os.stat(self.path(n))[6]
+                    except OSError:
+                        pass
+        return total

@@ -26,7 +26,7 @@ except ImportError:
 
 DEFAULT_RATE = const(16)  # frames a second
 DEFAULT_HOLD_MS = const(40)
-DEFAULT_BEHIND = const(8192)  # bytes
+DEFAULT_BEHIND = const(16384)  # bytes: some 10 s of a busy mobile node's log
 RETRY_MS = const(100)
 
 
@@ -113,7 +113,7 @@ class Uplink:
         """The last frame went (ok), or the link refused it: sent again later, unchanged."""
         if not ok:
             self.next_at = ticks.add(now, self.backoff)
-            self.backoff = min(2000, self.backoff * 2)
+            self.backoff = min(1000, self.backoff * 2)
         elif self.size:
             self.num, self.off, self.cont = self.after
             self.sent_bytes += self.size - wire.LOG_HEAD - wire.TAG

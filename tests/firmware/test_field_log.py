@@ -283,6 +283,15 @@ class UplinkTest(_Setup):
         self.st.append(_line(40))
         self.assertEqual(list(_reassemble(self._frames(up, 10))), [(3, 40)])
 
+    def test_a_new_file_is_no_reason_to_jump(self):
+        up = _up(self.st, 222, rate=1000, hold_ms=0, max_behind=2000)
+        got = {}
+        for i in range(400):  # 16 KiB in 4 files: a new file every ~38 lines
+            self.st.append(_line(i))
+            got.update(_reassemble(self._frames(up, i * 1000, limit=8)))
+        self.assertEqual(up.skipped, 0)
+        self.assertEqual(sorted(s for _b, s in got), list(range(400)))
+
     def test_the_stream_crosses_files_and_survives_the_ring_turning(self):
         up = _up(self.st, 222, rate=1000, hold_ms=0, max_behind=10**6)
         lines = reader.Lines()
@@ -363,7 +372,7 @@ class RewindTest(_Setup):
         frames = UplinkTest._frames(None, up, 0)
         got = _reassemble(frames)
         self.assertEqual([got[(3, i)] for i in range(30)], [_line(i) for i in range(30)])
-        self.assertIn(b'"ev":"log_rewind","counter": 100', got[(4, 0)])  # after all the rest
+        self.assertIn(b'"ev":"log_rewind","counter":100', got[(4, 0)])  # after all the rest
 
 
 class SinkTest(unittest.TestCase):
