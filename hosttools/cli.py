@@ -25,6 +25,7 @@ from hosttools.field.cli import field_cmd  # noqa: E402
 from hosttools.flash import flash_cmd  # noqa: E402
 from hosttools.lab import lab_cmd  # noqa: E402
 from hosttools.logs import logs_cmd  # noqa: E402
+from hosttools.monitor import monitor_cmd  # noqa: E402
 from hosttools.provision import provision_cmd  # noqa: E402
 from hosttools.report import report_command  # noqa: E402
 from hosttools.sim.cli import sim  # noqa: E402
@@ -36,6 +37,7 @@ for _command in (
     provision_cmd,
     logs_cmd,
     field_cmd,
+    monitor_cmd,
     report_command,
     test_cmd,
     lab_cmd,

@@ -45,7 +45,8 @@ def test_up_status_down_and_errors(lab_dir):
     assert by["m1"].role == "mobile" and by["m1"].port == st["boards"][3]["link"]
     a1 = board_config(by["a1"], keys)
     assert a1["wifi"]["ip"] == "10.0.0.1" and a1["region"]["name"] == "line"
-    assert set(a1["keys"]) == {"256", "512"}  # cell and region keys
+    # cell and region keys; its own log key and, as an agent, the log secret (it relays)
+    assert set(a1["keys"]) == {"256", "512", "768", "769"}
     m1 = board_config(by["m1"], keys)
     assert m1["home_agent"] == "10.0.0.3" and str(0x10000 + m1["node_id"]) in m1["keys"]
 

@@ -43,10 +43,11 @@ def test_walk_across_three_agents(lab_dir):
         lab_dir, "lab", "up", "walk", "--nodes", NODES, "--speed", str(SPEED), "--fleet", str(fleet)
     )
     assert "lab up: 7 boards" in r.stdout
+    # each board's port: a link to its pty that stays put when it is unplugged and plugged
     ptys = {
         ln.split()[0]: ln.split()[-1]
         for ln in r.stdout.splitlines()
-        if ln.split() and ln.split()[-1].startswith("/dev/pts/")
+        if ln.split() and ln.split()[-1].endswith("/tty/" + ln.split()[0])
     }
     assert sorted(ptys) == sorted(NODES.split(","))
 
