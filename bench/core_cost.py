@@ -14,8 +14,15 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import MICROPYTHON, BenchError, figure, last_json_line, write_result  # noqa: E402
-from core_memory import precompile  # noqa: E402
+from common import (  # noqa: E402
+    FIRMWARE_DIR,
+    MICROPYTHON,
+    BenchError,
+    figure,
+    last_json_line,
+    write_result,
+)
+from core_memory import MPY_CROSS, precompile  # noqa: E402
 
 SCRIPT = Path(__file__).resolve().parent / "core_cost_mpy.py"
 N = 10000
@@ -25,8 +32,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp)
         precompile(path)
+        # the driver's look for another board's log (fieldlog.wire.is_field)
+        (path / "fieldlog").mkdir()
+        for src in sorted((FIRMWARE_DIR / "fieldlog").glob("*.py")):
+            rel = src.relative_to(FIRMWARE_DIR).with_suffix(".mpy")
+            subprocess.run([str(MPY_CROSS), "-o", str(path / rel), str(src)], check=True)
         env = dict(os.environ)
-        env["MICROPYPATH"] = str(path)
+        env["MICROPYPATH"] = ".frozen:" + str(
+            path
+        )  # asyncio (fieldlog.stream imports it) is frozen
         port = 40000 + os.getpid() % 20000
         done = subprocess.run(
             [str(MICROPYTHON), str(SCRIPT), str(N), "5", str(port)],
@@ -46,6 +60,14 @@ def main() -> None:
             "forward_alloc_per_datagram": figure(r["socket_forward_alloc"] / n, "bytes"),
             "bare_alloc_per_datagram": figure(r["socket_bare_alloc"] / n, "bytes"),
             "forward_vs_bare_ratio_udp": figure(r["socket_forward_us"] / r["socket_bare_us"], "x"),
+            # the driver's look for another board's log before the core (issue: field tests
+            # without cables): the cost of forwarding with it against without, same run
+            "field_check_vs_forward_udp": figure(
+                r["socket_forward_field_us"] / r["socket_forward_us"], "x"
+            ),
+            "field_check_vs_forward_no_io": figure(
+                r["memory_forward_field_us"] / r["memory_forward_us"], "x"
+            ),
             "bare_udp_per_datagram": figure(r["socket_bare_us"] / n, "us"),
             "forward_udp_per_datagram": figure(r["socket_forward_us"] / n, "us"),
             "forward_vs_bare_ratio_no_io": figure(

@@ -1,9 +1,11 @@
 """MicroPython side of bench/core_cost.py: forwarding inside a cell, allocation and time.
 
-Two loops run side by side in one process, alternating over several rounds:
+Three loops run side by side in one process, alternating over several rounds:
 * bare: receive a frame into the reused buffer, re-send the same bytes;
 * forward: receive, ``agent.on_frame`` (the core finds the local binding, decrements the TTL in
-  place, emits a SEND of the same buffer), run the SEND actions as a driver does, clear them.
+  place, emits a SEND of the same buffer), run the SEND actions as a driver does, clear them;
+* forward_field: the same with the driver's look for another board's log first
+  (``fieldlog.wire.is_field``, as firmware/driver.py's radio_rx does before the core sees a frame).
 The datagram goes from node 10.0.0.100 to node 10.0.0.101, both bound to the agent.
 
 Two link layers:
@@ -23,6 +25,7 @@ import time
 
 import micropython
 
+from fieldlog import wire as fieldwire
 from mobility import ipv4, registration, ticks
 from mobility.agent import Agent
 
@@ -156,6 +159,22 @@ def forward(radio, agent, now, n):
         out.clear()
 
 
+def forward_field(radio, agent, now, n):
+    out = agent.out
+    is_field = fieldwire.is_field
+    for _ in range(n):
+        msg = radio.irecv()
+        if is_field(msg[1]):
+            continue
+        agent.on_frame(now, 0, msg[0], -50, msg[1])
+        i = 0
+        while i < out.n:
+            if out.kind[i] == 0:
+                radio.send(out.mac[i], out.data[i])
+            i += 1
+        out.clear()
+
+
 def measure(radio, fn, *args):
     """Time and allocation of fn over N datagrams, in batches of BATCH (queued beforehand)."""
     us = 0
@@ -181,6 +200,7 @@ def measure(radio, fn, *args):
 def compare(radio, agent, now):
     t_bare = []
     t_fwd = []
+    t_field = []
     a_bare = a_fwd = 0
     for _ in range(ROUNDS):
         t, a_bare = measure(radio, bare)
@@ -190,9 +210,15 @@ def compare(radio, agent, now):
         t_fwd.append(t)
         if radio.sent != N:
             raise SystemExit("forwarded %d of %d" % (radio.sent, N))
+        radio.sent = 0
+        t, _a = measure(radio, forward_field, agent, now)
+        t_field.append(t)
+        if radio.sent != N:
+            raise SystemExit("forwarded %d of %d with the field check" % (radio.sent, N))
     t_bare.sort()
     t_fwd.sort()
-    return t_bare[ROUNDS // 2], t_fwd[ROUNDS // 2], a_bare, a_fwd
+    t_field.sort()
+    return t_bare[ROUNDS // 2], t_fwd[ROUNDS // 2], a_bare, a_fwd, t_field[ROUNDS // 2]
 
 
 def main():
@@ -204,12 +230,13 @@ def main():
         if radio.sent != 10 or agent.out.n != 0:
             raise SystemExit("forwarding did not happen")
         results.append(compare(radio, agent, now))
-    (sb, sf, sab, saf), (mb, mf, mab, maf) = results
+    (sb, sf, sab, saf, sff), (mb, mf, mab, maf, mff) = results
     print(
         '{"n": %d, "rounds": %d, "socket_bare_us": %d, "socket_forward_us": %d, '
         '"socket_bare_alloc": %d, "socket_forward_alloc": %d, "memory_bare_us": %d, '
-        '"memory_forward_us": %d, "memory_bare_alloc": %d, "memory_forward_alloc": %d}'
-        % (N, ROUNDS, sb, sf, sab, saf, mb, mf, mab, maf)
+        '"memory_forward_us": %d, "memory_bare_alloc": %d, "memory_forward_alloc": %d, '
+        '"socket_forward_field_us": %d, "memory_forward_field_us": %d}'
+        % (N, ROUNDS, sb, sf, sab, saf, mb, mf, mab, maf, sff, mff)
     )
 
 

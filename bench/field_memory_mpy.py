@@ -5,13 +5,15 @@
 #   ARGV: ROLE FIRMWARE_DIR WORK_DIR STUB_DIR     ROLE: mobile | agent | host
 #
 # What a board loads anyway (asyncio, the core's auth/ipv4/ticks, logsink) is loaded before the
-# first reading; then the field log is set up as the driver does (fieldio.FieldIO and, on a
-# backbone board, fieldlog.backbone.Backbone with the relay on an agent), 400 lines are logged
-# and streamed (and on a backbone board sent again after a REWIND), and the live heap is read
-# again. `socket` is a stand-in
-# module (a board's is C), imported before the first reading. Readings are taken at the start
-# of a `# --run--` chunk: the WebAssembly port frees a chunk's garbage only once it returned.
-# Prints one JSON line: the live bytes after each step and at the end.
+# first reading. Then the field log is set up as the driver does (fieldlog/setup.py: the flash
+# store, on a backbone board the field socket and, on an agent, the relay; the stream and its
+# task; the set-up module dropped), 400 lines are logged and streamed (on an agent, frames of
+# eight radio-only boards relayed; on a backbone board, the ring sent again after a REWIND), and
+# the live heap is read again. `socket` is a stand-in module (a board's is C), imported before
+# the first reading. Readings are taken at the start of a `# --run--` chunk: the WebAssembly port
+# frees a chunk's garbage only once it returned. Few globals, few chunks: that port's collector
+# is conservative, and every extra name is one more way to keep garbage alive.
+# Prints one JSON line.
 import gc
 import sys
 
@@ -26,11 +28,12 @@ import os  # noqa: E402
 
 os.chdir(WORK)
 import asyncio  # noqa: E402, F401
-import json  # noqa: E402, F401
+import json  # noqa: E402
+import socket  # noqa: E402, F401 - the stand-in
 import struct  # noqa: E402, F401
 
 import logsink  # noqa: E402
-import socket  # noqa: E402, F401 - the stand-in
+
 from mobility import auth, ipv4, ticks  # noqa: E402, F401
 
 
@@ -50,7 +53,6 @@ class _Null:
 
 
 SECRET = b"\x5a" * 16
-STEPS = []
 CFG = {
     "role": ROLE,
     "node_id": 9,
@@ -62,91 +64,65 @@ if ROLE == "agent":
     CFG["keys"]["769"] = SECRET.hex()
 LOG = logsink.LogSink(node_id=9, boot=1)
 LOG.out = _Null()
-NOW = [0]
-S = {}  # what the steps keep alive
-
-
-def step(name):
-    gc.collect()
-    STEPS.append([name, gc.mem_alloc() - BASE])
-
-
+S = {}
 # --run--
 gc.collect()
 BASE = gc.mem_alloc()
 # --run--
-from fieldlog import store as _store  # noqa: E402
+from fieldlog import setup  # noqa: E402
 
-S["store"] = _store
-# --run--
-step("store module")
-import fieldio  # noqa: E402
-
-S["fieldio"] = fieldio
-# --run--
-step("fieldio, wire, uplink modules")
-LOG.store = S["store"].LogStore()
-LOG.store.open()
-# --run--
-step("store (batch, open file)")
-if ROLE in ("agent", "host"):
-    from fieldlog import backbone
-
-    S["backbone"] = backbone
-# --run--
-step("backbone module")
-S["net"] = None
-if ROLE in ("agent", "host"):
-    S["net"] = S["backbone"].Backbone(CFG, LOG, 0)
-# --run--
-step("backbone (socket, relay)")
-S["field"] = S["fieldio"].FieldIO(CFG, LOG, _Radio(), _Role(), S["net"], 0)
+LOG.store = setup.open_store("logs", 192, 6)[0]
+S["net"] = setup.backbone(CFG, LOG, 0) if ROLE != "mobile" else None
+S["field"] = setup.stream(CFG, LOG, _Radio(), _Role(), S["net"], 0)
 S["task"] = S["field"].run(lambda: 0)  # the coroutine object the driver's loop holds
+setup.drop()  # as the driver does once the role runs: the set-up code is freed
+del setup
 # --run--
-step("FieldIO and its task")
-# a while of operation: lines logged, streamed, relayed, pulled
+gc.collect()
+SET_UP = gc.mem_alloc() - BASE
+# a while of operation: lines logged, streamed, relayed, the ring sent again
 field = S["field"]
-net = S["net"]
+now = 0
 for i in range(400):
-    LOG.event("app_rx", {"src": "10.0.0.6", "seq": i, "len": 16}, NOW[0])
-    NOW[0] += 25
-    up = field.up
-    while up is not None and up.due_in(NOW[0]) == 0:
-        n = up.next_frame(NOW[0])
+    LOG.event("app_rx", {"src": "10.0.0.6", "seq": i, "len": 16}, now)
+    now += 25
+    while field.due_in(now) == 0:
+        n = field.next_frame(now)
         if not n:
             break
-        up.sent(field._send(n) is not False, NOW[0])
-        NOW[0] += up.gap_ms
+        field.sent(field._send(n) is not False, now)
+        now += field.gap_ms
     if i % 50 == 0:
         LOG.store.flush()
-if net is not None and net.relayer is not None:
-    from fieldlog import wire
-
-    for node in range(20, 28):  # the radio-only boards of a busy cell
-        k = wire.node_key(SECRET, wire.PURPOSE_LOG, node)
-        net.relayer.check(NOW[0], wire.encode_log(k, node, 1, 0, 0, 1, 0, b"{}\n"))
+net = S["net"]
 if net is not None:
-    from fieldlog import reader
+    from fieldlog import reader, relay, wire
 
+    if net.relayer is not None:
+        for node in range(20, 28):  # the radio-only boards of a busy cell
+            k = relay.node_key(SECRET, wire.PURPOSE_LOG, node)
+            net.relayer.check(now, reader.encode_log(k, node, 1, 0, 0, 1, 0, b"{}\n"))
     net.on_request(reader.encode_rewind(bytes.fromhex(CFG["keys"]["768"]), 9, 1))
-    del reader
+    del reader, relay, wire
     sys.modules.pop("fieldlog.reader", None)  # the bench's own tool, not the board's
-    for i in range(400):  # the ring sent again
-        if not field.up.next_frame(NOW[0]):
+    if ROLE != "agent":
+        sys.modules.pop("fieldlog.relay", None)  # (the bench's too, on a board not an agent)
+    for _ in range(400):  # the ring sent again
+        if not field.next_frame(now):
             break
-        field.up.sent(True, NOW[0])
-        NOW[0] += 100
-del field, net, up
+        field.sent(True, now)
+        now += 100
+del field, net
 # --run--
-step("after 400 lines")
+gc.collect()
 print(
     json.dumps(
         {
             "role": ROLE,
-            "live_bytes": STEPS[-1][1],
+            "set_up_bytes": SET_UP,
+            "live_bytes": gc.mem_alloc() - BASE,
             "lines": LOG.store.lines,
-            "streamed_bytes": S["field"].up.sent_bytes if S["field"].up else 0,
-            "steps": STEPS,
+            "streamed_bytes": S["field"].sent_bytes,
         }
     )
 )

@@ -59,10 +59,12 @@ def scenario(out: Path, seconds: float) -> Path:
     stop = int((seconds - 4) * SPEED)
     text = text.replace("duration_s = 300\n", "duration_s = %d\n" % int(seconds * SPEED))
     text = text.replace(
-        "interval_ms = 100\n", "interval_ms = 100\nstart_s = %d\nstop_s = %d\n" % (FLOW_START_S, stop)
+        "interval_ms = 100\n",
+        "interval_ms = 100\nstart_s = %d\nstop_s = %d\n" % (FLOW_START_S, stop),
     )
     text = text.replace(
-        "interval_ms = 200\n", "interval_ms = 200\nstart_s = %d\nstop_s = %d\n" % (FLOW_START_S, stop)
+        "interval_ms = 200\n",
+        "interval_ms = 200\nstart_s = %d\nstop_s = %d\n" % (FLOW_START_S, stop),
     )
     path = out / "walk_field.toml"
     path.write_text(text)

@@ -33,7 +33,7 @@ class Driver:
         field=None,
     ):
         self.role = role
-        self.field = field  # fieldio.FieldIO: the log store, stream and relay (or None)
+        self.field = field  # fieldlog.stream.Stream: the log store, stream and relay (or None)
         self.radio = radio
         self.backbone = backbone
         self.log = log
@@ -153,16 +153,17 @@ class Driver:
         role = self.role
         field = self.field
         if field is not None:
-            import fieldio
-
-            is_field = fieldio.is_field
+            from fieldlog.wire import is_field
         while True:
             mac, msg = await radio.arecv()
             if mac is None:
                 continue
             now = self.clock()
             if field is not None and is_field(msg):
-                field.on_radio(now, msg)  # a board's log for the collector: not the core's
+                # another board's log for the collector (not the core's): a backbone board
+                # relays it, any other board drops it
+                if field.net is not None:
+                    field.net.relay(now, msg)
                 continue
             role.on_frame(now, IF_RADIO, mac, radio.rssi(mac), msg)
             self.run_actions(now)
@@ -244,7 +245,8 @@ def main():
     import random
 
     import config
-    import logsink
+
+    from fieldlog import setup
 
     cfg = None
     try:
@@ -252,7 +254,8 @@ def main():
     except (config.ConfigError, OSError) as e:
         err = str(e)
     # the boot is counted and the flash log opened first, so that every line is kept
-    log = logsink.for_boot(cfg or {})
+    log = setup.boot_log(cfg or {})
+    del setup  # run() drops the module once the role runs
     if cfg is None:
         log.event("config_error", {"error": err, "repl": True})
         log.close()
@@ -302,17 +305,12 @@ def run(cfg, log, rand):
     cfg.setdefault("rssi_log_ms", 1000)
     role = make_role(cfg, rand, now)
     # after the role: its tables are the big blocks, allocated before the heap fragments
-    import fieldio
+    from fieldlog import setup
 
-    net = None
-    if backbone is not None:
-        try:
-            from fieldlog import backbone as fieldnet
-
-            net = fieldnet.Backbone(cfg, log, now)
-        except OSError as e:
-            log.event("log_stream_off", {"reason": "field socket: %s" % e})
-    field = fieldio.FieldIO(cfg, log, radio, role, net, now)
+    net = setup.backbone(cfg, log, now) if backbone is not None else None
+    field = setup.stream(cfg, log, radio, role, net, now)
+    setup.drop()  # boot-time code: its heap is freed
+    del setup
     gc.collect()
     log.event(
         "start",

@@ -1,5 +1,5 @@
 """Structured log lines: one compact JSON object per event, on the console, in the board's own
-log on flash (fieldlog/store.py), from where the live stream (fieldlog/uplink.py) reads it
+log on flash (fieldlog/store.py), from where the live stream (fieldlog/stream.py) reads it
 while the board can reach the collector.
 
 Every line is ``{"t": <ticks ms>, "n": <node id>, "b": <boot>, "s": <seq>, "ev": <event>,
@@ -78,58 +78,3 @@ class LogSink:
         """Write what waits in RAM to flash (before a reset or at the REPL)."""
         if self.store is not None:
             self.store.flush()
-
-
-def for_boot(cfg):
-    """The sink of this boot: the boot counted (``epoch`` file), the flash store opened with
-    the config's sizes (defaults when the config is missing or wrong, so that even a
-    ``config_error`` line is kept). Problems are logged, never raised."""
-    import config
-
-    from fieldlog import store
-
-    problems = []
-    try:
-        boot = config.next_epoch()
-    except OSError as e:
-        boot = 0
-        problems.append(("epoch_error", {"error": str(e)}))
-    nid = cfg.get("node_id", 0)
-    log = LogSink(node_id=nid if isinstance(nid, int) else 0, boot=boot)
-    try:
-        log.store = store.LogStore(
-            total_kb=cfg.get("log_store_kb", store.DEFAULT_TOTAL_KB),
-            files=cfg.get("log_files", store.DEFAULT_FILES),
-        )
-        log.store.open()
-        if log.store.repaired:
-            problems.append(("log_repaired", {"lines": log.store.repaired}))
-    except (OSError, ValueError, TypeError) as e:
-        log.store = None
-        problems.append(("log_store_error", {"error": str(e)}))
-    for name, fields in problems:
-        log.event(name, fields)
-    return log
-
-
-def safe_mode(reason):
-    """Safe mode's one line: on the console and in the flash log, and, on a backbone board
-    with a collector, sent to it once, so the field's dashboard shows the board at the REPL."""
-    import config
-
-    try:
-        cfg = config.load()
-    except (config.ConfigError, OSError):
-        cfg = {}
-    log = for_boot(cfg)
-    st = log.store
-    at = (st.nums[-1], st.size + st.n) if st is not None else (0, 0)
-    text = log.event("safe_mode", {"reason": reason, "repl": True})
-    log.close()
-    if cfg.get("wifi") and cfg.get("collector"):
-        try:
-            from fieldlog import announce
-
-            announce.announce(cfg, log.boot, at, text.encode() + b"\n")
-        except Exception as e:  # noqa: BLE001 - safe mode reaches the REPL whatever happens
-            sys.stdout.write("safe mode: could not tell the collector (%r)\n" % (e,))

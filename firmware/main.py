@@ -3,9 +3,9 @@
 import safemode
 
 if safemode.decide():
-    import logsink
+    from fieldlog import setup
 
-    logsink.safe_mode(safemode.REASON)
+    setup.safe_mode(safemode.REASON)
 else:
     import driver
 

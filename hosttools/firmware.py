@@ -38,5 +38,7 @@ def fieldlog_reader() -> ModuleType:
 
 def log_key(secret: bytes, node_id: int) -> bytes:
     """Board ``node_id``'s log key, derived from the fleet's log secret as the board holds it."""
-    wire = fieldlog_wire()
-    return wire.node_key(secret, wire.PURPOSE_LOG, node_id)
+    use()
+    from fieldlog import relay, wire
+
+    return relay.node_key(secret, wire.PURPOSE_LOG, node_id)

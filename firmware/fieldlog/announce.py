@@ -19,7 +19,9 @@ def announce(cfg, boot, at, line):
         wifi["ssid"], wifi.get("key"), cfg.get("channel", 1), ip=wifi.get("ip"), timeout_ms=5000
     )
     ip, _, port = c.partition(":") if isinstance(c, str) else (c["ip"], "", c.get("port"))
-    frame = wire.encode_log(bytes.fromhex(key), cfg["node_id"], boot, 0, 0, at[0], at[1], line)
+    frame = bytearray(wire.LOG_HEAD + len(line) + wire.TAG)
+    frame[wire.LOG_HEAD : wire.LOG_HEAD + len(line)] = line
+    wire.sign_log(frame, bytes.fromhex(key), cfg["node_id"], boot, 0, 0, at[0], at[1], len(line))
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         s.bind(socket.getaddrinfo("0.0.0.0", wire.FIELD_PORT)[0][-1])

@@ -1,41 +1,22 @@
 """A backbone board's side of the log in the field (only boards on the access point load it):
 the field socket (UDP port 4345), the collector's address, on an agent the relay of the log
 frames of the radio-only boards it serves (fieldlog/relay.py), and the collector's REWIND
-(fieldlog/wire.py): send the stored log again."""
-
-import socket
+(fieldlog/wire.py): send the stored log again. fieldlog/setup.py builds it at boot."""
 
 from fieldlog import wire
 
 
 class Backbone:
-    def __init__(self, cfg, log, now, sock=None):
+    def __init__(self, log, node, key, sock, collector, relayer):
         self.log = log
-        self.node = cfg["node_id"]
-        self.collector = None
-        self.relayer = None
-        self.up = None  # the board's stream (fieldio sets it): what a REWIND rewinds
+        self.node = node
+        self.key = key  # this board's log key: a REWIND must carry its tag
+        self.sock = sock  # bound to port 4345
+        self.collector = collector  # its address, or None
+        self.relayer = relayer  # fieldlog.relay.Relay on an agent, else None
+        self.stream = None  # the board's stream: what a REWIND rewinds
         self.counter = 0  # the last REWIND counter taken in this boot
         self.relay_off = 0  # log frames heard on the radio with no relay to pass them on
-        c = cfg.get("collector")  # checked by config.py: "a.b.c.d[:port]" or {"ip", "port"}
-        if c:
-            if isinstance(c, dict):
-                ip, port = c["ip"], c.get("port")
-            else:
-                ip, _, port = c.partition(":")
-            self.collector = socket.getaddrinfo(ip, int(port or wire.FIELD_PORT))[0][-1]
-        if sock is None:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            sock.bind(socket.getaddrinfo("0.0.0.0", wire.FIELD_PORT)[0][-1])
-            sock.setblocking(False)
-        self.sock = sock
-        key = cfg["keys"].get(str(wire.SPI_LOG))
-        self.key = bytes.fromhex(key) if key else None
-        secret = cfg["keys"].get(str(wire.SPI_LOG_SECRET))
-        if secret and self.collector and cfg["role"] == "agent":
-            from fieldlog import relay
-
-            self.relayer = relay.Relay(bytes.fromhex(secret), now=now)
 
     def send(self, frame):
         """A LOG frame to the collector: True once the stack took it."""
@@ -69,7 +50,7 @@ class Backbone:
 
     def on_request(self, msg):
         """A REWIND for this board with a fresh counter and its key: the stream goes back."""
-        if len(msg) != 24 or msg[0] != wire.REWIND or self.up is None:
+        if len(msg) != 24 or msg[0] != wire.REWIND or self.stream is None:
             return
         counter = int.from_bytes(msg[4:8], "big")
         if (
@@ -78,7 +59,15 @@ class Backbone:
             and wire.verify(self.key, msg)
         ):
             self.counter = counter
-            self.up.rewind()
+            # the stream starts again from the ring's oldest line (after a frame in flight),
+            # four times as fast and without jumping ahead until it has caught up
+            st = self.stream
+            start = (st.store.nums[0], 0, False)
+            if st.size:
+                st.after = start
+            else:
+                st.num, st.off, st.cont = start
+            st.rewound = True
             self.log.event("log_rewind", {"counter": counter})
 
     def stats(self, f):

@@ -1,12 +1,20 @@
 """The collector's side of the field-service messages (fieldlog/wire.py): decoding LOG, putting
-the lines of a board's frames together, building REWIND. Boards never load it; it lives with
-the firmware so that one place defines each message, and runs on MicroPython too
-(tests/firmware)."""
+the lines of a board's frames together, building REWIND (and whole LOG frames, for tests).
+Boards never load it; it lives with the firmware so that one place defines each message, and
+runs on MicroPython too (tests/firmware)."""
 
 import struct
 
 from fieldlog import wire
 from mobility import auth
+
+
+def encode_log(key, node, boot, frame, flags, num, off, data):
+    """A signed LOG frame carrying ``data`` (bytes of the log file ``num`` from ``off``)."""
+    buf = bytearray(wire.LOG_HEAD + len(data) + wire.TAG)
+    buf[wire.LOG_HEAD : wire.LOG_HEAD + len(data)] = data
+    wire.sign_log(buf, key, node, boot, frame, flags, num, off, len(data))
+    return bytes(buf)
 
 
 class LogFrame:

@@ -5,7 +5,8 @@ Lines wait in a preallocated batch buffer until the driver's log task writes the
 the newest file and flushed (on LittleFS a flush commits the file), so a power cut loses at most
 the batch in RAM and an append never rewrites what is already on flash. A batch cut mid-write
 can leave a partial last line: ``open`` ends it with a newline at the next boot, so it stays one
-damaged line (readers skip what is not JSON) and the new boot's lines start clean.
+damaged line (readers skip what is not JSON) and the new boot's lines start clean
+(fieldlog/setup.py opens the ring at boot).
 
 The ring is ``files`` files ``logs/NNNNNNNN.jl`` of ``total_kb / files`` KiB. A new file is
 started before a line that would not fit, so a line's position (file number, byte offset) never
@@ -46,34 +47,10 @@ class LogStore:
         self.size = 0  # its bytes on flash
         self.lines = 0  # lines written to flash in this boot
         self.lost = 0  # lines flash refused (full, broken)
-        self.repaired = 0  # a partial line ended at open (a power cut in a batch)
-        self.start = (0, 0)  # where this boot's lines begin
+        self.start = (0, 0)  # where this boot's lines begin (setup.open_store sets it)
 
     def path(self, num):
         return "%s/%08d.jl" % (self.root, num)
-
-    def open(self):
-        """Find the ring on flash (or start it); the newest file is ready to append to."""
-        try:
-            os.mkdir(self.root)
-        except OSError:
-            pass
-        for name in os.listdir(self.root):
-            if len(name) == 11 and name.endswith(".jl") and name[:8].isdigit():
-                self.nums.append(int(name[:8]))
-        self.nums.sort()
-        if not self.nums:
-            self.nums.append(1)
-        num = self.nums[-1]
-        self.f = open(self.path(num), "ab")
-        self.size = os.stat(self.path(num))[6]
-        if self.size:
-            with open(self.path(num), "rb") as f:
-                f.seek(self.size - 1)
-                if f.read(1) != b"\n":
-                    self._write(b"\n", 0)
-                    self.repaired = 1
-        self.start = (num, self.size)
 
     def append(self, line):
         """One line (bytes, no newline) for the next batch."""

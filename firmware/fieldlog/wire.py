@@ -4,7 +4,7 @@ the collector's request to send the stored log again (docs/PROTOCOL.md "Field se
 Every message is ``type(1) flags(1) node(2) ...body... tag(16)``; the tag is HMAC-SHA256-128
 (mobility.auth) over everything before it, under a key of the one board the message is from or
 for (``node``). A board holds only its own key, derived from the fleet's log secret by
-:func:`node_key`; the laptop, and the agents that relay, hold the secret.
+:func:`fieldlog.relay.node_key`; the laptop, and the agents that relay, hold the secret.
 
 * ``LOG`` (board -> collector) ``boot(2) frame(4) file(4) off(4)`` then bytes ``off..`` of the
   board's flash log file ``file``, as they are on flash: whole lines ending in a newline, each
@@ -17,9 +17,10 @@ for (``node``). A board holds only its own key, derived from the fleet's log sec
   took in this boot; it logs ``log_rewind`` with the counter and streams its ring from the
   oldest line, so that line arrives after everything before it.
 
-Who encodes and decodes what: every board encodes LOG (this module); the relay reads a LOG
-frame's ids (fieldlog/relay.py); a backbone board checks REWIND (fieldlog/backbone.py); the
-collector decodes LOG and builds REWIND (fieldlog/reader.py).
+Who encodes and decodes what: every board builds LOG frames in place (``sign_log``, this
+module: what every board loads, so no more); the relay reads a LOG frame's ids and derives keys
+(fieldlog/relay.py); a backbone board checks REWIND (fieldlog/backbone.py); the collector
+decodes LOG and builds REWIND, tests build LOG frames whole (fieldlog/reader.py).
 """
 
 import struct
@@ -49,9 +50,11 @@ SPI_LOG_SECRET = const(0x301)  # the fleet's log secret (agents: they check what
 FieldError = ValueError  # a malformed field message (a class of its own would cost heap)
 
 
-def node_key(secret, purpose, node_id):
-    """Board ``node_id``'s key for ``purpose``, derived from the fleet secret."""
-    return auth.hmac_sha256(secret, purpose + struct.pack(">H", node_id))[:16]
+def is_field(msg):
+    """A radio frame that is IPv4/UDP to port 4345 (0x10F9), without IP options: another
+    board's log, for the driver to take out before the protocol core sees it (a few byte
+    compares on the forwarding path)."""
+    return len(msg) > 28 and msg[0] == 0x45 and msg[9] == 17 and msg[22] == 0x10 and msg[23] == 0xF9
 
 
 def verify(key, msg):
@@ -71,11 +74,3 @@ def sign_log(buf, key, node, boot, frame, flags, num, off, n):
     m = memoryview(buf)
     m[end : end + TAG] = auth.tag(key, m[:end])
     return end + TAG
-
-
-def encode_log(key, node, boot, frame, flags, num, off, data):
-    """A signed LOG frame carrying ``data`` (bytes of the log file ``num`` from ``off``)."""
-    buf = bytearray(LOG_HEAD + len(data) + TAG)
-    buf[LOG_HEAD : LOG_HEAD + len(data)] = data
-    sign_log(buf, key, node, boot, frame, flags, num, off, len(data))
-    return bytes(buf)

@@ -7,10 +7,10 @@ import unittest
 
 import logsink
 
-from fieldlog import reader, relay, store, uplink, wire
+from fieldlog import reader, relay, setup, stream, wire
 
 SECRET = b"\x5a" * 16
-KEY9 = wire.node_key(SECRET, wire.PURPOSE_LOG, 9)
+KEY9 = relay.node_key(SECRET, wire.PURPOSE_LOG, 9)
 DIR = "_test_field_log"
 
 
@@ -46,7 +46,7 @@ class _Out:
 
 class WireTest(unittest.TestCase):
     def test_log_frame_round_trips_and_verifies(self):
-        msg = wire.encode_log(KEY9, 9, 3, 7, wire.FLAG_MORE, 2, 100, b"aa\nbbb")
+        msg = reader.encode_log(KEY9, 9, 3, 7, wire.FLAG_MORE, 2, 100, b"aa\nbbb")
         self.assertTrue(wire.verify(KEY9, msg))
         self.assertEqual(tuple(relay.log_ids(msg)), (9, 3, 7))
         f = reader.decode_log(msg)
@@ -60,12 +60,12 @@ class WireTest(unittest.TestCase):
         buf[28 + wire.LOG_HEAD : 28 + wire.LOG_HEAD + 3] = b"cc\n"
         n = wire.sign_log(memoryview(buf)[28:], KEY9, 9, 3, 8, wire.FLAG_CONT, 2, 106, 3)
         self.assertEqual(
-            bytes(buf[28 : 28 + n]), wire.encode_log(KEY9, 9, 3, 8, 1, 2, 106, b"cc\n")
+            bytes(buf[28 : 28 + n]), reader.encode_log(KEY9, 9, 3, 8, 1, 2, 106, b"cc\n")
         )
 
     def test_other_keys_and_changed_bytes_do_not_verify(self):
-        msg = wire.encode_log(KEY9, 9, 3, 7, 0, 1, 0, b"aa\n")
-        other = wire.node_key(SECRET, wire.PURPOSE_LOG, 10)
+        msg = reader.encode_log(KEY9, 9, 3, 7, 0, 1, 0, b"aa\n")
+        other = relay.node_key(SECRET, wire.PURPOSE_LOG, 10)
         self.assertFalse(wire.verify(other, msg))
         bad = bytearray(msg)
         bad[20] ^= 1
@@ -74,26 +74,26 @@ class WireTest(unittest.TestCase):
         self.assertFalse(wire.verify(None, msg))
 
     def test_truncated_frames_raise_field_error_only(self):
-        msg = wire.encode_log(KEY9, 9, 3, 7, 0, 1, 0, b"aa\nbbb\n")
+        msg = reader.encode_log(KEY9, 9, 3, 7, 0, 1, 0, b"aa\nbbb\n")
         for n in range(len(msg)):
             try:
                 reader.decode_log(msg[:n])
             except wire.FieldError:
                 pass
         self.assertRaises(wire.FieldError, reader.decode_log, b"\x01" * 40)
-        no_end = wire.encode_log(KEY9, 9, 3, 7, 0, 1, 0, b"aa")  # cut, without FLAG_MORE
+        no_end = reader.encode_log(KEY9, 9, 3, 7, 0, 1, 0, b"aa")  # cut, without FLAG_MORE
         self.assertRaises(wire.FieldError, reader.decode_log, no_end)
 
     def test_keys_differ_per_node_and_purpose(self):
-        self.assertNotEqual(KEY9, wire.node_key(SECRET, wire.PURPOSE_LOG, 8))
-        self.assertNotEqual(KEY9, wire.node_key(SECRET, b"U", 9))
+        self.assertNotEqual(KEY9, relay.node_key(SECRET, wire.PURPOSE_LOG, 8))
+        self.assertNotEqual(KEY9, relay.node_key(SECRET, b"U", 9))
         self.assertEqual(len(KEY9), 16)
 
     def test_lines_join_across_frames_in_any_order_of_copies(self):
         lines = reader.Lines()
-        a = reader.decode_log(wire.encode_log(KEY9, 9, 3, 0, wire.FLAG_MORE, 1, 0, b"x\nabc"))
-        b = reader.decode_log(wire.encode_log(KEY9, 9, 3, 1, 3, 1, 5, b"def"))
-        c = reader.decode_log(wire.encode_log(KEY9, 9, 3, 2, wire.FLAG_CONT, 1, 8, b"g\ny\n"))
+        a = reader.decode_log(reader.encode_log(KEY9, 9, 3, 0, wire.FLAG_MORE, 1, 0, b"x\nabc"))
+        b = reader.decode_log(reader.encode_log(KEY9, 9, 3, 1, 3, 1, 5, b"def"))
+        c = reader.decode_log(reader.encode_log(KEY9, 9, 3, 2, wire.FLAG_CONT, 1, 8, b"g\ny\n"))
         self.assertEqual(lines.add(c), [(1, 10, b"y")])  # its line's start is not there yet
         self.assertEqual(lines.add(a), [(1, 0, b"x")])
         self.assertEqual(lines.add(b), [])
@@ -124,8 +124,7 @@ class StoreTest(unittest.TestCase):
         return out
 
     def test_lines_reach_flash_only_at_a_flush(self):
-        st = store.LogStore(self.root, total_kb=8, files=4, batch=256)
-        st.open()
+        st, _r = setup.open_store(self.root, 8, 4, 256)
         st.append(_line(0, 10))
         self.assertEqual(self._lines(st), [])
         st.flush()
@@ -133,8 +132,7 @@ class StoreTest(unittest.TestCase):
         self.assertEqual(st.lines, 1)
 
     def test_the_ring_keeps_its_newest_files_and_its_bound(self):
-        st = store.LogStore(self.root, total_kb=8, files=4, batch=512)
-        st.open()
+        st, _r = setup.open_store(self.root, 8, 4, 512)
         for i in range(400):
             st.append(_line(i))
         st.flush()
@@ -147,26 +145,22 @@ class StoreTest(unittest.TestCase):
         self.assertEqual(seqs, list(range(seqs[0], 400)))  # nothing lost inside the ring
 
     def test_reopening_appends_after_what_is_there(self):
-        st = store.LogStore(self.root, total_kb=8, files=4)
-        st.open()
+        st, _r = setup.open_store(self.root, 8, 4)
         st.append(_line(1))
         st.flush()
-        st2 = store.LogStore(self.root, total_kb=8, files=4)
-        st2.open()
+        st2, _r = setup.open_store(self.root, 8, 4)
         st2.append(_line(2))
         st2.flush()
         self.assertEqual(self._lines(st2), [_line(1), _line(2)])
 
     def test_a_cut_batch_becomes_one_damaged_line_and_the_next_boot_starts_clean(self):
-        st = store.LogStore(self.root, total_kb=8, files=4)
-        st.open()
+        st, _r = setup.open_store(self.root, 8, 4)
         st.append(_line(1))
         st.flush()
         with open(st.path(st.nums[-1]), "ab") as f:
             f.write(_line(2)[:17])  # the power went in the middle of a batch
-        st2 = store.LogStore(self.root, total_kb=8, files=4)
-        st2.open()
-        self.assertEqual(st2.repaired, 1)
+        st2, repaired = setup.open_store(self.root, 8, 4)
+        self.assertTrue(repaired)
         st2.append(_line(3))
         st2.flush()
         got = self._lines(st2)
@@ -175,8 +169,7 @@ class StoreTest(unittest.TestCase):
         self.assertEqual(got[2], _line(3))
 
     def test_a_line_longer_than_the_batch_is_written_whole(self):
-        st = store.LogStore(self.root, total_kb=8, files=4, batch=64)
-        st.open()
+        st, _r = setup.open_store(self.root, 8, 4, 64)
         st.append(_line(5, 200))
         st.flush()
         self.assertEqual(self._lines(st), [_line(5, 200)])
@@ -197,8 +190,7 @@ class _Setup(unittest.TestCase):
     def setUp(self):
         _rmtree(DIR)
         os.mkdir(DIR)
-        self.st = store.LogStore(DIR + "/logs", total_kb=16, files=4, batch=512)
-        self.st.open()
+        self.st, _r = setup.open_store(DIR + "/logs", 16, 4, 512)
 
     def tearDown(self):
         self.st.flush()
@@ -206,7 +198,7 @@ class _Setup(unittest.TestCase):
 
 
 def _up(st, max_frame, rate=1000, hold_ms=0, max_behind=10**6):
-    return uplink.Uplink(st, KEY9, 9, 3, max_frame, 0, rate, hold_ms, max_behind, 0)
+    return stream.Stream(st, KEY9, 9, 3, max_frame, 0, rate, hold_ms, max_behind, 0)
 
 
 class UplinkTest(_Setup):
@@ -310,7 +302,7 @@ class UplinkTest(_Setup):
 
 class RelayTest(unittest.TestCase):
     def _frame(self, boot, frame, key=KEY9, node=9):
-        return wire.encode_log(key, node, boot, frame, 0, 1, 0, b"{}\n")
+        return reader.encode_log(key, node, boot, frame, 0, 1, 0, b"{}\n")
 
     def test_authentic_new_frames_pass_copies_and_forgeries_do_not(self):
         r = relay.Relay(SECRET)
@@ -335,7 +327,7 @@ class RelayTest(unittest.TestCase):
     def test_the_table_stays_within_its_cap(self):
         r = relay.Relay(SECRET, max_nodes=4)
         for node in range(1, 30):
-            key = wire.node_key(SECRET, wire.PURPOSE_LOG, node)
+            key = relay.node_key(SECRET, wire.PURPOSE_LOG, node)
             self.assertTrue(r.check(node, self._frame(1, 0, key=key, node=node)))
         self.assertEqual(len(r.nodes), 4)
 
@@ -347,9 +339,8 @@ class RewindTest(_Setup):
         out = _Out()
         log = logsink.LogSink(node_id=9, clock=lambda: 5, out=out, boot=4)  # a later boot
         log.store = self.st
-        cfg = {"node_id": 9, "role": "host", "keys": {"768": KEY9.hex()}}
-        net = backbone.Backbone(cfg, log, 0, sock=object())
-        net.up = _up(self.st, 222)
+        net = backbone.Backbone(log, 9, KEY9, object(), None, None)
+        net.stream = _up(self.st, 222)
         for m in msgs:
             net.on_request(m)
         return net, out
@@ -358,7 +349,7 @@ class RewindTest(_Setup):
         for i in range(30):
             self.st.append(_line(i))
         first = reader.encode_rewind(KEY9, 9, 100)
-        other = wire.node_key(SECRET, wire.PURPOSE_LOG, 10)
+        other = relay.node_key(SECRET, wire.PURPOSE_LOG, 10)
         net, out = self._backbone(
             [
                 reader.encode_rewind(other, 9, 200),  # not this board's key
@@ -370,7 +361,7 @@ class RewindTest(_Setup):
         )
         self.assertEqual(net.counter, 100)
         self.assertEqual(out.text.count("log_rewind"), 1)
-        up = net.up
+        up = net.stream
         self.assertEqual((up.num, up.off), (self.st.nums[0], 0))
         frames = UplinkTest._frames(None, up, 0)
         got = _reassemble(frames)
@@ -394,8 +385,7 @@ class SinkTest(unittest.TestCase):
         os.mkdir(DIR)
         try:
             sink = logsink.LogSink(node_id=9, clock=lambda: 5, out=_Out(), boot=1)
-            sink.store = store.LogStore(DIR + "/logs", total_kb=8, files=4)
-            sink.store.open()
+            sink.store, _r = setup.open_store(DIR + "/logs", 8, 4)
             text = sink.event("x", {"k": 1})
             buf = bytearray(1000)
 

@@ -136,7 +136,7 @@ class _Transport:
 class Field:
     """A FieldServer on a free port, its loop in a thread; lines fed in that loop."""
 
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, port=0):
         (tmp_path / "fleet.toml").write_text(FLEET)
         (tmp_path / "keys.toml").write_text(KEYS)
         fleet = load_fleet(tmp_path / "fleet.toml")
@@ -149,7 +149,9 @@ class Field:
         self.logs = {bl.name: bl for bl in self.collector.boards.values()}
         self.seq: dict[tuple[str, int], int] = {}  # (board, boot) -> next sequence number
         self.loop = asyncio.new_event_loop()
+        self.want_port = port
         self.port: int | None = None
+        self._closed = False
         self._started = threading.Event()
         self._stop: asyncio.Event | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -170,7 +172,7 @@ class Field:
                 self.port = addrs[0][1]
                 self._started.set()
 
-            await self.server.run("127.0.0.1", 0, self._stop, ready)
+            await self.server.run("127.0.0.1", self.want_port, self._stop, ready)
 
         try:
             self.loop.run_until_complete(main())
@@ -212,6 +214,9 @@ class Field:
         return "http://127.0.0.1:%d%s" % (self.port, path)
 
     def close(self):
+        if self._closed:
+            return
+        self._closed = True
         if self._stop is not None and not self.loop.is_closed():
             self.loop.call_soon_threadsafe(self._stop.set)
         self.thread.join(15)
@@ -222,13 +227,20 @@ class Field:
 def _populate(f: Field):
     A1, A2, HOME = "10.0.0.1", "10.0.0.2", "10.0.0.9"
     # heard long ago: a3 is silent; a flow c1 -> m1 whose sends are all counted by now
-    f.lines(("a3", 1, "start", {"role": "agent"}), ("a3", 1, "log_stats", {"heap_free": 9000}), ago=90)
+    f.lines(
+        ("a3", 1, "start", {"role": "agent"}), ("a3", 1, "log_stats", {"heap_free": 9000}), ago=90
+    )
     f.lines(("c1", 1, "start", {"role": "host"}), ago=60)
-    f.lines(*[("c1", 1, "app_tx", {"dst": HOME, "seq": i, "len": 16}) for i in range(1, 21)], ago=30)
+    f.lines(
+        *[("c1", 1, "app_tx", {"dst": HOME, "seq": i, "len": 16}) for i in range(1, 21)], ago=30
+    )
     f.lines(("m1", 1, "start", {"role": "mobile"}), ("m1", 1, "bound", {"agent": A1}), ago=30)
     f.lines(
-        *[("m1", 1, "app_rx", {"src": "10.0.0.5", "seq": i, "len": 16}) for i in range(1, 21)
-          if i not in (11, 12)],
+        *[
+            ("m1", 1, "app_rx", {"src": "10.0.0.5", "seq": i, "len": 16})
+            for i in range(1, 21)
+            if i not in (11, 12)
+        ],
         via="a1",
         ago=29,
     )
@@ -258,12 +270,19 @@ def _populate(f: Field):
 
 
 @pytest.fixture
-def field(tmp_path):
-    f = Field(tmp_path)
+def fields(tmp_path):
+    """Field servers on tmp_path (a second one resumes the first one's run), all closed."""
+    made: list[Field] = []
+
+    def make(port=0):
+        made.append(Field(tmp_path, port))
+        return made[-1]
+
     try:
-        yield f
+        yield make
     finally:
-        f.close()
+        for f in made:
+            f.close()
 
 
 def _wait(what, cond, timeout=15.0, every=0.05):
@@ -281,20 +300,9 @@ def _wait(what, cond, timeout=15.0, every=0.05):
     raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
 
 
-def test_dashboard_live_in_headless_chromium(field, tmp_path):
-    _need_browser()
+def _browser(tmp_path):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-
-    t_begin = time.monotonic()
-    _populate(field)
-    st = json.loads(_fetch(field.url("/api/state")))
-    assert st["boards"]["m1"]["agent"] == "a2" and st["boards"]["r1"]["mode"] == "safe_mode"
-    assert st["boards"]["a3"]["mode"] == "silent" and st["boards"]["ha"]["mode"] == "never"
-    assert st["flows"][0]["flow"] == "c1>m1" and st["flows"][0]["sent"] == 20, st["flows"]
-    gap = field.seq["m1", 1] - 3
-    assert st["gaps"] == {"m1": [{"boot": 1, "from": gap, "to": gap + 1, "lines": 2}]}, st["gaps"]
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
@@ -312,84 +320,123 @@ def test_dashboard_live_in_headless_chromium(field, tmp_path):
     ):
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+
+
+TOP_LINE = """const li = document.querySelector('#feed li');
+return li && li.dataset.lineBoard === arguments[0] && li.dataset.s === String(arguments[1])
+    && li.textContent;"""
+
+
+def test_dashboard_live_in_headless_chromium(fields, tmp_path):
+    _need_browser()
+    from selenium.webdriver.common.by import By
+
+    t_begin = time.monotonic()
+    field = fields()
+    _populate(field)
+    st = json.loads(_fetch(field.url("/api/state")))
+    assert st["boards"]["m1"]["agent"] == "a2" and st["boards"]["r1"]["mode"] == "safe_mode"
+    assert st["boards"]["a3"]["mode"] == "silent" and st["boards"]["ha"]["mode"] == "never"
+    assert st["flows"][0]["flow"] == "c1>m1" and st["flows"][0]["sent"] == 20, st["flows"]
+    gap = field.seq["m1", 1] - 3
+    assert st["gaps"] == {"m1": [{"boot": 1, "from": gap, "to": gap + 1, "lines": 2}]}, st["gaps"]
+
+    driver = _browser(tmp_path)
+
+    def js(script, *args):
+        return driver.execute_script(script, *args)
+
+    def one(css):
+        return driver.find_element(By.CSS_SELECTOR, css)
+
+    def text(css):
+        return one(css).text
+
     try:
         driver.set_page_load_timeout(30)
         driver.get(field.url())
-        _wait("the first state drawn", lambda: driver.execute_script(
-            "return document.body.dataset.ready === '1'"), timeout=20)
+        _wait("the first state drawn", lambda: js("return document.body.dataset.ready"), 20)
 
         # the map: Plotly's svg with the fixed boards and m1's estimate as points
-        points = _wait("the map's points", lambda: driver.execute_script(
-            "const m = document.querySelector('#map .main-svg');"
-            "return m && document.querySelectorAll('#map .scatterlayer .point').length;"))
-        assert points >= 6, points  # a1 a2 a3 r1 c1 + m1 (twice: its spread and its marker)
-        labels = driver.execute_script(
-            "return [...document.querySelectorAll('#map .textpoint')].map(e => e.textContent)")
-        assert {"a1", "a2", "m1"} <= {x.replace(" ⚠", "") for x in labels}, labels
+        points = _wait(
+            "the map's points",
+            lambda: (
+                one("#map .main-svg")
+                and js("return document.querySelectorAll('#map .scatterlayer .point').length")
+            ),
+        )
+        assert points >= 6, points  # a1 a2 a3 r1 c1, m1 (its marker and its spread)
+        labels = js(
+            "return [...document.querySelectorAll('#map .textpoint')].map(e => e.textContent)"
+        )
+        assert {"a1", "a2", "a3 ⚠", "r1 ⚠", "c1 ⚠"} <= set(labels), labels
+        assert "m1" in labels, labels
 
         # the mobile node: serving agent, the RSSI it hears, the last hand-off
-        panel = driver.find_element(By.CSS_SELECTOR, '#mobiles [data-board="m1"]')
-        assert panel.find_element(By.CSS_SELECTOR, ".serving").text == "a2"
-        assert "a1 → a2" in panel.find_element(By.CSS_SELECTOR, ".handoff").text
-        rssi = {r.get_attribute("data-agent"): r.text for r in
-                panel.find_elements(By.CSS_SELECTOR, ".rssi [data-agent]")}
+        m1 = '#mobiles [data-board="m1"]'
+        assert text(m1 + " .serving") == "a2"
+        assert "a1 → a2" in text(m1 + " .handoff")
+        rows = driver.find_elements(By.CSS_SELECTOR, m1 + " .rssi [data-agent]")
+        rssi = {r.get_attribute("data-agent"): r.text for r in rows}
         assert set(rssi) == {"a1", "a2", "a3"}, rssi
         assert "-52" in rssi["a2"] and "-71" in rssi["a1"] and "-88" in rssi["a3"], rssi
 
-        # the flags: silent, never heard, safe mode, rebooted; the running ones are not there
-        flags = {e.get_attribute("data-flag"): e.text for e in
-                 driver.find_elements(By.CSS_SELECTOR, "#flags [data-flag]")}
+        # the flags: silent, never heard, safe mode, rebooted; the running boards are not there
+        rows = driver.find_elements(By.CSS_SELECTOR, "#flags [data-flag]")
+        flags = {e.get_attribute("data-flag"): e.text for e in rows}
         assert set(flags) == {"a3", "ha", "r1", "c1"}, flags
         assert "silent" in flags["a3"] and "never" in flags["ha"], flags
         assert "safe mode" in flags["r1"] and "rebooted" in flags["c1"], flags
-        badge = driver.find_element(By.CSS_SELECTOR, '#boards [data-board="r1"] .badge')
-        assert badge.text == "safe mode"
-        assert "flagged" in driver.find_element(
-            By.CSS_SELECTOR, '#agents [data-board="a3"]').get_attribute("class")
+        assert text('#boards [data-board="r1"] .badge') == "safe mode"
+        assert "flagged" in one('#agents [data-board="a3"]').get_attribute("class")
 
-        # the flow and the agents' bindings
-        row = driver.find_element(By.CSS_SELECTOR, '#flows tr[data-flow="c1>m1"]')
+        # the flow, the agents' bindings and load, the gap and the collector's counts
+        row = one('#flows tr[data-flow="c1>m1"]')
         cells = [c.text for c in row.find_elements(By.TAG_NAME, "td")]
         assert cells[:4] == ["c1 → m1", "20", "18", "90.0 %"], cells
-        a2 = driver.find_element(By.CSS_SELECTOR, '#agents [data-board="a2"]')
-        assert a2.find_element(By.CSS_SELECTOR, ".bindings").text == "m1"
-        assert a2.find_element(By.CSS_SELECTOR, ".load").text == "1"
-
-        # the footer: the gap and the collector's counts
-        gaps = driver.find_element(By.ID, "gaps").text
-        assert "m1 boot 1 seq %d–%d" % (gap, gap + 1) in gaps, gaps
-        assert "frames" in driver.find_element(By.ID, "collector").text
+        assert text('#agents [data-board="a2"] .bindings') == "m1"
+        assert text('#agents [data-board="a2"] .load') == "1"
+        assert "m1 boot 1 seq %d–%d" % (gap, gap + 1) in text("#gaps")
+        assert "frames" in text("#collector")
 
         # a line while the page is open: in the feed and in roamLatency within a second
         sent_ms = time.time() * 1000
         t0 = time.monotonic()
         field.lines(("m1", 1, "handoff", {"old": "10.0.0.2", "new": "10.0.0.1"}), via="a1")
         s = field.seq["m1", 1] - 1
-        top = _wait("the new line in the feed", lambda: driver.execute_script(
-            "const li = document.querySelector('#feed li');"
-            "return li && li.dataset.lineBoard === 'm1' && li.dataset.s === arguments[0]"
-            " && li.textContent;", str(s)), timeout=5, every=0.02)
+        top = _wait("the new line in the feed", lambda: js(TOP_LINE, "m1", s), 5, every=0.02)
         shown_s = time.monotonic() - t0
         assert shown_s < 1.0, "the line took %.2f s to reach the feed" % shown_s
         assert "handoff" in top and "old=a2 new=a1" in top, top
-        lat = driver.execute_script(
-            "return window.roamLatency.filter(x => x.board === 'm1' && x.s === arguments[0])",
-            s)
+        lat = js("return roamLatency.filter(x => x.board === 'm1' && x.s === arguments[0])", s)
         assert len(lat) == 1 and lat[0]["b"] == 1, lat
         assert 0 <= lat[0]["recv_ms"] - sent_ms < 1000, lat[0]["recv_ms"] - sent_ms
-        # and the next state moves m1 back to a1
-        _wait("m1 served by a1", lambda: driver.find_element(
-            By.CSS_SELECTOR, '#mobiles [data-board="m1"] .serving').text == "a1", timeout=5)
+        # and the next state has m1 served by a1
+        _wait("m1 served by a1", lambda: text(m1 + " .serving") == "a1", 5)
 
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         assert not errors, errors
-
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         shot = ARTIFACTS / "dashboard.png"
         assert driver.save_screenshot(str(shot))
         data = shot.read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000, len(data)
+
+        # the collector stops: the page says so; it starts again (resuming the run, on the same
+        # port): the page reconnects by itself and shows the new lines
+        port, seq = field.port, dict(field.seq)
+        field.close()
+        _wait(
+            "the page to see the stop", lambda: "conn-down" in one("#conn").get_attribute("class")
+        )
+        field = fields(port)
+        field.seq = seq
+        _wait("the page live again", lambda: text("#conn") == "live", 20, every=0.1)
+        s = seq["a2", 1]
+        field.lines(("a2", 1, "binding_down", {"home": "10.0.0.9", "load": 0}))
+        _wait("a line after the reconnect", lambda: js(TOP_LINE, "a2", s), 5)
+        _wait("a2's binding gone", lambda: text('#agents [data-board="a2"] .bindings') == "none", 5)
     finally:
         driver.quit()
     assert time.monotonic() - t_begin < 60

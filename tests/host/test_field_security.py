@@ -69,12 +69,12 @@ class Outsider:
 
 
 def test_forged_and_replayed_log_frames_never_appear(tmp_path):
-    from hosttools.firmware import fieldlog_wire, use
+    from hosttools.firmware import fieldlog_reader, use
 
     use()
     from mobility import ipv4  # type: ignore[import-not-found]
 
-    wire = fieldlog_wire()
+    reader = fieldlog_reader()
     lab = tmp_path / "lab"
     fleet, keys = lab / "fleet.toml", lab / "keys.toml"
     try:
@@ -107,7 +107,7 @@ def test_forged_and_replayed_log_frames_never_appear(tmp_path):
                 (boards["m1"]["node_id"], True),
                 (boards["c1"]["node_id"], False),
             ):
-                msg = wire.encode_log(OWN_KEY, node, 1, 1000 + i, 0, 1, 0, line % i)
+                msg = reader.encode_log(OWN_KEY, node, 1, 1000 + i, 0, 1, 0, line % i)
                 if via_radio:
                     pkt = ipv4.udp(
                         ipv4.aton("10.0.0.99"), ipv4.aton(boards["a1"]["address"]), 4345, 4345, msg

@@ -631,13 +631,16 @@
       ol.prepend(frag);
       while (ol.children.length > FEED_MAX) ol.lastElementChild.remove();
     }
-    if (!ol.children.length) ol.append(h("li", { class: "empty" }, "no lines yet"));
+    if (!ol.children.length) ol.append(h("li", { class: "empty" }, "no lines since the page opened"));
   }
 
   function onLine(msg) {
     const line = msg.line || {};
-    latency.push({ board: msg.board, b: line.b, s: line.s, recv_ms: Date.now() });
-    if (latency.length > LATENCY_MAX) latency.splice(0, latency.length - LATENCY_MAX);
+    if (!msg.replay) {
+      // (a line the server replays to a new page is old news: not a latency sample)
+      latency.push({ board: msg.board, b: line.b, s: line.s, recv_ms: Date.now() });
+      if (latency.length > LATENCY_MAX) latency.splice(0, latency.length - LATENCY_MAX);
+    }
     const item = { id: ++feedId, msg };
     feedLines.push(item);
     if (feedLines.length > FEED_KEEP) feedLines.splice(0, feedLines.length - FEED_KEEP);

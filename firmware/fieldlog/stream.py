@@ -1,4 +1,5 @@
-"""The live copy of a board's log on its way to the collector (sans-I/O: the caller sends).
+"""The live copy of a board's log on its way to the collector, and the one asyncio task that
+keeps the log in the field going (flush the store, send the stream, log the numbers).
 
 The stream is a position in the flash ring (fieldlog/store.py), not a copy of the lines: it
 starts where this boot's lines begin and follows the log as it grows, one signed LOG frame at
@@ -9,12 +10,23 @@ its frame. A frame is sent again unchanged until the link takes it (a radio fram
 a datagram handed to the stack), with a growing pause; a relay recognises such a copy by its
 number. When the way to the collector was gone so long that the stream is more than
 ``max_behind`` bytes behind, it jumps to the present (the collector names the gap; ``roam logs
---pull`` fills it from flash). ``rewind`` sends the whole ring again, four times as fast
-(``roam logs --pull`` over Wi-Fi), without jumping until it has caught up.
+--pull`` fills it from flash). A REWIND (fieldlog/backbone.py) sends the whole ring again, four
+times as fast (``roam logs --pull`` over Wi-Fi), without jumping until it has caught up.
+
+A backbone board sends by UDP to the collector (fieldlog/backbone.py); a radio-only board by
+ESP-NOW to its serving agent or gateway (``role.uplink()``) as IPv4/UDP to port 4345, which the
+agent relays. The methods up to ``retry_now`` are sans-I/O (tests drive them with a clock);
+``run`` and ``stats`` are the board's side, whose links fieldlog/setup.py gives it
+at boot (``log``, ``radio``, ``role``, ``net``, ``addr``, ``flush_ms``, ``stats_ms``,
+``wake``, ``to``). One object for all of it: on a board every byte of code and every object is
+heap.
 """
 
+import asyncio
+import gc
+
 from fieldlog import wire
-from mobility import ticks
+from mobility import ipv4, ticks
 
 try:
     from micropython import const
@@ -30,10 +42,10 @@ DEFAULT_BEHIND = const(16384)  # bytes: some 10 s of a busy mobile node's log
 RETRY_MS = const(100)
 
 
-class Uplink:
+class Stream:
     def __init__(self, store, key, node, boot, max_frame, pre, rate, hold_ms, max_behind, now):
         self.store = store
-        self.key = key
+        self.key = key  # None: no log key, nothing is sent (the store is still flushed)
         self.node = node
         self.boot = boot
         self.buf = bytearray(max_frame)  # [pre bytes for the caller][the LOG frame]
@@ -54,8 +66,12 @@ class Uplink:
         self.skipped = 0  # bytes jumped over after a long absence
         self.rewound = False  # sending the ring again: no jumping, 4x the rate
 
+    # -- the stream, sans-I/O ----------------------------------------------------------------
+
     def due_in(self, now):
         """Milliseconds until next_frame() has something (0: now); None: nothing to send."""
+        if self.key is None:
+            return None
         wait = ticks.diff(self.next_at, now)
         if not self.size:
             behind = self.store.behind(self.num, self.off)
@@ -84,8 +100,7 @@ class Uplink:
             num, off, n = st.readinto(self.num, self.off, mv)
             if not n:
                 return 0
-            cont = self.cont and (num, off) == (self.num, self.off)
-            flags = wire.FLAG_CONT if cont else 0
+            flags = wire.FLAG_CONT if self.cont and (num, off) == (self.num, self.off) else 0
             end = n
             while end and mv[end - 1] != 10:  # back to the last whole line
                 end -= 1
@@ -122,16 +137,75 @@ class Uplink:
             self.backoff = RETRY_MS
             self.frame = (self.frame + 1) & 0x3FFFFFFF  # a small int on a board
 
-    def rewind(self):
-        """Send the whole ring again from its oldest line (a frame in flight goes first)."""
-        start = (self.store.nums[0], 0, False)
-        if self.size:
-            self.after = start
-        else:
-            self.num, self.off, self.cont = start
-        self.rewound = True
-
     def retry_now(self, now):
         """The way changed (another agent serves the board): a waiting frame goes at once."""
         self.next_at = now
         self.backoff = RETRY_MS
+
+    # -- on a board ------------------------------------------------------------------------
+
+    def _send(self, n):
+        buf = self.buf
+        if self.net is not None:
+            return self.net.send(memoryview(buf)[:n])
+        way = self.role.uplink()
+        if way is None:
+            return None  # no agent: the lines wait on flash
+        total = ipv4.udp_head(buf, self.addr, way[1] or ipv4.BCAST_ADDR, 4345, 4345, n)
+        try:
+            return self.radio.send(way[0], memoryview(buf)[:total])
+        except (OSError, ValueError):
+            return False
+
+    async def run(self, clock):
+        """Flush the store, send the stream, log the numbers: one task for all three."""
+        now = clock()
+        flush_at = ticks.add(now, self.flush_ms)
+        stats_at = ticks.add(now, self.stats_ms)
+        while True:
+            now = clock()
+            if self.net is None:
+                way = self.role.uplink()
+                if (way and way[0]) != self.to:
+                    self.to = way and way[0]  # another agent: a waiting frame goes at once
+                    self.retry_now(now)
+            wait = min(ticks.diff(flush_at, now), ticks.diff(stats_at, now))
+            due = self.due_in(now)
+            if due is not None:
+                wait = min(wait, due)
+            if wait > 0:
+                self.wake.clear()
+                try:
+                    await asyncio.wait_for_ms(self.wake.wait(), wait)
+                except asyncio.TimeoutError:
+                    pass
+                continue
+            if due == 0:
+                n = self.next_frame(now)
+                if n:
+                    ok = self._send(n)
+                    if ok is None:
+                        self.next_at = ticks.add(now, 200)  # no way yet: look again soon
+                    else:
+                        self.sent(ok, clock())
+            if ticks.diff(now, flush_at) >= 0:
+                self.store.flush()
+                flush_at = ticks.add(now, self.flush_ms)
+            if ticks.diff(now, stats_at) >= 0:
+                self.log.event("log_stats", self.stats())
+                stats_at = ticks.add(now, self.stats_ms)
+            await asyncio.sleep_ms(0)
+
+    def stats(self):
+        st = self.store
+        f = {
+            "heap_free": gc.mem_free(),
+            "stored": st.lines,
+            "lost": st.lost,
+            "sent": self.sent_bytes,
+            "behind": max(0, st.behind(self.num, self.off)),
+            "skipped": self.skipped,
+        }
+        if self.net is not None:
+            self.net.stats(f)
+        return f
