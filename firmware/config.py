@@ -89,7 +89,7 @@ LOG_INTS = (
     ("log_flush_ms", 50, 60000),
     ("log_rate", 1, 200),
     ("log_queue", 256, 65536),
-    ("log_hold_ms", 0, 2000),
+    ("log_behind", 1024, 1048576),
     ("log_stats_ms", 1000, 3600000),
 )
 

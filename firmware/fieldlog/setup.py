@@ -123,7 +123,6 @@ def stream(cfg, log, radio, role, net, now):
         600 if net is not None else 250,  # a UDP datagram, or one ESP-NOW frame
         0 if net is not None else 28,  # on the radio: IPv4 and UDP headers first
         cfg.get("log_rate", stream_mod.DEFAULT_RATE),
-        cfg.get("log_hold_ms", stream_mod.DEFAULT_HOLD_MS),
         cfg.get("log_behind", stream_mod.DEFAULT_BEHIND),
         now,
     )

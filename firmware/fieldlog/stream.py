@@ -4,9 +4,9 @@ keeps the log in the field going (flush the store, send the stream, log the numb
 The stream is a position in the flash ring (fieldlog/store.py), not a copy of the lines: it
 starts where this boot's lines begin and follows the log as it grows, one signed LOG frame at
 a time, built in place in one preallocated buffer (no allocation per frame but the HMAC's), at
-most ``rate`` frames a second, so it never crowds out data traffic. A frame carries whole lines
-(a line longer than a frame goes in parts); a line waits up to ``hold_ms`` for others to share
-its frame. A frame is sent again unchanged until the link takes it (a radio frame acknowledged,
+most ``rate`` frames a second, so it never crowds out data traffic; lines written meanwhile share
+the next frame. A frame carries whole lines (a line longer than a frame goes in parts). A frame
+is sent again unchanged until the link takes it (a radio frame acknowledged,
 a datagram handed to the stack), with a growing pause; a relay recognises such a copy by its
 number. When the way to the collector was gone so long that the stream is more than
 ``max_behind`` bytes behind, it jumps to the present (the collector names the gap; ``roam logs
@@ -15,7 +15,7 @@ times as fast (``roam logs --pull`` over Wi-Fi), without jumping until it has ca
 
 A backbone board sends by UDP to the collector (fieldlog/backbone.py); a radio-only board by
 ESP-NOW to its serving agent or gateway (``role.uplink()``) as IPv4/UDP to port 4345, which the
-agent relays. The methods up to ``retry_now`` are sans-I/O (tests drive them with a clock);
+agent relays. ``due_in``, ``next_frame`` and ``sent`` are sans-I/O (tests drive them with a clock);
 ``run`` and ``stats`` are the board's side, whose links fieldlog/setup.py gives it
 at boot (``log``, ``radio``, ``role``, ``net``, ``addr``, ``flush_ms``, ``stats_ms``,
 ``wake``, ``to``). One object for all of it: on a board every byte of code and every object is
@@ -37,13 +37,12 @@ except ImportError:
 
 
 DEFAULT_RATE = const(16)  # frames a second
-DEFAULT_HOLD_MS = const(40)
 DEFAULT_BEHIND = const(16384)  # bytes: some 10 s of a busy mobile node's log
 RETRY_MS = const(100)
 
 
 class Stream:
-    def __init__(self, store, key, node, boot, max_frame, pre, rate, hold_ms, max_behind, now):
+    def __init__(self, store, key, node, boot, max_frame, pre, rate, max_behind, now):
         self.store = store
         self.key = key  # None: no log key, nothing is sent (the store is still flushed)
         self.node = node
@@ -52,7 +51,6 @@ class Stream:
         self.pre = pre
         self.room = max_frame - pre - wire.LOG_HEAD - wire.TAG  # log bytes in one frame
         self.gap_ms = 1000 // rate
-        self.hold_ms = hold_ms
         self.max_behind = max_behind
         self.num, self.off = store.start  # the next byte to send
         self.cont = False  # (num, off) is inside a line whose start went in an earlier frame
@@ -61,7 +59,6 @@ class Stream:
         self.after = None  # (num, off, cont) once that frame has gone
         self.next_at = now
         self.backoff = RETRY_MS
-        self.seen_at = None  # when unsent lines were first seen (they wait hold_ms)
         self.sent_bytes = 0  # log bytes the link took
         self.skipped = 0  # bytes jumped over after a long absence
         self.rewound = False  # sending the ring again: no jumping, 4x the rate
@@ -72,18 +69,10 @@ class Stream:
         """Milliseconds until next_frame() has something (0: now); None: nothing to send."""
         if self.key is None:
             return None
-        wait = ticks.diff(self.next_at, now)
-        if not self.size:
-            behind = self.store.behind(self.num, self.off)
-            if behind <= 0:
-                self.seen_at = None
-                self.rewound = False
-                return None
-            if self.seen_at is None:
-                self.seen_at = now
-            if behind < self.room // 2:
-                wait = max(wait, self.hold_ms - ticks.diff(now, self.seen_at))
-        return max(0, wait)
+        if not self.size and self.store.behind(self.num, self.off) <= 0:
+            self.rewound = False
+            return None
+        return max(0, ticks.diff(self.next_at, now))
 
     def next_frame(self, now):
         """The length of the frame now in buf[pre:] to send, or 0. Report with sent()."""
@@ -133,14 +122,8 @@ class Stream:
             self.num, self.off, self.cont = self.after
             self.sent_bytes += self.size - wire.LOG_HEAD - wire.TAG
             self.size = 0
-            self.seen_at = None
             self.backoff = RETRY_MS
             self.frame = (self.frame + 1) & 0x3FFFFFFF  # a small int on a board
-
-    def retry_now(self, now):
-        """The way changed (another agent serves the board): a waiting frame goes at once."""
-        self.next_at = now
-        self.backoff = RETRY_MS
 
     # -- on a board ------------------------------------------------------------------------
 
@@ -168,7 +151,8 @@ class Stream:
                 way = self.role.uplink()
                 if (way and way[0]) != self.to:
                     self.to = way and way[0]  # another agent: a waiting frame goes at once
-                    self.retry_now(now)
+                    self.next_at = now
+                    self.backoff = RETRY_MS
             wait = min(ticks.diff(flush_at, now), ticks.diff(stats_at, now))
             due = self.due_in(now)
             if due is not None:

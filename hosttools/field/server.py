@@ -30,7 +30,8 @@ from hosttools.field.state import FieldState
 WEB = Path(__file__).resolve().parent / "web"
 STATE_EVERY_S = 1.0
 FLUSH_EVERY_S = 0.5
-QUEUE_MAX = 5000  # lines waiting for one slow page; beyond it that page gets a fresh state
+QUEUE_MAX = 5000  # lines waiting for one slow page; beyond that its lines are dropped (counted)
+RECENT = 50  # lines a page gets when it opens, marked "replay" (the feed is not empty)
 
 
 def plotly_js() -> bytes:
@@ -45,6 +46,8 @@ class FieldServer:
         self.transport = transport
         self.clients: set[asyncio.Queue[tuple[str, str]]] = set()
         self.lines_in = 0
+        self.page_drops = 0  # lines a slow page did not get
+        self.recent: list[dict[str, Any]] = []
         self._plotly: bytes | None = None
         collector.on_line = self._on_line
         for board, rec in collector.resumed:
@@ -57,11 +60,17 @@ class FieldServer:
     def _on_line(self, board: str, obj: dict[str, Any], t: float, via: str | None) -> None:
         self.lines_in += 1
         self.state.apply(board, obj, t)
+        rec = {"board": board, "host": t, "via": via, "line": obj}
+        self.recent.append(rec)
+        if len(self.recent) > RECENT:
+            del self.recent[0]
         if self.clients:
-            msg = json.dumps({"board": board, "host": t, "via": via, "line": obj})
+            msg = json.dumps(rec)
             for q in list(self.clients):
                 if q.qsize() < QUEUE_MAX:
                     q.put_nowait(("line", msg))
+                else:
+                    self.page_drops += 1
 
     def _readable(self) -> None:
         for _ in range(256):
@@ -78,6 +87,7 @@ class FieldServer:
             "lines": self.lines_in,
             "refused": dict(self.collector.refused),
             "out": str(self.collector.out),
+            "page_drops": self.page_drops,
         }
         st["gaps"] = self.collector.gaps()
         return st
@@ -85,7 +95,7 @@ class FieldServer:
     # -- HTTP --------------------------------------------------------------------------------
 
     async def index(self, _req: web.Request) -> web.StreamResponse:
-        return web.FileResponse(WEB / "index.html")
+        return web.FileResponse(WEB / "index.html", headers=NO_CACHE)
 
     async def static(self, req: web.Request) -> web.StreamResponse:
         name = req.match_info["name"]
@@ -96,7 +106,7 @@ class FieldServer:
         path = WEB / name
         if "/" in name or not path.is_file():
             raise web.HTTPNotFound()
-        return web.FileResponse(path)
+        return web.FileResponse(path, headers=NO_CACHE)  # a new roam: a new page at once
 
     async def api_state(self, _req: web.Request) -> web.Response:
         return web.json_response(self.full_state())
@@ -114,6 +124,8 @@ class FieldServer:
         self.clients.add(q)
         try:
             await resp.write(_sse("state", json.dumps(self.full_state())))
+            for rec in list(self.recent):  # what came just before, for the feed
+                await resp.write(_sse("line", json.dumps(dict(rec, replay=True))))
             while True:
                 kind, data = await q.get()
                 await resp.write(_sse(kind, data))
@@ -148,9 +160,11 @@ class FieldServer:
     async def run(self, host: str, port: int, stop: asyncio.Event, ready: Any = None) -> None:
         loop = asyncio.get_running_loop()
         loop.add_reader(self.transport.fileno(), self._readable)
-        runner = web.AppRunner(self.app(), access_log=None, handler_cancellation=True)
+        runner = web.AppRunner(
+            self.app(), access_log=None, handler_cancellation=True, shutdown_timeout=0.5
+        )
         await runner.setup()
-        site = web.TCPSite(runner, host, port, shutdown_timeout=0.5)
+        site = web.TCPSite(runner, host, port)
         await site.start()
         if ready is not None:
             ready(runner.addresses)
@@ -162,6 +176,9 @@ class FieldServer:
             loop.remove_reader(self.transport.fileno())
             self._readable()  # what arrived in the last moment
             await runner.cleanup()
+
+
+NO_CACHE = {"Cache-Control": "no-cache"}
 
 
 def _sse(kind: str, data: str) -> bytes:

@@ -197,8 +197,8 @@ class _Setup(unittest.TestCase):
         _rmtree(DIR)
 
 
-def _up(st, max_frame, rate=1000, hold_ms=0, max_behind=10**6):
-    return stream.Stream(st, KEY9, 9, 3, max_frame, 0, rate, hold_ms, max_behind, 0)
+def _up(st, max_frame, rate=1000, max_behind=10**6):
+    return stream.Stream(st, KEY9, 9, 3, max_frame, 0, rate, max_behind, 0)
 
 
 class UplinkTest(_Setup):
@@ -214,7 +214,7 @@ class UplinkTest(_Setup):
         return out
 
     def test_lines_go_in_order_and_whole_from_flash_and_from_the_batch(self):
-        up = _up(self.st, 222, rate=1000, hold_ms=0)
+        up = _up(self.st, 222, rate=1000)
         for i in range(20):
             self.st.append(_line(i))
             if i == 9:
@@ -228,7 +228,7 @@ class UplinkTest(_Setup):
         self.assertIsNone(up.due_in(10**6))
 
     def test_a_long_line_is_cut_across_frames(self):
-        up = _up(self.st, 120, rate=1000, hold_ms=0)
+        up = _up(self.st, 120, rate=1000)
         self.st.append(_line(0, 300))
         self.st.append(_line(1, 5))
         frames = self._frames(up, 0)
@@ -236,7 +236,7 @@ class UplinkTest(_Setup):
         self.assertEqual(_reassemble(frames), {(3, 0): _line(0, 300), (3, 1): _line(1, 5)})
 
     def test_a_frame_not_taken_is_sent_again_unchanged(self):
-        up = _up(self.st, 222, rate=1000, hold_ms=0)
+        up = _up(self.st, 222, rate=1000)
         self.st.append(_line(0))
         first = bytes(up.buf[: up.next_frame(0)])
         up.sent(False, 0)
@@ -250,7 +250,7 @@ class UplinkTest(_Setup):
         self.assertEqual(relay.log_ids(nxt)[2], relay.log_ids(first)[2] + 1)
 
     def test_frames_are_paced(self):
-        up = _up(self.st, 120, rate=10, hold_ms=0)
+        up = _up(self.st, 120, rate=10)
         for i in range(50):
             self.st.append(_line(i))
         self.assertTrue(up.next_frame(0))
@@ -259,15 +259,19 @@ class UplinkTest(_Setup):
         self.assertEqual(up.due_in(50), 50)
         self.assertTrue(up.next_frame(100))
 
-    def test_a_line_waits_a_little_for_company(self):
-        up = _up(self.st, 222, rate=1000, hold_ms=40)
+    def test_lines_written_while_the_stream_waits_share_a_frame(self):
+        up = _up(self.st, 222, rate=10)
         self.st.append(_line(0, 5))
-        self.assertEqual(up.due_in(100), 40)
-        self.assertEqual(up.next_frame(110), 0)
-        self.assertTrue(up.next_frame(140))
+        self.assertTrue(up.next_frame(0))
+        up.sent(True, 0)
+        self.st.append(_line(1, 5))
+        self.st.append(_line(2, 5))
+        self.assertEqual(up.due_in(40), 60)
+        n = up.next_frame(100)
+        self.assertEqual(list(_reassemble([bytes(up.buf[:n])])), [(3, 1), (3, 2)])
 
     def test_far_behind_the_stream_jumps_to_the_present(self):
-        up = _up(self.st, 222, rate=1000, hold_ms=0, max_behind=1000)
+        up = _up(self.st, 222, rate=1000, max_behind=1000)
         for i in range(40):
             self.st.append(_line(i))
         self.assertEqual(up.next_frame(0), 0)
@@ -276,7 +280,7 @@ class UplinkTest(_Setup):
         self.assertEqual(list(_reassemble(self._frames(up, 10))), [(3, 40)])
 
     def test_a_new_file_is_no_reason_to_jump(self):
-        up = _up(self.st, 222, rate=1000, hold_ms=0, max_behind=2000)
+        up = _up(self.st, 222, rate=1000, max_behind=2000)
         lines = reader.Lines()
         seqs = []
         for i in range(200):  # 16 KiB in 4 files: a new file every ~38 lines
@@ -288,7 +292,7 @@ class UplinkTest(_Setup):
         self.assertEqual(seqs, list(range(200)))
 
     def test_the_stream_crosses_files_and_survives_the_ring_turning(self):
-        up = _up(self.st, 222, rate=1000, hold_ms=0, max_behind=10**6)
+        up = _up(self.st, 222, rate=1000, max_behind=10**6)
         lines = reader.Lines()
         seqs = []
         for i in range(400):  # the 16 KiB ring turns about twice
