@@ -100,6 +100,17 @@ def plan(src: Path, use_mpy: bool) -> list[Item]:
     return items
 
 
+def plans_for(src: Path, mpy: str) -> dict[bool, list[Item]]:
+    """The firmware as .mpy and as source, compiled before any port is opened. mpy-cross runs
+    as a subprocess: a fork made while another thread holds a board's port open holds that
+    port's exclusive lock too, until it executes mpy-cross, and a board opened in that moment
+    is refused (seen as "failed to access" on a loaded machine)."""
+    out = {False: plan(src, False)}
+    if mpy != "never":
+        out[True] = plan(src, True)
+    return out
+
+
 def read_manifest(t: Any, port: str) -> dict[str, str]:
     code = CD + (
         "try:\n f=open(%r)\n print(f.read())\n f.close()\nexcept OSError:\n print('{}')\n"
@@ -127,8 +138,11 @@ def deploy_board(
     mpy: str = "auto",
     reset: bool = True,
     progress: BoardProgress | None = None,
+    plans: dict[bool, list[Item]] | None = None,
 ) -> dict[str, Any]:
-    """Deploy to one board; returns {"sent": n, "unchanged": n, "removed": n, "mpy": bool}."""
+    """Deploy to one board; returns {"sent": n, "unchanged": n, "removed": n, "mpy": bool}.
+    ``plans``: the files as .mpy (True) and as source (False), made beforehand (see
+    plans_for: no compiler may run while other boards' ports are open)."""
     step = progress.update if progress else (lambda f, t="": None)
     step(0.02, "connecting")
     with open_board(port) as t:
@@ -143,7 +157,7 @@ def deploy_board(
                     "deploy with --mpy never" % (port, ver, MPY_VERSION, MPY_SUB_VERSION)
                 )
         step(0.05, "compiling" if use_mpy else "hashing")
-        items = plan(src, use_mpy)
+        items = plans[use_mpy] if plans is not None else plan(src, use_mpy)
         manifest = read_manifest(t, port)
         changed = [it for it in items if manifest.get(it.path) != it.digest]
         wanted = {it.path for it in items}
@@ -232,8 +246,10 @@ def deploy_cmd(
             )
         return
 
+    plans = plans_for(FIRMWARE_DIR, mpy)
+
     def job(t: Target, progress: BoardProgress) -> dict[str, Any]:
-        return deploy_board(t.port, FIRMWARE_DIR, mpy, not no_reset, progress)
+        return deploy_board(t.port, FIRMWARE_DIR, mpy, not no_reset, progress, plans)
 
     results = run_parallel("deploy", targets, job)
     for t, r in zip(targets, results, strict=False):
