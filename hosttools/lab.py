@@ -354,7 +354,8 @@ def fleet_text(
         for k, v in head.items():
             lines.append("%s = %s" % (k, _toml_value(v)))
         for k, v in n.config.items():
-            if k in ("keys", "role", "node_id", "address", "name"):
+            # the collector comes from [field] (roam provision fills it in for backbone boards)
+            if k in ("keys", "role", "node_id", "address", "name") or (air and k == "collector"):
                 continue
             lines.append("%s = %s" % (json.dumps(k), _toml_value(v)))
         lines.append("")
@@ -849,7 +850,7 @@ def up(
     _atomic_write(d / "lab.json", json.dumps(spec))
     log = open(d / "daemon.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hosttools.lab", "serve", str(d)],
+        [sys.executable, "-m", "hosttools.lab", "serve", str(d.resolve())],
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,

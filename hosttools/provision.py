@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+from collections.abc import Callable
 from functools import cache
 from types import ModuleType
 from typing import Any
@@ -20,7 +21,7 @@ import click
 
 from hosttools.boardio import board_exec, open_board
 from hosttools.errors import RoamError
-from hosttools.fleet import REPO_DIR, board_config
+from hosttools.fleet import FIELD_PORT, REPO_DIR, Fleet, board_config, parse_hostport
 from hosttools.targets import (
     BoardProgress,
     Target,
@@ -122,9 +123,66 @@ def redacted(cfg_bytes: bytes) -> str:
     return json.dumps(cfg, sort_keys=True)
 
 
+def collector_address(
+    setting: str | None, fleet: Fleet | None, probe: Callable[[str], str] | None = None
+) -> str | None:
+    """The collector ("ip:port") the backbone boards send their logs to: --collector or the
+    fleet's [field] collector; "auto" is this laptop's address on the way to the boards'
+    access point (the address the system would send from to a backbone board)."""
+    fc = fleet.field_cfg if fleet is not None else {}
+    value = setting or fc.get("collector")
+    if not value:
+        return None
+    port = int(fc.get("port", FIELD_PORT))
+    if value != "auto":
+        try:
+            ip, p = parse_hostport(value, port)
+        except ValueError as e:
+            raise RoamError("collector: %s" % e) from None
+        return "%s:%d" % (ip, p)
+    targets = [b.backbone_ip for b in (fleet or []) if b.backbone_ip]
+    if not targets:
+        raise RoamError(
+            "collector = auto: no board of the fleet has a Wi-Fi address (wifi.ip) to find "
+            "the way to; name the laptop's address (--collector IP)"
+        )
+    return "%s:%d" % ((probe or local_address)(targets[0]), port)
+
+
+def local_address(toward: str) -> str:
+    """This host's address on the route to ``toward`` (no packet is sent: a UDP connect only
+    chooses the route)."""
+    import socket
+
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.connect((toward, FIELD_PORT))
+        ip = s.getsockname()[0]
+    except OSError as e:
+        raise RoamError(
+            "collector = auto: no route to the boards' network (%s): is the laptop on the field's"
+            " access point?" % e.strerror
+        ) from None
+    finally:
+        s.close()
+    if ip.startswith("127."):
+        raise RoamError(
+            "collector = auto: the way to %s is the loopback: is the laptop on the field's "
+            "access point?" % toward
+        )
+    return ip
+
+
 @click.command("provision")
 @fleet_options
 @keys_option
+@click.option(
+    "--collector",
+    metavar="IP[:PORT]|auto",
+    default=None,
+    help="Where backbone boards send their logs (the laptop running `roam field`); "
+    "default: the fleet's [field] collector. auto: this laptop's address on the access point.",
+)
 @click.option(
     "--dry-run", is_flag=True, help="Check the config, print it (keys hidden), touch no board."
 )
@@ -133,6 +191,7 @@ def provision_cmd(
     fleet_path: str | None,
     board_name: str | None,
     keys_path: str | None,
+    collector: str | None,
     dry_run: bool = False,
 ) -> None:
     """Write config.json (role, addresses, keys) to one board (--port) or the whole fleet."""
@@ -142,10 +201,11 @@ def provision_cmd(
         raise RoamError(
             "no keys file: pass --keys FILE (or create keys.toml, see docs/USER_GUIDE.md)"
         )
+    coll = collector_address(collector, fleet)
     configs = {}
     for t in targets:
         assert t.board is not None
-        configs[t.port] = validated(board_config(t.board, keys), t.board.name)
+        configs[t.port] = validated(board_config(t.board, keys, coll), t.board.name)
     if dry_run:
         for t in targets:
             click.echo(

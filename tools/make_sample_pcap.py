@@ -16,10 +16,12 @@ for _p in (REPO_DIR / "firmware", REPO_DIR):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
+from fieldlog import reader, wire  # noqa: E402
 from hosttools.pcap import PcapWriter  # noqa: E402
 from mobility import advert, auth, ipv4, publication, registration, tunnel  # noqa: E402
 
 CELL_KEY = b"demo cell key, not for deployment"
+LOG_KEY = b"demo log key of node 7 for demo"  # a board's own log key (fieldlog)
 REGION_KEY = b"demo region key, not for deployment"
 HOME_NODE = 7
 HOME_KEY = b"demo home key of node 7"
@@ -167,6 +169,25 @@ def samples():
                 "payload": payload,
             },
             tunnel.encapsulate(HOME_AGENT, AGENT, app),
+        )
+    )
+    # the field service: a mobile node's log lines to its agent (as on the radio), the last one
+    # cut, and a REWIND from the collector (as the backbone carries it)
+    lines = b'{"t":1200,"n":7,"b":3,"s":0,"ev":"start","role":"mobile"}\n{"t":1210,"n":7'
+    log = reader.encode_log(LOG_KEY, HOME_NODE, 3, 0, wire.FLAG_MORE, 1, 0, lines)
+    out.append(
+        (
+            "field_log",
+            {"node": HOME_NODE, "boot": 3, "frame": 0, "file": 1, "off": 0, "lines": lines},
+            ipv4.udp(MOBILE, AGENT, wire.FIELD_PORT, wire.FIELD_PORT, log),
+        )
+    )
+    rewind = reader.encode_rewind(LOG_KEY, HOME_NODE, 4242)
+    out.append(
+        (
+            "field_rewind",
+            {"node": HOME_NODE, "counter": 4242},
+            ipv4.udp(ipv4.aton("10.77.0.2"), AGENT, wire.FIELD_PORT, wire.FIELD_PORT, rewind),
         )
     )
     return out

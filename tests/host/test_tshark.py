@@ -331,6 +331,23 @@ def test_lua_decodes_the_publications(with_lua, capture):
     assert _int(layers["roam"], "roam.pub.flags.last") == 1
 
 
+def test_lua_decodes_the_field_service(with_lua, capture):
+    got = _by_name(capture, with_lua)
+    msg, frame, layers = got["field_log"]
+    f = layers["roamfield"]
+    assert _int(layers["udp"], "udp.dstport") == 4345
+    assert _int(f, "roamfield.type") == 1
+    assert (_int(f, "roamfield.node"), _int(f, "roamfield.boot")) == (msg["node"], msg["boot"])
+    assert (_int(f, "roamfield.file"), _int(f, "roamfield.offset")) == (msg["file"], msg["off"])
+    assert _int(f, "roamfield.flags.more") == 1 and _int(f, "roamfield.flags.cont") == 0
+    assert _values(f, "roamfield.line") == [ln.decode() for ln in msg["lines"].split(b"\n") if ln]
+    assert _hexbytes(_one(f, "roamfield.tag")) == _tag(frame)
+    msg, frame, layers = got["field_rewind"]
+    f = layers["roamfield"]
+    assert (_int(f, "roamfield.type"), _int(f, "roamfield.counter")) == (2, msg["counter"])
+    assert _hexbytes(_one(f, "roamfield.tag")) == _tag(frame)
+
+
 def test_lua_plugin_survives_mutated_frames(tshark_module, tmp_path):
     """The plugin must flag bad input with expert info, never fail with a Lua error."""
     spec = importlib.util.spec_from_file_location(

@@ -294,3 +294,87 @@ function roam.dissector(tvb, pinfo, tree)
 end
 
 DissectorTable.get("udp.port"):add(PUB_PORT, roam)
+
+-- Field service (UDP 4345, docs/PROTOCOL.md "Field service"): a board's log lines (LOG) and the
+-- collector's REWIND. A LOG frame's payload is the log file's bytes: JSON lines.
+local FIELD_PORT = 4345
+local FIELD_LOG = 1
+local FIELD_REWIND = 2
+local FIELD_TAG = 16
+local field_types = { [FIELD_LOG] = "LOG", [FIELD_REWIND] = "REWIND" }
+
+local field = Proto("roamfield", "roam field service")
+local ff = {
+    type = ProtoField.uint8("roamfield.type", "Type", base.DEC, field_types),
+    flags = ProtoField.uint8("roamfield.flags", "Flags", base.HEX),
+    cont = ProtoField.bool("roamfield.flags.cont", "Starts inside a line", 8, nil, 0x01),
+    more = ProtoField.bool("roamfield.flags.more", "Ends inside a line", 8, nil, 0x02),
+    node = ProtoField.uint16("roamfield.node", "Node", base.DEC),
+    boot = ProtoField.uint16("roamfield.boot", "Sender's boot", base.DEC),
+    frame = ProtoField.uint32("roamfield.frame", "Frame", base.DEC),
+    file = ProtoField.uint32("roamfield.file", "Log file", base.DEC),
+    off = ProtoField.uint32("roamfield.offset", "Offset in the file", base.DEC),
+    line = ProtoField.string("roamfield.line", "Line"),
+    counter = ProtoField.uint32("roamfield.counter", "Counter", base.DEC),
+    tag = ProtoField.bytes("roamfield.tag", "HMAC-SHA256-128 tag"),
+}
+field.fields = ff
+local fef = {
+    short = ProtoExpert.new("roamfield.short", "Field message too short", expert.group.MALFORMED,
+        expert.severity.ERROR),
+    unknown = ProtoExpert.new("roamfield.unknown", "Unknown field message type",
+        expert.group.MALFORMED, expert.severity.WARN),
+}
+field.experts = fef
+
+function field.dissector(tvb, pinfo, tree)
+    local n = tvb:len()
+    pinfo.cols.protocol = "roam field"
+    local sub = tree:add(field, tvb(), "roam field service")
+    if n < 4 + FIELD_TAG then
+        sub:add_proto_expert_info(fef.short)
+        return n
+    end
+    local t = tvb(0, 1):uint()
+    sub:add(ff.type, tvb(0, 1))
+    local fl = sub:add(ff.flags, tvb(1, 1))
+    sub:add(ff.node, tvb(2, 2))
+    if t == FIELD_LOG and n >= 18 + FIELD_TAG then
+        fl:add(ff.cont, tvb(1, 1))
+        fl:add(ff.more, tvb(1, 1))
+        sub:add(ff.boot, tvb(4, 2))
+        sub:add(ff.frame, tvb(6, 4))
+        sub:add(ff.file, tvb(10, 4))
+        sub:add(ff.off, tvb(14, 4))
+        local data_len = n - 18 - FIELD_TAG
+        local data = tvb(18, data_len)
+        local start = 0
+        local lines = 0
+        for i = 0, data_len - 1 do
+            if data(i, 1):uint() == 10 then
+                if i > start then
+                    sub:add(ff.line, data(start, i - start))
+                end
+                lines = lines + 1
+                start = i + 1
+            end
+        end
+        if start < data_len then
+            sub:add(ff.line, data(start, data_len - start)):append_text(" (part)")
+        end
+        pinfo.cols.info = string.format("LOG node=%d boot=%d frame=%d file=%d off=%d lines=%d",
+            tvb(2, 2):uint(), tvb(4, 2):uint(), tvb(6, 4):uint(), tvb(10, 4):uint(),
+            tvb(14, 4):uint(), lines)
+    elseif t == FIELD_REWIND and n == 8 + FIELD_TAG then
+        sub:add(ff.counter, tvb(4, 4))
+        pinfo.cols.info = string.format("REWIND node=%d counter=%d", tvb(2, 2):uint(),
+            tvb(4, 4):uint())
+    else
+        sub:add_proto_expert_info(fef.unknown)
+        return n
+    end
+    sub:add(ff.tag, tvb(n - FIELD_TAG, FIELD_TAG))
+    return n
+end
+
+DissectorTable.get("udp.port"):add(FIELD_PORT, field)
