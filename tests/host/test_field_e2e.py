@@ -118,6 +118,23 @@ def test_field_test_without_cables_agrees_with_the_lab(lab_dir, tmp_path):
     try:
         time.sleep(1.5)
         roam(lab_dir, "lab", "start")
+        time.sleep(12)
+        # the dashboard's state against the lab's own: every board, its role, m1's agent
+        agree = None
+        for _ in range(20):
+            api = _api_state(8094)
+            lab_st = json.loads(roam(lab_dir, "lab", "status", "--json").stdout)
+            names = {b["address"]: b["name"] for b in lab_st["boards"]}
+            truth = {b["name"]: b for b in lab_st["boards"]}
+            assert {n: v["role"] for n, v in api["boards"].items()} == {
+                n: b["role"] for n, b in truth.items()
+            }
+            assert all(v["mode"] == "running" for v in api["boards"].values()), api["boards"]
+            agree = api["boards"]["m1"]["agent"] == names.get(truth["m1"]["bound"])
+            if agree:
+                break
+            time.sleep(0.3)  # (a hand-off between the two readings)
+        assert agree, (api["boards"]["m1"], truth["m1"])
         out, err = field.communicate(timeout=FIELD_SECONDS + 30)
     finally:
         if field.poll() is None:

@@ -68,3 +68,33 @@ def test_board_not_answering(tmp_path):
         os.close(m)
         os.close(s)
     assert code == 2 and "does not answer" in out
+
+
+def test_the_collector_comes_from_the_fleet_or_the_option_and_auto_finds_the_laptop(tmp_path):
+    from hosttools.errors import RoamError
+    from hosttools.fleet import load_fleet
+    from hosttools.provision import collector_address
+
+    fleet_path = tmp_path / "fleet.toml"
+    fleet_path.write_text(
+        '[field]\ncollector = "auto"\n\n[[board]]\nname = "a1"\nport = "/dev/null"\n'
+        'board = "esp32"\nrole = "agent"\nnode_id = 1\naddress = "10.0.0.1"\n'
+        'wifi = { ssid = "ap", ip = "192.168.4.11" }\n'
+    )
+    fleet = load_fleet(fleet_path)
+    asked = []
+
+    def probe(toward):
+        asked.append(toward)
+        return "192.168.4.2"
+
+    assert collector_address(None, fleet, probe) == "192.168.4.2:4345"
+    assert asked == ["192.168.4.11"]  # the way to a backbone board
+    assert collector_address("10.1.2.3", fleet) == "10.1.2.3:4345"
+    assert collector_address("10.1.2.3:9000", fleet) == "10.1.2.3:9000"
+    try:
+        collector_address("nowhere", fleet)
+    except RoamError as e:
+        assert "not an IPv4 address" in str(e)
+    else:
+        raise AssertionError("a bad collector was taken")
