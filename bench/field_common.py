@@ -122,8 +122,8 @@ def air_flow(lab: Path, src_addr: str, dst_addr: str, dst_mac: str, t0: float, t
     """What the air recorded between host times t0 and t1 for the flow src -> dst (dst a board
     on the radio): (sequence numbers sent anywhere on the air, those delivered to dst's MAC)."""
     use_firmware()
-    from mobility import ipv4, tunnel  # type: ignore[import-not-found]
-    from mobility.errors import DecodeError  # type: ignore[import-not-found]
+    from mobility import ipv4, tunnel
+    from mobility.errors import DecodeError
 
     src, dst = ipv4.aton(src_addr), ipv4.aton(dst_addr)
     lo, hi = int(t0 * 1e6), int(t1 * 1e6)
@@ -153,8 +153,8 @@ def air_handoffs(lab: Path, mobile_addr: str, mobile_mac: str, agents: set[str],
     """Changes of the agent that accepted the mobile node's registration, from the accepted
     registration replies the air delivered to its MAC (the first binding is none)."""
     use_firmware()
-    from mobility import ipv4, registration  # type: ignore[import-not-found]
-    from mobility.errors import DecodeError  # type: ignore[import-not-found]
+    from mobility import ipv4, registration
+    from mobility.errors import DecodeError
 
     home = ipv4.aton(mobile_addr)
     mac = bytes.fromhex(mobile_mac.replace(":", ""))

@@ -9,16 +9,16 @@
 # store, on a backbone board the field socket and, on an agent, the relay; the stream and its
 # task; the set-up module dropped), 400 lines are logged and streamed (on an agent, frames of
 # eight radio-only boards relayed; on a backbone board, the ring sent again after a REWIND), and
-# the live heap is read again. One action per chunk (see below). `socket` is a stand-in module (a board's is C), imported before
-# the first reading. Readings are taken at the start of a `# --run--` chunk: the WebAssembly port
-# frees a chunk's garbage only once it returned. Few globals, few chunks: that port's collector
-# is conservative, and every extra name is one more way to keep garbage alive.
+# the live heap is read again. `socket` is a stand-in module (a board's is C), imported before the
+# first reading. One action per `# --run--` chunk, readings at the start of one: the WebAssembly
+# port frees a chunk's garbage only once it returned, and its collector is conservative (a stale
+# word can keep a dead object alive), so a reading is the least of five, the stack churned.
 # Prints one JSON line.
 import gc
 import sys
 
 try:
-    argv = ARGV  # noqa: F821 - set by tools/mpy32.mjs (that port has no sys.argv)
+    argv = ARGV  # type: ignore[name-defined]  # noqa: F821 - set by tools/mpy32.mjs
 except NameError:
     argv = sys.argv
 ROLE, FW, WORK = argv[1], argv[2], argv[3]
@@ -64,7 +64,7 @@ if ROLE == "agent":
     CFG["keys"]["769"] = SECRET.hex()
 LOG = logsink.LogSink(node_id=9, boot=1)
 LOG.out = _Null()
-S = {}
+S: dict = {}  # what the chunks keep alive, by name
 
 
 def _churn(n):

@@ -375,6 +375,7 @@ def logs_cmd(
             % (s.name, s.lines, s.events, s.gaps, os.path.join(out_dir, s.name + ".jsonl"))
         )
     click.echo("logs in %s (next: roam report %s)" % (out_dir, out_dir))
+    return None
 
 
 def _pull(

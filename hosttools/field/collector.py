@@ -65,7 +65,8 @@ class BoardLog:
                     continue  # a line cut by a crash of the collector
                 obj = rec.get("json")
                 if isinstance(obj, dict) and isinstance(obj.get("b"), int):
-                    self.have.setdefault(obj["b"], set()).add(obj.get("s"))
+                    if isinstance(obj.get("s"), int):
+                        self.have.setdefault(obj["b"], set()).add(obj["s"])
                 self.n = max(self.n, rec.get("n") or 0)
                 recs.append(rec)
         return recs
@@ -239,13 +240,16 @@ class Collector:
             except ValueError:
                 self.refused["malformed"] += 1  # a line a power cut damaged on flash
                 continue
-            if not isinstance(obj, dict) or not isinstance(obj.get("b"), int):
+            if not (isinstance(obj, dict) and isinstance(obj.get("b"), int)):
+                continue
+            seq = obj.get("s")
+            if not isinstance(seq, int):
                 continue
             have = bl.have.setdefault(obj["b"], set())
-            if obj.get("s") in have:
+            if seq in have:
                 self.refused["duplicate"] += 1
                 continue
-            have.add(obj.get("s"))
+            have.add(seq)
             rec: dict[str, Any] = {"json": obj}
             if pulled:
                 rec["pulled"] = True

@@ -171,10 +171,12 @@ def pull(
             port = port_present(b)
             if port is not None:
                 say("%s: over USB (%s)" % (b.name, port))
+
+                def tell(m: str, n: str = b.name) -> None:
+                    say("%s: %s" % (n, m))
+
                 try:
-                    result["pulled"][b.name] = pull_usb(
-                        port, by_name[b.name], collector, lambda m, n=b.name: say("%s: %s" % (n, m))
-                    )
+                    result["pulled"][b.name] = pull_usb(port, by_name[b.name], collector, tell)
                 except RoamError as e:
                     result["failed"][b.name] = str(e)
             elif b.backbone_ip:

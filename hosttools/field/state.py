@@ -141,15 +141,16 @@ class FieldState:
     def estimate(self, b: BoardView) -> list[float] | None:
         """Where a mobile node probably is: near the agents it hears, pulled toward the
         strongest (weights from distances estimated by a log-distance path loss)."""
-        pts = []
+        pts: list[tuple[list[Any], float]] = []
         for agent, rssi in b.rssi.items():
             a = self.boards.get(agent)
             if a is None or a.pos is None or not isinstance(rssi, (int, float)):
                 continue
             d = 10 ** ((RSSI_1M - rssi) / (10 * PATH_EXP))
             pts.append((a.pos, max(d, 1.0)))
-        if not pts and b.agent in self.boards and self.boards[b.agent].pos:
-            pts = [(self.boards[b.agent].pos, 30.0)]
+        serving = self.boards.get(b.agent) if b.agent else None
+        if not pts and serving is not None and serving.pos:
+            pts = [(serving.pos, 30.0)]
         if not pts:
             return None
         wsum = sum(1 / (d * d) for _p, d in pts)

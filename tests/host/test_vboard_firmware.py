@@ -241,7 +241,7 @@ while True:
 
 
 def _flash_lines(root: Path) -> list[bytes]:
-    out = []
+    out: list[bytes] = []
     d = root / "logs"
     for p in sorted(d.glob("*.jl")):
         out.extend(ln for ln in p.read_bytes().split(b"\n") if ln)
@@ -269,10 +269,10 @@ def cut_during_log_writes(tmp_path: Path, rounds: int, seed: int = 2) -> dict:
             time.sleep(rng.uniform(0.3, 1.2))
             b.power_off()
             buf = bytes(printed)
-            for ln in buf.decode("utf-8", "replace").splitlines():
-                if ln.startswith("FLUSHED "):
-                    _f, boot, seq = ln.split()
-                    flushed[int(boot)] = int(seq)
+            for text in buf.decode("utf-8", "replace").splitlines():
+                if text.startswith("FLUSHED "):
+                    _f, b_text, s_text = text.split()
+                    flushed[int(b_text)] = int(s_text)
             lines = _flash_lines(b.root)
             seen: dict[int, set[int]] = {}
             bad = 0
