@@ -228,8 +228,8 @@ def test_power_cut_during_config_writes_never_corrupts(tmp_path):
 
 
 LOG_WRITER = """
-import logsink
-log = logsink.for_boot({"node_id": 7, "log_store_kb": 24, "log_files": 3})
+from fieldlog import setup
+log = setup.boot_log({"node_id": 7, "log_store_kb": 24, "log_files": 3})
 i = 0
 while True:
     i += 1
