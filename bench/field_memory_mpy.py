@@ -2,7 +2,10 @@
 # MicroPython and on the 64-bit unix port), with the firmware as `roam deploy` sends it (.mpy:
 # on a board its code lives in the heap too).
 #
-#   ARGV: ROLE FIRMWARE_DIR WORK_DIR STUB_DIR     ROLE: mobile | agent | host
+#   ARGV: ROLE FIRMWARE_DIR WORK_DIR STUB_DIR [code]     ROLE: mobile | agent | host
+#
+# With `code`, only the modules the role keeps loaded are imported and measured (their code, at
+# this pointer size): the rest of the live figure is data.
 #
 # What a board loads anyway (asyncio, the core's auth/ipv4/ticks, logsink) is loaded before the
 # first reading. Then the field log is set up as the driver does (fieldlog/setup.py: the flash
@@ -90,6 +93,19 @@ BASE = 0
 # --run--
 gc.collect()
 BASE = gc.mem_alloc()
+# --run--
+if argv[5:] == ["code"]:
+    from fieldlog import store, stream  # noqa: F401
+
+    if ROLE != "mobile":
+        from fieldlog import backbone  # noqa: F401
+    if ROLE == "agent":
+        from fieldlog import relay  # noqa: F401
+    S["code"] = True
+# --run--
+if argv[5:] == ["code"]:
+    print(json.dumps({"role": ROLE, "code_bytes": least()}))
+    raise SystemExit
 # --run--
 from fieldlog import setup  # noqa: E402
 

@@ -62,9 +62,11 @@ for (const chunk of chunks) {
   try {
     mp.runPython(chunk);
   } catch (e) {
-    console.error(String(e.message || e));
-    failed = true;
-    break;
+    if (e.type !== "SystemExit") {
+      console.error(String(e.message || e));
+      failed = true;
+    }
+    break; // SystemExit: the script is done
   }
 }
 process.exit(failed ? 1 : 0);
