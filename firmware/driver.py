@@ -31,9 +31,18 @@ class Driver:
         wdt=None,
         lateness_every_ms=10000,
         field=None,
+        net=None,
     ):
         self.role = role
-        self.field = field  # fieldlog.stream.Stream: the log store, stream and relay (or None)
+        self.field = field  # fieldlog.stream.Stream: the log store and its stream (or None)
+        self.net = net  # fieldlog.backbone.Backbone: the field socket, on a backbone board
+        # the update service (update/service.py): loaded by the first update message, dropped
+        # after a quiet minute; what it needs is set by run()
+        self.update = None
+        self.update_key = None
+        self.node = 0
+        self.address = b"\x00\x00\x00\x00"
+        self.rand = None
         self.radio = radio
         self.backbone = backbone
         self.log = log
@@ -149,25 +158,37 @@ class Driver:
                 self.run_actions(now)
 
     async def radio_rx(self):
+        from fieldlog.wire import is_field
+
         radio = self.radio
         role = self.role
-        field = self.field
-        if field is not None:
-            from fieldlog.wire import is_field
+        net = self.net
         while True:
             mac, msg = await radio.arecv()
             if mac is None:
                 continue
             now = self.clock()
-            if field is not None and is_field(msg):
-                # another board's log for the collector (not the core's): a backbone board
-                # relays it, any other board drops it
-                if field.net is not None:
-                    field.net.relay(now, msg)
+            if is_field(msg):
+                # the field service, not the core's: a backbone board relays another board's
+                # log or update answer; a radio-only board takes an update message for itself
+                if net is not None:
+                    net.relay(now, mac, msg)
+                elif 0x10 <= msg[28] < 0x1F:
+                    from update import board
+
+                    board.handle(self, bytes(msg[28:]), board.radio_reply(self, mac, msg))
                 continue
             role.on_frame(now, IF_RADIO, mac, radio.rssi(mac), msg)
             self.run_actions(now)
             self.kick.set()
+
+    # -- updates (update/board.py: loaded by the first update message) -----------------------
+
+    def on_update(self, msg, send):
+        """An update message for this board (update/wire.py); the answer goes by ``send``."""
+        from update import board
+
+        board.handle(self, msg, send)
 
     async def backbone_rx(self):
         link = self.backbone
@@ -211,8 +232,8 @@ class Driver:
             tasks.append(asyncio.create_task(self.backbone_rx()))
         if self.field is not None:
             tasks.append(asyncio.create_task(self.field.run(self.clock)))
-            if self.field.net is not None:
-                tasks.append(asyncio.create_task(self.field.net.serve()))
+        if self.net is not None:
+            tasks.append(asyncio.create_task(self.net.serve()))
         for f in flows:
             flow = self.traffic(
                 f["to"],
@@ -240,8 +261,9 @@ def make_role(cfg, rand, now):
     return cls(cfg, rand, now)
 
 
-def main():
-    """Read config.json and run the role forever (called by main.py)."""
+def main(boot=None):
+    """Read config.json and run the role forever (called by main.py; ``boot``: the version
+    slots.select() chose)."""
     import random
 
     import config
@@ -262,13 +284,18 @@ def main():
         return
     if "epoch" not in cfg:
         cfg["epoch"] = log.boot  # this boot's number (restart vs replay)
+    if boot is not None and boot.get("rolled_back"):
+        rb = boot.get("rollback") or {}
+        log.event(
+            "ota_rollback", {"from": rb.get("from"), "to": rb.get("to"), "tries": rb.get("tries")}
+        )
     try:
-        run(cfg, log, random.getrandbits)
+        run(cfg, log, random.getrandbits, boot or {})
     finally:
         log.close()  # the batch in RAM goes to flash: at the REPL, before a reset
 
 
-def run(cfg, log, rand):
+def run(cfg, log, rand, boot):
     wdt = None
     if cfg.get("watchdog_ms", 0):
         try:
@@ -307,7 +334,7 @@ def run(cfg, log, rand):
     # after the role: its tables are the big blocks, allocated before the heap fragments
     from fieldlog import setup
 
-    net = setup.backbone(cfg, log, now) if backbone is not None else None
+    net = setup.backbone(cfg, log, radio, now) if backbone is not None else None
     field = setup.stream(cfg, log, radio, role, net, now)
     setup.drop()  # boot-time code: its heap is freed
     del setup
@@ -321,6 +348,8 @@ def run(cfg, log, rand):
             "backbone": backbone.ip if backbone is not None else None,
             "heap_free": gc.mem_free(),
             "heap_used": gc.mem_alloc(),
+            "fw": boot.get("set"),  # the version: None for what `roam deploy` put on the root
+            "slot": boot.get("active", "root"),
         },
     )
     drv = Driver(
@@ -331,12 +360,25 @@ def run(cfg, log, rand):
         wdt=wdt,
         lateness_every_ms=cfg.get("lateness_every_ms", 10000),
         field=field,
+        net=net,
     )
+    drv.node = cfg["node_id"]
+    drv.address = ipv4.aton(cfg["address"])
+    drv.rand = rand
+    key = cfg["keys"].get("1024")  # the update key (SPI 0x400): without it, no update is taken
+    drv.update_key = bytes.fromhex(key) if key else None
+    if net is not None:
+        net.on_update = drv.on_update
+        net.clock = drv.clock
     import safemode
 
     async def healthy_later():
         await asyncio.sleep_ms(cfg.get("healthy_ms", 10000))
         safemode.healthy()
+        import slots
+
+        if slots.healthy():  # a version an update switched to has proved itself
+            log.event("ota_healthy", {"fw": boot.get("set"), "slot": boot.get("active")})
 
     async def both():
         asyncio.create_task(healthy_later())

@@ -79,9 +79,12 @@ def port_busy(port: str) -> bool:
 
 
 @contextmanager
-def open_board(port: str, timeout: float | None = None) -> Iterator[Any]:
+def open_board(port: str, timeout: float | None = None, fresh: bool = False) -> Iterator[Any]:
     """An mpremote SerialTransport in raw REPL on `port`; closed (and out of raw REPL) after.
-    timeout: how long a board may take to answer (default 10 s, or $ROAM_BOARD_TIMEOUT)."""
+    timeout: how long a board may take to answer (default 10 s, or $ROAM_BOARD_TIMEOUT).
+    fresh: soft-reset in the raw REPL first (as mpremote does), which skips main.py: the heap
+    is the board's whole heap again, not what the stopped firmware still holds (its asyncio
+    tasks keep its tables alive after Ctrl-C), so writing a file cannot run out of memory."""
     if timeout is None:
         timeout = float(os.environ.get("ROAM_BOARD_TIMEOUT") or 10.0)
     from mpremote.transport import TransportError
@@ -111,6 +114,8 @@ def open_board(port: str, timeout: float | None = None) -> Iterator[Any]:
                 "a program that ignores Ctrl-C? hold the boot button, or `roam flash`)"
                 % (port, timeout)
             )
+        if fresh:
+            _raw_soft_reset(t, port, timeout)
         yield t
     finally:
         try:
@@ -162,6 +167,18 @@ def _enter_raw_repl(t: Any, timeout: float) -> bool | None:
             return False
         if time.monotonic() >= deadline:
             return None
+
+
+def _raw_soft_reset(t: Any, port: str, timeout: float) -> None:
+    import time
+
+    t.serial.write(b"\x04")
+    until = time.monotonic() + timeout
+    if not _read_until(t.serial, b"soft reboot\r\n", until).endswith(b"soft reboot\r\n"):
+        raise RoamError("board on %s did not soft-reset in the raw REPL" % port)
+    # boot.py may print before the raw REPL is back
+    if not _read_until(t.serial, RAW_BANNER, until).endswith(RAW_BANNER):
+        raise RoamError("board on %s did not come back to the raw REPL after a reset" % port)
 
 
 def board_exec(t: Any, code: str, port: str, timeout: float = 10.0) -> bytes:

@@ -26,6 +26,7 @@ from hosttools.flash import flash_cmd  # noqa: E402
 from hosttools.lab import lab_cmd  # noqa: E402
 from hosttools.logs import logs_cmd  # noqa: E402
 from hosttools.monitor import monitor_cmd  # noqa: E402
+from hosttools.ota.cli import reset_cmd  # noqa: E402
 from hosttools.provision import provision_cmd  # noqa: E402
 from hosttools.report import report_command  # noqa: E402
 from hosttools.sim.cli import sim  # noqa: E402
@@ -35,6 +36,7 @@ for _command in (
     flash_cmd,
     deploy_cmd,
     provision_cmd,
+    reset_cmd,
     logs_cmd,
     field_cmd,
     monitor_cmd,

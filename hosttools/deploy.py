@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,17 @@ import click
 from hosttools.boardio import board_exec, open_board, soft_reset
 from hosttools.errors import RoamError
 from hosttools.fleet import REPO_DIR
-from hosttools.targets import BoardProgress, Target, fleet_options, resolve, run_parallel
+from hosttools.ota.plan import root_set_hash
+from hosttools.targets import (
+    BoardProgress,
+    Target,
+    fleet_options,
+    keys_option,
+    maybe_fleet,
+    maybe_keys,
+    resolve,
+    run_parallel,
+)
 
 FIRMWARE_DIR = REPO_DIR / "firmware"
 MANIFEST = ".roam_manifest.json"
@@ -128,6 +139,27 @@ def read_manifest(t: Any, port: str) -> dict[str, str]:
     )
 
 
+# fw/state.json (firmware/slots.py), written whole: tmp, then rename
+_STATE = CD + (
+    "try:\n os.mkdir('fw')\nexcept OSError:\n pass\n"
+    "f=open('fw/state.json.tmp','w')\nf.write(%r)\nf.close()\n"
+    "os.rename('fw/state.json.tmp','fw/state.json')\n"
+)
+
+
+def root_state(fw: str) -> dict[str, Any]:
+    """The slots state after a USB deploy: the root active, nothing pending or to go back to."""
+    return {
+        "active": "root",
+        "previous": None,
+        "set": fw,
+        "prev_set": None,
+        "pending": None,
+        "tries": 0,
+        "rollback": None,
+    }
+
+
 def _mkdirs_code(dirs: list[str]) -> str:
     return CD + ("for d in %r:\n try:\n  os.mkdir(d)\n except OSError:\n  pass\n" % dirs)
 
@@ -145,7 +177,7 @@ def deploy_board(
     plans_for: no compiler may run while other boards' ports are open)."""
     step = progress.update if progress else (lambda f, t="": None)
     step(0.02, "connecting")
-    with open_board(port) as t:
+    with open_board(port, fresh=True) as t:
         ver = board_mpy(t, port)
         if mpy == "auto":
             use_mpy = ver == (MPY_VERSION, MPY_SUB_VERSION)
@@ -187,6 +219,9 @@ def deploy_board(
             body = json.dumps(new_manifest, sort_keys=True).encode()
             t.fs_writefile(MANIFEST + ".tmp", body)
             board_exec(t, CD + "os.rename(%r, %r)\n" % (MANIFEST + ".tmp", MANIFEST), port)
+        # the root runs from now on (not a slot an update staged), under its set's name
+        fw = root_set_hash(items)
+        board_exec(t, _STATE % json.dumps(root_state(fw)), port)
         if reset:
             step(0.95, "soft reset")
             soft_reset(t)
@@ -196,6 +231,7 @@ def deploy_board(
         "removed": len(stale),
         "mpy": use_mpy,
         "bytes": sum(len(it.data) for it in changed),
+        "fw": fw[:16],
     }
 
 
@@ -210,6 +246,20 @@ def deploy_board(
 )
 @click.option("--no-reset", is_flag=True, help="Do not soft-reset the board afterwards.")
 @click.option("--dry-run", is_flag=True, help="Print what would be sent; touch no board.")
+@click.option(
+    "--ota",
+    is_flag=True,
+    help="Over the air to the fleet's boards (staged beside the running version, switched "
+    "atomically, rolled back if it does not start).",
+)
+@keys_option
+@click.option(
+    "--firmware",
+    "src",
+    metavar="DIR",
+    type=click.Path(exists=True, file_okay=False),
+    help="The firmware to deploy (default: this checkout's firmware/).",
+)
 def deploy_cmd(
     port: str | None,
     fleet_path: str | None,
@@ -217,11 +267,21 @@ def deploy_cmd(
     mpy: str,
     no_reset: bool,
     dry_run: bool = False,
+    ota: bool = False,
+    keys_path: str | None = None,
+    src: str | None = None,
 ) -> None:
-    """Copy the firmware to one board (--port) or the whole fleet: only files that changed."""
+    """Copy the firmware to one board (--port) or the whole fleet: only files that changed.
+    With --ota: over the air, to boards in the field."""
+    firmware = Path(src).resolve() if src else FIRMWARE_DIR
+    if ota:
+        if port or no_reset:
+            raise click.UsageError("--ota goes by the fleet file and always restarts the board")
+        deploy_ota(fleet_path, board_name, keys_path, mpy, dry_run, firmware)
+        return
     targets, _ = resolve(port, fleet_path, board_name)
     if dry_run:
-        files = local_files(FIRMWARE_DIR)
+        files = local_files(firmware)
         size = sum(p.stat().st_size for p in files)
         how = {
             "auto": "as .mpy (mpy-cross) if the board loads .mpy %d.%d, else as source"
@@ -237,7 +297,7 @@ def deploy_cmd(
                     t.label,
                     t.port,
                     len(files),
-                    FIRMWARE_DIR.relative_to(REPO_DIR),
+                    firmware,
                     size,
                     MANIFEST,
                     how,
@@ -246,10 +306,10 @@ def deploy_cmd(
             )
         return
 
-    plans = plans_for(FIRMWARE_DIR, mpy)
+    plans = plans_for(firmware, mpy)
 
     def job(t: Target, progress: BoardProgress) -> dict[str, Any]:
-        return deploy_board(t.port, FIRMWARE_DIR, mpy, not no_reset, progress, plans)
+        return deploy_board(t.port, firmware, mpy, not no_reset, progress, plans)
 
     results = run_parallel("deploy", targets, job)
     for t, r in zip(targets, results, strict=False):
@@ -264,3 +324,60 @@ def deploy_cmd(
                 ", as .mpy" if r["mpy"] else "",
             )
         )
+
+
+def deploy_ota(
+    fleet_path: str | None,
+    board_name: str | None,
+    keys_path: str | None,
+    mpy: str,
+    dry_run: bool,
+    src: Path = FIRMWARE_DIR,
+) -> None:
+    """`roam deploy --ota`: the firmware set to every board of the fleet over the air."""
+    from hosttools.ota import cli as ota
+    from hosttools.ota import plan as ota_plan
+
+    fleet = ota.need_fleet(maybe_fleet(fleet_path, True), "deploy")
+    boards = ota.fleet_boards(fleet, board_name)
+    plans = plans_for(src, mpy)
+    loads = MPY_VERSION | MPY_SUB_VERSION << 8  # sys.implementation._mpy of such a board
+    if dry_run:
+        for b in boards:
+            p = ota_plan.firmware(plans[mpy != "never"])
+            click.echo(
+                "%s: would send firmware %s (%d files, %d bytes%s) %s, staged beside the "
+                "running version, switched after every file's hash checks, rolled back if it "
+                "does not start"
+                % (
+                    b.name,
+                    p.short,
+                    len(p.files),
+                    p.size,
+                    ""
+                    if mpy == "never"
+                    else " as .mpy if the board loads .mpy %d.%d" % (MPY_VERSION, MPY_SUB_VERSION),
+                    ota.route(fleet, b),
+                )
+            )
+        return
+
+    def payload(b: Any, st: dict[str, Any]) -> Any:
+        use_mpy = mpy != "never" and st["mpy"] & 0x3FF == loads  # (higher bits: the arch)
+        if mpy == "always" and not use_mpy:
+            raise RoamError(
+                "%s loads .mpy %d.%d, mpy-cross writes %d.%d: deploy with --mpy never"
+                % (b.name, st["mpy"] & 0xFF, st["mpy"] >> 8 & 3, MPY_VERSION, MPY_SUB_VERSION)
+            )
+        return ota_plan.firmware(plans[use_mpy])
+
+    t0 = time.monotonic()
+    runs = ota.update_boards(
+        "deploy", "firmware", fleet, boards, maybe_keys(keys_path, fleet), payload
+    )
+    for r in runs:
+        s = r.session
+        click.echo(
+            "%s: %s (%d bytes sent, %d retries)" % (r.name, s.result, s.sent_bytes, s.retries)
+        )
+    click.echo("deploy --ota: %d boards in %.1fs" % (len(runs), time.monotonic() - t0))

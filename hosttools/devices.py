@@ -100,8 +100,35 @@ def list_devices(fleet_path: str | None, detect: bool = False) -> list[dict[str,
     help="Fleet file to match boards against (default: fleet.toml if present).",
 )
 @click.option("--detect", is_flag=True, help="Ask esptool for the chip (resets the boards).")
-def devices_cmd(as_json: bool, fleet_path: str | None, detect: bool) -> None:
-    """List connected boards: port, USB serial number, chip, fleet entry."""
+@click.option(
+    "--ota",
+    is_flag=True,
+    help="Ask the fleet's boards over the air: firmware and config they run, boot, uptime, "
+    "previous version, last rollback.",
+)
+@click.option(
+    "--keys",
+    "keys_path",
+    metavar="FILE",
+    envvar="ROAM_KEYS",
+    help="Keys file (--ota: the fleet's update secret).",
+)
+@click.option("--board", "board_name", metavar="NAME", help="--ota: only this board.")
+def devices_cmd(
+    as_json: bool,
+    fleet_path: str | None,
+    detect: bool,
+    ota: bool = False,
+    keys_path: str | None = None,
+    board_name: str | None = None,
+) -> None:
+    """List connected boards: port, USB serial number, chip, fleet entry. With --ota: the
+    fleet's boards in the field, as they answer over the air."""
+    if ota:
+        from hosttools.ota.status import devices_ota
+
+        devices_ota(fleet_path, keys_path, board_name, as_json)
+        return
     rows = list_devices(fleet_path, detect)
     if as_json:
         click.echo(json.dumps(rows, indent=2))

@@ -1,5 +1,6 @@
 """The firmware's own modules on the host: the field log's wire format and key derivation
-(firmware/fieldlog), the protocol core (firmware/mobility). One code path: the host imports the
+(firmware/fieldlog), the update service's messages (firmware/update), the protocol core
+(firmware/mobility). One code path: the host imports the
 very files that run on a board.
 
 ``use()`` puts ``firmware/`` on ``sys.path`` (appended: the simulator's compiled core, put first
@@ -42,3 +43,20 @@ def log_key(secret: bytes, node_id: int) -> bytes:
     from fieldlog import relay, wire
 
     return relay.node_key(secret, wire.PURPOSE_LOG, node_id)
+
+
+def update_wire() -> ModuleType:
+    """firmware/update/wire.py: the update service's messages."""
+    use()
+    from update import wire
+
+    return wire
+
+
+def update_key(secret: bytes, node_id: int) -> bytes:
+    """Board ``node_id``'s update key, derived from the fleet's update secret."""
+    use()
+    from fieldlog import relay
+    from update import wire
+
+    return relay.node_key(secret, wire.PURPOSE_UPDATE, node_id)

@@ -63,6 +63,8 @@ KEY_SPI = {"cell": 0x100, "region": 0x200}
 # (SPI_LOG), agents the secret too (SPI_LOG_SECRET: they check what they relay).
 SPI_LOG = 0x300
 SPI_LOG_SECRET = 0x301
+SPI_UPDATE = 0x400  # a board's own update key (firmware/update/wire.py)
+DERIVED = ("log", "update")  # fleet secrets a board holds only a key derived from
 FIELD_PORT = 4345
 # [field]: how the laptop reaches the field (docs/USER_GUIDE.md "The field without cables").
 FIELD_KEYS = ("collector", "air", "ssid", "port")
@@ -506,13 +508,13 @@ def _key_table(table: Any, p: Path, section: str) -> dict[str, Secret]:
         if not isinstance(v, str) or not HEX_RE.match(v) or not 16 <= len(v) // 2 <= 64:
             # Name the key, never its value.
             raise RoamError("keys file %s: [%s] %s must be 16..64 bytes of hex" % (p, section, k))
-        if k not in KEY_SPI and k not in ("home", "log"):
+        if k not in KEY_SPI and k not in ("home",) + DERIVED:
             try:
                 int(k, 0)
             except ValueError:
                 raise RoamError(
-                    "keys file %s: [%s] unknown key name %r (cell, region, home, log or "
-                    "an SPI number)" % (p, section, k)
+                    "keys file %s: [%s] unknown key name %r (cell, region, home, log, "
+                    "update or an SPI number)" % (p, section, k)
                 ) from None
         out[k] = Secret(v.lower())
     return out
@@ -532,12 +534,21 @@ def board_config(board: Board, keys: Keys | None, collector: str | None = None) 
     if keys is not None:
         table = {}
         for k, s in sorted(keys.for_board(board.name).items()):
-            if k == "log":
-                table.update(log_keys(s.reveal(), board.node, board.role))
+            if k in DERIVED:
+                table.update(derived_keys(k, s.reveal(), board.node, board.role))
             else:
                 table[str(key_spi(k, board.node))] = s.reveal()
         cfg["keys"] = table
     return cfg
+
+
+def derived_keys(name: str, secret_hex: str, node: int, role: str) -> dict[str, str]:
+    """What a board holds of the fleet secret ``name`` (log, update). {SPI: hex}."""
+    if name == "log":
+        return log_keys(secret_hex, node, role)
+    from hosttools.firmware import update_key
+
+    return {str(SPI_UPDATE): update_key(bytes.fromhex(secret_hex), node).hex()}
 
 
 def log_keys(secret_hex: str, node: int, role: str) -> dict[str, str]:

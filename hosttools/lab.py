@@ -362,15 +362,22 @@ def fleet_text(
     return "\n".join(lines)
 
 
-def keys_text(nodes: list[NodeConfig], log_secret: str | None = None) -> str:
+def keys_text(nodes: list[NodeConfig], secrets: dict[str, str] | None = None) -> str:
     lines = ["# Written by `roam lab up`: every lab board's keys, by SPI (never printed).", ""]
-    if log_secret:
-        lines += [
-            "[default]",
-            "# the fleet's log secret: every board signs its log with a key derived from it",
-            "log = %s" % json.dumps(log_secret),
-            "",
-        ]
+    if secrets:
+        lines.append("[default]")
+        if "log" in secrets:
+            lines += [
+                "# the fleet's log secret: every board signs its log with a key derived from it",
+                "log = %s" % json.dumps(secrets["log"]),
+            ]
+        if "update" in secrets:
+            lines += [
+                "# the fleet's update secret: only the laptop holds it; each board holds a key",
+                "# derived from it for itself alone (roam deploy/provision/reset --ota)",
+                "update = %s" % json.dumps(secrets["update"]),
+            ]
+        lines.append("")
     for n in nodes:
         lines.append("[node.%s]" % json.dumps(n.name))
         for spi, key in sorted(n.config["keys"].items(), key=lambda kv: int(kv[0])):
@@ -882,15 +889,18 @@ def up(
     keys = keys or fleet.with_name("keys.toml")
     mover = Mover(sc, seed)
     positions = {c.name: mover.at(c.name, 0.0) or (0.0, 0.0) for c in configs}
-    log_secret = os.urandom(16).hex()
+    secrets = {"log": os.urandom(16).hex(), "update": os.urandom(16).hex()}
     _atomic_write(fleet, fleet_text(configs, ports, st["air"], positions))
-    _atomic_write(keys, keys_text(configs, log_secret), mode=0o600)
+    _atomic_write(keys, keys_text(configs, secrets), mode=0o600)
     if provision:
-        from hosttools.fleet import log_keys
+        from hosttools.fleet import derived_keys
 
         for c in configs:
             cfg = dict(c.config)
-            cfg["keys"] = dict(cfg["keys"], **log_keys(log_secret, c.node_id, c.role))
+            keys_ = dict(cfg["keys"])
+            for name, secret in secrets.items():
+                keys_.update(derived_keys(name, secret, c.node_id, c.role))
+            cfg["keys"] = keys_
             write_config(d / "boards" / c.name, cfg)
     if run:
         start(d)

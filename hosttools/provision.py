@@ -87,7 +87,7 @@ def provision_board(port: str, cfg_bytes: bytes, progress: BoardProgress | None 
     digest = hashlib.sha256(cfg_bytes).hexdigest()
     tmp = CONFIG + ".tmp"
     step(0.1, "connecting")
-    with open_board(port) as t:
+    with open_board(port, fresh=True) as t:
         step(0.3, "writing")
         try:
             t.fs_writefile(tmp, cfg_bytes)
@@ -186,6 +186,12 @@ def local_address(toward: str) -> str:
 @click.option(
     "--dry-run", is_flag=True, help="Check the config, print it (keys hidden), touch no board."
 )
+@click.option(
+    "--ota",
+    is_flag=True,
+    help="Over the air to the fleet's boards (checked by the board before the switch, rolled "
+    "back if the board does not start with it).",
+)
 def provision_cmd(
     port: str | None,
     fleet_path: str | None,
@@ -193,8 +199,15 @@ def provision_cmd(
     keys_path: str | None,
     collector: str | None,
     dry_run: bool = False,
+    ota: bool = False,
 ) -> None:
-    """Write config.json (role, addresses, keys) to one board (--port) or the whole fleet."""
+    """Write config.json (role, addresses, keys) to one board (--port) or the whole fleet.
+    With --ota: over the air, to boards in the field."""
+    if ota:
+        if port:
+            raise click.UsageError("--ota reaches boards by the fleet file, not --port")
+        provision_ota(fleet_path, board_name, keys_path, collector, dry_run)
+        return
     targets, fleet = resolve(port, fleet_path, board_name, need_entry=True)
     keys = maybe_keys(keys_path, fleet)
     if keys is None:
@@ -225,3 +238,42 @@ def provision_cmd(
             "%s: %s written (%s, node %d, %s, %d keys)"
             % (t.label, CONFIG, t.board.role, t.board.node, t.board.addr, n_keys)
         )
+
+
+def provision_ota(
+    fleet_path: str | None,
+    board_name: str | None,
+    keys_path: str | None,
+    collector: str | None,
+    dry_run: bool,
+) -> None:
+    """`roam provision --ota`: each board's config over the air."""
+    from hosttools.ota import cli as ota
+    from hosttools.ota import plan as ota_plan
+    from hosttools.targets import maybe_fleet
+
+    fleet = ota.need_fleet(maybe_fleet(fleet_path, True), "provision")
+    boards = ota.fleet_boards(fleet, board_name)
+    keys = maybe_keys(keys_path, fleet)
+    if keys is None:
+        raise RoamError("no keys file: pass --keys FILE (or create keys.toml)")
+    coll = collector_address(collector, fleet)
+    configs = {b.name: validated(board_config(b, keys, coll), b.name) for b in boards}
+    if dry_run:
+        for b in boards:
+            click.echo(
+                "%s: would send %s over the air %s (checked on the board, then switched; rolled "
+                "back if the board does not start with it): %s"
+                % (b.name, CONFIG, ota.route(fleet, b), redacted(configs[b.name]))
+            )
+        return
+    runs = ota.update_boards(
+        "provision",
+        "config",
+        fleet,
+        boards,
+        keys,
+        lambda b, st: ota_plan.config(configs[b.name]),
+    )
+    for r in runs:
+        click.echo("%s: %s %s" % (r.name, CONFIG, r.session.result))

@@ -57,7 +57,8 @@ class Relay:
         self.burst = burst
         self.total = total
         self.max_nodes = max_nodes
-        # node -> [key, boot, last frame passed (-1: none), tokens (1/1000 frame), at]
+        # node -> [key, boot, last frame passed (-1: none), tokens (1/1000 frame), at, MAC of
+        # the last frame passed (where an update for that board goes: fieldlog/backbone.py)]
         self.nodes = {}
         self.all_tokens = total * 1000
         self.all_at = now
@@ -68,8 +69,9 @@ class Relay:
         self.refused[reason] += 1
         return False
 
-    def check(self, now, msg):
-        """True when the LOG frame ``msg`` (the UDP payload) is to be passed on."""
+    def check(self, now, msg, mac=None):
+        """True when the LOG frame ``msg`` (the UDP payload), heard from ``mac``, is to be
+        passed on."""
         try:
             node, boot, frame = log_ids(msg)
         except ValueError:
@@ -87,7 +89,7 @@ class Relay:
                     if oldest is None or ticks.diff(self.nodes[k][4], self.nodes[oldest][4]) < 0:
                         oldest = k
                 del self.nodes[oldest]
-            e = self.nodes[node] = [key, boot, -1, self.burst * 1000, now]
+            e = self.nodes[node] = [key, boot, -1, self.burst * 1000, now, None]
         # the board's share, then the relay's
         d = ticks.diff(now, e[4])
         if d > 0:
@@ -103,6 +105,8 @@ class Relay:
         self.all_tokens -= 1000
         e[1] = boot
         e[2] = frame
+        if mac is not None:
+            e[5] = bytes(mac)
         self.passed += 1
         return True
 

@@ -70,7 +70,7 @@ def open_store(root, total_kb, files, batch=store_mod.DEFAULT_BATCH):
     return st, repaired
 
 
-def backbone(cfg, log, now):
+def backbone(cfg, log, radio, now):
     """The field socket on port 4345 (with the collector's address and, on an agent, the
     relay), or None when the socket cannot be had."""
     import socket
@@ -99,9 +99,11 @@ def backbone(cfg, log, now):
         from fieldlog import relay
 
         relayer = relay.Relay(bytes.fromhex(secret), now=now)
-    return bb.Backbone(
+    net = bb.Backbone(
         log, cfg["node_id"], bytes.fromhex(key) if key else None, sock, collector, relayer
     )
+    net.radio = radio
+    return net
 
 
 def stream(cfg, log, radio, role, net, now):

@@ -65,9 +65,16 @@ class AirTransport:
     """The laptop as a station of the lab's air, at ``ip`` on its access point."""
 
     def __init__(
-        self, air: tuple[str, int], ip: str, port: int, ssid: str, name: str = "laptop"
+        self,
+        air: tuple[str, int],
+        ip: str,
+        port: int,
+        ssid: str,
+        name: str = "laptop",
+        mac: bytes = LAPTOP_MAC,
     ) -> None:
         self.air = air
+        self.mac = mac  # a station of its own: the collector and the update client at once
         self.ip = ip
         self.port = port
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -78,7 +85,7 @@ class AirTransport:
         # channel 0: no board's radio is on it, so the air never weighs the laptop for an
         # ESP-NOW frame; the access point's LAN (backbone_link) does not look at channels
         self.sock.sendto(
-            b"H" + LAPTOP_MAC + bytes((0, FLAG_WLAN | FLAG_STA_CONNECTED)) + name.encode(), air
+            b"H" + mac + bytes((0, FLAG_WLAN | FLAG_STA_CONNECTED)) + name.encode(), air
         )
         body = ssid.encode() + b"\x00" + socket.inet_aton(ip)
         ans = self._request(b"C", body)
@@ -92,7 +99,7 @@ class AirTransport:
 
     def _send(self, kind: bytes, body: bytes) -> int:
         self._seq = (self._seq + 1) & 0xFFFF
-        self.sock.sendto(kind + struct.pack(">H", self._seq) + LAPTOP_MAC + body, self.air)
+        self.sock.sendto(kind + struct.pack(">H", self._seq) + self.mac + body, self.air)
         return self._seq
 
     def _request(self, kind: bytes, body: bytes, timeout: float = 2.0) -> bytes | None:
@@ -134,7 +141,7 @@ class AirTransport:
     def close(self) -> None:
         try:
             self._send(b"X", struct.pack(">H", self.port))
-            self.sock.sendto(b"H" + LAPTOP_MAC + bytes((0, 0)), self.air)
+            self.sock.sendto(b"H" + self.mac + bytes((0, 0)), self.air)
         except OSError:
             pass
         self.sock.close()

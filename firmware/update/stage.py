@@ -1,0 +1,230 @@
+"""Staging an update on the board's flash, beside the running version, then switching to it.
+
+A firmware set goes into the spare slot (slots.spare: ``fw/a`` or ``fw/b``, never the running
+one); a config into ``fw/cfg.json``. Each file grows in ``<path>.part`` (appended in order, so
+what is there is what the laptop sent up to that offset: a drop resumes where it stopped, also
+after a reboot), is hashed when complete and only then renamed to its name. A marker
+(``.set`` in the slot) names the set being staged: a different set starts the slot afresh.
+
+``commit`` checks every file again, then switches in one atomic step: the new ``fw/state.json``
+(slots.write) names the slot (or, for a config, ``config.json`` is replaced after the old one
+is kept in ``fw/cfg.prev``). Before that step the board runs the old version; after it, the new
+one, on probation (slots.py). A power cut anywhere leaves one or the other, never a mix.
+"""
+
+import hashlib
+import os
+
+import slots
+
+from update import wire
+
+CFG_STAGED = "fw/cfg.json"
+MARK = ".set"
+MAX_FILES = 64
+MAX_PATH = 64
+MAX_SIZE = 256 * 1024
+# sha256(b""): a package's empty __init__
+EMPTY = (
+    b"\xe3\xb0\xc4\x42\x98\xfc\x1c\x14\x9a\xfb\xf4\xc8\x99\x6f\xb9\x24"
+    b"\x27\xae\x41\xe4\x64\x9b\x93\x4c\xa4\x95\x99\x1b\x78\x52\xb8\x55"
+)
+
+
+def _exists(p):
+    try:
+        return os.stat(p)[6]
+    except OSError:
+        return -1
+
+
+def file_hash(p):
+    h = hashlib.sha256()
+    buf = bytearray(512)
+    with open(p, "rb") as f:
+        while True:
+            n = f.readinto(buf)
+            if not n:
+                break
+            h.update(memoryview(buf)[:n])
+    return h.digest()
+
+
+def _remove_tree(p):
+    try:
+        mode = os.stat(p)[0]
+    except OSError:
+        return
+    if mode & 0x4000:
+        for name in os.listdir(p):
+            _remove_tree(p + "/" + name)
+        os.rmdir(p)
+    else:
+        os.remove(p)
+
+
+def _mkdirs(p):
+    at = ""
+    for part in p.split("/")[:-1]:
+        at = at + "/" + part if at else part
+        try:
+            os.mkdir(at)
+        except OSError:
+            pass
+
+
+def path_ok(p, kind):
+    if kind == wire.KIND_CONFIG:
+        return p == "config.json"
+    if not p or len(p) > MAX_PATH or p[0] == "/" or p in slots.BOOTSTRAP:
+        return False
+    for part in p.split("/"):
+        if not part or part[0] == ".":
+            return False
+        for c in part:
+            if not (c.isalpha() or c.isdigit() or c in "_-."):
+                return False
+    return p.endswith(".py") or p.endswith(".mpy")
+
+
+class Stage:
+    """One set being staged: BEGIN, then FILE and DATA, then COMMIT. Methods answer
+    (code, value) with the ACK codes of update/wire.py."""
+
+    def __init__(self):
+        self.kind = 0
+        self.set = None
+        self.dir = None
+        self.files = []  # by index: [path on flash, size, sha256] (None: not declared yet)
+        self.error = ""  # why the last BAD_CONFIG
+
+    def begin(self, kind, set_hash, n):
+        st = slots.read()
+        if st.get("pending"):
+            return wire.BUSY, 0
+        if kind not in (wire.KIND_FIRMWARE, wire.KIND_CONFIG) or not 0 < n <= MAX_FILES:
+            return wire.BAD, 0
+        if kind == wire.KIND_CONFIG and n != 1:
+            return wire.BAD, 0
+        self.kind, self.set, self.files = kind, bytes(set_hash), [None] * n
+        if kind == wire.KIND_CONFIG:
+            self.dir = slots.DIR
+            _mkdirs(CFG_STAGED)
+            return wire.OK, 0
+        self.dir = slots.DIR + "/" + slots.spare(st)
+        mark = self.dir + "/" + MARK
+        try:
+            with open(mark, "rb") as f:
+                same = f.read() == self.set
+        except OSError:
+            same = False
+        if not same:  # another set was staged here (or none): start afresh
+            _remove_tree(self.dir)
+            _mkdirs(mark)
+            with open(mark, "wb") as f:
+                f.write(self.set)
+        return wire.OK, 0
+
+    def _where(self, p):
+        return CFG_STAGED if self.kind == wire.KIND_CONFIG else self.dir + "/" + p
+
+    def file(self, i, size, sha, p):
+        """Declare file ``i``; answers how many of its bytes the board has."""
+        if self.set is None:
+            return wire.NO_BEGIN, 0
+        if not 0 <= i < len(self.files) or not 0 <= size <= MAX_SIZE or not path_ok(p, self.kind):
+            return wire.BAD, 0
+        where = self._where(p)
+        self.files[i] = [where, size, bytes(sha)]
+        if size == 0 and sha == EMPTY:  # a package's empty __init__: no DATA to come
+            _mkdirs(where)
+            open(where, "wb").close()
+            return wire.OK, 0
+        if _exists(where) == size and file_hash(where) == sha:
+            return wire.OK, size  # already staged (an earlier, interrupted transfer)
+        _mkdirs(where)
+        have = _exists(where + ".part")
+        if have > size:
+            os.remove(where + ".part")
+            have = -1
+        return wire.OK, max(have, 0)
+
+    def data(self, i, off, chunk):
+        if self.set is None:
+            return wire.NO_BEGIN, 0
+        if not 0 <= i < len(self.files) or self.files[i] is None:
+            return wire.BAD, 0
+        where, size, sha = self.files[i]
+        if _exists(where) == size:
+            return wire.OK, size  # complete already: a late copy
+        part = where + ".part"
+        have = max(_exists(part), 0)
+        if off != have or off + len(chunk) > size:
+            return wire.OFFSET, have
+        try:
+            with open(part, "ab") as f:
+                f.write(chunk)
+        except OSError:
+            return wire.NO_SPACE, have
+        have += len(chunk)
+        if have < size:
+            return wire.OK, have
+        if file_hash(part) != sha:
+            os.remove(part)
+            return wire.MISMATCH, 0
+        slots.replace(part, where)
+        return wire.OK, size
+
+    def commit(self):
+        """Switch to the staged set; (code, 0). The caller resets the board after OK."""
+        if self.set is None:
+            return wire.NO_BEGIN, 0
+        for f in self.files:
+            if f is None or _exists(f[0]) != f[1] or file_hash(f[0]) != f[2]:
+                return wire.MISSING, 0
+        st = slots.read()
+        if st.get("pending"):
+            return wire.BUSY, 0
+        if self.kind == wire.KIND_CONFIG:
+            return self._commit_config(st)
+        # files of an older set left in the slot go (only the set's are importable)
+        keep = [f[0] for f in self.files]
+        self._prune(self.dir, keep)
+        hexset = "".join("%02x" % b for b in self.set)
+        slot = self.dir.split("/")[-1]
+        st["previous"], st["prev_set"] = st["active"], st.get("set")
+        st["active"], st["set"] = slot, hexset
+        st["pending"], st["tries"] = "fw", 0
+        slots.write(st)  # the switch
+        self.set = None
+        return wire.OK, 0
+
+    def _prune(self, d, keep):
+        for name in os.listdir(d):
+            p = d + "/" + name
+            if os.stat(p)[0] & 0x4000:
+                self._prune(p, keep)
+            elif p not in keep:
+                os.remove(p)  # .part files, the marker, modules of an older set
+
+    def _commit_config(self, st):
+        import json
+
+        import config
+
+        try:
+            with open(CFG_STAGED) as f:
+                config.validate(json.load(f), "the new config")
+        except (ValueError, OSError) as e:
+            self.error = str(e)
+            return wire.BAD_CONFIG, 0
+        # the old config kept for a rollback, whole before the switch
+        tmp = slots.CFG_PREV + ".tmp"
+        with open(config.PATH, "rb") as src, open(tmp, "wb") as dst:
+            dst.write(src.read())
+        slots.replace(tmp, slots.CFG_PREV)
+        st["pending"], st["tries"] = "cfg", 0
+        slots.write(st)  # on probation from the next boot on: a rollback restores cfg.prev
+        slots.replace(CFG_STAGED, config.PATH)  # the switch
+        self.set = None
+        return wire.OK, 0
