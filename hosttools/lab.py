@@ -739,6 +739,10 @@ class LabDaemon:
             for n in names:
                 self.air.radio_off(n, False)
                 self.boards[n].power_on()
+        elif cmd in ("air_cut", "air_heal"):
+            # the board keeps running, its radio hears and reaches nothing (ESP-NOW and Wi-Fi)
+            for n in names:
+                self.air.radio_off(n, cmd == "air_cut")
         else:
             return {"ok": False, "error": "unknown command %r" % cmd}
         self._note({"control": cmd, "boards": names})
@@ -910,7 +914,8 @@ def up(
 
 
 def control(d: Path, cmd: str, boards: list[str] | None = None) -> dict[str, Any]:
-    """Ask the lab daemon in ``d`` to do ``cmd`` (start, unplug, plug, power_off, power_on)."""
+    """Ask the lab daemon in ``d`` to do ``cmd`` (start, unplug, plug, power_off, power_on,
+    air_cut, air_heal)."""
     import socket
 
     if read_state(d) is None:

@@ -73,6 +73,8 @@ class Service:
             if t == wire.RESET:
                 self.after = "soft"
                 return wire.OK, 0, ""
+            if t == wire.COMMIT and self.after == "reset":
+                return wire.OK, 0, ""  # taken already (its answer was lost): the reset is due
             st = self.stage
             if st is None:
                 return wire.NO_BEGIN, 0, ""

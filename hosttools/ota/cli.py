@@ -169,17 +169,27 @@ def update_boards(
     if op == "status":
         return run_sessions(what, fleet, boards, ask, quiet)
     first = {r.name: r for r in run_sessions("asking", fleet, boards, ask, quiet)}
-    check_all(what, list(first.values()))
+    reached = [b for b in boards if first[b.name].session.status is not None]
 
     def make(b: FleetBoard, now: float) -> Session:
         st = first[b.name].session.status
         assert st is not None
         p = payloads(b, st) if payloads is not None else None
+        # firmware and configs: staged on every board first, then switched together
         return Session(
-            b.node, key[b.name], op, p, radio=not b.backbone_ip, now=now, give_up_s=give_up_s
+            b.node,
+            key[b.name],
+            op,
+            p,
+            radio=not b.backbone_ip,
+            now=now,
+            give_up_s=give_up_s,
+            hold=op in ("firmware", "config"),
         )
 
-    runs = run_sessions(what, fleet, boards, make, quiet)
+    done = {r.name: r for r in run_sessions(what, fleet, reached, make, quiet)} if reached else {}
+    # a board that did not answer is not waited for: the others go ahead, it is reported
+    runs = [done.get(b.name) or first[b.name] for b in boards]
     check_all(what, runs)
     return runs
 

@@ -100,6 +100,11 @@ def run(
         now = clock()
         pace.refill(now)
         live = [b for b in boards if not b.session.finished]
+        staged = [b for b in live if b.session.state == "staged"]
+        if staged and len(staged) == len([b for b in live if b.session.hold]):
+            # every board that is to switch has its set: all switch now, together
+            for b in staged:
+                b.session.release(now)
         for b in live:
             poll(b, now)
         if on_progress and (now - last_report > 0.1 or not live):

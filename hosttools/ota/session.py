@@ -33,7 +33,7 @@ W = update_wire()
 
 HELLO_EVERY = 0.5  # s between HELLOs while a board does not answer (or reboots)
 PROBATION_EVERY = 1.0  # s between HELLOs while a new version proves itself
-LOST_AFTER = 6  # timeouts in a row: the board rebooted or is out of reach, start over
+LOST_AFTER = 4  # timeouts in a row: the board rebooted or is out of reach, start over
 CODE_TEXT = {
     W.BUSY: "the last change is still on probation",
     W.BAD: "the board refused the command",
@@ -66,6 +66,7 @@ class Session:
         give_up_s: float = 30.0,
         wait_healthy: bool = True,
         rand: Callable[[int], bytes] = os.urandom,
+        hold: bool = False,
     ) -> None:
         self.node = node
         self.key = key
@@ -76,6 +77,9 @@ class Session:
         self.window = 4
         self.give_up_s = give_up_s
         self.wait_healthy = wait_healthy
+        # hold: once every file is staged, wait in "staged" for release() before the COMMIT
+        # (the runner switches the whole fleet together)
+        self.hold = hold
         self.rand = rand
         self.started = now
         self.entered: dict[str, float] = {}  # state -> when first entered (s after start)
@@ -121,6 +125,7 @@ class Session:
         text = {
             "hello": "asking",
             "begin": "starting",
+            "staged": "staged, waiting for the others",
             "commit": "switching",
             "rebooting": "rebooting",
             "probation": "on probation",
@@ -128,7 +133,14 @@ class Session:
             "done": self.result or "done",
             "failed": self.error,
         }.get(self.state, self.state)
-        frac = {"hello": 0.02, "begin": 0.05, "commit": 0.86, "rebooting": 0.9, "probation": 0.95}
+        frac = {
+            "hello": 0.02,
+            "begin": 0.05,
+            "staged": 0.85,
+            "commit": 0.86,
+            "rebooting": 0.9,
+            "probation": 0.95,
+        }
         return (1.0 if self.finished else frac.get(self.state, 0.5)), text
 
     def wake(self) -> float:
@@ -177,7 +189,9 @@ class Session:
                 self.next_off = self.acked  # go back to what the board surely has
             else:
                 self._resend_state(now)
-        if self.state in ("hello", "rebooting", "probation") and now >= self.next_hello:
+        if self.state == "staged":
+            self.heard = now  # waiting for the others is not the board's silence
+        elif self.state in ("hello", "rebooting", "probation") and now >= self.next_hello:
             self._hello(now)
         elif self.state == "begin" and not self.inflight and now >= self.busy_until:
             self._send_begin(now)
@@ -191,7 +205,8 @@ class Session:
         then resume (after a RESET: see whether it rebooted)."""
         self.inflight.clear()
         self.timeouts = 0
-        self.state = "rebooting" if self.state == "reset" else "hello"
+        # after a COMMIT or RESET was sent: whether it was taken shows in the next STATUS
+        self.state = "rebooting" if self.commit_boot is not None else "hello"
         self.next_hello = now
 
     def _resend_state(self, now: float) -> None:
@@ -310,6 +325,12 @@ class Session:
                 self._done("running %s%s" % (self.target, "" if st["pending"] else ", healthy"))
             return
         target = self.target
+        if self.commit_boot is not None and st["boot"] == self.commit_boot and not st["pending"]:
+            # the same boot, not switched: the COMMIT did not arrive (or its answer was lost
+            # with the reset not yet done): again
+            self.state = "commit"
+            self._command(now, W.COMMIT, "commit", None)
+            return
         if self.commit_boot is not None and st["boot"] != self.commit_boot:
             # rebooted after our commit, not running it: rolled back (or never switched)
             rb = st.get("rollback") or {}
@@ -350,7 +371,9 @@ class Session:
             elif code == W.OFFSET:
                 self.acked = value
                 self.next_off = value
-                self.inflight.clear()  # what was in flight after the gap is refused anyway
+                # what was in flight after the gap is refused anyway: sent again
+                self.retries += sum(1 for w in self.inflight.values() if w[0] == "data")
+                self.inflight.clear()
             elif code == W.MISMATCH:
                 self.acked = self.next_off = 0
                 self.inflight.clear()
@@ -359,8 +382,6 @@ class Session:
         elif what == "commit":
             if code != W.OK:
                 return self._fail_code(code, text, what, arg)
-            assert self.first is not None and self.status is not None
-            self.commit_boot = self.status["boot"]
             self.state = "rebooting"
             self.next_hello = now + HELLO_EVERY
         elif what == "reset":
@@ -381,9 +402,18 @@ class Session:
         if self.file_i < len(self.payload.files):
             self.state = "file"
             self._send_file(now)
+        elif self.hold:
+            self.state = "staged"
         else:
-            self.state = "commit"
-            self._command(now, W.COMMIT, "commit", None)
+            self.release(now)
+
+    def release(self, now: float) -> None:
+        """Switch: the COMMIT of a staged set."""
+        self.hold = False
+        self.state = "commit"
+        assert self.status is not None
+        self.commit_boot = self.status["boot"]  # from now on, a reboot may be the switch
+        self._command(now, W.COMMIT, "commit", None)
 
     def _done(self, result: str) -> None:
         self.state = "done"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 import click
@@ -81,11 +80,9 @@ def devices_ota(
         show(table)
     lost = [r["board"] for r in table if not r["reached"]]
     if lost:
-        print(
-            "roam: %d of %d boards did not answer: %s" % (len(lost), len(table), ", ".join(lost)),
-            file=sys.stderr,
+        raise RoamError(
+            "%d of %d boards did not answer: %s" % (len(lost), len(table), ", ".join(lost))
         )
-        raise SystemExit(1)
 
 
 def _rb(rb: dict[str, Any] | None) -> str:
