@@ -22,7 +22,7 @@ U_FIRST = const(0x10)
 U_STATUS = const(0x11)
 U_ACK = const(0x17)
 U_RELAY = const(0x1F)
-RX_MAX = const(1100)  # an update DATA message (1024 bytes of a file) with its head and tag
+RX_MAX = const(560)  # an update DATA message (512 bytes of a file) with its head and tag
 RELAY_RATE = const(100)  # update messages a second an agent sends on by radio, all boards
 # (the laptop paces itself below it: hosttools/ota/runner.py)
 HEARD_MS = const(15000)  # a board whose log the relay passed this recently is in reach
@@ -50,6 +50,7 @@ class Backbone:
         self.u_relayed = 0
         self.u_refused = 0  # over the rate
         self.u_lost = 0
+        self.oom = 0  # datagrams dropped for want of memory
 
     def send(self, frame):
         """A LOG frame to the collector: True once the stack took it."""
@@ -135,6 +136,14 @@ class Backbone:
             except OSError:
                 await link_wifi._wait_readable(sock)
                 continue
+            except MemoryError:
+                # no block that big just now: this datagram is lost (the laptop sends it
+                # again), the board goes on
+                self.oom += 1
+                import gc
+
+                gc.collect()
+                continue
             if not msg:
                 continue
             t = msg[0]
@@ -178,3 +187,5 @@ class Backbone:
                 f["updates_lost"] = self.u_lost
         if self.relay_off:
             f["relay_off"] = self.relay_off
+        if self.oom:
+            f["rx_oom"] = self.oom

@@ -15,15 +15,23 @@ from mobility import ipv4, ticks
 
 def handle(drv, msg, send):
     now = drv.clock()
-    svc = drv.update
-    if svc is None:
-        from update import service
+    try:
+        svc = drv.update
+        if svc is None:
+            from update import service
 
-        svc = drv.update = service.Service(
-            drv.node, drv.update_key, lambda: info(drv), drv.rand, now
-        )
-        drv.log.event("ota_service", {"on": True}, now)
-    reply = svc.handle(now, msg)
+            svc = drv.update = service.Service(
+                drv.node, drv.update_key, lambda: info(drv), drv.rand, now
+            )
+            drv.log.event("ota_service", {"on": True}, now)
+        reply = svc.handle(now, msg)
+    except MemoryError:
+        # the heap is short just now: the message is dropped (the laptop sends it again,
+        # what was on flash stays as it was), the board and its role go on
+        import gc
+
+        gc.collect()
+        return
     if reply is None:
         return
     try:

@@ -66,7 +66,7 @@ NO_BEGIN = const(8)  # FILE, DATA or COMMIT before a BEGIN in this session
 
 # the largest body of a DATA frame: in one UDP datagram (backbone), in one ESP-NOW frame
 # after IPv4 and UDP headers (250 - 28 = 222 bytes for the whole message)
-DATA_UDP = const(1024)
+DATA_UDP = const(512)  # (a board allocates what it receives: smaller blocks fragment less)
 DATA_RADIO = const(222 - HEAD - 5 - TAG)
 
 

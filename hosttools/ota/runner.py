@@ -19,9 +19,9 @@ from hosttools.fleet import FIELD_PORT
 from hosttools.ota.session import Session
 
 W = update_wire()
-LOST_VIA = 12  # messages through one agent without an answer: it no longer reaches the board
 AGENT_RATE = 80.0  # messages a second the laptop relays through one agent (the agent takes
 AGENT_BURST = 8.0  # 100: fieldlog/backbone.py RELAY_RATE), so the cell's radio keeps its data
+RELEASE_WAIT = 3.0  # s the boards on the access point wait for the radio-only ones' COMMIT
 
 
 class Pace:
@@ -55,7 +55,7 @@ class Board:
     ip: str | None  # its backbone address; None: radio only, through an agent
     address: bytes  # its IPv4 home address (what a RELAY names)
     via: str | None = None  # the agent whose last relayed answer came back
-    unanswered: int = 0  # messages sent through ``via`` since its last answer
+    timeouts: int = 0  # the session's timeouts in a row, as last seen
     sent: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -75,10 +75,6 @@ def run(
         if b.ip is not None:
             transport.sendto(msg, (b.ip, FIELD_PORT))
             return
-        if b.via:
-            b.unanswered += 1
-            if b.unanswered > LOST_VIA:  # that agent lost the board: ask every agent again
-                b.via = None
         wrapped = W.relay(b.session.node, b.address, msg)
         for ip in [b.via] if b.via else agents:
             transport.sendto(wrapped, (ip, FIELD_PORT))
@@ -90,21 +86,43 @@ def run(
             for msg in b.session.poll(now):
                 send(b, msg)
             return
+        s = b.session
+        if b.via and (s.timeouts > b.timeouts or s.hellos >= 2):
+            b.via = None  # that agent no longer reaches the board: ask every agent again
+        b.timeouts = s.timeouts
         via = [b.via] if b.via else agents
-        for msg in b.session.poll(now, pace.allowance(via)):
+        for msg in s.poll(now, pace.allowance(via)):
             send(b, msg)
             pace.take(via)
+        if b.via and s.timeouts > b.timeouts:
+            b.via = None
+        b.timeouts = s.timeouts
 
     last_report = 0.0
+    release_at: float | None = None
     while True:
         now = clock()
         pace.refill(now)
         live = [b for b in boards if not b.session.finished]
         staged = [b for b in live if b.session.state == "staged"]
-        if staged and len(staged) == len([b for b in live if b.session.hold]):
-            # every board that is to switch has its set: all switch now, together
-            for b in staged:
-                b.session.release(now)
+        holding = [b for b in live if b.session.hold]
+        if staged and len(staged) == len(holding):
+            # every board that is to switch has its set: all switch now, the radio-only ones
+            # first (their COMMIT goes through an agent, which must not be restarting), the
+            # boards on the access point once those took theirs (or RELEASE_WAIT later)
+            radio = [b for b in staged if b.ip is None]
+            if radio:
+                for b in radio:
+                    b.session.release(now)
+                release_at = now + RELEASE_WAIT
+            elif (
+                release_at is None
+                or now >= release_at
+                or not any(b.ip is None and b.session.state == "commit" for b in live)
+            ):
+                for b in staged:
+                    b.session.release(now)
+                release_at = None
         for b in live:
             poll(b, now)
         if on_progress and (now - last_report > 0.1 or not live):
@@ -128,5 +146,5 @@ def run(
             if hit is None or not hit.session.on_message(clock(), data):
                 continue
             if hit.ip is None:
-                hit.via, hit.unanswered = addr[0], 0
+                hit.via = addr[0]
             poll(hit, clock())

@@ -107,6 +107,7 @@ class Session:
         self.commit_boot: int | None = None
         self.busy_until = 0.0
         self.outbox: list[bytes] = []  # to send with the next poll()
+        self.hellos = 0
 
     # -- what the runner sees ----------------------------------------------------------------
 
@@ -165,6 +166,7 @@ class Session:
         self.nonces = (self.nonces + [nonce])[-8:]
         self.next_hello = now + (PROBATION_EVERY if self.state == "probation" else HELLO_EVERY)
         self.outbox.append(W.sign(self.key, W.HELLO, self.node, 0, nonce))
+        self.hellos += 1  # unanswered HELLOs in a row
 
     def poll(self, now: float, allowance: int | None = None) -> list[bytes]:
         """The messages to send now; at most ``allowance`` DATA messages (None: the window's
@@ -273,6 +275,7 @@ class Session:
 
     def _on_status(self, now: float, session: int, st: dict[str, Any]) -> None:
         self.heard = now
+        self.hellos = 0
         self.timeouts = 0
         self.status = st
         if self.first is None:

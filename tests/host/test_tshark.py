@@ -1,20 +1,25 @@
 """tshark decodes a capture of every roam message type, and the shipped Lua dissector decodes
-our own extensions and the region publication, with the values that were sent.
+our own extensions, the region publication and the field service (log lines, REWIND, the
+over-the-air update messages), with the values that were sent.
 
 The capture comes from tools/make_sample_pcap.py (real encoders, LINKTYPE_RAW). Three tshark
 runs: the standard decode (no plugin, IPv4/UDP checksum validation switched on), the decode
 with tools/wireshark/roam.lua, and `-z expert,warn` with the plugin as a second opinion on
-malformed packets and warnings.
+malformed packets and warnings. The update messages are read back with `-T fields` (the way
+one looks at them from a shell); the ones the tool cuts short on purpose (TRUNCATED) must be
+flagged malformed, and they are the only frames that may be.
 """
 
 import importlib.util
 import json
+import struct
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from mobility import advert, registration
+from update import wire as uwire
 
 REPO_DIR = Path(__file__).resolve().parent.parent.parent
 LUA = REPO_DIR / "tools" / "wireshark" / "roam.lua"
@@ -90,7 +95,9 @@ def _addr(a):
 
 
 def _run(tshark, *args):
-    done = subprocess.run([tshark, *args], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [tshark, *args], capture_output=True, encoding="utf-8", errors="replace", timeout=120
+    )
     assert done.returncode == 0, done.stderr
     # tshark reports a Lua script that fails to load on stderr and carries on
     assert "lua" not in done.stderr.lower(), done.stderr
@@ -98,10 +105,14 @@ def _run(tshark, *args):
 
 
 @pytest.fixture(scope="module")
-def capture(tmp_path_factory):
-    tool = _load_sample_tool()
+def sample_tool():
+    return _load_sample_tool()
+
+
+@pytest.fixture(scope="module")
+def capture(tmp_path_factory, sample_tool):
     path = tmp_path_factory.mktemp("tshark") / "sample.pcap"
-    samples = tool.write(path)
+    samples = sample_tool.write(path)
     return path, samples
 
 
@@ -152,9 +163,11 @@ def _tag(frame):
     return frame[-16:]
 
 
-def test_no_malformed_packets_or_warnings(standard, with_lua, capture):
+def test_no_malformed_packets_or_warnings(standard, with_lua, capture, sample_tool):
     for name_layers in (standard, with_lua):
         for (name, _msg, _frame), layers in zip(capture[1], name_layers, strict=True):
+            if name in sample_tool.TRUNCATED and name_layers is with_lua:
+                continue  # cut short on purpose: test_lua_flags_truncated_update_messages
             assert "_ws.malformed" not in layers, name
             _no_warnings(layers)
             # our checksums are right (validation is switched on for IPv4 and UDP)
@@ -162,7 +175,8 @@ def test_no_malformed_packets_or_warnings(standard, with_lua, capture):
                 assert set(_values(layers, key)) <= {"1"}, (name, key)
 
 
-def test_expert_summary_lists_nothing_above_a_note(tshark_module, capture):
+def test_expert_summary_lists_nothing_above_a_note(tshark_module, capture, sample_tool):
+    """Nothing but the update messages cut short on purpose: one malformed error each."""
     out = _run(
         tshark_module,
         "-r",
@@ -174,7 +188,11 @@ def test_expert_summary_lists_nothing_above_a_note(tshark_module, capture):
         "-z",
         "expert,warn",
     )
-    assert "Errors" not in out and "Warnings" not in out and "Malformed" not in out, out
+    assert "Warnings" not in out and f"Errors ({len(sample_tool.TRUNCATED)})" in out, out
+    rows = [ln.split(None, 3) for ln in out.splitlines() if ln.strip()[:1].isdigit()]
+    assert [(int(f), g, p) for f, g, p, _summary in rows] == [
+        (1, "Malformed", "ROAMFIELD") for _ in sample_tool.TRUNCATED
+    ], out
 
 
 def _by_name(capture, layers_list):
@@ -372,3 +390,308 @@ def test_lua_plugin_survives_mutated_frames(tshark_module, tmp_path):
     out = _run(tshark_module, "-r", str(path), "-X", "lua_script:" + str(LUA), "-q", "-z", "expert")
     assert "Lua Error" not in out, out
     assert "ROAM" in out  # the plugin did see (and flag) broken roam messages
+
+
+# -- the update messages on the field port (firmware/update/wire.py), read with -T fields -----
+
+U_STATUS_FIELDS = [
+    "fw",
+    "previous_fw",
+    "config",
+    "rollback.from",
+    "boot",
+    "uptime",
+    "mpy",
+    "counter",
+    "slot",
+    "previous_slot",
+    "pending",
+    "tries",
+    "rollback.what",
+    "rollback.tries",
+]  # in STATUS_FMT's order
+U_FIELDS = [
+    "frame.number",
+    "_ws.col.Info",
+    "ip.src",
+    "ip.dst",
+    "udp.srcport",
+    "udp.dstport",
+    "_ws.malformed",
+    "_ws.lua.error",
+    "_ws.expert.severity",
+    "roamfield.update.short",
+    "roamfield.update",
+    *(
+        "roamfield.update." + f
+        for f in ("type", "flags", "node", "session", "counter", "body", "extra", "tag")
+    ),
+    *("roamfield.update.status." + f for f in U_STATUS_FIELDS),
+    *("roamfield.update.begin." + f for f in ("kind", "files", "set")),
+    *("roamfield.update.file." + f for f in ("index", "size", "sha256", "path")),
+    *("roamfield.update.data." + f for f in ("index", "offset", "len", "bytes")),
+    *("roamfield.update.ack." + f for f in ("code", "value", "text")),
+    "roamfield.update.relay.address",
+]
+U_HEAD_FIELDS = ("type", "flags", "node", "session", "counter", "tag")
+U_BODY_FIELDS = [
+    f
+    for f in U_FIELDS
+    if f.startswith("roamfield.update.") and f.split(".")[2] not in U_HEAD_FIELDS
+]
+U_NAMES = {
+    uwire.HELLO: "HELLO",
+    uwire.STATUS: "STATUS",
+    uwire.BEGIN: "BEGIN",
+    uwire.FILE: "FILE",
+    uwire.DATA: "DATA",
+    uwire.COMMIT: "COMMIT",
+    uwire.RESET: "RESET",
+    uwire.ACK: "ACK",
+    uwire.RELAY: "RELAY",
+}
+ACK_NAMES = (
+    "OK",
+    "BUSY",
+    "BAD",
+    "MISMATCH",
+    "NO_SPACE",
+    "MISSING",
+    "BAD_CONFIG",
+    "OFFSET",
+    "NO_BEGIN",
+)
+SEVERITY_ERROR = 0x00800000
+
+
+def _fields(tshark, path, display_filter, fields=U_FIELDS):
+    """`tshark -T fields`: {frame number: {field: text}}, every occurrence of a field kept
+    ('|' apart: a RELAY holds a second update message)."""
+    args = ["-r", str(path), "-X", "lua_script:" + str(LUA), *CHECKSUMS, "-Y", display_filter]
+    args += ["-T", "fields", "-E", "separator=/t", "-E", "aggregator=|", "-E", "occurrence=a"]
+    for f in fields:
+        args += ["-e", f]
+    rows = {}
+    for line in _run(tshark, *args).splitlines():
+        cols = line.split("\t")
+        assert len(cols) == len(fields), line
+        row = dict(zip(fields, cols, strict=True))
+        rows[int(row["frame.number"])] = row
+    return rows
+
+
+def _all(row, field):
+    return row[field].split("|") if row[field] else []
+
+
+def _ints(row, field):
+    return [int(v, 0) for v in _all(row, field)]
+
+
+def _u(row, field):
+    """The one value of roamfield.update.<field> as an int."""
+    (v,) = _ints(row, "roamfield.update." + field)
+    return v
+
+
+def _ubytes(row, field):
+    return _hexbytes(row["roamfield.update." + field])
+
+
+@pytest.fixture(scope="module")
+def updates(tshark_module, capture):
+    """name -> (sent, frame, row) for every update sample, from `-Y roamfield`."""
+    path, samples = capture
+    rows = _fields(tshark_module, path, "roamfield")
+    # the field service's frames and nothing else
+    assert set(rows) == {
+        i for i, (name, _m, _f) in enumerate(samples, 1) if name.startswith(("field_", "update_"))
+    }
+    return {
+        name: (sent, frame, rows[i])
+        for i, (name, sent, frame) in enumerate(samples, 1)
+        if name.startswith("update_")
+    }
+
+
+def test_lua_decodes_the_update_heads(updates, sample_tool):
+    seen = set()
+    for name, (sent, frame, row) in updates.items():
+        if name in sample_tool.TRUNCATED:
+            continue
+        msg = frame[28:]  # after the IPv4 and UDP headers
+        assert not row["_ws.malformed"] and not row["_ws.lua.error"], name
+        assert not row["_ws.expert.severity"], (name, row["_ws.col.Info"])
+        types = _ints(row, "roamfield.update.type")
+        seen.update(types)
+        if types[0] == uwire.RELAY:
+            continue  # test_lua_decodes_the_relay
+        assert types == [sent["type"]], name
+        assert _u(row, "flags") == 0 and _u(row, "node") == sent["node"], name
+        assert (_u(row, "session"), _u(row, "counter")) == (sent["session"], sent["counter"])
+        assert _ubytes(row, "tag") == msg[-16:] == _tag(frame), name
+        assert row["_ws.col.Info"].startswith(f"UPDATE {U_NAMES[sent['type']]} node {sent['node']}")
+        # laptop (4346) <-> board (4345); by radio 4345 both ways
+        to_board = sent["type"] not in (uwire.STATUS, uwire.ACK)
+        ports = (int(row["udp.srcport"]), int(row["udp.dstport"]))
+        if name == "update_radio":
+            assert ports == (4345, 4345)
+        else:
+            assert ports == ((4346, 4345) if to_board else (4345, 4346)), name
+        # what has no body shows none
+        if sent["type"] in (uwire.HELLO, uwire.COMMIT, uwire.RESET):
+            assert len(msg) == 12 + 16, name
+            assert [f for f in U_BODY_FIELDS if row[f]] == [], name
+    assert seen == set(U_NAMES)  # every update type
+
+
+def test_lua_decodes_hello_and_status(updates):
+    sent, _frame, row = updates["update_hello"]
+    assert (_u(row, "session"), _u(row, "counter")) == (0, sent["counter"])
+    assert row["_ws.col.Info"] == f"UPDATE HELLO node 9 nonce {sent['counter']}"
+
+    sent, frame, row = updates["update_status"]
+    raw = struct.unpack(uwire.STATUS_FMT, bytes(uwire.body(frame[28:])))
+    for field, value in zip(U_STATUS_FIELDS, raw, strict=True):
+        got = row["roamfield.update.status." + field]
+        if isinstance(value, bytes):
+            assert _hexbytes(got) == value, field
+        else:
+            assert int(got, 0) == value, field
+    st = sent["status"]  # the board's encoder's view, through the laptop's decoder
+    assert _ubytes(row, "status.fw").hex() == st["fw"]
+    assert _ubytes(row, "status.previous_fw").hex() == st["previous_fw"]
+    assert _ubytes(row, "status.config").hex() == st["config"]
+    assert _ubytes(row, "status.rollback.from").hex() == st["rollback"]["from"]
+    assert (_u(row, "status.boot"), _u(row, "status.uptime")) == (st["boot"], st["uptime_s"])
+    assert (_u(row, "status.mpy"), _u(row, "status.counter")) == (st["mpy"], st["counter"])
+    assert uwire.SLOT_NAMES[_u(row, "status.slot")] == st["slot"] == "a"
+    assert uwire.SLOT_NAMES[_u(row, "status.previous_slot")] == st["previous_slot"] == "root"
+    assert uwire.PENDING_NAMES[_u(row, "status.pending")] == st["pending"] == "fw"
+    assert _u(row, "status.tries") == st["tries"]
+    assert uwire.WHAT_NAMES[_u(row, "status.rollback.what")] == st["rollback"]["what"]
+    assert _u(row, "status.rollback.tries") == st["rollback"]["tries"]
+    assert row["_ws.col.Info"] == (
+        f"UPDATE STATUS node 9 session 0x{sent['session']:08x} fw {st['fw']} slot a boot "
+        f"{st['boot']} pending fw"
+    )
+
+
+def test_lua_decodes_the_commands(updates):
+    sent, _frame, row = updates["update_begin"]
+    assert (_u(row, "begin.kind"), _u(row, "begin.files")) == (sent["kind"], sent["files"])
+    assert _ubytes(row, "begin.set") == sent["set"]
+    assert row["_ws.col.Info"] == (
+        f"UPDATE BEGIN node 9 firmware, 3 files, set {sent['set'][:8].hex()}"
+    )
+
+    sent, _frame, row = updates["update_file"]
+    assert (_u(row, "file.index"), _u(row, "file.size")) == (sent["index"], sent["size"])
+    assert _ubytes(row, "file.sha256") == sent["sha256"]
+    assert row["roamfield.update.file.path"] == sent["path"]  # UTF-8
+    assert row["_ws.col.Info"] == (
+        f"UPDATE FILE node 9 file {sent['index']} {sent['path']} ({sent['size']} bytes)"
+    )
+
+    sent, _frame, row = updates["update_data"]
+    assert (_u(row, "data.index"), _u(row, "data.offset")) == (sent["index"], sent["offset"])
+    assert _u(row, "data.len") == len(sent["data"]) and _ubytes(row, "data.bytes") == sent["data"]
+    assert row["_ws.col.Info"] == (
+        f"UPDATE DATA node 9 file {sent['index']} @{sent['offset']} ({len(sent['data'])} bytes)"
+    )
+
+    for name in ("update_commit", "update_reset"):
+        sent, _frame, row = updates[name]
+        assert row["_ws.col.Info"] == f"UPDATE {U_NAMES[sent['type']]} node 9"
+
+
+def test_lua_decodes_the_acks(updates):
+    for name in ("update_ack", "update_ack_text"):
+        sent, _frame, row = updates[name]
+        assert (_u(row, "ack.code"), _u(row, "ack.value")) == (sent["code"], sent["value"])
+        assert row["roamfield.update.ack.text"] == sent["text"]
+    assert updates["update_ack"][2]["_ws.col.Info"] == "UPDATE ACK node 9 OFFSET 1024"
+    assert updates["update_ack_text"][2]["_ws.col.Info"] == (
+        'UPDATE ACK node 9 BAD_CONFIG 0 "cell: key, 32 bytes"'
+    )
+
+
+def test_lua_decodes_the_relay(updates):
+    """A RELAY (laptop -> agent) holds a whole update message, dissected as one; the same
+    message then goes by radio (IPv4/UDP to the board's port 4345)."""
+    sent, frame, row = updates["update_relay"]
+    inner = sent["inner"]
+    assert _ints(row, "roamfield.update.type") == [uwire.RELAY, uwire.DATA]
+    assert _ints(row, "roamfield.update.node") == [sent["node"], inner["node"]]
+    assert _ints(row, "roamfield.update.flags") == [0, 0]
+    assert row["roamfield.update.relay.address"] == _addr(sent["address"])
+    assert (_u(row, "session"), _u(row, "counter")) == (inner["session"], inner["counter"])
+    assert (_u(row, "data.index"), _u(row, "data.offset")) == (inner["index"], inner["offset"])
+    assert _ubytes(row, "data.bytes") == inner["data"]
+    assert _ubytes(row, "tag") == sent["inner_tag"] == _tag(frame)  # a RELAY has no tag
+    assert _ints(row, "udp.dstport") == [4345] and row["ip.dst"] != _addr(sent["address"])
+    assert row["_ws.col.Info"] == (
+        f"UPDATE RELAY node 7 to {_addr(sent['address'])}: DATA node 7 file 0 @0 "
+        f"({len(inner['data'])} bytes)"
+    )
+    radio, frame, row = updates["update_radio"]
+    assert radio == inner and row["ip.dst"] == _addr(sent["address"])
+    assert row["_ws.col.Info"] == "UPDATE DATA node 7 file 0 @0 (%d bytes)" % len(inner["data"])
+
+
+def test_lua_flags_truncated_update_messages(updates, sample_tool):
+    assert sample_tool.TRUNCATED
+    for name in sample_tool.TRUNCATED:
+        sent, _frame, row = updates[name]
+        assert row["_ws.malformed"], name
+        assert not row["_ws.lua.error"], name
+        assert _ints(row, "_ws.expert.severity") == [SEVERITY_ERROR], name
+        assert _ints(row, "roamfield.update.short") == [1], name
+        assert _ints(row, "roamfield.update.type")[-1] == sent["type"], name
+        assert row["_ws.col.Info"].endswith(
+            f"{U_NAMES[sent['type']]} node {sent['node']} [truncated]"
+        )
+        assert not row["roamfield.update.data.offset"] and not row["roamfield.update.begin.set"]
+    # a DATA cut inside its head: the head fields that fit are shown
+    sent, frame, row = updates["update_data_truncated"]
+    assert len(frame) == 28 + 24 and _u(row, "counter") > 0 and not row["roamfield.update.tag"]
+    assert row["_ws.col.Info"] == "UPDATE DATA node 9 [truncated]"
+    # a RELAY's BEGIN without its end: the RELAY decodes, its BEGIN is flagged
+    sent, _frame, row = updates["update_relay_begin_truncated"]
+    assert row["roamfield.update.relay.address"] == _addr(sent["address"])
+    assert (
+        row["_ws.col.Info"]
+        == f"UPDATE RELAY node 7 to {_addr(sent['address'])}: BEGIN node 7 [truncated]"
+    )
+
+
+def test_lua_names_every_ack_code_and_decodes_the_laptops_port(
+    tshark_module, tmp_path, sample_tool
+):
+    """ACK codes by wire.py's names; a board with no state; the laptop's port 4346 alone (the
+    other end not 4345, as behind a NAT)."""
+    from hosttools.pcap import PcapWriter
+
+    k, node, board, laptop = b"k", 9, sample_tool.UPDATE_BOARD, sample_tool.LAPTOP
+    msgs = [
+        uwire.ack(k, node, 1, 2, getattr(uwire, name), 40 + i) for i, name in enumerate(ACK_NAMES)
+    ]
+    msgs.append(
+        uwire.sign(k, uwire.STATUS, node, 1, 2, uwire.pack_status({}, bytes(8), 1, 2, 6, 0))
+    )
+    path = tmp_path / "acks.pcap"
+    with PcapWriter(path) as w:
+        for i, m in enumerate(msgs):
+            w.write(i, sample_tool.backbone_udp(board, laptop, 4345, 4346, m))
+        w.write(len(msgs), sample_tool.backbone_udp(board, laptop, 40000, 4346, msgs[0]))
+    rows = _fields(tshark_module, path, "roamfield.update")
+    assert sorted(rows) == list(range(1, len(msgs) + 2))
+    for i, name in enumerate(ACK_NAMES):
+        assert rows[i + 1]["_ws.col.Info"] == f"UPDATE ACK node 9 {name} {40 + i}"
+    status = rows[len(msgs)]
+    assert _u(status, "status.slot") == _u(status, "status.previous_slot") == uwire.NONE
+    assert (
+        status["_ws.col.Info"]
+        == "UPDATE STATUS node 9 session 0x00000001 fw 0000000000000000 slot none boot 1"
+    )
+    assert rows[len(msgs) + 1]["_ws.col.Info"] == "UPDATE ACK node 9 OK 40"

@@ -9,9 +9,12 @@
 --     that follow the standard part of a router advertisement or solicitation. Wireshark's ICMP
 --     dissector shows them only as "Unknown ext" (and not at all after a solicitation), so a
 --     post-dissector finds every ICMP message in the frame and walks its extensions;
---   * the region publication on UDP port 4344.
+--   * the region publication on UDP port 4344;
+--   * the field service on UDP port 4345 (and 4346, the laptop's end of an update): log lines,
+--     REWIND and the over-the-air update messages, as protocol `roamfield`.
 --
--- Every field lives under `roam.` so that one display filter `roam` selects all of it.
+-- Every field lives under `roam.` (`roamfield.` for the field service) so that one display
+-- filter `roam` (`roamfield`, `roamfield.update`) selects all of it.
 -- Use:   tshark -X lua_script:tools/wireshark/roam.lua -r capture.pcap -V
 -- or copy this file into Wireshark's personal plugins folder.
 
@@ -297,11 +300,50 @@ DissectorTable.get("udp.port"):add(PUB_PORT, roam)
 
 -- Field service (UDP 4345, docs/PROTOCOL.md "Field service"): a board's log lines (LOG) and the
 -- collector's REWIND. A LOG frame's payload is the log file's bytes: JSON lines.
+-- The same port carries the over-the-air update messages (types 0x10-0x1F, firmware/update/
+-- wire.py) between the laptop's port 4346 and a board's 4345; a radio-only board gets them in
+-- ESP-NOW frames holding IPv4/UDP to 4345, and an agent gets them wrapped in a RELAY.
 local FIELD_PORT = 4345
+local LAPTOP_PORT = 4346
 local FIELD_LOG = 1
 local FIELD_REWIND = 2
 local FIELD_TAG = 16
 local field_types = { [FIELD_LOG] = "LOG", [FIELD_REWIND] = "REWIND" }
+
+local U_HELLO, U_STATUS, U_BEGIN, U_FILE, U_DATA = 0x10, 0x11, 0x12, 0x13, 0x14
+local U_COMMIT, U_RESET, U_ACK, U_RELAY = 0x15, 0x16, 0x17, 0x1F
+local U_FIRST = 0x10
+local U_HEAD = 12 -- type(1) flags(1) node(2) session(4) counter(4)
+local U_RELAY_HEAD = 8 -- type(1) flags(1) node(2) address(4)
+local U_STATUS_LEN = 50 -- STATUS_FMT ">8s8s8s8sHIHIBBBBBB"
+local U_SET_LEN = 16
+local U_RELAY_DEPTH = 4 -- RELAYs in a RELAY dissected (the board drops them anyway)
+
+local update_types = {
+    [U_HELLO] = "HELLO", [U_STATUS] = "STATUS", [U_BEGIN] = "BEGIN", [U_FILE] = "FILE",
+    [U_DATA] = "DATA", [U_COMMIT] = "COMMIT", [U_RESET] = "RESET", [U_ACK] = "ACK",
+    [U_RELAY] = "RELAY",
+}
+local ack_codes = {
+    [0] = "OK", [1] = "BUSY", [2] = "BAD", [3] = "MISMATCH", [4] = "NO_SPACE", [5] = "MISSING",
+    [6] = "BAD_CONFIG", [7] = "OFFSET", [8] = "NO_BEGIN",
+}
+local slot_names = { [0] = "root", [1] = "a", [2] = "b", [255] = "none" }
+local pending_names = { [0] = "none", [1] = "fw", [2] = "cfg", [255] = "none" }
+local what_names = { [0] = "none", [1] = "firmware", [2] = "config", [255] = "none" }
+local kind_names = { [1] = "firmware", [2] = "config" }
+
+-- each update type's body: { smallest length, fixed (nothing may follow) }
+local update_body = {
+    [U_HELLO] = { 0, true },
+    [U_STATUS] = { U_STATUS_LEN, true },
+    [U_BEGIN] = { 2 + U_SET_LEN, true },
+    [U_FILE] = { 1 + 4 + 32, false },
+    [U_DATA] = { 1 + 4, false },
+    [U_COMMIT] = { 0, true },
+    [U_RESET] = { 0, true },
+    [U_ACK] = { 1 + 4, false },
+}
 
 local field = Proto("roamfield", "roam field service")
 local ff = {
@@ -318,19 +360,286 @@ local ff = {
     counter = ProtoField.uint32("roamfield.counter", "Counter", base.DEC),
     tag = ProtoField.bytes("roamfield.tag", "HMAC-SHA256-128 tag"),
 }
-field.fields = ff
+-- update messages: every field under roamfield.update (a RELAY's message inside is one more
+-- roamfield.update subtree, so a filter on roamfield.update.type also finds relayed messages)
+local uf = {
+    update = ProtoField.none("roamfield.update", "Update message"),
+    type = ProtoField.uint8("roamfield.update.type", "Type", base.HEX, update_types),
+    flags = ProtoField.uint8("roamfield.update.flags", "Flags", base.HEX),
+    node = ProtoField.uint16("roamfield.update.node", "Node", base.DEC),
+    session = ProtoField.uint32("roamfield.update.session", "Session", base.HEX),
+    counter = ProtoField.uint32("roamfield.update.counter", "Counter", base.DEC),
+    body = ProtoField.bytes("roamfield.update.body", "Body"),
+    extra = ProtoField.bytes("roamfield.update.extra", "Bytes after the body"),
+    tag = ProtoField.bytes("roamfield.update.tag", "HMAC-SHA256-128 tag"),
+
+    st_fw = ProtoField.bytes("roamfield.update.status.fw", "Firmware set (hash, first 8 bytes)"),
+    st_prev_fw = ProtoField.bytes("roamfield.update.status.previous_fw",
+        "Previous firmware set (hash, first 8 bytes)"),
+    st_config = ProtoField.bytes("roamfield.update.status.config", "Config (hash, first 8 bytes)"),
+    st_rb_from = ProtoField.bytes("roamfield.update.status.rollback.from",
+        "Rolled back from (hash, first 8 bytes)"),
+    st_boot = ProtoField.uint16("roamfield.update.status.boot", "Boot", base.DEC),
+    st_uptime = ProtoField.uint32("roamfield.update.status.uptime", "Uptime (s)", base.DEC),
+    st_mpy = ProtoField.uint16("roamfield.update.status.mpy", ".mpy version", base.DEC),
+    st_counter = ProtoField.uint32("roamfield.update.status.counter",
+        "Last command counter of the session", base.DEC),
+    st_slot = ProtoField.uint8("roamfield.update.status.slot", "Active slot", base.DEC, slot_names),
+    st_prev_slot = ProtoField.uint8("roamfield.update.status.previous_slot", "Previous slot",
+        base.DEC, slot_names),
+    st_pending = ProtoField.uint8("roamfield.update.status.pending", "Pending (on probation)",
+        base.DEC, pending_names),
+    st_tries = ProtoField.uint8("roamfield.update.status.tries", "Tries of the pending change",
+        base.DEC),
+    st_rb_what = ProtoField.uint8("roamfield.update.status.rollback.what",
+        "Last rollback undid", base.DEC, what_names),
+    st_rb_tries = ProtoField.uint8("roamfield.update.status.rollback.tries",
+        "Last rollback after tries", base.DEC),
+
+    begin_kind = ProtoField.uint8("roamfield.update.begin.kind", "Kind", base.DEC, kind_names),
+    begin_files = ProtoField.uint8("roamfield.update.begin.files", "Files", base.DEC),
+    begin_set = ProtoField.bytes("roamfield.update.begin.set", "Set hash"),
+
+    file_index = ProtoField.uint8("roamfield.update.file.index", "File index", base.DEC),
+    file_size = ProtoField.uint32("roamfield.update.file.size", "Size", base.DEC),
+    file_sha256 = ProtoField.bytes("roamfield.update.file.sha256", "SHA-256"),
+    file_path = ProtoField.string("roamfield.update.file.path", "Path", base.UNICODE),
+
+    data_index = ProtoField.uint8("roamfield.update.data.index", "File index", base.DEC),
+    data_offset = ProtoField.uint32("roamfield.update.data.offset", "Offset in the file", base.DEC),
+    data_len = ProtoField.uint32("roamfield.update.data.len", "Length", base.DEC),
+    data_bytes = ProtoField.bytes("roamfield.update.data.bytes", "Bytes"),
+
+    ack_code = ProtoField.uint8("roamfield.update.ack.code", "Code", base.DEC, ack_codes),
+    ack_value = ProtoField.uint32("roamfield.update.ack.value", "Value", base.DEC),
+    ack_text = ProtoField.string("roamfield.update.ack.text", "Text", base.UNICODE),
+
+    relay_address = ProtoField.ipv4("roamfield.update.relay.address", "Radio-only board's address"),
+}
+local all_fields = {}
+for _, t in ipairs({ ff, uf }) do
+    for _, f in pairs(t) do
+        all_fields[#all_fields + 1] = f
+    end
+end
+field.fields = all_fields
 local fef = {
     short = ProtoExpert.new("roamfield.short", "Field message too short", expert.group.MALFORMED,
         expert.severity.ERROR),
     unknown = ProtoExpert.new("roamfield.unknown", "Unknown field message type",
         expert.group.MALFORMED, expert.severity.WARN),
+    u_short = ProtoExpert.new("roamfield.update.short", "Update message truncated",
+        expert.group.MALFORMED, expert.severity.ERROR),
+    u_cut = ProtoExpert.new("roamfield.update.cut", "Update message cut short by the capture",
+        expert.group.MALFORMED, expert.severity.ERROR),
+    u_trailing = ProtoExpert.new("roamfield.update.trailing", "Bytes after an update message's body",
+        expert.group.MALFORMED, expert.severity.WARN),
+    u_unknown = ProtoExpert.new("roamfield.update.unknown", "Unknown update message type",
+        expert.group.MALFORMED, expert.severity.WARN),
+    u_relay = ProtoExpert.new("roamfield.update.relay_mismatch",
+        "RELAY whose message the board drops (another node, or a RELAY again)",
+        expert.group.PROTOCOL, expert.severity.WARN),
 }
 field.experts = fef
+
+local function hex(r)
+    return r:bytes():tohex(true)
+end
+
+-- Adds the header fields of a too-short update message that fit in `r` (n bytes).
+local function partial_head(r, n, sub)
+    if n >= 2 then
+        sub:add(uf.flags, r:range(1, 1))
+    end
+    if n >= 4 then
+        sub:add(uf.node, r:range(2, 2))
+    end
+    if n >= 8 then
+        sub:add(uf.session, r:range(4, 4))
+    end
+    if n >= 12 then
+        sub:add(uf.counter, r:range(8, 4))
+    end
+end
+
+-- Dissects the update message in `r` (a TvbRange of at least one byte) below `tree`; returns
+-- its summary for the Info column (without the "UPDATE " in front), e.g. "DATA node 9 file 3
+-- @1024 (189 bytes)". Problems go in expert info: never a Lua error, whatever the bytes.
+local dissect_update
+
+local function dissect_relay(r, n, sub, depth)
+    if n <= U_RELAY_HEAD then
+        sub:add_proto_expert_info(fef.u_short, string.format(
+            "RELAY of %d bytes: its head is %d bytes and a message follows", n, U_RELAY_HEAD))
+        partial_head(r, math.min(n, 4), sub)
+        return "RELAY [truncated]"
+    end
+    sub:add(uf.flags, r:range(1, 1))
+    sub:add(uf.node, r:range(2, 2))
+    sub:add(uf.relay_address, r:range(4, 4))
+    local node = r:range(2, 2):uint()
+    local inner = r:range(U_RELAY_HEAD)
+    local t = inner:range(0, 1):uint()
+    if depth >= U_RELAY_DEPTH then -- RELAYs in RELAYs: no end of subtrees for a hostile frame
+        sub:add(uf.body, inner)
+        sub:add_proto_expert_info(fef.u_relay, "RELAYs nested too deep: the rest not dissected")
+        return string.format("RELAY node %d [nested]", node)
+    end
+    local text = dissect_update(inner, sub, depth + 1)
+    if t == U_RELAY then
+        sub:add_proto_expert_info(fef.u_relay, "a RELAY inside a RELAY: the board drops it")
+    elseif inner:len() >= 4 and inner:range(2, 2):uint() ~= node then
+        sub:add_proto_expert_info(fef.u_relay, string.format(
+            "RELAY to node %d of a message for node %d", node, inner:range(2, 2):uint()))
+    end
+    return string.format("RELAY node %d to %s: %s", node, tostring(r:range(4, 4):ipv4()), text)
+end
+
+dissect_update = function(r, tree, depth)
+    local n = r:len()
+    local t = r:range(0, 1):uint()
+    local name = update_types[t] or string.format("type 0x%02x", t)
+    local sub = tree:add(uf.update, r)
+    sub:add(uf.type, r:range(0, 1))
+    local text
+    if t == U_RELAY then
+        text = dissect_relay(r, n, sub, depth)
+    elseif n < U_HEAD + FIELD_TAG then
+        sub:add_proto_expert_info(fef.u_short, string.format(
+            "%s of %d bytes: an update message has at least %d", name, n, U_HEAD + FIELD_TAG))
+        partial_head(r, n, sub)
+        text = name .. (n >= 4 and string.format(" node %d", r:range(2, 2):uint()) or "")
+            .. " [truncated]"
+    else
+        text = nil
+        sub:add(uf.flags, r:range(1, 1))
+        sub:add(uf.node, r:range(2, 2))
+        sub:add(uf.session, r:range(4, 4))
+        local ctr = sub:add(uf.counter, r:range(8, 4))
+        if t == U_HELLO then
+            ctr:append_text(" (the laptop's nonce)")
+        elseif t == U_STATUS then
+            ctr:append_text(" (the HELLO's nonce)")
+        end
+        local node = r:range(2, 2):uint()
+        local blen = n - U_HEAD - FIELD_TAG
+        local b = blen > 0 and r:range(U_HEAD, blen) or nil
+        local spec = update_body[t]
+        local prefix = string.format("%s node %d", name, node)
+        if spec == nil then
+            sub:add_proto_expert_info(fef.u_unknown, string.format("update type 0x%02x", t))
+            if b then
+                sub:add(uf.body, b)
+            end
+            text = prefix
+        elseif blen < spec[1] then
+            sub:add_proto_expert_info(fef.u_short, string.format(
+                "%s body of %d bytes, needs %d", name, blen, spec[1]))
+            if b then
+                sub:add(uf.body, b)
+            end
+            text = prefix .. " [truncated]"
+        else
+            if spec[2] and blen > spec[1] then
+                sub:add(uf.extra, r:range(U_HEAD + spec[1], blen - spec[1]))
+                sub:add_proto_expert_info(fef.u_trailing, string.format(
+                    "%s body of %d bytes, expected %d", name, blen, spec[1]))
+            end
+            if t == U_HELLO then
+                text = string.format("%s nonce %d", prefix, r:range(8, 4):uint())
+            elseif t == U_STATUS then
+                sub:add(uf.st_fw, b:range(0, 8))
+                sub:add(uf.st_prev_fw, b:range(8, 8))
+                sub:add(uf.st_config, b:range(16, 8))
+                sub:add(uf.st_rb_from, b:range(24, 8))
+                sub:add(uf.st_boot, b:range(32, 2))
+                sub:add(uf.st_uptime, b:range(34, 4))
+                sub:add(uf.st_mpy, b:range(38, 2))
+                sub:add(uf.st_counter, b:range(40, 4))
+                sub:add(uf.st_slot, b:range(44, 1))
+                sub:add(uf.st_prev_slot, b:range(45, 1))
+                sub:add(uf.st_pending, b:range(46, 1))
+                sub:add(uf.st_tries, b:range(47, 1))
+                sub:add(uf.st_rb_what, b:range(48, 1))
+                sub:add(uf.st_rb_tries, b:range(49, 1))
+                local slot = b:range(44, 1):uint()
+                local pending = b:range(46, 1):uint()
+                text = string.format("%s session 0x%08x fw %s slot %s boot %d", prefix,
+                    r:range(4, 4):uint(), hex(b:range(0, 8)),
+                    slot_names[slot] or tostring(slot), b:range(32, 2):uint())
+                if pending_names[pending] ~= "none" then
+                    text = text .. " pending " .. (pending_names[pending] or tostring(pending))
+                end
+            elseif t == U_BEGIN then
+                sub:add(uf.begin_kind, b:range(0, 1))
+                sub:add(uf.begin_files, b:range(1, 1))
+                sub:add(uf.begin_set, b:range(2, U_SET_LEN))
+                local kind = b:range(0, 1):uint()
+                text = string.format("%s %s, %d files, set %s", prefix,
+                    kind_names[kind] or string.format("kind %d", kind), b:range(1, 1):uint(),
+                    hex(b:range(2, 8)))
+            elseif t == U_FILE then
+                sub:add(uf.file_index, b:range(0, 1))
+                sub:add(uf.file_size, b:range(1, 4))
+                sub:add(uf.file_sha256, b:range(5, 32))
+                local path = ""
+                if blen > 37 then
+                    local p = b:range(37)
+                    sub:add_packet_field(uf.file_path, p, ENC_UTF_8)
+                    path = " " .. p:string(ENC_UTF_8)
+                end
+                text = string.format("%s file %d%s (%d bytes)", prefix, b:range(0, 1):uint(), path,
+                    b:range(1, 4):uint())
+            elseif t == U_DATA then
+                sub:add(uf.data_index, b:range(0, 1))
+                sub:add(uf.data_offset, b:range(1, 4))
+                local dlen = blen - 5
+                if dlen > 0 then
+                    sub:add(uf.data_len, b:range(5), dlen):set_generated()
+                    sub:add(uf.data_bytes, b:range(5))
+                else
+                    sub:add(uf.data_len, dlen):set_generated()
+                end
+                text = string.format("%s file %d @%d (%d bytes)", prefix, b:range(0, 1):uint(),
+                    b:range(1, 4):uint(), dlen)
+            elseif t == U_ACK then
+                sub:add(uf.ack_code, b:range(0, 1))
+                sub:add(uf.ack_value, b:range(1, 4))
+                local code = b:range(0, 1):uint()
+                text = string.format("%s %s %d", prefix, ack_codes[code] or string.format("code %d", code),
+                    b:range(1, 4):uint())
+                if blen > 5 then
+                    local m = b:range(5)
+                    sub:add_packet_field(uf.ack_text, m, ENC_UTF_8)
+                    text = text .. ' "' .. m:string(ENC_UTF_8) .. '"'
+                end
+            else -- COMMIT, RESET: empty bodies
+                text = prefix
+            end
+        end
+        sub:add(uf.tag, r:range(n - FIELD_TAG, FIELD_TAG))
+    end
+    sub:append_text(": " .. text)
+    return text
+end
 
 function field.dissector(tvb, pinfo, tree)
     local n = tvb:len()
     pinfo.cols.protocol = "roam field"
     local sub = tree:add(field, tvb(), "roam field service")
+    if n >= 1 and tvb(0, 1):uint() >= U_FIRST and tvb(0, 1):uint() <= U_RELAY then
+        if n < tvb:reported_len() then
+            -- the capture kept part of the datagram (snap length): the tag is not where it seems
+            sub:add(uf.type, tvb(0, 1))
+            sub:add_proto_expert_info(fef.u_cut, string.format("%d of %d bytes captured", n,
+                tvb:reported_len()))
+            pinfo.cols.info = string.format("UPDATE %s [cut by the capture]",
+                update_types[tvb(0, 1):uint()] or "?")
+            return n
+        end
+        pinfo.cols.info = "UPDATE " .. dissect_update(tvb(), sub, 0)
+        return n
+    end
     if n < 4 + FIELD_TAG then
         sub:add_proto_expert_info(fef.short)
         return n
@@ -377,4 +686,7 @@ function field.dissector(tvb, pinfo, tree)
     return n
 end
 
-DissectorTable.get("udp.port"):add(FIELD_PORT, field)
+-- 4345: a board's end (and the collector's); 4346: the laptop's end of an update session
+local udp_port = DissectorTable.get("udp.port")
+udp_port:add(FIELD_PORT, field)
+udp_port:add(LAPTOP_PORT, field)

@@ -1,0 +1,206 @@
+"""A changed firmware deployed over the air to the 12 boards of the `walk` lab, every cable
+pulled, while the walk and its flows run (issue "Over-the-air deploy").
+
+Every step is a real `roam` command: `roam lab up`, `roam deploy` and `roam provision` over USB,
+`roam lab unplug --all`, `roam lab start`; 10 s into the walk, `roam deploy --ota --firmware
+DIR` with this checkout's firmware changed by one line (a new version: every module's hash
+stays, driver.py's changes, so the set's hash changes and the whole set is sent and checked);
+then `roam devices --ota --json`.
+
+Figures:
+* the deploy's wall time, from the command's start to every board running the new version past
+  its health mark (goal: <= 60 s for the ~100 KB of .mpy on 12 boards);
+* the boards running the new version, by `roam devices --ota --json` and by their own log (the
+  console's `start` line names the set) (goal: 12 of 12);
+* delivery of the running flows, from the air's captures (the datagrams the air saw sent, and
+  those it delivered to the destination's radio): while the set is sent to the boards
+  (staging: the update shares the air with the flows), and in a window as long before the
+  deploy (the walk's own losses, at hand-offs), (goal: >= 99 % while staging); and the cost of
+  the switch itself (every board restarts once): datagrams lost from the first board's restart
+  until every board runs again, and that outage's length.
+
+    python -m bench.ota_deploy          # writes out/bench/ota_deploy.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench import field_common as fc  # noqa: E402
+from bench.common import BenchError, figure, write_result  # noqa: E402
+
+ROAM = str(Path(sys.executable).parent / "roam")
+SPEED = 6
+FLOW_START_S = 18  # scenario seconds: 3 s into the walk at 6x
+DEPLOY_AT_S = 10  # real seconds into the walk
+WALK_S = 120  # real seconds the scenario lasts (the deploy ends well before)
+
+
+def roam(*args: str, timeout: float = 180, check: bool = True):
+    r = subprocess.run(
+        [ROAM, *args], capture_output=True, text=True, timeout=timeout, cwd=str(REPO)
+    )
+    if check and r.returncode != 0:
+        raise BenchError("roam %s failed: %s %s" % (" ".join(args), r.stdout, r.stderr))
+    return r
+
+
+def scenario(out: Path) -> Path:
+    from hosttools.sim import scenario as sc_mod
+
+    text = Path(sc_mod.resolve("walk")).read_text()
+    text = text.replace("duration_s = 300\n", "duration_s = %d\n" % (WALK_S * SPEED))
+    for iv in ("100", "200"):
+        text = text.replace(
+            "interval_ms = %s\n" % iv, "interval_ms = %s\nstart_s = %d\n" % (iv, FLOW_START_S)
+        )
+    path = out / "walk_ota.toml"
+    path.write_text(text)
+    return path
+
+
+def changed_firmware(out: Path) -> Path:
+    dst = out / "firmware"
+    shutil.copytree(REPO / "firmware", dst, ignore=shutil.ignore_patterns("__pycache__"))
+    with open(dst / "driver.py", "a") as f:
+        f.write('\nFIELD_NOTE = "deployed over the air at %d"\n' % time.time())
+    return dst
+
+
+def flows_between(lab: Path, sc, boards, t0: float, t1: float, grace: float = 1.0):
+    """(sent, delivered) of every flow: datagrams the air saw sent in [t0, t1], and of those,
+    the ones delivered to the destination by t1 + grace."""
+    sent_n = delivered_n = 0
+    for f in sc.flows:
+        src, dst = boards[f.src], boards[f.dst]
+        sent, _ = fc.air_flow(lab, src["address"], dst["address"], dst["mac"], t0, t1)
+        _, got = fc.air_flow(lab, src["address"], dst["address"], dst["mac"], t0, t1 + grace)
+        sent_n += len(sent)
+        delivered_n += len(sent & got)
+    return sent_n, delivered_n
+
+
+def console_times(console: Path, ev: str, after: float) -> dict[str, list[tuple[float, dict]]]:
+    """Per board, (host time, line) of its console's `ev` lines after host time ``after``."""
+    out: dict[str, list[tuple[float, dict]]] = {}
+    for p in console.glob("*.jsonl"):
+        for ln in p.read_text(errors="replace").splitlines():
+            try:
+                rec = json.loads(ln)
+            except ValueError:
+                continue
+            j = rec.get("json")
+            if isinstance(j, dict) and j.get("ev") == ev and rec["host"] >= after:
+                out.setdefault(p.stem, []).append((rec["host"], j))
+    return out
+
+
+def run() -> dict:
+    out = REPO / "out" / "bench" / "ota_deploy"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    lab = out / "lab"
+    fleet, keys = str(lab / "fleet.toml"), str(lab / "keys.toml")
+    fw = changed_firmware(out)
+    roam("lab", "up", str(scenario(out)), "--dir", str(lab), "--speed", str(SPEED))
+    try:
+        roam("deploy", "--fleet", fleet, timeout=300)
+        roam("provision", "--fleet", fleet, "--keys", keys)
+        roam("lab", "unplug", "--all", "--dir", str(lab))
+        before = json.loads(
+            roam("devices", "--ota", "--json", "--fleet", fleet, "--keys", keys, check=False).stdout
+        )
+        roam("lab", "start", "--dir", str(lab))
+        time.sleep(DEPLOY_AT_S)
+        t_a = time.time()
+        r = roam("deploy", "--ota", "--firmware", str(fw), "--fleet", fleet, "--keys", keys)
+        t_b = time.time()
+        time.sleep(2)
+        after = json.loads(
+            roam("devices", "--ota", "--json", "--fleet", fleet, "--keys", keys, check=False).stdout
+        )
+        st = json.loads(roam("lab", "status", "--json", "--dir", str(lab)).stdout)
+    finally:
+        roam("lab", "down", "--dir", str(lab), check=False)
+    from hosttools.sim import scenario as sc_mod
+
+    sc = sc_mod.load(str(out / "walk_ota.toml"))
+    boards = {b["name"]: b for b in st["boards"]}
+    resets = console_times(lab / "console", "ota_reset", t_a)
+    starts = console_times(lab / "console", "start", t_a)
+    t_switch = min(t for v in resets.values() for t, _ in v)
+    new_fw = {row["fw"] for row in after if row.get("reached")}
+    running = [
+        name
+        for name, v in starts.items()
+        if any(j.get("slot") in ("a", "b") and (j.get("fw") or "")[:16] in new_fw for _, j in v)
+    ]
+    t_back = max(min(t for t, _ in starts[n]) for n in running) if running else t_b
+    staging = flows_between(lab, sc, boards, t_a, t_switch - 1.0)
+    baseline = flows_between(lab, sc, boards, t_a - (t_switch - t_a), t_a - 1.0)
+    switch = flows_between(lab, sc, boards, t_switch - 0.2, t_back + 2.0)
+    m = re.search(r"deploy --ota: (\d+) boards in ([\d.]+)s", r.stdout)
+    return {
+        "boards": len(boards),
+        "set_bytes": sum(p.stat().st_size for p in fw.rglob("*.py")),
+        "deploy_s": float(m.group(2)) if m else t_b - t_a,
+        "staging_s": t_switch - t_a,
+        "switch_outage_s": t_back - t_switch,
+        "running_new_by_status": sum(
+            1
+            for row in after
+            if row.get("reached") and row["fw"] in new_fw and row["slot"] != "root"
+        ),
+        "running_new_by_log": len(running),
+        "versions_after": sorted(new_fw),
+        "version_before": sorted({row.get("fw") for row in before if row.get("reached")}),
+        "staging_flows": staging,
+        "baseline_flows": baseline,
+        "switch_flows": switch,
+        "stdout": r.stdout.splitlines()[-13:],
+    }
+
+
+def main() -> int:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
+    r = run()
+    print(json.dumps(r, indent=1))
+
+    def share(p):
+        return p[1] / p[0] if p[0] else 0.0
+
+    figures = {
+        "boards": figure(r["boards"], "boards"),
+        "deploy_wall": figure(round(r["deploy_s"], 1), "s"),
+        "staging": figure(round(r["staging_s"], 1), "s"),
+        "running_new_by_status": figure(r["running_new_by_status"], "boards"),
+        "running_new_by_log": figure(r["running_new_by_log"], "boards"),
+        "delivery_while_staging": figure(round(share(r["staging_flows"]), 4), "ratio"),
+        "datagrams_while_staging": figure(r["staging_flows"][0], "datagrams"),
+        "delivery_before_deploy": figure(round(share(r["baseline_flows"]), 4), "ratio"),
+        "delivery_across_switch": figure(round(share(r["switch_flows"]), 4), "ratio"),
+        "switch_outage": figure(round(r["switch_outage_s"], 2), "s"),
+    }
+    write_result("ota_deploy", figures)
+    ok = (
+        r["deploy_s"] <= 60
+        and r["running_new_by_status"] == r["boards"]
+        and r["running_new_by_log"] == r["boards"]
+        and share(r["staging_flows"]) >= 0.99
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
