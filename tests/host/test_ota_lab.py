@@ -53,7 +53,7 @@ def test_devices_ota_reports_every_board_over_the_air(lab):
     d, fleet, keys = lab
     _, rows = _devices(d, fleet, keys)
     assert set(rows) == set(BOARDS)
-    for name, row in rows.items():
+    for row in rows.values():
         assert row["reached"], row
         assert row["slot"] == "root" and row["fw_current"] and row["config_current"], row
         assert row["pending"] is None and row["rollback"] is None, row

@@ -610,7 +610,9 @@ def test_lua_decodes_the_acks(updates):
         sent, _frame, row = updates[name]
         assert (_u(row, "ack.code"), _u(row, "ack.value")) == (sent["code"], sent["value"])
         assert row["roamfield.update.ack.text"] == sent["text"]
-    assert updates["update_ack"][2]["_ws.col.Info"] == "UPDATE ACK node 9 OFFSET 1024"
+    assert updates["update_ack"][2]["_ws.col.Info"] == "UPDATE ACK node 9 OFFSET %d" % (
+        uwire.DATA_UDP
+    )
     assert updates["update_ack_text"][2]["_ws.col.Info"] == (
         'UPDATE ACK node 9 BAD_CONFIG 0 "cell: key, 32 bytes"'
     )
