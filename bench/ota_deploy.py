@@ -12,6 +12,9 @@ Figures:
   its health mark (goal: <= 60 s for the ~100 KB of .mpy on 12 boards);
 * the boards running the new version, by `roam devices --ota --json` and by their own log (the
   console's `start` line names the set) (goal: 12 of 12);
+* a firmware that raises at import, deployed to one board: the boots until it runs the old
+  version again (goal: <= 3), the time the command takes to say so, `roam devices --ota`
+  reporting the rollback;
 * delivery of the running flows, from the air's captures (the datagrams the air saw sent, and
   those it delivered to the destination's radio): while the set is sent to the boards
   (staging: the update shares the air with the flows), and in a window as long before the
@@ -105,6 +108,57 @@ def console_times(console: Path, ev: str, after: float) -> dict[str, list[tuple[
     return out
 
 
+def broken_deploy(out: Path, lab: Path, fleet: str, keys: str, board: str = "a2") -> dict:
+    """A firmware that raises at import, deployed to one board: how it ends."""
+    fw = out / "broken"
+    shutil.copytree(REPO / "firmware", fw, ignore=shutil.ignore_patterns("__pycache__"))
+    with open(fw / "driver.py", "a") as f:
+        f.write('\nraise RuntimeError("broken on purpose")\n')
+    log = lab / "console" / (board + ".log")
+    mark = log.stat().st_size
+    t0 = time.monotonic()
+    r = roam(
+        "deploy",
+        "--ota",
+        "--board",
+        board,
+        "--firmware",
+        str(fw),
+        "--fleet",
+        fleet,
+        "--keys",
+        keys,
+        check=False,
+    )
+    took = time.monotonic() - t0
+    with open(log, "rb") as f:
+        f.seek(mark)
+        text = f.read().decode("utf-8", "replace")
+    rows = json.loads(
+        roam(
+            "devices",
+            "--ota",
+            "--json",
+            "--board",
+            board,
+            "--fleet",
+            fleet,
+            "--keys",
+            keys,
+            check=False,
+        ).stdout
+    )
+    return {
+        "exit": r.returncode,
+        "error": r.stderr.strip().splitlines()[:1],
+        "seconds": took,
+        "boots": text.count("rst:"),  # every start after the switch, the rollback's included
+        "crashes": text.count("broken on purpose"),
+        "logged_rollback": '"ev":"ota_rollback"' in text,
+        "reported": rows[0].get("rollback") if rows else None,
+    }
+
+
 def run() -> dict:
     out = REPO / "out" / "bench" / "ota_deploy"
     shutil.rmtree(out, ignore_errors=True)
@@ -130,6 +184,7 @@ def run() -> dict:
             roam("devices", "--ota", "--json", "--fleet", fleet, "--keys", keys, check=False).stdout
         )
         st = json.loads(roam("lab", "status", "--json", "--dir", str(lab)).stdout)
+        rollback = broken_deploy(out, lab, fleet, keys)
     finally:
         roam("lab", "down", "--dir", str(lab), check=False)
     from hosttools.sim import scenario as sc_mod
@@ -168,6 +223,7 @@ def run() -> dict:
         "baseline_flows": baseline,
         "switch_flows": switch,
         "stdout": r.stdout.splitlines()[-13:],
+        "rollback": rollback,
     }
 
 
@@ -190,13 +246,20 @@ def main() -> int:
         "delivery_before_deploy": figure(round(share(r["baseline_flows"]), 4), "ratio"),
         "delivery_across_switch": figure(round(share(r["switch_flows"]), 4), "ratio"),
         "switch_outage": figure(round(r["switch_outage_s"], 2), "s"),
+        "broken_fw_boots_to_rollback": figure(r["rollback"]["boots"], "boots"),
+        "broken_fw_rollback_time": figure(round(r["rollback"]["seconds"], 1), "s"),
     }
+    rb = r["rollback"]
     write_result("ota_deploy", figures)
     ok = (
         r["deploy_s"] <= 60
         and r["running_new_by_status"] == r["boards"]
         and r["running_new_by_log"] == r["boards"]
         and share(r["staging_flows"]) >= 0.99
+        and rb["exit"] != 0
+        and rb["boots"] <= 3
+        and rb["logged_rollback"]
+        and (rb["reported"] or {}).get("what") == "firmware"
     )
     return 0 if ok else 1
 
