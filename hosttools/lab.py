@@ -704,11 +704,13 @@ class LabDaemon:
                     conn.settimeout(5)
                     try:
                         req = json.loads(conn.makefile("r").readline())
-                        ans = self.control(req)
-                    except (ValueError, KeyError, TypeError) as e:
+                    except (ValueError, OSError) as e:
                         ans = {"ok": False, "error": "bad request: %s" % e}
-                    except OSError:
-                        continue
+                    else:
+                        try:
+                            ans = self.control(req)
+                        except Exception as e:  # noqa: BLE001 - the client gets the reason
+                            ans = {"ok": False, "error": "%s: %s" % (type(e).__name__, e)}
                     try:
                         conn.sendall((json.dumps(ans) + "\n").encode())
                     except OSError:
@@ -930,8 +932,10 @@ def control(d: Path, cmd: str, boards: list[str] | None = None) -> dict[str, Any
         raise RoamError("the lab in %s does not answer (%s)" % (d, e)) from None
     finally:
         s.close()
+    if not ans:
+        raise RoamError("the lab in %s gave no answer to %s" % (d, cmd))
     if not ans.get("ok"):
-        raise RoamError(ans.get("error") or "the lab refused %s" % cmd)
+        raise RoamError("the lab refused %s: %s" % (cmd, ans.get("error") or "?"))
     return ans
 
 

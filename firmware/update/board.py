@@ -89,12 +89,6 @@ def idle(drv, now):
         return
     drv.update = None
     drv.log.event("ota_service", {"on": False, "taken": svc.taken, "refused": svc.refused}, now)
-    for m in ("update.service", "update.stage", "update.wire", "update.board"):
+    # the package and slots too (main.py dropped slots at boot; the service loaded it again)
+    for m in ("update.service", "update.stage", "update.wire", "update.board", "update", "slots"):
         sys.modules.pop(m, None)
-    import update
-
-    for name in ("service", "stage", "wire", "board"):
-        try:
-            delattr(update, name)
-        except AttributeError:
-            pass

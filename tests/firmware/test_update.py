@@ -387,3 +387,39 @@ class ConfigTest(Scratch):
         self.assertEqual(st["rollback"]["what"], "config")
         with open("config.json") as f:
             self.assertEqual(json.load(f), CFG)
+
+
+class _Log:
+    def __init__(self):
+        self.events = []
+
+    def event(self, name, fields, now=None):
+        self.events.append((name, fields))
+
+
+class IdleTest(Scratch):
+    """The driver's side: the service and its modules go after a quiet minute."""
+
+    def test_the_service_is_dropped_after_a_quiet_minute(self):
+        import sys
+
+        from update import board
+
+        class Drv:
+            pass
+
+        drv = Drv()
+        drv.update = service.Service(7, KEY, lambda: (bytes(32), 1, 0, 0), lambda b: 5, 1000)
+        drv.log = _Log()
+        board.idle(drv, 1000 + service.IDLE_MS - 1)
+        self.assertIsNotNone(drv.update)  # not yet
+        self.assertIn("update.service", sys.modules)
+        board.idle(drv, 1000 + service.IDLE_MS + 1)
+        self.assertIsNone(drv.update)
+        for m in ("update.service", "update.stage", "update.wire", "update.board"):
+            self.assertNotIn(m, sys.modules)
+        self.assertEqual(drv.log.events[-1][0], "ota_service")
+        # the next message loads it again
+        from update import service as again  # noqa: F401
+
+        self.assertIn("update.service", sys.modules)
