@@ -135,16 +135,16 @@ def run_mobile(n):
         m.on_frame(
             now, 0, bytes([2, 0, 0, 0, 0, 1 + i]), -50 - i, advert.encode_advertisement(adv, KEY)
         )
-        if not challenge and ipv4.addr_key(adv.src, 0) not in m.agents and m._challenge:
-            hear(i, now, m._challenge)  # a new agent enters by answering the solicitation
+        if not challenge and ipv4.addr_key(adv.src, 0) not in m.agents.table and m.sol.challenge:
+            hear(i, now, m.sol.challenge)  # a new agent enters by answering the solicitation
 
     def answer(now):
         # the agent's reply to the registration in flight
-        info = m.req_agent
+        info = m.reg.agent
         if info is None:
             return
         rep = registration.RegReply(
-            src=info.addr, dst=m.address, code=0, lifetime=30, home=m.address, ident=m.req_ident
+            src=info.addr, dst=m.address, code=0, lifetime=30, home=m.address, ident=m.reg.ident
         )
         m.on_frame(now, 0, info.mac, -50, registration.encode_reply(rep, KEY))
 
@@ -166,7 +166,7 @@ def run_mobile(n):
         used = gc.mem_alloc()
         if used > peak:
             peak = used
-    return m, code, len(m.agents), peak - BASE
+    return m, code, len(m.agents.table), peak - BASE
 
 
 def main():

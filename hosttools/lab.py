@@ -206,13 +206,13 @@ def speed_up(cfg: dict[str, Any], role: str, k: float) -> None:
     """A field K times faster: the timers that follow movement run K times faster too (an
     agent's advertisement interval, a mobile node's re-ranking period and hand-off dwell), so a
     node hands off at the same place as at walking speed. Values the scenario set are scaled."""
-    from mobility import agent, mobile, ranking
+    from mobility import agent, agenttable, ranking
 
     if role == "agent":
         v = cfg.get("adv_interval_ms", agent.DEFAULT_ADV_INTERVAL_MS)
         cfg["adv_interval_ms"] = max(20, int(round(v / k)))
     elif role == "mobile":
-        v = cfg.get("rerank_ms", mobile.DEFAULT_RERANK_MS)
+        v = cfg.get("rerank_ms", agenttable.DEFAULT_RERANK_MS)
         cfg["rerank_ms"] = max(10, int(round(v / k)))
         rank = dict(cfg.get("rank") or {})
         rank["dwell_ms"] = int(round(rank.get("dwell_ms", ranking.DEFAULTS["dwell_ms"]) / k))

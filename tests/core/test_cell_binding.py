@@ -27,7 +27,7 @@ class BindingTest(unittest.TestCase):
         self.assertIsNotNone(b)
         self.assertEqual(b[0], addr(11))
         self.assertEqual(b[1], m.stations["M"].mac)  # the route: home address -> MAC
-        self.assertIs(mobile.serving, mobile.agents[ipv4.addr_key(addr(1), 0)])
+        self.assertIs(mobile.serving, mobile.agents.table[ipv4.addr_key(addr(1), 0)])
         self.assertEqual(mobile.mode, "agent")
         self.assertEqual(len(m.logged("binding_up", "A")), 1)
         self.assertEqual(len(m.logged("bound", "M")), 1)
@@ -73,7 +73,7 @@ class BindingTest(unittest.TestCase):
         m.run(2000)
         mobile = m.stations["M"].role
         agent = m.stations["A"].role
-        mobile._deregister(m.now, mobile.serving)  # what a hand-off sends to the old agent
+        mobile.reg.deregister(m.now, mobile.serving)  # what a hand-off sends to the old agent
         m._drain(m.stations["M"])
         m.run(10)
         self.assertEqual(agent.bindings, {})

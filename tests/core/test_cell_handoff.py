@@ -117,7 +117,7 @@ class MakeBeforeBreakTest(unittest.TestCase):
         self.assertEqual([e[3]["reason"] for e in down], ["dereg"])
         self.assertEqual(down[0][3]["to"], "10.0.0.2")  # the retry still names the new agent
         # answered: nothing more is sent after that
-        self.assertIsNone(m.stations["M"].role.dereg_agent)
+        self.assertIsNone(m.stations["M"].role.reg.dereg_agent)
 
     def _walk_together(self, policy):
         """M and C, both bound to A, exchange datagrams; A announces a planned outage, so both

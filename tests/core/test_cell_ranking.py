@@ -6,7 +6,8 @@ from medium import Medium, config, make_rand
 
 from mobility import advert, ranking
 from mobility.agent import Agent
-from mobility.mobile import AgentInfo, MobileNode
+from mobility.agenttable import AgentInfo
+from mobility.mobile import MobileNode
 
 
 def info(rssi, load=0, capacity=20, services=advert.SVC_ROUTING):

@@ -61,7 +61,7 @@ class AdvertisementAfterForgetTest(unittest.TestCase):
         self.assertIsNotNone(mn.serving)
         m.deafen("A", "M")
         m.run(10000)  # lifetime runs out: agent_lost (silence), forgotten from the table
-        self.assertEqual(mn.agents, {})
+        self.assertEqual(mn.agents.table, {})
         self.assertTrue(any(e[3]["cause"] == "silence" for e in m.logged("agent_lost", "M")))
         before = mobile_state(mn)
         mark = len(m.events)
@@ -83,14 +83,14 @@ class AdvertisementAfterForgetTest(unittest.TestCase):
         mn = m.stations["M"].role
         old = frames(m, "A", "adv")[0]
         k = ipv4.addr_key(addr(1), 0)
-        held = mn.adv_window.held(k)
-        mn._lose(m.now, mn.agents[k], "link")  # dropped from the agent table
+        held = mn.agents.window.held(k)
+        mn._lose(m.now, mn.agents.table[k], "link")  # dropped from the agent table
         m._drain(m.stations["M"])
-        self.assertEqual(mn.adv_window.held(k), held)
+        self.assertEqual(mn.agents.window.held(k), held)
         mark = len(m.events)
         m.inject("M", ATTACKER, old)
         self.assertEqual(state_events(m, "M", mark), [])
-        self.assertNotIn(k, mn.agents)
+        self.assertNotIn(k, mn.agents.table)
 
 
 class FirstHeardTest(unittest.TestCase):
@@ -102,8 +102,8 @@ class FirstHeardTest(unittest.TestCase):
         self.assertTrue(answers)
         m.deafen("A", "M")
         m.run(10000)
-        self.assertEqual(mn.agents, {})
-        mn._send_solicitation(m.now, advert.LEVEL_ROUTING)  # a new challenge is out
+        self.assertEqual(mn.agents.table, {})
+        mn.sol.send(m.now, advert.LEVEL_ROUTING)  # a new challenge is out
         m._drain(m.stations["M"])
         before = mobile_state(mn)
         mark = len(m.events)
@@ -126,7 +126,7 @@ class FirstHeardTest(unittest.TestCase):
         m.run(50)
         self.assertEqual(mobile_state(mn), before)
         self.assertEqual(state_events(m, "M2", mark), [])
-        self.assertEqual(mn.agents, {})
+        self.assertEqual(mn.agents.table, {})
 
     def test_a_real_agent_is_confirmed_by_its_answer(self):
         m = cell()
@@ -176,7 +176,7 @@ class AgentRebootTest(unittest.TestCase):
         m.run(3000)
         m.deafen("A", "M")
         m.run(10000)
-        self.assertEqual(mn.agents, {})
+        self.assertEqual(mn.agents.table, {})
         before = mobile_state(mn)
         mark = len(m.events)
         for old in old_boot:
@@ -193,8 +193,8 @@ class AgentRebootTest(unittest.TestCase):
         reboot_agent(m, 5, 55)
         m.run(3000)
         k = ipv4.addr_key(addr(1), 0)
-        self.assertEqual(mn.adv_window.held(k)[1] >> 16, 5)
-        self.assertNotEqual(mn.adv_window.held(k)[1], m.stations["A"].role.nonce)
+        self.assertEqual(mn.agents.window.held(k)[1] >> 16, 5)
+        self.assertNotEqual(mn.agents.window.held(k)[1], m.stations["A"].role.nonce)
         self.assertTrue(any(e[3]["reason"] == "replay" for e in m.logged("reject", "M")))
 
 
@@ -239,7 +239,7 @@ class HostReplyReplayTest(unittest.TestCase):
         self.assertTrue(olds)
         m.deafen("M1", "M2")
         m.run(40000)  # the host reply's lifetime runs out
-        self.assertEqual(mn.hosts, {})
+        self.assertEqual(mn.direct.table, {})
         before = mobile_state(mn)
         mark = len(m.events)
         for old in olds:
@@ -258,11 +258,11 @@ class HostReplyReplayTest(unittest.TestCase):
         m.hear("M1", "M2", -60)
         m.run(12000)  # solicitations back off to one per 8 s
         k = ipv4.addr_key(addr(12), 0)
-        self.assertIn(k, mn.hosts)
-        self.assertEqual(mn.host_window.held(k)[1] >> 16, 2)
+        self.assertIn(k, mn.direct.table)
+        self.assertEqual(mn.direct.window.held(k)[1] >> 16, 2)
         m.deafen("M1", "M2")
         m.run(40000)
-        self.assertEqual(mn.hosts, {})
+        self.assertEqual(mn.direct.table, {})
         before = mobile_state(mn)
         mark = len(m.events)
         for old in olds:

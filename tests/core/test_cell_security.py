@@ -20,9 +20,9 @@ def agent_state(a):
 def mobile_state(mn):
     agents = sorted(
         (k, i.addr, i.mac, i.services, i.capacity, i.load, i.nonce, i.outage_start)
-        for k, i in mn.agents.items()
+        for k, i in mn.agents.table.items()
     )
-    hosts = sorted((k, tuple(v[:3])) for k, v in mn.hosts.items())
+    hosts = sorted((k, tuple(v[:3])) for k, v in mn.direct.table.items())
     serving = None if mn.serving is None else mn.serving.addr
     return (agents, hosts, serving, mn.bound_until, mn.mode)
 
@@ -115,7 +115,7 @@ class ForgedTest(unittest.TestCase):
         mn = m.stations["M"].role
         before = mobile_state(mn)
         rep = registration.RegReply(
-            src=addr(1), dst=addr(11), code=66, home=addr(11), ident=mn.req_ident
+            src=addr(1), dst=addr(11), code=66, home=addr(11), ident=mn.reg.ident
         )
         m.inject("M", ATTACKER, registration.encode_reply(rep, WRONG_KEY))
         self.assertEqual(mobile_state(mn), before)
@@ -143,7 +143,7 @@ class ReplayTest(unittest.TestCase):
         self.assertEqual(m.logged("reject", "A")[-1][3]["reason"], "ident")
         # after the node left (deregistered), a replay must not bring the binding back
         mn = m.stations["M"].role
-        mn._deregister(m.now, mn.serving)
+        mn.reg.deregister(m.now, mn.serving)
         m._drain(m.stations["M"])
         m.run(10)
         self.assertEqual(a.bindings, {})
@@ -187,7 +187,7 @@ class ReplayTest(unittest.TestCase):
         m.inject("M1", ATTACKER, old)
         self.assertEqual(mobile_state(mn), before)
         self.assertEqual(
-            m.stations["M1"].role.hosts[ipv4.addr_key(addr(12), 0)][1], m.stations["M2"].mac
+            m.stations["M1"].role.direct.table[ipv4.addr_key(addr(12), 0)][1], m.stations["M2"].mac
         )
         # refused as stale (it echoes an old challenge) before its sequence is looked at
         self.assertEqual(m.logged("reject", "M1")[-1][3]["reason"], "stale")

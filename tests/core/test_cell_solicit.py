@@ -51,7 +51,7 @@ class SolicitationTest(unittest.TestCase):
         mn = m.stations["M"].role
         self.assertEqual(mn.serving.addr, ipv4.aton("10.0.0.1"))
         self.assertEqual(
-            sorted(mn.agents),
+            sorted(mn.agents.table),
             sorted(ipv4.addr_key(ipv4.aton(a), 0) for a in ("10.0.0.1", "10.0.0.3")),
         )
         m.capture = []
@@ -71,7 +71,7 @@ class SolicitationTest(unittest.TestCase):
             if node in "ABC" and d[9] == 1 and d[20] == 9 and mac == m.stations["M"].mac
         ]
         self.assertEqual(answers, ["B"])
-        self.assertIn(ipv4.addr_key(ipv4.aton("10.0.0.2"), 0), mn.agents)
+        self.assertIn(ipv4.addr_key(ipv4.aton("10.0.0.2"), 0), mn.agents.table)
 
     def test_downgrade_after_is_configurable(self):
         m = Medium()

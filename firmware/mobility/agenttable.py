@@ -1,0 +1,282 @@
+"""A mobile node's agent table (docs/CORE.md "Mobile node": agent table, re-ranking).
+
+The agents it hears, what their last advertisement said, the signal it hears them at, and the
+choice among them: the best candidate (scores from ranking.py), and while bound whether a better
+one has led the serving agent long enough to move (hysteresis). Advertisement replay state
+(``window``) outlives the entries: a recording of an agent replayed later is refused, its next
+real advertisement is newer.
+"""
+
+from mobility import advert, ipv4, ranking, replay, ticks
+from mobility.node import cfg_int, due, soonest
+
+try:
+    from micropython import const
+except ImportError:
+
+    def const(x):  # type: ignore[misc]
+        return x
+
+
+DEFAULT_MAX_AGENTS = const(10)
+DEFAULT_REFUSED_MS = const(10000)  # an agent that refused us is no candidate for this long
+DEFAULT_RERANK_MS = const(1000)
+MAX_UNKNOWN = const(8)  # agents heard once, not yet probed, remembered at most
+FADING_MISSES = const(2)  # serving agent's advertisements missed in a row: move without dwell
+
+# what take() made of an advertisement
+REPLAYED = const(0)  # not newer than one accepted before
+IGNORED = const(1)  # another address under the key of one we hold, or no room
+UNKNOWN = const(2)  # an agent not in the table, and no answer to our solicitation
+NEW = const(3)  # an agent entered the table
+HEARD = const(4)  # an agent we hold, same boot
+REBOOTED = const(5)  # an agent we hold, under a new boot nonce: it lost our binding
+
+
+class AgentInfo:
+    """What the node knows about one agent it hears."""
+
+    def __init__(self, addr, mac, iface, rssi):
+        self.addr = addr
+        self.mac = mac
+        self.iface = iface
+        self.rssi = rssi  # smoothed dBm
+        self.expiry = 0  # advertisement lifetime runs out (ticks)
+        self.services = 0
+        self.capacity = 0
+        self.load = 0
+        self.reg_lifetime = 0
+        self.nonce = 0  # the agent's boot nonce: first half of our registration identification
+        self.outage_start = None  # planned outage (ticks) or None
+        self.fails = 0  # consecutive failed unicasts
+        self.interval = 1000  # advertisement period (ms): a third of the advertisement lifetime
+        self.miss_at = 0  # an advertisement not heard by then counts as missed (ticks)
+        self.missed = 0  # advertisements missed in a row
+        self.blocked_until = None  # refused us: no candidate until then
+
+
+class AgentTable:
+    def __init__(self, config, out):
+        self.w = ranking.weights(config.get("rank"))
+        self.capacity = cfg_int(config, "max_agents", DEFAULT_MAX_AGENTS, 1, 255)
+        self.refused_ms = cfg_int(config, "refused_ms", DEFAULT_REFUSED_MS, 0, 3600000)
+        self.rerank_ms = cfg_int(config, "rerank_ms", DEFAULT_RERANK_MS, 10, 600000)
+        # a field-test report plots the signal of every agent heard: an `rssi` event at most
+        # this often (at re-ranking while bound); 0 = off (the simulator samples the radio itself)
+        self.rssi_log_ms = cfg_int(config, "rssi_log_ms", 0, 0, 3600000)
+        self._rssi_logged = None
+        self.out = out
+        self.next_rank = None  # bound: when to re-rank (ticks)
+        self.table = {}  # addr_key -> AgentInfo
+        self.window = replay.AdvWindow()
+        self._unknown = {}  # addr_key -> when an agent not in the table was first heard (bound)
+        self._candidate = None  # bound: the better agent, leading since _candidate_since
+        self._candidate_since = 0
+
+    def take(self, now, k, iface, mac, rssi, adv, fresh, serving, pending):
+        """An authentic advertisement under table key ``k``: what it made of it (REPLAYED ...
+        REBOOTED). ``fresh``: it answers our solicitation. An agent not in the table enters
+        only so: its broadcast could be a recording (one we never received is newer than
+        anything we hold). ``serving``, ``pending``: the agents our bindings involve, kept
+        when a full table makes room."""
+        info = self.table.get(k)
+        if self.window.accept(k, adv.seq, adv.nonce, now) == replay.REPLAY:
+            return REPLAYED
+        if info is not None and info.addr != adv.src:
+            return IGNORED  # keep the one we have
+        if info is None:
+            if not fresh:
+                return UNKNOWN
+            if len(self.table) >= self.capacity and not self._evict(now, serving, pending):
+                return IGNORED
+            info = AgentInfo(bytes(adv.src), bytes(mac), iface, rssi)
+            self.table[k] = info
+            self._update(now, info, adv)
+            return NEW
+        info.rssi = (3 * info.rssi + rssi + 2) // 4  # smoothing: one loud frame is not a move
+        info.mac = bytes(mac) if info.mac != mac else info.mac
+        info.iface = iface
+        rebooted = adv.nonce != info.nonce
+        self._update(now, info, adv)
+        return REBOOTED if rebooted else HEARD
+
+    def _evict(self, now, serving, pending):
+        """Make room: forget the lowest-ranked agent we do not use."""
+        worst = None
+        worst_score = None
+        for k in self.table:
+            info = self.table[k]
+            if info is serving or info is pending:
+                continue
+            s = ranking.score(info, now, self.w)
+            if worst is None or s is None or (worst_score is not None and s < worst_score):
+                worst, worst_score = k, s
+                if s is None:
+                    break
+        if worst is None:
+            return False
+        del self.table[worst]  # its replay state stays in window
+        return True
+
+    def _update(self, now, info, adv):
+        info.expiry = ticks.add(now, adv.adv_lifetime * 1000)
+        # the agent advertises every lifetime / 3 (+-10 %): missed after 1.5 periods
+        info.interval = adv.adv_lifetime * 1000 // 3
+        info.miss_at = ticks.add(now, info.interval * 3 // 2)
+        info.missed = 0
+        info.services = adv.services
+        info.capacity = adv.capacity
+        info.load = adv.load
+        info.reg_lifetime = adv.reg_lifetime
+        info.nonce = adv.nonce
+        info.fails = 0
+        if adv.outage_in == advert.OUTAGE_NONE:
+            info.outage_start = None
+        else:
+            info.outage_start = ticks.add(now, adv.outage_in * 1000)
+
+    def remove(self, info):
+        k = ipv4.addr_key(info.addr, 0)
+        if self.table.get(k) is info:
+            del self.table[k]
+
+    def expired(self, now):
+        """The agents whose advertisement lifetime ran out."""
+        t = self.table
+        return [t[k] for k in t if due(now, t[k].expiry)]
+
+    def next_expiry(self, now, nxt):
+        """The earlier of ``nxt`` and the first advertisement lifetime to run out."""
+        t = self.table
+        for k in t:
+            nxt = soonest(now, nxt, t[k].expiry)
+        return nxt
+
+    def link_failure(self, mac, limit):
+        """A unicast to ``mac`` failed: the agent there once ``limit`` failed in a row, else
+        None."""
+        t = self.table
+        for k in t:
+            info = t[k]
+            if info.mac == mac:
+                info.fails += 1
+                return info if info.fails >= limit else None
+        return None
+
+    def heard(self, mac):
+        """A frame from ``mac``: the link to an agent there works. True while some agent still
+        has failed sends counted."""
+        failing = False
+        t = self.table
+        for k in t:
+            info = t[k]
+            if info.mac == mac:
+                info.fails = 0
+            elif info.fails:
+                failing = True
+        return failing
+
+    def worth_probing(self, rssi, serving):
+        """Bound: an agent heard at ``rssi`` could become ours: within the margin of the
+        serving agent and not at the edge of its own cell, or simply better."""
+        sv = serving.rssi
+        w = self.w
+        return rssi > sv or (rssi >= w["edge_rssi"] and rssi + w["margin"] >= sv)
+
+    def heard_again(self, now, k, adv):
+        """Bound: an agent not in the table is worth a probe when this is its second
+        advertisement within its lifetime. At the fringe of a cell a lucky frame now and then
+        gets through from an agent the node will never use; probing each of those (and each
+        time it is lost by silence and heard again) kept every node of a dense field soliciting
+        at the limit, most of it unanswered. An agent coming into range is heard again."""
+        first = self._unknown.get(k)
+        if first is not None and ticks.diff(now, first) <= adv.adv_lifetime * 1000:
+            del self._unknown[k]
+            return True
+        if first is None and len(self._unknown) >= MAX_UNKNOWN:
+            self._unknown.clear()  # (a bounded memory; at worst a probe comes one frame later)
+        self._unknown[k] = now
+        return False
+
+    def best(self, now, serving):
+        """The best candidate (the serving agent scored as such), or None."""
+        best = None
+        best_score = None
+        for k in self.table:
+            info = self.table[k]
+            s = ranking.score(info, now, self.w, info is serving)
+            if s is not None and (best_score is None or s > best_score):
+                best, best_score = info, s
+        return best
+
+    def _misses(self, now):
+        """An advertisement that did not arrive counts as a sample at ``miss_rssi`` in the
+        smoothed signal: a frame missed was (most likely) below the receiver's sensitivity.
+        Without this, an agent fading out keeps the estimate of the last frame that got
+        through, which at the edge of a cell is a lucky one, and the node stays with it until
+        the advertisement lifetime runs out."""
+        miss = self.w["miss_rssi"]
+        for k in self.table:
+            info = self.table[k]
+            while due(now, info.miss_at):
+                info.rssi = (3 * info.rssi + miss + 2) // 4
+                info.missed += 1
+                info.miss_at = ticks.add(info.miss_at, info.interval)
+
+    def block(self, now, info):
+        """``info`` refused us (or a hand-off to it failed): no candidate for a while."""
+        info.blocked_until = ticks.add(now, self.refused_ms)
+
+    def bound(self, now, rerank):
+        """Bound (again): the hysteresis starts over; ``rerank``: re-rank while bound."""
+        self._candidate = None
+        if rerank and self.next_rank is None:
+            self.next_rank = ticks.add(now, self.rerank_ms)
+
+    def rerank(self, now, cur, idle):
+        """Re-ranking is due while bound to ``cur``: the agent to move to now, or None (stay).
+        ``idle``: no registration in flight (else the node stays, whatever it hears)."""
+        self.next_rank = ticks.add(now, self.rerank_ms)
+        if cur is None:
+            return None
+        self._misses(now)
+        if self.rssi_log_ms and (
+            self._rssi_logged is None or ticks.diff(now, self._rssi_logged) >= self.rssi_log_ms
+        ):
+            self._rssi_logged = now
+            heard = {}
+            for k in self.table:
+                heard[ipv4.ntoa(self.table[k].addr)] = self.table[k].rssi
+            self.out.log("rssi", {"serving": ipv4.ntoa(cur.addr), "agents": heard})
+        if not idle:
+            return None
+        best = self.best(now, cur)
+        cur_score = ranking.score(cur, now, self.w, True)
+        # at the edge of the serving cell half the margin is enough (and no dwell, below); this
+        # holds toward an agent at the edge of its own cell too: keeping the full hysteresis
+        # there cut ping-pong moves (3 -> 1 per run in walk) but cost delivery (walk seed 2:
+        # 99.98 -> 99.74 %), and each move is make-before-break
+        edge = cur.rssi <= self.w["edge_rssi"]
+        margin = self.w["margin"] // 2 if edge else self.w["margin"]
+        if best is None or best is cur:
+            self._candidate = None
+            return None
+        best_score = ranking.score(best, now, self.w)
+        if cur_score is not None and best_score < cur_score + margin:
+            self._candidate = None
+            return None
+        # No dwell when the serving agent is going (outage, no longer a candidate) or fading:
+        # it missed FADING_MISSES advertisements in a row while the better one is heard.
+        urgent = (
+            cur_score is None
+            or ranking.outage_imminent(cur, now, self.w)
+            or (cur.missed >= FADING_MISSES and best.missed == 0)
+            or edge
+        )
+        if self._candidate is not best:
+            self._candidate = best
+            self._candidate_since = now
+        if urgent or ticks.diff(now, self._candidate_since) >= self.w["dwell_ms"]:
+            self._candidate = None
+            return best
+        return None

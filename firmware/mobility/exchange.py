@@ -1,0 +1,210 @@
+"""A mobile node's registration exchange with agents (docs/CORE.md "Mobile node": binding,
+refresh, make-before-break).
+
+At most one request is in flight, in one of the states BIND, HANDOFF, REFRESH (IDLE: none), and
+at most one deregistration of the agent the node left. A request goes under ``nonce || counter``
+(replay.IdentCounter), again with a new identification every ``reg_timeout_ms`` up to
+``reg_retries`` times; a 133 reply makes it adopt the agent's nonce and continue above its
+counter (at most MAX_133 times). The exchange holds no binding: it tells its owner what a reply
+or a timeout means, and the owner binds, moves or gives up on the agent.
+
+The deregistration (lifetime 0) names the new agent as care-of, so the old one forwards what
+still reaches it there (docs/REGION.md "Forwarding pointer"). It is retried like a request until
+the old agent answers: an old agent that keeps a binding keeps the region (and, across regions,
+its gateways) sending our traffic to where we no longer are. The Mobile IPv4 baseline sends it
+once and lets the binding there expire.
+"""
+
+from mobility import auth, ipv4, registration, replay, ticks
+from mobility.node import cfg_int
+
+try:
+    from micropython import const
+except ImportError:
+
+    def const(x):  # type: ignore[misc]
+        return x
+
+
+DEFAULT_REG_LIFETIME_S = const(30)
+DEFAULT_REG_TIMEOUT_MS = const(500)  # no reply: send again (a new identification)
+DEFAULT_REG_RETRIES = const(3)  # then the agent counts as lost
+MAX_133 = const(3)  # identification mismatches in a row before giving up on an agent
+
+# the request in flight
+IDLE = const(0)  # none
+BIND = const(1)  # unbound: the reply makes our only binding
+HANDOFF = const(2)  # bound elsewhere (S flag while bound): the reply moves us
+REFRESH = const(3)  # the serving agent again, before the binding runs out
+KIND = ("idle", "bind", "handoff", "refresh")  # as logged
+
+# what a registration reply is (on_reply)
+NOT_OURS = const(0)  # no answer to anything in flight (late, or replayed)
+HANDLED = const(1)  # the deregistration's answer, or a 133 answered by sending again
+FORGED = const(2)  # from the agent of the request, without valid cell authentication
+STALE = const(3)  # authentic, but not the identification in flight
+GAVE_UP = const(4)  # one 133 too many: the request failed (the state says which)
+ANSWERED = const(5)  # the answer to the request in flight, accepted or not (its code)
+
+
+class Exchange:
+    """``home``: the node's address (source and home of every request)."""
+
+    def __init__(self, config, out, keys, home, home_agent, roam):
+        self.lifetime_s = cfg_int(config, "reg_lifetime_s", DEFAULT_REG_LIFETIME_S, 1, 65535)
+        self.timeout_ms = cfg_int(config, "reg_timeout_ms", DEFAULT_REG_TIMEOUT_MS, 10, 60000)
+        self.retries = cfg_int(config, "reg_retries", DEFAULT_REG_RETRIES, 0, 100)
+        self.out = out
+        self.keys = keys
+        self.home = home
+        self.home_agent = home_agent
+        self.roam = roam
+        self.counter = replay.IdentCounter()
+        self.state = IDLE
+        self.agent = None  # AgentInfo the request in flight goes to
+        self.ident = 0
+        self.deadline = None
+        self.tries = 0
+        self.n133 = 0
+        self.dereg_agent = None  # AgentInfo being deregistered, or None
+        self.dereg_coa = None
+        self.dereg_ident = 0
+        self.dereg_tries = 0
+        self.dereg_deadline = None
+
+    # --- the request: its states change here only ---
+
+    def start(self, now, info, state, serving):
+        """Register with ``info`` (BIND, HANDOFF or REFRESH); ``serving``: our binding now."""
+        self.state = state
+        self.agent = info
+        self.tries = 0
+        self.n133 = 0
+        self._send(now, serving)
+
+    def finish(self):
+        """The request is over (answered, failed, or its agent is gone)."""
+        self.state = IDLE
+        self.agent = None
+        self.deadline = None
+
+    def serving_lost(self):
+        """The binding a hand-off was to replace is gone: the new agent's reply makes our only
+        binding."""
+        if self.state == HANDOFF:
+            self.state = BIND
+
+    def _send(self, now, serving):
+        info = self.agent
+        if self.dereg_agent is not None and self.dereg_agent.addr == info.addr:
+            self._clear_dereg()  # back to the agent we were leaving: a retry would unbind us
+        self.ident = self.counter.next(info.nonce)
+        flags = 0
+        if serving is not None and serving is not info:
+            flags = registration.FLAG_S  # make-before-break: we keep the old binding meanwhile
+        lifetime = self.lifetime_s
+        if info.reg_lifetime and info.reg_lifetime < lifetime:
+            lifetime = info.reg_lifetime
+        self._request(info, flags, lifetime, self.ident)
+        self.deadline = ticks.add(now, self.timeout_ms)
+
+    def retry(self, now, serving):
+        """The request went unanswered: send it again; False (logged) when out of retries."""
+        if self.tries < self.retries:
+            self.tries += 1
+            self._send(now, serving)
+            return True
+        self.out.log("reg_timeout", {"agent": ipv4.ntoa(self.agent.addr), "kind": KIND[self.state]})
+        return False
+
+    def on_reply(self, now, rep, serving):
+        """A registration reply with cell authentication type arrived: what it is (NOT_OURS ...
+        ANSWERED). On ANSWERED and GAVE_UP the request is still held: the owner reads it, then
+        calls finish()."""
+        d = self.dereg_agent
+        if d is not None and rep.src == d.addr and rep.home == self.home:
+            if self._dereg_reply(now, rep, d):
+                return HANDLED
+        info = self.agent
+        if info is None or rep.src != info.addr or rep.home != self.home:
+            return NOT_OURS
+        if rep.ext_type != registration.EXT_MF_AUTH or not rep.verify(self.keys, auth.SPI_CELL):
+            return FORGED
+        if rep.code == registration.IDENT_MISMATCH:
+            # The agent restarted or we did: continue above its counter under its nonce.
+            self.n133 += 1
+            info.nonce = self.counter.adopt(rep.ident)
+            self.out.log("reg_refused", {"agent": ipv4.ntoa(info.addr), "code": rep.code})
+            if self.n133 > MAX_133:
+                return GAVE_UP
+            self._send(now, serving)
+            return HANDLED
+        if rep.ident != self.ident:
+            return STALE
+        return ANSWERED
+
+    def _request(self, info, flags, lifetime, ident, coa=None):
+        req = registration.RegRequest(
+            src=self.home,
+            dst=info.addr,
+            flags=flags,
+            lifetime=lifetime,
+            home=self.home,
+            home_agent=self.home_agent,
+            coa=info.addr if coa is None else coa,
+            ident=ident,
+        )
+        cell_key = self.keys.get(auth.SPI_CELL)
+        self.out.send(info.iface, info.mac, registration.encode_request(req, cell_key))
+
+    # --- the deregistration of the agent we left ---
+
+    def deregister(self, now, info, new=None):
+        """Release our binding with ``info``; ``new``: the agent we moved to."""
+        self.dereg_agent = info
+        self.dereg_coa = new.addr if self.roam and new is not None else info.addr
+        self.dereg_tries = 0
+        self._send_dereg(now)
+        self.out.log("unbound", {"agent": ipv4.ntoa(info.addr), "reason": "handoff"})
+
+    def _send_dereg(self, now):
+        info = self.dereg_agent
+        self.dereg_ident = self.counter.next(info.nonce)
+        self._request(info, 0, 0, self.dereg_ident, self.dereg_coa)
+        if self.roam:
+            self.dereg_deadline = ticks.add(now, self.timeout_ms)
+        else:
+            self._clear_dereg()
+
+    def _clear_dereg(self):
+        self.dereg_agent = None
+        self.dereg_coa = None
+        self.dereg_deadline = None
+
+    def dereg_timeout(self, now):
+        if self.dereg_tries < self.retries:
+            self.dereg_tries += 1
+            self._send_dereg(now)
+            return
+        self.out.log("reg_timeout", {"agent": ipv4.ntoa(self.dereg_agent.addr), "kind": "dereg"})
+        self._clear_dereg()
+
+    def _dereg_reply(self, now, rep, info):
+        """True when ``rep`` answered the deregistration (it is done, or re-sent after a 133),
+        False when it is not ours."""
+        if rep.ext_type != registration.EXT_MF_AUTH or not rep.verify(self.keys, auth.SPI_CELL):
+            return False  # the request path rejects and logs it
+        if rep.code == registration.IDENT_MISMATCH:
+            if self.agent is info:
+                return False  # (we are also registering with it: that exchange adopts it)
+            info.nonce = self.counter.adopt(rep.ident)
+            if self.dereg_tries < self.retries:
+                self.dereg_tries += 1
+                self._send_dereg(now)
+            else:
+                self._clear_dereg()
+            return True
+        if rep.ident != self.dereg_ident:
+            return False
+        self._clear_dereg()
+        return True
