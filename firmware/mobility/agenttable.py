@@ -21,16 +21,19 @@ except ImportError:
 DEFAULT_MAX_AGENTS = const(10)
 DEFAULT_REFUSED_MS = const(10000)  # an agent that refused us is no candidate for this long
 DEFAULT_RERANK_MS = const(1000)
+DEFAULT_COLLECT_MS = const(100)  # first agent heard while unbound: listen this long, then choose
 MAX_UNKNOWN = const(8)  # agents heard once, not yet probed, remembered at most
 FADING_MISSES = const(2)  # serving agent's advertisements missed in a row: move without dwell
 
-# what take() made of an advertisement
-REPLAYED = const(0)  # not newer than one accepted before
-IGNORED = const(1)  # another address under the key of one we hold, or no room
-UNKNOWN = const(2)  # an agent not in the table, and no answer to our solicitation
-NEW = const(3)  # an agent entered the table
-HEARD = const(4)  # an agent we hold, same boot
-REBOOTED = const(5)  # an agent we hold, under a new boot nonce: it lost our binding
+# what take() made of an advertisement: the first two are rejections, logged as REJECTED[it]
+FORGED = const(0)
+REPLAYED = const(1)  # not newer than one accepted before
+IGNORED = const(2)  # another address under the key of one we hold, no room, or not worth it
+PROBE = const(3)  # an agent not in the table, worth a solicitation that it would answer
+NEW = const(4)  # an agent entered the table
+HEARD = const(5)  # an agent we hold, same boot
+REBOOTED = const(6)  # an agent we hold, under a new boot nonce: it lost our binding
+REJECTED = ("auth", "replay")
 
 
 class AgentInfo:
@@ -56,7 +59,7 @@ class AgentInfo:
 
 
 class AgentTable:
-    def __init__(self, config, out):
+    def __init__(self, config, out, keys):
         self.w = ranking.weights(config.get("rank"))
         self.capacity = cfg_int(config, "max_agents", DEFAULT_MAX_AGENTS, 1, 255)
         self.refused_ms = cfg_int(config, "refused_ms", DEFAULT_REFUSED_MS, 0, 3600000)
@@ -64,9 +67,13 @@ class AgentTable:
         # a field-test report plots the signal of every agent heard: an `rssi` event at most
         # this often (at re-ranking while bound); 0 = off (the simulator samples the radio itself)
         self.rssi_log_ms = cfg_int(config, "rssi_log_ms", 0, 0, 3600000)
+        self.collect_ms = cfg_int(config, "collect_ms", DEFAULT_COLLECT_MS, 0, 10000)
+        self.choose_at = None  # unbound: the listening window closes then (ticks)
         self._rssi_logged = None
         self.out = out
+        self.keys = keys
         self.next_rank = None  # bound: when to re-rank (ticks)
+        self.next_silence = None  # a lower bound of the advertisement expiries, kept without scans
         self.table = {}  # addr_key -> AgentInfo
         self.window = replay.AdvWindow()
         self._unknown = {}  # addr_key -> when an agent not in the table was first heard (bound)
@@ -74,19 +81,27 @@ class AgentTable:
         self._candidate_since = 0
 
     def take(self, now, k, iface, mac, rssi, adv, fresh, serving, pending):
-        """An authentic advertisement under table key ``k``: what it made of it (REPLAYED ...
-        REBOOTED). ``fresh``: it answers our solicitation. An agent not in the table enters
-        only so: its broadcast could be a recording (one we never received is newer than
-        anything we hold). ``serving``, ``pending``: the agents our bindings involve, kept
-        when a full table makes room."""
+        """An advertisement under table key ``k``: what it made of it (FORGED ... REBOOTED).
+        ``fresh``: it answers our solicitation. An agent not in the table enters only so: its
+        broadcast could be a recording (one we never received is newer than anything we hold).
+        A solicitation for such an answer is worth it when the agent may matter: unbound, or
+        bound and it is within the margin of the serving agent or better (so that the agents of
+        the overlap are known and ranked before the serving one fades). ``serving``,
+        ``pending``: the agents our bindings involve, kept when a full table makes room."""
+        if not adv.verify(self.keys):
+            return FORGED
         info = self.table.get(k)
         if self.window.accept(k, adv.seq, adv.nonce, now) == replay.REPLAY:
             return REPLAYED
         if info is not None and info.addr != adv.src:
             return IGNORED  # keep the one we have
+        if info is None and not fresh:
+            if serving is not None and not self._worth_probing(rssi, serving):
+                return IGNORED
+            if serving is not None and not self._heard_again(now, k, adv):
+                return IGNORED
+            return PROBE
         if info is None:
-            if not fresh:
-                return UNKNOWN
             if len(self.table) >= self.capacity and not self._evict(now, serving, pending):
                 return IGNORED
             info = AgentInfo(bytes(adv.src), bytes(mac), iface, rssi)
@@ -119,7 +134,9 @@ class AgentTable:
         return True
 
     def _update(self, now, info, adv):
-        info.expiry = ticks.add(now, adv.adv_lifetime * 1000)
+        info.expiry = e = ticks.add(now, adv.adv_lifetime * 1000)
+        if self.next_silence is None or ticks.diff(e, self.next_silence) < 0:
+            self.next_silence = e
         # the agent advertises every lifetime / 3 (+-10 %): missed after 1.5 periods
         info.interval = adv.adv_lifetime * 1000 // 3
         info.miss_at = ticks.add(now, info.interval * 3 // 2)
@@ -141,16 +158,18 @@ class AgentTable:
             del self.table[k]
 
     def expired(self, now):
-        """The agents whose advertisement lifetime ran out."""
+        """The agents whose advertisement lifetime ran out (the owner drops them); the silence
+        bound becomes the first expiry of the others."""
         t = self.table
-        return [t[k] for k in t if due(now, t[k].expiry)]
-
-    def next_expiry(self, now, nxt):
-        """The earlier of ``nxt`` and the first advertisement lifetime to run out."""
-        t = self.table
+        gone = []
+        nxt = None
         for k in t:
-            nxt = soonest(now, nxt, t[k].expiry)
-        return nxt
+            if due(now, t[k].expiry):
+                gone.append(t[k])
+            else:
+                nxt = soonest(now, nxt, t[k].expiry)
+        self.next_silence = nxt
+        return gone
 
     def link_failure(self, mac, limit):
         """A unicast to ``mac`` failed: the agent there once ``limit`` failed in a row, else
@@ -176,14 +195,14 @@ class AgentTable:
                 failing = True
         return failing
 
-    def worth_probing(self, rssi, serving):
+    def _worth_probing(self, rssi, serving):
         """Bound: an agent heard at ``rssi`` could become ours: within the margin of the
         serving agent and not at the edge of its own cell, or simply better."""
         sv = serving.rssi
         w = self.w
         return rssi > sv or (rssi >= w["edge_rssi"] and rssi + w["margin"] >= sv)
 
-    def heard_again(self, now, k, adv):
+    def _heard_again(self, now, k, adv):
         """Bound: an agent not in the table is worth a probe when this is its second
         advertisement within its lifetime. At the fringe of a cell a lucky frame now and then
         gets through from an agent the node will never use; probing each of those (and each

@@ -16,7 +16,7 @@ once and lets the binding there expire.
 """
 
 from mobility import auth, ipv4, registration, replay, ticks
-from mobility.node import cfg_int
+from mobility.node import cfg_int, parse_addr
 
 try:
     from micropython import const
@@ -48,17 +48,16 @@ ANSWERED = const(5)  # the answer to the request in flight, accepted or not (its
 
 
 class Exchange:
-    """``home``: the node's address (source and home of every request)."""
+    """``node``: the mobile node it registers (its address, keys, action buffer, policy and
+    binding are read there: one reference, not five copies)."""
 
-    def __init__(self, config, out, keys, home, home_agent, roam):
+    def __init__(self, config, node):
         self.lifetime_s = cfg_int(config, "reg_lifetime_s", DEFAULT_REG_LIFETIME_S, 1, 65535)
         self.timeout_ms = cfg_int(config, "reg_timeout_ms", DEFAULT_REG_TIMEOUT_MS, 10, 60000)
         self.retries = cfg_int(config, "reg_retries", DEFAULT_REG_RETRIES, 0, 100)
-        self.out = out
-        self.keys = keys
-        self.home = home
-        self.home_agent = home_agent
-        self.roam = roam
+        ha = config.get("home_agent")
+        self.home_agent = ipv4.ANY_ADDR if ha is None else parse_addr(ha, "home_agent")
+        self.node = node
         self.counter = replay.IdentCounter()
         self.state = IDLE
         self.agent = None  # AgentInfo the request in flight goes to
@@ -74,13 +73,13 @@ class Exchange:
 
     # --- the request: its states change here only ---
 
-    def start(self, now, info, state, serving):
-        """Register with ``info`` (BIND, HANDOFF or REFRESH); ``serving``: our binding now."""
+    def start(self, now, info, state):
+        """Register with ``info`` (BIND, HANDOFF or REFRESH)."""
         self.state = state
         self.agent = info
         self.tries = 0
         self.n133 = 0
-        self._send(now, serving)
+        self._send(now)
 
     def finish(self):
         """The request is over (answered, failed, or its agent is gone)."""
@@ -94,8 +93,9 @@ class Exchange:
         if self.state == HANDOFF:
             self.state = BIND
 
-    def _send(self, now, serving):
+    def _send(self, now):
         info = self.agent
+        serving = self.node.serving
         if self.dereg_agent is not None and self.dereg_agent.addr == info.addr:
             self._clear_dereg()  # back to the agent we were leaving: a retry would unbind us
         self.ident = self.counter.next(info.nonce)
@@ -108,70 +108,74 @@ class Exchange:
         self._request(info, flags, lifetime, self.ident)
         self.deadline = ticks.add(now, self.timeout_ms)
 
-    def retry(self, now, serving):
+    def retry(self, now):
         """The request went unanswered: send it again; False (logged) when out of retries."""
         if self.tries < self.retries:
             self.tries += 1
-            self._send(now, serving)
+            self._send(now)
             return True
-        self.out.log("reg_timeout", {"agent": ipv4.ntoa(self.agent.addr), "kind": KIND[self.state]})
+        self.node.log(
+            "reg_timeout", {"agent": ipv4.ntoa(self.agent.addr), "kind": KIND[self.state]}
+        )
         return False
 
-    def on_reply(self, now, rep, serving):
+    def on_reply(self, now, rep):
         """A registration reply with cell authentication type arrived: what it is (NOT_OURS ...
         ANSWERED). On ANSWERED and GAVE_UP the request is still held: the owner reads it, then
         calls finish()."""
+        home = self.node.address
         d = self.dereg_agent
-        if d is not None and rep.src == d.addr and rep.home == self.home:
+        if d is not None and rep.src == d.addr and rep.home == home:
             if self._dereg_reply(now, rep, d):
                 return HANDLED
         info = self.agent
-        if info is None or rep.src != info.addr or rep.home != self.home:
+        if info is None or rep.src != info.addr or rep.home != home:
             return NOT_OURS
-        if rep.ext_type != registration.EXT_MF_AUTH or not rep.verify(self.keys, auth.SPI_CELL):
+        keys = self.node.keys
+        if rep.ext_type != registration.EXT_MF_AUTH or not rep.verify(keys, auth.SPI_CELL):
             return FORGED
         if rep.code == registration.IDENT_MISMATCH:
             # The agent restarted or we did: continue above its counter under its nonce.
             self.n133 += 1
             info.nonce = self.counter.adopt(rep.ident)
-            self.out.log("reg_refused", {"agent": ipv4.ntoa(info.addr), "code": rep.code})
+            self.node.log("reg_refused", {"agent": ipv4.ntoa(info.addr), "code": rep.code})
             if self.n133 > MAX_133:
                 return GAVE_UP
-            self._send(now, serving)
+            self._send(now)
             return HANDLED
         if rep.ident != self.ident:
             return STALE
         return ANSWERED
 
     def _request(self, info, flags, lifetime, ident, coa=None):
+        node = self.node
         req = registration.RegRequest(
-            src=self.home,
+            src=node.address,
             dst=info.addr,
             flags=flags,
             lifetime=lifetime,
-            home=self.home,
+            home=node.address,
             home_agent=self.home_agent,
             coa=info.addr if coa is None else coa,
             ident=ident,
         )
-        cell_key = self.keys.get(auth.SPI_CELL)
-        self.out.send(info.iface, info.mac, registration.encode_request(req, cell_key))
+        node.out.send(info.iface, info.mac, registration.encode_request(req, node.cell_key))
 
     # --- the deregistration of the agent we left ---
 
     def deregister(self, now, info, new=None):
         """Release our binding with ``info``; ``new``: the agent we moved to."""
         self.dereg_agent = info
-        self.dereg_coa = new.addr if self.roam and new is not None else info.addr
+        self.dereg_coa = new.addr if self.node.roam and new is not None else info.addr
         self.dereg_tries = 0
         self._send_dereg(now)
-        self.out.log("unbound", {"agent": ipv4.ntoa(info.addr), "reason": "handoff"})
+        self.node.log("unbound", {"agent": ipv4.ntoa(info.addr), "reason": "handoff"})
 
     def _send_dereg(self, now):
         info = self.dereg_agent
         self.dereg_ident = self.counter.next(info.nonce)
         self._request(info, 0, 0, self.dereg_ident, self.dereg_coa)
-        if self.roam:
+        if self.node.roam:
             self.dereg_deadline = ticks.add(now, self.timeout_ms)
         else:
             self._clear_dereg()
@@ -186,13 +190,15 @@ class Exchange:
             self.dereg_tries += 1
             self._send_dereg(now)
             return
-        self.out.log("reg_timeout", {"agent": ipv4.ntoa(self.dereg_agent.addr), "kind": "dereg"})
+        self.node.log("reg_timeout", {"agent": ipv4.ntoa(self.dereg_agent.addr), "kind": "dereg"})
         self._clear_dereg()
 
     def _dereg_reply(self, now, rep, info):
         """True when ``rep`` answered the deregistration (it is done, or re-sent after a 133),
         False when it is not ours."""
-        if rep.ext_type != registration.EXT_MF_AUTH or not rep.verify(self.keys, auth.SPI_CELL):
+        if rep.ext_type != registration.EXT_MF_AUTH or not rep.verify(
+            self.node.keys, auth.SPI_CELL
+        ):
             return False  # the request path rejects and logs it
         if rep.code == registration.IDENT_MISMATCH:
             if self.agent is info:

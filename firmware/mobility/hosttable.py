@@ -7,8 +7,8 @@ or after the owner's limit of failed sends in a row. Host replies are replay-che
 (``window``, which outlives the entries: a recording of a host's reply stays refused).
 """
 
-from mobility import ipv4, replay
-from mobility.node import due, fmt_mac, soonest
+from mobility import ipv4, replay, ticks
+from mobility.node import cfg_int, due, fmt_mac, soonest
 
 try:
     from micropython import const
@@ -25,36 +25,58 @@ H_IFACE = const(2)
 H_EXPIRY = const(3)
 H_FAILS = const(4)
 
-# what put() did
-FULL = const(0)  # a new host, no room: not taken
-KEPT = const(1)  # the host as held: its lifetime starts again
-NEW = const(2)  # a host (or a host at a new MAC) entered
+DEFAULT_MAX_HOSTS = const(16)
+
+# what take() made of a host reply: the first three are rejections, logged as REJECTED[it]
+FORGED = const(0)
+STALE = const(1)
+REPLAYED = const(2)
+IGNORED = const(3)  # bound (everything goes through the agent), or a new host and no room
+KEPT = const(4)  # the host as held: its lifetime starts again
+NEW = const(5)  # a host (or a host at a new MAC) entered
+REJECTED = ("auth", "stale", "replay")
 
 
 class HostTable:
-    def __init__(self, out, capacity):
+    def __init__(self, config, out, keys):
+        self.capacity = cfg_int(config, "max_hosts", DEFAULT_MAX_HOSTS, 0, 255)
         self.out = out
-        self.capacity = capacity
+        self.keys = keys
         self.table = {}  # addr_key -> entry (H_*)
         self.window = replay.AdvWindow()
+        self.next_silence = None  # a lower bound of the expiries, kept without scans
 
-    def accept(self, now, k, adv):
-        """Replay check of an authentic host reply; the nonce field holds the host's epoch (16)
-        || its reply sequence (16)."""
+    def take(self, now, iface, mac, adv, fresh, bound):
+        """A host reply: what it made of it (FORGED ... NEW). ``fresh``: it answers our
+        solicitation; a host reply only ever does, so without our current challenge it is a
+        recording (perhaps of a reply we never received). ``bound``: we have an agent."""
+        if not adv.verify(self.keys):
+            return FORGED
+        if not fresh:
+            return STALE
+        k = ipv4.addr_key(adv.src, 0)
+        # nonce field: the host's epoch (16) || its reply sequence (16)
         seq = adv.nonce & 0xFFFF
-        return self.window.accept(k, seq, adv.nonce - seq, now) != replay.REPLAY
-
-    def put(self, k, addr, mac, iface, expiry):
+        if self.window.accept(k, seq, adv.nonce - seq, now) == replay.REPLAY:
+            return REPLAYED
+        if bound:
+            return IGNORED
         h = self.table.get(k)
-        if h is None or h[H_ADDR] != addr or h[H_MAC] != mac:
+        expiry = ticks.add(now, adv.adv_lifetime * 1000)
+        if h is None or h[H_ADDR] != adv.src or h[H_MAC] != mac:
             if h is None and len(self.table) >= self.capacity:
-                return FULL
-            self.table[k] = [bytes(addr), bytes(mac), iface, expiry, 0]
-            self.out.log("host_up", {"host": ipv4.ntoa(addr), "mac": fmt_mac(mac)})
-            return NEW
-        h[H_EXPIRY] = expiry
-        h[H_FAILS] = 0
-        return KEPT
+                return IGNORED
+            self.table[k] = [bytes(adv.src), bytes(mac), iface, expiry, 0]
+            done = NEW
+        else:
+            h[H_EXPIRY] = expiry
+            h[H_FAILS] = 0
+            done = KEPT
+        if self.next_silence is None or ticks.diff(expiry, self.next_silence) < 0:
+            self.next_silence = expiry
+        if done == NEW:
+            self.out.log("host_up", {"host": ipv4.ntoa(adv.src), "mac": fmt_mac(mac)})
+        return done
 
     def send(self, dst, pkt):
         """Send ``pkt`` straight to host ``dst``; False when it is not in the table."""
@@ -68,15 +90,16 @@ class HostTable:
         h = self.table.pop(k)
         self.out.log("host_lost", {"host": ipv4.ntoa(h[H_ADDR]), "cause": cause})
 
-    def expire(self, now, nxt):
-        """Drop the hosts whose lifetime ran out; the earlier of ``nxt`` and the first expiry
+    def expire(self, now):
+        """Drop the hosts whose lifetime ran out; the silence bound becomes the first expiry
         left."""
         t = self.table
         for k in [k for k in t if due(now, t[k][H_EXPIRY])]:
             self.lost(k, "silence")
+        nxt = None
         for k in t:
             nxt = soonest(now, nxt, t[k][H_EXPIRY])
-        return nxt
+        self.next_silence = nxt
 
     def link_failure(self, mac, limit):
         """A unicast to ``mac`` failed: the host there is lost after ``limit`` in a row."""

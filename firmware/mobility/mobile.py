@@ -16,12 +16,12 @@ exchange (exchange.py), the solicitor (solicit.py), the direct table (hosttable.
 remote bindings (peers.py). It holds the binding (``serving``) and the mode.
 """
 
-from mobility import advert, agenttable, exchange, ipv4, ranking, registration, ticks
+from mobility import advert, agenttable, exchange, hosttable, ipv4, ranking, registration, ticks
 from mobility.actions import IF_RADIO
 from mobility.agenttable import AgentTable
 from mobility.errors import DecodeError
 from mobility.exchange import BIND, HANDOFF, IDLE, REFRESH, Exchange
-from mobility.hosttable import FULL, NEW, HostTable
+from mobility.hosttable import HostTable
 from mobility.node import Node, cfg_int, due, fmt_mac, parse_addr, soonest
 from mobility.peers import Peers
 from mobility.solicit import Solicitor
@@ -35,8 +35,6 @@ except ImportError:
 
 
 DEFAULT_LINK_FAILURES = const(2)  # consecutive failed unicasts to an agent or host: lost
-DEFAULT_MAX_HOSTS = const(16)
-DEFAULT_COLLECT_MS = const(100)  # first agent heard while unbound: listen this long, then choose
 DEFAULT_QUEUE = const(4)  # datagrams held while a binding or a host is being found
 
 MODE_AGENT = "agent"  # bound: everything goes through the serving agent
@@ -52,40 +50,23 @@ class MobileNode(Node):
         policy = config.get("policy", "roam")
         if policy not in ("roam", "mip4"):
             raise ValueError("config 'policy' must be 'roam' or 'mip4', not %r" % (policy,))
-        self.policy = policy
         self.roam = policy == "roam"
-        ha = config.get("home_agent")
-        self.home_agent = ipv4.ANY_ADDR if ha is None else parse_addr(ha, "home_agent")
         self.link_failures = cfg_int(config, "link_failures", DEFAULT_LINK_FAILURES, 1, 1000)
         self.queue_len = cfg_int(config, "queue", DEFAULT_QUEUE, 0, 64)
-        self.collect_ms = cfg_int(config, "collect_ms", DEFAULT_COLLECT_MS, 0, 10000)
-        max_hosts = cfg_int(config, "max_hosts", DEFAULT_MAX_HOSTS, 0, 255)
-
-        self.agents = AgentTable(config, self.out)
-        self.w = self.agents.w
-        self.reg = Exchange(config, self.out, self.keys, self.address, self.home_agent, self.roam)
-        self.sol = Solicitor(config, self.out, rand, self.address, self.cell_key, self.roam, now)
-        self.direct = HostTable(self.out, max_hosts)
+        # components (a component's config keys are parsed there)
+        self.agents = AgentTable(config, self.out, self.keys)
+        self.reg = Exchange(config, self)
+        self.sol = Solicitor(config, self, now)
+        self.direct = HostTable(config, self.out, self.keys)
+        # core II: remote bindings with the home agent and with correspondents (docs/REGION.md)
+        self.peers = Peers(config, self, self.reg.home_agent, self._remote_route)
         # the binding: the agent holding it (AgentInfo) or None, until when, when to refresh
         self.serving = None
         self.bound_until = None
         self.refresh_at = None
         self.mode = MODE_SEARCH
-        self._next_silence = None  # lower bound of the agents' and hosts' expiries
         self._failing = False  # some agent or host has failed sends counted
-        self._choose_at = None
         self.queue = []
-        # core II: remote bindings with the home agent and with correspondents (docs/REGION.md)
-        self.peers = Peers(
-            config,
-            self.node_id,
-            self.keys,
-            self.out,
-            self.address,
-            self.home_agent,
-            self.roam,
-            self._remote_route,
-        )
         self._schedule(now)
 
     # --- the sans-I/O interface ---
@@ -107,10 +88,10 @@ class MobileNode(Node):
         self._after(now)
 
     def on_timer(self, now):
-        if due(now, self._next_silence):
+        if due(now, self.agents.next_silence) or due(now, self.direct.next_silence):
             self._silences(now)
         reg = self.reg
-        if reg.state != IDLE and due(now, reg.deadline) and not reg.retry(now, self.serving):
+        if reg.state != IDLE and due(now, reg.deadline) and not reg.retry(now):
             self._request_failed(now, "noreply")
         if reg.dereg_agent is not None and due(now, reg.dereg_deadline):
             reg.dereg_timeout(now)
@@ -119,14 +100,14 @@ class MobileNode(Node):
                 self._unbind(now, "expired")
                 self._choose(now)
             elif reg.state == IDLE and due(now, self.refresh_at):
-                reg.start(now, self.serving, REFRESH, self.serving)
-        if due(now, self._choose_at):
-            self._choose_at = None
+                reg.start(now, self.serving, REFRESH)
+        if due(now, self.agents.choose_at):
+            self.agents.choose_at = None
             self._choose(now)
         if self.roam and due(now, self.agents.next_rank):
             best = self.agents.rerank(now, self.serving, self.reg.state == IDLE)
             if best is not None:
-                self.reg.start(now, best, HANDOFF, self.serving)
+                self.reg.start(now, best, HANDOFF)
         if self._soliciting() and due(now, self.sol.next):
             self.sol.solicit(now)
         self.peers.on_timer(now)
@@ -156,15 +137,11 @@ class MobileNode(Node):
         self._after(now)
 
     def _silences(self, now):
-        """The earliest advertisement or host-reply lifetime (_next_silence, a lower bound kept
-        without scans) has come: drop what ran out and find the true earliest expiry."""
+        """The earliest advertisement or host-reply lifetime (the tables' silence bounds) may
+        have come: drop what ran out."""
         for info in self.agents.expired(now):
             self._lose(now, info, "silence")
-        self._next_silence = self.direct.expire(now, self.agents.next_expiry(now, None))
-
-    def _expiry_set(self, now, e):
-        if self._next_silence is None or ticks.diff(e, self._next_silence) < 0:
-            self._next_silence = e
+        self.direct.expire(now)
 
     # --- received frames ---
 
@@ -219,86 +196,60 @@ class MobileNode(Node):
         self.log("drop", {"reason": "proto", "src": ipv4.ntoa(header.src), "proto": header.proto})
 
     def _on_advert(self, now, iface, src_mac, rssi, adv):
-        if not adv.verify(self.keys):
-            self.reject("advertisement", "auth", adv.src, src_mac)
-            return
         agents = self.agents
         k = ipv4.addr_key(adv.src, 0)
         fresh = self.sol.fresh(now, adv)
         got = agents.take(now, k, iface, src_mac, rssi, adv, fresh, self.serving, self.reg.agent)
-        if got == agenttable.REPLAYED:
-            self.reject("advertisement", "replay", adv.src, src_mac)
+        if got < agenttable.IGNORED:
+            self.reject("advertisement", agenttable.REJECTED[got], adv.src, src_mac)
             return
-        if got == agenttable.UNKNOWN:
-            # Solicit for an answer when it may matter: unbound, or bound and it is within the
-            # margin of the serving agent or better (so that agents of the overlap are known and
-            # ranked before the serving one fades).
+        if got == agenttable.PROBE:
+            # for an answer, which takes the agent into the table
             if self.serving is None:
                 self.sol.ask(now)
-            elif agents.worth_probing(rssi, self.serving) and agents.heard_again(now, k, adv):
+            else:
                 self.sol.probe(now, iface, src_mac, adv.src)
-            return
-        if got == agenttable.IGNORED:
+        if got < agenttable.NEW:
             return
         info = agents.table[k]
-        self._expiry_set(now, info.expiry)
         if got == agenttable.NEW:
-            self.log(
-                "agent_up",
-                {
-                    "agent": ipv4.ntoa(info.addr),
-                    "rssi": rssi,
-                    "score": ranking.score(info, now, self.w),
-                },
-            )
+            score = ranking.score(info, now, agents.w)
+            self.log("agent_up", {"agent": ipv4.ntoa(info.addr), "rssi": rssi, "score": score})
         if got == agenttable.REBOOTED and info is self.serving:
             # It lost our binding with its memory: register again under its new nonce.
             self.log("agent_reboot", {"agent": ipv4.ntoa(info.addr)})
             if self.reg.state == IDLE:
-                self.reg.start(now, info, REFRESH, self.serving)
+                self.reg.start(now, info, REFRESH)
         if self.serving is None and self.reg.state == IDLE:
             self._first_heard(now)
-        elif self.roam and info is self.serving and ranking.outage_imminent(info, now, self.w):
-            self.agents.next_rank = now  # leave before the outage: re-rank now
+        elif self.roam and info is self.serving and ranking.outage_imminent(info, now, agents.w):
+            agents.next_rank = now  # leave before the outage: re-rank now
 
     def _first_heard(self, now):
         """Unbound, no request in flight, and an agent was heard: ask every agent in range to
         answer (one solicitation, within the 1/s limit) and choose the best after a short
         listening window, not merely the first heard. (After a loss, _lose chooses at once
         among the agents already known.)"""
-        if self._choose_at is not None:
+        agents = self.agents
+        if agents.choose_at is not None:
             return
-        if self.collect_ms == 0:
+        if agents.collect_ms == 0:
             self._choose(now)
             return
-        self._choose_at = ticks.add(now, self.collect_ms)
+        agents.choose_at = ticks.add(now, agents.collect_ms)
         self.sol.ask(now)
 
     def _on_host_reply(self, now, iface, src_mac, adv):
-        if not adv.verify(self.keys):
-            self.reject("host_reply", "auth", adv.src, src_mac)
-            return
-        if not self.sol.fresh(now, adv):
-            # a host reply only ever answers our solicitation: without our current challenge
-            # it is a recording (perhaps of a reply we never received)
-            self.reject("host_reply", "stale", adv.src, src_mac)
-            return
-        k = ipv4.addr_key(adv.src, 0)
-        if not self.direct.accept(now, k, adv):
-            self.reject("host_reply", "replay", adv.src, src_mac)
-            return
-        if self.serving is not None:
-            return  # bound: everything goes through the agent
-        expiry = ticks.add(now, adv.adv_lifetime * 1000)
-        done = self.direct.put(k, adv.src, src_mac, iface, expiry)
-        if done != FULL:
-            self._expiry_set(now, expiry)
-        if done == NEW:
+        fresh = self.sol.fresh(now, adv)
+        got = self.direct.take(now, iface, src_mac, adv, fresh, self.serving is not None)
+        if got < hosttable.IGNORED:
+            self.reject("host_reply", hosttable.REJECTED[got], adv.src, src_mac)
+        elif got == hosttable.NEW:
             self._flush(now)
 
     def _on_reply(self, now, src_mac, rep):
         reg = self.reg
-        what = reg.on_reply(now, rep, self.serving)
+        what = reg.on_reply(now, rep)
         if what == exchange.FORGED:
             self.reject("reg_reply", "auth", rep.src, src_mac)
         elif what == exchange.STALE:
@@ -329,19 +280,13 @@ class MobileNode(Node):
         # Refresh when three quarters of the lifetime have passed: time for two retries.
         self.refresh_at = ticks.add(now, lifetime * 750)
         self.agents.bound(now, self.roam)
-        score = ranking.score(info, now, self.w, True)
+        score = ranking.score(info, now, self.agents.w, True)
         if state == REFRESH and old is info:
             return
         if old is not None and old is not info:
-            self.log(
-                "handoff",
-                {
-                    "old": ipv4.ntoa(old.addr),
-                    "new": ipv4.ntoa(info.addr),
-                    "old_score": ranking.score(old, now, self.w, True),
-                    "new_score": score,
-                },
-            )
+            left, joined = ipv4.ntoa(old.addr), ipv4.ntoa(info.addr)
+            was = ranking.score(old, now, self.agents.w, True)
+            self.log("handoff", {"old": left, "new": joined, "old_score": was, "new_score": score})
             self.reg.deregister(now, old, info)
         self.log("bound", {"agent": ipv4.ntoa(info.addr), "lifetime": lifetime, "score": score})
         self.peers.moved(now, info.addr)
@@ -354,7 +299,7 @@ class MobileNode(Node):
             return
         best = self.agents.best(now, None)
         if best is not None:
-            self.reg.start(now, best, BIND, None)
+            self.reg.start(now, best, BIND)
         elif self.sol.next is None:
             self.sol.soon(now)
 
@@ -429,7 +374,8 @@ class MobileNode(Node):
 
     def _schedule(self, now):
         reg = self.reg
-        wake = soonest(now, self._next_silence, reg.deadline)
+        wake = soonest(now, self.agents.next_silence, self.direct.next_silence)
+        wake = soonest(now, wake, reg.deadline)
         wake = soonest(now, wake, reg.dereg_deadline)
         if self.serving is not None:
             wake = soonest(now, wake, self.bound_until)
@@ -439,7 +385,7 @@ class MobileNode(Node):
                 wake = soonest(now, wake, self.agents.next_rank)
         elif reg.state == IDLE:
             wake = soonest(now, wake, self.sol.next)
-            wake = soonest(now, wake, self._choose_at)
+            wake = soonest(now, wake, self.agents.choose_at)
         wake = soonest(now, wake, self.peers.next_wake())
         self._wake = wake if wake is not None else ticks.add(now, 60000)
 

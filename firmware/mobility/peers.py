@@ -25,48 +25,47 @@ C_HEARD = const(1)
 
 
 class Peers:
-    """``client``: the RemoteClient, or None when the node holds no home key (then it keeps no
-    remote binding)."""
+    """``client``: the RemoteClient (its ``src`` is the node's home address), or None when the
+    node holds no home key (then it keeps no remote binding)."""
 
-    def __init__(self, config, node_id, keys, out, home, home_agent, roam, route):
+    def __init__(self, config, node, home_agent, route):
         self.lifetime_s = cfg_int(config, "remote_lifetime_s", DEFAULT_LIFETIME_S, 1, 65535)
         self.correspondents = {}  # addr_key -> [address, heard from it]
         for c in config.get("correspondents") or ():
             a = parse_addr(c, "correspondent")
             self.correspondents[ipv4.addr_key(a, 0)] = [a, False]
-        self.out = out
-        self.home = home
-        self.home_agent = home_agent
-        self.roam = roam
+        self.roam = node.roam
         self.client = None
-        spi = auth.spi_home(node_id)
-        if spi in keys:
-            self.client = RemoteClient(home, keys, spi, out, route, home_agent)
+        spi = auth.spi_home(node.node_id)
+        if spi in node.keys:
+            self.client = RemoteClient(node.address, node.keys, spi, node.out, route, home_agent)
 
     def moved(self, now, coa):
         """Locally bound (or handed off) to agent ``coa``: tell the home agent, and the
         correspondents that talk to us."""
-        if self.client is None:
+        client = self.client
+        if client is None:
             return
-        if self.home_agent != ipv4.ANY_ADDR:
-            self.client.bind(now, self.home_agent, self.home, coa, self.lifetime_s)
+        if client.home_agent != ipv4.ANY_ADDR:
+            client.bind(now, client.home_agent, client.src, coa, self.lifetime_s)
         if self.roam:
             for k in self.correspondents:
                 c = self.correspondents[k]
                 if c[C_HEARD]:
-                    self.client.bind(now, c[C_ADDR], self.home, coa, self.lifetime_s)
+                    client.bind(now, c[C_ADDR], client.src, coa, self.lifetime_s)
 
     def heard(self, now, src, serving):
         """A datagram from ``src``: when it is a correspondent, bind with it, so that it tunnels
         straight to our agent (``serving``, None while unbound)."""
         c = self.correspondents.get(ipv4.addr_key(src, 0))
-        if c is None or c[C_ADDR] != src or not self.roam or self.client is None:
+        client = self.client
+        if c is None or c[C_ADDR] != src or not self.roam or client is None:
             return
         if not c[C_HEARD]:
             c[C_HEARD] = True
-            self.out.log("correspondent", {"peer": ipv4.ntoa(src)})
+            client.out.log("correspondent", {"peer": ipv4.ntoa(src)})
         if serving is not None:
-            self.client.bind(now, src, self.home, serving.addr, self.lifetime_s)
+            client.bind(now, src, client.src, serving.addr, self.lifetime_s)
 
     def on_reply(self, now, rep):
         if self.client is not None:

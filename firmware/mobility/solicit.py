@@ -31,24 +31,21 @@ PROBE_BOUND_MS = const(3000)  # bound: at most one solicitation per this for a b
 
 
 class Solicitor:
-    """``next``: when the next solicitation of the search goes (ticks), None while the search
-    is stopped (bound, or a registration in flight). ``roam``: False for the Mobile IPv4
-    baseline (no downgrade to host-to-host)."""
+    """``node``: the mobile node it solicits for (its address, cell key, randomness, action
+    buffer and policy are read there: one reference, not five copies). ``next``: when the next
+    solicitation of the search goes (ticks), None while the search is stopped (bound, or a
+    registration in flight)."""
 
-    def __init__(self, config, out, rand, src, cell_key, roam, now):
+    def __init__(self, config, node, now):
         self.interval_ms = cfg_int(config, "sol_interval_ms", DEFAULT_INTERVAL_MS, 1000, 600000)
         self.fast = cfg_int(config, "sol_fast", DEFAULT_FAST, 1, 1000)
         self.max_ms = cfg_int(config, "sol_max_ms", DEFAULT_MAX_MS, self.interval_ms, 3600000)
         self.downgrade_after = cfg_int(config, "downgrade_after", DEFAULT_DOWNGRADE_AFTER, 0, 255)
-        self.out = out
-        self.rand = rand
-        self.src = src
-        self.cell_key = cell_key
-        self.roam = roam
+        self.node = node
         self.level = advert.LEVEL_ROUTING
         self.attempt = 0
         self.gap = self.interval_ms
-        self.next = ticks.add(now, rand(8) % 32)  # boot: ask soon, not in step with others
+        self.next = ticks.add(now, node.rand(8) % 32)  # boot: ask soon, not in step with others
         self.last = None  # when the last solicitation of any kind went
         self.challenge = 0  # of the last solicitation (0: none), and of the one before
         self.challenge_prev = 0
@@ -92,14 +89,14 @@ class Solicitor:
         if self.attempt >= self.fast:
             self.gap = min(self.gap * 2, self.max_ms)  # exponential back-off
         self.next = ticks.add(now, self.gap)
-        self.out.log("solicit", {"level": sol.level, "attempt": sol.attempt, "next_ms": self.gap})
+        self.node.log("solicit", {"level": sol.level, "attempt": sol.attempt, "next_ms": self.gap})
         if (
-            self.roam  # the Mobile IPv4 baseline never falls back to host-to-host
+            self.node.roam  # the Mobile IPv4 baseline never falls back to host-to-host
             and self.level == advert.LEVEL_ROUTING
             and self.attempt >= self.downgrade_after
         ):
             self.level = advert.LEVEL_HOST
-            self.out.log(
+            self.node.log(
                 "downgrade",
                 {
                     "from": advert.LEVEL_ROUTING,
@@ -111,16 +108,17 @@ class Solicitor:
 
     def send(self, now, level, iface=IF_RADIO, mac=BROADCAST, dst=ipv4.BCAST_ADDR):
         """One solicitation at ``level`` (broadcast, or to one agent), under a new challenge."""
+        node = self.node
         self.challenge_prev = self.challenge
-        self.challenge = self.rand(32) | 1  # never 0 ("no challenge")
+        self.challenge = node.rand(32) | 1  # never 0 ("no challenge")
         sol = advert.Solicitation(
-            src=self.src,
+            src=node.address,
             level=level,
             attempt=min(self.attempt, 255),
             dst=dst,
             challenge=self.challenge,
         )
-        self.out.send(iface, mac, advert.encode_solicitation(sol, self.cell_key))
+        node.out.send(iface, mac, advert.encode_solicitation(sol, node.cell_key))
         self.last = now
         return sol
 
@@ -130,7 +128,7 @@ class Solicitor:
         c = adv.challenge
         return (
             c != 0
-            and adv.dst == self.src
+            and adv.dst == self.node.address
             and (c == self.challenge or c == self.challenge_prev)
             and ticks.diff(now, self.last) <= CHALLENGE_MS
         )
