@@ -401,7 +401,7 @@ def test_dashboard_live_in_headless_chromium(fields, tmp_path):
         assert "frames" in text("#collector")
 
         # a line while the page is open: in the feed and in roamLatency within a second
-        sent_ms = time.time() * 1000
+        sent_ms = int(time.time() * 1000)  # whole milliseconds, as the page's Date.now()
         t0 = time.monotonic()
         field.lines(("m1", 1, "handoff", {"old": "10.0.0.2", "new": "10.0.0.1"}), via="a1")
         s = field.seq["m1", 1] - 1
