@@ -13,7 +13,7 @@ import time
 
 from hosttools import corebuild
 from hosttools.pcap import LINKTYPE_RAW, PcapWriter
-from hosttools.sim import metrics, scenario
+from hosttools.sim import metrics, scenario, sharing
 from hosttools.sim.world import World
 
 POLICIES = ("roam", "mip4")
@@ -61,6 +61,7 @@ def run(sc, seed, out_dir, policy="roam", factory=None, progress=None, write=Tru
             jobs = auto_jobs(sc)
         if jobs not in (1, 2):
             raise scenario.ScenarioError("jobs must be 1 or 2, got %r" % (jobs,))
+        sharing.install()  # the cores of this process share decodings (sharing.py)
         world = World(sc, factory, seed, pcap=pcap, collector=col, jobs=jobs)
         col.by_addr = world.by_addr
         col.is_on = lambda idx: world.nodes[idx].on
