@@ -8,6 +8,7 @@ import struct
 import unittest
 
 import slots
+from scratch import fresh, rmtree
 
 from fieldlog import relay
 from update import service, stage, wire
@@ -17,23 +18,6 @@ KEY = relay.node_key(SECRET, wire.PURPOSE_UPDATE, 7)
 OTHER = relay.node_key(SECRET, wire.PURPOSE_UPDATE, 8)  # another board's key
 DIR = "_test_update"
 CFG = {"role": "mobile", "node_id": 7, "address": "10.0.0.7", "keys": {"256": "00" * 16}}
-
-
-def _rmtree(path):
-    try:
-        names = os.listdir(path)
-    except OSError:
-        return
-    for n in names:
-        p = path + "/" + n
-        try:
-            os.remove(p)
-        except OSError:
-            _rmtree(p)
-    try:
-        os.rmdir(path)
-    except OSError:
-        pass
 
 
 def _tree(path="."):
@@ -114,15 +98,14 @@ class Board:
 
 class Scratch(unittest.TestCase):
     def setUp(self):
-        _rmtree(DIR)
-        os.mkdir(DIR)
+        fresh(DIR)
         os.chdir(DIR)
         with open("config.json", "w") as f:
             f.write(json.dumps(CFG))
 
     def tearDown(self):
         os.chdir("..")
-        _rmtree(DIR)
+        rmtree(DIR)
 
 
 class WireTest(unittest.TestCase):
