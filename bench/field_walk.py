@@ -66,26 +66,10 @@ def scenario(out: Path, seconds: float) -> Path:
 
 def open_page(port: int):
     """Headless Chromium on the dashboard (None when Chromium is not installed)."""
-    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and chromedriver):
         return None
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = shutil.which("chromium") or ""
-    for a in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1280,900",
-    ):
-        opts.add_argument(a)
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
+    driver = fc.headless_chromium(chromium, chromedriver, "--window-size=1280,900")
     driver.get("http://127.0.0.1:%d/" % port)
     return driver
 
