@@ -1,5 +1,7 @@
 import unittest
 
+from wirecheck import assert_round_trip, bit_flips
+
 from mobility import auth, ipv4
 from mobility import publication as pubm
 from mobility.errors import DecodeError, FrameTooLarge
@@ -14,18 +16,11 @@ def home(i):
     return bytes((10, 0, 1 + (i >> 8), i & 0xFF))
 
 
-def fields(msg):
-    return [getattr(msg, name) for name in msg.FIELDS]
-
-
 class TestPublication(unittest.TestCase):
     def test_round_trip(self):
         pub = pubm.Publication(ORIGIN, 7, 65535, False, [(home(1), 300), (home(2), 0)], [home(3)])
         payload = pubm.encode_payload(pub, REGION_KEY)
-        self.assertEqual(len(payload), 12 + 12 + 4 + 22)
-        got = pubm.decode_publication(payload)
-        self.assertEqual(fields(got), fields(pub))
-        self.assertTrue(got.verify(KEYS))
+        assert_round_trip(self, pub, payload, pubm.decode_publication, KEYS, 12 + 12 + 4 + 22)
 
     def test_packet(self):
         payload = pubm.encode_payload(pubm.Publication(ORIGIN, 1, 2), REGION_KEY)
@@ -123,16 +118,12 @@ class TestMalformed(unittest.TestCase):
                 pubm.decode_publication(buf)
 
     def test_bit_flips(self):
-        p = self.sample()
-        for i in range(len(p)):
-            for bit in range(8):
-                buf = bytearray(p)
-                buf[i] ^= 1 << bit
-                try:
-                    msg = pubm.decode_publication(memoryview(buf))
-                except DecodeError:
-                    continue
-                self.assertFalse(msg.verify(KEYS), "flip %d.%d verified" % (i, bit))
+        for i, bit, buf in bit_flips(self.sample()):
+            try:
+                msg = pubm.decode_publication(memoryview(buf))
+            except DecodeError:
+                continue
+            self.assertFalse(msg.verify(KEYS), "flip %d.%d verified" % (i, bit))
 
     def test_counts_must_match(self):
         p = bytearray(self.sample())

@@ -9,6 +9,7 @@ import sys
 import unittest
 
 import slots
+from scratch import fresh, rmtree
 
 from fieldlog import relay
 
@@ -20,23 +21,6 @@ KEY = relay.node_key(SECRET, wire.PURPOSE_UPDATE, 7)
 OTHER = relay.node_key(SECRET, wire.PURPOSE_UPDATE, 8)  # another board's key
 DIR = "_test_update"
 CFG = {"role": "mobile", "node_id": 7, "address": "10.0.0.7", "keys": {"256": "00" * 16}}
-
-
-def _rmtree(path):
-    try:
-        names = os.listdir(path)
-    except OSError:
-        return
-    for n in names:
-        p = path + "/" + n
-        try:
-            os.remove(p)
-        except OSError:
-            _rmtree(p)
-    try:
-        os.rmdir(path)
-    except OSError:
-        pass
 
 
 def _tree(path="."):
@@ -117,8 +101,7 @@ class Board:
 
 class Scratch(unittest.TestCase):
     def setUp(self):
-        _rmtree(DIR)
-        os.mkdir(DIR)
+        fresh(DIR)
         # the firmware's modules stay importable from the scratch directory (slots imports
         # safemode when it rolls back): on a board they are found through "", the current
         # directory, which is the root at boot. First on the path: a virtual board's VfsPosix
@@ -134,7 +117,7 @@ class Scratch(unittest.TestCase):
 
     def tearDown(self):
         os.chdir(self.home)
-        _rmtree(DIR)
+        rmtree(DIR)
         if self.added:
             sys.path.remove(self.home)
 
