@@ -2,9 +2,9 @@
 
 The agent coordinates its components and owns the forwarding:
 
-* ``Beacon`` (beacon.py): periodic advertisement with jitter (services, capacity/load, planned
+* ``Beacon`` (cell.py): periodic advertisement with jitter (services, capacity/load, planned
   outage, boot nonce) and answers to solicitations, unicast to the solicitor's MAC;
-* ``Visitors`` (visitors.py): local bindings home address -> (MAC, interface, expiry) made by
+* ``Visitors`` (cell.py): local bindings home address -> (MAC, interface, expiry) made by
   authenticated, replay-checked registration requests (type 33, cell key); refusal with code 66
   when full; deregistration; expiry;
 * ``Region`` (region.py, when the agent is a region member): publication of its local bindings,
@@ -20,11 +20,10 @@ OUT_OF_SERVICE until it ends.
 
 from mobility import advert, ipv4, publication, registration, ticks, tunnel
 from mobility.actions import IF_RADIO
-from mobility.beacon import Beacon
+from mobility.cell import B_EXPIRY, B_HOME, B_IFACE, B_MAC, Beacon, Visitors
 from mobility.errors import DecodeError
 from mobility.node import Node, cfg_int, due, fmt_mac, soonest
 from mobility.region import Region
-from mobility.visitors import B_EXPIRY, B_HOME, B_IFACE, B_MAC, Visitors
 
 try:
     from micropython import const

@@ -18,15 +18,14 @@ how tunnels find their way across a multi-hop backbone.
 
 The region coordinates four components, one role each: ``Backbone`` (backbone.py: members,
 peers, routes, next hops; sending and flooding), ``Publisher`` (publisher.py: this member as an
-origin), ``Origins`` (origins.py: what was taken from each origin) and ``Published``
+origin), ``Origins`` (published.py: what was taken from each origin) and ``Published``
 (published.py: the published-binding table, preallocated).
 """
 
-from mobility import auth, ipv4, origins, publication, ticks, tunnel
+from mobility import auth, ipv4, publication, ticks, tunnel
 from mobility.backbone import Backbone, parse_addr
 from mobility.errors import DecodeError, FrameTooLarge
-from mobility.origins import Origins
-from mobility.published import Published
+from mobility.published import REFUSED, RESTARTED, Origins, Published
 from mobility.publisher import IDLE, Publisher
 
 try:
@@ -198,10 +197,10 @@ class Region:
             self._log("region_ignored", {"reason": "not_member", "origin": ipv4.ntoa(pub.origin)})
             return False
         taken = self.origins.accept(now, oi, pub.epoch, pub.seq)
-        if taken == origins.REFUSED:
+        if taken == REFUSED:
             self.duplicates += 1
             return False
-        if taken == origins.RESTARTED:
+        if taken == RESTARTED:
             self.table.drop_origin(oi)  # what it published before the restart was in its RAM
             self._log(
                 "origin_restart",
