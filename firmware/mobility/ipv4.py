@@ -295,3 +295,18 @@ def decode_udp(header):
     ) != 0xFFFF:
         raise DecodeError("UDP: bad checksum")
     return ((seg[0] << 8) | seg[1], (seg[2] << 8) | seg[3], seg[UDP_LEN:])
+
+
+# ---- fields of a packet read in place, before (or instead of) decoding it -------------------
+# Offsets in the 20-byte header, the only one the protocol sends (IHL 5; decode refuses
+# options). A per-frame path reads a field through these without slicing or allocating.
+PROTO_AT = const(9)
+SRC_AT = const(12)
+DST_AT = const(16)
+
+
+def plain(buf):
+    """True when ``buf`` holds at least a 20-byte header that starts like one (version 4,
+    IHL 5), so its fields can be read at the offsets above. Nothing else is checked: lengths,
+    checksum and the rest are decode's."""
+    return len(buf) >= HEADER_LEN and buf[0] == 0x45

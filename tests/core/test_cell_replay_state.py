@@ -61,7 +61,7 @@ class NonceTest(unittest.TestCase):
     def test_boot_nonce_carries_the_epoch(self):
         a = Agent(config(1, epoch=0x1234), make_rand(5), 0)
         self.assertEqual(a.nonce >> 16, 0x1234)
-        self.assertEqual(a.idents.nonce, a.nonce)
+        self.assertEqual(a.visitors.idents.nonce, a.nonce)
         with self.assertRaises(ValueError):
             Agent(config(1, epoch=0x10000), make_rand(5), 0)
 

@@ -32,6 +32,26 @@ class TestPublication(unittest.TestCase):
         self.assertEqual(got, payload)  # forwarded byte for byte: the tag still verifies
         self.assertTrue(pubm.decode_publication(got).verify(KEYS))
 
+    def test_read_in_place(self):
+        pub = pubm.Publication(ORIGIN, 0x1234, 0xABCD, False, [(home(1), 60)], [])
+        payload = pubm.encode_payload(pub, REGION_KEY)
+        pkt = pubm.packet(NEIGHBOUR, b"\x0a\x00\x00\x03", payload)
+        self.assertTrue(pubm.is_publication(pkt))
+        at = pubm.PAYLOAD_AT
+        self.assertEqual(bytes(pkt[at:]), payload)
+        self.assertTrue(pubm.is_copy_candidate(pkt, at))
+        o = at + pubm.ORIGIN_AT
+        self.assertEqual(bytes(pkt[o : o + 4]), ORIGIN)
+        self.assertEqual((pubm.epoch_at(pkt, at), pubm.seq_at(pkt, at)), (0x1234, 0xABCD))
+        # the two headers whole (28 bytes), IHL 5, UDP, destination port 4344
+        self.assertTrue(pubm.is_publication(pkt[:28]))
+        self.assertFalse(pubm.is_publication(pkt[:27]))
+        self.assertFalse(pubm.is_publication(b"\x46" + pkt[1:]))
+        self.assertFalse(pubm.is_publication(pkt[:9] + b"\x04" + pkt[10:]))
+        self.assertFalse(pubm.is_publication(pkt[:23] + b"\xf9" + pkt[24:]))
+        app = ipv4.udp(NEIGHBOUR, ORIGIN, ipv4.PUB_PORT, ipv4.APP_PORT, b"x")
+        self.assertFalse(pubm.is_publication(app))  # only the destination port counts
+
     def test_layout(self):
         pub = pubm.Publication(
             ORIGIN, 0x0102, 0x0304, True, [(home(5), 0x0A0B)], [home(6)], part=3, last=True
