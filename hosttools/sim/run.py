@@ -100,12 +100,12 @@ def run(sc, seed, out_dir, policy="roam", factory=None, progress=None, write=Tru
     return summary, world
 
 
-def write_json(path, record):
-    """Write `record` to `path` as the run's summary.json is written (sorted keys, indented),
-    whole or not at all (a temporary file renamed)."""
+def write_json(path, record, sort_keys=True):
+    """Write `record` to `path` as the run's summary.json is written (indented, keys sorted
+    unless not `sort_keys`), whole or not at all (a temporary file renamed)."""
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
-        json.dump(record, f, indent=2, sort_keys=True)
+        json.dump(record, f, indent=2, sort_keys=sort_keys)
         f.write("\n")
     os.replace(tmp, path)
 

@@ -211,12 +211,10 @@ def report(
     per claim its figures over the seeds (claims.over_seeds); verdicts for roam's runs only (the
     claims are the product's; other policies' figures are there for comparison)."""
     out: dict[str, Any] = {"seeds": seeds, "policies": policies, "scenarios": {}}
-    failed = False
     for sc in scenarios:
         cl = claims.parse(sc.claims)
         ran = policies_to_run(sc, policies)
         per_policy = {}
-        verdict = None
         for policy in policies:
             judged = policy == claims.POLICY
             res = {}
@@ -228,13 +226,18 @@ def report(
                     runs = {p: summaries[(sc.name, p, seed)] for p in ran}
                     values[seed] = claims.measure(c, runs, policy)
                 res[c.key] = claims.over_seeds(c, values, judged)
-                if judged:
-                    verdict = "fail" if verdict == "fail" or res[c.key]["failing_seeds"] else "pass"
             per_policy[policy] = {"claims": res}
-        failed = failed or verdict == "fail"
+        verdict = _overall(c["verdict"] for r in per_policy.values() for c in r["claims"].values())
         out["scenarios"][sc.name] = {"verdict": verdict, "policies": per_policy}
-    out["verdict"] = "fail" if failed else "pass"
+    out["verdict"] = _overall(s["verdict"] for s in out["scenarios"].values())
     return out
+
+
+def _overall(verdicts):
+    """ "fail" when one is, "pass" when some are and none fails, None when none was judged (no
+    claims, or no roam runs asked for)."""
+    got = set(verdicts)
+    return "fail" if "fail" in got else ("pass" if "pass" in got else None)
 
 
 def sweep(
@@ -264,7 +267,8 @@ def sweep(
         os.makedirs(out, exist_ok=True)
     except OSError as e:
         raise SweepError("cannot create %s: %s" % (out, e.strerror)) from None
-    summaries = run_all(client, jobs, out, files, progress)
+    # the workers write the run directories: a path that does not depend on their directory
+    summaries = run_all(client, jobs, os.path.abspath(out), files, progress)
     record = report(scenarios, seeds, policies, summaries)
     cores: dict[str, int] = {}
     for s in summaries.values():
@@ -276,5 +280,6 @@ def sweep(
         "cores": cores,
         "wall_s": round(time.perf_counter() - t0, 1),
     }
-    run.write_json(os.path.join(out, SWEEP_FILE), record)
+    # in the record's order: seeds in order, scenarios as given, claims as in their files
+    run.write_json(os.path.join(out, SWEEP_FILE), record, sort_keys=False)
     return record

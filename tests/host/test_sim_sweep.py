@@ -135,6 +135,9 @@ def test_report_min_median_max_failing_seeds_and_verdict():
     assert "mip4_interruption_factor_min" not in base
     assert base["delivery_ratio_min"]["verdict"] is None
     assert base["delivery_ratio_min"]["failing_seeds"] == seeds
+    # nothing judged (no roam runs asked for): no verdict
+    only = sweep.report([sc], seeds, ["mip4"], good)
+    assert only["verdict"] is None and only["scenarios"]["made-up"]["verdict"] is None
 
 
 def test_seeds_and_policies():
