@@ -65,11 +65,16 @@ def digest():
     paths = sorted(glob.glob(os.path.join(SOURCES, "*.py")))
     paths += [os.path.join(SIM_DIR, m) for m in SIM_MODULES]
     paths += [os.path.join(HOST_DIR, m) for m in HOST_MODULES]
+    hash_files(h, paths)
+    return h.hexdigest()[:16]
+
+
+def hash_files(h, paths):
+    """Feed each file's name and contents, in the order given, to the hash `h`."""
     for path in paths:
         h.update(os.path.basename(path).encode())
         with open(path, "rb") as f:
             h.update(f.read())
-    return h.hexdigest()[:16]
 
 
 def built_dir():
