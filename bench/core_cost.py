@@ -8,21 +8,12 @@ an in-memory driver with no I/O cost at all (the core's own cost per datagram, f
 """
 
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (  # noqa: E402
-    FIRMWARE_DIR,
-    MICROPYTHON,
-    BenchError,
-    figure,
-    last_json_line,
-    write_result,
-)
-from core_memory import MPY_CROSS, precompile  # noqa: E402
+from common import MICROPYTHON, figure, precompile, run_json, write_result  # noqa: E402
 
 SCRIPT = Path(__file__).resolve().parent / "core_cost_mpy.py"
 N = 10000
@@ -33,26 +24,12 @@ def main() -> None:
         path = Path(tmp)
         precompile(path)
         # the driver's look for another board's log (fieldlog.wire.is_field)
-        (path / "fieldlog").mkdir()
-        for src in sorted((FIRMWARE_DIR / "fieldlog").glob("*.py")):
-            rel = src.relative_to(FIRMWARE_DIR).with_suffix(".mpy")
-            subprocess.run([str(MPY_CROSS), "-o", str(path / rel), str(src)], check=True)
-        env = dict(os.environ)
-        env["MICROPYPATH"] = ".frozen:" + str(
-            path
-        )  # asyncio (fieldlog.stream imports it) is frozen
+        precompile(path, "fieldlog")
+        # asyncio (fieldlog.stream imports it) is frozen
+        env = dict(os.environ, MICROPYPATH=".frozen:" + str(path))
         port = 40000 + os.getpid() % 20000
-        done = subprocess.run(
-            [str(MICROPYTHON), str(SCRIPT), str(N), "5", str(port)],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=600,
-            check=False,
-        )
-    if done.returncode != 0:
-        raise BenchError("core_cost_mpy.py: %s%s" % (done.stdout, done.stderr))
-    r = last_json_line(done.stdout)
+        command = [MICROPYTHON, SCRIPT, str(N), "5", str(port)]
+        r = run_json(command, "core_cost_mpy.py", env=env)
     n = r["n"]
     write_result(
         "core_cost",

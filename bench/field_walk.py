@@ -33,29 +33,22 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench import common  # noqa: E402
 from bench import field_common as fc  # noqa: E402
-from bench.common import BenchError, figure, write_result  # noqa: E402
+from bench.common import ROAM, BenchError, figure, write_result  # noqa: E402
 
-ROAM = str(Path(sys.executable).parent / "roam")
 SPEED = 6
 FLOW_START_S = 18  # scenario seconds: 3 s into the walk at 6x
 HTTP_PORT = 8093
 
 
-def roam(*args: str, timeout: float = 120, check: bool = True, env=None):
-    r = subprocess.run(
-        [ROAM, *args], capture_output=True, text=True, timeout=timeout, cwd=str(REPO), env=env
-    )
-    if check and r.returncode != 0:
-        raise BenchError("roam %s failed: %s %s" % (" ".join(args), r.stdout, r.stderr))
-    return r
+def roam(*args: str, timeout: float = 120, check: bool = True):
+    return common.roam(*args, timeout=timeout, check=check)
 
 
 def scenario(out: Path, seconds: float) -> Path:
     """walk.toml with every flow running from 3 s to (seconds - 4) s of the walk (at 6x)."""
-    from hosttools.sim import scenario as sc_mod
-
-    text = Path(sc_mod.resolve("walk")).read_text()
+    text = common.walk_scenario()
     stop = int((seconds - 4) * SPEED)
     text = text.replace("duration_s = 300\n", "duration_s = %d\n" % int(seconds * SPEED))
     text = text.replace(
@@ -73,26 +66,10 @@ def scenario(out: Path, seconds: float) -> Path:
 
 def open_page(port: int):
     """Headless Chromium on the dashboard (None when Chromium is not installed)."""
-    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and chromedriver):
         return None
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = shutil.which("chromium") or ""
-    for a in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1280,900",
-    ):
-        opts.add_argument(a)
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
+    driver = fc.headless_chromium(chromium, chromedriver, "--window-size=1280,900")
     driver.get("http://127.0.0.1:%d/" % port)
     return driver
 

@@ -63,6 +63,20 @@ def run_mpy(count: int, seed: int) -> dict[str, Any]:
     return result
 
 
+def _figures(impl: str, r: dict[str, Any], per_s: int, more: dict[str, Any]) -> dict[str, Any]:
+    """One interpreter's figures (named impl_...) from its merged counts ``r``."""
+    out = {
+        "frames": figure(r["frames"], "frames"),
+        "unexpected_exceptions": figure(r["unexpected"], "exceptions"),
+        "frames_per_s": figure(per_s, "frames/s"),
+        **more,
+    }
+    for key in ("decoded", "verified", "decode_errors"):
+        out[key] = figure(r[key], "frames")
+    out["slowest_frame"] = figure(r["slowest_frame_us"], "us")
+    return {impl + "_" + name: value for name, value in out.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=1_000_000, help="CPython frames")
@@ -78,22 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     mpy = run_mpy(args.mpy_count, args.seed)
     mpy_wall = time.perf_counter() - t0
 
+    workers = {"workers": figure(args.workers, "processes")}
     figures = {
-        "cpython_frames": figure(cpy["frames"], "frames"),
-        "cpython_unexpected_exceptions": figure(cpy["unexpected"], "exceptions"),
-        "cpython_frames_per_s": figure(round(cpy["frames"] / wall), "frames/s"),
-        "cpython_workers": figure(args.workers, "processes"),
-        "cpython_decoded": figure(cpy["decoded"], "frames"),
-        "cpython_verified": figure(cpy["verified"], "frames"),
-        "cpython_decode_errors": figure(cpy["decode_errors"], "frames"),
-        "cpython_slowest_frame": figure(cpy["slowest_frame_us"], "us"),
-        "mpy_frames": figure(mpy["frames"], "frames"),
-        "mpy_unexpected_exceptions": figure(mpy["unexpected"], "exceptions"),
-        "mpy_frames_per_s": figure(round(mpy["frames_per_s"]), "frames/s"),
-        "mpy_decoded": figure(mpy["decoded"], "frames"),
-        "mpy_verified": figure(mpy["verified"], "frames"),
-        "mpy_decode_errors": figure(mpy["decode_errors"], "frames"),
-        "mpy_slowest_frame": figure(mpy["slowest_frame_us"], "us"),
+        **_figures("cpython", cpy, round(cpy["frames"] / wall), workers),
+        **_figures("mpy", mpy, round(mpy["frames_per_s"]), {}),
         "seed": figure(args.seed, "seed"),
     }
     write_result("fuzz_wire", figures)

@@ -24,31 +24,18 @@ import io
 import json
 import sys
 
-# firmware/ on the path, wherever the script is started from (no os.path on MicroPython)
+# firmware/ and the repository on the path, wherever the script is started from (no os.path on
+# MicroPython)
 _parts = __file__.replace("\\", "/").split("/")
 _root = "/".join(_parts[:-2]) or "."
-if _root + "/firmware" not in sys.path:
-    sys.path.insert(0, _root + "/firmware")
+for _dir in ("/firmware", ""):
+    if _root + _dir not in sys.path:
+        sys.path.insert(0, _root + _dir)
 
+from bench import wire_mpy as msgs  # noqa: E402
+from bench.wire_mpy import AGENT, AGENT2, HOME_AGENT, MOBILE, PEER  # noqa: E402
 from mobility import advert, auth, ipv4, publication, registration, tunnel  # noqa: E402
 from mobility.errors import DecodeError  # noqa: E402
-
-try:
-    from time import ticks_diff, ticks_us
-
-    def _elapsed_us(t0):
-        return ticks_diff(ticks_us(), t0)
-
-    _now = ticks_us
-except ImportError:  # CPython
-    from time import perf_counter  # type: ignore[attr-defined]
-
-    def _now():
-        return perf_counter()
-
-    def _elapsed_us(t0):
-        return int((perf_counter() - t0) * 1000000)
-
 
 IMPL = sys.implementation.name
 MAX_REPORTED = 10  # unexpected exceptions printed in full (all are counted)
@@ -58,12 +45,6 @@ REGION_KEY = b"region-key-0123456789abcdef"
 HOME_KEY = b"home-key-of-node-7-0123456789"
 HOME_SPI = auth.spi_home(7)
 KEYS = auth.Keys({auth.SPI_CELL: CELL_KEY, auth.SPI_REGION: REGION_KEY, HOME_SPI: HOME_KEY})
-
-AGENT = bytes((10, 0, 0, 1))
-AGENT2 = bytes((10, 0, 0, 2))
-HOME_AGENT = bytes((10, 9, 0, 1))
-MOBILE = bytes((10, 1, 0, 7))
-PEER = bytes((10, 1, 0, 9))
 
 
 class XorShift32:
@@ -96,68 +77,25 @@ class XorShift32:
 def templates():
     """(name, frame) for one valid frame of every message type, built by the real encoders."""
     out = []
-    adv = advert.Advertisement(
-        src=AGENT,
-        adv_lifetime=30,
-        seq=41,
-        reg_lifetime=600,
-        flags=advert.FLAG_R | advert.FLAG_F | advert.FLAG_T,
-        services=advert.SVC_ROUTING | advert.SVC_REVERSE | advert.SVC_REGION,
-        capacity=8,
-        load=3,
-        outage_in=120,
-        outage_for=60,
-        nonce=0x12345678,
-    )
+    adv = msgs.advertisement(41, 8, 3, 0x12345678, outage_in=120, outage_for=60)
     out.append(("advertisement", advert.encode_advertisement(adv, CELL_KEY)))
-    reply = advert.Advertisement(
+    host = advert.Advertisement(
         src=PEER, dst=MOBILE, adv_lifetime=10, services=advert.SVC_HOST, is_host_reply=True
     )
-    out.append(("host_reply", advert.encode_advertisement(reply, CELL_KEY)))
+    out.append(("host_reply", advert.encode_advertisement(host, CELL_KEY)))
     for level, attempt in ((advert.LEVEL_ROUTING, 0), (advert.LEVEL_HOST, 3)):
         sol = advert.Solicitation(src=MOBILE, level=level, attempt=attempt)
         out.append(("solicitation_%d" % level, advert.encode_solicitation(sol, CELL_KEY)))
-    local = registration.RegRequest(
-        src=MOBILE,
-        dst=AGENT,
-        flags=registration.FLAG_S,
-        lifetime=300,
-        home=MOBILE,
-        home_agent=HOME_AGENT,
-        coa=AGENT,
-        ident=(0x12345678 << 32) | 5,
-        ext_type=registration.EXT_MF_AUTH,
-        spi=auth.SPI_CELL,
-    )
+    local = msgs.local_request((0x12345678 << 32) | 5)
     out.append(("request_local", registration.encode_request(local, CELL_KEY)))
-    remote = registration.RegRequest(
-        src=MOBILE,
-        dst=HOME_AGENT,
-        lifetime=600,
-        home=MOBILE,
-        home_agent=HOME_AGENT,
-        coa=AGENT,
-        ident=(0x9ABCDEF0 << 32) | 77,
-        ext_type=registration.EXT_MH_AUTH,
-        spi=HOME_SPI,
-    )
+    remote = msgs.remote_request(600, (0x9ABCDEF0 << 32) | 77, HOME_SPI)
     out.append(("request_remote", registration.encode_request(remote, HOME_KEY)))
     for code, ext, spi, key in (
         (0, registration.EXT_MF_AUTH, auth.SPI_CELL, CELL_KEY),
         (66, registration.EXT_MF_AUTH, auth.SPI_CELL, CELL_KEY),
         (133, registration.EXT_MH_AUTH, HOME_SPI, HOME_KEY),
     ):
-        rep = registration.RegReply(
-            src=AGENT,
-            dst=MOBILE,
-            code=code,
-            lifetime=300 if code == 0 else 0,
-            home=MOBILE,
-            home_agent=HOME_AGENT,
-            ident=(0x12345678 << 32) | 5,
-            ext_type=ext,
-            spi=spi,
-        )
+        rep = msgs.reply(AGENT, code, 300 if code == 0 else 0, (0x12345678 << 32) | 5, ext, spi)
         out.append(("reply_%d" % code, registration.encode_reply(rep, key)))
     pub = publication.Publication(
         origin=AGENT,
@@ -168,12 +106,7 @@ def templates():
         withdrawals=[bytes((10, 1, 0, 8))],
         spi=auth.SPI_REGION,
     )
-    out.append(
-        (
-            "publication",
-            publication.packet(AGENT, AGENT2, publication.encode_payload(pub, REGION_KEY)),
-        )
-    )
+    out.append(("publication", msgs.publication_frame(pub, AGENT2, REGION_KEY)))
     many = publication.Publication(
         origin=AGENT2,
         epoch=65535,
@@ -183,12 +116,7 @@ def templates():
         withdrawals=[],
         spi=auth.SPI_REGION,
     )
-    out.append(
-        (
-            "publication_full_frame",
-            publication.packet(AGENT2, AGENT, publication.encode_payload(many, REGION_KEY)),
-        )
-    )
+    out.append(("publication_full_frame", msgs.publication_frame(many, AGENT, REGION_KEY)))
     app = ipv4.udp(PEER, MOBILE, ipv4.APP_PORT, ipv4.APP_PORT, b"hello, roaming node")
     out.append(("app_datagram", app))
     out.append(("tunnel", tunnel.encapsulate(HOME_AGENT, AGENT, app)))
@@ -438,7 +366,7 @@ def direct(stats, data, h):
 
 def feed(stats, data):
     stats.frames += 1
-    t0 = _now()
+    t0 = msgs.now_us()
     h = None
     try:
         h = ipv4.decode(data)
@@ -448,7 +376,7 @@ def feed(stats, data):
     except Exception as e:
         stats.fail("ipv4.decode" if h is None else "receive path", e, data)
     direct(stats, data, h)
-    us = _elapsed_us(t0)
+    us = int(msgs.us_since(t0))
     if us > stats.slowest_us:
         stats.slowest_us = us
 
@@ -536,9 +464,9 @@ def main(argv):
             print("usage: fuzz_wire_mpy.py [--count N] [--seed S] [--quiet]")
             sys.exit(2)
         i += 1
-    t0 = _now()
+    t0 = msgs.now_us()
     stats = run(count, seed, None if quiet else max(count // 10, 1))
-    seconds = _elapsed_us(t0) / 1000000
+    seconds = msgs.us_since(t0) / 1000000
     for f in stats.failures:
         print(
             "UNEXPECTED in %s: %s\n  at %s\n  input: %s" % (f["where"], f["exc"], f["at"], f["hex"])

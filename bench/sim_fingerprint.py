@@ -26,9 +26,9 @@ import time
 from pathlib import Path
 
 try:
-    from bench.common import REPO_DIR, figure, write_result
+    from bench.common import REPO_DIR, figure, run_captured, write_result
 except ImportError:  # run as a script from bench/
-    from common import REPO_DIR, figure, write_result  # type: ignore[no-redef]
+    from common import REPO_DIR, figure, run_captured, write_result  # type: ignore[no-redef]
 
 RUNS = (("walk", None), ("partition", None), ("attacker", None), ("city", 20.0))
 CITY_S = 20.0
@@ -72,32 +72,21 @@ def _env(tree: Path) -> dict[str, str]:
     return env
 
 
-def fingerprints(tree: Path) -> dict:
-    done = subprocess.run(
-        [sys.executable, "-c", _FINGERPRINT, json.dumps(RUNS)],
-        cwd=tree,
-        env=_env(tree),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+def _in_tree(tree: Path, what: str, script: str, arg: str) -> str:
+    """The last line ``script`` prints, run in ``tree`` (as _env); exits when it fails."""
+    command = [sys.executable, "-c", script, arg]
+    done = run_captured(command, cwd=tree, env=_env(tree), timeout=None)
     if done.returncode != 0:
-        raise SystemExit("fingerprints in %s failed:\n%s" % (tree, done.stderr[-3000:]))
-    return json.loads(done.stdout.strip().splitlines()[-1])
+        raise SystemExit("%s in %s failed:\n%s" % (what, tree, done.stderr[-3000:]))
+    return done.stdout.strip().splitlines()[-1]
+
+
+def fingerprints(tree: Path) -> dict:
+    return json.loads(_in_tree(tree, "fingerprints", _FINGERPRINT, json.dumps(RUNS)))
 
 
 def city_wall(tree: Path) -> float:
-    done = subprocess.run(
-        [sys.executable, "-c", _CITY, str(CITY_S)],
-        cwd=tree,
-        env=_env(tree),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise SystemExit("city in %s failed:\n%s" % (tree, done.stderr[-3000:]))
-    return float(done.stdout.strip().splitlines()[-1])
+    return float(_in_tree(tree, "city", _CITY, str(CITY_S)))
 
 
 def compile_core(tree: Path) -> None:

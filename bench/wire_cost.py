@@ -15,26 +15,25 @@ message type: ``mpy_<type>_encode_decode`` / ``_encode`` / ``_decode`` / ``_veri
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from typing import Any
 
-from bench.common import REPO_DIR, BenchError, figure, last_json_line, run_micropython, write_result
+from bench.common import (
+    REPO_DIR,
+    BenchError,
+    figure,
+    last_json_line,
+    run_json,
+    run_micropython,
+    write_result,
+)
 
 SCRIPT = REPO_DIR / "bench" / "wire_cost_mpy.py"
 
 
 def run_cpython(iterations: int) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--iterations", str(iterations)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise BenchError(f"wire_cost_mpy.py on CPython failed:\n{done.stdout}{done.stderr}")
-    result: dict[str, Any] = last_json_line(done.stdout)
+    command = [sys.executable, SCRIPT, "--iterations", str(iterations)]
+    result: dict[str, Any] = run_json(command, "wire_cost_mpy.py on CPython")
     return result
 
 

@@ -23,11 +23,14 @@ import sys
 
 _parts = __file__.replace("\\", "/").split("/")
 _root = "/".join(_parts[:-2]) or "."
-if _root + "/firmware" not in sys.path:
-    sys.path.insert(0, _root + "/firmware")
+for _dir in ("/firmware", ""):
+    if _root + _dir not in sys.path:
+        sys.path.insert(0, _root + _dir)
 
 import gc  # noqa: E402
 
+from bench import wire_mpy as msgs  # noqa: E402
+from bench.wire_mpy import AGENT, AGENT2, HOME_AGENT, MOBILE, PEER  # noqa: E402
 from mobility import advert, auth, ipv4, publication, registration, tunnel  # noqa: E402
 
 try:
@@ -37,34 +40,12 @@ try:
 except (ImportError, AttributeError):  # CPython (or a build without MICROPY_MEM_STATS)
     _mem_total = None
 
-try:
-    from time import ticks_diff, ticks_us
-
-    def _timer():
-        return ticks_us()
-
-    def _us_since(t0):
-        return ticks_diff(ticks_us(), t0)
-except ImportError:
-    from time import perf_counter  # type: ignore[attr-defined]  # CPython
-
-    def _timer():
-        return perf_counter()
-
-    def _us_since(t0):
-        return (perf_counter() - t0) * 1000000
-
 
 CELL_KEY = b"bench cell key 0123456789abcdef"
 REGION_KEY = b"bench region key 0123456789abcdef"
 HOME_SPI = auth.spi_home(7)
 HOME_KEY = b"bench home key of node 7"
 KEYS = auth.Keys({auth.SPI_CELL: CELL_KEY, auth.SPI_REGION: REGION_KEY, HOME_SPI: HOME_KEY})
-AGENT = bytes((10, 0, 0, 1))
-AGENT2 = bytes((10, 0, 0, 2))
-HOME_AGENT = bytes((10, 9, 0, 1))
-MOBILE = bytes((10, 1, 0, 7))
-PEER = bytes((10, 1, 0, 9))
 
 
 def _decode_icmp(frame):
@@ -89,41 +70,18 @@ def _decode_datagram(frame):
 
 def cases():
     """[(name, encode(), decode(frame), verifies)] for every message type."""
-    adv = advert.Advertisement(
-        src=AGENT,
-        adv_lifetime=30,
-        seq=41,
-        reg_lifetime=600,
-        flags=advert.FLAG_R | advert.FLAG_F,
-        services=advert.SVC_ROUTING | advert.SVC_REGION,
-        capacity=8,
-        load=3,
-        nonce=0x12345678,
+    # no reverse tunnels offered, no outage announced
+    services = advert.SVC_ROUTING | advert.SVC_REGION
+    adv = msgs.advertisement(
+        41, 8, 3, 0x12345678, flags=advert.FLAG_R | advert.FLAG_F, services=services
     )
     reply = advert.Advertisement(
         src=PEER, dst=MOBILE, adv_lifetime=10, services=advert.SVC_HOST, is_host_reply=True
     )
     sol = advert.Solicitation(src=MOBILE, level=advert.LEVEL_ROUTING)
-    req = registration.RegRequest(
-        src=MOBILE,
-        dst=AGENT,
-        flags=registration.FLAG_S,
-        lifetime=300,
-        home=MOBILE,
-        home_agent=HOME_AGENT,
-        coa=AGENT,
-        ident=registration.make_ident(0x12345678, 5),
-    )
-    rep = registration.RegReply(
-        src=HOME_AGENT,
-        dst=MOBILE,
-        code=registration.IDENT_MISMATCH,
-        home=MOBILE,
-        home_agent=HOME_AGENT,
-        ident=registration.make_ident(0x12345678, 5),
-        ext_type=registration.EXT_MH_AUTH,
-        spi=HOME_SPI,
-    )
+    ident = registration.make_ident(0x12345678, 5)
+    req = msgs.local_request(ident)
+    rep = msgs.reply(HOME_AGENT, registration.IDENT_MISMATCH, 0, ident, msgs.EXT_MH_AUTH, HOME_SPI)
     pub = publication.Publication(
         origin=AGENT,
         epoch=3,
@@ -185,14 +143,14 @@ def _per_op_us(fn, arg, n, rounds=5):
     best = None
     for _ in range(rounds):
         gc.collect()
-        t0 = _timer()
+        t0 = msgs.now_us()
         for _ in range(n):
             fn(arg)
-        t = _us_since(t0)
-        t0 = _timer()
+        t = msgs.us_since(t0)
+        t0 = msgs.now_us()
         for _ in range(n):
             _noop(arg)
-        t -= _us_since(t0)
+        t -= msgs.us_since(t0)
         if best is None or t < best:
             best = t
     return best / n

@@ -18,6 +18,9 @@ def main() -> None:
 
 
 # --- subcommands: each feature module defines one click command or group ---
+# the simulator first: it chooses the compiled core (hosttools/corebuild.py) before any
+# other command's module imports the core's Python sources (the OTA tools read its auth)
+from hosttools.sim.cli import sim  # noqa: E402, I001
 from hosttools.deploy import deploy_cmd  # noqa: E402
 from hosttools.devices import devices_cmd  # noqa: E402
 from hosttools.devtest import test_cmd  # noqa: E402
@@ -29,7 +32,6 @@ from hosttools.monitor import monitor_cmd  # noqa: E402
 from hosttools.ota.cli import reset_cmd  # noqa: E402
 from hosttools.provision import provision_cmd  # noqa: E402
 from hosttools.report import report_command  # noqa: E402
-from hosttools.sim.cli import sim  # noqa: E402
 
 for _command in (
     devices_cmd,

@@ -32,14 +32,14 @@ SOURCES = os.path.join(FIRMWARE_DIR, "mobility")
 SIM_DIR = os.path.join(ROOT, "hosttools", "sim")
 # the simulator's own per-frame and per-input Python: the event loop, the core hosts, the world
 # (not kernels.py: numba compiles that one itself)
-SIM_MODULES = ("engine.py", "cores.py", "world.py", "metrics.py", "ring.py")
+SIM_MODULES = ("engine.py", "cores.py", "world.py", "metrics.py", "ring.py", "sharing.py")
 # and of hosttools: the medium and the capture file (per frame on the air)
 HOST_DIR = os.path.join(ROOT, "hosttools")
 HOST_MODULES = ("radio.py", "pcap.py")
 CACHE = os.path.join(ROOT, ".venv", "roam-core")
 
 # binding: compiled functions are descriptors as Python's are (a function put in a class's
-# dict must become a method: ipv4.frozen's __setattr__); annotation_typing off: an annotation
+# dict must become a method: sharing.frozen's __setattr__); annotation_typing off: an annotation
 # never turns a Python value into a C one (Cython reads `x: float` as a C double)
 _DIRECTIVES = "{'language_level': 3, 'binding': True, 'annotation_typing': False}"
 _active = None  # the directory put on sys.path, once activate() found a matching build
@@ -65,11 +65,16 @@ def digest():
     paths = sorted(glob.glob(os.path.join(SOURCES, "*.py")))
     paths += [os.path.join(SIM_DIR, m) for m in SIM_MODULES]
     paths += [os.path.join(HOST_DIR, m) for m in HOST_MODULES]
+    hash_files(h, paths)
+    return h.hexdigest()[:16]
+
+
+def hash_files(h, paths):
+    """Feed each file's name and contents, in the order given, to the hash `h`."""
     for path in paths:
         h.update(os.path.basename(path).encode())
         with open(path, "rb") as f:
             h.update(f.read())
-    return h.hexdigest()[:16]
 
 
 def built_dir():

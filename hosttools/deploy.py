@@ -36,6 +36,7 @@ from hosttools.targets import (
     keys_option,
     maybe_fleet,
     maybe_keys,
+    ota_option,
     resolve,
     run_parallel,
 )
@@ -246,11 +247,9 @@ def deploy_board(
 )
 @click.option("--no-reset", is_flag=True, help="Do not soft-reset the board afterwards.")
 @click.option("--dry-run", is_flag=True, help="Print what would be sent; touch no board.")
-@click.option(
-    "--ota",
-    is_flag=True,
-    help="Over the air to the fleet's boards (staged beside the running version, switched "
-    "atomically, rolled back if it does not start).",
+@ota_option(
+    "Over the air to the fleet's boards (staged beside the running version, switched "
+    "atomically, rolled back if it does not start)."
 )
 @keys_option
 @click.option(

@@ -15,7 +15,14 @@ import click
 
 from hosttools.errors import RoamError
 from hosttools.fleet import load_board_type
-from hosttools.targets import maybe_fleet, serial_ports
+from hosttools.targets import (
+    UPDATE_KEYS_HELP,
+    fleet_file_option,
+    keys_file_option,
+    maybe_fleet,
+    ota_option,
+    serial_ports,
+)
 
 
 def lab_boards() -> list[dict[str, Any]]:
@@ -92,27 +99,13 @@ def list_devices(fleet_path: str | None, detect: bool = False) -> list[dict[str,
 
 @click.command("devices")
 @click.option("--json", "as_json", is_flag=True, help="One JSON array instead of a table.")
-@click.option(
-    "--fleet",
-    "fleet_path",
-    metavar="FILE",
-    envvar="ROAM_FLEET",
-    help="Fleet file to match boards against (default: fleet.toml if present).",
-)
+@fleet_file_option("Fleet file to match boards against (default: fleet.toml if present).")
 @click.option("--detect", is_flag=True, help="Ask esptool for the chip (resets the boards).")
-@click.option(
-    "--ota",
-    is_flag=True,
-    help="Ask the fleet's boards over the air: firmware and config they run, boot, uptime, "
-    "previous version, last rollback.",
+@ota_option(
+    "Ask the fleet's boards over the air: firmware and config they run, boot, uptime, "
+    "previous version, last rollback."
 )
-@click.option(
-    "--keys",
-    "keys_path",
-    metavar="FILE",
-    envvar="ROAM_KEYS",
-    help="Keys file (--ota: the fleet's update secret).",
-)
+@keys_file_option(UPDATE_KEYS_HELP)
 @click.option("--board", "board_name", metavar="NAME", help="--ota: only this board.")
 def devices_cmd(
     as_json: bool,

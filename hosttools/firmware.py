@@ -9,6 +9,7 @@ by hosttools/corebuild.py, keeps precedence).
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -21,42 +22,34 @@ def use() -> None:
         sys.path.append(str(FIRMWARE_DIR))
 
 
+def module(name: str) -> ModuleType:
+    """The firmware module ``name`` ("fieldlog.wire"), imported from firmware/."""
+    use()
+    return importlib.import_module(name)
+
+
 def fieldlog_wire() -> ModuleType:
     """firmware/fieldlog/wire.py: the field service's messages."""
-    use()
-    from fieldlog import wire
-
-    return wire
+    return module("fieldlog.wire")
 
 
 def fieldlog_reader() -> ModuleType:
     """firmware/fieldlog/reader.py: the collector's side of the messages."""
-    use()
-    from fieldlog import reader
-
-    return reader
-
-
-def log_key(secret: bytes, node_id: int) -> bytes:
-    """Board ``node_id``'s log key, derived from the fleet's log secret as the board holds it."""
-    use()
-    from fieldlog import relay, wire
-
-    return relay.node_key(secret, wire.PURPOSE_LOG, node_id)
+    return module("fieldlog.reader")
 
 
 def update_wire() -> ModuleType:
     """firmware/update/wire.py: the update service's messages."""
-    use()
-    from update import wire
+    return module("update.wire")
 
-    return wire
+
+def log_key(secret: bytes, node_id: int) -> bytes:
+    """Board ``node_id``'s log key, derived from the fleet's log secret as the board holds it."""
+    key: bytes = module("fieldlog.relay").node_key(secret, fieldlog_wire().PURPOSE_LOG, node_id)
+    return key
 
 
 def update_key(secret: bytes, node_id: int) -> bytes:
     """Board ``node_id``'s update key, derived from the fleet's update secret."""
-    use()
-    from fieldlog import relay
-    from update import wire
-
-    return relay.node_key(secret, wire.PURPOSE_UPDATE, node_id)
+    key: bytes = module("fieldlog.relay").node_key(secret, update_wire().PURPOSE_UPDATE, node_id)
+    return key

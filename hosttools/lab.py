@@ -388,7 +388,8 @@ def keys_text(nodes: list[NodeConfig], secrets: dict[str, str] | None = None) ->
 
 def _atomic_write(path: Path, text: str, mode: int | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    # a temporary file of this thread's own: the daemon's threads write the state concurrently
+    tmp = path.with_name("%s.%d.tmp" % (path.name, threading.get_ident()))
     with open(tmp, "w") as f:
         f.write(text)
         f.flush()
@@ -534,6 +535,7 @@ class LabDaemon:
             self.boards[n.name] = b
         self.faults = list(sc.faults)
         self.stop = threading.Event()
+        self.state_lock = threading.Lock()
         self.start_request = threading.Event()
         _atomic_write(
             lab_dir / "console" / "logs.json",
@@ -585,7 +587,8 @@ class LabDaemon:
         }
 
     def write_state(self) -> None:
-        _atomic_write(self.dir / STATE, json.dumps(self.state(), indent=1))
+        with self.state_lock:  # the last state taken is the last written
+            _atomic_write(self.dir / STATE, json.dumps(self.state(), indent=1))
 
     def _apply(self, kind: str, names: list[str], groups: list[list[str]]) -> None:
         if kind == "node_off":

@@ -34,12 +34,31 @@ import serial
 
 from hosttools.boardio import check_port_exists, describe_open_error, open_serial
 from hosttools.errors import RoamError
-from hosttools.targets import fleet_options, keys_option, maybe_fleet, maybe_keys, resolve
+from hosttools.targets import (
+    duration_option,
+    fleet_options,
+    keys_option,
+    maybe_fleet,
+    maybe_keys,
+    resolve,
+)
 
 LOGS_META = "logs.json"
 FLUSH_EVERY_S = 0.25
 RETRY_EVERY_S = 0.05
 READ_TIMEOUT_S = 0.05
+
+
+def json_object(text: str) -> dict[str, Any] | None:
+    """The JSON object a board's line holds (one of its log events), or None."""
+    s = text.strip()
+    if not (s.startswith("{") and s.endswith("}")):
+        return None
+    try:
+        obj = json.loads(s)
+    except ValueError:
+        return None
+    return obj if isinstance(obj, dict) else None
 
 
 @dataclass
@@ -80,14 +99,9 @@ class BoardReader(threading.Thread):
         self.stats.lines += 1
         self._raw.write("%.6f\t%s\n" % (t, text))
         rec: dict[str, Any] = {"host": round(t, 6), "n": self._n}
-        obj = None
+        obj = json_object(text)
         s = text.strip()
-        if s.startswith("{") and s.endswith("}"):
-            try:
-                obj = json.loads(s)
-            except ValueError:
-                obj = None
-        if isinstance(obj, dict):
+        if obj is not None:
             rec["json"] = obj
             self.stats.events += 1
             ev = obj.get("event") or obj.get("ev")
@@ -319,12 +333,7 @@ def _live_summary(
     default=None,
     help="Log directory (default: out/logs/YYYYmmdd-HHMMSS).",
 )
-@click.option(
-    "--duration",
-    type=click.FloatRange(min=0),
-    default=None,
-    help="Stop after this many seconds (default: until Ctrl-C).",
-)
+@duration_option
 @click.option("--quiet", "-q", is_flag=True, help="No live summary.")
 @click.option(
     "--pull",

@@ -21,7 +21,8 @@ from collections.abc import Sequence
 import click
 
 from hosttools.errors import RoamError
-from hosttools.targets import resolve
+from hosttools.logs import json_object
+from hosttools.targets import duration_option, fleet_file_option, resolve
 
 COLOURS = ("cyan", "magenta", "green", "yellow", "blue", "bright_cyan", "bright_magenta")
 ALARM = {"crash", "config_error", "safe_mode", "backbone_error", "log_store_error", "epoch_error"}
@@ -36,14 +37,8 @@ def render(board: str, colour: str, text: str, t: float, raw: bool) -> str:
 
     stamp = time.strftime("%H:%M:%S", time.localtime(t)) + ".%03d" % int((t % 1) * 1000)
     head = "[dim]%s[/] [bold %s]%-8s[/]" % (stamp, colour, escape(board))
-    obj = None
-    s = text.strip()
-    if s.startswith("{") and s.endswith("}"):
-        try:
-            obj = json.loads(s)
-        except ValueError:
-            obj = None
-    if not isinstance(obj, dict) or raw:
+    obj = json_object(text)
+    if obj is None or raw:
         return "%s [dim]%s[/]" % (head, escape(text))
     ev = str(obj.get("ev", obj.get("event", "?")))
     style = "bold red" if ev in ALARM else "yellow" if ev in WARN else "green" if ev in GOOD else ""
@@ -167,13 +162,7 @@ def monitor(
 
 @click.command("monitor")
 @click.option("--port", "-p", metavar="PORT", help="The board on this serial port.")
-@click.option(
-    "--fleet",
-    "fleet_path",
-    metavar="FILE",
-    envvar="ROAM_FLEET",
-    help="Fleet file (default: fleet.toml, or $ROAM_FLEET).",
-)
+@fleet_file_option()
 @click.option(
     "--board",
     "boards",
@@ -190,12 +179,7 @@ def monitor(
     "instead of serial ports.",
 )
 @click.option("--raw", is_flag=True, help="Show log lines as the boards printed them.")
-@click.option(
-    "--duration",
-    type=click.FloatRange(min=0),
-    default=None,
-    help="Stop after this many seconds (default: until Ctrl-C).",
-)
+@duration_option
 def monitor_cmd(port, fleet_path, boards, field_url, raw, duration):
     """A live console: every line of one board (--port), the fleet's boards (--board NAME,
     repeatable), or a running `roam field` (--field URL), coloured, one line per event."""

@@ -30,7 +30,35 @@ class PcapError(ValueError):
     """The file is not a well-formed classic pcap file."""
 
 
-class PcapWriter:
+class _PcapFile:
+    """A capture file, opened from a path (and then closed with this object) or handed over
+    as a file object (left open); a context manager that closes it."""
+
+    def _open(self, path_or_fileobj, method, mode):
+        """self._file: ``path_or_fileobj`` if it has ``method`` (``read``, ``write``), else that
+        path opened in ``mode``."""
+        if hasattr(path_or_fileobj, method):
+            self._file = path_or_fileobj
+            self._owns_file = False
+            self.name = getattr(path_or_fileobj, "name", "<file>")
+        else:
+            self._file = open(path_or_fileobj, mode)
+            self._owns_file = True
+            self.name = str(path_or_fileobj)
+
+    def close(self):
+        if self._owns_file:
+            self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.close()
+        return False
+
+
+class PcapWriter(_PcapFile):
     """Write (t_us, bytes) records to a pcap file.
 
     `path_or_fileobj` is a path (the file is created or truncated) or a binary file object opened
@@ -41,12 +69,7 @@ class PcapWriter:
     def __init__(self, path_or_fileobj, linktype=LINKTYPE_RAW):
         if not isinstance(linktype, int) or not 0 <= linktype <= 0xFFFF:
             raise ValueError(f"pcap linktype must be an int in 0..65535, got {linktype!r}")
-        if hasattr(path_or_fileobj, "write"):
-            self._file = path_or_fileobj
-            self._owns_file = False
-        else:
-            self._file = open(path_or_fileobj, "wb")
-            self._owns_file = True
+        self._open(path_or_fileobj, "write", "wb")
         self.linktype = linktype
         self.count = 0  # records written so far
         self._buf = bytearray(_GLOBAL.pack(MAGIC_US, 2, 4, 0, 0, SNAPLEN, linktype))
@@ -88,18 +111,10 @@ class PcapWriter:
             self.flush()
         finally:
             self._closed = True
-            if self._owns_file:
-                self._file.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        self.close()
-        return False
+            super().close()
 
 
-class PcapReader:
+class PcapReader(_PcapFile):
     """Iterate the records of a pcap file as (t_us, bytes).
 
     Accepts both byte orders and both microsecond and nanosecond timestamps (nanoseconds are
@@ -109,14 +124,7 @@ class PcapReader:
     """
 
     def __init__(self, path_or_fileobj):
-        if hasattr(path_or_fileobj, "read"):
-            self._file = path_or_fileobj
-            self._owns_file = False
-            self.name = getattr(path_or_fileobj, "name", "<file>")
-        else:
-            self._file = open(path_or_fileobj, "rb")
-            self._owns_file = True
-            self.name = str(path_or_fileobj)
+        self._open(path_or_fileobj, "read", "rb")
         try:
             self._read_header()
         except BaseException:
@@ -186,17 +194,6 @@ class PcapReader:
                 )
             yield sec * 1000000 + (frac // 1000 if nanos else frac), data
             offset += rec_size + incl
-
-    def close(self):
-        if self._owns_file:
-            self._file.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        self.close()
-        return False
 
 
 def read_pcap(path_or_fileobj):

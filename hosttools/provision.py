@@ -28,6 +28,7 @@ from hosttools.targets import (
     fleet_options,
     keys_option,
     maybe_keys,
+    ota_option,
     resolve,
     run_parallel,
 )
@@ -186,11 +187,9 @@ def local_address(toward: str) -> str:
 @click.option(
     "--dry-run", is_flag=True, help="Check the config, print it (keys hidden), touch no board."
 )
-@click.option(
-    "--ota",
-    is_flag=True,
-    help="Over the air to the fleet's boards (checked by the board before the switch, rolled "
-    "back if the board does not start with it).",
+@ota_option(
+    "Over the air to the fleet's boards (checked by the board before the switch, rolled "
+    "back if the board does not start with it)."
 )
 def provision_cmd(
     port: str | None,

@@ -137,6 +137,16 @@ def _svg(fig):
     return s[s.index("<svg") :]
 
 
+def _timeline(fig, ax, title, ylabel, ncol):
+    """A plot over the run's time, finished: its labels, title and legend; as SVG."""
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    ax.set_xlabel("time (s)")
+    ax.set_title(title)
+    ax.legend(fontsize="small", ncol=ncol)
+    return _svg(fig)
+
+
 def _serving_plot(d, nodes):
     agents = sorted({a for n in nodes for _, a in d.serving.get(n, []) if a is not None})
     ypos = {a: i for i, a in enumerate(agents)}
@@ -154,10 +164,7 @@ def _serving_plot(d, nodes):
             ax.axvline(h, alpha=0.15, color="grey")
     ax.set_yticks([-1] + list(range(len(agents))))
     ax.set_yticklabels(["(none)"] + agents)
-    ax.set_xlabel("time (s)")
-    ax.set_title("serving agent per mobile node (grey: hand-offs)")
-    ax.legend(fontsize="small", ncol=4)
-    return _svg(fig)
+    return _timeline(fig, ax, "serving agent per mobile node (grey: hand-offs)", None, 4)
 
 
 def _rssi_plot(d, node):
@@ -166,11 +173,8 @@ def _rssi_plot(d, node):
         ax.plot([p[0] for p in pts], [p[1] for p in pts], ".", markersize=2, label=agent)
     for h in d.handoffs.get(node, []):
         ax.axvline(h, alpha=0.3, color="grey")
-    ax.set_ylabel("RSSI (dBm)")
-    ax.set_xlabel("time (s)")
-    ax.set_title("%s: RSSI of the agents heard (grey: hand-offs)" % node)
-    ax.legend(fontsize="small", ncol=4)
-    return _svg(fig)
+    title = "%s: RSSI of the agents heard (grey: hand-offs)" % node
+    return _timeline(fig, ax, title, "RSSI (dBm)", 4)
 
 
 def _delivery_plot(d):
@@ -191,11 +195,7 @@ def _delivery_plot(d):
         src, dst = d.flow_ends.get(f, ("?", "?"))
         ax.plot(xs, ys, label="flow %s %s->%s" % (f, src, dst), linewidth=1)
     ax.set_ylim(-0.05, 1.05)
-    ax.set_ylabel("delivered / sent (per s)")
-    ax.set_xlabel("time (s)")
-    ax.set_title("delivery per flow")
-    ax.legend(fontsize="small", ncol=3)
-    return _svg(fig)
+    return _timeline(fig, ax, "delivery per flow", "delivered / sent (per s)", 3)
 
 
 def _gap_plot(d):
@@ -221,11 +221,7 @@ def _load_plot(d):
             drawstyle="steps-post",
             label=a,
         )
-    ax.set_ylabel("local bindings")
-    ax.set_xlabel("time (s)")
-    ax.set_title("bindings (load) per agent")
-    ax.legend(fontsize="small", ncol=5)
-    return _svg(fig)
+    return _timeline(fig, ax, "bindings (load) per agent", "local bindings", 5)
 
 
 def _shown(v):

@@ -14,15 +14,23 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from hosttools.errors import RoamError
 from hosttools.fleet import Board, Fleet, Keys, load_fleet, load_keys
 
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
+
 DEFAULT_FLEET = "fleet.toml"
 DEFAULT_KEYS = "keys.toml"
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+# --keys of the commands that reach the boards over the air too
+UPDATE_KEYS_HELP = "Keys file (--ota: the fleet's update secret)."
 
 
 @dataclass
@@ -37,6 +45,18 @@ class Target:
         return self.board.name if self.board else os.path.basename(self.port)
 
 
+def fleet_file_option(help: str = "Fleet file (default: fleet.toml, or $ROAM_FLEET).") -> Decorator:
+    """--fleet FILE (or $ROAM_FLEET), passed as ``fleet_path``."""
+    return click.option("--fleet", "fleet_path", metavar="FILE", envvar="ROAM_FLEET", help=help)
+
+
+def keys_file_option(
+    help: str = "Keys file, never printed (default: keys.toml, or $ROAM_KEYS).",
+) -> Decorator:
+    """--keys FILE (or $ROAM_KEYS), passed as ``keys_path``."""
+    return click.option("--keys", "keys_path", metavar="FILE", envvar="ROAM_KEYS", help=help)
+
+
 def fleet_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """--port / --fleet / --board, shared by every board command."""
     f = click.option(
@@ -45,13 +65,7 @@ def fleet_options(f: Callable[..., Any]) -> Callable[..., Any]:
         metavar="NAME",
         help="Only this board of the fleet (name or node id).",
     )(f)
-    f = click.option(
-        "--fleet",
-        "fleet_path",
-        metavar="FILE",
-        envvar="ROAM_FLEET",
-        help="Fleet file (default: fleet.toml, or $ROAM_FLEET).",
-    )(f)
+    f = fleet_file_option()(f)
     f = click.option(
         "--port", "-p", metavar="PORT", help="Act on the board on this serial port only."
     )(f)
@@ -59,13 +73,38 @@ def fleet_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def keys_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return keys_file_option()(f)
+
+
+def ota_option(help: str) -> Decorator:
+    """--ota: the command reaches the fleet's boards over the air (``help``: what it does so)."""
+    return click.option("--ota", is_flag=True, help=help)
+
+
+def duration_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--duration SECONDS of a command that otherwise runs until Ctrl-C."""
     return click.option(
-        "--keys",
-        "keys_path",
-        metavar="FILE",
-        envvar="ROAM_KEYS",
-        help="Keys file, never printed (default: keys.toml, or $ROAM_KEYS).",
+        "--duration",
+        type=click.FloatRange(min=0),
+        default=None,
+        help="Stop after this many seconds (default: until Ctrl-C).",
     )(f)
+
+
+def board_progress(console: Console, quiet: bool) -> Progress:
+    """One progress bar a board (its name, the bar, what it is doing, the time), on
+    ``console``; none when ``quiet`` or not on a terminal."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("[bold]{task.fields[board]:<12}"),
+        BarColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+        disable=quiet or not console.is_terminal,
+    )
 
 
 def maybe_fleet(fleet_path: str | None, required: bool) -> Fleet | None:
@@ -163,21 +202,12 @@ def run_parallel(
     """Run job(target, progress) for every target at once, one progress bar each. Returns the
     results in target order; if any failed, raises one RoamError naming each failed board."""
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = Console(stderr=True, quiet=quiet)
     results: list[Any] = [None] * len(targets)
     errors: list[tuple[str, str]] = []
     lock = threading.Lock()
-    with Progress(
-        TextColumn("[bold]{task.fields[board]:<12}"),
-        BarColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-        disable=quiet or not console.is_terminal,
-    ) as progress:
+    with board_progress(console, quiet) as progress:
         ids = [progress.add_task(what, total=1.0, board=t.label) for t in targets]
 
         def one(i: int) -> None:

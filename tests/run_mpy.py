@@ -50,19 +50,17 @@ def _absolute(path):
     return _join(os.getcwd(), path)
 
 
+def _mode(path):
+    """The file type and mode bits of ``path``, or None when there is nothing there."""
+    try:
+        return os.stat(path)[0]
+    except OSError:
+        return None
+
+
 def _is_dir(path):
-    try:
-        return (os.stat(path)[0] & 0o170000) == 0o040000
-    except OSError:
-        return False
-
-
-def _exists(path):
-    try:
-        os.stat(path)
-        return True
-    except OSError:
-        return False
+    mode = _mode(path)
+    return mode is not None and (mode & 0o170000) == 0o040000
 
 
 # Absolute, so running from any directory works (MicroPython sets __file__ to the path as given).
@@ -264,7 +262,7 @@ def main(argv):
         print("usage: run_mpy.py [-v] [-k TEXT] DIR_OR_FILE...")
         return 2
     for path in paths:
-        if not _exists(path):
+        if _mode(path) is None:
             print("run_mpy: no such file or directory: %s" % path)
             return 2
 

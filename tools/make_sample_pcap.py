@@ -19,6 +19,8 @@ for _p in (REPO_DIR / "firmware", REPO_DIR):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
+from bench import wire_mpy as msgs  # noqa: E402
+from bench.wire_mpy import AGENT, AGENT2, HOME_AGENT, MOBILE, PEER  # noqa: E402
 from fieldlog import reader, wire  # noqa: E402
 from hosttools.pcap import PcapWriter  # noqa: E402
 from mobility import advert, auth, ipv4, publication, registration, tunnel  # noqa: E402
@@ -31,11 +33,6 @@ HOME_NODE = 7
 HOME_KEY = b"demo home key of node 7"
 HOME_SPI = auth.spi_home(HOME_NODE)
 
-AGENT = ipv4.aton("10.0.0.1")
-AGENT2 = ipv4.aton("10.0.0.2")
-HOME_AGENT = ipv4.aton("10.9.0.1")
-MOBILE = ipv4.aton("10.1.0.7")
-PEER = ipv4.aton("10.1.0.9")
 NONCE = 0x5EED1234
 
 # over-the-air updates: the laptop (port 4346) and a backbone board (node 9) straight, a
@@ -61,19 +58,7 @@ def samples():
     """[(name, message, frame)]: message is the object encoded (Advertisement, Solicitation,
     RegRequest, RegReply, Publication) or, for datagrams and tunnels, a dict of what was sent."""
     out = []
-    adv = advert.Advertisement(
-        src=AGENT,
-        adv_lifetime=30,
-        seq=1234,
-        reg_lifetime=600,
-        flags=advert.FLAG_R | advert.FLAG_F | advert.FLAG_T,
-        services=advert.SVC_ROUTING | advert.SVC_REVERSE | advert.SVC_REGION,
-        capacity=12,
-        load=5,
-        outage_in=3600,
-        outage_for=120,
-        nonce=NONCE,
-    )
+    adv = msgs.advertisement(1234, 12, 5, NONCE, outage_in=3600, outage_for=120)
     out.append(("advertisement", adv, advert.encode_advertisement(adv, CELL_KEY)))
     reply = advert.Advertisement(
         src=PEER,
@@ -89,30 +74,9 @@ def samples():
     for level, attempt in ((advert.LEVEL_ROUTING, 0), (advert.LEVEL_HOST, 4)):
         sol = advert.Solicitation(src=MOBILE, level=level, attempt=attempt)
         out.append((f"solicitation_level_{level}", sol, advert.encode_solicitation(sol, CELL_KEY)))
-    local = registration.RegRequest(
-        src=MOBILE,
-        dst=AGENT,
-        flags=registration.FLAG_S,
-        lifetime=300,
-        home=MOBILE,
-        home_agent=HOME_AGENT,
-        coa=AGENT,
-        ident=registration.make_ident(NONCE, 17),
-        ext_type=registration.EXT_MF_AUTH,
-        spi=auth.SPI_CELL,
-    )
+    local = msgs.local_request(registration.make_ident(NONCE, 17))
     out.append(("request_local", local, registration.encode_request(local, CELL_KEY)))
-    remote = registration.RegRequest(
-        src=MOBILE,
-        dst=HOME_AGENT,
-        lifetime=900,
-        home=MOBILE,
-        home_agent=HOME_AGENT,
-        coa=AGENT,
-        ident=registration.make_ident(0x0A0B0C0D, 3),
-        ext_type=registration.EXT_MH_AUTH,
-        spi=HOME_SPI,
-    )
+    remote = msgs.remote_request(900, registration.make_ident(0x0A0B0C0D, 3), HOME_SPI)
     out.append(("request_remote", remote, registration.encode_request(remote, HOME_KEY)))
     for code, ext, spi, key, lifetime, src, ident in (
         (0, registration.EXT_MF_AUTH, auth.SPI_CELL, CELL_KEY, 300, AGENT, local.ident),
@@ -127,17 +91,7 @@ def samples():
             registration.make_ident(0x7777AAAA, 41),
         ),
     ):
-        rep = registration.RegReply(
-            src=src,
-            dst=MOBILE,
-            code=code,
-            lifetime=lifetime,
-            home=MOBILE,
-            home_agent=HOME_AGENT,
-            ident=ident,
-            ext_type=ext,
-            spi=spi,
-        )
+        rep = msgs.reply(src, code, lifetime, ident, ext, spi)
         out.append((f"reply_{code}", rep, registration.encode_reply(rep, key)))
     pub = publication.Publication(
         origin=AGENT,
@@ -147,13 +101,7 @@ def samples():
         bindings=[(MOBILE, 300), (ipv4.aton("10.1.0.8"), 45)],
         withdrawals=[ipv4.aton("10.1.0.3"), ipv4.aton("10.1.0.4")],
     )
-    out.append(
-        (
-            "publication",
-            pub,
-            publication.packet(AGENT, AGENT2, publication.encode_payload(pub, REGION_KEY)),
-        )
-    )
+    out.append(("publication", pub, msgs.publication_frame(pub, AGENT2, REGION_KEY)))
     snapshot = publication.Publication(
         origin=AGENT2,
         epoch=10,
@@ -164,11 +112,7 @@ def samples():
         last=True,
     )
     out.append(
-        (
-            "publication_snapshot",
-            snapshot,
-            publication.packet(AGENT2, AGENT, publication.encode_payload(snapshot, REGION_KEY)),
-        )
+        ("publication_snapshot", snapshot, msgs.publication_frame(snapshot, AGENT, REGION_KEY))
     )
     payload = b"hello from a correspondent"
     app = ipv4.udp(PEER, MOBILE, ipv4.APP_PORT, ipv4.APP_PORT, payload)

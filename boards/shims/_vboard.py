@@ -50,6 +50,14 @@ def _read1():
     return b[0]
 
 
+def _key():
+    """The next byte typed at the console; Ctrl-C (a KeyboardInterrupt) as CTRL_C."""
+    try:
+        return _read1()
+    except KeyboardInterrupt:
+        return CTRL_C
+
+
 def _setup():
     global _ctl
     try:
@@ -181,10 +189,7 @@ def raw_repl(glb):
         line = bytearray()
         _w(">")
         while True:
-            try:
-                c = _read1()
-            except KeyboardInterrupt:
-                c = CTRL_C
+            c = _key()
             if c == CTRL_A:
                 if len(line) == 2 and line[0] == CTRL_E:
                     if line[1] != ord("A"):
@@ -258,10 +263,7 @@ def friendly_repl(glb):
     cur = bytearray()
     _w(">>> ")
     while True:
-        try:
-            c = _read1()
-        except KeyboardInterrupt:
-            c = CTRL_C
+        c = _key()
         if c == CTRL_A:
             _w("\r\n")
             return "raw"

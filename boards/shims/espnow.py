@@ -102,6 +102,20 @@ def _mac(mac):
     return bytes(mac)
 
 
+def _check_init():
+    if not _S.active:
+        _raise("ESP_ERR_ESPNOW_NOT_INIT")
+
+
+def _peer(mac):
+    """``mac`` as the peer table holds it, and its entry [lmk, channel, ifidx, encrypt];
+    ESP_ERR_ESPNOW_NOT_FOUND when it is no peer."""
+    mac = _mac(mac)
+    if mac not in _S.peers:
+        _raise("ESP_ERR_ESPNOW_NOT_FOUND")
+    return mac, _S.peers[mac]
+
+
 def _key(k):
     if not k:
         return b""
@@ -133,28 +147,18 @@ class ESPNowBase(io.IOBase):
         return _S.active
 
     def config(self, *args, **kwargs):
+        params = ("rxbuf", "timeout_ms", "rate")  # all of them numbers
         if args:
-            p = args[0]
-            if p == "rxbuf":
-                return _S.rxbuf
-            if p == "timeout_ms":
-                return _S.timeout_ms
-            if p == "rate":
-                return _S.rate
-            raise ValueError("unknown config param")
-        for p, v in kwargs.items():
-            if p == "rxbuf":
-                _S.rxbuf = int(v)
-            elif p == "timeout_ms":
-                _S.timeout_ms = int(v)
-            elif p == "rate":
-                _S.rate = int(v)
-            else:
+            if args[0] not in params:
                 raise ValueError("unknown config param")
+            return getattr(_S, args[0])
+        for p, v in kwargs.items():
+            if p not in params:
+                raise ValueError("unknown config param")
+            setattr(_S, p, int(v))
 
     def _check_ready(self):
-        if not _S.active:
-            _raise("ESP_ERR_ESPNOW_NOT_INIT")
+        _check_init()
         if not network.wlan_active():
             _raise("ESP_ERR_ESPNOW_IF")
 
@@ -163,8 +167,7 @@ class ESPNowBase(io.IOBase):
     def send(self, mac, msg=None, sync=True):
         if msg is None:
             msg, mac = mac, None
-        if not _S.active:
-            _raise("ESP_ERR_ESPNOW_NOT_INIT")
+        _check_init()
         if isinstance(msg, str):
             msg = msg.encode()
         if len(msg) > MAX_DATA_LEN:
@@ -287,8 +290,7 @@ class ESPNowBase(io.IOBase):
         _S.pmk = _key(pmk) or _S.pmk
 
     def add_peer(self, mac, lmk=None, channel=0, ifidx=0, encrypt=None):
-        if not _S.active:
-            _raise("ESP_ERR_ESPNOW_NOT_INIT")
+        _check_init()
         mac = _mac(mac)
         lmk = _key(lmk)
         if encrypt is None:
@@ -306,18 +308,12 @@ class ESPNowBase(io.IOBase):
         _S.peers[mac] = [lmk, channel, ifidx, bool(encrypt)]
 
     def del_peer(self, mac):
-        if not _S.active:
-            _raise("ESP_ERR_ESPNOW_NOT_INIT")
-        mac = _mac(mac)
-        if mac not in _S.peers:
-            _raise("ESP_ERR_ESPNOW_NOT_FOUND")
+        _check_init()
+        mac, _p = _peer(mac)
         del _S.peers[mac]
 
     def mod_peer(self, mac, lmk=None, channel=None, ifidx=None, encrypt=None):
-        mac = _mac(mac)
-        if mac not in _S.peers:
-            _raise("ESP_ERR_ESPNOW_NOT_FOUND")
-        p = _S.peers[mac]
+        mac, p = _peer(mac)
         if lmk is not None:
             p[0] = _key(lmk)
         if channel is not None:
@@ -328,12 +324,8 @@ class ESPNowBase(io.IOBase):
             p[3] = bool(encrypt)
 
     def get_peer(self, mac):
-        if not _S.active:
-            _raise("ESP_ERR_ESPNOW_NOT_INIT")
-        mac = _mac(mac)
-        if mac not in _S.peers:
-            _raise("ESP_ERR_ESPNOW_NOT_FOUND")
-        p = _S.peers[mac]
+        _check_init()
+        mac, p = _peer(mac)
         return (mac, p[0], p[1], p[2], p[3])
 
     def get_peers(self):

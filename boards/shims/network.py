@@ -193,12 +193,8 @@ class WLAN:
                 return _air.channel()
             if p in ("ssid", "essid"):
                 return i.ap_ssid if i.ident == AP_IF else i.ssid
-            if p == "pm":
-                return i.pm
-            if p == "reconnects":
-                return i.reconnects
-            if p == "txpower":
-                return i.txpower
+            if p in ("pm", "reconnects", "txpower"):
+                return getattr(i, p)
             if p in ("hostname", "dhcp_hostname"):
                 return _hostname
             if p == "hidden":
@@ -218,10 +214,8 @@ class WLAN:
                 _update()
             elif p in ("ssid", "essid"):
                 i.ap_ssid = v
-            elif p == "reconnects":
-                i.reconnects = v
-            elif p == "txpower":
-                i.txpower = v
+            elif p in ("reconnects", "txpower"):
+                setattr(i, p, v)
             elif p in ("hostname", "dhcp_hostname"):
                 hostname(v)
             elif p in (

@@ -175,26 +175,8 @@ def _repr(msg):
 
 
 def _verify(msg, keys, spi):
-    icmp = msg._icmp
-    if icmp is None or msg.tag is None or msg.spi != spi:
+    if msg._icmp is None or msg.tag is None or msg.spi != spi:
         return False
-    verdicts = _verdicts
-    if verdicts is not None and type(msg) in _frozen:
-        # a shared decoding (read-only, CPython): its verdict under a key is kept with it, so
-        # the twenty receivers of a broadcast in one process look it up instead of hashing the
-        # message's bytes each (a different key, another node's or the attacker's, computes its
-        # own; the dictionary holds the message, so an identity is never reused)
-        key = keys.get(spi)
-        if key is None:
-            return False
-        k = (key, msg)
-        ok = verdicts.get(k)
-        if ok is None:
-            ok = _check(msg, keys, spi)
-            if len(verdicts) >= _MEMO_MAX:
-                verdicts.clear()
-            verdicts[k] = ok
-        return ok
     return _check(msg, keys, spi)
 
 
@@ -295,52 +277,13 @@ def _auth_ext(msg, p, off, end):
     msg._tag_off = off + 6
 
 
-# CPython only: receivers of the same packet share one decoded, read-only message (as
-# ipv4.decode shares headers; docs/SIMULATOR.md "Performance"). Keyed by what decoding reads.
-_memo: "dict | None" = None
-_MEMO_MAX = const(4096)
-_shared = None
-_frozen: tuple = ()  # the read-only classes of shared messages
-_verdicts: "dict | None" = None  # (key, shared message) -> verified
-if ipv4._memo is not None:
-    _memo = {}
-    _verdicts = {}
-    _shared = {Advertisement: ipv4.frozen(Advertisement), Solicitation: ipv4.frozen(Solicitation)}
-    _frozen = (_shared[Advertisement], _shared[Solicitation])
-
-
-def set_memo(on):
-    global _memo, _verdicts
-    if _shared is not None:
-        _memo = {} if on else None
-        _verdicts = {} if on else None
-
-
 def decode_icmp(header):
     """The Advertisement or Solicitation in a decoded IPv4 packet (see ipv4.decode).
 
     Checks the ICMP checksum and every length; does not verify authentication (msg.verify does).
     A message without the auth extension decodes with spi None and never verifies.
-    Raises only DecodeError. On CPython the message may be shared: read-only.
+    Raises only DecodeError.
     """
-    memo = _memo
-    if memo is None:
-        return _decode_icmp(header)
-    p = header.payload
-    if type(p) is not bytes or type(header.src) is not bytes or type(header.dst) is not bytes:
-        return _decode_icmp(header)
-    key = (header.proto, header.src, header.dst, p)
-    msg = memo.get(key)
-    if msg is None:
-        msg = _decode_icmp(header)
-        ipv4.shared(msg, _shared[type(msg)])
-        if len(memo) >= _MEMO_MAX:
-            memo.clear()
-        memo[key] = msg
-    return msg
-
-
-def _decode_icmp(header):
     if header.proto != ipv4.PROTO_ICMP:
         raise DecodeError("not ICMP: protocol %d" % header.proto)
     p = header.payload

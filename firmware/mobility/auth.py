@@ -10,7 +10,6 @@ The tag is the first 16 bytes of the HMAC (HMAC-SHA-256-128, as RFC 4868): forgi
 """
 
 import hashlib
-import sys
 
 try:
     from micropython import const
@@ -168,32 +167,4 @@ class Keys:
         p = self._pads.get(spi)
         if p is None or received is None:
             return False
-        memo = _verified
-        if memo is None:
-            return equal(mac(p, a, b, c, d)[:TAG_LEN], received)
-        # CPython: the same bytes under the same key give the same answer in every node
-        k = (p[0], bytes(received), b"".join([x for x in (a, b, c, d) if x is not None]))
-        ok = memo.get(k)
-        if ok is None:
-            ok = equal(mac(p, a, b, c, d)[:TAG_LEN], received)
-            if len(memo) >= _VERIFIED_MAX:
-                memo.clear()
-            memo[k] = ok
-        return ok
-
-
-# CPython (the simulator) only: the verdicts of recent checks, keyed by (key, tag, message):
-# one broadcast is verified by some twenty cores in one process under the same key; an HMAC
-# is a pure function of the key and the bytes, so they share one computation. Bounded. Off on
-# MicroPython (a board checks each frame once). docs/SIMULATOR.md "Performance".
-_VERIFIED_MAX = const(4096)
-_verified: "dict | None" = None
-if getattr(sys, "implementation", None) is not None and sys.implementation.name != "micropython":
-    _verified = {}
-
-
-def set_memo(on):
-    """Share HMAC verdicts between nodes of one process (CPython only)."""
-    global _verified
-    if sys.implementation.name != "micropython":
-        _verified = {} if on else None
+        return equal(mac(p, a, b, c, d)[:TAG_LEN], received)

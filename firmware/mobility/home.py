@@ -8,12 +8,12 @@ This is the only path in the "mip4" baseline; with region publication the home a
 fallback, and the region keeps delivering when it is down.
 
 Config (besides node_id, address, keys with the home keys of its mobile nodes):
-``mobiles`` {home address: node id}, ``links`` and ``gateway`` (region.Links: its backbone
+``mobiles`` {home address: node id}, ``links`` and ``gateway`` (backbone.Links: its backbone
 peers), ``max_lifetime_s``, ``remote_capacity`` (bindings held at most; default: one per
 mobile node).
 """
 
-from mobility import ipv4, region, registration, ticks, tunnel
+from mobility import backbone, ipv4, registration, ticks, tunnel
 from mobility.errors import DecodeError, FrameTooLarge
 from mobility.node import Node, cfg_int, parse_addr, soonest
 from mobility.remote import DEFAULT_MAX_LIFETIME_S, RemoteCache
@@ -29,7 +29,7 @@ class HomeAgent(Node):
         mobiles = config.get("mobiles")
         if not isinstance(mobiles, dict) or not mobiles:
             raise ValueError("home agent config needs 'mobiles': {home address: node id}")
-        self.links = region.Links(config.get("links"), config.get("gateway"))
+        self.links = backbone.Links(config.get("links"), config.get("gateway"))
         self.cache = RemoteCache(
             self.address,
             self.keys,
@@ -51,8 +51,8 @@ class HomeAgent(Node):
         self._schedule(now)
 
     def on_send(self, now, dst, payload):
-        pkt = self.datagram(parse_addr(dst, "destination"), payload)
-        self._forward(now, pkt, pkt[16:20])
+        dst = parse_addr(dst, "destination")
+        self._forward(now, self.datagram(dst, payload), dst)
         self._schedule(now)
 
     def on_frame(self, now, iface, src_mac, rssi, frame):

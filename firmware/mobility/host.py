@@ -14,9 +14,9 @@ direct backbone peers (agents it can tunnel to without the gateway).
 
 from mobility import advert, ipv4, registration, ticks, tunnel
 from mobility.actions import IF_RADIO
+from mobility.backbone import Links
 from mobility.errors import DecodeError, FrameTooLarge
 from mobility.node import Node, cfg_int, fmt_mac, parse_addr, parse_mac, soonest
-from mobility.region import Links
 from mobility.remote import DEFAULT_CAPACITY, RemoteCache
 
 try:

@@ -6,7 +6,6 @@ Decoders accept bytes, bytearray or memoryview and raise only ``DecodeError``.
 """
 
 import struct
-import sys
 
 from mobility.errors import MAX_FRAME, DecodeError, check_frame
 
@@ -34,44 +33,17 @@ ANY_ADDR = b"\x00\x00\x00\x00"
 _BUFFERS = (bytes, bytearray, memoryview)
 
 
-def _sum_words(buf, start, end, s=0):
+def _sum(buf, start, end, s=0):
     """Unfolded sum of the big-endian 16-bit words of buf[start:end] (odd tail padded with 0).
 
-    Allocates nothing on MicroPython (small ints only): the implementation for boards."""
+    Allocates nothing on MicroPython (small ints only). (The simulator puts a faster one for
+    CPython in its place: hosttools/sim/sharing.py.)"""
     last = end - 1
     for i in range(start, last, 2):
         s += (buf[i] << 8) | buf[i + 1]
     if (end - start) & 1:
         s += buf[last] << 8
     return s
-
-
-def _sum_bigint(buf, start, end, s=0):
-    """The same sum up to a multiple of 0xFFFF, which _fold does not see: 2**16 = 1 (mod
-    0xFFFF), so the bytes read as one big-endian integer are congruent to the sum of their
-    16-bit words. One C call instead of a loop: the implementation for CPython (the
-    simulator), where big integers cost little. A non-zero sum never becomes 0 (0xFFFF stands
-    for it), so _fold gives the same ones' complement sum."""
-    n = int.from_bytes(memoryview(buf)[start:end], "big")
-    if (end - start) & 1:
-        n <<= 8
-    r = n % 0xFFFF
-    if r == 0 and n:
-        r = 0xFFFF
-    return s + r
-
-
-# Picked once by what the interpreter is: on MicroPython int.from_bytes would build a big
-# integer on the heap for every checksum; on CPython the loop is the slow part. Both are tested
-# against each other (tests/core/test_wire_ipv4.py).
-if (
-    hasattr(int, "from_bytes")
-    and getattr(sys, "implementation", None) is not None
-    and (sys.implementation.name != "micropython")
-):
-    _sum = _sum_bigint
-else:
-    _sum = _sum_words
 
 
 def _fold(s):
@@ -226,68 +198,12 @@ def encode(src, dst, proto, payload, ttl=DEFAULT_TTL, ident=0):
     return bytes(buf)
 
 
-def _read_only(self, name, value):
-    raise AttributeError("a shared decoded message is read-only (set %s)" % name)
-
-
-# CPython (the simulator) only: a decoded message is a pure function of the frame's bytes, and
-# one broadcast reaches some twenty cores in one process; they share one decoded, read-only
-# copy (a class whose __setattr__ raises) instead of decoding it twenty times. Bounded; off on
-# MicroPython, where a board decodes each frame once anyway and must not keep a heap of copies.
-# docs/SIMULATOR.md "Performance"; set_memo(False) turns it off (tests compare both).
-_MEMO_MAX = const(4096)
-_memo: "dict | None" = None
-_Shared = None
-if _sum is _sum_bigint:
-    _memo = {}
-
-
-def set_memo(on):
-    """Share decoded headers between receivers of the same bytes (CPython only)."""
-    global _memo
-    if _sum is _sum_bigint:
-        _memo = {} if on else None
-
-
-def shared(obj, cls):
-    """Make ``obj`` (a freshly decoded message) read-only: its class becomes ``cls``, a
-    subclass of its own whose __setattr__ raises (see frozen())."""
-    obj.__class__ = cls
-    return obj
-
-
-def frozen(cls):
-    """A read-only subclass of ``cls`` with the same name (CPython only)."""
-    return type(cls.__name__, (cls,), {"__setattr__": _read_only})
-
-
-if _memo is not None:
-    _Shared = frozen(Header)
-
-
 def decode(buf):
     """Parse and check an IPv4 packet; returns a Header. Raises only DecodeError.
 
     Checks: version 4 and IHL 5 (options refused), total length within the buffer and the frame
-    limit (trailing bytes are ignored), header checksum, not a fragment. On CPython the Header
-    may be shared with other receivers of the same bytes: read-only.
+    limit (trailing bytes are ignored), header checksum, not a fragment.
     """
-    memo = _memo
-    if memo is None:
-        return _decode(buf)
-    if not isinstance(buf, _BUFFERS):
-        raise DecodeError("not a byte buffer: %s" % type(buf).__name__)
-    key = bytes(buf)
-    h = memo.get(key)
-    if h is None:
-        h = shared(_decode(buf), _Shared)
-        if len(memo) >= _MEMO_MAX:
-            memo.clear()
-        memo[key] = h
-    return h
-
-
-def _decode(buf):
     if not isinstance(buf, _BUFFERS):
         raise DecodeError("not a byte buffer: %s" % type(buf).__name__)
     n = len(buf)
@@ -379,3 +295,18 @@ def decode_udp(header):
     ) != 0xFFFF:
         raise DecodeError("UDP: bad checksum")
     return ((seg[0] << 8) | seg[1], (seg[2] << 8) | seg[3], seg[UDP_LEN:])
+
+
+# ---- fields of a packet read in place, before (or instead of) decoding it -------------------
+# Offsets in the 20-byte header, the only one the protocol sends (IHL 5; decode refuses
+# options). A per-frame path reads a field through these without slicing or allocating.
+PROTO_AT = const(9)
+SRC_AT = const(12)
+DST_AT = const(16)
+
+
+def plain(buf):
+    """True when ``buf`` holds at least a 20-byte header that starts like one (version 4,
+    IHL 5), so its fields can be read at the offsets above. Nothing else is checked: lengths,
+    checksum and the rest are decode's."""
+    return len(buf) >= HEADER_LEN and buf[0] == 0x45

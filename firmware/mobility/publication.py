@@ -34,6 +34,12 @@ WITHDRAWAL_LEN = const(4)
 # room for entries in one frame: 250 - 20 (IPv4) - 8 (UDP) - 12 - 22 = 188 bytes
 ROOM = MAX_FRAME - ipv4.HEADER_LEN - ipv4.UDP_LEN - _HEAD - _AUTH_LEN
 MAX_PAYLOAD = MAX_FRAME - ipv4.HEADER_LEN - ipv4.UDP_LEN
+# read in place (raw packets and payloads, before decoding): where the fields are
+PAYLOAD_AT = const(28)  # the payload in its IPv4/UDP packet: 20 + 8 bytes of headers
+ORIGIN_AT = const(2)  # in the payload: the origin's address (4 bytes)
+_DPORT_AT = const(22)  # in the packet: the UDP destination port, big-endian
+_PORT_HI = const(0x10)  # ipv4.PUB_PORT, 4344
+_PORT_LO = const(0xF8)
 
 
 class Publication:
@@ -154,11 +160,36 @@ def packet(src, dst, payload):
     return ipv4.udp(src, dst, ipv4.PUB_PORT, ipv4.PUB_PORT, payload, PUB_TTL)
 
 
+def is_publication(pkt):
+    """True when the IPv4 packet ``pkt`` is a publication as far as its headers say: IHL 5,
+    UDP, destination port 4344, and at least the 28 bytes of the two headers (a UDP datagram
+    has its whole 8-byte header, and the payload starts at PAYLOAD_AT). Read in place, without
+    allocating; nothing is decoded or verified. Such a packet travels one hop, never in a
+    tunnel."""
+    return (
+        len(pkt) >= PAYLOAD_AT
+        and pkt[0] == 0x45
+        and pkt[ipv4.PROTO_AT] == ipv4.PROTO_UDP
+        and pkt[_DPORT_AT] == _PORT_HI
+        and pkt[_DPORT_AT + 1] == _PORT_LO
+    )
+
+
 def is_copy_candidate(payload, off=0):
     """True when the payload at ``off`` is long enough and typed as a publication, so that its
-    origin (bytes off+2..5), epoch (6..7) and sequence (8..9) can be read before decoding it
-    all."""
+    origin (at off + ORIGIN_AT), epoch (epoch_at) and sequence (seq_at) can be read before
+    decoding it all."""
     return len(payload) >= off + _HEAD and payload[off] == MSG_PUBLICATION
+
+
+def epoch_at(payload, off=0):
+    """The origin's epoch in the publication payload at ``off`` (is_copy_candidate first)."""
+    return (payload[off + 6] << 8) | payload[off + 7]
+
+
+def seq_at(payload, off=0):
+    """The sequence number in the publication payload at ``off`` (is_copy_candidate first)."""
+    return (payload[off + 8] << 8) | payload[off + 9]
 
 
 def decode_publication(payload):
@@ -202,9 +233,9 @@ def decode_publication(payload):
         withdrawals.append(bytes(p[off : off + 4]))
         off += WITHDRAWAL_LEN
     pub = Publication(
-        bytes(p[2:6]),
-        (p[6] << 8) | p[7],
-        (p[8] << 8) | p[9],
+        bytes(p[ORIGIN_AT : ORIGIN_AT + 4]),
+        epoch_at(p),
+        seq_at(p),
         full,
         bindings,
         withdrawals,

@@ -10,7 +10,7 @@ datagrams tunnel straight to the agent.
 Sans-I/O: fed frames and timers with the current time; writes actions into ``out``.
 """
 
-from mobility import auth, ipv4, region, registration, ticks
+from mobility import auth, ipv4, publication, region, registration, ticks
 from mobility.errors import DecodeError
 from mobility.node import Node
 from mobility.remote import RemoteClient
@@ -107,16 +107,16 @@ class Router(Node):
     def forward(self, now, frame, h):
         """A datagram to route: to the node's agent by a published binding (tunnel), else on
         the backbone toward a member."""
-        if region.is_publication(frame):
+        if publication.is_publication(frame):
             return  # publications travel one hop, to this member's own address only
         oi = self.region.published(now, h.dst, 0)
         if oi >= 0:
             if self.region.tunnel(now, frame, oi):
                 self.handled += 1
                 if self.proxy and h.src != self.address:
-                    self._proxy(now, h.src, h.dst, self.region.members[oi])
+                    self._proxy(now, h.src, h.dst, self.region.backbone.members[oi])
             return
-        nb = self.region.next_hop(h.dst, 0)
+        nb = self.region.backbone.next_hop(h.dst, 0)
         if nb < 0:
             self.out.log("drop", {"reason": "no_route", "to": ipv4.ntoa(h.dst)})
             return
@@ -125,14 +125,14 @@ class Router(Node):
             self.out.log("drop", {"reason": "ttl", "to": ipv4.ntoa(h.dst)})
             return
         self.handled += 1
-        self.out.send(self.region.nb_iface[nb], self.region.nb_mac[nb], buf)
+        self.region.backbone.send(nb, buf)
 
     def route(self, addr):
         """(iface, mac) of the backbone next hop toward ``addr``, or None."""
-        nb = self.region.next_hop(addr, 0)
+        nb = self.region.backbone.next_hop(addr, 0)
         if nb < 0:
             return None
-        return (self.region.nb_iface[nb], self.region.nb_mac[nb])
+        return self.region.backbone.link(nb)
 
     def _proxy(self, now, correspondent, home, coa):
         self.proxies.bind(now, correspondent, home, coa, self.proxy_lifetime_s)

@@ -23,7 +23,13 @@ from hosttools.errors import RoamError
 from hosttools.field.collector import Collector
 from hosttools.field.state import FieldState
 from hosttools.fleet import FIELD_PORT, Fleet, parse_hostport
-from hosttools.targets import keys_option, maybe_fleet, maybe_keys
+from hosttools.targets import (
+    duration_option,
+    fleet_file_option,
+    keys_option,
+    maybe_fleet,
+    maybe_keys,
+)
 
 DEFAULT_HTTP_PORT = 8080
 LAB_SSID = "roam-backbone"
@@ -126,13 +132,7 @@ def run_field(
 
 
 @click.command("field")
-@click.option(
-    "--fleet",
-    "fleet_path",
-    metavar="FILE",
-    envvar="ROAM_FLEET",
-    help="Fleet file (default fleet.toml, or $ROAM_FLEET).",
-)
+@fleet_file_option()
 @keys_option
 @click.option(
     "--out",
@@ -152,12 +152,7 @@ def run_field(
 @click.option(
     "--http-host", default="127.0.0.1", show_default=True, help="Address the dashboard listens on."
 )
-@click.option(
-    "--duration",
-    type=click.FloatRange(min=0),
-    default=None,
-    help="Stop after this many seconds (default: until Ctrl-C).",
-)
+@duration_option
 @click.option("--quiet", "-q", is_flag=True, help="Only the closing summary.")
 def field_cmd(fleet_path, keys_path, out, http_port, http_host, duration, quiet):
     """Collect every board's log over the air and serve the live field dashboard."""

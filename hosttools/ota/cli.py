@@ -23,6 +23,13 @@ from hosttools.fleet import Fleet, Keys
 from hosttools.ota import runner
 from hosttools.ota.plan import Payload
 from hosttools.ota.session import Session
+from hosttools.targets import (
+    UPDATE_KEYS_HELP,
+    board_progress,
+    fleet_options,
+    keys_file_option,
+    ota_option,
+)
 
 UPDATE_PORT = 4346  # the laptop's side
 LAPTOP_OTA_MAC = bytes((0x02, 0x4C, 0x41, 0x50, 0x54, 0x02))  # in the lab's air: not the collector
@@ -99,7 +106,6 @@ def run_sessions(
 ) -> list[runner.Board]:
     """Run one session per board, one progress bar each; returns them (finished)."""
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     if not any(b.backbone_ip for b in boards) and not agents_of(fleet):
         raise RoamError("no board of the fleet is on the access point (wifi.ip): nothing to reach")
@@ -112,14 +118,7 @@ def run_sessions(
     transport = open_transport(fleet)
     console = Console(stderr=True, quiet=quiet)
     try:
-        with Progress(
-            TextColumn("[bold]{task.fields[board]:<12}"),
-            BarColumn(),
-            TextColumn("{task.description}"),
-            TimeElapsedColumn(),
-            console=console,
-            disable=quiet or not console.is_terminal,
-        ) as progress:
+        with board_progress(console, quiet) as progress:
             ids = {r.name: progress.add_task(what, total=1.0, board=r.name) for r in runs}
 
             def show(r: runner.Board) -> None:
@@ -199,23 +198,9 @@ def fleet_boards(fleet: Fleet, board_name: str | None) -> list[FleetBoard]:
 
 
 @click.command("reset")
-@click.option("--port", "-p", metavar="PORT", help="Reset the board on this serial port only.")
-@click.option(
-    "--fleet",
-    "fleet_path",
-    metavar="FILE",
-    envvar="ROAM_FLEET",
-    help="Fleet file (default: fleet.toml, or $ROAM_FLEET).",
-)
-@click.option("--board", "board_name", metavar="NAME", help="Only this board of the fleet.")
-@click.option(
-    "--keys",
-    "keys_path",
-    metavar="FILE",
-    envvar="ROAM_KEYS",
-    help="Keys file (--ota: the fleet's update secret).",
-)
-@click.option("--ota", is_flag=True, help="Over the air (the field's access point), not USB.")
+@fleet_options
+@keys_file_option(UPDATE_KEYS_HELP)
+@ota_option("Over the air (the field's access point), not USB.")
 @click.option("--dry-run", is_flag=True, help="Say which boards would be reset; touch none.")
 def reset_cmd(
     port: str | None,

@@ -6,6 +6,7 @@ import time
 import click
 
 from hosttools.errors import RoamError
+from hosttools.sim import claims
 from hosttools.sim import scenario as scenario_mod
 
 TABLE_ROWS = (
@@ -30,12 +31,7 @@ TABLE_ROWS = (
 
 
 def _get(summary, dotted):
-    v = summary
-    for part in dotted.split("."):
-        if not isinstance(v, dict):
-            return None
-        v = v.get(part)
-    return v
+    return claims.at(summary, dotted.split("."))
 
 
 def _fmt(v, fmt):
@@ -162,3 +158,140 @@ def compare_cmd(scenario, seed, out, duration, quiet):
             "%-32s %16s %16s"
             % (label, _fmt(_get(res["roam"], key), fmt), _fmt(_get(res["mip4"], key), fmt))
         )
+
+
+def _parsed(parse):
+    """A click callback: `parse(value)` from hosttools.sim.sweep, its ValueError a bad value."""
+
+    def callback(_ctx, _param, value):
+        from hosttools.sim import sweep as sweep_mod
+
+        try:
+            return getattr(sweep_mod, parse)(value)
+        except ValueError as e:
+            raise click.BadParameter(str(e)) from None
+
+    return callback
+
+
+def _num(v):
+    if v is None:
+        return "-"
+    return str(v) if isinstance(v, int) else "%.6g" % v
+
+
+def sweep_table(record):
+    """The sweep's record as a rich Table: a row per scenario, policy and claim."""
+    from rich.table import Table
+
+    table = Table(title="claims over seeds %s" % _seed_list(record["seeds"]))
+    for col in ("scenario", "policy", "claim", "limit", "min", "median", "max"):
+        table.add_column(
+            col, justify="right" if col in ("limit", "min", "median", "max") else "left"
+        )
+    table.add_column("failing seeds")
+    table.add_column("verdict")
+    for name, sc in record["scenarios"].items():
+        for policy, res in sc["policies"].items():
+            for c in res["claims"].values():
+                fail = c["failing_seeds"]
+                verdict = c["verdict"] or "-"
+                style = {"fail": "bold red", "pass": "green"}.get(verdict, "")
+                table.add_row(
+                    name,
+                    policy,
+                    c["figure"],
+                    "%s %s" % (">=" if c["bound"] == "min" else "<=", _num(c["limit"])),
+                    _num(c["min"]),
+                    _num(c["median"]),
+                    _num(c["max"]),
+                    "%d: %s" % (len(fail), _seed_list(fail)) if fail else "0",
+                    "[%s]%s[/]" % (style, verdict) if style else verdict,
+                )
+    return table
+
+
+def _seed_list(seeds):
+    """[1, 2, 3, 7] -> "1-3, 7"."""
+    parts = []
+    for s in seeds:
+        if parts and parts[-1][1] == s - 1:
+            parts[-1][1] = s
+        else:
+            parts.append([s, s])
+    return ", ".join(str(a) if a == b else "%d-%d" % (a, b) for a, b in parts)
+
+
+@sim.command("sweep")
+@click.argument("scenarios", nargs=-1, required=True)
+@click.option(
+    "--seeds",
+    default="1-20",
+    show_default=True,
+    callback=_parsed("parse_seeds"),
+    help="Seeds to run: a range 1-20, or a list 1,4,7-9.",
+)
+@click.option(
+    "--policy",
+    "policies",
+    default="roam",
+    show_default=True,
+    callback=_parsed("parse_policies"),
+    help="Policies to run, comma-separated (roam,mip4); the claims are roam's.",
+)
+@_out
+@_duration
+@click.option(
+    "--scheduler",
+    default=None,
+    help="Address of an existing Dask scheduler (tcp://host:port); default: a local cluster.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1),
+    default=None,
+    help="Processes of the local cluster (default: one per processor).",
+)
+@click.option(
+    "--no-files", is_flag=True, help="Keep only each run's summary.json (no events, no capture)."
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def sweep_cmd(scenarios, seeds, policies, out, duration, scheduler, workers, no_files, quiet):
+    """Run each SCENARIO (built-in names or TOML files) over --seeds on a Dask cluster; write
+    OUT/<scenario>/<policy>/seed-N/ and OUT/sweep.json (every claim's min, median and max over
+    the seeds, the seeds that fail, a verdict). Exit status 1 when a claim fails."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from hosttools.sim import sweep as sweep_mod
+
+    if scheduler is not None and workers is not None:
+        raise RoamError("--workers sizes the local cluster: not with --scheduler")
+    scs = [_load(name, duration) for name in scenarios]
+    where = scheduler or "local cluster (%d workers)" % (workers or os.cpu_count() or 1)
+    with Progress(
+        TextColumn("[bold]sweep"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("runs"),
+        TimeElapsedColumn(),
+        disable=quiet,
+    ) as bar:
+        task = bar.add_task("sweep", total=None)
+
+        def progress(done, total):
+            bar.update(task, completed=done, total=total)
+
+        try:
+            with sweep_mod.dask_client(scheduler, workers) as client:
+                record = sweep_mod.sweep(
+                    scs, seeds, policies, out, client, not no_files, progress, where
+                )
+        except sweep_mod.SweepError as e:
+            raise RoamError(str(e)) from None
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)
+    console.print(sweep_table(record))
+    click.echo("wrote %s" % os.path.join(out, sweep_mod.SWEEP_FILE))
+    return 1 if record["verdict"] == "fail" else 0

@@ -12,7 +12,8 @@ tests, simulator runs, and (later) board logs:
 
 import bisect
 
-PUB_PORT = 4344
+from mobility.ipv4 import PUB_PORT
+from mobility.publication import is_publication
 
 # Core events that mean a message changed routing state (docs/EVENTS.md). An attacker's frame
 # after which the receiving node logs one of these was accepted.
@@ -175,10 +176,6 @@ def decode_publication_homes(payload):
     off += 6 * nb
     withdrawn = [bytes(payload[off + 4 * i : off + 4 * i + 4]) for i in range(nw)]
     return origin, epoch, seq, homes, withdrawn
-
-
-def is_publication(frame):
-    return len(frame) >= 28 and frame[9] == 17 and ((frame[22] << 8) | frame[23]) == PUB_PORT
 
 
 def _dist(values_us):

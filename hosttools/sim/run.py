@@ -13,7 +13,7 @@ import time
 
 from hosttools import corebuild
 from hosttools.pcap import LINKTYPE_RAW, PcapWriter
-from hosttools.sim import metrics, scenario
+from hosttools.sim import metrics, scenario, sharing
 from hosttools.sim.world import World
 
 POLICIES = ("roam", "mip4")
@@ -61,6 +61,7 @@ def run(sc, seed, out_dir, policy="roam", factory=None, progress=None, write=Tru
             jobs = auto_jobs(sc)
         if jobs not in (1, 2):
             raise scenario.ScenarioError("jobs must be 1 or 2, got %r" % (jobs,))
+        sharing.install()  # the cores of this process share decodings (sharing.py)
         world = World(sc, factory, seed, pcap=pcap, collector=col, jobs=jobs)
         col.by_addr = world.by_addr
         col.is_on = lambda idx: world.nodes[idx].on
@@ -93,14 +94,20 @@ def run(sc, seed, out_dir, policy="roam", factory=None, progress=None, write=Tru
         summary["recovery_ms"] = rec
     if write:
         write_events(os.path.join(out_dir, "events.jsonl"), world, col)
-        tmp = os.path.join(out_dir, "summary.json.tmp")
-        with open(tmp, "w") as f:
-            json.dump(summary, f, indent=2, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, os.path.join(out_dir, "summary.json"))
+        write_json(os.path.join(out_dir, "summary.json"), summary)
     world.summary = summary
     world.collector = col
     return summary, world
+
+
+def write_json(path, record, sort_keys=True):
+    """Write `record` to `path` as the run's summary.json is written (indented, keys sorted
+    unless not `sort_keys`), whole or not at all (a temporary file renamed)."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(record, f, indent=2, sort_keys=sort_keys)
+        f.write("\n")
+    os.replace(tmp, path)
 
 
 _PLAIN = (str, int, float, bool, type(None))  # values JSON takes as they are

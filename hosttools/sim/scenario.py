@@ -11,7 +11,7 @@ import random
 import tomllib
 
 from hosttools import radio as radio_mod
-from hosttools.sim import mobility
+from hosttools.sim import claims, mobility
 
 BUILTIN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scenarios")
 ROLES = ("agent", "mobile", "host", "home", "router", "attacker")
@@ -237,6 +237,15 @@ def from_dict(data, where="scenario", base_dir="."):
         r = win["range"]
         if not isinstance(r, list) or len(r) != 2 or _num(w, r[0], "from") > _num(w, r[1], "to"):
             _err(w, "range must be [from_s, to_s] with from <= to")
+    instants = sc.claims.get("recovery_after_s", {})
+    if not isinstance(instants, dict):
+        _err(where, "[claims] recovery_after_s must be a table { name = seconds }")
+    for iname, t in instants.items():
+        _num("%s claims recovery_after_s" % where, t, iname, 0)
+    try:
+        claims.parse(sc.claims)
+    except claims.ClaimError as e:
+        _err(where + " [claims]", str(e))
     rng = random.Random(0x5CE7A410)  # placement and pairing are part of the scenario, not the run
 
     raw_nodes = []

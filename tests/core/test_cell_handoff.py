@@ -9,13 +9,23 @@ from mobility.agent import Agent
 from mobility.mobile import MobileNode
 
 
-def two_cells(policy="roam", noise=0, seed=5):
-    m = Medium(seed=seed)
+def two_cells(policy="roam", noise=0, seed=5, start=0):
+    m = Medium(start=start, seed=seed)
     m.noise_db = noise
     m.add("A", Agent(config(1), make_rand(1), m.now))
     m.add("B", Agent(config(2), make_rand(2), m.now))
     m.add("M", MobileNode(config(11, policy=policy), make_rand(11), m.now))
     return m
+
+
+def swap(m, strong, weak, ms):
+    """M hears A at ``weak`` dBm from now on, B at ``strong``; ``ms`` later: when the signals
+    changed, and M's hand-offs."""
+    t0 = m.t
+    m.hear("A", "M", weak)
+    m.hear("B", "M", strong)
+    m.run(ms)
+    return t0, m.logged("handoff", "M")
 
 
 class HysteresisTest(unittest.TestCase):
@@ -34,11 +44,7 @@ class HysteresisTest(unittest.TestCase):
         m.hear("B", "M", -80)
         m.run(5000)
         self.assertEqual(m.stations["M"].role.serving.addr[3], 1)
-        t0 = m.t
-        m.hear("A", "M", -80)
-        m.hear("B", "M", -55)
-        m.run(30000)
-        handoffs = m.logged("handoff", "M")
+        t0, handoffs = swap(m, -55, -80, 30000)
         self.assertEqual(len(handoffs), 1)
         h = handoffs[0]
         self.assertEqual((h[3]["old"], h[3]["new"]), ("10.0.0.1", "10.0.0.2"))

@@ -23,6 +23,18 @@ def cell(policy="roam"):
     return m
 
 
+def agent_off_under_traffic(policy):
+    """M sends 10 datagrams a second to C for a second, then A loses power for 8 s: the medium,
+    when A went off, and M's agent_lost events."""
+    m = cell(policy)
+    m.flow("M", "10.0.0.12", 100, 100, b"x")
+    m.run(1000)
+    t_off = m.t
+    m.power("A", False)
+    m.run(8000)
+    return m, t_off, m.logged("agent_lost", "M")
+
+
 class LossTest(unittest.TestCase):
     def test_silence_detects_an_idle_node_within_the_advertisement_lifetime(self):
         m = cell()
@@ -38,13 +50,7 @@ class LossTest(unittest.TestCase):
         self.assertEqual(m.stations["M"].role.serving.addr[3], 2)  # bound to the other agent
 
     def test_failed_sends_detect_first_when_traffic_flows(self):
-        m = cell()
-        m.flow("M", "10.0.0.12", 100, 100, b"x")
-        m.run(1000)
-        t_off = m.t
-        m.power("A", False)
-        m.run(8000)
-        lost = m.logged("agent_lost", "M")
+        m, t_off, lost = agent_off_under_traffic("roam")
         self.assertEqual(lost[0][3]["cause"], "link")
         self.assertLessEqual(lost[0][0] - t_off, 250)  # two failed sends at 10 datagrams/s
         # C sends nothing: it finds out by silence, later
@@ -56,13 +62,7 @@ class LossTest(unittest.TestCase):
         self.assertGreaterEqual(len(m.received("C", b"x")), 60)
 
     def test_mip4_baseline_ignores_failed_sends(self):
-        m = cell("mip4")
-        m.flow("M", "10.0.0.12", 100, 100, b"x")
-        m.run(1000)
-        t_off = m.t
-        m.power("A", False)
-        m.run(8000)
-        lost = m.logged("agent_lost", "M")
+        _m, t_off, lost = agent_off_under_traffic("mip4")
         self.assertEqual(lost[0][3]["cause"], "silence")
         self.assertGreater(lost[0][0] - t_off, 1000)
 

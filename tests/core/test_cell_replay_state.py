@@ -11,7 +11,7 @@ a reboot brings a new nonce) and remote bindings.
 import unittest
 
 from medium import Medium, addr, config, make_rand
-from test_cell_security import ATTACKER, agent_state, frames, mobile_state
+from test_cell_security import ATTACKER, agent_state, frames, join, mobile_state
 
 from mobility import advert, ipv4, replay
 from mobility.agent import Agent
@@ -28,9 +28,7 @@ def cell(epoch=1):
     m = Medium()
     m.capture = []
     m.add("A", Agent(config(1, epoch=epoch), make_rand(1), m.now), AGENT_MAC)
-    m.add("M", MobileNode(config(11), make_rand(11), m.now))
-    m.hear("A", "M", -50)
-    m.run(3000)
+    join(m, "M", 11, -50)
     return m
 
 
@@ -44,16 +42,31 @@ def state_events(m, node, since):
     return [e for e in m.events[since:] if e[1] == node and e[2] in names]
 
 
+class _ReplayCase(unittest.TestCase):
+    def assertReplaysChangeNothing(self, m, node, olds, rssi=-50, run=0):
+        """The attacker plays the recorded frames ``olds`` to mobile ``node`` (then ``run`` ms
+        pass): its state stays as it was, no state event is logged."""
+        mn = m.stations[node].role
+        before = mobile_state(mn)
+        mark = len(m.events)
+        for old in olds:
+            m.inject(node, ATTACKER, old, rssi=rssi)
+        if run:
+            m.run(run)
+        self.assertEqual(mobile_state(mn), before)
+        self.assertEqual(state_events(m, node, mark), [])
+
+
 class NonceTest(unittest.TestCase):
     def test_boot_nonce_carries_the_epoch(self):
         a = Agent(config(1, epoch=0x1234), make_rand(5), 0)
         self.assertEqual(a.nonce >> 16, 0x1234)
-        self.assertEqual(a.idents.nonce, a.nonce)
+        self.assertEqual(a.visitors.idents.nonce, a.nonce)
         with self.assertRaises(ValueError):
             Agent(config(1, epoch=0x10000), make_rand(5), 0)
 
 
-class AdvertisementAfterForgetTest(unittest.TestCase):
+class AdvertisementAfterForgetTest(_ReplayCase):
     def test_replayed_advertisement_after_loss_by_silence_changes_nothing(self):
         m = cell()
         mn = m.stations["M"].role
@@ -63,13 +76,7 @@ class AdvertisementAfterForgetTest(unittest.TestCase):
         m.run(10000)  # lifetime runs out: agent_lost (silence), forgotten from the table
         self.assertEqual(mn.agents.table, {})
         self.assertTrue(any(e[3]["cause"] == "silence" for e in m.logged("agent_lost", "M")))
-        before = mobile_state(mn)
-        mark = len(m.events)
-        for old in olds:
-            m.inject("M", ATTACKER, old, rssi=-20)
-        m.run(50)
-        self.assertEqual(mobile_state(mn), before)
-        self.assertEqual(state_events(m, "M", mark), [])
+        self.assertReplaysChangeNothing(m, "M", olds, rssi=-20, run=50)
         rejected = [e for e in m.logged("reject", "M") if e[3]["reason"] == "replay"]
         self.assertGreaterEqual(len(rejected), len(olds))
         # the agent's real advertisements are newer: heard again, it is taken back at once
@@ -93,7 +100,7 @@ class AdvertisementAfterForgetTest(unittest.TestCase):
         self.assertNotIn(k, mn.agents.table)
 
 
-class FirstHeardTest(unittest.TestCase):
+class FirstHeardTest(_ReplayCase):
     def test_a_replayed_answer_to_our_own_solicitation_is_stale(self):
         # an answer that echoes an old challenge (one we may never have received) is refused
         m = cell()
@@ -105,12 +112,7 @@ class FirstHeardTest(unittest.TestCase):
         self.assertEqual(mn.agents.table, {})
         mn.sol.send(m.now, advert.LEVEL_ROUTING)  # a new challenge is out
         m._drain(m.stations["M"])
-        before = mobile_state(mn)
-        mark = len(m.events)
-        for old in answers:
-            m.inject("M", ATTACKER, old)
-        self.assertEqual(mobile_state(mn), before)
-        self.assertEqual(state_events(m, "M", mark), [])
+        self.assertReplaysChangeNothing(m, "M", answers)
 
     def test_recording_of_an_agent_never_heard_changes_nothing(self):
         # M2 never heard A: A's recorded broadcast puts it on probation, nothing more
@@ -119,21 +121,13 @@ class FirstHeardTest(unittest.TestCase):
         m.add("M2", MobileNode(config(12), make_rand(12), m.now))
         m.run(100)
         mn = m.stations["M2"].role
-        before = mobile_state(mn)
-        mark = len(m.events)
-        for old in olds[:2]:  # two in order: a newer sequence does not confirm a broadcast
-            m.inject("M2", ATTACKER, old, rssi=-20)
-        m.run(50)
-        self.assertEqual(mobile_state(mn), before)
-        self.assertEqual(state_events(m, "M2", mark), [])
+        # two in order: a newer sequence does not confirm a broadcast
+        self.assertReplaysChangeNothing(m, "M2", olds[:2], rssi=-20, run=50)
         self.assertEqual(mn.agents.table, {})
 
     def test_a_real_agent_is_confirmed_by_its_answer(self):
         m = cell()
-        m.add("M2", MobileNode(config(12), make_rand(12), m.now))
-        m.hear("A", "M2", -55)
-        m.run(3000)
-        mn = m.stations["M2"].role
+        mn = join(m, "M2", 12, -55)
         self.assertIsNotNone(mn.serving)
         # it entered with an answer echoing M2's challenge (the broadcasts alone do not)
         answers = [
@@ -144,7 +138,7 @@ class FirstHeardTest(unittest.TestCase):
         self.assertTrue(answers)
 
 
-class AgentRebootTest(unittest.TestCase):
+class AgentRebootTest(_ReplayCase):
     def test_reboot_with_newer_epoch_is_taken_and_the_old_boot_refused(self):
         m = cell(epoch=7)
         mn = m.stations["M"].role
@@ -158,15 +152,9 @@ class AgentRebootTest(unittest.TestCase):
         self.assertEqual(mn.serving.nonce >> 16, 8)
         a = m.stations["A"].role
         self.assertIn(ipv4.addr_key(addr(11), 0), a.bindings)
-        before_m = mobile_state(mn)
         before_a = agent_state(a)
-        mark = len(m.events)
-        for old in old_boot:
-            m.inject("M", ATTACKER, old, rssi=-20)
-        m.run(20)
-        self.assertEqual(mobile_state(mn), before_m)
+        self.assertReplaysChangeNothing(m, "M", old_boot, rssi=-20, run=20)
         self.assertEqual(agent_state(a), before_a)
-        self.assertEqual(state_events(m, "M", mark), [])
 
     def test_old_boot_refused_also_after_the_agent_was_forgotten(self):
         m = cell(epoch=3)
@@ -177,13 +165,7 @@ class AgentRebootTest(unittest.TestCase):
         m.deafen("A", "M")
         m.run(10000)
         self.assertEqual(mn.agents.table, {})
-        before = mobile_state(mn)
-        mark = len(m.events)
-        for old in old_boot:
-            m.inject("M", ATTACKER, old, rssi=-20)
-        m.run(20)
-        self.assertEqual(mobile_state(mn), before)
-        self.assertEqual(state_events(m, "M", mark), [])
+        self.assertReplaysChangeNothing(m, "M", old_boot, rssi=-20, run=20)
 
     def test_reboot_under_an_earlier_or_equal_epoch_is_refused(self):
         # A board that failed to count its boot is indistinguishable from a replay of its
@@ -222,7 +204,7 @@ class RegistrationReplayTest(unittest.TestCase):
         self.assertEqual(a.bindings, {})
 
 
-class HostReplyReplayTest(unittest.TestCase):
+class HostReplyReplayTest(_ReplayCase):
     def pair(self, epoch2):
         m = Medium()
         m.capture = []
@@ -240,12 +222,7 @@ class HostReplyReplayTest(unittest.TestCase):
         m.deafen("M1", "M2")
         m.run(40000)  # the host reply's lifetime runs out
         self.assertEqual(mn.direct.table, {})
-        before = mobile_state(mn)
-        mark = len(m.events)
-        for old in olds:
-            m.inject("M1", ATTACKER, old)
-        self.assertEqual(mobile_state(mn), before)
-        self.assertEqual(state_events(m, "M1", mark), [])
+        self.assertReplaysChangeNothing(m, "M1", olds)
 
     def test_host_reply_of_an_earlier_boot_is_refused(self):
         m = self.pair(1)
@@ -263,12 +240,7 @@ class HostReplyReplayTest(unittest.TestCase):
         m.deafen("M1", "M2")
         m.run(40000)
         self.assertEqual(mn.direct.table, {})
-        before = mobile_state(mn)
-        mark = len(m.events)
-        for old in olds:
-            m.inject("M1", ATTACKER, old)
-        self.assertEqual(mobile_state(mn), before)
-        self.assertEqual(state_events(m, "M1", mark), [])
+        self.assertReplaysChangeNothing(m, "M1", olds)
 
 
 class WindowVerdictTest(unittest.TestCase):

@@ -27,13 +27,20 @@ def mobile_state(mn):
     return (agents, hosts, serving, mn.bound_until, mn.mode)
 
 
+def join(m, name, node_id, rssi):
+    """Mobile node ``name`` (node ``node_id``) started, hearing agent A at ``rssi``: its role,
+    three seconds later."""
+    m.add(name, MobileNode(config(node_id), make_rand(node_id), m.now))
+    m.hear("A", name, rssi)
+    m.run(3000)
+    return m.stations[name].role
+
+
 def cell():
     m = Medium()
     m.capture = []
     m.add("A", Agent(config(1), make_rand(1), m.now))
-    m.add("M", MobileNode(config(11), make_rand(11), m.now))
-    m.hear("A", "M", -50)
-    m.run(3000)
+    join(m, "M", 11, -50)
     return m
 
 
@@ -197,10 +204,7 @@ class IdentificationTest(unittest.TestCase):
     def test_node_restart_recovers_through_code_133(self):
         m = cell()
         # The node reboots: its counter starts again below what the agent accepted.
-        m.add("M", MobileNode(config(11), make_rand(11), m.now))
-        m.hear("A", "M", -50)
-        m.run(3000)
-        mn = m.stations["M"].role
+        mn = join(m, "M", 11, -50)
         self.assertIsNotNone(mn.serving)
         self.assertIn(133, [e[3]["code"] for e in m.logged("reg_refused", "M")])
 

@@ -4,6 +4,7 @@ binding and timer right across the wrap for minutes of virtual time."""
 import unittest
 
 from medium import Medium, config, make_rand
+from test_cell_handoff import swap, two_cells
 
 from mobility import ticks
 from mobility.agent import Agent
@@ -63,18 +64,11 @@ class WrapTest(unittest.TestCase):
         self.assertTrue(gaps and min(gaps) >= 1000 and max(gaps) <= 8000)
 
     def test_hysteresis_dwell_across_the_wrap(self):
-        m = Medium(start=ticks.PERIOD - 2000)
-        m.add("A", Agent(config(1), make_rand(1), m.now))
-        m.add("B", Agent(config(2), make_rand(2), m.now))
-        m.add("M", MobileNode(config(11), make_rand(11), m.now))
+        m = two_cells(seed=7, start=ticks.PERIOD - 2000)
         m.hear("A", "M", -50)
         m.hear("B", "M", -80)
         m.run(1500)
-        t0 = m.t
-        m.hear("A", "M", -80)
-        m.hear("B", "M", -50)
-        m.run(20000)
-        h = m.logged("handoff", "M")
+        t0, h = swap(m, -50, -80, 20000)
         self.assertEqual(len(h), 1)
         self.assertGreaterEqual(h[0][0] - t0, 3000)
         self.assertLessEqual(h[0][0] - t0, 7000)

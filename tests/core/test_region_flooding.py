@@ -97,8 +97,9 @@ class FloodingTopologies(unittest.TestCase):
         bb.run(3000)
         r = bb.roles[members[0]].region
         oi = r.published(bb.now, home(1))
-        self.assertEqual(r.members[oi], ipv4.aton(members[3]))
-        self.assertEqual(r.nb_addr[r.hop[oi]], ipv4.aton(members[1]))
+        net = r.backbone
+        self.assertEqual(net.members[oi], ipv4.aton(members[3]))
+        self.assertEqual(net.addr[net.hop[oi]], ipv4.aton(members[1]))
 
 
 def broken_tag(frame):
@@ -216,7 +217,7 @@ class Batching(unittest.TestCase):
         members, edges = ring(4)
         bb = build(members, edges, hold_off_ms=2000)
         bb.run(3000)  # the boot snapshots
-        before = sum(bb.roles[m].region.originated for m in members)
+        before = sum(bb.roles[m].region.publisher.originated for m in members)
         n_moves = 60
         # 20 mobile nodes each make 3 moves around the ring within 3 seconds
         at = {}
@@ -224,7 +225,7 @@ class Batching(unittest.TestCase):
             at[j] = j % 4
             bb.roles[members[at[j]]].region.local_up(bb.now, home(j), LIFE_MS)
         bb.run(3000)
-        before = sum(bb.roles[m].region.originated for m in members)
+        before = sum(bb.roles[m].region.publisher.originated for m in members)
         for step in range(n_moves):
             j = step % 20
             old = members[at[j]]
@@ -234,7 +235,7 @@ class Batching(unittest.TestCase):
             bb.roles[old].region.local_down(bb.now, home(j))
             bb.run(50)
         bb.run(5000)
-        sent = sum(bb.roles[m].region.originated for m in members) - before
+        sent = sum(bb.roles[m].region.publisher.originated for m in members) - before
         changes = 2 * n_moves  # without batching: one publication per local change
         ratio = changes / sent
         print(

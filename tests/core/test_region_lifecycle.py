@@ -103,15 +103,15 @@ class Restart(unittest.TestCase):
         members, edges = line(2)
         bb = build(members, edges)
         a = bb.roles[members[0]].region
-        a.epoch = 0xFFFF
-        a.seq = 0xFFFE
+        a.publisher.epoch = 0xFFFF
+        a.publisher.seq = 0xFFFE
         a.local_up(0, home(1), LIFE_MS)
         bb.run(3000)
         for j in range(2, 6):  # sequence numbers run through 0xFFFF -> 0 -> 1 ...
             a.local_up(bb.now, home(j), LIFE_MS)
             bb.run(2500)
         self.assertEqual(len(learned(bb, members[1], bb.now)), 5)
-        self.assertLess(a.seq, 10)
+        self.assertLess(a.publisher.seq, 10)
         role = restart(bb, members, edges, members[0], 0, 0)  # epoch 0xFFFF -> 0 is newer
         role.region.local_up(bb.now, home(8), LIFE_MS)
         bb.run(3000)
@@ -270,9 +270,10 @@ class Tunnelling(unittest.TestCase):
         # poison the learned routes toward a member outside the ring: 0 -> 1 -> 0 -> ...
         far = "10.0.0.77"
         for r, via in ((r0, members[1]), (r1, members[0])):
-            r.members.append(ipv4.aton(far))
-            r._member[ipv4.addr_key(ipv4.aton(far), 0)] = len(r.members) - 1
-            r.hop.append(r._neighbour_index(ipv4.aton(via), 0))
+            b = r.backbone
+            b.members.append(ipv4.aton(far))
+            b._member[ipv4.addr_key(ipv4.aton(far), 0)] = len(b.members) - 1
+            b.hop.append(b.peer(ipv4.aton(via), 0))
         self.assertIsNotNone(r2)
         inner = ipv4.udp(ipv4.aton("10.5.0.1"), home(1), ipv4.APP_PORT, ipv4.APP_PORT, b"x")
         outer = tunnel.encapsulate(ipv4.aton("10.5.0.1"), ipv4.aton(far), inner)

@@ -6,7 +6,7 @@ import unittest
 
 from backbone import Rand
 
-from mobility.region import BindingTable
+from mobility.published import BindingTable
 
 
 def addr(n):

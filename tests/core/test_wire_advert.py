@@ -1,5 +1,7 @@
 import unittest
 
+from wirecheck import assert_round_trip, bit_flips
+
 from mobility import advert, auth, ipv4
 from mobility.errors import DecodeError
 
@@ -31,22 +33,14 @@ def decode(pkt):
     return advert.decode_icmp(ipv4.decode(pkt))
 
 
-def fields(msg):
-    return [getattr(msg, name) for name in msg.FIELDS]
-
-
 class TestAdvertisement(unittest.TestCase):
     def test_round_trip_and_size(self):
         adv = sample()
         pkt = advert.encode_advertisement(adv, CELL_KEY)
-        self.assertEqual(len(pkt), 83)
+        assert_round_trip(self, adv, pkt, decode, KEYS, 83)
         h = ipv4.decode(pkt)
         self.assertEqual(h.ttl, 1)
         self.assertEqual(h.proto, ipv4.PROTO_ICMP)
-        got = advert.decode_icmp(h)
-        self.assertIsInstance(got, advert.Advertisement)
-        self.assertEqual(fields(got), fields(adv))
-        self.assertTrue(got.verify(KEYS))
 
     def test_layout(self):
         pkt = advert.encode_advertisement(sample(), CELL_KEY)
@@ -157,11 +151,7 @@ class TestSolicitation(unittest.TestCase):
         for level in (advert.LEVEL_ROUTING, advert.LEVEL_HOST):
             sol = advert.Solicitation(NODE, level, 7)
             pkt = advert.encode_solicitation(sol, CELL_KEY)
-            self.assertEqual(len(pkt), 20 + 8 + 4 + 22)
-            got = decode(pkt)
-            self.assertIsInstance(got, advert.Solicitation)
-            self.assertEqual(fields(got), fields(sol))
-            self.assertTrue(got.verify(KEYS))
+            assert_round_trip(self, sol, pkt, decode, KEYS, 20 + 8 + 4 + 22)
         self.assertFalse(decode(advert.encode_solicitation(sol, b"x")).verify(KEYS))
 
     def test_layout(self):
@@ -194,14 +184,11 @@ class TestMalformed(unittest.TestCase):
 
     def test_every_bit_flip_decodes_or_raises_decode_error(self):
         for pkt in self.packets():
-            for i in range(len(pkt)):
-                for bit in range(8):
-                    buf = bytearray(pkt)
-                    buf[i] ^= 1 << bit
-                    try:
-                        decode(buf)
-                    except DecodeError:
-                        pass
+            for _i, _bit, buf in bit_flips(pkt):
+                try:
+                    decode(buf)
+                except DecodeError:
+                    pass
 
     def test_extension_must_fit(self):
         # an unknown extension whose length runs past the end

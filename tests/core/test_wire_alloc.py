@@ -5,7 +5,7 @@ import gc
 import sys
 import unittest
 
-from mobility import ipv4, replay
+from mobility import ipv4, publication, replay
 
 IS_MPY = sys.implementation.name == "micropython"
 
@@ -49,6 +49,17 @@ class TestNoAllocation(unittest.TestCase):
         mv = memoryview(buf)
         self.assertEqual(allocated(lambda b: ipv4.addr_key(b, 16), buf), 0)
         self.assertEqual(allocated(lambda b: ipv4.addr_key(b, 12), mv), 0)
+
+    def test_read_in_place(self):
+        pkt = bytearray(publication.packet(b"\x0a\x00\x00\x01", b"\x0a\x00\x00\x02", bytes(40)))
+
+        def read(b):
+            ipv4.plain(b)
+            publication.is_publication(b)
+            publication.epoch_at(b, publication.PAYLOAD_AT)
+            publication.seq_at(b, publication.PAYLOAD_AT)
+
+        self.assertEqual(allocated(read, pkt), 0)
 
     def test_replay_windows_steady_state(self):
         w = replay.SeqWindow()

@@ -25,29 +25,7 @@ class TestChecksum(unittest.TestCase):
         self.assertEqual(ipv4.checksum(data, 2, 4), (~0x1234) & 0xFFFF)
 
 
-class TestSumImplementations(unittest.TestCase):
-    """The word loop (MicroPython) and the big-integer form (CPython) fold to the same sums."""
-
-    def test_same_folded_sum(self):
-        seed = [12345]
-
-        def rnd():
-            seed[0] = (seed[0] * 1103515245 + 12345) & 0x7FFFFFFF
-            return seed[0] >> 8
-
-        bufs = [bytes(0), bytes(1), bytes(20), b"\xff" * 20, b"\xff" * 21, b"\x00\x01" * 9]
-        for n in (1, 2, 3, 19, 20, 21, 83, 250):
-            for _ in range(20):
-                bufs.append(bytes(rnd() & 0xFF for _ in range(n)))
-        for b in bufs:
-            for start in (0, 1, 2):
-                if start > len(b):
-                    continue
-                for init in (0, 1, 0xFFFF, 0x2345F):
-                    w = ipv4._fold(ipv4._sum_words(b, start, len(b), init))
-                    g = ipv4._fold(ipv4._sum_bigint(bytearray(b), start, len(b), init))
-                    self.assertEqual(w, g)
-
+class TestChecksumSum(unittest.TestCase):
     def test_checksum_uses_a_correct_sum(self):
         buf = bytearray(ipv4.udp(b"\x0a\x00\x00\x01", b"\x0a\x00\x00\x02", 1, 2, b"xyz"))
         self.assertEqual(ipv4.checksum(buf, 0, 20), 0)

@@ -1,5 +1,7 @@
 import unittest
 
+from wirecheck import assert_round_trip, bit_flips
+
 from mobility import auth, ipv4
 from mobility import publication as pubm
 from mobility.errors import DecodeError, FrameTooLarge
@@ -14,18 +16,11 @@ def home(i):
     return bytes((10, 0, 1 + (i >> 8), i & 0xFF))
 
 
-def fields(msg):
-    return [getattr(msg, name) for name in msg.FIELDS]
-
-
 class TestPublication(unittest.TestCase):
     def test_round_trip(self):
         pub = pubm.Publication(ORIGIN, 7, 65535, False, [(home(1), 300), (home(2), 0)], [home(3)])
         payload = pubm.encode_payload(pub, REGION_KEY)
-        self.assertEqual(len(payload), 12 + 12 + 4 + 22)
-        got = pubm.decode_publication(payload)
-        self.assertEqual(fields(got), fields(pub))
-        self.assertTrue(got.verify(KEYS))
+        assert_round_trip(self, pub, payload, pubm.decode_publication, KEYS, 12 + 12 + 4 + 22)
 
     def test_packet(self):
         payload = pubm.encode_payload(pubm.Publication(ORIGIN, 1, 2), REGION_KEY)
@@ -36,6 +31,26 @@ class TestPublication(unittest.TestCase):
         self.assertEqual((sport, dport), (4344, 4344))
         self.assertEqual(got, payload)  # forwarded byte for byte: the tag still verifies
         self.assertTrue(pubm.decode_publication(got).verify(KEYS))
+
+    def test_read_in_place(self):
+        pub = pubm.Publication(ORIGIN, 0x1234, 0xABCD, False, [(home(1), 60)], [])
+        payload = pubm.encode_payload(pub, REGION_KEY)
+        pkt = pubm.packet(NEIGHBOUR, b"\x0a\x00\x00\x03", payload)
+        self.assertTrue(pubm.is_publication(pkt))
+        at = pubm.PAYLOAD_AT
+        self.assertEqual(bytes(pkt[at:]), payload)
+        self.assertTrue(pubm.is_copy_candidate(pkt, at))
+        o = at + pubm.ORIGIN_AT
+        self.assertEqual(bytes(pkt[o : o + 4]), ORIGIN)
+        self.assertEqual((pubm.epoch_at(pkt, at), pubm.seq_at(pkt, at)), (0x1234, 0xABCD))
+        # the two headers whole (28 bytes), IHL 5, UDP, destination port 4344
+        self.assertTrue(pubm.is_publication(pkt[:28]))
+        self.assertFalse(pubm.is_publication(pkt[:27]))
+        self.assertFalse(pubm.is_publication(b"\x46" + pkt[1:]))
+        self.assertFalse(pubm.is_publication(pkt[:9] + b"\x04" + pkt[10:]))
+        self.assertFalse(pubm.is_publication(pkt[:23] + b"\xf9" + pkt[24:]))
+        app = ipv4.udp(NEIGHBOUR, ORIGIN, ipv4.PUB_PORT, ipv4.APP_PORT, b"x")
+        self.assertFalse(pubm.is_publication(app))  # only the destination port counts
 
     def test_layout(self):
         pub = pubm.Publication(
@@ -123,16 +138,12 @@ class TestMalformed(unittest.TestCase):
                 pubm.decode_publication(buf)
 
     def test_bit_flips(self):
-        p = self.sample()
-        for i in range(len(p)):
-            for bit in range(8):
-                buf = bytearray(p)
-                buf[i] ^= 1 << bit
-                try:
-                    msg = pubm.decode_publication(memoryview(buf))
-                except DecodeError:
-                    continue
-                self.assertFalse(msg.verify(KEYS), "flip %d.%d verified" % (i, bit))
+        for i, bit, buf in bit_flips(self.sample()):
+            try:
+                msg = pubm.decode_publication(memoryview(buf))
+            except DecodeError:
+                continue
+            self.assertFalse(msg.verify(KEYS), "flip %d.%d verified" % (i, bit))
 
     def test_counts_must_match(self):
         p = bytearray(self.sample())

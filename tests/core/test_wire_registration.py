@@ -1,5 +1,7 @@
 import unittest
 
+from wirecheck import assert_round_trip, bit_flips, fields
+
 from mobility import auth, ipv4
 from mobility import registration as reg
 from mobility.errors import DecodeError
@@ -25,21 +27,12 @@ def decode(pkt):
     return reg.decode_registration(ipv4.decode(pkt))
 
 
-def fields(msg):
-    return [getattr(msg, name) for name in msg.FIELDS]
-
-
 class TestRequest(unittest.TestCase):
     def test_round_trip_local_binding(self):
         req = request()
         pkt = reg.encode_request(req, CELL_KEY)
-        self.assertEqual(len(pkt), 74)
-        h = ipv4.decode(pkt)
-        self.assertEqual(ipv4.decode_udp(h)[:2], (434, 434))
-        got = reg.decode_registration(h)
-        self.assertIsInstance(got, reg.RegRequest)
-        self.assertEqual(fields(got), fields(req))
-        self.assertTrue(got.verify(KEYS))
+        got = assert_round_trip(self, req, pkt, decode, KEYS, 74)
+        self.assertEqual(ipv4.decode_udp(ipv4.decode(pkt))[:2], (434, 434))
         self.assertEqual(reg.ident_nonce(got.ident), 0xA1B2C3D4)
         self.assertEqual(reg.ident_counter(got.ident), 42)
 
@@ -101,12 +94,7 @@ class TestReply(unittest.TestCase):
     def test_round_trip(self):
         for code in (reg.ACCEPTED, reg.FA_NO_RESOURCES, reg.IDENT_MISMATCH):
             rep = reg.RegReply(AGENT, NODE, code, 120, NODE, ipv4.ANY_ADDR, reg.make_ident(1, 2))
-            pkt = reg.encode_reply(rep, CELL_KEY)
-            self.assertEqual(len(pkt), 70)
-            got = decode(pkt)
-            self.assertIsInstance(got, reg.RegReply)
-            self.assertEqual(fields(got), fields(rep))
-            self.assertTrue(got.verify(KEYS))
+            assert_round_trip(self, rep, reg.encode_reply(rep, CELL_KEY), decode, KEYS, 70)
 
     def test_layout(self):
         rep = reg.RegReply(AGENT, NODE, 133, 0, NODE, HOME_AGENT, 0x0102030405060708)
@@ -139,15 +127,12 @@ class TestMalformed(unittest.TestCase):
 
     def test_bit_flips(self):
         for pkt in self.packets():
-            for i in range(len(pkt)):
-                for bit in range(8):
-                    buf = bytearray(pkt)
-                    buf[i] ^= 1 << bit
-                    try:
-                        decode(buf)  # the checksums catch single flips; never another error
-                    except DecodeError:
-                        continue
-                    self.fail("flip %d.%d decoded" % (i, bit))
+            for i, bit, buf in bit_flips(pkt):
+                try:
+                    decode(buf)  # the checksums catch single flips; never another error
+                except DecodeError:
+                    continue
+                self.fail("flip %d.%d decoded" % (i, bit))
 
     def test_signed_region_tampering(self):
         pkt = reg.encode_request(request(), CELL_KEY)

@@ -4,6 +4,7 @@ import os
 import unittest
 
 import config
+from scratch import fresh, rmtree
 
 GOOD = {
     "role": "agent",
@@ -15,30 +16,21 @@ GOOD = {
 DIR = "_test_config_dir"
 
 
-def _rm(path):
-    try:
-        os.remove(path)
-    except OSError:
-        pass
+class _InScratch(unittest.TestCase):
+    """self.path: the file NAME in an empty scratch directory."""
 
+    NAME = ""
 
-class ConfigTest(unittest.TestCase):
     def setUp(self):
-        try:
-            os.mkdir(DIR)
-        except OSError:
-            pass
-        self.path = DIR + "/config.json"
-        _rm(self.path)
-        _rm(self.path + ".tmp")
+        fresh(DIR)
+        self.path = DIR + "/" + self.NAME
 
     def tearDown(self):
-        _rm(self.path)
-        _rm(self.path + ".tmp")
-        try:
-            os.rmdir(DIR)
-        except OSError:
-            pass
+        rmtree(DIR)
+
+
+class ConfigTest(_InScratch):
+    NAME = "config.json"
 
     def test_save_then_load_round_trips(self):
         config.save(GOOD, self.path)
@@ -121,23 +113,8 @@ class ConfigTest(unittest.TestCase):
             self.fail("no ConfigError")
 
 
-class EpochTest(unittest.TestCase):
-    def setUp(self):
-        try:
-            os.mkdir(DIR)
-        except OSError:
-            pass
-        self.path = DIR + "/epoch"
-        _rm(self.path)
-        _rm(self.path + ".tmp")
-
-    def tearDown(self):
-        _rm(self.path)
-        _rm(self.path + ".tmp")
-        try:
-            os.rmdir(DIR)
-        except OSError:
-            pass
+class EpochTest(_InScratch):
+    NAME = "epoch"
 
     def test_every_boot_counts_one_more(self):
         first = config.next_epoch(self.path)

@@ -6,6 +6,7 @@ import os
 import unittest
 
 import logsink
+from scratch import Out, fresh, rmtree
 
 from fieldlog import reader, relay, setup, stream, wire
 
@@ -14,34 +15,9 @@ KEY9 = relay.node_key(SECRET, wire.PURPOSE_LOG, 9)
 DIR = "_test_field_log"
 
 
-def _rmtree(path):
-    try:
-        names = os.listdir(path)
-    except OSError:
-        return
-    for n in names:
-        p = path + "/" + n
-        try:
-            os.remove(p)
-        except OSError:
-            _rmtree(p)
-    try:
-        os.rmdir(path)
-    except OSError:
-        pass
-
-
 def _line(seq, n=60):
     body = '{"t":%d,"n":9,"b":3,"s":%d,"ev":"x","pad":"%s"}' % (seq * 10, seq, "p" * n)
     return body.encode()
-
-
-class _Out:
-    def __init__(self):
-        self.text = ""
-
-    def write(self, s):
-        self.text += s
 
 
 class WireTest(unittest.TestCase):
@@ -102,12 +78,11 @@ class WireTest(unittest.TestCase):
 
 class StoreTest(unittest.TestCase):
     def setUp(self):
-        _rmtree(DIR)
-        os.mkdir(DIR)
+        fresh(DIR)
         self.root = DIR + "/logs"
 
     def tearDown(self):
-        _rmtree(DIR)
+        rmtree(DIR)
 
     def _lines(self, st):
         """What is on flash (the files themselves), in ring order."""
@@ -188,13 +163,12 @@ def _reassemble(frames):
 
 class _Setup(unittest.TestCase):
     def setUp(self):
-        _rmtree(DIR)
-        os.mkdir(DIR)
+        fresh(DIR)
         self.st, _r = setup.open_store(DIR + "/logs", 16, 4, 512)
 
     def tearDown(self):
         self.st.flush()
-        _rmtree(DIR)
+        rmtree(DIR)
 
 
 def _up(st, max_frame, rate=1000, max_behind=10**6):
@@ -340,7 +314,7 @@ class RewindTest(_Setup):
     def _backbone(self, msgs):
         from fieldlog import backbone
 
-        out = _Out()
+        out = Out()
         log = logsink.LogSink(node_id=9, clock=lambda: 5, out=out, boot=4)  # a later boot
         log.store = self.st
         net = backbone.Backbone(log, 9, KEY9, object(), None, None)
@@ -375,7 +349,7 @@ class RewindTest(_Setup):
 
 class SinkTest(unittest.TestCase):
     def test_every_line_carries_boot_and_sequence(self):
-        out = _Out()
+        out = Out()
         sink = logsink.LogSink(node_id=9, clock=lambda: 77, out=out, boot=513)
         sink.event("a")
         sink.event("b", {"s": 1, "b": 2})
@@ -385,10 +359,9 @@ class SinkTest(unittest.TestCase):
         self.assertTrue(out.text.startswith('{"t":77,"n":9,"b":513,"s":0,"ev":"a"}'))
 
     def test_lines_go_to_the_store(self):
-        _rmtree(DIR)
-        os.mkdir(DIR)
+        fresh(DIR)
         try:
-            sink = logsink.LogSink(node_id=9, clock=lambda: 5, out=_Out(), boot=1)
+            sink = logsink.LogSink(node_id=9, clock=lambda: 5, out=Out(), boot=1)
             sink.store, _r = setup.open_store(DIR + "/logs", 8, 4)
             text = sink.event("x", {"k": 1})
             buf = bytearray(1000)
@@ -402,4 +375,4 @@ class SinkTest(unittest.TestCase):
             self.assertEqual(sink.store.n, 0)
             self.assertEqual(stored(), text.encode() + b"\n")  # from flash
         finally:
-            _rmtree(DIR)
+            rmtree(DIR)

@@ -4,19 +4,12 @@ import json
 import unittest
 
 import logsink
-
-
-class _Out:
-    def __init__(self):
-        self.text = ""
-
-    def write(self, s):
-        self.text += s
+from scratch import Out
 
 
 class LogSinkTest(unittest.TestCase):
     def test_one_json_line_per_event(self):
-        out = _Out()
+        out = Out()
         sink = logsink.LogSink(node_id=7, clock=lambda: 1234, out=out)
         sink.event("bind", {"agent": "10.0.0.1", "mac": b"\x01\x02"})
         sink.event("tick")
@@ -32,7 +25,7 @@ class LogSinkTest(unittest.TestCase):
         self.assertEqual(json.loads(lines[1])["ev"], "tick")
 
     def test_a_field_never_overwrites_time_node_or_event(self):
-        out = _Out()
+        out = Out()
         sink = logsink.LogSink(node_id=7, clock=lambda: 99, out=out)
         sink.event("lateness", {"n": 40, "t": 5, "ev": "x", "p99": 3})
         rec = json.loads(out.text.split("\n")[0])

@@ -5,35 +5,22 @@ board; in a scratch directory that stands for the board's flash)."""
 import json
 import os
 import struct
+import sys
 import unittest
 
 import slots
+from scratch import fresh, rmtree
 
 from fieldlog import relay
-from update import service, stage, wire
+
+# (all at the top: a package found through "" has a relative __path__, wrong after a chdir)
+from update import board, service, stage, wire
 
 SECRET = b"\x33" * 16
 KEY = relay.node_key(SECRET, wire.PURPOSE_UPDATE, 7)
 OTHER = relay.node_key(SECRET, wire.PURPOSE_UPDATE, 8)  # another board's key
 DIR = "_test_update"
 CFG = {"role": "mobile", "node_id": 7, "address": "10.0.0.7", "keys": {"256": "00" * 16}}
-
-
-def _rmtree(path):
-    try:
-        names = os.listdir(path)
-    except OSError:
-        return
-    for n in names:
-        p = path + "/" + n
-        try:
-            os.remove(p)
-        except OSError:
-            _rmtree(p)
-    try:
-        os.rmdir(path)
-    except OSError:
-        pass
 
 
 def _tree(path="."):
@@ -114,15 +101,25 @@ class Board:
 
 class Scratch(unittest.TestCase):
     def setUp(self):
-        _rmtree(DIR)
-        os.mkdir(DIR)
+        fresh(DIR)
+        # the firmware's modules stay importable from the scratch directory (slots imports
+        # safemode when it rolls back): on a board they are found through "", the current
+        # directory, which is the root at boot. First on the path: a virtual board's VfsPosix
+        # raises ENOENT (not ImportError) for a module missing from a current directory that
+        # is not the root.
+        self.home = os.getcwd() or "/"  # (a virtual board's VfsPosix can say "" for its root)
+        self.added = self.home not in sys.path
+        if self.added:
+            sys.path.insert(0, self.home)
         os.chdir(DIR)
         with open("config.json", "w") as f:
             f.write(json.dumps(CFG))
 
     def tearDown(self):
-        os.chdir("..")
-        _rmtree(DIR)
+        os.chdir(self.home)
+        rmtree(DIR)
+        if self.added:
+            sys.path.remove(self.home)
 
 
 class WireTest(unittest.TestCase):
@@ -196,7 +193,6 @@ class ServiceTest(Scratch):
         self.assertNotIn("fw/a/.set", _tree())
         self.assertEqual(set(_tree()) - set(before), {"fw/state.json"})
         # boots that never reach the health mark: two tries, then the previous version
-        import sys
 
         path = list(sys.path)
         try:
@@ -221,7 +217,6 @@ class ServiceTest(Scratch):
         b.begin()
         b.send_all()
         b.cmd(wire.COMMIT)
-        import sys
 
         path = list(sys.path)
         try:
@@ -397,14 +392,22 @@ class _Log:
         self.events.append((name, fields))
 
 
+DROPPED = ("update.service", "update.stage", "update.wire", "update.board", "update", "slots")
+
+
 class IdleTest(Scratch):
     """The driver's side: the service and its modules go after a quiet minute."""
 
+    def setUp(self):
+        super().setUp()
+        # idle() pops the package: the other tests keep the modules they imported
+        self.saved = {m: sys.modules[m] for m in DROPPED if m in sys.modules}
+
+    def tearDown(self):
+        sys.modules.update(self.saved)
+        super().tearDown()
+
     def test_the_service_is_dropped_after_a_quiet_minute(self):
-        import sys
-
-        from update import board
-
         class Drv:
             pass
 
@@ -419,7 +422,10 @@ class IdleTest(Scratch):
         for m in ("update.service", "update.stage", "update.wire", "update.board"):
             self.assertNotIn(m, sys.modules)
         self.assertEqual(drv.log.events[-1][0], "ota_service")
-        # the next message loads it again
-        from update import service as again  # noqa: F401
-
+        # the next message loads it again (from the root, the current directory on a board)
+        os.chdir(self.home)
+        try:
+            from update import service as again  # noqa: F401
+        finally:
+            os.chdir(DIR)
         self.assertIn("update.service", sys.modules)

@@ -73,3 +73,10 @@ def console_events(lab_dir: Path, board: str) -> list[dict]:
                 pass  # a line cut by a reset
     starts = [i for i, e in enumerate(out) if e.get("ev") == "start"]
     return out[starts[-1] :] if starts else []
+
+
+def lab_down(lab_dir: Path, timeout: float = 30) -> None:
+    """`roam lab down` (whatever state the lab is in), then none of its processes left."""
+    roam(lab_dir, "lab", "down", check=False, timeout=timeout)
+    left = wait_no_lab_processes(lab_dir)
+    assert not left, "processes left after roam lab down: %s" % left

@@ -59,6 +59,12 @@ class Lab:
             time.sleep(0.02)
         raise AssertionError("board %s never activated ESP-NOW" % name)
 
+    def __enter__(self) -> Lab:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def close(self) -> None:
         for p in self.procs:
             if p.poll() is None:

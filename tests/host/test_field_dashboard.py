@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.field_common import headless_chromium
 from hosttools.field.collector import Collector
 from hosttools.field.server import FieldServer
 from hosttools.field.state import FieldState
@@ -37,55 +38,18 @@ CHROMIUM = os.environ.get("ROAM_CHROMIUM") or shutil.which("chromium") or ""
 CHROMEDRIVER = os.environ.get("ROAM_CHROMEDRIVER") or shutil.which("chromedriver") or ""
 
 FLEET = """
+board = [
+  { name = "a1", role = "agent", node_id = 1, address = "10.0.0.1", pos = [0, 0] },
+  { name = "a2", role = "agent", node_id = 2, address = "10.0.0.2", pos = [60, 0] },
+  { name = "a3", role = "agent", node_id = 3, address = "10.0.0.3", pos = [120, 15] },
+  { name = "r1", role = "router", node_id = 4, address = "10.0.0.4", pos = [60, 45] },
+  { name = "c1", role = "host", node_id = 5, address = "10.0.0.5", pos = [20, 60] },
+  { name = "ha", role = "home", node_id = 6, address = "10.0.0.6" },
+  { name = "m1", role = "mobile", node_id = 9, address = "10.0.0.9" },
+]
+
 [defaults]
 board = "esp32"
-
-[[board]]
-name = "a1"
-role = "agent"
-node_id = 1
-address = "10.0.0.1"
-pos = [0, 0]
-
-[[board]]
-name = "a2"
-role = "agent"
-node_id = 2
-address = "10.0.0.2"
-pos = [60, 0]
-
-[[board]]
-name = "a3"
-role = "agent"
-node_id = 3
-address = "10.0.0.3"
-pos = [120, 15]
-
-[[board]]
-name = "r1"
-role = "router"
-node_id = 4
-address = "10.0.0.4"
-pos = [60, 45]
-
-[[board]]
-name = "c1"
-role = "host"
-node_id = 5
-address = "10.0.0.5"
-pos = [20, 60]
-
-[[board]]
-name = "ha"
-role = "home"
-node_id = 6
-address = "10.0.0.6"
-
-[[board]]
-name = "m1"
-role = "mobile"
-node_id = 9
-address = "10.0.0.9"
 """
 
 KEYS = """
@@ -301,26 +265,8 @@ def _wait(what, cond, timeout=15.0, every=0.05):
 
 
 def _browser(tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1280,800",
-        "--user-data-dir=%s" % (tmp_path / "profile"),
-    ):
-        opts.add_argument(arg)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    profile = "--user-data-dir=%s" % (tmp_path / "profile")
+    return headless_chromium(CHROMIUM, CHROMEDRIVER, "--window-size=1280,800", profile, logs=True)
 
 
 TOP_LINE = """const li = document.querySelector('#feed li');
@@ -401,7 +347,7 @@ def test_dashboard_live_in_headless_chromium(fields, tmp_path):
         assert "frames" in text("#collector")
 
         # a line while the page is open: in the feed and in roamLatency within a second
-        sent_ms = time.time() * 1000
+        sent_ms = int(time.time() * 1000)  # whole milliseconds, as the page's Date.now()
         t0 = time.monotonic()
         field.lines(("m1", 1, "handoff", {"old": "10.0.0.2", "new": "10.0.0.1"}), via="a1")
         s = field.seq["m1", 1] - 1

@@ -33,7 +33,7 @@ import urllib.request
 import pytest
 
 from bench import field_common as fc
-from tests.host._labhelp import REPO, ROAM, roam, wait_no_lab_processes
+from tests.host._labhelp import REPO, ROAM, lab_down, roam
 
 NODES = "a1,a2,a3,r1,ha,c1,m1"
 SPEED = 6
@@ -65,9 +65,7 @@ def _scenario(tmp_path):
 def lab_dir(tmp_path):
     d = tmp_path / "lab"
     yield d
-    roam(d, "lab", "down", check=False, timeout=30)
-    left = wait_no_lab_processes(d)
-    assert not left, "processes left after roam lab down: %s" % left
+    lab_down(d)
 
 
 def _up(lab_dir, tmp_path, nodes=NODES):
@@ -147,18 +145,7 @@ def test_field_test_without_cables_agrees_with_the_lab(lab_dir, tmp_path):
 
     r = roam(lab_dir, "lab", "plug", "--radio-only")
     assert "plugged: m1" in r.stdout
-    r = roam(
-        lab_dir,
-        "logs",
-        "--pull",
-        "--fleet",
-        str(fleet),
-        "--keys",
-        str(keys),
-        "--out",
-        str(run_dir),
-        timeout=120,
-    )
+    r = _pull(lab_dir, fleet, keys, run_dir)
     assert "FAILED" not in r.stdout, r.stdout
     printed, _, pulled, missing = fc.coverage(ref, fc.run_lines(run_dir))
     roam(lab_dir, "report", str(run_dir), timeout=60)
@@ -208,6 +195,12 @@ def test_field_test_without_cables_agrees_with_the_lab(lab_dir, tmp_path):
     assert (run_dir / "report.html").stat().st_size > 0
 
 
+def _pull(lab_dir, fleet, keys, run_dir):
+    """`roam logs --pull` into run_dir (the radio-only boards plugged back first)."""
+    args = ("--fleet", str(fleet), "--keys", str(keys), "--out", str(run_dir))
+    return roam(lab_dir, "logs", "--pull", *args, timeout=120)
+
+
 def _api_state(port):
     with urllib.request.urlopen("http://127.0.0.1:%d/api/state" % port, timeout=5) as r:
         return json.loads(r.read())
@@ -246,17 +239,6 @@ def test_a_collector_away_for_20_s_leaves_a_gap_the_pull_fills(lab_dir, tmp_path
     gaps = json.loads((run_dir / "gaps.json").read_text())
     assert gaps.get("c1")
     roam(lab_dir, "lab", "plug", "--radio-only")
-    r = roam(
-        lab_dir,
-        "logs",
-        "--pull",
-        "--fleet",
-        str(fleet),
-        "--keys",
-        str(keys),
-        "--out",
-        str(run_dir),
-        timeout=120,
-    )
+    r = _pull(lab_dir, fleet, keys, run_dir)
     assert "FAILED" not in r.stdout and "still missing" not in r.stdout, r.stdout
     assert json.loads((run_dir / "gaps.json").read_text()) == {}

@@ -26,7 +26,7 @@ import time
 import urllib.request
 
 from hosttools.pcap import read_pcap
-from tests.host._labhelp import REPO, ROAM, roam, wait_no_lab_processes
+from tests.host._labhelp import REPO, ROAM, lab_down, roam
 
 NODES = "a1,r1,ha,c1,m1"
 MAC = bytes.fromhex("02666f726765")  # the outsider
@@ -134,8 +134,7 @@ def test_forged_and_replayed_log_frames_never_appear(tmp_path):
         assert field.returncode == 0, out + err
         time.sleep(11)  # a1 logs its relay's numbers every 10 s
     finally:
-        roam(lab, "lab", "down", check=False, timeout=30)
-        assert not wait_no_lab_processes(lab)
+        lab_down(lab)
     seen: dict[tuple[str, int, int], int] = {}
     for p in run_dir.glob("*.jsonl"):
         for text in p.read_text().splitlines():

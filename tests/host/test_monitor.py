@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.host._labhelp import REPO, ROAM, roam, wait_no_lab_processes
+from tests.host._labhelp import REPO, ROAM, lab_down, roam
 
 NODES = "a1,r1,ha,c1,m1"
 
@@ -24,8 +24,7 @@ def lab(tmp_path):
     roam(d, "deploy", "--fleet", str(d / "fleet.toml"), timeout=120)
     roam(d, "provision", "--fleet", str(d / "fleet.toml"), "--keys", str(d / "keys.toml"))
     yield d
-    roam(d, "lab", "down", check=False, timeout=30)
-    assert not wait_no_lab_processes(d)
+    lab_down(d)
 
 
 def _monitor(lab, *args, seconds=8):

@@ -7,13 +7,13 @@ raises at import (rolled back by the boards themselves, reported by `roam device
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
+from bench.common import firmware_variant
 from hosttools.errors import EXIT_ERROR
-from tests.host._labhelp import REPO, console_events, roam, wait_no_lab_processes
+from tests.host._labhelp import console_events, lab_down, roam
 
 NODES = "a1,a2,a3,a4,r1,ha,c1,m1"
 BOARDS = NODES.split(",")
@@ -31,17 +31,12 @@ def lab(tmp_path_factory):
         roam(d, "lab", "start", "--dir", str(d))
         yield d, fleet, keys
     finally:
-        roam(d, "lab", "down", "--dir", str(d), check=False)
-        assert not wait_no_lab_processes(d)
+        lab_down(d, timeout=60)
 
 
 def _firmware(tmp: Path, name: str, line: str) -> Path:
     """This checkout's firmware with one line added to driver.py."""
-    dst = tmp / name
-    shutil.copytree(REPO / "firmware", dst, ignore=shutil.ignore_patterns("__pycache__"))
-    with open(dst / "driver.py", "a") as f:
-        f.write("\n" + line + "\n")
-    return dst
+    return firmware_variant(tmp / name, "\n" + line + "\n")
 
 
 def _devices(d, fleet, keys, check=True):

@@ -1,16 +1,12 @@
 """The simulator's speed-ups change no result (docs/SIMULATOR.md "Performance"): the compiled
-radio arithmetic (hosttools.sim.kernels) against the numpy expressions of hosttools.radio, and
-a run with the decode/verify sharing of the core (CPython only) against one without it."""
-
-import copy
-import tomllib
+radio arithmetic (hosttools.sim.kernels) against the numpy expressions of hosttools.radio
+(the sharing of decodings: test_sim_sharing.py)."""
 
 import numpy as np
 
 from hosttools import radio as radio_mod
-from hosttools.sim import kernels, run, scenario
+from hosttools.sim import kernels
 from hosttools.sim.roles import FIRMWARE_DIR  # noqa: F401  (puts the core on sys.path)
-from mobility import advert, auth, ipv4
 
 
 def test_rx_means_kernel_equals_the_numpy_link_budget():
@@ -133,49 +129,3 @@ def test_receptions_kernel_equals_the_radio_model():
     # an addressee on another channel (-1): only the sniffers are candidates
     idx4, _, _, _, u4 = _receptions(r, slots, 0, on, ch, -1, seen, True, t_us, payload, keep)
     assert u4 == 1 and idx4 == [sniffer]
-
-
-def _short(name, duration_s):
-    with open(scenario.builtin_path(name), "rb") as f:
-        data = tomllib.load(f)
-    data["duration_s"] = duration_s
-    return scenario.from_dict(copy.deepcopy(data), name + ".toml", scenario.BUILTIN_DIR)
-
-
-def _summary(sc, memo):
-    for m in (ipv4, advert, auth):
-        m.set_memo(memo)
-    try:
-        s, _w = run.run(sc, 1, "/nonexistent", write=False)
-    finally:
-        for m in (ipv4, advert, auth):
-            m.set_memo(True)
-    return run.run_figures(s)
-
-
-def test_shared_decoding_changes_no_result():
-    for name, dur in (("walk", 40), ("attacker", 30)):
-        sc = _short(name, dur)
-        assert _summary(sc, False) == _summary(sc, True), name
-
-
-def test_shared_decoded_messages_are_read_only():
-    key = b"k" * 16
-    adv = advert.Advertisement(src=b"\x0a\x00\x00\x01", seq=5, nonce=9)
-    pkt = advert.encode_advertisement(adv, key)
-    h1 = ipv4.decode(bytearray(pkt))
-    h2 = ipv4.decode(bytearray(pkt))
-    assert h1 is h2  # the second receiver shares the first one's decoding
-    m = advert.decode_icmp(h1)
-    assert advert.decode_icmp(h2) is m and isinstance(m, advert.Advertisement)
-    for obj, field in ((h1, "ttl"), (m, "seq")):
-        try:
-            setattr(obj, field, 0)
-        except AttributeError:
-            pass
-        else:
-            raise AssertionError("a shared %s could be changed" % type(obj).__name__)
-    keys = auth.Keys({auth.SPI_CELL: key})
-    other = auth.Keys({auth.SPI_CELL: b"x" * 16})
-    assert m.verify(keys) and m.verify(keys)
-    assert not m.verify(other)  # the verdict is per key, not per message

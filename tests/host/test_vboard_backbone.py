@@ -48,10 +48,9 @@ for i in range(%d):
 
 @pytest.fixture
 def lab(tmp_path):
-    lab = Lab(tmp_path)
-    lab.air.add_access_point("lan", channel=6)
-    yield lab
-    lab.close()
+    with Lab(tmp_path) as lab:
+        lab.air.add_access_point("lan", channel=6)
+        yield lab
 
 
 def test_udp_through_the_air_with_cut_and_heal(lab):

@@ -19,17 +19,24 @@ BB = "b'\\xbb\\xbb\\xbb\\xbb\\xbb\\xbb'"
 
 @pytest.fixture
 def lab(tmp_path):
-    lab = Lab(tmp_path)
-    yield lab
-    lab.close()
+    with Lab(tmp_path) as lab:
+        yield lab
+
+
+def _sent_to(lab, receiver):
+    """The documentation's ``receiver`` example running on board bb (bb:bb:..), started with
+    ``mpremote run``; then its sender.py run to the end on board aa (aa:aa:..), 10 m away: the
+    receiver's process."""
+    aa = lab.board("aa", "aa:aa:aa:aa:aa:aa", pos=(0, 0))
+    bb = lab.board("bb", "bb:bb:bb:bb:bb:bb", pos=(10, 0))
+    rx = lab.spawn(bb, "run", str(DOCS / receiver))
+    lab.wait_espnow("bb")
+    lab.mpremote(aa, "run", str(DOCS / "sender.py"))
+    return rx
 
 
 def test_sender_and_receiver_examples(lab):
-    aa = lab.board("aa", "aa:aa:aa:aa:aa:aa", pos=(0, 0))
-    bb = lab.board("bb", "bb:bb:bb:bb:bb:bb", pos=(10, 0))
-    rx = lab.spawn(bb, "run", str(DOCS / "receiver.py"))
-    lab.wait_espnow("bb")
-    lab.mpremote(aa, "run", str(DOCS / "sender.py"))
+    rx = _sent_to(lab, "receiver.py")
     out = rx.communicate(timeout=20)[0].decode()
     lines = [ln for ln in out.splitlines() if ln.strip()]
     assert lines[0] == AA + " b'Starting...'"
@@ -70,11 +77,7 @@ def test_receiver_times_out_and_sender_sees_no_ack_out_of_range(lab):
 
 
 def test_async_server_example_echoes(lab):
-    aa = lab.board("aa", "aa:aa:aa:aa:aa:aa", pos=(0, 0))
-    bb = lab.board("bb", "bb:bb:bb:bb:bb:bb", pos=(10, 0))
-    server = lab.spawn(bb, "run", str(DOCS / "async_server.py"))
-    lab.wait_espnow("bb")
-    lab.mpremote(aa, "run", str(DOCS / "sender.py"))
+    server = _sent_to(lab, "async_server.py")
     # async for uses airecv(): msg is the reused bytearray, as on an ESP32
     out = read_until(server, b"Echo: bytearray(b'end')").decode()
     # The heartbeat pings its configured peer bb:bb:.. (a multicast address: send() is True).
@@ -91,11 +94,7 @@ def test_async_server_example_echoes(lab):
 
 
 def test_irq_callback_example_fires_while_the_program_sleeps(lab):
-    aa = lab.board("aa", "aa:aa:aa:aa:aa:aa", pos=(0, 0))
-    bb = lab.board("bb", "bb:bb:bb:bb:bb:bb", pos=(10, 0))
-    rx = lab.spawn(bb, "run", str(DOCS / "irq_receiver.py"))
-    lab.wait_espnow("bb")
-    lab.mpremote(aa, "run", str(DOCS / "sender.py"))
+    rx = _sent_to(lab, "irq_receiver.py")
     # the callback has printed everything long before the receiver's 8 s sleep ends
     out = read_until(rx, AA.encode() + b" bytearray(b'end')", timeout=8).decode()
     lines = [ln for ln in out.splitlines() if ln.startswith(AA)]

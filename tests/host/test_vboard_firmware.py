@@ -71,9 +71,8 @@ def json_lines(buf: bytes) -> list[dict]:
 
 @pytest.fixture
 def lab(tmp_path):
-    lab = Lab(tmp_path)
-    yield lab
-    lab.close()
+    with Lab(tmp_path) as lab:
+        yield lab
 
 
 def test_mpremote_deploys_and_the_role_logs_json(lab, tmp_path):
@@ -151,8 +150,7 @@ def test_unique_ids_and_macs(lab):
 
 
 def test_held_boot_button_starts_safe_mode(tmp_path):
-    lab = Lab(tmp_path)
-    try:
+    with Lab(tmp_path) as lab:
         b = lab.board("s", "02:52:4f:00:00:21", pins="0=0")
         install(b.root, {"role": "agent", "node_id": 5, "address": "10.0.0.5", "keys": KEYS})
         b.reset()
@@ -160,8 +158,6 @@ def test_held_boot_button_starts_safe_mode(tmp_path):
         assert evs and evs[-1]["ev"] == "safe_mode"
         assert evs[-1]["reason"] == "boot button held"
         assert lab.mpremote(b, "exec", "print(6*7)").strip() == "42"  # the REPL works
-    finally:
-        lab.close()
 
 
 def test_config_error_is_one_clear_line(lab):
@@ -178,9 +174,8 @@ def kill_during_config_writes(tmp_path: Path, rounds: int, seed: int = 1) -> dic
     board must boot into its role or into safe mode with a clear line, and config.json (or its
     completed .tmp) must be valid. Returns counts for the bench."""
     rng = random.Random(seed)
-    lab = Lab(tmp_path, with_air=False)
-    outcomes = {"role": 0, "safe_mode": 0, "rounds": 0}
-    try:
+    with Lab(tmp_path, with_air=False) as lab:
+        outcomes = {"role": 0, "safe_mode": 0, "rounds": 0}
         b = lab.board("k", "02:52:4f:00:00:41")
         cfg = {"role": "host", "node_id": 9, "address": "10.0.0.9", "keys": KEYS, "healthy_ms": 100}
         install(b.root, cfg)
@@ -216,8 +211,6 @@ def kill_during_config_writes(tmp_path: Path, rounds: int, seed: int = 1) -> dic
             b.power_off()
             loaded = json.loads((b.root / "config.json").read_text())
             assert loaded["role"] == "host" and loaded["address"] == "10.0.0.9"
-    finally:
-        lab.close()
     return outcomes
 
 
@@ -254,9 +247,8 @@ def cut_during_log_writes(tmp_path: Path, rounds: int, seed: int = 2) -> dict:
     flash intact, line by line, and at most the one batch being written is damaged: one line
     that is not JSON, ended by the next boot. Returns counts for the bench."""
     rng = random.Random(seed)
-    lab = Lab(tmp_path, with_air=False)
-    outcome = {"rounds": 0, "damaged": 0, "lines": 0}
-    try:
+    with Lab(tmp_path, with_air=False) as lab:
+        outcome = {"rounds": 0, "damaged": 0, "lines": 0}
         b = lab.board("w", "02:52:4f:00:00:51")
         install(b.root, None)
         (b.root / "main.py").write_text(LOG_WRITER)
@@ -294,8 +286,6 @@ def cut_during_log_writes(tmp_path: Path, rounds: int, seed: int = 2) -> dict:
             outcome["damaged"] = bad
             outcome["lines"] = len(lines)
             outcome["rounds"] += 1
-    finally:
-        lab.close()
     return outcome
 
 

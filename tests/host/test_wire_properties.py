@@ -33,6 +33,23 @@ def assert_verifies(msg, key, spi):
     assert not msg.verify(auth.Keys({spi: key + b"x"}), spi)
 
 
+def assert_round_trip(msg, decode, wire, key):
+    """``wire`` (``msg`` signed with ``key``) decodes to a message of msg's class with the same
+    fields, which verifies under that key (and under no other)."""
+    got = decode(wire)
+    assert isinstance(got, type(msg))
+    assert fields(got) == fields(msg)
+    assert_verifies(got, key, msg.spi)
+
+
+def decode_icmp(frame):
+    return advert.decode_icmp(ipv4.decode(frame))
+
+
+def decode_registration(frame):
+    return registration.decode_registration(ipv4.decode(frame))
+
+
 # --- round trips ---
 
 
@@ -94,62 +111,38 @@ def advertisements(draw):
 @SETTINGS
 @given(adv=advertisements(), key=key_bytes)
 def test_advertisement_round_trip(adv, key):
-    pkt = advert.encode_advertisement(adv, key)
-    got = advert.decode_icmp(ipv4.decode(pkt))
-    assert isinstance(got, advert.Advertisement)
-    assert fields(got) == fields(adv)
-    assert_verifies(got, key, adv.spi)
+    assert_round_trip(adv, decode_icmp, advert.encode_advertisement(adv, key), key)
+
+
+# Solicitation(src, level, attempt, spi, dst)
+solicitations = st.builds(advert.Solicitation, addr, u8, u8, u32, addr)
 
 
 @SETTINGS
-@given(src=addr, dst=addr, level=u8, attempt=u8, spi=u32, key=key_bytes)
-def test_solicitation_round_trip(src, dst, level, attempt, spi, key):
-    sol = advert.Solicitation(src, level, attempt, spi, dst)
-    got = advert.decode_icmp(ipv4.decode(advert.encode_solicitation(sol, key)))
-    assert isinstance(got, advert.Solicitation)
-    assert fields(got) == fields(sol)
-    assert_verifies(got, key, spi)
+@given(sol=solicitations, key=key_bytes)
+def test_solicitation_round_trip(sol, key):
+    assert_round_trip(sol, decode_icmp, advert.encode_solicitation(sol, key), key)
 
 
 ext_types = st.sampled_from([registration.EXT_MF_AUTH, registration.EXT_MH_AUTH])
+# RegRequest(src, dst, flags, lifetime, home, home_agent, coa, ident, ext_type, spi)
+requests = st.builds(
+    registration.RegRequest, addr, addr, u8, u16, addr, addr, addr, u64, ext_types, u32
+)
+# RegReply(src, dst, code, lifetime, home, home_agent, ident, ext_type, spi)
+replies = st.builds(registration.RegReply, addr, addr, u8, u16, addr, addr, u64, ext_types, u32)
 
 
 @SETTINGS
-@given(
-    a=st.tuples(addr, addr, addr, addr, addr),
-    flags=u8,
-    lifetime=u16,
-    ident=u64,
-    ext_type=ext_types,
-    spi=u32,
-    key=key_bytes,
-)
-def test_request_round_trip(a, flags, lifetime, ident, ext_type, spi, key):
-    req = registration.RegRequest(
-        a[0], a[1], flags, lifetime, a[2], a[3], a[4], ident, ext_type, spi
-    )
-    got = registration.decode_registration(ipv4.decode(registration.encode_request(req, key)))
-    assert isinstance(got, registration.RegRequest)
-    assert fields(got) == fields(req)
-    assert_verifies(got, key, spi)
+@given(req=requests, key=key_bytes)
+def test_request_round_trip(req, key):
+    assert_round_trip(req, decode_registration, registration.encode_request(req, key), key)
 
 
 @SETTINGS
-@given(
-    a=st.tuples(addr, addr, addr, addr),
-    code=u8,
-    lifetime=u16,
-    ident=u64,
-    ext_type=ext_types,
-    spi=u32,
-    key=key_bytes,
-)
-def test_reply_round_trip(a, code, lifetime, ident, ext_type, spi, key):
-    rep = registration.RegReply(a[0], a[1], code, lifetime, a[2], a[3], ident, ext_type, spi)
-    got = registration.decode_registration(ipv4.decode(registration.encode_reply(rep, key)))
-    assert isinstance(got, registration.RegReply)
-    assert fields(got) == fields(rep)
-    assert_verifies(got, key, spi)
+@given(rep=replies, key=key_bytes)
+def test_reply_round_trip(rep, key):
+    assert_round_trip(rep, decode_registration, registration.encode_reply(rep, key), key)
 
 
 @st.composite
@@ -177,9 +170,7 @@ def test_publication_round_trip(pub, key, src, dst):
     h = ipv4.decode(publication.packet(src, dst, payload))
     sport, dport, got_payload = ipv4.decode_udp(h)
     assert (sport, dport) == (4344, 4344)
-    got = publication.decode_publication(got_payload)
-    assert fields(got) == fields(pub)
-    assert_verifies(got, key, pub.spi)
+    assert_round_trip(pub, publication.decode_publication, got_payload, key)
 
 
 @SETTINGS

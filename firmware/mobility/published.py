@@ -1,0 +1,323 @@
+"""What a region member holds of the other origins' publications.
+
+``Origins``: what it has taken from each origin (docs/REGION.md "Acceptance"). Per origin
+(member index): the newest ``(epoch, seq)`` accepted (16-bit serials, RFC 1982 comparison), a
+duplicate set of one bit for each of the ``WINDOW`` sequence numbers below it (late parts of the
+newest batch, accepted for ``dup_hold`` ms), and the full snapshot being received, part by part.
+Plain lists indexed by member: nothing is allocated per publication.
+
+``BindingTable`` is one bytearray allocated at start-up, an open-addressing hash table of
+8-byte slots: the home address and a 28-bit value. No object per binding and no allocation or
+resizing afterwards, so 500 bindings take 8 KiB whatever the heap's fragmentation.
+``Published`` is that table holding published bindings: the value packs the expiry in units
+of 1024 ms (20 bits, wrapping with the ticks period) and the origin's member index (8 bits).
+"""
+
+from mobility import auth, ipv4, ticks
+
+try:
+    from micropython import const
+except ImportError:
+
+    def const(x):  # type: ignore[misc]
+        return x
+
+
+WINDOW = const(16)  # duplicate set: the 16 sequence numbers below the newest, one bit each
+
+# what accept() made of a publication
+REFUSED = const(0)  # seen already, too old, or a replay from an earlier epoch
+TAKEN = const(1)  # new: the first from this origin, a newer sequence, or a late part
+RESTARTED = const(2)  # new, of a newer epoch than the one held: the origin rebooted
+
+
+class Origins:
+    """The acceptance state of ``n`` origins; late parts are accepted for ``dup_hold`` ms."""
+
+    def __init__(self, n, dup_hold):
+        self.dup_hold = dup_hold
+        self.epoch = [-1] * n  # -1: nothing accepted from this origin yet
+        self._top = [0] * n
+        self._bits = [0] * n  # bit i set: seq (top - 1 - i) was seen
+        self._top_at = [0] * n
+        self.was = -1  # the epoch held before the last RESTARTED
+        self._run = {}  # origin -> [next part expected, homes no part mentioned yet]
+
+    def stale(self, now, oi, epoch, seq):
+        """True when accept would refuse (epoch, seq) from origin oi; changes nothing."""
+        held = self.epoch[oi]
+        if held < 0 or auth.serial_newer(epoch, held):
+            return False
+        if epoch != held:
+            return True
+        top = self._top[oi]
+        if auth.serial_newer(seq, top):
+            return False
+        d = (top - seq) & 0xFFFF
+        if d == 0 or d > WINDOW or ticks.diff(now, self._top_at[oi]) >= self.dup_hold:
+            return True
+        return bool(self._bits[oi] & (1 << (d - 1)))
+
+    def accept(self, now, oi, epoch, seq):
+        """Take (epoch, seq) from origin oi when it is new: TAKEN, or RESTARTED (``was`` then
+        holds the old epoch; the caller forgets what the origin published before); REFUSED
+        changes nothing."""
+        held = self.epoch[oi]
+        if held < 0 or auth.serial_newer(epoch, held):
+            self.epoch[oi] = epoch
+            self._top[oi] = seq
+            self._bits[oi] = 0
+            self._top_at[oi] = now
+            if held < 0:
+                return TAKEN
+            self.was = held
+            self._run.pop(oi, None)
+            return RESTARTED
+        if epoch != held:
+            return REFUSED  # an older epoch: a replay from before the origin restarted
+        top = self._top[oi]
+        if auth.serial_newer(seq, top):
+            shift = (seq - top) & 0xFFFF
+            if shift > WINDOW:
+                bits = 0
+            else:
+                bits = ((self._bits[oi] << shift) | (1 << (shift - 1))) & ((1 << WINDOW) - 1)
+            self._bits[oi] = bits
+            self._top[oi] = seq
+            self._top_at[oi] = now
+            return TAKEN
+        d = (top - seq) & 0xFFFF
+        if d == 0 or d > WINDOW or ticks.diff(now, self._top_at[oi]) >= self.dup_hold:
+            return REFUSED
+        bit = 1 << (d - 1)
+        if self._bits[oi] & bit:
+            return REFUSED
+        self._bits[oi] |= bit  # a late part of the newest batch, seen for the first time
+        return TAKEN
+
+    # A full snapshot (parts 0..last, consecutive) replaces what is held for the origin:
+    # bindings of the origin that no part mentions are removed after the last part. A run with
+    # a missing or reordered part removes nothing (its stale entries expire instead), so a lost
+    # frame never loses a still-valid binding.
+
+    def snapshot_begin(self, oi, homes):
+        """Part 0 of a full snapshot from origin oi arrived; ``homes`` (a set) are the ones the
+        origin has in the table now. Returns that set: the homes no part has mentioned yet."""
+        self._run[oi] = [1, homes]
+        return homes
+
+    def snapshot_part(self, oi, part):
+        """Part ``part`` > 0 of a full snapshot from origin oi arrived: the set of its run's
+        homes not mentioned yet, or None when the part does not follow the one before."""
+        run = self._run.get(oi)
+        if run is not None and run[0] == part:
+            run[0] += 1
+            return run[1]
+        self._run.pop(oi, None)
+        return None
+
+    def snapshot_done(self, oi):
+        """The last part of origin oi's snapshot was applied."""
+        del self._run[oi]
+
+
+# packed published binding: | used (1) | expiry units (20) | member index (8) |
+_UNIT_SHIFT = const(10)  # 1024 ms
+_UNITS_MASK = const(0xFFFFF)
+_UNITS_HALF = const(0x80000)
+_ORIGIN_MASK = const(0xFF)
+_EXP_SHIFT = const(8)
+_USED = const(0x10000000)
+
+
+def _units_diff(a, b):
+    """a - b in expiry units, signed, wrap-safe (the units wrap with the ticks period)."""
+    d = (a - b) & _UNITS_MASK
+    if d >= _UNITS_HALF:
+        d -= _UNITS_MASK + 1
+    return d
+
+
+def _slot_hash(buf, off, mask):
+    k = ipv4.addr_key(buf, off)
+    return (k ^ (k >> 10) ^ (k >> 20)) & mask
+
+
+class BindingTable:
+    """Home address -> packed value (28 bits), in one preallocated bytearray.
+
+    Open addressing with linear probing over a power-of-two number of 8-byte slots (address 4,
+    value 4; value 0 = empty), at most 3/4 full; deletion shifts the following entries back
+    (no tombstones), so lookups stay short however many bindings come and go.
+    """
+
+    def __init__(self, capacity):
+        size = 16
+        while size * 3 < capacity * 4:
+            size <<= 1
+        self.capacity = capacity
+        self.size = size
+        self.mask = size - 1
+        self.buf = bytearray(8 * size)
+        self.n = 0
+
+    def __len__(self):
+        return self.n
+
+    def value_at(self, i):
+        b = self.buf
+        p = i * 8 + 4
+        return (b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]
+
+    def _set_value(self, i, v):
+        b = self.buf
+        p = i * 8 + 4
+        b[p] = v >> 24
+        b[p + 1] = (v >> 16) & 0xFF
+        b[p + 2] = (v >> 8) & 0xFF
+        b[p + 3] = v & 0xFF
+
+    def find(self, a, off=0):
+        """The slot holding the address at a[off:off+4], or -1 - (the empty slot where it would
+        go). No allocation."""
+        i = _slot_hash(a, off, self.mask)
+        b = self.buf
+        while True:
+            p = i * 8
+            if not (b[p + 4] | b[p + 5] | b[p + 6] | b[p + 7]):
+                return -1 - i
+            if (
+                b[p] == a[off]
+                and b[p + 1] == a[off + 1]
+                and b[p + 2] == a[off + 2]
+                and b[p + 3] == a[off + 3]
+            ):
+                return i
+            i = (i + 1) & self.mask
+
+    def get(self, a, off=0):
+        """The value stored for the address, or 0."""
+        i = self.find(a, off)
+        return self.value_at(i) if i >= 0 else 0
+
+    def put(self, a, value):
+        """Store ``value`` (1..2**28-1) for address ``a``; False when the table is full."""
+        i = self.find(a, 0)
+        if i < 0:
+            if self.n >= self.capacity:
+                return False
+            i = -1 - i
+            p = i * 8
+            self.buf[p : p + 4] = a
+            self.n += 1
+        self._set_value(i, value | _USED)
+        return True
+
+    def address(self, i):
+        p = i * 8
+        return bytes(self.buf[p : p + 4])
+
+    def remove(self, i):
+        """Empty slot ``i`` and shift back the entries that probed past it."""
+        b = self.buf
+        mask = self.mask
+        self.n -= 1
+        j = i
+        while True:
+            j = (j + 1) & mask
+            q = j * 8
+            if not (b[q + 4] | b[q + 5] | b[q + 6] | b[q + 7]):
+                break
+            h = _slot_hash(b, q, mask)
+            # the entry at j stays unless its home slot lies cyclically outside (i, j]
+            if i <= j:
+                stays = i < h <= j
+            else:
+                stays = h > i or h <= j
+            if stays:
+                continue
+            p = i * 8
+            b[p : p + 8] = b[q : q + 8]
+            i = j
+        p = i * 8
+        for x in range(8):
+            b[p + x] = 0
+
+
+class Published(BindingTable):
+    """The published bindings: home address -> (expiry, member index of the origin)."""
+
+    def bind(self, now, home, ms, oi, spare):
+        """``home`` is bound at member ``oi`` until ``ms`` from now plus ``spare`` units (1024
+        ms each: margin for the rounding down); replaces any binding of another origin (the
+        node moved). False when the table is full."""
+        exp = ((now >> _UNIT_SHIFT) + (ms >> _UNIT_SHIFT) + spare) & _UNITS_MASK
+        return self.put(home, (exp << _EXP_SHIFT) | oi)
+
+    def origin(self, now, buf, off=0):
+        """The member index of the origin of the unexpired binding for the address at
+        ``buf[off:off+4]``, or -1. No allocation (a forwarding-path lookup)."""
+        v = self.get(buf, off)
+        if not v:
+            return -1
+        if _units_diff((v >> _EXP_SHIFT) & _UNITS_MASK, (now >> _UNIT_SHIFT) & _UNITS_MASK) <= 0:
+            return -1
+        return v & _ORIGIN_MASK
+
+    def outlasts(self, now, home, expiry):
+        """True when the unexpired binding for ``home`` expires at least two units (about 2 s)
+        after ``expiry`` (ticks ms)."""
+        v = self.get(home, 0)
+        if not v or self.origin(now, home, 0) < 0:
+            return False
+        d = _units_diff((v >> _EXP_SHIFT) & _UNITS_MASK, (expiry >> _UNIT_SHIFT) & _UNITS_MASK)
+        return d >= 2
+
+    def withdraw(self, home, oi):
+        """Remove the binding for ``home`` when member ``oi`` published it (True); only its
+        origin can withdraw a binding: when the node has moved, the old agent's withdrawal must
+        not remove the new agent's binding."""
+        i = self.find(home, 0)
+        if i >= 0 and self.value_at(i) & _ORIGIN_MASK == oi:
+            self.remove(i)
+            return True
+        return False
+
+    def drop_origin(self, oi):
+        """Remove every binding member ``oi`` published."""
+        b = self.buf
+        i = 0
+        while i < self.size:
+            # the low byte of a value is its origin; its top byte is non-zero when used
+            if b[i * 8 + 7] == oi and b[i * 8 + 4]:
+                self.remove(i)
+                continue
+            i += 1
+
+    def origin_homes(self, oi):
+        """The set of home addresses member ``oi`` published (allocates)."""
+        b = self.buf
+        found = set()
+        for p in range(7, self.size * 8, 8):
+            if b[p] == oi and b[p - 3]:  # origin byte, and the slot is used
+                found.add(self.address(p >> 3))
+        return found
+
+    def sweep(self, now):
+        """Remove the expired bindings; returns how many."""
+        nu = (now >> _UNIT_SHIFT) & _UNITS_MASK
+        b = self.buf
+        size = self.size
+        dead = 0
+        i = 0
+        while i < size:
+            if not b[i * 8 + 4]:  # empty (a used value has _USED in its top byte)
+                i += 1
+                continue
+            v = self.value_at(i)
+            if _units_diff((v >> _EXP_SHIFT) & _UNITS_MASK, nu) <= 0:
+                self.remove(i)  # an entry may shift back into slot i: look at it again
+                dead += 1
+                continue
+            i += 1
+        return dead
