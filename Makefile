@@ -11,7 +11,8 @@ MPY_TEST_DIRS := $(wildcard tests/core tests/firmware)
 
 .PHONY: venv test test-mpy test-host bench demo sim-demo lab-demo flash deploy logs report device-test lint format typecheck clean distclean
 
-# The simulator's compiled core is rebuilt whenever firmware/mobility changed (a no-op otherwise).
+# The simulator's compiled core (build/roam-core/, hosttools/corebuild.py) is rebuilt whenever its
+# sources changed (a no-op otherwise).
 venv: $(STAMP)
 	@$(BIN)/python -m hosttools.corebuild
 
@@ -129,7 +130,7 @@ typecheck: venv
 	$(BIN)/mypy
 
 clean:
-	rm -rf out .pytest_cache .ruff_cache .hypothesis *.egg-info
+	rm -rf out build .pytest_cache .ruff_cache .hypothesis *.egg-info
 	find . -name __pycache__ -type d -not -path './$(VENV)/*' -prune -exec rm -rf {} +
 
 distclean: clean

@@ -2,50 +2,49 @@
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
 from hosttools import __version__
 from hosttools.errors import RoamGroup
 
+# --- subcommands: each feature module defines one click command or group (module:attribute),
+# imported when it runs or when the help lists it. So `roam sim ...` imports the simulator and
+# nothing else: it chooses the code it runs (hosttools/sim/__init__.py) before another command's
+# module could have imported the protocol core from its sources.
+COMMANDS = {
+    "devices": "hosttools.devices:devices_cmd",
+    "flash": "hosttools.flash:flash_cmd",
+    "deploy": "hosttools.deploy:deploy_cmd",
+    "provision": "hosttools.provision:provision_cmd",
+    "reset": "hosttools.ota.cli:reset_cmd",
+    "logs": "hosttools.logs:logs_cmd",
+    "field": "hosttools.field.cli:field_cmd",
+    "monitor": "hosttools.monitor:monitor_cmd",
+    "report": "hosttools.report:report_command",
+    "test": "hosttools.devtest:test_cmd",
+    "lab": "hosttools.lab:lab_cmd",
+    "sim": "hosttools.sim.cli:sim",
+}
+# --- end of subcommands ---
 
-@click.group(name="roam", cls=RoamGroup, context_settings={"help_option_names": ["-h", "--help"]})
+
+class _Roam(RoamGroup):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(COMMANDS) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module, attr = COMMANDS[cmd_name].split(":")
+            self.add_command(getattr(importlib.import_module(module), attr), cmd_name)
+        return self.commands.get(cmd_name)
+
+
+@click.group(name="roam", cls=_Roam, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="roam")
 def main() -> None:
     """roam: keep IP messages reaching a mobile ESP32 node as it moves between foreign agents.
 
     Run `roam COMMAND --help` for a command's options.
     """
-
-
-# --- subcommands: each feature module defines one click command or group ---
-# the simulator first: it chooses the compiled core (hosttools/corebuild.py) before any
-# other command's module imports the core's Python sources (the OTA tools read its auth)
-from hosttools.sim.cli import sim  # noqa: E402, I001
-from hosttools.deploy import deploy_cmd  # noqa: E402
-from hosttools.devices import devices_cmd  # noqa: E402
-from hosttools.devtest import test_cmd  # noqa: E402
-from hosttools.field.cli import field_cmd  # noqa: E402
-from hosttools.flash import flash_cmd  # noqa: E402
-from hosttools.lab import lab_cmd  # noqa: E402
-from hosttools.logs import logs_cmd  # noqa: E402
-from hosttools.monitor import monitor_cmd  # noqa: E402
-from hosttools.ota.cli import reset_cmd  # noqa: E402
-from hosttools.provision import provision_cmd  # noqa: E402
-from hosttools.report import report_command  # noqa: E402
-
-for _command in (
-    devices_cmd,
-    flash_cmd,
-    deploy_cmd,
-    provision_cmd,
-    reset_cmd,
-    logs_cmd,
-    field_cmd,
-    monitor_cmd,
-    report_command,
-    test_cmd,
-    lab_cmd,
-    sim,
-):
-    main.add_command(_command)
-# --- end of subcommands ---

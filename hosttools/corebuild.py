@@ -1,48 +1,62 @@
-"""The protocol core and the simulator's hot modules compiled with Cython, for the simulator.
+"""The simulator's compiled modules: the protocol core and the simulator's hot modules, compiled
+with Cython from the very sources, unchanged. A build product like any other.
 
 A simulated city runs the same firmware code (firmware/mobility) hundreds of thousands of times
 a minute, and the simulator's own event loop, core hosts and world (SIM_MODULES) as often.
-Cython compiles those very sources, unchanged, into C extension modules; they behave as the
-Python modules do (tests/host/test_sim_corebuild.py runs a scenario both ways and compares the
-outputs byte for byte) and run faster. Boards, the lab and the tests of the core keep the
-Python sources of the core.
+Compiled, they behave as the Python modules do (tests/host/test_sim_corebuild.py runs a
+scenario both ways and compares the outputs byte for byte) and run faster.
 
-A build is keyed by a digest of the sources, the Python and the Cython version and the
-directives, and lives in .venv/roam-core/<digest>/ (mobility/ and sim/; built into a temporary
-directory and renamed, so it is whole or absent). `activate()`, run when hosttools.sim is
-first imported, puts it first on sys.path (the core) and on hosttools.sim's __path__ (the
-simulator's modules; hosttools's __path__ for HOST_MODULES) when it matches the sources as
-they are now; after any edit the
-simulator runs the Python sources until `python -m hosttools.corebuild` (part of `make venv`)
-builds again. ROAM_CORE=python turns it off. summary.json says which ran (`core`).
+Building: ``python -m hosttools.corebuild`` (part of ``make venv``) compiles them into
+``build/roam-core/<key>/`` of this checkout: ``mobility/`` (the package), ``sim/`` (modules of
+hosttools.sim) and ``modules.json``, the list of every module it holds and its file. The key
+is a digest of the sources, of this file, of the Python, the Cython version and the directives,
+so a build is used only for the sources it was made from: after any edit the simulator runs the
+Python sources until the next build. A build is made in a temporary directory and renamed, so
+it is whole or absent; builds neither among the KEEP most recently used nor used within
+KEEP_S are deleted after a build (other processes of the checkout may be using them).
+
+Choosing: the simulator chooses once per process, in hosttools/sim/__init__.py (``select()``),
+before any of its modules is imported: the build for the sources as they are now, unless
+``ROAM_CORE=python`` or the process already imported one of the build's modules (the core)
+from its sources; otherwise the Python sources. Either every module of the build comes from
+it (a finder first on sys.meta_path that knows those module names only) or none does.
+``selected()`` says which ("compiled" or "python"); summary.json records it (``core``).
+Nothing else is loaded from a build: hosttools.radio, the lab, the boards and the core's tests
+run the Python sources.
 """
 
+import argparse
 import glob
 import hashlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import json
 import os
 import shutil
 import subprocess
 import sys
 import sysconfig
 import tempfile
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIRMWARE_DIR = os.path.join(ROOT, "firmware")
 SOURCES = os.path.join(FIRMWARE_DIR, "mobility")
 SIM_DIR = os.path.join(ROOT, "hosttools", "sim")
 # the simulator's own per-frame and per-input Python: the event loop, the core hosts, the world
-# (not kernels.py: numba compiles that one itself)
+# (not the radio's kernels: numba compiles those itself)
 SIM_MODULES = ("engine.py", "cores.py", "world.py", "metrics.py", "ring.py", "sharing.py")
-# and of hosttools: the medium and the capture file (per frame on the air)
-HOST_DIR = os.path.join(ROOT, "hosttools")
-HOST_MODULES = ("radio.py", "pcap.py")
-CACHE = os.path.join(ROOT, ".venv", "roam-core")
+CACHE = os.path.join(ROOT, "build", "roam-core")
+MANIFEST = "modules.json"
+KEEP = 4  # builds kept in any case (the most recently used) ...
+KEEP_S = 86400  # ... and any other used within this many seconds
 
 # binding: compiled functions are descriptors as Python's are (a function put in a class's
 # dict must become a method: sharing.frozen's __setattr__); annotation_typing off: an annotation
 # never turns a Python value into a C one (Cython reads `x: float` as a C double)
 _DIRECTIVES = "{'language_level': 3, 'binding': True, 'annotation_typing': False}"
-_active = None  # the directory put on sys.path, once activate() found a matching build
+_selected = None  # "compiled" or "python", once select() chose
 
 
 def _cython_version():
@@ -54,7 +68,7 @@ def _cython_version():
 
 
 def digest():
-    """What a build must match: the sources, this Python, this Cython (None without Cython)."""
+    """The key of a build for the sources as they are now (None without Cython)."""
     version = _cython_version()
     if version is None:
         return None
@@ -64,7 +78,7 @@ def digest():
     )
     paths = sorted(glob.glob(os.path.join(SOURCES, "*.py")))
     paths += [os.path.join(SIM_DIR, m) for m in SIM_MODULES]
-    paths += [os.path.join(HOST_DIR, m) for m in HOST_MODULES]
+    paths.append(os.path.abspath(__file__))  # how it is built and laid out
     hash_files(h, paths)
     return h.hexdigest()[:16]
 
@@ -83,54 +97,70 @@ def built_dir():
     if d is None:
         return None
     path = os.path.join(CACHE, d)
-    return path if os.path.isfile(os.path.join(path, "mobility", "__init__.py")) else None
+    return path if os.path.isfile(os.path.join(path, MANIFEST)) else None
 
 
-def activate():
-    """Put the matching build first on sys.path (unless ROAM_CORE=python or the core was
-    already imported). Returns "compiled" or "python": what `from mobility import ...` and the
-    simulator's own modules (SIM_MODULES) give."""
-    global _active
-    if FIRMWARE_DIR not in sys.path:  # the Python sources, in any case behind a build
+def modules(path):
+    """{module name: file} of the build in `path`."""
+    with open(os.path.join(path, MANIFEST)) as f:
+        return {name: os.path.join(path, rel) for name, rel in json.load(f).items()}
+
+
+class _BuildFinder(importlib.abc.MetaPathFinder):
+    """Finds the modules of one build, and only those."""
+
+    def __init__(self, files):
+        self.files = files
+
+    def find_spec(self, fullname, path=None, target=None):
+        f = self.files.get(fullname)
+        if f is None:
+            return None
+        if f.endswith("__init__.py"):  # the package mobility
+            return importlib.util.spec_from_file_location(
+                fullname, f, submodule_search_locations=[os.path.dirname(f)]
+            )
+        return importlib.util.spec_from_file_location(fullname, f)
+
+
+def select():
+    """Choose, once per process, what the simulator runs (see the module's docstring); returns
+    "compiled" or "python". The Python sources of the core are put on sys.path in any case."""
+    global _selected
+    if _selected is not None:
+        return _selected
+    if FIRMWARE_DIR not in sys.path:
         sys.path.insert(0, FIRMWARE_DIR)
-    if _active is not None:
-        return "compiled"
-    if os.environ.get("ROAM_CORE") == "python" or "mobility" in sys.modules:
-        return _which()
-    path = built_dir()
+    _selected = "python"
+    path = built_dir() if os.environ.get("ROAM_CORE") != "python" else None
     if path is None:
-        return "python"
-    sys.path.insert(0, path)
-    # the simulator's modules: found in the build first, the others (kernels.py, ...) here
-    sim = sys.modules.get("hosttools.sim")  # (being imported: activate() runs in its __init__)
-    if sim is not None and not any(m in sys.modules for m in _sim_names()):
-        sim.__path__.insert(0, os.path.join(path, "sim"))
-    host = sys.modules.get("hosttools")
-    if host is not None and not any("hosttools." + m[:-3] in sys.modules for m in HOST_MODULES):
-        host.__path__.insert(0, os.path.join(path, "hosttools"))
-    _active = path
-    return "compiled"
+        return _selected
+    files = modules(path)
+    if any(name in sys.modules for name in files):
+        return _selected  # imported from the sources already: all of them from the sources
+    sys.meta_path.insert(0, _BuildFinder(files))
+    try:
+        os.utime(path)  # used now (build() keeps recently used builds)
+    except OSError:
+        pass
+    _selected = "compiled"
+    return _selected
 
 
-def _sim_names():
-    return ["hosttools.sim." + m[:-3] for m in SIM_MODULES]
-
-
-def _which():
-    mod = sys.modules.get("mobility")
-    if mod is not None and _active is not None and mod.__file__.startswith(_active):
-        return "compiled"
-    return "python"
+def selected():
+    """What select() chose: "compiled" or "python"."""
+    return _selected or "python"
 
 
 def build(quiet=False):
-    """Compile firmware/mobility into the cache (no-op when a matching build exists). Returns
-    the build directory; raises RuntimeError with the compiler's last lines on failure."""
+    """Compile the core and SIM_MODULES into CACHE (no-op when a matching build exists).
+    Returns the build directory; raises RuntimeError with the compiler's last lines on
+    failure."""
     d = digest()
     if d is None:
         raise RuntimeError("Cython is not installed (pip install cython)")
     final = os.path.join(CACHE, d)
-    if os.path.isdir(final):
+    if os.path.isfile(os.path.join(final, MANIFEST)):
         return final
     os.makedirs(CACHE, exist_ok=True)
     work = tempfile.mkdtemp(prefix="build-", dir=CACHE)
@@ -143,29 +173,65 @@ def build(quiet=False):
         os.makedirs(sim)
         for name in SIM_MODULES:
             shutil.copy(os.path.join(SIM_DIR, name), sim)
-        host = os.path.join(work, "hosttools")
-        os.makedirs(host)
-        for name in HOST_MODULES:
-            shutil.copy(os.path.join(HOST_DIR, name), host)
         _compile(work, "mobility/*.py")  # the package mobility
-        _compile(sim, "*.py")  # modules of hosttools.sim, found through its __path__
-        _compile(host, "*.py")  # modules of hosttools, found through its __path__
-        for d in (pkg, sim, host):
+        _compile(sim, "*.py")  # modules of hosttools.sim
+        for d in (pkg, sim):
             for path in glob.glob(os.path.join(d, "*.py")) + glob.glob(os.path.join(d, "*.c")):
                 if not path.endswith("__init__.py"):
                     os.remove(path)  # the extension modules only (and the package's __init__)
             shutil.rmtree(os.path.join(d, "build"), ignore_errors=True)
         shutil.rmtree(os.path.join(work, "build"), ignore_errors=True)
-        os.rename(work, final)
-        work = None
+        files = {"mobility": "mobility/__init__.py"}
+        for package, sub in (("mobility", "mobility"), ("hosttools.sim", "sim")):
+            for path in sorted(glob.glob(os.path.join(work, sub, "*" + _ext_suffix()))):
+                name = os.path.basename(path).split(".")[0]
+                files["%s.%s" % (package, name)] = "%s/%s" % (sub, os.path.basename(path))
+        with open(os.path.join(work, MANIFEST), "w") as f:
+            json.dump(files, f, indent=1, sort_keys=True)
+        os.chmod(work, 0o755)
+        try:
+            os.rename(work, final)
+        except OSError:
+            if not os.path.isfile(os.path.join(final, MANIFEST)):
+                raise
+            # another process made the same build meanwhile: its copy is as good
+        else:
+            work = None
     finally:
         if work is not None:
             shutil.rmtree(work, ignore_errors=True)
-    # older builds of other sources are of no use any more
-    for old in glob.glob(os.path.join(CACHE, "*")):
-        if old != final and not os.path.basename(old).startswith("build-"):
-            shutil.rmtree(old, ignore_errors=True)
+    prune(keep=final)
     return final
+
+
+def prune(keep=None, now=None):
+    """Delete the builds (and abandoned temporary directories) of CACHE that are neither among
+    the KEEP most recently used nor used within KEEP_S, never `keep`."""
+    now = time.time() if now is None else now
+    try:
+        names = os.listdir(CACHE)
+    except FileNotFoundError:
+        return
+    entries = []
+    for name in names:
+        path = os.path.join(CACHE, name)
+        try:
+            entries.append((os.stat(path).st_mtime, path))
+        except OSError:
+            pass  # deleted by another process meanwhile
+    builds = sorted((e for e in entries if not _is_temp(e[1])), reverse=True)
+    old = [e for e in entries if _is_temp(e[1])] + builds[KEEP:]
+    for mtime, path in old:
+        if path != keep and now - mtime > KEEP_S:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _is_temp(path):
+    return os.path.basename(path).startswith("build-")
+
+
+def _ext_suffix():
+    return importlib.machinery.EXTENSION_SUFFIXES[0]
 
 
 def _compile(cwd, pattern):
@@ -187,7 +253,26 @@ def _compile(cwd, pattern):
         raise RuntimeError("compiling the core failed:\n" + tail)
 
 
-def main():
+def main(argv=None):
+    ap = argparse.ArgumentParser(
+        prog="python -m hosttools.corebuild",
+        description="Compile the simulator's core and hot modules (a no-op when up to date).",
+    )
+    ap.add_argument(
+        "--where", action="store_true", help="print the build the simulator would use, or why none"
+    )
+    args = ap.parse_args(argv)
+    if args.where:
+        path = built_dir()
+        if os.environ.get("ROAM_CORE") == "python":
+            print("python (ROAM_CORE=python)")
+        elif path is None:
+            print("python (no build for the sources as they are: python -m hosttools.corebuild)")
+        else:
+            print("compiled: %s" % os.path.relpath(path, ROOT))
+            for name, f in sorted(modules(path).items()):
+                print("  %s  %s" % (name, os.path.relpath(f, ROOT)))
+        return 0
     if built_dir() is not None:
         return 0  # up to date: says nothing
     try:

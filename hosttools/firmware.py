@@ -3,8 +3,8 @@
 (firmware/mobility). One code path: the host imports the
 very files that run on a board.
 
-``use()`` puts ``firmware/`` on ``sys.path`` (appended: the simulator's compiled core, put first
-by hosttools/corebuild.py, keeps precedence).
+``use()`` puts ``firmware/`` on ``sys.path`` (appended; the simulator's compiled core, when
+hosttools.sim chose it, is found before sys.path: hosttools/corebuild.py).
 """
 
 from __future__ import annotations

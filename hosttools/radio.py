@@ -27,14 +27,19 @@ the model, its parameters and their sources; in short, per frame and receiver:
 * **Channel**: only nodes on the same channel hear or disturb each other.
 * **Airtime**: an ESP-NOW frame is an 802.11 vendor-specific action frame (43 bytes of MAC
   header, ESP-NOW header and FCS around the payload) sent at the configured PHY rate.
-* **Contention and collisions**: a :class:`Medium` keeps the transmissions in the air. A sender
-  defers while it hears a transmission (carrier sense) and then waits DIFS plus a random backoff;
-  a receiver loses a frame when another frame on its channel overlaps it in time and arrives
-  less than ``capture_db`` weaker (no capture). So a flooding storm costs airtime, deferrals and
-  collisions as it would.
+* **Contention and collisions** (:class:`Medium`, the simulator's air: every node at once): a
+  sender defers while it senses a transmission at least ``cs_threshold_dbm`` strong (carrier
+  sense; one that began less than a slot ago cannot be sensed yet) and then waits DIFS plus a
+  random backoff; a receiver loses a frame when another frame on its channel overlaps it in time
+  and arrives less than ``capture_db`` weaker than the frame (no capture), or when it was sending
+  itself (half duplex). So a flooding storm costs airtime, deferrals and collisions as it would.
 * **Unicast** frames are acknowledged and retried by the MAC (ESP-NOW does this in hardware):
   each attempt costs airtime plus SIFS and the ACK; the sender learns of a failure only after
   the last retry.
+
+:class:`Radio` computes one link at a time (the lab's air, hosttools/air.py, sends a frame at a
+time); :class:`Medium` the same formulas for every node at once through the compiled loops of
+hosttools/radio_kernels.py (tests/host/test_sim_kernels.py compares the two).
 """
 
 import math
@@ -57,9 +62,20 @@ FADING_CLIP = 3.0  # fast fading is clipped to +-3 sigma
 FIELD_TERMS = 48  # sinusoids in the shadowing field: a Gaussian marginal (CLT)
 FIELD_MIN_WAVELENGTH_M = 4.0  # finer structure than this is fast fading's business
 LATTICE_PER_CORR = 10  # lattice points per shadow_corr_m (1 m at the default 10 m)
-LATTICE_MARGIN_M = 200.0  # the world's lattice is grown by this much beyond what it must cover
+LATTICE_MARGIN_M = 200.0  # cover() grows the lattice by this much beyond what it must cover
 SENS_REF_BYTES = 1024  # IEEE 802.11 defines sensitivity as 8 % PER of a 1,024-byte frame
 SENS_REF_PER = 0.08
+# Medium (the simulator's air). The shadowing lattice is grown by this much beyond the midpoints
+# it must hold: little, so that it stays small enough for the CPU cache (a city's lattice is read
+# ~1,000 times a frame at scattered places); values do not depend on the extent (Radio.cover)
+MEDIUM_LATTICE_MARGIN_M = 20.0
+# how often the nodes' spatial order for radio_kernels.rx_means is renewed (it only makes it
+# faster; a node moves at most a few metres meanwhile)
+ORDER_EVERY_US = 1000000
+HORIZON_US = 3000  # a transmission is kept in the air this long after its end
+TX_SLOTS = 64  # rows for transmissions in the air (more are added when needed)
+_NEVER = -(1 << 62)  # the start and end of an unused row
+UNIFORMS = 1 << 15  # loss draws made ahead at a time
 
 DEFAULTS = {
     "tx_power_dbm": 10.0,  # ESP32 default is higher; 10 dBm gives ~100-150 m cells outdoors
@@ -114,7 +130,6 @@ def check_config(cfg):
 
 _M64 = 0xFFFFFFFFFFFFFFFF
 _GOLDEN = 0x9E3779B97F4A7C15
-_U64 = np.uint64
 
 
 def _mix64(x):
@@ -128,7 +143,7 @@ def _mix64(x):
 def _hash_normal(base, key):
     """A (nearly) standard normal value fixed by (base, key) (64-bit ints): the sum of the four
     16-bit uniforms of one hash (Irwin-Hall, bounded to +-3.46 sigma), rescaled to unit
-    variance. ``_hash_normal_many`` computes the same numbers vectorised."""
+    variance. (radio_kernels._hnorm computes the same numbers.)"""
     h = _mix64((base + key) & _M64)
     s = (h & 0xFFFF) + ((h >> 16) & 0xFFFF) + ((h >> 32) & 0xFFFF) + (h >> 48) + 2.0
     return (s / 65536.0 - 2.0) * _IH_SCALE
@@ -137,31 +152,10 @@ def _hash_normal(base, key):
 _IH_SCALE = math.sqrt(3.0)  # the sum of 4 uniforms has variance 4/12
 
 
-def _np_mix64(x):
-    x = (x ^ (x >> _U64(30))) * _U64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> _U64(27))) * _U64(0x94D049BB133111EB)
-    return x ^ (x >> _U64(31))
-
-
-def _hash_normal_many(base, keys):
-    """_hash_normal(base, k) for every k in the uint64 array keys."""
-    with np.errstate(over="ignore"):
-        h = _np_mix64(_U64(base & _M64) + keys)
-    m = _U64(0xFFFF)
-    s = (h & m) + ((h >> _U64(16)) & m) + ((h >> _U64(32)) & m) + (h >> _U64(48))
-    return (s.astype(np.float64) + 2.0) * (_IH_SCALE / 65536.0) - 2.0 * _IH_SCALE
-
-
 def _pair_key(a, b):
     if a > b:
         a, b = b, a
     return ((a << 32) | b) & _M64
-
-
-def _pair_keys(a, bs):
-    bs = bs.astype(np.uint64)
-    av = _U64(a)
-    return (np.minimum(bs, av) << _U64(32)) | np.maximum(bs, av)
 
 
 def _fading_weights(t_us, coh_us):
@@ -293,41 +287,6 @@ class Radio:
         z = SHADOW_CLIP if z > SHADOW_CLIP else (-SHADOW_CLIP if z < -SHADOW_CLIP else z)
         return z * self.shadow_sigma
 
-    def shadow_db_many(self, xa, ya, xb, yb):
-        """shadow_db for one end at (xa, ya) and arrays of other ends at (xb, yb): bilinear
-        lookups in the lattice (grown with cover() when a midpoint falls outside it)."""
-        h = self.lattice_step
-        fx = (xb + xa) * (0.5 / h)
-        fy = (yb + ya) * (0.5 / h)
-        fi = np.floor(fx)
-        fj = np.floor(fy)
-        i0, j0, vals = self._lattice if self._lattice is not None else (0, 0, np.zeros((0, 0)))
-        ii = fi.astype(np.intp) - i0
-        jj = fj.astype(np.intp) - j0
-        if len(ii) and (
-            ii.min() < 0
-            or jj.min() < 0
-            or ii.max() >= vals.shape[0] - 1
-            or jj.max() >= vals.shape[1] - 1
-        ):
-            self.cover(
-                float(fx.min() * h), float(fy.min() * h), float(fx.max() * h), float(fy.max() * h)
-            )
-            i0, j0, vals = self._lattice
-            ii = fi.astype(np.intp) - i0
-            jj = fj.astype(np.intp) - j0
-        u = fx - fi
-        v = fy - fj
-        flat = vals.ravel()
-        w = vals.shape[1]
-        k = ii * w + jj
-        z = (
-            (1 - u) * ((1 - v) * flat[k] + v * flat[k + 1])
-            + u * ((1 - v) * flat[k + w] + v * flat[k + w + 1])
-        ) * LATTICE_Q
-        np.clip(z, -SHADOW_CLIP, SHADOW_CLIP, out=z)
-        return z * self.shadow_sigma
-
     # -- link budget -------------------------------------------------------------------------
 
     def mean_rssi(self, a, b, dist_m, pos_a=(0.0, 0.0), pos_b=(0.0, 0.0)):
@@ -339,16 +298,6 @@ class Radio:
             - self.pl0
             - self.ten_n * math.log10(d)
             - self.shadow_db(a, b, pos_a, pos_b)
-        )
-
-    def mean_rssi_many(self, xa, ya, xb, yb, d2):
-        """mean_rssi from one end at (xa, ya) to arrays of ends at (xb, yb), squared distances
-        d2 (numpy)."""
-        d2 = np.maximum(d2, 1.0)
-        return (
-            (self.tx_power - self.pl0)
-            - (self.ten_n / 2.0) * np.log10(d2)
-            - self.shadow_db_many(xa, ya, xb, yb)
         )
 
     def fading_db(self, a, b, t_us):
@@ -363,19 +312,6 @@ class Radio:
         n1 = _hash_normal((base + _mix64(k + 1)) & _M64, key)
         f = w0 * n0 + w1 * n1
         f = FADING_CLIP if f > FADING_CLIP else (-FADING_CLIP if f < -FADING_CLIP else f)
-        return f * self.fading
-
-    def fading_db_many(self, a, bs, t_us):
-        """fading_db(a, b, t_us) for the node array bs."""
-        if not self.fading:
-            return np.zeros(len(bs))
-        k, w0, w1 = _fading_weights(t_us, self.coh_us)
-        keys = _pair_keys(a, bs)
-        base = self._base_fade
-        n0 = _hash_normal_many((base + _mix64(k)) & _M64, keys)
-        n1 = _hash_normal_many((base + _mix64(k + 1)) & _M64, keys)
-        f = w0 * n0 + w1 * n1
-        np.clip(f, -FADING_CLIP, FADING_CLIP, out=f)
         return f * self.fading
 
     def frame_rssi(self, mean, rng):
@@ -397,14 +333,6 @@ class Radio:
             return 0.0
         bits = 8 * (payload_len + ESPNOW_OVERHEAD_BYTES)
         return -math.expm1(bits * math.log1p(-0.5 * math.exp(-g)))
-
-    def p_loss_many(self, rssi, payload_len):
-        """p_loss for an array of RSSIs, one frame length."""
-        g = self.g0 * np.power(10.0, (rssi - self.sensitivity) / 10.0)
-        bits = 8 * (payload_len + ESPNOW_OVERHEAD_BYTES)
-        p = -np.expm1(bits * np.log1p(-0.5 * np.exp(-np.minimum(g, 700.0))))
-        p[rssi < self.hearing_floor] = 1.0
-        return p
 
     def audible_floor(self):
         """A mean RSSI below this is never decoded, whatever the fading."""
@@ -448,101 +376,208 @@ class Radio:
         return self.difs_us + rng.randint(0, cw) * self.slot_us
 
 
-class Transmission:
-    """One frame in the air. `rx`, when the caller computed it, is the mean RSSI of this
-    transmission at every node (a numpy array indexed by node, -inf out of range): carrier
-    sense and interference then read it instead of recomputing the link budget."""
-
-    __slots__ = ("sender", "channel", "start", "end", "x", "y", "rx")
-
-    def __init__(self, sender, channel, start, end, x, y, rx=None):
-        self.sender = sender
-        self.channel = channel
-        self.start = start
-        self.end = end
-        self.x = x
-        self.y = y
-        self.rx = rx
-
-
 class Medium:
-    """The transmissions in the air, for carrier sense and collisions.
+    """The air of a whole deployment at once (the simulator's): the transmissions in it, carrier
+    sense, and who receives a frame at its end. The formulas are Radio's, computed for every node
+    by the compiled loops of hosttools/radio_kernels.py.
 
-    Positions are passed in (x, y metres); the caller keeps them. Transmissions older than
-    `horizon_us` before the current time are forgotten (no ESP-NOW frame lasts that long: 2.5 ms
-    at 1 Mbps).
+    Nodes are the indices 0 .. n-1 of the caller's arrays, which it keeps up to date and the
+    medium only reads: `on` (bool: switched on), `channels` (int16) and `sniffers` (bool: they
+    also hear unicast frames addressed to others, as the attacker does). `draws`, a numpy
+    generator, gives the loss draws: one uniform per candidate hearer, in index order.
+
+    A transmission's mean RSSI at every node is computed once (levels(), out to where it can
+    still be decoded or sensed); carrier sense, reception and interference read that array.
+    The transmissions in the air are rows of slot arrays (mean RSSI at every node, start, end,
+    channel, sender), so receptions() finds the overlapping ones itself; a row is reused once
+    its frame ended more than `horizon_us` ago (no ESP-NOW frame lasts that long: 2.5 ms at
+    1 Mbps).
     """
 
-    def __init__(self, radio, horizon_us=3000):
+    def __init__(self, radio, on, channels, sniffers, draws, horizon_us=HORIZON_US):
+        from hosttools import radio_kernels  # numba: imported by the simulator only, not the lab
+
+        self.k = radio_kernels
         self.radio = radio
-        self.active = []
+        self.on = on
+        self.channels = channels
+        self.sniffers = sniffers
+        self.draws = draws
         self.horizon = horizon_us
-        self.collisions = 0
-        self.deferrals = 0
+        self.collisions = 0  # receptions lost to another transmission (or to half duplex)
+        self.lost = 0  # receptions lost to noise
+        n = len(on)
+        # a transmission's levels are computed out to where it can still be decoded or sensed:
         # beyond this distance no transmission can make the medium busy
         budget = radio.tx_power - radio.pl0 - radio.cs_threshold + SHADOW_CLIP * radio.shadow_sigma
         self.cs_range2 = (10 ** (budget / radio.ten_n)) ** 2
+        self.reach2 = max(radio.max_range_m() ** 2, self.cs_range2)
+        self.floor = radio.audible_floor()
+        self._lat_src = None  # the radio's shadowing lattice, and it as radio_kernels.pair_rows
+        self._lat_pairs = None
+        self._order = np.arange(n)  # nodes in spatial order (radio_kernels.spatial_order) ...
+        self._order_at = -ORDER_EVERY_US  # ... as of this time
+        # carrier sense per node, kept up to date when a transmission starts: until when the
+        # medium is busy, the value before the latest transmission, and when that latest one
+        # began (a transmission younger than a slot cannot be sensed yet)
+        self.BUSY = np.zeros(n, dtype=np.int64)
+        self.BUSY_PREV = np.zeros(n, dtype=np.int64)
+        self.BUSY_START = np.full(n, -(1 << 40), dtype=np.int64)
+        # the transmissions in the air as rows (_slot, radio_kernels.receptions): mean RSSI at
+        # every node, start, end, channel, sender
+        self.TX_RX = np.full((TX_SLOTS, n), -np.inf)
+        self.TX_START = np.full(TX_SLOTS, _NEVER, dtype=np.int64)
+        self.TX_END = np.full(TX_SLOTS, _NEVER, dtype=np.int64)
+        self.TX_CH = np.full(TX_SLOTS, -1, dtype=np.int16)
+        self.TX_SENDER = np.full(TX_SLOTS, -1, dtype=np.int64)
+        self._slot_next = 0
+        self._rx_idx = np.empty(n, dtype=np.int64)  # a transmission's receivers
+        self._rx_rssi = np.empty(n, dtype=np.int64)
+        self._uniforms = np.empty(0)  # drawn ahead from `draws` (the loss draws), and the next
+        self._u = 0
 
-    @property
-    def active_count(self):
-        return len(self.active)
+    def busy_until(self, i, now):
+        """When the medium as node i senses it becomes idle (<= now when idle)."""
+        if self.BUSY_START[i] > now - self.radio.slot_us:
+            return int(self.BUSY_PREV[i])
+        return int(self.BUSY[i])
 
-    def _prune(self, now):
-        act = self.active
-        if act and act[0].end + self.horizon < now:
-            cut = now - self.horizon
-            self.active = [t for t in act if t.end >= cut]
+    def levels(self, sender, x, y, X, Y, now):
+        """Mean RSSI (Radio.mean_rssi) of a transmission by node `sender` at (x, y) at every node,
+        X and Y (numpy) being their positions: -inf beyond where it can be decoded or sensed,
+        and at the sender itself."""
+        k = self.k
+        if now - self._order_at >= ORDER_EVERY_US:
+            self._order = k.spatial_order(X, Y)
+            self._order_at = now
+        radio = self.radio
+        rx = np.empty(len(X))
+        while True:
+            lat = radio._lattice
+            if lat is not None and lat is not self._lat_src:
+                self._lat_src = lat
+                self._lat_pairs = k.pair_rows(lat[2])
+            if lat is not None and k.rx_means(
+                X,
+                Y,
+                x,
+                y,
+                sender,
+                self.reach2,
+                radio.tx_power - radio.pl0,
+                radio.ten_n / 2.0,
+                self._lat_pairs,
+                lat[0],
+                lat[1],
+                0.5 / radio.lattice_step,
+                radio.shadow_sigma,
+                rx,
+                self._order,
+            ):
+                return rx
+            # a link's midpoint is off the shadowing lattice: grow it to cover every midpoint
+            # of this transmission
+            d2 = (X - x) ** 2 + (Y - y) ** 2
+            near = d2 <= self.reach2
+            near[sender] = False
+            mx = (X[near] + x) * 0.5
+            my = (Y[near] + y) * 0.5
+            radio.cover(
+                float(mx.min()),
+                float(my.min()),
+                float(mx.max()),
+                float(my.max()),
+                MEDIUM_LATTICE_MARGIN_M,
+            )
 
-    def _mean_at(self, t, node, x, y):
-        """Mean RSSI of transmission t at node (at x, y)."""
-        if t.rx is not None:
-            return t.rx[node]
-        d2 = (t.x - x) ** 2 + (t.y - y) ** 2
-        if d2 > self.cs_range2:
-            return -math.inf  # too far to be sensed even with the best shadowing
-        return self.radio.mean_rssi(node, t.sender, math.sqrt(d2), (x, y), (t.x, t.y))
+    def start(self, sender, channel, start, end, rx):
+        """`sender`'s transmission on `channel` from start to end, with levels rx (levels()), is
+        in the air: every node on the channel that senses it finds the medium busy until its
+        end. Returns its slot, for receptions()."""
+        self.k.carrier_sense(
+            rx,
+            self.channels,
+            channel,
+            self.radio.cs_threshold,
+            end,
+            start,
+            self.BUSY,
+            self.BUSY_PREV,
+            self.BUSY_START,
+        )
+        slot = self._slot(start)
+        self.TX_RX[slot] = rx
+        self.TX_START[slot] = start
+        self.TX_END[slot] = end
+        self.TX_CH[slot] = channel
+        self.TX_SENDER[slot] = sender
+        return slot
 
-    def busy_until(self, node, channel, x, y, now):
-        """The time the medium as heard by `node` at (x, y) becomes idle (<= now when idle)."""
-        self._prune(now)
-        until = now
-        cs = self.radio.cs_threshold
-        # a transmission that began less than a slot ago cannot be sensed yet (CCA time and
-        # rx/tx turnaround): two senders whose backoffs end in the same slot collide
-        sensed_from = now - self.radio.slot_us
-        for t in self.active:
-            if t.end <= until or t.channel != channel or t.start > sensed_from or t.sender == node:
-                continue
-            if self._mean_at(t, node, x, y) >= cs:
-                until = t.end
-        return until
+    def _slot(self, now):
+        """A row for a new transmission in the slot arrays: the oldest, which ended more than the
+        horizon ago (longer than any frame lasts, so no transmission that can still be received
+        overlaps it); more rows when none has."""
+        S = self.TX_END.shape[0]
+        slot = self._slot_next % S
+        if self.TX_END[slot] >= now - self.horizon:
+            grow = S
+            self.TX_RX = np.concatenate((self.TX_RX, np.full((grow, self.TX_RX.shape[1]), -np.inf)))
+            self.TX_START = np.concatenate((self.TX_START, np.full(grow, _NEVER, dtype=np.int64)))
+            self.TX_END = np.concatenate((self.TX_END, np.full(grow, _NEVER, dtype=np.int64)))
+            self.TX_CH = np.concatenate((self.TX_CH, np.full(grow, -1, dtype=np.int16)))
+            self.TX_SENDER = np.concatenate((self.TX_SENDER, np.full(grow, -1, dtype=np.int64)))
+            slot = S
+            self._slot_next = S
+        self._slot_next += 1
+        return slot
 
-    def overlapping(self, tx):
-        """The other transmissions on tx's channel that overlap it in time."""
-        return [
-            o
-            for o in self.active
-            if o is not tx and o.channel == tx.channel and o.end > tx.start and o.start < tx.end
-        ]
-
-    def start(self, sender, channel, start, end, x, y, rx=None):
-        self._prune(start)
-        tx = Transmission(sender, channel, start, end, x, y, rx)
-        self.active.append(tx)
-        return tx
-
-    def collided(self, tx, receiver, rx_x, rx_y, rssi):
-        """True when another transmission overlapping `tx` drowns it at the receiver."""
-        limit = rssi - self.radio.capture_db
-        for o in self.active:
-            if o is tx or o.channel != tx.channel or o.end <= tx.start or o.start >= tx.end:
-                continue
-            if o.sender == receiver:
-                return True  # half duplex: the receiver was transmitting itself
-            if self._mean_at(o, receiver, rx_x, rx_y) > limit:
-                self.collisions += 1
-                return True
-        return False
+    def receptions(self, slot, payload_len, now, unicast_to, sniff):
+        """(indices, RSSIs) of the nodes that receive the transmission in `slot`, carrying
+        `payload_len` bytes, at its end `now`: noise (its mean RSSI plus the link's fast fading
+        now, Radio.fading_db, then the packet error rate for the frame's length, Radio.p_loss),
+        then collisions with the overlapping transmissions and half duplex
+        (radio_kernels.receptions). unicast_to: -2 for a broadcast, else the addressee's index
+        (-1: not on the channel); sniff: the sniffers hear this unicast attempt too."""
+        radio = self.radio
+        k, w0, w1 = _fading_weights(now, radio.coh_us)
+        base = radio._base_fade
+        if self._u + len(self.on) > len(self._uniforms):
+            # one uniform per candidate, in order: the same stream as a draw per frame
+            self._uniforms = np.concatenate(
+                (self._uniforms[self._u :], self.draws.random(UNIFORMS))
+            )
+            self._u = 0
+        n, lost, collided, self._u = self.k.receptions(
+            self.TX_RX,
+            self.TX_START,
+            self.TX_END,
+            self.TX_CH,
+            self.TX_SENDER,
+            slot,
+            self.floor,
+            self.on,
+            self.channels,
+            unicast_to,
+            self.sniffers,
+            sniff,
+            np.uint64((base + _mix64(k)) & _M64),
+            np.uint64((base + _mix64(k + 1)) & _M64),
+            w0,
+            w1,
+            radio.fading,
+            radio.g0,
+            radio.sensitivity,
+            radio.hearing_floor,
+            8 * (payload_len + ESPNOW_OVERHEAD_BYTES),
+            self._uniforms,
+            self._u,
+            radio.capture_db,
+            self._rx_idx,
+            self._rx_rssi,
+        )
+        self.lost += lost
+        self.collisions += collided
+        return self._rx_idx[:n].tolist(), self._rx_rssi[:n].tolist()
 
 
 def make_rng(seed):

@@ -18,10 +18,9 @@ import random
 from hosttools import corebuild
 from hosttools.sim.world import IF_BACKBONE, IF_RADIO
 
-# the core is imported as on a board, `from mobility import ...`: from firmware/, or, when built
-# for these very sources, compiled (hosttools/corebuild.py puts both on sys.path)
+# the core is imported as on a board, `from mobility import ...`: from firmware/ (on sys.path),
+# or compiled when hosttools.sim chose its build (hosttools/corebuild.py)
 FIRMWARE_DIR = corebuild.FIRMWARE_DIR
-CORE = corebuild.activate()
 
 SPI_CELL = 0x100
 SPI_REGION = 0x200

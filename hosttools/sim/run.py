@@ -79,7 +79,7 @@ def run(sc, seed, out_dir, policy="roam", factory=None, progress=None, write=Tru
     summary["policy"] = policy
     summary["nodes"] = len(sc.nodes)
     summary["jobs"] = jobs
-    summary["core"] = corebuild.activate()  # "compiled" or "python" (the same results)
+    summary["core"] = corebuild.selected()  # "compiled" or "python" (the same results)
     # peak memory (resident set, MiB): this process, and with the worker's added (an upper
     # bound: a forked worker shares pages with this process)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -6,10 +6,10 @@ the node's own ticks (each node's clock starts at a different, seeded offset, so
 the 2**30 wrap), then runs the role's SEND / DELIVER / LOG actions:
 
 * SEND on the radio goes through the node's transmit queue, carrier sense and backoff
-  (hosttools.radio.Medium), takes its airtime, and at its end is received by every node on the
-  channel within range that decodes it (loss, collisions). A unicast frame is acknowledged and
-  retried; after the last retry the sender gets on_link_failure. ESP-NOW hands a receiver only
-  broadcasts and frames addressed to its MAC; the attacker listens to everything.
+  (hosttools.radio.Medium: the air), takes its airtime, and at its end is received by every node
+  on the channel within range that decodes it (loss, collisions). A unicast frame is
+  acknowledged and retried; after the last retry the sender gets on_link_failure. ESP-NOW hands
+  a receiver only broadcasts and frames addressed to its MAC; the attacker listens to everything.
 * SEND on the backbone (Wi-Fi UDP) reaches the node with that link address after the backbone
   latency, unless either end is off, its backbone is cut, or a partition separates them.
 * DELIVER is an application datagram reaching the node: traffic counts it.
@@ -27,7 +27,8 @@ from collections import deque
 import numpy as np
 
 from hosttools import radio as radio_mod
-from hosttools.sim import cores, kernels, mobility
+from hosttools import radio_kernels
+from hosttools.sim import cores, mobility
 from hosttools.sim.engine import Engine
 from hosttools.sim.metrics import is_publication
 
@@ -35,20 +36,10 @@ SEND, DELIVER, LOG = 0, 1, 2
 IF_RADIO, IF_BACKBONE = 0, 1
 BROADCAST = b"\xff" * 6
 TICKS_MASK = (1 << 30) - 1
-# the shadowing lattice is grown by this much beyond the midpoints it must hold: little, so
-# that it stays small enough for the CPU cache (a city's lattice is read ~1,000 times a frame at
-# scattered places); values do not depend on the extent (hosttools.radio.Radio.cover)
-LATTICE_MARGIN_M = 20.0
-# how often the nodes' spatial order for rx_means is renewed (it only makes it faster; a node
-# moves at most a few metres meanwhile)
-ORDER_EVERY_US = 1000000
 # a sender's levels at every node (rx_means) are computed again at most this often: its retries
 # and back-to-back frames reuse them (in 20 ms a node moves at most 16 cm at 8 m/s, against a
 # 10 m shadowing correlation distance); about half of the city's transmissions do
 RX_REUSE_US = 20000
-TX_SLOTS = 64  # rows for transmissions in the air (more are added when needed)
-_NEVER = -(1 << 62)  # the start and end of an unused row
-UNIFORMS = 1 << 15  # loss draws made ahead at a time
 TXQ_MAX = 32  # frames waiting for the air at one node; more are dropped (ESP-NOW would block)
 APP_MAGIC = b"RM"
 _APP = struct.Struct(">2sHI")  # magic, flow index, sequence number
@@ -126,10 +117,6 @@ class World:
         self.rng = random.Random(self.seed * 7919 + 17)  # air: backoff, latency
         self.nrng = np.random.default_rng(self.seed * 7919 + 18)  # air: fading, loss
         self.radio = radio_mod.Radio(scenario.radio, seed=self.seed)
-        self.medium = radio_mod.Medium(self.radio)
-        self.range2 = self.radio.max_range_m() ** 2
-        self.floor = self.radio.audible_floor()
-        self.half_ten_n = self.radio.ten_n / 2.0
         self.pcap = pcap
         self.col = collector
         bb = scenario.backbone
@@ -169,36 +156,12 @@ class World:
         # RSSI samples for the report (a board could log the same); too many for a city
         self.rssi_log = n <= 200
         self.rssi_last = {}
-        # a transmission's mean RSSI is computed once, at its start, out to where it can still
-        # be decoded or sensed; carrier sense, reception and interference read it
-        self.reach2 = max(self.range2, self.medium.cs_range2)
-        self.X = np.zeros(n)  # positions now (kernels.positions fills them per transmission)
+        # the air: carrier sense, receptions, collisions (reads ON and CH as they change)
+        sniffers = np.array([nd.sniffer for nd in self.nodes], dtype=bool)
+        self.medium = radio_mod.Medium(self.radio, self.ON, self.CH, sniffers, self.nrng)
+        self.X = np.zeros(n)  # positions now (radio_kernels.positions fills them per sender)
         self.Y = np.zeros(n)
-        self._lat_src = None  # the radio's shadowing lattice, and it as kernels.pair_rows
-        self._lat_pairs = None
-        self._order = np.arange(n)  # nodes in spatial order (kernels.spatial_order) ...
-        self._order_at = -ORDER_EVERY_US  # ... as of this time
-        self._rx_last = [None] * n  # per sender: (time, levels) of its last rx_means
-        # carrier sense per node, kept up to date when a transmission starts (what
-        # Medium.busy_until computes, without a loop over the transmissions in the air): until
-        # when the medium is busy, the value before the latest transmission, and when that
-        # latest one began (a transmission younger than a slot cannot be sensed yet)
-        self.BUSY = np.zeros(n, dtype=np.int64)
-        self.BUSY_PREV = np.zeros(n, dtype=np.int64)
-        self.BUSY_START = np.full(n, -(1 << 40), dtype=np.int64)
-        self.UNICAST_SEEN = np.array([nd.sniffer for nd in self.nodes], dtype=bool)
-        # the transmissions in the air as rows (World._slot, kernels.receptions): mean RSSI at
-        # every node, start, end, channel, sender
-        self.TX_RX = np.full((TX_SLOTS, n), -np.inf)
-        self.TX_START = np.full(TX_SLOTS, _NEVER, dtype=np.int64)
-        self.TX_END = np.full(TX_SLOTS, _NEVER, dtype=np.int64)
-        self.TX_CH = np.full(TX_SLOTS, -1, dtype=np.int16)
-        self.TX_SENDER = np.full(TX_SLOTS, -1, dtype=np.int64)
-        self._slot_next = 0
-        self._rx_idx = np.empty(n, dtype=np.int64)  # a transmission's receivers
-        self._rx_rssi = np.empty(n, dtype=np.int64)
-        self._uniforms = np.empty(0)  # drawn ahead from nrng (the loss draws), and the next
-        self._u = 0
+        self._rx_last = [None] * n  # per sender: (time, levels) of its last Medium.levels
         self.bb_sniffers = [nd for nd in self.nodes if nd.sniffer and nd.bb is not None]
         self.factory.prepare(self)
         # the cores (hosttools.sim.cores): their answers take effect latency_us after the
@@ -300,6 +263,7 @@ class World:
             if self.remote is not None:
                 self.remote.close()
         self.stats["collisions"] = self.medium.collisions
+        self.stats["lost_noise"] = self.medium.lost
 
     def _run_windows(self, end_us, progress):
         """Window by window: simulate window k, hand its inputs to the hosts; the results of
@@ -533,15 +497,9 @@ class World:
             nd.tx_busy = True
             self._access(nd, 0)
 
-    def _busy_until(self, i, now):
-        """When the medium as node i senses it becomes idle (<= now when idle)."""
-        if self.BUSY_START[i] > now - self.radio.slot_us:
-            return int(self.BUSY_PREV[i])
-        return int(self.BUSY[i])
-
     def _access(self, nd, attempt):
         eng = self.eng
-        busy = self._busy_until(nd.idx, eng.now)
+        busy = self.medium.busy_until(nd.idx, eng.now)
         wait = busy - eng.now if busy > eng.now else 0
         eng.at(
             eng.now + wait + self.radio.backoff_us(self.rng, attempt), self._tx_start, nd, nd.boot
@@ -551,7 +509,7 @@ class World:
         if nd.boot != boot:
             return
         eng = self.eng
-        busy = self._busy_until(nd.idx, eng.now)
+        busy = self.medium.busy_until(nd.idx, eng.now)
         entry = nd.txq[0]
         if busy > eng.now:  # someone started during our backoff: defer again
             self.stats["deferrals"] += 1
@@ -562,146 +520,17 @@ class World:
         if last is not None and eng.now - last[0] < RX_REUSE_US:
             rx = last[1]
         else:
+            # levels from the positions at the frame's start: a frame lasts a few milliseconds,
+            # in which nobody moves more than a few centimetres
             x, y = self.pos(nd.idx)
-            rx = self._rx_means(nd, x, y)
+            X, Y = self.X, self.Y
+            radio_kernels.positions(
+                eng.now / 1e6, self.X0, self.Y0, self.VX, self.VY, self.T0, X, Y
+            )
+            rx = self.medium.levels(nd.idx, x, y, X, Y, eng.now)
             self._rx_last[nd.idx] = (eng.now, rx)
         end = eng.now + air
-        kernels.carrier_sense(
-            rx,
-            self.CH,
-            nd.channel,
-            self.radio.cs_threshold,
-            end,
-            eng.now,
-            self.BUSY,
-            self.BUSY_PREV,
-            self.BUSY_START,
-        )
-        eng.at(end, self._tx_end, nd, boot, self._on_air(nd, eng.now, end, rx))
-
-    def _rx_means(self, nd, x, y):
-        """Mean RSSI of a transmission by nd at (x, y) at every node (-inf beyond where it can
-        be decoded or sensed, and at nd itself). Positions are those at the frame's start: a
-        frame lasts a few milliseconds, in which nobody moves more than a few centimetres.
-        (radio.Radio.mean_rssi_many's arithmetic, compiled: hosttools.sim.kernels.)"""
-        X, Y = self.X, self.Y
-        kernels.positions(self.eng.now / 1e6, self.X0, self.Y0, self.VX, self.VY, self.T0, X, Y)
-        if self.eng.now - self._order_at >= ORDER_EVERY_US:
-            self._order = kernels.spatial_order(X, Y)
-            self._order_at = self.eng.now
-        radio = self.radio
-        rx = np.empty(len(X))
-        while True:
-            lat = radio._lattice
-            if lat is not None and lat is not self._lat_src:
-                self._lat_src = lat
-                self._lat_pairs = kernels.pair_rows(lat[2])
-            if lat is not None and kernels.rx_means(
-                X,
-                Y,
-                x,
-                y,
-                nd.idx,
-                self.reach2,
-                radio.tx_power - radio.pl0,
-                radio.ten_n / 2.0,
-                self._lat_pairs,
-                lat[0],
-                lat[1],
-                0.5 / radio.lattice_step,
-                radio.shadow_sigma,
-                rx,
-                self._order,
-            ):
-                return rx
-            # a link's midpoint is off the shadowing lattice: grow it to cover every midpoint
-            # of this transmission (as Radio.shadow_db_many does)
-            d2 = (X - x) ** 2 + (Y - y) ** 2
-            near = d2 <= self.reach2
-            near[nd.idx] = False
-            mx = (X[near] + x) * 0.5
-            my = (Y[near] + y) * 0.5
-            radio.cover(
-                float(mx.min()),
-                float(my.min()),
-                float(mx.max()),
-                float(my.max()),
-                LATTICE_MARGIN_M,
-            )
-
-    def _slot(self, now):
-        """A row for a new transmission in the slot arrays (kernels.receptions): the oldest,
-        which ended more than the medium's horizon ago (longer than any frame lasts, so no
-        transmission that can still be received overlaps it); more rows when none has."""
-        S = self.TX_END.shape[0]
-        slot = self._slot_next % S
-        if self.TX_END[slot] >= now - self.medium.horizon:
-            grow = S
-            self.TX_RX = np.concatenate((self.TX_RX, np.full((grow, self.TX_RX.shape[1]), -np.inf)))
-            self.TX_START = np.concatenate((self.TX_START, np.full(grow, _NEVER, dtype=np.int64)))
-            self.TX_END = np.concatenate((self.TX_END, np.full(grow, _NEVER, dtype=np.int64)))
-            self.TX_CH = np.concatenate((self.TX_CH, np.full(grow, -1, dtype=np.int16)))
-            self.TX_SENDER = np.concatenate((self.TX_SENDER, np.full(grow, -1, dtype=np.int64)))
-            slot = S
-            self._slot_next = S
-        self._slot_next += 1
-        return slot
-
-    def _on_air(self, nd, start, end, rx):
-        """nd's transmission from start to end (mean RSSI rx at every node) is in the air: its
-        slot (kernels.receptions reads the overlapping ones from there)."""
-        slot = self._slot(start)
-        self.TX_RX[slot] = rx
-        self.TX_START[slot] = start
-        self.TX_END[slot] = end
-        self.TX_CH[slot] = nd.channel
-        self.TX_SENDER[slot] = nd.idx
-        return slot
-
-    def _receptions(self, nd, slot, unicast_to, sniff):
-        """(indices, RSSIs) of the nodes that receive nd's transmission in `slot`, at its end:
-        noise (the mean RSSI plus the link's fast fading now, the packet error rate for the
-        frame's length: hosttools.radio), then collisions with the overlapping transmissions
-        and half duplex (kernels.receptions). unicast_to: -2 for a broadcast, else the
-        addressee's index (-1: not on the channel)."""
-        radio = self.radio
-        k, w0, w1 = radio_mod._fading_weights(self.eng.now, radio.coh_us)
-        base = radio._base_fade
-        if self._u + len(self.nodes) > len(self._uniforms):
-            # one uniform per candidate, in order: the same stream as a draw per frame
-            self._uniforms = np.concatenate((self._uniforms[self._u :], self.nrng.random(UNIFORMS)))
-            self._u = 0
-        n, lost, collided, self._u = kernels.receptions(
-            self.TX_RX,
-            self.TX_START,
-            self.TX_END,
-            self.TX_CH,
-            self.TX_SENDER,
-            slot,
-            self.floor,
-            self.ON,
-            self.CH,
-            unicast_to,
-            self.UNICAST_SEEN,
-            sniff,
-            np.uint64((base + radio_mod._mix64(k)) & radio_mod._M64),
-            np.uint64((base + radio_mod._mix64(k + 1)) & radio_mod._M64),
-            w0,
-            w1,
-            radio.fading,
-            radio.g0,
-            radio.sensitivity,
-            radio.hearing_floor,
-            8 * (len(nd.txq[0][1]) + radio_mod.ESPNOW_OVERHEAD_BYTES),
-            self._uniforms,
-            self._u,
-            radio.capture_db,
-            self._rx_idx,
-            self._rx_rssi,
-        )
-        self.stats["lost_noise"] += lost
-        self.medium.collisions += collided
-        return self._rx_idx[:n].tolist(), self._rx_rssi[:n].tolist()
+        eng.at(end, self._tx_end, nd, boot, self.medium.start(nd.idx, nd.channel, eng.now, end, rx))
 
     def _tx_end(self, nd, boot, slot):
         if nd.boot != boot:
@@ -717,7 +546,7 @@ class World:
             to = target.idx if target is not None and target.channel == nd.channel else -1
         nodes = self.nodes
         acked = False
-        idx, rssi = self._receptions(nd, slot, to, attempt == 0)
+        idx, rssi = self.medium.receptions(slot, len(frame), self.eng.now, to, attempt == 0)
         if idx:
             acked = target is not None and target.idx in idx
             if self.rssi_log or nd.sniffer or is_publication(frame):

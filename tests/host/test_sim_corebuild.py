@@ -53,7 +53,8 @@ def test_a_build_is_used_only_for_its_own_sources(tmp_path, monkeypatch):
     before = corebuild.digest()
     assert corebuild.built_dir() is None  # nothing built for these yet
     (tmp_path / "cache" / before / "mobility").mkdir(parents=True)
-    (tmp_path / "cache" / before / "mobility" / "__init__.py").write_text("")
+    assert corebuild.built_dir() is None  # not whole: no list of its modules
+    (tmp_path / "cache" / before / corebuild.MANIFEST).write_text("{}")
     assert corebuild.built_dir() == str(tmp_path / "cache" / before)
     with open(src / "ticks.py", "a") as f:
         f.write("\n# an edit\n")
@@ -66,3 +67,45 @@ def test_without_cython_the_python_sources_run(monkeypatch):
     assert corebuild.digest() is None and corebuild.built_dir() is None
     with pytest.raises(RuntimeError, match="Cython is not installed"):
         corebuild.build()
+
+
+def test_old_builds_go_recent_ones_stay(tmp_path, monkeypatch):
+    """Several processes (and checkouts of a shared environment) may use builds at once: after a
+    build, only those neither among the KEEP most recently used nor used within KEEP_S go."""
+    monkeypatch.setattr(corebuild, "CACHE", str(tmp_path))
+    now = 1e9
+    ages = {"a": 10, "b": 20, "c": 30, "d": 40, "e": 50, "f": 2 * corebuild.KEEP_S}
+    ages.update({"g": 3 * corebuild.KEEP_S, "build-x": 5 * corebuild.KEEP_S, "build-y": 60})
+    for name, age in ages.items():
+        (tmp_path / name).mkdir()
+        os.utime(tmp_path / name, (now - age, now - age))
+    corebuild.prune(keep=str(tmp_path / "g"), now=now)
+    # the 4 most recent stay, e used a minute ago too, f and build-x are old, g is the new one
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "build-y", "c", "d", "e", "g"]
+
+
+def test_the_simulator_chooses_once_and_says_which(tmp_path):
+    """hosttools.sim chooses when it is imported: the build, unless ROAM_CORE=python or the core
+    was imported from its sources before; all of the build's modules, or none."""
+    corebuild.build()
+    script = (
+        "import sys\n"
+        "if sys.argv[1] == 'first': import mobility.ticks\n"
+        "import hosttools.sim.world, mobility.agent\n"
+        "from hosttools import corebuild\n"
+        "files = [sys.modules[m].__file__ for m in ('hosttools.sim.world', 'mobility.agent')]\n"
+        "print(corebuild.selected(), *[f.endswith('.py') for f in files])\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(corebuild.ROOT) + os.pathsep + corebuild.FIRMWARE_DIR)
+    env.pop("ROAM_CORE", None)
+
+    def which(arg, **more):
+        out = subprocess.run(
+            [sys.executable, "-c", script, arg], env=dict(env, **more), capture_output=True,
+            text=True, check=True,
+        )  # fmt: skip
+        return out.stdout.split()
+
+    assert which("-") == ["compiled", "False", "False"]
+    assert which("-", ROAM_CORE="python") == ["python", "True", "True"]
+    assert which("first") == ["python", "True", "True"]

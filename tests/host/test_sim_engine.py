@@ -156,15 +156,13 @@ def test_radio_shadowing_is_symmetric_seeded_and_correlated_in_space():
     assert corr(samples[0.5]) > 0.9
     assert 0.25 < corr(samples[10.0]) < 0.5
     assert abs(corr(samples[60.0])) < 0.15
-    # the vectorised form (a cached lattice) gives the same numbers as the scalar one
-    import numpy as np
-
-    xb, yb = np.array([10.0, 20.0, 30.0, 2500.0]), np.array([0.0, 5.0, -5.0, -900.0])
-    many = r.shadow_db_many(1.0, 2.0, xb, yb)
-    one = [r.shadow_db(3, 7, (1.0, 2.0), (x, y)) for x, y in zip(xb, yb, strict=True)]
-    assert many.tolist() == pytest.approx(one)
+    # a cached lattice (cover: what the simulator reads) gives the numbers computed in place
+    places = [(10.0, 0.0), (20.0, 5.0), (30.0, -5.0), (2500.0, -900.0)]
+    fresh = [r.shadow_db(3, 7, (1.0, 2.0), p) for p in places]
+    r.cover(-10.0, -10.0, 40.0, 40.0)
+    assert [r.shadow_db(3, 7, (1.0, 2.0), p) for p in places] == pytest.approx(fresh)
     assert radio.Radio({"shadowing_db": 4.0}, seed=1).shadow_db(0, 1, (1, 2), (30, -5)) == (
-        pytest.approx(one[2])
+        pytest.approx(fresh[2])
     )
 
 
@@ -186,8 +184,7 @@ def test_radio_fast_fading_is_correlated_over_the_coherence_time():
     assert rho(near) > 0.9 and abs(rho(far)) < 0.1
     sd = float(np.std([p for p, _ in far]))
     assert 1.7 < sd < 2.2
-    many = r.fading_db_many(0, np.array([4, 7]), 123456)
-    assert many.tolist() == pytest.approx([r.fading_db(0, 4, 123456), r.fading_db(7, 0, 123456)])
+    assert r.fading_db(0, 4, 123456) == r.fading_db(4, 0, 123456)  # symmetric
 
 
 def test_radio_rejects_bad_config():
@@ -197,17 +194,28 @@ def test_radio_rejects_bad_config():
         radio.Radio({"power": 3})
 
 
-def test_collisions_when_two_hidden_senders_overlap():
+def test_collisions_and_carrier_sense_on_the_medium():
+    """radio.Medium, the simulator's air: two senders 40 m apart whose frames overlap."""
+    import numpy as np
+
     r = radio.Radio({"shadowing_db": 0, "fading_db": 0})
-    m = radio.Medium(r)
-    a = m.start(1, 1, 0, 2000, 0.0, 0.0)
-    m.start(2, 1, 1000, 3000, 40.0, 0.0)
-    # a receiver between both hears them about equally strong: a's frame is lost
-    assert m.collided(a, 3, 20.0, 0.0, int(r.mean_rssi(1, 3, 20.0, (0, 0), (20, 0))))
-    # a receiver right next to a captures a's frame over the far sender
-    assert not m.collided(a, 4, 1.0, 0.0, int(r.mean_rssi(1, 4, 1.0, (0, 0), (1, 0))))
-    # carrier sense: a node near the senders defers until the medium is idle
-    assert m.busy_until(5, 1, 10.0, 0.0, 1500) == 3000
+    # senders 0 and 1; node 2 midway; node 3 next to 0; node 4 10 m from 0
+    X, Y = np.array([0.0, 40.0, 20.0, 1.0, 10.0]), np.zeros(5)
+    on, ch = np.ones(5, dtype=bool), np.ones(5, dtype=np.int16)
+    m = radio.Medium(r, on, ch, np.zeros(5, dtype=bool), np.random.default_rng(1))
+    a = m.start(0, 1, 0, 2000, m.levels(0, 0.0, 0.0, X, Y, 0))
+    m.start(1, 1, 1000, 3000, m.levels(1, 40.0, 0.0, X, Y, 1000))
+    idx, rssi = m.receptions(a, 60, 2000, -2, False)
+    # node 2 hears both about equally strong: a's frame is lost; node 1 was sending (half
+    # duplex); node 3 and 4 capture it over the farther sender (more than capture_db stronger)
+    assert idx == [3, 4] and m.collisions == 2 and m.lost == 0
+    assert rssi == [round(r.mean_rssi(0, j, X[j], (0, 0), (X[j], 0))) for j in idx]
+    # carrier sense: node 4 senses the medium busy until the later frame ends, but not within
+    # a slot of its start (CCA time)
+    assert m.busy_until(4, 1500) == 3000 and m.busy_until(4, 1010) == 2000
+    # another channel hears nothing of it
+    ch[3] = 6
+    assert m.receptions(a, 60, 2000, -2, False)[0] == [4]
 
 
 def test_flooding_storm_costs_deferrals_and_collisions(tmp_path):
@@ -383,20 +391,20 @@ def test_a_sender_levels_are_reused_only_within_the_reuse_time(tmp_path, monkeyp
     at most every RX_REUSE_US), later frames get fresh ones."""
     from hosttools.sim import world as world_mod
 
-    computed = []  # (time, sender) of every rx_means
+    computed = []  # (time, sender) of every Medium.levels
     starts = []  # (time, sender) of every transmission start that reached the air
-    real_rx, real_on_air = world_mod.World._rx_means, world_mod.World._on_air
+    real_levels, real_start = radio.Medium.levels, radio.Medium.start
 
-    def rx_means(self, nd, x, y):
-        computed.append((self.eng.now, nd.idx))
-        return real_rx(self, nd, x, y)
+    def levels(self, sender, x, y, X, Y, now):
+        computed.append((now, sender))
+        return real_levels(self, sender, x, y, X, Y, now)
 
-    def on_air(self, nd, t0, t1, rx):
-        starts.append((t0, nd.idx))
-        return real_on_air(self, nd, t0, t1, rx)
+    def start(self, sender, channel, t0, t1, rx):
+        starts.append((t0, sender))
+        return real_start(self, sender, channel, t0, t1, rx)
 
-    monkeypatch.setattr(world_mod.World, "_rx_means", rx_means)
-    monkeypatch.setattr(world_mod.World, "_on_air", on_air)
+    monkeypatch.setattr(radio.Medium, "levels", levels)
+    monkeypatch.setattr(radio.Medium, "start", start)
     sc = scenario.load("walk")
     sc.duration_s = 15
     _, world = run.run(sc, 1, str(tmp_path), write=False, jobs=1)

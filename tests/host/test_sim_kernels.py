@@ -1,15 +1,25 @@
-"""The simulator's speed-ups change no result (docs/SIMULATOR.md "Performance"): the compiled
-radio arithmetic (hosttools.sim.kernels) against the numpy expressions of hosttools.radio
-(the sharing of decodings: test_sim_sharing.py)."""
+"""The simulator's speed-ups change no result (docs/SIMULATOR.md "Performance"): the radio
+model's fast back end (hosttools.radio_kernels, every node at once, as radio.Medium runs it)
+against the model's own link-by-link formulas (hosttools.radio.Radio, as the lab's air runs
+them). (The sharing of decodings: test_sim_sharing.py.)"""
 
 import numpy as np
 
 from hosttools import radio as radio_mod
-from hosttools.sim import kernels
+from hosttools import radio_kernels as kernels
 from hosttools.sim.roles import FIRMWARE_DIR  # noqa: F401  (puts the core on sys.path)
 
 
-def test_rx_means_kernel_equals_the_numpy_link_budget():
+def _mean_rssi(r, sender, x, y, X, Y, near):
+    """Radio.mean_rssi from (x, y) to every node (-inf where not near): the reference."""
+    want = np.full(len(X), -np.inf)
+    for b in np.flatnonzero(near):
+        d = float(np.hypot(X[b] - x, Y[b] - y))
+        want[b] = r.mean_rssi(sender, b, d, (x, y), (X[b], Y[b]))
+    return want
+
+
+def test_rx_means_kernel_equals_the_link_budget():
     r = radio_mod.Radio({}, seed=7)
     g = np.random.default_rng(3)
     n = 600
@@ -28,8 +38,7 @@ def test_rx_means_kernel_equals_the_numpy_link_budget():
     d2 = (X - x) ** 2 + (Y - y) ** 2
     near = d2 <= reach2
     near[sender] = False
-    want = np.full(n, -np.inf)
-    want[near] = r.mean_rssi_many(x, y, X[near], Y[near], d2[near])
+    want = _mean_rssi(r, sender, x, y, X, Y, near)
     assert np.isneginf(out[~near]).all()
     np.testing.assert_allclose(out[near], want[near], rtol=0, atol=1e-9)
     # the spatial order is a permutation and changes no value
@@ -51,6 +60,31 @@ def test_rx_means_kernel_equals_the_numpy_link_budget():
         X, Y, x, y, sender, reach2, 0.0, 1.0, pairs, i0, j0, 0.5 / r2.lattice_step, 4.0, out,
         np.arange(n),
     )  # fmt: skip
+
+
+def test_medium_levels_grow_the_lattice_and_equal_the_link_budget():
+    """radio.Medium.levels from a radio without a lattice yet: grown to every midpoint within
+    reach (also when a sender moves off it), the kernel's values then equal Radio.mean_rssi."""
+    r = radio_mod.Radio({}, seed=5)
+    g = np.random.default_rng(8)
+    n = 200
+    X = g.uniform(0, 600, n)
+    Y = g.uniform(0, 600, n)
+    on, ch, seen = np.ones(n, dtype=bool), np.ones(n, dtype=np.int16), np.zeros(n, dtype=bool)
+    m = radio_mod.Medium(r, on, ch, seen, np.random.default_rng(1))
+    grown = []
+    for sender, x, y in ((3, float(X[3]), float(Y[3])), (4, 750.0, 650.0)):
+        X[sender], Y[sender] = x, y
+        got = m.levels(sender, x, y, X, Y, 0)
+        grown.append(r._lattice[2].shape)
+        near = (X - x) ** 2 + (Y - y) ** 2 <= m.reach2
+        near[sender] = False
+        assert near.sum() > 20
+        np.testing.assert_allclose(
+            got[near], _mean_rssi(r, sender, x, y, X, Y, near)[near], rtol=0, atol=1e-9
+        )
+        assert np.isneginf(got[~near]).all()
+    assert grown[1] != grown[0]  # the second sender's links were off the first lattice
 
 
 def _slots(n, rows):
@@ -81,7 +115,7 @@ def _receptions(r, slots, slot, on, ch, to, seen, sniff, t_us, payload, U, u=0):
 
 
 def test_receptions_kernel_equals_the_radio_model():
-    """Candidates, fading, packet error rate (hosttools.radio's numpy expressions), one uniform
+    """Candidates, fading, packet error rate (Radio.fading_db, Radio.p_loss), one uniform
     per candidate in index order, then capture and half duplex against the overlapping
     transmissions only (same channel, overlapping in time)."""
     r = radio_mod.Radio({}, seed=11)
@@ -109,8 +143,8 @@ def test_receptions_kernel_equals_the_radio_model():
     got = _receptions(r, slots, 0, on, ch, -2, seen, True, t_us, payload, U)
     idx, rssi, lost, collided, u = got
     cand = np.flatnonzero((rx >= r.audible_floor()) & on & (ch == 1))
-    level = rx[cand] + r.fading_db_many(sender, cand, t_us)
-    ok = U[: len(cand)] >= r.p_loss_many(level, payload)
+    level = rx[cand] + np.array([r.fading_db(sender, int(j), t_us) for j in cand])
+    ok = U[: len(cand)] >= np.array([r.p_loss(v, payload) for v in level])
     heard, mean = cand[ok], np.rint(level[ok])
     hit = (heard == 3) | (loud[heard] > mean - r.capture_db)
     assert u == len(cand) and lost == len(cand) - ok.sum() and collided == hit.sum() > 1

@@ -1,16 +1,16 @@
-"""The simulator's per-transmission radio arithmetic, compiled (numba).
+"""The radio model's fast back end: hosttools.radio for every node at once, compiled (numba).
 
-A transmission needs the mean RSSI at every node within reach (about 1,000 nodes in the city)
-and, at its end, the fast fading and packet error rate at every candidate hearer. As numpy
-expressions that is some eighty array operations per frame on small arrays, where the cost is
-numpy's per-call overhead, not the arithmetic; one compiled loop per step does the same
-arithmetic element by element in a few microseconds.
+A transmission in the simulator needs the mean RSSI at every node within reach (about 1,000
+nodes in the city) and, at its end, the fast fading and packet error rate at every candidate
+hearer. As numpy expressions that was some eighty array operations per frame on small arrays,
+where the cost is numpy's per-call overhead, not the arithmetic; one compiled loop per step
+does the arithmetic element by element in a few microseconds.
 
-These functions compute exactly the formulas of hosttools.radio (Radio.mean_rssi_many,
-shadow_db_many, fading_db_many, p_loss_many), in the same order of operations, so a run gives
-the results it gave with the numpy expressions (tests/host/test_sim_kernels.py compares them;
-transcendental functions may differ from numpy's vectorised ones in the last bit, which moves
-no threshold in practice). The lab's air does not use them: it sends a frame at a time.
+These functions compute the formulas of hosttools.radio.Radio for one link (mean_rssi with
+shadow_db, fading_db, p_loss), link after link; tests/host/test_sim_kernels.py compares them
+with those (transcendental functions may differ in the last bit). hosttools.radio.Medium calls
+them; the lab's air does not: it sends a frame at a time (Radio's own methods). `positions`
+gives them every node's position along the simulator's linear legs.
 """
 
 import numpy as np
@@ -67,11 +67,11 @@ def _spread16(v):
 
 @njit(cache=True)
 def rx_means(X, Y, x, y, sender, reach2, base, half_ten_n, pairs, i0, j0, inv2h, sigma, out, order):
-    """Mean RSSI of a transmission from (x, y) at every node into out (-inf beyond reach2 and
-    at the sender); `pairs` is the lattice from pair_rows(), `order` every node index once
-    (spatial_order: any order gives the same values, a spatial one is faster). Returns False,
-    leaving out incomplete, when a link's midpoint falls outside the shadowing lattice (the
-    caller grows it and calls again)."""
+    """Mean RSSI (Radio.mean_rssi) of a transmission from (x, y) at every node into out (-inf
+    beyond reach2 and at the sender); `pairs` is the lattice from pair_rows(), `order` every
+    node index once (spatial_order: any order gives the same values, a spatial one is faster).
+    Returns False, leaving out incomplete, when a link's midpoint falls outside the shadowing
+    lattice (the caller grows it and calls again)."""
     ni = pairs.shape[0]
     nj = pairs.shape[1] - 1
     for k in range(order.shape[0]):
@@ -135,8 +135,8 @@ def _hnorm(base, key):
 @njit(cache=True)
 def _level_and_loss(lv, a, b, b0, b1, w0, w1, fading, g0, sensitivity, hearing_floor, bits):
     """(frame RSSI, loss probability) of a frame of `bits` bits from node a at node b whose
-    mean RSSI is lv: plus the link's fast fading (Radio.fading_db_many with the two bin bases
-    b0, b1 and weights w0, w1), then the DBPSK packet error rate (Radio.p_loss_many)."""
+    mean RSSI is lv: plus the link's fast fading (Radio.fading_db with the two bin bases b0, b1
+    and weights w0, w1), then the DBPSK packet error rate (Radio.p_loss)."""
     lo = a if a < b else b
     hi = b if a < b else a
     key = (lo << _S32) | hi
