@@ -12,7 +12,17 @@ import json
 import os
 
 PATH = "config.json"
-ROLES = ("agent", "mobile", "host", "home", "router")
+# The roles a board runs (the config's "role"): its name, and the protocol core's module and
+# class that run it (driver.make_role). The one list of role names: the host checks fleet files
+# and scenarios against it too (hosttools/firmware.py).
+ROLE_CLASSES = (
+    ("agent", "mobility.agent", "Agent"),
+    ("mobile", "mobility.mobile", "MobileNode"),
+    ("host", "mobility.host", "Host"),
+    ("home", "mobility.home", "HomeAgent"),
+    ("router", "mobility.router", "Router"),
+)
+ROLES = tuple(r[0] for r in ROLE_CLASSES)
 
 
 class ConfigError(ValueError):
@@ -57,7 +67,7 @@ def validate(cfg, where=PATH):
         if name not in cfg:
             raise ConfigError("%s: missing %r (need role, node_id, address, keys)" % (where, name))
     if cfg["role"] not in ROLES:
-        raise ConfigError("%s: role %r is not one of %s" % (where, cfg["role"], ", ".join(ROLES)))
+        raise ConfigError(_no_role(where, cfg["role"]))
     nid = cfg["node_id"]
     if not isinstance(nid, int) or isinstance(nid, bool) or not 0 <= nid <= 0xFFFF:
         raise ConfigError("%s: node_id must be an integer 0..65535, got %r" % (where, nid))
@@ -80,6 +90,19 @@ def validate(cfg, where=PATH):
             " got %r" % (where, cfg["collector"])
         )
     return cfg
+
+
+def _no_role(where, role):
+    return "%s: role %r is not one of %s" % (where, role, ", ".join(ROLES))
+
+
+def role_class(role, where=PATH):
+    """The protocol core's class that runs ``role`` (imported now); ConfigError when ``role``
+    is not one of ROLES."""
+    for name, module, cls in ROLE_CLASSES:
+        if name == role:
+            return getattr(__import__(module, None, None, (cls,)), cls)
+    raise ConfigError(_no_role(where, role))
 
 
 # The log in the field (docs/FIRMWARE.md): name, lowest, highest.

@@ -39,8 +39,6 @@ B_EXPIRY = const(3)
 
 
 class Agent(Node):
-    ROLE = "agent"
-
     def __init__(self, config, rand, now):
         Node.__init__(self, config, rand, now)
         self.adv_interval_ms = cfg_int(

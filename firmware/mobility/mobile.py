@@ -74,8 +74,6 @@ class AgentInfo:
 
 
 class MobileNode(Node):
-    ROLE = "mobile"
-
     def __init__(self, config, rand, now):
         Node.__init__(self, config, rand, now)
         policy = config.get("policy", "roam")
