@@ -9,7 +9,6 @@ import numpy as np
 
 from hosttools import radio as radio_mod
 from hosttools.sim import kernels, run, scenario
-from hosttools.sim.roles import FIRMWARE_DIR  # noqa: F401  (puts the core on sys.path)
 from mobility import advert, auth, ipv4
 
 
