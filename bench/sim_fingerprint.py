@@ -161,7 +161,9 @@ def main(argv: list[str] | None = None) -> int:
             round(statistics.median(walls[side]), 3), "s"
         )
         f["city_%ds_wall_%s_min_s" % (CITY_S, side)] = figure(round(min(walls[side]), 3), "s")
-    f["city_wall_here_over_base"] = figure(round(min(walls["here"]) / min(walls["base"]), 3), "x")
+    if walls["here"]:
+        ratio = round(min(walls["here"]) / min(walls["base"]), 3)
+        f["city_wall_here_over_base"] = figure(ratio, "x")
     write_result("sim_fingerprint", f)
     print(
         "compared with %s: %s"
