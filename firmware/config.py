@@ -12,17 +12,16 @@ import json
 import os
 
 PATH = "config.json"
-# The roles a board runs (the config's "role"): its name, and the protocol core's module and
-# class that run it (driver.make_role). The one list of role names: the host checks fleet files
-# and scenarios against it too (hosttools/firmware.py).
+# The roles a board runs (the config's "role"), each with the protocol core's class that runs it,
+# in the module mobility.<role> (driver.make_role). The one list of role names: the host checks
+# fleet files and scenarios against it too (hosttools/firmware.py).
 ROLE_CLASSES = (
-    ("agent", "mobility.agent", "Agent"),
-    ("mobile", "mobility.mobile", "MobileNode"),
-    ("host", "mobility.host", "Host"),
-    ("home", "mobility.home", "HomeAgent"),
-    ("router", "mobility.router", "Router"),
+    ("agent", "Agent"),
+    ("mobile", "MobileNode"),
+    ("host", "Host"),
+    ("home", "HomeAgent"),
+    ("router", "Router"),
 )
-ROLES = tuple(r[0] for r in ROLE_CLASSES)
 
 
 class ConfigError(ValueError):
@@ -66,8 +65,7 @@ def validate(cfg, where=PATH):
     for name in ("role", "node_id", "address", "keys"):
         if name not in cfg:
             raise ConfigError("%s: missing %r (need role, node_id, address, keys)" % (where, name))
-    if cfg["role"] not in ROLES:
-        raise ConfigError(_no_role(where, cfg["role"]))
+    _class_name(cfg["role"], where)
     nid = cfg["node_id"]
     if not isinstance(nid, int) or isinstance(nid, bool) or not 0 <= nid <= 0xFFFF:
         raise ConfigError("%s: node_id must be an integer 0..65535, got %r" % (where, nid))
@@ -92,17 +90,19 @@ def validate(cfg, where=PATH):
     return cfg
 
 
-def _no_role(where, role):
-    return "%s: role %r is not one of %s" % (where, role, ", ".join(ROLES))
+def _class_name(role, where):
+    for name, cls in ROLE_CLASSES:
+        if name == role:
+            return cls
+    roles = ", ".join([r[0] for r in ROLE_CLASSES])
+    raise ConfigError("%s: role %r is not one of %s" % (where, role, roles))
 
 
 def role_class(role, where=PATH):
     """The protocol core's class that runs ``role`` (imported now); ConfigError when ``role``
-    is not one of ROLES."""
-    for name, module, cls in ROLE_CLASSES:
-        if name == role:
-            return getattr(__import__(module, None, None, (cls,)), cls)
-    raise ConfigError(_no_role(where, role))
+    is not one of ROLE_CLASSES."""
+    cls = _class_name(role, where)
+    return getattr(__import__("mobility." + role, None, None, (cls,)), cls)
 
 
 # The log in the field (docs/FIRMWARE.md): name, lowest, highest.

@@ -252,7 +252,7 @@ class Driver:
 
 def make_role(cfg, rand, now):
     """The role cfg["role"] names (config.ROLE_CLASSES), built from cfg; config.ConfigError
-    naming the role when it is none of config.ROLES."""
+    naming the role when it is none of them."""
     import config
 
     return config.role_class(cfg["role"])(cfg, rand, now)

@@ -27,8 +27,8 @@ def use() -> None:
 @cache
 def config() -> ModuleType:
     """firmware/config.py, loaded under its own name (a top-level ``config`` could be anyone's):
-    its validate() is the contract for a board's config.json, its ROLES the roles a board
-    runs."""
+    its validate() is the contract for a board's config.json, its ROLE_CLASSES the roles a
+    board runs."""
     spec = importlib.util.spec_from_file_location(
         "roam_firmware_config", FIRMWARE_DIR / "config.py"
     )
@@ -39,8 +39,8 @@ def config() -> ModuleType:
 
 
 def roles() -> tuple[str, ...]:
-    """The roles a board runs (firmware/config.py ROLES): the only list of them."""
-    return tuple(config().ROLES)
+    """The roles a board runs (firmware/config.py ROLE_CLASSES): the only list of them."""
+    return tuple(name for name, _cls in config().ROLE_CLASSES)
 
 
 def core(name: str) -> ModuleType:

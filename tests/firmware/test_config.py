@@ -90,8 +90,8 @@ class ConfigTest(unittest.TestCase):
             "home": "HomeAgent",
             "router": "Router",
         }
-        self.assertEqual(sorted(config.ROLES), sorted(names))
-        for role in config.ROLES:
+        self.assertEqual(sorted(r[0] for r in config.ROLE_CLASSES), sorted(names))
+        for role in names:
             self.assertEqual(config.role_class(role).__name__, names[role])
         try:
             config.role_class("home_agent")
