@@ -12,7 +12,16 @@ import json
 import os
 
 PATH = "config.json"
-ROLES = ("agent", "mobile", "host", "home", "router")
+# The roles a board runs (the config's "role"), each with the protocol core's class that runs it,
+# in the module mobility.<role> (driver.make_role). The one list of role names: the host checks
+# fleet files and scenarios against it too (hosttools/firmware.py).
+ROLE_CLASSES = (
+    ("agent", "Agent"),
+    ("mobile", "MobileNode"),
+    ("host", "Host"),
+    ("home", "HomeAgent"),
+    ("router", "Router"),
+)
 
 
 class ConfigError(ValueError):
@@ -56,8 +65,7 @@ def validate(cfg, where=PATH):
     for name in ("role", "node_id", "address", "keys"):
         if name not in cfg:
             raise ConfigError("%s: missing %r (need role, node_id, address, keys)" % (where, name))
-    if cfg["role"] not in ROLES:
-        raise ConfigError("%s: role %r is not one of %s" % (where, cfg["role"], ", ".join(ROLES)))
+    _class_name(cfg["role"], where)
     nid = cfg["node_id"]
     if not isinstance(nid, int) or isinstance(nid, bool) or not 0 <= nid <= 0xFFFF:
         raise ConfigError("%s: node_id must be an integer 0..65535, got %r" % (where, nid))
@@ -80,6 +88,21 @@ def validate(cfg, where=PATH):
             " got %r" % (where, cfg["collector"])
         )
     return cfg
+
+
+def _class_name(role, where):
+    for name, cls in ROLE_CLASSES:
+        if name == role:
+            return cls
+    roles = ", ".join([r[0] for r in ROLE_CLASSES])
+    raise ConfigError("%s: role %r is not one of %s" % (where, role, roles))
+
+
+def role_class(role, where=PATH):
+    """The protocol core's class that runs ``role`` (imported now); ConfigError when ``role``
+    is not one of ROLE_CLASSES."""
+    cls = _class_name(role, where)
+    return getattr(__import__("mobility." + role, None, None, (cls,)), cls)
 
 
 # The log in the field (docs/FIRMWARE.md): name, lowest, highest.

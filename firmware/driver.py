@@ -251,18 +251,11 @@ class Driver:
 
 
 def make_role(cfg, rand, now):
-    role = cfg["role"]
-    if role == "agent":
-        from mobility.agent import Agent as cls
-    elif role == "mobile":
-        from mobility.mobile import MobileNode as cls
-    elif role == "host":
-        from mobility.host import Host as cls
-    elif role == "home":
-        from mobility.home import HomeAgent as cls
-    else:
-        from mobility.router import Router as cls
-    return cls(cfg, rand, now)
+    """The role cfg["role"] names (config.ROLE_CLASSES), built from cfg; config.ConfigError
+    naming the role when it is none of them."""
+    import config
+
+    return config.role_class(cfg["role"])(cfg, rand, now)
 
 
 def main(boot=None):

@@ -1,7 +1,7 @@
-"""The firmware's own modules on the host: the field log's wire format and key derivation
-(firmware/fieldlog), the update service's messages (firmware/update), the protocol core
-(firmware/mobility). One code path: the host imports the
-very files that run on a board.
+"""The firmware's own modules on the host: the board config's checks and its roles
+(firmware/config.py), the field log's wire format and key derivation (firmware/fieldlog), the
+update service's messages (firmware/update), the protocol core (firmware/mobility). One code
+path: the host imports the very files that run on a board.
 
 ``use()`` puts ``firmware/`` on ``sys.path`` (appended; the simulator's compiled core, when
 hosttools.sim chose it, is found before sys.path: hosttools/corebuild.py).
@@ -10,7 +10,9 @@ hosttools.sim chose it, is found before sys.path: hosttools/corebuild.py).
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
+from functools import cache
 from pathlib import Path
 from types import ModuleType
 
@@ -26,6 +28,31 @@ def module(name: str) -> ModuleType:
     """The firmware module ``name`` ("fieldlog.wire"), imported from firmware/."""
     use()
     return importlib.import_module(name)
+
+
+@cache
+def config() -> ModuleType:
+    """firmware/config.py, loaded under its own name (a top-level ``config`` could be anyone's):
+    its validate() is the contract for a board's config.json, its ROLE_CLASSES the roles a
+    board runs."""
+    spec = importlib.util.spec_from_file_location(
+        "roam_firmware_config", FIRMWARE_DIR / "config.py"
+    )
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def roles() -> tuple[str, ...]:
+    """The roles a board runs (firmware/config.py ROLE_CLASSES): the only list of them."""
+    return tuple(name for name, _cls in config().ROLE_CLASSES)
+
+
+def core(name: str) -> ModuleType:
+    """firmware/mobility/<name>.py: a module of the protocol core."""
+    use()
+    return importlib.import_module("mobility." + name)
 
 
 def fieldlog_wire() -> ModuleType:

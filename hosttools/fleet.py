@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hosttools import firmware
 from hosttools.errors import RoamError
 
 REPO_DIR = Path(__file__).resolve().parent.parent
@@ -54,17 +55,16 @@ def boards_path() -> Path:
     return Path(os.environ.get("ROAM_BOARDS_DIR") or BOARDS_DIR)
 
 
-ROLES = ("agent", "mobile", "host", "home", "router")
+ROLES = firmware.roles()  # firmware/config.py: the roles a board runs
 # Keys of a board entry that only the host uses; the rest go into config.json. `pos` is where
 # the board stands in the field, in metres (the dashboard's map).
 HOST_ONLY = ("name", "serial", "port", "board", "node_id", "address", "pos")
-KEY_SPI = {"cell": 0x100, "region": 0x200}
-# The fleet's log secret (keys file name "log"): each board gets its own key derived from it
-# (SPI_LOG), agents the secret too (SPI_LOG_SECRET: they check what they relay).
-SPI_LOG = 0x300
-SPI_LOG_SECRET = 0x301
-SPI_UPDATE = 0x400  # a board's own update key (firmware/update/wire.py)
-DERIVED = ("log", "update")  # fleet secrets a board holds only a key derived from
+# Keys by name: the core's cell and region keys, a node's home key (their SPIs: key_spi).
+KEY_NAMES = ("cell", "region", "home")
+# Fleet secrets a board holds only a key derived from (derived_keys): the log secret (each
+# board its own log key, agents the secret too: they check what they relay) and the update
+# secret (each board its own update key).
+DERIVED = ("log", "update")
 FIELD_PORT = 4345
 # [field]: how the laptop reaches the field (docs/USER_GUIDE.md "The field without cables").
 FIELD_KEYS = ("collector", "air", "ssid", "port")
@@ -508,7 +508,7 @@ def _key_table(table: Any, p: Path, section: str) -> dict[str, Secret]:
         if not isinstance(v, str) or not HEX_RE.match(v) or not 16 <= len(v) // 2 <= 64:
             # Name the key, never its value.
             raise RoamError("keys file %s: [%s] %s must be 16..64 bytes of hex" % (p, section, k))
-        if k not in KEY_SPI and k not in ("home",) + DERIVED:
+        if k not in KEY_NAMES + DERIVED:
             try:
                 int(k, 0)
             except ValueError:
@@ -543,32 +543,34 @@ def board_config(board: Board, keys: Keys | None, collector: str | None = None) 
 
 
 def derived_keys(name: str, secret_hex: str, node: int, role: str) -> dict[str, str]:
-    """What a board holds of the fleet secret ``name`` (log, update). {SPI: hex}."""
+    """What a board holds of the fleet secret ``name`` (log, update). {SPI: hex}, the SPI the
+    firmware reads it by (firmware/update/wire.py SPI_UPDATE)."""
     if name == "log":
         return log_keys(secret_hex, node, role)
-    from hosttools.firmware import update_key
-
-    return {str(SPI_UPDATE): update_key(bytes.fromhex(secret_hex), node).hex()}
+    spi = firmware.update_wire().SPI_UPDATE
+    return {str(spi): firmware.update_key(bytes.fromhex(secret_hex), node).hex()}
 
 
 def log_keys(secret_hex: str, node: int, role: str) -> dict[str, str]:
     """What a board holds of the fleet's log secret: its own derived log key, and, on an
-    agent, the secret itself (it checks the lines it relays). {SPI: hex}."""
-    from hosttools.firmware import log_key
-
-    out = {str(SPI_LOG): log_key(bytes.fromhex(secret_hex), node).hex()}
+    agent, the secret itself (it checks the lines it relays). {SPI: hex}, the SPIs the firmware
+    reads them by (firmware/fieldlog/wire.py SPI_LOG, SPI_LOG_SECRET)."""
+    wire = firmware.fieldlog_wire()
+    out = {str(wire.SPI_LOG): firmware.log_key(bytes.fromhex(secret_hex), node).hex()}
     if role == "agent":
-        out[str(SPI_LOG_SECRET)] = secret_hex
+        out[str(wire.SPI_LOG_SECRET)] = secret_hex
     return out
 
 
 def key_spi(name: str, node_id: int) -> int:
-    """The SPI a key name stands for (cell, region, home, or the number itself)."""
+    """The SPI a key name stands for (cell, region, home: the core's, firmware/mobility/auth.py;
+    or the number itself)."""
+    if name not in KEY_NAMES:
+        return int(name, 0)
+    auth = firmware.core("auth")
     if name == "home":
-        return 0x10000 + node_id
-    if name in KEY_SPI:
-        return KEY_SPI[name]
-    return int(name, 0)
+        return int(auth.spi_home(node_id))
+    return int(auth.SPI_CELL if name == "cell" else auth.SPI_REGION)
 
 
 def redact(cfg: Mapping[str, Any]) -> dict[str, Any]:

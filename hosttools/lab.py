@@ -9,8 +9,10 @@ pseudo terminal, and writes:
   id, address, MAC and pty (``roam lab status`` reads it, ``roam lab down`` removes it);
 * a fleet file and a keys file (default ``<lab dir>/fleet.toml`` and ``keys.toml``) in the
   format of hosttools/fleet.py, so that ``roam deploy / provision / logs / test --fleet`` work
-  on the virtual boards as on real ones. The role configs come from the simulator's own
-  builder (hosttools/sim/roles.py), so a node is configured in the lab as in the simulator;
+  on the virtual boards as on real ones. The boards' identities, configs and positions come
+  from the field's layout (hosttools/sim/layout.py), the simulator's too, so a node is the same
+  node in the lab as in a simulated run; the lab uses none of the simulator's machinery
+  (its world, its core hosts);
 * ``<lab dir>/console/<board>.log``: everything each board printed (a copy; the pty carries
   the same bytes to whoever opens it).
 
@@ -25,7 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -47,8 +48,6 @@ SSID = "roam-backbone"  # the access point every backbone node joins
 COLLECTOR = "10.77.0.2:4345"
 CONTROL = "control.sock"  # the daemon's control socket (unplug, plug, start, power)
 BOARD_TYPE = "esp32"
-# Scenario sections that name nodes, for --nodes.
-IF_BACKBONE = 1
 
 
 # -- the scenario, shortened and sped up -------------------------------------------------------
@@ -168,37 +167,18 @@ def load_scenario(name: str, nodes: list[str] | None = None, speed: float = 1.0)
     return sc
 
 
-# -- the boards' configs, built as the simulator builds them ------------------------------------
-
-
-def _mac_text(b: bytes) -> str:
-    return ":".join("%02x" % x for x in b)
-
-
-def _jsonable(v: Any) -> Any:
-    """A role config value as config.json holds it: bytes -> hex ('aa:bb:..' for 6-byte link
-    addresses, which the core's parse_mac and parse_link both read), dict keys -> str."""
-    if isinstance(v, (bytes, bytearray)):
-        return _mac_text(bytes(v)) if len(v) == 6 else bytes(v).hex()
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items() if x is not None}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, float) and v.is_integer():
-        return int(v)
-    return v
+# -- the boards' configs: the field's layout, as the simulator lays it out ---------------------
 
 
 class NodeConfig:
-    """One node of the lab: identity, radio MAC, position at t=0 and its config.json."""
+    """One node of the lab: identity, radio MAC and its config.json."""
 
-    def __init__(self, spec, mac: bytes, config: dict[str, Any]):
-        self.spec = spec
-        self.name = spec.id
-        self.role = spec.role
-        self.mac = _mac_text(mac)
+    def __init__(self, fn, mac: str, config: dict[str, Any]):
+        self.name = fn.id
+        self.role = fn.role
+        self.mac = mac
         self.config = config
-        self.node_id = config["node_id"]
+        self.node_id = fn.node_id
         self.address = config["address"]
 
 
@@ -219,82 +199,29 @@ def speed_up(cfg: dict[str, Any], role: str, k: float) -> None:
         cfg["rank"] = rank
 
 
-class _FieldNode:
-    """What RoleFactory reads of a simulated node (hosttools/sim/world.py SimNode)."""
-
-    def __init__(self, spec, factory, channel: int):
-        i = spec.index
-        self.idx = i
-        self.spec = spec
-        self.id = spec.id
-        self.kind = spec.role
-        self.boot = 0
-        self.region = spec.region
-        self.channel = spec.channel or channel
-        # identities as the simulator gives them (World._add_node): the address from the role
-        # factory, MAC 02:52:4d + index, backbone link address = address + UDP port 4344
-        self.addr = factory.address(spec)
-        self.mac = bytes((0x02, 0x52, 0x4D, (i >> 16) & 0xFF, (i >> 8) & 0xFF, i & 0xFF))
-        self.bb = self.addr + b"\x10\xf8" if spec.backbone else None
-
-
-class _Field:
-    """The part of the simulator's World that RoleFactory reads: the scenario, the nodes, the
-    seed (no air, no engine: the lab has its own)."""
-
-    def __init__(self, sc, factory, seed: int):
-        from hosttools import radio as radio_mod
-
-        self.sc = sc
-        self.seed = int(seed)
-        self.col = None
-        channel = radio_mod.Radio(sc.radio, seed=self.seed).channel
-        self.nodes = [_FieldNode(spec, factory, channel) for spec in sc.nodes]
-
-
 def build_configs(sc, seed: int = 1, speed: float = 1.0) -> list[NodeConfig]:
-    """config.json for every node: the simulator's RoleFactory (hosttools/sim/roles.py) builds
-    each role from the scenario exactly as a simulated run does; the lab adds what a board needs
-    on top (role, channel, the backbone access point and static address, its flows) and, for a
-    sped-up field, faster mobility timers (speed_up)."""
-    from hosttools.sim.roles import RoleFactory
+    """config.json for every node: the field's layout (hosttools/sim/layout.py) gives each the
+    config its role gets in a simulated run of the scenario, with its role, channel and flows,
+    on the lab's access point with the laptop as its collector; for a sped-up field, faster
+    mobility timers (speed_up)."""
+    from hosttools.sim.layout import Layout, mac_text
 
-    factory = RoleFactory()
-    world = _Field(sc, factory, seed)
-    factory.prepare(world)
-    by_id = {nd.id: nd for nd in world.nodes}
+    layout = Layout(sc, seed)
     out = []
-    for nd in world.nodes:
-        role = factory.make(world, nd, 0)  # the role object keeps the config it was built from
-        cfg = _jsonable(dict(role.config))
-        # a board counts its own boots (the `epoch` file): a fixed epoch would make every
-        # reboot look like a replay of the boot before
-        cfg.pop("epoch", None)
-        cfg["role"] = nd.kind
-        cfg["channel"] = int(nd.channel)
+    for fn in layout.nodes:
+        cfg = layout.board_config(fn.index, SSID, COLLECTOR)
         if speed != 1.0:
-            speed_up(cfg, nd.kind, speed)
-        if nd.bb is not None:
-            ip = "%d.%d.%d.%d" % tuple(nd.bb[:4])
-            cfg["wifi"] = {"ssid": SSID, "ip": ip, "port": (nd.bb[4] << 8) | nd.bb[5]}
-            cfg["collector"] = COLLECTOR
-        flows = []
-        for f in sc.flows:
-            if f.src == nd.id:
-                dst = by_id[f.dst]
-                flows.append(
-                    {
-                        "to": "%d.%d.%d.%d" % tuple(dst.addr),
-                        "every_ms": max(1, int(round(f.interval_ms))),
-                        "size": int(f.size),
-                        "start_ms": int(round(f.start_s * 1000)),
-                        "stop_ms": int(round(f.stop_s * 1000)),
-                    }
-                )
-        if flows:
-            cfg["flows"] = flows
-        out.append(NodeConfig(nd.spec, nd.mac, cfg))
+            speed_up(cfg, fn.role, speed)
+        out.append(NodeConfig(fn, mac_text(fn.mac), cfg))
     return out
+
+
+def positions(sc, seed: int = 1):
+    """Where the scenario's nodes are at scenario time t: ``.at(name, t)`` (the field's layout
+    moves them as a simulated run does)."""
+    from hosttools.sim.layout import Layout, Positions
+
+    return Positions(Layout(sc, seed))
 
 
 # -- fleet and keys files (hosttools/fleet.py's format) ----------------------------------------
@@ -404,42 +331,6 @@ def write_config(root: Path, cfg: dict[str, Any]) -> None:
     _atomic_write(root / "config.json", json.dumps(cfg, sort_keys=True))
 
 
-# -- movement and faults in real time ----------------------------------------------------------
-
-
-class Mover:
-    """Positions of the scenario's nodes at scenario time t (the simulator's leg generators)."""
-
-    def __init__(self, sc, seed: int = 1):
-        from hosttools.sim import mobility
-
-        self.legs = {}
-        self.cur = {}
-        for spec in sc.nodes:
-            gen = mobility.legs_for(
-                spec.mobility, spec.pos, random.Random(seed * 31 + spec.index), sc.base_dir
-            )
-            self.legs[spec.id] = gen
-            self.cur[spec.id] = next(gen)
-        self.lock = threading.Lock()
-
-    def at(self, name: str, t: float):
-        with self.lock:
-            leg = self.cur.get(name)
-            if leg is None:
-                return None
-            while t >= leg[3]:
-                nxt = next(self.legs[name], None)
-                if nxt is None:
-                    break
-                leg = self.cur[name] = nxt
-            t0, x0, y0, t1, x1, y1 = leg
-            if t1 <= t0 or t <= t0:
-                return (x0, y0)
-            f = min(1.0, (t - t0) / (t1 - t0))
-            return (x0 + (x1 - x0) * f, y0 + (y1 - y0) * f)
-
-
 # -- the daemon ---------------------------------------------------------------------------------
 
 
@@ -499,7 +390,7 @@ class LabDaemon:
         self.dir = lab_dir
         self.sc = sc
         self.nodes = nodes
-        self.mover = Mover(sc, seed)
+        self.mover = positions(sc, seed)
         self.t0: float | None = None  # the scenario clock: None until `roam lab start`
         self.air = Air(
             radio_cfg=sc.radio,
@@ -896,10 +787,10 @@ def up(
     ports = {b["name"]: b["link"] for b in st["boards"]}
     fleet = fleet or d / "fleet.toml"
     keys = keys or fleet.with_name("keys.toml")
-    mover = Mover(sc, seed)
-    positions = {c.name: mover.at(c.name, 0.0) or (0.0, 0.0) for c in configs}
+    mover = positions(sc, seed)
+    at_start = {c.name: mover.at(c.name, 0.0) or (0.0, 0.0) for c in configs}
     secrets = {"log": os.urandom(16).hex(), "update": os.urandom(16).hex()}
-    _atomic_write(fleet, fleet_text(configs, ports, st["air"], positions))
+    _atomic_write(fleet, fleet_text(configs, ports, st["air"], at_start))
     _atomic_write(keys, keys_text(configs, secrets), mode=0o600)
     if provision:
         from hosttools.fleet import derived_keys

@@ -10,18 +10,16 @@ from), and the result is read back and compared. Key values are never printed.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 from collections.abc import Callable
-from functools import cache
-from types import ModuleType
 from typing import Any
 
 import click
 
+from hosttools import firmware
 from hosttools.boardio import board_exec, open_board
 from hosttools.errors import RoamError
-from hosttools.fleet import FIELD_PORT, REPO_DIR, Fleet, board_config, parse_hostport
+from hosttools.fleet import FIELD_PORT, Fleet, board_config, parse_hostport
 from hosttools.targets import (
     BoardProgress,
     Target,
@@ -36,20 +34,8 @@ from hosttools.targets import (
 CONFIG = "config.json"
 
 
-@cache
-def firmware_config() -> ModuleType:
-    """firmware/config.py, loaded under its own name (its validate() is the contract)."""
-    spec = importlib.util.spec_from_file_location(
-        "roam_firmware_config", REPO_DIR / "firmware" / "config.py"
-    )
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def validated(cfg: dict[str, Any], label: str) -> bytes:
-    fc = firmware_config()
+    fc = firmware.config()
     try:
         fc.validate(cfg, "config for %s" % label)
     except fc.ConfigError as exc:

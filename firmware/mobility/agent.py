@@ -45,8 +45,6 @@ OUT_OF_SERVICE = const(2)  # the outage: neither answers nor forwards, and holds
 
 
 class Agent(Node):
-    ROLE = "agent"
-
     def __init__(self, config, rand, now):
         Node.__init__(self, config, rand, now)
         adv_interval_ms = cfg_int(config, "adv_interval_ms", DEFAULT_ADV_INTERVAL_MS, 20, 600000)

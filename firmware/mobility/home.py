@@ -22,8 +22,6 @@ IDLE_WAKE_MS = 3600000  # nothing due: wake once an hour anyway
 
 
 class HomeAgent(Node):
-    ROLE = "home_agent"
-
     def __init__(self, config, rand, now):
         Node.__init__(self, config, rand, now)
         mobiles = config.get("mobiles")

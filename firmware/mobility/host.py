@@ -31,8 +31,6 @@ IDLE_WAKE_MS = const(3600000)  # a host has no timer of its own
 
 
 class Host(Node):
-    ROLE = "host"
-
     def __init__(self, config, rand, now):
         Node.__init__(self, config, rand, now)
         gw = config.get("gateway")

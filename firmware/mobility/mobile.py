@@ -43,8 +43,6 @@ MODE_DIRECT = "direct"  # no agent; host-to-host with the hosts that answered
 
 
 class MobileNode(Node):
-    ROLE = "mobile"
-
     def __init__(self, config, rand, now):
         Node.__init__(self, config, rand, now)
         policy = config.get("policy", "roam")

@@ -99,8 +99,6 @@ def due(now, deadline):
 class Node:
     """Base of every role: never used alone."""
 
-    ROLE = "node"
-
     def __init__(self, config, rand, now):
         if not isinstance(config, dict):
             raise ValueError("config must be a dict, not %r" % (config,))

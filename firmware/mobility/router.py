@@ -33,8 +33,6 @@ class Router(Node):
     (boot counter, from flash), "proxy" (True: set up proxy bindings with correspondents),
     "proxy_lifetime_s"."""
 
-    ROLE = "router"
-
     def __init__(self, config, rand, now):
         Node.__init__(self, config, rand, now)
         self.region = region.Region(

@@ -19,16 +19,10 @@ It is a sans-I/O role like the core's (on_frame / on_timer / next_wake / out) so
 it the same way; it is a simulator tool, never firmware.
 """
 
-from mobility import advert, auth, ipv4, publication, registration
+from mobility import advert, auth, ipv4, publication, registration, ticks
 from mobility.actions import BROADCAST, IF_BACKBONE, IF_RADIO, Actions
 
-TICKS = (1 << 30) - 1
 FAKE_AGENT = b"\x0a\xfa\x00\x01"  # 10.250.0.1: no such agent
-
-
-def _tdiff(a, b):
-    d = (a - b) & TICKS
-    return d - (1 << 30) if d >= (1 << 29) else d
 
 
 class Attacker:
@@ -41,7 +35,7 @@ class Attacker:
         self.replay_delay = int(config.get("replay_delay_ms", 5000))
         self.start_ms = int(config.get("attack_start_s", 10)) * 1000
         self.born = now
-        self.wake = (now + self.start_ms) & TICKS
+        self.wake = ticks.add(now, self.start_ms)
         self.turn = 0
         self.agents = {}  # agent addr -> radio MAC (from the advertisements it hears)
         self.homes = []  # victims' home addresses (from registrations it hears)
@@ -98,7 +92,7 @@ class Attacker:
             self._forge_publication()
         else:
             self._replay(now)
-        self.wake = (now + self.interval) & TICKS
+        self.wake = ticks.add(now, self.interval)
 
     # -- forging -----------------------------------------------------------------------------
 
@@ -194,7 +188,7 @@ class Attacker:
     # -- replaying ---------------------------------------------------------------------------
 
     def _replay(self, now):
-        old = [c for c in self.captured if _tdiff(now, c[0]) >= self.replay_delay]
+        old = [c for c in self.captured if ticks.diff(now, c[0]) >= self.replay_delay]
         if not old:
             return
         t, kind, iface, frame, dst = old[self.rand(16) % len(old)]

@@ -25,16 +25,38 @@ import os
 import pickle
 import platform
 import resource
+from operator import itemgetter
 
 from hosttools.sim import ring
+from mobility.actions import DELIVER, LOG, SEND
+from mobility.ticks import MASK as TICKS_MASK
 
-# inputs: (t_us, node index, op, boot, a, b, c, d); ATTACKED is a FRAME from the attacker
-# (the metrics look at the receiver's state around it: only where the collector is)
-FRAME, SEND, FAIL, ON, OFF, ATTACKED = 0, 1, 2, 3, 4, 5
-# results: (t_us, node index, seq, boot, kind, a, b, c)
-R_SEND, R_DELIVER, R_LOG = 0, 1, 2
-_SEND, _DELIVER = 0, 1  # action kinds in a role's out buffer (firmware/mobility/actions.py)
-TICKS_MASK = (1 << 30) - 1
+# -- the messages between the world and the core hosts ------------------------------------------
+# Flat tuples of one fixed layout each way (one per frame a node hears: a class per message
+# would cost more than the hand-over itself), unpacked whole where they are read.
+#
+# An input, world -> core host: (t_us, node index, op, boot, iface, peer, rssi, data): the time,
+# the node, what happens, the node's boot number when it happened (the results of an earlier
+# life are dropped), and the arguments of the sans-I/O call it becomes (docs/DESIGN.md), None
+# where the op has none:
+#   FRAME     on_frame(iface, peer: the sender's link address, rssi, data: the frame)
+#   ATTACKED  the same, a frame from the attacker (the metrics look at the receiver's state
+#             around it: only where the collector is)
+#   APP_SEND  on_send(peer: the destination address, data: the payload)
+#   FAIL      on_link_failure(iface, peer: the MAC not reached, data: the frame or None)
+#   ON, OFF   power on (the role is built) and off (it is dropped)
+FRAME, APP_SEND, FAIL, ON, OFF, ATTACKED = 0, 1, 2, 3, 4, 5
+# A result, core host -> world: (t_us, node index, seq, boot, kind, iface, mac, data), one action
+# of the node's role as its out buffer holds it (firmware/mobility/actions.py): kind SEND
+# (data to mac on iface), DELIVER (data to the application) or LOG (data = (name, fields)); t_us
+# is when it takes effect (a LOG keeps the input's time), seq numbers a host's results in order.
+RES_T, RES_NODE, RES_SEQ, RES_BOOT, RES_KIND, RES_IFACE, RES_MAC, RES_DATA = range(8)
+# the order in which the world merges a window's results
+result_order = itemgetter(RES_T, RES_NODE, RES_SEQ)
+# Between the world's process and its worker (RemoteCores), marshalled: to the worker
+# (t_end, inputs) for the inputs of the window that ends at t_end (t_end None: part of the
+# window, more follow), None to stop; back (results, the worker's next timer or None) for each
+# window end, and its peak RSS (KiB) after None.
 
 
 class LocalCores:
@@ -76,7 +98,7 @@ class LocalCores:
         timers = self.timers
         pop = heapq.heappop
         roles, clock = self.roles, self.clock
-        for t, i, op, boot, a, b, c, d in inputs:
+        for t, i, op, boot, iface, peer, rssi, data in inputs:
             while timers and timers[0][0] < t:
                 self._timer(*pop(timers))
             if op == FRAME:  # most inputs: a frame for a node that is on
@@ -85,10 +107,10 @@ class LocalCores:
                     # the frame as the air has it, bytes (docs/DESIGN.md: bytes, bytearray or
                     # memoryview): a core copies before it changes one, and every hearer of a
                     # broadcast shares the one object (and its hash, for the shared decoding)
-                    role.on_frame((t // 1000 + clock[i]) & TICKS_MASK, a, b, c, d)
+                    role.on_frame((t // 1000 + clock[i]) & TICKS_MASK, iface, peer, rssi, data)
                     self._after(t, i, role, boot)
             else:
-                self._input(t, i, op, boot, a, b, c, d)
+                self._input(t, i, op, boot, iface, peer, rssi, data)
 
     def next_timer(self):
         """When the earliest armed timer falls (None: none); some may be stale."""
@@ -97,7 +119,7 @@ class LocalCores:
     def _ticks(self, i, t):
         return (t // 1000 + self.clock[i]) & TICKS_MASK
 
-    def _input(self, t, i, op, boot, a, b, c, d):
+    def _input(self, t, i, op, boot, iface, peer, rssi, data):
         if op == ON:
             nd = self.nodes[i]
             nd.boot = boot  # (the factory seeds the role with it; a worker's copy is stale)
@@ -118,12 +140,12 @@ class LocalCores:
         if op == ATTACKED:  # was it accepted? the collector compares before and after
             nd = self.nodes[i]
             probe = self.col.attack_probe(nd)
-            role.on_frame(now, a, b, c, d)
-            self.col.after_attack_rx(t, nd, d, role, probe)
-        elif op == SEND:
-            role.on_send(now, a, b)
+            role.on_frame(now, iface, peer, rssi, data)
+            self.col.after_attack_rx(t, nd, data, role, probe)
+        elif op == APP_SEND:
+            role.on_send(now, peer, data)
         elif op == FAIL:
-            role.on_link_failure(now, a, b, c)
+            role.on_link_failure(now, iface, peer, data)
         self._after(t, i, role, boot)
 
     def _timer(self, t, i):
@@ -150,15 +172,14 @@ class LocalCores:
             for k in range(out.n):
                 kind = kinds[k]
                 self.seq += 1
-                if kind == _SEND:
+                if kind == SEND:
                     res.append(
-                        (due, i, self.seq, boot, R_SEND, ifaces[k], bytes(macs[k]), bytes(datas[k]))
+                        (due, i, self.seq, boot, SEND, ifaces[k], bytes(macs[k]), bytes(datas[k]))
                     )
-                elif kind == _DELIVER:
-                    res.append((due, i, self.seq, boot, R_DELIVER, bytes(datas[k]), None, None))
-                else:
-                    name, fields = datas[k]
-                    res.append((t, i, self.seq, boot, R_LOG, name, fields, None))
+                elif kind == DELIVER:
+                    res.append((due, i, self.seq, boot, DELIVER, None, None, bytes(datas[k])))
+                else:  # LOG: (name, fields)
+                    res.append((t, i, self.seq, boot, LOG, None, None, datas[k]))
             out.clear()
         w = role.next_wake()
         if w is None:

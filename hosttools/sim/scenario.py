@@ -10,11 +10,13 @@ import os
 import random
 import tomllib
 
+from hosttools import firmware
 from hosttools import radio as radio_mod
-from hosttools.sim import claims, mobility
+from hosttools.sim import claims, movement
 
 BUILTIN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scenarios")
-ROLES = ("agent", "mobile", "host", "home", "router", "attacker")
+# the roles a board runs (firmware/config.py), and the simulator's attacker (attacker.py)
+ROLES = firmware.roles() + ("attacker",)
 BACKBONE_ROLES = ("agent", "home", "router", "attacker")
 FAULT_KINDS = ("node_off", "node_on", "backbone_cut", "backbone_heal", "partition", "heal")
 DEFAULT_PROCESSING_MS = 2.0
@@ -279,8 +281,8 @@ def from_dict(data, where="scenario", base_dir="."):
             if not isinstance(mob, dict):
                 _err(w, "mobility must be a table")
             try:  # check it now; the world builds the generator again with its own seed
-                mobility.legs_for(mob, pos, random.Random(0), base_dir)
-            except mobility.MobilityError as e:
+                movement.legs_for(mob, pos, random.Random(0), base_dir)
+            except movement.MovementError as e:
                 _err(w, str(e))
         ch = n.get("channel", None)
         if ch is not None and (not isinstance(ch, int) or not 1 <= ch <= 14):

@@ -16,7 +16,9 @@ the 2**30 wrap), then runs the role's SEND / DELIVER / LOG actions:
 * LOG is a core event: recorded with the node id and the virtual time.
 
 Who hears whom is a vectorised distance test over all nodes (numpy), positions being linear in
-time along each node's current leg (hosttools.sim.mobility).
+time along each node's current leg (hosttools.sim.movement). Who each node is (node id, address,
+MAC, backbone link address, channel) and how it moves come from the field's layout
+(hosttools.sim.layout), as in the lab.
 """
 
 import gc
@@ -28,14 +30,13 @@ import numpy as np
 
 from hosttools import radio as radio_mod
 from hosttools import radio_kernels
-from hosttools.sim import cores, mobility
+from hosttools.sim import cores, movement
 from hosttools.sim.engine import Engine
+from hosttools.sim.layout import Layout
 from hosttools.sim.metrics import is_publication
+from mobility.actions import BROADCAST, IF_BACKBONE, IF_RADIO, LOG, SEND
+from mobility.ticks import MASK as TICKS_MASK
 
-SEND, DELIVER, LOG = 0, 1, 2
-IF_RADIO, IF_BACKBONE = 0, 1
-BROADCAST = b"\xff" * 6
-TICKS_MASK = (1 << 30) - 1
 # a sender's levels at every node (rx_means) are computed again at most this often: its retries
 # and back-to-back frames reuse them (in 20 ms a node moves at most 16 cm at 8 m/s, against a
 # 10 m shadowing correlation distance); about half of the city's transmissions do
@@ -56,15 +57,6 @@ STREAM_BATCH = 8  # the worker's inputs are handed over in parts of this many wi
 # tables): with the default (700, 10, 10), full passes over that heap took 5 % of a city's time
 # and freed a few hundred objects a minute. Rarer passes; the previous thresholds after.
 GC_THRESHOLDS = (20000, 20, 100)
-
-
-def _result_key(r):
-    return (r[0], r[1], r[2])
-
-
-def ticks_diff(a, b):
-    d = (a - b) & TICKS_MASK
-    return d - (1 << 30) if d >= (1 << 29) else d
 
 
 def classify(frame):
@@ -107,7 +99,10 @@ class SimNode:
 
 
 class World:
-    """Build with a checked Scenario, a role factory and a seed; then run()."""
+    """Build with a checked Scenario, a role factory and a seed; then run().
+
+    The factory builds each node's role when it powers on: ``prepare(world)`` once, then
+    ``make(world, node, now)`` (hosttools.sim.roles.RoleFactory: the protocol core's roles)."""
 
     def __init__(self, scenario, factory, seed, pcap=None, collector=None, jobs=1):
         self.sc = scenario
@@ -151,8 +146,9 @@ class World:
         self.by_mac = {}
         self.by_bb = {}
         self.by_addr = {}
-        for spec in scenario.nodes:
-            self._add_node(spec)
+        self.layout = Layout(scenario, self.seed)
+        for fn in self.layout.nodes:
+            self._add_node(fn)
         # RSSI samples for the report (a board could log the same); too many for a city
         self.rssi_log = n <= 200
         self.rssi_last = {}
@@ -179,32 +175,32 @@ class World:
 
     # -- set-up ------------------------------------------------------------------------------
 
-    def _add_node(self, spec):
-        i = spec.index
+    def _add_node(self, fn):
+        """Node fn of the layout (hosttools.sim.layout.FieldNode), switched off."""
+        i = fn.index
+        spec = fn.spec
         nd = SimNode()
         nd.idx = i
         nd.spec = spec
-        nd.id = spec.id
-        nd.kind = spec.role
+        nd.id = fn.id
+        nd.kind = fn.role
         nd.role = None
         nd.on = False
         nd.boot = 0
-        nd.addr = self.factory.address(spec)
-        nd.mac = bytes((0x02, 0x52, 0x4D, (i >> 16) & 0xFF, (i >> 8) & 0xFF, i & 0xFF))
-        nd.bb = nd.addr + b"\x10\xf8" if spec.backbone else None  # UDP port 4344
+        nd.addr = fn.addr
+        nd.mac = fn.mac
+        nd.bb = fn.bb
         nd.bb_up = bool(spec.backbone)
-        nd.channel = spec.channel or self.radio.channel
+        nd.channel = fn.channel
         # each board's ticks_ms starts somewhere else; every eighth node just before the wrap
         r = random.Random(self.seed * 1000003 + i)
         nd.clock = (TICKS_MASK - r.randrange(1000, 60000)) if i % 8 == 0 else r.randrange(1 << 30)
         nd.wake_at = None
         nd.txq = []
         nd.tx_busy = False
-        nd.sniffer = spec.role == "attacker"
-        nd.region = spec.region
-        nd.legs = mobility.legs_for(
-            spec.mobility, spec.pos, random.Random(self.seed * 31 + i), self.sc.base_dir
-        )
+        nd.sniffer = fn.role == "attacker"
+        nd.region = fn.region
+        nd.legs = self.layout.legs(i)
         self.nodes.append(nd)
         self.by_mac[nd.mac] = nd
         self.by_addr[nd.addr] = nd
@@ -222,7 +218,7 @@ class World:
         self.T0[i] = t0
         self.VX[i] = (x1 - x0) / dt if dt > 0 else 0.0
         self.VY[i] = (y1 - y0) / dt if dt > 0 else 0.0
-        if t1 < mobility.FOREVER:
+        if t1 < movement.FOREVER:
             self.eng.at(int(t1 * 1e6), self._next_leg, nd)
 
     def pos(self, i, t_us=None):
@@ -340,7 +336,7 @@ class World:
             last += w[2] or []
             if w[3]:
                 last += remote.collect()[0]
-        self._apply([r for r in last if r[4] == cores.R_LOG])
+        self._apply([r for r in last if r[cores.RES_KIND] == LOG])
 
     # -- power and faults --------------------------------------------------------------------
 
@@ -390,13 +386,14 @@ class World:
 
     # -- feeding the cores ----------------------------------------------------------------
 
-    def _submit(self, nd, op, a=None, b=None, c=None, d=None):
-        """Hand an input for nd's core to the host that runs it, with the time and the node's
-        boot number (results of an earlier life are dropped). The worker gets a window's
-        inputs in parts of STREAM_BATCH as they come (it starts on a broadcast's hearers while
-        this process simulates the rest of the window), the rest at the window's end."""
+    def _submit(self, nd, op, iface=None, peer=None, rssi=None, data=None):
+        """Hand an input for nd's core to the host that runs it (hosttools.sim.cores: the
+        layout of an input), with the time and the node's boot number (results of an earlier
+        life are dropped). The worker gets a window's inputs in parts of STREAM_BATCH as they
+        come (it starts on a broadcast's hearers while this process simulates the rest of the
+        window), the rest at the window's end."""
         box = self.inbox[self.owner[nd.idx]]
-        box.append((self.eng.now, nd.idx, op, nd.boot, a, b, c, d))
+        box.append((self.eng.now, nd.idx, op, nd.boot, iface, peer, rssi, data))
         if len(box) >= STREAM_BATCH and box is self.inbox[1]:
             self.remote.stream(box)
             self.streamed = True
@@ -437,17 +434,17 @@ class World:
     def _apply(self, results):
         """Results of the cores for one window, merged in a fixed order: LOG events now (with
         their own time), SEND and DELIVER as events at their time."""
-        results.sort(key=_result_key)
+        results.sort(key=cores.result_order)
         nodes = self.nodes
         at = self.eng.at
-        for t, i, _seq, boot, kind, a, b, c in results:
+        for t, i, _seq, boot, kind, iface, mac, data in results:
             nd = nodes[i]
-            if kind == cores.R_LOG:
-                self.log_at(t, nd, a, b)
-            elif kind == cores.R_SEND:
-                at(t, self._do_send, nd, boot, a, b, c)
+            if kind == LOG:
+                self.log_at(t, nd, data[0], data[1])
+            elif kind == SEND:
+                at(t, self._do_send, nd, boot, iface, mac, data)
             else:
-                at(t, self._do_deliver, nd, boot, a)
+                at(t, self._do_deliver, nd, boot, data)
 
     def _do_send(self, nd, boot, iface, mac, data):
         if nd.boot != boot:
@@ -589,7 +586,7 @@ class World:
         if nd.boot != boot or not nd.on:
             return
         self.stats["link_failures"] += 1
-        self._submit(nd, cores.FAIL, IF_RADIO, mac, frame)
+        self._submit(nd, cores.FAIL, IF_RADIO, mac, None, frame)
 
     def _deliver_radio(self, r, s, rssi, frame):
         if self.rssi_log and r.kind == "mobile" and s.kind == "agent":
@@ -657,7 +654,7 @@ class World:
             payload = _APP.pack(APP_MAGIC, fl.index, seq) + bytes(max(0, fl.size - 8))
             if self.col is not None:
                 self.col.on_app_send(eng.now, fl, seq)
-            self._submit(src, cores.SEND, dst.addr, payload)
+            self._submit(src, cores.APP_SEND, None, dst.addr, None, payload)
         eng.at(eng.now + int(fl.interval_ms * 1000), self._flow_send, fl, seq + 1)
 
     def app_deliver(self, nd, datagram):

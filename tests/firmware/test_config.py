@@ -74,6 +74,35 @@ class ConfigTest(_InScratch):
             else:
                 self.fail("accepted %s=%r" % (field, value))
 
+    def test_every_role_has_its_class_and_no_other_role_runs(self):
+        names = {
+            "agent": "Agent",
+            "mobile": "MobileNode",
+            "host": "Host",
+            "home": "HomeAgent",
+            "router": "Router",
+        }
+        self.assertEqual(sorted(r[0] for r in config.ROLE_CLASSES), sorted(names))
+        for role in names:
+            self.assertEqual(config.role_class(role).__name__, names[role])
+        try:
+            config.role_class("home_agent")
+        except config.ConfigError as e:
+            self.assertIn("role 'home_agent' is not one of agent, mobile", str(e))
+        else:
+            self.fail("no ConfigError")
+
+    def test_the_driver_builds_no_role_it_does_not_know(self):
+        try:
+            import driver
+        except (ImportError, AttributeError):  # CPython: no time.ticks_ms, no asyncio.Event
+            self.skipTest("the driver runs on MicroPython")
+        cfg = dict(GOOD)
+        cfg["keys"] = {256: b"k" * 16}
+        self.assertEqual(type(driver.make_role(cfg, lambda bits: 0, 0)).__name__, "Agent")
+        cfg["role"] = "pilot"
+        self.assertRaises(config.ConfigError, driver.make_role, cfg, lambda bits: 0, 0)
+
     def test_the_field_log_keys_are_accepted(self):
         cfg = dict(GOOD)
         cfg.update(collector="10.77.0.2:4345", log_store_kb=64, log_files=4, log_rate=10)

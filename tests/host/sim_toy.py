@@ -47,9 +47,6 @@ class ToyFactory:
     def prepare(self, world):
         pass
 
-    def address(self, spec):
-        return bytes((10, 0, (spec.index >> 8) & 0xFF, (spec.index & 0xFF) + 1))
-
     def make(self, world, nd, now):
         import random
 

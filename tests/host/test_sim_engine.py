@@ -303,10 +303,10 @@ def test_builtin_scenarios_load_and_have_the_claimed_shape():
     assert sum(x.role == "agent" for x in walk.nodes) >= 3
 
 
-def test_mobility_models(tmp_path):
-    from hosttools.sim import mobility
+def test_movement_models(tmp_path):
+    from hosttools.sim import movement
 
-    legs = mobility.legs_for(
+    legs = movement.legs_for(
         {"kind": "waypoints", "points": [[0, 0], [10, 0]], "speed": 2, "repeat": "pingpong"},
         None,
         random.Random(1),
@@ -315,12 +315,12 @@ def test_mobility_models(tmp_path):
     assert a == (0.0, 0.0, 0.0, 5.0, 10.0, 0.0) and b[3] == 10.0 and b[4] == 0.0
     tr = tmp_path / "t.csv"
     tr.write_text("# t,x,y\n0,0,0\n10,100,0\n")
-    legs = mobility.legs_for({"kind": "trace", "file": str(tr)}, None, random.Random(1))
+    legs = movement.legs_for({"kind": "trace", "file": str(tr)}, None, random.Random(1))
     assert next(legs) == (0.0, 0.0, 0.0, 10.0, 100.0, 0.0)
-    assert next(legs)[3] == mobility.FOREVER
+    assert next(legs)[3] == movement.FOREVER
     tr.write_text("0,0,0\n5,1\n")
-    with pytest.raises(mobility.MobilityError, match="t.csv:2"):
-        mobility.legs_for({"kind": "trace", "file": str(tr)}, None, random.Random(1))
+    with pytest.raises(movement.MovementError, match="t.csv:2"):
+        movement.legs_for({"kind": "trace", "file": str(tr)}, None, random.Random(1))
 
 
 def test_processing_latency_delays_every_answer(tmp_path):

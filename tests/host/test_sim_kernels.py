@@ -7,7 +7,6 @@ import numpy as np
 
 from hosttools import radio as radio_mod
 from hosttools import radio_kernels as kernels
-from hosttools.sim.roles import FIRMWARE_DIR  # noqa: F401  (puts the core on sys.path)
 
 
 def _mean_rssi(r, sender, x, y, X, Y, near):

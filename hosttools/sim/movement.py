@@ -1,5 +1,8 @@
 """How nodes move: a node's movement is a sequence of straight legs.
 
+(The scenario calls it a node's ``mobility``; this module is ``movement`` so that it is never
+confused with the protocol core's package ``mobility``, firmware/mobility.)
+
 A leg is (t0, x0, y0, t1, x1, y1) in seconds and metres: the node goes from (x0, y0) at t0 to
 (x1, y1) at t1 at constant speed (a pause is a leg that does not move). Each model below is a
 generator of legs; the world asks for the next leg when the current one ends, so a random
@@ -20,19 +23,19 @@ import os
 FOREVER = 1e12
 
 
-class MobilityError(ValueError):
+class MovementError(ValueError):
     pass
 
 
 def _num(v, what):
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise MobilityError("%s must be a number, got %r" % (what, v))
+        raise MovementError("%s must be a number, got %r" % (what, v))
     return float(v)
 
 
 def _point(p, what):
     if not isinstance(p, (list, tuple)) or len(p) != 2:
-        raise MobilityError("%s must be [x, y], got %r" % (what, p))
+        raise MovementError("%s must be [x, y], got %r" % (what, p))
     return (_num(p[0], what + " x"), _num(p[1], what + " y"))
 
 
@@ -89,7 +92,7 @@ def random_waypoint_legs(rng, area, speed, pause_s, start=None):
 def load_trace(path):
     """Read a `t_s,x,y` trace; returns a list of (t, x, y) sorted by time."""
     if not os.path.exists(path):
-        raise MobilityError("trace file %s does not exist" % path)
+        raise MovementError("trace file %s does not exist" % path)
     pts = []
     with open(path) as f:
         for lineno, line in enumerate(f, 1):
@@ -98,16 +101,16 @@ def load_trace(path):
                 continue
             parts = line.split(",")
             if len(parts) != 3:
-                raise MobilityError("%s:%d: expected t_s,x,y, got %r" % (path, lineno, line))
+                raise MovementError("%s:%d: expected t_s,x,y, got %r" % (path, lineno, line))
             try:
                 t, x, y = (float(p) for p in parts)
             except ValueError:
-                raise MobilityError("%s:%d: not numbers: %r" % (path, lineno, line)) from None
+                raise MovementError("%s:%d: not numbers: %r" % (path, lineno, line)) from None
             if pts and t < pts[-1][0]:
-                raise MobilityError("%s:%d: time goes backwards" % (path, lineno))
+                raise MovementError("%s:%d: time goes backwards" % (path, lineno))
             pts.append((t, x, y))
     if not pts:
-        raise MobilityError("trace file %s has no points" % path)
+        raise MovementError("trace file %s has no points" % path)
     return pts
 
 
@@ -128,7 +131,7 @@ def legs_for(spec, pos, rng, base_dir="."):
     kind = spec.pop("kind", "static")
     if kind == "static":
         if pos is None:
-            raise MobilityError("a static node needs pos = [x, y]")
+            raise MovementError("a static node needs pos = [x, y]")
         x, y = pos
         known = ()
         gen = static_legs(x, y)
@@ -136,14 +139,14 @@ def legs_for(spec, pos, rng, base_dir="."):
         known = ("points", "speed", "pause_s", "repeat", "start_s")
         pts = spec.get("points")
         if not isinstance(pts, list) or len(pts) < 2:
-            raise MobilityError("waypoints need points = [[x, y], ...] with 2 or more points")
+            raise MovementError("waypoints need points = [[x, y], ...] with 2 or more points")
         pts = [_point(p, "waypoint") for p in pts]
         speed = _num(spec.get("speed", 1.4), "speed")
         if speed <= 0:
-            raise MobilityError("speed must be positive")
+            raise MovementError("speed must be positive")
         repeat = spec.get("repeat", "none")
         if repeat not in ("none", "loop", "pingpong"):
-            raise MobilityError("repeat must be none, loop or pingpong, got %r" % repeat)
+            raise MovementError("repeat must be none, loop or pingpong, got %r" % repeat)
         gen = waypoint_legs(
             pts,
             speed,
@@ -155,17 +158,17 @@ def legs_for(spec, pos, rng, base_dir="."):
         known = ("area", "speed", "pause_s")
         area = spec.get("area")
         if not isinstance(area, list) or len(area) != 4:
-            raise MobilityError("random_waypoint needs area = [x0, y0, x1, y1]")
+            raise MovementError("random_waypoint needs area = [x0, y0, x1, y1]")
         area = [_num(a, "area") for a in area]
         if area[2] <= area[0] or area[3] <= area[1]:
-            raise MobilityError("random_waypoint area must have x1 > x0 and y1 > y0")
+            raise MovementError("random_waypoint area must have x1 > x0 and y1 > y0")
         speed = spec.get("speed", [0.5, 1.5])
         pause = spec.get("pause_s", [0, 10])
         for name, v in (("speed", speed), ("pause_s", pause)):
             if not isinstance(v, list) or len(v) != 2 or _num(v[0], name) > _num(v[1], name):
-                raise MobilityError("%s must be [min, max]" % name)
+                raise MovementError("%s must be [min, max]" % name)
         if speed[0] <= 0:
-            raise MobilityError("random_waypoint speed must be positive")
+            raise MovementError("random_waypoint speed must be positive")
         gen = random_waypoint_legs(
             rng, area, [float(s) for s in speed], [float(p) for p in pause], pos
         )
@@ -173,15 +176,15 @@ def legs_for(spec, pos, rng, base_dir="."):
         known = ("file",)
         fname = spec.get("file")
         if not isinstance(fname, str):
-            raise MobilityError('trace needs file = "path.csv"')
+            raise MovementError('trace needs file = "path.csv"')
         if not os.path.isabs(fname):
             fname = os.path.join(base_dir, fname)
         gen = trace_legs(load_trace(fname))
     else:
-        raise MobilityError(
+        raise MovementError(
             "unknown mobility kind %r (static, waypoints, random_waypoint, trace)" % kind
         )
     extra = sorted(set(spec) - set(known))
     if extra:
-        raise MobilityError("unknown %s mobility setting(s): %s" % (kind, ", ".join(extra)))
+        raise MovementError("unknown %s mobility setting(s): %s" % (kind, ", ".join(extra)))
     return gen
