@@ -18,9 +18,10 @@ Figures:
 * delivery of the running flows, from the air's captures (the datagrams the air saw sent, and
   those it delivered to the destination's radio): while the set is sent to the boards
   (staging: the update shares the air with the flows), and in a window as long before the
-  deploy (the walk's own losses, at hand-offs), (goal: >= 99 % while staging); and the cost of
+  deploy (the walk's own losses, at hand-offs), (goal: >= 99 % while staging); the cost of
   the switch itself (every board restarts once): datagrams lost from the first board's restart
-  until every board runs again, and that outage's length.
+  until every board runs again, and that outage's length; and over the whole deploy, from the
+  command's start until every board runs again (goal: >= 99 %).
 
     python -m bench.ota_deploy          # writes out/bench/ota_deploy.json
 """
@@ -161,6 +162,7 @@ def run() -> dict:
     staging = flows_between(lab, sc, boards, t_a, t_switch - 1.0)
     baseline = flows_between(lab, sc, boards, t_a - (t_switch - t_a), t_a - 1.0)
     switch = flows_between(lab, sc, boards, t_switch - 0.2, t_back + 2.0)
+    whole = flows_between(lab, sc, boards, t_a, t_back + 2.0)  # the command's start to all back
     m = re.search(r"deploy --ota: (\d+) boards in ([\d.]+)s", r.stdout)
     return {
         "boards": len(boards),
@@ -179,6 +181,7 @@ def run() -> dict:
         "staging_flows": staging,
         "baseline_flows": baseline,
         "switch_flows": switch,
+        "whole_flows": whole,
         "stdout": r.stdout.splitlines()[-13:],
         "rollback": rollback,
     }
@@ -199,6 +202,7 @@ def main() -> int:
         "running_new_by_status": figure(r["running_new_by_status"], "boards"),
         "running_new_by_log": figure(r["running_new_by_log"], "boards"),
         "delivery_while_staging": figure(round(share(r["staging_flows"]), 4), "ratio"),
+        "delivery_whole_deploy": figure(round(share(r["whole_flows"]), 4), "ratio"),
         "datagrams_while_staging": figure(r["staging_flows"][0], "datagrams"),
         "delivery_before_deploy": figure(round(share(r["baseline_flows"]), 4), "ratio"),
         "delivery_across_switch": figure(round(share(r["switch_flows"]), 4), "ratio"),
