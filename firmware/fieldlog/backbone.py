@@ -8,14 +8,7 @@ come back to whoever asked). fieldlog/setup.py builds it at boot."""
 
 from fieldlog import wire
 from mobility import ticks
-
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):  # type: ignore[misc]
-        return x
-
+from mobility.compat import const
 
 # update message types (update/wire.py: that module is loaded only while an update runs)
 U_FIRST = const(0x10)

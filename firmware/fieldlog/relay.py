@@ -14,14 +14,7 @@ import struct
 
 from fieldlog import wire
 from mobility import auth, ticks
-
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):  # type: ignore[misc]
-        return x
-
+from mobility.compat import const
 
 DEFAULT_RATE = const(20)  # frames a second per board
 DEFAULT_BURST = const(20)

@@ -17,13 +17,7 @@ needs no copy of the lines in RAM. Small on purpose: on a board this code is hea
 
 import os
 
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):  # type: ignore[misc]
-        return x
-
+from mobility.compat import const
 
 DEFAULT_TOTAL_KB = const(192)
 DEFAULT_FILES = const(6)

@@ -27,14 +27,7 @@ import gc
 
 from fieldlog import wire
 from mobility import ipv4, ticks
-
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):  # type: ignore[misc]
-        return x
-
+from mobility.compat import const
 
 DEFAULT_RATE = const(16)  # frames a second
 DEFAULT_BEHIND = const(16384)  # bytes: some 10 s of a busy mobile node's log

@@ -26,14 +26,7 @@ decodes LOG and builds REWIND, tests build LOG frames whole (fieldlog/reader.py)
 import struct
 
 from mobility import auth
-
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):  # type: ignore[misc]
-        return x
-
+from mobility.compat import const
 
 FIELD_PORT = const(4345)
 LOG = const(1)

@@ -8,13 +8,7 @@ driver runs ``kind[i]``, ``iface[i]``, ``mac[i]``, ``data[i]`` for ``i < n`` in 
 traffic only) rather than losing an action.
 """
 
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):  # type: ignore[misc]
-        return x
-
+from mobility.compat import const
 
 SEND = const(0)  # send data (an IPv4 packet) on iface to mac (BROADCAST for everyone in range)
 DELIVER = const(1)  # data is an IPv4 datagram for the application

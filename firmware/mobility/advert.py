@@ -10,15 +10,8 @@ checksum is computed last, over everything including the tag.
 import struct
 
 from mobility import auth, ipv4
+from mobility.compat import const
 from mobility.errors import DecodeError
-
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):  # type: ignore[misc]  # same behaviour as MicroPython's const
-        return x
-
 
 ICMP_ADVERT = const(9)
 ICMP_SOLICIT = const(10)

@@ -21,17 +21,10 @@ OUT_OF_SERVICE until it ends.
 from mobility import advert, ipv4, publication, registration, ticks, tunnel
 from mobility.actions import IF_RADIO
 from mobility.cell import B_EXPIRY, B_HOME, B_IFACE, B_MAC, Beacon, Visitors
+from mobility.compat import const
 from mobility.errors import DecodeError
 from mobility.node import Node, cfg_int, due, fmt_mac, soonest
 from mobility.region import Region
-
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):  # type: ignore[misc]
-        return x
-
 
 DEFAULT_ADV_INTERVAL_MS = const(1000)
 DEFAULT_REG_LIFETIME_S = const(60)  # longest local binding granted

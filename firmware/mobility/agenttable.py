@@ -8,15 +8,8 @@ real advertisement is newer.
 """
 
 from mobility import advert, ipv4, ranking, replay, ticks
+from mobility.compat import const
 from mobility.node import cfg_int, due, soonest
-
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):  # type: ignore[misc]
-        return x
-
 
 DEFAULT_MAX_AGENTS = const(10)
 DEFAULT_REFUSED_MS = const(10000)  # an agent that refused us is no candidate for this long

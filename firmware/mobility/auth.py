@@ -11,13 +11,7 @@ The tag is the first 16 bytes of the HMAC (HMAC-SHA-256-128, as RFC 4868): forgi
 
 import hashlib
 
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):  # type: ignore[misc]  # same behaviour as MicroPython's const
-        return x
-
+from mobility.compat import const
 
 SPI_CELL = const(0x100)  # cell key: advertisements, solicitations, local bindings
 SPI_REGION = const(0x200)  # region key: publications, proxy bindings

@@ -12,15 +12,8 @@ an offset of a received frame allocates nothing.
 """
 
 from mobility import ipv4, publication
+from mobility.compat import const
 from mobility.node import parse_mac
-
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):  # type: ignore[misc]
-        return x
-
 
 MAX_MEMBERS = const(255)  # a member index fits the published-binding table's 8 bits
 

@@ -12,15 +12,8 @@
 """
 
 from mobility import advert, auth, ipv4, registration, replay, ticks
+from mobility.compat import const
 from mobility.node import fmt_mac
-
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):  # type: ignore[misc]
-        return x
-
 
 # a local binding: [home address (4 bytes), MAC, interface, expiry (ticks)]
 B_HOME = const(0)

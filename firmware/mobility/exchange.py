@@ -16,15 +16,8 @@ once and lets the binding there expire.
 """
 
 from mobility import auth, ipv4, registration, replay, ticks
+from mobility.compat import const
 from mobility.node import cfg_int, parse_addr
-
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):  # type: ignore[misc]
-        return x
-
 
 DEFAULT_REG_LIFETIME_S = const(30)
 DEFAULT_REG_TIMEOUT_MS = const(500)  # no reply: send again (a new identification)

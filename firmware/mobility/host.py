@@ -15,17 +15,10 @@ direct backbone peers (agents it can tunnel to without the gateway).
 from mobility import advert, ipv4, registration, ticks, tunnel
 from mobility.actions import IF_RADIO
 from mobility.backbone import Links
+from mobility.compat import const
 from mobility.errors import DecodeError, FrameTooLarge
 from mobility.node import Node, cfg_int, fmt_mac, parse_addr, parse_mac, soonest
 from mobility.remote import DEFAULT_CAPACITY, RemoteCache
-
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):  # type: ignore[misc]
-        return x
-
 
 IDLE_WAKE_MS = const(3600000)  # a host has no timer of its own
 

@@ -8,15 +8,8 @@ or after the owner's limit of failed sends in a row. Host replies are replay-che
 """
 
 from mobility import ipv4, replay, ticks
+from mobility.compat import const
 from mobility.node import cfg_int, due, fmt_mac, soonest
-
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):  # type: ignore[misc]
-        return x
-
 
 # an entry: [address, MAC, interface, expiry (ticks), failed sends in a row]
 H_ADDR = const(0)

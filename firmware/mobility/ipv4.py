@@ -7,15 +7,8 @@ Decoders accept bytes, bytearray or memoryview and raise only ``DecodeError``.
 
 import struct
 
+from mobility.compat import const
 from mobility.errors import MAX_FRAME, DecodeError, check_frame
-
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):  # type: ignore[misc]  # same behaviour as MicroPython's const
-        return x
-
 
 PROTO_ICMP = const(1)
 PROTO_IPIP = const(4)

@@ -19,20 +19,13 @@ remote bindings (peers.py). It holds the binding (``serving``) and the mode.
 from mobility import advert, agenttable, exchange, hosttable, ipv4, ranking, registration, ticks
 from mobility.actions import IF_RADIO
 from mobility.agenttable import AgentTable
+from mobility.compat import const
 from mobility.errors import DecodeError
 from mobility.exchange import BIND, HANDOFF, IDLE, REFRESH, Exchange
 from mobility.hosttable import HostTable
 from mobility.node import Node, cfg_int, due, fmt_mac, parse_addr, soonest
 from mobility.peers import Peers
 from mobility.solicit import Solicitor
-
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):  # type: ignore[misc]
-        return x
-
 
 DEFAULT_LINK_FAILURES = const(2)  # consecutive failed unicasts to an agent or host: lost
 DEFAULT_QUEUE = const(4)  # datagrams held while a binding or a host is being found

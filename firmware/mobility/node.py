@@ -7,15 +7,8 @@ callable (seedable randomness: jitter, boot nonce) and the current time ``now`` 
 
 from mobility import advert, auth, ipv4, replay, ticks
 from mobility.actions import IF_RADIO, Actions
+from mobility.compat import const
 from mobility.errors import DecodeError, FrameTooLarge
-
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):  # type: ignore[misc]
-        return x
-
 
 DEFAULT_HOST_LIFETIME_S = const(30)  # how long a host reply keeps us in a solicitor's table
 NEVER = None  # a deadline that is not set

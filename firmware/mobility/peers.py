@@ -6,16 +6,9 @@ serving agent, like every datagram (``route``, set by the owner).
 """
 
 from mobility import auth, ipv4
+from mobility.compat import const
 from mobility.node import cfg_int, parse_addr
 from mobility.remote import RemoteClient
-
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):  # type: ignore[misc]
-        return x
-
 
 DEFAULT_LIFETIME_S = const(120)
 

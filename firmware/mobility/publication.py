@@ -9,15 +9,8 @@ docs/PROTOCOL.md "Region publication".
 import struct
 
 from mobility import auth, ipv4
+from mobility.compat import const
 from mobility.errors import MAX_FRAME, DecodeError, check_frame
-
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):  # type: ignore[misc]  # same behaviour as MicroPython's const
-        return x
-
 
 MSG_PUBLICATION = const(0x52)  # 'R'
 FLAG_FULL = const(0x80)  # full snapshot: replaces what is held for the origin

@@ -14,14 +14,7 @@ of 1024 ms (20 bits, wrapping with the ticks period) and the origin's member ind
 """
 
 from mobility import auth, ipv4, ticks
-
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):  # type: ignore[misc]
-        return x
-
+from mobility.compat import const
 
 WINDOW = const(16)  # duplicate set: the 16 sequence numbers below the newest, one bit each
 

@@ -8,14 +8,7 @@ larger than a frame is split into parts with consecutive sequence numbers.
 """
 
 from mobility import auth, ipv4, publication, ticks
-
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):  # type: ignore[misc]
-        return x
-
+from mobility.compat import const
 
 # states
 IDLE = const(0)  # not started: nothing scheduled

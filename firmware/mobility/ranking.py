@@ -13,14 +13,6 @@ Integers only: floats allocate on MicroPython.
 
 from mobility import advert, ticks
 
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):  # type: ignore[misc]
-        return x
-
-
 DEFAULTS = {
     "w_rssi": 1,  # points per dB
     "w_service": 5,  # points per extra service (reverse tunnelling, region publication)

@@ -24,17 +24,10 @@ origin), ``Origins`` (published.py: what was taken from each origin) and ``Publi
 
 from mobility import auth, ipv4, publication, ticks, tunnel
 from mobility.backbone import Backbone, parse_addr
+from mobility.compat import const
 from mobility.errors import DecodeError, FrameTooLarge
 from mobility.published import REFUSED, RESTARTED, Origins, Published
 from mobility.publisher import IDLE, Publisher
-
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):  # type: ignore[misc]
-        return x
-
 
 DEFAULT_HOLD_OFF_MS = const(2000)  # changes are batched this long before they are published
 DEFAULT_REPUBLISH_MS = const(30000)  # period of the full snapshot

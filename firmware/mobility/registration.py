@@ -13,15 +13,8 @@ Identification (64 bits) = receiver's boot nonce (32) || sender's counter (32); 
 import struct
 
 from mobility import auth, ipv4
+from mobility.compat import const
 from mobility.errors import DecodeError
-
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):  # type: ignore[misc]  # same behaviour as MicroPython's const
-        return x
-
 
 TYPE_REQUEST = const(1)
 TYPE_REPLY = const(3)

@@ -16,14 +16,7 @@ one changes nothing: no state moves before the tag and the Identification are ch
 """
 
 from mobility import auth, ipv4, registration, replay, ticks
-
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):  # type: ignore[misc]
-        return x
-
+from mobility.compat import const
 
 DEFAULT_MAX_LIFETIME_S = const(600)
 DEFAULT_CAPACITY = const(64)

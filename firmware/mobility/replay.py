@@ -7,15 +7,8 @@ allocates nothing here.
 """
 
 from mobility.auth import serial_newer
+from mobility.compat import const
 from mobility.ticks import diff
-
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):  # type: ignore[misc]  # same behaviour as MicroPython's const
-        return x
-
 
 # verdicts of SeqWindow.accept and AdvWindow.accept
 REPLAY = const(0)  # not newer than what was accepted: drop (and do not forward)

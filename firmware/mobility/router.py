@@ -11,17 +11,10 @@ Sans-I/O: fed frames and timers with the current time; writes actions into ``out
 """
 
 from mobility import auth, ipv4, publication, region, registration, ticks
+from mobility.compat import const
 from mobility.errors import DecodeError
 from mobility.node import Node
 from mobility.remote import RemoteClient
-
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):  # type: ignore[misc]
-        return x
-
 
 PROXY_LIFETIME_S = const(60)
 IDLE_WAKE_MS = const(3600000)  # nothing due: wake once an hour anyway

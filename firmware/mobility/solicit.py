@@ -12,15 +12,8 @@ the last two counts as an answer (``fresh``), which a recording cannot be.
 
 from mobility import advert, ipv4, ticks
 from mobility.actions import BROADCAST, IF_RADIO
+from mobility.compat import const
 from mobility.node import cfg_int
-
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):  # type: ignore[misc]
-        return x
-
 
 DEFAULT_INTERVAL_MS = const(1000)  # RFC 5944 2.4: at most one solicitation per second ...
 DEFAULT_FAST = const(3)  # ... for the first attempts, then exponential back-off ...

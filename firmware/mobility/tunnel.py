@@ -6,15 +6,8 @@ The entry decrements the inner TTL itself (ipv4.dec_ttl) before encapsulating, a
 """
 
 from mobility import ipv4
+from mobility.compat import const
 from mobility.errors import DecodeError, check_frame
-
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):  # type: ignore[misc]  # same behaviour as MicroPython's const
-        return x
-
 
 TUNNEL_TTL = const(64)
 MAX_INNER = const(230)

@@ -24,14 +24,7 @@ Both sides use this module: the board's service and the laptop's client (hosttoo
 import struct
 
 from mobility import auth
-
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):  # type: ignore[misc]
-        return x
-
+from mobility.compat import const
 
 HELLO = const(0x10)
 STATUS = const(0x11)
