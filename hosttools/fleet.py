@@ -65,6 +65,8 @@ KEY_NAMES = ("cell", "region", "home")
 # board its own log key, agents the secret too: they check what they relay) and the update
 # secret (each board its own update key).
 DERIVED = ("log", "update")
+# fieldlog/wire.py's FIELD_PORT (not imported: that would load the core's package from its
+# sources before the simulator could choose its compiled build)
 FIELD_PORT = 4345
 # [field]: how the laptop reaches the field (docs/USER_GUIDE.md "The field without cables").
 FIELD_KEYS = ("collector", "air", "ssid", "port")
