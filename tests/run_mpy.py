@@ -216,6 +216,9 @@ def run_file(path, unittest, result):
     # same name imported from another directory must not be reused.
     sys.path.insert(0, directory)
     sys.modules.pop(name, None)
+    # what the file loads goes with it: on a board's heap the files run one after another,
+    # each with the modules it imports (all of them at once do not fit)
+    loaded = set(sys.modules)
     try:
         try:
             module = __import__(name)
@@ -231,6 +234,8 @@ def run_file(path, unittest, result):
     finally:
         sys.path.remove(directory)
         sys.modules.pop(name, None)
+        for m in [m for m in sys.modules if m not in loaded]:
+            sys.modules.pop(m)
         gc.collect()
 
 
