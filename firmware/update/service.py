@@ -47,10 +47,16 @@ class Service:
         if session != self.session or counter <= self.counter:
             self.refused += 1  # a replay, or a command of another boot's session
             return None
+        before = self.counter
         self.counter = counter
         self.last = now
+        try:
+            code, value, text = self.command(t, wire.body(msg))
+        except MemoryError:
+            # not taken: the laptop's resend of this very message must not look like a replay
+            self.counter = before
+            raise
         self.taken += 1
-        code, value, text = self.command(t, wire.body(msg))
         return wire.ack(self.key, self.node, self.session, counter, code, value, text)
 
     def status(self, nonce):

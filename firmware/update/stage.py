@@ -17,6 +17,7 @@ import os
 
 import slots
 
+from mobility.compat import const
 from update import wire
 
 CFG_STAGED = "fw/cfg.json"
@@ -73,18 +74,32 @@ def _mkdirs(p):
             pass
 
 
+_PATH_PUNCT = b"_-./"
+_SLASH = const(47)  # (before their use: MicroPython folds them where the compiler knows them)
+_DOT = const(46)
+
+
 def path_ok(p, kind):
     if kind == wire.KIND_CONFIG:
         return p == "config.json"
-    if not p or len(p) > MAX_PATH or p[0] == "/" or p in slots.BOOTSTRAP:
+    if not p or len(p) > MAX_PATH or p in slots.BOOTSTRAP:
         return False
-    for part in p.split("/"):
-        if not part or part[0] == ".":
+    # as bytes: indexing or iterating a str makes (interns) a one-character string each time,
+    # and a new interned string can need a new pool block that a fragmented heap does not have
+    b = p.encode()
+    if b[0] == _SLASH:
+        return False
+    for part in b.split(b"/"):
+        if not part or part[0] == _DOT:
             return False
-        for c in part:
-            if not (c.isalpha() or c.isdigit() or c in "_-."):
-                return False
+    for c in b:
+        if not (_alnum(c) or c in _PATH_PUNCT):
+            return False
     return p.endswith(".py") or p.endswith(".mpy")
+
+
+def _alnum(c):
+    return 48 <= c <= 57 or 65 <= c <= 90 or 97 <= c <= 122
 
 
 class Stage:

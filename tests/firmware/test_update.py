@@ -292,6 +292,30 @@ class ServiceTest(Scratch):
 class RefusalTest(Scratch):
     """Nothing but the board's own key, its session and a fresh counter changes anything."""
 
+    def test_a_message_the_heap_could_not_take_is_taken_when_sent_again(self):
+        b = Board()
+        b.begin()
+        real = stage.Stage.file
+        calls = []
+
+        def short_of_heap(st, *args):
+            calls.append(args)
+            if len(calls) == 1:
+                raise MemoryError("a fragmented heap")
+            return real(st, *args)
+
+        stage.Stage.file = short_of_heap
+        try:
+            p, d = FILES[0]
+            body = struct.pack(">BI", 0, len(d)) + _sha(d) + p.encode()
+            with self.assertRaises(MemoryError):  # (board.handle drops it: no answer)
+                b.send(wire.FILE, body, counter=5)
+            reply, _ = b.send(wire.FILE, body, counter=5)  # the laptop's resend, the same
+        finally:
+            stage.Stage.file = real
+        self.assertEqual(b.ack(reply), (wire.OK, 0))
+        self.assertEqual((b.svc.taken, len(calls)), (2, 2))  # BEGIN, then this FILE once
+
     def _begun(self):
         b = Board()
         b.begin()
