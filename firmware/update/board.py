@@ -31,6 +31,9 @@ def handle(drv, msg, send):
         import gc
 
         gc.collect()
+        net = getattr(drv, "net", None)
+        if net is not None:
+            net.oom += 1  # in log_stats as rx_oom: a field datagram dropped for want of heap
         return
     if reply is None:
         return

@@ -316,6 +316,26 @@ class RefusalTest(Scratch):
         self.assertEqual(b.ack(reply), (wire.OK, 0))
         self.assertEqual((b.svc.taken, len(calls)), (2, 2))  # BEGIN, then this FILE once
 
+    def test_a_message_dropped_for_want_of_heap_is_counted(self):
+        class Short:
+            def handle(self, now, msg):
+                raise MemoryError("a fragmented heap")
+
+        class Net:
+            oom = 0
+
+        class Drv:
+            update = Short()
+            net = Net()
+
+            def clock(self):
+                return 0
+
+        drv = Drv()
+        sent = []
+        board.handle(drv, b"\x13", sent.append)  # the board goes on, no answer
+        self.assertEqual((drv.net.oom, sent), (1, []))
+
     def _begun(self):
         b = Board()
         b.begin()
