@@ -29,7 +29,6 @@ _plain_decode_icmp = advert.decode_icmp
 _plain_verify = advert._verify
 _plain_check = auth.Keys.check
 _BUFFERS = (bytes, bytearray, memoryview)
-_installed = False
 
 
 def _read_only(self, name, value):
@@ -137,29 +136,29 @@ def check(self, spi, received, a, b=None, c=None, d=None):
     return ok
 
 
+# (owner, attribute, the core's own, the shared one): what install() and uninstall() swap
+_PLACES = (
+    (ipv4, "decode", _plain_decode, decode),
+    (ipv4, "_sum", _plain_sum, sum_bigint),
+    (advert, "decode_icmp", _plain_decode_icmp, decode_icmp),
+    (advert, "_verify", _plain_verify, verify),
+    (auth.Keys, "check", _plain_check, check),
+)
+
+
 def install():
     """Put the sharing wrappers in the core's places (idempotent)."""
-    global _installed
-    ipv4.decode = decode
-    ipv4._sum = sum_bigint
-    advert.decode_icmp = decode_icmp
-    advert._verify = verify
-    auth.Keys.check = check
-    _installed = True
+    for owner, name, _plain, shared in _PLACES:
+        setattr(owner, name, shared)
 
 
 def uninstall():
     """The core's own functions back, the caches emptied."""
-    global _installed
-    ipv4.decode = _plain_decode
-    ipv4._sum = _plain_sum
-    advert.decode_icmp = _plain_decode_icmp
-    advert._verify = _plain_verify
-    auth.Keys.check = _plain_check
+    for owner, name, plain, _shared in _PLACES:
+        setattr(owner, name, plain)
     for cache in (_headers, _icmp, _verdicts, _checks):
         cache.clear()
-    _installed = False
 
 
 def installed():
-    return _installed
+    return ipv4.decode is decode
