@@ -276,7 +276,6 @@ return li && li.dataset.lineBoard === arguments[0] && li.dataset.s === String(ar
 
 def test_dashboard_live_in_headless_chromium(fields, tmp_path):
     _need_browser()
-    from selenium.webdriver.common.by import By
 
     t_begin = time.monotonic()
     field = fields()
@@ -293,11 +292,28 @@ def test_dashboard_live_in_headless_chromium(fields, tmp_path):
     def js(script, *args):
         return driver.execute_script(script, *args)
 
-    def one(css):
-        return driver.find_element(By.CSS_SELECTOR, css)
-
+    # Every read is one script, so it sees one drawing: the page redraws on every state, and an
+    # element found in one WebDriver call may be gone (stale) by the next.
     def text(css):
-        return one(css).text
+        return js("const e = document.querySelector(arguments[0]); return e && e.innerText", css)
+
+    def attr(css, name):
+        return js(
+            "const e = document.querySelector(arguments[0]);"
+            "return e && e.getAttribute(arguments[1])",
+            css,
+            name,
+        )
+
+    def by_attr(css, name):
+        return dict(
+            js(
+                "return [...document.querySelectorAll(arguments[0])]"
+                ".map(e => [e.getAttribute(arguments[1]), e.innerText])",
+                css,
+                name,
+            )
+        )
 
     try:
         driver.set_page_load_timeout(30)
@@ -308,7 +324,7 @@ def test_dashboard_live_in_headless_chromium(fields, tmp_path):
         points = _wait(
             "the map's points",
             lambda: (
-                one("#map .main-svg")
+                js("return !!document.querySelector('#map .main-svg')")
                 and js("return document.querySelectorAll('#map .scatterlayer .point').length")
             ),
         )
@@ -323,23 +339,23 @@ def test_dashboard_live_in_headless_chromium(fields, tmp_path):
         m1 = '#mobiles [data-board="m1"]'
         assert text(m1 + " .serving") == "a2"
         assert "a1 → a2" in text(m1 + " .handoff")
-        rows = driver.find_elements(By.CSS_SELECTOR, m1 + " .rssi [data-agent]")
-        rssi = {r.get_attribute("data-agent"): r.text for r in rows}
+        rssi = by_attr(m1 + " .rssi [data-agent]", "data-agent")
         assert set(rssi) == {"a1", "a2", "a3"}, rssi
         assert "-52" in rssi["a2"] and "-71" in rssi["a1"] and "-88" in rssi["a3"], rssi
 
         # the flags: silent, never heard, safe mode, rebooted; the running boards are not there
-        rows = driver.find_elements(By.CSS_SELECTOR, "#flags [data-flag]")
-        flags = {e.get_attribute("data-flag"): e.text for e in rows}
+        flags = by_attr("#flags [data-flag]", "data-flag")
         assert set(flags) == {"a3", "ha", "r1", "c1"}, flags
         assert "silent" in flags["a3"] and "never" in flags["ha"], flags
         assert "safe mode" in flags["r1"] and "rebooted" in flags["c1"], flags
         assert text('#boards [data-board="r1"] .badge') == "safe mode"
-        assert "flagged" in one('#agents [data-board="a3"]').get_attribute("class")
+        assert "flagged" in attr('#agents [data-board="a3"]', "class")
 
         # the flow, the agents' bindings and load, the gap and the collector's counts
-        row = one('#flows tr[data-flow="c1>m1"]')
-        cells = [c.text for c in row.find_elements(By.TAG_NAME, "td")]
+        cells = js(
+            "return [...document.querySelectorAll('#flows tr[data-flow=\"c1>m1\"] td')]"
+            ".map(e => e.innerText)"
+        )
         assert cells[:4] == ["c1 → m1", "20", "18", "90.0 %"], cells
         assert text('#agents [data-board="a2"] .bindings') == "m1"
         assert text('#agents [data-board="a2"] .load') == "1"
@@ -373,9 +389,7 @@ def test_dashboard_live_in_headless_chromium(fields, tmp_path):
         # port): the page reconnects by itself and shows the new lines
         port, seq = field.port, dict(field.seq)
         field.close()
-        _wait(
-            "the page to see the stop", lambda: "conn-down" in one("#conn").get_attribute("class")
-        )
+        _wait("the page to see the stop", lambda: "conn-down" in (attr("#conn", "class") or ""))
         field = fields(port)
         field.seq = seq
         _wait("the page live again", lambda: text("#conn") == "live", 20, every=0.1)
