@@ -5,7 +5,9 @@ Every step is a real `roam` command: `roam lab up`, `roam deploy` and `roam prov
 `roam lab unplug --all`, `roam lab start`; 10 s into the walk, `roam deploy --ota --firmware
 DIR` with this checkout's firmware changed by one line (a new version: every module's hash
 stays, driver.py's changes, so the set's hash changes and the whole set is sent and checked);
-then `roam devices --ota --json`.
+then `roam devices --ota --json`. That deploy is repeated (``--deploys N``, 5 by default, each
+time a new version, 5 s after the last one ended) in the same walk: a figure is a distribution
+over the deploys (min, median, max), and the goals hold on every one of them.
 
 Figures:
 * the deploy's wall time, from the command's start to every board running the new version past
@@ -20,10 +22,11 @@ Figures:
   (staging: the update shares the air with the flows), and in a window as long before the
   deploy (the walk's own losses, at hand-offs), (goal: >= 99 % while staging); the cost of
   the switch itself (every board restarts once): datagrams lost from the first board's restart
-  until every board runs again, and that outage's length; and over the whole deploy, from the
-  command's start until every board runs again (goal: >= 99 %).
+  until every board runs again, and that outage's length; over the whole deploy, from the
+  command's start until every board runs again (goal: >= 99 %); and after it, until the next
+  deploy starts (goal: >= 99 %: a node back without a working binding shows here).
 
-    python -m bench.ota_deploy          # writes out/bench/ota_deploy.json
+    python -m bench.ota_deploy [--deploys N]    # writes out/bench/ota_deploy.json
 """
 
 from __future__ import annotations
@@ -45,11 +48,11 @@ from bench.common import figure, firmware_variant, roam, walk_scenario, write_re
 SPEED = 6
 FLOW_START_S = 18  # scenario seconds: 3 s into the walk at 6x
 DEPLOY_AT_S = 10  # real seconds into the walk
-WALK_S = 120  # real seconds the scenario lasts (the deploy ends well before)
+DEPLOY_EVERY_S = 5  # real seconds between one deploy's end and the next one's start
 
 
-def scenario(out: Path) -> Path:
-    text = walk_scenario().replace("duration_s = 300\n", "duration_s = %d\n" % (WALK_S * SPEED))
+def scenario(out: Path, walk_s: int) -> Path:
+    text = walk_scenario().replace("duration_s = 300\n", "duration_s = %d\n" % (walk_s * SPEED))
     for iv in ("100", "200"):
         text = text.replace(
             "interval_ms = %s\n" % iv, "interval_ms = %s\nstart_s = %d\n" % (iv, FLOW_START_S)
@@ -59,10 +62,8 @@ def scenario(out: Path) -> Path:
     return path
 
 
-def changed_firmware(out: Path) -> Path:
-    return firmware_variant(
-        out / "firmware", '\nFIELD_NOTE = "deployed over the air at %d"\n' % time.time()
-    )
+def changed_firmware(dst: Path) -> Path:
+    return firmware_variant(dst, '\nFIELD_NOTE = "deployed over the air: %s"\n' % dst.name)
 
 
 def flows_between(lab: Path, sc, boards, t0: float, t1: float, grace: float = 1.0):
@@ -117,38 +118,15 @@ def broken_deploy(out: Path, lab: Path, fleet: str, keys: str, board: str = "a2"
     }
 
 
-def run() -> dict:
-    out = REPO / "out" / "bench" / "ota_deploy"
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    lab = out / "lab"
-    fleet, keys = str(lab / "fleet.toml"), str(lab / "keys.toml")
-    fw = changed_firmware(out)
-    roam("lab", "up", str(scenario(out)), "--dir", str(lab), "--speed", str(SPEED))
-    try:
-        roam("deploy", "--fleet", fleet, timeout=300)
-        roam("provision", "--fleet", fleet, "--keys", keys)
-        roam("lab", "unplug", "--all", "--dir", str(lab))
-        before = json.loads(
-            roam("devices", "--ota", "--json", "--fleet", fleet, "--keys", keys, check=False).stdout
-        )
-        roam("lab", "start", "--dir", str(lab))
-        time.sleep(DEPLOY_AT_S)
-        t_a = time.time()
-        r = roam("deploy", "--ota", "--firmware", str(fw), "--fleet", fleet, "--keys", keys)
-        t_b = time.time()
-        time.sleep(2)
-        after = json.loads(
-            roam("devices", "--ota", "--json", "--fleet", fleet, "--keys", keys, check=False).stdout
-        )
-        st = json.loads(roam("lab", "status", "--json", "--dir", str(lab)).stdout)
-        rollback = broken_deploy(out, lab, fleet, keys)
-    finally:
-        roam("lab", "down", "--dir", str(lab), check=False)
-    from hosttools.sim import scenario as sc_mod
-
-    sc = sc_mod.load(str(out / "walk_ota.toml"))
-    boards = {b["name"]: b for b in st["boards"]}
+def one_deploy(lab: Path, fw: Path, fleet: str, keys: str) -> dict:
+    """One `roam deploy --ota` of ``fw`` while the walk runs: its times and what runs after."""
+    t_a = time.time()
+    r = roam("deploy", "--ota", "--firmware", str(fw), "--fleet", fleet, "--keys", keys)
+    t_b = time.time()
+    time.sleep(2)
+    after = json.loads(
+        roam("devices", "--ota", "--json", "--fleet", fleet, "--keys", keys, check=False).stdout
+    )
     resets = console_times(lab / "console", "ota_reset", t_a)
     starts = console_times(lab / "console", "start", t_a)
     t_switch = min(t for v in resets.values() for t, _ in v)
@@ -159,15 +137,12 @@ def run() -> dict:
         if any(j.get("slot") in ("a", "b") and (j.get("fw") or "")[:16] in new_fw for _, j in v)
     ]
     t_back = max(min(t for t, _ in starts[n]) for n in running) if running else t_b
-    staging = flows_between(lab, sc, boards, t_a, t_switch - 1.0)
-    baseline = flows_between(lab, sc, boards, t_a - (t_switch - t_a), t_a - 1.0)
-    switch = flows_between(lab, sc, boards, t_switch - 0.2, t_back + 2.0)
-    whole = flows_between(lab, sc, boards, t_a, t_back + 2.0)  # the command's start to all back
     m = re.search(r"deploy --ota: (\d+) boards in ([\d.]+)s", r.stdout)
     return {
-        "boards": len(boards),
-        "set_bytes": sum(p.stat().st_size for p in fw.rglob("*.py")),
         "deploy_s": float(m.group(2)) if m else t_b - t_a,
+        "t_start": t_a,
+        "t_switch": t_switch,
+        "t_back": t_back,
         "staging_s": t_switch - t_a,
         "switch_outage_s": t_back - t_switch,
         "running_new_by_status": sum(
@@ -177,46 +152,124 @@ def run() -> dict:
         ),
         "running_new_by_log": len(running),
         "versions_after": sorted(new_fw),
-        "version_before": sorted({row.get("fw") for row in before if row.get("reached")}),
-        "staging_flows": staging,
-        "baseline_flows": baseline,
-        "switch_flows": switch,
-        "whole_flows": whole,
         "stdout": r.stdout.splitlines()[-13:],
+    }
+
+
+def delivery(lab: Path, sc, boards: dict, runs: list[dict]) -> None:
+    """Each deploy's flows, from the air's captures: before the first deploy (a window as long
+    as its staging: the walk's own losses), while staging, across the switch, over the whole
+    deploy, and after it until the next deploy starts (the last: DEPLOY_EVERY_S), where a
+    node that came back without a working binding shows."""
+    for i, d in enumerate(runs):
+        t_a, t_switch, t_back = d["t_start"], d["t_switch"], d["t_back"]
+        until = runs[i + 1]["t_start"] if i + 1 < len(runs) else t_back + 2.0 + DEPLOY_EVERY_S
+        d["staging_flows"] = flows_between(lab, sc, boards, t_a, t_switch - 1.0)
+        d["switch_flows"] = flows_between(lab, sc, boards, t_switch - 0.2, t_back + 2.0)
+        d["whole_flows"] = flows_between(lab, sc, boards, t_a, t_back + 2.0)
+        d["after_flows"] = flows_between(lab, sc, boards, t_back + 2.0, until - 1.0)
+    t_a = runs[0]["t_start"]
+    runs[0]["baseline_flows"] = flows_between(
+        lab, sc, boards, t_a - runs[0]["staging_s"], t_a - 1.0
+    )
+
+
+def run(deploys: int) -> dict:
+    out = REPO / "out" / "bench" / "ota_deploy"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    lab = out / "lab"
+    fleet, keys = str(lab / "fleet.toml"), str(lab / "keys.toml")
+    # a new version for every deploy: each one changes what every board runs
+    versions = [changed_firmware(out / ("v%d" % i)) for i in range(deploys)]
+    walk_s = DEPLOY_AT_S + deploys * (DEPLOY_EVERY_S + 40) + 60
+    roam("lab", "up", str(scenario(out, walk_s)), "--dir", str(lab), "--speed", str(SPEED))
+    try:
+        roam("deploy", "--fleet", fleet, timeout=300)
+        roam("provision", "--fleet", fleet, "--keys", keys)
+        roam("lab", "unplug", "--all", "--dir", str(lab))
+        before = json.loads(
+            roam("devices", "--ota", "--json", "--fleet", fleet, "--keys", keys, check=False).stdout
+        )
+        st = json.loads(roam("lab", "status", "--json", "--dir", str(lab)).stdout)
+        from hosttools.sim import scenario as sc_mod
+
+        sc = sc_mod.load(str(out / "walk_ota.toml"))
+        boards = {b["name"]: b for b in st["boards"]}
+        roam("lab", "start", "--dir", str(lab))
+        time.sleep(DEPLOY_AT_S)
+        runs = []
+        for fw in versions:
+            runs.append(one_deploy(lab, fw, fleet, keys))
+            time.sleep(DEPLOY_EVERY_S)
+        rollback = broken_deploy(out, lab, fleet, keys)
+    finally:
+        roam("lab", "down", "--dir", str(lab), check=False)
+    delivery(lab, sc, boards, runs)
+    return {
+        "boards": len(boards),
+        "set_bytes": sum(p.stat().st_size for p in versions[0].rglob("*.py")),
+        "version_before": sorted({row.get("fw") for row in before if row.get("reached")}),
+        "deploys": runs,
         "rollback": rollback,
     }
 
 
-def main() -> int:
-    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
-    r = run()
-    print(json.dumps(r, indent=1))
+def share(p: tuple[int, int]) -> float:
+    return p[1] / p[0] if p[0] else 0.0
 
-    def share(p):
-        return p[1] / p[0] if p[0] else 0.0
 
-    figures = {
-        "boards": figure(r["boards"], "boards"),
-        "deploy_wall": figure(round(r["deploy_s"], 1), "s"),
-        "staging": figure(round(r["staging_s"], 1), "s"),
-        "running_new_by_status": figure(r["running_new_by_status"], "boards"),
-        "running_new_by_log": figure(r["running_new_by_log"], "boards"),
-        "delivery_while_staging": figure(round(share(r["staging_flows"]), 4), "ratio"),
-        "delivery_whole_deploy": figure(round(share(r["whole_flows"]), 4), "ratio"),
-        "datagrams_while_staging": figure(r["staging_flows"][0], "datagrams"),
-        "delivery_before_deploy": figure(round(share(r["baseline_flows"]), 4), "ratio"),
-        "delivery_across_switch": figure(round(share(r["switch_flows"]), 4), "ratio"),
-        "switch_outage": figure(round(r["switch_outage_s"], 2), "s"),
-        "broken_fw_boots_to_rollback": figure(r["rollback"]["boots"], "boots"),
-        "broken_fw_rollback_time": figure(round(r["rollback"]["seconds"], 1), "s"),
+def spread(values: list[float], unit: str, digits: int) -> dict[str, dict]:
+    """min, median and max of one figure over the deploys."""
+    import statistics
+
+    return {
+        "min": figure(round(min(values), digits), unit),
+        "median": figure(round(statistics.median(values), digits), unit),
+        "max": figure(round(max(values), digits), unit),
     }
-    rb = r["rollback"]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--deploys", type=int, default=5, help="deploys in a row in one walk (default 5)"
+    )
+    args = ap.parse_args()
+    if args.deploys < 1:
+        ap.error("--deploys must be at least 1")
+    r = run(args.deploys)
+    print(json.dumps(r, indent=1))
+    runs, rb = r["deploys"], r["rollback"]
+    per = {
+        "deploy_wall": ([d["deploy_s"] for d in runs], "s", 1),
+        "staging": ([d["staging_s"] for d in runs], "s", 1),
+        "running_new_by_status": ([d["running_new_by_status"] for d in runs], "boards", 0),
+        "running_new_by_log": ([d["running_new_by_log"] for d in runs], "boards", 0),
+        "delivery_while_staging": ([share(d["staging_flows"]) for d in runs], "ratio", 4),
+        "delivery_whole_deploy": ([share(d["whole_flows"]) for d in runs], "ratio", 4),
+        "datagrams_while_staging": ([d["staging_flows"][0] for d in runs], "datagrams", 0),
+        "delivery_after_deploy": ([share(d["after_flows"]) for d in runs], "ratio", 4),
+        "delivery_across_switch": ([share(d["switch_flows"]) for d in runs], "ratio", 4),
+        "switch_outage": ([d["switch_outage_s"] for d in runs], "s", 2),
+    }
+    figures = {"boards": figure(r["boards"], "boards"), "deploys": figure(len(runs), "deploys")}
+    for name, (values, unit, digits) in per.items():
+        for which, fig in spread(values, unit, digits).items():
+            figures["%s_%s" % (name, which)] = fig
+    figures["delivery_before_first_deploy"] = figure(
+        round(share(runs[0]["baseline_flows"]), 4), "ratio"
+    )
+    figures["broken_fw_boots_to_rollback"] = figure(rb["boots"], "boots")
+    figures["broken_fw_rollback_time"] = figure(round(rb["seconds"], 1), "s")
     write_result("ota_deploy", figures)
     ok = (
-        r["deploy_s"] <= 60
-        and r["running_new_by_status"] == r["boards"]
-        and r["running_new_by_log"] == r["boards"]
-        and share(r["staging_flows"]) >= 0.99
+        all(d["deploy_s"] <= 60 for d in runs)
+        and all(d["running_new_by_status"] == r["boards"] for d in runs)
+        and all(d["running_new_by_log"] == r["boards"] for d in runs)
+        and all(share(d["staging_flows"]) >= 0.99 for d in runs)
+        and all(share(d["whole_flows"]) >= 0.99 for d in runs)
+        and all(share(d["after_flows"]) >= 0.99 for d in runs)
         and rb["exit"] != 0
         and rb["boots"] <= 3
         and rb["logged_rollback"]

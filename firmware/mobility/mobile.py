@@ -207,8 +207,10 @@ class MobileNode(Node):
             score = ranking.score(info, now, agents.w)
             self.log("agent_up", {"agent": ipv4.ntoa(info.addr), "rssi": rssi, "score": score})
         if got == agenttable.REBOOTED and info is self.serving:
-            # It lost our binding with its memory: register again under its new nonce.
+            # It lost our binding with its memory: register again under its new nonce, now or,
+            # when a hand-off is in flight, as soon as it ends (if it fails, we stay here).
             self.log("agent_reboot", {"agent": ipv4.ntoa(info.addr)})
+            self.refresh_at = now
             if self.reg.state == IDLE:
                 self.reg.start(now, info, REFRESH)
         if self.serving is None and self.reg.state == IDLE:

@@ -4,7 +4,7 @@ import unittest
 
 from medium import Medium, config, make_rand
 
-from mobility import ipv4, registration
+from mobility import exchange, ipv4, registration
 from mobility.agent import Agent
 from mobility.mobile import MobileNode
 
@@ -124,6 +124,36 @@ class MakeBeforeBreakTest(unittest.TestCase):
         self.assertEqual(down[0][3]["to"], "10.0.0.2")  # the retry still names the new agent
         # answered: nothing more is sent after that
         self.assertIsNone(m.stations["M"].role.reg.dereg_agent)
+
+    def test_serving_agent_rebooted_during_a_failed_handoff_gets_the_binding_again(self):
+        # The serving agent restarts (it forgets the binding) while a hand-off to another agent
+        # is in flight; that hand-off then fails. The node stays with the agent it was bound
+        # to, so it must register there again at once, not at its next refresh: until then the
+        # agent drops its traffic (found in the OTA bench: 21 s without delivery to one node).
+        m = two_cells()
+        m.hear("A", "M", -55)
+        m.hear("B", "M", -85)
+        m.run(4000)
+        mn = m.stations["M"].role
+        self.assertEqual(mn.serving.addr[3], 1)
+        m.hear("A", "M", -80)
+        m.hear("B", "M", -50, both=False)  # M hears B, B never hears M: the hand-off fails
+        m.deafen("M", "B", both=False)
+        for _ in range(200):
+            m.run(50)
+            if mn.reg.state == exchange.HANDOFF:
+                break
+        self.assertEqual(mn.reg.state, exchange.HANDOFF)
+        t_reboot = m.t
+        mark = len(m.events)
+        m.add("A", Agent(config(1, epoch=2), make_rand(99), m.now), m.stations["A"].mac)
+        m.run(20000)
+        rebooted = [e for e in m.events[mark:] if e[1] == "M" and e[2] == "agent_reboot"]
+        self.assertTrue(rebooted)
+        up = [e for e in m.events[mark:] if e[1] == "A" and e[2] == "binding_up"]
+        self.assertTrue(up, "the rebooted agent never got the binding back")
+        self.assertLess(up[0][0] - t_reboot, 4000)  # 12.5 s (the next refresh) without the fix
+        self.assertEqual(mn.serving.addr[3], 1)
 
     def _walk_together(self, policy):
         """M and C, both bound to A, exchange datagrams; A announces a planned outage, so both
