@@ -17,6 +17,7 @@ import math
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -207,8 +208,31 @@ def roam(
     *args: str, timeout: float = 180, check: bool = True, env: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """A `roam` command, run from the repository's root; with ``check``, one that fails raises
-    BenchError."""
-    r = run_captured([ROAM, *args], env=env, cwd=REPO_DIR, timeout=timeout)
+    BenchError. One that outlives ``timeout`` raises BenchError with what it printed and where
+    every thread of it was (faulthandler's dump on SIGABRT): a hang says where it hangs."""
+    full = dict(os.environ if env is None else env, PYTHONFAULTHANDLER="1")
+    proc = subprocess.Popen(
+        [str(ROAM), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=full,
+        cwd=REPO_DIR,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        try:
+            out, err = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+        raise BenchError(
+            "roam %s: no end after %d s; it printed:\n%s\n%s"
+            % (" ".join(args), timeout, out[-3000:], err[-6000:])
+        ) from None
+    r = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
     if check and r.returncode != 0:
         raise BenchError("roam %s failed: %s %s" % (" ".join(args), r.stdout, r.stderr))
     return r
