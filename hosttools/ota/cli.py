@@ -113,7 +113,13 @@ def run_sessions(
     runs = []
     for b in boards:
         runs.append(
-            runner.Board(b.name, make(b, now), b.backbone_ip, bytes(map(int, b.addr.split("."))))
+            runner.Board(
+                b.name,
+                make(b, now),
+                b.backbone_ip,
+                bytes(map(int, b.addr.split("."))),
+                relay=b.role == "agent",
+            )
         )
     transport = open_transport(fleet)
     console = Console(stderr=True, quiet=quiet)

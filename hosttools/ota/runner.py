@@ -54,6 +54,7 @@ class Board:
     session: Session
     ip: str | None  # its backbone address; None: radio only, through an agent
     address: bytes  # its IPv4 home address (what a RELAY names)
+    relay: bool = False  # an agent: radio-only boards' messages go through it
     via: str | None = None  # the agent whose last relayed answer came back
     timeouts: int = 0  # the session's timeouts in a row, as last seen
     sent: int = 0
@@ -107,18 +108,20 @@ def run(
         staged = [b for b in live if b.session.state == "staged"]
         holding = [b for b in live if b.session.hold]
         if staged and len(staged) == len(holding):
-            # every board that is to switch has its set: all switch now, the radio-only ones
-            # first (their COMMIT goes through an agent, which must not be restarting), the
-            # boards on the access point once those took theirs (or RELEASE_WAIT later)
-            radio = [b for b in staged if b.ip is None]
-            if radio:
-                for b in radio:
+            # every board that is to switch has its set: they switch in two waves. First every
+            # board but the agents: the radio-only ones' COMMIT goes through an agent, which
+            # must not be restarting, and a home agent or router that restarts after the agents
+            # would forget the bindings the nodes make with the agents that came back. Then
+            # the agents, once the first wave took its COMMIT (or RELEASE_WAIT later).
+            first = [b for b in staged if not b.relay]
+            if first:
+                for b in first:
                     b.session.release(now)
                 release_at = now + RELEASE_WAIT
             elif (
                 release_at is None
                 or now >= release_at
-                or not any(b.ip is None and b.session.state == "commit" for b in live)
+                or not any(not b.relay and b.session.state == "commit" for b in live)
             ):
                 for b in staged:
                     b.session.release(now)

@@ -34,6 +34,8 @@ W = update_wire()
 HELLO_EVERY = 0.5  # s between HELLOs while a board does not answer (or reboots)
 PROBATION_EVERY = 1.0  # s between HELLOs while a new version proves itself
 LOST_AFTER = 4  # timeouts in a row: the board rebooted or is out of reach, start over
+STALLS = 4  # starts over in a row without a byte more on the board: it answers HELLO but does
+# not take the transfer (short of heap, see its log_stats rx_oom); the session fails
 CODE_TEXT = {
     W.BUSY: "the last change is still on probation",
     W.BAD: "the board refused the command",
@@ -108,6 +110,8 @@ class Session:
         self.busy_until = 0.0
         self.outbox: list[bytes] = []  # to send with the next poll()
         self.hellos = 0
+        self.stalls = 0  # starts over since the transfer last advanced
+        self.mark: tuple[str, int, int] | None = None  # (state, file, bytes) at the last one
 
     # -- what the runner sees ----------------------------------------------------------------
 
@@ -207,6 +211,15 @@ class Session:
         then resume (after a RESET: see whether it rebooted)."""
         self.inflight.clear()
         self.timeouts = 0
+        if self.commit_boot is None:
+            # a board that answers HELLO (so it is heard) but drops every command would have
+            # this session start over for ever: give up after STALLS without progress
+            mark = (self.state, self.file_i, self.done_bytes + self.acked)
+            self.stalls = self.stalls + 1 if mark == self.mark else 0
+            self.mark = mark
+            if self.stalls >= STALLS:
+                self._fail("the board answers but takes no command (%s)" % self.progress()[1])
+                return
         # after a COMMIT or RESET was sent: whether it was taken shows in the next STATUS
         self.state = "rebooting" if self.commit_boot is not None else "hello"
         self.next_hello = now

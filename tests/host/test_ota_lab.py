@@ -39,6 +39,20 @@ def _firmware(tmp: Path, name: str, line: str) -> Path:
     return firmware_variant(tmp / name, "\n" + line + "\n")
 
 
+def _reset_times(d: Path, board: str) -> list[float]:
+    """Host times of the board's `ota_reset` lines (its console's JSON lines file)."""
+    times = []
+    for ln in (d / "console" / (board + ".jsonl")).read_text(errors="replace").splitlines():
+        try:
+            rec = json.loads(ln)
+        except ValueError:
+            continue
+        j = rec.get("json")
+        if isinstance(j, dict) and j.get("ev") == "ota_reset":
+            times.append(rec["host"])
+    return times
+
+
 def _devices(d, fleet, keys, check=True):
     r = roam(d, "devices", "--ota", "--json", "--fleet", fleet, "--keys", keys, check=check)
     return r, {row["board"]: row for row in json.loads(r.stdout)}
@@ -76,6 +90,13 @@ def test_a_changed_firmware_reaches_every_board(lab, tmp_path):
         assert start["ev"] == "start" and start["slot"] == "a", start
         assert start["fw"].startswith(row["fw"])
         assert any(e["ev"] == "ota_healthy" for e in events), name
+    # the switch in two waves: every board but the agents first, the agents after them
+    resets = {name: _reset_times(d, name) for name in BOARDS}
+    agents = [n for n in BOARDS if n.startswith("a")]
+    assert all(resets.values()), resets
+    assert max(resets[n][-1] for n in BOARDS if n not in agents) < min(
+        resets[n][-1] for n in agents
+    ), resets
     # nothing to do the second time
     r = roam(
         d, "deploy", "--ota", "--firmware", str(fw), "--fleet", fleet, "--keys", keys, timeout=60

@@ -105,6 +105,7 @@ class Board:
         self.commands: list[tuple[int, int, bytes]] = []  # (boot, type, body) of each taken
         self.mute: dict[int, int] = {}  # command type -> how many of its ACKs get lost
         self.path = list(sys.path)  # sys.path as a fresh boot has it
+        self.deaf_to_commands = False
         self.svc = self._service()
 
     def _service(self) -> service.Service:
@@ -119,6 +120,8 @@ class Board:
         self.now = now
         if now < self.up_at:
             return None  # still booting: nobody listens
+        if self.deaf_to_commands and msg[0] != wire.HELLO:
+            return None  # as a board whose heap cannot take a command: dropped, unanswered
         taken = self.svc.taken
         reply = self.svc.handle(int(now * 1000), msg)
         if self.svc.taken > taken:
@@ -450,6 +453,19 @@ def test_a_board_that_says_nothing_for_give_up_s_fails_the_session(silent_from):
     assert "no answer" in s.error
     assert 5.0 <= sim.now - silent <= 5.5
     assert s.poll(sim.now) == []  # finished: nothing more to send
+
+
+def test_a_board_that_answers_hello_but_takes_no_command_fails_the_session():
+    # an agent whose heap could not load the staging code answered every HELLO and dropped
+    # every BEGIN: the session started over for ever and `roam deploy --ota` never ended
+    payload = make_payload(6)
+    sim = Sim(seed=6)
+    sim.board.deaf_to_commands = True
+    s = sim.session(payload=payload)
+    sim.run(s, until=300.0)
+    assert s.state == "failed", s.state
+    assert "takes no command" in s.error, s.error
+    assert sim.now < 120.0, sim.now
 
 
 # -- 7. the laptop killed mid-transfer -------------------------------------------------------------
