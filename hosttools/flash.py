@@ -25,7 +25,7 @@ from typing import Any
 import click
 
 from hosttools.boardio import open_serial
-from hosttools.errors import RoamError
+from hosttools.errors import RoamError, RoamUsageError
 from hosttools.fleet import BoardType, load_board_type
 from hosttools.targets import BoardProgress, Target, fleet_options, resolve, run_parallel
 
@@ -211,10 +211,13 @@ def flash_board(
 
 def board_type_for(target: Target, type_name: str | None) -> BoardType:
     if type_name:
-        return load_board_type(type_name)
+        try:
+            return load_board_type(type_name)
+        except RoamError as e:  # --type names no board file: the command line is wrong
+            raise RoamUsageError(str(e)) from None
     if target.board is not None:
         return load_board_type(target.board.board_type)
-    raise RoamError(
+    raise RoamUsageError(
         "board type of %s unknown: pass --type (one of the boards/*.toml) or add "
         "the board to the fleet" % target.port
     )

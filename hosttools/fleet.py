@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from hosttools import firmware
-from hosttools.errors import RoamError
+from hosttools.errors import RoamError, RoamUsageError
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 BOARDS_DIR = REPO_DIR / "boards"
@@ -153,13 +153,13 @@ class Fleet:
         for b in self.boards:
             if b.name == name:
                 return b
-        raise RoamError("%s: no board named %r in the fleet" % (self._where(), name))
+        raise RoamUsageError("%s: no board named %r in the fleet" % (self._where(), name))
 
     def by_node(self, node: int) -> Board:
         for b in self.boards:
             if b.node == node:
                 return b
-        raise RoamError("%s: no board with node id %d in the fleet" % (self._where(), node))
+        raise RoamUsageError("%s: no board with node id %d in the fleet" % (self._where(), node))
 
     def lookup(self, ident: str) -> Board:
         """A board by name or node id (what `make flash NODE=...` passes)."""

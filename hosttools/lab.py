@@ -38,7 +38,7 @@ from typing import Any
 
 import click
 
-from hosttools.errors import RoamError
+from hosttools.errors import RoamError, RoamUsageError
 from hosttools.fleet import REPO_DIR
 
 DEFAULT_DIR = Path("out") / "lab"
@@ -57,7 +57,7 @@ def _scale_mobility(mob: dict[str, Any], k: float, where: str) -> dict[str, Any]
     m = dict(mob)
     kind = m.get("kind", "static")
     if kind == "trace":
-        raise RoamError("%s: --speed cannot scale a trace file's movement" % where)
+        raise RoamUsageError("%s: --speed cannot scale a trace file's movement" % where)
     sp = m.get("speed")
     if isinstance(sp, (int, float)):
         m["speed"] = sp * k
@@ -82,11 +82,11 @@ def shape(data: dict[str, Any], nodes: list[str] | None, speed: float) -> dict[s
     if nodes:
         keep = set(nodes)
         if d.get("group"):
-            raise RoamError("--nodes works on scenarios made of [[node]] entries (no groups)")
+            raise RoamUsageError("--nodes works on scenarios made of [[node]] entries (no groups)")
         have = {n.get("id") for n in d.get("node", [])}
         missing = sorted(keep - have)
         if missing:
-            raise RoamError(
+            raise RoamUsageError(
                 "--nodes: no node %r in the scenario (it has %s)"
                 % (missing[0], ", ".join(sorted(str(h) for h in have)))
             )
@@ -145,13 +145,15 @@ def load_scenario(name: str, nodes: list[str] | None = None, speed: float = 1.0)
     from hosttools.sim import scenario as sc_mod
 
     if speed <= 0:
-        raise RoamError("--speed must be positive, got %g" % speed)
+        raise RoamUsageError("--speed must be positive, got %g" % speed)
     try:
         path = sc_mod.resolve(name)
         with open(path, "rb") as f:
             data = tomllib.load(f)
         data = shape(data, nodes, speed)
         sc = sc_mod.from_dict(data, os.path.basename(path), os.path.dirname(os.path.abspath(path)))
+    except sc_mod.UnknownScenario as e:
+        raise RoamUsageError(str(e)) from None
     except sc_mod.ScenarioError as e:
         raise RoamError(str(e)) from None
     except tomllib.TOMLDecodeError as e:
@@ -837,13 +839,14 @@ def start(d: Path) -> None:
     control(d, "start")
 
 
-def down(d: Path, timeout: float = 15.0) -> int:
-    """Stop the daemon and every board; returns how many boards it had."""
+def down(d: Path, timeout: float = 15.0) -> int | None:
+    """Stop the daemon and every board; returns how many boards it had, None if no lab was up
+    (down is idempotent: what the user asked for, no lab running, holds)."""
     p = d / STATE
     try:
         st = json.loads(p.read_text())
     except FileNotFoundError:
-        raise RoamError("no lab is up in %s" % d) from None
+        return None
     except ValueError:
         raise RoamError("%s is damaged: remove it" % p) from None
     pid = st.get("pid")
@@ -1069,9 +1072,13 @@ def status_cmd(dir_, as_json):
 @lab_cmd.command("down")
 @_dir_option
 def down_cmd(dir_):
-    """Stop every board and the air."""
-    n = down(lab_dir(dir_))
-    click.echo("lab down: %d boards stopped" % n)
+    """Stop every board and the air (no lab running is not an error: exit status 0)."""
+    d = lab_dir(dir_)
+    n = down(d)
+    if n is None:
+        click.echo("lab down: no lab running in %s" % d)
+    else:
+        click.echo("lab down: %d boards stopped" % n)
 
 
 def serve_main(d: Path) -> int:

@@ -33,7 +33,7 @@ import click
 import serial
 
 from hosttools.boardio import check_port_exists, describe_open_error, open_serial
-from hosttools.errors import RoamError
+from hosttools.errors import RoamError, RoamUsageError
 from hosttools.targets import (
     duration_option,
     fleet_options,
@@ -240,9 +240,11 @@ def collect(
     live: bool = False,
     install_signals: bool = True,
     identity: dict[str, dict[str, Any]] | None = None,
+    signalled: list[int] | None = None,
 ) -> list[BoardStats]:
     """Collect logs from (name, port) pairs into out_dir until `duration` seconds have passed,
-    `stop` is set, or SIGINT/SIGTERM arrives. Returns the per-board statistics."""
+    `stop` is set, or SIGINT/SIGTERM arrives (its number is appended to `signalled`). Returns
+    the per-board statistics."""
     if not boards:
         raise RoamError("no boards to collect logs from")
     names = [n for n, _ in boards]
@@ -268,7 +270,7 @@ def collect(
     old: dict[signal.Signals, Any] = {}
     if install_signals and threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
-            old[sig] = signal.signal(sig, lambda *_: stop.set())
+            old[sig] = signal.signal(sig, _stopper(stop, signalled))
     try:
         for r in readers:
             r.start()
@@ -293,6 +295,15 @@ def collect(
             )
         _write_meta(out, meta)
     return [r.stats for r in readers]
+
+
+def _stopper(stop: threading.Event, signalled: list[int] | None) -> Any:
+    def handler(signum: int, _frame: Any) -> None:
+        if signalled is not None:
+            signalled.append(signum)
+        stop.set()
+
+    return handler
 
 
 def _live_summary(
@@ -371,20 +382,40 @@ def logs_cmd(
         for t in targets
         if t.board is not None
     }
+    signalled: list[int] = []
     stats = collect(
         [(t.label, t.port) for t in targets],
         out_dir,
         duration=duration,
         live=not quiet,
         identity=identity,
+        signalled=signalled,
     )
     for s in stats:
         click.echo(
             "%s: %d lines, %d events, %d gaps -> %s"
             % (s.name, s.lines, s.events, s.gaps, os.path.join(out_dir, s.name + ".jsonl"))
         )
-    click.echo("logs in %s (next: roam report %s)" % (out_dir, out_dir))
+    nothing = not any(s.lines for s in stats)
+    if not nothing:
+        click.echo("logs in %s (next: roam report %s)" % (out_dir, out_dir))
+    # Ctrl-C is how a collection ends; what was received is written, and the exit status says
+    # it was interrupted (130, SIGTERM 143), as every other command's does.
+    if signalled:
+        if nothing:
+            click.echo("roam: warning: " + _nothing_collected(len(stats)), err=True)
+        return 128 + signalled[0]
+    if nothing:
+        raise RoamError(_nothing_collected(len(stats)))
     return None
+
+
+def _nothing_collected(n: int) -> str:
+    which = "the board" if n == 1 else "any of the %d boards" % n
+    return (
+        "no line came from %s: are they running? (a lab's boards wait for `roam lab start`; "
+        "a board at the REPL prints nothing)" % which
+    )
 
 
 def _pull(
@@ -401,9 +432,11 @@ def _pull(
     assert fleet is not None
     keys = maybe_keys(keys_path, fleet)
     if keys is None:
-        raise RoamError("--pull needs the keys file (--keys): the log key checks every line")
+        raise RoamUsageError("--pull needs the keys file (--keys): the log key checks every line")
     if out_dir is None:
-        raise RoamError("--pull needs --out DIR: the run directory of `roam field` to complete")
+        raise RoamUsageError(
+            "--pull needs --out DIR: the run directory of `roam field` to complete"
+        )
     boards = [fleet.lookup(board_name)] if board_name else list(fleet)
     listed: list[Any] | None = None
 

@@ -18,7 +18,7 @@ import click
 
 from hosttools import firmware
 from hosttools.boardio import board_exec, open_board
-from hosttools.errors import RoamError
+from hosttools.errors import RoamError, RoamUsageError
 from hosttools.fleet import FIELD_PORT, Fleet, board_config, parse_hostport
 from hosttools.targets import (
     BoardProgress,
@@ -196,7 +196,7 @@ def provision_cmd(
     targets, fleet = resolve(port, fleet_path, board_name, need_entry=True)
     keys = maybe_keys(keys_path, fleet)
     if keys is None:
-        raise RoamError(
+        raise RoamUsageError(
             "no keys file: pass --keys FILE (or create keys.toml, see docs/USER_GUIDE.md)"
         )
     coll = collector_address(collector, fleet)
@@ -241,7 +241,7 @@ def provision_ota(
     boards = ota.fleet_boards(fleet, board_name)
     keys = maybe_keys(keys_path, fleet)
     if keys is None:
-        raise RoamError("no keys file: pass --keys FILE (or create keys.toml)")
+        raise RoamUsageError("no keys file: pass --keys FILE (or create keys.toml)")
     coll = collector_address(collector, fleet)
     configs = {b.name: validated(board_config(b, keys, coll), b.name) for b in boards}
     if dry_run:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from hosttools.errors import RoamError
+from hosttools.errors import RoamError, RoamUsageError
 from hosttools.fleet import Board, Fleet, Keys, load_fleet, load_keys
 
 if TYPE_CHECKING:
@@ -115,7 +115,7 @@ def maybe_fleet(fleet_path: str | None, required: bool) -> Fleet | None:
     if Path(DEFAULT_FLEET).is_file():
         return load_fleet(DEFAULT_FLEET)
     if required:
-        raise RoamError(
+        raise RoamUsageError(
             "no fleet file: pass --fleet FILE (or create fleet.toml, see "
             "docs/USER_GUIDE.md), or name one board with --port"
         )

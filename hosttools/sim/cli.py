@@ -5,7 +5,7 @@ import time
 
 import click
 
-from hosttools.errors import RoamError
+from hosttools.errors import RoamError, RoamUsageError
 from hosttools.sim import claims
 from hosttools.sim import scenario as scenario_mod
 
@@ -46,6 +46,8 @@ def _fmt(v, fmt):
 def _load(name, duration):
     try:
         return scenario_mod.load(name, duration_s=duration)
+    except scenario_mod.UnknownScenario as e:
+        raise RoamUsageError(str(e)) from None
     except (scenario_mod.ScenarioError, OSError) as e:
         raise RoamError(str(e)) from None
 
@@ -266,7 +268,7 @@ def sweep_cmd(scenarios, seeds, policies, out, duration, scheduler, workers, no_
     from hosttools.sim import sweep as sweep_mod
 
     if scheduler is not None and workers is not None:
-        raise RoamError("--workers sizes the local cluster: not with --scheduler")
+        raise RoamUsageError("--workers sizes the local cluster: not with --scheduler")
     scs = [_load(name, duration) for name in scenarios]
     where = scheduler or "local cluster (%d workers)" % (workers or os.cpu_count() or 1)
     with Progress(

@@ -40,7 +40,7 @@ def test_deploy_then_only_changes(tmp_path):
 
 def test_deploy_cli_missing_port_and_busy(tmp_path):
     r = CliRunner().invoke(main, ["deploy", "--port", str(tmp_path / "ttyX")])
-    assert r.exit_code == 2 and "does not exist" in r.output
+    assert r.exit_code == 1 and "does not exist" in r.output
     import serial
 
     with virtual_board(tmp_path / "root") as vb:
@@ -49,7 +49,7 @@ def test_deploy_cli_missing_port_and_busy(tmp_path):
             r = CliRunner().invoke(main, ["deploy", "--port", vb.pty])
         finally:
             holder.close()
-        assert r.exit_code == 2 and "is busy" in r.output
+        assert r.exit_code == 1 and "is busy" in r.output
         assert not (tmp_path / "root" / ".roam_manifest.json").exists()
         r = CliRunner().invoke(main, ["deploy", "--port", vb.pty, "--no-reset"])
         assert r.exit_code == 0, r.output

@@ -104,7 +104,7 @@ def test_bad_images_are_refused_before_the_board_is_touched(
     else:
         img.write_bytes(content)
     code, out, _ = invoke("flash", "--port", pty_port, "--type", "esp32", "--firmware", str(img))
-    assert code == 2
+    assert code == 1
     assert expect in out
     assert "https://micropython.org/download/ESP32_GENERIC/" in out
     assert out.count("\n") == 1 and out.startswith("roam: error: ")
@@ -112,7 +112,7 @@ def test_bad_images_are_refused_before_the_board_is_touched(
 
 def test_missing_image_says_where_to_get_it(boards, no_board):
     code, out, _ = invoke("flash", "--port", "/dev/x", "--type", "esp32s3", "--dry-run")
-    assert code == 2
+    assert code == 1
     assert "no MicroPython image for board type esp32s3" in out
     assert "https://micropython.org/download/?mcu=esp32s3" in out
 
@@ -142,7 +142,7 @@ def test_wrong_chip_is_refused_and_nothing_written(boards, tmp_path, pty_port, m
     code, out, _ = invoke(
         "flash", "--port", pty_port, "--type", "esp32", "--firmware", str(image_file(tmp_path))
     )
-    assert code == 2
+    assert code == 1
     assert "board on %s is an ESP32-S3, but board type esp32 needs an ESP32" % pty_port in out
     assert chip.calls == [] and chip.flash == bytearray(b"\xff" * len(chip.flash))
 
@@ -155,7 +155,7 @@ def test_board_not_answering(boards, tmp_path, pty_port, monkeypatch):
     code, out, _ = invoke(
         "flash", "--port", pty_port, "--type", "esp32", "--firmware", str(image_file(tmp_path))
     )
-    assert code == 2 and "does not answer esptool" in out and out.count("\n") == 1
+    assert code == 1 and "does not answer esptool" in out and out.count("\n") == 1
 
 
 def test_missing_and_busy_ports(boards, tmp_path, pty_port, no_board):
@@ -163,13 +163,13 @@ def test_missing_and_busy_ports(boards, tmp_path, pty_port, no_board):
     code, out, _ = invoke(
         "flash", "--port", str(tmp_path / "ttyNONE"), "--type", "esp32", "--firmware", img
     )
-    assert code == 2 and "does not exist" in out
+    assert code == 1 and "does not exist" in out
     holder = serial.Serial(pty_port, exclusive=True)
     try:
         code, out, _ = invoke("flash", "--port", pty_port, "--type", "esp32", "--firmware", img)
     finally:
         holder.close()
-    assert code == 2 and "is busy" in out
+    assert code == 1 and "is busy" in out
 
 
 def test_board_definition_read(boards):
