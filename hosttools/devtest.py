@@ -98,8 +98,20 @@ def run_on_board(
 @click.command("test")
 @fleet_options
 @click.option("--core", is_flag=True, help="Run tests/core too (needs RAM: bigger boards).")
-@click.option("-k", "keyword", metavar="TEXT", help="Only tests whose name contains TEXT.")
-@click.option("--timeout", type=float, default=600.0, show_default=True)
+@click.option(
+    "-k",
+    "keyword",
+    metavar="TEXT",
+    help="Only tests whose name contains TEXT (none matching is a failure: exit 1).",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    default=600.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Give up on a board whose test run has not printed its summary line by then.",
+)
 def test_cmd(
     port: str | None,
     fleet_path: str | None,
@@ -110,7 +122,8 @@ def test_cmd(
 ) -> None:
     """Run the firmware tests on a board (--port) or on each board of the fleet in turn.
 
-    Deploy the firmware first (`roam deploy`). Prints `N passed, N failed`."""
+    Deploy the firmware first (`roam deploy`). Prints `N passed, N failed`; exits 1 if a test
+    failed or none ran (-k matched nothing)."""
     targets, _ = resolve(port, fleet_path, board_name)
     for t in targets:  # a missing port is told before any board runs its tests
         check_port_exists(t.port)
@@ -128,5 +141,12 @@ def test_cmd(
         failed += f
     if len(targets) > 1:
         click.echo("%d passed, %d failed" % (passed, failed))
+    if passed + failed == 0:
+        # nothing ran is not a pass: a typo in -k would otherwise look like success
+        raise RoamError(
+            "no test ran: none matched -k %r" % keyword
+            if keyword
+            else "no test ran: is the firmware deployed? (roam deploy)"
+        )
     if failed:
         sys.exit(1)
