@@ -229,14 +229,22 @@ def board_type_for(target: Target, type_name: str | None) -> BoardType:
     "--type",
     "type_name",
     metavar="TYPE",
-    help="Board type (boards/TYPE.toml); default: the fleet entry's.",
+    help="Board type (boards/TYPE.toml, or $ROAM_BOARDS_DIR/TYPE.toml); default: the fleet "
+    "entry's.",
 )
 @click.option(
     "--firmware",
     metavar="FILE",
-    help="MicroPython image (.bin); default: newest in ~/.cache/roam/firmware/TYPE/.",
+    help="MicroPython image (.bin); default: newest in ~/.cache/roam/firmware/TYPE/ "
+    "(or $ROAM_FIRMWARE_CACHE/TYPE/).",
 )
-@click.option("--baud", type=int, default=DEFAULT_BAUD, show_default=True)
+@click.option(
+    "--baud",
+    type=click.IntRange(min=9600),
+    default=DEFAULT_BAUD,
+    show_default=True,
+    help="Serial speed for writing the image (esptool's --baud); lower it on a flaky cable.",
+)
 @click.option("--dry-run", is_flag=True, help="Check the image, print the esptool command.")
 def flash_cmd(
     port: str | None,

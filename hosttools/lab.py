@@ -943,9 +943,18 @@ def lab_cmd() -> None:
 )
 @click.option("--fresh", is_flag=True, help="Erase the boards' filesystems first.")
 @click.option("--run", is_flag=True, help="Start the scenario clock at once (roam lab start).")
-@click.option("--seed", type=int, default=1, show_default=True)
+@click.option(
+    "--seed",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Random seed of the layout and the air (as roam sim run --seed).",
+)
 def up_cmd(scenario, dir_, fleet, keys, nodes, speed, heap_kb, provision, fresh, run, seed):
-    """Start the air and one virtual board per node of SCENARIO (name or TOML file)."""
+    """Start the air and one virtual board per node of SCENARIO (name or TOML file).
+
+    Each board runs the MicroPython unix port ($ROAM_MICROPYTHON, default the one `make venv`
+    builds)."""
     d = lab_dir(dir_)
     st = up(
         scenario,

@@ -322,7 +322,18 @@ def _live_summary(
             t.add_row(s.name, s.port, s.state, str(s.lines), str(s.events), str(s.gaps), s.last)
         return t
 
-    with Live(render(), console=Console(stderr=True), refresh_per_second=4) as lv:
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        # piped: no redrawing, the table once at the end, on lines of its own (Live leaves its
+        # last row without a newline, and the summary on stdout ran into it)
+        while not stop.is_set():
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            stop.wait(0.25)
+        console.print(render())
+        console.file.flush()
+        return
+    with Live(render(), console=console, refresh_per_second=4) as lv:
         while not stop.is_set():
             if deadline is not None and time.monotonic() >= deadline:
                 break

@@ -45,16 +45,20 @@ class Target:
         return self.board.name if self.board else os.path.basename(self.port)
 
 
-def fleet_file_option(help: str = "Fleet file (default: fleet.toml, or $ROAM_FLEET).") -> Decorator:
+def fleet_file_option(help: str = "Fleet file (default: fleet.toml).") -> Decorator:
     """--fleet FILE (or $ROAM_FLEET), passed as ``fleet_path``."""
-    return click.option("--fleet", "fleet_path", metavar="FILE", envvar="ROAM_FLEET", help=help)
+    return click.option(
+        "--fleet", "fleet_path", metavar="FILE", envvar="ROAM_FLEET", show_envvar=True, help=help
+    )
 
 
 def keys_file_option(
-    help: str = "Keys file, never printed (default: keys.toml, or $ROAM_KEYS).",
+    help: str = "Keys file, never printed (default: keys.toml).",
 ) -> Decorator:
     """--keys FILE (or $ROAM_KEYS), passed as ``keys_path``."""
-    return click.option("--keys", "keys_path", metavar="FILE", envvar="ROAM_KEYS", help=help)
+    return click.option(
+        "--keys", "keys_path", metavar="FILE", envvar="ROAM_KEYS", show_envvar=True, help=help
+    )
 
 
 def fleet_options(f: Callable[..., Any]) -> Callable[..., Any]:

@@ -106,8 +106,10 @@ _out = click.option(
 )
 _duration = click.option(
     "--duration",
-    type=float,
+    # checked here, so that a bad value is blamed on the option, not on the scenario file
+    type=click.FloatRange(min=0.001),
     default=None,
+    metavar="SECONDS",
     help="Simulated seconds (overrides the scenario's duration_s).",
 )
 
@@ -130,7 +132,7 @@ _duration = click.option(
     default=None,
     help="Processes for the nodes' cores (same results; default: 2 from 200 nodes on).",
 )
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def run_cmd(scenario, seed, out, policy, duration, jobs, quiet):
     """Run SCENARIO (a built-in name or a TOML file); write summary.json, events.jsonl and
     capture.pcap into --out."""
@@ -146,7 +148,7 @@ def run_cmd(scenario, seed, out, policy, duration, jobs, quiet):
 @_seed
 @_out
 @_duration
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def compare_cmd(scenario, seed, out, duration, quiet):
     """Run SCENARIO with roam and with the Mobile IPv4 baseline; write OUT/roam and OUT/mip4
     and print the figures side by side."""
@@ -257,7 +259,7 @@ def _seed_list(seeds):
 @click.option(
     "--no-files", is_flag=True, help="Keep only each run's summary.json (no events, no capture)."
 )
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def sweep_cmd(scenarios, seeds, policies, out, duration, scheduler, workers, no_files, quiet):
     """Run each SCENARIO (built-in names or TOML files) over --seeds on a Dask cluster; write
     OUT/<scenario>/<policy>/seed-N/ and OUT/sweep.json (every claim's min, median and max over

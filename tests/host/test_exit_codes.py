@@ -31,6 +31,9 @@ CASES = [
     (["lab", "up", "walk", "--speed", "0"], {}, USAGE, "--speed must be positive"),
     (["sim", "run", "no-such-scenario", "--out", "o"], {}, USAGE, "no scenario 'no-such-scenario'"),
     (["lab", "unplug"], {}, USAGE, "name the boards"),
+    # a bad --duration is the option's fault, not the scenario file's (item 11)
+    (["sim", "run", "walk", "--duration", "-5", "-q", "--out", "o"], {}, USAGE, "'--duration'"),
+    (["sim", "sweep", "walk", "--duration", "0", "--out", "o"], {}, USAGE, "'--duration'"),
     # the command could not do its job: 1
     (["deploy", "--port", "ttyGONE"], {}, FAILURE, "port ttyGONE does not exist"),
     (["logs", "--port", "ttyGONE"], {}, FAILURE, "port ttyGONE does not exist"),
