@@ -90,6 +90,13 @@ def shape(data: dict[str, Any], nodes: list[str] | None, speed: float) -> dict[s
                 "--nodes: no node %r in the scenario (it has %s)"
                 % (missing[0], ", ".join(sorted(str(h) for h in have)))
             )
+        for n in d.get("node", []):
+            ha = n.get("home_agent")
+            if n.get("id") in keep and ha is not None and ha not in keep:
+                raise RoamUsageError(
+                    "--nodes: %s's home agent %r is not among them: add it (--nodes %s)"
+                    % (n["id"], ha, ",".join([*nodes, str(ha)]))
+                )
         d["node"] = [n for n in d.get("node", []) if n.get("id") in keep]
         regions = []
         for r in d.get("region", []):
@@ -150,8 +157,17 @@ def load_scenario(name: str, nodes: list[str] | None = None, speed: float = 1.0)
         path = sc_mod.resolve(name)
         with open(path, "rb") as f:
             data = tomllib.load(f)
+        whole = None
+        if nodes:
+            # the nodes kept keep the ids and addresses they have in the whole scenario
+            whole = sc_mod.from_dict(
+                shape(data, None, speed),
+                os.path.basename(path),
+                os.path.dirname(os.path.abspath(path)),
+            )
         data = shape(data, nodes, speed)
         sc = sc_mod.from_dict(data, os.path.basename(path), os.path.dirname(os.path.abspath(path)))
+        sc.part_of = whole
     except sc_mod.UnknownScenario as e:
         raise RoamUsageError(str(e)) from None
     except sc_mod.ScenarioError as e:

@@ -28,6 +28,7 @@ CASES = [
     (["logs", "--pull", "--fleet", "fleet.toml"], {"fleet": "/dev/null"}, USAGE, "--pull needs"),
     (["lab", "up", "no-such-scenario"], {}, USAGE, "no scenario 'no-such-scenario'"),
     (["lab", "up", "walk", "--nodes", "a1,zz"], {}, USAGE, "no node 'zz'"),
+    (["lab", "up", "walk", "--nodes", "a1,m1"], {}, USAGE, "add it (--nodes a1,m1,ha)"),
     (["lab", "up", "walk", "--speed", "0"], {}, USAGE, "--speed must be positive"),
     (["sim", "run", "no-such-scenario", "--out", "o"], {}, USAGE, "no scenario 'no-such-scenario'"),
     (["lab", "unplug"], {}, USAGE, "name the boards"),

@@ -49,7 +49,7 @@ def test_up_status_down_and_errors(lab_dir):
     # own update key (never the fleet's update secret)
     assert set(a1["keys"]) == {"256", "512", "768", "769", "1024"}
     m1 = board_config(by["m1"], keys)
-    assert m1["home_agent"] == "10.0.0.3" and str(0x10000 + m1["node_id"]) in m1["keys"]
+    assert m1["home_agent"] == "10.0.0.6" and str(0x10000 + m1["node_id"]) in m1["keys"]
     assert m1["keys"]["1024"] != a1["keys"]["1024"]
     assert keys.for_board("m1")["update"].reveal() not in json.dumps(m1)
 
@@ -58,3 +58,20 @@ def test_up_status_down_and_errors(lab_dir):
     assert not wait_no_lab_processes(lab_dir)
     r = roam(lab_dir, "lab", "down")  # idempotent: no lab running is what was asked
     assert r.stdout.startswith("lab down: no lab running in")
+
+
+def test_a_part_of_a_scenario_keeps_its_numbers():
+    """`roam lab up --nodes`: each board keeps the node id, address and MAC it has in the whole
+    scenario (m1 is node 9 with or without the others), so logs and reports of a part and of
+    the whole name the same node the same way."""
+    from hosttools import lab
+
+    whole = {c.name: c for c in lab.build_configs(lab.load_scenario("walk"))}
+    part = lab.build_configs(lab.load_scenario("walk", ["a1", "a2", "ha", "m1"]))
+    assert [c.name for c in part] == ["a1", "a2", "ha", "m1"]
+    for c in part:
+        w = whole[c.name]
+        assert (c.node_id, c.address, c.mac) == (w.node_id, w.address, w.mac), c.name
+    m1 = {c.name: c for c in part}["m1"]
+    assert m1.node_id == 9 and m1.config["home_agent"] == whole["ha"].address
+    assert m1.config["home_agent"] == whole["m1"].config["home_agent"]
