@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import threading
 import time
@@ -241,10 +242,12 @@ def collect(
     install_signals: bool = True,
     identity: dict[str, dict[str, Any]] | None = None,
     signalled: list[int] | None = None,
+    replace: bool = False,
 ) -> list[BoardStats]:
     """Collect logs from (name, port) pairs into out_dir until `duration` seconds have passed,
     `stop` is set, or SIGINT/SIGTERM arrives (its number is appended to `signalled`). Returns
-    the per-board statistics."""
+    the per-board statistics. `replace`: out_dir holds an earlier log (check_out_dir), which is
+    removed once the ports are known to be there."""
     if not boards:
         raise RoamError("no boards to collect logs from")
     names = [n for n, _ in boards]
@@ -257,6 +260,8 @@ def collect(
         # out (later, while collecting, the readers wait for a port that went away).
         open_serial(port).close()
     out = Path(out_dir)
+    if replace and out.exists():
+        shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     stop = stop or threading.Event()
     meta: dict[str, Any] = {
@@ -295,6 +300,34 @@ def collect(
             )
         _write_meta(out, meta)
     return [r.stats for r in readers]
+
+
+def check_out_dir(out_dir: str, force: bool) -> bool:
+    """A log directory is one run: never appended to (a second run into the same files mixed two
+    runs while logs.json described only the last). An empty or missing directory is used; one
+    with an earlier `roam logs` run is replaced with `force` (returns True), else refused;
+    anything else is refused."""
+    p = Path(out_dir)
+    if not p.exists():
+        return False
+    if not p.is_dir():
+        raise RoamUsageError("--out %s is a file, not a directory" % out_dir)
+    if not any(p.iterdir()):
+        return False
+    try:
+        kind = json.loads((p / LOGS_META).read_text()).get("kind")
+    except (OSError, ValueError, AttributeError):
+        kind = None
+    if kind != "roam-logs":
+        raise RoamUsageError(
+            "--out %s is not empty and holds no earlier `roam logs` run: choose a new --out"
+            % out_dir
+        )
+    if not force:
+        raise RoamUsageError(
+            "--out %s holds an earlier log: choose a new --out, or --force to replace it" % out_dir
+        )
+    return True
 
 
 def _stopper(stop: threading.Event, signalled: list[int] | None) -> Any:
@@ -353,7 +386,13 @@ def _live_summary(
     "out_dir",
     metavar="DIR",
     default=None,
-    help="Log directory (default: out/logs/YYYYmmdd-HHMMSS).",
+    help="Log directory (default: out/logs/YYYYmmdd-HHMMSS, a new one each run). One run a "
+    "directory: an existing one with a log is refused (--force replaces it).",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace the earlier `roam logs` run in --out (its files are removed first).",
 )
 @duration_option
 @click.option("--quiet", "-q", is_flag=True, help="No live summary.")
@@ -369,6 +408,7 @@ def logs_cmd(
     fleet_path: str | None,
     board_name: str | None,
     out_dir: str | None,
+    force: bool,
     duration: float | None,
     quiet: bool,
     pull: bool,
@@ -383,10 +423,13 @@ def logs_cmd(
     With --pull, fetch what the boards kept on flash instead (after a walk with `roam field`).
     """
     if pull:
+        if force:
+            raise click.UsageError("--force is for a new log, not --pull (which completes --out)")
         return _pull(fleet_path, board_name, out_dir, keys_path, quiet)
     targets, _ = resolve(port, fleet_path, board_name)
     if out_dir is None:
         out_dir = os.path.join("out", "logs", time.strftime("%Y%m%d-%H%M%S"))
+    replace = check_out_dir(out_dir, force)
     # Node id and address go into logs.json so that `roam report` names nodes as the fleet does.
     identity = {
         t.label: {"node": t.board.node, "addr": t.board.addr, "role": t.board.role}
@@ -401,6 +444,7 @@ def logs_cmd(
         live=not quiet,
         identity=identity,
         signalled=signalled,
+        replace=replace,
     )
     for s in stats:
         click.echo(
