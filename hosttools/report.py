@@ -52,21 +52,32 @@ class RunData:
         self.end_s = 0.0
 
 
-def read_events(lines):
-    """Parse events.jsonl lines into dicts; a malformed line raises ReportError with its
-    number."""
+def read_events(lines, warn=None):
+    """Parse events.jsonl lines into dicts. A malformed line (cut off: a run killed while it
+    wrote) is skipped and told to ``warn`` with its number; without ``warn`` it raises
+    ReportError."""
     out = []
+    bad = 0
     for i, line in enumerate(lines, 1):
         line = line.strip()
         if not line:
             continue
         try:
             e = json.loads(line)
+            why = None if isinstance(e, dict) and "t" in e and "event" in e else "lacks t/event"
         except ValueError:
-            raise ReportError("events line %d is not JSON: %.60s" % (i, line)) from None
-        if not isinstance(e, dict) or "t" not in e or "event" not in e:
-            raise ReportError("events line %d lacks t/event: %.60s" % (i, line))
+            why = "is not JSON"
+        if why is not None:
+            what = "events line %d %s: %.40s" % (i, why, line)
+            if warn is None:
+                raise ReportError(what)
+            bad += 1
+            if bad <= 5:
+                warn(what + ": skipped")
+            continue
         out.append(e)
+    if warn is not None and bad > 5:
+        warn("%d more bad events lines skipped" % (bad - 5))
     return out
 
 
@@ -115,17 +126,27 @@ def collect(events, summary=None):
     return d
 
 
-def read_run(run_dir):
+def read_run(run_dir, warn=None):
+    if not os.path.isdir(run_dir):
+        raise ReportError("no directory %s" % run_dir)
     ev = os.path.join(run_dir, "events.jsonl")
     if not os.path.exists(ev):
-        raise ReportError("%s has no events.jsonl (is it a run directory?)" % run_dir)
+        raise ReportError(
+            "%s is not a run directory (no events.jsonl of `roam sim`, no logs.json of "
+            "`roam logs` or `roam field`)" % run_dir
+        )
     summary = {}
     sp = os.path.join(run_dir, "summary.json")
     if os.path.exists(sp):
         with open(sp) as f:
             summary = json.load(f)
-    with open(ev) as f:
-        events = read_events(f)
+    with open(ev, errors="replace") as f:
+        events = read_events(f, warn)
+    if not events and warn is not None:
+        warn(
+            "%s holds no events: the report is empty (did the boards run? a lab's boards wait "
+            "for `roam lab start`)" % run_dir
+        )
     return collect(events, summary)
 
 
@@ -270,15 +291,18 @@ def render(d, title="roam field test"):
     return "\n".join(parts)
 
 
-def write_report(run_dir, out=None):
-    d = read_run(run_dir)
+def write_report(run_dir, out=None, warn=None):
+    d = read_run(run_dir, warn)
     title = "roam field test: %s" % d.summary.get("scenario", os.path.basename(run_dir))
     page = render(d, title)
     out = out or os.path.join(run_dir, "report.html")
     tmp = out + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(page)
-    os.replace(tmp, out)
+    try:
+        with open(tmp, "w") as f:
+            f.write(page)
+        os.replace(tmp, out)
+    except OSError as e:  # the user's path, not the temporary file's
+        raise ReportError("cannot write %s: %s" % (out, e.strerror)) from None
     return out
 
 
@@ -296,14 +320,25 @@ def _cli():
         help="HTML file to write (default RUN_DIR/report.html).",
     )
     def report(run_dir, out):
-        """Write an HTML report (plots inline, works offline) for a run directory."""
+        """Write an HTML report (plots inline, works offline) for a run directory.
+
+        A line that is cut off (not JSON) is skipped with a warning naming it; a run with no
+        events gives an empty report, and a warning."""
+
+        def warn(msg):
+            click.echo("roam: warning: " + " ".join(msg.split()), err=True)
+
         try:
             from hosttools import timeline  # a `roam logs` directory: merge it first
 
+            if not os.path.isdir(run_dir):
+                raise ReportError("no directory %s" % run_dir)
             if timeline.is_log_dir(run_dir):
-                timeline.write_run(run_dir, workers=2)
-            path = write_report(run_dir, out)
-        except (ReportError, OSError, ValueError) as e:
+                timeline.write_run(run_dir, workers=2, warn=warn)
+            path = write_report(run_dir, out, warn)
+        except ReportError as e:
+            raise RoamError("report: %s" % e) from None
+        except (OSError, ValueError) as e:
             raise RoamError("report %s: %s" % (run_dir, e)) from None
         click.echo("wrote %s" % path)
 

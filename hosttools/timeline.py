@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -250,19 +250,28 @@ def _by_ticks(board: str, records: list[Mapping[str, Any]]) -> list[Segment]:
     return segs
 
 
-def read_board_log(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+def read_board_log(
+    path: str | os.PathLike[str], skipped: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """A board's log records. A line that is not a JSON object (cut off by a power cut or a
+    killed collector) is left out, and named in `skipped`; without `skipped` it is an error."""
     out = []
     loads = json.loads
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8", errors="replace") as f:
         for i, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
-                out.append(loads(line))
+                rec = loads(line)
+                if not isinstance(rec, dict):
+                    raise ValueError
             except ValueError:
-                raise RoamError(
-                    "%s line %d is not JSON (was it written by `roam logs`?)" % (path, i)
-                ) from None
+                what = "%s line %d is not JSON (cut off?): %.40s" % (path, i, line.strip())
+                if skipped is None:
+                    raise RoamError(what) from None
+                skipped.append(what)
+                continue
+            out.append(rec)
     return out
 
 
@@ -301,10 +310,12 @@ def board_events(
     t0: float,
     addr_of: Mapping[str, str] | None = None,
     node_by_addr: Mapping[str, Any] | None = None,
-) -> tuple[list[float], list[str], list[tuple], list[dict]]:
+) -> tuple[list[float], list[str], list[tuple], list[dict], list[str]]:
     """One board's events on the fitted host clock: (host times, the events as JSON lines in
-    the simulator's schema with t = ms since t0, summary rows, fit report per boot)."""
-    segs = split_boots(board, read_board_log(path))
+    the simulator's schema with t = ms since t0, summary rows, fit report per boot, the lines
+    of its log left out as not JSON)."""
+    skipped: list[str] = []
+    segs = split_boots(board, read_board_log(path, skipped))
     for seg in segs:
         seg.fit()
     place_unanchored(segs)
@@ -353,14 +364,14 @@ def board_events(
             lines.append(encode(rec))
             if rec["event"] in SUMMARY_EVENTS:
                 rows.append(summary_row(t, rec))
-    return hosts_out, lines, rows, fits
+    return hosts_out, lines, rows, fits, skipped
 
 
 # the head of a board's line: its own clock, node, boot, sequence and event name
 SKIP_FIELDS = frozenset(("t", "ticks", "ev", "n", "node", "event", "b", "s"))
 
 
-def _board_job(args: tuple) -> tuple[list, list, list, list]:
+def _board_job(args: tuple) -> tuple[list, list, list, list, list]:
     return board_events(*args)
 
 
@@ -412,6 +423,7 @@ def _merge(
         "boards": boards,
         "fits": fits,
         "node_by_addr": node_by_addr,
+        "skipped": [s for r in results for s in r[4]],
     }
     return lines, rows, report
 
@@ -544,10 +556,18 @@ def write_run(
     out_dir: str | os.PathLike[str] | None = None,
     node_of: Mapping[str, Any] | None = None,
     workers: int = 1,
+    warn: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Merge a log directory and write events.jsonl, summary.json and clock.json (the fits)
-    into out_dir (default: the log directory itself), each atomically. Returns the summary."""
+    into out_dir (default: the log directory itself), each atomically. Returns the summary.
+    Each line left out (not JSON: cut off) is told to `warn`, and listed in clock.json."""
     lines, rows, report = _merge(log_dir, node_of, workers)
+    if warn is not None:
+        skipped = report["skipped"]
+        for what in skipped[:5]:
+            warn(what + ": skipped")
+        if len(skipped) > 5:
+            warn("%d more lines skipped (clock.json lists them)" % (len(skipped) - 5))
     out = Path(out_dir or log_dir)
     out.mkdir(parents=True, exist_ok=True)
     if isinstance(report.get("stopped"), (int, float)):
