@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import struct
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -101,15 +102,17 @@ def check_image(path: Path, bt: BoardType) -> bytes:
         raise RoamError(
             "board type %s names chip %r, which esptool does not know" % (bt.name, bt.chip)
         ) from None
-    except (FatalError, RuntimeError, ValueError, OSError) as exc:
+    except Exception as exc:  # noqa: BLE001 - esptool's parser fails in many ways
+        # One readable line, no esptool internals (its messages carry format tuples, struct
+        # and ord() errors): an image that ends too early, or one that is damaged.
+        if isinstance(exc, (struct.error, TypeError, IndexError)) or (
+            isinstance(exc, FatalError) and "end of file" in str(exc).lower()
+        ):
+            why = "it ends too early (%d bytes): a cut-off download?" % len(data)
+        else:
+            why = "its header or segments are damaged"
         raise RoamError(
-            "%s is not a valid %s image (%s): %s"
-            % (path, bt.chip, " ".join(str(exc).split()), where_to_get(bt))
-        ) from None
-    except Exception as exc:  # struct.error on a truncated file
-        raise RoamError(
-            "%s is not a valid %s image (truncated or corrupt: %s): %s"
-            % (path, bt.chip, exc, where_to_get(bt))
+            "%s is not a valid %s image (%s): %s" % (path, bt.chip, why, where_to_get(bt))
         ) from None
     expected = image.ROM_LOADER.IMAGE_CHIP_ID
     if image.chip_id != expected:
