@@ -170,3 +170,40 @@ def test_monitor_interrupted(tmp_path, env, pty):
     )
     assert code == 130, err
     assert "Traceback" not in err
+
+
+def test_sim_run_interrupted_is_one_line(tmp_path, env):
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) during a run with a
+    worker process: `roam: error: aborted`, status 130, no worker traceback, no process left."""
+    out = tmp_path / "o"
+    proc = subprocess.Popen(
+        [ROAM, "sim", "run", "walk", "--jobs", "2", "--duration", "3000", "-q", "--out", str(out)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        end = time.monotonic() + 60
+        while not out.exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < end
+            time.sleep(0.05)
+        time.sleep(2.0)  # the worker is forked and running
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert err.decode().strip() == "roam: error: aborted", err.decode()
+    end = time.monotonic() + 10
+    while True:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < end, "a worker process is left"
+        time.sleep(0.1)
