@@ -278,7 +278,7 @@ def deploy_cmd(
             raise click.UsageError("--ota goes by the fleet file and always restarts the board")
         deploy_ota(fleet_path, board_name, keys_path, mpy, dry_run, firmware)
         return
-    targets, _ = resolve(port, fleet_path, board_name)
+    targets, _ = resolve(port, fleet_path, board_name, dry_run=dry_run)
     if dry_run:
         files = local_files(firmware)
         size = sum(p.stat().st_size for p in files)
@@ -303,6 +303,9 @@ def deploy_cmd(
                     "" if no_reset else "; then soft-reset",
                 )
             )
+        click.echo("the files (%s):" % firmware)
+        for p in files:
+            click.echo("  %-36s %7d bytes" % (p.relative_to(firmware).as_posix(), p.stat().st_size))
         return
 
     plans = plans_for(firmware, mpy)

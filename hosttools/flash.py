@@ -259,7 +259,7 @@ def flash_cmd(
     dry_run: bool,
 ) -> None:
     """Flash MicroPython onto one board (--port) or every board of the fleet."""
-    targets, _ = resolve(port, fleet_path, board_name)
+    targets, _ = resolve(port, fleet_path, board_name, dry_run=dry_run)
     # Everything that can be checked without a board is checked for every board first.
     plan = []
     for t in targets:

@@ -193,7 +193,7 @@ def provision_cmd(
             raise click.UsageError("--ota reaches boards by the fleet file, not --port")
         provision_ota(fleet_path, board_name, keys_path, collector, dry_run)
         return
-    targets, fleet = resolve(port, fleet_path, board_name, need_entry=True)
+    targets, fleet = resolve(port, fleet_path, board_name, need_entry=True, dry_run=dry_run)
     keys = maybe_keys(keys_path, fleet)
     if keys is None:
         raise RoamUsageError(

@@ -140,10 +140,21 @@ def serial_ports() -> list[Any]:
     return list(list_ports.comports())
 
 
+def not_connected(serial: str) -> str:
+    """The port shown for a board named by its USB serial number that is not plugged in (a
+    dry run goes on without it)."""
+    return "<USB serial %s: not connected>" % serial
+
+
 def resolve(
-    port: str | None, fleet_path: str | None, board_name: str | None, need_entry: bool = False
+    port: str | None,
+    fleet_path: str | None,
+    board_name: str | None,
+    need_entry: bool = False,
+    dry_run: bool = False,
 ) -> tuple[list[Target], Fleet | None]:
-    """The targets of a command. need_entry: every target must have a fleet entry (provision)."""
+    """The targets of a command. need_entry: every target must have a fleet entry (provision).
+    dry_run: a board that is not plugged in is no error (its port shows as not_connected)."""
     fleet = maybe_fleet(fleet_path, required=port is None)
     if port is not None:
         entry = None
@@ -168,6 +179,9 @@ def resolve(
             ports = serial_ports()
         want = str(b.serial).lower()
         found = [p.device for p in ports if (p.serial_number or "").lower() == want]
+        if not found and dry_run:
+            targets.append(Target(not_connected(str(b.serial)), b))
+            continue
         if not found:
             raise RoamError(
                 "board %r (USB serial %s) is not connected (`roam devices` lists "

@@ -232,3 +232,34 @@ def test_make_flash_dry_run_without_a_board(tmp_path):
     assert len(wrote) == 1 and '"role": "mobile"' in wrote[0] and "<16-byte key>" in wrote[0]
     assert key not in r.stdout + r.stderr
     assert not os.path.exists(port)
+
+
+def test_dry_runs_need_no_board_plugged_in(boards, tmp_path, monkeypatch):
+    """Issue 18 item 9: a fleet of boards named by USB serial number, none plugged in: flash,
+    deploy and provision --dry-run say what they would do (deploy lists its files); without
+    --dry-run the board is missing, as before."""
+    img = image_file(tmp_path)
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text(
+        '[[board]]\nname = "fa1"\nserial = "5C8A1B2F"\nboard = "esp32"\nrole = "agent"\n'
+        'node_id = 1\naddress = "10.0.0.1"\nchannel = 1\n'
+    )
+    keys = tmp_path / "keys.toml"
+    keys.write_text('[default]\ncell = "%s"\nregion = "%s"\n' % ("5a" * 16, "6b" * 16))
+    monkeypatch.setattr("hosttools.targets.serial_ports", lambda: [])
+    absent = "<USB serial 5C8A1B2F: not connected>"
+    f = ["--fleet", str(fleet)]
+    code, out, _ = invoke("flash", *f, "--firmware", str(img), "--dry-run")
+    assert code == 0, out
+    assert "--port '%s'" % absent in out and str(img) in out
+    code, out, _ = invoke("deploy", *f, "--dry-run")
+    assert code == 0, out
+    assert out.startswith("fa1: would send to %s those of " % absent), out
+    listed = [ln.split()[0] for ln in out.splitlines() if ln.startswith("  ")]
+    assert "main.py" in listed and "boot.py" in listed and len(listed) > 10, out
+    code, out, _ = invoke("provision", *f, "--keys", str(keys), "--dry-run")
+    assert code == 0, out
+    assert out.startswith("fa1: would write config.json on %s" % absent), out
+    assert "5a5a" not in out
+    code, out, _ = invoke("deploy", *f)
+    assert code == 1 and "board 'fa1' (USB serial 5C8A1B2F) is not connected" in out
