@@ -995,9 +995,14 @@ def up_cmd(scenario, dir_, fleet, keys, nodes, speed, heap_kb, provision, fresh,
         % (len(st["boards"]), st["air"], st["fleet"], st["keys"])
     )
     if not run:
+        # the collection starts before the clock: `roam lab start` resets every board, and
+        # what a board logs at boot (and its first binding) is only seen by a collector that
+        # is already listening
         click.echo(
-            "next: roam deploy --fleet %s; roam provision --fleet %s --keys %s; "
-            "roam lab start" % (st["fleet"], st["fleet"], st["keys"])
+            "next: roam deploy --fleet %s; roam provision --fleet %s --keys %s; then start "
+            "collecting (roam field --fleet %s --keys %s --out DIR &, or roam logs --fleet %s "
+            "--out DIR &) and only then roam lab start"
+            % (st["fleet"], st["fleet"], st["keys"], st["fleet"], st["keys"], st["fleet"])
         )
 
 

@@ -30,6 +30,12 @@ def test_up_status_down_and_errors(lab_dir):
 
     r = roam(lab_dir, "lab", "up", "walk", "--nodes", "a1,a2,ha,m1")
     assert "lab up: 4 boards" in r.stdout
+    # the hint: the log collection starts before the clock (a board's boot and first binding
+    # are logged at `roam lab start`)
+    hint = r.stdout.splitlines()[-1]
+    assert hint.startswith("next: roam deploy"), hint
+    assert -1 < hint.index("roam field") < hint.index("roam lab start"), hint
+    assert -1 < hint.index("roam logs") < hint.index("roam lab start"), hint
     r = roam(lab_dir, "lab", "up", "walk", check=False)
     assert r.returncode == 1 and "already up" in r.stderr
 
