@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -23,6 +24,26 @@ from hosttools.targets import fleet_options, resolve
 TESTS_DIR = REPO_DIR / "tests"
 REMOTE = "roam_tests"
 SUMMARY_RE = re.compile(r"^(\d+) passed, (\d+) failed", re.M)
+# the last line of a MicroPython traceback: "MemoryError: memory allocation failed, ..."
+ERROR_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*(?:Error|Exception|Interrupt)\b.*)$", re.M)
+
+
+def why_no_summary(text: str, elapsed: float, timeout: float) -> str:
+    """What ended a test run before its summary line: the error the board printed last, the
+    timeout, or that the output just stopped."""
+    errors = ERROR_RE.findall(text)
+    if errors:
+        why = "the board printed %s" % errors[-1].strip()
+        if errors[-1].startswith("MemoryError"):
+            why += " (out of heap: reset the board and run again, or --core on a bigger board)"
+        return why
+    if elapsed >= timeout:
+        return "no summary within --timeout %gs" % timeout
+    tail = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return "the output stopped after %.0fs (last line: %r)" % (
+        elapsed,
+        tail[-1][:80] if tail else "",
+    )
 
 
 def test_files(core: bool) -> list[tuple[Path, str]]:
@@ -77,6 +98,7 @@ def run_on_board(
             "exec(open('/%s/run_mpy.py').read(), _g)\n"
             "_g['main'](%r)\n" % (REMOTE, REMOTE, argv)
         )
+        t0 = time.monotonic()
         try:
             t.exec_raw_no_follow(code)
             out, err = t.follow(timeout, consume)
@@ -89,9 +111,8 @@ def run_on_board(
         text += err.decode("utf-8", "replace")
     found = SUMMARY_RE.findall(text)
     if not found:
-        raise RoamError(
-            "the test run on %s ended without a summary line (timeout %gs?)" % (port, timeout)
-        )
+        why = why_no_summary(text, time.monotonic() - t0, timeout)
+        raise RoamError("the test run on %s ended without a summary line: %s" % (port, why))
     return int(found[-1][0]), int(found[-1][1]), text
 
 

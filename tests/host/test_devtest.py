@@ -4,9 +4,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from vbhelp import virtual_board
 
 from hosttools import deploy, devtest
+from hosttools.errors import RoamError
 
 ROAM = str(Path(sys.executable).parent / "roam")
 
@@ -66,3 +68,26 @@ def test_a_keyword_that_matches_nothing_fails(tmp_path, monkeypatch):
         r = CliRunner().invoke(main, ["test", "--port", vb.pty, "-k", "test_ok"])
         assert r.exit_code == 0, r.output
         assert r.stdout.strip().splitlines()[-1] == "1 passed, 0 failed"
+
+
+def test_a_run_that_dies_says_why(tmp_path, monkeypatch):
+    """Issue 18 item 7: a run the board ends with a MemoryError (the second `roam test --core`
+    on a small board) said "ended without a summary line (timeout 600s?)" after a second; now
+    the error the board printed is in the message, and no timeout is blamed."""
+    tests = tmp_path / "tests"
+    (tests / "firmware").mkdir(parents=True)
+    (tests / "lib").mkdir()
+    (tests / "lib" / "unittest.py").write_bytes(
+        (devtest.TESTS_DIR / "lib/unittest.py").read_bytes()
+    )
+    (tests / "run_mpy.py").write_text(
+        "def main(argv):\n    print('test_one ...')\n"
+        "    raise MemoryError('memory allocation failed, allocating 4096 bytes')\n"
+    )
+    monkeypatch.setattr(devtest, "TESTS_DIR", tests)
+    with virtual_board(tmp_path / "root") as vb:
+        with pytest.raises(RoamError) as exc:
+            devtest.run_on_board(vb.pty, timeout=60)
+    msg = str(exc.value)
+    assert "ended without a summary line: the board printed MemoryError: memory allocation" in msg
+    assert "out of heap" in msg and "timeout" not in msg, msg
