@@ -192,7 +192,12 @@ def deploy_board(
         step(0.05, "compiling" if use_mpy else "hashing")
         items = plans[use_mpy] if plans is not None else plan(src, use_mpy)
         manifest = read_manifest(t, port)
-        changed = [it for it in items if manifest.get(it.path) != it.digest]
+        # boot.py and main.py last: a deploy cut off mid-way must not leave a main.py that
+        # imports what is not there yet (the board booted into ImportError: 'safemode')
+        changed = sorted(
+            (it for it in items if manifest.get(it.path) != it.digest),
+            key=lambda it: it.path in KEEP_SOURCE,
+        )
         wanted = {it.path for it in items}
         # A module switching between .py and .mpy, or gone from the firmware: remove the old.
         stale = sorted(p for p in manifest if p not in wanted)

@@ -211,6 +211,18 @@ class BoardProgress:
         self._cb(max(0.0, min(1.0, fraction)), text)
 
 
+def _describe(exc: Exception, port: str, what: str, doing: str) -> str:
+    """One line for an exception a board job did not turn into a RoamError: a port that failed
+    under it (pyserial's "device reports readiness to read but returned no data", mpremote's
+    TransportError) is a board that went away, said so; anything else as it is."""
+    if isinstance(exc, OSError) or type(exc).__name__ in ("TransportError", "TransportExecError"):
+        return (
+            "the board on %s went away during %s (at: %s): unplugged or reset? plug it in and "
+            "run the command again, it goes on from what the board has" % (port, what, doing)
+        )
+    return "%s: %s" % (type(exc).__name__, " ".join(str(exc).split()))
+
+
 def run_parallel(
     what: str,
     targets: Sequence[Target],
@@ -224,6 +236,7 @@ def run_parallel(
     console = Console(stderr=True, quiet=quiet)
     results: list[Any] = [None] * len(targets)
     errors: list[tuple[str, str]] = []
+    doing = [what] * len(targets)  # each board's last step, for a board that goes away
     lock = threading.Lock()
     with board_progress(console, quiet) as progress:
         ids = [progress.add_task(what, total=1.0, board=t.label) for t in targets]
@@ -232,6 +245,7 @@ def run_parallel(
             t = targets[i]
 
             def cb(frac: float, text: str) -> None:
+                doing[i] = text or what
                 progress.update(ids[i], completed=frac, description=text or what)
 
             try:
@@ -244,7 +258,7 @@ def run_parallel(
             except Exception as exc:  # noqa: BLE001 - one board's bug must not hide the others
                 progress.update(ids[i], description="[red]failed")
                 with lock:
-                    errors.append((t.label, "%s: %s" % (type(exc).__name__, exc)))
+                    errors.append((t.label, _describe(exc, t.port, what, doing[i])))
 
         if len(targets) == 1:
             one(0)

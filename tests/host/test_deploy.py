@@ -4,6 +4,7 @@ time, the manifest on the board, soft reset; errors as one line."""
 import json
 import shutil
 
+import pytest
 from click.testing import CliRunner
 from vbhelp import virtual_board
 
@@ -54,3 +55,45 @@ def test_deploy_cli_missing_port_and_busy(tmp_path):
         r = CliRunner().invoke(main, ["deploy", "--port", vb.pty, "--no-reset"])
         assert r.exit_code == 0, r.output
         assert "sent" in r.output and "as .mpy" in r.output
+
+
+def test_entry_points_last_and_a_lost_board_said_in_words(tmp_path, capsys):
+    """Issue 18 item 5: boot.py and main.py are written after every module they import (a
+    deploy cut off mid-way left a main.py importing a 'safemode' not there yet), and a board
+    that goes away mid-way is one readable line, not pyserial's SerialException."""
+    import serial
+
+    from hosttools.errors import RoamError
+    from hosttools.targets import BoardProgress, Target, run_parallel
+
+    sent = []
+
+    class Rec(BoardProgress):
+        def __init__(self):
+            super().__init__(lambda f, t: sent.append(t[8:]) if t.startswith("sending ") else None)
+
+    with virtual_board(tmp_path / "root") as vb:
+        deploy.deploy_board(vb.pty, progress=Rec(), reset=False)
+    assert len(sent) == len(deploy.local_files()) > 10
+    assert sorted(sent[-2:]) == ["boot.py", "main.py"], sent[-5:]
+
+    def job(t, progress):
+        progress.update(0.5, "sending driver.mpy")
+        raise serial.SerialException(
+            "device reports readiness to read but returned no data (device disconnected or "
+            "multiple access on port?)"
+        )
+
+    targets = [Target("/dev/ttyACM%d" % i, None) for i in range(2)]
+    with pytest.raises(RoamError) as exc:
+        run_parallel("deploy", targets, job, quiet=True)
+    assert str(exc.value) == "deploy failed on 2 of 2 boards (ttyACM0, ttyACM1)"
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2 and all(" went away during deploy " in ln for ln in lines), lines
+    with pytest.raises(RoamError) as exc:
+        run_parallel("deploy", targets[:1], job, quiet=True)
+    msg = str(exc.value)
+    assert msg.startswith(
+        "the board on /dev/ttyACM0 went away during deploy (at: sending driver.mpy): unplugged"
+    ), msg
+    assert "SerialException" not in msg and "readiness" not in msg
