@@ -140,11 +140,19 @@ def read_manifest(t: Any, port: str) -> dict[str, str]:
     )
 
 
+# the crash-loop counter (firmware/safemode.py): the resets a deploy or a provision makes are
+# not crashes, and a board reset three times by them came up in safe mode
+CLEAR_BOOT_COUNT = "try:\n os.remove('boot.count')\nexcept OSError:\n pass\n"
+
 # fw/state.json (firmware/slots.py), written whole: tmp, then rename
-_STATE = CD + (
-    "try:\n os.mkdir('fw')\nexcept OSError:\n pass\n"
-    "f=open('fw/state.json.tmp','w')\nf.write(%r)\nf.close()\n"
-    "os.rename('fw/state.json.tmp','fw/state.json')\n"
+_STATE = (
+    CD
+    + (
+        "try:\n os.mkdir('fw')\nexcept OSError:\n pass\n"
+        "f=open('fw/state.json.tmp','w')\nf.write(%r)\nf.close()\n"
+        "os.rename('fw/state.json.tmp','fw/state.json')\n"
+    )
+    + CLEAR_BOOT_COUNT
 )
 
 

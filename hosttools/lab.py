@@ -33,6 +33,7 @@ import sys
 import threading
 import time
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -764,6 +765,11 @@ def up(
 
         shutil.rmtree(d / "boards", ignore_errors=True)
         shutil.rmtree(d / "console", ignore_errors=True)
+    else:
+        # a lab brought down and up again: its boards were stopped, not crashed (and deploy,
+        # provision and lab start reset them again): their crash-loop counters start at 0
+        for count in (d / "boards").glob("*/boot.count"):
+            count.unlink(missing_ok=True)
     (d / "events.jsonl").unlink(missing_ok=True)
     spec = {
         "scenario": scenario,
@@ -876,6 +882,37 @@ def down(d: Path, timeout: float = 15.0) -> int | None:
     _kill_group(pid)
     p.unlink(missing_ok=True)
     return n
+
+
+def safe_mode_reason(console: Path, max_bytes: int = 65536) -> str | None:
+    """Why the board sits in safe mode (its last boot printed safe_mode, not start), or None."""
+    for ev in _console_events_backwards(console, max_bytes):
+        if ev.get("ev") == "safe_mode":
+            return str(ev.get("reason") or "safe mode")
+        if ev.get("ev") == "start":
+            return None
+    return None
+
+
+def _console_events_backwards(console: Path, max_bytes: int) -> Iterator[dict[str, Any]]:
+    try:
+        with open(console, "rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - max_bytes))
+            tail = f.read().decode("utf-8", "replace")
+    except OSError:
+        return
+    for line in reversed(tail.splitlines()):
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(ev, dict):
+            yield ev
 
 
 def last_binding(console: Path, max_bytes: int = 65536) -> str | None:
@@ -1064,13 +1101,14 @@ def plug_cmd(boards, all_, radio_only, dir_):
 @_dir_option
 @click.option("--json", "as_json", is_flag=True, help="The state as JSON.")
 def status_cmd(dir_, as_json):
-    """The lab's boards: alive, pty, role, bound agent (from their consoles)."""
+    """The lab's boards: alive, pty, role, bound agent or safe mode (from their consoles)."""
     d = lab_dir(dir_)
     st = read_state(d)
     if st is None:
         raise RoamError("no lab is up in %s (roam lab up SCENARIO)" % d)
     for b in st["boards"]:
         b["bound"] = last_binding(Path(b["console"])) if b["role"] == "mobile" else None
+        b["safe_mode"] = safe_mode_reason(Path(b["console"]))
     if as_json:
         click.echo(json.dumps(st, indent=1))
         return
@@ -1094,7 +1132,11 @@ def status_cmd(dir_, as_json):
                 b["address"],
                 b["pty"] or "(unplugged)",
                 b["resets"],
-                ("  bound to %s" % b["bound"]) if b["bound"] else "",
+                ("  SAFE MODE (%s)" % b["safe_mode"])
+                if b["safe_mode"]
+                else ("  bound to %s" % b["bound"])
+                if b["bound"]
+                else "",
             )
         )
 

@@ -18,6 +18,7 @@ import click
 
 from hosttools import firmware
 from hosttools.boardio import board_exec, open_board
+from hosttools.deploy import CLEAR_BOOT_COUNT
 from hosttools.errors import RoamError, RoamUsageError
 from hosttools.fleet import FIELD_PORT, Fleet, board_config, parse_hostport
 from hosttools.targets import (
@@ -97,6 +98,8 @@ def provision_board(port: str, cfg_bytes: bytes, progress: BoardProgress | None 
         step(0.9, "reading back")
         if out.decode().strip() != digest:
             raise RoamError("%s on %s does not read back as written" % (CONFIG, port))
+        # the reset that follows is not a crash (firmware/safemode.py counts boots)
+        board_exec(t, "import os\nos.chdir('/')\n" + CLEAR_BOOT_COUNT, port)
 
 
 def redacted(cfg_bytes: bytes) -> str:

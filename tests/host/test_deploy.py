@@ -97,3 +97,24 @@ def test_entry_points_last_and_a_lost_board_said_in_words(tmp_path, capsys):
         "the board on /dev/ttyACM0 went away during deploy (at: sending driver.mpy): unplugged"
     ), msg
     assert "SerialException" not in msg and "readiness" not in msg
+
+
+def test_deploy_and_provision_reset_the_crash_counter(tmp_path):
+    """Their resets are not crashes (firmware/safemode.py counts boots without a healthy run):
+    a board reset by deploy, provision and lab start came up in safe mode."""
+    from vbhelp import write_fleet, write_keys
+
+    from hosttools import provision
+    from hosttools.fleet import board_config, load_fleet, load_keys
+
+    root = tmp_path / "root"
+    with virtual_board(root) as vb:
+        (root / "boot.count").write_text("3")
+        deploy.deploy_board(vb.pty, reset=False)
+        assert not (root / "boot.count").exists()
+        (root / "boot.count").write_text("3")
+        fleet = load_fleet(write_fleet(tmp_path / "fleet.toml", vb.pty))
+        keys = load_keys(write_keys(tmp_path / "keys.toml"), fleet)
+        cfg = provision.validated(board_config(fleet.by_name("fa1"), keys, None), "fa1")
+        provision.provision_board(vb.pty, cfg)
+        assert not (root / "boot.count").exists()

@@ -65,6 +65,14 @@ def test_up_status_down_and_errors(lab_dir):
     r = roam(lab_dir, "lab", "down")  # idempotent: no lab running is what was asked
     assert r.stdout.startswith("lab down: no lab running in")
 
+    # down and up again: the boards were stopped, not crashed (issue 18 item 4: after down/up,
+    # deploy, provision and start, every board came up in safe mode, "crash loop: 3 boots")
+    for b in ("a1", "m1"):
+        (lab_dir / "boards" / b / "boot.count").write_text("3")
+    roam(lab_dir, "lab", "up", "walk", "--nodes", "a1,a2,ha,m1")
+    assert not list((lab_dir / "boards").glob("*/boot.count"))
+    roam(lab_dir, "lab", "down")
+
 
 def test_a_part_of_a_scenario_keeps_its_numbers():
     """`roam lab up --nodes`: each board keeps the node id, address and MAC it has in the whole
@@ -81,3 +89,21 @@ def test_a_part_of_a_scenario_keeps_its_numbers():
     m1 = {c.name: c for c in part}["m1"]
     assert m1.node_id == 9 and m1.config["home_agent"] == whole["ha"].address
     assert m1.config["home_agent"] == whole["m1"].config["home_agent"]
+
+
+def test_status_shows_safe_mode(tmp_path):
+    """A board whose last boot printed safe_mode (and not start) is in safe mode, said by
+    `roam lab status` instead of its last binding."""
+    from hosttools import lab
+
+    console = tmp_path / "m1.log"
+    console.write_text(
+        '{"t":5,"ev":"start","role":"mobile"}\n{"t":9,"ev":"bound","agent":"10.0.0.1"}\n'
+        "soft reboot\n"
+        '{"t":1,"ev":"safe_mode","reason":"crash loop: 3 boots without a healthy run",'
+        '"repl":true}\nMicroPython v1.24\n>>> \n'
+    )
+    assert lab.safe_mode_reason(console) == "crash loop: 3 boots without a healthy run"
+    console.write_text(console.read_text() + '{"t":2,"ev":"start","role":"mobile"}\n')
+    assert lab.safe_mode_reason(console) is None
+    assert lab.safe_mode_reason(tmp_path / "none.log") is None
