@@ -280,7 +280,9 @@ def is_log_dir(path: str | os.PathLike[str]) -> bool:
     return (p / LOGS_META).is_file()
 
 
-SUMMARY_EVENTS = frozenset(("app_send", "app_deliver", "binding_up", "binding_down", "published"))
+SUMMARY_EVENTS = frozenset(
+    ("app_send", "app_deliver", "binding_up", "binding_down", "published", "handoff")
+)
 
 
 def summary_row(t_ms: int, rec: Mapping[str, Any]) -> tuple:
@@ -481,6 +483,7 @@ def summarize_rows(
     timeline = []
     binding_changes = 0
     publications = set()
+    mobile_handoffs: list[tuple[int, Any]] = []  # the mobile nodes' own "handoff" lines
     for t_ms, ev, node, flow, seq, dst, home, epoch in rows:
         t_us = int(t_ms) * 1000
         if ev == "app_send":
@@ -506,6 +509,8 @@ def summarize_rows(
                 timeline.append((t_us, home, None))
         elif ev == "published":
             publications.add((node, epoch, seq))
+        elif ev == "handoff" and node is not None:
+            mobile_handoffs.append((t_us, node))
     end_us = int(end_ms * 1000)
     # as in the simulator: the last second's datagrams may still be on their way
     counted = {k for k, t in sent.items() if t < end_us - metrics.IN_FLIGHT_US}
@@ -516,6 +521,10 @@ def summarize_rows(
     # serving_changes names the mobile by its home address; flows name nodes: map when known.
     node_by_addr = dict(node_by_addr or {})
     handoffs = [(t, node_by_addr.get(m, m)) for t, m in metrics.serving_changes(timeline)]
+    if not timeline and mobile_handoffs:
+        # no agent's binding line in the log (only the mobile nodes' logs were collected): the
+        # hand-offs the mobile nodes made, as the report draws them (it said 0 and drew some)
+        handoffs = mobile_handoffs
     per_flow: dict[Any, list[tuple[int, Any]]] = {}
     for (f, s), t in sorted(deliv.items(), key=lambda kv: kv[1]):
         per_flow.setdefault(f, []).append((t, s))

@@ -356,3 +356,23 @@ def test_report_survives_a_cut_line_and_says_what_is_wrong(tmp_path):
     r = run(main, ["report", str(empty)])
     assert r.exit_code == 0, r.output
     assert "roam: warning: %s holds no events: the report is empty" % empty in r.stderr
+
+
+def test_handoffs_counted_from_the_mobile_nodes_when_no_agent_logged():
+    """Issue 18 item 14: a log with only the mobile nodes' lines (no agent's binding lines)
+    said `handoffs 0` while its report drew the hand-offs the mobile nodes logged."""
+    from hosttools.timeline import summarize_rows
+
+    def row(t, ev, node, home=None):
+        return (t, ev, node, None, None, None, home, None)
+
+    only_mobiles = [row(1000, "handoff", 9), row(5000, "handoff", 9), row(7000, "handoff", 10)]
+    assert summarize_rows(only_mobiles, 10_000)["handoffs"] == 3
+    # with the agents' view, theirs counts (a hand-off the mobile began but no agent took)
+    agents = [
+        row(900, "binding_up", 1, "10.64.0.9"),
+        row(1100, "binding_up", 2, "10.64.0.9"),
+        row(1200, "binding_down", 1, "10.64.0.9"),
+    ]
+    rows = sorted(agents + only_mobiles, key=lambda r: r[0])
+    assert summarize_rows(rows, 10_000)["handoffs"] == 1
