@@ -672,6 +672,17 @@ def lab_dir(path: str | None) -> Path:
     return Path(path or os.environ.get("ROAM_LAB_DIR") or DEFAULT_DIR)
 
 
+def no_lab(d: Path) -> str:
+    """No lab is up in d: said with the absolute path, and how to find one started elsewhere
+    (the default out/lab is relative to the directory a command runs in)."""
+    hint = (
+        "roam lab up SCENARIO, or name the lab's directory: --dir DIR or $ROAM_LAB_DIR"
+        if not d.is_absolute()
+        else "roam lab up SCENARIO"
+    )
+    return "no lab is up in %s (%s)" % (d.absolute(), hint)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -839,7 +850,7 @@ def control(d: Path, cmd: str, boards: list[str] | None = None) -> dict[str, Any
     import socket
 
     if read_state(d) is None:
-        raise RoamError("no lab is up in %s (roam lab up SCENARIO)" % d)
+        raise RoamError(no_lab(d))
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(10)
     try:
@@ -1105,7 +1116,7 @@ def status_cmd(dir_, as_json):
     d = lab_dir(dir_)
     st = read_state(d)
     if st is None:
-        raise RoamError("no lab is up in %s (roam lab up SCENARIO)" % d)
+        raise RoamError(no_lab(d))
     for b in st["boards"]:
         b["bound"] = last_binding(Path(b["console"])) if b["role"] == "mobile" else None
         b["safe_mode"] = safe_mode_reason(Path(b["console"]))
@@ -1148,7 +1159,7 @@ def down_cmd(dir_):
     d = lab_dir(dir_)
     n = down(d)
     if n is None:
-        click.echo("lab down: no lab running in %s" % d)
+        click.echo("lab down: no lab running in %s" % d.absolute())
     else:
         click.echo("lab down: %d boards stopped" % n)
 

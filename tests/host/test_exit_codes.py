@@ -207,3 +207,18 @@ def test_sim_run_interrupted_is_one_line(tmp_path, env):
             break
         assert time.monotonic() < end, "a worker process is left"
         time.sleep(0.1)
+
+
+def test_no_lab_here_says_where_it_looked(tmp_path, env):
+    """The default lab directory (out/lab) is relative to where a command runs: a lab started
+    elsewhere is not found, and the error says where it looked and how to name the lab."""
+    env = dict(env)
+    env.pop("ROAM_LAB_DIR")
+    r = subprocess.run(
+        [ROAM, "lab", "status"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert r.returncode == 1
+    assert r.stderr == (
+        "roam: error: no lab is up in %s (roam lab up SCENARIO, or name the lab's directory: "
+        "--dir DIR or $ROAM_LAB_DIR)\n" % (tmp_path / "out" / "lab")
+    )
