@@ -43,6 +43,8 @@ class _Roam(RoamGroup):
 
 ENVIRONMENT = """\b
 Environment:
+  ROAM_PORT            a board's serial port (--port); default: the fleet's boards,
+                       or the one USB board plugged in
   ROAM_FLEET           fleet file (--fleet), default fleet.toml
   ROAM_KEYS            keys file (--keys), default keys.toml
   ROAM_BOARDS_DIR      board type files (TYPE.toml), default the checkout's boards/
@@ -52,7 +54,8 @@ Environment:
   ROAM_MICROPYTHON     the MicroPython unix port a virtual board runs, default the one
                        `make venv` builds next to the venv's python
 
-Exit status: 0 done, 1 failed, 2 wrong command line, 130 interrupted (Ctrl-C)."""
+Exit status: 0 done, 1 failed, 2 wrong command line, 130 interrupted (Ctrl-C).
+Shell completion: eval "$(_ROAM_COMPLETE=bash_source roam)" (docs/USER_GUIDE.md)."""
 
 
 @click.group(

@@ -39,6 +39,7 @@ from hosttools.targets import (
     ota_option,
     resolve,
     run_parallel,
+    typed_port,
 )
 
 FIRMWARE_DIR = REPO_DIR / "firmware"
@@ -287,7 +288,7 @@ def deploy_cmd(
     With --ota: over the air, to boards in the field."""
     firmware = Path(src).resolve() if src else FIRMWARE_DIR
     if ota:
-        if port or no_reset:
+        if typed_port(port) or no_reset:
             raise click.UsageError("--ota goes by the fleet file and always restarts the board")
         deploy_ota(fleet_path, board_name, keys_path, mpy, dry_run, firmware)
         return

@@ -243,6 +243,7 @@ def board_type_for(target: Target, type_name: str | None) -> BoardType:
 )
 @click.option(
     "--baud",
+    "-b",
     type=click.IntRange(min=9600),
     default=DEFAULT_BAUD,
     show_default=True,

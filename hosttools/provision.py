@@ -30,6 +30,7 @@ from hosttools.targets import (
     ota_option,
     resolve,
     run_parallel,
+    typed_port,
 )
 
 CONFIG = "config.json"
@@ -192,7 +193,7 @@ def provision_cmd(
     """Write config.json (role, addresses, keys) to one board (--port) or the whole fleet.
     With --ota: over the air, to boards in the field."""
     if ota:
-        if port:
+        if typed_port(port):
             raise click.UsageError("--ota reaches boards by the fleet file, not --port")
         provision_ota(fleet_path, board_name, keys_path, collector, dry_run)
         return

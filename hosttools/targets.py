@@ -71,7 +71,13 @@ def fleet_options(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
     f = fleet_file_option()(f)
     f = click.option(
-        "--port", "-p", metavar="PORT", help="Act on the board on this serial port only."
+        "--port",
+        "-p",
+        metavar="PORT",
+        envvar="ROAM_PORT",
+        show_envvar=True,
+        help="Act on the board on this serial port only (default: the fleet's boards, or the "
+        "one board plugged in when there is no fleet file).",
     )(f)
     return f
 
@@ -154,7 +160,10 @@ def resolve(
     dry_run: bool = False,
 ) -> tuple[list[Target], Fleet | None]:
     """The targets of a command. need_entry: every target must have a fleet entry (provision).
-    dry_run: a board that is not plugged in is no error (its port shows as not_connected)."""
+    dry_run: a board that is not plugged in is no error (its port shows as not_connected).
+    Without --port and without a fleet file: the one USB board plugged in, as mpremote does."""
+    if port is None and not fleet_path and not Path(DEFAULT_FLEET).is_file():
+        port = the_one_board()
     fleet = maybe_fleet(fleet_path, required=port is None)
     if port is not None:
         entry = None
@@ -189,6 +198,37 @@ def resolve(
             )
         targets.append(Target(found[0], b))
     return targets, fleet
+
+
+def typed_port(port: str | None) -> str | None:
+    """--port as typed on the command line; None when it only came from $ROAM_PORT (which
+    --ota, going by the fleet file, does not take as a mistake)."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.get_parameter_source("port") == ParameterSource.ENVIRONMENT:
+        return None
+    return port
+
+
+def the_one_board() -> str:
+    """The port of the one USB serial board plugged in (said on stderr); a usage error naming
+    what to do when there is none or more than one."""
+    usb = sorted(
+        (p for p in serial_ports() if getattr(p, "vid", None) is not None), key=lambda p: p.device
+    )
+    if len(usb) == 1:
+        click.echo("roam: the one board plugged in: %s" % usb[0].device, err=True)
+        return str(usb[0].device)
+    if not usb:
+        raise RoamUsageError(
+            "no fleet file and no board plugged in: plug one in, pass --fleet FILE (or create "
+            "fleet.toml, see docs/USER_GUIDE.md), or name one board with --port"
+        )
+    raise RoamUsageError(
+        "no fleet file, and %d boards plugged in (%s): name one with --port, or describe them "
+        "in fleet.toml (docs/USER_GUIDE.md)" % (len(usb), ", ".join(p.device for p in usb))
+    )
 
 
 def _serial_of(port: str) -> str | None:

@@ -211,10 +211,10 @@ def reset_cmd(
     dry_run: bool,
 ) -> None:
     """Soft-reset one board (--port) or the fleet: over USB, or over the air (--ota)."""
-    from hosttools.targets import maybe_keys, resolve
+    from hosttools.targets import maybe_keys, resolve, typed_port
 
     if ota:
-        if port:
+        if typed_port(port):
             raise click.UsageError("--ota reaches boards by the fleet file, not --port")
         from hosttools.targets import maybe_fleet
 

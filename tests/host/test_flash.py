@@ -263,3 +263,43 @@ def test_dry_runs_need_no_board_plugged_in(boards, tmp_path, monkeypatch):
     assert "5a5a" not in out
     code, out, _ = invoke("deploy", *f)
     assert code == 1 and "board 'fa1' (USB serial 5C8A1B2F) is not connected" in out
+
+
+class _Port:
+    def __init__(self, device, vid=0x303A, serial_number="ABC"):
+        self.device, self.vid, self.serial_number = device, vid, serial_number
+
+
+def test_one_board_plugged_in_needs_no_port(boards, tmp_path, monkeypatch):
+    """As mpremote does: no fleet file and one USB board plugged in, the commands act on it
+    (said on stderr); none or two: one line saying what to do. $ROAM_PORT names a port as
+    --port does (not a mistake for --ota); -b is --baud, as esptool has it."""
+    monkeypatch.chdir(tmp_path)
+    ports = [_Port("/dev/ttyS0", vid=None), _Port("/dev/ttyACM3")]
+    monkeypatch.setattr("hosttools.targets.serial_ports", lambda: ports)
+    r = CliRunner().invoke(main, ["deploy", "--dry-run"])
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith("ttyACM3: would send to /dev/ttyACM3 ")
+    assert r.stderr == "roam: the one board plugged in: /dev/ttyACM3\n"
+    img = image_file(tmp_path)
+    r = CliRunner().invoke(
+        main, ["flash", "--type", "esp32", "--firmware", str(img), "--dry-run", "-b", "115200"]
+    )
+    assert r.exit_code == 0, r.output
+    assert "--port /dev/ttyACM3 --baud 115200 " in r.stdout
+    ports.append(_Port("/dev/ttyUSB0"))
+    r = CliRunner().invoke(main, ["provision", "--dry-run"])
+    assert r.exit_code == 2
+    assert r.stderr == (
+        "roam: error: no fleet file, and 2 boards plugged in (/dev/ttyACM3, /dev/ttyUSB0): "
+        "name one with --port, or describe them in fleet.toml (docs/USER_GUIDE.md)\n"
+    )
+    r = CliRunner().invoke(main, ["deploy", "--dry-run"], env={"ROAM_PORT": "/dev/ttyUSB0"})
+    assert r.exit_code == 0 and r.stdout.startswith("ttyUSB0: would send to /dev/ttyUSB0 ")
+    r = CliRunner().invoke(main, ["deploy", "--ota", "--port", "/dev/ttyUSB0"])
+    assert r.exit_code == 2 and "--ota goes by the fleet file" in r.stderr
+    r = CliRunner().invoke(main, ["deploy", "--ota"], env={"ROAM_PORT": "/dev/ttyUSB0"})
+    assert "--ota goes by" not in r.stderr and r.stderr.startswith("roam: error: no fleet file")
+    ports[:] = []
+    r = CliRunner().invoke(main, ["test"])
+    assert r.exit_code == 2 and "no fleet file and no board plugged in" in r.stderr
