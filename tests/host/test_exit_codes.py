@@ -222,3 +222,34 @@ def test_no_lab_here_says_where_it_looked(tmp_path, env):
         "roam: error: no lab is up in %s (roam lab up SCENARIO, or name the lab's directory: "
         "--dir DIR or $ROAM_LAB_DIR)\n" % (tmp_path / "out" / "lab")
     )
+
+
+def test_roam_port_is_not_a_mistake_with_field(tmp_path, env):
+    """$ROAM_PORT names a board as --port does; `roam monitor --field URL` goes by the URL,
+    and only a --port typed with it is a wrong command line."""
+    r = subprocess.run(
+        [ROAM, "monitor", "--field", "http://127.0.0.1:9", "--port", "/dev/x", "--duration", "1"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 2 and "--field and --port do not go together" in r.stderr
+    r = subprocess.run(
+        [ROAM, "monitor", "--field", "http://127.0.0.1:9", "--duration", "1"],
+        cwd=tmp_path,
+        env=dict(env, ROAM_PORT="/dev/x"),
+        capture_output=True,
+        text=True,
+    )
+    assert "do not go together" not in r.stderr, r.stderr
+    r = subprocess.run(
+        [ROAM, "monitor", "--duration", "1"],
+        cwd=tmp_path,
+        env=dict(env, ROAM_PORT=str(tmp_path / "ttyGONE")),
+        capture_output=True,
+        text=True,
+    )
+    # the monitor waits for a port that is not there (yet): the one $ROAM_PORT names
+    assert r.returncode == 0, r.stderr
+    assert "port %s is not there; waiting" % (tmp_path / "ttyGONE") in r.stdout, r.stdout
