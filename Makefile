@@ -108,7 +108,7 @@ deploy: venv
 	$(BIN)/roam deploy $(_PORT) $(if $(PORT),,--fleet $(FLEET)) $(_NODE) $(_DRY)
 
 logs: venv
-	$(BIN)/roam logs $(_PORT) $(if $(PORT),,--fleet $(FLEET)) --out $(LOGS)
+	$(BIN)/roam logs $(_PORT) $(if $(PORT),,--fleet $(FLEET)) --out $(LOGS) --force
 
 report: venv
 	$(BIN)/roam report $(LOGS)

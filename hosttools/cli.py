@@ -41,7 +41,29 @@ class _Roam(RoamGroup):
         return self.commands.get(cmd_name)
 
 
-@click.group(name="roam", cls=_Roam, context_settings={"help_option_names": ["-h", "--help"]})
+ENVIRONMENT = """\b
+Environment:
+  ROAM_PORT            a board's serial port (--port); default: the fleet's boards,
+                       or the one USB board plugged in
+  ROAM_FLEET           fleet file (--fleet), default fleet.toml
+  ROAM_KEYS            keys file (--keys), default keys.toml
+  ROAM_BOARDS_DIR      board type files (TYPE.toml), default the checkout's boards/
+  ROAM_FIRMWARE_CACHE  MicroPython images (TYPE/*.bin), default ~/.cache/roam/firmware
+  ROAM_BOARD_TIMEOUT   seconds to wait for a board's REPL, default 10
+  ROAM_LAB_DIR         the lab's directory (roam lab --dir), default out/lab
+  ROAM_MICROPYTHON     the MicroPython unix port a virtual board runs, default the one
+                       `make venv` builds next to the venv's python
+
+Exit status: 0 done, 1 failed, 2 wrong command line, 130 interrupted (Ctrl-C).
+Shell completion: eval "$(_ROAM_COMPLETE=bash_source roam)" (docs/USER_GUIDE.md)."""
+
+
+@click.group(
+    name="roam",
+    cls=_Roam,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=ENVIRONMENT,
+)
 @click.version_option(__version__, "--version", prog_name="roam")
 def main() -> None:
     """roam: keep IP messages reaching a mobile ESP32 node as it moves between foreign agents.

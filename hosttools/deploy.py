@@ -39,6 +39,7 @@ from hosttools.targets import (
     ota_option,
     resolve,
     run_parallel,
+    typed_port,
 )
 
 FIRMWARE_DIR = REPO_DIR / "firmware"
@@ -140,11 +141,19 @@ def read_manifest(t: Any, port: str) -> dict[str, str]:
     )
 
 
+# the crash-loop counter (firmware/safemode.py): the resets a deploy or a provision makes are
+# not crashes, and a board reset three times by them came up in safe mode
+CLEAR_BOOT_COUNT = "try:\n os.remove('boot.count')\nexcept OSError:\n pass\n"
+
 # fw/state.json (firmware/slots.py), written whole: tmp, then rename
-_STATE = CD + (
-    "try:\n os.mkdir('fw')\nexcept OSError:\n pass\n"
-    "f=open('fw/state.json.tmp','w')\nf.write(%r)\nf.close()\n"
-    "os.rename('fw/state.json.tmp','fw/state.json')\n"
+_STATE = (
+    CD
+    + (
+        "try:\n os.mkdir('fw')\nexcept OSError:\n pass\n"
+        "f=open('fw/state.json.tmp','w')\nf.write(%r)\nf.close()\n"
+        "os.rename('fw/state.json.tmp','fw/state.json')\n"
+    )
+    + CLEAR_BOOT_COUNT
 )
 
 
@@ -192,7 +201,12 @@ def deploy_board(
         step(0.05, "compiling" if use_mpy else "hashing")
         items = plans[use_mpy] if plans is not None else plan(src, use_mpy)
         manifest = read_manifest(t, port)
-        changed = [it for it in items if manifest.get(it.path) != it.digest]
+        # boot.py and main.py last: a deploy cut off mid-way must not leave a main.py that
+        # imports what is not there yet (the board booted into ImportError: 'safemode')
+        changed = sorted(
+            (it for it in items if manifest.get(it.path) != it.digest),
+            key=lambda it: it.path in KEEP_SOURCE,
+        )
         wanted = {it.path for it in items}
         # A module switching between .py and .mpy, or gone from the firmware: remove the old.
         stale = sorted(p for p in manifest if p not in wanted)
@@ -274,11 +288,11 @@ def deploy_cmd(
     With --ota: over the air, to boards in the field."""
     firmware = Path(src).resolve() if src else FIRMWARE_DIR
     if ota:
-        if port or no_reset:
+        if typed_port(port) or no_reset:
             raise click.UsageError("--ota goes by the fleet file and always restarts the board")
         deploy_ota(fleet_path, board_name, keys_path, mpy, dry_run, firmware)
         return
-    targets, _ = resolve(port, fleet_path, board_name)
+    targets, _ = resolve(port, fleet_path, board_name, dry_run=dry_run)
     if dry_run:
         files = local_files(firmware)
         size = sum(p.stat().st_size for p in files)
@@ -303,6 +317,9 @@ def deploy_cmd(
                     "" if no_reset else "; then soft-reset",
                 )
             )
+        click.echo("the files (%s):" % firmware)
+        for p in files:
+            click.echo("  %-36s %7d bytes" % (p.relative_to(firmware).as_posix(), p.stat().st_size))
         return
 
     plans = plans_for(firmware, mpy)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -23,6 +24,26 @@ from hosttools.targets import fleet_options, resolve
 TESTS_DIR = REPO_DIR / "tests"
 REMOTE = "roam_tests"
 SUMMARY_RE = re.compile(r"^(\d+) passed, (\d+) failed", re.M)
+# the last line of a MicroPython traceback: "MemoryError: memory allocation failed, ..."
+ERROR_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*(?:Error|Exception|Interrupt)\b.*)$", re.M)
+
+
+def why_no_summary(text: str, elapsed: float, timeout: float) -> str:
+    """What ended a test run before its summary line: the error the board printed last, the
+    timeout, or that the output just stopped."""
+    errors = ERROR_RE.findall(text)
+    if errors:
+        why = "the board printed %s" % errors[-1].strip()
+        if errors[-1].startswith("MemoryError"):
+            why += " (out of heap: reset the board and run again, or --core on a bigger board)"
+        return why
+    if elapsed >= timeout:
+        return "no summary within --timeout %gs" % timeout
+    tail = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return "the output stopped after %.0fs (last line: %r)" % (
+        elapsed,
+        tail[-1][:80] if tail else "",
+    )
 
 
 def test_files(core: bool) -> list[tuple[Path, str]]:
@@ -77,6 +98,7 @@ def run_on_board(
             "exec(open('/%s/run_mpy.py').read(), _g)\n"
             "_g['main'](%r)\n" % (REMOTE, REMOTE, argv)
         )
+        t0 = time.monotonic()
         try:
             t.exec_raw_no_follow(code)
             out, err = t.follow(timeout, consume)
@@ -89,17 +111,28 @@ def run_on_board(
         text += err.decode("utf-8", "replace")
     found = SUMMARY_RE.findall(text)
     if not found:
-        raise RoamError(
-            "the test run on %s ended without a summary line (timeout %gs?)" % (port, timeout)
-        )
+        why = why_no_summary(text, time.monotonic() - t0, timeout)
+        raise RoamError("the test run on %s ended without a summary line: %s" % (port, why))
     return int(found[-1][0]), int(found[-1][1]), text
 
 
 @click.command("test")
 @fleet_options
 @click.option("--core", is_flag=True, help="Run tests/core too (needs RAM: bigger boards).")
-@click.option("-k", "keyword", metavar="TEXT", help="Only tests whose name contains TEXT.")
-@click.option("--timeout", type=float, default=600.0, show_default=True)
+@click.option(
+    "-k",
+    "keyword",
+    metavar="TEXT",
+    help="Only tests whose name contains TEXT (none matching is a failure: exit 1).",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    default=600.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Give up on a board whose test run has not printed its summary line by then.",
+)
 def test_cmd(
     port: str | None,
     fleet_path: str | None,
@@ -110,7 +143,8 @@ def test_cmd(
 ) -> None:
     """Run the firmware tests on a board (--port) or on each board of the fleet in turn.
 
-    Deploy the firmware first (`roam deploy`). Prints `N passed, N failed`."""
+    Deploy the firmware first (`roam deploy`). Prints `N passed, N failed`; exits 1 if a test
+    failed or none ran (-k matched nothing)."""
     targets, _ = resolve(port, fleet_path, board_name)
     for t in targets:  # a missing port is told before any board runs its tests
         check_port_exists(t.port)
@@ -128,5 +162,12 @@ def test_cmd(
         failed += f
     if len(targets) > 1:
         click.echo("%d passed, %d failed" % (passed, failed))
+    if passed + failed == 0:
+        # nothing ran is not a pass: a typo in -k would otherwise look like success
+        raise RoamError(
+            "no test ran: none matched -k %r" % keyword
+            if keyword
+            else "no test ran: is the firmware deployed? (roam deploy)"
+        )
     if failed:
         sys.exit(1)

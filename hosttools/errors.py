@@ -2,8 +2,16 @@
 
 Library code raises ``RoamError`` with a message written for the user ("board COM7 does not
 answer", "scenario foo.toml: unknown node 'x'"). The CLI prints it as one line,
-``roam: error: <message>``, on stderr and exits with status 2: no traceback, no usage dump.
-Click's own usage errors (bad option, bad parameter) are reported the same way.
+``roam: error: <message>``, on stderr: no traceback, no usage dump.
+
+Exit status, click's convention everywhere:
+
+* 0: done;
+* 1: the command could not do its job (``RoamError``: a board that does not answer, a malformed
+  fleet file, a deploy that failed, nothing collected);
+* 2: the command line is wrong (``RoamUsageError``, click's ``UsageError``/``BadParameter``: an
+  unknown option, a bad value, a name that is not there, a file the command needs not given);
+* 130: interrupted (Ctrl-C); a command stopped by SIGTERM exits 143 (128 + the signal).
 """
 
 from __future__ import annotations
@@ -15,20 +23,30 @@ from typing import Any, NoReturn
 import click
 from click.exceptions import NoArgsIsHelpError
 
-EXIT_ERROR = 2
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
 class RoamError(Exception):
-    """An error the user can act on; its message is shown as is."""
+    """An error the user can act on; its message is shown as is. Exit status 1."""
+
+    exit_code = EXIT_FAILURE
 
 
-def fail(message: str) -> NoReturn:
-    """Print ``roam: error: <message>`` on stderr and exit with status 2."""
+class RoamUsageError(RoamError):
+    """The command line is wrong (a bad option value, an unknown name, a file not given). Exit
+    status 2, as click's usage errors."""
+
+    exit_code = EXIT_USAGE
+
+
+def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
+    """Print ``roam: error: <message>`` on stderr and exit with `code`."""
     # Keep it to one line even if a message carries a newline.
     one_line = " ".join(str(message).split()) or "unknown error"
     click.echo("roam: error: " + one_line, err=True)
-    sys.exit(EXIT_ERROR)
+    sys.exit(code)
 
 
 class RoamGroup(click.Group):
@@ -51,13 +69,13 @@ class RoamGroup(click.Group):
                 **extra,
             )
         except RoamError as exc:
-            fail(str(exc))
+            fail(str(exc), exc.exit_code)
         except NoArgsIsHelpError as exc:
             # `roam` alone: the help is the answer, not an error.
             click.echo(exc.format_message())
             sys.exit(0)
         except click.UsageError as exc:  # includes BadParameter, NoSuchOption, MissingParameter
-            fail(exc.format_message())
+            fail(exc.format_message(), EXIT_USAGE)
         except click.ClickException as exc:
             click.echo("roam: error: " + " ".join(exc.format_message().split()), err=True)
             sys.exit(exc.exit_code)

@@ -44,6 +44,25 @@ def config() -> ModuleType:
     return mod
 
 
+@cache
+def config_keys() -> frozenset[str]:
+    """Every name the firmware reads from a board's config (``config.get("x")``,
+    ``config["x"]``, ``cfg_int(config, "x", ...)`` in firmware/): what a fleet entry may set.
+    Read from the sources, so that a key the firmware learns is known here at once; a name
+    only a nested table holds (a region's ``members``) is let through too."""
+    import re
+
+    pattern = re.compile(
+        r'(?:\bconfig|\bcfg)(?:\.get\(|\[)\s*"([a-z_][a-z_0-9]*)"'
+        r'|cfg_int\(\s*(?:config|cfg)\s*,\s*"([a-z_][a-z_0-9]*)"'
+    )
+    found: set[str] = set()
+    for path in FIRMWARE_DIR.rglob("*.py"):
+        for a, b in pattern.findall(path.read_text(encoding="utf-8")):
+            found.add(a or b)
+    return frozenset(found)
+
+
 def roles() -> tuple[str, ...]:
     """The roles a board runs (firmware/config.py ROLE_CLASSES): the only list of them."""
     return tuple(name for name, _cls in config().ROLE_CLASSES)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import struct
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from typing import Any
 import click
 
 from hosttools.boardio import open_serial
-from hosttools.errors import RoamError
+from hosttools.errors import RoamError, RoamUsageError
 from hosttools.fleet import BoardType, load_board_type
 from hosttools.targets import BoardProgress, Target, fleet_options, resolve, run_parallel
 
@@ -101,15 +102,17 @@ def check_image(path: Path, bt: BoardType) -> bytes:
         raise RoamError(
             "board type %s names chip %r, which esptool does not know" % (bt.name, bt.chip)
         ) from None
-    except (FatalError, RuntimeError, ValueError, OSError) as exc:
+    except Exception as exc:  # noqa: BLE001 - esptool's parser fails in many ways
+        # One readable line, no esptool internals (its messages carry format tuples, struct
+        # and ord() errors): an image that ends too early, or one that is damaged.
+        if isinstance(exc, (struct.error, TypeError, IndexError)) or (
+            isinstance(exc, FatalError) and "end of file" in str(exc).lower()
+        ):
+            why = "it ends too early (%d bytes): a cut-off download?" % len(data)
+        else:
+            why = "its header or segments are damaged"
         raise RoamError(
-            "%s is not a valid %s image (%s): %s"
-            % (path, bt.chip, " ".join(str(exc).split()), where_to_get(bt))
-        ) from None
-    except Exception as exc:  # struct.error on a truncated file
-        raise RoamError(
-            "%s is not a valid %s image (truncated or corrupt: %s): %s"
-            % (path, bt.chip, exc, where_to_get(bt))
+            "%s is not a valid %s image (%s): %s" % (path, bt.chip, why, where_to_get(bt))
         ) from None
     expected = image.ROM_LOADER.IMAGE_CHIP_ID
     if image.chip_id != expected:
@@ -211,10 +214,13 @@ def flash_board(
 
 def board_type_for(target: Target, type_name: str | None) -> BoardType:
     if type_name:
-        return load_board_type(type_name)
+        try:
+            return load_board_type(type_name)
+        except RoamError as e:  # --type names no board file: the command line is wrong
+            raise RoamUsageError(str(e)) from None
     if target.board is not None:
         return load_board_type(target.board.board_type)
-    raise RoamError(
+    raise RoamUsageError(
         "board type of %s unknown: pass --type (one of the boards/*.toml) or add "
         "the board to the fleet" % target.port
     )
@@ -226,14 +232,23 @@ def board_type_for(target: Target, type_name: str | None) -> BoardType:
     "--type",
     "type_name",
     metavar="TYPE",
-    help="Board type (boards/TYPE.toml); default: the fleet entry's.",
+    help="Board type (boards/TYPE.toml, or $ROAM_BOARDS_DIR/TYPE.toml); default: the fleet "
+    "entry's.",
 )
 @click.option(
     "--firmware",
     metavar="FILE",
-    help="MicroPython image (.bin); default: newest in ~/.cache/roam/firmware/TYPE/.",
+    help="MicroPython image (.bin); default: newest in ~/.cache/roam/firmware/TYPE/ "
+    "(or $ROAM_FIRMWARE_CACHE/TYPE/).",
 )
-@click.option("--baud", type=int, default=DEFAULT_BAUD, show_default=True)
+@click.option(
+    "--baud",
+    "-b",
+    type=click.IntRange(min=9600),
+    default=DEFAULT_BAUD,
+    show_default=True,
+    help="Serial speed for writing the image (esptool's --baud); lower it on a flaky cable.",
+)
 @click.option("--dry-run", is_flag=True, help="Check the image, print the esptool command.")
 def flash_cmd(
     port: str | None,
@@ -245,7 +260,7 @@ def flash_cmd(
     dry_run: bool,
 ) -> None:
     """Flash MicroPython onto one board (--port) or every board of the fleet."""
-    targets, _ = resolve(port, fleet_path, board_name)
+    targets, _ = resolve(port, fleet_path, board_name, dry_run=dry_run)
     # Everything that can be checked without a board is checked for every board first.
     plan = []
     for t in targets:

@@ -33,18 +33,19 @@ never appear in a message, a repr or a log line (``Secret``).
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import os
 import re
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hosttools import firmware
-from hosttools.errors import RoamError
+from hosttools.errors import RoamError, RoamUsageError
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 BOARDS_DIR = REPO_DIR / "boards"
@@ -153,13 +154,13 @@ class Fleet:
         for b in self.boards:
             if b.name == name:
                 return b
-        raise RoamError("%s: no board named %r in the fleet" % (self._where(), name))
+        raise RoamUsageError("%s: no board named %r in the fleet" % (self._where(), name))
 
     def by_node(self, node: int) -> Board:
         for b in self.boards:
             if b.node == node:
                 return b
-        raise RoamError("%s: no board with node id %d in the fleet" % (self._where(), node))
+        raise RoamUsageError("%s: no board with node id %d in the fleet" % (self._where(), node))
 
     def lookup(self, ident: str) -> Board:
         """A board by name or node id (what `make flash NODE=...` passes)."""
@@ -279,16 +280,35 @@ def load_fleet(path: str | os.PathLike[str], boards_dir: Path | None = None) -> 
     return parse_fleet(data, p, boards_dir)
 
 
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' for the closest of `known` (difflib), or ''."""
+    close = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.6)
+    return " (did you mean %r?)" % close[0] if close else ""
+
+
+def entry_keys() -> frozenset[str]:
+    """What a [[board]] or [defaults] table may hold: the host's own keys (name, port, ...)
+    and every config key the firmware reads (hosttools.firmware.config_keys)."""
+    return frozenset(HOST_ONLY) | firmware.config_keys()
+
+
+def _unknown_keys(label: str, table: Mapping[str, Any]) -> list[str]:
+    known = entry_keys()
+    return [
+        "%s: unknown key %r%s" % (label, k, did_you_mean(k, known))
+        for k in sorted(set(table) - known)
+    ]
+
+
 def parse_fleet(
     data: Mapping[str, Any], path: Path | None = None, boards_dir: Path | None = None
 ) -> Fleet:
     where = str(path) if path else "fleet"
     problems: list[str] = []
-    unknown_top = sorted(set(data) - {"defaults", "board", "field"})
-    if unknown_top:
+    for section in sorted(set(data) - {"defaults", "board", "field"}):
         problems.append(
-            "unknown section(s) %s (expected [defaults], [field] and [[board]])"
-            % ", ".join(unknown_top)
+            "unknown section %r%s (expected [defaults], [field] and [[board]])"
+            % (section, did_you_mean(section, ("defaults", "board", "field")))
         )
     fld = data.get("field", {})
     if not isinstance(fld, dict):
@@ -299,6 +319,7 @@ def parse_fleet(
     if not isinstance(defaults, dict):
         problems.append("[defaults] must be a table")
         defaults = {}
+    problems.extend(_unknown_keys("[defaults]", defaults))
     entries = data.get("board", [])
     if not isinstance(entries, list) or not entries:
         problems.append("no boards: add at least one [[board]] table")
@@ -325,6 +346,8 @@ def parse_fleet(
         else:
             problems.append("%s: 'name' must be 1-32 letters, digits, '_', '-' or '.'" % label)
             name = None
+        # a misspelt key (chanel = 3) would go onto the board as it is, and be ignored there
+        problems.extend(_unknown_keys(label, raw))
         bt = e.get("board")
         if not isinstance(bt, str):
             problems.append(
@@ -400,9 +423,16 @@ def parse_fleet(
             )
         )
     if problems:
+        # every problem at once: a fleet file is fixed in one go, not one error per run
+        if len(problems) == 1:
+            raise RoamError("%s: %s" % (where, problems[0]))
         raise RoamError(
-            "%s: %s" % (where, problems[0])
-            + (" (and %d more problem(s))" % (len(problems) - 1) if len(problems) > 1 else "")
+            "%s: %d problems: %s"
+            % (
+                where,
+                len(problems),
+                "; ".join("(%d) %s" % (i, p) for i, p in enumerate(problems, 1)),
+            )
         )
     return Fleet(path, boards, dict(fld))
 
@@ -410,7 +440,10 @@ def parse_fleet(
 def _field_problems(fld: Mapping[str, Any]) -> list[str]:
     out = []
     for k in sorted(set(fld) - set(FIELD_KEYS)):
-        out.append("[field]: unknown key %r (known: %s)" % (k, ", ".join(FIELD_KEYS)))
+        out.append(
+            "[field]: unknown key %r%s (known: %s)"
+            % (k, did_you_mean(k, FIELD_KEYS), ", ".join(FIELD_KEYS))
+        )
     c = fld.get("collector")
     if c is not None and c != "auto":
         try:

@@ -33,12 +33,13 @@ import sys
 import threading
 import time
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
-from hosttools.errors import RoamError
+from hosttools.errors import RoamError, RoamUsageError
 from hosttools.fleet import REPO_DIR
 
 DEFAULT_DIR = Path("out") / "lab"
@@ -57,7 +58,7 @@ def _scale_mobility(mob: dict[str, Any], k: float, where: str) -> dict[str, Any]
     m = dict(mob)
     kind = m.get("kind", "static")
     if kind == "trace":
-        raise RoamError("%s: --speed cannot scale a trace file's movement" % where)
+        raise RoamUsageError("%s: --speed cannot scale a trace file's movement" % where)
     sp = m.get("speed")
     if isinstance(sp, (int, float)):
         m["speed"] = sp * k
@@ -82,14 +83,21 @@ def shape(data: dict[str, Any], nodes: list[str] | None, speed: float) -> dict[s
     if nodes:
         keep = set(nodes)
         if d.get("group"):
-            raise RoamError("--nodes works on scenarios made of [[node]] entries (no groups)")
+            raise RoamUsageError("--nodes works on scenarios made of [[node]] entries (no groups)")
         have = {n.get("id") for n in d.get("node", [])}
         missing = sorted(keep - have)
         if missing:
-            raise RoamError(
+            raise RoamUsageError(
                 "--nodes: no node %r in the scenario (it has %s)"
                 % (missing[0], ", ".join(sorted(str(h) for h in have)))
             )
+        for n in d.get("node", []):
+            ha = n.get("home_agent")
+            if n.get("id") in keep and ha is not None and ha not in keep:
+                raise RoamUsageError(
+                    "--nodes: %s's home agent %r is not among them: add it (--nodes %s)"
+                    % (n["id"], ha, ",".join([*nodes, str(ha)]))
+                )
         d["node"] = [n for n in d.get("node", []) if n.get("id") in keep]
         regions = []
         for r in d.get("region", []):
@@ -145,13 +153,24 @@ def load_scenario(name: str, nodes: list[str] | None = None, speed: float = 1.0)
     from hosttools.sim import scenario as sc_mod
 
     if speed <= 0:
-        raise RoamError("--speed must be positive, got %g" % speed)
+        raise RoamUsageError("--speed must be positive, got %g" % speed)
     try:
         path = sc_mod.resolve(name)
         with open(path, "rb") as f:
             data = tomllib.load(f)
+        whole = None
+        if nodes:
+            # the nodes kept keep the ids and addresses they have in the whole scenario
+            whole = sc_mod.from_dict(
+                shape(data, None, speed),
+                os.path.basename(path),
+                os.path.dirname(os.path.abspath(path)),
+            )
         data = shape(data, nodes, speed)
         sc = sc_mod.from_dict(data, os.path.basename(path), os.path.dirname(os.path.abspath(path)))
+        sc.part_of = whole
+    except sc_mod.UnknownScenario as e:
+        raise RoamUsageError(str(e)) from None
     except sc_mod.ScenarioError as e:
         raise RoamError(str(e)) from None
     except tomllib.TOMLDecodeError as e:
@@ -653,6 +672,17 @@ def lab_dir(path: str | None) -> Path:
     return Path(path or os.environ.get("ROAM_LAB_DIR") or DEFAULT_DIR)
 
 
+def no_lab(d: Path) -> str:
+    """No lab is up in d: said with the absolute path, and how to find one started elsewhere
+    (the default out/lab is relative to the directory a command runs in)."""
+    hint = (
+        "roam lab up SCENARIO, or name the lab's directory: --dir DIR or $ROAM_LAB_DIR"
+        if not d.is_absolute()
+        else "roam lab up SCENARIO"
+    )
+    return "no lab is up in %s (%s)" % (d.absolute(), hint)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -746,6 +776,11 @@ def up(
 
         shutil.rmtree(d / "boards", ignore_errors=True)
         shutil.rmtree(d / "console", ignore_errors=True)
+    else:
+        # a lab brought down and up again: its boards were stopped, not crashed (and deploy,
+        # provision and lab start reset them again): their crash-loop counters start at 0
+        for count in (d / "boards").glob("*/boot.count"):
+            count.unlink(missing_ok=True)
     (d / "events.jsonl").unlink(missing_ok=True)
     spec = {
         "scenario": scenario,
@@ -815,7 +850,7 @@ def control(d: Path, cmd: str, boards: list[str] | None = None) -> dict[str, Any
     import socket
 
     if read_state(d) is None:
-        raise RoamError("no lab is up in %s (roam lab up SCENARIO)" % d)
+        raise RoamError(no_lab(d))
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(10)
     try:
@@ -837,13 +872,14 @@ def start(d: Path) -> None:
     control(d, "start")
 
 
-def down(d: Path, timeout: float = 15.0) -> int:
-    """Stop the daemon and every board; returns how many boards it had."""
+def down(d: Path, timeout: float = 15.0) -> int | None:
+    """Stop the daemon and every board; returns how many boards it had, None if no lab was up
+    (down is idempotent: what the user asked for, no lab running, holds)."""
     p = d / STATE
     try:
         st = json.loads(p.read_text())
     except FileNotFoundError:
-        raise RoamError("no lab is up in %s" % d) from None
+        return None
     except ValueError:
         raise RoamError("%s is damaged: remove it" % p) from None
     pid = st.get("pid")
@@ -857,6 +893,37 @@ def down(d: Path, timeout: float = 15.0) -> int:
     _kill_group(pid)
     p.unlink(missing_ok=True)
     return n
+
+
+def safe_mode_reason(console: Path, max_bytes: int = 65536) -> str | None:
+    """Why the board sits in safe mode (its last boot printed safe_mode, not start), or None."""
+    for ev in _console_events_backwards(console, max_bytes):
+        if ev.get("ev") == "safe_mode":
+            return str(ev.get("reason") or "safe mode")
+        if ev.get("ev") == "start":
+            return None
+    return None
+
+
+def _console_events_backwards(console: Path, max_bytes: int) -> Iterator[dict[str, Any]]:
+    try:
+        with open(console, "rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - max_bytes))
+            tail = f.read().decode("utf-8", "replace")
+    except OSError:
+        return
+    for line in reversed(tail.splitlines()):
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(ev, dict):
+            yield ev
 
 
 def last_binding(console: Path, max_bytes: int = 65536) -> str | None:
@@ -940,9 +1007,18 @@ def lab_cmd() -> None:
 )
 @click.option("--fresh", is_flag=True, help="Erase the boards' filesystems first.")
 @click.option("--run", is_flag=True, help="Start the scenario clock at once (roam lab start).")
-@click.option("--seed", type=int, default=1, show_default=True)
+@click.option(
+    "--seed",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Random seed of the layout and the air (as roam sim run --seed).",
+)
 def up_cmd(scenario, dir_, fleet, keys, nodes, speed, heap_kb, provision, fresh, run, seed):
-    """Start the air and one virtual board per node of SCENARIO (name or TOML file)."""
+    """Start the air and one virtual board per node of SCENARIO (name or TOML file).
+
+    Each board runs the MicroPython unix port ($ROAM_MICROPYTHON, default the one `make venv`
+    builds)."""
     d = lab_dir(dir_)
     st = up(
         scenario,
@@ -967,9 +1043,14 @@ def up_cmd(scenario, dir_, fleet, keys, nodes, speed, heap_kb, provision, fresh,
         % (len(st["boards"]), st["air"], st["fleet"], st["keys"])
     )
     if not run:
+        # the collection starts before the clock: `roam lab start` resets every board, and
+        # what a board logs at boot (and its first binding) is only seen by a collector that
+        # is already listening
         click.echo(
-            "next: roam deploy --fleet %s; roam provision --fleet %s --keys %s; "
-            "roam lab start" % (st["fleet"], st["fleet"], st["keys"])
+            "next: roam deploy --fleet %s; roam provision --fleet %s --keys %s; then start "
+            "collecting (roam field --fleet %s --keys %s --out DIR &, or roam logs --fleet %s "
+            "--out DIR &) and only then roam lab start"
+            % (st["fleet"], st["fleet"], st["keys"], st["fleet"], st["keys"], st["fleet"])
         )
 
 
@@ -1031,13 +1112,14 @@ def plug_cmd(boards, all_, radio_only, dir_):
 @_dir_option
 @click.option("--json", "as_json", is_flag=True, help="The state as JSON.")
 def status_cmd(dir_, as_json):
-    """The lab's boards: alive, pty, role, bound agent (from their consoles)."""
+    """The lab's boards: alive, pty, role, bound agent or safe mode (from their consoles)."""
     d = lab_dir(dir_)
     st = read_state(d)
     if st is None:
-        raise RoamError("no lab is up in %s (roam lab up SCENARIO)" % d)
+        raise RoamError(no_lab(d))
     for b in st["boards"]:
         b["bound"] = last_binding(Path(b["console"])) if b["role"] == "mobile" else None
+        b["safe_mode"] = safe_mode_reason(Path(b["console"]))
     if as_json:
         click.echo(json.dumps(st, indent=1))
         return
@@ -1061,7 +1143,11 @@ def status_cmd(dir_, as_json):
                 b["address"],
                 b["pty"] or "(unplugged)",
                 b["resets"],
-                ("  bound to %s" % b["bound"]) if b["bound"] else "",
+                ("  SAFE MODE (%s)" % b["safe_mode"])
+                if b["safe_mode"]
+                else ("  bound to %s" % b["bound"])
+                if b["bound"]
+                else "",
             )
         )
 
@@ -1069,9 +1155,13 @@ def status_cmd(dir_, as_json):
 @lab_cmd.command("down")
 @_dir_option
 def down_cmd(dir_):
-    """Stop every board and the air."""
-    n = down(lab_dir(dir_))
-    click.echo("lab down: %d boards stopped" % n)
+    """Stop every board and the air (no lab running is not an error: exit status 0)."""
+    d = lab_dir(dir_)
+    n = down(d)
+    if n is None:
+        click.echo("lab down: no lab running in %s" % d.absolute())
+    else:
+        click.echo("lab down: %d boards stopped" % n)
 
 
 def serve_main(d: Path) -> int:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import threading
 import time
@@ -33,7 +34,7 @@ import click
 import serial
 
 from hosttools.boardio import check_port_exists, describe_open_error, open_serial
-from hosttools.errors import RoamError
+from hosttools.errors import RoamError, RoamUsageError
 from hosttools.targets import (
     duration_option,
     fleet_options,
@@ -240,9 +241,13 @@ def collect(
     live: bool = False,
     install_signals: bool = True,
     identity: dict[str, dict[str, Any]] | None = None,
+    signalled: list[int] | None = None,
+    replace: bool = False,
 ) -> list[BoardStats]:
     """Collect logs from (name, port) pairs into out_dir until `duration` seconds have passed,
-    `stop` is set, or SIGINT/SIGTERM arrives. Returns the per-board statistics."""
+    `stop` is set, or SIGINT/SIGTERM arrives (its number is appended to `signalled`). Returns
+    the per-board statistics. `replace`: out_dir holds an earlier log (check_out_dir), which is
+    removed once the ports are known to be there."""
     if not boards:
         raise RoamError("no boards to collect logs from")
     names = [n for n, _ in boards]
@@ -255,6 +260,8 @@ def collect(
         # out (later, while collecting, the readers wait for a port that went away).
         open_serial(port).close()
     out = Path(out_dir)
+    if replace and out.exists():
+        shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     stop = stop or threading.Event()
     meta: dict[str, Any] = {
@@ -268,7 +275,7 @@ def collect(
     old: dict[signal.Signals, Any] = {}
     if install_signals and threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
-            old[sig] = signal.signal(sig, lambda *_: stop.set())
+            old[sig] = signal.signal(sig, _stopper(stop, signalled))
     try:
         for r in readers:
             r.start()
@@ -295,6 +302,43 @@ def collect(
     return [r.stats for r in readers]
 
 
+def check_out_dir(out_dir: str, force: bool) -> bool:
+    """A log directory is one run: never appended to (a second run into the same files mixed two
+    runs while logs.json described only the last). An empty or missing directory is used; one
+    with an earlier `roam logs` run is replaced with `force` (returns True), else refused;
+    anything else is refused."""
+    p = Path(out_dir)
+    if not p.exists():
+        return False
+    if not p.is_dir():
+        raise RoamUsageError("--out %s is a file, not a directory" % out_dir)
+    if not any(p.iterdir()):
+        return False
+    try:
+        kind = json.loads((p / LOGS_META).read_text()).get("kind")
+    except (OSError, ValueError, AttributeError):
+        kind = None
+    if kind != "roam-logs":
+        raise RoamUsageError(
+            "--out %s is not empty and holds no earlier `roam logs` run: choose a new --out"
+            % out_dir
+        )
+    if not force:
+        raise RoamUsageError(
+            "--out %s holds an earlier log: choose a new --out, or --force to replace it" % out_dir
+        )
+    return True
+
+
+def _stopper(stop: threading.Event, signalled: list[int] | None) -> Any:
+    def handler(signum: int, _frame: Any) -> None:
+        if signalled is not None:
+            signalled.append(signum)
+        stop.set()
+
+    return handler
+
+
 def _live_summary(
     readers: Sequence[BoardReader], stop: threading.Event, deadline: float | None
 ) -> None:
@@ -311,7 +355,18 @@ def _live_summary(
             t.add_row(s.name, s.port, s.state, str(s.lines), str(s.events), str(s.gaps), s.last)
         return t
 
-    with Live(render(), console=Console(stderr=True), refresh_per_second=4) as lv:
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        # piped: no redrawing, the table once at the end, on lines of its own (Live leaves its
+        # last row without a newline, and the summary on stdout ran into it)
+        while not stop.is_set():
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            stop.wait(0.25)
+        console.print(render())
+        console.file.flush()
+        return
+    with Live(render(), console=console, refresh_per_second=4) as lv:
         while not stop.is_set():
             if deadline is not None and time.monotonic() >= deadline:
                 break
@@ -331,7 +386,13 @@ def _live_summary(
     "out_dir",
     metavar="DIR",
     default=None,
-    help="Log directory (default: out/logs/YYYYmmdd-HHMMSS).",
+    help="Log directory (default: out/logs/YYYYmmdd-HHMMSS, a new one each run). One run a "
+    "directory: an existing one with a log is refused (--force replaces it).",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace the earlier `roam logs` run in --out (its files are removed first).",
 )
 @duration_option
 @click.option("--quiet", "-q", is_flag=True, help="No live summary.")
@@ -347,6 +408,7 @@ def logs_cmd(
     fleet_path: str | None,
     board_name: str | None,
     out_dir: str | None,
+    force: bool,
     duration: float | None,
     quiet: bool,
     pull: bool,
@@ -361,30 +423,54 @@ def logs_cmd(
     With --pull, fetch what the boards kept on flash instead (after a walk with `roam field`).
     """
     if pull:
+        if force:
+            raise click.UsageError("--force is for a new log, not --pull (which completes --out)")
         return _pull(fleet_path, board_name, out_dir, keys_path, quiet)
     targets, _ = resolve(port, fleet_path, board_name)
     if out_dir is None:
         out_dir = os.path.join("out", "logs", time.strftime("%Y%m%d-%H%M%S"))
+    replace = check_out_dir(out_dir, force)
     # Node id and address go into logs.json so that `roam report` names nodes as the fleet does.
     identity = {
         t.label: {"node": t.board.node, "addr": t.board.addr, "role": t.board.role}
         for t in targets
         if t.board is not None
     }
+    signalled: list[int] = []
     stats = collect(
         [(t.label, t.port) for t in targets],
         out_dir,
         duration=duration,
         live=not quiet,
         identity=identity,
+        signalled=signalled,
+        replace=replace,
     )
     for s in stats:
         click.echo(
             "%s: %d lines, %d events, %d gaps -> %s"
             % (s.name, s.lines, s.events, s.gaps, os.path.join(out_dir, s.name + ".jsonl"))
         )
-    click.echo("logs in %s (next: roam report %s)" % (out_dir, out_dir))
+    nothing = not any(s.lines for s in stats)
+    if not nothing:
+        click.echo("logs in %s (next: roam report %s)" % (out_dir, out_dir))
+    # Ctrl-C is how a collection ends; what was received is written, and the exit status says
+    # it was interrupted (130, SIGTERM 143), as every other command's does.
+    if signalled:
+        if nothing:
+            click.echo("roam: warning: " + _nothing_collected(len(stats)), err=True)
+        return 128 + signalled[0]
+    if nothing:
+        raise RoamError(_nothing_collected(len(stats)))
     return None
+
+
+def _nothing_collected(n: int) -> str:
+    which = "the board" if n == 1 else "any of the %d boards" % n
+    return (
+        "no line came from %s: are they running? (a lab's boards wait for `roam lab start`; "
+        "a board at the REPL prints nothing)" % which
+    )
 
 
 def _pull(
@@ -401,9 +487,11 @@ def _pull(
     assert fleet is not None
     keys = maybe_keys(keys_path, fleet)
     if keys is None:
-        raise RoamError("--pull needs the keys file (--keys): the log key checks every line")
+        raise RoamUsageError("--pull needs the keys file (--keys): the log key checks every line")
     if out_dir is None:
-        raise RoamError("--pull needs --out DIR: the run directory of `roam field` to complete")
+        raise RoamUsageError(
+            "--pull needs --out DIR: the run directory of `roam field` to complete"
+        )
     boards = [fleet.lookup(board_name)] if board_name else list(fleet)
     listed: list[Any] | None = None
 

@@ -22,7 +22,7 @@ import click
 
 from hosttools.errors import RoamError
 from hosttools.logs import json_object
-from hosttools.targets import duration_option, fleet_file_option, resolve
+from hosttools.targets import duration_option, fleet_file_option, resolve, typed_port
 
 COLOURS = ("cyan", "magenta", "green", "yellow", "blue", "bright_cyan", "bright_magenta")
 ALARM = {"crash", "config_error", "safe_mode", "backbone_error", "log_store_error", "epoch_error"}
@@ -161,7 +161,14 @@ def monitor(
 
 
 @click.command("monitor")
-@click.option("--port", "-p", metavar="PORT", help="The board on this serial port.")
+@click.option(
+    "--port",
+    "-p",
+    metavar="PORT",
+    envvar="ROAM_PORT",
+    show_envvar=True,
+    help="The board on this serial port (default: the fleet's boards, or the one plugged in).",
+)
 @fleet_file_option()
 @click.option(
     "--board",
@@ -187,7 +194,7 @@ def monitor_cmd(port, fleet_path, boards, field_url, raw, duration):
     stop = threading.Event()
     feeds: list[threading.Thread]
     if field_url:
-        if port:
+        if typed_port(port):
             raise click.UsageError("--field and --port do not go together")
         feeds = [StreamFeed(field_url, set(boards) or None, out, stop)]
     else:

@@ -18,7 +18,8 @@ import click
 
 from hosttools import firmware
 from hosttools.boardio import board_exec, open_board
-from hosttools.errors import RoamError
+from hosttools.deploy import CLEAR_BOOT_COUNT
+from hosttools.errors import RoamError, RoamUsageError
 from hosttools.fleet import FIELD_PORT, Fleet, board_config, parse_hostport
 from hosttools.targets import (
     BoardProgress,
@@ -29,6 +30,7 @@ from hosttools.targets import (
     ota_option,
     resolve,
     run_parallel,
+    typed_port,
 )
 
 CONFIG = "config.json"
@@ -97,6 +99,8 @@ def provision_board(port: str, cfg_bytes: bytes, progress: BoardProgress | None 
         step(0.9, "reading back")
         if out.decode().strip() != digest:
             raise RoamError("%s on %s does not read back as written" % (CONFIG, port))
+        # the reset that follows is not a crash (firmware/safemode.py counts boots)
+        board_exec(t, "import os\nos.chdir('/')\n" + CLEAR_BOOT_COUNT, port)
 
 
 def redacted(cfg_bytes: bytes) -> str:
@@ -189,14 +193,14 @@ def provision_cmd(
     """Write config.json (role, addresses, keys) to one board (--port) or the whole fleet.
     With --ota: over the air, to boards in the field."""
     if ota:
-        if port:
+        if typed_port(port):
             raise click.UsageError("--ota reaches boards by the fleet file, not --port")
         provision_ota(fleet_path, board_name, keys_path, collector, dry_run)
         return
-    targets, fleet = resolve(port, fleet_path, board_name, need_entry=True)
+    targets, fleet = resolve(port, fleet_path, board_name, need_entry=True, dry_run=dry_run)
     keys = maybe_keys(keys_path, fleet)
     if keys is None:
-        raise RoamError(
+        raise RoamUsageError(
             "no keys file: pass --keys FILE (or create keys.toml, see docs/USER_GUIDE.md)"
         )
     coll = collector_address(collector, fleet)
@@ -241,7 +245,7 @@ def provision_ota(
     boards = ota.fleet_boards(fleet, board_name)
     keys = maybe_keys(keys_path, fleet)
     if keys is None:
-        raise RoamError("no keys file: pass --keys FILE (or create keys.toml)")
+        raise RoamUsageError("no keys file: pass --keys FILE (or create keys.toml)")
     coll = collector_address(collector, fleet)
     configs = {b.name: validated(board_config(b, keys, coll), b.name) for b in boards}
     if dry_run:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from hosttools.errors import RoamError
+from hosttools.errors import RoamError, RoamUsageError
 from hosttools.fleet import Board, Fleet, Keys, load_fleet, load_keys
 
 if TYPE_CHECKING:
@@ -45,16 +45,20 @@ class Target:
         return self.board.name if self.board else os.path.basename(self.port)
 
 
-def fleet_file_option(help: str = "Fleet file (default: fleet.toml, or $ROAM_FLEET).") -> Decorator:
+def fleet_file_option(help: str = "Fleet file (default: fleet.toml).") -> Decorator:
     """--fleet FILE (or $ROAM_FLEET), passed as ``fleet_path``."""
-    return click.option("--fleet", "fleet_path", metavar="FILE", envvar="ROAM_FLEET", help=help)
+    return click.option(
+        "--fleet", "fleet_path", metavar="FILE", envvar="ROAM_FLEET", show_envvar=True, help=help
+    )
 
 
 def keys_file_option(
-    help: str = "Keys file, never printed (default: keys.toml, or $ROAM_KEYS).",
+    help: str = "Keys file, never printed (default: keys.toml).",
 ) -> Decorator:
     """--keys FILE (or $ROAM_KEYS), passed as ``keys_path``."""
-    return click.option("--keys", "keys_path", metavar="FILE", envvar="ROAM_KEYS", help=help)
+    return click.option(
+        "--keys", "keys_path", metavar="FILE", envvar="ROAM_KEYS", show_envvar=True, help=help
+    )
 
 
 def fleet_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -67,7 +71,13 @@ def fleet_options(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
     f = fleet_file_option()(f)
     f = click.option(
-        "--port", "-p", metavar="PORT", help="Act on the board on this serial port only."
+        "--port",
+        "-p",
+        metavar="PORT",
+        envvar="ROAM_PORT",
+        show_envvar=True,
+        help="Act on the board on this serial port only (default: the fleet's boards, or the "
+        "one board plugged in when there is no fleet file).",
     )(f)
     return f
 
@@ -115,7 +125,7 @@ def maybe_fleet(fleet_path: str | None, required: bool) -> Fleet | None:
     if Path(DEFAULT_FLEET).is_file():
         return load_fleet(DEFAULT_FLEET)
     if required:
-        raise RoamError(
+        raise RoamUsageError(
             "no fleet file: pass --fleet FILE (or create fleet.toml, see "
             "docs/USER_GUIDE.md), or name one board with --port"
         )
@@ -136,10 +146,24 @@ def serial_ports() -> list[Any]:
     return list(list_ports.comports())
 
 
+def not_connected(serial: str) -> str:
+    """The port shown for a board named by its USB serial number that is not plugged in (a
+    dry run goes on without it)."""
+    return "<USB serial %s: not connected>" % serial
+
+
 def resolve(
-    port: str | None, fleet_path: str | None, board_name: str | None, need_entry: bool = False
+    port: str | None,
+    fleet_path: str | None,
+    board_name: str | None,
+    need_entry: bool = False,
+    dry_run: bool = False,
 ) -> tuple[list[Target], Fleet | None]:
-    """The targets of a command. need_entry: every target must have a fleet entry (provision)."""
+    """The targets of a command. need_entry: every target must have a fleet entry (provision).
+    dry_run: a board that is not plugged in is no error (its port shows as not_connected).
+    Without --port and without a fleet file: the one USB board plugged in, as mpremote does."""
+    if port is None and not fleet_path and not Path(DEFAULT_FLEET).is_file():
+        port = the_one_board()
     fleet = maybe_fleet(fleet_path, required=port is None)
     if port is not None:
         entry = None
@@ -164,6 +188,9 @@ def resolve(
             ports = serial_ports()
         want = str(b.serial).lower()
         found = [p.device for p in ports if (p.serial_number or "").lower() == want]
+        if not found and dry_run:
+            targets.append(Target(not_connected(str(b.serial)), b))
+            continue
         if not found:
             raise RoamError(
                 "board %r (USB serial %s) is not connected (`roam devices` lists "
@@ -171,6 +198,37 @@ def resolve(
             )
         targets.append(Target(found[0], b))
     return targets, fleet
+
+
+def typed_port(port: str | None) -> str | None:
+    """--port as typed on the command line; None when it only came from $ROAM_PORT (which
+    --ota, going by the fleet file, does not take as a mistake)."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.get_parameter_source("port") == ParameterSource.ENVIRONMENT:
+        return None
+    return port
+
+
+def the_one_board() -> str:
+    """The port of the one USB serial board plugged in (said on stderr); a usage error naming
+    what to do when there is none or more than one."""
+    usb = sorted(
+        (p for p in serial_ports() if getattr(p, "vid", None) is not None), key=lambda p: p.device
+    )
+    if len(usb) == 1:
+        click.echo("roam: the one board plugged in: %s" % usb[0].device, err=True)
+        return str(usb[0].device)
+    if not usb:
+        raise RoamUsageError(
+            "no fleet file and no board plugged in: plug one in, pass --fleet FILE (or create "
+            "fleet.toml, see docs/USER_GUIDE.md), or name one board with --port"
+        )
+    raise RoamUsageError(
+        "no fleet file, and %d boards plugged in (%s): name one with --port, or describe them "
+        "in fleet.toml (docs/USER_GUIDE.md)" % (len(usb), ", ".join(p.device for p in usb))
+    )
 
 
 def _serial_of(port: str) -> str | None:
@@ -193,6 +251,18 @@ class BoardProgress:
         self._cb(max(0.0, min(1.0, fraction)), text)
 
 
+def _describe(exc: Exception, port: str, what: str, doing: str) -> str:
+    """One line for an exception a board job did not turn into a RoamError: a port that failed
+    under it (pyserial's "device reports readiness to read but returned no data", mpremote's
+    TransportError) is a board that went away, said so; anything else as it is."""
+    if isinstance(exc, OSError) or type(exc).__name__ in ("TransportError", "TransportExecError"):
+        return (
+            "the board on %s went away during %s (at: %s): unplugged or reset? plug it in and "
+            "run the command again, it goes on from what the board has" % (port, what, doing)
+        )
+    return "%s: %s" % (type(exc).__name__, " ".join(str(exc).split()))
+
+
 def run_parallel(
     what: str,
     targets: Sequence[Target],
@@ -206,6 +276,7 @@ def run_parallel(
     console = Console(stderr=True, quiet=quiet)
     results: list[Any] = [None] * len(targets)
     errors: list[tuple[str, str]] = []
+    doing = [what] * len(targets)  # each board's last step, for a board that goes away
     lock = threading.Lock()
     with board_progress(console, quiet) as progress:
         ids = [progress.add_task(what, total=1.0, board=t.label) for t in targets]
@@ -214,6 +285,7 @@ def run_parallel(
             t = targets[i]
 
             def cb(frac: float, text: str) -> None:
+                doing[i] = text or what
                 progress.update(ids[i], completed=frac, description=text or what)
 
             try:
@@ -226,7 +298,7 @@ def run_parallel(
             except Exception as exc:  # noqa: BLE001 - one board's bug must not hide the others
                 progress.update(ids[i], description="[red]failed")
                 with lock:
-                    errors.append((t.label, "%s: %s" % (type(exc).__name__, exc)))
+                    errors.append((t.label, _describe(exc, t.port, what, doing[i])))
 
         if len(targets) == 1:
             one(0)

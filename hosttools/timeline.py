@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -250,19 +250,28 @@ def _by_ticks(board: str, records: list[Mapping[str, Any]]) -> list[Segment]:
     return segs
 
 
-def read_board_log(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+def read_board_log(
+    path: str | os.PathLike[str], skipped: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """A board's log records. A line that is not a JSON object (cut off by a power cut or a
+    killed collector) is left out, and named in `skipped`; without `skipped` it is an error."""
     out = []
     loads = json.loads
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8", errors="replace") as f:
         for i, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
-                out.append(loads(line))
+                rec = loads(line)
+                if not isinstance(rec, dict):
+                    raise ValueError
             except ValueError:
-                raise RoamError(
-                    "%s line %d is not JSON (was it written by `roam logs`?)" % (path, i)
-                ) from None
+                what = "%s line %d is not JSON (cut off?): %.40s" % (path, i, line.strip())
+                if skipped is None:
+                    raise RoamError(what) from None
+                skipped.append(what)
+                continue
+            out.append(rec)
     return out
 
 
@@ -271,7 +280,9 @@ def is_log_dir(path: str | os.PathLike[str]) -> bool:
     return (p / LOGS_META).is_file()
 
 
-SUMMARY_EVENTS = frozenset(("app_send", "app_deliver", "binding_up", "binding_down", "published"))
+SUMMARY_EVENTS = frozenset(
+    ("app_send", "app_deliver", "binding_up", "binding_down", "published", "handoff")
+)
 
 
 def summary_row(t_ms: int, rec: Mapping[str, Any]) -> tuple:
@@ -301,10 +312,12 @@ def board_events(
     t0: float,
     addr_of: Mapping[str, str] | None = None,
     node_by_addr: Mapping[str, Any] | None = None,
-) -> tuple[list[float], list[str], list[tuple], list[dict]]:
+) -> tuple[list[float], list[str], list[tuple], list[dict], list[str]]:
     """One board's events on the fitted host clock: (host times, the events as JSON lines in
-    the simulator's schema with t = ms since t0, summary rows, fit report per boot)."""
-    segs = split_boots(board, read_board_log(path))
+    the simulator's schema with t = ms since t0, summary rows, fit report per boot, the lines
+    of its log left out as not JSON)."""
+    skipped: list[str] = []
+    segs = split_boots(board, read_board_log(path, skipped))
     for seg in segs:
         seg.fit()
     place_unanchored(segs)
@@ -353,14 +366,14 @@ def board_events(
             lines.append(encode(rec))
             if rec["event"] in SUMMARY_EVENTS:
                 rows.append(summary_row(t, rec))
-    return hosts_out, lines, rows, fits
+    return hosts_out, lines, rows, fits, skipped
 
 
 # the head of a board's line: its own clock, node, boot, sequence and event name
 SKIP_FIELDS = frozenset(("t", "ticks", "ev", "n", "node", "event", "b", "s"))
 
 
-def _board_job(args: tuple) -> tuple[list, list, list, list]:
+def _board_job(args: tuple) -> tuple[list, list, list, list, list]:
     return board_events(*args)
 
 
@@ -412,6 +425,7 @@ def _merge(
         "boards": boards,
         "fits": fits,
         "node_by_addr": node_by_addr,
+        "skipped": [s for r in results for s in r[4]],
     }
     return lines, rows, report
 
@@ -469,6 +483,7 @@ def summarize_rows(
     timeline = []
     binding_changes = 0
     publications = set()
+    mobile_handoffs: list[tuple[int, Any]] = []  # the mobile nodes' own "handoff" lines
     for t_ms, ev, node, flow, seq, dst, home, epoch in rows:
         t_us = int(t_ms) * 1000
         if ev == "app_send":
@@ -494,6 +509,8 @@ def summarize_rows(
                 timeline.append((t_us, home, None))
         elif ev == "published":
             publications.add((node, epoch, seq))
+        elif ev == "handoff" and node is not None:
+            mobile_handoffs.append((t_us, node))
     end_us = int(end_ms * 1000)
     # as in the simulator: the last second's datagrams may still be on their way
     counted = {k for k, t in sent.items() if t < end_us - metrics.IN_FLIGHT_US}
@@ -504,6 +521,10 @@ def summarize_rows(
     # serving_changes names the mobile by its home address; flows name nodes: map when known.
     node_by_addr = dict(node_by_addr or {})
     handoffs = [(t, node_by_addr.get(m, m)) for t, m in metrics.serving_changes(timeline)]
+    if not timeline and mobile_handoffs:
+        # no agent's binding line in the log (only the mobile nodes' logs were collected): the
+        # hand-offs the mobile nodes made, as the report draws them (it said 0 and drew some)
+        handoffs = mobile_handoffs
     per_flow: dict[Any, list[tuple[int, Any]]] = {}
     for (f, s), t in sorted(deliv.items(), key=lambda kv: kv[1]):
         per_flow.setdefault(f, []).append((t, s))
@@ -544,10 +565,18 @@ def write_run(
     out_dir: str | os.PathLike[str] | None = None,
     node_of: Mapping[str, Any] | None = None,
     workers: int = 1,
+    warn: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Merge a log directory and write events.jsonl, summary.json and clock.json (the fits)
-    into out_dir (default: the log directory itself), each atomically. Returns the summary."""
+    into out_dir (default: the log directory itself), each atomically. Returns the summary.
+    Each line left out (not JSON: cut off) is told to `warn`, and listed in clock.json."""
     lines, rows, report = _merge(log_dir, node_of, workers)
+    if warn is not None:
+        skipped = report["skipped"]
+        for what in skipped[:5]:
+            warn(what + ": skipped")
+        if len(skipped) > 5:
+            warn("%d more lines skipped (clock.json lists them)" % (len(skipped) - 5))
     out = Path(out_dir or log_dir)
     out.mkdir(parents=True, exist_ok=True)
     if isinstance(report.get("stopped"), (int, float)):

@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from hosttools.errors import RoamError
+from hosttools.errors import RoamError, RoamUsageError
 from hosttools.field.collector import Collector
 from hosttools.field.state import FieldState
 from hosttools.fleet import FIELD_PORT, Fleet, parse_hostport
@@ -160,7 +160,7 @@ def field_cmd(fleet_path, keys_path, out, http_port, http_host, duration, quiet)
     assert fleet is not None
     keys = maybe_keys(keys_path, fleet)
     if keys is None:
-        raise RoamError("no keys file: pass --keys FILE (the log key checks every line)")
+        raise RoamUsageError("no keys file: pass --keys FILE (the log key checks every line)")
     rc = run_field(fleet, keys, out, http_host, http_port, duration, quiet)
     sys.stdout.flush()
     return rc

@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from hosttools.errors import RoamError
+from hosttools.errors import RoamError, RoamUsageError
 from hosttools.firmware import update_key
 from hosttools.fleet import Board as FleetBoard
 from hosttools.fleet import Fleet, Keys
@@ -37,7 +37,7 @@ LAPTOP_OTA_MAC = bytes((0x02, 0x4C, 0x41, 0x50, 0x54, 0x02))  # in the lab's air
 
 def need_fleet(fleet: Fleet | None, what: str) -> Fleet:
     if fleet is None:
-        raise RoamError(
+        raise RoamUsageError(
             "%s --ota needs the fleet file (--fleet): it says where each board is" % what
         )
     return fleet
@@ -46,7 +46,7 @@ def need_fleet(fleet: Fleet | None, what: str) -> Fleet:
 def update_keys(keys: Keys | None, boards: list[FleetBoard]) -> dict[str, bytes]:
     """Each board's update key, derived from the keys file's update secret."""
     if keys is None:
-        raise RoamError(
+        raise RoamUsageError(
             "no keys file: --ota needs one with the fleet's update secret (--keys FILE)"
         )
     out = {}
@@ -217,10 +217,10 @@ def reset_cmd(
     dry_run: bool,
 ) -> None:
     """Soft-reset one board (--port) or the fleet: over USB, or over the air (--ota)."""
-    from hosttools.targets import maybe_keys, resolve
+    from hosttools.targets import maybe_keys, resolve, typed_port
 
     if ota:
-        if port:
+        if typed_port(port):
             raise click.UsageError("--ota reaches boards by the fleet file, not --port")
         from hosttools.targets import maybe_fleet
 

@@ -5,7 +5,7 @@ import time
 
 import click
 
-from hosttools.errors import RoamError
+from hosttools.errors import RoamError, RoamUsageError
 from hosttools.sim import claims
 from hosttools.sim import scenario as scenario_mod
 
@@ -46,6 +46,8 @@ def _fmt(v, fmt):
 def _load(name, duration):
     try:
         return scenario_mod.load(name, duration_s=duration)
+    except scenario_mod.UnknownScenario as e:
+        raise RoamUsageError(str(e)) from None
     except (scenario_mod.ScenarioError, OSError) as e:
         raise RoamError(str(e)) from None
 
@@ -104,8 +106,10 @@ _out = click.option(
 )
 _duration = click.option(
     "--duration",
-    type=float,
+    # checked here, so that a bad value is blamed on the option, not on the scenario file
+    type=click.FloatRange(min=0.001),
     default=None,
+    metavar="SECONDS",
     help="Simulated seconds (overrides the scenario's duration_s).",
 )
 
@@ -128,7 +132,7 @@ _duration = click.option(
     default=None,
     help="Processes for the nodes' cores (same results; default: 2 from 200 nodes on).",
 )
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def run_cmd(scenario, seed, out, policy, duration, jobs, quiet):
     """Run SCENARIO (a built-in name or a TOML file); write summary.json, events.jsonl and
     capture.pcap into --out."""
@@ -144,7 +148,7 @@ def run_cmd(scenario, seed, out, policy, duration, jobs, quiet):
 @_seed
 @_out
 @_duration
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def compare_cmd(scenario, seed, out, duration, quiet):
     """Run SCENARIO with roam and with the Mobile IPv4 baseline; write OUT/roam and OUT/mip4
     and print the figures side by side."""
@@ -255,7 +259,7 @@ def _seed_list(seeds):
 @click.option(
     "--no-files", is_flag=True, help="Keep only each run's summary.json (no events, no capture)."
 )
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def sweep_cmd(scenarios, seeds, policies, out, duration, scheduler, workers, no_files, quiet):
     """Run each SCENARIO (built-in names or TOML files) over --seeds on a Dask cluster; write
     OUT/<scenario>/<policy>/seed-N/ and OUT/sweep.json (every claim's min, median and max over
@@ -266,7 +270,7 @@ def sweep_cmd(scenarios, seeds, policies, out, duration, scheduler, workers, no_
     from hosttools.sim import sweep as sweep_mod
 
     if scheduler is not None and workers is not None:
-        raise RoamError("--workers sizes the local cluster: not with --scheduler")
+        raise RoamUsageError("--workers sizes the local cluster: not with --scheduler")
     scs = [_load(name, duration) for name in scenarios]
     where = scheduler or "local cluster (%d workers)" % (workers or os.cpu_count() or 1)
     with Progress(

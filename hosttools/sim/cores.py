@@ -25,6 +25,7 @@ import os
 import pickle
 import platform
 import resource
+import signal
 from operator import itemgetter
 
 from hosttools.sim import ring
@@ -290,6 +291,10 @@ class PipeLink:
 
 
 def _child(world, owned, link):
+    # Ctrl-C reaches every process of the terminal's group: the world's process stops the run
+    # and says so in one line (roam: error: aborted); the worker (daemonic: ended with the
+    # world's process, or when its link's other side is gone) keeps quiet, no traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker(world, owned, link.child_side())
 
 

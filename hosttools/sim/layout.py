@@ -10,9 +10,10 @@ movement models (movement.py) and nothing of the simulator's own machinery (worl
 
 What each node gets (docs/SIMULATOR.md "Nodes and their configs"):
 
-* node id = index + 1; address 10.0.<id> for a fixed node, 10.<64 + k>.<id> for a mobile node
-  whose home agent is the k-th one (its home network, which the region routes to that home
-  agent); radio MAC 02:52:4d:<index, 24 bits>; on the backbone, the link address
+* node id = index + 1 (the index in the whole scenario, for a part of one: ``sc.part_of``, as
+  `roam lab up --nodes` makes); address 10.0.<id> for a fixed node, 10.<64 + k>.<id> for a
+  mobile node whose home agent is the k-th one (its home network, which the region routes to
+  that home agent); radio MAC 02:52:4d:<index, 24 bits>; on the backbone, the link address
   <address><UDP port 4344>; the scenario's channel unless the node names its own;
 * keys derived from fixed seeds: the cell key, one key per region, one home key per mobile node
   (its home agent and the correspondents hold it too);
@@ -58,9 +59,12 @@ class FieldNode:
 
     __slots__ = ("index", "spec", "id", "role", "node_id", "addr", "mac", "bb", "channel", "region")
 
-    def __init__(self, spec, addr, channel):
-        i = spec.index
-        self.index = i
+    def __init__(self, spec, addr, channel, number=None):
+        # index: the node's place in this scenario; number: what its id, MAC and movement are
+        # made from, the same index unless the scenario is part of another (`roam lab up --nodes`:
+        # a node keeps the id and address it has in the whole scenario)
+        self.index = spec.index
+        i = spec.index if number is None else number
         self.spec = spec
         self.id = spec.id
         self.role = spec.role
@@ -88,7 +92,17 @@ class Layout:
         for spec in sc.nodes:
             if spec.role == "home":
                 self.home_rank.setdefault(spec.id, len(self.home_rank))
-        self.nodes = [FieldNode(spec, self._address(spec), channel) for spec in sc.nodes]
+        whole = getattr(sc, "part_of", None)  # the whole scenario this one is a part of
+        if whole is not None:
+            full = Layout(whole, seed)
+            self.home_rank = full.home_rank  # the home networks as numbered in the whole
+            base = full.by_id
+            self.nodes = [
+                FieldNode(spec, base[spec.id].addr, channel, base[spec.id].index)
+                for spec in sc.nodes
+            ]
+        else:
+            self.nodes = [FieldNode(spec, self._address(spec), channel) for spec in sc.nodes]
         self.by_id = {fn.id: fn for fn in self.nodes}
         self.cell_key = hashlib.sha256(KEY_SEED + b"cell").digest()[:16]
         self.region_keys = {
@@ -118,8 +132,9 @@ class Layout:
     def legs(self, i):
         """Node i's movement: a generator of legs (movement.py), seeded by the layout's seed."""
         spec = self.sc.nodes[i]
+        k = self.nodes[i].node_id - 1  # the node's number: the same movement in a part
         return movement.legs_for(
-            spec.mobility, spec.pos, random.Random(self.seed * 31 + i), self.sc.base_dir
+            spec.mobility, spec.pos, random.Random(self.seed * 31 + k), self.sc.base_dir
         )
 
     # -- the roles' configs --------------------------------------------------------------------

@@ -45,6 +45,10 @@ class ScenarioError(ValueError):
     pass
 
 
+class UnknownScenario(ScenarioError):
+    """The name given is neither a file nor a built-in scenario (a bad argument, not a bad file)."""
+
+
 def builtin_names():
     return sorted(f[:-5] for f in os.listdir(BUILTIN_DIR) if f.endswith(".toml"))
 
@@ -60,7 +64,7 @@ def resolve(name_or_path):
     p = builtin_path(name_or_path)
     if os.path.exists(p):
         return p
-    raise ScenarioError(
+    raise UnknownScenario(
         "no scenario %r: not a file, and the built-ins are %s"
         % (name_or_path, ", ".join(builtin_names()))
     )

@@ -1,5 +1,6 @@
-"""Every bad input of the board commands: one line `roam: error: ...` on stderr, exit 2, and
-nothing written (no log directory, no config on the board, no files on disk)."""
+"""Every bad input of the board commands: one line `roam: error: ...` on stderr, exit 2 for a
+wrong command line and 1 for a failure (tests/host/test_exit_codes.py), and nothing written (no
+log directory, no config on the board, no files on disk)."""
 
 import os
 import subprocess
@@ -37,8 +38,8 @@ def roam_at_once(runs, env=None):
     return done
 
 
-def one_line_error(code, out, err, expect):
-    assert code == 2, err
+def one_line_error(code, out, err, expect, status=1):
+    assert code == status, err
     assert err.count("\n") == 1 and err.startswith("roam: error: "), err
     assert expect in err, err
 
@@ -54,7 +55,7 @@ def env(tmp_path):
 @pytest.mark.parametrize("cmd", ["deploy", "provision", "logs", "test", "flash"])
 def test_no_fleet_and_no_port(tmp_path, env, cmd):
     code, out, err = roam(cmd, cwd=tmp_path, env=env)
-    one_line_error(code, out, err, "no fleet file")
+    one_line_error(code, out, err, "no fleet file", 2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["boards"]
 
 
@@ -76,7 +77,7 @@ def test_unknown_board_type_and_missing_entry(tmp_path, env):
     one_line_error(code, out, err, "unknown board type 'esp8266' (known: esp32)")
     write_fleet(tmp_path / "fleet.toml", "/dev/ttyUSB9")
     code, out, err = roam("deploy", "--board", "nobody", cwd=tmp_path, env=env)
-    one_line_error(code, out, err, "no board named 'nobody' in the fleet")
+    one_line_error(code, out, err, "no board named 'nobody' in the fleet", 2)
     write_keys(tmp_path / "keys.toml")
     code, out, err = roam("provision", "--port", "/dev/null", cwd=tmp_path, env=env)
     one_line_error(code, out, err, "port /dev/null has no fleet entry")
@@ -142,7 +143,7 @@ def test_fleet_with_one_bad_board_reports_each(tmp_path, env):
             'address = "10.0.0.2"\n' % (vb.pty, tmp_path / "ttyGONE")
         )
         code, out, err = roam("deploy", "--no-reset", cwd=tmp_path, env=env)
-    assert code == 2
+    assert code == 1
     assert err.splitlines()[-1] == "roam: error: deploy failed on 1 of 2 boards (gone)"
     assert (tmp_path / "root" / ".roam_manifest.json").is_file()
 

@@ -4,6 +4,7 @@ time, the manifest on the board, soft reset; errors as one line."""
 import json
 import shutil
 
+import pytest
 from click.testing import CliRunner
 from vbhelp import virtual_board
 
@@ -40,7 +41,7 @@ def test_deploy_then_only_changes(tmp_path):
 
 def test_deploy_cli_missing_port_and_busy(tmp_path):
     r = CliRunner().invoke(main, ["deploy", "--port", str(tmp_path / "ttyX")])
-    assert r.exit_code == 2 and "does not exist" in r.output
+    assert r.exit_code == 1 and "does not exist" in r.output
     import serial
 
     with virtual_board(tmp_path / "root") as vb:
@@ -49,8 +50,71 @@ def test_deploy_cli_missing_port_and_busy(tmp_path):
             r = CliRunner().invoke(main, ["deploy", "--port", vb.pty])
         finally:
             holder.close()
-        assert r.exit_code == 2 and "is busy" in r.output
+        assert r.exit_code == 1 and "is busy" in r.output
         assert not (tmp_path / "root" / ".roam_manifest.json").exists()
         r = CliRunner().invoke(main, ["deploy", "--port", vb.pty, "--no-reset"])
         assert r.exit_code == 0, r.output
         assert "sent" in r.output and "as .mpy" in r.output
+
+
+def test_entry_points_last_and_a_lost_board_said_in_words(tmp_path, capsys):
+    """Issue 18 item 5: boot.py and main.py are written after every module they import (a
+    deploy cut off mid-way left a main.py importing a 'safemode' not there yet), and a board
+    that goes away mid-way is one readable line, not pyserial's SerialException."""
+    import serial
+
+    from hosttools.errors import RoamError
+    from hosttools.targets import BoardProgress, Target, run_parallel
+
+    sent = []
+
+    class Rec(BoardProgress):
+        def __init__(self):
+            super().__init__(lambda f, t: sent.append(t[8:]) if t.startswith("sending ") else None)
+
+    with virtual_board(tmp_path / "root") as vb:
+        deploy.deploy_board(vb.pty, progress=Rec(), reset=False)
+    assert len(sent) == len(deploy.local_files()) > 10
+    assert sorted(sent[-2:]) == ["boot.py", "main.py"], sent[-5:]
+
+    def job(t, progress):
+        progress.update(0.5, "sending driver.mpy")
+        raise serial.SerialException(
+            "device reports readiness to read but returned no data (device disconnected or "
+            "multiple access on port?)"
+        )
+
+    targets = [Target("/dev/ttyACM%d" % i, None) for i in range(2)]
+    with pytest.raises(RoamError) as exc:
+        run_parallel("deploy", targets, job, quiet=True)
+    assert str(exc.value) == "deploy failed on 2 of 2 boards (ttyACM0, ttyACM1)"
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2 and all(" went away during deploy " in ln for ln in lines), lines
+    with pytest.raises(RoamError) as exc:
+        run_parallel("deploy", targets[:1], job, quiet=True)
+    msg = str(exc.value)
+    assert msg.startswith(
+        "the board on /dev/ttyACM0 went away during deploy (at: sending driver.mpy): unplugged"
+    ), msg
+    assert "SerialException" not in msg and "readiness" not in msg
+
+
+def test_deploy_and_provision_reset_the_crash_counter(tmp_path):
+    """Their resets are not crashes (firmware/safemode.py counts boots without a healthy run):
+    a board reset by deploy, provision and lab start came up in safe mode."""
+    from vbhelp import write_fleet, write_keys
+
+    from hosttools import provision
+    from hosttools.fleet import board_config, load_fleet, load_keys
+
+    root = tmp_path / "root"
+    with virtual_board(root) as vb:
+        (root / "boot.count").write_text("3")
+        deploy.deploy_board(vb.pty, reset=False)
+        assert not (root / "boot.count").exists()
+        (root / "boot.count").write_text("3")
+        fleet = load_fleet(write_fleet(tmp_path / "fleet.toml", vb.pty))
+        keys = load_keys(write_keys(tmp_path / "keys.toml"), fleet)
+        cfg = provision.validated(board_config(fleet.by_name("fa1"), keys, None), "fa1")
+        provision.provision_board(vb.pty, cfg)
+        assert not (root / "boot.count").exists()

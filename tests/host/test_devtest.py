@@ -4,9 +4,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from vbhelp import virtual_board
 
 from hosttools import deploy, devtest
+from hosttools.errors import RoamError
 
 ROAM = str(Path(sys.executable).parent / "roam")
 
@@ -41,3 +43,51 @@ def test_a_failing_test_fails_the_command(tmp_path, monkeypatch):
         passed, failed, out = devtest.run_on_board(vb.pty)
     assert (passed, failed) == (1, 1)
     assert "1 passed, 1 failed" in out
+
+
+def test_a_keyword_that_matches_nothing_fails(tmp_path, monkeypatch):
+    """`roam test -k nomatch`: nothing ran, which is said, and is not a success (exit 1)."""
+    from click.testing import CliRunner
+
+    from hosttools.cli import main
+
+    tests = tmp_path / "tests"
+    (tests / "firmware").mkdir(parents=True)
+    (tests / "lib").mkdir()
+    for f in ("run_mpy.py", "lib/unittest.py"):
+        (tests / f).write_bytes((devtest.TESTS_DIR / f).read_bytes())
+    (tests / "firmware" / "test_one.py").write_text(
+        "import unittest\n\nclass T(unittest.TestCase):\n"
+        "    def test_ok(self):\n        self.assertEqual(1, 1)\n"
+    )
+    monkeypatch.setattr(devtest, "TESTS_DIR", tests)
+    with virtual_board(tmp_path / "root") as vb:
+        r = CliRunner().invoke(main, ["test", "--port", vb.pty, "-k", "nomatch"])
+        assert r.exit_code == 1, r.output
+        assert r.stderr.splitlines()[-1] == "roam: error: no test ran: none matched -k 'nomatch'"
+        r = CliRunner().invoke(main, ["test", "--port", vb.pty, "-k", "test_ok"])
+        assert r.exit_code == 0, r.output
+        assert r.stdout.strip().splitlines()[-1] == "1 passed, 0 failed"
+
+
+def test_a_run_that_dies_says_why(tmp_path, monkeypatch):
+    """Issue 18 item 7: a run the board ends with a MemoryError (the second `roam test --core`
+    on a small board) said "ended without a summary line (timeout 600s?)" after a second; now
+    the error the board printed is in the message, and no timeout is blamed."""
+    tests = tmp_path / "tests"
+    (tests / "firmware").mkdir(parents=True)
+    (tests / "lib").mkdir()
+    (tests / "lib" / "unittest.py").write_bytes(
+        (devtest.TESTS_DIR / "lib/unittest.py").read_bytes()
+    )
+    (tests / "run_mpy.py").write_text(
+        "def main(argv):\n    print('test_one ...')\n"
+        "    raise MemoryError('memory allocation failed, allocating 4096 bytes')\n"
+    )
+    monkeypatch.setattr(devtest, "TESTS_DIR", tests)
+    with virtual_board(tmp_path / "root") as vb:
+        with pytest.raises(RoamError) as exc:
+            devtest.run_on_board(vb.pty, timeout=60)
+    msg = str(exc.value)
+    assert "ended without a summary line: the board printed MemoryError: memory allocation" in msg
+    assert "out of heap" in msg and "timeout" not in msg, msg

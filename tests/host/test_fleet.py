@@ -1,5 +1,7 @@
 """Fleet and keys files: what they give, one clear line per problem, keys never shown."""
 
+from pathlib import Path
+
 import pytest
 from vbhelp import write_boards
 
@@ -66,8 +68,11 @@ def test_fleet_and_keys_make_the_board_config(tmp_path):
         (lambda s: s.replace('"10.0.0.9"', '"10.0.0.999"'), "'address' must be an IPv4 address"),
         (lambda s: s.replace('role = "mobile"', 'role = "boss"'), "'role' must be one of"),
         (lambda s: s.replace('board = "esp32"', 'board = "esp99"'), "unknown board type 'esp99'"),
-        (lambda s: s + "\n[[board]]\nname = 'x'\n", "and"),
-        (lambda s: s.replace("[[board]]", "[[boards]]"), "unknown section(s) boards"),
+        (
+            lambda s: s + "\n[[board]]\nname = 'x'\n",
+            "3 problems: (1) board 'x': 'role' must be one of",
+        ),
+        (lambda s: s.replace("[[board]]", "[[boards]]"), "unknown section 'boards' (did you mean"),
         (lambda s: s.replace('name = "fa1"', "name = fa1"), "is not valid TOML"),
     ],
 )
@@ -105,3 +110,47 @@ def test_missing_files(tmp_path):
         load_fleet(tmp_path / "nope.toml")
     with pytest.raises(RoamError, match="keys file .* not found"):
         load_keys(tmp_path / "nope.json")
+
+
+def test_every_problem_at_once_and_unknown_keys_refused(tmp_path):
+    """Issue 18: a misspelt key (chanel = 3) went onto the board as it was; now it is refused
+    with the key it was meant to be, and every problem of the file is listed in one go."""
+    text = FLEET.replace('name = "mn1"', 'name = "mn1"\nchanel = 3\nadv_intervall_ms = 100', 1)
+    text = text.replace("node_id = 9", "node_id = 1").replace(
+        "[defaults]", "[defaults]\nchanell = 2"
+    )
+    text += '\n[field]\ncolector = "auto"\n'
+    (tmp_path / "f.toml").write_text(text)
+    with pytest.raises(RoamError) as exc:
+        load_fleet(tmp_path / "f.toml")
+    msg = str(exc.value)
+    assert "\n" not in msg and msg.startswith("%s: 5 problems: (1) " % (tmp_path / "f.toml")), msg
+    for said in (
+        "[field]: unknown key 'colector' (did you mean 'collector'?)",
+        "[defaults]: unknown key 'chanell' (did you mean 'channel'?)",
+        "board 'mn1': unknown key 'adv_intervall_ms' (did you mean 'adv_interval_ms'?)",
+        "board 'mn1': unknown key 'chanel' (did you mean 'channel'?)",
+        "board 'mn1': node_id 1 is also used by board 'fa1'",
+    ):
+        assert said in msg, (said, msg)
+
+
+def test_every_key_the_lab_and_the_guide_write_is_known(tmp_path, monkeypatch):
+    """The keys the firmware reads (found in its sources) cover every key a fleet file the lab
+    writes holds, for every built-in scenario the lab runs, and the guide's example."""
+    from hosttools import lab
+    from hosttools.fleet import entry_keys
+    from hosttools.sim import scenario as sc_mod
+
+    for name in sc_mod.builtin_names():
+        try:
+            configs = lab.build_configs(lab.load_scenario(name, None, 6.0), 1, 6.0)
+        except RoamError:
+            continue  # a scenario only the simulator runs (attackers, groups)
+        for c in configs:
+            assert set(c.config) <= entry_keys(), (name, c.name, set(c.config) - entry_keys())
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "USER_GUIDE.md").read_text()
+    example = guide.split("```toml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "f.toml").write_text(example)
+    monkeypatch.delenv("ROAM_BOARDS_DIR")  # the checkout's boards/: esp32 and esp32s3
+    assert [b.name for b in load_fleet(tmp_path / "f.toml")] == ["fa1", "mn1"]

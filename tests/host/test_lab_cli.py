@@ -24,14 +24,20 @@ def test_up_status_down_and_errors(lab_dir):
     r = roam(lab_dir, "lab", "up", "no-such-scenario", check=False)
     assert r.returncode == 2 and "no scenario 'no-such-scenario'" in r.stderr
     r = roam(lab_dir, "lab", "status", check=False)
-    assert r.returncode == 2 and "no lab is up" in r.stderr
+    assert r.returncode == 1 and "no lab is up" in r.stderr
     r = roam(lab_dir, "lab", "up", "walk", "--nodes", "a1,zz", check=False)
     assert r.returncode == 2 and "no node 'zz'" in r.stderr
 
     r = roam(lab_dir, "lab", "up", "walk", "--nodes", "a1,a2,ha,m1")
     assert "lab up: 4 boards" in r.stdout
+    # the hint: the log collection starts before the clock (a board's boot and first binding
+    # are logged at `roam lab start`)
+    hint = r.stdout.splitlines()[-1]
+    assert hint.startswith("next: roam deploy"), hint
+    assert -1 < hint.index("roam field") < hint.index("roam lab start"), hint
+    assert -1 < hint.index("roam logs") < hint.index("roam lab start"), hint
     r = roam(lab_dir, "lab", "up", "walk", check=False)
-    assert r.returncode == 2 and "already up" in r.stderr
+    assert r.returncode == 1 and "already up" in r.stderr
 
     st = json.loads(roam(lab_dir, "lab", "status", "--json").stdout)
     assert [b["name"] for b in st["boards"]] == ["a1", "a2", "ha", "m1"]
@@ -49,12 +55,55 @@ def test_up_status_down_and_errors(lab_dir):
     # own update key (never the fleet's update secret)
     assert set(a1["keys"]) == {"256", "512", "768", "769", "1024"}
     m1 = board_config(by["m1"], keys)
-    assert m1["home_agent"] == "10.0.0.3" and str(0x10000 + m1["node_id"]) in m1["keys"]
+    assert m1["home_agent"] == "10.0.0.6" and str(0x10000 + m1["node_id"]) in m1["keys"]
     assert m1["keys"]["1024"] != a1["keys"]["1024"]
     assert keys.for_board("m1")["update"].reveal() not in json.dumps(m1)
 
     r = roam(lab_dir, "lab", "down")
     assert "4 boards stopped" in r.stdout
     assert not wait_no_lab_processes(lab_dir)
-    r = roam(lab_dir, "lab", "down", check=False)
-    assert r.returncode == 2 and "no lab is up" in r.stderr
+    r = roam(lab_dir, "lab", "down")  # idempotent: no lab running is what was asked
+    assert r.stdout.startswith("lab down: no lab running in")
+
+    # down and up again: the boards were stopped, not crashed (issue 18 item 4: after down/up,
+    # deploy, provision and start, every board came up in safe mode, "crash loop: 3 boots")
+    for b in ("a1", "m1"):
+        (lab_dir / "boards" / b / "boot.count").write_text("3")
+    roam(lab_dir, "lab", "up", "walk", "--nodes", "a1,a2,ha,m1")
+    assert not list((lab_dir / "boards").glob("*/boot.count"))
+    roam(lab_dir, "lab", "down")
+
+
+def test_a_part_of_a_scenario_keeps_its_numbers():
+    """`roam lab up --nodes`: each board keeps the node id, address and MAC it has in the whole
+    scenario (m1 is node 9 with or without the others), so logs and reports of a part and of
+    the whole name the same node the same way."""
+    from hosttools import lab
+
+    whole = {c.name: c for c in lab.build_configs(lab.load_scenario("walk"))}
+    part = lab.build_configs(lab.load_scenario("walk", ["a1", "a2", "ha", "m1"]))
+    assert [c.name for c in part] == ["a1", "a2", "ha", "m1"]
+    for c in part:
+        w = whole[c.name]
+        assert (c.node_id, c.address, c.mac) == (w.node_id, w.address, w.mac), c.name
+    m1 = {c.name: c for c in part}["m1"]
+    assert m1.node_id == 9 and m1.config["home_agent"] == whole["ha"].address
+    assert m1.config["home_agent"] == whole["m1"].config["home_agent"]
+
+
+def test_status_shows_safe_mode(tmp_path):
+    """A board whose last boot printed safe_mode (and not start) is in safe mode, said by
+    `roam lab status` instead of its last binding."""
+    from hosttools import lab
+
+    console = tmp_path / "m1.log"
+    console.write_text(
+        '{"t":5,"ev":"start","role":"mobile"}\n{"t":9,"ev":"bound","agent":"10.0.0.1"}\n'
+        "soft reboot\n"
+        '{"t":1,"ev":"safe_mode","reason":"crash loop: 3 boots without a healthy run",'
+        '"repl":true}\nMicroPython v1.24\n>>> \n'
+    )
+    assert lab.safe_mode_reason(console) == "crash loop: 3 boots without a healthy run"
+    console.write_text(console.read_text() + '{"t":2,"ev":"start","role":"mobile"}\n')
+    assert lab.safe_mode_reason(console) is None
+    assert lab.safe_mode_reason(tmp_path / "none.log") is None

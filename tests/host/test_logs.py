@@ -223,8 +223,61 @@ def test_sigterm_stops_cleanly_and_flushes(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 0, stderr
+    assert proc.returncode == 128 + signal.SIGTERM, stderr  # stopped by a signal, as said
     recs = read_jsonl(out / (os.path.basename(plug.path) + ".jsonl"))
     assert [r["json"]["t"] for r in recs if "json" in r] == list(range(500))
     assert recs[-1]["text"] == "no newline yet" and recs[-1]["partial"]
     assert json.loads((out / "logs.json").read_text())["stopped"] is not None
+
+
+def test_an_earlier_log_is_never_appended_to(tmp_path):
+    """A second `roam logs --out DIR` into a directory with a log is refused (one line, status
+    2, the old log untouched); with --force the directory holds the new run only."""
+    m, s = os.openpty()
+    tty.setraw(s)
+    port = os.ttyname(s)
+    name = os.path.basename(port)
+    out = tmp_path / "logs"
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    cmd = [str(Path(sys.executable).parent / "roam"), "logs", "--port", port, "--out", str(out)]
+
+    def run(*extra, lines=0):
+        p = subprocess.Popen(
+            [*cmd, "--quiet", "--duration", "1.5", *extra],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(0.8)
+        for i in range(lines):
+            os.write(m, b'{"t":%d,"event":"e"}\n' % i)
+        o, e = p.communicate(timeout=30)
+        return p.returncode, o, e
+
+    try:
+        code, o, e = run(lines=3)
+        assert code == 0, e
+        before = (out / (name + ".jsonl")).read_bytes()
+        assert before.count(b"\n") == 3
+        code, o, e = run(lines=2)
+        assert code == 2 and e.count("\n") == 1, e
+        assert "holds an earlier log: choose a new --out, or --force to replace it" in e
+        assert (out / (name + ".jsonl")).read_bytes() == before
+        (out / "report.html").write_text("old report")
+        code, o, e = run("--force", lines=2)
+        assert code == 0, e
+        assert (out / (name + ".jsonl")).read_bytes().count(b"\n") == 2
+        assert not (out / "report.html").exists()
+        assert json.loads((out / "logs.json").read_text())["boards"][name]["lines"] == 2
+        (tmp_path / "other").mkdir()
+        (tmp_path / "other" / "notes.txt").write_text("mine")
+        p = subprocess.run(
+            [*cmd[:-1], str(tmp_path / "other"), "--force"], env=env, capture_output=True, text=True
+        )
+        assert p.returncode == 2 and "holds no earlier `roam logs` run" in p.stderr, p.stderr
+        assert (tmp_path / "other" / "notes.txt").read_text() == "mine"
+    finally:
+        os.close(m)
+        os.close(s)

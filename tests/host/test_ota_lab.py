@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench.common import firmware_variant
-from hosttools.errors import EXIT_ERROR
+from hosttools.errors import EXIT_FAILURE
 from tests.host._labhelp import console_events, lab_down, roam
 
 NODES = "a1,a2,a3,a4,r1,ha,c1,m1"
@@ -123,7 +123,7 @@ def test_a_firmware_that_raises_at_import_is_rolled_back(lab, tmp_path):
         timeout=120,
         check=False,
     )
-    assert r.returncode == EXIT_ERROR, (r.stdout, r.stderr)
+    assert r.returncode == EXIT_FAILURE, (r.stdout, r.stderr)
     assert "rolled back after 2 boots" in r.stderr, r.stderr
     r, rows = _devices(d, fleet, keys)
     a2 = rows["a2"]
@@ -164,7 +164,7 @@ def test_errors_are_one_line(lab, tmp_path):
     bad_keys = tmp_path / "keys.toml"
     bad_keys.write_text("[default]\n")
     r = roam(d, "devices", "--ota", "--fleet", fleet, "--keys", str(bad_keys), check=False)
-    assert r.returncode == EXIT_ERROR and "update secret" in r.stderr
+    assert r.returncode == EXIT_FAILURE and "update secret" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     r = roam(d, "deploy", "--ota", "--dry-run", "--fleet", fleet, "--keys", keys)
     assert r.stdout.count("would send firmware") == len(BOARDS)

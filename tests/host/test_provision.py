@@ -39,16 +39,16 @@ def test_bad_input_leaves_the_board_untouched(tmp_path):
         fleet = write_fleet(tmp_path / "f1.toml", vb.pty, extra="")
         fleet.write_text(fleet.read_text().replace("channel = 1", "channel = 15"))
         code, out = run("provision", "--fleet", str(fleet), "--keys", str(keys), env=env)
-        assert code == 2 and "channel must be 1..14" in out and out.count("\n") == 1
+        assert code == 1 and "channel must be 1..14" in out and out.count("\n") == 1
         # Malformed keys file: one line, no value echoed.
         bad = tmp_path / "bad.toml"
         bad.write_text('[default]\ncell = "zz%s"\n' % ("9" * 30))
         fleet = write_fleet(tmp_path / "f2.toml", vb.pty)
         code, out = run("provision", "--fleet", str(fleet), "--keys", str(bad), env=env)
-        assert code == 2 and "cell must be 16..64 bytes of hex" in out and "9999" not in out
+        assert code == 1 and "cell must be 16..64 bytes of hex" in out and "9999" not in out
         # A port with no fleet entry.
         code, out = run("provision", "--port", vb.pty, "--keys", str(keys), env=env)
-        assert code == 2 and "has no fleet entry" in out
+        assert code == 1 and "has no fleet entry" in out
         assert json.loads((tmp_path / "root" / "config.json").read_text()) == {"old": True}
 
 
@@ -67,7 +67,7 @@ def test_board_not_answering(tmp_path):
     finally:
         os.close(m)
         os.close(s)
-    assert code == 2 and "does not answer" in out
+    assert code == 1 and "does not answer" in out
 
 
 def test_the_collector_comes_from_the_fleet_or_the_option_and_auto_finds_the_laptop(tmp_path):

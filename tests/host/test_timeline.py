@@ -149,8 +149,10 @@ def test_not_a_log_dir_is_a_clear_error(tmp_path):
         merge_dir(tmp_path)
     write_logdir(tmp_path / "l", {"a": ({}, [])})
     (tmp_path / "l" / "a.jsonl").write_text("{oops\n")
-    with pytest.raises(RoamError, match="line 1 is not JSON"):
-        merge_dir(tmp_path / "l")
+    # a line cut off is left out and named (roam report warns), not the end of the merge
+    records, report = merge_dir(tmp_path / "l")
+    assert records == [] and len(report["skipped"]) == 1
+    assert "a.jsonl line 1 is not JSON (cut off?): {oops" in report["skipped"][0]
     assert not (tmp_path / "l" / "events.jsonl").exists()
 
 
@@ -308,3 +310,69 @@ def png_rows(data):
                 else bytes(v for j in range(0, stride, 4) for v in line[j : j + 3])
             )
     return rows
+
+
+def test_report_survives_a_cut_line_and_says_what_is_wrong(tmp_path):
+    """Issue 18 item 12: a truncated line is skipped with a warning naming it (the rest of the
+    report is made); a missing directory says so; a bad --out names the user's path; a log
+    with no events gives an empty report and a warning (item 1)."""
+    from click.testing import CliRunner
+
+    from hosttools.cli import main
+
+    run = CliRunner().invoke
+    logs = tmp_path / "logs"
+    field_logdir(logs)
+    mn1 = logs / "mn1.jsonl"
+    lines = mn1.read_text().splitlines(keepends=True)
+    mn1.write_text("".join(lines[:40]) + '{"host": 1021.5, "n": 0, "js\n' + "".join(lines[40:]))
+    r = run(main, ["report", str(logs)])
+    assert r.exit_code == 0, r.output
+    assert r.stderr.startswith("roam: warning: %s line 41 is not JSON (cut off?)" % mn1), r.stderr
+    assert r.stderr.count("\n") == 1 and r.stderr.rstrip().endswith("skipped"), r.stderr
+    assert json.loads((logs / "summary.json").read_text())["handoffs"] == 1
+    # a simulator run directory whose events.jsonl was cut off mid-line
+    ev = logs / "events.jsonl"
+    ev.write_text(ev.read_text() + '{"t": 41000, "node"')
+    del_log = logs / "logs.json"
+    del_log.unlink()
+    r = run(main, ["report", str(logs)])
+    assert r.exit_code == 0, r.output
+    n = ev.read_text().count("\n") + 1
+    said = 'roam: warning: events line %d is not JSON: {"t": 41000, "node": skipped\n' % n
+    assert r.stderr == said, r.stderr
+    # a directory that is not there; an --out that cannot be written
+    r = run(main, ["report", str(tmp_path / "nope")])
+    assert r.exit_code == 1 and r.stderr == "roam: error: report: no directory %s\n" % (
+        tmp_path / "nope"
+    )
+    bad = tmp_path / "no-such-dir" / "r.html"
+    r = run(main, ["report", str(logs), "--out", str(bad)])
+    assert r.exit_code == 1 and "cannot write %s: No such file or directory" % bad in r.stderr
+    assert ".tmp" not in r.stderr
+    # boards that printed nothing: an empty report, said
+    empty = tmp_path / "empty"
+    write_logdir(empty, {"a1": ({"node": 1}, []), "m1": ({"node": 9}, [])})
+    r = run(main, ["report", str(empty)])
+    assert r.exit_code == 0, r.output
+    assert "roam: warning: %s holds no events: the report is empty" % empty in r.stderr
+
+
+def test_handoffs_counted_from_the_mobile_nodes_when_no_agent_logged():
+    """Issue 18 item 14: a log with only the mobile nodes' lines (no agent's binding lines)
+    said `handoffs 0` while its report drew the hand-offs the mobile nodes logged."""
+    from hosttools.timeline import summarize_rows
+
+    def row(t, ev, node, home=None):
+        return (t, ev, node, None, None, None, home, None)
+
+    only_mobiles = [row(1000, "handoff", 9), row(5000, "handoff", 9), row(7000, "handoff", 10)]
+    assert summarize_rows(only_mobiles, 10_000)["handoffs"] == 3
+    # with the agents' view, theirs counts (a hand-off the mobile began but no agent took)
+    agents = [
+        row(900, "binding_up", 1, "10.64.0.9"),
+        row(1100, "binding_up", 2, "10.64.0.9"),
+        row(1200, "binding_down", 1, "10.64.0.9"),
+    ]
+    rows = sorted(agents + only_mobiles, key=lambda r: r[0])
+    assert summarize_rows(rows, 10_000)["handoffs"] == 1
