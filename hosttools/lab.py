@@ -516,10 +516,8 @@ class LabDaemon:
                 self.start_request.clear()
                 self.t0 = time.monotonic()
                 pending = list(self.faults)
-                from hosttools.vboard import HARD_RESET
-
                 for b in self.boards.values():
-                    b.reset(HARD_RESET)
+                    b.reset()  # the reset button
                 self._note({"clock": "start"})
                 self.write_state()
             if self.t0 is not None:

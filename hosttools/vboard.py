@@ -45,15 +45,18 @@ SHIMS_DIR = REPO_DIR / "boards" / "shims"
 EXIT_SOFT_RESET = 10
 EXIT_HARD_RESET = 11
 
-# reset causes as machine.reset_cause() reports them on an ESP32
+# reset causes as machine.reset_cause() reports them on an ESP32 (modmachine.c maps
+# esp_reset_reason(): POWERON -> PWRON_RESET, the watchdogs -> WDT_RESET, SW (esp_restart(),
+# i.e. machine.reset()) and PANIC -> SOFT_RESET, anything else -> HARD_RESET). A soft reset
+# (Ctrl-D) restarts no chip: reset_cause() keeps what the last chip reset was.
 PWRON_RESET = 1
 HARD_RESET = 2
 WDT_RESET = 3
 SOFT_RESET = 5
 _ROM_LINE = {
     PWRON_RESET: b"rst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n",
-    HARD_RESET: b"rst:0xc (SW_CPU_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n",
     WDT_RESET: b"rst:0x7 (TG0WDT_SYS_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n",
+    SOFT_RESET: b"rst:0xc (SW_CPU_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n",
 }
 
 
@@ -167,6 +170,7 @@ class VirtualBoard:
         self.running_code = False
         self.next_mode = "friendly"
         self.cause = PWRON_RESET
+        self.rom_line = True  # a chip reset prints the ROM's rst: line; a soft reset does not
         self.wdt_timeout_ms: int | None = None
         self.wdt_deadline = 0.0
         self.resets = 0
@@ -237,8 +241,9 @@ class VirtualBoard:
 
     def start(self) -> None:
         """Power on (or reset): start a fresh MicroPython process."""
-        if self.cause in _ROM_LINE:
+        if self.rom_line and self.cause in _ROM_LINE:
             self.write_console(_ROM_LINE[self.cause])
+        self.rom_line = True
         ctl_r, ctl_w = os.pipe()
         env = dict(os.environ)
         env.update(
@@ -308,8 +313,9 @@ class VirtualBoard:
             except ProcessLookupError:
                 pass
 
-    def reset(self, cause: int = HARD_RESET) -> None:
-        """Press the reset button."""
+    def reset(self, cause: int = PWRON_RESET) -> None:
+        """Press the reset button (EN): an ESP32 restarts as at power-on (rst:0x1,
+        reset_cause() PWRON_RESET; ESP_RST_EXT, i.e. HARD_RESET, is never reported on it)."""
         with self.lock:
             self._reset(cause)
 
@@ -503,11 +509,13 @@ class VirtualBoard:
         self.resets += 1
         if rc == EXIT_SOFT_RESET:
             # The same REPL mode comes back (told on fd 3 before the exit): raw stays raw.
-            self.cause = SOFT_RESET
+            self.rom_line = False  # reset_cause() stays the last chip reset's
             self.next_mode = next_mode
             self.start()
             return
-        self.cause = HARD_RESET if rc == EXIT_HARD_RESET else PWRON_RESET
+        # machine.reset() is esp_restart() (SW_CPU_RESET); a crash of the process stands for
+        # a panic, which the ESP32 also reports as SOFT_RESET
+        self.cause = SOFT_RESET if rc == EXIT_HARD_RESET else PWRON_RESET
         self.next_mode = "friendly"
         if rc not in (EXIT_HARD_RESET, 0):
             self.write_console(
