@@ -23,6 +23,7 @@ from hosttools.targets import fleet_options, resolve
 TESTS_DIR = REPO_DIR / "tests"
 REMOTE = "roam_tests"
 SUMMARY_RE = re.compile(r"^(\d+) passed, (\d+) failed", re.M)
+MEMORY_RE = re.compile(r"^MemoryError\b.*$", re.M)  # the line a board prints as the heap ran out
 
 
 def test_files(core: bool) -> list[tuple[Path, str]]:
@@ -89,6 +90,14 @@ def run_on_board(
         text += err.decode("utf-8", "replace")
     found = SUMMARY_RE.findall(text)
     if not found:
+        oom = MEMORY_RE.findall(text)
+        if oom:
+            # The heap ran out under the runner itself (a MemoryError it could not count as
+            # a test's failure): say so, with the allocation that failed.
+            raise RoamError(
+                "the test run on %s ran out of memory before its summary line (%s); run fewer "
+                "tests (-k) or on a board with more RAM" % (port, oom[-1].strip())
+            )
         raise RoamError(
             "the test run on %s ended without a summary line (timeout %gs?)" % (port, timeout)
         )

@@ -4,9 +4,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from vbhelp import virtual_board
 
 from hosttools import deploy, devtest
+from hosttools.errors import RoamError
 
 ROAM = str(Path(sys.executable).parent / "roam")
 
@@ -41,3 +43,27 @@ def test_a_failing_test_fails_the_command(tmp_path, monkeypatch):
         passed, failed, out = devtest.run_on_board(vb.pty)
     assert (passed, failed) == (1, 1)
     assert "1 passed, 1 failed" in out
+
+
+def test_a_board_out_of_memory_says_so(tmp_path, monkeypatch):
+    """The runner itself runs the heap out (here: a runner that keeps what it allocates, as a
+    board too small for the test modules it loads): the MemoryError ends the run before its
+    summary line, and `roam test` says the board ran out of memory, with the allocation that
+    failed, instead of "ended without a summary line"."""
+    tests = tmp_path / "tests"
+    (tests / "firmware").mkdir(parents=True)
+    (tests / "lib").mkdir()
+    (tests / "lib" / "unittest.py").write_bytes(
+        (devtest.TESTS_DIR / "lib/unittest.py").read_bytes()
+    )
+    (tests / "run_mpy.py").write_text(
+        "def main(argv):\n    kept = []\n    while True:\n        kept.append(bytearray(1024))\n"
+    )
+    monkeypatch.setattr(devtest, "TESTS_DIR", tests)
+    with virtual_board(tmp_path / "root") as vb:
+        with pytest.raises(RoamError) as e:
+            devtest.run_on_board(vb.pty, timeout=60)
+    msg = str(e.value)
+    assert "ran out of memory" in msg, msg
+    assert "MemoryError: memory allocation failed" in msg
+    assert "without a summary line" not in msg
