@@ -425,6 +425,8 @@ def test_state_after_boot_and_reset_causes(lab):
     cwd /, reset_cause() PWRON_RESET; after machine.reset() (esp_restart(): SW_CPU_RESET) it
     is SOFT_RESET, and a soft reset (Ctrl-D) leaves it as the last chip reset made it."""
     b = lab.board("a", "02:52:4f:00:00:09")
+    seen: list[bytes] = []
+    b.on_output = seen.append  # everything the board prints from now on
     code = (
         "import network, espnow, machine, sys, os\n"
         "print(network.WLAN(network.STA_IF).active(), network.WLAN(network.AP_IF).active(),"
@@ -436,8 +438,11 @@ def test_state_after_boot_and_reset_causes(lab):
     time.sleep(1.5)
     out = lab.mpremote(b, "exec", "import machine; print(machine.reset_cause())")
     assert out.strip().splitlines()[-1] == "5"
+    assert b"rst:0xc (SW_CPU_RESET)" in b"".join(seen)  # the ROM's line of esp_restart()
+    n = len(b"".join(seen).split(b"rst:"))
     out = lab.mpremote(b, "soft-reset", "exec", "import machine; print(machine.reset_cause())")
     assert out.strip().splitlines()[-1] == "5"
+    assert len(b"".join(seen).split(b"rst:")) == n  # a soft reset resets no chip
 
 
 @pytest.fixture
