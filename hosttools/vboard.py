@@ -26,6 +26,8 @@ from __future__ import annotations
 import argparse
 import errno
 import fcntl
+import json
+import math
 import os
 import re
 import selectors
@@ -91,12 +93,29 @@ def parse_mac(text: str) -> bytes:
         raise VBoardError("MAC must be hex bytes, got %r" % text) from None
 
 
-# A virtual board's heap: the board's budget (boards/<chip>.toml heap_budget_kb) doubled, as the
-# unix port is a 64-bit build whose objects and GC blocks take twice the bytes of the ESP32's
-# 32-bit ones, plus what the shims take that a board has as built-in C modules (network,
-# espnow, socket, machine, asyncio and the REPL: 48 KiB measured after import).
-HEAP_WORD_FACTOR = 2
+# A virtual board's heap: the board's budget (boards/<chip>.toml heap_budget_kb) times what the
+# same firmware takes on the 64-bit unix port over what it takes at 32 bits (an ESP32's word),
+# plus what the shims take that a board has as built-in C modules (network, espnow, socket,
+# machine, asyncio and the REPL: 48 KiB measured after import). The factor is measured, not
+# assumed: `python -m bench.role_memory32 --write-calibration` loads every role's deployed .mpy
+# set and worst-case state into the 32-bit MicroPython (WebAssembly) and the unix port and
+# writes boards/heap64.json; "factor" is the 64/32 ratio of code + data of the role that takes
+# the most at 32 bits (code does not double at 64 bits: bytecode is bytes; measured 1.35, data
+# 1.55). Without the file, the old guess (objects double) stands.
+HEAP_CALIBRATION = REPO_DIR / "boards" / "heap64.json"
+HEAP_WORD_FACTOR_GUESS = 2.0
 SHIM_HEAP_KB = 56
+
+
+def heap_word_factor() -> float:
+    """The 64-bit over 32-bit heap ratio measured by bench/role_memory32.py."""
+    try:
+        factor = float(json.loads(HEAP_CALIBRATION.read_text())["factor"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return HEAP_WORD_FACTOR_GUESS
+    if not 1.0 <= factor <= 2.5:
+        raise VBoardError("%s: factor %r is not a 64/32 heap ratio" % (HEAP_CALIBRATION, factor))
+    return factor
 
 
 def board_heap_kb(chip: str = "esp32") -> int:
@@ -110,7 +129,7 @@ def board_heap_kb(chip: str = "esp32") -> int:
         raise VBoardError("no usable board definition %s: %s" % (path, e)) from None
     if not isinstance(budget, int) or budget <= 0:
         raise VBoardError("%s has no heap_budget_kb" % path)
-    return budget * HEAP_WORD_FACTOR + SHIM_HEAP_KB
+    return math.ceil(budget * heap_word_factor()) + SHIM_HEAP_KB
 
 
 def mac_text(mac: bytes) -> str:
