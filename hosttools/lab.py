@@ -934,7 +934,8 @@ def lab_cmd() -> None:
     "--heap-kb",
     type=int,
     default=None,
-    help="MicroPython heap per board (default: boards/esp32.toml's budget x2 + 56 KiB).",
+    help="MicroPython heap per board (default: the lab chip's budget x the 64/32 factor of "
+    "boards/heap64.json + 56 KiB).",
 )
 @click.option(
     "--provision",

@@ -520,3 +520,20 @@ def test_scan_connect_encryption_and_watchdog_over_the_air(air_lab):
     time.sleep(2.5)
     out = lab.mpremote(a, "exec", "import machine; print('cause', machine.reset_cause())")
     assert "cause 3" in out  # WDT_RESET
+
+
+def test_heap_is_calibrated_from_the_32_bit_measurement():
+    """boards/heap64.json (bench/role_memory32.py --write-calibration) sets a virtual board's
+    heap: the chip's budget x the measured 64/32 factor + the shims' heap."""
+    import json
+    import math
+
+    from hosttools import vboard
+
+    cal = json.loads(vboard.HEAP_CALIBRATION.read_text())
+    assert 1.0 < cal["factor"] < 2.0  # code does not double at 64 bits
+    assert cal["command"] == "python -m bench.role_memory32 --write-calibration"
+    assert vboard.heap_word_factor() == cal["factor"]
+    for chip, budget in (("esp32", 110), ("esp32c3", 130), ("esp32s3", 160)):
+        expect = math.ceil(budget * cal["factor"]) + vboard.SHIM_HEAP_KB
+        assert vboard.board_heap_kb(chip) == expect
