@@ -87,7 +87,8 @@ def test_async_server_example_echoes(lab):
     assert "Echo: bytearray(b'Starting...')" in out
     assert "Echo: bytearray(b'" + "42" * 20 + "')" in out
     # The echo went back: the sender board's ESP-NOW received them (its peers_table has bb).
-    # asend(sync=None) does not wait for the air, so the last echoes may still be on their way.
+    # asend(sync=None) is a synchronous send (modespnow.c takes None as True), but aa:.. is a
+    # multicast address: no ACK to wait for, so the last echoes may still be on their way.
     st = lab.air.by_name["aa"]
     end = time.monotonic() + 5
     while st.frames_in < 100 and time.monotonic() < end:
