@@ -9,7 +9,7 @@ STAMP := $(VENV)/.roam-installed
 # Firmware and core tests that run on real MicroPython (only the directories that exist).
 MPY_TEST_DIRS := $(wildcard tests/core tests/firmware)
 
-.PHONY: venv test test-mpy test-host bench demo sim-demo lab-demo flash deploy logs report device-test lint format typecheck clean distclean
+.PHONY: venv test test-mpy test-host test-load bench demo sim-demo lab-demo flash deploy logs report device-test lint format typecheck clean distclean
 
 # The simulator's compiled core (build/roam-core/, hosttools/corebuild.py) is rebuilt whenever its
 # sources changed (a no-op otherwise).
@@ -45,6 +45,15 @@ endif
 
 test-host: venv
 	$(BIN)/python -m pytest -q tests
+
+# `make test` RUNS times in a row with LOAD CPU-bound processes beside it (issue 17: the board
+# host survives and the lab's timers stay honest on a loaded machine); LOAD_CMD runs something
+# else under the same load, e.g. LOAD_CMD=".venv/bin/python -m pytest -q tests/host/test_vboard_api.py".
+RUNS ?= 5
+LOAD ?= 2
+LOAD_CMD ?= $(MAKE) --no-print-directory test
+test-load: venv
+	$(BIN)/python tools/under_load.py --runs $(RUNS) --burners $(LOAD) -- $(LOAD_CMD)
 
 # Every bench/<name>.py, each in its own process; results in out/bench/<name>.json.
 bench: venv

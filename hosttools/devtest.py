@@ -33,10 +33,7 @@ def why_no_summary(text: str, elapsed: float, timeout: float) -> str:
     timeout, or that the output just stopped."""
     errors = ERROR_RE.findall(text)
     if errors:
-        why = "the board printed %s" % errors[-1].strip()
-        if errors[-1].startswith("MemoryError"):
-            why += " (out of heap: reset the board and run again, or --core on a bigger board)"
-        return why
+        return "the board printed %s" % errors[-1].strip()
     if elapsed >= timeout:
         return "no summary within --timeout %gs" % timeout
     tail = [ln for ln in text.strip().splitlines() if ln.strip()]
@@ -111,6 +108,15 @@ def run_on_board(
         text += err.decode("utf-8", "replace")
     found = SUMMARY_RE.findall(text)
     if not found:
+        errors = ERROR_RE.findall(text)
+        if errors and errors[-1].startswith("MemoryError"):
+            # the heap ran out under the runner itself (a MemoryError it could not count as a
+            # test's failure): say so, with the allocation that failed
+            raise RoamError(
+                "the test run on %s ran out of memory before its summary line (%s); reset the "
+                "board and run fewer tests (-k), or on a board with more RAM"
+                % (port, errors[-1].strip())
+            )
         why = why_no_summary(text, time.monotonic() - t0, timeout)
         raise RoamError("the test run on %s ended without a summary line: %s" % (port, why))
     return int(found[-1][0]), int(found[-1][1]), text

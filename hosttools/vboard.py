@@ -26,6 +26,8 @@ from __future__ import annotations
 import argparse
 import errno
 import fcntl
+import json
+import math
 import os
 import re
 import selectors
@@ -45,15 +47,18 @@ SHIMS_DIR = REPO_DIR / "boards" / "shims"
 EXIT_SOFT_RESET = 10
 EXIT_HARD_RESET = 11
 
-# reset causes as machine.reset_cause() reports them on an ESP32
+# reset causes as machine.reset_cause() reports them on an ESP32 (modmachine.c maps
+# esp_reset_reason(): POWERON -> PWRON_RESET, the watchdogs -> WDT_RESET, SW (esp_restart(),
+# i.e. machine.reset()) and PANIC -> SOFT_RESET, anything else -> HARD_RESET). A soft reset
+# (Ctrl-D) restarts no chip: reset_cause() keeps what the last chip reset was.
 PWRON_RESET = 1
 HARD_RESET = 2
 WDT_RESET = 3
 SOFT_RESET = 5
 _ROM_LINE = {
     PWRON_RESET: b"rst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n",
-    HARD_RESET: b"rst:0xc (SW_CPU_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n",
     WDT_RESET: b"rst:0x7 (TG0WDT_SYS_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n",
+    SOFT_RESET: b"rst:0xc (SW_CPU_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n",
 }
 
 
@@ -88,12 +93,29 @@ def parse_mac(text: str) -> bytes:
         raise VBoardError("MAC must be hex bytes, got %r" % text) from None
 
 
-# A virtual board's heap: the board's budget (boards/<chip>.toml heap_budget_kb) doubled, as the
-# unix port is a 64-bit build whose objects and GC blocks take twice the bytes of the ESP32's
-# 32-bit ones, plus what the shims take that a board has as built-in C modules (network,
-# espnow, socket, machine, asyncio and the REPL: 48 KiB measured after import).
-HEAP_WORD_FACTOR = 2
+# A virtual board's heap: the board's budget (boards/<chip>.toml heap_budget_kb) times what the
+# same firmware takes on the 64-bit unix port over what it takes at 32 bits (an ESP32's word),
+# plus what the shims take that a board has as built-in C modules (network, espnow, socket,
+# machine, asyncio and the REPL: 48 KiB measured after import). The factor is measured, not
+# assumed: `python -m bench.role_memory32 --write-calibration` loads every role's deployed .mpy
+# set and worst-case state into the 32-bit MicroPython (WebAssembly) and the unix port and
+# writes boards/heap64.json; "factor" is the 64/32 ratio of code + data of the role that takes
+# the most at 32 bits (code does not double at 64 bits: bytecode is bytes; measured 1.35, data
+# 1.55). Without the file, the old guess (objects double) stands.
+HEAP_CALIBRATION = REPO_DIR / "boards" / "heap64.json"
+HEAP_WORD_FACTOR_GUESS = 2.0
 SHIM_HEAP_KB = 56
+
+
+def heap_word_factor() -> float:
+    """The 64-bit over 32-bit heap ratio measured by bench/role_memory32.py."""
+    try:
+        factor = float(json.loads(HEAP_CALIBRATION.read_text())["factor"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return HEAP_WORD_FACTOR_GUESS
+    if not 1.0 <= factor <= 2.5:
+        raise VBoardError("%s: factor %r is not a 64/32 heap ratio" % (HEAP_CALIBRATION, factor))
+    return factor
 
 
 def board_heap_kb(chip: str = "esp32") -> int:
@@ -107,7 +129,7 @@ def board_heap_kb(chip: str = "esp32") -> int:
         raise VBoardError("no usable board definition %s: %s" % (path, e)) from None
     if not isinstance(budget, int) or budget <= 0:
         raise VBoardError("%s has no heap_budget_kb" % path)
-    return budget * HEAP_WORD_FACTOR + SHIM_HEAP_KB
+    return math.ceil(budget * heap_word_factor()) + SHIM_HEAP_KB
 
 
 def mac_text(mac: bytes) -> str:
@@ -167,6 +189,7 @@ class VirtualBoard:
         self.running_code = False
         self.next_mode = "friendly"
         self.cause = PWRON_RESET
+        self.rom_line = True  # a chip reset prints the ROM's rst: line; a soft reset does not
         self.wdt_timeout_ms: int | None = None
         self.wdt_deadline = 0.0
         self.resets = 0
@@ -237,8 +260,9 @@ class VirtualBoard:
 
     def start(self) -> None:
         """Power on (or reset): start a fresh MicroPython process."""
-        if self.cause in _ROM_LINE:
+        if self.rom_line and self.cause in _ROM_LINE:
             self.write_console(_ROM_LINE[self.cause])
+        self.rom_line = True
         ctl_r, ctl_w = os.pipe()
         env = dict(os.environ)
         env.update(
@@ -308,8 +332,9 @@ class VirtualBoard:
             except ProcessLookupError:
                 pass
 
-    def reset(self, cause: int = HARD_RESET) -> None:
-        """Press the reset button."""
+    def reset(self, cause: int = PWRON_RESET) -> None:
+        """Press the reset button (EN): an ESP32 restarts as at power-on (rst:0x1,
+        reset_cause() PWRON_RESET; ESP_RST_EXT, i.e. HARD_RESET, is never reported on it)."""
         with self.lock:
             self._reset(cause)
 
@@ -503,11 +528,13 @@ class VirtualBoard:
         self.resets += 1
         if rc == EXIT_SOFT_RESET:
             # The same REPL mode comes back (told on fd 3 before the exit): raw stays raw.
-            self.cause = SOFT_RESET
+            self.rom_line = False  # reset_cause() stays the last chip reset's
             self.next_mode = next_mode
             self.start()
             return
-        self.cause = HARD_RESET if rc == EXIT_HARD_RESET else PWRON_RESET
+        # machine.reset() is esp_restart() (SW_CPU_RESET); a crash of the process stands for
+        # a panic, which the ESP32 also reports as SOFT_RESET
+        self.cause = SOFT_RESET if rc == EXIT_HARD_RESET else PWRON_RESET
         self.next_mode = "friendly"
         if rc not in (EXIT_HARD_RESET, 0):
             self.write_console(

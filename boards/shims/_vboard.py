@@ -83,7 +83,7 @@ def _setup():
     vfs.umount("/")
     vfs.mount(vfs.VfsPosix(root), "/")
     os.chdir("/")
-    sys.path[:] = ["", "/lib", ".frozen"]
+    sys.path[:] = ["", ".frozen", "/lib"]  # as an ESP32 port: frozen modules first
 
 
 def _hard_reset_passes(e):

@@ -58,6 +58,7 @@ class _State:
     timeout_ms = 300000
     rxbuf = 526
     rate = -1
+    pm = None
     stats = [0, 0, 0, 0, 0]  # tx_pkts, tx_responses, tx_failures, rx_packets, rx_dropped
     callback = None
     callback_obj = None
@@ -96,10 +97,24 @@ def _irq_loop():
 peers_table_ = {}
 
 
+def _buf(obj, n):
+    """``obj`` as bytes, exactly ``n`` long: a buffer of another length is a ValueError and
+    anything without the buffer protocol a TypeError (modespnow.c _get_bytes_len)."""
+    if isinstance(obj, str):
+        obj = obj.encode()
+    if not isinstance(obj, (bytes, bytearray, memoryview)):
+        raise TypeError("object with buffer protocol required")
+    if len(obj) != n:
+        raise ValueError("invalid buffer length")
+    return bytes(obj)
+
+
 def _mac(mac):
-    if not isinstance(mac, (bytes, bytearray)) or len(mac) != ADDR_LEN:
-        raise ValueError("invalid peer MAC address")
-    return bytes(mac)
+    return _buf(mac, ADDR_LEN)
+
+
+def _raise_arg():
+    _raise("ESP_ERR_ESPNOW_ARG")
 
 
 def _check_init():
@@ -117,13 +132,10 @@ def _peer(mac):
 
 
 def _key(k):
+    # An LMK: any false value is no key (no encryption), anything else must be 16 bytes.
     if not k:
         return b""
-    if isinstance(k, str):
-        k = k.encode()
-    if len(k) != KEY_LEN:
-        raise ValueError("invalid key length")
-    return bytes(k)
+    return _buf(k, KEY_LEN)
 
 
 def _fingerprint(lmk):
@@ -147,37 +159,66 @@ class ESPNowBase(io.IOBase):
         return _S.active
 
     def config(self, *args, **kwargs):
-        params = ("rxbuf", "timeout_ms", "rate")  # all of them numbers
-        if args:
-            if args[0] not in params:
-                raise ValueError("unknown config param")
-            return getattr(_S, args[0])
+        # As modespnow.c: works before active(True); one positional name to read (rxbuf or
+        # timeout_ms: "rate" and "pm" can only be set), keywords to set; an unknown keyword
+        # is a TypeError (argument parsing), an unknown name to read a ValueError.
+        if len(args) > 1:
+            raise TypeError(
+                "function takes 2 positional arguments but %d were given" % (len(args) + 1)
+            )
         for p, v in kwargs.items():
-            if p not in params:
-                raise ValueError("unknown config param")
-            setattr(_S, p, int(v))
-
-    def _check_ready(self):
-        _check_init()
-        if not network.wlan_active():
-            _raise("ESP_ERR_ESPNOW_IF")
+            if p in ("rxbuf", "timeout_ms", "rate"):
+                if not isinstance(v, int):
+                    raise TypeError("can't convert %s to int" % type(v).__name__)
+                if p == "rate":
+                    # wifi_phy_rate_t: accepted as the board accepts it; the radio model has
+                    # one rate (docs/LAB.md)
+                    if v >= 0:
+                        _S.rate = v
+                elif p == "rxbuf":
+                    if v >= 0:
+                        _S.rxbuf = v
+                else:
+                    _S.timeout_ms = v
+            elif p == "pm":
+                if not isinstance(v, tuple) or not 1 <= len(v) <= 2:
+                    raise TypeError("pm should be set to tuple of length 2")
+                _S.pm = tuple(int(x) for x in v)
+            else:
+                raise TypeError("unexpected keyword argument '%s'" % p)
+        if not args:
+            return None
+        if args[0] == "rxbuf":
+            return _S.rxbuf
+        if args[0] == "timeout_ms":
+            return _S.timeout_ms
+        raise ValueError("unknown config param")
 
     # -- sending ------------------------------------------------------------------------------
 
-    def send(self, mac, msg=None, sync=True):
-        if msg is None:
-            msg, mac = mac, None
+    def send(self, *args):
+        # send(msg) | send(mac, msg[, sync]), in modespnow.c's order: not initialised, then
+        # the MAC (a false one, None or b"", means every registered peer), the message (any
+        # buffer), then what esp_now_send() refuses: an empty or oversize message
+        # (ESP_ERR_ESPNOW_ARG), the interface down, an unknown peer.
+        if not 1 <= len(args) <= 3:
+            raise TypeError("function takes from 2 to 4 positional arguments")
         _check_init()
+        mac = args[0] if len(args) > 1 else None
+        msg = args[1] if len(args) > 1 else args[0]
+        sync = len(args) < 3 or args[2] is None or bool(args[2])
+        mac = _mac(mac) if mac else None
         if isinstance(msg, str):
             msg = msg.encode()
-        if len(msg) > MAX_DATA_LEN:
-            _raise("ESP_ERR_ESPNOW_ARG")
+        if not isinstance(msg, (bytes, bytearray, memoryview)):
+            raise TypeError("object with buffer protocol required")
+        if not 0 < len(msg) <= MAX_DATA_LEN:
+            _raise_arg()
         if not network.wlan_active():
             _raise("ESP_ERR_ESPNOW_IF")
         if mac is None:
             targets = [m for m in _S.peers if not _is_multicast(m)]
         else:
-            mac = _mac(mac)
             if mac not in _S.peers:
                 _raise("ESP_ERR_ESPNOW_NOT_FOUND")
             targets = [mac]
@@ -192,12 +233,15 @@ class ESPNowBase(io.IOBase):
             _S.stats[0] += 1
             flags = (1 if (sync and not bcast) else 0) | (2 if enc else 0)
             acked = _air.send_frame(dst, bytes((flags,)) + header + bytes(msg), sync and not bcast)
+            # tx_responses counts every answer the driver's send callback gets (ACK or not),
+            # tx_failures those without ACK; a broadcast is always a success. Without sync the
+            # verdict is not waited for here, so it is not counted (docs/LAB.md).
             if bcast:
                 acked = True
+                _S.stats[1] += 1
             elif sync:
-                if acked:
-                    _S.stats[1] += 1
-                else:
+                _S.stats[1] += 1
+                if not acked:
                     _S.stats[2] += 1
             ok = ok and acked
         return ok if sync else True
@@ -253,9 +297,18 @@ class ESPNowBase(io.IOBase):
         return 0
 
     def recvinto(self, data, timeout_ms=None):
-        self._check_ready()
+        # As modespnow.c: only "not initialised" is an error of the radio (with the WLAN
+        # interface down nothing arrives and the read times out); data must be a list of at
+        # least 2 whose message buffer holds 250 bytes.
+        _check_init()
         if timeout_ms is None:
             timeout_ms = _S.timeout_ms
+        elif not isinstance(timeout_ms, int):
+            raise TypeError("can't convert %s to int" % type(timeout_ms).__name__)
+        if not isinstance(data, list) or len(data) < 2:
+            raise ValueError("ESPNow.recvinto(): Invalid argument")
+        if not isinstance(data[1], bytearray):
+            raise TypeError("object with buffer protocol required")  # a writable one
         n = self._take(data)
         if n or timeout_ms == 0:
             return n
@@ -277,7 +330,7 @@ class ESPNowBase(io.IOBase):
                     return n
 
     def any(self):
-        self._check_ready()
+        _check_init()
         rx = _air.rx_socket()
         return rx is not None and bool(_air._rxpoll.poll(0))
 
@@ -287,16 +340,20 @@ class ESPNowBase(io.IOBase):
     # -- peers --------------------------------------------------------------------------------
 
     def set_pmk(self, pmk):
-        _S.pmk = _key(pmk) or _S.pmk
-
-    def add_peer(self, mac, lmk=None, channel=0, ifidx=0, encrypt=None):
+        pmk = _buf(pmk, KEY_LEN)
         _check_init()
+        _S.pmk = pmk
+
+    def add_peer(self, mac, lmk=None, channel=None, ifidx=None, encrypt=None):
         mac = _mac(mac)
         lmk = _key(lmk)
+        channel = 0 if channel is None else int(channel)
+        ifidx = 0 if ifidx is None else int(ifidx)
         if encrypt is None:
             encrypt = bool(lmk)
+        _check_init()
         if not 0 <= channel <= 14 or ifidx not in (0, 1):
-            raise ValueError("invalid channel or ifidx")
+            _raise_arg()  # esp_now_add_peer() refuses them
         if mac in _S.peers:
             _raise("ESP_ERR_ESPNOW_EXIST")
         if encrypt and _is_multicast(mac):
@@ -308,30 +365,46 @@ class ESPNowBase(io.IOBase):
         _S.peers[mac] = [lmk, channel, ifidx, bool(encrypt)]
 
     def del_peer(self, mac):
+        mac = _mac(mac)
         _check_init()
         mac, _p = _peer(mac)
         del _S.peers[mac]
 
     def mod_peer(self, mac, lmk=None, channel=None, ifidx=None, encrypt=None):
-        mac, p = _peer(mac)
-        if lmk is not None:
-            p[0] = _key(lmk)
-        if channel is not None:
-            p[1] = channel
-        if ifidx is not None:
-            p[2] = ifidx
-        if encrypt is not None:
-            p[3] = bool(encrypt)
-
-    def get_peer(self, mac):
+        mac = _mac(mac)
         _check_init()
         mac, p = _peer(mac)
-        return (mac, p[0], p[1], p[2], p[3])
+        new = list(p)
+        if lmk is not None:
+            new[0] = _key(lmk)
+            new[3] = bool(new[0])
+        if channel is not None:
+            new[1] = int(channel)
+        if ifidx is not None:
+            new[2] = int(ifidx)
+        if encrypt is not None:
+            new[3] = bool(encrypt)
+        if not 0 <= new[1] <= 14 or new[2] not in (0, 1):
+            _raise_arg()
+        if new[3] and _is_multicast(mac):
+            _raise_arg()
+        if new[3] and not p[3] and self.peer_count()[1] >= MAX_ENCRYPT_PEER_NUM:
+            _raise("ESP_ERR_ESPNOW_FULL")
+        p[:] = new
+
+    def get_peer(self, mac):
+        mac = _mac(mac)
+        _check_init()
+        mac, p = _peer(mac)
+        return (mac, (p[0] or bytes(KEY_LEN)), p[1], p[2], p[3])
 
     def get_peers(self):
-        return tuple(self.get_peer(m) for m in _S.peers)
+        # esp_now_fetch_peer() skips broadcast and multicast peers
+        _check_init()
+        return tuple(self.get_peer(m) for m in _S.peers if not _is_multicast(m))
 
     def peer_count(self):
+        _check_init()
         return (len(_S.peers), sum(1 for p in _S.peers.values() if p[3]))
 
     def irq(self, callback, arg=None):
@@ -339,6 +412,8 @@ class ESPNowBase(io.IOBase):
         read every waiting message with irecv(0)/recv(0)). On the ESP32 the receive interrupt
         schedules it; here a radio thread waits for the air's datagrams and calls it (the unix
         port runs no scheduled callback while the program sleeps or polls)."""
+        if callback is not None and not callable(callback):
+            raise ValueError("invalid handler")
         _S.callback = callback
         _S.callback_obj = self
         if callback is not None and _thread is not None and not _S.irq_thread:
@@ -377,6 +452,4 @@ class ESPNow(ESPNowBase):
         return self
 
     def __next__(self):
-        if not _S.active:
-            raise StopIteration
-        return self.irecv()
+        return self.irecv()  # as espnow.py: not initialised is ESP_ERR_ESPNOW_NOT_INIT

@@ -5,6 +5,7 @@
 # point is ever found.
 
 import json
+import os
 
 import _air
 
@@ -25,14 +26,41 @@ AUTH_WEP = 1
 AUTH_WPA_PSK = 2
 AUTH_WPA2_PSK = 3
 AUTH_WPA_WPA2_PSK = 4
+AUTH_WPA2_ENTERPRISE = 5
+AUTH_WPA3_PSK = 6
+AUTH_WPA2_WPA3_PSK = 7
+AUTH_WAPI_PSK = 8
+AUTH_OWE = 9
 
-_hostname = "mpy-" + _air.NAME
+# WLAN.config(protocol=...) bits (wifi_protocol_t): 802.11b/g/n and Espressif's long-range mode
+MODE_11B = 1
+MODE_11G = 2
+MODE_11N = 4
+MODE_LR = 8
+
+# The default hostname a board's firmware has (MICROPY_PY_NETWORK_HOSTNAME_DEFAULT)
+_hostname = "mpy-" + (os.getenv("VB_CHIP") or "esp32").replace("-", "")
+HOSTNAME_MAX_LEN = 32
+
+
+def _wifi_error(text):
+    # network_common.c esp_exceptions(): an ESP_ERR_WIFI_* code is OSError(text)
+    raise OSError(text)
+
+
+def _invalid_arg():
+    # esp_exceptions() of ESP_ERR_INVALID_ARG (0x102): check_esp_err's OSError(-code, name)
+    raise OSError(-0x102, "ESP_ERR_INVALID_ARG")
 
 
 def hostname(name=None):
     global _hostname
     if name is None:
         return _hostname
+    if not isinstance(name, str):
+        raise TypeError("can't convert %s to str" % type(name).__name__)
+    if len(name) > HOSTNAME_MAX_LEN:
+        raise ValueError("hostname too long")
     _hostname = name
 
 
@@ -56,7 +84,11 @@ class _Iface:
         self.static = False  # ifconfig() set the address: connect() keeps it (no DHCP)
         self.pm = 1  # PM_PERFORMANCE: the ESP32's default (modem sleep between beacons)
         self.reconnects = -1
-        self.txpower = 20
+        self.txpower = 20.0  # dBm, kept in the driver's quarter-dBm steps
+        self.protocol = MODE_11B | MODE_11G | MODE_11N
+        self.hidden = False
+        self.authmode = AUTH_OPEN
+        self.max_clients = 10
         self.ap_ssid = "ESP_" + "".join("%02X" % b for b in _air.MAC[3:])
 
 
@@ -91,7 +123,15 @@ class WLAN:
     PM_PERFORMANCE = 1
     PM_POWERSAVE = 2
     SEC_OPEN = AUTH_OPEN
+    SEC_WEP = AUTH_WEP
+    SEC_WPA = AUTH_WPA_PSK
     SEC_WPA2 = AUTH_WPA2_PSK
+    SEC_WPA_WPA2 = AUTH_WPA_WPA2_PSK
+    SEC_WPA2_ENT = AUTH_WPA2_ENTERPRISE
+    SEC_WPA3 = AUTH_WPA3_PSK
+    SEC_WPA2_WPA3 = AUTH_WPA2_WPA3_PSK
+    SEC_WAPI = AUTH_WAPI_PSK
+    SEC_OWE = AUTH_OWE
 
     def __init__(self, interface_id=STA_IF):
         if interface_id not in (STA_IF, AP_IF):
@@ -106,14 +146,16 @@ class WLAN:
             self._i.connected = False
             self._i.status = STAT_IDLE
         _update()
-        return None
+        return self._i.active
 
     def connect(self, ssid=None, key=None, *, bssid=None):
         i = self._i
-        if i.ident != STA_IF:
-            raise OSError("AP interface cannot connect")
-        if not i.active:
-            raise OSError("Wifi Not Started")
+        if bssid is not None and len(bssid) != 6:
+            raise ValueError
+        if not wlan_active():
+            _wifi_error("Wifi Not Started")
+        if i.ident != STA_IF or not i.active:
+            _wifi_error("Wifi Invalid Mode")  # esp_wifi_connect() without the STA mode
         if ssid is None:
             ssid = i.ssid
         body = ssid.encode()
@@ -141,6 +183,8 @@ class WLAN:
         _update()
 
     def disconnect(self):
+        if not wlan_active():
+            _wifi_error("Wifi Not Started")
         self._i.connected = False
         self._i.status = STAT_IDLE
         if not self._i.static:
@@ -154,18 +198,24 @@ class WLAN:
 
     def status(self, param=None):
         if param is None:
-            return self._i.status
+            return self._i.status if self._i.ident == STA_IF else None
         if param == "rssi":
+            self._require(STA_IF)
             if not self._i.connected:
-                raise OSError("STA is not connected")
+                _wifi_error("Wifi Not Connected")
             return self._i.rssi
         if param == "stations":
+            self._require(AP_IF)
             return []
         raise ValueError("unknown status param")
 
+    def _require(self, ident):
+        if self._i.ident != ident:
+            raise OSError("STA required" if ident == STA_IF else "AP required")
+
     def scan(self):
-        if not self._i.active:
-            raise OSError("Wifi Not Started")
+        if not _ifaces[STA_IF].active:
+            raise OSError("STA must be active")
         ans = _air.request(b"S", b"", 2000)
         if ans is None:
             return []
@@ -175,62 +225,110 @@ class WLAN:
         return out
 
     def config(self, *args, **kwargs):
+        # network_wlan.c network_wlan_config(): keywords set, one positional name reads; the
+        # AP's own settings need the AP interface, reconnects and hostname the STA ("AP
+        # required"/"STA required"); an unknown name is a ValueError.
         i = self._i
         if args and kwargs:
-            raise TypeError("either get or set parameters")
-        if args:
-            if len(args) != 1:
-                raise TypeError("can query only one param")
-            p = args[0]
-            if p == "mac":
-                if i.ident == AP_IF:
-                    # The ESP32's AP MAC is the station MAC + 1.
-                    m = bytearray(_air.MAC)
-                    m[5] = (m[5] + 1) & 0xFF
-                    return bytes(m)
-                return _air.MAC
-            if p == "channel":
-                return _air.channel()
-            if p in ("ssid", "essid"):
-                return i.ap_ssid if i.ident == AP_IF else i.ssid
-            if p in ("pm", "reconnects", "txpower"):
-                return getattr(i, p)
-            if p in ("hostname", "dhcp_hostname"):
-                return _hostname
-            if p == "hidden":
-                return False
-            if p in ("security", "authmode"):
-                return AUTH_OPEN
-            raise ValueError("unknown config param")
+            raise TypeError("either pos or kw args are allowed")
         for p, v in kwargs.items():
-            if p == "channel":
-                if not 1 <= int(v) <= 14:
-                    raise ValueError("channel must be 1..14")
-                _air.set_state(channel=int(v))
-            elif p == "pm":
-                if v not in (0, 1, 2):
-                    raise ValueError("invalid pm")
-                i.pm = v
-                _update()
+            if p == "mac":
+                if not isinstance(v, (bytes, bytearray)):
+                    raise TypeError("object with buffer protocol required")
+                if len(v) != 6:
+                    raise ValueError("invalid buffer length")
+                # accepted; the air knows a board by its MAC, which stays (docs/LAB.md)
             elif p in ("ssid", "essid"):
-                i.ap_ssid = v
-            elif p in ("reconnects", "txpower"):
-                setattr(i, p, v)
+                self._require(AP_IF)
+                i.ap_ssid = str(v)[:32]
+            elif p == "hidden":
+                self._require(AP_IF)
+                i.hidden = bool(v)
+            elif p in ("security", "authmode"):
+                self._require(AP_IF)
+                i.authmode = int(v)
+            elif p in ("key", "password"):
+                self._require(AP_IF)
+            elif p == "channel":
+                ch = int(v)
+                if not wlan_active():
+                    _wifi_error("Wifi Not Started")
+                if not 1 <= ch <= 14:
+                    _invalid_arg()  # esp_wifi_set_channel()
+                _air.set_state(channel=ch)
             elif p in ("hostname", "dhcp_hostname"):
                 hostname(v)
-            elif p in (
-                "mac",
-                "key",
-                "password",
-                "security",
-                "authmode",
-                "hidden",
-                "max_clients",
-                "protocol",
-            ):
-                pass  # accepted and ignored as the air does not model them
+            elif p == "max_clients":
+                self._require(AP_IF)
+                i.max_clients = int(v)
+            elif p == "reconnects":
+                n = int(v)
+                self._require(STA_IF)
+                i.reconnects = n if n >= -1 else -1
+            elif p == "txpower":
+                q = int(float(v) * 4)  # quarter dBm, as esp_wifi_set_max_tx_power() takes
+                if not wlan_active():
+                    _wifi_error("Wifi Not Started")
+                if not 8 <= q <= 84:
+                    _invalid_arg()
+                for f in _ifaces:
+                    f.txpower = q * 0.25  # one transmitter
+            elif p == "protocol":
+                bits = int(v)
+                if bits == 0 or bits & ~(MODE_11B | MODE_11G | MODE_11N | MODE_LR):
+                    _invalid_arg()
+                # accepted as the board accepts it; the radio model has one PHY (docs/LAB.md)
+                i.protocol = bits
+            elif p == "pm":
+                pm = int(v)
+                if pm not in (WLAN.PM_NONE, WLAN.PM_PERFORMANCE, WLAN.PM_POWERSAVE):
+                    _invalid_arg()  # esp_wifi_set_ps()
+                for f in _ifaces:
+                    f.pm = pm  # one setting for the radio
+                _update()
             else:
                 raise ValueError("unknown config param")
+        if kwargs:
+            return None
+        if len(args) != 1:
+            raise TypeError("can query only one param")
+        p = args[0]
+        if p == "mac":
+            if i.ident == AP_IF:
+                # The ESP32's AP MAC is the station MAC + 1.
+                m = bytearray(_air.MAC)
+                m[5] = (m[5] + 1) & 0xFF
+                return bytes(m)
+            return _air.MAC
+        if p in ("ssid", "essid"):
+            return i.ap_ssid if i.ident == AP_IF else i.ssid
+        if p == "hidden":
+            self._require(AP_IF)
+            return i.hidden
+        if p in ("security", "authmode"):
+            self._require(AP_IF)
+            return i.authmode
+        if p == "channel":
+            return _air.channel()
+        if p == "ifname":
+            return "sta" if i.ident == STA_IF else "ap"
+        if p in ("hostname", "dhcp_hostname"):
+            self._require(STA_IF)
+            return _hostname
+        if p == "max_clients":
+            return i.max_clients
+        if p == "reconnects":
+            self._require(STA_IF)
+            return i.reconnects
+        if p == "txpower":
+            if not wlan_active():
+                _wifi_error("Wifi Not Started")
+            return i.txpower
+        if p == "protocol":
+            return i.protocol
+        if p == "pm":
+            return i.pm
+        raise ValueError("unknown config param")
 
     def ifconfig(self, cfg=None):
         i = self._i

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from hosttools.air import Air
+from hosttools.lab import BOARD_TYPE
 from hosttools.vboard import BoardHost, VirtualBoard
 
 MPREMOTE = str(Path(sys.executable).parent / "mpremote")
@@ -23,6 +24,9 @@ class Lab:
         self.procs: list[subprocess.Popen] = []
 
     def board(self, name: str, mac: str, pos=(0, 0), **kw) -> VirtualBoard:
+        # the firmware runs on the lab's chip (an ESP32's calibrated heap is too small for it:
+        # hosttools/lab.py BOARD_TYPE)
+        kw.setdefault("chip", BOARD_TYPE)
         if self.air is not None:
             self.air.set_position(name, *pos)
         b = VirtualBoard(

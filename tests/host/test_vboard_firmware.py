@@ -35,8 +35,9 @@ def build() -> list:
 
 def install(root: Path, cfg: dict | None) -> None:
     """Put the firmware on a board's filesystem directory (what `roam deploy` does). A virtual
-    board has an ESP32's heap budget (hosttools/vboard.py board_heap_kb): the roles fit as .mpy,
-    as on a real board, not compiled from source at import."""
+    board has its chip's heap budget (hosttools/vboard.py board_heap_kb; the tests' boards are
+    ESP32-S3s, tests/host/_vboards.py): the roles fit as .mpy, as on a real board, not compiled
+    from source at import."""
     root.mkdir(parents=True, exist_ok=True)
     for it in build():
         p = root / it.path

@@ -16,7 +16,7 @@ import time
 
 import serial
 
-from hosttools.vboard import HARD_RESET, BoardHost, VirtualBoard
+from hosttools.vboard import BoardHost, VirtualBoard
 
 
 def repl_answers(board: VirtualBoard, timeout: float = 10) -> bool:
@@ -57,7 +57,7 @@ def test_the_loop_survives_resets_power_cuts_and_closes_from_another_thread(tmp_
                 b = rng.choice(boards)
                 act = rng.randrange(4)
                 if act == 0:
-                    b.reset(HARD_RESET)
+                    b.reset()
                 elif act == 1:
                     b.power_off()
                 elif act == 2:

@@ -17,16 +17,20 @@ class _Board:
 
 
 @contextlib.contextmanager
-def virtual_board(root, name="vb1", link=None):
+def virtual_board(root, name="vb1", link=None, heap_kb=None):
     """The board runs in its own process (`python -m hosttools.vboard`), as a real board is
     another device and the lab's boards are in the lab daemon. In this process it would fork
     each new MicroPython (at every soft reset) while the test holds the port: the child holds a
     copy of the test's descriptor, and with it the port's exclusive lock, until it executes
     MicroPython, and the next exclusive open in that moment finds the port busy."""
     Path(root).mkdir(parents=True, exist_ok=True)
+    # the lab's chip: an ESP32's calibrated heap is too small for the firmware (hosttools/lab.py)
     cmd = [sys.executable, "-m", "hosttools.vboard", "--root", str(root), "--name", name]
+    cmd += ["--chip", "esp32s3"]
     if link:
         cmd += ["--link", str(link)]
+    if heap_kb:
+        cmd += ["--heap-kb", str(heap_kb)]
     proc = subprocess.Popen(
         cmd,
         stdout=subprocess.PIPE,

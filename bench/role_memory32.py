@@ -1,0 +1,209 @@
+"""Every role's heap at 32 bits, against its chip's budget, and the virtual board's heap
+calibrated from it (issue 17, "Memory honest at 32 bits").
+
+For each role (agent, mobile, home, host, router) the firmware as `roam deploy` sends it (.mpy:
+on a board a deployed module's code lives in the heap) runs bench/role_memory32_mpy.py on the
+32-bit MicroPython (the WebAssembly port, tools/mpy32.mjs: a board's pointer and object sizes)
+and on the 64-bit unix port the virtual boards run. It reports, per role and word size:
+
+* ``code``: the live heap the role's resident modules take once imported (asyncio, config,
+  logsink, driver, the links, the field log, the role's core modules);
+* ``data``: what the role's worst-case state adds, built through real frames and run two virtual
+  minutes (agent: 20 local + 500 published bindings, region running; router: 500 published;
+  mobile node: 10 agents heard; home agent: 50 bindings; host: a correspondent, 20 neighbours);
+
+and, at 32 bits, code + data against each chip's ``heap_budget_kb`` (boards/*.toml) with the
+share to spare (the goal: >= 20 %). Not in the figures: the driver's own objects and the field
+log's buffers (bench/field_memory.py: <= 8 KiB live), and the fragmentation a long run adds.
+
+The 64-bit over 32-bit ratios of code and of data (summed over the roles) are the virtual
+board's calibration: hosttools/vboard.py reads them from boards/heap64.json, which this writes
+with ``--write-calibration``. A virtual board then gets, for a budget B, B x (the ratio of the
+worst role's code + data) + the shims' heap: it runs out of memory where a board would.
+
+    python -m bench.role_memory32                        # out/bench/role_memory32.json
+    python -m bench.role_memory32 --write-calibration    # also boards/heap64.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import tomllib
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench import common  # noqa: E402
+from bench.common import MICROPYTHON, BenchError, last_json_line, write_result  # noqa: E402
+
+SCRIPT = REPO / "bench" / "role_memory32_mpy.py"
+STUBS = REPO / "bench" / "mpy"
+C_STUBS = REPO / "bench" / "mpy_c"
+MPY32 = REPO / "tools" / "mpy32.mjs"
+CALIBRATION = REPO / "boards" / "heap64.json"
+ROLES = ("agent", "mobile", "home", "host", "router")
+CHIPS = ("esp32", "esp32c3", "esp32s3")
+SPARE_GOAL = 0.20
+HEAP32 = 1024 * 1024
+HEAP64_KB = 2048
+
+
+def build(dst: Path) -> None:
+    from hosttools.deploy import plan
+
+    for it in plan(REPO / "firmware", True):
+        p = dst / it.path
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(it.data)
+
+
+def on32(fw: Path, role: str) -> dict[str, Any]:
+    node = shutil.which("node")
+    if node is None:
+        raise BenchError("no Node.js: the 32-bit MicroPython runs on it")
+    command: list[Any] = [node, MPY32, "--heap", str(HEAP32), "--mount", "%s:/fw" % fw]
+    command += ["--mount", "%s:/stub" % STUBS, "--mount", "%s:/cstub" % C_STUBS]
+    command += [SCRIPT, role, "/fw", "/stub", "/cstub"]
+    done = common.checked(common.run_captured(command, timeout=600), "32-bit %s" % role)
+    return last_json_line(done.stdout)
+
+
+def on64(fw: Path, role: str) -> dict[str, Any]:
+    command: list[Any] = [MICROPYTHON, "-X", "heapsize=%dK" % HEAP64_KB, SCRIPT]
+    command += [role, str(fw), str(STUBS), str(C_STUBS)]
+    done = common.checked(common.run_captured(command, timeout=600), "64-bit %s" % role)
+    return last_json_line(done.stdout)
+
+
+def budgets() -> dict[str, int]:
+    out = {}
+    for chip in CHIPS:
+        data = tomllib.loads((REPO / "boards" / (chip + ".toml")).read_text())
+        out[chip] = int(data["heap_budget_kb"])
+    return out
+
+
+def measure() -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        fw = Path(tmp) / "fw"
+        build(fw)
+        roles = {}
+        for role in ROLES:
+            r32, r64 = on32(fw, role), on64(fw, role)
+            roles[role] = {
+                "code32": r32["code_bytes"],
+                "data32": r32["data_bytes"],
+                "code64": r64["code_bytes"],
+                "data64": r64["data_bytes"],
+                "held": r32["held"],
+                "asyncio32": r32["asyncio_bytes"],
+                "asyncio64": r64["asyncio_bytes"],
+            }
+    budget = budgets()
+    for r in roles.values():
+        r["total32"] = r["code32"] + r["data32"]
+        r["total64"] = r["code64"] + r["data64"]
+        r["ratio"] = round(r["total64"] / r["total32"], 3)
+        r["spare"] = {chip: round(1 - r["total32"] / (kb * 1024), 3) for chip, kb in budget.items()}
+    code32 = sum(r["code32"] for r in roles.values())
+    code64 = sum(r["code64"] for r in roles.values())
+    data32 = sum(r["data32"] for r in roles.values())
+    data64 = sum(r["data64"] for r in roles.values())
+    worst = max(roles, key=lambda k: roles[k]["total32"])
+    return {
+        "roles": roles,
+        "budget_kb": budget,
+        "code_ratio": round(code64 / code32, 3),
+        "data_ratio": round(data64 / data32, 3),
+        "worst_role": worst,
+        "worst_ratio": roles[worst]["ratio"],
+        "short_of_goal": [
+            "%s on %s (%.0f %% spare)" % (role, chip, 100 * s)
+            for role, r in roles.items()
+            for chip, s in r["spare"].items()
+            if s < SPARE_GOAL
+        ],
+    }
+
+
+def figures(res: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for role, r in res["roles"].items():
+        for k in ("code32", "data32", "total32", "code64", "data64", "total64"):
+            out["%s_%s" % (role, k)] = {"value": r[k], "unit": "B"}
+        for chip, s in r["spare"].items():
+            out["%s_spare_%s" % (role, chip)] = {"value": round(100 * s, 1), "unit": "%"}
+    for k in ("code_ratio", "data_ratio", "worst_ratio"):
+        out[k] = {"value": res[k], "unit": "64/32", "note": res["worst_role"]}
+    return out
+
+
+def table(res: dict[str, Any]) -> str:
+    lines = [
+        "role     code32  data32   sum32 | code64  data64   sum64  64/32 | spare esp32 c3 s3",
+    ]
+    for role, r in res["roles"].items():
+        lines.append(
+            "%-7s %7d %7d %7d | %6d %7d %7d  %.2f | %5.0f %% %3.0f %% %3.0f %%"
+            % (
+                role,
+                r["code32"],
+                r["data32"],
+                r["total32"],
+                r["code64"],
+                r["data64"],
+                r["total64"],
+                r["ratio"],
+                100 * r["spare"]["esp32"],
+                100 * r["spare"]["esp32c3"],
+                100 * r["spare"]["esp32s3"],
+            )
+        )
+    lines.append(
+        "budgets (KiB): %s; 64/32: code %.3f, data %.3f, worst role (%s) %.3f"
+        % (
+            res["budget_kb"],
+            res["code_ratio"],
+            res["data_ratio"],
+            res["worst_role"],
+            res["worst_ratio"],
+        )
+    )
+    if res["short_of_goal"]:
+        lines.append("under 20 %% spare: %s" % ", ".join(res["short_of_goal"]))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--write-calibration", action="store_true", help="write boards/heap64.json")
+    args = ap.parse_args(argv)
+    res = measure()
+    print(table(res))
+    write_result("role_memory32", figures(res))
+    if args.write_calibration:
+        cal = {
+            "factor": res["worst_ratio"],
+            "code_ratio": res["code_ratio"],
+            "data_ratio": res["data_ratio"],
+            "worst_role": res["worst_role"],
+            "roles": {
+                k: {x: v[x] for x in ("code32", "data32", "code64", "data64")}
+                for k, v in res["roles"].items()
+            },
+            "command": "python -m bench.role_memory32 --write-calibration",
+            "commit": common.git_commit(),
+        }
+        CALIBRATION.write_text(json.dumps(cal, indent=1) + "\n")
+        print("wrote %s" % CALIBRATION.relative_to(REPO))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

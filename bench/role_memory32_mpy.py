@@ -1,0 +1,320 @@
+# One role's heap on a board (bench/role_memory32.py runs this on the 32-bit MicroPython, the
+# WebAssembly port through tools/mpy32.mjs, and on the 64-bit unix port for the ratio), with the
+# firmware as `roam deploy` sends it (.mpy: on a board its code lives in the heap).
+#
+#   ARGV: ROLE FIRMWARE_DIR STUB_DIR C_STUB_DIR     ROLE: agent | mobile | home | host | router
+#
+# Stand-ins for what a board has in C (socket, network, espnow, aioespnow, machine) are imported
+# before the first reading. Then: `code`, the live heap the role's resident modules take once
+# imported (asyncio, its share also alone as `asyncio`; config, logsink, driver, the links, the
+# field log's store/stream/wire and on a backbone board backbone, + relay on an agent; the
+# role's core modules); `data`, what the
+# role's worst-case state adds once built through real frames and run a while:
+#   agent   20 local bindings (registrations) + 500 published (25 origins x 20), region running
+#   router  500 published bindings, region running
+#   mobile  10 agents heard, bound to the best, refreshing
+#   home    50 mobile nodes bound (their 50 home keys in its config)
+#   host    a correspondent with a gateway and 20 neighbours, sending
+# Readings are the least of five collections with the stack churned, each at the start of its
+# own `# --run--` chunk (that port frees a chunk's garbage once it returned and its collector is
+# conservative; bench/field_memory_mpy.py). Prints one JSON line.
+import gc
+import sys
+
+try:
+    argv = ARGV  # type: ignore[name-defined]  # noqa: F821 - set by tools/mpy32.mjs
+except NameError:
+    argv = sys.argv
+ROLE, FW = argv[1], argv[2]
+sys.path.insert(0, FW)
+sys.path.insert(0, argv[3])  # the stand-in socket
+sys.path.insert(0, argv[4])  # the stand-ins for network, espnow, aioespnow, machine
+import json  # noqa: E402
+import socket  # noqa: E402, F401
+import struct  # noqa: E402, F401
+
+import aioespnow  # noqa: E402, F401
+import espnow  # noqa: E402, F401
+import machine  # noqa: E402, F401
+import network  # noqa: E402, F401
+
+BACKBONE = ROLE != "mobile"
+CELL = b"cell key of the benchmark field!"
+REGION = b"region key of the benchmark!!!!!"
+HOME_KEY = b"home key of the benchmark field!"
+S: dict = {}
+
+
+def _churn(n):
+    a = b = c = d = e = f = g = h = n
+    return n if n <= 0 else _churn(n - 1) + a + b + c + d + e + f + g + h - 8 * n
+
+
+def least():
+    best = None
+    for k in range(5):
+        _churn(5 + 3 * k)
+        gc.collect()
+        m = gc.mem_alloc() - BASE
+        best = m if best is None or m < best else best
+    return best
+
+
+def rand_gen():
+    state = [12345]
+
+    def rand(bits):
+        state[0] = (state[0] * 1103515245 + 12345) & 0x7FFFFFFF
+        return state[0] & ((1 << bits) - 1) if bits <= 31 else state[0]
+
+    return rand
+
+
+def mac(i):
+    return bytes((2, 0, 0, 0, i >> 8, i & 0xFF))
+
+
+def aton(s):
+    return bytes(int(x) for x in s.split("."))
+
+
+OWN = "10.0.0.1"
+NB = "10.0.0.2"
+N_ORIGINS = 25
+PER_ORIGIN = 20
+
+
+def region_cfg():
+    members = [OWN, NB] + ["10.0.1.%d" % (i + 1) for i in range(N_ORIGINS)]
+    return members, {
+        "members": members,
+        "neighbours": [{"addr": NB, "iface": 1, "mac": "10.0.0.2:4344"}],
+        "max_published": 600,
+    }
+
+
+def publish(role, members, now):
+    from mobility import actions, publication
+
+    own, nb = aton(OWN), aton(NB)
+    for o in range(N_ORIGINS):
+        binds = [(aton("10.8.%d.%d" % (o, j + 1)), 600) for j in range(PER_ORIGIN)]
+        pub = publication.Publication(aton(members[2 + o]), 0, 0, True, binds, [])
+        role.on_frame(
+            now,
+            actions.IF_BACKBONE,
+            nb + b"\x10\xf8",
+            0,
+            publication.packet(nb, own, publication.encode_payload(pub, REGION)),
+        )
+        role.out.clear()
+
+
+def build_agent(now):
+    from mobility import actions, agent, registration
+
+    members, reg = region_cfg()
+    cfg = {"node_id": 1, "address": OWN, "keys": {0x100: CELL, 0x200: REGION}}
+    cfg["capacity"] = 20
+    cfg["region"] = reg
+    a = agent.Agent(cfg, rand_gen(), now)
+    a.out.clear()
+    own = aton(OWN)
+    for i in range(20):
+        home = aton("10.9.0.%d" % (i + 1))
+        req = registration.RegRequest(
+            home, own, 0, 600, home, aton("0.0.0.0"), own, registration.make_ident(a.nonce, 1)
+        )
+        a.on_frame(now, actions.IF_RADIO, mac(i + 1), -50, registration.encode_request(req, CELL))
+        a.out.clear()
+    publish(a, members, now)
+    return a, {"local": len(a.bindings), "published": len(a.region.table)}
+
+
+def build_router(now):
+    from mobility import router
+
+    members, reg = region_cfg()
+    cfg = {"node_id": 2, "address": OWN, "keys": {0x100: CELL, 0x200: REGION}, "region": reg}
+    r = router.Router(cfg, rand_gen(), now)
+    r.out.clear()
+    publish(r, members, now)
+    return r, {"published": len(r.region.table)}
+
+
+def build_home(now):
+    from mobility import actions, auth, home, registration
+
+    own = aton(OWN)
+    coa = aton("10.0.0.5")
+    keys = {0x100: CELL, 0x200: REGION}
+    mobiles = {}
+    for i in range(50):
+        mobiles["10.9.1.%d" % (i + 1)] = 100 + i
+        keys[auth.spi_home(100 + i)] = HOME_KEY[:-2] + bytes((i, 7))
+    cfg = {"node_id": 3, "address": OWN, "keys": keys, "mobiles": mobiles}
+    cfg["links"] = [{"addr": "10.0.0.5", "iface": 1, "mac": "10.0.0.5:4344"}]
+    h = home.HomeAgent(cfg, rand_gen(), now)
+    h.out.clear()
+    for i in range(50):
+        addr = aton("10.9.1.%d" % (i + 1))
+        req = registration.RegRequest(
+            addr,
+            own,
+            0,
+            600,
+            addr,
+            own,
+            coa,
+            registration.make_ident(h.nonce, 1),
+            registration.EXT_MH_AUTH,
+            auth.spi_home(100 + i),
+        )
+        frame = registration.encode_request(req, HOME_KEY[:-2] + bytes((i, 7)))
+        h.on_frame(now, actions.IF_BACKBONE, coa + b"\x10\xf8", 0, frame)
+        h.out.clear()
+    return h, {"bound": len(h.cache.bindings)}
+
+
+def build_host(now):
+    from mobility import host
+
+    nbs = {"10.0.2.%d" % (i + 1): "02:00:00:00:02:%02x" % (i + 1) for i in range(20)}
+    cfg = {"node_id": 4, "address": "10.0.2.100", "keys": {0x100: CELL, 0x200: REGION}}
+    cfg["gateway"] = "02:00:00:00:00:01"
+    cfg["neighbours"] = nbs
+    cfg["accept_proxy"] = True
+    h = host.Host(cfg, rand_gen(), now)
+    h.out.clear()
+    return h, {"neighbours": len(h.neighbours)}
+
+
+def build_mobile(now):
+    from mobility import advert, ipv4, mobile, registration
+
+    m = mobile.MobileNode(
+        {"node_id": 50, "address": "10.0.0.50", "keys": {0x100: CELL}}, rand_gen(), now
+    )
+    S["seqs"] = [0] * 10
+
+    def hear(i, now, challenge=0):
+        adv = advert.Advertisement(
+            src=aton("10.0.0.%d" % (1 + i)),
+            dst=m.address if challenge else ipv4.BCAST_ADDR,
+            adv_lifetime=3,
+            seq=S["seqs"][i],
+            reg_lifetime=60,
+            flags=0x90,
+            services=1,
+            capacity=20,
+            load=i,
+            nonce=1000 + i,
+            challenge=challenge,
+        )
+        S["seqs"][i] += 1
+        m.on_frame(now, 0, mac(1 + i), -50 - i, advert.encode_advertisement(adv, CELL))
+        if not challenge and ipv4.addr_key(adv.src, 0) not in m.agents.table and m.sol.challenge:
+            hear(i, now, m.sol.challenge)
+
+    def answer(now):
+        info = m.reg.agent
+        if info is None:
+            return
+        rep = registration.RegReply(
+            src=info.addr, dst=m.address, code=0, lifetime=30, home=m.address, ident=m.reg.ident
+        )
+        m.on_frame(now, 0, info.mac, -50, registration.encode_reply(rep, CELL))
+
+    S["hear"], S["answer"] = hear, answer
+    for i in range(10):
+        hear(i, now)
+        m.out.clear()
+        answer(now)
+        m.out.clear()
+    return m, {"agents": len(m.agents.table)}
+
+
+def run(role, now, seconds):
+    """The role kept running: its timers, frames of its kind, datagrams."""
+    from mobility import actions, ipv4, ticks
+
+    dgram = ipv4.udp(aton("10.9.0.1"), aton("10.8.3.4"), 5000, 5000, b"x" * 40)
+    t = now
+    end = ticks.add(now, seconds * 1000)
+    while ticks.diff(end, t) > 0:
+        t = ticks.add(t, 100)
+        w = role.next_wake()
+        if w is not None and ticks.diff(t, w) >= 0:
+            role.on_timer(t)
+            role.out.clear()
+        if ROLE == "mobile":
+            if (t // 100) % 10 == 0:
+                for i in range(10):
+                    S["hear"](i, t)
+                    role.out.clear()
+            S["answer"](t)
+            role.out.clear()
+            role.on_send(t, aton("10.0.0.99"), b"y" * 40)
+        elif ROLE in ("agent", "router"):
+            role.on_frame(t, actions.IF_RADIO, mac(1), -50, bytearray(dgram))
+        elif ROLE == "home":
+            role.on_frame(
+                t,
+                actions.IF_BACKBONE,
+                mac(9),
+                0,
+                ipv4.udp(aton("10.7.0.1"), aton("10.9.1.3"), 5000, 5000, b"z" * 40),
+            )
+        else:
+            role.on_send(t, aton("10.0.2.%d" % (1 + (t // 100) % 20)), b"w" * 40)
+        role.out.clear()
+    return t
+
+
+BASE = 0
+# --run--
+gc.collect()
+BASE = gc.mem_alloc()
+# --run--
+import asyncio  # noqa: E402, F401 - frozen on a board: its objects are heap, its code is not
+
+# --run--
+ASYNCIO = least()
+# --run--
+import config  # noqa: E402, F401
+import driver  # noqa: E402, F401
+import link_espnow  # noqa: E402, F401
+import logsink  # noqa: E402, F401
+
+from fieldlog import store, stream, wire  # noqa: E402, F401
+
+if BACKBONE:
+    import link_wifi  # noqa: F401
+
+    from fieldlog import backbone  # noqa: F401
+if ROLE == "agent":
+    from fieldlog import relay  # noqa: F401
+S["cls"] = config.role_class(ROLE)
+# --run--
+CODE = least()
+# --run--
+NOW = 1000
+S["role"], S["held"] = globals()["build_" + ROLE](NOW)
+# --run--
+S["t"] = run(S["role"], NOW, 120)
+# --run--
+LIVE = least()
+# --run--
+print(
+    json.dumps(
+        {
+            "role": ROLE,
+            "code_bytes": CODE,
+            "asyncio_bytes": ASYNCIO,
+            "data_bytes": LIVE - CODE,
+            "live_bytes": LIVE,
+            "held": S["held"],
+            "heap_free": gc.mem_free(),
+        }
+    )
+)
