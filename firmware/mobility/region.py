@@ -26,7 +26,7 @@ from mobility import auth, ipv4, publication, ticks, tunnel
 from mobility.backbone import Backbone, parse_addr
 from mobility.compat import const
 from mobility.errors import DecodeError, FrameTooLarge
-from mobility.published import REFUSED, RESTARTED, Origins, Published
+from mobility.published import REFUSED, RESTARTED, REVERTED, Origins, Published
 from mobility.publisher import IDLE, Publisher
 
 DEFAULT_HOLD_OFF_MS = const(2000)  # changes are batched this long before they are published
@@ -77,7 +77,9 @@ class Region:
         if key is None:
             raise ValueError("region member without the region key (SPI 0x200)")
         self.publisher = Publisher(self.own, epoch, key, self.backbone, out, hold_off, republish)
-        self.origins = Origins(len(self.backbone.members), dup_hold)
+        # what is held of an origin silent for a snapshot period (and a hold-off) no longer judges
+        # its publications: a lock-out that nothing else undid ends then (Origins)
+        self.origins = Origins(len(self.backbone.members), dup_hold, republish + hold_off)
         self.table = Published(max_published)
         self._sweep_at = 0
         # counters (read by tests, benchmarks and the simulator's metrics)
@@ -151,6 +153,7 @@ class Region:
             if dead:
                 self._log("published_expired", {"count": dead})
             self.publisher.expire(now)
+            self.origins.age(now)
             self._sweep_at = ticks.add(now, SWEEP_MS)
 
     # ---- receiving publications ----------------------------------------------------------
@@ -197,6 +200,13 @@ class Region:
             self.table.drop_origin(oi)  # what it published before the restart was in its RAM
             self._log(
                 "origin_restart",
+                {"origin": ipv4.ntoa(pub.origin), "epoch": pub.epoch, "was": self.origins.was},
+            )
+        elif taken == REVERTED:
+            # the origin's own line went on under a jump nothing continued: the jump was not
+            # the origin's (a forgery by a region-key holder); its next snapshot repairs the rest
+            self._log(
+                "origin_revert",
                 {"origin": ipv4.ntoa(pub.origin), "epoch": pub.epoch, "was": self.origins.was},
             )
         self.backbone.hop[oi] = nb  # the first copy came this way: the next hop toward it
