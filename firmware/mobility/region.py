@@ -86,6 +86,7 @@ class Region:
         self.forwarded = 0  # publications accepted from a neighbour (each re-sent once)
         self.duplicates = 0
         self.rejected = 0
+        self.refused_tunnels = 0  # tunnels not admitted (Region.admits)
 
     def _log(self, name, fields):
         self.out.log(name, fields)
@@ -158,18 +159,24 @@ class Region:
 
     # ---- receiving publications ----------------------------------------------------------
 
-    def on_publication(self, now, src, payload):
+    def on_publication(self, now, src, payload, iface, src_mac):
         """A publication (UDP 4344 ``payload``) arrived from the neighbour whose address is
-        ``src``. Accepted once per origin (epoch, seq), applied, and re-sent byte for byte to
-        every other neighbour. Returns True when it was accepted."""
+        ``src``, over ``iface`` from link address ``src_mac``. Accepted once per origin (epoch,
+        seq), applied, and re-sent byte for byte to every other neighbour. Returns True when it
+        was accepted. The IP source must be a member neighbour and the frame must have come
+        over that neighbour's own link: the neighbour it names becomes the next hop toward the
+        origin, and an IP source is not signed."""
         self.start(now)
         if not self.publishing:
             self._log("region_ignored", {"reason": "policy_mip4", "src": ipv4.ntoa(src)})
             return False
         nb = self.backbone.member_neighbour(src, 0)
-        if nb < 0:
+        if nb < 0 or not self.backbone.via(nb, iface, src_mac):
             self.rejected += 1
-            self._log("region_ignored", {"reason": "not_neighbour", "src": ipv4.ntoa(src)})
+            self._log(
+                "region_ignored",
+                {"reason": "not_neighbour" if nb < 0 else "wrong_link", "src": ipv4.ntoa(src)},
+            )
             return False
         if self._taken(now, payload, 0):
             # a copy of one already taken (most copies of a flood are): dropped before it is
@@ -336,15 +343,38 @@ class Region:
         self.backbone.send(nb, outer)
         return True
 
-    def on_tunnel(self, now, frame, header):
-        """An IP-in-IP packet arrived on the backbone (``header`` = its decoded outer header).
-        Not for this member: forwarded toward the outer destination (outer TTL decremented; a
-        packet that runs out of TTL was looping or lost its way, and is logged). For this member:
-        returns the inner datagram (bytes) for the owner to deliver, else None."""
+    def admits(self, header, iface, src_mac):
+        """The peer a tunnel (``header``: its decoded outer header) came from over ``iface``
+        from link address ``src_mac``, when it may be taken, else -1 (logged). Tunnels come
+        only over the link of a configured backbone peer: a member neighbour (which admitted
+        it by this same rule, or is its entry), or a host (a home agent, a correspondent)
+        with a tunnel of its own (outer source = that host). Anything else, e.g. a frame from
+        a cell or a spoofed source on the access point, is not decapsulated or forwarded."""
+        bb = self.backbone
+        nb = bb.link_peer(iface, src_mac)
+        if nb >= 0 and (bb.is_member[nb] or bb.addr[nb] == header.src):
+            return nb
+        self.refused_tunnels += 1
+        self._log("drop", {"reason": "tunnel_source", "src": ipv4.ntoa(header.src)})
+        return -1
+
+    def on_tunnel(self, now, frame, header, iface, src_mac):
+        """An IP-in-IP packet arrived on the backbone (``header`` = its decoded outer header)
+        over ``iface`` from ``src_mac``; taken only as ``admits`` says. Not for this member:
+        forwarded toward the outer destination (outer TTL decremented; a packet that runs out
+        of TTL was looping or lost its way, and is logged), never back over the link it came
+        by (the two ends disagree on the way: it would bounce until its TTL ran out). For this
+        member: returns the inner datagram (bytes) for the owner to deliver, else None."""
+        came = self.admits(header, iface, src_mac)
+        if came < 0:
+            return None
         if header.dst != self.own:
             nb = self.backbone.next_hop(header.dst)
             if nb < 0:
                 self._log("drop", {"reason": "no_route", "to": ipv4.ntoa(header.dst)})
+                return None
+            if nb == came:
+                self._log("drop", {"reason": "loop", "to": ipv4.ntoa(header.dst)})
                 return None
             buf = bytearray(frame[: header.length])
             if not ipv4.dec_ttl(buf):
