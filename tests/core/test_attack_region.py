@@ -10,7 +10,6 @@ from backbone import (
     REGION_KEY,
     Backbone,
     Rand,
-    keys_for,
     line,
     link_mac,
     node_config,
@@ -18,7 +17,8 @@ from backbone import (
     region_config,
 )
 
-from mobility import actions, auth, ipv4, publication, registration, tunnel
+from mobility import actions, ipv4, publication, tunnel
+from mobility.agent import Agent
 from mobility.host import Host
 from mobility.router import Router
 
@@ -157,6 +157,259 @@ class ForgedEpochOrSequenceJump(unittest.TestCase):
 
 
 EPOCH_FAR = 17  # one beyond published.EPOCH_JUMP
+
+R, A1, A2, C = "10.0.0.9", "10.0.0.1", "10.0.0.2", "10.0.0.60"
+OUTSIDER = link_mac("10.0.0.66")  # a station on the access point that is no configured peer
+
+
+class ProxyField:
+    """A proxy router R, two members A1 and A2 playing agents (``local_up``), and a
+    correspondent C (a backbone host of all three) that accepts proxy bindings; C's default
+    route is R, and it reaches A1 and A2 directly for tunnels."""
+
+    def __init__(self, accept_proxy=True):
+        members = [R, A1, A2]
+        edges = [(R, A1), (R, A2), (A1, A2)]
+        hosts = {R: [C], A1: [C], A2: [C]}
+        self.bb = bb = build(members, edges, hosts, extra={R: {"proxy": True}})
+        cfg = node_config(
+            60,
+            C,
+            gateway=link_mac(R),
+            gateway_iface=actions.IF_BACKBONE,
+            links=[peer(A1), peer(A2)],
+            accept_proxy=accept_proxy,
+        )
+        self.c = bb.add(C, Host(cfg, Rand(60), 0))
+        for m in members:
+            bb.connect(C, m)
+        self.r = bb.roles[R]
+
+    def send(self, n, every_ms, tag, agent=None):
+        """C sends ``n`` datagrams to the node M; ``agent``, when given, refreshes the node's
+        local binding every 30 s as its agent would."""
+        for i in range(n):
+            if agent is not None and i * every_ms % 30000 < every_ms:
+                self.bb.roles[agent].region.local_up(self.bb.now, ipv4.aton(M), LIFE_MS)
+            self.c.on_send(self.bb.now, ipv4.aton(M), b"%s%05d" % (tag, i))
+            self.bb.run(every_ms)
+
+    def coa(self):
+        return self.c.remote.care_of(self.bb.now, ipv4.aton(M))
+
+
+M = "10.9.0.7"
+
+
+class ProxyFollowsTheNode(unittest.TestCase):
+    """Finding 5: a proxy binding was refreshed forever with its first care-of address; after
+    the node moved and its old agent failed, C got 0 of 300 datagrams over five minutes."""
+
+    def test_proxy_binding_follows_the_move_and_ends_with_the_binding(self):
+        f = ProxyField()
+        bb = f.bb
+        bb.roles[A1].region.local_up(0, ipv4.aton(M), LIFE_MS)
+        bb.run(2000)
+        f.send(20, 100, b"before")
+        self.assertEqual(f.coa(), ipv4.aton(A1))  # the proxy binding was made
+        # the node moves to A2 (A2 publishes it); then A1 fails without a word
+        bb.roles[A2].region.local_up(bb.now, ipv4.aton(M), LIFE_MS)
+        bb.run(1000)
+        for other in (R, A2, C):
+            bb.cut(A1, other)
+        self.assertEqual(f.coa(), ipv4.aton(A2))
+        bb.frames = []
+        f.send(300, 1000, b"after", A2)  # five minutes, one a second
+        got = tunnels_to(bb, A2, b"after")
+        print("proxy binding after the move: %d of 300 delivered" % got)
+        self.assertGreaterEqual(got, 297)
+        self.assertLessEqual(len(f.r.proxies.bindings), 16)
+        # the node leaves the region: the proxy binding is released, not refreshed
+        bb.roles[A2].region.local_down(bb.now, ipv4.aton(M))
+        bb.run(2000)
+        self.assertIsNone(f.coa())
+        self.assertEqual(len(f.r.proxies.bindings), 0)
+
+
+class ProxyReplayUnderSpoofedSources(unittest.TestCase):
+    """Finding 7: a proxy request's counter was keyed by its unsigned IP source; replayed under
+    other sources it was accepted (back to a dead care-of), one counter entry per source."""
+
+    def test_replayed_proxy_requests_change_nothing_and_grow_nothing(self):
+        f = ProxyField()
+        bb = f.bb
+        bb.roles[A1].region.local_up(0, ipv4.aton(M), LIFE_MS)
+        bb.run(2000)
+        f.send(5, 100, b"x")
+        recorded = []
+        for s_, d, fr in bb.frames:
+            if s_ == R and d == C:
+                h = ipv4.decode(fr)
+                recorded.append(ipv4.decode_udp(h)[2])  # the request's UDP payload
+        self.assertTrue(recorded)
+        bb.roles[A2].region.local_up(bb.now, ipv4.aton(M), LIFE_MS)
+        bb.run(1000)
+        f.r.proxies.bind(bb.now, ipv4.aton(C), ipv4.aton(M), ipv4.aton(A2), 60)  # (if not yet)
+        bb.settle()
+        self.assertEqual(f.coa(), ipv4.aton(A2))
+        before = bb.lost
+        for i in range(2000):
+            src = ipv4.aton("10.77.%d.%d" % (i // 250, i % 250 + 1))
+            pkt = ipv4.udp(src, ipv4.aton(C), 434, 434, recorded[i % len(recorded)])
+            f.c.on_frame(bb.now, actions.IF_BACKBONE, OUTSIDER, 0, pkt)
+            bb.collect()
+            bb.events = []
+        bb.settle()
+        self.assertEqual(f.coa(), ipv4.aton(A2))
+        self.assertLessEqual(len(f.c.remote.idents._last), 1)  # the region's one counter
+        self.assertLessEqual(bb.lost - before, 1)  # answers to the replays: rate-limited
+        f.send(50, 100, b"y")
+        self.assertGreaterEqual(tunnels_to(bb, A2, b"y"), 50)
+
+
+class ProxyTableUnderSpoofedSources(unittest.TestCase):
+    """Finding 8: datagrams with spoofed sources made a proxy router create an entry for each
+    source, each retried forever (3,000 entries after 3,000 datagrams)."""
+
+    def spoofed(self, f, n, src_of, mac, homes=1):
+        bb = f.bb
+        r = bb.roles[R]
+        for i in range(n):
+            d = ipv4.udp(src_of(i), home(i % homes + 1), 5000, 5000, b"spoof")
+            r.on_frame(bb.now, actions.IF_BACKBONE, mac, 0, d)
+            if i % 50 == 0:
+                bb.run(10)
+                self.tally(bb)
+        bb.settle()
+        self.tally(bb)
+
+    def tally(self, bb):
+        """Counts the proxy requests R sent to C, and forgets what the backbone recorded (a
+        MicroPython test heap holds 4 MiB)."""
+        for s_, d, fr in bb.frames:
+            if s_ == R and d == C and fr[20:22] == b"\x01\xb2":
+                self.requests += 1
+        bb.frames = []
+        bb.events = []
+
+    def setUp(self):
+        self.requests = 0
+
+    def test_spoofed_sources_make_no_proxy_binding(self):
+        f = ProxyField()
+        f.bb.roles[A1].region.local_up(0, home(1), LIFE_MS)
+        f.bb.run(2000)
+        self.spoofed(
+            f, 3000, lambda i: ipv4.aton("10.77.%d.%d" % (i // 250, i % 250 + 1)), OUTSIDER
+        )
+        self.assertEqual(len(f.r.proxies.bindings), 0)
+        self.spoofed(f, 100, lambda i: ipv4.aton(C), OUTSIDER)  # C's address, not its link
+        self.assertEqual(len(f.r.proxies.bindings), 0)
+
+    def test_the_table_is_capped_rate_limited_and_gives_up(self):
+        # the worst case: C's address over C's own link, for 40 published homes, and C does
+        # not answer proxies: at most 16 entries, one new per second, none left after 15 s
+        f = ProxyField(accept_proxy=False)
+        bb = f.bb
+        for i in range(1, 41):
+            bb.roles[A1].region.local_up(0, home(i), LIFE_MS)
+        bb.run(2000)
+        self.tally(bb)
+        self.requests = 0
+        most = 0
+        for _ in range(10):
+            self.spoofed(f, 300, lambda i: ipv4.aton(C), link_mac(C), homes=40)
+            most = max(most, len(f.r.proxies.bindings))
+            bb.run(1000)
+        self.assertLessEqual(most, 16)
+        self.tally(bb)
+        self.assertLessEqual(self.requests, 10 * 4 + 4)  # one new a second, each tried 4 times
+        bb.run(20000)
+        self.assertEqual(len(f.r.proxies.bindings), 0)
+
+
+class NextHopFromASpoofedCopy(unittest.TestCase):
+    """Finding 9: the next hop toward an origin was learned from the unsigned IP source of the
+    first copy of its publication: one datagram then took 64 backbone sends, undelivered."""
+
+    def test_a_copy_from_another_link_teaches_no_route(self):
+        members, edges = line(4)
+        hosts = {members[1]: ["10.5.0.1"]}
+        bb = build(members, edges, hosts)
+        bb.run(2000)
+        origin = bb.roles[members[3]]
+        origin.region.local_up(bb.now, home(1), LIFE_MS)
+        origin.on_timer(bb.now)
+        payload = None
+        out = origin.out
+        for i in range(out.n):
+            if out.kind[i] == actions.SEND:
+                payload = ipv4.decode_udp(ipv4.decode(bytes(out.data[i])))[2]
+        self.assertIsNotNone(payload)
+        # the outsider races the genuine copy to member 1, naming member 0 as its sender
+        victim = bb.roles[members[1]]
+        pkt = publication.packet(ipv4.aton(members[0]), victim.address, payload)
+        victim.on_frame(bb.now, actions.IF_BACKBONE, OUTSIDER, 0, pkt)
+        bb.settle()
+        net = victim.region.backbone
+        oi = net.member(ipv4.aton(members[3]), 0)
+        self.assertEqual(net.addr[net.hop[oi]], ipv4.aton(members[2]))
+        self.assertEqual(victim.region.published_addr(bb.now, home(1)), ipv4.aton(members[3]))
+        bb.frames = []
+        for i in range(100):
+            d = ipv4.udp(ipv4.aton("10.5.0.1"), home(1), 5000, 5000, b"hop%03d" % i)
+            victim.on_frame(bb.now, actions.IF_BACKBONE, link_mac("10.5.0.1"), 0, d)
+            bb.settle()
+        self.assertEqual(tunnels_to(bb, members[3], b"hop"), 100)
+        self.assertEqual(len(bb.frames), 200)  # 1 -> 2 -> 3: two sends each
+
+
+class TunnelsOnlyFromTheRegion(unittest.TestCase):
+    """Finding 11 (tunnels): IP-in-IP was taken from any outer source, nested ones included
+    (one frame with 11 nested tunnels made 10 backbone sends)."""
+
+    def field(self):
+        members, edges = line(3)
+        hosts = {m: ["10.0.0.50"] for m in members}
+        bb = Backbone(0)
+        for i in range(3):
+            m = members[i]
+            reg = region_config(members, edges, m, hosts, hold_off_ms=HOLD_OFF_MS)
+            cfg = node_config(i + 1, m, region=reg)
+            bb.add(m, Agent(cfg, Rand(i + 1), 0))
+        for a, b in edges:
+            bb.connect(a, b)
+        bb.run(2000)
+        return members, bb
+
+    def test_nested_tunnels_and_tunnels_from_outside_are_dropped(self):
+        members, bb = self.field()
+        a0 = bb.roles[members[0]]
+        h = ipv4.aton("10.0.0.50")
+        inner = ipv4.udp(h, home(1), 5000, 5000, b"x")
+        # 11 tunnels in one frame, each level to the other end of the line
+        pkt = ipv4.encode(h, home(1), ipv4.PROTO_UDP, b"")
+        for k in range(10):
+            pkt = tunnel.encapsulate(h, ipv4.aton(members[2] if k % 2 else members[0]), pkt)
+        outer = tunnel.encapsulate(h, ipv4.aton(members[0]), pkt)
+        bb.frames = []
+        a0.on_frame(bb.now, actions.IF_BACKBONE, link_mac("10.0.0.50"), 0, outer)
+        bb.settle()
+        self.assertEqual(len(bb.frames), 0)
+        # from outside the region's peers (a spoofed member source), through or to the agent
+        for dst in (members[2], members[0]):
+            t = tunnel.encapsulate(ipv4.aton(members[1]), ipv4.aton(dst), inner)
+            a0.on_frame(bb.now, actions.IF_BACKBONE, OUTSIDER, 0, t)
+            bb.settle()
+        self.assertEqual(len(bb.frames), 0)
+        self.assertEqual(a0.region.refused_tunnels, 2)
+        # the control: a host's own tunnel through the region crosses it
+        for i in range(100):
+            d = ipv4.udp(ipv4.aton("10.0.0.50"), home(1), 5000, 5000, b"ok%03d" % i)
+            t = tunnel.encapsulate(ipv4.aton("10.0.0.50"), ipv4.aton(members[2]), d)
+            a0.on_frame(bb.now, actions.IF_BACKBONE, link_mac("10.0.0.50"), 0, t)
+            bb.settle()
+        self.assertEqual(tunnels_to(bb, members[2], b"ok"), 100)
 
 
 if __name__ == "__main__":
