@@ -142,6 +142,19 @@ class ForgedEpochOrSequenceJump(unittest.TestCase):
             self.genuine_change_arrives(4)
             e, s = self.o.publisher.epoch, self.o.publisher.seq
 
+    def test_a_kept_up_lock_out_ends_a_snapshot_period_after_it_stops(self):
+        # an insider that continues its own jump (two publications) keeps the origin out
+        # while it goes on; one snapshot period (and a hold-off) after its last forgery the
+        # origin's publications are judged afresh and its next snapshot restores everything
+        e = self.o.publisher.epoch
+        self.forge(e + 3, 0)
+        self.forge(e + 3, 1)
+        self.assertIsNone(origin_of(self.bb, self.members[1], home(1)))
+        self.bb.run(2 * REPUBLISH_MS + 2 * HOLD_OFF_MS)
+        for m in self.members[1:]:
+            self.assertEqual(origin_of(self.bb, m, home(1)), ipv4.aton(self.members[0]), m)
+        self.genuine_change_arrives(7)
+
     def test_a_genuine_restart_and_a_partition_are_still_taken(self):
         # the bounds do not lock out the owner itself: a reboot (epoch + 1) is a restart, and
         # after a snapshot period of silence (a partition) any sequence is taken again
