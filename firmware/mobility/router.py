@@ -65,6 +65,8 @@ class Router(Node):
 
     def on_timer(self, now):
         self.region.on_timer(now)
+        if self.proxy:
+            self.proxies.follow_all(now)  # a binding may have expired (the region's sweep)
         self.proxies.on_timer(now)
         self._schedule(now)
 
