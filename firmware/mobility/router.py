@@ -146,7 +146,7 @@ class Router(Node):
         PROXY_GAP_MS (an existing one is only refreshed or moved)."""
         bb = self.region.backbone
         nb = bb.peer(correspondent, 0)
-        if nb < 0 or bb.is_member[nb] or bb.iface[nb] != iface or bb.mac[nb] != src_mac:
+        if nb < 0 or bb.is_member[nb] or not bb.via(nb, iface, src_mac):
             return
         if self.proxies.state(correspondent, home) is None:
             if self._proxy_at is not None and ticks.diff(now, self._proxy_at) < PROXY_GAP_MS:
