@@ -114,7 +114,7 @@ class Agent(Node):
             if ipv4.addr_key(frame, ipv4.DST_AT) != self.key:
                 self._route_beyond_cell(now, iface, src_mac, frame)
                 return
-            if self.region is not None and self.region.stale_copy(now, frame):
+            if self.region is not None and self.region.stale_copy(now, frame, iface, src_mac):
                 return  # most copies of a region's flood: nothing to decode (Region.stale_copy)
         self._on_control(now, iface, src_mac, self._rssi, frame)
         self._schedule(now)

@@ -222,12 +222,15 @@ class Region:
         self.backbone.flood(payload, nb)
         return True
 
-    def stale_copy(self, now, frame):
-        """True when ``frame``, an IPv4 packet for this member not decoded yet, is a copy of a
-        publication already taken, from a region neighbour. The owner drops it then (counted
-        as a duplicate) without computing its checksums or decoding it: that changes nothing a
-        full decode would change, since a copy of one taken is dropped either way, damaged or
-        not. Anything else (False) goes the normal way: decoded, checked, on_publication."""
+    def stale_copy(self, now, frame, iface, src_mac):
+        """True when ``frame``, an IPv4 packet for this member not decoded yet that came over
+        ``iface`` from ``src_mac``, is a copy of a publication already taken, from a region
+        neighbour (counted as a duplicate), or a publication under a neighbour's address that
+        did not come over that neighbour's link (counted as rejected, not logged: an outsider's
+        flood of those costs a few microseconds each, no decoding). The owner drops it then
+        without computing its checksums or decoding it: that changes nothing a full decode
+        would change, since either is dropped there too, damaged or not. Anything else (False)
+        goes the normal way: decoded, checked, on_publication."""
         if (
             not self.publishing
             or not publication.is_publication(frame)
@@ -235,8 +238,12 @@ class Region:
             or frame[ipv4.DST_AT] != self.own[0]  # (the two bits the key leaves out)
         ):
             return False
-        if self.backbone.member_neighbour(frame, ipv4.SRC_AT) < 0:
+        nb = self.backbone.member_neighbour(frame, ipv4.SRC_AT)
+        if nb < 0:
             return False
+        if not self.backbone.via(nb, iface, src_mac):
+            self.rejected += 1
+            return True
         if not self._taken(now, frame, publication.PAYLOAD_AT):
             return False
         self.duplicates += 1

@@ -81,7 +81,7 @@ class Router(Node):
         self._schedule(now)
 
     def _on_frame(self, now, iface, src_mac, rssi, frame):
-        if self.region.stale_copy(now, frame):
+        if self.region.stale_copy(now, frame, iface, src_mac):
             return  # most copies of the region's flood: nothing to decode
         try:
             h = ipv4.decode(frame)
