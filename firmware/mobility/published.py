@@ -18,7 +18,7 @@ from mobility.compat import const
 
 WINDOW = const(16)  # duplicate set: the 16 sequence numbers below the newest, one bit each
 EPOCH_JUMP = const(16)  # an origin's epoch is taken at most this far ahead of the one held
-SEQ_JUMP = const(2048)  # ... and its sequence at most this far ahead (same epoch)
+SEQ_JUMP = const(2048)  # ... its sequence at most this far ahead (a new epoch's: from 0)
 
 # what accept() made of a publication
 REFUSED = const(0)  # seen already, too old, a replay from an earlier epoch, or too far ahead
@@ -45,7 +45,9 @@ def _ahead(held, top, epoch, seq):
         d = (epoch - held) & 0xFFFF
         if d >= 0x8000:
             return _BEHIND
-        return _EPOCH if d <= EPOCH_JUMP else _FAR
+        # an origin restarts at sequence 0: a new epoch heard while the old one is still
+        # heard from (not silent) cannot be far into its sequence
+        return _EPOCH if d <= EPOCH_JUMP and seq <= SEQ_JUMP else _FAR
     d = (seq - top) & 0xFFFF
     if d == 0 or d >= 0x8000:
         return _BEHIND
@@ -96,8 +98,8 @@ class Origins:
             a = _ahead(self._alt_epoch[oi], self._alt_top[oi], epoch, seq)
             if a == _NEXT or a == _JUMP:
                 return _REVERT
-            if a == _EPOCH:
-                return _REVERT_EPOCH
+            if a == _EPOCH and epoch != held:
+                return _REVERT_EPOCH  # (of the jump's own epoch, it is just behind the jump)
         return _REFUSE
 
     def age(self, now):
@@ -141,11 +143,13 @@ class Origins:
             self._top[oi] = seq
             self._top_at[oi] = now
             return TAKEN
-        if j == _EPOCH and self._alt_epoch[oi] < 0:
-            self._alt_epoch[oi] = held
-            self._alt_top[oi] = top
-        elif j != _EPOCH:
-            self._alt_epoch[oi] = -1  # _FIRST, _REVERT, _REVERT_EPOCH: start afresh
+        if j == _EPOCH or (j == _FIRST and held >= 0):
+            # a new epoch, or the first taken after a silence: tentative, like a jump
+            if self._alt_epoch[oi] < 0:
+                self._alt_epoch[oi] = held
+                self._alt_top[oi] = top
+        else:
+            self._alt_epoch[oi] = -1  # the first heard, or the origin's own line again
         self.epoch[oi] = epoch
         self._top[oi] = seq
         self._bits[oi] = 0

@@ -171,6 +171,61 @@ class ForgedEpochOrSequenceJump(unittest.TestCase):
 
 EPOCH_FAR = 17  # one beyond published.EPOCH_JUMP
 
+
+class OneForgeryAnywhere(unittest.TestCase):
+    """Finding 2 on the acceptance state alone (published.Origins), over many random lines of
+    an origin's publications (a fifth lost, restarts of 1 to 5 epochs, gaps of 1 ms to 5 s):
+    without a forgery no genuine publication is ever refused; with one forged publication
+    anywhere (any epoch and sequence) the origin is refused for at most one snapshot period
+    and a hold-off (the silence, 32 s here)."""
+
+    SILENCE = 32000
+
+    def line(self, seed, forge_at):
+        from mobility.published import REFUSED, Origins
+
+        rnd = Rand(seed)
+        o = Origins(1, 1000, self.SILENCE)
+        now = 0
+        epoch, seq = rnd(16), rnd(16)
+        worst = 0
+        refused = 0
+        since = None
+        gaps = (1, 50, 500, 2000, 2000, 2000, 5000)
+        for step in range(150):
+            now += gaps[rnd(16) % len(gaps)]
+            if step == forge_at:
+                fe = (epoch + (0, 0, 1, 3, 16, 17, 0x7FFF)[rnd(16) % 7]) & 0xFFFF
+                fs = (seq + (2, 17, 100, 2048, 2049, 0x7FFF, rnd(16))[rnd(16) % 7]) & 0xFFFF
+                o.accept(now, 0, fe, fs)
+                continue
+            if rnd(16) % 32 == 0:
+                epoch = (epoch + (1, 1, 2, 5)[rnd(16) % 4]) & 0xFFFF
+                seq = 0
+            for _ in range((1, 1, 1, 3)[rnd(16) % 4]):
+                seq = (seq + 1) & 0xFFFF
+                if rnd(16) % 5 == 0:
+                    continue  # lost
+                if o.accept(now, 0, epoch, seq) == REFUSED:
+                    refused += 1
+                    since = now if since is None else since
+                    worst = max(worst, now - since)
+                else:
+                    since = None
+        return refused, worst
+
+    def test_the_genuine_line_is_never_refused(self):
+        for seed in range(1, 201):
+            self.assertEqual(self.line(seed, -1)[0], 0, seed)
+
+    def test_one_forgery_refuses_the_origin_at_most_a_snapshot_period(self):
+        worst = 0
+        for seed in range(1, 401):
+            worst = max(worst, self.line(seed, 1 + seed % 120)[1])
+        print("one forged publication: the origin refused for at most %d ms" % worst)
+        self.assertLessEqual(worst, self.SILENCE)
+
+
 R, A1, A2, C = "10.0.0.9", "10.0.0.1", "10.0.0.2", "10.0.0.60"
 OUTSIDER = link_mac("10.0.0.66")  # a station on the access point that is no configured peer
 
