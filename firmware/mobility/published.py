@@ -3,8 +3,10 @@
 ``Origins``: what it has taken from each origin (docs/REGION.md "Acceptance"). Per origin
 (member index): the newest ``(epoch, seq)`` accepted (16-bit serials, RFC 1982 comparison), a
 duplicate set of one bit for each of the ``WINDOW`` sequence numbers below it (late parts of the
-newest batch, accepted for ``dup_hold`` ms), and the full snapshot being received, part by part.
-Plain lists indexed by member: nothing is allocated per publication.
+newest batch, accepted for ``dup_hold`` ms), the full snapshot being received, part by part,
+and what bounds the trust in a jump (docs/REGION.md "Bounded trust in jumps": the position held
+before an unconfirmed jump, when the origin was last heard). Plain lists indexed by member:
+nothing is allocated per publication.
 
 ``BindingTable`` is one bytearray allocated at start-up, an open-addressing hash table of
 8-byte slots: the home address and a 28-bit value. No object per binding and no allocation or
@@ -59,7 +61,7 @@ def _ahead(held, top, epoch, seq):
 class Origins:
     """The acceptance state of ``n`` origins; late parts are accepted for ``dup_hold`` ms; what
     is held of an origin from which nothing was taken for ``silence`` ms no longer judges its
-    publications (docs/REGION.md "Bounded trust")."""
+    publications (docs/REGION.md "Bounded trust in jumps")."""
 
     def __init__(self, n, dup_hold, silence):
         self.dup_hold = dup_hold
