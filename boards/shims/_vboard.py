@@ -80,10 +80,37 @@ def _setup():
     import network  # noqa: F401
     import vfs
 
+    _names_as_on_a_board()
     vfs.umount("/")
     vfs.mount(vfs.VfsPosix(root), "/")
     os.chdir("/")
     sys.path[:] = ["", ".frozen", "/lib"]  # as an ESP32 port: frozen modules first
+
+
+def _names_as_on_a_board():
+    """Grow MicroPython's table of names (qstrs) past the shims' names, as an ESP32 has them.
+
+    On a board the names of the built-in modules these shims stand in for are in ROM; the
+    firmware's own names fill the table MicroPython grows in parts of doubling size (10, 20,
+    ... 640, 1280 entries, each part one block of the heap: 1280 entries take 14 KB here).
+    Here the shims' 400-odd names came first, so the firmware would need the 1280-entry part
+    hundreds of names early, at a moment a board would not (an agent then dropped every
+    update message: no 14 KB block left). So the table is grown now, while the heap is
+    empty, until that part exists; the firmware's names then fill it as they would fill a
+    board's own parts (its next doubling comes about where a board's does). What this costs
+    beyond a board's own parts is in the shims' share of the heap (hosttools/vboard.py
+    SHIM_HEAP_KB)."""
+    import gc
+
+    gc.collect()
+    at = gc.mem_alloc()
+    for i in range(1400):  # the shims have fewer than 1270 names, so it ends before this
+        was = gc.mem_alloc()
+        hasattr(_names_as_on_a_board, "_%d" % i)  # interns the name "_<i>"
+        if gc.mem_alloc() - was > 10000:  # the 1280-entry part was just allocated
+            break
+    gc.collect()
+    return gc.mem_alloc() - at
 
 
 def _hard_reset_passes(e):

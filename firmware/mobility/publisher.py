@@ -36,6 +36,8 @@ class Publisher:
         self._due = 0  # incremental publication due (when _pending is not empty)
         self._snapshot_at = 0
         self._last_pub = 0
+        self._first_at = 0  # when the first publication went out
+        self._settled = False  # a hold-off has passed since then (kept: ticks wrap)
         self.originated = 0  # publication frames signed (read by tests and benchmarks)
 
     def start(self, now):
@@ -43,6 +45,23 @@ class Publisher:
         due one hold-off from now."""
         self.state = FIRST
         self._snapshot_at = ticks.add(now, self.hold_off)
+
+    def resync(self, now):
+        """Another member (re)started and holds none of what we published: our full snapshot
+        goes out now, or a hold-off after our last publication, instead of at the next period
+        (a member that restarted after us would route our nodes' traffic away until then).
+        Before our first publication nothing changes: that one is a full snapshot already."""
+        if self.state != RUNNING:
+            return
+        if not self._settled:
+            # members that booted with us: what we published so far went out after they
+            # listened (their first publication comes within a hold-off of ours)
+            if ticks.diff(now, self._first_at) <= self.hold_off:
+                return
+            self._settled = True
+        if ticks.diff(self._snapshot_at, now) > 0:
+            self._snapshot_at = now
+            self._space()  # still a hold-off after our last publication: one per hold-off
 
     # ---- the local bindings --------------------------------------------------------------
 
@@ -175,6 +194,10 @@ class Publisher:
             self.originated += 1
             self.backbone.flood(payload, -1)
         self._last_pub = now
+        if self.state == FIRST:
+            self._first_at = now
+        elif not self._settled and ticks.diff(now, self._first_at) > self.hold_off:
+            self._settled = True
         self.state = RUNNING
         if full:
             self._snapshot_at = ticks.add(now, self.republish)

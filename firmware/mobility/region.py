@@ -189,6 +189,7 @@ class Region:
             self.rejected += 1
             self._log("region_ignored", {"reason": "not_member", "origin": ipv4.ntoa(pub.origin)})
             return False
+        first = self.origins.epoch[oi] < 0
         taken = self.origins.accept(now, oi, pub.epoch, pub.seq)
         if taken == REFUSED:
             self.duplicates += 1
@@ -199,6 +200,9 @@ class Region:
                 "origin_restart",
                 {"origin": ipv4.ntoa(pub.origin), "epoch": pub.epoch, "was": self.origins.was},
             )
+        if first or taken == RESTARTED:
+            # a member new to us, or back with an empty memory, missed what we published
+            self.publisher.resync(now)
         self.backbone.hop[oi] = nb  # the first copy came this way: the next hop toward it
         self._apply(now, oi, pub)
         self.forwarded += 1

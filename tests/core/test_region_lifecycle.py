@@ -99,6 +99,31 @@ class Restart(unittest.TestCase):
                 self.assertEqual(got.get(home(9)), ipv4.aton(members[2]))  # still valid, kept
         self.assertGreater(bb.event_count("origin_restart"), 0)
 
+    def test_a_restarted_member_learns_the_others_within_a_hold_off(self):
+        # c restarts after a published: c's memory is empty, and a's next snapshot is a whole
+        # period away; the others answer c's first publication with their own snapshot (in
+        # the OTA bench, a router that came back after an agent sent the agent's node to the
+        # home agent for 20 s)
+        members, edges = line(3)
+        bb = build(members, edges, republish_ms=600000)
+        bb.roles[members[0]].region.local_up(0, home(1), 900000)
+        bb.run(3000)
+        self.assertEqual(learned(bb, members[2], bb.now), {home(1): ipv4.aton(members[0])})
+        restart(bb, members, edges, members[2], 1, 2)
+        self.assertEqual(learned(bb, members[2], bb.now), {})
+        bb.run(3000)
+        self.assertEqual(learned(bb, members[2], bb.now), {home(1): ipv4.aton(members[0])})
+        # and a member that boots late (nothing heard from it before) the same way
+        members, edges = line(4)
+        bb = build(members, edges, republish_ms=600000)
+        bb.cut(members[2], members[3])  # off until it boots
+        bb.roles[members[0]].region.local_up(0, home(2), 900000)
+        bb.run(3000)
+        restart(bb, members, edges, members[3], 0, 3)
+        bb.connect(members[2], members[3])
+        bb.run(3000)
+        self.assertEqual(learned(bb, members[3], bb.now), {home(2): ipv4.aton(members[0])})
+
     def test_epoch_and_sequence_wrap_around(self):
         members, edges = line(2)
         bb = build(members, edges)

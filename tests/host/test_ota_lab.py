@@ -17,12 +17,6 @@ from tests.host._labhelp import console_events, lab_down, roam
 
 NODES = "a1,a2,a3,a4,r1,ha,c1,m1"
 BOARDS = NODES.split(",")
-# The update service's datagrams need a free 560-byte block on the boards: at the calibrated
-# heap of an ESP32-S3 (273 KiB, docs/LAB.md "Heap") the agents drop them for want of one
-# (log_stats rx_oom 27-75, heap_free down to 4 KB) and `roam deploy --ota` times out. Until the
-# firmware is slimmed, this test of the update protocol runs its boards with the uncalibrated
-# heap, the S3's budget x 2 + 56 KiB (issue 17).
-OTA_HEAP_KB = 160 * 2 + 56
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +33,6 @@ def lab(tmp_path_factory):
         NODES,
         "--speed",
         "6",
-        "--heap-kb",
-        str(OTA_HEAP_KB),
         timeout=90,
     )
     try:
