@@ -114,7 +114,7 @@ class Agent(Node):
             if ipv4.addr_key(frame, ipv4.DST_AT) != self.key:
                 self._route_beyond_cell(now, iface, src_mac, frame)
                 return
-            if self.region is not None and self.region.stale_copy(now, frame):
+            if self.region is not None and self.region.stale_copy(now, frame, iface, src_mac):
                 return  # most copies of a region's flood: nothing to decode (Region.stale_copy)
         self._on_control(now, iface, src_mac, self._rssi, frame)
         self._schedule(now)
@@ -201,7 +201,7 @@ class Agent(Node):
         if buf[ipv4.PROTO_AT] == ipv4.PROTO_IPIP:
             h = self.decode(buf, src_mac or b"\0\0\0\0\0\0")
             if h is not None:
-                r.on_tunnel(now, buf, h)
+                r.on_tunnel(now, buf, h, iface, src_mac)
             return
         oi = r.published(now, buf, ipv4.DST_AT)
         if oi >= 0:
@@ -224,7 +224,7 @@ class Agent(Node):
     def _on_udp(self, now, iface, src_mac, header, dport, payload):
         if dport == ipv4.PUB_PORT and header.dst == self.address:
             if self.region is not None:
-                self.region.on_publication(now, header.src, payload)
+                self.region.on_publication(now, header.src, payload, iface, src_mac)
             else:
                 self.log("region_ignored", {"reason": "not_member", "src": ipv4.ntoa(header.src)})
             return
@@ -234,7 +234,10 @@ class Agent(Node):
         if header.proto == ipv4.PROTO_IPIP and header.dst == self.address:
             # the end of a tunnel (from a region member, a home agent or a correspondent):
             # deliver the inner datagram as if it had arrived here, which takes it to the
-            # node's MAC, or on by a newer published binding (its TTL bounds any loop)
+            # node's MAC, or on by a newer published binding (its TTL bounds any loop); in a
+            # region only from a member or a host of it (Region.admits); never nested
+            if self.region is not None and self.region.admits(header, iface, src_mac) < 0:
+                return
             inner = tunnel.decapsulate(header)
             if publication.is_publication(inner):
                 self._drop("publication_in_tunnel", None, header)

@@ -162,6 +162,24 @@ class Backbone:
         nb = _index(self._peer, self.addr, buf, off)
         return nb if nb >= 0 and self.is_member[nb] else -1
 
+    def via(self, nb, iface, mac):
+        """True when a frame that came over ``iface`` from link address ``mac`` came from peer
+        ``nb``'s own link (the IP source alone is not evidence: it is not signed)."""
+        if nb < 0 or mac is None or iface != self.iface[nb]:
+            return False
+        m = self.mac[nb]
+        for i in range(6):
+            if m[i] != mac[i]:
+                return False
+        return True
+
+    def link_peer(self, iface, mac):
+        """The peer whose link is (``iface``, ``mac``), or -1."""
+        for nb in range(len(self.addr)):
+            if self.via(nb, iface, mac):
+                return nb
+        return -1
+
     def next_hop(self, buf, off=0):
         """Peer index toward the address at ``buf[off:off+4]``: itself when it is a peer, else
         the learned reverse path of a member's publications, else the longest matching static

@@ -3,8 +3,10 @@
 ``Origins``: what it has taken from each origin (docs/REGION.md "Acceptance"). Per origin
 (member index): the newest ``(epoch, seq)`` accepted (16-bit serials, RFC 1982 comparison), a
 duplicate set of one bit for each of the ``WINDOW`` sequence numbers below it (late parts of the
-newest batch, accepted for ``dup_hold`` ms), and the full snapshot being received, part by part.
-Plain lists indexed by member: nothing is allocated per publication.
+newest batch, accepted for ``dup_hold`` ms), the full snapshot being received, part by part,
+and what bounds the trust in a jump (docs/REGION.md "Bounded trust in jumps": the position held
+before an unconfirmed jump, when the origin was last heard). Plain lists indexed by member:
+nothing is allocated per publication.
 
 ``BindingTable`` is one bytearray allocated at start-up, an open-addressing hash table of
 8-byte slots: the home address and a 28-bit value. No object per binding and no allocation or
@@ -17,76 +19,150 @@ from mobility import auth, ipv4, ticks
 from mobility.compat import const
 
 WINDOW = const(16)  # duplicate set: the 16 sequence numbers below the newest, one bit each
+EPOCH_JUMP = const(16)  # an origin's epoch is taken at most this far ahead of the one held
+SEQ_JUMP = const(2048)  # ... its sequence at most this far ahead (a new epoch's: from 0)
 
 # what accept() made of a publication
-REFUSED = const(0)  # seen already, too old, or a replay from an earlier epoch
+REFUSED = const(0)  # seen already, too old, a replay from an earlier epoch, or too far ahead
 TAKEN = const(1)  # new: the first from this origin, a newer sequence, or a late part
 RESTARTED = const(2)  # new, of a newer epoch than the one held: the origin rebooted
+REVERTED = const(3)  # new on the line held before a jump: the jump is given up (it was forged)
+
+# how far (epoch, seq) is ahead of a held (epoch, top): _ahead()
+_BEHIND = const(0)  # not ahead: the same, older, or of an older epoch
+_NEXT = const(1)  # the next sequence number
+_JUMP = const(2)  # a newer sequence, more than one ahead (within SEQ_JUMP)
+_EPOCH = const(3)  # a newer epoch (within EPOCH_JUMP)
+_FAR = const(4)  # ahead beyond the bounds: refused
+# what _judge() makes of a publication besides those
+_FIRST = const(5)  # nothing held (or held too long ago to judge by): taken as the first heard
+_LATE = const(6)  # a late part of the newest batch
+_REVERT = const(7)  # on the line held before an unconfirmed jump, same epoch
+_REVERT_EPOCH = const(8)  # ... of a newer epoch than that line's
+_REFUSE = const(9)
+
+
+def _ahead(held, top, epoch, seq):
+    if epoch != held:
+        d = (epoch - held) & 0xFFFF
+        if d >= 0x8000:
+            return _BEHIND
+        # an origin restarts at sequence 0: a new epoch heard while the old one is still
+        # heard from (not silent) cannot be far into its sequence
+        return _EPOCH if d <= EPOCH_JUMP and seq <= SEQ_JUMP else _FAR
+    d = (seq - top) & 0xFFFF
+    if d == 0 or d >= 0x8000:
+        return _BEHIND
+    if d == 1:
+        return _NEXT
+    return _JUMP if d <= SEQ_JUMP else _FAR
 
 
 class Origins:
-    """The acceptance state of ``n`` origins; late parts are accepted for ``dup_hold`` ms."""
+    """The acceptance state of ``n`` origins; late parts are accepted for ``dup_hold`` ms; what
+    is held of an origin from which nothing was taken for ``silence`` ms no longer judges its
+    publications (docs/REGION.md "Bounded trust in jumps")."""
 
-    def __init__(self, n, dup_hold):
+    def __init__(self, n, dup_hold, silence):
         self.dup_hold = dup_hold
+        self.silence = silence
         self.epoch = [-1] * n  # -1: nothing accepted from this origin yet
         self._top = [0] * n
         self._bits = [0] * n  # bit i set: seq (top - 1 - i) was seen
         self._top_at = [0] * n
-        self.was = -1  # the epoch held before the last RESTARTED
+        self._heard = [0] * n  # when a publication of this origin was last taken
+        # the position held before the last jump (a newer epoch, or a sequence more than one
+        # ahead), until the line continues from the jump (the next sequence number); -1: none
+        self._alt_epoch = [-1] * n
+        self._alt_top = [0] * n
+        self.was = -1  # the epoch held before the last RESTARTED or REVERTED
         self._run = {}  # origin -> [next part expected, homes no part mentioned yet]
+
+    def _judge(self, now, oi, epoch, seq):
+        """What accept would do with (epoch, seq) from origin oi: one of _FIRST, _NEXT, _JUMP,
+        _EPOCH, _LATE, _REVERT, _REVERT_EPOCH, or _REFUSE. Changes nothing."""
+        held = self.epoch[oi]
+        if held < 0 or ticks.diff(now, self._heard[oi]) >= self.silence:
+            return _FIRST
+        a = _ahead(held, self._top[oi], epoch, seq)
+        if a == _FAR:
+            return _REFUSE
+        if a != _BEHIND:
+            return a
+        late = ticks.diff(now, self._top_at[oi]) < self.dup_hold
+        if epoch == held and late:
+            d = (self._top[oi] - seq) & 0xFFFF
+            if 0 < d <= WINDOW and not self._bits[oi] & (1 << (d - 1)):
+                return _LATE  # a late part of the newest batch, seen for the first time
+        if self._alt_epoch[oi] >= 0 and not late:
+            # behind what is held, but ahead of what was held before a jump that nothing has
+            # continued: the origin's own line goes on, and the jump was not its own
+            a = _ahead(self._alt_epoch[oi], self._alt_top[oi], epoch, seq)
+            if a == _NEXT or a == _JUMP:
+                return _REVERT
+            if a == _EPOCH and epoch != held:
+                return _REVERT_EPOCH  # (of the jump's own epoch, it is just behind the jump)
+        return _REFUSE
+
+    def age(self, now):
+        """Called now and then (every sweep): an origin silent for ``silence`` ms stays so
+        across the ticks wrap-around (its time is held at the edge of the silence)."""
+        edge = ticks.add(now, -self.silence)
+        for oi in range(len(self._heard)):
+            if self.epoch[oi] >= 0 and ticks.diff(now, self._heard[oi]) >= self.silence:
+                self._heard[oi] = edge
 
     def stale(self, now, oi, epoch, seq):
         """True when accept would refuse (epoch, seq) from origin oi; changes nothing."""
-        held = self.epoch[oi]
-        if held < 0 or auth.serial_newer(epoch, held):
-            return False
-        if epoch != held:
-            return True
-        top = self._top[oi]
-        if auth.serial_newer(seq, top):
-            return False
-        d = (top - seq) & 0xFFFF
-        if d == 0 or d > WINDOW or ticks.diff(now, self._top_at[oi]) >= self.dup_hold:
-            return True
-        return bool(self._bits[oi] & (1 << (d - 1)))
+        return self._judge(now, oi, epoch, seq) == _REFUSE
 
     def accept(self, now, oi, epoch, seq):
-        """Take (epoch, seq) from origin oi when it is new: TAKEN, or RESTARTED (``was`` then
-        holds the old epoch; the caller forgets what the origin published before); REFUSED
+        """Take (epoch, seq) from origin oi when it is new: TAKEN, RESTARTED (``was`` then holds
+        the old epoch; the caller forgets what the origin published before) or REVERTED (a jump
+        was given up for the origin's own line; ``was``: the epoch of the jump); REFUSED
         changes nothing."""
+        j = self._judge(now, oi, epoch, seq)
+        if j == _REFUSE:
+            return REFUSED
+        self._heard[oi] = now
+        if j == _LATE:
+            self._bits[oi] |= 1 << (((self._top[oi] - seq) & 0xFFFF) - 1)
+            return TAKEN
         held = self.epoch[oi]
-        if held < 0 or auth.serial_newer(epoch, held):
-            self.epoch[oi] = epoch
-            self._top[oi] = seq
-            self._bits[oi] = 0
-            self._top_at[oi] = now
-            if held < 0:
-                return TAKEN
-            self.was = held
-            self._run.pop(oi, None)
-            return RESTARTED
-        if epoch != held:
-            return REFUSED  # an older epoch: a replay from before the origin restarted
         top = self._top[oi]
-        if auth.serial_newer(seq, top):
+        if j == _NEXT or j == _JUMP:
             shift = (seq - top) & 0xFFFF
             if shift > WINDOW:
                 bits = 0
             else:
                 bits = ((self._bits[oi] << shift) | (1 << (shift - 1))) & ((1 << WINDOW) - 1)
+            if j == _NEXT:
+                self._alt_epoch[oi] = -1  # the line continues: the jump before was its own
+            elif self._alt_epoch[oi] < 0:
+                self._alt_epoch[oi] = held
+                self._alt_top[oi] = top
             self._bits[oi] = bits
             self._top[oi] = seq
             self._top_at[oi] = now
             return TAKEN
-        d = (top - seq) & 0xFFFF
-        if d == 0 or d > WINDOW or ticks.diff(now, self._top_at[oi]) >= self.dup_hold:
-            return REFUSED
-        bit = 1 << (d - 1)
-        if self._bits[oi] & bit:
-            return REFUSED
-        self._bits[oi] |= bit  # a late part of the newest batch, seen for the first time
-        return TAKEN
+        if j == _EPOCH or (j == _FIRST and held >= 0):
+            # a new epoch, or the first taken after a silence: tentative, like a jump
+            if self._alt_epoch[oi] < 0:
+                self._alt_epoch[oi] = held
+                self._alt_top[oi] = top
+        else:
+            self._alt_epoch[oi] = -1  # the first heard, or the origin's own line again
+        self.epoch[oi] = epoch
+        self._top[oi] = seq
+        self._bits[oi] = 0
+        self._top_at[oi] = now
+        self._run.pop(oi, None)
+        self.was = held
+        if j == _FIRST:
+            return RESTARTED if held >= 0 and auth.serial_newer(epoch, held) else TAKEN
+        if j == _REVERT:
+            return REVERTED
+        return RESTARTED  # _EPOCH, _REVERT_EPOCH
 
     # A full snapshot (parts 0..last, consecutive) replaces what is held for the origin:
     # bindings of the origin that no part mentions are removed after the last part. A run with

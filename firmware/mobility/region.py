@@ -26,7 +26,7 @@ from mobility import auth, ipv4, publication, ticks, tunnel
 from mobility.backbone import Backbone, parse_addr
 from mobility.compat import const
 from mobility.errors import DecodeError, FrameTooLarge
-from mobility.published import REFUSED, RESTARTED, Origins, Published
+from mobility.published import REFUSED, RESTARTED, REVERTED, Origins, Published
 from mobility.publisher import IDLE, Publisher
 
 DEFAULT_HOLD_OFF_MS = const(2000)  # changes are batched this long before they are published
@@ -77,13 +77,16 @@ class Region:
         if key is None:
             raise ValueError("region member without the region key (SPI 0x200)")
         self.publisher = Publisher(self.own, epoch, key, self.backbone, out, hold_off, republish)
-        self.origins = Origins(len(self.backbone.members), dup_hold)
+        # what is held of an origin silent for a snapshot period (and a hold-off) no longer judges
+        # its publications: a lock-out that nothing else undid ends then (Origins)
+        self.origins = Origins(len(self.backbone.members), dup_hold, republish + hold_off)
         self.table = Published(max_published)
         self._sweep_at = 0
         # counters (read by tests, benchmarks and the simulator's metrics)
         self.forwarded = 0  # publications accepted from a neighbour (each re-sent once)
         self.duplicates = 0
         self.rejected = 0
+        self.refused_tunnels = 0  # tunnels not admitted (Region.admits)
 
     def _log(self, name, fields):
         self.out.log(name, fields)
@@ -151,22 +154,29 @@ class Region:
             if dead:
                 self._log("published_expired", {"count": dead})
             self.publisher.expire(now)
+            self.origins.age(now)
             self._sweep_at = ticks.add(now, SWEEP_MS)
 
     # ---- receiving publications ----------------------------------------------------------
 
-    def on_publication(self, now, src, payload):
+    def on_publication(self, now, src, payload, iface, src_mac):
         """A publication (UDP 4344 ``payload``) arrived from the neighbour whose address is
-        ``src``. Accepted once per origin (epoch, seq), applied, and re-sent byte for byte to
-        every other neighbour. Returns True when it was accepted."""
+        ``src``, over ``iface`` from link address ``src_mac``. Accepted once per origin (epoch,
+        seq), applied, and re-sent byte for byte to every other neighbour. Returns True when it
+        was accepted. The IP source must be a member neighbour and the frame must have come
+        over that neighbour's own link: the neighbour it names becomes the next hop toward the
+        origin, and an IP source is not signed."""
         self.start(now)
         if not self.publishing:
             self._log("region_ignored", {"reason": "policy_mip4", "src": ipv4.ntoa(src)})
             return False
         nb = self.backbone.member_neighbour(src, 0)
-        if nb < 0:
+        if nb < 0 or not self.backbone.via(nb, iface, src_mac):
             self.rejected += 1
-            self._log("region_ignored", {"reason": "not_neighbour", "src": ipv4.ntoa(src)})
+            self._log(
+                "region_ignored",
+                {"reason": "not_neighbour" if nb < 0 else "wrong_link", "src": ipv4.ntoa(src)},
+            )
             return False
         if self._taken(now, payload, 0):
             # a copy of one already taken (most copies of a flood are): dropped before it is
@@ -200,6 +210,13 @@ class Region:
                 "origin_restart",
                 {"origin": ipv4.ntoa(pub.origin), "epoch": pub.epoch, "was": self.origins.was},
             )
+        elif taken == REVERTED:
+            # the origin's own line went on under a jump nothing continued: the jump was not
+            # the origin's (a forgery by a region-key holder); its next snapshot repairs the rest
+            self._log(
+                "origin_revert",
+                {"origin": ipv4.ntoa(pub.origin), "epoch": pub.epoch, "was": self.origins.was},
+            )
         if first or taken == RESTARTED:
             # a member new to us, or back with an empty memory, missed what we published
             self.publisher.resync(now)
@@ -209,12 +226,15 @@ class Region:
         self.backbone.flood(payload, nb)
         return True
 
-    def stale_copy(self, now, frame):
-        """True when ``frame``, an IPv4 packet for this member not decoded yet, is a copy of a
-        publication already taken, from a region neighbour. The owner drops it then (counted
-        as a duplicate) without computing its checksums or decoding it: that changes nothing a
-        full decode would change, since a copy of one taken is dropped either way, damaged or
-        not. Anything else (False) goes the normal way: decoded, checked, on_publication."""
+    def stale_copy(self, now, frame, iface, src_mac):
+        """True when ``frame``, an IPv4 packet for this member not decoded yet that came over
+        ``iface`` from ``src_mac``, is a copy of a publication already taken, from a region
+        neighbour (counted as a duplicate), or a publication under a neighbour's address that
+        did not come over that neighbour's link (counted as rejected, not logged: an outsider's
+        flood of those costs a few microseconds each, no decoding). The owner drops it then
+        without computing its checksums or decoding it: that changes nothing a full decode
+        would change, since either is dropped there too, damaged or not. Anything else (False)
+        goes the normal way: decoded, checked, on_publication."""
         if (
             not self.publishing
             or not publication.is_publication(frame)
@@ -222,8 +242,12 @@ class Region:
             or frame[ipv4.DST_AT] != self.own[0]  # (the two bits the key leaves out)
         ):
             return False
-        if self.backbone.member_neighbour(frame, ipv4.SRC_AT) < 0:
+        nb = self.backbone.member_neighbour(frame, ipv4.SRC_AT)
+        if nb < 0:
             return False
+        if not self.backbone.via(nb, iface, src_mac):
+            self.rejected += 1
+            return True
         if not self._taken(now, frame, publication.PAYLOAD_AT):
             return False
         self.duplicates += 1
@@ -330,15 +354,38 @@ class Region:
         self.backbone.send(nb, outer)
         return True
 
-    def on_tunnel(self, now, frame, header):
-        """An IP-in-IP packet arrived on the backbone (``header`` = its decoded outer header).
-        Not for this member: forwarded toward the outer destination (outer TTL decremented; a
-        packet that runs out of TTL was looping or lost its way, and is logged). For this member:
-        returns the inner datagram (bytes) for the owner to deliver, else None."""
+    def admits(self, header, iface, src_mac):
+        """The peer a tunnel (``header``: its decoded outer header) came from over ``iface``
+        from link address ``src_mac``, when it may be taken, else -1 (logged). Tunnels come
+        only over the link of a configured backbone peer: a member neighbour (which admitted
+        it by this same rule, or is its entry), or a host (a home agent, a correspondent)
+        with a tunnel of its own (outer source = that host). Anything else, e.g. a frame from
+        a cell or a spoofed source on the access point, is not decapsulated or forwarded."""
+        bb = self.backbone
+        nb = bb.link_peer(iface, src_mac)
+        if nb >= 0 and (bb.is_member[nb] or bb.addr[nb] == header.src):
+            return nb
+        self.refused_tunnels += 1
+        self._log("drop", {"reason": "tunnel_source", "src": ipv4.ntoa(header.src)})
+        return -1
+
+    def on_tunnel(self, now, frame, header, iface, src_mac):
+        """An IP-in-IP packet arrived on the backbone (``header`` = its decoded outer header)
+        over ``iface`` from ``src_mac``; taken only as ``admits`` says. Not for this member:
+        forwarded toward the outer destination (outer TTL decremented; a packet that runs out
+        of TTL was looping or lost its way, and is logged), never back over the link it came
+        by (the two ends disagree on the way: it would bounce until its TTL ran out). For this
+        member: returns the inner datagram (bytes) for the owner to deliver, else None."""
+        came = self.admits(header, iface, src_mac)
+        if came < 0:
+            return None
         if header.dst != self.own:
             nb = self.backbone.next_hop(header.dst)
             if nb < 0:
                 self._log("drop", {"reason": "no_route", "to": ipv4.ntoa(header.dst)})
+                return None
+            if nb == came:
+                self._log("drop", {"reason": "loop", "to": ipv4.ntoa(header.dst)})
                 return None
             buf = bytearray(frame[: header.length])
             if not ipv4.dec_ttl(buf):

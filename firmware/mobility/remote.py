@@ -23,6 +23,8 @@ DEFAULT_CAPACITY = const(64)
 RETRY_MS = const(1000)  # first retry of an unanswered request, doubled per try
 MAX_TRIES = const(4)
 FAILED_BACKOFF_MS = const(30000)  # after MAX_TRIES: try again this much later
+REFUSAL_GAP_MS = const(100)  # RemoteCache: one 133 per counter per gap
+PROXY_COUNTER = const(-1)  # RemoteCache: the replay counter of every proxy (the region key's)
 
 # RemoteClient binding states
 PENDING = const(0)
@@ -64,8 +66,9 @@ class RemoteCache:
                 addr = ipv4.aton(h) if isinstance(h, str) else bytes(h)
                 ipv4.check_addr(addr, "home address")
                 self._spi_of[ipv4.addr_key(addr, 0)] = (addr, auth.spi_home(homes[h]))
-        self.bindings = {}  # addr_key(home) -> [home, care-of agent, expiry ms]
+        self.bindings = {}  # addr_key(home) -> [home, care-of agent, expiry ms, proxy]
         self._next = None  # lower bound of the expiries (None: nothing held)
+        self._refused_at = {}  # counter key -> when its last 133 was sent
         self.accepted = 0
         self.refused = 0
 
@@ -87,31 +90,44 @@ class RemoteCache:
                 "drop", {"reason": "auth", "what": "remote binding", "home": ipv4.ntoa(req.home)}
             )
             return False
-        # a proxy binding's counter is the router's own; a node's is keyed by its home address
-        hk = ipv4.addr_key(req.src if req.spi == auth.SPI_REGION else req.home, 0)
-        if req.spi == auth.SPI_REGION:
-            hk = -1 - hk  # keep proxies' counters apart from the nodes' own
+        # counters are keyed by who signed: a node's by its home address (its home key), every
+        # proxy's by the one key of the region (the region key is the only identity a proxy
+        # proves; its IP source is not signed). So the table holds one counter per configured
+        # home and one for the region, whatever sources requests claim; the region's routers
+        # share the counter (one that lags gets a 133 and continues above it).
+        proxy = req.spi == auth.SPI_REGION
+        hk = PROXY_COUNTER if proxy else ipv4.addr_key(req.home, 0)
         code = self.idents.accept(hk, req.ident)
         if code != replay.ACCEPTED:
             self.refused += 1
             self.out.log(
                 "drop", {"reason": "replay", "what": "remote binding", "home": ipv4.ntoa(req.home)}
             )
-            self._reply(
-                req, registration.IDENT_MISMATCH, 0, self.idents.reply_ident(hk), iface, mac
-            )
+            # a replayed request gets at most one signed answer per counter and REFUSAL_GAP_MS
+            # (the table of those times has the counters' keys: bounded the same way)
+            t = self._refused_at.get(hk)
+            if t is None or ticks.diff(now, t) >= REFUSAL_GAP_MS:
+                self._refused_at[hk] = now
+                self._reply(
+                    req, registration.IDENT_MISMATCH, 0, self.idents.reply_ident(hk), iface, mac
+                )
             return False
         k = ipv4.addr_key(req.home, 0)
         life = min(req.lifetime, self.max_lifetime_s)
+        e = self.bindings.get(k)
+        if proxy and e is not None and not e[3] and ticks.diff(e[2], now) > 0:
+            # the node's own binding (its home key) stands: a router's word neither replaces
+            # nor releases it
+            self._reply(req, registration.HA_UNSPECIFIED, 0, req.ident, iface, mac)
+            return False
         if life == 0:
             if self.bindings.pop(k, None) is not None:
                 self.out.log("remote_down", {"home": ipv4.ntoa(req.home), "reason": "released"})
             self._reply(req, registration.ACCEPTED, 0, req.ident, iface, mac)
             return True
-        if k not in self.bindings and len(self.bindings) >= self.capacity:
+        if e is None and len(self.bindings) >= self.capacity:
             self._reply(req, registration.HA_NO_RESOURCES, 0, req.ident, iface, mac)
             return False
-        e = self.bindings.get(k)
         if e is None or e[1] != req.coa:
             self.out.log(
                 "remote_up",
@@ -119,11 +135,11 @@ class RemoteCache:
                     "home": ipv4.ntoa(req.home),
                     "coa": ipv4.ntoa(req.coa),
                     "lifetime": life,
-                    "proxy": req.spi == auth.SPI_REGION,
+                    "proxy": proxy,
                 },
             )
         exp = ticks.add(now, life * 1000)
-        self.bindings[k] = [bytes(req.home), bytes(req.coa), exp]
+        self.bindings[k] = [bytes(req.home), bytes(req.coa), exp, proxy]
         if self._next is None or ticks.diff(exp, self._next) < 0:
             self._next = exp  # a lower bound of the expiries; on_timer finds the true one
         self.accepted += 1
@@ -179,10 +195,20 @@ class RemoteClient:
     """Sender side. ``src``: the address requests come from (the node's home address, or the
     router's address for proxy bindings); ``spi``: the key they are signed with (the node's
     home key, or SPI_REGION). ``route(addr) -> (iface, mac)`` or None: how to reach a peer now
-    (set by the owner; a mobile node sends through its current agent)."""
+    (set by the owner; a mobile node sends through its current agent).
 
-    def __init__(self, src, keys, spi, out, route=None, home_agent=ipv4.ANY_ADDR):
+    A router's proxies (``capacity`` > 0) are what others' datagrams made: at most ``capacity``
+    bindings (a new one takes the place of one not bound, else it is not made), and one that
+    is not answered after MAX_TRIES, or refused, is given up rather than tried again later.
+    ``follow(now, home)`` -> the care-of agent that ``home`` has now, or None: a binding is
+    refreshed with it (released when None) instead of the care-of it was made with."""
+
+    def __init__(
+        self, src, keys, spi, out, route=None, home_agent=ipv4.ANY_ADDR, capacity=0, follow=None
+    ):
         self.src = src
+        self.capacity = capacity
+        self.follow = follow
         self.keys = keys
         self.spi = spi
         self.out = out
@@ -204,12 +230,16 @@ class RemoteClient:
 
     def bind(self, now, peer, home, coa, lifetime_s):
         """Hold a remote binding home -> coa with ``peer``: sent now when new or when the
-        care-of agent changed; otherwise kept (and refreshed) as it is."""
+        care-of agent changed; otherwise kept (and refreshed) as it is. False: not made (a
+        proxy table full of bound entries)."""
         key = (ipv4.addr_key(peer, 0), ipv4.addr_key(home, 0))
         e = self.bindings.get(key)
         if e is not None and e[2] == coa and e[3] == lifetime_s and e[4] != FAILED:
-            return
+            return True
         if e is None:
+            if self.capacity and len(self.bindings) >= self.capacity and not self._evict():
+                self.out.log("drop", {"reason": "proxy_full", "home": ipv4.ntoa(home)})
+                return False
             e = [bytes(peer), bytes(home), None, 0, PENDING, 0, now, 0, now, False]
             self.bindings[key] = e
             self._wake_known = False
@@ -218,6 +248,31 @@ class RemoteClient:
         e[4] = PENDING
         e[7] = 0
         self._send(now, e)
+        return True
+
+    def _evict(self):
+        """Make room in a full proxy table: the first binding not bound goes. False: all are
+        bound (the table then keeps them, and the new one is not made)."""
+        for k in self.bindings:
+            if self.bindings[k][4] != BOUND:
+                del self.bindings[k]
+                self._wake_known = False
+                return True
+        return False
+
+    def follow_all(self, now):
+        """Bring every binding in line with ``follow``: a care-of that changed is sent at once,
+        a binding whose node has none any more is released (the owner calls this when what
+        ``follow`` answers may have changed, e.g. a publication was taken)."""
+        if self.follow is None:
+            return
+        for k in list(self.bindings):
+            e = self.bindings[k]
+            coa = self.follow(now, e[1])
+            if coa is None:
+                self.release(now, e[0], e[1])
+            elif coa != e[2]:
+                self.bind(now, e[0], e[1], coa, e[3])
 
     def release(self, now, peer, home):
         """End the binding with ``peer`` (a lifetime-0 request, sent once)."""
@@ -270,6 +325,10 @@ class RemoteClient:
         if rep.ident != e[5]:
             return False  # not the outstanding request: a replayed or stale reply
         e[9] = False
+        if rep.code != registration.ACCEPTED and self.capacity:
+            del self.bindings[(ipv4.addr_key(e[0], 0), ipv4.addr_key(e[1], 0))]
+            self.out.log("remote_failed", {"peer": ipv4.ntoa(e[0]), "code": rep.code})
+            return True
         if rep.code != registration.ACCEPTED:
             e[4] = FAILED
             e[6] = ticks.add(now, FAILED_BACKOFF_MS)
@@ -306,10 +365,24 @@ class RemoteClient:
 
     def on_timer(self, now):
         self._wake_known = False
-        for k in self.bindings:
+        for k in list(self.bindings) if self.capacity or self.follow else self.bindings:
             e = self.bindings[k]
             if ticks.diff(now, e[6]) < 0:
                 continue
+            if e[4] == PENDING and e[7] >= MAX_TRIES and self.capacity:
+                # a proxy nobody answers is given up (made again only by new traffic)
+                del self.bindings[k]
+                self.out.log("remote_failed", {"peer": ipv4.ntoa(e[0]), "reason": "no_reply"})
+                continue
+            if e[4] == BOUND and self.follow is not None:
+                coa = self.follow(now, e[1])
+                if coa is None:  # the node has no binding any more: neither has the peer
+                    self.release(now, e[0], e[1])
+                    continue
+                if coa != e[2]:
+                    e[2] = coa
+                    e[4] = PENDING
+                    e[7] = 0
             if e[4] == PENDING and e[7] >= MAX_TRIES:
                 # the local binding stands without it; try again much later
                 e[4] = FAILED

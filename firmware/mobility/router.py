@@ -13,10 +13,12 @@ Sans-I/O: fed frames and timers with the current time; writes actions into ``out
 from mobility import auth, ipv4, publication, region, registration, ticks
 from mobility.compat import const
 from mobility.errors import DecodeError
-from mobility.node import Node
+from mobility.node import Node, cfg_int
 from mobility.remote import RemoteClient
 
 PROXY_LIFETIME_S = const(60)
+PROXY_CAPACITY = const(16)  # proxy bindings held at most (RemoteClient: unbound ones make room)
+PROXY_GAP_MS = const(1000)  # at most one new proxy binding per gap (each costs a signed request)
 IDLE_WAKE_MS = const(3600000)  # nothing due: wake once an hour anyway
 
 
@@ -24,7 +26,7 @@ class Router(Node):
     """A region member without a cell. ``config`` (docs/REGION.md): the common node keys
     (node_id, address, keys with the region key) plus "region" (the region dict), "epoch"
     (boot counter, from flash), "proxy" (True: set up proxy bindings with correspondents),
-    "proxy_lifetime_s"."""
+    "proxy_lifetime_s", "proxy_capacity"."""
 
     def __init__(self, config, rand, now):
         Node.__init__(self, config, rand, now)
@@ -34,7 +36,16 @@ class Router(Node):
         # proxy bindings are route optimisation: never in the "mip4" baseline
         self.proxy = bool(config.get("proxy", False)) and self.region.publishing
         self.proxy_lifetime_s = config.get("proxy_lifetime_s", PROXY_LIFETIME_S)
-        self.proxies = RemoteClient(self.address, self.keys, auth.SPI_REGION, self.out, self.route)
+        self.proxies = RemoteClient(
+            self.address,
+            self.keys,
+            auth.SPI_REGION,
+            self.out,
+            self.route,
+            capacity=cfg_int(config, "proxy_capacity", PROXY_CAPACITY, 1, 255),
+            follow=self._follow,
+        )
+        self._proxy_at = None  # when the last new proxy binding was made (rate limit)
         self.handled = 0  # datagrams this router forwarded or tunnelled (tests count hops)
         self.region.start(now)
         self._schedule(now)
@@ -54,6 +65,8 @@ class Router(Node):
 
     def on_timer(self, now):
         self.region.on_timer(now)
+        if self.proxy:
+            self.proxies.follow_all(now)  # a binding may have expired (the region's sweep)
         self.proxies.on_timer(now)
         self._schedule(now)
 
@@ -68,7 +81,7 @@ class Router(Node):
         self._schedule(now)
 
     def _on_frame(self, now, iface, src_mac, rssi, frame):
-        if self.region.stale_copy(now, frame):
+        if self.region.stale_copy(now, frame, iface, src_mac):
             return  # most copies of the region's flood: nothing to decode
         try:
             h = ipv4.decode(frame)
@@ -82,20 +95,21 @@ class Router(Node):
                 self.out.log("drop", {"reason": "decode", "error": str(e)})
                 return
             if dport == ipv4.PUB_PORT:
-                self.region.on_publication(now, h.src, payload)
+                if self.region.on_publication(now, h.src, payload, iface, src_mac) and self.proxy:
+                    self.proxies.follow_all(now)  # a proxy's node may have moved
             elif dport == ipv4.REG_PORT:
                 self._on_registration(now, h)
             return
         if h.proto == ipv4.PROTO_IPIP:
-            inner = self.region.on_tunnel(now, frame, h)
+            inner = self.region.on_tunnel(now, frame, h, iface, src_mac)
             if inner is not None:
                 self.out.log("drop", {"reason": "not_an_agent", "what": "tunnel"})
             else:
                 self.handled += 1
             return
-        self.forward(now, frame, h)
+        self.forward(now, frame, h, iface, src_mac)
 
-    def forward(self, now, frame, h):
+    def forward(self, now, frame, h, iface=None, src_mac=None):
         """A datagram to route: to the node's agent by a published binding (tunnel), else on
         the backbone toward a member."""
         if publication.is_publication(frame):
@@ -104,8 +118,8 @@ class Router(Node):
         if oi >= 0:
             if self.region.tunnel(now, frame, oi):
                 self.handled += 1
-                if self.proxy and h.src != self.address:
-                    self._proxy(now, h.src, h.dst, self.region.backbone.members[oi])
+                if self.proxy and src_mac is not None:
+                    self._proxy(now, iface, src_mac, h.src, h.dst, self.region.backbone.members[oi])
             return
         nb = self.region.backbone.next_hop(h.dst, 0)
         if nb < 0:
@@ -125,8 +139,24 @@ class Router(Node):
             return None
         return self.region.backbone.link(nb)
 
-    def _proxy(self, now, correspondent, home, coa):
+    def _proxy(self, now, iface, src_mac, correspondent, home, coa):
+        """Offer ``correspondent`` a proxy binding for ``home`` at ``coa``. Only to a backbone
+        host of this router (config ``hosts``) whose datagram came over that host's own link
+        (a spoofed source elsewhere makes nothing), and at most one new binding per
+        PROXY_GAP_MS (an existing one is only refreshed or moved)."""
+        bb = self.region.backbone
+        nb = bb.peer(correspondent, 0)
+        if nb < 0 or bb.is_member[nb] or not bb.via(nb, iface, src_mac):
+            return
+        if self.proxies.state(correspondent, home) is None:
+            if self._proxy_at is not None and ticks.diff(now, self._proxy_at) < PROXY_GAP_MS:
+                return
+            self._proxy_at = now
         self.proxies.bind(now, correspondent, home, coa, self.proxy_lifetime_s)
+
+    def _follow(self, now, home):
+        """The agent that holds ``home``'s published binding now (a proxy follows it), or None."""
+        return self.region.published_addr(now, home)
 
     def _on_registration(self, now, h):
         try:

@@ -23,10 +23,14 @@ def encapsulate(src, dst, inner, ttl=TUNNEL_TTL):
 
 def decapsulate(header):
     """The inner packet (bytes) of a decoded IP-in-IP packet; the caller decodes it with
-    ipv4.decode, which checks it fully. Raises only DecodeError."""
+    ipv4.decode, which checks it fully. Raises only DecodeError. A tunnel inside a tunnel is
+    refused: no entry of this protocol nests them, and each level of a nested one would be
+    one more backbone send for a single frame."""
     if header.proto != ipv4.PROTO_IPIP:
         raise DecodeError("not IP-in-IP: protocol %d" % header.proto)
     inner = header.payload
     if len(inner) < ipv4.HEADER_LEN or inner[0] != 0x45:
         raise DecodeError("IP-in-IP: the inner packet is not an IPv4 packet")
+    if inner[ipv4.PROTO_AT] == ipv4.PROTO_IPIP:
+        raise DecodeError("IP-in-IP: nested tunnel")
     return inner

@@ -153,7 +153,8 @@ class DuplicatesBeforeVerification(unittest.TestCase):
         reg = mid.region
         frame = [f for s_, d, f in bb.frames if s_ == members[0] and d == members[1]][-1]
         dup0 = reg.duplicates
-        self.assertTrue(reg.stale_copy(bb.now, frame))
+        via = (actions.IF_BACKBONE, link_mac(members[0]))
+        self.assertTrue(reg.stale_copy(bb.now, frame, *via))
         damaged = bytearray(frame)
         damaged[26] ^= 0xFF  # the UDP checksum
         mid.on_frame(bb.now, actions.IF_BACKBONE, link_mac(members[0]), 0, damaged)
@@ -163,8 +164,8 @@ class DuplicatesBeforeVerification(unittest.TestCase):
             # port 4344, not a publication, another origin: the full path decides
             other = bytearray(frame)
             other[off] ^= 0x01
-            self.assertFalse(reg.stale_copy(bb.now, other), off)
-        self.assertFalse(reg.stale_copy(bb.now, frame[:30]))
+            self.assertFalse(reg.stale_copy(bb.now, other, *via), off)
+        self.assertFalse(reg.stale_copy(bb.now, frame[:30], *via))
         self.assertEqual(reg.duplicates, dup0 + 2)
         # the next publication of that origin is new: not a copy, and taken by the full path
         bb.roles[members[0]].region.local_up(bb.now + 5000, home(1), LIFE_MS)
@@ -173,10 +174,10 @@ class DuplicatesBeforeVerification(unittest.TestCase):
         bb.collect()
         new = [f for s_, d, f in bb.frames[sent:] if s_ == members[0] and d == members[1]]
         self.assertTrue(new)
-        self.assertFalse(reg.stale_copy(bb.now + 5000, new[0]))
+        self.assertFalse(reg.stale_copy(bb.now + 5000, new[0], *via))
         mid.on_frame(bb.now + 5000, actions.IF_BACKBONE, link_mac(members[0]), 0, new[0])
         self.assertIn(home(1), learned(bb, members[1], bb.now + 5000))
-        self.assertTrue(reg.stale_copy(bb.now + 5000, new[0]))
+        self.assertTrue(reg.stale_copy(bb.now + 5000, new[0], *via))
 
 
 class TwoRegions(unittest.TestCase):

@@ -262,7 +262,9 @@ class Tunnelling(unittest.TestCase):
         h = ipv4.decode(last)
         self.assertEqual(h.proto, ipv4.PROTO_IPIP)
         self.assertEqual(h.ttl, 62)  # two backbone hops after the entry
-        inner = bb.roles[members[3]].region.on_tunnel(bb.now, last, h)
+        inner = bb.roles[members[3]].region.on_tunnel(
+            bb.now, last, h, actions.IF_BACKBONE, link_mac(members[2])
+        )
         self.assertEqual(ipv4.decode(inner).payload[8:], b"hello")
         self.assertEqual(ipv4.decode(inner).ttl, 63)  # the entry decremented it once
 
@@ -280,33 +282,49 @@ class Tunnelling(unittest.TestCase):
         self.assertFalse(r.tunnel(bb.now, pub, r.published(bb.now, home(1))))
         # nor accepted out of a tunnel
         outer = tunnel.encapsulate(ipv4.aton(members[1]), ipv4.aton(members[0]), pub)
-        self.assertIsNone(r.on_tunnel(bb.now, outer, ipv4.decode(outer)))
+        self.assertIsNone(
+            r.on_tunnel(
+                bb.now, outer, ipv4.decode(outer), actions.IF_BACKBONE, link_mac(members[1])
+            )
+        )
         bb.collect()
         self.assertEqual(bb.event_count("drop"), 2)
 
-    def test_a_routing_loop_is_caught_by_ttl_and_logged(self):
+    def poisoned(self, hops):
+        """A ring of 3 whose routes toward a member outside it, 10.0.0.77, are poisoned as
+        ``hops`` {member index: neighbour index}; returns the backbone."""
         members, edges = ring(3)
         bb = build(members, edges)
-        r0 = bb.roles[members[0]].region
-        r1 = bb.roles[members[1]].region
-        r2 = bb.roles[members[2]].region
         bb.roles[members[2]].region.local_up(0, home(1), LIFE_MS)
         bb.run(3000)
-        # poison the learned routes toward a member outside the ring: 0 -> 1 -> 0 -> ...
-        far = "10.0.0.77"
-        for r, via in ((r0, members[1]), (r1, members[0])):
-            b = r.backbone
-            b.members.append(ipv4.aton(far))
-            b._member[ipv4.addr_key(ipv4.aton(far), 0)] = len(b.members) - 1
-            b.hop.append(b.peer(ipv4.aton(via), 0))
-        self.assertIsNotNone(r2)
+        far = ipv4.aton("10.0.0.77")
+        for i in hops:
+            b = bb.roles[members[i]].region.backbone
+            b.members.append(far)
+            b._member[ipv4.addr_key(far, 0)] = len(b.members) - 1
+            b.hop.append(b.peer(ipv4.aton(members[hops[i]]), 0))
         inner = ipv4.udp(ipv4.aton("10.5.0.1"), home(1), ipv4.APP_PORT, ipv4.APP_PORT, b"x")
-        outer = tunnel.encapsulate(ipv4.aton("10.5.0.1"), ipv4.aton(far), inner)
-        bb.roles[members[0]].on_frame(bb.now, actions.IF_BACKBONE, link_mac("10.5.0.1"), 0, outer)
+        # a tunnel from member 2 (a neighbour of 0) toward the far member enters at 0
+        outer = tunnel.encapsulate(ipv4.aton(members[2]), far, inner)
+        bb.frames = []
+        bb.events = []
+        bb.roles[members[0]].on_frame(bb.now, actions.IF_BACKBONE, link_mac(members[2]), 0, outer)
         bb.settle()
+        return bb
+
+    def drops(self, bb, reason):
+        return [f for n, e, f in bb.events if e == "drop" and f.get("reason") == reason]
+
+    def test_a_routing_loop_is_caught_by_ttl_and_logged(self):
+        bb = self.poisoned({0: 1, 1: 2, 2: 0})  # 0 -> 1 -> 2 -> 0 -> ...
         self.assertLess(len(bb.frames), 200)
-        ttl_drops = [f for n, e, f in bb.events if e == "drop" and f.get("reason") == "ttl"]
-        self.assertEqual(len(ttl_drops), 1)
+        self.assertEqual(len(self.drops(bb, "ttl")), 1)
+
+    def test_a_tunnel_is_never_sent_back_over_the_link_it_came_by(self):
+        # two members that point at each other (0 -> 1 -> 0) would bounce it 64 times
+        bb = self.poisoned({0: 1, 1: 0})
+        self.assertEqual(len(bb.frames), 1)
+        self.assertEqual(len(self.drops(bb, "loop")), 1)
 
 
 def self_pub(members):
