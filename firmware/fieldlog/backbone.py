@@ -131,11 +131,20 @@ class Backbone:
                 continue
             except MemoryError:
                 # no block that big just now: this datagram is lost (the laptop sends it
-                # again), the board goes on
+                # again), the board goes on. It is still queued (the buffer comes before the
+                # read), so it is read into a few bytes (UDP drops the rest), and the other
+                # tasks run before the next try: retried at once, it froze an agent for good.
                 self.oom += 1
                 import gc
 
                 gc.collect()
+                try:
+                    sock.recvfrom(8)
+                except (OSError, MemoryError):
+                    pass
+                import asyncio
+
+                await asyncio.sleep_ms(10)
                 continue
             if not msg:
                 continue

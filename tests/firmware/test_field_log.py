@@ -376,3 +376,66 @@ class SinkTest(unittest.TestCase):
             self.assertEqual(stored(), text.encode() + b"\n")  # from flash
         finally:
             rmtree(DIR)
+
+
+class ServeShortOfHeapTest(unittest.TestCase):
+    """A datagram the heap has no buffer for: counted, dropped, and the board goes on. The
+    buffer comes before the read, so the datagram was still queued and the loop retried it at
+    once, for ever: an agent froze during an over-the-air deploy (the OTA bench)."""
+
+    def test_the_datagram_is_dropped_and_the_other_tasks_run(self):
+        import sys
+
+        if sys.implementation.name != "micropython":
+            self.skipTest("the serve loop runs on MicroPython's asyncio")
+        import asyncio
+
+        from fieldlog import backbone
+
+        class Sock:
+            queued = 3  # datagrams waiting, each too big for the heap just now
+            reads = []
+
+            def recvfrom(self, n):
+                if self.queued == 0:
+                    raise OSError(11)  # EAGAIN: nothing more
+                if n > 8:
+                    raise MemoryError("memory allocation failed, allocating %d bytes" % n)
+                self.queued -= 1
+                self.reads.append(n)
+                return b"\x00" * n, ("10.0.0.9", 4345)
+
+        class Wifi:  # link_wifi without the radio (it imports network): wait a moment
+            @staticmethod
+            async def _wait_readable(sock):
+                await asyncio.sleep_ms(1)
+
+        saved = sys.modules.get("link_wifi")
+        sys.modules["link_wifi"] = Wifi
+
+        def restore():
+            if saved is None:
+                sys.modules.pop("link_wifi", None)
+            else:
+                sys.modules["link_wifi"] = saved
+
+        self.addCleanup(restore)
+        log = logsink.LogSink(node_id=9, clock=lambda: 5, out=Out(), boot=1)
+        sock = Sock()
+        net = backbone.Backbone(log, 9, KEY9, sock, None, None)
+        ticks = []
+
+        async def other():
+            for _ in range(20):
+                ticks.append(1)
+                await asyncio.sleep_ms(1)
+
+        async def both():
+            server = asyncio.create_task(net.serve())
+            await other()
+            server.cancel()
+
+        asyncio.run(both())
+        self.assertEqual(len(ticks), 20)  # the board's other tasks ran
+        self.assertEqual(net.oom, 3)
+        self.assertEqual((sock.queued, sock.reads), (0, [8, 8, 8]))  # each one drained
