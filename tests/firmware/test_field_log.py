@@ -425,8 +425,8 @@ class ServeShortOfHeapTest(unittest.TestCase):
         net = backbone.Backbone(log, 9, KEY9, sock, None, None)
         ticks = []
 
-        async def other():
-            for _ in range(20):
+        async def other():  # runs until the three are dropped (or gives up after 2 s)
+            while sock.queued and len(ticks) < 2000:
                 ticks.append(1)
                 await asyncio.sleep_ms(1)
 
@@ -436,6 +436,6 @@ class ServeShortOfHeapTest(unittest.TestCase):
             server.cancel()
 
         asyncio.run(both())
-        self.assertEqual(len(ticks), 20)  # the board's other tasks ran
+        self.assertTrue(3 <= len(ticks) < 2000, len(ticks))  # the board's other tasks ran
         self.assertEqual(net.oom, 3)
         self.assertEqual((sock.queued, sock.reads), (0, [8, 8, 8]))  # each one drained

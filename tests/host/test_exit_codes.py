@@ -81,10 +81,22 @@ def test_lab_down_without_a_lab_is_done(tmp_path, env):
         assert r.stdout == "lab down: no lab running in %s\n" % (tmp_path / "lab"), r.stdout
 
 
+def _as_from_a_terminal():
+    """Ctrl-C's default in the child, as a command typed at a terminal has it: a shell that
+    runs these tests in the background (CI under `cmd &`) starts its jobs with SIGINT ignored,
+    Python keeps it ignored, and the Ctrl-C these tests send would never arrive."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt(tmp_path, env, args, ready, sig=signal.SIGINT, feed=None):
     """Start roam, wait until ready() holds, write `feed` to the board, send `sig`."""
     proc = subprocess.Popen(
-        [ROAM, *args], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [ROAM, *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=_as_from_a_terminal,
     )
     try:
         end = time.monotonic() + 20
@@ -183,6 +195,7 @@ def test_sim_run_interrupted_is_one_line(tmp_path, env):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
+        preexec_fn=_as_from_a_terminal,
     )
     try:
         end = time.monotonic() + 60
