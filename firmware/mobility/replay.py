@@ -17,6 +17,7 @@ RESTARTED = const(2)  # first heard, or the sender restarted: replace what is he
 
 ACCEPTED = const(0)
 IDENT_MISMATCH = const(133)
+IDENT_HELD = const(64)  # home addresses whose counters a receiver keeps (IdentCheck)
 ADV_HELD = const(32)  # agents whose advertisement replay state is kept (AdvWindow)
 ADV_HOLD_MS = const(3600000)  # ... for at most this long after their last accepted frame
 
@@ -27,23 +28,53 @@ class IdentCheck:
     """Receiver side of the registration Identification (nonce 32 || counter 32).
 
     A request is accepted when its nonce is this receiver's boot nonce and its counter is
-    above the last accepted counter from that home address (counters start at 1). Otherwise the
-    receiver answers code 133 with Identification ``reply_ident(home_key)``.
+    newer than the last accepted counter from that home address by RFC 1982 serial arithmetic
+    on 32 bits (counters start at 1; nothing held counts as 0). Otherwise the receiver answers
+    code 133 with Identification ``reply_ident(home_key)``. Serial order bounds the trust in a
+    jump: no counter, however large, puts the genuine sender's next one out of reach (it is
+    either newer, or the 133 hands the sender the counter to continue above, which is newer).
+
+    At most ``size`` home addresses are held; a new one past that evicts the one accepted
+    longest ago among those ``keep(home_key)`` does not protect (the bound ones: a replayed
+    request of an evicted address could otherwise bind it again).
     """
 
-    def __init__(self, nonce):
+    def __init__(self, nonce, size=IDENT_HELD):
         self.nonce = nonce & _MASK32
+        self.size = size
         self._last = {}
+        self._t = {}  # home_key -> order of its last acceptance (eviction)
+        self._n = 0
 
-    def accept(self, home_key, ident):
-        """ACCEPTED (0, and the counter is recorded) or IDENT_MISMATCH (133)."""
+    def fresh(self, home_key, ident):
+        """True when ``ident`` would be accepted (no state changes: a check before the HMAC)."""
         if (ident >> 32) != self.nonce:
+            return False
+        return serial_newer(ident & _MASK32, self._last.get(home_key, 0), 32)
+
+    def accept(self, home_key, ident, keep=None):
+        """ACCEPTED (0, and the counter is recorded) or IDENT_MISMATCH (133)."""
+        if not self.fresh(home_key, ident):
             return IDENT_MISMATCH
-        counter = ident & _MASK32
-        if counter <= self._last.get(home_key, 0):
-            return IDENT_MISMATCH
-        self._last[home_key] = counter
+        if home_key not in self._last and len(self._last) >= self.size:
+            self._evict(keep)
+        self._last[home_key] = ident & _MASK32
+        self._n += 1
+        self._t[home_key] = self._n
         return ACCEPTED
+
+    def _evict(self, keep):
+        worst = None
+        for k in self._t:
+            if keep is not None and keep(k):
+                continue
+            if worst is None or self._t[k] < self._t[worst]:
+                worst = k
+        if worst is None:  # (all protected: size below the capacity) the oldest goes anyway
+            for k in self._t:
+                if worst is None or self._t[k] < self._t[worst]:
+                    worst = k
+        self.forget(worst)
 
     def reply_ident(self, home_key):
         """The Identification of a 133 reply: this nonce || the last accepted counter."""
@@ -51,6 +82,10 @@ class IdentCheck:
 
     def forget(self, home_key):
         self._last.pop(home_key, None)
+        self._t.pop(home_key, None)
+
+    def __len__(self):
+        return len(self._last)
 
 
 class IdentCounter:
@@ -65,10 +100,11 @@ class IdentCounter:
         return ((nonce & _MASK32) << 32) | self.counter
 
     def adopt(self, reply_ident):
-        """After a 133 reply: continue above the receiver's last accepted counter; returns the
-        receiver's nonce to use for the retry."""
+        """After a 133 reply: continue above the receiver's last accepted counter (when it is
+        newer than ours by serial order: a counter near 2**32 is continued past the wrap);
+        returns the receiver's nonce to use for the retry."""
         last = reply_ident & _MASK32
-        if last > self.counter:
+        if serial_newer(last, self.counter, 32):
             self.counter = last
         return (reply_ident >> 32) & _MASK32
 
@@ -169,6 +205,17 @@ class AdvWindow:
             self._set(key, seq, nonce, now)  # a later boot of the agent
             return RESTARTED
         return REPLAY  # an old sequence of this boot, or an earlier (or the same) epoch
+
+    def resync(self, key, seq, nonce, now=None):
+        """Take (seq, nonce) whatever is held: for an answer proven fresh by the challenge it
+        echoes (a recording cannot echo it), so a window that a sequence or nonce it can no
+        longer compare with put out of step heals at the next answer. RESTARTED when the nonce
+        differs from the one held (or none is), NEWER otherwise."""
+        held = self._nonce.get(key)
+        if held is None and len(self._seq) >= self.size:
+            self._evict(now)
+        self._set(key, seq, nonce, now)
+        return NEWER if held == nonce else RESTARTED
 
     def _set(self, key, seq, nonce, now):
         self._seq[key] = seq
