@@ -23,7 +23,6 @@ B_IFACE = const(2)
 B_EXPIRY = const(3)
 
 IDENTS_SPARE = const(32)  # counters held beyond the capacity (unbound addresses)
-KEYS_SPARE = const(8)  # derived binding keys held beyond the capacity
 REFUSAL_GAP_MS = const(1000)  # at most one 133 per home address per second ...
 REFUSAL_BURST = const(8)  # ... and this many in all per window
 REFUSAL_WINDOW_MS = const(1000)
@@ -41,11 +40,9 @@ class Visitors:
         self.agent = agent
         self.capacity = capacity
         self.reg_lifetime_s = reg_lifetime_s
-        # counters of the home addresses heard (bound ones never evicted), the binding keys
-        # derived for them, and the rate of refusals (133) that a replayed request triggers
+        # counters of the home addresses heard (bound ones never evicted) and the rate of
+        # refusals (133) that a replayed request triggers
         self.idents = replay.IdentCheck(agent.nonce, capacity + IDENTS_SPARE)
-        self._keys = {}  # home address -> (K_X, padded blocks)
-        self._keys_held = capacity + KEYS_SPARE
         self.refusals = RateLimit(REFUSAL_GAP_MS, REFUSAL_BURST, REFUSAL_WINDOW_MS)
         self.bindings = {}  # addr_key(home) -> [home, mac, iface, expiry]
         # a lower bound of the bindings' expiries, kept without a scan: a refresh or a removal
@@ -77,8 +74,8 @@ class Visitors:
         if not fresh and not self.refusals.would(now, home):
             a.reject("registration", "rate", home, src_mac)  # a replayed burst: no work
             return
-        key = self._key(home)
-        if key is None or not req.verify_pads(key[1]):
+        key = self._key(home)  # K_X's padded blocks: once per request, kept for none
+        if key is None or not req.verify_pads(key):
             a.reject("registration", "auth", home, src_mac)
             return
         if not fresh or self.idents.accept(home, req.ident, self._bound) != replay.ACCEPTED:
@@ -158,19 +155,11 @@ class Visitors:
         return b is not None and b[B_HOME] == home
 
     def _key(self, home):
-        """(K_X, its padded blocks) for home address ``home``: derived from the binding secret
-        (auth.node_key), kept for at most KEYS_HELD addresses; None without the secret."""
-        k = self._keys.get(home)
-        if k is None:
-            secret = self.agent.keys.get(auth.SPI_NODE_SECRET)
-            if secret is None:
-                return None
-            kx = auth.node_key(secret, home)
-            k = (kx, auth.pads(kx))
-            if len(self._keys) >= self._keys_held:
-                self._keys.clear()
-            self._keys[home] = k
-        return k
+        """The padded blocks of K_X for home address ``home`` (K_X = HMAC(binding secret, "B" ||
+        home)[:16], auth.node_key: one HMAC under the secret's prepared blocks); nothing is
+        kept per node. None without the secret."""
+        kx = self.agent.keys.tag(auth.SPI_NODE_SECRET, b"B", home)
+        return None if kx is None else auth.pads(kx)
 
     def _reply(self, iface, req, code, lifetime, ident, key):
         # Straight back to the MAC (signed in the request) and interface of the request: the
@@ -190,7 +179,7 @@ class Visitors:
             req_ident=req.ident,
         )
         rep.dport = req.sport  # RFC 5944 3.7.4: back to the request's source port
-        a.out.send(iface, req.node_mac, registration.encode_reply(rep, key[0]))
+        a.out.send(iface, req.node_mac, registration.encode_reply(rep, key))
 
     def on_link(self, iface, mac):
         """The key of the binding whose node is at ``mac`` on ``iface``, or -1."""

@@ -201,7 +201,7 @@ class Node:
         then the rate limit (``now`` given: this node's ``answers``), then the tag."""
         if sol.src == self.address:
             return False
-        c = sol.challenge
+        c = sol.challenge & 0x3FFFFFFF  # (a small int on a board: no allocation)
         if c and c in self._seen:
             self.reject("solicitation", "replay", sol.src, src_mac)
             return False

@@ -243,7 +243,10 @@ def _finish(msg, buf, fixed, key, dport=ipv4.REG_PORT):
         buf[fixed] = msg.ext_type
         buf[fixed + 1] = 20
         struct.pack_into(">I", buf, fixed + 2, _u(msg.spi, 32, "SPI"))
-        buf[fixed + 6 :] = auth.tag(key, memoryview(buf)[0 : fixed + 6])
+        if isinstance(key, tuple):  # padded blocks (auth.pads): a key derived per message
+            buf[fixed + 6 :] = auth.mac(key, memoryview(buf)[0 : fixed + 6])[0 : auth.TAG_LEN]
+        else:
+            buf[fixed + 6 :] = auth.tag(key, memoryview(buf)[0 : fixed + 6])
     ipv4.check_addr(msg.src, "source address")
     ipv4.check_addr(msg.dst, "destination address")
     return ipv4.udp(msg.src, msg.dst, ipv4.REG_PORT, dport, buf, REG_TTL)
@@ -272,7 +275,8 @@ def encode_request(req, key):
 
 
 def encode_reply(rep, key):
-    """The IPv4/UDP packet of ``rep`` signed with ``key``; key None: no authentication."""
+    """The IPv4/UDP packet of ``rep`` signed with ``key`` (raw bytes, or padded blocks from
+    auth.pads); key None: no authentication."""
     n = _REP_LEN + _link_len(rep, True)
     buf = bytearray(n + (0 if key is None else _AUTH_EXT_LEN))
     buf[0] = TYPE_REPLY
