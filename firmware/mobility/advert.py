@@ -17,7 +17,7 @@ ICMP_ADVERT = const(9)
 ICMP_SOLICIT = const(10)
 EXT_PAD = const(0)  # one-byte padding extension (RFC 5944)
 EXT_MOBILITY = const(16)  # RFC 5944 mobility agent advertisement extension
-EXT_PREFIX_LENGTHS = const(19)  # RFC 5944 2.1.2 prefix-lengths extension (known, not used)
+_EXT_PREFIX_LENGTHS = const(19)  # RFC 5944 2.1.2 prefix-lengths extension (known, not used)
 EXT_INFO = const(150)  # roam agent info
 EXT_AUTH = const(151)  # roam authentication
 EXT_SOLICIT = const(152)  # roam requested service level
@@ -358,9 +358,9 @@ def decode_icmp(header):
                 raise DecodeError("ICMP solicitation: service-level extension length %d" % length)
             msg.level = p[off + 2]
             msg.attempt = p[off + 3]
-        elif t < 128 and not (kind == ICMP_ADVERT and t == EXT_PREFIX_LENGTHS):
+        elif t < 128 and not (kind == ICMP_ADVERT and t == _EXT_PREFIX_LENGTHS):
             # RFC 5944 2.1: an unknown extension 0..127 discards the message; 128..255 skipped
-            raise DecodeError("ICMP: unknown extension %d" % t)
+            raise DecodeError("ICMP: extension %d" % t)
         off = end
     if msg.tag is not None:
         msg._icmp = p

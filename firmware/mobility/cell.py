@@ -14,7 +14,7 @@
 from mobility import advert, auth, ipv4, registration, replay, ticks
 from mobility.compat import const
 from mobility.node import fmt_mac
-from mobility.ratelimit import RateLimit
+from mobility.replay import RateLimit
 
 # a local binding: [home address (4 bytes), MAC, interface, expiry (ticks)]
 B_HOME = const(0)
@@ -22,12 +22,12 @@ B_MAC = const(1)
 B_IFACE = const(2)
 B_EXPIRY = const(3)
 
-IDENTS_SPARE = const(32)  # counters held beyond the capacity (unbound addresses)
-REFUSAL_GAP_MS = const(1000)  # at most one 133 per home address per second ...
-REFUSAL_BURST = const(8)  # ... and this many in all per window
-REFUSAL_WINDOW_MS = const(1000)
-ANSWER_BURST = const(16)  # answers to solicitations per window, in all
-ANSWER_WINDOW_MS = const(1000)
+_IDENTS_SPARE = const(32)  # counters held beyond the capacity (unbound addresses)
+_REFUSAL_GAP_MS = const(1000)  # at most one 133 per home address per second ...
+_REFUSAL_BURST = const(8)  # ... and this many in all per window
+_REFUSAL_WINDOW_MS = const(1000)
+_ANSWER_BURST = const(16)  # answers to solicitations per window, in all
+_ANSWER_WINDOW_MS = const(1000)
 SEQ_WRAP_TO = const(256)  # RFC 5944 2.1.1: after 0xffff the sequence continues at 256
 _BCAST_MAC = b"\xff" * 6
 
@@ -42,8 +42,8 @@ class Visitors:
         self.reg_lifetime_s = reg_lifetime_s
         # counters of the home addresses heard (bound ones never evicted) and the rate of
         # refusals (133) that a replayed request triggers
-        self.idents = replay.IdentCheck(agent.nonce, capacity + IDENTS_SPARE)
-        self.refusals = RateLimit(REFUSAL_GAP_MS, REFUSAL_BURST, REFUSAL_WINDOW_MS)
+        self.idents = replay.IdentCheck(agent.nonce, capacity + _IDENTS_SPARE)
+        self.refusals = RateLimit(_REFUSAL_GAP_MS, _REFUSAL_BURST, _REFUSAL_WINDOW_MS)
         self.bindings = {}  # addr_key(home) -> [home, mac, iface, expiry]
         # a lower bound of the bindings' expiries, kept without a scan: a refresh or a removal
         # leaves it early, and expire() then finds the true one
@@ -71,7 +71,7 @@ class Visitors:
             return
         home = bytes(req.home)
         fresh = self.idents.fresh(home, req.ident)
-        if not fresh and not self.refusals.would(now, home):
+        if not fresh and not self.refusals.allow(now, home, False):
             a.reject("registration", "rate", home, src_mac)  # a replayed burst: no work
             return
         key = self._key(home)  # K_X's padded blocks: once per request, kept for none
@@ -239,7 +239,7 @@ class Beacon:
         self.seq = 0  # of the next advertisement
         self.last_seq = -1  # of the last one (answers carry it: they advance nothing); -1: none yet
         self.next_at = ticks.add(now, agent.rand(16) % (interval_ms // 4 + 1))
-        agent.answers = RateLimit(answer_gap_ms, ANSWER_BURST, ANSWER_WINDOW_MS)
+        agent.answers = RateLimit(answer_gap_ms, _ANSWER_BURST, _ANSWER_WINDOW_MS)
 
     def on_timer(self, now):
         """Advertise when the next advertisement is due."""

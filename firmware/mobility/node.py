@@ -9,15 +9,15 @@ from mobility import advert, auth, ipv4, replay, ticks
 from mobility.actions import IF_RADIO, Actions
 from mobility.compat import const
 from mobility.errors import DecodeError, FrameTooLarge
-from mobility.ratelimit import RateLimit
+from mobility.replay import RateLimit
 
 DEFAULT_HOST_LIFETIME_S = const(30)  # how long a host reply keeps us in a solicitor's table
 # answers to solicitations (host replies here, an agent's in cell.py): at most one per
 # solicitor per gap, at most BURST in all per window, and none to a challenge seen lately
-ANSWER_BURST = const(8)
-ANSWER_WINDOW_MS = const(1000)
-HOST_REPLY_GAP_MS = const(500)
-CHALLENGES_HELD = const(16)
+_ANSWER_BURST = const(8)
+_ANSWER_WINDOW_MS = const(1000)
+_HOST_REPLY_GAP_MS = const(500)
+_CHALLENGES_HELD = const(16)
 NEVER = None  # a deadline that is not set
 
 
@@ -117,11 +117,11 @@ class Node:
         # driver sets it from the radio, a harness after building the role (role.mac = ...).
         # Registrations name it inside their signed data (docs/PROTOCOL.md "Registration").
         mac = config.get("mac")
-        self.mac = None if mac is None else parse_mac(mac, "config 'mac'")
+        self.mac = None if mac is None else parse_mac(mac)
         # solicitations answered: rate limit, and the challenges answered lately (a replayed
         # solicitation repeats its challenge: dropped before its tag is checked)
-        self.answers = RateLimit(HOST_REPLY_GAP_MS, ANSWER_BURST, ANSWER_WINDOW_MS)
-        self._seen = [0] * CHALLENGES_HELD
+        self.answers = RateLimit(_HOST_REPLY_GAP_MS, _ANSWER_BURST, _ANSWER_WINDOW_MS)
+        self._seen = [0] * _CHALLENGES_HELD
         self._seen_at = 0
         self.rand = rand
         self.out = Actions(cfg_int(config, "actions", 16, 1, 1024))
@@ -205,7 +205,7 @@ class Node:
         if c and c in self._seen:
             self.reject("solicitation", "replay", sol.src, src_mac)
             return False
-        if now is not None and not self.answers.would(now, ipv4.addr_key(sol.src, 0)):
+        if now is not None and not self.answers.allow(now, ipv4.addr_key(sol.src, 0), False):
             return False  # rate limit: the solicitor asks again later
         if not sol.verify(self.keys):
             self.reject("solicitation", "auth", sol.src, src_mac)
@@ -214,7 +214,7 @@ class Node:
             self.answers.allow(now, ipv4.addr_key(sol.src, 0))
         if c:
             self._seen[self._seen_at] = c
-            self._seen_at = (self._seen_at + 1) % CHALLENGES_HELD
+            self._seen_at = (self._seen_at + 1) % _CHALLENGES_HELD
         return True
 
     def reject(self, msg, reason, src, mac):

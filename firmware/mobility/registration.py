@@ -24,8 +24,8 @@ EXT_MF_AUTH = const(33)  # mobile-foreign authentication (local binding)
 # uses, inside the signed data: node MAC (6) || agent MAC (6) [|| request identification (8),
 # in a reply]
 EXT_LINK = const(153)
-LINK_REQ_LEN = const(12)
-LINK_REP_LEN = const(20)
+_LINK_REQ = const(12)
+_LINK_REP = const(20)
 
 # request flags
 FLAG_S = const(0x80)  # simultaneous bindings (make-before-break)
@@ -213,27 +213,21 @@ class RegReply(_Registration):
 
 
 def _link(msg, buf, off, reply):
-    """Write the link extension at ``off``; the offset after it."""
+    """Write the link extension at ``off`` (none without ``node_mac``); the offset after it.
+    With ``buf`` None: only that offset."""
     if msg.node_mac is None:
         return off
-    buf[off] = EXT_LINK
-    buf[off + 1] = LINK_REP_LEN if reply else LINK_REQ_LEN
-    if len(msg.node_mac) != 6 or msg.agent_mac is None or len(msg.agent_mac) != 6:
-        raise ValueError("node_mac and agent_mac must be 6 bytes each")
-    buf[off + 2 : off + 8] = msg.node_mac
-    buf[off + 8 : off + 14] = msg.agent_mac
-    if reply:
-        buf[off + 14 : off + 22] = _u(msg.req_ident, 64, "request identification").to_bytes(
-            8, "big"
-        )
-        return off + 22
-    return off + 14
-
-
-def _link_len(msg, reply):
-    if msg.node_mac is None:
-        return 0
-    return 2 + (LINK_REP_LEN if reply else LINK_REQ_LEN)
+    n = _LINK_REP if reply else _LINK_REQ
+    if buf is not None:
+        buf[off] = EXT_LINK
+        buf[off + 1] = n
+        if len(msg.node_mac) != 6 or msg.agent_mac is None or len(msg.agent_mac) != 6:
+            raise ValueError("MACs must be 6 bytes")
+        buf[off + 2 : off + 8] = msg.node_mac
+        buf[off + 8 : off + 14] = msg.agent_mac
+        if reply:
+            buf[off + 14 : off + 22] = _u(msg.req_ident, 64, "identification").to_bytes(8, "big")
+    return off + 2 + n
 
 
 def _finish(msg, buf, fixed, key, dport=ipv4.REG_PORT):
@@ -262,7 +256,7 @@ def _common(buf, msg):
 def encode_request(req, key):
     """The IPv4/UDP packet of ``req`` signed with ``key`` (raw bytes of the key of req.spi);
     key None leaves out the authentication extension (only for tests of what is rejected)."""
-    n = _REQ_LEN + _link_len(req, False)
+    n = _link(req, None, _REQ_LEN, False)
     buf = bytearray(n + (0 if key is None else _AUTH_EXT_LEN))
     buf[0] = TYPE_REQUEST
     buf[1] = _u(req.flags, 8, "flags")
@@ -277,7 +271,7 @@ def encode_request(req, key):
 def encode_reply(rep, key):
     """The IPv4/UDP packet of ``rep`` signed with ``key`` (raw bytes, or padded blocks from
     auth.pads); key None: no authentication."""
-    n = _REP_LEN + _link_len(rep, True)
+    n = _link(rep, None, _REP_LEN, True)
     buf = bytearray(n + (0 if key is None else _AUTH_EXT_LEN))
     buf[0] = TYPE_REPLY
     buf[1] = _u(rep.code, 8, "code")
@@ -345,15 +339,15 @@ def decode_registration(header):
             msg._payload = p
         elif t == EXT_LINK:
             if msg.node_mac is not None:
-                raise DecodeError("registration: two link extensions")
-            want = LINK_REQ_LEN if kind == TYPE_REQUEST else LINK_REP_LEN
+                raise DecodeError("registration: extension %d twice" % t)
+            want = _LINK_REQ if kind == TYPE_REQUEST else _LINK_REP
             if end - off - 2 != want:
-                raise DecodeError("registration: link extension length %d" % (end - off - 2))
+                raise DecodeError("registration: extension %d length" % t)
             msg.node_mac = p[off + 2 : off + 8]
             msg.agent_mac = p[off + 8 : off + 14]
             if kind == TYPE_REPLY:
                 msg.req_ident = int.from_bytes(p[off + 14 : off + 22], "big")
         elif t < 128:
-            raise DecodeError("registration: unknown extension %d" % t)
+            raise DecodeError("registration: extension %d" % t)
         off = end
     return msg

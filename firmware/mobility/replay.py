@@ -17,7 +17,8 @@ RESTARTED = const(2)  # first heard, or the sender restarted: replace what is he
 
 ACCEPTED = const(0)
 IDENT_MISMATCH = const(133)
-IDENT_HELD = const(64)  # home addresses whose counters a receiver keeps (IdentCheck)
+_IDENT_HELD = const(64)  # home addresses whose counters a receiver keeps (IdentCheck)
+_RATE_HELD = const(32)  # keys a RateLimit remembers
 ADV_HELD = const(32)  # agents whose advertisement replay state is kept (AdvWindow)
 ADV_HOLD_MS = const(3600000)  # ... for at most this long after their last accepted frame
 
@@ -34,17 +35,15 @@ class IdentCheck:
     jump: no counter, however large, puts the genuine sender's next one out of reach (it is
     either newer, or the 133 hands the sender the counter to continue above, which is newer).
 
-    At most ``size`` home addresses are held; a new one past that evicts the one accepted
-    longest ago among those ``keep(home_key)`` does not protect (the bound ones: a replayed
-    request of an evicted address could otherwise bind it again).
+    At most ``size`` home addresses are held; a new one past that evicts one that
+    ``keep(home_key)`` does not protect (the bound ones: a replayed request of an evicted
+    address could otherwise bind it again; only authentic requests get this far).
     """
 
-    def __init__(self, nonce, size=IDENT_HELD):
+    def __init__(self, nonce, size=_IDENT_HELD):
         self.nonce = nonce & _MASK32
         self.size = size
         self._last = {}
-        self._t = {}  # home_key -> order of its last acceptance (eviction)
-        self._n = 0
 
     def fresh(self, home_key, ident):
         """True when ``ident`` would be accepted (no state changes: a check before the HMAC)."""
@@ -56,25 +55,17 @@ class IdentCheck:
         """ACCEPTED (0, and the counter is recorded) or IDENT_MISMATCH (133)."""
         if not self.fresh(home_key, ident):
             return IDENT_MISMATCH
-        if home_key not in self._last and len(self._last) >= self.size:
-            self._evict(keep)
-        self._last[home_key] = ident & _MASK32
-        self._n += 1
-        self._t[home_key] = self._n
+        last = self._last
+        if home_key not in last and len(last) >= self.size:
+            # full: an address ``keep`` does not protect makes room (the first found)
+            gone = None
+            for k in last:
+                if keep is None or not keep(k):
+                    gone = k
+                    break
+            last.pop(k if gone is None else gone)
+        last[home_key] = ident & _MASK32
         return ACCEPTED
-
-    def _evict(self, keep):
-        worst = None
-        for k in self._t:
-            if keep is not None and keep(k):
-                continue
-            if worst is None or self._t[k] < self._t[worst]:
-                worst = k
-        if worst is None:  # (all protected: size below the capacity) the oldest goes anyway
-            for k in self._t:
-                if worst is None or self._t[k] < self._t[worst]:
-                    worst = k
-        self.forget(worst)
 
     def reply_ident(self, home_key):
         """The Identification of a 133 reply: this nonce || the last accepted counter."""
@@ -82,7 +73,6 @@ class IdentCheck:
 
     def forget(self, home_key):
         self._last.pop(home_key, None)
-        self._t.pop(home_key, None)
 
     def __len__(self):
         return len(self._last)
@@ -245,3 +235,51 @@ class AdvWindow:
 
     def __len__(self):
         return len(self._seq)
+
+
+class RateLimit:
+    """A bound on the answers an outsider can trigger (docs/CORE.md "Security rules").
+
+    ``RateLimit.allow(now, key)``: at most one answer per ``key`` per ``gap_ms`` and at most
+    ``burst`` answers per ``window_ms`` in all. The per-key times are held for at most ``size``
+    keys: when the table is full, entries older than the gap make room; when none is that old the
+    new key gets no answer (a flood of new keys costs the genuine ones at most one gap). Nothing is
+    allocated once the table is full; ticks wrap safely (an entry whose age no longer compares is
+    dropped).
+    """
+
+    def __init__(self, gap_ms, burst, window_ms, size=_RATE_HELD):
+        self.gap_ms = gap_ms
+        self.burst = burst
+        self.window_ms = window_ms
+        self.size = size
+        self._last = {}  # key -> when it was last answered (ticks)
+        self._win_at = None  # start of the current window (ticks)
+        self._n = 0  # answers in it
+
+    def allow(self, now, key=None, take=True):
+        """True when an answer for ``key`` may go now (counted, unless ``take`` is False: a
+        check before the costly work)."""
+        t = self._last
+        if key is not None:
+            last = t.get(key)
+            if last is not None and 0 <= diff(now, last) < self.gap_ms:
+                return False
+        w = self._win_at
+        if w is None or not 0 <= diff(now, w) < self.window_ms:
+            if take:
+                self._win_at = now
+                self._n = 0
+        elif self._n >= self.burst:
+            return False
+        if key is not None and key not in t and len(t) >= self.size:
+            for k in list(t):  # full: entries older than the gap make room
+                if not 0 <= diff(now, t[k]) < self.gap_ms:
+                    del t[k]
+            if len(t) >= self.size:
+                return False
+        if take:
+            if key is not None:
+                t[key] = now
+            self._n += 1
+        return True
