@@ -45,6 +45,7 @@ class Visitors:
         self.idents = replay.IdentCheck(agent.nonce, capacity + _IDENTS_SPARE)
         self.refusals = RateLimit(_REFUSAL_GAP_MS, _REFUSAL_BURST, _REFUSAL_WINDOW_MS)
         self.bindings = {}  # addr_key(home) -> [home, mac, iface, expiry]
+        self.clashes = 0  # bindings held under their 4 bytes (another has their 30-bit key)
         # a lower bound of the bindings' expiries, kept without a scan: a refresh or a removal
         # leaves it early, and expire() then finds the true one
         self.next_expiry = None
@@ -102,10 +103,10 @@ class Visitors:
         b = self.bindings.get(hk)
         if b is not None and b[B_HOME] != home:
             # Another address with the same 30-bit table key is bound (they differ only in the
-            # top two bits of the first octet): the table holds one of them at a time.
-            a.reject("registration", "key_clash", home, src_mac)
-            self._reply(iface, req, registration.FA_UNSPECIFIED, 0, req.ident, key)
-            return
+            # top two bits of the first octet): this one is held under its 4 bytes instead,
+            # which the hot path never finds (the agent's slow path does: Agent._other_frame).
+            hk = home
+            b = self.bindings.get(hk)
         if req.lifetime == 0:
             if b is not None:
                 self.remove(now, hk, "dereg", moved_to)
@@ -132,6 +133,8 @@ class Visitors:
         if b is None:
             b = [home, mac, iface, expiry]
             self.bindings[hk] = b
+            if not isinstance(hk, int):
+                self.clashes += 1
             self._expiry_set(expiry)
             fields["load"] = len(self.bindings)
             fields["s"] = bool(req.flags & registration.FLAG_S)
@@ -151,8 +154,15 @@ class Visitors:
 
     def _bound(self, home):
         """True when ``home`` has a local binding (its counter is never evicted)."""
+        return self.get(home) is not None
+
+    def get(self, home):
+        """The local binding of ``home`` (4 bytes), or None: under its 30-bit key, or under
+        its 4 bytes when another address holds that key."""
         b = self.bindings.get(ipv4.addr_key(home, 0))
-        return b is not None and b[B_HOME] == home
+        if b is not None and b[B_HOME] == home:
+            return b
+        return self.bindings.get(bytes(home)) if self.clashes else None
 
     def _key(self, home):
         """The padded blocks of K_X for home address ``home`` (K_X = HMAC(binding secret, "B" ||
@@ -192,6 +202,8 @@ class Visitors:
     def remove(self, now, hk, reason, moved_to=None):
         """End the binding keyed ``hk`` (logged as ``binding_down`` with ``reason``)."""
         b = self.bindings.pop(hk)
+        if not isinstance(hk, int):
+            self.clashes -= 1
         fields = {"home": ipv4.ntoa(b[B_HOME]), "reason": reason, "load": len(self.bindings)}
         if moved_to is not None:
             fields["to"] = ipv4.ntoa(moved_to)

@@ -378,6 +378,32 @@ class AnswersAndTablesTest(unittest.TestCase):
         m.run(31000)
         self.assertGreaterEqual(m.count("M11", b"dn"), 297)
 
+    def test_two_addresses_with_one_30_bit_key_both_bind(self):
+        # 10.0.0.5 and 74.0.0.5 differ only in the top two bits of the first octet, which the
+        # agent's table key leaves out: both are bound, both get their traffic
+        import medium
+
+        m = cell(VICTIM)
+        a = m.stations["A"].role
+        for name, address, n in (("N1", "10.0.0.5", 5), ("N2", "74.0.0.5", 6)):
+            c = config(n)
+            c["address"] = address
+            secret = getattr(medium, "NODE_SECRET", None)
+            if secret is not None:
+                c["keys"][SPI_NODE] = auth.node_key(secret, ipv4.aton(address))
+            m.add(name, MobileNode(c, make_rand(n), m.now))
+            m.hear("A", name, -50)
+        m.run(3000)
+        self.assertEqual(len(a.bindings), 3)
+        m.flow("A", "10.0.0.5", 100, 300, tag=b"n1")
+        m.flow("A", "74.0.0.5", 100, 300, tag=b"n2")
+        m.flow("M11", "74.0.0.5", 100, 300, tag=b"via")
+        m.run(31000)
+        self.assertGreaterEqual(m.count("N1", b"n1"), 297)
+        self.assertGreaterEqual(m.count("N2", b"n2"), 297)
+        self.assertGreaterEqual(m.count("N2", b"via"), 297)
+        self.assertEqual([e for e in m.logged("reject", "A") if e[3]["reason"] == "key_clash"], [])
+
 
 if __name__ == "__main__":
     unittest.main()
