@@ -170,7 +170,7 @@ class Agent(Node):
         if r is None:
             return
         hk = self.visitors.on_link(iface, mac)
-        if hk < 0:
+        if hk is None:
             return
         b = self.bindings[hk]
         if not r.newer_elsewhere(now, b[B_HOME], b[B_EXPIRY]):

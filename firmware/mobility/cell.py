@@ -192,12 +192,12 @@ class Visitors:
         a.out.send(iface, req.node_mac, registration.encode_reply(rep, key))
 
     def on_link(self, iface, mac):
-        """The key of the binding whose node is at ``mac`` on ``iface``, or -1."""
+        """The key of the binding whose node is at ``mac`` on ``iface``, or None."""
         for k in self.bindings:
             b = self.bindings[k]
             if b[B_MAC] == mac and b[B_IFACE] == iface:
                 return k
-        return -1
+        return None
 
     def remove(self, now, hk, reason, moved_to=None):
         """End the binding keyed ``hk`` (logged as ``binding_down`` with ``reason``)."""
