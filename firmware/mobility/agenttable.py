@@ -29,6 +29,16 @@ REBOOTED = const(6)  # an agent we hold, under a new boot nonce: it lost our bin
 REJECTED = ("auth", "replay")
 
 
+def _resync(window, key, seq, nonce, now):
+    """Set ``window`` (replay.AdvWindow) to (seq, nonce) for ``key`` whatever it held: for an
+    answer proven fresh by the challenge it echoes (a recording cannot echo it), so a window
+    that a sequence or nonce it can no longer compare with put out of step heals at the next
+    answer."""
+    if window.held(key) is None and len(window) >= window.size:
+        window._evict(now)
+    window._set(key, seq, nonce, now)
+
+
 class AgentInfo:
     """What the node knows about one agent it hears."""
 
@@ -88,7 +98,7 @@ class AgentTable:
             if fresh:
                 # an answer to our live challenge cannot be a recording: take its sequence
                 # and nonce whatever the window held (a window out of step heals here)
-                self.window.resync(k, adv.seq, adv.nonce, now)
+                _resync(self.window, k, adv.seq, adv.nonce, now)
             else:
                 return REPLAYED  # (unbound, the owner asks for a fresh answer all the same)
         if info is not None and info.addr != adv.src:

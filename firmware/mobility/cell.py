@@ -24,10 +24,8 @@ B_EXPIRY = const(3)
 
 _IDENTS_SPARE = const(32)  # counters held beyond the capacity (unbound addresses)
 _REFUSAL_GAP_MS = const(1000)  # at most one 133 per home address per second ...
-_REFUSAL_BURST = const(8)  # ... and this many in all per window
-_REFUSAL_WINDOW_MS = const(1000)
-_ANSWER_BURST = const(16)  # answers to solicitations per window, in all
-_ANSWER_WINDOW_MS = const(1000)
+_REFUSAL_BURST = const(8)  # ... and this many a second in all
+_ANSWER_BURST = const(16)  # answers to solicitations a second, in all
 SEQ_WRAP_TO = const(256)  # RFC 5944 2.1.1: after 0xffff the sequence continues at 256
 _BCAST_MAC = b"\xff" * 6
 
@@ -43,7 +41,7 @@ class Visitors:
         # counters of the home addresses heard (bound ones never evicted) and the rate of
         # refusals (133) that a replayed request triggers
         self.idents = replay.IdentCheck(agent.nonce, capacity + _IDENTS_SPARE)
-        self.refusals = RateLimit(_REFUSAL_GAP_MS, _REFUSAL_BURST, _REFUSAL_WINDOW_MS)
+        self.refusals = RateLimit(_REFUSAL_GAP_MS, _REFUSAL_BURST)
         self.bindings = {}  # addr_key(home) -> [home, mac, iface, expiry]
         self.clashes = 0  # bindings held under their 4 bytes (another has their 30-bit key)
         # a lower bound of the bindings' expiries, kept without a scan: a refresh or a removal
@@ -251,7 +249,7 @@ class Beacon:
         self.seq = 0  # of the next advertisement
         self.last_seq = -1  # of the last one (answers carry it: they advance nothing); -1: none yet
         self.next_at = ticks.add(now, agent.rand(16) % (interval_ms // 4 + 1))
-        agent.answers = RateLimit(answer_gap_ms, _ANSWER_BURST, _ANSWER_WINDOW_MS)
+        agent.answers = RateLimit(answer_gap_ms, _ANSWER_BURST)
 
     def on_timer(self, now):
         """Advertise when the next advertisement is due."""

@@ -15,7 +15,6 @@ DEFAULT_HOST_LIFETIME_S = const(30)  # how long a host reply keeps us in a solic
 # answers to solicitations (host replies here, an agent's in cell.py): at most one per
 # solicitor per gap, at most BURST in all per window, and none to a challenge seen lately
 _ANSWER_BURST = const(8)
-_ANSWER_WINDOW_MS = const(1000)
 _HOST_REPLY_GAP_MS = const(500)
 _CHALLENGES_HELD = const(16)
 NEVER = None  # a deadline that is not set
@@ -120,7 +119,7 @@ class Node:
         self.mac = None if mac is None else parse_mac(mac)
         # solicitations answered: rate limit, and the challenges answered lately (a replayed
         # solicitation repeats its challenge: dropped before its tag is checked)
-        self.answers = RateLimit(_HOST_REPLY_GAP_MS, _ANSWER_BURST, _ANSWER_WINDOW_MS)
+        self.answers = RateLimit(_HOST_REPLY_GAP_MS, _ANSWER_BURST)
         self._seen = [0] * _CHALLENGES_HELD
         self._seen_at = 0
         self.rand = rand

@@ -196,17 +196,6 @@ class AdvWindow:
             return RESTARTED
         return REPLAY  # an old sequence of this boot, or an earlier (or the same) epoch
 
-    def resync(self, key, seq, nonce, now=None):
-        """Take (seq, nonce) whatever is held: for an answer proven fresh by the challenge it
-        echoes (a recording cannot echo it), so a window that a sequence or nonce it can no
-        longer compare with put out of step heals at the next answer. RESTARTED when the nonce
-        differs from the one held (or none is), NEWER otherwise."""
-        held = self._nonce.get(key)
-        if held is None and len(self._seq) >= self.size:
-            self._evict(now)
-        self._set(key, seq, nonce, now)
-        return NEWER if held == nonce else RESTARTED
-
     def _set(self, key, seq, nonce, now):
         self._seq[key] = seq
         self._nonce[key] = nonce
@@ -240,46 +229,42 @@ class AdvWindow:
 class RateLimit:
     """A bound on the answers an outsider can trigger (docs/CORE.md "Security rules").
 
-    ``RateLimit.allow(now, key)``: at most one answer per ``key`` per ``gap_ms`` and at most
-    ``burst`` answers per ``window_ms`` in all. The per-key times are held for at most ``size``
-    keys: when the table is full, entries older than the gap make room; when none is that old the
-    new key gets no answer (a flood of new keys costs the genuine ones at most one gap). Nothing is
-    allocated once the table is full; ticks wrap safely (an entry whose age no longer compares is
-    dropped).
+    ``allow(now, key)``: at most one answer per ``key`` per ``gap_ms`` and at most ``burst``
+    answers a second in all. The per-key times are held for at most ``size`` keys: when the
+    table is full, entries older than the gap make room; when none is that old the new key gets
+    no answer (a flood of new keys costs the genuine ones at most one gap). Ticks wrap safely
+    (an entry whose age no longer compares is dropped).
     """
 
-    def __init__(self, gap_ms, burst, window_ms, size=_RATE_HELD):
+    def __init__(self, gap_ms, burst, size=_RATE_HELD):
         self.gap_ms = gap_ms
         self.burst = burst
-        self.window_ms = window_ms
         self.size = size
         self._last = {}  # key -> when it was last answered (ticks)
-        self._win_at = None  # start of the current window (ticks)
+        self._at = None  # start of the current second (ticks)
         self._n = 0  # answers in it
 
-    def allow(self, now, key=None, take=True):
+    def allow(self, now, key, take=True):
         """True when an answer for ``key`` may go now (counted, unless ``take`` is False: a
         check before the costly work)."""
         t = self._last
-        if key is not None:
-            last = t.get(key)
-            if last is not None and 0 <= diff(now, last) < self.gap_ms:
-                return False
-        w = self._win_at
-        if w is None or not 0 <= diff(now, w) < self.window_ms:
+        gap = self.gap_ms
+        last = t.get(key)
+        if last is not None and 0 <= diff(now, last) < gap:
+            return False
+        if self._at is None or not 0 <= diff(now, self._at) < 1000:
             if take:
-                self._win_at = now
+                self._at = now
                 self._n = 0
         elif self._n >= self.burst:
             return False
-        if key is not None and key not in t and len(t) >= self.size:
+        if last is None and len(t) >= self.size:
             for k in list(t):  # full: entries older than the gap make room
-                if not 0 <= diff(now, t[k]) < self.gap_ms:
+                if not 0 <= diff(now, t[k]) < gap:
                     del t[k]
             if len(t) >= self.size:
                 return False
         if take:
-            if key is not None:
-                t[key] = now
+            t[key] = now
             self._n += 1
         return True
