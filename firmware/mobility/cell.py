@@ -69,25 +69,29 @@ class Visitors:
             a.reject("registration", "mac", req.home, src_mac)
             return
         home = bytes(req.home)
-        fresh = self.idents.fresh(home, req.ident)
-        if not fresh and not self.refusals.allow(now, home, False):
+        hk = ipv4.addr_key(home, 0)
+        # counters by address: the 30-bit key when the top two bits are 0 (10.x.x.x: a small
+        # int, nothing allocated and kept), else the 4 bytes (two addresses of one 30-bit key
+        # never share a counter)
+        ik = hk if home[0] < 64 else home
+        fresh = self.idents.fresh(ik, req.ident)
+        if not fresh and not self.refusals.allow(now, ik, False):
             a.reject("registration", "rate", home, src_mac)  # a replayed burst: no work
             return
         key = self._key(home)  # K_X's padded blocks: once per request, kept for none
         if key is None or not req.verify_pads(key):
             a.reject("registration", "auth", home, src_mac)
             return
-        if not fresh or self.idents.accept(home, req.ident, self._bound) != replay.ACCEPTED:
+        if not fresh or self.idents.accept(ik, req.ident, self._bound) != replay.ACCEPTED:
             a.reject("registration", "ident", home, src_mac)
-            if self.refusals.allow(now, home):
+            if self.refusals.allow(now, ik):
                 self._reply(
-                    iface, req, registration.IDENT_MISMATCH, 0, self.idents.reply_ident(home), key
+                    iface, req, registration.IDENT_MISMATCH, 0, self.idents.reply_ident(ik), key
                 )
             return
         # From here the request is authentic, fresh and from X itself (only X and the
         # infrastructure hold K_X); its counter is recorded (so a replay of a refused request
         # cannot succeed later) but no route is installed unless accepted.
-        hk = ipv4.addr_key(home, 0)
         # (a deregistration may name the node's new agent as care-of: the node moved there)
         moved_to = None
         if req.lifetime == 0 and req.coa != a.address:
@@ -150,9 +154,10 @@ class Visitors:
             a._local_up(now, b, False)
         self._reply(iface, req, registration.ACCEPTED, granted, req.ident, key)
 
-    def _bound(self, home):
-        """True when ``home`` has a local binding (its counter is never evicted)."""
-        return self.get(home) is not None
+    def _bound(self, k):
+        """True when the counter key ``k`` (on_request) has a local binding: its counter is
+        never evicted."""
+        return (self.bindings.get(k) if isinstance(k, int) else self.get(k)) is not None
 
     def get(self, home):
         """The local binding of ``home`` (4 bytes), or None: under its 30-bit key, or under
