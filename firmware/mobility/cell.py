@@ -74,12 +74,16 @@ class Visitors:
         # int, nothing allocated and kept), else the 4 bytes (two addresses of one 30-bit key
         # never share a counter)
         ik = hk if home[0] < 64 else home
-        fresh = self.idents.fresh(ik, req.ident)
+        fresh = self.idents.check(ik, req.ident)
         if not fresh and not self.refusals.allow(now, ik, False):
             a.reject("registration", "rate", home, src_mac)  # a replayed burst: no work
             return
-        key = self._key(home)  # K_X's padded blocks: once per request, kept for none
-        if key is None or not req.verify_pads(key):
+        # K_X = HMAC(binding secret, "B" || home)[:16] (auth.node_key): one HMAC under the
+        # secret's prepared blocks, its padded blocks once per request, nothing kept per node
+        key = a.keys.tag(auth.SPI_NODE_SECRET, b"B", home)
+        if key is not None:
+            key = auth.pads(key)
+        if key is None or not req.verify(key):
             a.reject("registration", "auth", home, src_mac)
             return
         if not fresh or self.idents.accept(ik, req.ident, self._bound) != replay.ACCEPTED:
@@ -166,13 +170,6 @@ class Visitors:
         if b is not None and b[B_HOME] == home:
             return b
         return self.bindings.get(bytes(home)) if self.clashes else None
-
-    def _key(self, home):
-        """The padded blocks of K_X for home address ``home`` (K_X = HMAC(binding secret, "B" ||
-        home)[:16], auth.node_key: one HMAC under the secret's prepared blocks); nothing is
-        kept per node. None without the secret."""
-        kx = self.agent.keys.tag(auth.SPI_NODE_SECRET, b"B", home)
-        return None if kx is None else auth.pads(kx)
 
     def _reply(self, iface, req, code, lifetime, ident, key):
         # Straight back to the MAC (signed in the request) and interface of the request: the

@@ -78,20 +78,16 @@ class _Registration:
         self._payload = None  # the received UDP payload, for verify()
         self._tag_off = 0
 
-    def verify_pads(self, padded):
-        """True when the tag is valid under the padded key blocks ``padded`` (auth.pads: a
-        node's binding key the agent derived); never raises."""
-        if self._payload is None or self.tag is None:
-            return False
-        got = auth.mac(padded, memoryview(self._payload)[0 : self._tag_off])
-        return auth.equal(memoryview(got)[0 : auth.TAG_LEN], self.tag)
-
     def verify(self, keys, spi=None):
         """True when the message carries a valid tag. With ``spi`` the SPI must be that one;
         without, the usual one for the extension type: SPI_CELL under type 33, a home key or
-        SPI_REGION (proxy binding) under type 32. Never raises."""
+        SPI_REGION (proxy binding) under type 32. ``keys`` may instead be the padded blocks of
+        one key (auth.pads: a node's binding key the agent derived). Never raises."""
         if self._payload is None or self.tag is None:
             return False
+        if isinstance(keys, tuple):
+            got = auth.mac(keys, memoryview(self._payload)[0 : self._tag_off])
+            return auth.equal(memoryview(got)[0 : auth.TAG_LEN], self.tag)
         if spi is None:
             if self.ext_type == EXT_MF_AUTH:
                 ok = self.spi == auth.SPI_NODE
@@ -222,7 +218,7 @@ def _link(msg, buf, off, reply):
         buf[off] = EXT_LINK
         buf[off + 1] = n
         if len(msg.node_mac) != 6 or msg.agent_mac is None or len(msg.agent_mac) != 6:
-            raise ValueError("MACs must be 6 bytes")
+            raise ValueError("node_mac")
         buf[off + 2 : off + 8] = msg.node_mac
         buf[off + 8 : off + 14] = msg.agent_mac
         if reply:
@@ -339,10 +335,10 @@ def decode_registration(header):
             msg._payload = p
         elif t == EXT_LINK:
             if msg.node_mac is not None:
-                raise DecodeError("registration: extension %d twice" % t)
+                raise DecodeError("registration: extension %d" % t)
             want = _LINK_REQ if kind == TYPE_REQUEST else _LINK_REP
             if end - off - 2 != want:
-                raise DecodeError("registration: extension %d length" % t)
+                raise DecodeError("registration: extension %d" % t)
             msg.node_mac = p[off + 2 : off + 8]
             msg.agent_mac = p[off + 8 : off + 14]
             if kind == TYPE_REPLY:

@@ -45,7 +45,7 @@ class IdentCheck:
         self.size = size
         self._last = {}
 
-    def fresh(self, home_key, ident):
+    def check(self, home_key, ident):
         """True when ``ident`` would be accepted (no state changes: a check before the HMAC)."""
         if (ident >> 32) != self.nonce:
             return False
@@ -53,7 +53,7 @@ class IdentCheck:
 
     def accept(self, home_key, ident, keep=None):
         """ACCEPTED (0, and the counter is recorded) or IDENT_MISMATCH (133)."""
-        if not self.fresh(home_key, ident):
+        if not self.check(home_key, ident):
             return IDENT_MISMATCH
         last = self._last
         if home_key not in last and len(last) >= self.size:
@@ -229,34 +229,34 @@ class AdvWindow:
 class RateLimit:
     """A bound on the answers an outsider can trigger (docs/CORE.md "Security rules").
 
-    ``allow(now, key)``: at most one answer per ``key`` per ``gap_ms`` and at most ``burst``
+    ``allow(now, key)``: at most one answer per ``key`` per ``interval_ms`` and at most ``burst``
     answers a second in all. The per-key times are held for at most ``size`` keys: when the
     table is full, entries older than the gap make room; when none is that old the new key gets
     no answer (a flood of new keys costs the genuine ones at most one gap). Ticks wrap safely
     (an entry whose age no longer compares is dropped).
     """
 
-    def __init__(self, gap_ms, burst, size=_RATE_HELD):
-        self.gap_ms = gap_ms
+    def __init__(self, interval_ms, burst, size=_RATE_HELD):
+        self.interval_ms = interval_ms
         self.burst = burst
         self.size = size
         self._last = {}  # key -> when it was last answered (ticks)
-        self._at = None  # start of the current second (ticks)
-        self._n = 0  # answers in it
+        self._t = None  # start of the current second (ticks)
+        self.n = 0  # answers in it
 
-    def allow(self, now, key, take=True):
-        """True when an answer for ``key`` may go now (counted, unless ``take`` is False: a
+    def allow(self, now, key, keep=True):
+        """True when an answer for ``key`` may go now (counted, unless ``keep`` is False: a
         check before the costly work)."""
         t = self._last
-        gap = self.gap_ms
+        gap = self.interval_ms
         last = t.get(key)
         if last is not None and 0 <= diff(now, last) < gap:
             return False
-        if self._at is None or not 0 <= diff(now, self._at) < 1000:
-            if take:
-                self._at = now
-                self._n = 0
-        elif self._n >= self.burst:
+        if self._t is None or not 0 <= diff(now, self._t) < 1000:
+            if keep:
+                self._t = now
+                self.n = 0
+        elif self.n >= self.burst:
             return False
         if last is None and len(t) >= self.size:
             for k in list(t):  # full: entries older than the gap make room
@@ -264,7 +264,7 @@ class RateLimit:
                     del t[k]
             if len(t) >= self.size:
                 return False
-        if take:
+        if keep:
             t[key] = now
-            self._n += 1
+            self.n += 1
         return True
