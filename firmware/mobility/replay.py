@@ -17,7 +17,6 @@ RESTARTED = const(2)  # first heard, or the sender restarted: replace what is he
 
 ACCEPTED = const(0)
 IDENT_MISMATCH = const(133)
-_IDENT_HELD = const(64)  # home addresses whose counters a receiver keeps (IdentCheck)
 _RATE_HELD = const(32)  # keys a RateLimit remembers
 ADV_HELD = const(32)  # agents whose advertisement replay state is kept (AdvWindow)
 ADV_HOLD_MS = const(3600000)  # ... for at most this long after their last accepted frame
@@ -35,12 +34,13 @@ class IdentCheck:
     jump: no counter, however large, puts the genuine sender's next one out of reach (it is
     either newer, or the 133 hands the sender the counter to continue above, which is newer).
 
-    At most ``size`` home addresses are held; a new one past that evicts one that
+    With ``size``, at most that many home addresses are held (None: no bound, as a remote
+    binding cache whose peers are configured); a new one past that evicts one that
     ``keep(home_key)`` does not protect (the bound ones: a replayed request of an evicted
     address could otherwise bind it again; only authentic requests get this far).
     """
 
-    def __init__(self, nonce, size=_IDENT_HELD):
+    def __init__(self, nonce, size=None):
         self.nonce = nonce & _MASK32
         self.size = size
         self._last = {}
@@ -56,7 +56,7 @@ class IdentCheck:
         if not self.check(home_key, ident):
             return IDENT_MISMATCH
         last = self._last
-        if home_key not in last and len(last) >= self.size:
+        if self.size is not None and home_key not in last and len(last) >= self.size:
             # full: an address ``keep`` does not protect makes room (the first found)
             gone = None
             for k in last:
