@@ -17,7 +17,6 @@ ICMP_ADVERT = const(9)
 ICMP_SOLICIT = const(10)
 EXT_PAD = const(0)  # one-byte padding extension (RFC 5944)
 EXT_MOBILITY = const(16)  # RFC 5944 mobility agent advertisement extension
-_EXT_PREFIX_LENGTHS = const(19)  # RFC 5944 2.1.2 prefix-lengths extension (known, not used)
 EXT_INFO = const(150)  # roam agent info
 EXT_AUTH = const(151)  # roam authentication
 EXT_SOLICIT = const(152)  # roam requested service level
@@ -292,18 +291,17 @@ def decode_icmp(header):
             raise DecodeError("ICMP advertisement: code %d" % p[1])
         count = p[4]
         size = p[5]
-        if count and size < 2:
+        if count < 1 or size < 2:
             raise DecodeError("ICMP advertisement: %d addresses of %d words" % (count, size))
         off = 8 + 4 * count * size
         if off > n:
             raise DecodeError("ICMP advertisement: address list beyond the message")
-        # The agent is the IPv4 source (covered by the tag). RFC 5944 2.1 lets an agent list
-        # no router address, or others than its source: both are accepted; the challenge
-        # is the preference of the first entry, when there is one.
+        if p[8:12] != header.src:
+            # the signed router address is the agent's identity; the header must agree
+            raise DecodeError("ICMP advertisement: router address differs from the IPv4 source")
         msg = Advertisement(header.src, header.dst, (p[6] << 8) | p[7], spi=None)
         msg.is_host_reply = True  # until a mobility extension is found
-        if count:
-            msg.challenge = int.from_bytes(p[12:16], "big")  # preference of the first entry
+        msg.challenge = int.from_bytes(p[12:16], "big")  # preference of the first entry
         msg.outage_in = OUTAGE_NONE
     elif kind == ICMP_SOLICIT:
         if p[1] != 0:
@@ -358,9 +356,7 @@ def decode_icmp(header):
                 raise DecodeError("ICMP solicitation: service-level extension length %d" % length)
             msg.level = p[off + 2]
             msg.attempt = p[off + 3]
-        elif t < 128 and not (kind == ICMP_ADVERT and t == _EXT_PREFIX_LENGTHS):
-            # RFC 5944 2.1: an unknown extension 0..127 discards the message; 128..255 skipped
-            raise DecodeError("ICMP: extension %d" % t)
+        # other extensions are skipped
         off = end
     if msg.tag is not None:
         msg._icmp = p

@@ -51,16 +51,6 @@ class Exchange:
         ha = config.get("home_agent")
         self.home_agent = ipv4.ANY_ADDR if ha is None else parse_addr(ha, "home_agent")
         self.node = node
-        # K_X, this node's own binding key: it alone (and the infrastructure) can make or end
-        # a binding for our address (docs/CORE.md "Security rules")
-        self.key = node.keys.get(auth.SPI_NODE)
-        secret = node.keys.get(auth.SPI_NODE_SECRET)
-        if self.key is None and secret is not None:
-            # (a node of the infrastructure, which holds the secret, derives its own)
-            self.key = auth.node_key(secret, node.address)
-            node.keys.set(auth.SPI_NODE, self.key)
-        if self.key is None:
-            raise ValueError("keys must hold the node's binding key (SPI 0x%x)" % auth.SPI_NODE)
         self.counter = replay.IdentCounter()
         self.state = IDLE
         self.agent = None  # AgentInfo the request in flight goes to
@@ -125,10 +115,7 @@ class Exchange:
     def on_reply(self, now, rep):
         """A registration reply with cell authentication type arrived: what it is (NOT_OURS ...
         ANSWERED). On ANSWERED and GAVE_UP the request is still held: the owner reads it, then
-        calls finish(). A reply counts only when it is signed with our binding key, names our
-        MAC and the agent MAC we sent to, and answers the request in flight (its
-        identification, echoed in the link extension: a refusal of a replayed old request is
-        not ours)."""
+        calls finish()."""
         home = self.node.address
         d = self.dereg_agent
         if d is not None and rep.src == d.addr and rep.home == home:
@@ -137,10 +124,9 @@ class Exchange:
         info = self.agent
         if info is None or rep.src != info.addr or rep.home != home:
             return NOT_OURS
-        if not self._authentic(rep, info):
+        keys = self.node.keys
+        if rep.ext_type != registration.EXT_MF_AUTH or not rep.verify(keys, auth.SPI_CELL):
             return FORGED
-        if rep.req_ident != self.ident:
-            return STALE
         if rep.code == registration.IDENT_MISMATCH:
             # The agent restarted or we did: continue above its counter under its nonce.
             self.n133 += 1
@@ -154,16 +140,6 @@ class Exchange:
             return STALE
         return ANSWERED
 
-    def _authentic(self, rep, info):
-        node = self.node
-        return (
-            rep.ext_type == registration.EXT_MF_AUTH
-            and rep.node_mac is not None
-            and rep.node_mac == node.mac
-            and rep.agent_mac == info.mac
-            and rep.verify(node.keys, auth.SPI_NODE)
-        )
-
     def _request(self, info, flags, lifetime, ident, coa=None):
         node = self.node
         req = registration.RegRequest(
@@ -175,10 +151,8 @@ class Exchange:
             home_agent=self.home_agent,
             coa=info.addr if coa is None else coa,
             ident=ident,
-            node_mac=node.mac or b"\0\0\0\0\0\0",
-            agent_mac=info.mac,
         )
-        node.out.send(info.iface, info.mac, registration.encode_request(req, self.key))
+        node.out.send(info.iface, info.mac, registration.encode_request(req, node.cell_key))
 
     # --- the deregistration of the agent we left ---
 
@@ -215,9 +189,13 @@ class Exchange:
     def _dereg_reply(self, now, rep, info):
         """True when ``rep`` answered the deregistration (it is done, or re-sent after a 133),
         False when it is not ours."""
-        if rep.req_ident != self.dereg_ident or not self._authentic(rep, info):
+        if rep.ext_type != registration.EXT_MF_AUTH or not rep.verify(
+            self.node.keys, auth.SPI_CELL
+        ):
             return False  # the request path rejects and logs it
         if rep.code == registration.IDENT_MISMATCH:
+            if self.agent is info:
+                return False  # (we are also registering with it: that exchange adopts it)
             info.nonce = self.counter.adopt(rep.ident)
             if self.dereg_tries < self.retries:
                 self.dereg_tries += 1
@@ -225,5 +203,7 @@ class Exchange:
             else:
                 self._clear_dereg()
             return True
+        if rep.ident != self.dereg_ident:
+            return False
         self._clear_dereg()
         return True
