@@ -111,6 +111,7 @@ class Session:
         self.outbox: list[bytes] = []  # to send with the next poll()
         self.hellos = 0
         self.stalls = 0  # starts over since the transfer last advanced
+        self.unswitched = 0  # restarts before the board took the COMMIT
         self.mark: tuple[str, int, int] | None = None  # (state, file, bytes) at the last one
 
     # -- what the runner sees ----------------------------------------------------------------
@@ -348,13 +349,23 @@ class Session:
             self._command(now, W.COMMIT, "commit", None)
             return
         if self.commit_boot is not None and st["boot"] != self.commit_boot:
-            # rebooted after our commit, not running it: rolled back (or never switched)
+            # rebooted after our commit, not running it: rolled back, or it never switched
             rb = st.get("rollback") or {}
-            if rb.get("what") == ("config" if self.op == "config" else "firmware"):
+            if rb.get("what") == ("config" if self.op == "config" else "firmware") and (
+                self.op == "config" or rb.get("from") == target
+            ):
                 return self._fail(
                     "rolled back after %d boots: the new %s did not reach its health mark"
                     % (rb.get("tries", 0), rb["what"])
                 )
+            if self.unswitched < 2:
+                # it restarted before it took the COMMIT (a crash, a power cut): what it staged
+                # is on its flash, so begin again (the files it has are not sent twice)
+                self.unswitched += 1
+                self.commit_boot = None
+                self.state = "begin"
+                self.busy_until = now
+                return
             return self._fail("the board restarted without switching to %s" % target)
         if self.state == "probation" and not st["pending"]:
             # an earlier change became healthy: now ours

@@ -348,6 +348,27 @@ def test_a_power_cut_in_the_data_phase_resumes_where_the_board_stopped():
     assert s.sent_bytes == sim.data_sent < 2 * payload.size
 
 
+def test_a_board_that_restarts_before_it_takes_the_commit_is_committed_again():
+    # an agent short of heap crashed (MemoryError) as the COMMIT was on its way: it came back
+    # on its old version with the new set staged, and the deploy failed ("restarted without
+    # switching"); the set is on its flash, so the session begins again and commits
+    payload = make_payload(4)
+    sim = Sim(seed=4)
+    s = sim.session(payload=payload)
+    sim.run(s, stop=lambda: s.state == "commit")
+    assert not s.finished
+    sim.link.loss[UP] = 1.0  # the COMMIT (and its resends) never arrive ...
+    sim.run(s, until=0.5)
+    sim.board.power_cut(sim.now)  # ... and the board restarts on the old version
+    sim.link.loss[UP] = 0.0
+    sim.run(s)
+    assert s.state == "done", s.error
+    assert_installed(payload)
+    assert s.unswitched == 1
+    # the files staged before the restart were not sent again
+    assert s.sent_bytes == sim.data_sent == payload.size
+
+
 # -- 4. a version that never gets healthy ----------------------------------------------------------
 
 
