@@ -49,6 +49,8 @@ SPEED = 6
 FLOW_START_S = 18  # scenario seconds: 3 s into the walk at 6x
 DEPLOY_AT_S = 10  # real seconds into the walk
 DEPLOY_EVERY_S = 5  # real seconds between one deploy's end and the next one's start
+AFTER_LAST_S = 15  # and after the last one, before the broken firmware's deploy: a window
+# after it about as long as the others' (a few seconds hold too few datagrams for a ratio)
 
 
 def scenario(out: Path, walk_s: int) -> Path:
@@ -159,11 +161,11 @@ def one_deploy(lab: Path, fw: Path, fleet: str, keys: str) -> dict:
 def delivery(lab: Path, sc, boards: dict, runs: list[dict]) -> None:
     """Each deploy's flows, from the air's captures: before the first deploy (a window as long
     as its staging: the walk's own losses), while staging, across the switch, over the whole
-    deploy, and after it until the next deploy starts (the last: DEPLOY_EVERY_S), where a
-    node that came back without a working binding shows."""
+    deploy, and after it until the next deploy starts (the last: AFTER_LAST_S), where a node
+    that came back without a working binding shows."""
     for i, d in enumerate(runs):
         t_a, t_switch, t_back = d["t_start"], d["t_switch"], d["t_back"]
-        until = runs[i + 1]["t_start"] if i + 1 < len(runs) else t_back + 2.0 + DEPLOY_EVERY_S
+        until = runs[i + 1]["t_start"] if i + 1 < len(runs) else d["t_next"]
         d["staging_flows"] = flows_between(lab, sc, boards, t_a, t_switch - 1.0)
         d["switch_flows"] = flows_between(lab, sc, boards, t_switch - 0.2, t_back + 2.0)
         d["whole_flows"] = flows_between(lab, sc, boards, t_a, t_back + 2.0)
@@ -182,7 +184,7 @@ def run(deploys: int) -> dict:
     fleet, keys = str(lab / "fleet.toml"), str(lab / "keys.toml")
     # a new version for every deploy: each one changes what every board runs
     versions = [changed_firmware(out / ("v%d" % i)) for i in range(deploys)]
-    walk_s = DEPLOY_AT_S + deploys * (DEPLOY_EVERY_S + 40) + 60
+    walk_s = DEPLOY_AT_S + deploys * (DEPLOY_EVERY_S + 40) + AFTER_LAST_S + 60
     roam("lab", "up", str(scenario(out, walk_s)), "--dir", str(lab), "--speed", str(SPEED))
     try:
         roam("deploy", "--fleet", fleet, timeout=300)
@@ -202,6 +204,8 @@ def run(deploys: int) -> dict:
         for fw in versions:
             runs.append(one_deploy(lab, fw, fleet, keys))
             time.sleep(DEPLOY_EVERY_S)
+        time.sleep(AFTER_LAST_S - DEPLOY_EVERY_S)
+        runs[-1]["t_next"] = time.time()  # the broken firmware's deploy breaks the flows
         rollback = broken_deploy(out, lab, fleet, keys)
     finally:
         roam("lab", "down", "--dir", str(lab), check=False)
