@@ -908,7 +908,11 @@ def safe_mode_reason(console: Path, max_bytes: int = 65536) -> str | None:
     return None
 
 
-def _console_events_backwards(console: Path, max_bytes: int) -> Iterator[dict[str, Any]]:
+def _console_events_backwards(
+    console: Path, max_bytes: int, prefix: str = "{"
+) -> Iterator[dict[str, Any]]:
+    """The JSON objects of the console's last ``max_bytes``, last first (lines that start with
+    ``prefix``)."""
     try:
         with open(console, "rb") as f:
             f.seek(0, 2)
@@ -919,7 +923,7 @@ def _console_events_backwards(console: Path, max_bytes: int) -> Iterator[dict[st
         return
     for line in reversed(tail.splitlines()):
         line = line.strip()
-        if not line.startswith("{"):
+        if not line.startswith(prefix):
             continue
         try:
             ev = json.loads(line)
@@ -931,27 +935,10 @@ def _console_events_backwards(console: Path, max_bytes: int) -> Iterator[dict[st
 
 def last_binding(console: Path, max_bytes: int = 65536) -> str | None:
     """The agent a mobile node is bound to, from the last bound/unbound event it printed."""
-    try:
-        with open(console, "rb") as f:
-            f.seek(0, 2)
-            size = f.tell()
-            f.seek(max(0, size - max_bytes))
-            tail = f.read().decode("utf-8", "replace")
-    except OSError:
-        return None
-    for line in reversed(tail.splitlines()):
-        line = line.strip()
-        if not line.startswith('{"t":'):
-            continue
-        try:
-            ev = json.loads(line)
-        except ValueError:
-            continue
+    for ev in _console_events_backwards(console, max_bytes, '{"t":'):
         if ev.get("ev") == "bound":
             return ev.get("agent")
-        if ev.get("ev") == "unbound":
-            return None
-        if ev.get("ev") == "start":
+        if ev.get("ev") in ("unbound", "start"):
             return None
     return None
 
