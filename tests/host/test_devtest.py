@@ -35,18 +35,34 @@ def test_firmware_tests_pass_on_a_virtual_board(tmp_path):
     assert n_local > 0
 
 
-def test_a_failing_test_fails_the_command(tmp_path, monkeypatch):
+def _test_tree(tmp_path, monkeypatch, firmware=None, runner=None):
+    """A tests/ tree for `roam test` under tmp_path, made devtest's: the unittest stand-in, the
+    runner (ours, or the text ``runner``) and ``firmware`` {file name: source}."""
     tests = tmp_path / "tests"
     (tests / "firmware").mkdir(parents=True)
     (tests / "lib").mkdir()
-    for f in ("run_mpy.py", "lib/unittest.py"):
-        (tests / f).write_bytes((devtest.TESTS_DIR / f).read_bytes())
-    (tests / "firmware" / "test_bad.py").write_text(
-        "import unittest\n\nclass T(unittest.TestCase):\n"
-        "    def test_ok(self):\n        self.assertEqual(1, 1)\n"
-        "    def test_bad(self):\n        self.assertEqual(1, 2)\n"
+    (tests / "lib" / "unittest.py").write_bytes(
+        (devtest.TESTS_DIR / "lib/unittest.py").read_bytes()
     )
+    if runner is None:
+        (tests / "run_mpy.py").write_bytes((devtest.TESTS_DIR / "run_mpy.py").read_bytes())
+    else:
+        (tests / "run_mpy.py").write_text(runner)
+    for name, text in (firmware or {}).items():
+        (tests / "firmware" / name).write_text(text)
     monkeypatch.setattr(devtest, "TESTS_DIR", tests)
+
+
+def test_a_failing_test_fails_the_command(tmp_path, monkeypatch):
+    _test_tree(
+        tmp_path,
+        monkeypatch,
+        firmware={
+            "test_bad.py": "import unittest\n\nclass T(unittest.TestCase):\n"
+            "    def test_ok(self):\n        self.assertEqual(1, 1)\n"
+            "    def test_bad(self):\n        self.assertEqual(1, 2)\n"
+        },
+    )
     with virtual_board(tmp_path / "root") as vb:
         passed, failed, out = devtest.run_on_board(vb.pty)
     assert (passed, failed) == (1, 1)
@@ -59,16 +75,14 @@ def test_a_keyword_that_matches_nothing_fails(tmp_path, monkeypatch):
 
     from hosttools.cli import main
 
-    tests = tmp_path / "tests"
-    (tests / "firmware").mkdir(parents=True)
-    (tests / "lib").mkdir()
-    for f in ("run_mpy.py", "lib/unittest.py"):
-        (tests / f).write_bytes((devtest.TESTS_DIR / f).read_bytes())
-    (tests / "firmware" / "test_one.py").write_text(
-        "import unittest\n\nclass T(unittest.TestCase):\n"
-        "    def test_ok(self):\n        self.assertEqual(1, 1)\n"
+    _test_tree(
+        tmp_path,
+        monkeypatch,
+        firmware={
+            "test_one.py": "import unittest\n\nclass T(unittest.TestCase):\n"
+            "    def test_ok(self):\n        self.assertEqual(1, 1)\n"
+        },
     )
-    monkeypatch.setattr(devtest, "TESTS_DIR", tests)
     with virtual_board(tmp_path / "root") as vb:
         r = CliRunner().invoke(main, ["test", "--port", vb.pty, "-k", "nomatch"])
         assert r.exit_code == 1, r.output
@@ -82,16 +96,13 @@ def test_a_run_that_dies_says_why(tmp_path, monkeypatch):
     """Issue 18 item 7: a run the board ended with an error said "ended without a summary line
     (timeout 600s?)" after a second; now the error the board printed is in the message, and no
     timeout is blamed (a MemoryError: test_a_board_out_of_memory_says_so)."""
-    tests = tmp_path / "tests"
-    (tests / "firmware").mkdir(parents=True)
-    (tests / "lib").mkdir()
-    (tests / "lib" / "unittest.py").write_bytes(
-        (devtest.TESTS_DIR / "lib/unittest.py").read_bytes()
+    _test_tree(
+        tmp_path,
+        monkeypatch,
+        runner=(
+            "def main(argv):\n    print('test_one ...')\n    raise ValueError('the runner broke')\n"
+        ),
     )
-    (tests / "run_mpy.py").write_text(
-        "def main(argv):\n    print('test_one ...')\n    raise ValueError('the runner broke')\n"
-    )
-    monkeypatch.setattr(devtest, "TESTS_DIR", tests)
     with virtual_board(tmp_path / "root") as vb:
         with pytest.raises(RoamError) as exc:
             devtest.run_on_board(vb.pty, timeout=60)
@@ -105,16 +116,14 @@ def test_a_board_out_of_memory_says_so(tmp_path, monkeypatch):
     board too small for the test modules it loads): the MemoryError ends the run before its
     summary line, and `roam test` says the board ran out of memory, with the allocation that
     failed, instead of "ended without a summary line"."""
-    tests = tmp_path / "tests"
-    (tests / "firmware").mkdir(parents=True)
-    (tests / "lib").mkdir()
-    (tests / "lib" / "unittest.py").write_bytes(
-        (devtest.TESTS_DIR / "lib/unittest.py").read_bytes()
+    _test_tree(
+        tmp_path,
+        monkeypatch,
+        runner=(
+            "def main(argv):\n    kept = []\n"
+            "    while True:\n        kept.append(bytearray(1024))\n"
+        ),
     )
-    (tests / "run_mpy.py").write_text(
-        "def main(argv):\n    kept = []\n    while True:\n        kept.append(bytearray(1024))\n"
-    )
-    monkeypatch.setattr(devtest, "TESTS_DIR", tests)
     with virtual_board(tmp_path / "root") as vb:
         with pytest.raises(RoamError) as e:
             devtest.run_on_board(vb.pty, timeout=60)
