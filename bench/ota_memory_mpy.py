@@ -13,21 +13,21 @@
 # where the interned-name pools grow (a pool or chunk allocated one name sooner or later), which
 # bench/ota_memory.py varies from run to run.
 #
-# What a board loads anyway (asyncio, the core's auth/ipv4/ticks/actions, logsink, config, the
-# field log's wire/store/stream/relay) is loaded before the first reading. Then, as driver.run
-# does: on a backbone board (agent) the Backbone built by fieldlog/setup.py (set-up dropped), the
-# Driver built and wired, the coroutines of its tasks made; the live heap is read (`idle`; an
-# idle run ends here, before any update name is compiled: qstrs interned in the heap count).
-# Then, in an active run: the update modules imported (`code`); the messages taken by
-# Driver.on_update, one by one, their answers checked (`active`); update/board.py idle() as the
-# driver runs it after a quiet minute (`after`); the modules it left popped (`after_all`).
-# One action per `# --run--` chunk, readings after it: the WebAssembly port frees a chunk's
-# garbage only once it returned, and its collector is conservative (a stale word can keep a dead
-# object alive), so a reading is the least of five, the stack churned (as
-# bench/field_memory_mpy.py does), and that in each of three chunks in a row, the least taken:
-# the chunk right after an action can still see its stale words (up to 16 KB more after
-# board.idle(), 2 KB after building the driver). Prints JSON lines and, after the idle and the
-# last reading, micropython.qstr_info()'s line; bench/ota_memory.py merges them.
+# What a board loads anyway (asyncio, the core's auth/ipv4/ticks/actions, logsink, the field log's
+# wire/store/stream/relay; config too, dropped again as driver.main does) is loaded before the first
+# reading. Then, as driver.run does: on a backbone board (agent) the Backbone built by
+# fieldlog/setup.py (set-up dropped), the Driver built and wired, the coroutines of its tasks made;
+# the live heap is read (`idle`; an idle run ends here, before any update name is compiled: qstrs
+# interned in the heap count). Then, in an active run: the update modules imported (`code`); the
+# messages taken by Driver.on_update, one by one, their answers checked (`active`); update/board.py
+# idle() as the driver runs it after a quiet minute (`after`); the modules it left popped
+# (`after_all`). One action per `# --run--` chunk, readings after it: the WebAssembly port frees a
+# chunk's garbage only once it returned, and its collector is conservative (a stale word can keep a
+# dead object alive), so a reading is the least of five, the stack churned (as
+# bench/field_memory_mpy.py does), and that in each of three chunks in a row, the least taken: the
+# chunk right after an action can still see its stale words (up to 16 KB more after board.idle(), 2
+# KB after building the driver). Prints JSON lines and, after the idle and the last reading,
+# micropython.qstr_info()'s line; bench/ota_memory.py merges them.
 import gc
 import sys
 
@@ -48,12 +48,15 @@ import socket  # noqa: E402, F401 - the stand-in
 import struct  # noqa: E402, F401
 import time  # noqa: E402, F401
 
-import config  # noqa: E402, F401 - loaded at boot (driver.main), kept
+import config  # noqa: E402, F401 - loaded at boot (driver.main), then dropped
 import logsink  # noqa: E402
 import micropython  # noqa: E402
 
 from fieldlog import relay, store, stream, wire  # noqa: E402, F401
 from mobility import actions, auth, ipv4, ticks  # noqa: E402, F401
+
+del config  # its names stay interned, as on a board
+sys.modules.pop("config", None)
 
 
 class _Radio:
@@ -212,8 +215,8 @@ print(
             "bad": R["bad"],
             "taken": svc.taken,
             "refused": svc.refused,
-            "declared": sum(1 for x in st.files if x is not None),
-            "set_files": len(st.files),
+            "declared": sum(1 for x in st.paths if x is not None),
+            "set_files": len(st.paths),
         }
     )
 )

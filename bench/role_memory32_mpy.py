@@ -4,12 +4,12 @@
 #
 #   ARGV: ROLE FIRMWARE_DIR STUB_DIR C_STUB_DIR     ROLE: agent | mobile | home | host | router
 #
-# Stand-ins for what a board has in C (socket, network, espnow, aioespnow, machine) are imported
+# Stand-ins for what a board has in C (socket, network, espnow, aioespnow, machine; os) are imported
 # before the first reading. Then: `code`, the live heap the role's resident modules take once
-# imported (asyncio, its share also alone as `asyncio`; config, logsink, driver, the links, the
-# field log's store/stream/wire and on a backbone board backbone, + relay on an agent; the
-# role's core modules); `data`, what the
-# role's worst-case state adds once built through real frames and run a while:
+# imported (asyncio, its share also alone as `asyncio`; logsink, driver, the links, the field
+# log's store/stream/wire and on a backbone board backbone, + relay on an agent; the role's core
+# modules; config imported and dropped, as driver.main does: its names stay interned); `data`,
+# what the role's worst-case state adds once built through real frames and run a while:
 #   agent   20 local bindings (registrations) + 500 published (25 origins x 20), region running
 #   router  500 published bindings, region running
 #   mobile  10 agents heard, bound to the best, refreshing
@@ -30,6 +30,7 @@ sys.path.insert(0, FW)
 sys.path.insert(0, argv[3])  # the stand-in socket
 sys.path.insert(0, argv[4])  # the stand-ins for network, espnow, aioespnow, machine
 import json  # noqa: E402
+import os  # noqa: E402, F401 - in C on a board (this port's is a Python package)
 import socket  # noqa: E402, F401
 import struct  # noqa: E402, F401
 
@@ -295,6 +296,8 @@ if BACKBONE:
 if ROLE == "agent":
     from fieldlog import relay  # noqa: F401
 S["cls"] = config.role_class(ROLE)
+del config  # as driver.main does: boot-time code, dropped (its names stay interned)
+sys.modules.pop("config", None)
 # --run--
 CODE = least()
 # --run--

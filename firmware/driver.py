@@ -12,6 +12,7 @@ timers (count), p50, p99 and max in ms: the lab benchmark reads those lines.
 
 import asyncio
 import gc
+import sys
 import time
 
 from mobility import ipv4, ticks
@@ -250,14 +251,6 @@ class Driver:
         await asyncio.gather(*tasks)
 
 
-def make_role(cfg, rand, now):
-    """The role cfg["role"] names (config.ROLE_CLASSES), built from cfg; config.ConfigError
-    naming the role when it is none of them."""
-    import config
-
-    return config.role_class(cfg["role"])(cfg, rand, now)
-
-
 def main(boot=None):
     """Read config.json and run the role forever (called by main.py; ``boot``: the version
     slots.select() chose)."""
@@ -281,18 +274,24 @@ def main(boot=None):
         return
     if "epoch" not in cfg:
         cfg["epoch"] = log.boot  # this boot's number (restart vs replay)
+    # the protocol core's class for the role (config.ROLE_CLASSES; load() checked the name)
+    role_class = config.role_class(cfg["role"])
+    # config.py is boot-time code, heap on a board: freed before the role's tables (an update
+    # that writes a config imports it again)
+    del config
+    sys.modules.pop("config", None)
     if boot is not None and boot.get("rolled_back"):
         rb = boot.get("rollback") or {}
         log.event(
             "ota_rollback", {"from": rb.get("from"), "to": rb.get("to"), "tries": rb.get("tries")}
         )
     try:
-        run(cfg, log, random.getrandbits, boot or {})
+        run(cfg, log, random.getrandbits, boot or {}, role_class)
     finally:
         log.close()  # the batch in RAM goes to flash: at the REPL, before a reset
 
 
-def run(cfg, log, rand, boot):
+def run(cfg, log, rand, boot, role_class):
     wdt = None
     if cfg.get("watchdog_ms", 0):
         try:
@@ -327,7 +326,7 @@ def run(cfg, log, rand, boot):
     now = time.ticks_ms()
     # a mobile node logs the signal of the agents it hears once a second, for the report
     cfg.setdefault("rssi_log_ms", 1000)
-    role = make_role(cfg, rand, now)
+    role = role_class(cfg, rand, now)
     # after the role: its tables are the big blocks, allocated before the heap fragments
     from fieldlog import setup
 

@@ -17,9 +17,9 @@ from mobility import auth, ticks
 from mobility.compat import const
 
 DEFAULT_RATE = const(20)  # frames a second per board
-DEFAULT_BURST = const(20)
-DEFAULT_TOTAL = const(100)  # frames a second for all boards
-DEFAULT_MAX_NODES = const(16)
+_DEFAULT_BURST = const(20)
+_DEFAULT_TOTAL = const(100)  # frames a second for all boards
+_DEFAULT_MAX_NODES = const(16)
 
 
 def node_key(secret, purpose, node_id):
@@ -40,9 +40,9 @@ class Relay:
         self,
         secret,
         rate=DEFAULT_RATE,
-        burst=DEFAULT_BURST,
-        total=DEFAULT_TOTAL,
-        max_nodes=DEFAULT_MAX_NODES,
+        burst=_DEFAULT_BURST,
+        total=_DEFAULT_TOTAL,
+        max_nodes=_DEFAULT_MAX_NODES,
         now=0,
     ):
         self.secret = secret

@@ -18,11 +18,11 @@ IF_RADIO = const(0)  # ESP-NOW
 IF_BACKBONE = const(1)  # Wi-Fi UDP
 BROADCAST = b"\xff\xff\xff\xff\xff\xff"
 
-DEFAULT_SIZE = const(16)
+_DEFAULT_SIZE = const(16)
 
 
 class Actions:
-    def __init__(self, size=DEFAULT_SIZE):
+    def __init__(self, size=_DEFAULT_SIZE):
         if size < 1:
             raise ValueError("action buffer size must be >= 1, not %r" % (size,))
         self.n = 0

@@ -14,8 +14,8 @@ The agent coordinates its components and owns the forwarding:
   from everything else. Destinations without a local binding go to ``_route_beyond_cell``, the
   hook where mobility regions (core II) tunnel via published bindings.
 
-A planned outage is the agent's one mode: IN_SERVICE, OUTAGE_PLANNED (announced), then
-OUT_OF_SERVICE until it ends.
+A planned outage is the agent's one mode: _IN_SERVICE, _OUTAGE_PLANNED (announced), then
+_OUT_OF_SERVICE until it ends.
 """
 
 from mobility import advert, ipv4, publication, registration, ticks, tunnel
@@ -29,12 +29,12 @@ from mobility.region import Region
 DEFAULT_ADV_INTERVAL_MS = const(1000)
 DEFAULT_REG_LIFETIME_S = const(60)  # longest local binding granted
 DEFAULT_CAPACITY = const(20)
-DEFAULT_ANSWER_GAP_MS = const(100)  # at most one unicast answer per solicitor per gap
+_DEFAULT_ANSWER_GAP_MS = const(100)  # at most one unicast answer per solicitor per gap
 
 # service states
-IN_SERVICE = const(0)
-OUTAGE_PLANNED = const(1)  # still in service; every advertisement announces the outage
-OUT_OF_SERVICE = const(2)  # the outage: neither answers nor forwards, and holds no binding
+_IN_SERVICE = const(0)
+_OUTAGE_PLANNED = const(1)  # still in service; every advertisement announces the outage
+_OUT_OF_SERVICE = const(2)  # the outage: neither answers nor forwards, and holds no binding
 
 
 class Agent(Node):
@@ -47,7 +47,7 @@ class Agent(Node):
         capacity = cfg_int(config, "capacity", DEFAULT_CAPACITY, 0, 255)
         services = advert.SVC_ROUTING | cfg_int(config, "services", 0, 0, 0x07)
         cell_iface = cfg_int(config, "cell_iface", IF_RADIO, 0, 1)
-        answer_gap_ms = cfg_int(config, "solicit_answer_gap_ms", DEFAULT_ANSWER_GAP_MS, 0, 60000)
+        answer_gap_ms = cfg_int(config, "solicit_answer_gap_ms", _DEFAULT_ANSWER_GAP_MS, 0, 60000)
         self.visitors = Visitors(self, capacity, reg_lifetime_s)
         # the same dict, one attribute away: the forwarding hot path looks it up per frame
         self.bindings = self.visitors.bindings
@@ -56,7 +56,7 @@ class Agent(Node):
         )
         self._now = now  # on_frame hands time and RSSI to its slow path through these
         self._rssi = 0
-        self.state = IN_SERVICE
+        self.state = _IN_SERVICE
         self.outage_start = None  # the planned outage (ticks), None: none planned
         self.outage_end = None
         self.outage_for_s = 0
@@ -90,7 +90,7 @@ class Agent(Node):
         decoding or slicing, its TTL decremented in place, sent on in the same buffer. The header
         checksum is not verified here: dec_ttl patches it incrementally, so a corrupted header
         stays corrupted and its receiver drops it. False: not for this path."""
-        if not ipv4.plain(frame) or self.state == OUT_OF_SERVICE:
+        if not ipv4.plain(frame) or self.state == _OUT_OF_SERVICE:
             return False
         b = self.bindings.get(ipv4.addr_key(frame, ipv4.DST_AT))
         # b[0], b[2], b[1]: B_HOME, B_IFACE, B_MAC, whose names would cost a global lookup here;
@@ -107,7 +107,7 @@ class Agent(Node):
 
     def _other_frame(self, iface, src_mac, frame):
         now = self._now
-        if self.state == OUT_OF_SERVICE:
+        if self.state == _OUT_OF_SERVICE:
             return  # the agent is out of service: it neither answers nor forwards
         # a datagram for someone else (not broadcast, 255.x.x.x) is routed beyond the cell
         if ipv4.plain(frame) and frame[ipv4.DST_AT] != 255:
@@ -120,11 +120,11 @@ class Agent(Node):
         self._schedule(now)
 
     def on_timer(self, now):
-        if self.state == OUTAGE_PLANNED and due(now, self.outage_start):
+        if self.state == _OUTAGE_PLANNED and due(now, self.outage_start):
             self._begin_outage(now)
-        if self.state == OUT_OF_SERVICE and due(now, self.outage_end):
+        if self.state == _OUT_OF_SERVICE and due(now, self.outage_end):
             self._end_outage(now)
-        if self.state != OUT_OF_SERVICE:
+        if self.state != _OUT_OF_SERVICE:
             self.beacon.on_timer(now)
             if due(now, self.visitors.next_expiry):
                 self.visitors.expire(now)
@@ -182,8 +182,8 @@ class Agent(Node):
         self.outage_start = ticks.add(now, start_in_s * 1000)
         self.outage_end = ticks.add(self.outage_start, duration_s * 1000)
         self.outage_for_s = duration_s
-        if self.state != OUT_OF_SERVICE:
-            self.state = OUTAGE_PLANNED
+        if self.state != _OUT_OF_SERVICE:
+            self.state = _OUTAGE_PLANNED
         self.log("outage_planned", {"start_in_s": start_in_s, "duration_s": duration_s})
         self._schedule(now)
 
@@ -298,12 +298,12 @@ class Agent(Node):
     # --- the outage and the timers ---
 
     def _begin_outage(self, now):
-        self.state = OUT_OF_SERVICE
+        self.state = _OUT_OF_SERVICE
         self.log("outage_start", {"duration_s": self.outage_for_s})
         self.visitors.remove_all(now, "outage")
 
     def _end_outage(self, now):
-        self.state = IN_SERVICE
+        self.state = _IN_SERVICE
         self.outage_start = None
         self.outage_end = None
         self.outage_for_s = 0
@@ -311,7 +311,7 @@ class Agent(Node):
         self.log("outage_end", {})
 
     def _schedule(self, now):
-        if self.state == OUT_OF_SERVICE:
+        if self.state == _OUT_OF_SERVICE:
             self._wake = self.outage_end
             return
         wake = soonest(now, self.beacon.next_at, self.visitors.next_expiry)

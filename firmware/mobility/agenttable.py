@@ -11,12 +11,12 @@ from mobility import advert, ipv4, ranking, replay, ticks
 from mobility.compat import const
 from mobility.node import cfg_int, due, soonest
 
-DEFAULT_MAX_AGENTS = const(10)
-DEFAULT_REFUSED_MS = const(10000)  # an agent that refused us is no candidate for this long
+_DEFAULT_MAX_AGENTS = const(10)
+_DEFAULT_REFUSED_MS = const(10000)  # an agent that refused us is no candidate for this long
 DEFAULT_RERANK_MS = const(1000)
-DEFAULT_COLLECT_MS = const(100)  # first agent heard while unbound: listen this long, then choose
-MAX_UNKNOWN = const(8)  # agents heard once, not yet probed, remembered at most
-FADING_MISSES = const(2)  # serving agent's advertisements missed in a row: move without dwell
+_DEFAULT_COLLECT_MS = const(100)  # first agent heard while unbound: listen this long, then choose
+_MAX_UNKNOWN = const(8)  # agents heard once, not yet probed, remembered at most
+_FADING_MISSES = const(2)  # serving agent's advertisements missed in a row: move without dwell
 
 # what take() made of an advertisement: the first two are rejections, logged as REJECTED[it]
 FORGED = const(0)
@@ -24,7 +24,7 @@ REPLAYED = const(1)  # not newer than one accepted before
 IGNORED = const(2)  # another address under the key of one we hold, no room, or not worth it
 PROBE = const(3)  # an agent not in the table, worth a solicitation that it would answer
 NEW = const(4)  # an agent entered the table
-HEARD = const(5)  # an agent we hold, same boot
+_HEARD = const(5)  # an agent we hold, same boot
 REBOOTED = const(6)  # an agent we hold, under a new boot nonce: it lost our binding
 REJECTED = ("auth", "replay")
 
@@ -54,13 +54,13 @@ class AgentInfo:
 class AgentTable:
     def __init__(self, config, out, keys):
         self.w = ranking.weights(config.get("rank"))
-        self.capacity = cfg_int(config, "max_agents", DEFAULT_MAX_AGENTS, 1, 255)
-        self.refused_ms = cfg_int(config, "refused_ms", DEFAULT_REFUSED_MS, 0, 3600000)
+        self.capacity = cfg_int(config, "max_agents", _DEFAULT_MAX_AGENTS, 1, 255)
+        self.refused_ms = cfg_int(config, "refused_ms", _DEFAULT_REFUSED_MS, 0, 3600000)
         self.rerank_ms = cfg_int(config, "rerank_ms", DEFAULT_RERANK_MS, 10, 600000)
         # a field-test report plots the signal of every agent heard: an `rssi` event at most
         # this often (at re-ranking while bound); 0 = off (the simulator samples the radio itself)
         self.rssi_log_ms = cfg_int(config, "rssi_log_ms", 0, 0, 3600000)
-        self.collect_ms = cfg_int(config, "collect_ms", DEFAULT_COLLECT_MS, 0, 10000)
+        self.collect_ms = cfg_int(config, "collect_ms", _DEFAULT_COLLECT_MS, 0, 10000)
         self.choose_at = None  # unbound: the listening window closes then (ticks)
         self._rssi_logged = None
         self.out = out
@@ -106,7 +106,7 @@ class AgentTable:
         info.iface = iface
         rebooted = adv.nonce != info.nonce
         self._update(now, info, adv)
-        return REBOOTED if rebooted else HEARD
+        return REBOOTED if rebooted else _HEARD
 
     def _evict(self, now, serving, pending):
         """Make room: forget the lowest-ranked agent we do not use."""
@@ -205,7 +205,7 @@ class AgentTable:
         if first is not None and ticks.diff(now, first) <= adv.adv_lifetime * 1000:
             del self._unknown[k]
             return True
-        if first is None and len(self._unknown) >= MAX_UNKNOWN:
+        if first is None and len(self._unknown) >= _MAX_UNKNOWN:
             self._unknown.clear()  # (a bounded memory; at worst a probe comes one frame later)
         self._unknown[k] = now
         return False
@@ -278,11 +278,11 @@ class AgentTable:
             self._candidate = None
             return None
         # No dwell when the serving agent is going (outage, no longer a candidate) or fading:
-        # it missed FADING_MISSES advertisements in a row while the better one is heard.
+        # it missed _FADING_MISSES advertisements in a row while the better one is heard.
         urgent = (
             cur_score is None
             or ranking.outage_imminent(cur, now, self.w)
-            or (cur.missed >= FADING_MISSES and best.missed == 0)
+            or (cur.missed >= _FADING_MISSES and best.missed == 0)
             or edge
         )
         if self._candidate is not best:

@@ -15,23 +15,23 @@ from mobility.compat import const
 
 SPI_CELL = const(0x100)  # cell key: advertisements, solicitations, local bindings
 SPI_REGION = const(0x200)  # region key: publications, proxy bindings
-SPI_HOME_BASE = const(0x10000)  # home key of node n: SPI_HOME_BASE + n (remote bindings)
-SPI_HOME_LAST = const(0x1FFFF)
+_SPI_HOME_BASE = const(0x10000)  # home key of node n: _SPI_HOME_BASE + n (remote bindings)
+_SPI_HOME_LAST = const(0x1FFFF)
 TAG_LEN = const(16)
-BLOCK = const(64)  # SHA-256 block size
+_BLOCK = const(64)  # SHA-256 block size
 
 _sha256 = hashlib.sha256
 
 
 def spi_home(node_id):
     """The SPI of node ``node_id``'s home key."""
-    if not 0 <= node_id <= SPI_HOME_LAST - SPI_HOME_BASE:
+    if not 0 <= node_id <= _SPI_HOME_LAST - _SPI_HOME_BASE:
         raise ValueError("node id %r out of range 0..65535" % (node_id,))
-    return SPI_HOME_BASE + node_id
+    return _SPI_HOME_BASE + node_id
 
 
 def is_home_spi(spi):
-    return SPI_HOME_BASE <= spi <= SPI_HOME_LAST
+    return _SPI_HOME_BASE <= spi <= _SPI_HOME_LAST
 
 
 def pads(key):
@@ -41,12 +41,12 @@ def pads(key):
     key = bytes(key)
     if not key:
         raise ValueError("key must not be empty")
-    if len(key) > BLOCK:  # RFC 2104: a long key is hashed first
+    if len(key) > _BLOCK:  # RFC 2104: a long key is hashed first
         key = _sha256(key).digest()
-    inner = bytearray(BLOCK)
-    outer = bytearray(BLOCK)
+    inner = bytearray(_BLOCK)
+    outer = bytearray(_BLOCK)
     n = len(key)
-    for i in range(BLOCK):
+    for i in range(_BLOCK):
         k = key[i] if i < n else 0
         inner[i] = k ^ 0x36
         outer[i] = k ^ 0x5C

@@ -15,7 +15,7 @@ from mobility import ipv4, publication
 from mobility.compat import const
 from mobility.node import parse_mac
 
-MAX_MEMBERS = const(255)  # a member index fits the published-binding table's 8 bits
+_MAX_MEMBERS = const(255)  # a member index fits the published-binding table's 8 bits
 
 
 def parse_addr(value, what="address"):
@@ -88,8 +88,8 @@ class Backbone:
         members = config.get("members")
         if not members:
             raise ValueError("region config: 'members' must list the region's agents and routers")
-        if len(members) > MAX_MEMBERS:
-            raise ValueError("region config: at most %d members" % MAX_MEMBERS)
+        if len(members) > _MAX_MEMBERS:
+            raise ValueError("region config: at most %d members" % _MAX_MEMBERS)
         self.members = [parse_addr(m, "member") for m in members]
         self._member = {}
         for i in range(len(self.members)):

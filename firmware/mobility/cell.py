@@ -21,8 +21,8 @@ B_MAC = const(1)
 B_IFACE = const(2)
 B_EXPIRY = const(3)
 
-ANSWERS_HELD = const(32)  # solicitors remembered for the rate limit
-SEQ_WRAP_TO = const(256)  # RFC 5944 2.1.1: after 0xffff the sequence continues at 256
+_ANSWERS_HELD = const(32)  # solicitors remembered for the rate limit
+_SEQ_WRAP_TO = const(256)  # RFC 5944 2.1.1: after 0xffff the sequence continues at 256
 _BCAST_MAC = b"\xff" * 6
 
 
@@ -206,7 +206,7 @@ class Beacon:
         last = self._answers.get(k)
         if last is not None and ticks.diff(now, last) < self.answer_gap_ms:
             return  # rate limit (a replayed burst): the solicitor asks again later
-        if len(self._answers) >= ANSWERS_HELD:
+        if len(self._answers) >= _ANSWERS_HELD:
             self._answers.clear()
         self._answers[k] = now
         # Unicast back to the MAC and interface the solicitation came from: no route needed.
@@ -242,4 +242,4 @@ class Beacon:
             challenge=challenge,
         )
         a.out.send(iface, mac, advert.encode_advertisement(adv, a.cell_key))
-        self.seq = self.seq + 1 if self.seq < 0xFFFF else SEQ_WRAP_TO
+        self.seq = self.seq + 1 if self.seq < 0xFFFF else _SEQ_WRAP_TO

@@ -12,27 +12,27 @@ from mobility.compat import const
 from mobility.node import cfg_int, due, fmt_mac, soonest
 
 # an entry: [address, MAC, interface, expiry (ticks), failed sends in a row]
-H_ADDR = const(0)
-H_MAC = const(1)
-H_IFACE = const(2)
-H_EXPIRY = const(3)
-H_FAILS = const(4)
+_H_ADDR = const(0)
+_H_MAC = const(1)
+_H_IFACE = const(2)
+_H_EXPIRY = const(3)
+_H_FAILS = const(4)
 
-DEFAULT_MAX_HOSTS = const(16)
+_DEFAULT_MAX_HOSTS = const(16)
 
 # what take() made of a host reply: the first three are rejections, logged as REJECTED[it]
 FORGED = const(0)
 STALE = const(1)
 REPLAYED = const(2)
 IGNORED = const(3)  # bound (everything goes through the agent), or a new host and no room
-KEPT = const(4)  # the host as held: its lifetime starts again
+_KEPT = const(4)  # the host as held: its lifetime starts again
 NEW = const(5)  # a host (or a host at a new MAC) entered
 REJECTED = ("auth", "stale", "replay")
 
 
 class HostTable:
     def __init__(self, config, out, keys):
-        self.capacity = cfg_int(config, "max_hosts", DEFAULT_MAX_HOSTS, 0, 255)
+        self.capacity = cfg_int(config, "max_hosts", _DEFAULT_MAX_HOSTS, 0, 255)
         self.out = out
         self.keys = keys
         self.table = {}  # addr_key -> entry (H_*)
@@ -56,15 +56,15 @@ class HostTable:
             return IGNORED
         h = self.table.get(k)
         expiry = ticks.add(now, adv.adv_lifetime * 1000)
-        if h is None or h[H_ADDR] != adv.src or h[H_MAC] != mac:
+        if h is None or h[_H_ADDR] != adv.src or h[_H_MAC] != mac:
             if h is None and len(self.table) >= self.capacity:
                 return IGNORED
             self.table[k] = [bytes(adv.src), bytes(mac), iface, expiry, 0]
             done = NEW
         else:
-            h[H_EXPIRY] = expiry
-            h[H_FAILS] = 0
-            done = KEPT
+            h[_H_EXPIRY] = expiry
+            h[_H_FAILS] = 0
+            done = _KEPT
         if self.next_silence is None or ticks.diff(expiry, self.next_silence) < 0:
             self.next_silence = expiry
         if done == NEW:
@@ -74,24 +74,24 @@ class HostTable:
     def send(self, dst, pkt):
         """Send ``pkt`` straight to host ``dst``; False when it is not in the table."""
         h = self.table.get(ipv4.addr_key(dst, 0))
-        if h is None or h[H_ADDR] != dst:
+        if h is None or h[_H_ADDR] != dst:
             return False
-        self.out.send(h[H_IFACE], h[H_MAC], pkt)
+        self.out.send(h[_H_IFACE], h[_H_MAC], pkt)
         return True
 
     def lost(self, k, cause):
         h = self.table.pop(k)
-        self.out.log("host_lost", {"host": ipv4.ntoa(h[H_ADDR]), "cause": cause})
+        self.out.log("host_lost", {"host": ipv4.ntoa(h[_H_ADDR]), "cause": cause})
 
     def expire(self, now):
         """Drop the hosts whose lifetime ran out; the silence bound becomes the first expiry
         left."""
         t = self.table
-        for k in [k for k in t if due(now, t[k][H_EXPIRY])]:
+        for k in [k for k in t if due(now, t[k][_H_EXPIRY])]:
             self.lost(k, "silence")
         nxt = None
         for k in t:
-            nxt = soonest(now, nxt, t[k][H_EXPIRY])
+            nxt = soonest(now, nxt, t[k][_H_EXPIRY])
         self.next_silence = nxt
 
     def link_failure(self, mac, limit):
@@ -99,9 +99,9 @@ class HostTable:
         t = self.table
         for k in t:
             h = t[k]
-            if h[H_MAC] == mac:
-                h[H_FAILS] += 1
-                if h[H_FAILS] >= limit:
+            if h[_H_MAC] == mac:
+                h[_H_FAILS] += 1
+                if h[_H_FAILS] >= limit:
                     self.lost(k, "link")
                 break
 
@@ -112,8 +112,8 @@ class HostTable:
         t = self.table
         for k in t:
             h = t[k]
-            if h[H_MAC] == mac:
-                h[H_FAILS] = 0
-            elif h[H_FAILS]:
+            if h[_H_MAC] == mac:
+                h[_H_FAILS] = 0
+            elif h[_H_FAILS]:
                 failing = True
         return failing

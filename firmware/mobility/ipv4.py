@@ -18,8 +18,8 @@ REG_PORT = const(434)  # Mobile IP registration
 PUB_PORT = const(4344)  # region publication
 HEADER_LEN = const(20)
 UDP_LEN = const(8)
-DEFAULT_TTL = const(64)
-FLAG_DF = const(0x4000)
+_DEFAULT_TTL = const(64)
+_FLAG_DF = const(0x4000)
 BCAST_ADDR = b"\xff\xff\xff\xff"
 ANY_ADDR = b"\x00\x00\x00\x00"
 
@@ -171,7 +171,7 @@ class Header:
         )
 
 
-def encode(src, dst, proto, payload, ttl=DEFAULT_TTL, ident=0):
+def encode(src, dst, proto, payload, ttl=_DEFAULT_TTL, ident=0):
     """A complete IPv4 packet (bytes) around ``payload``; FrameTooLarge above MAX_FRAME."""
     check_addr(src, "source address")
     check_addr(dst, "destination address")
@@ -181,7 +181,7 @@ def encode(src, dst, proto, payload, ttl=DEFAULT_TTL, ident=0):
     total = HEADER_LEN + len(payload)
     check_frame(total, "IPv4 packet")
     buf = bytearray(total)
-    struct.pack_into(">BBHHHBBH", buf, 0, 0x45, 0, total, ident, FLAG_DF, ttl, proto, 0)
+    struct.pack_into(">BBHHHBBH", buf, 0, 0x45, 0, total, ident, _FLAG_DF, ttl, proto, 0)
     buf[12:16] = src
     buf[16:20] = dst
     c = checksum(buf, 0, HEADER_LEN)
@@ -236,7 +236,7 @@ def _pseudo_sum(src, dst, proto, length):
     )
 
 
-def udp(src, dst, sport, dport, payload, ttl=DEFAULT_TTL):
+def udp(src, dst, sport, dport, payload, ttl=_DEFAULT_TTL):
     """A complete IPv4/UDP packet (bytes), UDP checksum computed with the pseudo header."""
     check_addr(src, "source address")
     check_addr(dst, "destination address")
@@ -260,7 +260,7 @@ def udp_head(buf, src, dst, sport, dport, n):
     place (no allocation: a board's log frames are built in one preallocated buffer). The UDP
     checksum is 0, "not computed" (RFC 768): the payload carries its own HMAC tag."""
     total = HEADER_LEN + UDP_LEN + n
-    struct.pack_into(">BBHHHBBH", buf, 0, 0x45, 0, total, 0, FLAG_DF, DEFAULT_TTL, PROTO_UDP, 0)
+    struct.pack_into(">BBHHHBBH", buf, 0, 0x45, 0, total, 0, _FLAG_DF, _DEFAULT_TTL, PROTO_UDP, 0)
     buf[12:16] = src
     buf[16:20] = dst
     c = checksum(buf, 0, HEADER_LEN)

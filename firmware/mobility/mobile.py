@@ -27,8 +27,8 @@ from mobility.node import Node, cfg_int, due, fmt_mac, parse_addr, soonest
 from mobility.peers import Peers
 from mobility.solicit import Solicitor
 
-DEFAULT_LINK_FAILURES = const(2)  # consecutive failed unicasts to an agent or host: lost
-DEFAULT_QUEUE = const(4)  # datagrams held while a binding or a host is being found
+_DEFAULT_LINK_FAILURES = const(2)  # consecutive failed unicasts to an agent or host: lost
+_DEFAULT_QUEUE = const(4)  # datagrams held while a binding or a host is being found
 
 MODE_AGENT = "agent"  # bound: everything goes through the serving agent
 MODE_SEARCH = "search"  # no agent, no host: soliciting
@@ -42,8 +42,8 @@ class MobileNode(Node):
         if policy not in ("roam", "mip4"):
             raise ValueError("config 'policy' must be 'roam' or 'mip4', not %r" % (policy,))
         self.roam = policy == "roam"
-        self.link_failures = cfg_int(config, "link_failures", DEFAULT_LINK_FAILURES, 1, 1000)
-        self.queue_len = cfg_int(config, "queue", DEFAULT_QUEUE, 0, 64)
+        self.link_failures = cfg_int(config, "link_failures", _DEFAULT_LINK_FAILURES, 1, 1000)
+        self.queue_len = cfg_int(config, "queue", _DEFAULT_QUEUE, 0, 64)
         # components (a component's config keys are parsed there)
         self.agents = AgentTable(config, self.out, self.keys)
         self.reg = Exchange(config, self)

@@ -10,7 +10,7 @@ from mobility.actions import IF_RADIO, Actions
 from mobility.compat import const
 from mobility.errors import DecodeError, FrameTooLarge
 
-DEFAULT_HOST_LIFETIME_S = const(30)  # how long a host reply keeps us in a solicitor's table
+_DEFAULT_HOST_LIFETIME_S = const(30)  # how long a host reply keeps us in a solicitor's table
 NEVER = None  # a deadline that is not set
 
 
@@ -119,7 +119,7 @@ class Node:
         # solicitor can refuse a replayed host reply (docs/CORE.md "Security")
         self._reply_boot = self.epoch
         self._reply_seq = 0
-        self.host_lifetime_s = cfg_int(config, "host_lifetime_s", DEFAULT_HOST_LIFETIME_S, 1, 3600)
+        self.host_lifetime_s = cfg_int(config, "host_lifetime_s", _DEFAULT_HOST_LIFETIME_S, 1, 3600)
         self._wake = now
 
     # --- the sans-I/O interface ---

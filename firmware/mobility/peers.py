@@ -10,11 +10,11 @@ from mobility.compat import const
 from mobility.node import cfg_int, parse_addr
 from mobility.remote import RemoteClient
 
-DEFAULT_LIFETIME_S = const(120)
+_DEFAULT_LIFETIME_S = const(120)
 
 # a correspondent: [address, heard from it (bool)]
-C_ADDR = const(0)
-C_HEARD = const(1)
+_C_ADDR = const(0)
+_C_HEARD = const(1)
 
 
 class Peers:
@@ -22,7 +22,7 @@ class Peers:
     node holds no home key (then it keeps no remote binding)."""
 
     def __init__(self, config, node, home_agent, route):
-        self.lifetime_s = cfg_int(config, "remote_lifetime_s", DEFAULT_LIFETIME_S, 1, 65535)
+        self.lifetime_s = cfg_int(config, "remote_lifetime_s", _DEFAULT_LIFETIME_S, 1, 65535)
         self.correspondents = {}  # addr_key -> [address, heard from it]
         for c in config.get("correspondents") or ():
             a = parse_addr(c, "correspondent")
@@ -44,18 +44,18 @@ class Peers:
         if self.roam:
             for k in self.correspondents:
                 c = self.correspondents[k]
-                if c[C_HEARD]:
-                    client.bind(now, c[C_ADDR], client.src, coa, self.lifetime_s)
+                if c[_C_HEARD]:
+                    client.bind(now, c[_C_ADDR], client.src, coa, self.lifetime_s)
 
     def heard(self, now, src, serving):
         """A datagram from ``src``: when it is a correspondent, bind with it, so that it tunnels
         straight to our agent (``serving``, None while unbound)."""
         c = self.correspondents.get(ipv4.addr_key(src, 0))
         client = self.client
-        if c is None or c[C_ADDR] != src or not self.roam or client is None:
+        if c is None or c[_C_ADDR] != src or not self.roam or client is None:
             return
-        if not c[C_HEARD]:
-            c[C_HEARD] = True
+        if not c[_C_HEARD]:
+            c[_C_HEARD] = True
             client.out.log("correspondent", {"peer": ipv4.ntoa(src)})
         if serving is not None:
             client.bind(now, src, client.src, serving.addr, self.lifetime_s)

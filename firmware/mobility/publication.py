@@ -12,18 +12,18 @@ from mobility import auth, ipv4
 from mobility.compat import const
 from mobility.errors import MAX_FRAME, DecodeError, check_frame
 
-MSG_PUBLICATION = const(0x52)  # 'R'
-FLAG_FULL = const(0x80)  # full snapshot: replaces what is held for the origin
-FLAG_LAST = const(0x40)  # last part of a full snapshot
-PART_MASK = const(0x3F)  # part index of a full snapshot
+_MSG_PUBLICATION = const(0x52)  # 'R'
+_FLAG_FULL = const(0x80)  # full snapshot: replaces what is held for the origin
+_FLAG_LAST = const(0x40)  # last part of a full snapshot
+_PART_MASK = const(0x3F)  # part index of a full snapshot
 MAX_PARTS = const(64)
 EXT_AUTH = const(151)
-PUB_TTL = const(1)  # one hop: every member re-sends to its own neighbours
+_PUB_TTL = const(1)  # one hop: every member re-sends to its own neighbours
 
 _HEAD = const(12)
 _AUTH_LEN = const(22)
-BINDING_LEN = const(6)
-WITHDRAWAL_LEN = const(4)
+_BINDING_LEN = const(6)
+_WITHDRAWAL_LEN = const(4)
 # room for entries in one frame: 250 - 20 (IPv4) - 8 (UDP) - 12 - 22 = 188 bytes
 ROOM = MAX_FRAME - ipv4.HEADER_LEN - ipv4.UDP_LEN - _HEAD - _AUTH_LEN
 MAX_PAYLOAD = MAX_FRAME - ipv4.HEADER_LEN - ipv4.UDP_LEN
@@ -109,20 +109,20 @@ def encode_payload(pub, key):
     ipv4.check_addr(pub.origin, "origin")
     nb = len(pub.bindings)
     nw = len(pub.withdrawals)
-    size = _HEAD + BINDING_LEN * nb + WITHDRAWAL_LEN * nw + (0 if key is None else _AUTH_LEN)
+    size = _HEAD + _BINDING_LEN * nb + _WITHDRAWAL_LEN * nw + (0 if key is None else _AUTH_LEN)
     check_frame(
         ipv4.HEADER_LEN + ipv4.UDP_LEN + size,
         "publication of %d bindings and %d withdrawals" % (nb, nw),
     )
     if pub.full:
         _u(pub.part, 6, "part index")
-        flags = FLAG_FULL | pub.part | (FLAG_LAST if pub.last else 0)
+        flags = _FLAG_FULL | pub.part | (_FLAG_LAST if pub.last else 0)
     else:
         if pub.part != 0:
             raise ValueError("only a full snapshot has parts (part %r)" % (pub.part,))
         flags = 0
     buf = bytearray(size)
-    buf[0] = MSG_PUBLICATION
+    buf[0] = _MSG_PUBLICATION
     buf[1] = flags
     buf[2:6] = pub.origin
     struct.pack_into(
@@ -134,11 +134,11 @@ def encode_payload(pub, key):
         ipv4.check_addr(home, "bound home address")
         buf[off : off + 4] = home
         struct.pack_into(">H", buf, off + 4, _u(lifetime, 16, "lifetime"))
-        off += BINDING_LEN
+        off += _BINDING_LEN
     for home in pub.withdrawals:
         ipv4.check_addr(home, "withdrawn home address")
         buf[off : off + 4] = home
-        off += WITHDRAWAL_LEN
+        off += _WITHDRAWAL_LEN
     if key is not None:
         buf[off] = EXT_AUTH
         buf[off + 1] = 20
@@ -150,7 +150,7 @@ def encode_payload(pub, key):
 def packet(src, dst, payload):
     """The IPv4/UDP packet (port 4344 to 4344, TTL 1) carrying a publication payload from
     region member ``src`` to neighbour ``dst``."""
-    return ipv4.udp(src, dst, ipv4.PUB_PORT, ipv4.PUB_PORT, payload, PUB_TTL)
+    return ipv4.udp(src, dst, ipv4.PUB_PORT, ipv4.PUB_PORT, payload, _PUB_TTL)
 
 
 def is_publication(pkt):
@@ -172,7 +172,7 @@ def is_copy_candidate(payload, off=0):
     """True when the payload at ``off`` is long enough and typed as a publication, so that its
     origin (at off + ORIGIN_AT), epoch (epoch_at) and sequence (seq_at) can be read before
     decoding it all."""
-    return len(payload) >= off + _HEAD and payload[off] == MSG_PUBLICATION
+    return len(payload) >= off + _HEAD and payload[off] == _MSG_PUBLICATION
 
 
 def epoch_at(payload, off=0):
@@ -199,15 +199,15 @@ def decode_publication(payload):
         raise DecodeError("publication: %d bytes, shorter than a header" % n)
     if n > MAX_PAYLOAD:
         raise DecodeError("publication: %d bytes, more than a frame carries" % n)
-    if p[0] != MSG_PUBLICATION:
+    if p[0] != _MSG_PUBLICATION:
         raise DecodeError("publication: message type 0x%02x" % p[0])
     flags = p[1]
-    full = bool(flags & FLAG_FULL)
+    full = bool(flags & _FLAG_FULL)
     if not full and flags:
         raise DecodeError("publication: flags 0x%02x without F" % flags)
     nb = p[10]
     nw = p[11]
-    body = _HEAD + BINDING_LEN * nb + WITHDRAWAL_LEN * nw
+    body = _HEAD + _BINDING_LEN * nb + _WITHDRAWAL_LEN * nw
     if n == body:
         spi = None
     elif n == body + _AUTH_LEN:
@@ -220,11 +220,11 @@ def decode_publication(payload):
     off = _HEAD
     for _ in range(nb):
         bindings.append((bytes(p[off : off + 4]), (p[off + 4] << 8) | p[off + 5]))
-        off += BINDING_LEN
+        off += _BINDING_LEN
     withdrawals = []
     for _ in range(nw):
         withdrawals.append(bytes(p[off : off + 4]))
-        off += WITHDRAWAL_LEN
+        off += _WITHDRAWAL_LEN
     pub = Publication(
         bytes(p[ORIGIN_AT : ORIGIN_AT + 4]),
         epoch_at(p),
@@ -233,8 +233,8 @@ def decode_publication(payload):
         bindings,
         withdrawals,
         spi,
-        flags & PART_MASK if full else 0,
-        bool(flags & FLAG_LAST) if full else True,
+        flags & _PART_MASK if full else 0,
+        bool(flags & _FLAG_LAST) if full else True,
     )
     if spi is not None:
         pub._payload = bytes(p)
@@ -255,14 +255,14 @@ def split(bindings, withdrawals):
         room = ROOM
         cb = []
         cw = []
-        while bi < nb and room >= BINDING_LEN:
+        while bi < nb and room >= _BINDING_LEN:
             cb.append(bindings[bi])
             bi += 1
-            room -= BINDING_LEN
-        while wi < nw and room >= WITHDRAWAL_LEN:
+            room -= _BINDING_LEN
+        while wi < nw and room >= _WITHDRAWAL_LEN:
             cw.append(withdrawals[wi])
             wi += 1
-            room -= WITHDRAWAL_LEN
+            room -= _WITHDRAWAL_LEN
         chunks.append((cb, cw))
         if bi >= nb and wi >= nw:
             return chunks

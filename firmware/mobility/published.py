@@ -2,7 +2,7 @@
 
 ``Origins``: what it has taken from each origin (docs/REGION.md "Acceptance"). Per origin
 (member index): the newest ``(epoch, seq)`` accepted (16-bit serials, RFC 1982 comparison), a
-duplicate set of one bit for each of the ``WINDOW`` sequence numbers below it (late parts of the
+duplicate set of one bit for each of the ``_WINDOW`` sequence numbers below it (late parts of the
 newest batch, accepted for ``dup_hold`` ms), the full snapshot being received, part by part,
 and what bounds the trust in a jump (docs/REGION.md "Bounded trust in jumps": the position held
 before an unconfirmed jump, when the origin was last heard). Plain lists indexed by member:
@@ -18,20 +18,20 @@ of 1024 ms (20 bits, wrapping with the ticks period) and the origin's member ind
 from mobility import auth, ipv4, ticks
 from mobility.compat import const
 
-WINDOW = const(16)  # duplicate set: the 16 sequence numbers below the newest, one bit each
+_WINDOW = const(16)  # duplicate set: the 16 sequence numbers below the newest, one bit each
 EPOCH_JUMP = const(16)  # an origin's epoch is taken at most this far ahead of the one held
-SEQ_JUMP = const(2048)  # ... its sequence at most this far ahead (a new epoch's: from 0)
+_SEQ_JUMP = const(2048)  # ... its sequence at most this far ahead (a new epoch's: from 0)
 
 # what accept() made of a publication
 REFUSED = const(0)  # seen already, too old, a replay from an earlier epoch, or too far ahead
-TAKEN = const(1)  # new: the first from this origin, a newer sequence, or a late part
+_TAKEN = const(1)  # new: the first from this origin, a newer sequence, or a late part
 RESTARTED = const(2)  # new, of a newer epoch than the one held: the origin rebooted
 REVERTED = const(3)  # new on the line held before a jump: the jump is given up (it was forged)
 
 # how far (epoch, seq) is ahead of a held (epoch, top): _ahead()
 _BEHIND = const(0)  # not ahead: the same, older, or of an older epoch
 _NEXT = const(1)  # the next sequence number
-_JUMP = const(2)  # a newer sequence, more than one ahead (within SEQ_JUMP)
+_JUMP = const(2)  # a newer sequence, more than one ahead (within _SEQ_JUMP)
 _EPOCH = const(3)  # a newer epoch (within EPOCH_JUMP)
 _FAR = const(4)  # ahead beyond the bounds: refused
 # what _judge() makes of a publication besides those
@@ -49,13 +49,13 @@ def _ahead(held, top, epoch, seq):
             return _BEHIND
         # an origin restarts at sequence 0: a new epoch heard while the old one is still
         # heard from (not silent) cannot be far into its sequence
-        return _EPOCH if d <= EPOCH_JUMP and seq <= SEQ_JUMP else _FAR
+        return _EPOCH if d <= EPOCH_JUMP and seq <= _SEQ_JUMP else _FAR
     d = (seq - top) & 0xFFFF
     if d == 0 or d >= 0x8000:
         return _BEHIND
     if d == 1:
         return _NEXT
-    return _JUMP if d <= SEQ_JUMP else _FAR
+    return _JUMP if d <= _SEQ_JUMP else _FAR
 
 
 class Origins:
@@ -92,7 +92,7 @@ class Origins:
         late = ticks.diff(now, self._top_at[oi]) < self.dup_hold
         if epoch == held and late:
             d = (self._top[oi] - seq) & 0xFFFF
-            if 0 < d <= WINDOW and not self._bits[oi] & (1 << (d - 1)):
+            if 0 < d <= _WINDOW and not self._bits[oi] & (1 << (d - 1)):
                 return _LATE  # a late part of the newest batch, seen for the first time
         if self._alt_epoch[oi] >= 0 and not late:
             # behind what is held, but ahead of what was held before a jump that nothing has
@@ -117,7 +117,7 @@ class Origins:
         return self._judge(now, oi, epoch, seq) == _REFUSE
 
     def accept(self, now, oi, epoch, seq):
-        """Take (epoch, seq) from origin oi when it is new: TAKEN, RESTARTED (``was`` then holds
+        """Take (epoch, seq) from origin oi when it is new: _TAKEN, RESTARTED (``was`` then holds
         the old epoch; the caller forgets what the origin published before) or REVERTED (a jump
         was given up for the origin's own line; ``was``: the epoch of the jump); REFUSED
         changes nothing."""
@@ -127,15 +127,15 @@ class Origins:
         self._heard[oi] = now
         if j == _LATE:
             self._bits[oi] |= 1 << (((self._top[oi] - seq) & 0xFFFF) - 1)
-            return TAKEN
+            return _TAKEN
         held = self.epoch[oi]
         top = self._top[oi]
         if j == _NEXT or j == _JUMP:
             shift = (seq - top) & 0xFFFF
-            if shift > WINDOW:
+            if shift > _WINDOW:
                 bits = 0
             else:
-                bits = ((self._bits[oi] << shift) | (1 << (shift - 1))) & ((1 << WINDOW) - 1)
+                bits = ((self._bits[oi] << shift) | (1 << (shift - 1))) & ((1 << _WINDOW) - 1)
             if j == _NEXT:
                 self._alt_epoch[oi] = -1  # the line continues: the jump before was its own
             elif self._alt_epoch[oi] < 0:
@@ -144,7 +144,7 @@ class Origins:
             self._bits[oi] = bits
             self._top[oi] = seq
             self._top_at[oi] = now
-            return TAKEN
+            return _TAKEN
         if j == _EPOCH or (j == _FIRST and held >= 0):
             # a new epoch, or the first taken after a silence: tentative, like a jump
             if self._alt_epoch[oi] < 0:
@@ -159,7 +159,7 @@ class Origins:
         self._run.pop(oi, None)
         self.was = held
         if j == _FIRST:
-            return RESTARTED if held >= 0 and auth.serial_newer(epoch, held) else TAKEN
+            return RESTARTED if held >= 0 and auth.serial_newer(epoch, held) else _TAKEN
         if j == _REVERT:
             return REVERTED
         return RESTARTED  # _EPOCH, _REVERT_EPOCH

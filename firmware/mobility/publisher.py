@@ -13,7 +13,7 @@ from mobility.compat import const
 # states
 IDLE = const(0)  # not started: nothing scheduled
 FIRST = const(1)  # started, nothing published yet: the first publication is a full snapshot
-RUNNING = const(2)  # published at least once: publications are a hold-off apart
+_RUNNING = const(2)  # published at least once: publications are a hold-off apart
 
 
 class Publisher:
@@ -51,7 +51,7 @@ class Publisher:
         goes out now, or a hold-off after our last publication, instead of at the next period
         (a member that restarted after us would route our nodes' traffic away until then).
         Before our first publication nothing changes: that one is a full snapshot already."""
-        if self.state != RUNNING:
+        if self.state != _RUNNING:
             return
         if not self._settled:
             # members that booted with us: what we published so far went out after they
@@ -115,7 +115,7 @@ class Publisher:
     def _space(self):
         # two publications of one origin are at least a hold-off apart, so a late part that a
         # receiver still accepts (dup_hold < hold_off) always belongs to the newest batch
-        if self.state == RUNNING:
+        if self.state == _RUNNING:
             earliest = ticks.add(self._last_pub, self.hold_off)
             if ticks.diff(self._due, earliest) < 0:
                 self._due = earliest
@@ -198,6 +198,6 @@ class Publisher:
             self._first_at = now
         elif not self._settled and ticks.diff(now, self._first_at) > self.hold_off:
             self._settled = True
-        self.state = RUNNING
+        self.state = _RUNNING
         if full:
             self._snapshot_at = ticks.add(now, self.republish)

@@ -29,11 +29,11 @@ from mobility.errors import DecodeError, FrameTooLarge
 from mobility.published import REFUSED, RESTARTED, REVERTED, Origins, Published
 from mobility.publisher import IDLE, Publisher
 
-DEFAULT_HOLD_OFF_MS = const(2000)  # changes are batched this long before they are published
-DEFAULT_REPUBLISH_MS = const(30000)  # period of the full snapshot
-DEFAULT_DUP_HOLD_MS = const(1000)  # how long a late (reordered) part of a batch is accepted
-DEFAULT_MAX_PUBLISHED = const(512)  # capacity of the published-binding table
-SWEEP_MS = const(5000)  # how often expired published bindings are removed
+_DEFAULT_HOLD_OFF_MS = const(2000)  # changes are batched this long before they are published
+_DEFAULT_REPUBLISH_MS = const(30000)  # period of the full snapshot
+_DEFAULT_DUP_HOLD_MS = const(1000)  # how long a late (reordered) part of a batch is accepted
+_DEFAULT_MAX_PUBLISHED = const(512)  # capacity of the published-binding table
+_SWEEP_MS = const(5000)  # how often expired published bindings are removed
 POLICY_ROAM = "roam"  # publish, tunnel by published bindings, correspondent and proxy bindings
 POLICY_MIP4 = "mip4"  # the baseline: no publication; everything through the home agent
 TUNNEL_TTL = const(64)
@@ -69,10 +69,10 @@ class Region:
                 "region config: policy must be 'roam' or 'mip4', not %r" % (self.policy,)
             )
         self.publishing = self.policy == POLICY_ROAM
-        hold_off = _positive_ms(config, "hold_off_ms", DEFAULT_HOLD_OFF_MS)
-        republish = _positive_ms(config, "republish_ms", DEFAULT_REPUBLISH_MS)
-        dup_hold = _positive_ms(config, "dup_hold_ms", DEFAULT_DUP_HOLD_MS)
-        max_published = _positive_ms(config, "max_published", DEFAULT_MAX_PUBLISHED)
+        hold_off = _positive_ms(config, "hold_off_ms", _DEFAULT_HOLD_OFF_MS)
+        republish = _positive_ms(config, "republish_ms", _DEFAULT_REPUBLISH_MS)
+        dup_hold = _positive_ms(config, "dup_hold_ms", _DEFAULT_DUP_HOLD_MS)
+        max_published = _positive_ms(config, "max_published", _DEFAULT_MAX_PUBLISHED)
         key = keys.get(auth.SPI_REGION)
         if key is None:
             raise ValueError("region member without the region key (SPI 0x200)")
@@ -97,7 +97,7 @@ class Region:
         if self.publisher.state != IDLE:
             return
         self.publisher.start(now)
-        self._sweep_at = ticks.add(now, SWEEP_MS)
+        self._sweep_at = ticks.add(now, _SWEEP_MS)
         self._log("region_start", {"region": self.name, "epoch": self.publisher.epoch})
 
     # ---- this member's local bindings ------------------------------------------------------
@@ -155,7 +155,7 @@ class Region:
                 self._log("published_expired", {"count": dead})
             self.publisher.expire(now)
             self.origins.age(now)
-            self._sweep_at = ticks.add(now, SWEEP_MS)
+            self._sweep_at = ticks.add(now, _SWEEP_MS)
 
     # ---- receiving publications ----------------------------------------------------------
 

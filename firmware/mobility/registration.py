@@ -16,15 +16,15 @@ from mobility import auth, ipv4
 from mobility.compat import const
 from mobility.errors import DecodeError
 
-TYPE_REQUEST = const(1)
-TYPE_REPLY = const(3)
+_TYPE_REQUEST = const(1)
+_TYPE_REPLY = const(3)
 EXT_MH_AUTH = const(32)  # mobile-home authentication (remote binding)
 EXT_MF_AUTH = const(33)  # mobile-foreign authentication (local binding)
 
 # request flags
 FLAG_S = const(0x80)  # simultaneous bindings (make-before-break)
 FLAG_B = const(0x40)
-FLAG_D = const(0x20)
+_FLAG_D = const(0x20)
 FLAG_M = const(0x10)
 FLAG_G = const(0x08)
 FLAG_T = const(0x02)
@@ -33,18 +33,18 @@ FLAG_T = const(0x02)
 ACCEPTED = const(0)
 FA_UNSPECIFIED = const(64)
 FA_NO_RESOURCES = const(66)  # agent full
-FA_AUTH_FAILED = const(67)
-FA_LIFETIME_TOO_LONG = const(69)
+_FA_AUTH_FAILED = const(67)
+_FA_LIFETIME_TOO_LONG = const(69)
 FA_POORLY_FORMED = const(70)
 HA_UNSPECIFIED = const(128)
 HA_NO_RESOURCES = const(130)
-HA_AUTH_FAILED = const(131)
+_HA_AUTH_FAILED = const(131)
 IDENT_MISMATCH = const(133)
 
 _REQ_LEN = const(24)
 _REP_LEN = const(20)
 _AUTH_EXT_LEN = const(22)
-REG_TTL = const(64)
+_REG_TTL = const(64)
 
 
 def make_ident(nonce, counter):
@@ -176,7 +176,7 @@ def _finish(msg, buf, fixed, key):
         buf[fixed + 6 :] = auth.tag(key, memoryview(buf)[0 : fixed + 6])
     ipv4.check_addr(msg.src, "source address")
     ipv4.check_addr(msg.dst, "destination address")
-    return ipv4.udp(msg.src, msg.dst, ipv4.REG_PORT, ipv4.REG_PORT, buf, REG_TTL)
+    return ipv4.udp(msg.src, msg.dst, ipv4.REG_PORT, ipv4.REG_PORT, buf, _REG_TTL)
 
 
 def _common(buf, msg):
@@ -190,7 +190,7 @@ def encode_request(req, key):
     """The IPv4/UDP packet of ``req`` signed with ``key`` (raw bytes of the key of req.spi);
     key None leaves out the authentication extension (only for tests of what is rejected)."""
     buf = bytearray(_REQ_LEN + (0 if key is None else _AUTH_EXT_LEN))
-    buf[0] = TYPE_REQUEST
+    buf[0] = _TYPE_REQUEST
     buf[1] = _u(req.flags, 8, "flags")
     struct.pack_into(">H", buf, 2, _u(req.lifetime, 16, "lifetime"))
     _common(buf, req)
@@ -203,7 +203,7 @@ def encode_request(req, key):
 def encode_reply(rep, key):
     """The IPv4/UDP packet of ``rep`` signed with ``key``; key None: no authentication."""
     buf = bytearray(_REP_LEN + (0 if key is None else _AUTH_EXT_LEN))
-    buf[0] = TYPE_REPLY
+    buf[0] = _TYPE_REPLY
     buf[1] = _u(rep.code, 8, "code")
     struct.pack_into(">H", buf, 2, _u(rep.lifetime, 16, "lifetime"))
     _common(buf, rep)
@@ -225,13 +225,13 @@ def decode_registration(header):
     if n < 1:
         raise DecodeError("registration: empty")
     kind = p[0]
-    if kind == TYPE_REQUEST:
+    if kind == _TYPE_REQUEST:
         if n < _REQ_LEN:
             raise DecodeError("registration request: %d bytes, expected at least 24" % n)
         msg = RegRequest(header.src, header.dst, p[1], (p[2] << 8) | p[3])
         msg.coa = p[12:16]
         fixed = _REQ_LEN
-    elif kind == TYPE_REPLY:
+    elif kind == _TYPE_REPLY:
         if n < _REP_LEN:
             raise DecodeError("registration reply: %d bytes, expected at least 20" % n)
         msg = RegReply(header.src, header.dst, p[1], (p[2] << 8) | p[3])

@@ -22,9 +22,9 @@ DEFAULT_MAX_LIFETIME_S = const(600)
 DEFAULT_CAPACITY = const(64)
 RETRY_MS = const(1000)  # first retry of an unanswered request, doubled per try
 MAX_TRIES = const(4)
-FAILED_BACKOFF_MS = const(30000)  # after MAX_TRIES: try again this much later
-REFUSAL_GAP_MS = const(100)  # RemoteCache: one 133 per counter per gap
-PROXY_COUNTER = const(-1)  # RemoteCache: the replay counter of every proxy (the region key's)
+_FAILED_BACKOFF_MS = const(30000)  # after MAX_TRIES: try again this much later
+_REFUSAL_GAP_MS = const(100)  # RemoteCache: one 133 per counter per gap
+_PROXY_COUNTER = const(-1)  # RemoteCache: the replay counter of every proxy (the region key's)
 
 # RemoteClient binding states
 PENDING = const(0)
@@ -96,17 +96,17 @@ class RemoteCache:
         # home and one for the region, whatever sources requests claim; the region's routers
         # share the counter (one that lags gets a 133 and continues above it).
         proxy = req.spi == auth.SPI_REGION
-        hk = PROXY_COUNTER if proxy else ipv4.addr_key(req.home, 0)
+        hk = _PROXY_COUNTER if proxy else ipv4.addr_key(req.home, 0)
         code = self.idents.accept(hk, req.ident)
         if code != replay.ACCEPTED:
             self.refused += 1
             self.out.log(
                 "drop", {"reason": "replay", "what": "remote binding", "home": ipv4.ntoa(req.home)}
             )
-            # a replayed request gets at most one signed answer per counter and REFUSAL_GAP_MS
+            # a replayed request gets at most one signed answer per counter and _REFUSAL_GAP_MS
             # (the table of those times has the counters' keys: bounded the same way)
             t = self._refused_at.get(hk)
-            if t is None or ticks.diff(now, t) >= REFUSAL_GAP_MS:
+            if t is None or ticks.diff(now, t) >= _REFUSAL_GAP_MS:
                 self._refused_at[hk] = now
                 self._reply(
                     req, registration.IDENT_MISMATCH, 0, self.idents.reply_ident(hk), iface, mac
@@ -331,7 +331,7 @@ class RemoteClient:
             return True
         if rep.code != registration.ACCEPTED:
             e[4] = FAILED
-            e[6] = ticks.add(now, FAILED_BACKOFF_MS)
+            e[6] = ticks.add(now, _FAILED_BACKOFF_MS)
             self.out.log("remote_failed", {"peer": ipv4.ntoa(e[0]), "code": rep.code})
             return True
         if e[4] != BOUND:
@@ -386,7 +386,7 @@ class RemoteClient:
             if e[4] == PENDING and e[7] >= MAX_TRIES:
                 # the local binding stands without it; try again much later
                 e[4] = FAILED
-                e[6] = ticks.add(now, FAILED_BACKOFF_MS)
+                e[6] = ticks.add(now, _FAILED_BACKOFF_MS)
                 self.out.log("remote_failed", {"peer": ipv4.ntoa(e[0]), "reason": "no_reply"})
             elif e[4] == FAILED:
                 e[4] = PENDING

@@ -16,9 +16,9 @@ from mobility.errors import DecodeError
 from mobility.node import Node, cfg_int
 from mobility.remote import RemoteClient
 
-PROXY_LIFETIME_S = const(60)
-PROXY_CAPACITY = const(16)  # proxy bindings held at most (RemoteClient: unbound ones make room)
-PROXY_GAP_MS = const(1000)  # at most one new proxy binding per gap (each costs a signed request)
+_PROXY_LIFETIME_S = const(60)
+_PROXY_CAPACITY = const(16)  # proxy bindings held at most (RemoteClient: unbound ones make room)
+_PROXY_GAP_MS = const(1000)  # at most one new proxy binding per gap (each costs a signed request)
 IDLE_WAKE_MS = const(3600000)  # nothing due: wake once an hour anyway
 
 
@@ -35,14 +35,14 @@ class Router(Node):
         )
         # proxy bindings are route optimisation: never in the "mip4" baseline
         self.proxy = bool(config.get("proxy", False)) and self.region.publishing
-        self.proxy_lifetime_s = config.get("proxy_lifetime_s", PROXY_LIFETIME_S)
+        self.proxy_lifetime_s = config.get("proxy_lifetime_s", _PROXY_LIFETIME_S)
         self.proxies = RemoteClient(
             self.address,
             self.keys,
             auth.SPI_REGION,
             self.out,
             self.route,
-            capacity=cfg_int(config, "proxy_capacity", PROXY_CAPACITY, 1, 255),
+            capacity=cfg_int(config, "proxy_capacity", _PROXY_CAPACITY, 1, 255),
             follow=self._follow,
         )
         self._proxy_at = None  # when the last new proxy binding was made (rate limit)
@@ -143,13 +143,13 @@ class Router(Node):
         """Offer ``correspondent`` a proxy binding for ``home`` at ``coa``. Only to a backbone
         host of this router (config ``hosts``) whose datagram came over that host's own link
         (a spoofed source elsewhere makes nothing), and at most one new binding per
-        PROXY_GAP_MS (an existing one is only refreshed or moved)."""
+        _PROXY_GAP_MS (an existing one is only refreshed or moved)."""
         bb = self.region.backbone
         nb = bb.peer(correspondent, 0)
         if nb < 0 or bb.is_member[nb] or not bb.via(nb, iface, src_mac):
             return
         if self.proxies.state(correspondent, home) is None:
-            if self._proxy_at is not None and ticks.diff(now, self._proxy_at) < PROXY_GAP_MS:
+            if self._proxy_at is not None and ticks.diff(now, self._proxy_at) < _PROXY_GAP_MS:
                 return
             self._proxy_at = now
         self.proxies.bind(now, correspondent, home, coa, self.proxy_lifetime_s)

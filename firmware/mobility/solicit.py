@@ -15,12 +15,12 @@ from mobility.actions import BROADCAST, IF_RADIO
 from mobility.compat import const
 from mobility.node import cfg_int
 
-DEFAULT_INTERVAL_MS = const(1000)  # RFC 5944 2.4: at most one solicitation per second ...
-DEFAULT_FAST = const(3)  # ... for the first attempts, then exponential back-off ...
-DEFAULT_MAX_MS = const(8000)  # ... up to this spacing
-DEFAULT_DOWNGRADE_AFTER = const(1)  # unanswered routing solicitations before asking for hosts
-CHALLENGE_MS = const(2000)  # answers to a solicitation count as fresh this long after it
-PROBE_BOUND_MS = const(3000)  # bound: at most one solicitation per this for a better agent
+_DEFAULT_INTERVAL_MS = const(1000)  # RFC 5944 2.4: at most one solicitation per second ...
+_DEFAULT_FAST = const(3)  # ... for the first attempts, then exponential back-off ...
+_DEFAULT_MAX_MS = const(8000)  # ... up to this spacing
+_DEFAULT_DOWNGRADE_AFTER = const(1)  # unanswered routing solicitations before asking for hosts
+_CHALLENGE_MS = const(2000)  # answers to a solicitation count as fresh this long after it
+_PROBE_BOUND_MS = const(3000)  # bound: at most one solicitation per this for a better agent
 
 
 class Solicitor:
@@ -30,10 +30,10 @@ class Solicitor:
     registration in flight)."""
 
     def __init__(self, config, node, now):
-        self.interval_ms = cfg_int(config, "sol_interval_ms", DEFAULT_INTERVAL_MS, 1000, 600000)
-        self.fast = cfg_int(config, "sol_fast", DEFAULT_FAST, 1, 1000)
-        self.max_ms = cfg_int(config, "sol_max_ms", DEFAULT_MAX_MS, self.interval_ms, 3600000)
-        self.downgrade_after = cfg_int(config, "downgrade_after", DEFAULT_DOWNGRADE_AFTER, 0, 255)
+        self.interval_ms = cfg_int(config, "sol_interval_ms", _DEFAULT_INTERVAL_MS, 1000, 600000)
+        self.fast = cfg_int(config, "sol_fast", _DEFAULT_FAST, 1, 1000)
+        self.max_ms = cfg_int(config, "sol_max_ms", _DEFAULT_MAX_MS, self.interval_ms, 3600000)
+        self.downgrade_after = cfg_int(config, "downgrade_after", _DEFAULT_DOWNGRADE_AFTER, 0, 255)
         self.node = node
         self.level = advert.LEVEL_ROUTING
         self.attempt = 0
@@ -72,7 +72,7 @@ class Solicitor:
         that it answers with our challenge (which takes it into the table). In a dense field a
         broadcast one is answered by every agent in range at once, and those answers (most
         from agents the node would never choose) collide."""
-        if self.quiet(now, PROBE_BOUND_MS):
+        if self.quiet(now, _PROBE_BOUND_MS):
             self.send(now, advert.LEVEL_ROUTING, iface, mac, addr)
 
     def solicit(self, now):
@@ -116,12 +116,12 @@ class Solicitor:
         return sol
 
     def fresh(self, now, adv):
-        """True for an answer to one of our last two solicitations, sent within CHALLENGE_MS:
+        """True for an answer to one of our last two solicitations, sent within _CHALLENGE_MS:
         it echoes a challenge that did not exist before, so it cannot be a recording."""
         c = adv.challenge
         return (
             c != 0
             and adv.dst == self.node.address
             and (c == self.challenge or c == self.challenge_prev)
-            and ticks.diff(now, self.last) <= CHALLENGE_MS
+            and ticks.diff(now, self.last) <= _CHALLENGE_MS
         )

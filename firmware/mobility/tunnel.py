@@ -10,7 +10,7 @@ from mobility.compat import const
 from mobility.errors import DecodeError, check_frame
 
 TUNNEL_TTL = const(64)
-MAX_INNER = const(230)
+_MAX_INNER = const(230)
 
 
 def encapsulate(src, dst, inner, ttl=TUNNEL_TTL):

@@ -69,18 +69,17 @@ def radio_reply(drv, mac, msg):
 
 def info(drv):
     """(config hash, boot, uptime s, .mpy version) for STATUS."""
-    import hashlib
+    from update import stage
 
-    import config
-
-    h = hashlib.sha256()
     try:
-        with open(config.PATH, "rb") as f:
-            h.update(f.read())
+        # (config.PATH: config.py, boot-time code, is not loaded again for this)
+        h = stage.file_hash("config.json")
     except OSError:
-        pass
+        import hashlib
+
+        h = hashlib.sha256().digest()
     up = ticks.diff(drv.clock(), drv.started) // 1000
-    return h.digest(), drv.log.boot, up, getattr(sys.implementation, "_mpy", 0)
+    return h, drv.log.boot, up, getattr(sys.implementation, "_mpy", 0)
 
 
 def idle(drv, now):
@@ -92,6 +91,14 @@ def idle(drv, now):
         return
     drv.update = None
     drv.log.event("ota_service", {"on": False, "taken": svc.taken, "refused": svc.refused}, now)
-    # the package and slots too (main.py dropped slots at boot; the service loaded it again)
-    for m in ("update.service", "update.stage", "update.wire", "update.board", "update", "slots"):
+    # the package, slots and config too (boot dropped them; the service loaded them again)
+    for m in (
+        "update.service",
+        "update.stage",
+        "update.wire",
+        "update.board",
+        "update",
+        "slots",
+        "config",
+    ):
         sys.modules.pop(m, None)

@@ -39,15 +39,20 @@ def _exists(p):
         return -1
 
 
+# one read buffer while the service is loaded: a fresh one per file is a block that a busy
+# board's fragmented heap may not have (an agent that relays its cell's traffic)
+_BUF = bytearray(256)
+
+
 def file_hash(p):
     h = hashlib.sha256()
-    buf = bytearray(512)
+    buf = memoryview(_BUF)
     with open(p, "rb") as f:
         while True:
-            n = f.readinto(buf)
+            n = f.readinto(_BUF)
             if not n:
                 break
-            h.update(memoryview(buf)[:n])
+            h.update(buf[:n])
     return h.digest()
 
 
@@ -110,7 +115,11 @@ class Stage:
         self.kind = 0
         self.set = None
         self.dir = None
-        self.files = []  # by index: [path on flash, size, sha256] (None: not declared yet)
+        # the set's files by index, in flat tables: a list per file took 210 bytes of a board's
+        # heap (12 KB for a firmware set), these about 90
+        self.paths = []  # path in the set (None: not declared yet)
+        self.sizes = []  # size in bytes
+        self.shas = b""  # SHA-256 of file i at [32 * i : 32 * i + 32]
         self.error = ""  # why the last BAD_CONFIG
 
     def begin(self, kind, set_hash, n):
@@ -121,7 +130,8 @@ class Stage:
             return wire.BAD, 0
         if kind == wire.KIND_CONFIG and n != 1:
             return wire.BAD, 0
-        self.kind, self.set, self.files = kind, bytes(set_hash), [None] * n
+        self.kind, self.set = kind, bytes(set_hash)
+        self.paths, self.sizes, self.shas = [None] * n, [0] * n, bytearray(32 * n)
         if kind == wire.KIND_CONFIG:
             self.dir = slots.DIR
             _mkdirs(CFG_STAGED)
@@ -143,14 +153,18 @@ class Stage:
     def _where(self, p):
         return CFG_STAGED if self.kind == wire.KIND_CONFIG else self.dir + "/" + p
 
+    def _sha(self, i):
+        return self.shas[32 * i : 32 * i + 32]
+
     def file(self, i, size, sha, p):
         """Declare file ``i``; answers how many of its bytes the board has."""
         if self.set is None:
             return wire.NO_BEGIN, 0
-        if not 0 <= i < len(self.files) or not 0 <= size <= MAX_SIZE or not path_ok(p, self.kind):
+        if not 0 <= i < len(self.paths) or not 0 <= size <= MAX_SIZE or not path_ok(p, self.kind):
             return wire.BAD, 0
         where = self._where(p)
-        self.files[i] = [where, size, bytes(sha)]
+        self.paths[i], self.sizes[i] = p, size
+        self.shas[32 * i : 32 * i + 32] = sha
         if size == 0 and sha == EMPTY:  # a package's empty __init__: no DATA to come
             _mkdirs(where)
             open(where, "wb").close()
@@ -167,9 +181,9 @@ class Stage:
     def data(self, i, off, chunk):
         if self.set is None:
             return wire.NO_BEGIN, 0
-        if not 0 <= i < len(self.files) or self.files[i] is None:
+        if not 0 <= i < len(self.paths) or self.paths[i] is None:
             return wire.BAD, 0
-        where, size, sha = self.files[i]
+        where, size = self._where(self.paths[i]), self.sizes[i]
         if _exists(where) == size:
             return wire.OK, size  # complete already: a late copy
         part = where + ".part"
@@ -184,7 +198,7 @@ class Stage:
         have += len(chunk)
         if have < size:
             return wire.OK, have
-        if file_hash(part) != sha:
+        if file_hash(part) != self._sha(i):
             os.remove(part)
             return wire.MISMATCH, 0
         slots.replace(part, where)
@@ -194,8 +208,11 @@ class Stage:
         """Switch to the staged set; (code, 0). The caller resets the board after OK."""
         if self.set is None:
             return wire.NO_BEGIN, 0
-        for f in self.files:
-            if f is None or _exists(f[0]) != f[1] or file_hash(f[0]) != f[2]:
+        for i, p in enumerate(self.paths):
+            if p is None:
+                return wire.MISSING, 0
+            where = self._where(p)
+            if _exists(where) != self.sizes[i] or file_hash(where) != self._sha(i):
                 return wire.MISSING, 0
         st = slots.read()
         if st.get("pending"):
@@ -203,8 +220,7 @@ class Stage:
         if self.kind == wire.KIND_CONFIG:
             return self._commit_config(st)
         # files of an older set left in the slot go (only the set's are importable)
-        keep = [f[0] for f in self.files]
-        self._prune(self.dir, keep)
+        self._prune(self.dir, self.dir + "/")
         hexset = "".join("%02x" % b for b in self.set)
         slot = self.dir.split("/")[-1]
         st["previous"], st["prev_set"] = st["active"], st.get("set")
@@ -214,12 +230,12 @@ class Stage:
         self.set = None
         return wire.OK, 0
 
-    def _prune(self, d, keep):
+    def _prune(self, d, root):
         for name in os.listdir(d):
             p = d + "/" + name
             if os.stat(p)[0] & 0x4000:
-                self._prune(p, keep)
-            elif p not in keep:
+                self._prune(p, root)
+            elif p[len(root) :] not in self.paths:
                 os.remove(p)  # .part files, the marker, modules of an older set
 
     def _commit_config(self, st):

@@ -436,7 +436,15 @@ class _Log:
         self.events.append((name, fields))
 
 
-DROPPED = ("update.service", "update.stage", "update.wire", "update.board", "update", "slots")
+DROPPED = (
+    "update.service",
+    "update.stage",
+    "update.wire",
+    "update.board",
+    "update",
+    "slots",
+    "config",
+)
 
 
 class IdleTest(Scratch):
