@@ -26,10 +26,12 @@ import time
 import micropython
 
 from fieldlog import wire as fieldwire
-from mobility import ipv4, registration, ticks
+from mobility import auth, ipv4, registration, ticks
 from mobility.agent import Agent
 
 KEY = b"cell key of the benchmark"
+SECRET = b"binding secret of the benchmark"  # agents derive each node's binding key from it
+AGENT_MAC = b"\x02\x00\x00\x00\x00\x01"
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 10000
 ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 5
 PORT = int(sys.argv[3]) if len(sys.argv) > 3 else 47310
@@ -112,7 +114,9 @@ class SocketRadio:
 
 def setup():
     now = ticks.PERIOD - 1000
-    a = Agent({"node_id": 1, "address": "10.0.0.1", "keys": {0x100: KEY}}, rand_factory(), now)
+    keys = {0x100: KEY, auth.SPI_NODE_SECRET: SECRET}
+    cfg = {"node_id": 1, "address": "10.0.0.1", "keys": keys, "mac": AGENT_MAC}
+    a = Agent(cfg, rand_factory(), now)
     for i, last in enumerate((100, 101)):
         home = bytes([10, 0, 0, last])
         req = registration.RegRequest(
@@ -122,13 +126,15 @@ def setup():
             home=home,
             coa=a.address,
             ident=(a.nonce << 32) | 1,
+            node_mac=bytes([2, 0, 0, 0, 0, 10 + i]),
+            agent_mac=AGENT_MAC,
         )
         a.on_frame(
             now,
             0,
             bytes([2, 0, 0, 0, 0, 10 + i]),
             -50,
-            bytearray(registration.encode_request(req, KEY)),
+            bytearray(registration.encode_request(req, auth.node_key(SECRET, home))),
         )
         a.out.clear()
     if len(a.bindings) != 2:

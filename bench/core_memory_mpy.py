@@ -17,11 +17,13 @@ import sys
 gc.collect()
 BASE = gc.mem_alloc()
 
-from mobility import advert, ipv4, registration, ticks  # noqa: E402
+from mobility import advert, auth, ipv4, registration, ticks  # noqa: E402
 
 KEY = b"cell key of the benchmark"
+SECRET = b"binding secret of the benchmark"  # agents derive each node's binding key from it
 KEYS = {0x100: KEY}
 MAC = b"\x02\x00\x00\x00\x00\x01"
+AGENT_MAC = b"\x02\x00\x00\x00\x00\xaa"
 
 
 def rand_factory():
@@ -48,7 +50,11 @@ def run_agent(n):
     gc.collect()
     code = gc.mem_alloc() - BASE
     now = ticks.PERIOD - 100000
-    a = Agent({"node_id": 1, "address": addr(1), "keys": KEYS}, rand_factory(), now)
+    keys = {0x100: KEY, auth.SPI_NODE_SECRET: SECRET}
+    a = Agent(
+        {"node_id": 1, "address": addr(1), "keys": keys, "mac": AGENT_MAC}, rand_factory(), now
+    )
+    node_keys = [auth.node_key(SECRET, addr(100 + i)) for i in range(n)]
     out = a.out
     peak = 0
     for i in range(n):
@@ -61,8 +67,12 @@ def run_agent(n):
             home=home,
             coa=a.address,
             ident=(a.nonce << 32) | 1,
+            node_mac=mac,
+            agent_mac=AGENT_MAC,
         )
-        a.on_frame(now, 0, mac, -50, bytearray(registration.encode_request(req, KEY)))
+        a.on_frame(
+            now, 0, mac, -50, bytearray(registration.encode_request(req, auth.pads(node_keys[i])))
+        )
         out.clear()
     counters = [1] * n
     rx = bytearray(ipv4.udp(addr(100), addr(101), 5000, 5000, b"x" * 40))
@@ -82,13 +92,15 @@ def run_agent(n):
                     home=home,
                     coa=a.address,
                     ident=(a.nonce << 32) | counters[i],
+                    node_mac=bytes([2, 0, 0, 0, 1, i]),
+                    agent_mac=AGENT_MAC,
                 )
                 a.on_frame(
                     now,
                     0,
                     bytes([2, 0, 0, 0, 1, i]),
                     -50,
-                    bytearray(registration.encode_request(req, KEY)),
+                    bytearray(registration.encode_request(req, auth.pads(node_keys[i]))),
                 )
                 out.clear()
         a.on_frame(now, 0, MAC, -60, sol)
@@ -110,7 +122,11 @@ def run_mobile(n):
     gc.collect()
     code = gc.mem_alloc() - BASE
     now = ticks.PERIOD - 100000
-    m = MobileNode({"node_id": 50, "address": addr(50), "keys": KEYS}, rand_factory(), now)
+    node_key = auth.node_key(SECRET, addr(50))
+    keys = {0x100: KEY, auth.SPI_NODE: node_key}
+    m = MobileNode(
+        {"node_id": 50, "address": addr(50), "keys": keys, "mac": MAC}, rand_factory(), now
+    )
     out = m.out
     nonces = [1000 + i for i in range(n)]
     seqs = [0] * n
@@ -144,9 +160,17 @@ def run_mobile(n):
         if info is None:
             return
         rep = registration.RegReply(
-            src=info.addr, dst=m.address, code=0, lifetime=30, home=m.address, ident=m.reg.ident
+            src=info.addr,
+            dst=m.address,
+            code=0,
+            lifetime=30,
+            home=m.address,
+            ident=m.reg.ident,
+            node_mac=MAC,
+            agent_mac=info.mac,
+            req_ident=m.reg.ident,
         )
-        m.on_frame(now, 0, info.mac, -50, registration.encode_reply(rep, KEY))
+        m.on_frame(now, 0, info.mac, -50, registration.encode_reply(rep, node_key))
 
     for _second in range(600):
         for _tenth in range(10):

@@ -44,7 +44,15 @@ CELL_KEY = b"cell-key-0123456789abcdef"
 REGION_KEY = b"region-key-0123456789abcdef"
 HOME_KEY = b"home-key-of-node-7-0123456789"
 HOME_SPI = auth.spi_home(7)
-KEYS = auth.Keys({auth.SPI_CELL: CELL_KEY, auth.SPI_REGION: REGION_KEY, HOME_SPI: HOME_KEY})
+# (the node's binding key, SPI_NODE, is the cell key's bytes here: the fuzz is about decoding)
+KEYS = auth.Keys(
+    {
+        auth.SPI_CELL: CELL_KEY,
+        auth.SPI_NODE: CELL_KEY,
+        auth.SPI_REGION: REGION_KEY,
+        HOME_SPI: HOME_KEY,
+    }
+)
 
 
 class XorShift32:
@@ -91,8 +99,8 @@ def templates():
     remote = msgs.remote_request(600, (0x9ABCDEF0 << 32) | 77, HOME_SPI)
     out.append(("request_remote", registration.encode_request(remote, HOME_KEY)))
     for code, ext, spi, key in (
-        (0, registration.EXT_MF_AUTH, auth.SPI_CELL, CELL_KEY),
-        (66, registration.EXT_MF_AUTH, auth.SPI_CELL, CELL_KEY),
+        (0, registration.EXT_MF_AUTH, auth.SPI_NODE, CELL_KEY),
+        (66, registration.EXT_MF_AUTH, auth.SPI_NODE, CELL_KEY),
         (133, registration.EXT_MH_AUTH, HOME_SPI, HOME_KEY),
     ):
         rep = msgs.reply(AGENT, code, 300 if code == 0 else 0, (0x12345678 << 32) | 5, ext, spi)

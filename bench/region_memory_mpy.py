@@ -15,7 +15,7 @@ import sys
 gc.collect()
 M0 = gc.mem_alloc()
 
-from mobility import actions, agent, ipv4, publication, registration  # noqa: E402
+from mobility import actions, agent, auth, ipv4, publication, registration  # noqa: E402
 
 gc.collect()
 CODE = gc.mem_alloc() - M0
@@ -23,6 +23,8 @@ FREE = gc.mem_free()  # what is left for data once the code is loaded
 
 CELL = b"cell key of the benchmark field!"
 REGION = b"region key of the benchmark!!!!!"
+SECRET = b"binding secret of the benchmark!"  # agents derive each node's binding key
+AGENT_MAC = b"\x02\x00\x00\x00\x00\xaa"
 N_LOCAL = 20
 N_ORIGINS = 25
 PER_ORIGIN = 20  # 25 x 20 = 500 published bindings
@@ -49,7 +51,8 @@ def main():
     cfg = {
         "node_id": 1,
         "address": OWN,
-        "keys": {0x100: CELL, 0x200: REGION},
+        "keys": {0x100: CELL, 0x200: REGION, 0x102: SECRET},
+        "mac": AGENT_MAC,
         "capacity": N_LOCAL,
         "region": {
             "members": members,
@@ -70,7 +73,10 @@ def main():
         req = registration.RegRequest(
             home, own, 0, 600, home, ipv4.ANY_ADDR, own, registration.make_ident(a.nonce, 1)
         )
-        a.on_frame(now, actions.IF_RADIO, mac(i + 1), -50, registration.encode_request(req, CELL))
+        req.node_mac = mac(i + 1)
+        req.agent_mac = AGENT_MAC
+        kx = auth.node_key(SECRET, home)
+        a.on_frame(now, actions.IF_RADIO, mac(i + 1), -50, registration.encode_request(req, kx))
         a.out.clear()
     for o in range(N_ORIGINS):
         binds = [(ipv4.aton("10.8.%d.%d" % (o, j + 1)), 600) for j in range(PER_ORIGIN)]

@@ -78,7 +78,7 @@ def remote_request(lifetime, ident, spi):
     )
 
 
-def reply(src, code, lifetime, ident, ext_type=EXT_MF_AUTH, spi=auth.SPI_CELL):
+def reply(src, code, lifetime, ident, ext_type=EXT_MF_AUTH, spi=auth.SPI_NODE):
     """The answer from ``src`` (AGENT or HOME_AGENT) to one of MOBILE's requests."""
     # src, dst, code, lifetime, home, home_agent, ident, ext_type, spi
     return registration.RegReply(

@@ -324,6 +324,8 @@ def run(cfg, log, rand, boot, role_class):
 
     radio = link_espnow.EspNowLink(cfg.get("channel", 1), log=log.event)
     now = time.ticks_ms()
+    # the radio's MAC: registrations name it inside their signed data (docs/PROTOCOL.md)
+    cfg["mac"] = radio.mac
     # a mobile node logs the signal of the agents it hears once a second, for the report
     cfg.setdefault("rssi_log_ms", 1000)
     role = role_class(cfg, rand, now)

@@ -22,6 +22,7 @@ Keys live in a separate file (TOML or JSON) that is never printed or logged::
     [default]               # keys every board gets, name -> hex (16..64 bytes)
     cell = "00112233..."    # names: cell (SPI 0x100), region (0x200), home (0x10000 + node id)
     region = "..."          # or an SPI number as the name: "65537" = "..."
+    binding = "..."         # binding secret: agents hold it, a mobile node only its own K_X
     [node.fa1]              # per-board keys, override the defaults
     home = "..."
 
@@ -63,9 +64,10 @@ HOST_ONLY = ("name", "serial", "port", "board", "node_id", "address", "pos")
 # Keys by name: the core's cell and region keys, a node's home key (their SPIs: key_spi).
 KEY_NAMES = ("cell", "region", "home")
 # Fleet secrets a board holds only a key derived from (derived_keys): the log secret (each
-# board its own log key, agents the secret too: they check what they relay) and the update
-# secret (each board its own update key).
-DERIVED = ("log", "update")
+# board its own log key, agents the secret too: they check what they relay), the update
+# secret (each board its own update key) and the binding secret (a mobile node the binding key
+# of its own address, K_X; agents the secret: they derive every node's).
+DERIVED = ("log", "update", "binding")
 # fieldlog/wire.py's FIELD_PORT (not imported: that would load the core's package from its
 # sources before the simulator could choose its compiled build)
 FIELD_PORT = 4345
@@ -549,7 +551,7 @@ def _key_table(table: Any, p: Path, section: str) -> dict[str, Secret]:
             except ValueError:
                 raise RoamError(
                     "keys file %s: [%s] unknown key name %r (cell, region, home, log, "
-                    "update or an SPI number)" % (p, section, k)
+                    "update, binding or an SPI number)" % (p, section, k)
                 ) from None
         out[k] = Secret(v.lower())
     return out
@@ -570,18 +572,22 @@ def board_config(board: Board, keys: Keys | None, collector: str | None = None) 
         table = {}
         for k, s in sorted(keys.for_board(board.name).items()):
             if k in DERIVED:
-                table.update(derived_keys(k, s.reveal(), board.node, board.role))
+                table.update(derived_keys(k, s.reveal(), board.node, board.role, board.addr))
             else:
                 table[str(key_spi(k, board.node))] = s.reveal()
         cfg["keys"] = table
     return cfg
 
 
-def derived_keys(name: str, secret_hex: str, node: int, role: str) -> dict[str, str]:
-    """What a board holds of the fleet secret ``name`` (log, update). {SPI: hex}, the SPI the
-    firmware reads it by (firmware/update/wire.py SPI_UPDATE)."""
+def derived_keys(
+    name: str, secret_hex: str, node: int, role: str, address: str = ""
+) -> dict[str, str]:
+    """What a board holds of the fleet secret ``name`` (log, update, binding). {SPI: hex}, the
+    SPI the firmware reads it by (firmware/update/wire.py SPI_UPDATE; mobility/auth.py)."""
     if name == "log":
         return log_keys(secret_hex, node, role)
+    if name == "binding":
+        return binding_keys(secret_hex, role, address)
     spi = firmware.update_wire().SPI_UPDATE
     return {str(spi): firmware.update_key(bytes.fromhex(secret_hex), node).hex()}
 
@@ -595,6 +601,21 @@ def log_keys(secret_hex: str, node: int, role: str) -> dict[str, str]:
     if role == "agent":
         out[str(wire.SPI_LOG_SECRET)] = secret_hex
     return out
+
+
+def binding_keys(secret_hex: str, role: str, address: str) -> dict[str, str]:
+    """What a board holds of the fleet's binding secret (docs/CORE.md "Security rules"): an
+    agent the secret itself (SPI_NODE_SECRET: it derives the key of every node that registers),
+    a mobile node the binding key of its own home address only (SPI_NODE, K_X), other roles
+    nothing."""
+    auth = firmware.core("auth")
+    if role == "agent":
+        return {str(int(auth.SPI_NODE_SECRET)): secret_hex}
+    if role == "mobile":
+        home = bytes(int(x) for x in address.split("."))
+        key: bytes = auth.node_key(bytes.fromhex(secret_hex), home)
+        return {str(int(auth.SPI_NODE)): key.hex()}
+    return {}
 
 
 def key_spi(name: str, node_id: int) -> int:

@@ -31,6 +31,9 @@ LOG_KEY = b"demo log key of node 7 for demo"  # a board's own log key (fieldlog)
 REGION_KEY = b"demo region key, not for deployment"
 HOME_NODE = 7
 HOME_KEY = b"demo home key of node 7"
+NODE_KEY = b"demo binding key of the mobile node"  # K_X (SPI 0x101): its local bindings
+NODE_MAC = b"\x02\x00\x00\x00\x00\x07"
+AGENT_MAC = b"\x02\x00\x00\x00\x00\x01"
 HOME_SPI = auth.spi_home(HOME_NODE)
 
 NONCE = 0x5EED1234
@@ -74,13 +77,15 @@ def samples():
     for level, attempt in ((advert.LEVEL_ROUTING, 0), (advert.LEVEL_HOST, 4)):
         sol = advert.Solicitation(src=MOBILE, level=level, attempt=attempt)
         out.append((f"solicitation_level_{level}", sol, advert.encode_solicitation(sol, CELL_KEY)))
-    local = msgs.local_request(registration.make_ident(NONCE, 17))
-    out.append(("request_local", local, registration.encode_request(local, CELL_KEY)))
+    local = msgs.local_request(
+        registration.make_ident(NONCE, 17), node_mac=NODE_MAC, agent_mac=AGENT_MAC
+    )
+    out.append(("request_local", local, registration.encode_request(local, NODE_KEY)))
     remote = msgs.remote_request(900, registration.make_ident(0x0A0B0C0D, 3), HOME_SPI)
     out.append(("request_remote", remote, registration.encode_request(remote, HOME_KEY)))
     for code, ext, spi, key, lifetime, src, ident in (
-        (0, registration.EXT_MF_AUTH, auth.SPI_CELL, CELL_KEY, 300, AGENT, local.ident),
-        (66, registration.EXT_MF_AUTH, auth.SPI_CELL, CELL_KEY, 0, AGENT, local.ident),
+        (0, registration.EXT_MF_AUTH, auth.SPI_NODE, NODE_KEY, 300, AGENT, local.ident),
+        (66, registration.EXT_MF_AUTH, auth.SPI_NODE, NODE_KEY, 0, AGENT, local.ident),
         (
             133,
             registration.EXT_MH_AUTH,
@@ -92,6 +97,8 @@ def samples():
         ),
     ):
         rep = msgs.reply(src, code, lifetime, ident, ext, spi)
+        if ext == registration.EXT_MF_AUTH:  # a local binding's reply names both MACs
+            rep.node_mac, rep.agent_mac, rep.req_ident = NODE_MAC, AGENT_MAC, local.ident
         out.append((f"reply_{code}", rep, registration.encode_reply(rep, key)))
     pub = publication.Publication(
         origin=AGENT,

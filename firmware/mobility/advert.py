@@ -14,17 +14,18 @@ from mobility.compat import const
 from mobility.errors import DecodeError
 
 ICMP_ADVERT = const(9)
-_ICMP_SOLICIT = const(10)
-_EXT_PAD = const(0)  # one-byte padding extension (RFC 5944)
-_EXT_MOBILITY = const(16)  # RFC 5944 mobility agent advertisement extension
-_EXT_INFO = const(150)  # roam agent info
+ICMP_SOLICIT = const(10)
+EXT_PAD = const(0)  # one-byte padding extension (RFC 5944)
+EXT_MOBILITY = const(16)  # RFC 5944 mobility agent advertisement extension
+_EXT_PREFIX_LENGTHS = const(19)  # RFC 5944 2.1.2 prefix-lengths extension (known, not used)
+EXT_INFO = const(150)  # roam agent info
 EXT_AUTH = const(151)  # roam authentication
-_EXT_SOLICIT = const(152)  # roam requested service level
+EXT_SOLICIT = const(152)  # roam requested service level
 
 # RFC 5944 agent advertisement flags
 FLAG_R = const(0x80)  # registration required
 FLAG_B = const(0x40)  # busy
-_FLAG_H = const(0x20)  # home agent
+FLAG_H = const(0x20)  # home agent
 FLAG_F = const(0x10)  # foreign agent
 FLAG_M = const(0x08)
 FLAG_G = const(0x04)
@@ -42,7 +43,7 @@ OUTAGE_NONE = const(0xFFFF)  # outage_in: no outage planned
 LEVEL_ROUTING = const(2)
 LEVEL_HOST = const(1)
 
-_ADV_TTL = const(1)
+ADV_TTL = const(1)
 _RA_LEN = const(16)  # RFC 1256 header with one address entry
 _AUTH_EXT_LEN = const(22)
 
@@ -194,7 +195,7 @@ def _finish(buf, key, spi, auth_off, src, dst):
     c = ipv4.checksum(buf)
     buf[2] = c >> 8
     buf[3] = c & 0xFF
-    return ipv4.encode(src, dst, ipv4.PROTO_ICMP, buf, _ADV_TTL)
+    return ipv4.encode(src, dst, ipv4.PROTO_ICMP, buf, ADV_TTL)
 
 
 def encode_advertisement(adv, key):
@@ -217,7 +218,7 @@ def encode_advertisement(adv, key):
             ">BBHHBB",
             buf,
             off,
-            _EXT_MOBILITY,
+            EXT_MOBILITY,
             10,
             _u(adv.seq, 16, "sequence"),
             _u(adv.reg_lifetime, 16, "registration lifetime"),
@@ -230,7 +231,7 @@ def encode_advertisement(adv, key):
         ">BBBBBHHI",
         buf,
         off,
-        _EXT_INFO,
+        EXT_INFO,
         11,
         _u(adv.services, 8, "services"),
         _u(adv.capacity, 8, "capacity"),
@@ -251,9 +252,9 @@ def encode_solicitation(sol, key):
     ipv4.check_addr(sol.dst, "solicitation destination")
     n = 8 + 4 + (0 if key is None else _AUTH_EXT_LEN)
     buf = bytearray(n)
-    buf[0] = _ICMP_SOLICIT
+    buf[0] = ICMP_SOLICIT
     struct.pack_into(">I", buf, 4, _u(sol.challenge, 32, "challenge"))  # the reserved word
-    buf[8] = _EXT_SOLICIT
+    buf[8] = EXT_SOLICIT
     buf[9] = 2
     buf[10] = _u(sol.level, 8, "service level")
     buf[11] = _u(sol.attempt, 8, "attempt")
@@ -291,19 +292,20 @@ def decode_icmp(header):
             raise DecodeError("ICMP advertisement: code %d" % p[1])
         count = p[4]
         size = p[5]
-        if count < 1 or size < 2:
+        if count and size < 2:
             raise DecodeError("ICMP advertisement: %d addresses of %d words" % (count, size))
         off = 8 + 4 * count * size
         if off > n:
             raise DecodeError("ICMP advertisement: address list beyond the message")
-        if p[8:12] != header.src:
-            # the signed router address is the agent's identity; the header must agree
-            raise DecodeError("ICMP advertisement: router address differs from the IPv4 source")
+        # The agent is the IPv4 source (covered by the tag). RFC 5944 2.1 lets an agent list
+        # no router address, or others than its source: both are accepted; the challenge
+        # is the preference of the first entry, when there is one.
         msg = Advertisement(header.src, header.dst, (p[6] << 8) | p[7], spi=None)
         msg.is_host_reply = True  # until a mobility extension is found
-        msg.challenge = int.from_bytes(p[12:16], "big")  # preference of the first entry
+        if count:
+            msg.challenge = int.from_bytes(p[12:16], "big")  # preference of the first entry
         msg.outage_in = OUTAGE_NONE
-    elif kind == _ICMP_SOLICIT:
+    elif kind == ICMP_SOLICIT:
         if p[1] != 0:
             raise DecodeError("ICMP solicitation: code %d" % p[1])
         msg = Solicitation(header.src, LEVEL_ROUTING, 0, None, header.dst)
@@ -314,7 +316,7 @@ def decode_icmp(header):
     seen = 0  # bit per known extension: 1 mobility, 2 info, 4 solicit, 8 auth
     while off < n:
         t = p[off]
-        if t == _EXT_PAD:
+        if t == EXT_PAD:
             off += 1
             continue
         if off + 2 > n:
@@ -325,7 +327,7 @@ def decode_icmp(header):
         length = end - off - 2
         if t == EXT_AUTH:
             _auth_ext(msg, p, off, end)
-        elif kind == ICMP_ADVERT and t == _EXT_MOBILITY:
+        elif kind == ICMP_ADVERT and t == EXT_MOBILITY:
             if seen & 1:
                 raise DecodeError("ICMP advertisement: two mobility extensions")
             seen |= 1
@@ -336,7 +338,7 @@ def decode_icmp(header):
             msg.reg_lifetime = (p[off + 4] << 8) | p[off + 5]
             msg.flags = p[off + 6]
             msg.coa = p[off + 8 : off + 12] if length >= 10 else None
-        elif kind == ICMP_ADVERT and t == _EXT_INFO:
+        elif kind == ICMP_ADVERT and t == EXT_INFO:
             if seen & 2:
                 raise DecodeError("ICMP advertisement: two agent-info extensions")
             seen |= 2
@@ -348,7 +350,7 @@ def decode_icmp(header):
             msg.outage_in = (p[off + 5] << 8) | p[off + 6]
             msg.outage_for = (p[off + 7] << 8) | p[off + 8]
             msg.nonce = int.from_bytes(p[off + 9 : off + 13], "big")
-        elif kind == _ICMP_SOLICIT and t == _EXT_SOLICIT:
+        elif kind == ICMP_SOLICIT and t == EXT_SOLICIT:
             if seen & 4:
                 raise DecodeError("ICMP solicitation: two service-level extensions")
             seen |= 4
@@ -356,7 +358,9 @@ def decode_icmp(header):
                 raise DecodeError("ICMP solicitation: service-level extension length %d" % length)
             msg.level = p[off + 2]
             msg.attempt = p[off + 3]
-        # other extensions are skipped
+        elif t < 128 and not (kind == ICMP_ADVERT and t == _EXT_PREFIX_LENGTHS):
+            # RFC 5944 2.1: an unknown extension 0..127 discards the message; 128..255 skipped
+            raise DecodeError("ICMP: extension %d" % t)
         off = end
     if msg.tag is not None:
         msg._icmp = p

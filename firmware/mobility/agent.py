@@ -112,6 +112,15 @@ class Agent(Node):
         # a datagram for someone else (not broadcast, 255.x.x.x) is routed beyond the cell
         if ipv4.plain(frame) and frame[ipv4.DST_AT] != 255:
             if ipv4.addr_key(frame, ipv4.DST_AT) != self.key:
+                v = self.visitors
+                if v.clashes:  # a binding the hot path cannot find (Visitors.get)
+                    b = v.get(frame[ipv4.DST_AT : ipv4.DST_AT + 4])
+                    if b is not None:
+                        if isinstance(frame, bytes):
+                            frame = bytearray(frame)
+                        if ipv4.dec_ttl(frame):
+                            self.out.send(b[B_IFACE], b[B_MAC], frame)
+                        return
                 self._route_beyond_cell(now, iface, src_mac, frame)
                 return
             if self.region is not None and self.region.stale_copy(now, frame, iface, src_mac):
@@ -135,8 +144,8 @@ class Agent(Node):
     def on_send(self, now, dst, payload):
         """The agent's own application sends a datagram (it may be a correspondent too)."""
         pkt = bytearray(self.datagram(dst, payload))
-        b = self.bindings.get(ipv4.addr_key(dst, 0))
-        if b is not None and b[B_HOME] == dst:
+        b = self.visitors.get(dst)
+        if b is not None:
             self.out.send(b[B_IFACE], b[B_MAC], pkt)
         elif dst == self.address:
             self.out.deliver(pkt)
@@ -161,7 +170,7 @@ class Agent(Node):
         if r is None:
             return
         hk = self.visitors.on_link(iface, mac)
-        if hk < 0:
+        if hk is None:
             return
         b = self.bindings[hk]
         if not r.newer_elsewhere(now, b[B_HOME], b[B_EXPIRY]):

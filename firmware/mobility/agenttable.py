@@ -29,6 +29,16 @@ REBOOTED = const(6)  # an agent we hold, under a new boot nonce: it lost our bin
 REJECTED = ("auth", "replay")
 
 
+def _resync(window, key, seq, nonce, now):
+    """Set ``window`` (replay.AdvWindow) to (seq, nonce) for ``key`` whatever it held: for an
+    answer proven fresh by the challenge it echoes (a recording cannot echo it), so a window
+    that a sequence or nonce it can no longer compare with put out of step heals at the next
+    answer."""
+    if window.held(key) is None and len(window) >= window.size:
+        window._evict(now)
+    window._set(key, seq, nonce, now)
+
+
 class AgentInfo:
     """What the node knows about one agent it hears."""
 
@@ -85,7 +95,12 @@ class AgentTable:
             return FORGED
         info = self.table.get(k)
         if self.window.accept(k, adv.seq, adv.nonce, now) == replay.REPLAY:
-            return REPLAYED
+            if fresh:
+                # an answer to our live challenge cannot be a recording: take its sequence
+                # and nonce whatever the window held (a window out of step heals here)
+                _resync(self.window, k, adv.seq, adv.nonce, now)
+            else:
+                return REPLAYED  # (unbound, the owner asks for a fresh answer all the same)
         if info is not None and info.addr != adv.src:
             return IGNORED  # keep the one we have
         if info is None and not fresh:
@@ -102,8 +117,9 @@ class AgentTable:
             self._update(now, info, adv)
             return NEW
         info.rssi = (3 * info.rssi + rssi + 2) // 4  # smoothing: one loud frame is not a move
-        info.mac = bytes(mac) if info.mac != mac else info.mac
-        info.iface = iface
+        # (the MAC and interface stay those of the fresh answer the agent entered by: a frame's
+        # link-layer source is not signed, and a relay's copy must not redirect our traffic;
+        # the registration reply confirms them, docs/CORE.md "Security rules")
         rebooted = adv.nonce != info.nonce
         self._update(now, info, adv)
         return REBOOTED if rebooted else _HEARD

@@ -14,6 +14,8 @@ import hashlib
 from mobility.compat import const
 
 SPI_CELL = const(0x100)  # cell key: advertisements, solicitations, local bindings
+SPI_NODE = const(0x101)  # a mobile node's own binding key K_X: its local bindings (only X)
+SPI_NODE_SECRET = const(0x102)  # infrastructure's binding secret: agents derive every K_X
 SPI_REGION = const(0x200)  # region key: publications, proxy bindings
 _SPI_HOME_BASE = const(0x10000)  # home key of node n: _SPI_HOME_BASE + n (remote bindings)
 _SPI_HOME_LAST = const(0x1FFFF)
@@ -90,6 +92,13 @@ def _pads_cached(key):
 def hmac_sha256(key, data):
     """HMAC-SHA256 of ``data`` under ``key`` (RFC 2104), 32 bytes."""
     return mac(pads(key), data)
+
+
+def node_key(secret, home):
+    """K_X, the binding key of home address ``home`` (4 bytes): HMAC-SHA256(secret, "B" ||
+    home)[:16]. Only X and the infrastructure (which holds ``secret``) have it, so a binding
+    for X is made only by X (docs/PROTOCOL.md "Authentication")."""
+    return hmac_sha256(secret, b"B" + bytes(home))[:TAG_LEN]
 
 
 def tag(key, data, more=None):

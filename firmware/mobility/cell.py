@@ -14,6 +14,7 @@
 from mobility import advert, auth, ipv4, registration, replay, ticks
 from mobility.compat import const
 from mobility.node import fmt_mac
+from mobility.replay import RateLimit
 
 # a local binding: [home address (4 bytes), MAC, interface, expiry (ticks)]
 B_HOME = const(0)
@@ -21,8 +22,11 @@ B_MAC = const(1)
 B_IFACE = const(2)
 B_EXPIRY = const(3)
 
-_ANSWERS_HELD = const(32)  # solicitors remembered for the rate limit
-_SEQ_WRAP_TO = const(256)  # RFC 5944 2.1.1: after 0xffff the sequence continues at 256
+_IDENTS_SPARE = const(32)  # counters held beyond the capacity (unbound addresses)
+_REFUSAL_GAP_MS = const(1000)  # at most one 133 per home address per second ...
+_REFUSAL_BURST = const(8)  # ... and this many a second in all
+_ANSWER_BURST = const(16)  # answers to solicitations a second, in all
+SEQ_WRAP_TO = const(256)  # RFC 5944 2.1.1: after 0xffff the sequence continues at 256
 _BCAST_MAC = b"\xff" * 6
 
 
@@ -34,30 +38,64 @@ class Visitors:
         self.agent = agent
         self.capacity = capacity
         self.reg_lifetime_s = reg_lifetime_s
-        self.idents = replay.IdentCheck(agent.nonce)
+        # counters of the home addresses heard (bound ones never evicted) and the rate of
+        # refusals (133) that a replayed request triggers
+        self.idents = replay.IdentCheck(agent.nonce, capacity + _IDENTS_SPARE)
+        self.refusals = RateLimit(_REFUSAL_GAP_MS, _REFUSAL_BURST)
         self.bindings = {}  # addr_key(home) -> [home, mac, iface, expiry]
+        self.clashes = 0  # bindings held under their 4 bytes (another has their 30-bit key)
         # a lower bound of the bindings' expiries, kept without a scan: a refresh or a removal
         # leaves it early, and expire() then finds the true one
         self.next_expiry = None
 
     def on_request(self, now, iface, src_mac, req):
         """A decoded registration request arrived from ``src_mac`` on ``iface``; the reply
-        goes straight back there."""
+        goes straight back there. The checks that cost nothing come before the HMAC: the
+        authentication type, the link-layer addresses the request names (its own node's MAC,
+        this agent's), and for a request that would only be refused (its identification is not
+        fresh) the refusal's rate limit."""
         a = self.agent
-        if req.ext_type != registration.EXT_MF_AUTH or not req.verify(a.keys, auth.SPI_CELL):
+        if (
+            req.ext_type != registration.EXT_MF_AUTH
+            or req.spi != auth.SPI_NODE
+            or req.node_mac is None
+        ):
             # Unauthenticated: no reply (no amplification), no state.
             a.reject("registration", "auth", req.src, src_mac)
             return
-        hk = ipv4.addr_key(req.home, 0)
-        if self.idents.accept(hk, req.ident) != replay.ACCEPTED:
-            a.reject("registration", "ident", req.home, src_mac)
-            self._reply(
-                iface, src_mac, req, registration.IDENT_MISMATCH, 0, self.idents.reply_ident(hk)
-            )
+        if req.node_mac != src_mac or a.mac is None or req.agent_mac != a.mac:
+            # Sent through someone else's MAC (a relay), or addressed to another agent's:
+            # the binding would use a link-layer address its owner did not sign.
+            a.reject("registration", "mac", req.home, src_mac)
             return
-        # From here the request is authentic and fresh; its counter is recorded (so a replay of
-        # a refused request cannot succeed later) but no route is installed unless accepted.
         home = bytes(req.home)
+        hk = ipv4.addr_key(home, 0)
+        # counters by address: the 30-bit key when the top two bits are 0 (10.x.x.x: a small
+        # int, nothing allocated and kept), else the 4 bytes (two addresses of one 30-bit key
+        # never share a counter)
+        ik = hk if home[0] < 64 else home
+        fresh = self.idents.check(ik, req.ident)
+        if not fresh and not self.refusals.allow(now, ik, False):
+            a.reject("registration", "rate", home, src_mac)  # a replayed burst: no work
+            return
+        # K_X = HMAC(binding secret, "B" || home)[:16] (auth.node_key): one HMAC under the
+        # secret's prepared blocks, its padded blocks once per request, nothing kept per node
+        key = a.keys.tag(auth.SPI_NODE_SECRET, b"B", home)
+        if key is not None:
+            key = auth.pads(key)
+        if key is None or not req.verify(key):
+            a.reject("registration", "auth", home, src_mac)
+            return
+        if not fresh or self.idents.accept(ik, req.ident, self._bound) != replay.ACCEPTED:
+            a.reject("registration", "ident", home, src_mac)
+            if self.refusals.allow(now, ik):
+                self._reply(
+                    iface, req, registration.IDENT_MISMATCH, 0, self.idents.reply_ident(ik), key
+                )
+            return
+        # From here the request is authentic, fresh and from X itself (only X and the
+        # infrastructure hold K_X); its counter is recorded (so a replay of a refused request
+        # cannot succeed later) but no route is installed unless accepted.
         # (a deregistration may name the node's new agent as care-of: the node moved there)
         moved_to = None
         if req.lifetime == 0 and req.coa != a.address:
@@ -66,19 +104,19 @@ class Visitors:
             moved_to = ipv4.BCAST_ADDR  # poorly formed
         if moved_to == ipv4.BCAST_ADDR or home == a.address or home == ipv4.BCAST_ADDR:
             a.reject("registration", "poorly_formed", home, src_mac)
-            self._reply(iface, src_mac, req, registration.FA_POORLY_FORMED, 0, req.ident)
+            self._reply(iface, req, registration.FA_POORLY_FORMED, 0, req.ident, key)
             return
         b = self.bindings.get(hk)
         if b is not None and b[B_HOME] != home:
             # Another address with the same 30-bit table key is bound (they differ only in the
-            # top two bits of the first octet): the table holds one of them at a time.
-            a.reject("registration", "key_clash", home, src_mac)
-            self._reply(iface, src_mac, req, registration.FA_UNSPECIFIED, 0, req.ident)
-            return
+            # top two bits of the first octet): this one is held under its 4 bytes instead,
+            # which the hot path never finds (the agent's slow path does: Agent._other_frame).
+            hk = home
+            b = self.bindings.get(hk)
         if req.lifetime == 0:
             if b is not None:
                 self.remove(now, hk, "dereg", moved_to)
-            self._reply(iface, src_mac, req, registration.ACCEPTED, 0, req.ident)
+            self._reply(iface, req, registration.ACCEPTED, 0, req.ident, key)
             return
         if b is None and len(self.bindings) >= self.capacity:
             a.log(
@@ -92,15 +130,17 @@ class Visitors:
                     "capacity": self.capacity,
                 },
             )
-            self._reply(iface, src_mac, req, registration.FA_NO_RESOURCES, 0, req.ident)
+            self._reply(iface, req, registration.FA_NO_RESOURCES, 0, req.ident, key)
             return
         granted = min(req.lifetime, self.reg_lifetime_s)
         expiry = ticks.add(now, granted * 1000)
-        mac = bytes(src_mac)
+        mac = bytes(req.node_mac)  # signed by X: the only MAC its binding may use
         fields = {"home": ipv4.ntoa(home), "mac": fmt_mac(mac), "lifetime": granted}
         if b is None:
             b = [home, mac, iface, expiry]
             self.bindings[hk] = b
+            if not isinstance(hk, int):
+                self.clashes += 1
             self._expiry_set(expiry)
             fields["load"] = len(self.bindings)
             fields["s"] = bool(req.flags & registration.FLAG_S)
@@ -116,11 +156,25 @@ class Visitors:
                 fields["moved"] = True
             a.log("binding_refresh", fields)
             a._local_up(now, b, False)
-        self._reply(iface, src_mac, req, registration.ACCEPTED, granted, req.ident)
+        self._reply(iface, req, registration.ACCEPTED, granted, req.ident, key)
 
-    def _reply(self, iface, mac, req, code, lifetime, ident):
-        # Straight back to the MAC and interface of the request: the node may not be bound yet
-        # (or was refused), so no route is looked up or installed for the reply.
+    def _bound(self, k):
+        """True when the counter key ``k`` (on_request) has a local binding: its counter is
+        never evicted."""
+        return (self.bindings.get(k) if isinstance(k, int) else self.get(k)) is not None
+
+    def get(self, home):
+        """The local binding of ``home`` (4 bytes), or None: under its 30-bit key, or under
+        its 4 bytes when another address holds that key."""
+        b = self.bindings.get(ipv4.addr_key(home, 0))
+        if b is not None and b[B_HOME] == home:
+            return b
+        return self.bindings.get(bytes(home)) if self.clashes else None
+
+    def _reply(self, iface, req, code, lifetime, ident, key):
+        # Straight back to the MAC (signed in the request) and interface of the request: the
+        # node may not be bound yet (or was refused), so no route is looked up or installed
+        # for the reply. It names both MACs and the request's identification, signed with K_X.
         a = self.agent
         rep = registration.RegReply(
             src=a.address,
@@ -130,20 +184,26 @@ class Visitors:
             home=req.home,
             home_agent=req.home_agent,
             ident=ident,
+            node_mac=req.node_mac,
+            agent_mac=req.agent_mac,
+            req_ident=req.ident,
         )
-        a.out.send(iface, mac, registration.encode_reply(rep, a.cell_key))
+        rep.dport = req.sport  # RFC 5944 3.7.4: back to the request's source port
+        a.out.send(iface, req.node_mac, registration.encode_reply(rep, key))
 
     def on_link(self, iface, mac):
-        """The key of the binding whose node is at ``mac`` on ``iface``, or -1."""
+        """The key of the binding whose node is at ``mac`` on ``iface``, or None."""
         for k in self.bindings:
             b = self.bindings[k]
             if b[B_MAC] == mac and b[B_IFACE] == iface:
                 return k
-        return -1
+        return None
 
     def remove(self, now, hk, reason, moved_to=None):
         """End the binding keyed ``hk`` (logged as ``binding_down`` with ``reason``)."""
         b = self.bindings.pop(hk)
+        if not isinstance(hk, int):
+            self.clashes -= 1
         fields = {"home": ipv4.ntoa(b[B_HOME]), "reason": reason, "load": len(self.bindings)}
         if moved_to is not None:
             fields["to"] = ipv4.ntoa(moved_to)
@@ -188,9 +248,10 @@ class Beacon:
         self.services = services
         self.iface = iface
         self.answer_gap_ms = answer_gap_ms
-        self.seq = 0
+        self.seq = 0  # of the next advertisement
+        self.last_seq = -1  # of the last one (answers carry it: they advance nothing); -1: none yet
         self.next_at = ticks.add(now, agent.rand(16) % (interval_ms // 4 + 1))
-        self._answers = {}  # addr_key(solicitor) -> when we last answered it
+        agent.answers = RateLimit(answer_gap_ms, _ANSWER_BURST)
 
     def on_timer(self, now):
         """Advertise when the next advertisement is due."""
@@ -200,16 +261,13 @@ class Beacon:
             self.next_at = ticks.add(now, self.interval_ms - j + self.agent.rand(16) % (2 * j + 1))
 
     def on_solicitation(self, now, iface, src_mac, sol):
-        if not self.agent.check_solicitation(sol, src_mac):
+        # a replayed challenge, the rate limit (per solicitor and in all), then the tag
+        if not self.agent.check_solicitation(sol, src_mac, now):
             return
-        k = ipv4.addr_key(sol.src, 0)
-        last = self._answers.get(k)
-        if last is not None and ticks.diff(now, last) < self.answer_gap_ms:
-            return  # rate limit (a replayed burst): the solicitor asks again later
-        if len(self._answers) >= _ANSWERS_HELD:
-            self._answers.clear()
-        self._answers[k] = now
         # Unicast back to the MAC and interface the solicitation came from: no route needed.
+        # The answer carries the last advertisement's sequence: answers do not move it, so
+        # no number of (replayed) solicitations pushes it past a receiver's window; the
+        # challenge it echoes proves it fresh (agenttable.py takes it so).
         self._advertise(now, sol.src, src_mac, iface, sol.challenge)
 
     def _advertise(self, now, dst, mac, iface, challenge=0):
@@ -230,7 +288,7 @@ class Beacon:
             src=a.address,
             dst=dst,
             adv_lifetime=self.lifetime_s,
-            seq=self.seq,
+            seq=self.seq if challenge == 0 or self.last_seq < 0 else self.last_seq,
             reg_lifetime=v.reg_lifetime_s,
             flags=flags,
             services=self.services,
@@ -242,4 +300,6 @@ class Beacon:
             challenge=challenge,
         )
         a.out.send(iface, mac, advert.encode_advertisement(adv, a.cell_key))
-        self.seq = self.seq + 1 if self.seq < 0xFFFF else _SEQ_WRAP_TO
+        if challenge == 0 or self.last_seq < 0:  # (before the first broadcast, as one)
+            self.last_seq = self.seq
+            self.seq = self.seq + 1 if self.seq < 0xFFFF else SEQ_WRAP_TO

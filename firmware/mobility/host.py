@@ -105,7 +105,7 @@ class Host(Node):
         if h.proto == ipv4.PROTO_ICMP and h.dst in (self.address, ipv4.BCAST_ADDR):
             msg = advert.decode_icmp(h)
             if isinstance(msg, advert.Solicitation) and msg.level == advert.LEVEL_HOST:
-                if self.check_solicitation(msg, src_mac):
+                if self.check_solicitation(msg, src_mac, now):
                     self.host_reply(now, iface, src_mac, msg)
             return
         if h.dst != self.address:

@@ -146,7 +146,7 @@ class MobileNode(Node):
             if isinstance(msg, advert.Solicitation):
                 # Without an agent we are a host: answer host-to-host solicitations.
                 if msg.level == advert.LEVEL_HOST and self.serving is None and self.roam:
-                    if self.check_solicitation(msg, src_mac):
+                    if self.check_solicitation(msg, src_mac, now):
                         self.host_reply(now, iface, src_mac, msg)
             elif msg.src == self.address:
                 return
@@ -193,6 +193,10 @@ class MobileNode(Node):
         got = agents.take(now, k, iface, src_mac, rssi, adv, fresh, self.serving, self.reg.agent)
         if got < agenttable.IGNORED:
             self.reject("advertisement", agenttable.REJECTED[got], adv.src, src_mac)
+            if got == agenttable.REPLAYED and self.serving is None and k not in agents.table:
+                # a replay, or an agent whose window we lost step with (its answer heals it):
+                # unbound, a solicitation (within the 1/s limit) tells the two apart
+                self.sol.ask(now)
             return
         if got == agenttable.PROBE:
             # for an answer, which takes the agent into the table

@@ -9,8 +9,14 @@ from mobility import advert, auth, ipv4, replay, ticks
 from mobility.actions import IF_RADIO, Actions
 from mobility.compat import const
 from mobility.errors import DecodeError, FrameTooLarge
+from mobility.replay import RateLimit
 
-_DEFAULT_HOST_LIFETIME_S = const(30)  # how long a host reply keeps us in a solicitor's table
+DEFAULT_HOST_LIFETIME_S = const(30)  # how long a host reply keeps us in a solicitor's table
+# answers to solicitations (host replies here, an agent's in cell.py): at most one per
+# solicitor per gap, at most BURST in all per window, and none to a challenge seen lately
+_ANSWER_BURST = const(8)
+_HOST_REPLY_GAP_MS = const(500)
+_CHALLENGES_HELD = const(16)
 NEVER = None  # a deadline that is not set
 
 
@@ -106,6 +112,16 @@ class Node:
         self.cell_key = self.keys.get(auth.SPI_CELL)
         if self.cell_key is None:
             raise ValueError("keys must hold the cell key (SPI 0x%x)" % auth.SPI_CELL)
+        # this node's link address on its radio (the agent: on its cell interface); the
+        # driver sets it from the radio, a harness after building the role (role.mac = ...).
+        # Registrations name it inside their signed data (docs/PROTOCOL.md "Registration").
+        mac = config.get("mac")
+        self.mac = None if mac is None else parse_mac(mac)
+        # solicitations answered: rate limit, and the challenges answered lately (a replayed
+        # solicitation repeats its challenge: dropped before its tag is checked)
+        self.answers = RateLimit(_HOST_REPLY_GAP_MS, _ANSWER_BURST)
+        self._seen = [0] * _CHALLENGES_HELD
+        self._seen_at = 0
         self.rand = rand
         self.out = Actions(cfg_int(config, "actions", 16, 1, 1024))
         # boot counter (kept in flash by the firmware, +1 per boot): it orders this node's
@@ -119,7 +135,7 @@ class Node:
         # solicitor can refuse a replayed host reply (docs/CORE.md "Security")
         self._reply_boot = self.epoch
         self._reply_seq = 0
-        self.host_lifetime_s = cfg_int(config, "host_lifetime_s", _DEFAULT_HOST_LIFETIME_S, 1, 3600)
+        self.host_lifetime_s = cfg_int(config, "host_lifetime_s", DEFAULT_HOST_LIFETIME_S, 1, 3600)
         self._wake = now
 
     # --- the sans-I/O interface ---
@@ -178,13 +194,26 @@ class Node:
         self.out.send(iface, mac, advert.encode_advertisement(adv, self.cell_key))
         self.log("host_reply", {"to": ipv4.ntoa(sol.src), "mac": fmt_mac(mac)})
 
-    def check_solicitation(self, sol, src_mac):
-        """True for an authentic solicitation from someone else; logs a rejection otherwise."""
+    def check_solicitation(self, sol, src_mac, now=None):
+        """True for an authentic solicitation from someone else that may be answered now;
+        logs a rejection otherwise. Cheap checks first: a challenge answered lately (a replay),
+        then the rate limit (``now`` given: this node's ``answers``), then the tag."""
         if sol.src == self.address:
             return False
+        c = sol.challenge & 0x3FFFFFFF  # (a small int on a board: no allocation)
+        if c and c in self._seen:
+            self.reject("solicitation", "replay", sol.src, src_mac)
+            return False
+        if now is not None and not self.answers.allow(now, ipv4.addr_key(sol.src, 0), False):
+            return False  # rate limit: the solicitor asks again later
         if not sol.verify(self.keys):
             self.reject("solicitation", "auth", sol.src, src_mac)
             return False
+        if now is not None:
+            self.answers.allow(now, ipv4.addr_key(sol.src, 0))
+        if c:
+            self._seen[self._seen_at] = c
+            self._seen_at = (self._seen_at + 1) % _CHALLENGES_HELD
         return True
 
     def reject(self, msg, reason, src, mac):

@@ -16,15 +16,21 @@ from mobility import auth, ipv4
 from mobility.compat import const
 from mobility.errors import DecodeError
 
-_TYPE_REQUEST = const(1)
-_TYPE_REPLY = const(3)
+TYPE_REQUEST = const(1)
+TYPE_REPLY = const(3)
 EXT_MH_AUTH = const(32)  # mobile-home authentication (remote binding)
 EXT_MF_AUTH = const(33)  # mobile-foreign authentication (local binding)
+# roam link extension (project-defined, skippable): the link-layer addresses a local binding
+# uses, inside the signed data: node MAC (6) || agent MAC (6) [|| request identification (8),
+# in a reply]
+EXT_LINK = const(153)
+_LINK_REQ = const(12)
+_LINK_REP = const(20)
 
 # request flags
 FLAG_S = const(0x80)  # simultaneous bindings (make-before-break)
 FLAG_B = const(0x40)
-_FLAG_D = const(0x20)
+FLAG_D = const(0x20)
 FLAG_M = const(0x10)
 FLAG_G = const(0x08)
 FLAG_T = const(0x02)
@@ -33,18 +39,18 @@ FLAG_T = const(0x02)
 ACCEPTED = const(0)
 FA_UNSPECIFIED = const(64)
 FA_NO_RESOURCES = const(66)  # agent full
-_FA_AUTH_FAILED = const(67)
-_FA_LIFETIME_TOO_LONG = const(69)
+FA_AUTH_FAILED = const(67)
+FA_LIFETIME_TOO_LONG = const(69)
 FA_POORLY_FORMED = const(70)
 HA_UNSPECIFIED = const(128)
 HA_NO_RESOURCES = const(130)
-_HA_AUTH_FAILED = const(131)
+HA_AUTH_FAILED = const(131)
 IDENT_MISMATCH = const(133)
 
 _REQ_LEN = const(24)
 _REP_LEN = const(20)
 _AUTH_EXT_LEN = const(22)
-_REG_TTL = const(64)
+REG_TTL = const(64)
 
 
 def make_ident(nonce, counter):
@@ -75,12 +81,16 @@ class _Registration:
     def verify(self, keys, spi=None):
         """True when the message carries a valid tag. With ``spi`` the SPI must be that one;
         without, the usual one for the extension type: SPI_CELL under type 33, a home key or
-        SPI_REGION (proxy binding) under type 32. Never raises."""
+        SPI_REGION (proxy binding) under type 32. ``keys`` may instead be the padded blocks of
+        one key (auth.pads: a node's binding key the agent derived). Never raises."""
         if self._payload is None or self.tag is None:
             return False
+        if isinstance(keys, tuple):
+            got = auth.mac(keys, memoryview(self._payload)[0 : self._tag_off])
+            return auth.equal(memoryview(got)[0 : auth.TAG_LEN], self.tag)
         if spi is None:
             if self.ext_type == EXT_MF_AUTH:
-                ok = self.spi == auth.SPI_CELL
+                ok = self.spi == auth.SPI_NODE
             else:
                 ok = self.spi == auth.SPI_REGION or auth.is_home_spi(self.spi)
         else:
@@ -111,6 +121,8 @@ class RegRequest(_Registration):
         "ident",
         "ext_type",
         "spi",
+        "node_mac",
+        "agent_mac",
     )
 
     def __init__(
@@ -124,7 +136,9 @@ class RegRequest(_Registration):
         coa=None,
         ident=0,
         ext_type=EXT_MF_AUTH,
-        spi=auth.SPI_CELL,
+        spi=auth.SPI_NODE,
+        node_mac=None,
+        agent_mac=None,
     ):
         self.src = src
         self.dst = dst
@@ -136,11 +150,29 @@ class RegRequest(_Registration):
         self.ident = ident  # 64 bits
         self.ext_type = ext_type  # EXT_MF_AUTH (local) or EXT_MH_AUTH (remote); None: no auth
         self.spi = spi
+        # the link extension (a local binding): the node's MAC and the agent MAC it addressed;
+        # None: none (remote bindings)
+        self.node_mac = node_mac
+        self.agent_mac = agent_mac
+        self.sport = ipv4.REG_PORT  # the UDP source port (a reply goes back to it)
         self._init_auth()
 
 
 class RegReply(_Registration):
-    FIELDS = ("src", "dst", "code", "lifetime", "home", "home_agent", "ident", "ext_type", "spi")
+    FIELDS = (
+        "src",
+        "dst",
+        "code",
+        "lifetime",
+        "home",
+        "home_agent",
+        "ident",
+        "ext_type",
+        "spi",
+        "node_mac",
+        "agent_mac",
+        "req_ident",
+    )
 
     def __init__(
         self,
@@ -152,7 +184,10 @@ class RegReply(_Registration):
         home_agent=ipv4.ANY_ADDR,
         ident=0,
         ext_type=EXT_MF_AUTH,
-        spi=auth.SPI_CELL,
+        spi=auth.SPI_NODE,
+        node_mac=None,
+        agent_mac=None,
+        req_ident=0,
     ):
         self.src = src
         self.dst = dst
@@ -163,20 +198,48 @@ class RegReply(_Registration):
         self.ident = ident
         self.ext_type = ext_type
         self.spi = spi
+        # the link extension of a local binding's reply: the MACs the request named and its
+        # identification (a 133 carries the agent's counter in ``ident``: this says which
+        # request it refused); node_mac None: none
+        self.node_mac = node_mac
+        self.agent_mac = agent_mac
+        self.req_ident = req_ident
+        self.dport = ipv4.REG_PORT  # the UDP destination port (the request's source port)
         self._init_auth()
 
 
-def _finish(msg, buf, fixed, key):
+def _link(msg, buf, off, reply):
+    """Write the link extension at ``off`` (none without ``node_mac``); the offset after it.
+    With ``buf`` None: only that offset."""
+    if msg.node_mac is None:
+        return off
+    n = _LINK_REP if reply else _LINK_REQ
+    if buf is not None:
+        buf[off] = EXT_LINK
+        buf[off + 1] = n
+        if len(msg.node_mac) != 6 or msg.agent_mac is None or len(msg.agent_mac) != 6:
+            raise ValueError("node_mac")
+        buf[off + 2 : off + 8] = msg.node_mac
+        buf[off + 8 : off + 14] = msg.agent_mac
+        if reply:
+            buf[off + 14 : off + 22] = _u(msg.req_ident, 64, "identification").to_bytes(8, "big")
+    return off + 2 + n
+
+
+def _finish(msg, buf, fixed, key, dport=ipv4.REG_PORT):
     if key is not None:
         if msg.ext_type not in (EXT_MH_AUTH, EXT_MF_AUTH):
             raise ValueError("ext_type must be 32 or 33, not %r" % (msg.ext_type,))
         buf[fixed] = msg.ext_type
         buf[fixed + 1] = 20
         struct.pack_into(">I", buf, fixed + 2, _u(msg.spi, 32, "SPI"))
-        buf[fixed + 6 :] = auth.tag(key, memoryview(buf)[0 : fixed + 6])
+        if isinstance(key, tuple):  # padded blocks (auth.pads): a key derived per message
+            buf[fixed + 6 :] = auth.mac(key, memoryview(buf)[0 : fixed + 6])[0 : auth.TAG_LEN]
+        else:
+            buf[fixed + 6 :] = auth.tag(key, memoryview(buf)[0 : fixed + 6])
     ipv4.check_addr(msg.src, "source address")
     ipv4.check_addr(msg.dst, "destination address")
-    return ipv4.udp(msg.src, msg.dst, ipv4.REG_PORT, ipv4.REG_PORT, buf, _REG_TTL)
+    return ipv4.udp(msg.src, msg.dst, ipv4.REG_PORT, dport, buf, REG_TTL)
 
 
 def _common(buf, msg):
@@ -189,26 +252,29 @@ def _common(buf, msg):
 def encode_request(req, key):
     """The IPv4/UDP packet of ``req`` signed with ``key`` (raw bytes of the key of req.spi);
     key None leaves out the authentication extension (only for tests of what is rejected)."""
-    buf = bytearray(_REQ_LEN + (0 if key is None else _AUTH_EXT_LEN))
-    buf[0] = _TYPE_REQUEST
+    n = _link(req, None, _REQ_LEN, False)
+    buf = bytearray(n + (0 if key is None else _AUTH_EXT_LEN))
+    buf[0] = TYPE_REQUEST
     buf[1] = _u(req.flags, 8, "flags")
     struct.pack_into(">H", buf, 2, _u(req.lifetime, 16, "lifetime"))
     _common(buf, req)
     ipv4.check_addr(req.coa, "care-of address")
     buf[12:16] = req.coa
     buf[16:24] = _u(req.ident, 64, "identification").to_bytes(8, "big")
-    return _finish(req, buf, _REQ_LEN, key)
+    return _finish(req, buf, _link(req, buf, _REQ_LEN, False), key)
 
 
 def encode_reply(rep, key):
-    """The IPv4/UDP packet of ``rep`` signed with ``key``; key None: no authentication."""
-    buf = bytearray(_REP_LEN + (0 if key is None else _AUTH_EXT_LEN))
-    buf[0] = _TYPE_REPLY
+    """The IPv4/UDP packet of ``rep`` signed with ``key`` (raw bytes, or padded blocks from
+    auth.pads); key None: no authentication."""
+    n = _link(rep, None, _REP_LEN, True)
+    buf = bytearray(n + (0 if key is None else _AUTH_EXT_LEN))
+    buf[0] = TYPE_REPLY
     buf[1] = _u(rep.code, 8, "code")
     struct.pack_into(">H", buf, 2, _u(rep.lifetime, 16, "lifetime"))
     _common(buf, rep)
     buf[12:20] = _u(rep.ident, 64, "identification").to_bytes(8, "big")
-    return _finish(rep, buf, _REP_LEN, key)
+    return _finish(rep, buf, _link(rep, buf, _REP_LEN, True), key, rep.dport)
 
 
 def decode_registration(header):
@@ -216,7 +282,9 @@ def decode_registration(header):
 
     Checks the UDP length and checksum and every extension length; the authentication
     extension, when present, must be the last. Without it, ext_type and spi are None and the
-    message never verifies. Does not verify authentication. Raises only DecodeError.
+    message never verifies. An unknown extension of type 0..127 makes the message malformed
+    (RFC 5944 3.6.1.3, 3.8.3.1); 128..255 are skipped. Does not verify authentication. Raises
+    only DecodeError.
     """
     sport, dport, p = ipv4.decode_udp(header)
     if dport != ipv4.REG_PORT:
@@ -225,16 +293,18 @@ def decode_registration(header):
     if n < 1:
         raise DecodeError("registration: empty")
     kind = p[0]
-    if kind == _TYPE_REQUEST:
+    if kind == TYPE_REQUEST:
         if n < _REQ_LEN:
             raise DecodeError("registration request: %d bytes, expected at least 24" % n)
         msg = RegRequest(header.src, header.dst, p[1], (p[2] << 8) | p[3])
         msg.coa = p[12:16]
+        msg.sport = sport
         fixed = _REQ_LEN
-    elif kind == _TYPE_REPLY:
+    elif kind == TYPE_REPLY:
         if n < _REP_LEN:
             raise DecodeError("registration reply: %d bytes, expected at least 20" % n)
         msg = RegReply(header.src, header.dst, p[1], (p[2] << 8) | p[3])
+        msg.dport = dport
         fixed = _REP_LEN
     else:
         raise DecodeError("registration: type %d" % kind)
@@ -263,5 +333,17 @@ def decode_registration(header):
             msg.tag = p[off + 6 : end]
             msg._tag_off = off + 6
             msg._payload = p
+        elif t == EXT_LINK:
+            if msg.node_mac is not None:
+                raise DecodeError("registration: extension %d" % t)
+            want = _LINK_REQ if kind == TYPE_REQUEST else _LINK_REP
+            if end - off - 2 != want:
+                raise DecodeError("registration: extension %d" % t)
+            msg.node_mac = p[off + 2 : off + 8]
+            msg.agent_mac = p[off + 8 : off + 14]
+            if kind == TYPE_REPLY:
+                msg.req_ident = int.from_bytes(p[off + 14 : off + 22], "big")
+        elif t < 128:
+            raise DecodeError("registration: extension %d" % t)
         off = end
     return msg

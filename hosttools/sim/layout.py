@@ -37,7 +37,14 @@ from hosttools.sim import movement
 
 # the protocol core's constants, from the core itself (hosttools.sim puts it on sys.path)
 from mobility.actions import IF_BACKBONE, IF_RADIO
-from mobility.auth import SPI_CELL, SPI_REGION, spi_home
+from mobility.auth import (
+    SPI_CELL,
+    SPI_NODE,
+    SPI_NODE_SECRET,
+    SPI_REGION,
+    node_key,
+    spi_home,
+)
 
 MAC_PREFIX = b"\x02\x52\x4d"  # locally administered, "RM"
 BACKBONE_PORT = 4344  # a board's backbone UDP port (firmware/link_wifi.py PORT)
@@ -105,6 +112,9 @@ class Layout:
             self.nodes = [FieldNode(spec, self._address(spec), channel) for spec in sc.nodes]
         self.by_id = {fn.id: fn for fn in self.nodes}
         self.cell_key = hashlib.sha256(KEY_SEED + b"cell").digest()[:16]
+        # the infrastructure's binding secret: agents hold it, a mobile node only the key
+        # derived from it for its own address (K_X: only X makes a binding for X)
+        self.binding_secret = hashlib.sha256(KEY_SEED + b"binding").digest()[:16]
         self.region_keys = {
             r.id: hashlib.sha256(KEY_SEED + b"region" + r.id.encode()).digest()[:16]
             for r in sc.regions
@@ -185,6 +195,8 @@ class Layout:
             "node_id": fn.node_id,
             "address": ntoa(fn.addr),
             "keys": {SPI_CELL: self.cell_key},
+            # the radio's MAC (a board's driver sets it from its radio): registrations sign it
+            "mac": fn.mac,
             # the boot counter a board keeps in flash (firmware/config.py next_epoch): every
             # role's boot nonce starts with it, so a node powered on again is a restart
             "epoch": boot & 0xFFFF,
@@ -193,12 +205,14 @@ class Layout:
         cfg.update(dict(fn.spec.config))
         role = fn.role
         if role == "agent":
+            cfg["keys"][SPI_NODE_SECRET] = self.binding_secret
             reg = self.region_config(fn, policy)
             if reg is not None:
                 cfg["keys"][SPI_REGION] = self.region_keys[fn.region]
                 cfg["region"] = reg
                 cfg["epoch"] = boot
         elif role == "mobile":
+            cfg["keys"][SPI_NODE] = node_key(self.binding_secret, fn.addr)
             cfg["keys"][spi_home(fn.node_id)] = self.home_key[fn.node_id]
             cfg["policy"] = policy
             if fn.spec.home_agent is not None:
@@ -253,6 +267,7 @@ class Layout:
         fn = self.nodes[i]
         cfg = _jsonable(self.config(i))
         cfg.pop("epoch", None)
+        cfg.pop("mac", None)  # the board's driver takes it from its radio
         cfg["role"] = fn.role
         cfg["channel"] = int(fn.channel)
         if fn.bb is not None and ssid is not None:

@@ -12,6 +12,7 @@ from mobility import actions, auth, ipv4, publication, ticks
 
 REGION_KEY = b"region key for tests 0123456789"
 CELL_KEY = b"cell key for tests 0123456789abc"
+NODE_SECRET = b"binding secret for tests 0123456"
 PORT = 4344
 
 
@@ -60,7 +61,11 @@ def node_config(node_id, address, **extra):
     cfg = {
         "node_id": node_id,
         "address": address,
-        "keys": {auth.SPI_CELL: CELL_KEY, auth.SPI_REGION: REGION_KEY},
+        "keys": {
+            auth.SPI_CELL: CELL_KEY,
+            auth.SPI_REGION: REGION_KEY,
+            auth.SPI_NODE_SECRET: NODE_SECRET,
+        },
     }
     for k in extra:
         cfg[k] = extra[k]
@@ -228,7 +233,8 @@ def home_key(node_id):
 
 
 def keys_for(*home_ids, region=False):
-    keys = {auth.SPI_CELL: CELL_KEY}
+    # (with the binding secret: agents derive every node's binding key, a mobile node its own)
+    keys = {auth.SPI_CELL: CELL_KEY, auth.SPI_NODE_SECRET: NODE_SECRET}
     if region:
         keys[auth.SPI_REGION] = REGION_KEY
     for n in home_ids:

@@ -12,7 +12,7 @@ every role's clock wrap after five seconds.
 import heapq
 import math
 
-from mobility import actions, ipv4, ticks
+from mobility import actions, auth, ipv4, ticks
 
 RADIO = actions.IF_RADIO
 BACKBONE = actions.IF_BACKBONE
@@ -85,6 +85,8 @@ class Medium:
             i = len(self.stations) + 1
             mac = bytes([2, 0, 0, 0, i >> 8, i & 0xFF])
         st = Station(name, role, mac)
+        if getattr(role, "mac", 0) is None:
+            role.mac = mac  # what a board's driver passes from its radio (config "mac")
         self.stations[name] = st
         self.by_mac[mac] = st
         self._drain(st)
@@ -273,11 +275,25 @@ class Medium:
 # --- building roles for tests ---
 
 CELL_KEY = b"cell key of the test deployment"
+NODE_SECRET = b"binding secret of the test infrastructure"
 KEYS = {0x100: CELL_KEY}
 
 
+def node_keys(address, agent=True):
+    """The keys of the node at ``address`` (4 bytes or dotted): the cell key, its own binding
+    key K_X (SPI 0x101) and, with ``agent``, the infrastructure's binding secret (SPI 0x102,
+    what agents hold). The tests' nodes hold all three unless a test says otherwise (an insider
+    holds the first two only)."""
+    a = ipv4.aton(address) if isinstance(address, str) else bytes(address)
+    k = {auth.SPI_CELL: CELL_KEY, auth.SPI_NODE: auth.node_key(NODE_SECRET, a)}
+    if agent:
+        k[auth.SPI_NODE_SECRET] = NODE_SECRET
+    return k
+
+
 def config(node_id, **extra):
-    c = {"node_id": node_id, "address": "10.0.0.%d" % node_id, "keys": KEYS}
+    a = "10.0.0.%d" % node_id
+    c = {"node_id": node_id, "address": a, "keys": node_keys(a)}
     for k in extra:
         c[k] = extra[k]
     return c

@@ -167,17 +167,22 @@ class AgentRebootTest(_ReplayCase):
         self.assertEqual(mn.agents.table, {})
         self.assertReplaysChangeNothing(m, "M", old_boot, rssi=-20, run=20)
 
-    def test_reboot_under_an_earlier_or_equal_epoch_is_refused(self):
+    def test_reboot_under_an_earlier_or_equal_epoch_is_refused_until_it_answers(self):
         # A board that failed to count its boot is indistinguishable from a replay of its
-        # previous boot: it is not taken until the cache lets it go (docs/CORE.md).
+        # previous boot by its broadcasts: those are refused. Its answer to a solicitation
+        # echoes a live challenge, which no recording can: that one is taken (the window heals,
+        # docs/CORE.md "Security rules").
         m = cell(epoch=5)
         mn = m.stations["M"].role
+        old = m.stations["A"].role.nonce
         reboot_agent(m, 5, 55)
         m.run(3000)
         k = ipv4.addr_key(addr(1), 0)
-        self.assertEqual(mn.agents.window.held(k)[1] >> 16, 5)
-        self.assertNotEqual(mn.agents.window.held(k)[1], m.stations["A"].role.nonce)
         self.assertTrue(any(e[3]["reason"] == "replay" for e in m.logged("reject", "M")))
+        m.run(15000)
+        self.assertEqual(mn.agents.window.held(k)[1], m.stations["A"].role.nonce)
+        self.assertNotEqual(old, m.stations["A"].role.nonce)
+        self.assertIsNotNone(mn.serving)
 
 
 class RegistrationReplayTest(unittest.TestCase):
@@ -188,7 +193,11 @@ class RegistrationReplayTest(unittest.TestCase):
         m.deafen("A", "M")
         m.run(70000)  # the node is gone: its binding expires at the agent
         self.assertEqual(a.bindings, {})
-        m.inject("A", ATTACKER, req)
+        m.inject("A", ATTACKER, req)  # from its own MAC: the request names another
+        m.run(5)
+        self.assertEqual(a.bindings, {})
+        self.assertEqual(m.logged("reject", "A")[-1][3]["reason"], "mac")
+        m.inject("A", m.stations["M"].mac, req)  # under the node's MAC (spoofed)
         m.run(5)
         self.assertEqual(a.bindings, {})
         self.assertEqual(m.logged("reject", "A")[-1][3]["reason"], "ident")

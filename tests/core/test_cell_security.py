@@ -147,6 +147,9 @@ class ReplayTest(unittest.TestCase):
         before = agent_state(a)
         m.inject("A", ATTACKER, req)  # while bound: the route must not turn to the attacker
         self.assertEqual(agent_state(a), before)
+        self.assertEqual(m.logged("reject", "A")[-1][3]["reason"], "mac")
+        m.inject("A", m.stations["M"].mac, req)  # under the node's own MAC (spoofed)
+        self.assertEqual(agent_state(a), before)
         self.assertEqual(m.logged("reject", "A")[-1][3]["reason"], "ident")
         # after the node left (deregistered), a replay must not bring the binding back
         mn = m.stations["M"].role

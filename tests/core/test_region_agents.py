@@ -5,7 +5,7 @@ precedence, partitions, and the "mip4" baseline."""
 import unittest
 
 from backbone import (
-    CELL_KEY,
+    NODE_SECRET,
     REGION_KEY,
     home_key,
     keys_for,
@@ -341,8 +341,11 @@ class LocalPrecedence(unittest.TestCase):
                 ipv4.ANY_ADDR,
                 a.address,
                 registration.make_ident(a.nonce, counter[0]),
+                node_mac=link_mac(M_HOME),
+                agent_mac=a.mac,
             )
-            f.m.inject(agent, link_mac(M_HOME), registration.encode_request(req, CELL_KEY))
+            kx = auth.node_key(NODE_SECRET, home)
+            f.m.inject(agent, link_mac(M_HOME), registration.encode_request(req, kx))
 
         register("A1", 60)
         register("A2", 60)
@@ -397,8 +400,11 @@ class ForwardingPointer(unittest.TestCase):
                 ipv4.ANY_ADDR,
                 a.address if coa is None else ipv4.aton(coa),
                 registration.make_ident(a.nonce, counter[0]),
+                node_mac=link_mac(M_HOME),
+                agent_mac=a.mac,
             )
-            f.m.inject(agent, link_mac(M_HOME), registration.encode_request(req, CELL_KEY))
+            kx = auth.node_key(NODE_SECRET, who)
+            f.m.inject(agent, link_mac(M_HOME), registration.encode_request(req, kx))
 
         f.m.run(5000)
         register("A1", 60)

@@ -133,10 +133,12 @@ def with_source(pkt, src):
 
 
 class TestSourceIsSigned(unittest.TestCase):
-    def test_advertisement_under_another_source_is_refused(self):
+    def test_advertisement_under_another_source_never_verifies(self):
+        # (RFC 5944 lets the router address differ from the source: it decodes, as the source)
         pkt = with_source(advert.encode_advertisement(sample(), CELL_KEY), ipv4.aton("10.0.0.66"))
-        with self.assertRaises(DecodeError):
-            decode(pkt)
+        got = decode(pkt)
+        self.assertEqual(got.src, ipv4.aton("10.0.0.66"))
+        self.assertFalse(got.verify(KEYS))
 
     def test_solicitation_under_another_source_never_verifies(self):
         sol = advert.Solicitation(ipv4.aton("10.0.1.7"), advert.LEVEL_HOST, 3)
@@ -144,6 +146,46 @@ class TestSourceIsSigned(unittest.TestCase):
         self.assertTrue(decode(pkt).verify(KEYS))
         moved = decode(with_source(pkt, ipv4.aton("10.0.1.8")))
         self.assertFalse(moved.verify(KEYS))
+
+
+def icmp_packet(src, body):
+    """An IPv4 packet carrying the ICMP message ``body`` (its checksum filled in)."""
+    body = bytearray(body)
+    body[2:4] = b"\x00\x00"
+    c = ipv4.checksum(body)
+    body[2] = c >> 8
+    body[3] = c & 0xFF
+    return ipv4.encode(src, ipv4.BCAST_ADDR, ipv4.PROTO_ICMP, bytes(body), 1)
+
+
+class TestRfc5944Interop(unittest.TestCase):
+    def body(self):
+        return bytearray(advert.encode_advertisement(sample(), None)[20:])
+
+    def test_no_router_address(self):
+        # Num Addrs = 0 (RFC 5944 2.1): the agent is the source; no challenge
+        b = self.body()
+        body = b[0:4] + b"\x00\x02" + b[6:8] + b[16:]
+        got = decode(icmp_packet(AGENT, body))
+        self.assertEqual(got.src, AGENT)
+        self.assertEqual(got.challenge, 0)
+        self.assertFalse(got.is_host_reply)
+
+    def test_router_address_other_than_the_source(self):
+        b = self.body()
+        b[8:12] = b"\x0a\x00\x00\x63"
+        got = decode(icmp_packet(AGENT, b))
+        self.assertEqual(got.src, AGENT)
+
+    def test_unknown_extensions(self):
+        # 0..127 unknown: the advertisement is discarded; 128..255: skipped (19 is known)
+        for t, ok in ((5, False), (100, False), (19, True), (140, True), (255, True)):
+            body = self.body() + bytes((t, 3, 0, 0, 0))
+            if ok:
+                self.assertEqual(decode(icmp_packet(AGENT, body)).src, AGENT)
+            else:
+                with self.assertRaises(DecodeError):
+                    decode(icmp_packet(AGENT, body))
 
 
 class TestSolicitation(unittest.TestCase):

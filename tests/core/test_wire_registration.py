@@ -10,8 +10,18 @@ AGENT = b"\x0a\x00\x00\x01"
 HOME_AGENT = b"\x0a\x00\x00\x09"
 NODE = b"\x0a\x00\x01\x07"
 CELL_KEY = b"cell key for the tests"
+NODE_KEY = b"binding key of node 7"  # K_X (SPI_NODE): local bindings
 HOME_KEY = b"home key of node 7"
-KEYS = auth.Keys({auth.SPI_CELL: CELL_KEY, auth.spi_home(7): HOME_KEY, auth.SPI_REGION: b"region"})
+KEYS = auth.Keys(
+    {
+        auth.SPI_CELL: CELL_KEY,
+        auth.SPI_NODE: NODE_KEY,
+        auth.spi_home(7): HOME_KEY,
+        auth.SPI_REGION: b"region",
+    }
+)
+NODE_MAC = b"\x02\x00\x00\x00\x00\x07"
+AGENT_MAC = b"\x02\x00\x00\x00\x00\x01"
 
 
 def request(**kw):
@@ -30,7 +40,7 @@ def decode(pkt):
 class TestRequest(unittest.TestCase):
     def test_round_trip_local_binding(self):
         req = request()
-        pkt = reg.encode_request(req, CELL_KEY)
+        pkt = reg.encode_request(req, NODE_KEY)
         got = assert_round_trip(self, req, pkt, decode, KEYS, 74)
         self.assertEqual(ipv4.decode_udp(ipv4.decode(pkt))[:2], (434, 434))
         self.assertEqual(reg.ident_nonce(got.ident), 0xA1B2C3D4)
@@ -47,15 +57,42 @@ class TestRequest(unittest.TestCase):
         self.assertFalse(got.verify(KEYS, auth.spi_home(8)))
 
     def test_layout(self):
-        pkt = reg.encode_request(request(), CELL_KEY)
+        pkt = reg.encode_request(request(), NODE_KEY)
         p = pkt[28:]
         self.assertEqual(p[0:4], b"\x01\x80\x01\x2c")
         self.assertEqual(p[4:8], NODE)
         self.assertEqual(p[8:12], ipv4.ANY_ADDR)
         self.assertEqual(p[12:16], AGENT)
         self.assertEqual(p[16:24], b"\xa1\xb2\xc3\xd4\x00\x00\x00\x2a")
-        self.assertEqual(p[24:30], b"\x21\x14\x00\x00\x01\x00")
-        self.assertEqual(p[30:46], auth.tag(CELL_KEY, p[:30]))
+        self.assertEqual(p[24:30], b"\x21\x14\x00\x00\x01\x01")
+        self.assertEqual(p[30:46], auth.tag(NODE_KEY, p[:30]))
+
+    def test_link_extension(self):
+        # a local binding's request names the node's MAC and the agent MAC it addresses,
+        # inside the signed data: 20 + 8 + 24 + 14 + 22 = 88 bytes
+        req = request(node_mac=NODE_MAC, agent_mac=AGENT_MAC)
+        pkt = reg.encode_request(req, NODE_KEY)
+        got = assert_round_trip(self, req, pkt, decode, KEYS, 88)
+        p = pkt[28:]
+        self.assertEqual(p[24:38], b"\x99\x0c" + NODE_MAC + AGENT_MAC)
+        self.assertEqual(got.node_mac, NODE_MAC)
+        self.assertEqual(got.agent_mac, AGENT_MAC)
+        # another MAC in the signed data does not verify
+        bad = bytearray(pkt)
+        bad[28 + 30] ^= 1
+        h = ipv4.decode(ipv4.udp(NODE, AGENT, 434, 434, bytes(bad[28:])))
+        self.assertFalse(reg.decode_registration(h).verify(KEYS))
+
+    def test_unknown_extensions(self):
+        # RFC 5944 3.6.1.3: an unknown extension 0..127 discards the message, 128..255 skipped
+        base = reg.encode_request(request(), None)[28:]
+        for t, ok in ((5, False), (127, False), (130, True), (200, True)):
+            h = ipv4.decode(ipv4.udp(NODE, AGENT, 434, 434, base + bytes((t, 2, 0, 0))))
+            if ok:
+                self.assertEqual(reg.decode_registration(h).ident, request().ident)
+            else:
+                with self.assertRaises(DecodeError):
+                    reg.decode_registration(h)
 
     def test_spi_rules(self):
         # cell SPI under a mobile-home extension, home SPI under a mobile-foreign one: refused
@@ -64,6 +101,9 @@ class TestRequest(unittest.TestCase):
         )
         self.assertFalse(got.verify(KEYS))
         got = decode(reg.encode_request(request(spi=auth.spi_home(7)), HOME_KEY))
+        self.assertFalse(got.verify(KEYS))
+        # the cell key no longer makes a local binding: only the node's own key does
+        got = decode(reg.encode_request(request(spi=auth.SPI_CELL), CELL_KEY))
         self.assertFalse(got.verify(KEYS))
         # proxy binding: region key under type 32
         got = decode(
@@ -94,7 +134,18 @@ class TestReply(unittest.TestCase):
     def test_round_trip(self):
         for code in (reg.ACCEPTED, reg.FA_NO_RESOURCES, reg.IDENT_MISMATCH):
             rep = reg.RegReply(AGENT, NODE, code, 120, NODE, ipv4.ANY_ADDR, reg.make_ident(1, 2))
-            assert_round_trip(self, rep, reg.encode_reply(rep, CELL_KEY), decode, KEYS, 70)
+            assert_round_trip(self, rep, reg.encode_reply(rep, NODE_KEY), decode, KEYS, 70)
+            # with the link extension: both MACs and the request's identification, 92 bytes
+            rep.node_mac, rep.agent_mac, rep.req_ident = NODE_MAC, AGENT_MAC, reg.make_ident(1, 9)
+            assert_round_trip(self, rep, reg.encode_reply(rep, NODE_KEY), decode, KEYS, 92)
+
+    def test_reply_port(self):
+        # RFC 5944 3.7.4: the reply goes to the request's source port
+        rep = reg.RegReply(AGENT, NODE, 0, 1, NODE)
+        rep.dport = 434
+        self.assertEqual(ipv4.decode_udp(ipv4.decode(reg.encode_reply(rep, NODE_KEY)))[1], 434)
+        h = ipv4.decode(ipv4.udp(NODE, AGENT, 4000, 434, reg.encode_request(request(), None)[28:]))
+        self.assertEqual(reg.decode_registration(h).sport, 4000)
 
     def test_layout(self):
         rep = reg.RegReply(AGENT, NODE, 133, 0, NODE, HOME_AGENT, 0x0102030405060708)

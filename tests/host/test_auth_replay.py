@@ -22,7 +22,15 @@ NODE = ipv4.aton("10.0.1.7")
 CELL = b"cell key 0123456789abcdef"
 REGION = b"region key 0123456789abcdef"
 HOME7 = b"home key of node 7"
-KEYS = auth.Keys({auth.SPI_CELL: CELL, auth.SPI_REGION: REGION, auth.spi_home(7): HOME7})
+BINDING = b"binding key of node 7 (K_X)"  # SPI_NODE: local bindings are signed by the node
+KEYS = auth.Keys(
+    {
+        auth.SPI_CELL: CELL,
+        auth.SPI_NODE: BINDING,
+        auth.SPI_REGION: REGION,
+        auth.spi_home(7): HOME7,
+    }
+)
 NONCE = 0x5EED1234
 
 COUNTS = {}  # category -> [tried, rejected]
@@ -165,11 +173,13 @@ def _repair(buf):
 
 
 def test_genuine_messages_are_accepted():
-    assert registration_accepted(registration.encode_request(local_request(), CELL), fresh_check())
+    assert registration_accepted(
+        registration.encode_request(local_request(), BINDING), fresh_check()
+    )
     assert registration_accepted(
         registration.encode_request(remote_request(), HOME7), fresh_check()
     )
-    assert registration_accepted(registration.encode_reply(reply(), CELL), fresh_check())
+    assert registration_accepted(registration.encode_reply(reply(), BINDING), fresh_check())
     assert publication_verdict(pub(), replay.SeqWindow()) == replay.RESTARTED
     assert advert_verdict(adv(), replay.AdvWindow()) == replay.RESTARTED
     assert solicitation_accepted(sol())
@@ -181,6 +191,10 @@ def test_genuine_messages_are_accepted():
 FORGED_REGISTRATIONS = {
     "local request, wrong key": lambda: registration.encode_request(local_request(), b"guess"),
     "local request, no auth extension": lambda: registration.encode_request(local_request(), None),
+    # an insider holds the cell key, not the node's binding key
+    "local request, cell key": lambda: registration.encode_request(
+        local_request(spi=auth.SPI_CELL), CELL
+    ),
     "local request, region SPI under type 33": lambda: registration.encode_request(
         local_request(spi=auth.SPI_REGION), REGION
     ),
@@ -234,9 +248,9 @@ def _flip_all_bits(pkt, first, last, accepted):
 @pytest.mark.parametrize(
     "name,pkt,body_start",
     [
-        ("local request", registration.encode_request(local_request(), CELL), 28),
+        ("local request", registration.encode_request(local_request(), BINDING), 28),
         ("remote request", registration.encode_request(remote_request(), HOME7), 28),
-        ("reply", registration.encode_reply(reply(), CELL), 28),
+        ("reply", registration.encode_reply(reply(), BINDING), 28),
     ],
 )
 def test_bit_flips_in_registrations(name, pkt, body_start):
@@ -312,23 +326,25 @@ def test_forged_publications():
 
 def test_replayed_registrations():
     check = fresh_check()
-    first = registration.encode_request(local_request(counter=5), CELL)
+    first = registration.encode_request(local_request(counter=5), BINDING)
     assert registration_accepted(first, check)
     ok = registration_accepted(first, check)  # identical request again
     count("registration: identical request twice", not ok)
     assert not ok
     for old in (1, 4, 5):
         ok = registration_accepted(
-            registration.encode_request(local_request(counter=old), CELL), check
+            registration.encode_request(local_request(counter=old), BINDING), check
         )
         count("registration: old identification", not ok)
         assert not ok
-    assert registration_accepted(registration.encode_request(local_request(counter=6), CELL), check)
+    assert registration_accepted(
+        registration.encode_request(local_request(counter=6), BINDING), check
+    )
     # the receiver restarts with a new nonce: every request of the earlier boot is a replay
     restarted = replay.IdentCheck(NONCE + 1)
     for counter in (6, 7, 1000):
         ok = registration_accepted(
-            registration.encode_request(local_request(counter=counter), CELL), restarted
+            registration.encode_request(local_request(counter=counter), BINDING), restarted
         )
         count("registration: request from before receiver restart", not ok)
         assert not ok

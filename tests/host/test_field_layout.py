@@ -63,6 +63,7 @@ def test_a_board_is_configured_placed_and_named_as_its_simulated_node():
         cfg.pop("flows", None)
         sim = layout_mod._jsonable(dict(role.config))
         sim.pop("epoch")
+        assert sim.pop("mac") == board.mac  # (a board's driver takes it from its radio)
         assert cfg == sim
         assert board.mac == ":".join("%02x" % x for x in nd.mac)
         assert board.node_id == nd.idx + 1 and board.address == "%d.%d.%d.%d" % tuple(nd.addr)

@@ -58,6 +58,25 @@ def test_fleet_and_keys_make_the_board_config(tmp_path):
     assert redact(cfg)["keys"] == {"256": "<redacted>", "65545": "<redacted>"}
 
 
+def test_binding_secret_gives_agents_the_secret_and_each_node_only_its_own_key(tmp_path):
+    from hosttools import firmware
+
+    auth = firmware.core("auth")
+    (tmp_path / "f.toml").write_text(FLEET)
+    fleet = load_fleet(tmp_path / "f.toml")
+    secret = "cc" * 16
+    (tmp_path / "k.json").write_text(
+        '{"default": {"cell": "%s", "binding": "%s"}}' % ("aa" * 16, secret)
+    )
+    keys = load_keys(tmp_path / "k.json", fleet)
+    agent = board_config(fleet.by_name("fa1"), keys)["keys"]
+    mobile = board_config(fleet.by_name("mn1"), keys)["keys"]
+    assert agent == {"256": "aa" * 16, str(auth.SPI_NODE_SECRET): secret}
+    k9 = auth.node_key(bytes.fromhex(secret), bytes((10, 0, 0, 9))).hex()
+    assert mobile == {"256": "aa" * 16, str(auth.SPI_NODE): k9}
+    assert secret not in mobile.values()
+
+
 @pytest.mark.parametrize(
     "edit,message",
     [

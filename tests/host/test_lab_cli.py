@@ -51,11 +51,14 @@ def test_up_status_down_and_errors(lab_dir):
     assert by["m1"].role == "mobile" and by["m1"].port == st["boards"][3]["link"]
     a1 = board_config(by["a1"], keys)
     assert a1["wifi"]["ip"] == "10.0.0.1" and a1["region"]["name"] == "line"
-    # cell and region keys; its own log key and, as an agent, the log secret (it relays); its
-    # own update key (never the fleet's update secret)
-    assert set(a1["keys"]) == {"256", "512", "768", "769", "1024"}
+    # cell and region keys; the binding secret (258: it derives each node's binding key); its
+    # own log key and, as an agent, the log secret (it relays); its own update key (never the
+    # fleet's update secret)
+    assert set(a1["keys"]) == {"256", "258", "512", "768", "769", "1024"}
     m1 = board_config(by["m1"], keys)
     assert m1["home_agent"] == "10.0.0.6" and str(0x10000 + m1["node_id"]) in m1["keys"]
+    # a mobile node: its own binding key (257), never the secret
+    assert "257" in m1["keys"] and "258" not in m1["keys"]
     assert m1["keys"]["1024"] != a1["keys"]["1024"]
     assert keys.for_board("m1")["update"].reveal() not in json.dumps(m1)
 

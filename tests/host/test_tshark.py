@@ -246,8 +246,11 @@ def test_standard_decode_of_the_registrations(standard, capture):
         assert _one(mip, "mip.haaddr") == _addr(msg.home_agent)
         # the Identification is shown as an NTP time stamp; compare its raw bytes
         assert int(_one(mip, "mip.ident_raw")[0], 16) == msg.ident
-        assert _int(mip, "mip.ext.type") == msg.ext_type
-        assert _int(mip, "mip.ext.len") == 20
+        # (a local binding's link extension, 153, comes before the authentication)
+        types = [int(t) for t in _values(mip, "mip.ext.type")]
+        assert types[-1] == msg.ext_type
+        assert types[:-1] == ([registration.EXT_LINK] if msg.node_mac is not None else [])
+        assert int(_values(mip, "mip.ext.len")[-1]) == 20
         assert _int(mip, "mip.auth.spi") == msg.spi
         assert _hexbytes(_one(mip, "mip.auth.auth")) == _tag(frame)
         if is_request:
@@ -255,7 +258,7 @@ def test_standard_decode_of_the_registrations(standard, capture):
             assert _one(mip, "mip.coa") == _addr(msg.coa)
         else:
             assert _int(mip, "mip.code") == msg.code
-    assert _int(got["request_local"][2]["mip"], "mip.ext.type") == registration.EXT_MF_AUTH
+    assert int(_values(got["request_local"][2]["mip"], "mip.ext.type")[-1]) == 33
     assert _int(got["request_remote"][2]["mip"], "mip.ext.type") == registration.EXT_MH_AUTH
     assert [_int(got[n][2]["mip"], "mip.code") for n in ("reply_0", "reply_66", "reply_133")] == [
         0,
@@ -319,8 +322,16 @@ def test_lua_decodes_agent_info_auth_and_solicitation(with_lua, capture):
         2,
         1,
     ]
-    # the registrations are Wireshark's own (mip): the plugin adds nothing there
-    assert "roam" not in got["request_local"][2]
+    # the registrations are Wireshark's own (mip): the plugin adds the link extension (153)
+    for name in ("request_local", "reply_0", "reply_66"):
+        msg, frame, layers = got[name]
+        roam = layers["roam"]
+        assert [int(t) for t in _values(roam, "roam.ext.type")] == [153]
+        assert _hexbytes(_one(roam, "roam.link.node_mac")) == msg.node_mac
+        assert _hexbytes(_one(roam, "roam.link.agent_mac")) == msg.agent_mac
+        if isinstance(msg, registration.RegReply):
+            assert int(_one(roam, "roam.link.request_ident"), 0) == msg.req_ident
+    assert "roam" not in got["request_remote"][2]
 
 
 def test_lua_decodes_the_publications(with_lua, capture):

@@ -9,6 +9,8 @@
 --     that follow the standard part of a router advertisement or solicitation. Wireshark's ICMP
 --     dissector shows them only as "Unknown ext" (and not at all after a solicitation), so a
 --     post-dissector finds every ICMP message in the frame and walks its extensions;
+--   * the link extension 153 of a local binding's registration request/reply (the MACs it
+--     signs), after Wireshark's own Mobile IP dissector, by a second post-dissector;
 --   * the region publication on UDP port 4344;
 --   * the field service on UDP port 4345 (and 4346, the laptop's end of an update): log lines,
 --     REWIND and the over-the-air update messages, as protocol `roamfield`.
@@ -25,6 +27,7 @@ local EXT_PAD = 0
 local EXT_AGENT_INFO = 150
 local EXT_AUTH = 151
 local EXT_SOL_LEVEL = 152
+local EXT_LINK = 153 -- registrations: the MACs of a local binding, signed
 
 local PUB_PORT = 4344
 local PUB_TYPE = 0x52
@@ -39,6 +42,7 @@ local ext_names = {
     [EXT_AGENT_INFO] = "roam agent info",
     [EXT_AUTH] = "roam authentication",
     [EXT_SOL_LEVEL] = "roam solicitation level",
+    [EXT_LINK] = "roam link (signed MACs)",
 }
 
 local level_names = { [1] = "host-to-host contact", [2] = "routing service" }
@@ -48,6 +52,8 @@ local outage_names = { [0xFFFF] = "none planned" }
 local function spi_name(spi)
     if spi == 0x100 then
         return "cell key"
+    elseif spi == 0x101 then
+        return "binding key of the home address"
     elseif spi == 0x200 then
         return "region key"
     elseif spi >= 0x10000 and spi < 0x20000 then
@@ -76,6 +82,10 @@ local pf = {
 
     sol_level = ProtoField.uint8("roam.sol.level", "Requested service level", base.DEC, level_names),
     sol_attempt = ProtoField.uint8("roam.sol.attempt", "Attempt", base.DEC),
+
+    link_node = ProtoField.ether("roam.link.node_mac", "Node MAC (the binding's)"),
+    link_agent = ProtoField.ether("roam.link.agent_mac", "Agent MAC (addressed)"),
+    link_ident = ProtoField.uint64("roam.link.request_ident", "Identification of the request", base.HEX),
 
     auth_spi = ProtoField.uint32("roam.auth.spi", "SPI", base.HEX),
     auth_tag = ProtoField.bytes("roam.auth.tag", "HMAC-SHA256-128 tag"),
@@ -226,6 +236,54 @@ end
 -- `true`: tshark must build every field even when only some are asked for (-T fields -e ...),
 -- or the ICMP field above would be empty.
 register_postdissector(roam_icmp, true)
+
+-- The link extension (153) of a registration (Wireshark's own mip dissector shows the rest):
+-- the node's and the agent's MACs, and in a reply the Identification of the request.
+local roam_reg = Proto("roam_reg", "roam registration link extension (post-dissector)")
+local f_mip = Field.new("mip")
+
+function roam_reg.dissector(tvb, pinfo, tree)
+    local found = { f_mip() }
+    for _, fi in ipairs(found) do
+        local r = fi.range
+        if r ~= nil and r:len() >= 20 then
+            local kind = r:range(0, 1):uint()
+            local off = nil
+            if kind == 1 then
+                off = 24
+            elseif kind == 3 then
+                off = 20
+            end
+            local n = r:len()
+            while off ~= nil and off + 2 <= n do
+                local etype = r:range(off, 1):uint()
+                local elen = r:range(off + 1, 1):uint()
+                if off + 2 + elen > n then
+                    break
+                end
+                if etype == EXT_LINK then
+                    local sub = tree:add(roam, r:range(off, 2 + elen), "roam extension: " .. ext_names[EXT_LINK])
+                    sub:add(pf.ext_type, r:range(off, 1))
+                    sub:add(pf.ext_length, r:range(off + 1, 1))
+                    local want = (kind == 1) and 12 or 20
+                    if elen ~= want then
+                        sub:add_proto_expert_info(ef.bad_length, string.format(
+                            "extension %d has length %d, expected %d", etype, elen, want))
+                    else
+                        sub:add(pf.link_node, r:range(off + 2, 6))
+                        sub:add(pf.link_agent, r:range(off + 8, 6))
+                        if kind == 3 then
+                            sub:add(pf.link_ident, r:range(off + 14, 8))
+                        end
+                    end
+                end
+                off = off + 2 + elen
+            end
+        end
+    end
+end
+
+register_postdissector(roam_reg, true)
 
 -- Region publication (UDP 4344).
 function roam.dissector(tvb, pinfo, tree)
