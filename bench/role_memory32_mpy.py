@@ -43,6 +43,8 @@ BACKBONE = ROLE != "mobile"
 CELL = b"cell key of the benchmark field!"
 REGION = b"region key of the benchmark!!!!!"
 HOME_KEY = b"home key of the benchmark field!"
+SECRET = b"binding secret of the benchmark!"  # agents derive each node's binding key K_X
+AGENT_MAC = b"\x02\x00\x00\x00\x00\xaa"
 S: dict = {}
 
 
@@ -112,10 +114,11 @@ def publish(role, members, now):
 
 
 def build_agent(now):
-    from mobility import actions, agent, registration
+    from mobility import actions, agent, auth, registration
 
     members, reg = region_cfg()
-    cfg = {"node_id": 1, "address": OWN, "keys": {0x100: CELL, 0x200: REGION}}
+    keys = {0x100: CELL, auth.SPI_NODE_SECRET: SECRET, 0x200: REGION}
+    cfg = {"node_id": 1, "address": OWN, "keys": keys, "mac": AGENT_MAC}
     cfg["capacity"] = 20
     cfg["region"] = reg
     a = agent.Agent(cfg, rand_gen(), now)
@@ -124,9 +127,19 @@ def build_agent(now):
     for i in range(20):
         home = aton("10.9.0.%d" % (i + 1))
         req = registration.RegRequest(
-            home, own, 0, 600, home, aton("0.0.0.0"), own, registration.make_ident(a.nonce, 1)
+            home,
+            own,
+            0,
+            600,
+            home,
+            aton("0.0.0.0"),
+            own,
+            registration.make_ident(a.nonce, 1),
+            node_mac=mac(i + 1),
+            agent_mac=AGENT_MAC,
         )
-        a.on_frame(now, actions.IF_RADIO, mac(i + 1), -50, registration.encode_request(req, CELL))
+        frame = registration.encode_request(req, auth.node_key(SECRET, home))
+        a.on_frame(now, actions.IF_RADIO, mac(i + 1), -50, frame)
         a.out.clear()
     publish(a, members, now)
     return a, {"local": len(a.bindings), "published": len(a.region.table)}
@@ -191,11 +204,13 @@ def build_host(now):
 
 
 def build_mobile(now):
-    from mobility import advert, ipv4, mobile, registration
+    from mobility import advert, auth, ipv4, mobile, registration
 
-    m = mobile.MobileNode(
-        {"node_id": 50, "address": "10.0.0.50", "keys": {0x100: CELL}}, rand_gen(), now
-    )
+    own = aton("10.0.0.50")
+    k_x = auth.node_key(SECRET, own)
+    cfg = {"node_id": 50, "address": "10.0.0.50", "keys": {0x100: CELL, auth.SPI_NODE: k_x}}
+    cfg["mac"] = "02:00:00:00:00:32"
+    m = mobile.MobileNode(cfg, rand_gen(), now)
     S["seqs"] = [0] * 10
 
     def hear(i, now, challenge=0):
@@ -222,9 +237,17 @@ def build_mobile(now):
         if info is None:
             return
         rep = registration.RegReply(
-            src=info.addr, dst=m.address, code=0, lifetime=30, home=m.address, ident=m.reg.ident
+            src=info.addr,
+            dst=m.address,
+            code=0,
+            lifetime=30,
+            home=m.address,
+            ident=m.reg.ident,
+            node_mac=m.mac,
+            agent_mac=info.mac,
+            req_ident=m.reg.ident,
         )
-        m.on_frame(now, 0, info.mac, -50, registration.encode_reply(rep, CELL))
+        m.on_frame(now, 0, info.mac, -50, registration.encode_reply(rep, k_x))
 
     S["hear"], S["answer"] = hear, answer
     for i in range(10):

@@ -14,18 +14,18 @@ from mobility.compat import const
 from mobility.errors import DecodeError
 
 ICMP_ADVERT = const(9)
-ICMP_SOLICIT = const(10)
-EXT_PAD = const(0)  # one-byte padding extension (RFC 5944)
-EXT_MOBILITY = const(16)  # RFC 5944 mobility agent advertisement extension
+_ICMP_SOLICIT = const(10)
+_EXT_PAD = const(0)  # one-byte padding extension (RFC 5944)
+_EXT_MOBILITY = const(16)  # RFC 5944 mobility agent advertisement extension
 _EXT_PREFIX_LENGTHS = const(19)  # RFC 5944 2.1.2 prefix-lengths extension (known, not used)
-EXT_INFO = const(150)  # roam agent info
+_EXT_INFO = const(150)  # roam agent info
 EXT_AUTH = const(151)  # roam authentication
-EXT_SOLICIT = const(152)  # roam requested service level
+_EXT_SOLICIT = const(152)  # roam requested service level
 
 # RFC 5944 agent advertisement flags
 FLAG_R = const(0x80)  # registration required
 FLAG_B = const(0x40)  # busy
-FLAG_H = const(0x20)  # home agent
+_FLAG_H = const(0x20)  # home agent
 FLAG_F = const(0x10)  # foreign agent
 FLAG_M = const(0x08)
 FLAG_G = const(0x04)
@@ -43,7 +43,7 @@ OUTAGE_NONE = const(0xFFFF)  # outage_in: no outage planned
 LEVEL_ROUTING = const(2)
 LEVEL_HOST = const(1)
 
-ADV_TTL = const(1)
+_ADV_TTL = const(1)
 _RA_LEN = const(16)  # RFC 1256 header with one address entry
 _AUTH_EXT_LEN = const(22)
 
@@ -195,7 +195,7 @@ def _finish(buf, key, spi, auth_off, src, dst):
     c = ipv4.checksum(buf)
     buf[2] = c >> 8
     buf[3] = c & 0xFF
-    return ipv4.encode(src, dst, ipv4.PROTO_ICMP, buf, ADV_TTL)
+    return ipv4.encode(src, dst, ipv4.PROTO_ICMP, buf, _ADV_TTL)
 
 
 def encode_advertisement(adv, key):
@@ -218,7 +218,7 @@ def encode_advertisement(adv, key):
             ">BBHHBB",
             buf,
             off,
-            EXT_MOBILITY,
+            _EXT_MOBILITY,
             10,
             _u(adv.seq, 16, "sequence"),
             _u(adv.reg_lifetime, 16, "registration lifetime"),
@@ -231,7 +231,7 @@ def encode_advertisement(adv, key):
         ">BBBBBHHI",
         buf,
         off,
-        EXT_INFO,
+        _EXT_INFO,
         11,
         _u(adv.services, 8, "services"),
         _u(adv.capacity, 8, "capacity"),
@@ -252,9 +252,9 @@ def encode_solicitation(sol, key):
     ipv4.check_addr(sol.dst, "solicitation destination")
     n = 8 + 4 + (0 if key is None else _AUTH_EXT_LEN)
     buf = bytearray(n)
-    buf[0] = ICMP_SOLICIT
+    buf[0] = _ICMP_SOLICIT
     struct.pack_into(">I", buf, 4, _u(sol.challenge, 32, "challenge"))  # the reserved word
-    buf[8] = EXT_SOLICIT
+    buf[8] = _EXT_SOLICIT
     buf[9] = 2
     buf[10] = _u(sol.level, 8, "service level")
     buf[11] = _u(sol.attempt, 8, "attempt")
@@ -305,7 +305,7 @@ def decode_icmp(header):
         if count:
             msg.challenge = int.from_bytes(p[12:16], "big")  # preference of the first entry
         msg.outage_in = OUTAGE_NONE
-    elif kind == ICMP_SOLICIT:
+    elif kind == _ICMP_SOLICIT:
         if p[1] != 0:
             raise DecodeError("ICMP solicitation: code %d" % p[1])
         msg = Solicitation(header.src, LEVEL_ROUTING, 0, None, header.dst)
@@ -316,7 +316,7 @@ def decode_icmp(header):
     seen = 0  # bit per known extension: 1 mobility, 2 info, 4 solicit, 8 auth
     while off < n:
         t = p[off]
-        if t == EXT_PAD:
+        if t == _EXT_PAD:
             off += 1
             continue
         if off + 2 > n:
@@ -327,7 +327,7 @@ def decode_icmp(header):
         length = end - off - 2
         if t == EXT_AUTH:
             _auth_ext(msg, p, off, end)
-        elif kind == ICMP_ADVERT and t == EXT_MOBILITY:
+        elif kind == ICMP_ADVERT and t == _EXT_MOBILITY:
             if seen & 1:
                 raise DecodeError("ICMP advertisement: two mobility extensions")
             seen |= 1
@@ -338,7 +338,7 @@ def decode_icmp(header):
             msg.reg_lifetime = (p[off + 4] << 8) | p[off + 5]
             msg.flags = p[off + 6]
             msg.coa = p[off + 8 : off + 12] if length >= 10 else None
-        elif kind == ICMP_ADVERT and t == EXT_INFO:
+        elif kind == ICMP_ADVERT and t == _EXT_INFO:
             if seen & 2:
                 raise DecodeError("ICMP advertisement: two agent-info extensions")
             seen |= 2
@@ -350,7 +350,7 @@ def decode_icmp(header):
             msg.outage_in = (p[off + 5] << 8) | p[off + 6]
             msg.outage_for = (p[off + 7] << 8) | p[off + 8]
             msg.nonce = int.from_bytes(p[off + 9 : off + 13], "big")
-        elif kind == ICMP_SOLICIT and t == EXT_SOLICIT:
+        elif kind == _ICMP_SOLICIT and t == _EXT_SOLICIT:
             if seen & 4:
                 raise DecodeError("ICMP solicitation: two service-level extensions")
             seen |= 4

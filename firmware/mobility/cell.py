@@ -26,7 +26,7 @@ _IDENTS_SPARE = const(32)  # counters held beyond the capacity (unbound addresse
 _REFUSAL_GAP_MS = const(1000)  # at most one 133 per home address per second ...
 _REFUSAL_BURST = const(8)  # ... and this many a second in all
 _ANSWER_BURST = const(16)  # answers to solicitations a second, in all
-SEQ_WRAP_TO = const(256)  # RFC 5944 2.1.1: after 0xffff the sequence continues at 256
+_SEQ_WRAP_TO = const(256)  # RFC 5944 2.1.1: after 0xffff the sequence continues at 256
 _BCAST_MAC = b"\xff" * 6
 
 
@@ -302,4 +302,4 @@ class Beacon:
         a.out.send(iface, mac, advert.encode_advertisement(adv, a.cell_key))
         if challenge == 0 or self.last_seq < 0:  # (before the first broadcast, as one)
             self.last_seq = self.seq
-            self.seq = self.seq + 1 if self.seq < 0xFFFF else SEQ_WRAP_TO
+            self.seq = self.seq + 1 if self.seq < 0xFFFF else _SEQ_WRAP_TO

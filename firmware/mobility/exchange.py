@@ -5,7 +5,7 @@ At most one request is in flight, in one of the states BIND, HANDOFF, REFRESH (I
 at most one deregistration of the agent the node left. A request goes under ``nonce || counter``
 (replay.IdentCounter), again with a new identification every ``reg_timeout_ms`` up to
 ``reg_retries`` times; a 133 reply makes it adopt the agent's nonce and continue above its
-counter (at most MAX_133 times). The exchange holds no binding: it tells its owner what a reply
+counter (at most _MAX_133 times). The exchange holds no binding: it tells its owner what a reply
 or a timeout means, and the owner binds, moves or gives up on the agent.
 
 The deregistration (lifetime 0) names the new agent as care-of, so the old one forwards what
@@ -20,9 +20,9 @@ from mobility.compat import const
 from mobility.node import cfg_int, parse_addr
 
 DEFAULT_REG_LIFETIME_S = const(30)
-DEFAULT_REG_TIMEOUT_MS = const(500)  # no reply: send again (a new identification)
-DEFAULT_REG_RETRIES = const(3)  # then the agent counts as lost
-MAX_133 = const(3)  # identification mismatches in a row before giving up on an agent
+_DEFAULT_REG_TIMEOUT_MS = const(500)  # no reply: send again (a new identification)
+_DEFAULT_REG_RETRIES = const(3)  # then the agent counts as lost
+_MAX_133 = const(3)  # identification mismatches in a row before giving up on an agent
 
 # the request in flight
 IDLE = const(0)  # none
@@ -32,8 +32,8 @@ REFRESH = const(3)  # the serving agent again, before the binding runs out
 KIND = ("idle", "bind", "handoff", "refresh")  # as logged
 
 # what a registration reply is (on_reply)
-NOT_OURS = const(0)  # no answer to anything in flight (late, or replayed)
-HANDLED = const(1)  # the deregistration's answer, or a 133 answered by sending again
+_NOT_OURS = const(0)  # no answer to anything in flight (late, or replayed)
+_HANDLED = const(1)  # the deregistration's answer, or a 133 answered by sending again
 FORGED = const(2)  # from the agent of the request, without valid cell authentication
 STALE = const(3)  # authentic, but not the identification in flight
 GAVE_UP = const(4)  # one 133 too many: the request failed (the state says which)
@@ -46,8 +46,8 @@ class Exchange:
 
     def __init__(self, config, node):
         self.lifetime_s = cfg_int(config, "reg_lifetime_s", DEFAULT_REG_LIFETIME_S, 1, 65535)
-        self.timeout_ms = cfg_int(config, "reg_timeout_ms", DEFAULT_REG_TIMEOUT_MS, 10, 60000)
-        self.retries = cfg_int(config, "reg_retries", DEFAULT_REG_RETRIES, 0, 100)
+        self.timeout_ms = cfg_int(config, "reg_timeout_ms", _DEFAULT_REG_TIMEOUT_MS, 10, 60000)
+        self.retries = cfg_int(config, "reg_retries", _DEFAULT_REG_RETRIES, 0, 100)
         ha = config.get("home_agent")
         self.home_agent = ipv4.ANY_ADDR if ha is None else parse_addr(ha, "home_agent")
         self.node = node
@@ -123,7 +123,7 @@ class Exchange:
         return False
 
     def on_reply(self, now, rep):
-        """A registration reply with cell authentication type arrived: what it is (NOT_OURS ...
+        """A registration reply with cell authentication type arrived: what it is (_NOT_OURS ...
         ANSWERED). On ANSWERED and GAVE_UP the request is still held: the owner reads it, then
         calls finish(). A reply counts only when it is signed with our binding key, names our
         MAC and the agent MAC we sent to, and answers the request in flight (its
@@ -133,10 +133,10 @@ class Exchange:
         d = self.dereg_agent
         if d is not None and rep.src == d.addr and rep.home == home:
             if self._dereg_reply(now, rep, d):
-                return HANDLED
+                return _HANDLED
         info = self.agent
         if info is None or rep.src != info.addr or rep.home != home:
-            return NOT_OURS
+            return _NOT_OURS
         if not self._authentic(rep, info):
             return FORGED
         if rep.req_ident != self.ident:
@@ -146,10 +146,10 @@ class Exchange:
             self.n133 += 1
             info.nonce = self.counter.adopt(rep.ident)
             self.node.log("reg_refused", {"agent": ipv4.ntoa(info.addr), "code": rep.code})
-            if self.n133 > MAX_133:
+            if self.n133 > _MAX_133:
                 return GAVE_UP
             self._send(now)
-            return HANDLED
+            return _HANDLED
         if rep.ident != self.ident:
             return STALE
         return ANSWERED

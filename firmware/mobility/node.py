@@ -11,7 +11,7 @@ from mobility.compat import const
 from mobility.errors import DecodeError, FrameTooLarge
 from mobility.replay import RateLimit
 
-DEFAULT_HOST_LIFETIME_S = const(30)  # how long a host reply keeps us in a solicitor's table
+_DEFAULT_HOST_LIFETIME_S = const(30)  # how long a host reply keeps us in a solicitor's table
 # answers to solicitations (host replies here, an agent's in cell.py): at most one per
 # solicitor per gap, at most BURST in all per window, and none to a challenge seen lately
 _ANSWER_BURST = const(8)
@@ -135,7 +135,7 @@ class Node:
         # solicitor can refuse a replayed host reply (docs/CORE.md "Security")
         self._reply_boot = self.epoch
         self._reply_seq = 0
-        self.host_lifetime_s = cfg_int(config, "host_lifetime_s", DEFAULT_HOST_LIFETIME_S, 1, 3600)
+        self.host_lifetime_s = cfg_int(config, "host_lifetime_s", _DEFAULT_HOST_LIFETIME_S, 1, 3600)
         self._wake = now
 
     # --- the sans-I/O interface ---

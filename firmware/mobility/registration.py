@@ -17,7 +17,7 @@ from mobility.compat import const
 from mobility.errors import DecodeError
 
 TYPE_REQUEST = const(1)
-TYPE_REPLY = const(3)
+_TYPE_REPLY = const(3)
 EXT_MH_AUTH = const(32)  # mobile-home authentication (remote binding)
 EXT_MF_AUTH = const(33)  # mobile-foreign authentication (local binding)
 # roam link extension (project-defined, skippable): the link-layer addresses a local binding
@@ -30,27 +30,27 @@ _LINK_REP = const(20)
 # request flags
 FLAG_S = const(0x80)  # simultaneous bindings (make-before-break)
 FLAG_B = const(0x40)
-FLAG_D = const(0x20)
+_FLAG_D = const(0x20)
 FLAG_M = const(0x10)
 FLAG_G = const(0x08)
 FLAG_T = const(0x02)
 
 # reply codes
 ACCEPTED = const(0)
-FA_UNSPECIFIED = const(64)
+_FA_UNSPECIFIED = const(64)
 FA_NO_RESOURCES = const(66)  # agent full
-FA_AUTH_FAILED = const(67)
-FA_LIFETIME_TOO_LONG = const(69)
+_FA_AUTH_FAILED = const(67)
+_FA_LIFETIME_TOO_LONG = const(69)
 FA_POORLY_FORMED = const(70)
 HA_UNSPECIFIED = const(128)
 HA_NO_RESOURCES = const(130)
-HA_AUTH_FAILED = const(131)
+_HA_AUTH_FAILED = const(131)
 IDENT_MISMATCH = const(133)
 
 _REQ_LEN = const(24)
 _REP_LEN = const(20)
 _AUTH_EXT_LEN = const(22)
-REG_TTL = const(64)
+_REG_TTL = const(64)
 
 
 def make_ident(nonce, counter):
@@ -239,7 +239,7 @@ def _finish(msg, buf, fixed, key, dport=ipv4.REG_PORT):
             buf[fixed + 6 :] = auth.tag(key, memoryview(buf)[0 : fixed + 6])
     ipv4.check_addr(msg.src, "source address")
     ipv4.check_addr(msg.dst, "destination address")
-    return ipv4.udp(msg.src, msg.dst, ipv4.REG_PORT, dport, buf, REG_TTL)
+    return ipv4.udp(msg.src, msg.dst, ipv4.REG_PORT, dport, buf, _REG_TTL)
 
 
 def _common(buf, msg):
@@ -269,7 +269,7 @@ def encode_reply(rep, key):
     auth.pads); key None: no authentication."""
     n = _link(rep, None, _REP_LEN, True)
     buf = bytearray(n + (0 if key is None else _AUTH_EXT_LEN))
-    buf[0] = TYPE_REPLY
+    buf[0] = _TYPE_REPLY
     buf[1] = _u(rep.code, 8, "code")
     struct.pack_into(">H", buf, 2, _u(rep.lifetime, 16, "lifetime"))
     _common(buf, rep)
@@ -300,7 +300,7 @@ def decode_registration(header):
         msg.coa = p[12:16]
         msg.sport = sport
         fixed = _REQ_LEN
-    elif kind == TYPE_REPLY:
+    elif kind == _TYPE_REPLY:
         if n < _REP_LEN:
             raise DecodeError("registration reply: %d bytes, expected at least 20" % n)
         msg = RegReply(header.src, header.dst, p[1], (p[2] << 8) | p[3])
@@ -341,7 +341,7 @@ def decode_registration(header):
                 raise DecodeError("registration: extension %d" % t)
             msg.node_mac = p[off + 2 : off + 8]
             msg.agent_mac = p[off + 8 : off + 14]
-            if kind == TYPE_REPLY:
+            if kind == _TYPE_REPLY:
                 msg.req_ident = int.from_bytes(p[off + 14 : off + 22], "big")
         elif t < 128:
             raise DecodeError("registration: extension %d" % t)

@@ -18,8 +18,8 @@ RESTARTED = const(2)  # first heard, or the sender restarted: replace what is he
 ACCEPTED = const(0)
 IDENT_MISMATCH = const(133)
 _RATE_HELD = const(32)  # keys a RateLimit remembers
-ADV_HELD = const(32)  # agents whose advertisement replay state is kept (AdvWindow)
-ADV_HOLD_MS = const(3600000)  # ... for at most this long after their last accepted frame
+_ADV_HELD = const(32)  # agents whose advertisement replay state is kept (AdvWindow)
+_ADV_HOLD_MS = const(3600000)  # ... for at most this long after their last accepted frame
 
 _MASK32 = 0xFFFFFFFF
 
@@ -157,7 +157,7 @@ class AdvWindow:
     rules"). ``now`` (ticks) may be None in tests that exercise the rules without time.
     """
 
-    def __init__(self, size=ADV_HELD, hold_ms=ADV_HOLD_MS):
+    def __init__(self, size=_ADV_HELD, hold_ms=_ADV_HOLD_MS):
         self.size = size
         self.hold_ms = hold_ms
         self._seq = {}

@@ -115,11 +115,12 @@ class Stage:
         self.kind = 0
         self.set = None
         self.dir = None
-        # the set's files by index, in flat tables: a list per file took 210 bytes of a board's
-        # heap (12 KB for a firmware set), these about 90
+        # the set's files by index, in three lists: a list per file took 210 bytes of a board's
+        # heap (12 KB for a firmware set), these about 110. No table in one block: a busy
+        # agent's heap has 40 KB free in pieces of 700 bytes at most (bench/ota_interrupt.py)
         self.paths = []  # path in the set (None: not declared yet)
         self.sizes = []  # size in bytes
-        self.shas = b""  # SHA-256 of file i at [32 * i : 32 * i + 32]
+        self.shas = []  # SHA-256
         self.error = ""  # why the last BAD_CONFIG
 
     def begin(self, kind, set_hash, n):
@@ -131,7 +132,7 @@ class Stage:
         if kind == wire.KIND_CONFIG and n != 1:
             return wire.BAD, 0
         self.kind, self.set = kind, bytes(set_hash)
-        self.paths, self.sizes, self.shas = [None] * n, [0] * n, bytearray(32 * n)
+        self.paths, self.sizes, self.shas = [None] * n, [0] * n, [None] * n
         if kind == wire.KIND_CONFIG:
             self.dir = slots.DIR
             _mkdirs(CFG_STAGED)
@@ -153,9 +154,6 @@ class Stage:
     def _where(self, p):
         return CFG_STAGED if self.kind == wire.KIND_CONFIG else self.dir + "/" + p
 
-    def _sha(self, i):
-        return self.shas[32 * i : 32 * i + 32]
-
     def file(self, i, size, sha, p):
         """Declare file ``i``; answers how many of its bytes the board has."""
         if self.set is None:
@@ -163,8 +161,7 @@ class Stage:
         if not 0 <= i < len(self.paths) or not 0 <= size <= MAX_SIZE or not path_ok(p, self.kind):
             return wire.BAD, 0
         where = self._where(p)
-        self.paths[i], self.sizes[i] = p, size
-        self.shas[32 * i : 32 * i + 32] = sha
+        self.paths[i], self.sizes[i], self.shas[i] = p, size, sha
         if size == 0 and sha == EMPTY:  # a package's empty __init__: no DATA to come
             _mkdirs(where)
             open(where, "wb").close()
@@ -198,7 +195,7 @@ class Stage:
         have += len(chunk)
         if have < size:
             return wire.OK, have
-        if file_hash(part) != self._sha(i):
+        if file_hash(part) != self.shas[i]:
             os.remove(part)
             return wire.MISMATCH, 0
         slots.replace(part, where)
@@ -212,7 +209,7 @@ class Stage:
             if p is None:
                 return wire.MISSING, 0
             where = self._where(p)
-            if _exists(where) != self.sizes[i] or file_hash(where) != self._sha(i):
+            if _exists(where) != self.sizes[i] or file_hash(where) != self.shas[i]:
                 return wire.MISSING, 0
         st = slots.read()
         if st.get("pending"):
@@ -252,7 +249,11 @@ class Stage:
         # the old config kept for a rollback, whole before the switch
         tmp = slots.CFG_PREV + ".tmp"
         with open(config.PATH, "rb") as src, open(tmp, "wb") as dst:
-            dst.write(src.read())
+            while True:  # through the small buffer: a block of the file's size may not be free
+                n = src.readinto(_BUF)
+                if not n:
+                    break
+                dst.write(memoryview(_BUF)[:n])
         slots.replace(tmp, slots.CFG_PREV)
         st["pending"], st["tries"] = "cfg", 0
         slots.write(st)  # on probation from the next boot on: a rollback restores cfg.prev
