@@ -70,3 +70,7 @@ def main() -> None:
 
     Run `roam COMMAND --help` for a command's options.
     """
+
+
+if __name__ == "__main__":  # `python -m hosttools.cli`: the same as `roam`, without the script
+    main()

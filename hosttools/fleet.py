@@ -46,9 +46,9 @@ from typing import Any
 
 from hosttools import firmware
 from hosttools.errors import RoamError, RoamUsageError
+from hosttools.paths import shipped
 
-REPO_DIR = Path(__file__).resolve().parent.parent
-BOARDS_DIR = REPO_DIR / "boards"
+BOARDS_DIR = shipped("boards")
 
 
 def boards_path() -> Path:
