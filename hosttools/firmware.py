@@ -13,7 +13,6 @@ import importlib
 import importlib.util
 import sys
 from functools import cache
-from pathlib import Path
 from types import ModuleType
 
 from hosttools.paths import shipped

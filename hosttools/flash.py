@@ -17,7 +17,6 @@ Order matters, so that a mistake never costs a half-erased board:
 
 from __future__ import annotations
 
-import os
 import shlex
 import struct
 from collections.abc import Callable
@@ -31,7 +30,6 @@ from hosttools.errors import RoamError, RoamUsageError
 from hosttools.fleet import BoardType, load_board_type
 from hosttools.images import cache_dir
 from hosttools.targets import BoardProgress, Target, fleet_options, resolve, run_parallel
-
 
 DEFAULT_BAUD = 460800
 

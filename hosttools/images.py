@@ -92,9 +92,10 @@ def fetch(bt: BoardType) -> tuple[Path, bool]:
         size = 0
         request = urllib.request.Request(url, headers={"User-Agent": "roam/" + __version__})
         try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(
-                request, timeout=TIMEOUT_S
-            ) as resp:
+            with (
+                os.fdopen(fd, "wb") as out,
+                urllib.request.urlopen(request, timeout=TIMEOUT_S) as resp,
+            ):
                 for chunk in iter(lambda: resp.read(CHUNK), b""):
                     h.update(chunk)
                     out.write(chunk)
