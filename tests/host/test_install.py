@@ -157,9 +157,9 @@ def test_installed_roam_works_from_an_empty_directory(tmp_path, installed):
 def test_every_package_is_in_the_wheel_list():
     """pyproject.toml lists hosttools' packages by hand (hosttools._data has no directory of
     its own to be found by): a new subpackage must be added there, or the wheel lacks it."""
-    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"][
-        "packages"
-    ])
+    listed = set(
+        tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
     found = {
         ".".join(p.parent.relative_to(REPO).parts)
         for p in (REPO / "hosttools").rglob("__init__.py")
