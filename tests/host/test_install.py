@@ -124,8 +124,30 @@ def test_installed_roam_works_from_an_empty_directory(tmp_path, installed):
     r = py("from hosttools import devtest; print(len(devtest.test_files(core=True)))")
     assert r.stdout.strip() == str(len(devtest.test_files(core=True))), r.stdout + r.stderr
 
+    r = py(
+        "from hosttools.field.server import WEB, plotly_js\n"
+        "from hosttools.sim.scenario import builtin_names\n"
+        "print(sorted(p.name for p in WEB.iterdir()), len(plotly_js()) > 0,\n"
+        "      'walk' in builtin_names())"
+    )
+    assert r.stdout.strip() == "['app.js', 'index.html', 'style.css'] True True", r.stderr
+
     r = roam("--version")
     assert r.returncode == 0 and r.stdout.strip().startswith("roam, version "), r.stderr
+    # every command but the simulator's starts without the `sim` extra
+    for cmd in (
+        "flash",
+        "deploy",
+        "provision",
+        "logs",
+        "field",
+        "report",
+        "test",
+        "lab",
+        "firmware",
+    ):
+        r = roam(cmd, "--help")
+        assert r.returncode == 0 and r.stdout.startswith("Usage: roam " + cmd), (cmd, r.stderr)
 
     image = tmp_path / "ESP32_GENERIC-v1.29.0.bin"
     image.write_bytes(build_image("esp32"))
