@@ -92,7 +92,11 @@ def _run(sc, seed, out, policy, quiet=False, jobs=None):
 # the compiled core (Cython, hosttools/corebuild.py) and `roam sim sweep`'s cluster (Dask). A
 # roam installed without it flashes, deploys and runs the lab; `roam sim` says how to add it.
 SIM_EXTRA = ("numba", "Cython", "dask", "distributed")
-INSTALL_SIM = "pip install 'roam[sim]' (or, for a pipx install: pipx install --force 'roam[sim]')"
+# pipx inject, not `pipx install 'roam[sim]'`: it adds to roam's venv whatever roam was
+# installed from (a wheel, a checkout), where an install by name would fetch another roam
+INSTALL_SIM = (
+    "pip install 'roam[sim]' (a pipx install: pipx inject roam numba cython 'dask[distributed]')"
+)
 
 
 def missing_extra():

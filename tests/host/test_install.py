@@ -191,6 +191,17 @@ def test_every_package_is_in_the_wheel_list():
     assert listed - found == {"hosttools._data"}
 
 
+def test_roam_sim_names_what_the_extra_holds():
+    """`roam sim`'s message without the extra names each package pyproject.toml's `sim` extra
+    holds (pipx inject takes them one by one)."""
+    from hosttools.sim.cli import INSTALL_SIM
+
+    extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    for req in extra["optional-dependencies"]["sim"]:
+        name = req.split(">")[0].split("=")[0]
+        assert (name + " " in INSTALL_SIM) or (name + "'" in INSTALL_SIM), (req, INSTALL_SIM)
+
+
 def test_help_imports_no_numpy_or_compiler():
     """`roam --help` (and so the start of every command) imports neither numpy nor the
     simulator's compiled machinery: it lists `roam sim` without loading the simulator's models."""
