@@ -28,7 +28,7 @@ import click
 
 from hosttools import __version__
 from hosttools.errors import RoamError, RoamUsageError
-from hosttools.fleet import BoardType, load_board_type
+from hosttools.fleet import BoardType, boards_path, load_board_type
 
 SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 CHUNK = 1 << 16
@@ -47,7 +47,7 @@ def cache_dir() -> Path:
 def pinned(bt: BoardType) -> tuple[str, str, str]:
     """(url, sha256, file name) of the image the board file pins, or a RoamError saying which
     keys to add."""
-    where = "board type %s (%s.toml)" % (bt.name, bt.name)
+    where = "board type %s (%s)" % (bt.name, boards_path() / (bt.name + ".toml"))
     url, sha = bt.data.get("image_url"), bt.data.get("image_sha256")
     if url is None and sha is None:
         raise RoamError(
