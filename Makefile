@@ -20,9 +20,10 @@ venv: $(STAMP)
 # holds it (tools/mpy32.mjs); it needs Node.js.
 MPY32 := @micropython/micropython-webassembly-pyscript@1.29.0-6
 
+# Everything: the simulator's extra (numba, Cython, Dask) and the test tools with the package.
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[sim,test]'
 	@if command -v npm > /dev/null; then \
 		npm install --silent --no-audit --no-fund --prefix $(VENV)/npm $(MPY32); \
 	else echo "make venv: no npm: the 32-bit heap figures need Node.js (apt-get install nodejs npm)"; fi

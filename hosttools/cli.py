@@ -15,6 +15,7 @@ from hosttools.errors import RoamGroup
 # module could have imported the protocol core from its sources.
 COMMANDS = {
     "devices": "hosttools.devices:devices_cmd",
+    "firmware": "hosttools.images:firmware_cmd",
     "flash": "hosttools.flash:flash_cmd",
     "deploy": "hosttools.deploy:deploy_cmd",
     "provision": "hosttools.provision:provision_cmd",
@@ -47,8 +48,9 @@ Environment:
                        or the one USB board plugged in
   ROAM_FLEET           fleet file (--fleet), default fleet.toml
   ROAM_KEYS            keys file (--keys), default keys.toml
-  ROAM_BOARDS_DIR      board type files (TYPE.toml), default the checkout's boards/
+  ROAM_BOARDS_DIR      board type files (TYPE.toml), default the ones roam ships
   ROAM_FIRMWARE_CACHE  MicroPython images (TYPE/*.bin), default ~/.cache/roam/firmware
+                       ($XDG_CACHE_HOME/roam/firmware when XDG_CACHE_HOME is set)
   ROAM_BOARD_TIMEOUT   seconds to wait for a board's REPL, default 10
   ROAM_LAB_DIR         the lab's directory (roam lab --dir), default out/lab
   ROAM_MICROPYTHON     the MicroPython unix port a virtual board runs, default the one
@@ -70,3 +72,7 @@ def main() -> None:
 
     Run `roam COMMAND --help` for a command's options.
     """
+
+
+if __name__ == "__main__":  # `python -m hosttools.cli`: the same as `roam`, without the script
+    main()

@@ -40,14 +40,18 @@ import sysconfig
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIRMWARE_DIR = os.path.join(ROOT, "firmware")
+from hosttools import paths
+
+FIRMWARE_DIR = str(paths.shipped("firmware"))
 SOURCES = os.path.join(FIRMWARE_DIR, "mobility")
-SIM_DIR = os.path.join(ROOT, "hosttools", "sim")
+SIM_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sim")
 # the simulator's own per-frame and per-input Python: the event loop, the core hosts, the world
 # (not the radio's kernels: numba compiles those itself)
 SIM_MODULES = ("engine.py", "cores.py", "world.py", "metrics.py", "ring.py", "sharing.py")
-CACHE = os.path.join(ROOT, "build", "roam-core")
+# a checkout's build/ (beside its sources), an installed roam's user cache directory (its
+# site-packages may not be writable, and is no place for build products)
+_CHECKOUT = paths.checkout()
+CACHE = str(_CHECKOUT / "build" / "roam-core" if _CHECKOUT else paths.user_cache("core"))
 MANIFEST = "modules.json"
 KEEP = 4  # builds kept in any case (the most recently used) ...
 KEEP_S = 86400  # ... and any other used within this many seconds
@@ -60,11 +64,15 @@ _selected = None  # "compiled" or "python", once select() chose
 
 
 def _cython_version():
+    # from the installed distribution's metadata, not `import Cython`: select() runs whenever
+    # hosttools.sim is imported (`roam --help` lists `roam sim`), and a compiled build, once
+    # made, needs no Cython at run time
+    from importlib import metadata
+
     try:
-        import Cython
-    except ImportError:
+        return metadata.version("cython")
+    except metadata.PackageNotFoundError:
         return None
-    return Cython.__version__
 
 
 def digest():
@@ -253,6 +261,11 @@ def _compile(cwd, pattern):
         raise RuntimeError("compiling the core failed:\n" + tail)
 
 
+def _shown(path):
+    """A path as `make venv` prints it: relative to the checkout, absolute when installed."""
+    return os.path.relpath(path, _CHECKOUT) if _CHECKOUT else path
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(
         prog="python -m hosttools.corebuild",
@@ -269,9 +282,9 @@ def main(argv=None):
         elif path is None:
             print("python (no build for the sources as they are: python -m hosttools.corebuild)")
         else:
-            print("compiled: %s" % os.path.relpath(path, ROOT))
+            print("compiled: %s" % _shown(path))
             for name, f in sorted(modules(path).items()):
-                print("  %s  %s" % (name, os.path.relpath(f, ROOT)))
+                print("  %s  %s" % (name, _shown(f)))
         return 0
     if built_dir() is not None:
         return 0  # up to date: says nothing
@@ -280,7 +293,7 @@ def main(argv=None):
     except RuntimeError as e:
         print("roam: the simulator will run the core's Python sources (%s)" % e, file=sys.stderr)
         return 0  # not fatal: slower, same results
-    print("roam: compiled the core for the simulator into %s" % os.path.relpath(path, ROOT))
+    print("roam: compiled the core for the simulator into %s" % _shown(path))
     return 0
 
 

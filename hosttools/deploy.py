@@ -27,8 +27,8 @@ import click
 
 from hosttools.boardio import board_exec, open_board, soft_reset
 from hosttools.errors import RoamError
-from hosttools.fleet import REPO_DIR
 from hosttools.ota.plan import root_set_hash
+from hosttools.paths import shipped
 from hosttools.targets import (
     BoardProgress,
     Target,
@@ -42,7 +42,7 @@ from hosttools.targets import (
     typed_port,
 )
 
-FIRMWARE_DIR = REPO_DIR / "firmware"
+FIRMWARE_DIR = shipped("firmware")
 MANIFEST = ".roam_manifest.json"
 # Paths on the board are relative to "/" (every snippet starts with os.chdir('/')): some ports'
 # VfsPosix mounted at "/" fail os.rename on absolute paths.

@@ -18,10 +18,11 @@ import click
 
 from hosttools.boardio import board_exec, check_port_exists, open_board
 from hosttools.errors import RoamError
-from hosttools.fleet import REPO_DIR
+from hosttools.paths import shipped
 from hosttools.targets import fleet_options, resolve
 
-TESTS_DIR = REPO_DIR / "tests"
+# tests/run_mpy.py, tests/lib, tests/firmware, tests/core (shipped with the wheel too)
+TESTS_DIR = shipped("tests")
 REMOTE = "roam_tests"
 SUMMARY_RE = re.compile(r"^(\d+) passed, (\d+) failed", re.M)
 # the last line of a MicroPython traceback: "MemoryError: memory allocation failed, ..."

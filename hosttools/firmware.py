@@ -13,10 +13,11 @@ import importlib
 import importlib.util
 import sys
 from functools import cache
-from pathlib import Path
 from types import ModuleType
 
-FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
+from hosttools.paths import shipped
+
+FIRMWARE_DIR = shipped("firmware")
 
 
 def use() -> None:

@@ -3,7 +3,8 @@
 Order matters, so that a mistake never costs a half-erased board:
 
 1. the board type (boards/<type>.toml) gives the chip and the image's flash offset;
-2. the image (``--firmware FILE`` or the newest ``*.bin`` in ~/.cache/roam/firmware/<type>/)
+2. the image (``--firmware FILE`` or the newest ``*.bin`` in the image cache's <type>/,
+   hosttools/images.py: what `roam firmware fetch` downloads)
    is checked with esptool's own image parser before the port is even opened: the ESP image
    magic byte and the chip id of its extended header must match the board type's chip;
 3. the port must exist and be free (exclusive open);
@@ -16,7 +17,6 @@ Order matters, so that a mistake never costs a half-erased board:
 
 from __future__ import annotations
 
-import os
 import shlex
 import struct
 from collections.abc import Callable
@@ -28,15 +28,8 @@ import click
 from hosttools.boardio import open_serial
 from hosttools.errors import RoamError, RoamUsageError
 from hosttools.fleet import BoardType, load_board_type
+from hosttools.images import cache_dir
 from hosttools.targets import BoardProgress, Target, fleet_options, resolve, run_parallel
-
-
-def cache_dir() -> Path:
-    """The local image cache (ROAM_FIRMWARE_CACHE overrides ~/.cache/roam/firmware)."""
-    return Path(
-        os.environ.get("ROAM_FIRMWARE_CACHE") or Path.home() / ".cache" / "roam" / "firmware"
-    )
-
 
 DEFAULT_BAUD = 460800
 
@@ -56,6 +49,8 @@ def chip_for_image_id(chip_id: int) -> str | None:
 
 
 def where_to_get(bt: BoardType) -> str:
+    if "image_url" in bt.data:  # the board file pins one: roam fetches it
+        return "roam firmware fetch --board %s (or pass --firmware FILE)" % bt.name
     return (
         "download the MicroPython .bin for this board from %s into %s (or pass "
         "--firmware FILE)" % (bt.download_url, cache_dir() / bt.name)
@@ -238,8 +233,8 @@ def board_type_for(target: Target, type_name: str | None) -> BoardType:
 @click.option(
     "--firmware",
     metavar="FILE",
-    help="MicroPython image (.bin); default: newest in ~/.cache/roam/firmware/TYPE/ "
-    "(or $ROAM_FIRMWARE_CACHE/TYPE/).",
+    help="MicroPython image (.bin); default: newest in $ROAM_FIRMWARE_CACHE/TYPE/ (default "
+    "~/.cache/roam/firmware/TYPE/, under $XDG_CACHE_HOME if set: `roam firmware fetch`).",
 )
 @click.option(
     "--baud",

@@ -45,11 +45,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hosttools import firmware
+from hosttools import firmware, fleet_schema
 from hosttools.errors import RoamError, RoamUsageError
+from hosttools.paths import shipped
 
-REPO_DIR = Path(__file__).resolve().parent.parent
-BOARDS_DIR = REPO_DIR / "boards"
+BOARDS_DIR = shipped("boards")
 
 
 def boards_path() -> Path:
@@ -75,6 +75,8 @@ FIELD_PORT = 4345
 FIELD_KEYS = ("collector", "air", "ssid", "port")
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 HEX_RE = re.compile(r"^(?:[0-9a-fA-F]{2})+$")
+# what no two boards of a fleet may share
+UNIQUE = ("name", "node_id", "address", "serial", "port")
 
 
 class Secret:
@@ -294,132 +296,166 @@ def entry_keys() -> frozenset[str]:
     return frozenset(HOST_ONLY) | firmware.config_keys()
 
 
-def _unknown_keys(label: str, table: Mapping[str, Any]) -> list[str]:
-    known = entry_keys()
+def _validator_class() -> Any:
+    """jsonschema's draft 2020-12 validator, with TOML's notion of an integer: JSON Schema
+    counts 3.0 as one, a node id or a port must not be a float. Imported when a fleet is read,
+    not when roam starts."""
+    from jsonschema import Draft202012Validator, validators
+
+    checker = Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _checker, v: isinstance(v, int) and not isinstance(v, bool)
+    )
+    return validators.extend(Draft202012Validator, type_checker=checker)
+
+
+def _format_checker() -> Any:
+    """ipv4 (jsonschema's own) and the [field] addresses (parse_hostport, whose ValueError
+    says what is wrong)."""
+    from jsonschema import FormatChecker
+
+    fc = FormatChecker(formats=("ipv4",))
+    fc.checks("roam-collector", raises=ValueError)(
+        lambda v: v == "auto" or bool(parse_hostport(v, FIELD_PORT))
+    )
+    fc.checks("roam-air", raises=ValueError)(lambda v: bool(parse_hostport(v, None)))
+    return fc
+
+
+def _errors(schema: dict[str, Any], instance: Any) -> list[Any]:
+    cls = _validator_class()
+    return list(cls(schema, format_checker=_format_checker()).iter_errors(instance))
+
+
+def _unknown(label: str, err: Any, known: Iterable[str], hint: str = "") -> list[str]:
+    """One line per key an additionalProperties error refused, each with its likely key."""
     return [
-        "%s: unknown key %r%s" % (label, k, did_you_mean(k, known))
-        for k in sorted(set(table) - known)
+        "%s: unknown key %r%s%s" % (label, k, did_you_mean(k, known), hint)
+        for k in sorted(set(err.instance) - set(err.schema.get("properties", {})))
     ]
+
+
+def _document_problems(data: Mapping[str, Any]) -> tuple[list[str], dict[int, list[str]]]:
+    """The file as written against fleet_schema.document: its problems, and those of each
+    [[board]] table by its index."""
+    schema = fleet_schema.document(entry_keys())
+    general: dict[str, list[str]] = {s: [] for s in ("", "field", "defaults", "board")}
+    per_board: dict[int, list[str]] = {}
+    for err in sorted(_errors(schema, data), key=lambda e: [str(p) for p in e.absolute_path]):
+        path = list(err.absolute_path)
+        section = str(path[0]) if path else ""
+        if not path and err.validator == "additionalProperties":
+            general[""] += [
+                "unknown section %r%s (expected [defaults], [field] and [[board]])"
+                % (k, did_you_mean(k, fleet_schema.SECTIONS))
+                for k in sorted(set(err.instance) - set(fleet_schema.SECTIONS))
+            ]
+        elif not path and err.validator == "required":
+            general["board"].append(schema["properties"]["board"]["description"])
+        elif not path:
+            general[""].append("the fleet file must be a table of sections")
+        elif section == "board" and len(path) > 1:
+            label = "board #%d" % (int(path[1]) + 1)
+            name = err.instance.get("name") if isinstance(err.instance, dict) else None
+            if isinstance(name, str) and NAME_RE.match(name):
+                label = "board %r" % name
+            if err.validator == "additionalProperties":
+                # a misspelt key (chanel = 3) would go onto the board as it is, and be ignored
+                msgs = _unknown(label, err, entry_keys())
+            else:
+                msgs = ["%s: must be a table" % label]
+            per_board.setdefault(int(path[1]), []).extend(msgs)
+        elif section == "field" and err.validator == "additionalProperties":
+            fld = ", ".join(FIELD_KEYS)
+            general["field"] += _unknown("[field]", err, FIELD_KEYS, " (known: %s)" % fld)
+        elif section == "field" and err.validator == "format" and len(path) == 2:
+            general["field"].append("[field] %s: %s" % (path[1], err.cause or err.message))
+        elif len(path) == 2:  # [field] port, ssid
+            sub = schema["properties"][section]
+            general[section].append(fleet_schema.described(sub, str(path[1]), err.instance))
+        elif section == "defaults" and err.validator == "additionalProperties":
+            general["defaults"] += _unknown("[defaults]", err, entry_keys())
+        else:  # a section of the wrong type, no [[board]] at all
+            general[section].append(schema["properties"][section]["description"])
+    problems = [p for s in ("", "field", "defaults", "board") for p in dict.fromkeys(general[s])]
+    return problems, per_board
+
+
+def _entry_problems(schema: dict[str, Any], label: str, e: Mapping[str, Any]) -> dict[str, str]:
+    """One board, [defaults] copied in, against fleet_schema.entry: {key: its problem}, one
+    line per key at most (a value both of the wrong type and out of range is one problem), in
+    HOST_KEYS order."""
+    found: dict[str, str] = {}
+    for err in _errors(schema, e):
+        if err.validator == "required":
+            keys = [k for k in err.validator_value if k not in e]
+        elif err.absolute_path:
+            keys = [str(err.absolute_path[0])]
+        else:
+            continue
+        for k in keys:
+            if k == "board" and k in e and isinstance(e[k], str):
+                msg = "unknown board type %r (known: %s)" % (
+                    e[k],
+                    ", ".join(schema["properties"]["board"]["enum"]) or "none",
+                )
+            else:
+                msg = fleet_schema.described(schema, k, e.get(k))
+            found.setdefault(k, "%s: %s" % (label, msg))
+    order = fleet_schema.HOST_KEYS
+    return {k: found[k] for k in sorted(found, key=lambda k: (order.index(k), k))}
 
 
 def parse_fleet(
     data: Mapping[str, Any], path: Path | None = None, boards_dir: Path | None = None
 ) -> Fleet:
+    """The fleet in ``data`` (a parsed fleet file), or a RoamError listing every problem: what
+    the JSON Schema (hosttools/fleet_schema.py) finds, and names, node ids, addresses, serial
+    numbers and ports used twice."""
     where = str(path) if path else "fleet"
-    problems: list[str] = []
-    for section in sorted(set(data) - {"defaults", "board", "field"}):
-        problems.append(
-            "unknown section %r%s (expected [defaults], [field] and [[board]])"
-            % (section, did_you_mean(section, ("defaults", "board", "field")))
-        )
+    problems, per_board = _document_problems(data)
     fld = data.get("field", {})
-    if not isinstance(fld, dict):
-        problems.append("[field] must be a table")
-        fld = {}
-    problems.extend(_field_problems(fld))
     defaults = data.get("defaults", {})
-    if not isinstance(defaults, dict):
-        problems.append("[defaults] must be a table")
-        defaults = {}
-    problems.extend(_unknown_keys("[defaults]", defaults))
+    defaults = defaults if isinstance(defaults, dict) else {}
     entries = data.get("board", [])
-    if not isinstance(entries, list) or not entries:
-        problems.append("no boards: add at least one [[board]] table")
-        entries = []
-    known = set(board_types(boards_dir))
+    entries = entries if isinstance(entries, list) else []
+    schema = fleet_schema.entry(board_types(boards_dir), ROLES)
     boards: list[Board] = []
-    seen: dict[str, dict[Any, str]] = {
-        "name": {},
-        "node_id": {},
-        "address": {},
-        "serial": {},
-        "port": {},
-    }
+    seen: dict[str, dict[Any, str]] = {k: {} for k in UNIQUE}
     for i, raw in enumerate(entries):
-        label = "board #%d" % (i + 1)
         if not isinstance(raw, dict):
-            problems.append("%s: must be a table" % label)
+            problems.extend(per_board.get(i, []))
             continue
         e = dict(defaults)
         e.update(raw)
         name = e.get("name")
-        if isinstance(name, str) and NAME_RE.match(name):
-            label = "board %r" % name
-        else:
-            problems.append("%s: 'name' must be 1-32 letters, digits, '_', '-' or '.'" % label)
-            name = None
-        # a misspelt key (chanel = 3) would go onto the board as it is, and be ignored there
-        problems.extend(_unknown_keys(label, raw))
-        bt = e.get("board")
-        if not isinstance(bt, str):
-            problems.append(
-                "%s: missing 'board' (board type, one of %s)"
-                % (label, ", ".join(sorted(known)) or "boards/*.toml")
-            )
-        elif bt not in known:
-            problems.append(
-                "%s: unknown board type %r (known: %s)"
-                % (label, bt, ", ".join(sorted(known)) or "none")
-            )
-        role = e.get("role")
-        if role not in ROLES:
-            problems.append(
-                "%s: 'role' must be one of %s, got %r" % (label, ", ".join(ROLES), role)
-            )
-        node = e.get("node_id")
-        if not isinstance(node, int) or isinstance(node, bool) or not 1 <= node <= 65535:
-            problems.append("%s: 'node_id' must be an integer 1..65535, got %r" % (label, node))
-            node = None
-        addr = e.get("address")
-        try:
-            ipaddress.IPv4Address(addr)
-        except (ValueError, TypeError):
-            problems.append(
-                "%s: 'address' must be an IPv4 address such as 10.0.0.1, got %r" % (label, addr)
-            )
-            addr = None
-        serial = e.get("serial")
-        port = e.get("port")
-        if serial is not None and (not isinstance(serial, str) or not serial):
-            problems.append("%s: 'serial' must be a non-empty string" % label)
-            serial = None
-        if port is not None and (not isinstance(port, str) or not port):
-            problems.append("%s: 'port' must be a non-empty string" % label)
-            port = None
-        for key, val in (
-            ("name", name),
-            ("node_id", node),
-            ("address", addr),
-            ("serial", serial),
-            ("port", port),
-        ):
-            if val is None:
-                continue
+        label = "board %r" % name if isinstance(name, str) and NAME_RE.match(name) else ""
+        label = label or "board #%d" % (i + 1)
+        wrong = _entry_problems(schema, label, e)
+        mine = per_board.get(i, []) + list(wrong.values())
+        for key in UNIQUE:
+            val = e.get(key)
+            if val is None or key in wrong:
+                continue  # missing, or wrong already
             k = val.lower() if isinstance(val, str) and key == "serial" else val
             if k in seen[key]:
-                problems.append("%s: %s %r is also used by %s" % (label, key, val, seen[key][k]))
+                mine.append("%s: %s %r is also used by %s" % (label, key, val, seen[key][k]))
             else:
                 seen[key][k] = label
-        pos = e.get("pos")
-        if pos is not None and not (
-            isinstance(pos, list)
-            and len(pos) == 2
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pos)
-        ):
-            problems.append("%s: 'pos' must be [x, y] in metres, got %r" % (label, pos))
+        problems.extend(mine)
         if problems:
             continue
         config = {k: v for k, v in e.items() if k not in HOST_ONLY}
         config["name"] = name
+        pos = e.get("pos")
         boards.append(
             Board(
                 name=str(name),
-                board_type=str(bt),
-                role=str(role),
-                node=int(node or 0),
-                addr=str(addr),
-                serial=serial,
-                port=port,
+                board_type=str(e["board"]),
+                role=str(e["role"]),
+                node=int(e["node_id"]),
+                addr=str(e["address"]),
+                serial=e.get("serial"),
+                port=e.get("port"),
                 config=config,
                 pos=(float(pos[0]), float(pos[1])) if pos is not None else None,
             )
@@ -437,31 +473,6 @@ def parse_fleet(
             )
         )
     return Fleet(path, boards, dict(fld))
-
-
-def _field_problems(fld: Mapping[str, Any]) -> list[str]:
-    out = []
-    for k in sorted(set(fld) - set(FIELD_KEYS)):
-        out.append(
-            "[field]: unknown key %r%s (known: %s)"
-            % (k, did_you_mean(k, FIELD_KEYS), ", ".join(FIELD_KEYS))
-        )
-    c = fld.get("collector")
-    if c is not None and c != "auto":
-        try:
-            parse_hostport(c, FIELD_PORT)
-        except ValueError as e:
-            out.append("[field] collector: %s" % e)
-    a = fld.get("air")
-    if a is not None:
-        try:
-            parse_hostport(a, None)
-        except ValueError as e:
-            out.append("[field] air: %s" % e)
-    p = fld.get("port", FIELD_PORT)
-    if not isinstance(p, int) or isinstance(p, bool) or not 0 < p < 65536:
-        out.append("[field] port must be 1..65535, got %r" % (p,))
-    return out
 
 
 def parse_hostport(text: Any, default_port: int | None) -> tuple[str, int]:

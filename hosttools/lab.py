@@ -40,7 +40,7 @@ from typing import Any
 import click
 
 from hosttools.errors import RoamError, RoamUsageError
-from hosttools.fleet import REPO_DIR
+from hosttools.paths import PACKAGE_DIR, checkout
 
 DEFAULT_DIR = Path("out") / "lab"
 STATE = "state.json"
@@ -753,6 +753,17 @@ def default_heap_kb(board_type: str = BOARD_TYPE) -> int:
         raise RoamError(str(e)) from None
 
 
+def _daemon_env() -> dict[str, str]:
+    """The daemon's environment: this one, and from a checkout that is not installed, the
+    checkout on PYTHONPATH first (so that the daemon imports this very hosttools wherever roam
+    was started from). An installed roam needs nothing: its Python finds its own package."""
+    env = dict(os.environ)
+    if checkout() is not None:
+        rest = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        env["PYTHONPATH"] = os.pathsep.join([str(PACKAGE_DIR.parent)] + rest)
+    return env
+
+
 def up(
     scenario: str,
     d: Path,
@@ -800,8 +811,10 @@ def up(
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # survives this command; its boards are in its process group
-        cwd=str(REPO_DIR),
-        env=dict(os.environ, PYTHONPATH=str(REPO_DIR)),
+        cwd=str(d.resolve()),
+        # the daemon imports this very hosttools (a checkout's, when it runs from one without
+        # an install), wherever roam was started from
+        env=_daemon_env(),
     )
     log.close()
     end = time.monotonic() + timeout

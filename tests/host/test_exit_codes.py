@@ -32,6 +32,8 @@ CASES = [
     (["lab", "up", "walk", "--speed", "0"], {}, USAGE, "--speed must be positive"),
     (["sim", "run", "no-such-scenario", "--out", "o"], {}, USAGE, "no scenario 'no-such-scenario'"),
     (["lab", "unplug"], {}, USAGE, "name the boards"),
+    (["firmware", "fetch"], {}, USAGE, "Missing option '--board'"),
+    (["firmware", "fetch", "--board", "esp99"], {}, USAGE, "unknown board type 'esp99'"),
     # a bad --duration is the option's fault, not the scenario file's (item 11)
     (["sim", "run", "walk", "--duration", "-5", "-q", "--out", "o"], {}, USAGE, "'--duration'"),
     (["sim", "sweep", "walk", "--duration", "0", "--out", "o"], {}, USAGE, "'--duration'"),
@@ -44,6 +46,7 @@ CASES = [
     (["report", "no-such-dir"], {}, FAILURE, "no-such-dir"),
     (["lab", "status"], {}, FAILURE, "no lab is up"),
     (["lab", "start"], {}, FAILURE, "no lab is up"),
+    (["firmware", "fetch", "--board", "esp32"], {}, FAILURE, "pins no MicroPython image"),
 ]
 
 

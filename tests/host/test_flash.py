@@ -199,7 +199,7 @@ def test_make_flash_dry_run_without_a_board(tmp_path):
     import subprocess
     import sys
 
-    from hosttools.fleet import REPO_DIR
+    from hosttools.paths import PACKAGE_DIR
 
     img = image_file(tmp_path)
     port = str(tmp_path / "ttyUSB0")  # no such port: nothing may try to open it
@@ -215,7 +215,7 @@ def test_make_flash_dry_run_without_a_board(tmp_path):
     r = subprocess.run(
         ["make", "--no-print-directory", "-o", "venv", "flash", "PORT=" + port, "BOARD=esp32"]
         + ["NODE=m1", "DRY_RUN=1", "FLEET=%s" % fleet, "KEYS=%s" % keys, "FIRMWARE=%s" % img],
-        cwd=str(REPO_DIR),
+        cwd=str(PACKAGE_DIR.parent),  # the checkout's Makefile
         capture_output=True,
         text=True,
         timeout=60,

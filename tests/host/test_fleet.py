@@ -173,3 +173,34 @@ def test_every_key_the_lab_and_the_guide_write_is_known(tmp_path, monkeypatch):
     (tmp_path / "f.toml").write_text(example)
     monkeypatch.delenv("ROAM_BOARDS_DIR")  # the checkout's boards/: esp32 and esp32s3
     assert [b.name for b in load_fleet(tmp_path / "f.toml")] == ["fa1", "mn1"]
+
+
+def test_the_schema_is_json_schema_and_every_problem_of_a_board_is_listed(tmp_path):
+    """The fleet's rules are a JSON Schema (hosttools/fleet_schema.py) that jsonschema accepts
+    as one, and a board wrong in every host key gets a line for each, in one error."""
+    from jsonschema import Draft202012Validator
+
+    from hosttools import fleet_schema
+    from hosttools.fleet import entry_keys
+
+    Draft202012Validator.check_schema(fleet_schema.document(entry_keys()))
+    Draft202012Validator.check_schema(fleet_schema.entry(["esp32"], ["agent", "mobile"]))
+    (tmp_path / "f.toml").write_text(
+        '[[board]]\nboard = "esp32"\nrole = "boss"\nnode_id = 2.0\naddress = "10.0.0.999"\n'
+        'serial = ""\npos = [1, "x"]\n\n[field]\nport = 0\nair = "10.0.0.1"\n'
+    )
+    with pytest.raises(RoamError) as exc:
+        load_fleet(tmp_path / "f.toml")
+    msg = str(exc.value)
+    assert "\n" not in msg and ": 8 problems: " in msg, msg
+    for said in (
+        "[field] air: '10.0.0.1' needs a port",
+        "[field] port must be 1..65535, got 0",
+        "board #1: 'name' must be 1-32 letters",
+        "board #1: 'role' must be one of agent, mobile, host, home, router, got 'boss'",
+        "board #1: 'node_id' must be an integer 1..65535, got 2.0",  # TOML's float is no id
+        "board #1: 'address' must be an IPv4 address such as 10.0.0.1, got '10.0.0.999'",
+        "board #1: 'serial' must be a non-empty string",
+        "board #1: 'pos' must be [x, y] in metres, got [1, 'x']",
+    ):
+        assert said in msg, (said, msg)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hosttools import corebuild
+from hosttools import corebuild, paths
 
 ROAM = Path(sys.executable).parent / "roam"
 
@@ -96,7 +96,9 @@ def test_the_simulator_chooses_once_and_says_which(tmp_path):
         "files = [sys.modules[m].__file__ for m in ('hosttools.sim.world', 'mobility.agent')]\n"
         "print(corebuild.selected(), *[f.endswith('.py') for f in files])\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(corebuild.ROOT) + os.pathsep + corebuild.FIRMWARE_DIR)
+    env = dict(
+        os.environ, PYTHONPATH=str(paths.PACKAGE_DIR.parent) + os.pathsep + corebuild.FIRMWARE_DIR
+    )
     env.pop("ROAM_CORE", None)
 
     def which(arg, **more):

@@ -15,7 +15,8 @@ import time
 
 import pytest
 
-from hosttools.vboard import REPO_DIR, SHIMS_DIR, micropython_exe
+from hosttools.paths import PACKAGE_DIR
+from hosttools.vboard import SHIMS_DIR, micropython_exe
 from tests.host._vboards import Lab
 
 PRELUDE = """
@@ -50,7 +51,7 @@ def run(body: str, chip: str = "esp32") -> dict:
         capture_output=True,
         text=True,
         timeout=60,
-        cwd=str(REPO_DIR),
+        cwd=str(PACKAGE_DIR.parent),
         env=env,
     )
     assert r.returncode == 0, r.stdout + r.stderr
