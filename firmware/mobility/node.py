@@ -175,9 +175,6 @@ class Node:
             raise
         return pkt
 
-    def is_mine(self, header):
-        return header.dst == self.address
-
     def host_reply(self, now, iface, mac, sol):
         """Answer a host-to-host solicitation: unicast to the solicitor's MAC and address,
         no route installed (the solicitor is not reachable by normal routing)."""

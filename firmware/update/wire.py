@@ -63,10 +63,6 @@ DATA_UDP = const(512)  # (a board allocates what it receives: smaller blocks fra
 DATA_RADIO = const(222 - HEAD - 5 - TAG)
 
 
-def is_update(t):
-    return FIRST <= t <= RELAY
-
-
 def head(msg):
     """(type, node, session, counter); ValueError when too short."""
     if len(msg) < HEAD + TAG:
