@@ -175,8 +175,8 @@ class Attacker:
     # -- listening ---------------------------------------------------------------------------
 
     def on_frame(self, now, iface, src_mac, rssi, frame):
-        if len(frame) < 28 or frame[0] != 0x45:
-            return
+        if len(frame) < 28 or frame[0] != 0x45 or self._attack_frame(src_mac, frame):
+            return  # (another attacker's frames teach nothing and are not relayed)
         proto = frame[9]
         src = bytes(frame[12:16])
         dst = bytes(frame[16:20])
@@ -217,7 +217,7 @@ class Attacker:
         if control:
             if src not in self.macs and len(self.macs) < 64:
                 self.macs[src] = bytes(src_mac)
-            if self.relaying and self.started and not self._attack_frame(src_mac, frame):
+            if self.relaying and self.started:
                 self._relay(src_mac, dst, frame)
         if kind is not None and len(self.captured) < CAPTURED_MAX:
             self.captured.append((now, kind, iface, bytes(frame), dst))

@@ -60,6 +60,7 @@ SCALARS = (
     "spoofed_accepted",
     "flood_accepted",
     "mac_hijacks",
+    "agent_macs_planted",
     "bindings_changed",
     "origins_moved",
     "routes_moved",

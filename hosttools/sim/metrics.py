@@ -43,6 +43,7 @@ STATE_EVENTS = frozenset(
 ATTACK_CLASSES = ("forged", "replayed", "relayed", "insider", "spoofed", "flood")
 ATTACK_EFFECTS = (
     "mac_hijacks",
+    "agent_macs_planted",
     "bindings_changed",
     "origins_moved",
     "routes_moved",
@@ -350,6 +351,7 @@ class Collector:
         if nd.kind == "mobile":
             sv = role.serving
             st["serving"] = None if sv is None else bytes(sv.mac)
+            st["agents"] = {k: bytes(a.mac) for k, a in role.agents.table.items()}
         return st
 
     def after_attack_rx(self, t_us, nd, frame, role, probe):
@@ -417,6 +419,12 @@ class Collector:
             if mac is not None and mac != probe["serving"]:
                 if self._mac_of(sv.addr) != mac:
                     why.append("mac_hijacks")
+            before = probe["agents"]
+            for k, a in role.agents.table.items():
+                m = bytes(a.mac)
+                if before.get(k) != m and self._mac_of(a.addr) != m:
+                    why.append("agent_macs_planted")
+                    break
         if len(frame) > 9 and frame[9] == 4:  # a tunnel: nothing may go on because of it
             for i in range(out.n):
                 if out.kind[i] != 2:
