@@ -24,6 +24,7 @@ except ImportError:  # run as a script from bench/
     from common import REPO_DIR, figure, write_result  # type: ignore[no-redef]
 
 from hosttools.sim import run, scenario
+from hosttools.sim.metrics import ATTACK_COUNTERS
 
 SEED = int(os.environ.get("SIM_SEED", "1"))
 OUT = REPO_DIR / "out" / "bench" / "sim"
@@ -85,10 +86,8 @@ def main() -> None:
         ratio(part.get("recovery_ms", {}).get("heal")), "ms"
     )
     att = one("attacker")
-    f["attacker_forged_accepted"] = figure(att["forged_accepted"], "frames")
-    f["attacker_replayed_accepted"] = figure(att["replayed_accepted"], "frames")
-    f["attacker_forged_sent"] = figure(att["forged_sent"], "frames")
-    f["attacker_replayed_sent"] = figure(att["replayed_sent"], "frames")
+    for key in ATTACK_COUNTERS:  # sent and accepted per class, the effects (docs/METRICS.md)
+        f["attacker_" + key] = figure(att[key], "frames")
     f["attacker_delivery_ratio"] = figure(ratio(att["delivery_ratio"]), "ratio")
     city = subprocess.run(
         [roam, "sim", "run", "city", "--seed", str(SEED), "--out", str(OUT / "city"), "--quiet"],

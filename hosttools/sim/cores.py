@@ -140,7 +140,7 @@ class LocalCores:
         now = self._ticks(i, t)
         if op == ATTACKED:  # was it accepted? the collector compares before and after
             nd = self.nodes[i]
-            probe = self.col.attack_probe(nd)
+            probe = self.col.attack_probe(nd, data)
             role.on_frame(now, iface, peer, rssi, data)
             self.col.after_attack_rx(t, nd, data, role, probe)
         elif op == APP_SEND:

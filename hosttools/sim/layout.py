@@ -237,6 +237,11 @@ class Layout:
                     peers[ntoa(o.addr)] = o.node_id
             if policy != "mip4":
                 cfg["peers"] = peers
+                # a correspondent that accepts proxy bindings (docs/REGION.md) holds the key
+                # of its gateway's region: the region's routers sign them with it
+                g = self.by_id.get(gw) if isinstance(gw, str) else None
+                if cfg.get("accept_proxy") and g is not None and g.region is not None:
+                    cfg["keys"][SPI_REGION] = self.region_keys[g.region]
             if fn.bb is not None:
                 cfg["links"] = self._links(fn)
         elif role == "router":

@@ -37,6 +37,48 @@ STATE_EVENTS = frozenset(
 )
 
 
+# The attacker's counters in summary.json (docs/METRICS.md "The attacker's counters"): per class
+# of attack frame (hosttools/sim/attacker.py CLASSES) what was sent and accepted, then how many
+# of the accepted frames changed each sort of state
+ATTACK_CLASSES = ("forged", "replayed", "relayed", "insider", "spoofed", "flood")
+ATTACK_EFFECTS = (
+    "mac_hijacks",
+    "agent_macs_planted",
+    "bindings_changed",
+    "origins_moved",
+    "routes_moved",
+    "sequence_moved",
+    "proxies_made",
+    "remote_moved",
+    "tunnels_forwarded",
+    "answers_over_limit",
+    "tables_over_cap",
+)
+ATTACK_COUNTERS = (
+    tuple(c + "_sent" for c in ATTACK_CLASSES)
+    + tuple(c + "_accepted" for c in ATTACK_CLASSES)
+    + ATTACK_EFFECTS
+)
+# answers a second a receiver may send to solicitations and requests (docs/CORE.md "Security
+# rules"): agents 16 solicitation answers and 8 refusals (cell.py); hosts, home agents and
+# mobile nodes 8 answers (node.py); a correspondent or home agent one 133 per counter per 100 ms
+ANSWER_BURST = {
+    ("agent", "icmp"): 16,
+    ("agent", "reg"): 8,
+    ("host", "reg"): 10,
+    ("home", "reg"): 10,
+}
+
+
+def _remote_cache(nd):
+    """The remote bindings a correspondent (host) or a home agent holds, else None."""
+    if nd.kind == "host":
+        return getattr(nd.role, "remote", None)
+    if nd.kind == "home":
+        return getattr(nd.role, "cache", None)
+    return None
+
+
 def percentile(values, p):
     """The p-th percentile (0..100) by linear interpolation; None for no values."""
     if not values:
@@ -402,14 +444,11 @@ class Collector:
         self.pub_origin = set()  # (origin, epoch, seq) transmitted by their origin
         self.conv = Convergence()
         self.pub_cache = {}
-        self.attack = {
-            "forged_sent": 0,
-            "replayed_sent": 0,
-            "forged_accepted": 0,
-            "replayed_accepted": 0,
-        }
-        self.attack_kind = {}  # frame bytes -> "forged" | "replayed"
-        self.accepted_log = []  # (t_us, node id, kind, event) of accepted attack frames
+        self.attack = dict.fromkeys(ATTACK_COUNTERS, 0)
+        self.attack_kind = {}  # frame bytes -> (class, kind) (hosttools/sim/attacker.py KINDS)
+        self.by_kind = {}  # attack kind -> [sent, accepted]
+        self.answered = {}  # (node idx, "icmp" | "reg") -> times (us) of answers to the attacker
+        self.accepted_log = []  # (t_us, node id, class, why) of accepted attack frames
         self.cause_events = []  # (t_us, node id, name, fields) of CAUSE_EVENTS
         self.causes = {}  # (flow, seq) -> cause of each datagram never delivered (summary)
 
@@ -439,9 +478,11 @@ class Collector:
                 self.serving[home] = None
                 self.timeline.append((t_us, mid, None))
         elif name == "attack":
-            kind = fields.get("kind")
-            if kind in ("forged", "replayed"):
-                self.attack[kind + "_sent"] += 1
+            cls = fields.get("kind")
+            if cls + "_sent" in self.attack:
+                self.attack[cls + "_sent"] += 1
+            k = self.by_kind.setdefault(fields.get("attack", cls), [0, 0])
+            k[0] += 1
 
     def _on(self, idx):
         return self.is_on(idx)
@@ -480,40 +521,155 @@ class Collector:
         elif key in self.sent:
             self.deliv[key] = t_us
 
-    def note_attack_frame(self, frame, kind):
-        self.attack_kind[bytes(frame)] = kind
+    def note_attack_frame(self, frame, cls, kind=None):
+        self.attack_kind[bytes(frame)] = (cls, kind or cls)
 
-    def attack_probe(self, nd):
-        """State read before a node processes an attacker's frame: the region component's
-        count of accepted publications (publications log no event per message)."""
-        reg = getattr(nd.role, "region", None)
-        return getattr(reg, "forwarded", None)
+    def attack_probe(self, nd, frame=None):
+        """The routing state of node nd that an attacker's frame could change, read before
+        the node processes it (after_attack_rx compares): a region member's accepted
+        publications, origins' positions and next hops; an agent's bindings and advertisement
+        sequence; a proxy router's proxies; a correspondent's or home agent's remote bindings;
+        a mobile node's serving agent MAC. Reading it changes nothing."""
+        role = nd.role
+        st = {}
+        reg = getattr(role, "region", None)
+        if reg is not None:
+            o = reg.origins
+            st["fwd"] = reg.forwarded
+            st["origins"] = (tuple(o.epoch), tuple(o._top))
+            st["hop"] = tuple(reg.backbone.hop)
+        vis = getattr(role, "visitors", None)
+        if vis is not None:
+            st["bind"] = {k: (b[1], b[3]) for k, b in vis.bindings.items()}
+            st["seq"] = role.beacon.seq
+        prox = getattr(role, "proxies", None)
+        if prox is not None:
+            st["prox"] = frozenset(prox.bindings)
+        cache = _remote_cache(nd)
+        if cache is not None:
+            st["remote"] = {k: (b[1], b[2]) for k, b in cache.bindings.items()}
+        if nd.kind == "mobile":
+            sv = role.serving
+            st["serving"] = None if sv is None else bytes(sv.mac)
+            st["agents"] = {k: bytes(a.mac) for k, a in role.agents.table.items()}
+        return st
 
     def after_attack_rx(self, t_us, nd, frame, role, probe):
         """A node has just processed a frame from the attacker. It was accepted when the node
-        logged a routing-state change about an address the frame carries, or its region
-        component accepted it as a new publication."""
-        kind = self.attack_kind.get(bytes(frame))
-        if kind is None:
-            return
-        why = None
-        reg = getattr(role, "region", None)
-        if probe is not None and getattr(reg, "forwarded", probe) != probe:
-            why = "publication"
-        else:
+        logged a routing-state change about an address the frame carries (not counted for a
+        relayed genuine frame: passing it on is the attack, its effect is the MAC check), or
+        any state attack_probe read changed because of it, or its answers to the attacker's
+        frames went over the rate limits, or one of its tables over its cap (docs/METRICS.md
+        "The attacker's counters")."""
+        ck = self.attack_kind.get(bytes(frame))
+        if ck is None or getattr(nd, "sniffer", False):
+            return  # (another attacker's frame)
+        cls, kind = ck
+        probe = probe or {}
+        why = []
+        out = role.out
+        if cls != "relayed":
             addrs = _frame_addresses(frame)
-            out = role.out
             for i in range(out.n):
                 if out.kind[i] == 2:
                     name, fields = out.data[i]
                     if name in STATE_EVENTS and any(
                         v in addrs for v in fields.values() if isinstance(v, str)
                     ):
-                        why = name
+                        why.append(name)
                         break
-        if why is not None:
-            self.attack[kind + "_accepted"] += 1
-            self.accepted_log.append((t_us, nd.id, kind, why))
+        reg = getattr(role, "region", None)
+        if reg is not None and "fwd" in probe:
+            o = reg.origins
+            if reg.forwarded != probe["fwd"]:
+                why.append("publication")
+            if (tuple(o.epoch), tuple(o._top)) != probe["origins"]:
+                why.append("origins_moved")
+            if tuple(reg.backbone.hop) != probe["hop"]:
+                why.append("routes_moved")
+        vis = getattr(role, "visitors", None)
+        if vis is not None and "bind" in probe:
+            before = probe["bind"]
+            now_b = {k: (b[1], b[3]) for k, b in vis.bindings.items()}
+            if now_b != before:
+                why.append("bindings_changed")
+                for k, b in vis.bindings.items():
+                    if before.get(k, (None,))[0] != b[1] and self._mac_of(b[0]) != b[1]:
+                        why.append("mac_hijacks")
+                        break
+            if role.beacon.seq != probe["seq"]:
+                why.append("sequence_moved")
+            if len(vis.idents._last) > vis.capacity + 32:
+                why.append("tables_over_cap")
+        prox = getattr(role, "proxies", None)
+        if prox is not None and "prox" in probe:
+            if any(k not in probe["prox"] for k in prox.bindings):
+                why.append("proxies_made")
+            if len(prox.bindings) > prox.capacity:
+                why.append("tables_over_cap")
+        cache = _remote_cache(nd)
+        if cache is not None and "remote" in probe:
+            if {k: (b[1], b[2]) for k, b in cache.bindings.items()} != probe["remote"]:
+                why.append("remote_moved")
+            if len(cache.idents._last) > len(cache._spi_of) + 1:
+                why.append("tables_over_cap")
+        if nd.kind == "mobile" and "serving" in probe:
+            sv = role.serving
+            mac = None if sv is None else bytes(sv.mac)
+            if mac is not None and mac != probe["serving"]:
+                if self._mac_of(sv.addr) != mac:
+                    why.append("mac_hijacks")
+            before = probe["agents"]
+            for k, a in role.agents.table.items():
+                m = bytes(a.mac)
+                if before.get(k) != m and self._mac_of(a.addr) != m:
+                    why.append("agent_macs_planted")
+                    break
+        if len(frame) > 9 and frame[9] == 4:  # a tunnel: nothing may go on because of it
+            for i in range(out.n):
+                if out.kind[i] != 2:
+                    why.append("tunnels_forwarded")
+                    break
+        if self._answers(t_us, nd, out):
+            why.append("answers_over_limit")
+        if why:
+            self.attack[cls + "_accepted"] += 1
+            self.by_kind.setdefault(kind, [0, 0])[1] += 1
+            for w in set(why):
+                if w in self.attack:
+                    self.attack[w] += 1
+            self.accepted_log.append((t_us, nd.id, cls, ",".join(why)))
+
+    def _mac_of(self, addr):
+        """The radio MAC of the node whose address is ``addr`` (its owner's), or None."""
+        o = self.by_addr.get(bytes(addr))
+        return None if o is None else o.mac
+
+    def _answers(self, t_us, nd, out):
+        """Records the answers (ICMP, registration replies) node nd just sent to an attacker's
+        frame; True when in the last second it sent more of one sort than twice its documented
+        burst (the rate limits count per second from the first answer, so two of their seconds
+        overlap any one second)."""
+        over = False
+        for i in range(out.n):
+            if out.kind[i] != 0:  # SEND
+                continue
+            d = out.data[i]
+            if len(d) < 24:
+                continue
+            if d[9] == 1:
+                sort = "icmp"
+            elif d[9] == 17 and ((d[20] << 8) | d[21]) == 434:
+                sort = "reg"
+            else:
+                continue
+            times = self.answered.setdefault((nd.idx, sort), [])
+            times.append(t_us)
+            while times and times[0] <= t_us - 1000000:
+                times.pop(0)
+            if len(times) > 2 * ANSWER_BURST.get((nd.kind, sort), 8):
+                over = True
+        return over
 
     # -- the summary -------------------------------------------------------------------------
 
@@ -578,10 +734,10 @@ class Collector:
                 "count": len(conv_ms),
                 "unfinished": len(self.conv.pending),
             },
-            "forged_accepted": self.attack["forged_accepted"],
-            "replayed_accepted": self.attack["replayed_accepted"],
-            "forged_sent": self.attack["forged_sent"],
-            "replayed_sent": self.attack["replayed_sent"],
+            **self.attack,
+            "attacks": {
+                k: {"sent": v[0], "accepted": v[1]} for k, v in sorted(self.by_kind.items())
+            },
             "sim_s": end_us / 1e6,
             "wall_s": wall_s,
         }

@@ -297,6 +297,13 @@ def from_dict(data, where="scenario", base_dir="."):
         cfg = n.get("config", {})
         if not isinstance(cfg, dict):
             _err(w, "config must be a table")
+        if role == "attacker" and "attacks" in cfg:
+            from hosttools.sim.attacker import check_kinds
+
+            try:
+                check_kinds(cfg["attacks"])
+            except ValueError as e:
+                _err(w, str(e))
         node = Node(
             id=n["id"],
             role=role,

@@ -9,7 +9,8 @@ the 2**30 wrap), then runs the role's SEND / DELIVER / LOG actions:
   (hosttools.radio.Medium: the air), takes its airtime, and at its end is received by every node
   on the channel within range that decodes it (loss, collisions). A unicast frame is
   acknowledged and retried; after the last retry the sender gets on_link_failure. ESP-NOW hands
-  a receiver only broadcasts and frames addressed to its MAC; the attacker listens to everything.
+  a receiver only broadcasts and frames addressed to its MAC; the attacker listens to everything,
+  and may forge the link-layer source of what it sends (``Spoofed``).
 * SEND on the backbone (Wi-Fi UDP) reaches the node with that link address after the backbone
   latency, unless either end is off, its backbone is cut, or a partition separates them.
 * DELIVER is an application datagram reaching the node: traffic counts it.
@@ -83,6 +84,24 @@ def app_datagram(frame):
         return None
     magic, flow, seq = _APP.unpack_from(bytes(frame[off : off + _APP.size]))
     return (flow, seq) if magic == APP_MAGIC else None
+
+
+class Spoofed(bytes):
+    """A frame of the attacker's whose link-layer source is forged (``src``: the MAC or
+    backbone link address its receivers see). The attacker asks for one with a SEND whose
+    link address is 12 bytes, destination then source (hosttools/sim/attacker.py); only the
+    attacker's frames are ever looked at for it."""
+
+    src = b""
+
+
+def _spoofed(mac, frame):
+    """(destination, frame) of an attacker's SEND: a 12-byte link address forges the source."""
+    if len(mac) == 12:
+        f = Spoofed(frame)
+        f.src = bytes(mac[6:])
+        return bytes(mac[:6]), f
+    return mac, frame
 
 
 class SimNode:
@@ -493,6 +512,8 @@ class World:
             self.col.on_frame(self.eng.now, frame)
 
     def radio_send(self, nd, mac, frame):
+        if nd.sniffer:
+            mac, frame = _spoofed(mac, frame)
         if len(nd.txq) >= TXQ_MAX:
             self.stats["txq_drops"] += 1
             self._radio_loss(nd, mac, frame, "txq")
@@ -619,8 +640,11 @@ class World:
             if last is None or self.eng.now - last >= 1000000:  # one sample a second
                 self.rssi_last[key] = self.eng.now
                 self.log(r, "sim_rssi", {"agent": "%d.%d.%d.%d" % tuple(s.addr), "rssi": rssi})
-        op = cores.ATTACKED if s.sniffer and self.col is not None else cores.FRAME
-        self._submit(r, op, IF_RADIO, s.mac, rssi, frame)
+        if s.sniffer:  # the attacker's: its receivers' state is looked at, its source may be forged
+            op = cores.ATTACKED if self.col is not None else cores.FRAME
+            self._submit(r, op, IF_RADIO, getattr(frame, "src", None) or s.mac, rssi, frame)
+        else:
+            self._submit(r, cores.FRAME, IF_RADIO, s.mac, rssi, frame)
         if self.col is not None:
             self.col.on_rx(self.eng.now, r, frame)
 
@@ -638,6 +662,8 @@ class World:
         return True
 
     def backbone_send(self, nd, mac, frame):
+        if nd.sniffer:
+            mac, frame = _spoofed(mac, frame)
         self._count(frame)
         self.stats["backbone_frames"] += 1
         if nd.bb is None or not nd.bb_up:
@@ -661,8 +687,11 @@ class World:
     def _bb_deliver(self, r, boot, s, frame):
         if r.boot != boot or not r.on or not self.reachable(s, r):
             return  # cut while in flight
-        op = cores.ATTACKED if s.sniffer and self.col is not None else cores.FRAME
-        self._submit(r, op, IF_BACKBONE, s.bb, 0, frame)
+        if s.sniffer:
+            op = cores.ATTACKED if self.col is not None else cores.FRAME
+            self._submit(r, op, IF_BACKBONE, getattr(frame, "src", None) or s.bb, 0, frame)
+        else:
+            self._submit(r, cores.FRAME, IF_BACKBONE, s.bb, 0, frame)
         if self.col is not None:
             self.col.on_rx(self.eng.now, r, frame)
 
