@@ -62,6 +62,7 @@ def samples():
     RegRequest, RegReply, Publication) or, for datagrams and tunnels, a dict of what was sent."""
     out = []
     adv = msgs.advertisement(1234, 12, 5, NONCE, outage_in=3600, outage_for=120)
+    adv.mac = b"\x02\x52\x4d\x00\x00\x01"  # the agent's radio (signed)
     out.append(("advertisement", adv, advert.encode_advertisement(adv, CELL_KEY)))
     reply = advert.Advertisement(
         src=PEER,
@@ -72,6 +73,7 @@ def samples():
         load=0,
         nonce=0x0BADCAFE,
         is_host_reply=True,
+        mac=b"\x02\x52\x4d\x00\x00\x07",
     )
     out.append(("host_reply", reply, advert.encode_advertisement(reply, CELL_KEY)))
     for level, attempt in ((advert.LEVEL_ROUTING, 0), (advert.LEVEL_HOST, 4)):

@@ -54,6 +54,21 @@ def _u(value, bits, what):
     return value
 
 
+_NO_MAC = bytes(6)  # an agent that does not know its MAC (a harness): no link address signed
+
+
+def relayed(adv, mac):
+    """True when ``adv`` names its sender's MAC and frame source ``mac`` is another: a copy
+    that a third station sent on (issue 15, finding 1: a relay between a node and an agent)."""
+    return adv.mac is not None and adv.mac != mac
+
+
+def _mac(m):
+    if len(m) != 6:
+        raise ValueError("a MAC is 6 bytes, not %d" % len(m))
+    return m
+
+
 class Advertisement:
     """An agent advertisement (or, with ``is_host_reply``, a host's answer to a host-to-host
     solicitation: no mobility extension, services SVC_HOST)."""
@@ -75,6 +90,7 @@ class Advertisement:
         "spi",
         "is_host_reply",
         "challenge",
+        "mac",
     )
 
     def __init__(
@@ -95,6 +111,7 @@ class Advertisement:
         spi=auth.SPI_CELL,
         is_host_reply=False,
         challenge=0,
+        mac=None,
     ):
         self.src = src
         self.dst = dst
@@ -114,6 +131,9 @@ class Advertisement:
         # an answer to a solicitation echoes its challenge (in the signed preference field of
         # the router address entry), which proves it fresh; 0 in broadcast advertisements
         self.challenge = challenge
+        # the sender's link address, signed with the rest (None: not known to the sender): a
+        # copy of it from another MAC was relayed, and is not taken (docs/CORE.md)
+        self.mac = mac
         self.tag = None
         self._icmp = None  # the received ICMP message, for verify()
         self._tag_off = 0
@@ -204,7 +224,7 @@ def encode_advertisement(adv, key):
     ipv4.check_addr(adv.src, "advertisement source")
     coa = adv.src if adv.coa is None else adv.coa
     ipv4.check_addr(coa, "care-of address")
-    n = _RA_LEN + (0 if adv.is_host_reply else 12) + 13 + (0 if key is None else _AUTH_EXT_LEN)
+    n = _RA_LEN + (0 if adv.is_host_reply else 12) + 19 + (0 if key is None else _AUTH_EXT_LEN)
     buf = bytearray(n)
     buf[0] = ICMP_ADVERT
     buf[4] = 1  # one router address
@@ -232,7 +252,7 @@ def encode_advertisement(adv, key):
         buf,
         off,
         _EXT_INFO,
-        11,
+        17,
         _u(adv.services, 8, "services"),
         _u(adv.capacity, 8, "capacity"),
         _u(adv.load, 8, "load"),
@@ -240,7 +260,9 @@ def encode_advertisement(adv, key):
         _u(adv.outage_for, 16, "outage_for"),
         _u(adv.nonce, 32, "nonce"),
     )
-    off += 13
+    if adv.mac is not None:
+        buf[off + 13 : off + 19] = _mac(adv.mac)
+    off += 19
     dst = adv.dst
     ipv4.check_addr(dst, "advertisement destination")
     return _finish(buf, key, adv.spi, off, adv.src, dst)
@@ -342,7 +364,7 @@ def decode_icmp(header):
             if seen & 2:
                 raise DecodeError("ICMP advertisement: two agent-info extensions")
             seen |= 2
-            if length != 11:
+            if length != 17:
                 raise DecodeError("ICMP advertisement: agent-info extension length %d" % length)
             msg.services = p[off + 2]
             msg.capacity = p[off + 3]
@@ -350,6 +372,8 @@ def decode_icmp(header):
             msg.outage_in = (p[off + 5] << 8) | p[off + 6]
             msg.outage_for = (p[off + 7] << 8) | p[off + 8]
             msg.nonce = int.from_bytes(p[off + 9 : off + 13], "big")
+            m = bytes(p[off + 13 : off + 19])
+            msg.mac = None if m == _NO_MAC else m
         elif kind == _ICMP_SOLICIT and t == _EXT_SOLICIT:
             if seen & 4:
                 raise DecodeError("ICMP solicitation: two service-level extensions")

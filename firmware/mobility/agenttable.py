@@ -18,15 +18,16 @@ _DEFAULT_COLLECT_MS = const(100)  # first agent heard while unbound: listen this
 _MAX_UNKNOWN = const(8)  # agents heard once, not yet probed, remembered at most
 _FADING_MISSES = const(2)  # serving agent's advertisements missed in a row: move without dwell
 
-# what take() made of an advertisement: the first two are rejections, logged as REJECTED[it]
+# what take() made of an advertisement: the first three are rejections, logged as REJECTED[it]
 FORGED = const(0)
 REPLAYED = const(1)  # not newer than one accepted before
-IGNORED = const(2)  # another address under the key of one we hold, no room, or not worth it
-PROBE = const(3)  # an agent not in the table, worth a solicitation that it would answer
-NEW = const(4)  # an agent entered the table
-_HEARD = const(5)  # an agent we hold, same boot
-REBOOTED = const(6)  # an agent we hold, under a new boot nonce: it lost our binding
-REJECTED = ("auth", "replay")
+RELAYED = const(2)  # sent on by a station other than the agent its signed MAC names
+IGNORED = const(3)  # another address under the key of one we hold, no room, or not worth it
+PROBE = const(4)  # an agent not in the table, worth a solicitation that it would answer
+NEW = const(5)  # an agent entered the table
+_HEARD = const(6)  # an agent we hold, same boot
+REBOOTED = const(7)  # an agent we hold, under a new boot nonce: it lost our binding
+REJECTED = ("auth", "replay", "relayed")
 
 
 def _resync(window, key, seq, nonce, now):
@@ -93,6 +94,10 @@ class AgentTable:
         ``pending``: the agents our bindings involve, kept when a full table makes room."""
         if not adv.verify(self.keys):
             return FORGED
+        if advert.relayed(adv, mac):
+            # before the window: a relayed copy must neither enter the agent at the relay's
+            # MAC (a probe's answer carried back) nor use up the sequence of the agent's own
+            return RELAYED
         info = self.table.get(k)
         if self.window.accept(k, adv.seq, adv.nonce, now) == replay.REPLAY:
             if fresh:

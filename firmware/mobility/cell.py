@@ -298,6 +298,7 @@ class Beacon:
             outage_for=outage_for,
             nonce=a.nonce,
             challenge=challenge,
+            mac=a.mac,
         )
         a.out.send(iface, mac, advert.encode_advertisement(adv, a.cell_key))
         if challenge == 0 or self.last_seq < 0:  # (before the first broadcast, as one)

@@ -7,7 +7,7 @@ or after the owner's limit of failed sends in a row. Host replies are replay-che
 (``window``, which outlives the entries: a recording of a host's reply stays refused).
 """
 
-from mobility import ipv4, replay, ticks
+from mobility import advert, ipv4, replay, ticks
 from mobility.compat import const
 from mobility.node import cfg_int, due, fmt_mac, soonest
 
@@ -20,14 +20,15 @@ _H_FAILS = const(4)
 
 _DEFAULT_MAX_HOSTS = const(16)
 
-# what take() made of a host reply: the first three are rejections, logged as REJECTED[it]
+# what take() made of a host reply: the first four are rejections, logged as REJECTED[it]
 FORGED = const(0)
 STALE = const(1)
 REPLAYED = const(2)
-IGNORED = const(3)  # bound (everything goes through the agent), or a new host and no room
-_KEPT = const(4)  # the host as held: its lifetime starts again
-NEW = const(5)  # a host (or a host at a new MAC) entered
-REJECTED = ("auth", "stale", "replay")
+RELAYED = const(3)  # sent on by a station other than the host its signed MAC names
+IGNORED = const(4)  # bound (everything goes through the agent), or a new host and no room
+_KEPT = const(5)  # the host as held: its lifetime starts again
+NEW = const(6)  # a host (or a host at a new MAC) entered
+REJECTED = ("auth", "stale", "replay", "relayed")
 
 
 class HostTable:
@@ -45,6 +46,8 @@ class HostTable:
         recording (perhaps of a reply we never received). ``bound``: we have an agent."""
         if not adv.verify(self.keys):
             return FORGED
+        if advert.relayed(adv, mac):
+            return RELAYED  # a copy sent on by a third station (agenttable.take)
         if not fresh:
             return STALE
         k = ipv4.addr_key(adv.src, 0)

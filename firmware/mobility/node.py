@@ -187,6 +187,7 @@ class Node:
             nonce=(self._reply_boot << 16) | self._reply_seq,
             is_host_reply=True,
             challenge=sol.challenge,  # proves the reply fresh to the solicitor
+            mac=self.mac,
         )
         self.out.send(iface, mac, advert.encode_advertisement(adv, self.cell_key))
         self.log("host_reply", {"to": ipv4.ntoa(sol.src), "mac": fmt_mac(mac)})

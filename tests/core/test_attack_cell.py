@@ -187,6 +187,30 @@ class RelayTest(unittest.TestCase):
         self.assertEqual(m.logged("binding_up", "A"), [])
         self.assertIsNone(m.stations["M11"].role.serving)
 
+    def test_a_relay_plants_no_mac_in_the_agent_table(self):
+        # The node hears the agent only through the relay. Before, the relay's copy of a
+        # broadcast made the node probe the agent at the relay's MAC, the relay carried the
+        # answer back, and the agent entered the node's table at the relay's MAC for good (the
+        # simulator's attacker: hand-offs to that agent refused 'mac' for a minute). Now an
+        # advertisement names its agent's MAC inside its signed data: a copy from any other
+        # MAC is refused as relayed, before its sequence is taken.
+        m = Medium()
+        m.capture = []
+        m.add("A", Agent(config(1), make_rand(1), m.now))
+        m.add("M11", MobileNode(config(VICTIM), make_rand(VICTIM), m.now))
+        m.add("R", Quiet(m.now, m.stations["A"].mac, m.stations["M11"].mac), RELAY)
+        m.hear("A", "R", -50)
+        m.hear("M11", "R", -50)
+        m.run(20000)
+        node = m.stations["M11"].role
+        self.assertEqual([i.mac for i in node.agents.table.values() if i.mac == RELAY], [])
+        relayed = [e for e in m.logged("reject", "M11") if e[3]["reason"] == "relayed"]
+        self.assertGreaterEqual(len(relayed), 10)  # one a second at least
+        # heard directly again, the agent is taken at its own MAC at once
+        m.hear("A", "M11", -50)
+        m.run(5000)
+        self.assertEqual(node.serving.mac, m.stations["A"].mac)
+
 
 class DeregistrationTest(unittest.TestCase):
     """Finding 3: one forged deregistration with counter 0xffffffff locked the node out."""

@@ -43,14 +43,14 @@ def state_events(m, node, since):
 
 
 class _ReplayCase(unittest.TestCase):
-    def assertReplaysChangeNothing(self, m, node, olds, rssi=-50, run=0):
-        """The attacker plays the recorded frames ``olds`` to mobile ``node`` (then ``run`` ms
-        pass): its state stays as it was, no state event is logged."""
+    def assertReplaysChangeNothing(self, m, node, olds, rssi=-50, run=0, src=ATTACKER):
+        """The attacker plays the recorded frames ``olds`` to mobile ``node`` from MAC ``src``
+        (then ``run`` ms pass): its state stays as it was, no state event is logged."""
         mn = m.stations[node].role
         before = mobile_state(mn)
         mark = len(m.events)
         for old in olds:
-            m.inject(node, ATTACKER, old, rssi=rssi)
+            m.inject(node, src, old, rssi=rssi)
         if run:
             m.run(run)
         self.assertEqual(mobile_state(mn), before)
@@ -76,7 +76,9 @@ class AdvertisementAfterForgetTest(_ReplayCase):
         m.run(10000)  # lifetime runs out: agent_lost (silence), forgotten from the table
         self.assertEqual(mn.agents.table, {})
         self.assertTrue(any(e[3]["cause"] == "silence" for e in m.logged("agent_lost", "M")))
-        self.assertReplaysChangeNothing(m, "M", olds, rssi=-20, run=50)
+        # from the agent's own MAC (forged): a copy from any other is refused as relayed first
+        a_mac = m.stations["A"].mac
+        self.assertReplaysChangeNothing(m, "M", olds, rssi=-20, run=50, src=a_mac)
         rejected = [e for e in m.logged("reject", "M") if e[3]["reason"] == "replay"]
         self.assertGreaterEqual(len(rejected), len(olds))
         # the agent's real advertisements are newer: heard again, it is taken back at once

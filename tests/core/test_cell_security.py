@@ -137,6 +137,10 @@ class ReplayTest(unittest.TestCase):
         before = mobile_state(mn)
         m.inject("M", ATTACKER, old, rssi=-20)
         self.assertEqual(mobile_state(mn), before)
+        # it names the agent's MAC, signed: from another station it is a relayed copy
+        self.assertEqual(m.logged("reject", "M")[-1][3]["reason"], "relayed")
+        m.inject("M", m.stations["A"].mac, old, rssi=-20)  # under the agent's MAC (forged)
+        self.assertEqual(mobile_state(mn), before)
         self.assertEqual(m.logged("reject", "M")[-1][3]["reason"], "replay")
 
     def test_replayed_registration_cannot_move_or_revive_a_binding(self):
@@ -195,6 +199,9 @@ class ReplayTest(unittest.TestCase):
         mn = m.stations["M1"].role
         before = mobile_state(mn)
         m.inject("M1", ATTACKER, old)
+        self.assertEqual(mobile_state(mn), before)
+        self.assertEqual(m.logged("reject", "M1")[-1][3]["reason"], "relayed")  # not M2's MAC
+        m.inject("M1", m.stations["M2"].mac, old)  # under M2's MAC (forged)
         self.assertEqual(mobile_state(mn), before)
         self.assertEqual(
             m.stations["M1"].role.direct.table[ipv4.addr_key(addr(12), 0)][1], m.stations["M2"].mac

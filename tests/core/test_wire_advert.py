@@ -6,6 +6,7 @@ from mobility import advert, auth, ipv4
 from mobility.errors import DecodeError
 
 AGENT = b"\x0a\x00\x00\x01"
+AGENT_MAC = b"\x02\x00\x00\x00\x00\x0a"
 NODE = b"\x0a\x00\x01\x07"
 CELL_KEY = b"cell key for the tests"
 KEYS = auth.Keys({auth.SPI_CELL: CELL_KEY, auth.SPI_REGION: b"region key"})
@@ -26,6 +27,7 @@ def sample():
         outage_in=120,
         outage_for=60,
         nonce=0xCAFEF00D,
+        mac=AGENT_MAC,
     )
 
 
@@ -37,7 +39,7 @@ class TestAdvertisement(unittest.TestCase):
     def test_round_trip_and_size(self):
         adv = sample()
         pkt = advert.encode_advertisement(adv, CELL_KEY)
-        assert_round_trip(self, adv, pkt, decode, KEYS, 83)
+        assert_round_trip(self, adv, pkt, decode, KEYS, 89)
         h = ipv4.decode(pkt)
         self.assertEqual(h.ttl, 1)
         self.assertEqual(h.proto, ipv4.PROTO_ICMP)
@@ -51,22 +53,23 @@ class TestAdvertisement(unittest.TestCase):
         self.assertEqual(icmp[16:18], b"\x10\x0a")
         self.assertEqual(icmp[18:20], b"\x12\x34")
         self.assertEqual(icmp[22], 0x91)
-        self.assertEqual(icmp[28:30], b"\x96\x0b")
+        self.assertEqual(icmp[28:30], b"\x96\x11")
         self.assertEqual(icmp[37:41], b"\xca\xfe\xf0\x0d")
-        self.assertEqual(icmp[41:43], b"\x97\x14")
-        self.assertEqual(icmp[43:47], b"\x00\x00\x01\x00")
+        self.assertEqual(icmp[41:47], AGENT_MAC)  # the sender's MAC, signed
+        self.assertEqual(icmp[47:49], b"\x97\x14")
+        self.assertEqual(icmp[49:53], b"\x00\x00\x01\x00")
         self.assertEqual(ipv4.checksum(icmp), 0)
         # tag: over the IPv4 source, then type..SPI with the checksum field zeroed
-        signed = bytearray(icmp[:47])
+        signed = bytearray(icmp[:53])
         signed[2] = signed[3] = 0
-        self.assertEqual(icmp[47:63], auth.tag(CELL_KEY, pkt[12:16], signed))
+        self.assertEqual(icmp[53:69], auth.tag(CELL_KEY, pkt[12:16], signed))
 
     def test_host_reply(self):
         rep = advert.Advertisement(
             NODE, AGENT, adv_lifetime=10, services=advert.SVC_HOST, is_host_reply=True, nonce=5
         )
         pkt = advert.encode_advertisement(rep, CELL_KEY)
-        self.assertEqual(len(pkt), 83 - 12)
+        self.assertEqual(len(pkt), 89 - 12)
         got = decode(pkt)
         self.assertTrue(got.is_host_reply)
         self.assertEqual(got.services, advert.SVC_HOST)

@@ -52,31 +52,19 @@ def test_every_kind_is_attempted_and_none_accepted():
     assert s["delivery_ratio"] >= 0.999
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a hole the core still has (finding 1, the node's side): a relay that carries the "
-    "answer to a node's probe plants its own MAC for that agent in the node's agent table "
-    "(agenttable.AgentTable.take takes the MAC of the frame that brought the agent in), and the "
-    "agent's own broadcasts never correct it: every registration the node sends that agent "
-    "goes through the relay and is refused ('mac'), so it cannot bind there while it hears "
-    "it (seed 1: m1 in a3's cell held a3 at the relay's MAC from 82 s on, hand-offs to a3 "
-    "timed out from 154 s to 215 s, 400 datagrams lost)",
-)
+# (a hole this test found: a relay that carried the answer to a node's probe planted its own
+# MAC for that agent in the node's agent table, and every hand-off to that agent was refused
+# 'mac': seed 1, 400 datagrams lost. Advertisements now sign their sender's MAC.)
 def test_a_relay_plants_no_mac_in_a_nodes_agent_table():
     s, world = go(field(160, ("relay",)))
     assert s["relayed_sent"] > 100
     assert s["agent_macs_planted"] == 0, world.col.accepted_log
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a hole the core still has (finding 6's kind): a registration request that its agent "
-    "never accepted (lost on the air, or arriving only as the relay's copy, refused 'mac') "
-    "stays fresh for that agent until the node's next accepted request there; "
-    "replayed later from the node's MAC it makes a binding (Visitors.on_request: fresh counter, "
-    "valid K_X, both MACs as signed) and a publication region-wide for a node that is elsewhere "
-    "(seed 7: a2 bound m3 at 248.1 s, 59 of m3's datagrams lost until a3 bound it at 252.1 s)",
-)
+# (seed 7 made a2 bind m3 from a replayed request while m3 was elsewhere: 59 datagrams lost.
+# The requests it replayed were ones the agent had refused, arriving only as the relay's copy;
+# with advertisements signing their MAC the node no longer sends through a relay. A request
+# lost on the air stays fresh at its agent until the node's next one there: docs/CORE.md.)
 def test_a_replayed_request_makes_no_binding():
     summary, world = run.run(
         scenario.load("attacker", duration_s=250), 7, "/nonexistent", write=False

@@ -297,7 +297,7 @@ def test_lua_decodes_agent_info_auth_and_solicitation(with_lua, capture):
         adv, frame, layers = got[name]
         roam = layers["roam"]
         assert [int(t) for t in _values(roam, "roam.ext.type")] == [150, 151]
-        assert [int(n) for n in _values(roam, "roam.ext.length")] == [11, 20]
+        assert [int(n) for n in _values(roam, "roam.ext.length")] == [17, 20]
         assert _int(roam, "roam.agent.services") == adv.services
         assert _int(roam, "roam.agent.services.routing") == (1 if adv.services & 1 else 0)
         assert _int(roam, "roam.agent.services.host_only") == (1 if adv.services & 8 else 0)
@@ -306,6 +306,8 @@ def test_lua_decodes_agent_info_auth_and_solicitation(with_lua, capture):
         assert _int(roam, "roam.agent.outage_in") == adv.outage_in
         assert _int(roam, "roam.agent.outage_for") == adv.outage_for
         assert _int(roam, "roam.agent.nonce") == adv.nonce
+        mac = adv.mac or bytes(6)
+        assert _one(roam, "roam.agent.mac") == ":".join("%02x" % b for b in mac)
         assert _int(roam, "roam.agent.host_reply") == (1 if adv.is_host_reply else 0)
         assert _int(roam, "roam.auth.spi") == adv.spi
         assert _hexbytes(_one(roam, "roam.auth.tag")) == _tag(frame)

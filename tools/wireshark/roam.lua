@@ -78,6 +78,7 @@ local pf = {
     outage_in = ProtoField.uint16("roam.agent.outage_in", "Planned outage starts in (s)", base.DEC, outage_names),
     outage_for = ProtoField.uint16("roam.agent.outage_for", "Planned outage lasts (s)", base.DEC),
     nonce = ProtoField.uint32("roam.agent.nonce", "Boot nonce", base.HEX),
+    agent_mac = ProtoField.ether("roam.agent.mac", "Sender MAC (signed; 0: not known to it)"),
     host_reply = ProtoField.bool("roam.agent.host_reply", "Host reply (no agent advertisement extension)"),
 
     sol_level = ProtoField.uint8("roam.sol.level", "Requested service level", base.DEC, level_names),
@@ -130,7 +131,7 @@ local function add_auth(tree, r)
 end
 
 -- The data length each of our ICMP extensions must have.
-local ext_data_len = { [EXT_AGENT_INFO] = 11, [EXT_AUTH] = AUTH_LEN, [EXT_SOL_LEVEL] = 2 }
+local ext_data_len = { [EXT_AGENT_INFO] = 17, [EXT_AUTH] = AUTH_LEN, [EXT_SOL_LEVEL] = 2 }
 
 local function add_icmp_extension(tree, t, elen, etype, has_agent_adv)
     -- t: TvbRange of the whole extension (type, length, elen bytes of data)
@@ -154,6 +155,7 @@ local function add_icmp_extension(tree, t, elen, etype, has_agent_adv)
         sub:add(pf.outage_in, d:range(3, 2))
         sub:add(pf.outage_for, d:range(5, 2))
         sub:add(pf.nonce, d:range(7, 4))
+        sub:add(pf.agent_mac, d:range(11, 6))
         sub:add(pf.host_reply, not has_agent_adv):set_generated()
     elseif etype == EXT_AUTH then
         add_auth(sub, d)
