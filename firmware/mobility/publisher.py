@@ -14,18 +14,22 @@ from mobility.compat import const
 IDLE = const(0)  # not started: nothing scheduled
 FIRST = const(1)  # started, nothing published yet: the first publication is a full snapshot
 _RUNNING = const(2)  # published at least once: publications are a hold-off apart
+_URGENT_BATCH_MS = const(200)  # an urgent change waits this long for others (Publisher.up)
 
 
 class Publisher:
     """Publishes as member ``own`` (``epoch``: its boot counter) with the region ``key``,
     flooding through ``backbone`` and logging into ``out``."""
 
-    def __init__(self, own, epoch, key, backbone, out, hold_off, republish):
+    def __init__(self, own, epoch, key, backbone, out, hold_off, republish, dup_hold=None):
         self.own = own
         self.key = key
         self.backbone = backbone
         self.out = out
         self.hold_off = hold_off
+        # an urgent change waits only this long after the last publication: just past the
+        # receivers' late-part window (dup_hold < this <= hold_off, the same reason)
+        self.urgent_gap = hold_off if dup_hold is None else min(dup_hold + 1, hold_off)
         self.republish = republish
         self.state = IDLE
         self.epoch = epoch & 0xFFFF
@@ -65,16 +69,29 @@ class Publisher:
 
     # ---- the local bindings --------------------------------------------------------------
 
-    def up(self, now, home, lifetime_ms):
-        """A local binding was made or refreshed. A new one is published after the hold-off; a
-        refresh only when what the others hold would lapse before the next snapshot."""
+    def up(self, now, home, lifetime_ms, urgent=False):
+        """A local binding was made or refreshed. A new one is published after the hold-off
+        (``urgent``: after ``urgent_gap``, for a node that lost its agent: the others still
+        route it to that one, which may be dead); a refresh only when what the others hold
+        would lapse before the next snapshot."""
         k = ipv4.addr_key(home, 0)
         expiry = ticks.add(now, lifetime_ms)
         e = self._local.get(k)
         if e is None or e[0] != home:
             self._local[k] = [bytes(home), expiry, now]
             self._withdrawn.pop(k, None)
+            batch = not self._pending  # this change starts a batch
             self._mark(now, k, home)
+            if urgent:
+                # the nodes of a dead agent notice it at one instant (its last advertisement)
+                # and bind again within some ms: one publication carries them
+                due = ticks.add(now, _URGENT_BATCH_MS)
+                if self.state == _RUNNING:
+                    gap_end = ticks.add(self._last_pub, self.urgent_gap)
+                    if ticks.diff(gap_end, due) > 0:
+                        due = gap_end
+                if batch or ticks.diff(due, self._due) < 0:
+                    self._due = due
             return
         e[1] = expiry
         if ticks.diff(e[2], self._snapshot_at) < 0:

@@ -76,7 +76,9 @@ class Region:
         key = keys.get(auth.SPI_REGION)
         if key is None:
             raise ValueError("region member without the region key (SPI 0x200)")
-        self.publisher = Publisher(self.own, epoch, key, self.backbone, out, hold_off, republish)
+        self.publisher = Publisher(
+            self.own, epoch, key, self.backbone, out, hold_off, republish, dup_hold
+        )
         # what is held of an origin silent for a snapshot period (and a hold-off) no longer judges
         # its publications: a lock-out that nothing else undid ends then (Origins)
         self.origins = Origins(len(self.backbone.members), dup_hold, republish + hold_off)
@@ -102,11 +104,12 @@ class Region:
 
     # ---- this member's local bindings ------------------------------------------------------
 
-    def local_up(self, now, home, lifetime_ms):
-        """A local binding was made or refreshed (Publisher.up)."""
+    def local_up(self, now, home, lifetime_ms, urgent=False):
+        """A local binding was made or refreshed (Publisher.up); ``urgent``: a new one of a
+        node that came bound nowhere else (it lost its agent: no forwarding pointer)."""
         self.start(now)
         if self.publishing:
-            self.publisher.up(now, home, lifetime_ms)
+            self.publisher.up(now, home, lifetime_ms, urgent)
 
     def local_down(self, now, home):
         """A local binding ended (released, expired, or the node moved away): withdraw it."""

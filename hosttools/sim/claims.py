@@ -56,6 +56,7 @@ SCALARS = (
     "crashes",
     "crash_lost",
     "crash_stale",
+    "crash_stale_after_recovery",
 )
 DISTRIBUTIONS = {
     "interruption": ("median", "p95", "max"),

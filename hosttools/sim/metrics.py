@@ -279,14 +279,18 @@ class Collector:
         if len(frame) < 20 or (frame[9] == 4 and len(frame) < 40):
             return
         off = 20 if frame[9] == 4 else 0  # IP-in-IP: the inner destination
-        if frame[off + 9] != 17 or len(frame) < off + 24 or frame[off + 22 : off + 24] != b"\x13\x88":
+        if (
+            frame[off + 9] != 17
+            or len(frame) < off + 24
+            or frame[off + 22 : off + 24] != b"\x13\x88"
+        ):
             return  # only application datagrams (UDP port 5000)
         dst = self.by_addr.get(bytes(frame[off + 16 : off + 20]))
         if dst is None or dst.id not in c.rebound:
             return
         if nd is not None and nd.id in c.nodes and nd.id not in c.rebound:
             return  # the sender itself has not noticed yet
-        c.stale += 1
+        c.stale.append((t_us, dst.id, nd.id if nd is not None else None))
 
     def _on(self, idx):
         return self.is_on(idx)
@@ -412,7 +416,7 @@ class Collector:
         }
         if self.crashes:
             fl2 = {f.index: (f.src, f.dst) for f in flows}
-            rec, lost_c, never, log = crash_figures(
+            rec, lost_c, never, stale, late, log = crash_figures(
                 self.crashes, fl2, {k: self.sent[k] for k in counted}, self.deliv, end_us
             )
             rec_ms = [v / 1000.0 for v in rec]
@@ -425,7 +429,8 @@ class Collector:
             }
             out["crashes"] = len(self.crashes)
             out["crash_lost"] = lost_c
-            out["crash_stale"] = sum(c.stale for c in self.crashes)
+            out["crash_stale"] = stale
+            out["crash_stale_after_recovery"] = late
             out["crash_log"] = log
         if windows:
             out["windows"] = {}
@@ -449,8 +454,8 @@ class Collector:
 
 class Crash:
     """One crash of an agent: when, which, the mobile nodes it served then (by id), when each
-    of them was bound by an agent again, datagrams for them still sent to the dead agent
-    after that, and when the agent came back (None: never)."""
+    of them was bound by an agent again, the datagrams for them still sent to the dead agent
+    after that ([(t_us, node id, sender id)]), and when the agent came back (None: never)."""
 
     __slots__ = ("t_us", "agent", "nodes", "rebound", "stale", "back_us")
 
@@ -459,7 +464,7 @@ class Crash:
         self.agent = agent
         self.nodes = nodes
         self.rebound = {}
-        self.stale = 0
+        self.stale = []
         self.back_us = None
 
 
@@ -468,7 +473,9 @@ def crash_figures(crashes, flows, sent, deliv, end_us):
     flows to M: recovery = the first delivery to M of a datagram sent at or after t_c, minus
     t_c (never delivered again: end of the run - t_c, counted in `never`); lost = datagrams of
     the flows to or from M sent from t_c until that flow's first such delivery and never
-    delivered. Returns (recoveries_us, lost, never, per-crash records).
+    delivered; stale = datagrams for M that someone sent to the dead agent after M was bound
+    again (``Crash.stale``), and those of them sent after M's recovery. Returns
+    (recoveries_us, lost, never, stale, stale after recovery, per-crash records).
 
     crashes: [Crash]; flows: {flow: (src_id, dst_id)}; sent, deliv: {(flow, seq): t_us}."""
     after = {}  # flow -> [(send t_us, seq, delivered t_us or None)] in send order
@@ -477,9 +484,10 @@ def crash_figures(crashes, flows, sent, deliv, end_us):
     for v in after.values():
         v.sort()
     sends = {f: [t for t, _s, _d in v] for f, v in after.items()}
-    rec, lost_all, never, log = [], 0, 0, []
+    rec, lost_all, never, stale_all, late_all, log = [], 0, 0, 0, 0, []
     for c in crashes:
         nodes = {}
+        back = {}  # node -> its recovery instant
         lost = 0
         counted = set()  # a flow between two affected nodes is counted once
         for m in c.nodes:
@@ -505,7 +513,11 @@ def crash_figures(crashes, flows, sent, deliv, end_us):
                 never += 1
                 first = end_us
             rec.append(first - c.t_us)
+            back[m] = first
             nodes[m] = round((first - c.t_us) / 1000.0, 1)
+        late = sum(1 for t, m, _by in c.stale if t >= back.get(m, end_us))
+        stale_all += len(c.stale)
+        late_all += late
         lost_all += lost
         log.append(
             {
@@ -514,10 +526,11 @@ def crash_figures(crashes, flows, sent, deliv, end_us):
                 "back_s": None if c.back_us is None else c.back_us / 1e6,
                 "recovery_ms": nodes,
                 "lost": lost,
-                "stale": c.stale,
+                "stale": len(c.stale),
+                "stale_after_recovery": late,
             }
         )
-    return rec, lost_all, never, log
+    return rec, lost_all, never, stale_all, late_all, log
 
 
 def recovery_ms(sent, deliv, at_s, until_s=None):
