@@ -31,10 +31,10 @@ import numpy as np
 from hosttools import radio as radio_mod
 from hosttools import radio_kernels
 from hosttools.sim import cores, movement
-from hosttools.sim.scenario import crash_schedule
 from hosttools.sim.engine import Engine
 from hosttools.sim.layout import Layout
 from hosttools.sim.metrics import is_publication
+from hosttools.sim.scenario import crash_schedule
 from mobility.actions import BROADCAST, IF_BACKBONE, IF_RADIO, LOG, SEND
 from mobility.ticks import MASK as TICKS_MASK
 
