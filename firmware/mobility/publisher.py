@@ -21,15 +21,12 @@ class Publisher:
     """Publishes as member ``own`` (``epoch``: its boot counter) with the region ``key``,
     flooding through ``backbone`` and logging into ``out``."""
 
-    def __init__(self, own, epoch, key, backbone, out, hold_off, republish, dup_hold=None):
+    def __init__(self, own, epoch, key, backbone, out, hold_off, republish):
         self.own = own
         self.key = key
         self.backbone = backbone
         self.out = out
         self.hold_off = hold_off
-        # an urgent change waits only this long after the last publication: just past the
-        # receivers' late-part window (dup_hold < this <= hold_off, the same reason)
-        self.urgent_gap = hold_off if dup_hold is None else min(dup_hold + 1, hold_off)
         self.republish = republish
         self.state = IDLE
         self.epoch = epoch & 0xFFFF
@@ -69,11 +66,12 @@ class Publisher:
 
     # ---- the local bindings --------------------------------------------------------------
 
-    def up(self, now, home, lifetime_ms, urgent=False):
+    def up(self, now, home, lifetime_ms, urgent=0):
         """A local binding was made or refreshed. A new one is published after the hold-off
-        (``urgent``: after ``urgent_gap``, for a node that lost its agent: the others still
-        route it to that one, which may be dead); a refresh only when what the others hold
-        would lapse before the next snapshot."""
+        (``urgent``, for a node that lost its agent, whom the others still route to that one,
+        dead perhaps: this long after the last publication, just past the receivers' window
+        for late parts, dup_hold < urgent <= hold_off, so the reason of _space holds); a
+        refresh only when what the others hold would lapse before the next snapshot."""
         k = ipv4.addr_key(home, 0)
         expiry = ticks.add(now, lifetime_ms)
         e = self._local.get(k)
@@ -87,7 +85,7 @@ class Publisher:
                 # and bind again within some ms: one publication carries them
                 due = ticks.add(now, _URGENT_BATCH_MS)
                 if self.state == _RUNNING:
-                    gap_end = ticks.add(self._last_pub, self.urgent_gap)
+                    gap_end = ticks.add(self._last_pub, min(urgent, self.hold_off))
                     if ticks.diff(gap_end, due) > 0:
                         due = gap_end
                 if batch or ticks.diff(due, self._due) < 0:

@@ -76,9 +76,7 @@ class Region:
         key = keys.get(auth.SPI_REGION)
         if key is None:
             raise ValueError("region member without the region key (SPI 0x200)")
-        self.publisher = Publisher(
-            self.own, epoch, key, self.backbone, out, hold_off, republish, dup_hold
-        )
+        self.publisher = Publisher(self.own, epoch, key, self.backbone, out, hold_off, republish)
         # what is held of an origin silent for a snapshot period (and a hold-off) no longer judges
         # its publications: a lock-out that nothing else undid ends then (Origins)
         self.origins = Origins(len(self.backbone.members), dup_hold, republish + hold_off)
@@ -109,7 +107,7 @@ class Region:
         node that came bound nowhere else (it lost its agent: no forwarding pointer)."""
         self.start(now)
         if self.publishing:
-            self.publisher.up(now, home, lifetime_ms, urgent)
+            self.publisher.up(now, home, lifetime_ms, self.origins.dup_hold + 1 if urgent else 0)
 
     def local_down(self, now, home):
         """A local binding ended (released, expired, or the node moved away): withdraw it."""

@@ -88,3 +88,15 @@ def test_city_shape_runs_briefly():
     s, _ = go(short("city", 2))
     assert s["nodes"] == 1106
     assert s["air"]["radio_frames"] > 1000
+
+
+def test_agent_crash_nodes_bind_elsewhere_and_traffic_flows_again():
+    # seed 1: a3 crashes at 30 s (m5 bound to it), a6 at 64 s (m2, m7)
+    s, world = go(short("agent-crash", 75))
+    assert s["crashes"] == 2
+    assert [e[2] for e in world.events if e[2] == "sim_crash"] == ["sim_crash"] * 3  # off, on, off
+    rec = s["crash_recovery_ms"]
+    assert rec["count"] >= 2 and rec["never"] == 0
+    assert rec["median"] <= 2000 and rec["max"] <= 5000
+    assert s["crash_stale_after_recovery"] <= 2
+    assert [c["agent"] for c in s["crash_log"]] == ["a3", "a6"]
