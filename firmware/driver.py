@@ -286,12 +286,16 @@ def main(boot=None):
             "ota_rollback", {"from": rb.get("from"), "to": rb.get("to"), "tries": rb.get("tries")}
         )
     try:
-        run(cfg, log, random.getrandbits, boot or {}, role_class)
+        job = run(cfg, log, random.getrandbits, boot or {}, role_class)
+        del cfg  # nothing holds it any more: freed
+        serve(job, log)
     finally:
         log.close()  # the batch in RAM goes to flash: at the REPL, before a reset
 
 
 def run(cfg, log, rand, boot, role_class):
+    """Build the links, the role, the field log and the driver from ``cfg``; the coroutine
+    that runs them (serve() runs it)."""
     wdt = None
     if cfg.get("watchdog_ms", 0):
         try:
@@ -370,23 +374,33 @@ def run(cfg, log, rand, boot, role_class):
         net.clock = drv.clock
     import safemode
 
+    # what the tasks need of the config, taken out of it: the config dict itself (its keys as
+    # hex text alone are kilobytes on a board) goes once main() has what this returns
+    healthy_ms = cfg.get("healthy_ms", 10000)
+    version = {"fw": boot.get("set"), "slot": boot.get("active")}
+    flows = list(cfg.get("flows", ()))
+    if cfg.get("traffic"):
+        flows.append(cfg["traffic"])
+
     async def healthy_later():
-        await asyncio.sleep_ms(cfg.get("healthy_ms", 10000))
+        await asyncio.sleep_ms(healthy_ms)
         safemode.healthy()
         import slots
 
         if slots.healthy():  # a version an update switched to has proved itself
-            log.event("ota_healthy", {"fw": boot.get("set"), "slot": boot.get("active")})
+            log.event("ota_healthy", version)
 
     async def both():
         asyncio.create_task(healthy_later())
-        flows = list(cfg.get("flows", ()))
-        if cfg.get("traffic"):
-            flows.append(cfg["traffic"])
         await drv.run(flows)
 
+    return both()
+
+
+def serve(job, log):
+    """Run the board's tasks for ever; a crash is logged and the board resets."""
     try:
-        asyncio.run(both())
+        asyncio.run(job)
     except KeyboardInterrupt:
         raise
     except Exception as e:  # noqa: BLE001 - a field board must come back by itself

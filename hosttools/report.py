@@ -318,6 +318,8 @@ SUMMARY_ROWS = (
     ("handoffs", "hand-offs"),
     ("interruption_ms", "interruption (ms)"),
     ("lost_in_handoff", "lost in hand-offs"),
+    ("undelivered", "never delivered"),
+    ("lost_by_cause", "never delivered, by cause"),
     ("binding_changes", "binding changes"),
     ("publications", "publications"),
     ("publications_per_binding_change", "publications per binding change"),

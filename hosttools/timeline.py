@@ -512,8 +512,11 @@ def summarize_rows(
         elif ev == "handoff" and node is not None:
             mobile_handoffs.append((t_us, node))
     end_us = int(end_ms * 1000)
-    # as in the simulator: the last second's datagrams may still be on their way
-    counted = {k for k, t in sent.items() if t < end_us - metrics.IN_FLIGHT_US}
+    # as in the simulator: a datagram not delivered and sent within its flow's flight bound of
+    # the end may still be on its way (docs/METRICS.md, "The flight bound")
+    bounds = metrics.flight_bounds(list(flows), sent, deliv)
+    tail = metrics.in_flight_at_end(sent, deliv, bounds, end_us)
+    counted = {k: t for k, t in sent.items() if k not in tail}
     n_sent, n_deliv, ratio = metrics.delivery(counted, deliv)
     fl = {}
     for f, (src, dst, first, last, count) in flows.items():
@@ -528,14 +531,24 @@ def summarize_rows(
     per_flow: dict[Any, list[tuple[int, Any]]] = {}
     for (f, s), t in sorted(deliv.items(), key=lambda kv: kv[1]):
         per_flow.setdefault(f, []).append((t, s))
-    intr, lost = metrics.interruptions(handoffs, fl, per_flow, end_us)
+    intr, gap_lost = metrics.handoff_gaps(handoffs, fl, per_flow, end_us)
+    # the boards' logs give no drop, power or partition evidence here: a loss is the in-flight
+    # tail's, a hand-off's, or "other"
+    lost = {k: t for k, t in sent.items() if k not in deliv}
+    by_cause = metrics.count_causes(
+        metrics.attribute_losses(
+            lost, {f: (v[0], v[1]) for f, v in fl.items()}, bounds, [], {}, gap_lost, None, end_us
+        )
+    )
     intr_ms = [v / 1000.0 for v in intr]
     n_pub = len(publications)
     return {
         "delivery_ratio": ratio,
         "sent": n_sent,
         "delivered": n_deliv,
-        "in_flight": len(sent) - len(counted),
+        "in_flight": len(tail),
+        "undelivered": len(lost),
+        "lost_by_cause": by_cause,
         "duplicates": duplicates,
         "handoffs": len(handoffs),
         "interruption_ms": {
@@ -544,7 +557,7 @@ def summarize_rows(
             "max": max(intr_ms) if intr_ms else None,
             "count": len(intr_ms),
         },
-        "lost_in_handoff": lost,
+        "lost_in_handoff": by_cause["handoff"],
         "control_frames": None,
         "control_bytes": None,
         "publications": n_pub,

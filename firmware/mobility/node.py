@@ -104,7 +104,7 @@ class Node:
         for name in ("node_id", "address", "keys"):
             if name not in config:
                 raise ValueError("config is missing %r" % name)
-        self.config = config
+        # (the config dict is not kept: on a board its keys as hex text alone are kilobytes)
         self.node_id = cfg_int(config, "node_id", 0, 0, 0xFFFF)
         self.address = parse_addr(config["address"])
         self.key = ipv4.addr_key(self.address, 0)

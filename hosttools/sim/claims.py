@@ -38,6 +38,7 @@ SCALARS = (
     "sent",
     "delivered",
     "in_flight",
+    "undelivered",
     "duplicates",
     "handoffs",
     "lost_in_handoff",

@@ -19,6 +19,7 @@ TABLE_ROWS = (
     ("interruption_ms.p95", "interruption p95 (ms)", "{:.1f}"),
     ("interruption_ms.max", "interruption max (ms)", "{:.1f}"),
     ("lost_in_handoff", "lost in hand-off", "{}"),
+    ("lost_by_cause", "lost by cause", "{}"),
     ("control_frames", "control frames", "{}"),
     ("control_bytes", "control bytes", "{}"),
     ("publications_per_binding_change", "publications / binding change", "{:.3f}"),
@@ -38,6 +39,8 @@ def _get(summary, dotted):
 def _fmt(v, fmt):
     if v is None:
         return "-"
+    if isinstance(v, dict):  # counts by name: the ones that are not 0
+        return ", ".join("%s %s" % kv for kv in v.items() if kv[1]) or "0"
     try:
         return fmt.format(v)
     except (ValueError, TypeError):

@@ -50,7 +50,9 @@ def percentile(values, p):
     return float(v[lo] + (v[hi] - v[lo]) * (k - lo))
 
 
-IN_FLIGHT_US = 1000000  # datagrams sent this close to the end are not counted
+# the longest a datagram is taken to be on its way (flight_bounds: a flow's own longest is used
+# when shorter); an undelivered datagram sent this close to the end was in flight at the end
+IN_FLIGHT_US = 1000000
 
 
 def delivery(sent, delivered):
@@ -61,6 +63,12 @@ def delivery(sent, delivered):
 
 
 def interruptions(handoffs, flows, deliveries, end_us):
+    """handoff_gaps() with the count of the datagrams lost: ([interruption_us ...], count)."""
+    out, lost = handoff_gaps(handoffs, flows, deliveries, end_us)
+    return out, len(lost)
+
+
+def handoff_gaps(handoffs, flows, deliveries, end_us):
     """Interruption per (hand-off, flow) and the datagrams lost around it.
 
     handoffs: [(t_us, mobile_id)]; flows: {flow: (src_id, dst_id, interval_us)};
@@ -70,7 +78,7 @@ def interruptions(handoffs, flows, deliveries, end_us):
     For a hand-off of mobile M at h and a flow from or to M: t_a = the last delivery at or
     before h, t_b = the first after h; interruption = max(0, t_b - t_a - interval); the
     datagrams lost in the hand-off are the sequence numbers between those two deliveries that
-    were never delivered. Returns ([interruption_us ...], lost_count)."""
+    were never delivered. Returns ([interruption_us ...], {(flow, seq) lost})."""
     by_node = {}
     for f, (src, dst, _interval) in flows.items():
         by_node.setdefault(src, []).append(f)
@@ -100,7 +108,195 @@ def interruptions(handoffs, flows, deliveries, end_us):
             for s in range(s_a + 1, hi):
                 if s not in got:
                     lost.add((f, s))
-    return out, len(lost)
+    return out, lost
+
+
+# -- losses by cause ---------------------------------------------------------------------------
+# Every datagram sent and never delivered gets exactly one cause: the first of these that
+# applies, in this order (docs/METRICS.md, "Losses by cause").
+CAUSE_ORDER = ("in_flight_at_end", "node_off", "partition", "no_route", "handoff", "radio", "other")
+# the order of summary.json's lost_by_cause
+CAUSE_KEYS = ("handoff", "no_route", "partition", "node_off", "radio", "in_flight_at_end", "other")
+NO_ROUTE_REASONS = frozenset(("no_route", "no_binding"))
+# the events the attribution reads (the Collector keeps these, with their time in us)
+CAUSE_EVENTS = frozenset(
+    ("sim_power", "sim_partition", "sim_radio_loss", "drop", "bound", "handoff", "unbound", "mode")
+)
+_FOREVER = float("inf")
+_LAST = (_FOREVER,)  # sorts after every (flow, seq)
+
+
+def _first(e):
+    return e[0]
+
+
+def flight_bounds(flows, sent, deliv, cap_us=IN_FLIGHT_US):
+    """Per flow, how long one of its datagrams may be on its way: the longest time from send
+    to first delivery among the flow's delivered datagrams, at most cap_us (cap_us for a flow
+    that delivered nothing). flows: iterable of flow indices."""
+    out = {f: 0 for f in flows}
+    for k, t in deliv.items():
+        s = sent.get(k)
+        if s is not None and t - s > out.get(k[0], 0):
+            out[k[0]] = t - s
+    return {f: (min(v, cap_us) if v > 0 else cap_us) for f, v in out.items()}
+
+
+def in_flight_at_end(sent, deliv, bounds, end_us):
+    """The undelivered datagrams that were still in flight when the run stopped: sent later
+    than end_us minus their flow's flight bound (an earlier datagram of the same flow took
+    that long and arrived). A set of (flow, seq)."""
+    return {
+        k for k, t in sent.items() if k not in deliv and t > end_us - bounds.get(k[0], IN_FLIGHT_US)
+    }
+
+
+class _Periods:
+    """Per key, sorted [(t_from, t_to)] intervals; overlaps(key, t0, t1)."""
+
+    def __init__(self):
+        self.p = {}
+
+    def add(self, key, t0, t1):
+        self.p.setdefault(key, []).append((t0, t1))
+
+    def overlaps(self, key, t0, t1):
+        for a, b in self.p.get(key, ()):
+            if a <= t1 and t0 < b:
+                return True
+        return False
+
+
+def attribute_losses(lost, flows, bounds, events, addrs, handoff_lost=(), relies=None, end_us=None):
+    """The cause of every lost datagram, from the run's events (docs/METRICS.md).
+
+    lost: {(flow, seq): t_us sent} of the datagrams never delivered (including the in-flight
+    tail); flows: {flow: (src id, dst id)}; bounds: flight_bounds(); events: [(t_us, node id or
+    None, name, fields)] in time order (the CAUSE_EVENTS among them count); addrs: {node id:
+    dotted address}; handoff_lost: the (flow, seq) lying in a hand-off's delivery gap
+    (handoff_gaps); relies: {node id: the node id it sends through when it has no agent}
+    (a host's gateway); end_us: end of the run (None: no in-flight tail).
+    Returns {(flow, seq): cause}, cause one of CAUSE_ORDER."""
+    relies = relies or {}
+    by_addr = {a: n for n, a in addrs.items()}
+    events = sorted(events, key=_first)  # stable: a core's events come in with some delay
+    off = _Periods()  # node id -> periods it was off
+    off_since = {}
+    partitions = []  # (t_from, t_to, {node id: part})
+    attach = {}  # node id -> [(t_us, agent id or None)]: the agent it is bound to
+    drops = []  # (t_us, src addr or None, dst addr)
+    radio = set()
+    for t, node, name, f in events:
+        if name == "sim_power":
+            if f.get("on"):
+                if node in off_since:
+                    off.add(node, off_since.pop(node), t)
+            else:
+                off_since.setdefault(node, t)
+                attach.setdefault(node, []).append((t, None))
+        elif name == "sim_partition":
+            if partitions and partitions[-1][1] == _FOREVER:
+                partitions[-1] = (partitions[-1][0], t, partitions[-1][2])
+            groups = f.get("groups") or []
+            if groups:
+                part = {n: i for i, g in enumerate(groups) for n in g}
+                partitions.append((t, _FOREVER, part))
+        elif name == "drop":
+            if f.get("reason") in NO_ROUTE_REASONS:
+                dst = f.get("dst") or f.get("to")
+                if dst is not None:
+                    drops.append((t, f.get("src"), dst))
+        elif name == "sim_radio_loss":
+            radio.add((f.get("flow"), f.get("seq")))
+        elif name == "bound":
+            attach.setdefault(node, []).append((t, by_addr.get(f.get("agent"))))
+        elif name == "handoff":
+            attach.setdefault(node, []).append((t, by_addr.get(f.get("new"))))
+        elif name == "unbound":
+            a = attach.get(node)
+            if a and a[-1][1] is not None and a[-1][1] == by_addr.get(f.get("agent")):
+                a.append((t, None))
+        elif name == "mode":
+            if f.get("mode") != "agent":
+                attach.setdefault(node, []).append((t, None))
+    for node, t in off_since.items():
+        off.add(node, t, _FOREVER)
+    attach_t = {n: [t for t, _ in a] for n, a in attach.items()}
+
+    def through(n, t):
+        """The node n sends through at t: its agent, else its gateway."""
+        a = attach.get(n)
+        if a:
+            i = bisect.bisect_right(attach_t[n], t)
+            if i and a[i - 1][1] is not None:
+                return a[i - 1][1]
+        return relies.get(n)
+
+    # each no-route drop explains one datagram: the last one sent at or before the drop with
+    # the drop's addresses, not yet explained, sent no longer before it than its flight bound
+    pending = {}  # (src addr, dst addr) -> sorted [(t sent, key)]; also (None, dst addr)
+    for k, t in lost.items():
+        src, dst = flows.get(k[0], (None, None))
+        a_src, a_dst = addrs.get(src), addrs.get(dst)
+        pending.setdefault((a_src, a_dst), []).append((t, k))
+        pending.setdefault((None, a_dst), []).append((t, k))
+    for v in pending.values():
+        v.sort()
+    no_route = set()
+    for td, src, dst in drops:
+        cand = pending.get((src, dst))
+        if not cand:
+            continue
+        i = bisect.bisect_right(cand, (td, _LAST))
+        while i > 0:
+            i -= 1
+            t, k = cand[i]
+            if td - t > IN_FLIGHT_US:
+                break
+            if k not in no_route and td - t <= bounds.get(k[0], IN_FLIGHT_US):
+                no_route.add(k)
+                break
+
+    handoff_lost = set(handoff_lost)
+    out = {}
+    for k, t in lost.items():
+        src, dst = flows.get(k[0], (None, None))
+        b = bounds.get(k[0], IN_FLIGHT_US)
+        t1 = t + b
+        if end_us is not None and t > end_us - b:
+            out[k] = "in_flight_at_end"
+            continue
+        ts, td = through(src, t), through(dst, t)
+        if any(n is not None and off.overlaps(n, t, t1) for n in (src, dst, ts, td)):
+            out[k] = "node_off"
+            continue
+        split = False
+        for p0, p1, part in partitions:
+            if p0 <= t1 and t < p1:
+                s = part.get(src, part.get(ts))
+                d = part.get(dst, part.get(td))
+                if s is not None and d is not None and s != d:
+                    split = True
+                    break
+        if split:
+            out[k] = "partition"
+        elif k in no_route:
+            out[k] = "no_route"
+        elif k in handoff_lost:
+            out[k] = "handoff"
+        elif k in radio:
+            out[k] = "radio"
+        else:
+            out[k] = "other"
+    return out
+
+
+def count_causes(causes):
+    """{cause: count} over CAUSE_KEYS (zeros included) from attribute_losses()."""
+    out = dict.fromkeys(CAUSE_KEYS, 0)
+    for c in causes.values():
+        out[c] += 1
+    return out
 
 
 def serving_changes(timeline):
@@ -216,10 +412,14 @@ class Collector:
         self.accepted_log = []  # (t_us, node id, kind, event) of accepted attack frames
         self.crashes = []  # one Crash per crash of the scenario's [crashes], in time order
         self.dead = {}  # link address (radio MAC, backbone) of a crashed agent -> its Crash
+        self.cause_events = []  # (t_us, node id, name, fields) of CAUSE_EVENTS
+        self.causes = {}  # (flow, seq) -> cause of each datagram never delivered (summary)
 
     # -- fed by the world --------------------------------------------------------------------
 
     def on_event(self, t_us, nd, name, fields):
+        if name in CAUSE_EVENTS:
+            self.cause_events.append((t_us, nd.id if nd is not None else None, name, fields))
         if name == "binding_up" or name == "binding_down":
             home = _aton(fields.get("home"))
             if home is None or nd is None:
@@ -366,17 +566,35 @@ class Collector:
 
     # -- the summary -------------------------------------------------------------------------
 
-    def summary(self, flows, end_us, stats, wall_s, windows=()):
-        # a datagram sent in the run's last second may still be on its way when the run stops
-        # (each core it passes adds the processing latency): counted neither way
-        counted = {k for k, t in self.sent.items() if t < end_us - IN_FLIGHT_US}
+    def summary(self, flows, end_us, stats, wall_s, windows=(), recovery=(), relies=None):
+        """summary.json's figures. windows: [(name, (from_s, to_s), flow indices or None)];
+        recovery: [(name, at_s)]; relies: {node id: gateway node id} (attribute_losses)."""
+        # an undelivered datagram sent within its flow's flight bound of the end may still be
+        # on its way when the run stops: in flight, counted neither as sent nor as lost
+        bounds = flight_bounds([f.index for f in flows], self.sent, self.deliv)
+        tail = in_flight_at_end(self.sent, self.deliv, bounds, end_us)
+        counted = {k: t for k, t in self.sent.items() if k not in tail}
         sent, delivered, ratio = delivery(counted, self.deliv)
         fl = {f.index: (f.src, f.dst, int(f.interval_ms * 1000)) for f in flows}
         per_flow = {}
         for (f, s), t in sorted(self.deliv.items(), key=lambda kv: kv[1]):
             per_flow.setdefault(f, []).append((t, s))
         handoffs = serving_changes(self.timeline)
-        intr, lost = interruptions(handoffs, fl, per_flow, end_us)
+        intr, gap_lost = handoff_gaps(handoffs, fl, per_flow, end_us)
+        lost = {k: t for k, t in self.sent.items() if k not in self.deliv}
+        addrs = {nd.id: "%d.%d.%d.%d" % tuple(a) for a, nd in self.by_addr.items()}
+        causes = attribute_losses(
+            lost,
+            {f.index: (f.src, f.dst) for f in flows},
+            bounds,
+            self.cause_events,
+            addrs,
+            gap_lost,
+            relies,
+            end_us,
+        )
+        self.causes = causes
+        by_cause = count_causes(causes)
         intr_ms = [v / 1000.0 for v in intr]
         conv_ms = [v / 1000.0 for v in self.conv.done]
         n_pub = len(self.pub_origin)
@@ -384,7 +602,9 @@ class Collector:
             "delivery_ratio": ratio,
             "sent": sent,
             "delivered": delivered,
-            "in_flight": len(self.sent) - len(counted),
+            "in_flight": len(tail),
+            "undelivered": len(lost),
+            "lost_by_cause": by_cause,
             "duplicates": self.duplicates,
             "handoffs": len(handoffs),
             "interruption_ms": {
@@ -393,7 +613,7 @@ class Collector:
                 "max": max(intr_ms) if intr_ms else None,
                 "count": len(intr_ms),
             },
-            "lost_in_handoff": lost,
+            "lost_in_handoff": by_cause["handoff"],
             "control_frames": stats["control_frames"],
             "control_bytes": stats["control_bytes"],
             "publications": n_pub,
@@ -437,7 +657,7 @@ class Collector:
             for name, (t0, t1), only in windows:
                 keys = {
                     k
-                    for k, t in self.sent.items()
+                    for k, t in counted.items()
                     if t0 * 1e6 <= t < t1 * 1e6 and (only is None or k[0] in only)
                 }
                 n, d, r = delivery(keys, self.deliv)
@@ -449,6 +669,10 @@ class Collector:
                     "delivered": d,
                     "delivery_ratio": r,
                 }
+        if recovery:
+            out["recovery_ms"] = {
+                name: recovery_ms(counted, self.deliv, at) for name, at in recovery
+            }
         return out
 
 
@@ -536,7 +760,8 @@ def crash_figures(crashes, flows, sent, deliv, end_us):
 def recovery_ms(sent, deliv, at_s, until_s=None):
     """From instant at_s, the time until delivery is complete again: the send time of the first
     datagram (sent at or after at_s) from which every later datagram was delivered, minus at_s.
-    None when the run ends before that."""
+    None when the run ends before that. `sent` leaves out the in-flight tail (Collector.summary:
+    in_flight_at_end), which would otherwise make every run that ends mid-flight None."""
     items = sorted(
         (t, k)
         for k, t in sent.items()

@@ -27,6 +27,17 @@ def run_figures(summary):
     return {k: v for k, v in summary.items() if k not in MACHINE_FIELDS}
 
 
+def gateways(sc):
+    """{node id: its configured gateway's node id} (hosts): whom a node without an agent sends
+    through, for the losses' causes (metrics.attribute_losses)."""
+    out = {}
+    for n in sc.nodes:
+        gw = (n.config or {}).get("gateway")
+        if isinstance(gw, str) and gw in sc.by_id:
+            out[n.id] = gw
+    return out
+
+
 def make_factory(policy):
     from hosttools.sim.roles import RoleFactory
 
@@ -73,7 +84,16 @@ def run(sc, seed, out_dir, policy="roam", factory=None, progress=None, write=Tru
     windows = []
     for name, w in sorted(sc.claims.get("windows", {}).items()):
         windows.append((name, tuple(w["range"]), w.get("flows")))
-    summary = col.summary(sc.flows, int(sc.duration_s * 1e6), world.stats, round(wall, 3), windows)
+    recovery = sorted(sc.claims.get("recovery_after_s", {}).items())
+    summary = col.summary(
+        sc.flows,
+        int(sc.duration_s * 1e6),
+        world.stats,
+        round(wall, 3),
+        windows,
+        recovery,
+        gateways(sc),
+    )
     summary["scenario"] = sc.name
     summary["seed"] = seed
     summary["policy"] = policy
@@ -87,11 +107,6 @@ def run(sc, seed, out_dir, policy="roam", factory=None, progress=None, write=Tru
     worker = world.remote.peak_rss_kib if world.remote is not None else None
     summary["peak_rss_total_mib"] = round((rss + (worker or 0)) / 1024.0, 1)
     summary["air"] = dict(world.stats)
-    rec = {}
-    for name, at in sorted(sc.claims.get("recovery_after_s", {}).items()):
-        rec[name] = metrics.recovery_ms(col.sent, col.deliv, at)
-    if rec:
-        summary["recovery_ms"] = rec
     if write:
         write_events(os.path.join(out_dir, "events.jsonl"), world, col)
         write_json(os.path.join(out_dir, "summary.json"), summary)

@@ -123,7 +123,7 @@ def verify(msg, keys, spi):
 
 def check(self, spi, received, a, b=None, c=None, d=None):
     """auth.Keys.check: the same bytes under the same key give the same answer in every node."""
-    p = self._pads.get(spi)
+    p = self._pads_of(spi)
     if p is None or received is None:
         return False
     k = (p[0], bytes(received), b"".join([x for x in (a, b, c, d) if x is not None]))

@@ -75,6 +75,17 @@ def classify(frame):
     return "control"
 
 
+def app_datagram(frame):
+    """(flow, seq) of an application datagram (also tunnelled), else None."""
+    if classify(frame) != "data":
+        return None
+    off = 48 if frame[9] == 4 else 28
+    if len(frame) < off + _APP.size:
+        return None
+    magic, flow, seq = _APP.unpack_from(bytes(frame[off : off + _APP.size]))
+    return (flow, seq) if magic == APP_MAGIC else None
+
+
 class SimNode:
     __slots__ = (
         "idx",
@@ -504,6 +515,7 @@ class World:
     def radio_send(self, nd, mac, frame):
         if len(nd.txq) >= TXQ_MAX:
             self.stats["txq_drops"] += 1
+            self._radio_loss(nd, mac, frame, "txq")
             if mac != BROADCAST:
                 self.eng.after(0, self._link_failure, nd, nd.boot, mac)
             return
@@ -587,8 +599,20 @@ class World:
             )
         else:
             nd.txq.pop(0)
+            self._radio_loss(nd, mac, frame, "retries")
             self._link_failure(nd, boot, mac, frame)
             self._next_frame(nd, boot)
+
+    def _radio_loss(self, nd, mac, frame, why):
+        """An application datagram the radio did not get across (its unicast frame's retries
+        ran out, or the transmit queue was full): a ``sim_radio_loss`` event naming it, for the
+        losses' causes (metrics.attribute_losses). Only on these failures, never per frame; the
+        sender's core may still route it again (on_link_failure)."""
+        app = app_datagram(frame)
+        if app is not None:
+            self.log(
+                nd, "sim_radio_loss", {"why": why, "mac": mac.hex(), "flow": app[0], "seq": app[1]}
+            )
 
     def _access_b(self, nd, boot, attempt):
         if nd.boot == boot:

@@ -49,7 +49,7 @@ def test_a_board_is_configured_placed_and_named_as_its_simulated_node():
     where = lab.positions(sc, seed)
     assert [b.name for b in boards] == [nd.id for nd in world.nodes]
     for nd, board in zip(world.nodes, boards, strict=True):
-        role = factory.make(world, nd, 0)
+        factory.make(world, nd, 0)  # the role builds from it (a bad config raises)
         # the board's config.json is the role's config (in JSON), with what a board adds
         cfg = dict(board.config)
         assert cfg.pop("role") == nd.kind
@@ -61,7 +61,7 @@ def test_a_board_is_configured_placed_and_named_as_its_simulated_node():
             assert ip + wifi["port"].to_bytes(2, "big") == nd.bb and wifi["ssid"] == lab.SSID
             assert cfg.pop("collector") == lab.COLLECTOR
         cfg.pop("flows", None)
-        sim = layout_mod._jsonable(dict(role.config))
+        sim = layout_mod._jsonable(world.layout.config(nd.idx, nd.boot, factory.policy))
         sim.pop("epoch")
         assert sim.pop("mac") == board.mac  # (a board's driver takes it from its radio)
         assert cfg == sim

@@ -230,6 +230,21 @@ def test_sigterm_stops_cleanly_and_flushes(tmp_path):
     assert json.loads((out / "logs.json").read_text())["stopped"] is not None
 
 
+def _wait_until_open(proc, path, timeout=60.0):
+    """Return once process ``proc`` holds ``path`` open (Linux: /proc/PID/fd), or has ended
+    (a refused run: its exit status is the caller's to check)."""
+    deadline = time.monotonic() + timeout
+    fds = Path("/proc/%d/fd" % proc.pid)
+    while proc.poll() is None:
+        try:
+            if any(os.readlink(fd) == path for fd in fds.iterdir()):
+                return
+        except OSError:
+            pass  # a descriptor closed, or the process ended, while we looked
+        assert time.monotonic() < deadline, "roam never opened %s" % path
+        time.sleep(0.02)
+
+
 def test_an_earlier_log_is_never_appended_to(tmp_path):
     """A second `roam logs --out DIR` into a directory with a log is refused (one line, status
     2, the old log untouched); with --force the directory holds the new run only."""
@@ -243,14 +258,17 @@ def test_an_earlier_log_is_never_appended_to(tmp_path):
 
     def run(*extra, lines=0):
         p = subprocess.Popen(
-            [*cmd, "--quiet", "--duration", "1.5", *extra],
+            [*cmd, "--quiet", "--duration", "3", *extra],
             cwd=tmp_path,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        time.sleep(0.8)
+        if lines:
+            # the lines go once roam holds the port open (a fixed wait lost them on a busy
+            # machine, where roam took longer than that to start)
+            _wait_until_open(p, port)
         for i in range(lines):
             os.write(m, b'{"t":%d,"event":"e"}\n' % i)
         o, e = p.communicate(timeout=30)

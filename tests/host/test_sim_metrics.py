@@ -83,14 +83,155 @@ def test_recovery():
     assert metrics.recovery_ms(sent, {}, 3.0) is None
 
 
-def test_datagrams_of_the_last_second_count_neither_way():
+class _Flow:
+    def __init__(self, index, src, dst, interval_ms=100):
+        self.index, self.src, self.dst, self.interval_ms = index, src, dst, interval_ms
+
+
+class _Node:
+    def __init__(self, id):
+        self.id = id
+
+
+STATS = {"control_frames": 0, "control_bytes": 0}
+
+
+def test_the_in_flight_tail_counts_neither_way_and_leaves_recovery_defined():
     col = metrics.Collector()
-    col.sent = {(0, i): i * 100000 for i in range(100)}  # one every 100 ms, 10 s
-    col.deliv = {k: t + 5000 for k, t in col.sent.items() if k[1] < 95}
-    s = col.summary([], 10000000, {"control_frames": 0, "control_bytes": 0}, 0.0)
-    # sent before 9 s: 90, all delivered; 10 in flight (5 of which did arrive)
-    assert (s["sent"], s["delivered"], s["in_flight"]) == (90, 90, 10)
-    assert s["delivery_ratio"] == 1.0
+    col.sent = {(0, i): i * 100000 for i in range(100)}  # one every 100 ms for 10 s
+    # each delivered 5 ms after it was sent, except 30..34 (lost: an outage) and the last two
+    col.deliv = {k: t + 5000 for k, t in col.sent.items() if not 30 <= k[1] < 35}
+    del col.deliv[(0, 98)], col.deliv[(0, 99)]
+    s = col.summary([_Flow(0, "c", "m")], 9903000, STATS, 0.0, recovery=[("cut", 3.0)])
+    # seq 99, sent 3 ms before the end (the flow's datagrams take 5 ms), was on its way: in
+    # flight; seq 98, sent 103 ms before the end, could have arrived: lost
+    assert s["in_flight"] == s["lost_by_cause"]["in_flight_at_end"] == 1
+    assert (s["sent"], s["delivered"], s["undelivered"]) == (99, 93, 7)
+    assert s["delivery_ratio"] == 93 / 99
+    assert sum(s["lost_by_cause"].values()) == s["undelivered"]
+    # seq 98 was lost: recovery never comes
+    assert s["recovery_ms"] == {"cut": None}
+    col.deliv[(0, 98)] = 9805000
+    s = col.summary([_Flow(0, "c", "m")], 9903000, STATS, 0.0, recovery=[("cut", 3.0)])
+    # only the in-flight tail is undelivered after 3.5 s: recovered at 3.5 s
+    assert s["recovery_ms"] == {"cut": 500.0}
+    assert s["in_flight"] == 1 and s["undelivered"] == 6
+
+
+def test_flight_bound_is_the_flows_longest_delivery_capped():
+    sent = {(0, 0): 0, (0, 1): 100, (1, 0): 0}
+    deliv = {(0, 0): 20, (0, 1): 130}
+    assert metrics.flight_bounds([0, 1], sent, deliv) == {0: 30, 1: metrics.IN_FLIGHT_US}
+    slow = {(0, 0): 5000000}
+    assert metrics.flight_bounds([0], sent, slow) == {0: metrics.IN_FLIGHT_US}
+    assert metrics.in_flight_at_end(sent, deliv, {0: 30, 1: 50}, 120) == set()
+    assert metrics.in_flight_at_end({(1, 0): 80}, {}, {1: 50}, 120) == {(1, 0)}
+
+
+# one small field for the causes: correspondent c (gateway r) sends to mobile m, bound to
+# agent a1 or a2; every flow takes at most 20 ms
+ADDRS = {"c": "10.0.0.1", "r": "10.0.0.2", "a1": "10.0.0.3", "a2": "10.0.0.4", "m": "10.0.0.9"}
+FLOWS = {0: ("c", "m"), 1: ("m", "c")}
+BOUNDS = {0: 20000, 1: 20000}
+
+
+def causes(lost, events, gaps=(), end_us=None):
+    return metrics.attribute_losses(lost, FLOWS, BOUNDS, events, ADDRS, gaps, {"c": "r"}, end_us)
+
+
+def bound(t, agent):
+    return (t, "m", "bound", {"agent": ADDRS[agent], "lifetime": 60})
+
+
+def power(t, node, on):
+    return (t, node, "sim_power", {"on": on})
+
+
+def test_cause_in_flight_at_end_comes_first():
+    ev = [power(5000000, "m", False)]
+    got = causes({(0, 1): 9990000, (0, 2): 9970000}, ev, end_us=10000000)
+    # sent 10 ms before the end: in flight although m went off; 30 ms before: m was off
+    assert got == {(0, 1): "in_flight_at_end", (0, 2): "node_off"}
+
+
+def test_cause_node_off_ends_and_the_agent_an_end_is_bound_to():
+    ev = [bound(1000000, "a1"), power(4000000, "a1", False), power(6000000, "a1", True)]
+    lost = {(0, 1): 2000000, (0, 2): 3990000, (0, 3): 5000000, (0, 4): 7000000}
+    got = causes(lost, ev)
+    # a1 was off during the flight of 2 (sent 10 ms before) and when 3 was sent; 1 and 4 not
+    assert got == {(0, 1): "other", (0, 2): "node_off", (0, 3): "node_off", (0, 4): "other"}
+    # the gateway of a host counts too, and so does the source itself
+    ev = [power(1000000, "r", False), power(1500000, "r", True), power(2000000, "c", False)]
+    got = causes({(0, 1): 1200000, (0, 2): 1600000, (0, 3): 2500000}, ev)
+    assert got == {(0, 1): "node_off", (0, 2): "other", (0, 3): "node_off"}
+    # an agent the node no longer uses does not: it went to host-to-host contact first
+    ev = [bound(0, "a1"), (900000, "m", "mode", {"mode": "direct"}), power(1000000, "a1", False)]
+    assert causes({(0, 1): 1200000}, ev) == {(0, 1): "other"}
+
+
+def test_cause_partition_only_across_the_parts():
+    part = (2000000, None, "sim_partition", {"groups": [["a1", "c", "r"], ["a2"]]})
+    heal = (4000000, None, "sim_partition", {"groups": []})
+    ev = [bound(1000000, "a2"), part, bound(2200000, "a1"), bound(3000000, "a2"), heal]
+    lost = {(0, 1): 2500000, (0, 2): 3500000, (0, 3): 4500000, (0, 4): 1990000}
+    got = causes(lost, ev, gaps={(0, 2), (0, 3)})
+    # 1: m with a1, on c's side; 2: m with a2, across (not the hand-off's although in its
+    # gap); 3: after the heal; 4: m with a2, sent 10 ms before the partition, on its way when
+    # it came
+    assert got == {(0, 1): "other", (0, 2): "partition", (0, 3): "handoff", (0, 4): "partition"}
+
+
+def test_cause_no_route_matches_one_drop_to_one_datagram():
+    drop = {"reason": "no_route", "src": ADDRS["c"], "dst": ADDRS["m"]}
+    ev = [
+        (1005000, "a1", "drop", drop),
+        (1105000, "a1", "drop", {"reason": "no_route", "src": ADDRS["m"], "dst": ADDRS["c"]}),
+        (1205000, "m", "drop", {"reason": "no_route", "dst": ADDRS["c"]}),  # no source given
+        (1305000, "a1", "drop", dict(drop, reason="ttl")),  # another reason
+    ]
+    lost = {(0, 1): 1000000, (0, 2): 1100000, (1, 1): 1200000, (0, 3): 1300000}
+    got = causes(lost, ev, gaps=set(lost))
+    # (0, 2) has no drop of its own (the one at 1.105 s is of the other direction), (0, 3)'s
+    # drop was for its TTL; a no-route drop wins over the hand-off gap it lies in
+    assert got == {(0, 1): "no_route", (0, 2): "handoff", (1, 1): "no_route", (0, 3): "handoff"}
+    # a drop long after the datagram was sent (beyond its flight bound) is not its drop
+    assert causes({(0, 1): 1000000}, [(1100000, "a1", "drop", drop)]) == {(0, 1): "other"}
+
+
+def test_cause_radio_after_handoff():
+    ev = [(1010000, "a1", "sim_radio_loss", {"why": "retries", "flow": 0, "seq": 1})]
+    ev.append((1110000, "a1", "sim_radio_loss", {"why": "txq", "flow": 0, "seq": 2}))
+    got = causes({(0, 1): 1000000, (0, 2): 1100000, (0, 3): 1200000}, ev, gaps={(0, 2)})
+    assert got == {(0, 1): "radio", (0, 2): "handoff", (0, 3): "other"}
+
+
+def test_causes_in_the_summary():
+    col = metrics.Collector()
+    col.by_addr = {bytes(int(x) for x in a.split(".")): _Node(n) for n, a in ADDRS.items()}
+    col.sent = {(0, i): i * 100000 for i in range(100)}
+    col.deliv = {k: t + 5000 for k, t in col.sent.items() if k[1] not in (20, 21, 40, 41, 60)}
+    # a hand-off of m at 2.05 s (20 and 21 lost in it); a1 off from 4.0 to 4.2 s (40, 41);
+    # a no-route drop of 60
+    col.timeline = [(500000, "m", "a2"), (2050000, "m", "a1")]
+    col.cause_events = [
+        bound(0, "a2"),
+        (2050000, "m", "handoff", {"old": ADDRS["a2"], "new": ADDRS["a1"]}),
+        power(4000000, "a1", False),
+        power(4200000, "a1", True),
+        (6001000, "a1", "drop", {"reason": "no_route", "src": ADDRS["c"], "dst": ADDRS["m"]}),
+    ]
+    s = col.summary([_Flow(0, "c", "m")], 10000000, STATS, 0.0)
+    assert s["lost_by_cause"] == {
+        "handoff": 2,
+        "no_route": 1,
+        "partition": 0,
+        "node_off": 2,
+        "radio": 0,
+        "in_flight_at_end": 0,
+        "other": 0,
+    }
+    assert s["lost_in_handoff"] == 2 and s["undelivered"] == 5 and s["handoffs"] == 1
+    assert col.causes[(0, 60)] == "no_route" and col.causes[(0, 40)] == "node_off"
 
 
 def test_crash_recovery_loss_and_datagrams_to_the_dead_agent():
