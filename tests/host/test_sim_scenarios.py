@@ -136,12 +136,12 @@ def test_partition_recovers_and_its_losses_are_the_partitions(seed):
     assert all(col.sent[k] > 179e6 for k in tail)
 
 
-@pytest.mark.parametrize("seed", (9, 12))  # their last datagram was sent a few ms before the end
+# their recovery was null when only the tail was undelivered (the last datagram sent a few ms
+# before the end; whether a seed ends so moves with any change to the core: the rule itself is
+# tested on made-up events in test_sim_metrics.py)
+@pytest.mark.parametrize("seed", (9, 12))
 def test_no_agent_recovers_on_the_seeds_that_ended_mid_flight(seed):
     s, _ = _full("no-agent", seed)
-    # (since the check of an overdue agent, issue 16 part 3, seed 12's run ends otherwise: its
-    # last datagram arrives in time; the tail, when there is one, is counted apart)
-    assert s["lost_by_cause"]["in_flight_at_end"] == s["in_flight"]
     assert s["recovery_ms"]["agents_off"] is not None
     assert s["recovery_ms"]["agents_off"] <= 3000
 
