@@ -25,7 +25,15 @@ from rich.console import Console
 from hosttools.sim import scenario, sweep
 from hosttools.sim.cli import sweep_table
 
-SCENARIOS = ("walk", "attacker", "ha-down", "no-agent", "partition", "isolated-agent")
+SCENARIOS = (
+    "walk",
+    "attacker",
+    "ha-down",
+    "no-agent",
+    "partition",
+    "isolated-agent",
+    "agent-crash",
+)
 SEEDS = os.environ.get("SIM_SEEDS", "1-20")
 OUT = REPO_DIR / "out" / "bench" / "sim_sweep"
 

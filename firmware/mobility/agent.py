@@ -256,9 +256,11 @@ class Agent(Node):
         self._drop("proto", None, header)
 
     def _local_up(self, now, binding, new):
-        """A local binding was made (new) or refreshed: the region hears of it."""
+        """A local binding was made (``new`` 1, or 2 for a node bound nowhere else) or
+        refreshed (0): the region hears of it."""
         if self.region is not None:
-            self.region.local_up(now, binding[B_HOME], ticks.diff(binding[B_EXPIRY], now))
+            life = ticks.diff(binding[B_EXPIRY], now)
+            self.region.local_up(now, binding[B_HOME], life, new == 2)
 
     def _local_down(self, now, binding, reason, moved_to=None):
         """A local binding ended: withdrawn from the region; when the node said where it moved

@@ -186,14 +186,14 @@ class AgentTable:
         return gone
 
     def link_failure(self, mac, limit):
-        """A unicast to ``mac`` failed: the agent there once ``limit`` failed in a row, else
-        None."""
+        """A unicast to ``mac`` failed: the agent there once ``limit`` failed in a row, or at
+        once when its advertisement is overdue as well (two signs: it is gone), else None."""
         t = self.table
         for k in t:
             info = t[k]
             if info.mac == mac:
                 info.fails += 1
-                return info if info.fails >= limit else None
+                return info if info.fails >= limit or info.missed else None
         return None
 
     def heard(self, mac):
@@ -242,7 +242,7 @@ class AgentTable:
                 best, best_score = info, s
         return best
 
-    def _misses(self, now):
+    def misses(self, now):
         """An advertisement that did not arrive counts as a sample at ``miss_rssi`` in the
         smoothed signal: a frame missed was (most likely) below the receiver's sensitivity.
         Without this, an agent fading out keeps the estimate of the last frame that got
@@ -272,7 +272,7 @@ class AgentTable:
         self.next_rank = ticks.add(now, self.rerank_ms)
         if cur is None:
             return None
-        self._misses(now)
+        self.misses(now)
         if self.rssi_log_ms and (
             self._rssi_logged is None or ticks.diff(now, self._rssi_logged) >= self.rssi_log_ms
         ):

@@ -143,9 +143,10 @@ class Visitors:
                 self.clashes += 1
             self._expiry_set(expiry)
             fields["load"] = len(self.bindings)
-            fields["s"] = bool(req.flags & registration.FLAG_S)
+            s = req.flags & registration.FLAG_S
+            fields["s"] = bool(s)
             a.log("binding_up", fields)
-            a._local_up(now, b, True)
+            a._local_up(now, b, 1 if s else 2)  # 2: bound nowhere (it lost its agent): urgent
         else:
             moved = b[B_MAC] != mac or b[B_IFACE] != iface
             b[B_MAC] = mac
@@ -155,7 +156,7 @@ class Visitors:
             if moved:
                 fields["moved"] = True
             a.log("binding_refresh", fields)
-            a._local_up(now, b, False)
+            a._local_up(now, b, 0)
         self._reply(iface, req, registration.ACCEPTED, granted, req.ident, key)
 
     def _bound(self, k):

@@ -92,6 +92,10 @@ class MobileNode(Node):
                 self._choose(now)
             elif reg.state == IDLE and due(now, self.refresh_at):
                 reg.start(now, self.serving, REFRESH)
+        sv = self.serving
+        if self.roam and sv is not None and due(now, sv.miss_at):
+            self.agents.misses(now)
+            self.sol.check(now, sv)  # overdue: is it still there?
         if due(now, self.agents.choose_at):
             self.agents.choose_at = None
             self._choose(now)
@@ -380,6 +384,7 @@ class MobileNode(Node):
                 wake = soonest(now, wake, self.refresh_at)
             if self.roam:
                 wake = soonest(now, wake, self.agents.next_rank)
+                wake = soonest(now, wake, self.serving.miss_at)
         elif reg.state == IDLE:
             wake = soonest(now, wake, self.sol.next)
             wake = soonest(now, wake, self.agents.choose_at)

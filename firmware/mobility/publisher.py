@@ -14,6 +14,7 @@ from mobility.compat import const
 IDLE = const(0)  # not started: nothing scheduled
 FIRST = const(1)  # started, nothing published yet: the first publication is a full snapshot
 _RUNNING = const(2)  # published at least once: publications are a hold-off apart
+_URGENT_BATCH_MS = const(200)  # an urgent change waits this long for others (Publisher.up)
 
 
 class Publisher:
@@ -65,8 +66,11 @@ class Publisher:
 
     # ---- the local bindings --------------------------------------------------------------
 
-    def up(self, now, home, lifetime_ms):
-        """A local binding was made or refreshed. A new one is published after the hold-off; a
+    def up(self, now, home, lifetime_ms, urgent=0):
+        """A local binding was made or refreshed. A new one is published after the hold-off
+        (``urgent``, for a node that lost its agent, whom the others still route to that one,
+        dead perhaps: this long after the last publication, just past the receivers' window
+        for late parts, dup_hold < urgent <= hold_off, so the reason of _space holds); a
         refresh only when what the others hold would lapse before the next snapshot."""
         k = ipv4.addr_key(home, 0)
         expiry = ticks.add(now, lifetime_ms)
@@ -74,7 +78,18 @@ class Publisher:
         if e is None or e[0] != home:
             self._local[k] = [bytes(home), expiry, now]
             self._withdrawn.pop(k, None)
+            batch = not self._pending  # this change starts a batch
             self._mark(now, k, home)
+            if urgent:
+                # the nodes of a dead agent notice it at one instant (its last advertisement)
+                # and bind again within some ms: one publication carries them
+                due = ticks.add(now, _URGENT_BATCH_MS)
+                if self.state == _RUNNING:
+                    gap_end = ticks.add(self._last_pub, min(urgent, self.hold_off))
+                    if ticks.diff(gap_end, due) > 0:
+                        due = gap_end
+                if batch or ticks.diff(due, self._due) < 0:
+                    self._due = due
             return
         e[1] = expiry
         if ticks.diff(e[2], self._snapshot_at) < 0:

@@ -102,11 +102,12 @@ class Region:
 
     # ---- this member's local bindings ------------------------------------------------------
 
-    def local_up(self, now, home, lifetime_ms):
-        """A local binding was made or refreshed (Publisher.up)."""
+    def local_up(self, now, home, lifetime_ms, urgent=False):
+        """A local binding was made or refreshed (Publisher.up); ``urgent``: a new one of a
+        node that came bound nowhere else (it lost its agent: no forwarding pointer)."""
         self.start(now)
         if self.publishing:
-            self.publisher.up(now, home, lifetime_ms)
+            self.publisher.up(now, home, lifetime_ms, self.origins.dup_hold + 1 if urgent else 0)
 
     def local_down(self, now, home):
         """A local binding ended (released, expired, or the node moved away): withdraw it."""

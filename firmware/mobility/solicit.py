@@ -75,6 +75,16 @@ class Solicitor:
         if self.quiet(now, _PROBE_BOUND_MS):
             self.send(now, advert.LEVEL_ROUTING, iface, mac, addr)
 
+    def check(self, now, info):
+        """Bound, the serving agent ``info``'s advertisement is overdue: a solicitation to it
+        alone. A live agent acknowledges it at the link layer (and answers); a dead one does
+        not, and the failed send tells the owner at once (docs/CORE.md "Loss detection"). It
+        does not count against the pace of the other solicitations."""
+        last = self.last
+        self.send(now, advert.LEVEL_ROUTING, info.iface, info.mac, info.addr)
+        if last is not None:
+            self.last = last
+
     def solicit(self, now):
         """The search's next solicitation is due."""
         sol = self.send(now, self.level)

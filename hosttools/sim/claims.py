@@ -74,8 +74,16 @@ SCALARS = (
     "wall_s",
     "peak_rss_mib",
     "peak_rss_total_mib",
+    "crashes",
+    "crash_lost",
+    "crash_stale",
+    "crash_stale_after_recovery",
 )
-DISTRIBUTIONS = {"interruption": ("median", "p95", "max"), "convergence": ("median", "p95")}
+DISTRIBUTIONS = {
+    "interruption": ("median", "p95", "max"),
+    "convergence": ("median", "p95"),
+    "crash_recovery": ("median", "p95", "max"),
+}
 WINDOW_FIGURES = ("delivery_ratio", "sent", "delivered")
 FACTOR = "mip4_interruption_factor"
 

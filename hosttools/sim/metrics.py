@@ -449,6 +449,8 @@ class Collector:
         self.by_kind = {}  # attack kind -> [sent, accepted]
         self.answered = {}  # (node idx, "icmp" | "reg") -> times (us) of answers to the attacker
         self.accepted_log = []  # (t_us, node id, class, why) of accepted attack frames
+        self.crashes = []  # one Crash per crash of the scenario's [crashes], in time order
+        self.dead = {}  # link address (radio MAC, backbone) of a crashed agent -> its Crash
         self.cause_events = []  # (t_us, node id, name, fields) of CAUSE_EVENTS
         self.causes = {}  # (flow, seq) -> cause of each datagram never delivered (summary)
 
@@ -470,6 +472,10 @@ class Collector:
                 )
             mob = self.by_addr.get(home)
             mid = mob.id if mob is not None else fields.get("home")
+            if up and self.crashes:
+                for c in self.crashes:
+                    if mid in c.nodes and mid not in c.rebound:
+                        c.rebound[mid] = t_us
             if up:
                 if self.serving.get(home) != nd.addr:
                     self.serving[home] = nd.addr
@@ -483,6 +489,49 @@ class Collector:
                 self.attack[cls + "_sent"] += 1
             k = self.by_kind.setdefault(fields.get("attack", cls), [0, 0])
             k[0] += 1
+
+    def on_crash(self, t_us, nd, on):
+        """Agent nd crashed (``on`` False: the mobile nodes it served are affected) or came
+        back."""
+        if on:
+            for c in self.crashes:
+                if c.agent == nd.id and c.back_us is None:
+                    c.back_us = t_us
+            self.dead.pop(nd.mac, None)
+            self.dead.pop(nd.bb, None)
+            return
+        nodes = []
+        for home, agent in self.serving.items():
+            if agent == nd.addr:
+                mob = self.by_addr.get(home)
+                if mob is not None:
+                    nodes.append(mob.id)
+        c = Crash(t_us, nd.id, sorted(nodes))
+        self.crashes.append(c)
+        self.dead[nd.mac] = c
+        if nd.bb is not None:
+            self.dead[nd.bb] = c
+
+    def to_dead(self, t_us, nd, mac, frame):
+        """Frame sent by nd to the link address ``mac`` of an agent that is down: an
+        application datagram (tunnelled or not) for a node that has bound elsewhere since,
+        from a sender other than a node still bound to the dead agent, went into the void."""
+        c = self.dead[mac]
+        if len(frame) < 20 or (frame[9] == 4 and len(frame) < 40):
+            return
+        off = 20 if frame[9] == 4 else 0  # IP-in-IP: the inner destination
+        if (
+            frame[off + 9] != 17
+            or len(frame) < off + 24
+            or frame[off + 22 : off + 24] != b"\x13\x88"
+        ):
+            return  # only application datagrams (UDP port 5000)
+        dst = self.by_addr.get(bytes(frame[off + 16 : off + 20]))
+        if dst is None or dst.id not in c.rebound:
+            return
+        if nd is not None and nd.id in c.nodes and nd.id not in c.rebound:
+            return  # the sender itself has not noticed yet
+        c.stale.append((t_us, dst.id, nd.id if nd is not None else None))
 
     def _on(self, idx):
         return self.is_on(idx)
@@ -741,6 +790,24 @@ class Collector:
             "sim_s": end_us / 1e6,
             "wall_s": wall_s,
         }
+        if self.crashes:
+            fl2 = {f.index: (f.src, f.dst) for f in flows}
+            rec, lost_c, never, stale, late, log = crash_figures(
+                self.crashes, fl2, {k: self.sent[k] for k in counted}, self.deliv, end_us
+            )
+            rec_ms = [v / 1000.0 for v in rec]
+            out["crash_recovery_ms"] = {
+                "median": percentile(rec_ms, 50),
+                "p95": percentile(rec_ms, 95),
+                "max": max(rec_ms) if rec_ms else None,
+                "count": len(rec_ms),
+                "never": never,
+            }
+            out["crashes"] = len(self.crashes)
+            out["crash_lost"] = lost_c
+            out["crash_stale"] = stale
+            out["crash_stale_after_recovery"] = late
+            out["crash_log"] = log
         if windows:
             out["windows"] = {}
             for name, (t0, t1), only in windows:
@@ -763,6 +830,87 @@ class Collector:
                 name: recovery_ms(counted, self.deliv, at) for name, at in recovery
             }
         return out
+
+
+class Crash:
+    """One crash of an agent: when, which, the mobile nodes it served then (by id), when each
+    of them was bound by an agent again, the datagrams for them still sent to the dead agent
+    after that ([(t_us, node id, sender id)]), and when the agent came back (None: never)."""
+
+    __slots__ = ("t_us", "agent", "nodes", "rebound", "stale", "back_us")
+
+    def __init__(self, t_us, agent, nodes):
+        self.t_us = t_us
+        self.agent = agent
+        self.nodes = nodes
+        self.rebound = {}
+        self.stale = []
+        self.back_us = None
+
+
+def crash_figures(crashes, flows, sent, deliv, end_us):
+    """Per crash and affected node M (bound to the agent when it crashed at t_c), over the
+    flows to M: recovery = the first delivery to M of a datagram sent at or after t_c, minus
+    t_c (never delivered again: end of the run - t_c, counted in `never`); lost = datagrams of
+    the flows to or from M sent from t_c until that flow's first such delivery and never
+    delivered; stale = datagrams for M that someone sent to the dead agent after M was bound
+    again (``Crash.stale``), and those of them sent after M's recovery. Returns
+    (recoveries_us, lost, never, stale, stale after recovery, per-crash records).
+
+    crashes: [Crash]; flows: {flow: (src_id, dst_id)}; sent, deliv: {(flow, seq): t_us}."""
+    after = {}  # flow -> [(send t_us, seq, delivered t_us or None)] in send order
+    for (f, s), t in sent.items():
+        after.setdefault(f, []).append((t, s, deliv.get((f, s))))
+    for v in after.values():
+        v.sort()
+    sends = {f: [t for t, _s, _d in v] for f, v in after.items()}
+    rec, lost_all, never, stale_all, late_all, log = [], 0, 0, 0, 0, []
+    for c in crashes:
+        nodes = {}
+        back = {}  # node -> its recovery instant
+        lost = 0
+        counted = set()  # a flow between two affected nodes is counted once
+        for m in c.nodes:
+            first = None
+            for f, (src, dst) in flows.items():
+                if m not in (src, dst) or f not in after:
+                    continue
+                v = after[f]
+                i = bisect.bisect_left(sends[f], c.t_us)
+                j = i
+                while j < len(v) and v[j][2] is None:
+                    j += 1
+                if f not in counted:
+                    counted.add(f)
+                    lost += j - i
+                if dst == m:
+                    got = min((d for _t, _s, d in v[i:] if d is not None), default=None)
+                    if got is not None and (first is None or got < first):
+                        first = got
+            if not any(dst == m for _src, dst in flows.values()):
+                continue  # nothing flows to M: no recovery to measure
+            if first is None:
+                never += 1
+                first = end_us
+            rec.append(first - c.t_us)
+            back[m] = first
+            nodes[m] = round((first - c.t_us) / 1000.0, 1)
+        late = sum(1 for t, m, _by in c.stale if t >= back.get(m, end_us))
+        stale_all += len(c.stale)
+        late_all += late
+        lost_all += lost
+        log.append(
+            {
+                "t_s": c.t_us / 1e6,
+                "agent": c.agent,
+                "back_s": None if c.back_us is None else c.back_us / 1e6,
+                "recovery_ms": nodes,
+                "lost": lost,
+                "stale": len(c.stale),
+                "stale_after_recovery": late,
+            }
+        )
+    return rec, lost_all, never, stale_all, late_all, log
 
 
 def recovery_ms(sent, deliv, at_s, until_s=None):

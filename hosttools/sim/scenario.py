@@ -37,7 +37,9 @@ TOP_KEYS = (
     "claims",
     "region_settings",
     "processing_ms",
+    "crashes",
 )
+CRASH_KEYS = ("nodes", "count", "between_s", "down_s", "gap_s", "stay_off")
 
 
 class ScenarioError(ValueError):
@@ -131,6 +133,7 @@ class Scenario:
         self.regions = []
         self.flows = []
         self.faults = []
+        self.crashes = None  # [crashes] (crash_schedule draws them per seed) or None
         self.claims = {}
         self.base_dir = "."
 
@@ -334,6 +337,7 @@ def from_dict(data, where="scenario", base_dir="."):
     _load_regions(sc, data, where)
     _load_flows(sc, data, where, rng)
     _load_faults(sc, data, where)
+    _load_crashes(sc, data, where)
     return sc
 
 
@@ -558,3 +562,60 @@ def _load_faults(sc, data, where):
             _err(w, "%s needs nodes = [...]" % kind)
         sc.faults.append((at, kind, nodes, groups))
     sc.faults.sort(key=lambda x: x[0])
+
+
+def _span(w, v, name, lo=0):
+    if not isinstance(v, list) or len(v) != 2:
+        _err(w, "%s must be [from, to]" % name)
+    a, b = float(_num(w, v[0], name, lo)), float(_num(w, v[1], name, lo))
+    if a > b:
+        _err(w, "%s must be [from, to] with from <= to" % name)
+    return a, b
+
+
+def _load_crashes(sc, data, where):
+    c = data.get("crashes")
+    if c is None:
+        return
+    w = where + " [crashes]"
+    _check_keys(w, c, CRASH_KEYS)
+    ids = []
+    for pat in c.get("nodes", []):
+        ids.extend(i for i in _match(sc, pat, w) if i not in ids)
+    if not ids:
+        _err(w, "nodes = [...] names no node")
+    sc.crashes = {
+        "nodes": ids,
+        "count": int(_num(w, c.get("count", 1), "count", 1)),
+        "between_s": _span(w, c.get("between_s", [0, sc.duration_s]), "between_s"),
+        "down_s": _span(w, c.get("down_s", [10, 30]), "down_s", 0.001),
+        "gap_s": _span(w, c.get("gap_s", [10, 30]), "gap_s"),
+        "stay_off": bool(c.get("stay_off", False)),
+    }
+
+
+def crash_schedule(sc, seed):
+    """The crashes of a run of `sc` with `seed`: [(off_s, node id, on_s or None)] in time order.
+    One crash at a time: the first at a moment drawn in the first `gap_s` of `between_s`, each
+    node off for a time drawn from `down_s`, the next crash a time drawn from `gap_s` after it
+    came back, never the node that crashed last, none after `between_s` ends; with `stay_off`
+    the last one never comes back. A stream of its own (the seed's other draws are unchanged)."""
+    c = sc.crashes
+    if not c:
+        return []
+    rng = random.Random(int(seed) * 7919 + 23)
+    t0, t1 = c["between_s"]
+    t = t0 + rng.uniform(*c["gap_s"])
+    out = []
+    prev = None
+    for _ in range(c["count"]):
+        if t > t1:
+            break
+        nid = rng.choice([i for i in c["nodes"] if i != prev] or c["nodes"])
+        on = t + rng.uniform(*c["down_s"])
+        out.append((round(t, 3), nid, round(on, 3)))
+        prev = nid
+        t = on + rng.uniform(*c["gap_s"])
+    if out and c["stay_off"]:
+        out[-1] = (out[-1][0], out[-1][1], None)
+    return out

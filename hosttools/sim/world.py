@@ -35,6 +35,7 @@ from hosttools.sim import cores, movement
 from hosttools.sim.engine import Engine
 from hosttools.sim.layout import Layout
 from hosttools.sim.metrics import is_publication
+from hosttools.sim.scenario import crash_schedule
 from mobility.actions import BROADCAST, IF_BACKBONE, IF_RADIO, LOG, SEND
 from mobility.ticks import MASK as TICKS_MASK
 
@@ -164,6 +165,8 @@ class World:
             "deferrals": 0,
         }
         self.flow_next = []
+        # agents that crash (power off, no goodbye) and come back: [(off_s, id, on_s | None)]
+        self.crashes = crash_schedule(scenario, self.seed)
         n = len(scenario.nodes)
         self.X0 = np.zeros(n)
         self.Y0 = np.zeros(n)
@@ -266,6 +269,11 @@ class World:
             self.eng.at(0, self.power_on, nd)
         for at, kind, ids, groups in self.sc.faults:
             self.eng.at(int(at * 1e6), self._fault, kind, ids, groups)
+        for off, nid, on in self.crashes:
+            nd = self.nodes[self.sc.by_id[nid].index]
+            self.eng.at(int(off * 1e6), self._crash, nd, False)
+            if on is not None:
+                self.eng.at(int(on * 1e6), self._crash, nd, True)
         for fl in self.sc.flows:
             # a seeded phase so that flows with the same interval do not send in lockstep
             phase = self.rng.randrange(int(fl.interval_ms * 1000))
@@ -392,6 +400,16 @@ class World:
         self.log(nd, "sim_power", {"on": False})
         self._submit(nd, cores.OFF)
 
+    def _crash(self, nd, on):
+        """A crash of the scenario's [crashes] (off: no goodbye, its RAM gone), or its return."""
+        self.log(nd, "sim_crash", {"on": on})
+        if on:
+            self.power_on(nd)
+        else:
+            self.power_off(nd)
+        if self.col is not None:
+            self.col.on_crash(self.eng.now, nd, on)
+
     def _fault(self, kind, ids, groups):
         nodes = [self.nodes[self.sc.by_id[i].index] for i in ids]
         if kind == "node_off":
@@ -498,7 +516,7 @@ class World:
 
     # -- the air -----------------------------------------------------------------------------
 
-    def _count(self, frame):
+    def _count(self, frame, nd=None, mac=None):
         st = self.stats
         st["frames"] += 1
         if classify(frame) == "data":
@@ -510,6 +528,8 @@ class World:
             self.pcap.write(self.eng.now, frame)
         if self.col is not None:
             self.col.on_frame(self.eng.now, frame)
+            if self.col.dead and mac in self.col.dead:
+                self.col.to_dead(self.eng.now, nd, mac, frame)
 
     def radio_send(self, nd, mac, frame):
         if nd.sniffer:
@@ -520,7 +540,7 @@ class World:
             if mac != BROADCAST:
                 self.eng.after(0, self._link_failure, nd, nd.boot, mac)
             return
-        self._count(frame)
+        self._count(frame, nd, mac)
         self.stats["radio_frames"] += 1
         nd.txq.append([mac, frame, 0])
         if not nd.tx_busy:
@@ -664,7 +684,7 @@ class World:
     def backbone_send(self, nd, mac, frame):
         if nd.sniffer:
             mac, frame = _spoofed(mac, frame)
-        self._count(frame)
+        self._count(frame, nd, mac)
         self.stats["backbone_frames"] += 1
         if nd.bb is None or not nd.bb_up:
             return

@@ -277,6 +277,22 @@ def test_flooding_storm_costs_deferrals_and_collisions(tmp_path):
             "kind must be one of",
         ),
         ({"duration_s": 1, "radio": {"rate_mbps": 7}, "node": []}, "rate_mbps"),
+        (
+            {
+                "duration_s": 1,
+                "node": [{"id": "x", "role": "agent", "pos": [0, 0]}],
+                "crashes": {"nodes": ["a*"]},
+            },
+            r"\[crashes\]: 'a\*' matches no node",
+        ),
+        (
+            {
+                "duration_s": 1,
+                "node": [{"id": "x", "role": "agent", "pos": [0, 0]}],
+                "crashes": {"nodes": ["x"], "down_s": [30, 10]},
+            },
+            "down_s must be",
+        ),
     ],
 )
 def test_bad_scenarios_get_clear_errors(bad, message):
@@ -303,6 +319,7 @@ def test_builtin_scenarios_load_and_have_the_claimed_shape():
         "partition",
         "attacker",
         "city",
+        "agent-crash",
     }
     for n in names:
         scenario.load(n)
@@ -431,3 +448,15 @@ def test_a_sender_levels_are_reused_only_within_the_reuse_time(tmp_path, monkeyp
     for t, s in computed:
         prev = [u for u, z in computed if z == s and u < t]
         assert not prev or t - max(prev) >= world_mod.RX_REUSE_US
+
+
+def test_crash_schedule_is_seeded_and_one_at_a_time():
+    sc = scenario.load("agent-crash")
+    a = scenario.crash_schedule(sc, 3)
+    assert a == scenario.crash_schedule(sc, 3) and a != scenario.crash_schedule(sc, 4)
+    assert len(a) >= 5
+    for (off, nid, on), nxt in zip(a, a[1:], strict=False):
+        assert on is not None and off < on < nxt[0] and nid != nxt[1]  # back before the next
+    assert a[-1][2] is None  # stay_off: the last one never comes back
+    assert all(20 <= off <= 280 for off, _n, _on in a)
+    assert scenario.crash_schedule(scenario.load("walk"), 3) == []

@@ -232,3 +232,31 @@ def test_causes_in_the_summary():
     }
     assert s["lost_in_handoff"] == 2 and s["undelivered"] == 5 and s["handoffs"] == 1
     assert col.causes[(0, 60)] == "no_route" and col.causes[(0, 40)] == "node_off"
+
+
+def test_crash_recovery_loss_and_datagrams_to_the_dead_agent():
+    # agent A crashed at 1 s serving m1 (flows 0: c -> m1, 1: m1 -> c every 100 ms) and m2
+    # (nothing flows to it: not measured); m1 bound again at 1.6 s; flow 0 delivers again from
+    # the datagram sent at 1.7 s (at 1.703 s), flow 1 from the one sent at 1.8 s
+    c = metrics.Crash(1000000, "A", ["m1", "m2"])
+    c.rebound["m1"] = 1600000
+    c.stale = [(1650000, "m1", "r1"), (1750000, "m1", "r1")]  # the second after m1's recovery
+    flows = {0: ("c", "m1"), 1: ("m1", "c")}
+    sent, deliv = {}, {}
+    for f in (0, 1):
+        for i in range(30):
+            sent[(f, i)] = i * 100000
+    for i in range(30):
+        if i < 10 or i >= 17:
+            deliv[(0, i)] = i * 100000 + 3000
+        if i < 10 or i >= 18:
+            deliv[(1, i)] = i * 100000 + 5000
+    rec, lost, never, stale, late, log = metrics.crash_figures([c], flows, sent, deliv, 3000000)
+    assert rec == [703000] and never == 0
+    assert lost == 7 + 8  # flow 0: 10..16; flow 1: 10..17
+    assert (stale, late) == (2, 1)
+    assert log[0]["recovery_ms"] == {"m1": 703.0} and log[0]["back_s"] is None
+    # never delivered again: counted up to the end of the run, and in `never`
+    deliv = {k: t for k, t in deliv.items() if t < 1000000}
+    rec, _lost, never, _s, _l, _log = metrics.crash_figures([c], flows, sent, deliv, 3000000)
+    assert rec == [2000000] and never == 1
