@@ -49,6 +49,33 @@ def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
     sys.exit(code)
 
 
+class _Interrupt:
+    """Ctrl-C, remembered: a KeyboardInterrupt that lands inside a library's callback (numba
+    compiling the radio kernels on a first run) is swallowed there and surfaces as that
+    library's own error, with an "Exception ignored" report on stderr; once the user has
+    pressed Ctrl-C, whatever ends the command is the interruption, said in one line."""
+
+    def __init__(self) -> None:
+        self.pressed = False
+
+    def install(self) -> None:
+        import signal
+
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, self._on_sigint)
+        default_hook = sys.unraisablehook
+
+        def hook(unraisable: Any) -> None:
+            if not self.pressed:
+                default_hook(unraisable)
+
+        sys.unraisablehook = hook
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        self.pressed = True
+        raise KeyboardInterrupt
+
+
 class RoamGroup(click.Group):
     """A click group whose ``main`` turns errors into one readable line instead of a traceback."""
 
@@ -60,6 +87,8 @@ class RoamGroup(click.Group):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> NoReturn:
+        interrupt = _Interrupt()
+        interrupt.install()
         try:
             result = super().main(
                 args=args,
@@ -69,6 +98,8 @@ class RoamGroup(click.Group):
                 **extra,
             )
         except RoamError as exc:
+            if interrupt.pressed:  # (a worker that died of the Ctrl-C, say)
+                fail("aborted", EXIT_INTERRUPTED)
             fail(str(exc), exc.exit_code)
         except NoArgsIsHelpError as exc:
             # `roam` alone: the help is the answer, not an error.
@@ -85,6 +116,11 @@ class RoamGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("roam: error: interrupted", err=True)
             sys.exit(EXIT_INTERRUPTED)
+        except Exception:
+            if interrupt.pressed:  # the interruption, surfacing as some library's error
+                click.echo("roam: error: aborted", err=True)
+                sys.exit(EXIT_INTERRUPTED)
+            raise
         # Without standalone mode click returns the exit code of ctx.exit() (--help, --version)
         # or the command's return value: an int is taken as the exit status.
         sys.exit(result if isinstance(result, int) else 0)

@@ -564,10 +564,9 @@ def summarize_rows(
         "binding_changes": binding_changes,
         "publications_per_binding_change": (n_pub / binding_changes if binding_changes else None),
         "convergence_ms": {"median": None, "p95": None, "count": 0, "unfinished": 0},
-        "forged_accepted": None,
-        "replayed_accepted": None,
-        "forged_sent": None,
-        "replayed_sent": None,
+        # what the simulator's attackers did: none in a field test (its board logs)
+        **dict.fromkeys(metrics.ATTACK_COUNTERS),
+        "attacks": {},
         "sim_s": end_ms / 1000.0,
         "wall_s": end_ms / 1000.0,
     }

@@ -22,23 +22,29 @@ def _run(tmp_path, name, core):
     env.pop("ROAM_CORE", None)
     if core == "python":
         env["ROAM_CORE"] = "python"
-    subprocess.run(
+    done = subprocess.run(
         [str(ROAM), "sim", "run", "ha-down", "--duration", "20", "--seed", "3", "--jobs", "1"]
         + ["--out", str(out), "--quiet"],
-        check=True,
+        check=False,
         env=env,
         capture_output=True,
+        text=True,
     )
-    return out, json.loads((out / "summary.json").read_text())
+    assert done.returncode == 0, done.stderr
+    s = json.loads((out / "summary.json").read_text())
+    # what the run saw, should it not run the core asked for
+    s["_stderr"] = done.stderr
+    return out, s
 
 
 def test_compiled_core_gives_the_run_of_the_python_sources(tmp_path):
     corebuild.build()  # (made by `make venv`; built here if missing)
     d1, s1 = _run(tmp_path, "py", "python")
     d2, s2 = _run(tmp_path, "c", "compiled")
-    assert s1["core"] == "python" and s2["core"] == "compiled"
+    assert s1["core"] == "python", s1["_stderr"]
+    assert s2["core"] == "compiled", (corebuild.built_dir(), s2["_stderr"])
     for s in (s1, s2):
-        for k in ("wall_s", "core", "peak_rss_mib", "peak_rss_total_mib"):
+        for k in ("wall_s", "core", "peak_rss_mib", "peak_rss_total_mib", "_stderr"):
             s.pop(k)
     assert s1 == s2 and s1["delivered"] > 50
     for name in ("events.jsonl", "capture.pcap"):
