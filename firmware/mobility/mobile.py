@@ -144,8 +144,9 @@ class MobileNode(Node):
         if h.proto == ipv4.PROTO_ICMP and (to_me or h.dst == ipv4.BCAST_ADDR):
             msg = advert.decode_icmp(h)
             if isinstance(msg, advert.Solicitation):
-                # Without an agent we are a host: answer host-to-host solicitations.
-                if msg.level == advert.LEVEL_HOST and self.serving is None and self.roam:
+                # Answer host-to-host solicitations, bound or not: a node without an agent
+                # reaches us directly (docs/CORE.md "Mobile node", "No agent").
+                if msg.level == advert.LEVEL_HOST and self.roam:
                     if self.check_solicitation(msg, src_mac, now):
                         self.host_reply(now, iface, src_mac, msg)
             elif msg.src == self.address:
