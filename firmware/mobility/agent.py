@@ -236,7 +236,7 @@ class Agent(Node):
         """No route to the datagram's destination (docs/CORE.md "Relay to the agents near"). One
         that a visitor sent (its source address has a local binding at the MAC it came from)
         goes, TTL decremented once, to every agent near: whichever holds a binding of the
-        destination forwards it (its hot path), the others drop it (``relayed``). A relayed
+        destination forwards it (its hot path), the others drop it (``relay_no_route``). A relayed
         copy comes from an agent's MAC, never a visitor's, so it is never relayed again."""
         b = self.bindings.get(ipv4.addr_key(buf, ipv4.SRC_AT))
         near = self.near
@@ -256,7 +256,7 @@ class Agent(Node):
                 return
         for e in near:
             if e[0] == src_mac:
-                self._drop("relayed", buf)  # a neighbour's copy, not for us either
+                self._drop("relay_no_route", buf)  # a neighbour's copy, not for us either
                 return
         self._drop("no_route", buf)
 
@@ -269,18 +269,15 @@ class Agent(Node):
         if adv.is_host_reply or adv.dst != ipv4.BCAST_ADDR or src_mac is None:
             return
         near = self.near
-        slot = None
+        slot = None  # its own entry, else one run out
         for e in near:
             if e[0] == src_mac:
                 slot = e
                 break
-        if slot is None:
-            for e in near:
-                if ticks.diff(now, e[2]) >= 0:
-                    slot = e
-                    break
-            if slot is None and len(near) >= _NEAR_MAX:
-                return
+            if slot is None and ticks.diff(now, e[2]) >= 0:
+                slot = e
+        if slot is None and len(near) >= _NEAR_MAX:
+            return
         if not adv.verify(self.keys):
             return
         until = ticks.add(now, min(adv.adv_lifetime * 1000, _NEAR_LIFE_MS))

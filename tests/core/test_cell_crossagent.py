@@ -75,7 +75,7 @@ class AcrossAgentsTest(unittest.TestCase):
         self.assertEqual(sorted(c[1] for c in sends), ["A1", "A1", "M1"])
         drops = m.logged("drop")
         self.assertEqual(sorted(e[1] for e in drops), ["A2", "A3"])
-        self.assertEqual({e[3]["reason"] for e in drops}, {"relayed"})
+        self.assertEqual({e[3]["reason"] for e in drops}, {"relay_no_route"})
 
     def test_only_a_visitors_own_datagrams_are_relayed(self):
         m = two_agents()

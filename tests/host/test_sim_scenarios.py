@@ -88,3 +88,28 @@ def test_city_shape_runs_briefly():
     s, _ = go(short("city", 2))
     assert s["nodes"] == 1106
     assert s["air"]["radio_frames"] > 1000
+
+
+def test_a_node_without_an_agent_reaches_a_bound_node_in_its_range():
+    # issue 16 part 4: s hears d but no agent; d is bound to a, which s does not hear. s
+    # downgrades to host-to-host contact and d answers it although bound (before: 0 delivered,
+    # a bound node never answered a host-level solicitation). Shadowing off: the geometry says
+    # who hears whom (s-a 142 m: below sensitivity - 5 dB; s-d and d-a 71 m: -87 dBm).
+    data = {
+        "name": "direct-to-bound",
+        "duration_s": 40,
+        "radio": {"tx_power_dbm": 5.0, "shadowing_db": 0.0, "fading_db": 0.0},
+        "claims": {"windows": {"direct": {"range": [5, 40]}}},
+        "node": [
+            {"id": "a", "role": "agent", "pos": [0, 0]},
+            {"id": "d", "role": "mobile", "pos": [71, 0]},
+            {"id": "s", "role": "mobile", "pos": [142, 0]},
+        ],
+        "flow": [{"src": "s", "dst": "d", "interval_ms": 100}],
+    }
+    s, world = go(scenario.from_dict(data, "direct-to-bound.toml", scenario.BUILTIN_DIR))
+    assert s["windows"]["direct"]["sent"] > 300
+    assert s["windows"]["direct"]["delivery_ratio"] >= 0.99
+    events = [(e[1], e[2]) for e in world.events]
+    assert ("d", "bound") in events and ("d", "unbound") not in events
+    assert ("s", "bound") not in events
