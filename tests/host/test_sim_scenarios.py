@@ -51,6 +51,16 @@ def test_isolated_agent_cell_keeps_working():
 
 def test_no_agent_downgrade_to_host_to_host():
     s, world = go(short("no-agent", 40))
+    # before the agents go off, nodes of the two agents reach each other (relay, issue 16)
+    assert s["windows"]["before_off"]["delivery_ratio"] >= 0.999
+    assert not [
+        e
+        for e in world.events
+        if e[2] == "drop"
+        and e[3].get("reason") == "no_route"
+        and e[0] < 20000
+        and e[1].startswith("a")
+    ]
     assert s["windows"]["after_downgrade"]["delivery_ratio"] >= 0.99
     assert s["recovery_ms"]["agents_off"] <= 3000
     assert any(e[2] == "downgrade" for e in world.events)
