@@ -12,7 +12,9 @@ The agent coordinates its components and owns the forwarding:
 * forwarding inside the cell from its own table (the hot path: TTL decremented in place on the
   received buffer, SEND of that same buffer), so a cell keeps working when the agent is cut off
   from everything else. Destinations without a local binding go to ``_route_beyond_cell``, the
-  hook where mobility regions (core II) tunnel via published bindings.
+  hook where mobility regions (core II) tunnel via published bindings; what has no route there
+  either, a visitor's datagram is relayed to the agents near (``_relay``: the agents heard
+  advertising lately), one of which may hold the destination.
 
 A planned outage is the agent's one mode: _IN_SERVICE, _OUTAGE_PLANNED (announced), then
 _OUT_OF_SERVICE until it ends.

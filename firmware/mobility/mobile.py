@@ -8,8 +8,9 @@ link-layer sends (whichever first) and refreshes its binding before it expires.
 
 Without an agent it solicits service (routing first, then host-to-host, with back-off),
 puts the hosts that answer in its forwarding table and exchanges datagrams with them directly.
-It never forwards for others. Policy "mip4" (the Mobile IPv4 baseline) detects movement only by
-advertisement lifetime expiry and never moves make-before-break.
+Bound or not, it answers host-to-host solicitations. It never forwards for others. Policy
+"mip4" (the Mobile IPv4 baseline) detects movement only by advertisement lifetime expiry and
+never moves make-before-break.
 
 The node coordinates its components: the agent table (agenttable.py), the registration
 exchange (exchange.py), the solicitor (solicit.py), the direct table (hosttable.py) and the
