@@ -74,6 +74,9 @@ def main() -> None:
     f["no_agent_delivery_ratio_after_downgrade"] = figure(
         ratio(na["windows"]["after_downgrade"]["delivery_ratio"]), "ratio"
     )
+    f["no_agent_delivery_ratio_before_off"] = figure(
+        ratio(na["windows"]["before_off"]["delivery_ratio"]), "ratio"
+    )
     f["no_agent_recovery_ms"] = figure(ratio(na.get("recovery_ms", {}).get("agents_off")), "ms")
     part = one("partition")
     f["partition_west_delivery_ratio"] = figure(

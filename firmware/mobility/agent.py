@@ -12,7 +12,9 @@ The agent coordinates its components and owns the forwarding:
 * forwarding inside the cell from its own table (the hot path: TTL decremented in place on the
   received buffer, SEND of that same buffer), so a cell keeps working when the agent is cut off
   from everything else. Destinations without a local binding go to ``_route_beyond_cell``, the
-  hook where mobility regions (core II) tunnel via published bindings.
+  hook where mobility regions (core II) tunnel via published bindings; what has no route there
+  either, a visitor's datagram is relayed to the agents near (``_relay``: the agents heard
+  advertising lately), one of which may hold the destination.
 
 A planned outage is the agent's one mode: _IN_SERVICE, _OUTAGE_PLANNED (announced), then
 _OUT_OF_SERVICE until it ends.
@@ -30,6 +32,8 @@ DEFAULT_ADV_INTERVAL_MS = const(1000)
 DEFAULT_REG_LIFETIME_S = const(60)  # longest local binding granted
 DEFAULT_CAPACITY = const(20)
 _DEFAULT_ANSWER_GAP_MS = const(100)  # at most one unicast answer per solicitor per gap
+_NEAR_MAX = const(4)  # agents heard advertising that a datagram without a route is relayed to
+_NEAR_LIFE_MS = const(10000)  # ... each for its advertisement's lifetime, at most this long
 
 # service states
 _IN_SERVICE = const(0)
@@ -54,6 +58,9 @@ class Agent(Node):
         self.beacon = Beacon(
             self, now, adv_interval_ms, adv_lifetime_s, services, cell_iface, answer_gap_ms
         )
+        # the agents near (their authentic broadcast advertisements heard lately), each
+        # [MAC, interface, until (ticks)]: where a datagram without a route goes (_relay)
+        self.near = []
         self._now = now  # on_frame hands time and RSSI to its slow path through these
         self._rssi = 0
         self.state = _IN_SERVICE
@@ -205,7 +212,7 @@ class Agent(Node):
         other destinations go by the backbone routes (a neighbour, a host, a static route)."""
         r = self.region
         if r is None:
-            self._drop("no_route", buf)
+            self._relay(now, src_mac, buf)
             return
         if buf[ipv4.PROTO_AT] == ipv4.PROTO_IPIP:
             h = self.decode(buf, src_mac or b"\0\0\0\0\0\0")
@@ -218,7 +225,7 @@ class Agent(Node):
             return
         nb = r.backbone.next_hop(buf, ipv4.DST_AT)
         if nb < 0:
-            self._drop("no_route", buf)
+            self._relay(now, src_mac, buf)
             return
         if isinstance(buf, bytes):
             buf = bytearray(buf)
@@ -227,8 +234,61 @@ class Agent(Node):
         else:
             self._drop("ttl", buf)
 
+    def _relay(self, now, src_mac, buf):
+        """No route to the datagram's destination (docs/CORE.md "Relay to the agents near"). One
+        that a visitor sent (its source address has a local binding at the MAC it came from)
+        goes, TTL decremented once, to every agent near: whichever holds a binding of the
+        destination forwards it (its hot path), the others drop it (``relay_no_route``). A relayed
+        copy comes from an agent's MAC, never a visitor's, so it is never relayed again."""
+        b = self.bindings.get(ipv4.addr_key(buf, ipv4.SRC_AT))
+        near = self.near
+        if b is not None and b[1] == src_mac and b[0][0] == buf[ipv4.SRC_AT]:
+            sent = False
+            for e in near:
+                if ticks.diff(now, e[2]) < 0:
+                    if not sent:
+                        if isinstance(buf, bytes):
+                            buf = bytearray(buf)
+                        if not ipv4.dec_ttl(buf):
+                            self._drop("ttl", buf)
+                            return
+                        sent = True
+                    self.out.send(e[1], e[0], buf)
+            if sent:
+                return
+        for e in near:
+            if e[0] == src_mac:
+                self._drop("relay_no_route", buf)  # a neighbour's copy, not for us either
+                return
+        self._drop("no_route", buf)
+
     def _on_advertisement(self, now, iface, src_mac, rssi, adv):
-        """Another agent's advertisement (agents do not bind to each other)."""
+        """Another agent's advertisement (agents do not bind to each other). A broadcast one
+        that verifies under the cell key makes its MAC a relay target (``near``) for its
+        lifetime (at most _NEAR_LIFE_MS); at most _NEAR_MAX of them, and one still live is
+        never replaced, so a stream of advertisements from other MACs cannot push out an
+        agent that keeps advertising (docs/CORE.md "Relay to the agents near")."""
+        if adv.is_host_reply or adv.dst != ipv4.BCAST_ADDR or src_mac is None:
+            return
+        near = self.near
+        slot = None  # its own entry, else one run out
+        for e in near:
+            if e[0] == src_mac:
+                slot = e
+                break
+            if slot is None and ticks.diff(now, e[2]) >= 0:
+                slot = e
+        if slot is None and len(near) >= _NEAR_MAX:
+            return
+        if not adv.verify(self.keys) or advert.relayed(adv, src_mac):
+            return  # (a copy from another MAC than the one it signs is not that agent)
+        until = ticks.add(now, min(adv.adv_lifetime * 1000, _NEAR_LIFE_MS))
+        if slot is None:
+            near.append([bytes(src_mac), iface, until])
+        else:
+            slot[0] = bytes(src_mac)
+            slot[1] = iface
+            slot[2] = until
 
     def _on_udp(self, now, iface, src_mac, header, dport, payload):
         if dport == ipv4.PUB_PORT and header.dst == self.address:

@@ -54,6 +54,16 @@ def test_isolated_agent_cell_keeps_working():
 
 def test_no_agent_downgrade_to_host_to_host():
     s, world = go(short("no-agent", 40))
+    # before the agents go off, nodes of the two agents reach each other (relay, issue 16)
+    assert s["windows"]["before_off"]["delivery_ratio"] >= 0.999
+    assert not [
+        e
+        for e in world.events
+        if e[2] == "drop"
+        and e[3].get("reason") == "no_route"
+        and e[0] < 20000
+        and e[1].startswith("a")
+    ]
     assert s["windows"]["after_downgrade"]["delivery_ratio"] >= 0.99
     assert s["recovery_ms"]["agents_off"] <= 3000
     assert any(e[2] == "downgrade" for e in world.events)
@@ -158,3 +168,28 @@ def test_radio_losses_are_named_by_the_world():
     events = [e for e in world.events if e[2] == "sim_radio_loss"]
     assert named <= set(world.collector.sent)
     assert len(events) <= s["air"]["link_failures"] + s["air"]["txq_drops"]
+
+
+def test_a_node_without_an_agent_reaches_a_bound_node_in_its_range():
+    # issue 16 part 4: s hears d but no agent; d is bound to a, which s does not hear. s
+    # downgrades to host-to-host contact and d answers it although bound (before: 0 delivered,
+    # a bound node never answered a host-level solicitation). Shadowing off: the geometry says
+    # who hears whom (s-a 142 m: below sensitivity - 5 dB; s-d and d-a 71 m: -87 dBm).
+    data = {
+        "name": "direct-to-bound",
+        "duration_s": 40,
+        "radio": {"tx_power_dbm": 5.0, "shadowing_db": 0.0, "fading_db": 0.0},
+        "claims": {"windows": {"direct": {"range": [5, 40]}}},
+        "node": [
+            {"id": "a", "role": "agent", "pos": [0, 0]},
+            {"id": "d", "role": "mobile", "pos": [71, 0]},
+            {"id": "s", "role": "mobile", "pos": [142, 0]},
+        ],
+        "flow": [{"src": "s", "dst": "d", "interval_ms": 100}],
+    }
+    s, world = go(scenario.from_dict(data, "direct-to-bound.toml", scenario.BUILTIN_DIR))
+    assert s["windows"]["direct"]["sent"] > 300
+    assert s["windows"]["direct"]["delivery_ratio"] >= 0.99
+    events = [(e[1], e[2]) for e in world.events]
+    assert ("d", "bound") in events and ("d", "unbound") not in events
+    assert ("s", "bound") not in events
