@@ -24,7 +24,7 @@ LATE_BUCKETS = 256  # ms; later than that counts in the last bucket
 # first, and an agent booting after a rollback once found no 8 KB block and crashed at start
 # (docs/LAB.md "Heap"). Freed just before the role is built; no cost afterwards.
 _HOLE_BYTES = 12 * 1024
-_hole = []
+_hole = []  # type: list[bytearray]
 
 
 class Driver:
