@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,8 @@ STUBS = REPO / "bench" / "mpy"
 MPY32 = REPO / "tools" / "mpy32.mjs"
 ROLES = ("mobile", "host", "agent")
 GOAL = 8 * 1024
+RUNS = 5
+PAD = 37  # run i: PAD * i more names interned before the first reading
 
 
 def build(dst: Path) -> None:
@@ -59,39 +62,72 @@ def on32(
     return common.checked(common.run_captured(command, timeout=300), "32-bit %s" % what)
 
 
-def run32(fw: Path, role: str, *extra: str) -> dict:
+def run32(fw: Path, role: str, pad: int, *extra: str) -> dict:
     with tempfile.TemporaryDirectory() as work:
-        done = on32(SCRIPT, fw, work, role, *extra, heap=2000000, what=role)
+        done = on32(SCRIPT, fw, work, role, str(pad), *extra, heap=2000000, what=role)
     return last_json_line(done.stdout)
+
+
+def median32(fw: Path, role: str, key: str, *extra: str) -> dict:
+    """``key`` of RUNS runs, run i with PAD * i names interned first: {"min", "median",
+    "max", "runs"}; the claim is judged on the median (a name pool allocated by the field log
+    in some runs and not in others is the boundary's doing, not the field log's)."""
+    runs = [run32(fw, role, PAD * i, *extra)[key] for i in range(RUNS)]
+    return {"min": min(runs), "median": statistics.median(runs), "max": max(runs), "runs": runs}
 
 
 def run64(fw: Path, role: str) -> dict:
     with tempfile.TemporaryDirectory() as work:
-        command = [MICROPYTHON, "-X", "heapsize=2M", SCRIPT, role, fw, work, STUBS]
+        command = [MICROPYTHON, "-X", "heapsize=2M", SCRIPT, role, fw, work, STUBS, "0"]
         return common.run_json(command, "64-bit %s" % role, timeout=300)
 
 
 def main() -> int:
+    # the update service's hooks in fieldlog/backbone.py (the relay of update messages) are
+    # bench/ota_memory's "idle" figure: measured here once with them (``*_32bit``, what a board
+    # carries) and once without (``*_field``, the log store and its forwarding alone), so that
+    # the two benches' figures add up instead of counting those hooks twice
+    from bench.ota_memory import variants
+
     with tempfile.TemporaryDirectory() as tmp:
-        fw = Path(tmp)
-        build(fw)
-        r32 = {role: run32(fw, role) for role in ROLES}
-        code = {role: run32(fw, role, "code")["code_bytes"] for role in ROLES}
+        trees = variants(Path(tmp))[0]
+        fw, field = trees["full"], trees["stripped"]
+        r32 = {role: median32(fw, role, "live_bytes") for role in ROLES}
+        up = {role: median32(fw, role, "set_up_bytes") for role in ROLES}
+        code = {role: median32(fw, role, "code_bytes", "code") for role in ROLES}
+        f32 = {role: median32(field, role, "live_bytes") for role in ROLES}
+        fcode = {role: median32(field, role, "code_bytes", "code") for role in ROLES}
         r64 = {role: run64(fw, role) for role in ROLES}
-    figures = {}
+    figures: dict[str, Any] = {}
+
+    def put(name: str, runs: dict) -> None:
+        figures[name] = figure(runs["median"], "bytes")
+        figures[name + "_min"] = figure(runs["min"], "bytes")
+        figures[name + "_max"] = figure(runs["max"], "bytes")
+
     for role in ROLES:
-        figures["%s_32bit" % role] = figure(r32[role]["live_bytes"], "bytes")
+        put("%s_32bit" % role, r32[role])
         # the modules the role keeps loaded (their code) and the rest: its objects and buffers
-        figures["%s_32bit_code" % role] = figure(code[role], "bytes")
-        figures["%s_32bit_data" % role] = figure(r32[role]["live_bytes"] - code[role], "bytes")
-        figures["%s_32bit_after_set_up" % role] = figure(r32[role]["set_up_bytes"], "bytes")
+        put("%s_32bit_code" % role, code[role])
+        figures["%s_32bit_data" % role] = figure(
+            r32[role]["median"] - code[role]["median"], "bytes"
+        )
+        figures["%s_32bit_after_set_up" % role] = figure(up[role]["median"], "bytes")
+        put("%s_field" % role, f32[role])
+        put("%s_field_code" % role, fcode[role])
+        figures["%s_field_data" % role] = figure(
+            f32[role]["median"] - fcode[role]["median"], "bytes"
+        )
         figures["%s_64bit" % role] = figure(r64[role]["live_bytes"], "bytes")
-    print(json.dumps({"32bit": r32, "64bit": r64}, indent=1))
+    print(json.dumps({"32bit": r32, "code": code, "field": f32, "64bit": r64}, indent=1))
     write_result("field_memory", figures)
-    over = [role for role in ROLES if r32[role]["live_bytes"] > GOAL]
-    over_data = [role for role in ROLES if r32[role]["live_bytes"] - code[role] > GOAL]
-    print("over 8 KiB at 32 bits, code and data: %s" % (", ".join(over) or "none"))
-    print("over 8 KiB at 32 bits, data: %s" % (", ".join(over_data) or "none"))
+    for name, lives, codes in (("with", r32, code), ("without", f32, fcode)):
+        over = [role for role in ROLES if lives[role]["median"] > GOAL]
+        over_data = [role for role in ROLES if lives[role]["median"] - codes[role]["median"] > GOAL]
+        print(
+            "%s the update hooks, over 8 KiB at 32 bits: code and data: %s; data: %s"
+            % (name, ", ".join(over) or "none", ", ".join(over_data) or "none")
+        )
     return 0
 
 

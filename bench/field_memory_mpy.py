@@ -2,12 +2,17 @@
 # MicroPython and on the 64-bit unix port), with the firmware as `roam deploy` sends it (.mpy:
 # on a board its code lives in the heap too).
 #
-#   ARGV: ROLE FIRMWARE_DIR WORK_DIR STUB_DIR [code]     ROLE: mobile | agent | host
+#   ARGV: ROLE FIRMWARE_DIR WORK_DIR STUB_DIR PAD [code]     ROLE: mobile | agent | host
+#
+# PAD names are interned before the first reading: how many a board has interned already moves
+# where the interned-name pools grow (a pool allocated at twice the last one's size, paid by
+# whichever module interns the name that filled the last), so bench/field_memory.py runs each
+# figure with several PADs and takes the median (as bench/ota_memory.py does).
 #
 # With `code`, only the modules the role keeps loaded are imported and measured (their code, at
 # this pointer size): the rest of the live figure is data.
 #
-# What a board loads anyway (asyncio, the core's auth/ipv4/ticks, logsink) is loaded before the
+# What a board loads anyway (asyncio, logsink, the driver, the role's core) is loaded before the
 # first reading. Then the field log is set up as the driver does (fieldlog/setup.py: the flash
 # store, on a backbone board the field socket and, on an agent, the relay; the stream and its
 # task; the set-up module dropped), 400 lines are logged and streamed (on an agent, frames of
@@ -89,12 +94,21 @@ def least():
     return best
 
 
+# the role's core and the driver, loaded before the field log as on a board: their names fill the
+# interned-name pools to the size a board's have when the field log adds its own
+import driver  # noqa: E402, F401
+
+__import__("mobility." + ROLE)
+k = 0
+for k in range(int(argv[5])):
+    exec("pad_%d = 0" % k, {})  # interns the name; the rest is garbage
+del k
 BASE = 0
 # --run--
 gc.collect()
 BASE = gc.mem_alloc()
 # --run--
-if argv[5:] == ["code"]:
+if argv[6:] == ["code"]:
     from fieldlog import store, stream  # noqa: F401
 
     if ROLE != "mobile":
@@ -103,7 +117,7 @@ if argv[5:] == ["code"]:
         from fieldlog import relay  # noqa: F401
     S["code"] = True
 # --run--
-if argv[5:] == ["code"]:
+if argv[6:] == ["code"]:
     print(json.dumps({"role": ROLE, "code_bytes": least()}))
     raise SystemExit
 # --run--
