@@ -116,6 +116,11 @@ def open_board(port: str, timeout: float | None = None, fresh: bool = False) -> 
             )
         if fresh:
             _raw_soft_reset(t, port, timeout)
+        # From here mpremote reads: its raw-paste handshake reads the board's 2-byte answer
+        # with one read() bounded by the port's timeout, and on a short read it falls back to
+        # waiting for a banner that never comes ("could not enter raw repl"). A board slowed
+        # by a busy machine answered after the 1 s the probe uses: the board's own timeout.
+        t.serial.timeout = timeout
         yield t
     finally:
         try:
@@ -218,14 +223,19 @@ def soft_reset(t: Any, timeout: float = 5.0) -> bool:
 def _read_until(ser: Any, ending: bytes, until: float) -> bytes:
     """Bytes from the port until they end with `ending` or time.monotonic() passes `until`.
     (mpremote's read_until checks its overall timeout only while the port is quiet: a board
-    that keeps printing would hold it for ever.) Each read waits at most the port's timeout."""
+    that keeps printing would hold it for ever.) Reads only what has arrived, a byte at a time
+    (nothing after `ending` is taken from the next reader), so the port's own timeout, the
+    board's once open_board hands it over, never holds it past `until`."""
     import time
 
     data = bytearray()
-    while time.monotonic() < until:
-        b = ser.read(1)
-        if b:
-            data += b
+    while True:
+        if ser.in_waiting:
+            data += ser.read(1)
             if data.endswith(ending):
                 break
+        elif time.monotonic() >= until:
+            break
+        else:
+            time.sleep(0.002)
     return bytes(data)
