@@ -19,10 +19,13 @@ import serial
 
 from hosttools.errors import RoamError
 
-# A MicroPython board answers Ctrl-C / Ctrl-A within milliseconds: its REPL echoes a prompt, a
-# running program prints its KeyboardInterrupt, a board that is rebooting prints its boot lines.
-# A port from which not one byte comes back for this long has no MicroPython behind it.
-PROBE_S = 2.0
+# A MicroPython board answers Ctrl-C / Ctrl-A within milliseconds once it runs: its REPL echoes
+# a prompt, a running program prints its KeyboardInterrupt, a board that is rebooting prints its
+# boot lines. But a board that a deploy has just reset is still importing its firmware (an ESP32
+# takes about a second; a virtual board, a fresh process, several on a busy laptop: 2 s was too
+# short there), so a port from which not one byte comes back for this long has no MicroPython
+# behind it.
+PROBE_S = 5.0
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 
 
