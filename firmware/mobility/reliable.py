@@ -15,18 +15,19 @@ Receiver: every publication that comes from a neighbour over its own link is ack
 new or a copy of one already taken (the copy may be a retransmission whose acknowledgement was
 lost), but not one that fails its tag. Acknowledgements wait _ACK_DELAY_MS per neighbour and go
 out together in one frame signed with the region key (publication.encode_ack), at once when
-ACK_MAX are waiting. An acknowledgement clears nothing until its tag is checked; the tag is
+_BATCH are waiting. An acknowledgement clears nothing until its tag is checked; the tag is
 computed only when it names a publication the neighbour still owes.
 """
 
 from mobility import auth, ipv4, publication, ticks
 from mobility.compat import const
 
-_SLOTS = const(8)  # publications waiting for acknowledgements, at most
+_SLOTS = const(4)  # publications waiting for acknowledgements, at most
 _RTO_MS = const(250)  # first retransmission this long after the send (5 x the ack delay)
 _RTO_MAX_MS = const(8000)  # the back-off doubles up to this
 _ROUNDS = const(6)  # retransmission rounds without an acknowledgement before giving up
 _ACK_DELAY_MS = const(50)  # acknowledgements to one neighbour are batched this long
+_BATCH = const(8)  # ... and at most this many (an acknowledgement holds up to ACK_MAX)
 _ENTRY = const(8)  # publication.ACK_ENTRY
 _AT = const(2)  # publication.ORIGIN_AT: the entry is origin, epoch, seq as in the payload
 
@@ -62,7 +63,7 @@ class Reliable:
         self._ack_at = [0] * n
         for nb in range(n):
             if backbone.is_member[nb]:
-                self._acks[nb] = bytearray(publication.ACK_MAX * _ENTRY)
+                self._acks[nb] = bytearray(_BATCH * _ENTRY)
         # counters (tests, benchmarks; the simulator counts frames itself)
         self.retransmitted = 0  # publication frames sent again
         self.acks_sent = 0  # acknowledgement frames
@@ -148,7 +149,7 @@ class Reliable:
         for k in range(_ENTRY):
             a[i + k] = buf[p + k]
         self._nacks[nb] = n + 1
-        if n + 1 >= publication.ACK_MAX:
+        if n + 1 >= _BATCH:
             self._send_ack(nb)
 
     def _send_ack(self, nb):
