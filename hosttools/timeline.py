@@ -563,7 +563,17 @@ def summarize_rows(
         "publications": n_pub,
         "binding_changes": binding_changes,
         "publications_per_binding_change": (n_pub / binding_changes if binding_changes else None),
-        "convergence_ms": {"median": None, "p95": None, "count": 0, "unfinished": 0},
+        "convergence_ms": {
+            "median": None,
+            "p95": None,
+            "count": 0,
+            "unfinished": 0,
+            "not_held": 0,
+        },
+        # counted from the frames on the air, which board logs do not hold
+        "retransmissions": None,
+        "acks": None,
+        "ack_entries": None,
         # what the simulator's attackers did: none in a field test (its board logs)
         **dict.fromkeys(metrics.ATTACK_COUNTERS),
         "attacks": {},

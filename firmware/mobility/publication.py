@@ -13,6 +13,10 @@ from mobility.compat import const
 from mobility.errors import MAX_FRAME, DecodeError, check_frame
 
 _MSG_PUBLICATION = const(0x52)  # 'R'
+MSG_ACK = const(0x41)  # 'A': acknowledgement of publications, same port (PROTOCOL.md)
+ACK_ENTRY = const(8)  # an acknowledged publication: origin (4), epoch (2), seq (2)
+ACK_MAX = const(16)  # entries in one acknowledgement at most
+_ACK_HEAD = const(6)  # type, count, the acknowledging member's address
 _FLAG_FULL = const(0x80)  # full snapshot: replaces what is held for the origin
 _FLAG_LAST = const(0x40)  # last part of a full snapshot
 _PART_MASK = const(0x3F)  # part index of a full snapshot
@@ -145,6 +149,42 @@ def encode_payload(pub, key):
         struct.pack_into(">I", buf, off + 2, _u(pub.spi, 32, "SPI"))
         buf[off + 6 :] = auth.tag(key, memoryview(buf)[0 : off + 6])
     return bytes(buf)
+
+
+def encode_ack(own, entries, n, key):
+    """The UDP payload by which member ``own`` acknowledges ``n`` publications: ``entries``
+    holds n x ACK_ENTRY bytes, each a publication's origin, epoch and sequence as they are at
+    its payload[ORIGIN_AT:ORIGIN_AT + 8]. Signed with the region ``key`` (raw bytes)."""
+    body = _ACK_HEAD + ACK_ENTRY * n
+    buf = bytearray(body + _AUTH_LEN)
+    buf[0] = MSG_ACK
+    buf[1] = n
+    buf[2:6] = own
+    buf[_ACK_HEAD:body] = memoryview(entries)[0 : ACK_ENTRY * n]
+    buf[body] = EXT_AUTH
+    buf[body + 1] = 20
+    struct.pack_into(">I", buf, body + 2, auth.SPI_REGION)
+    buf[body + 6 :] = auth.tag(key, memoryview(buf)[0 : body + 6])
+    return bytes(buf)
+
+
+def ack_count(payload):
+    """The number of publications the acknowledgement ``payload`` names when its layout is
+    right (type, 1..ACK_MAX entries, exactly that long, an authentication extension under the
+    region SPI), else 0. The tag is not checked here; the entries are at _ACK_HEAD +
+    ACK_ENTRY * i."""
+    n = payload[1] if len(payload) > 1 and payload[0] == MSG_ACK else 0
+    body = _ACK_HEAD + ACK_ENTRY * n
+    if (
+        not 0 < n <= ACK_MAX
+        or len(payload) != body + _AUTH_LEN
+        or payload[body] != EXT_AUTH
+        or payload[body + 1] != 20
+        or payload[body + 2] | payload[body + 3] | payload[body + 5]  # auth.SPI_REGION:
+        or payload[body + 4] != 2  # 0x00000200
+    ):
+        return 0
+    return n
 
 
 def packet(src, dst, payload):

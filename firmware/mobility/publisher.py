@@ -19,7 +19,8 @@ _URGENT_BATCH_MS = const(200)  # an urgent change waits this long for others (Pu
 
 class Publisher:
     """Publishes as member ``own`` (``epoch``: its boot counter) with the region ``key``,
-    flooding through ``backbone`` and logging into ``out``."""
+    flooding through ``backbone`` (a reliable.Reliable: ``flood(now, payload, -1)``) and
+    logging into ``out``."""
 
     def __init__(self, own, epoch, key, backbone, out, hold_off, republish):
         self.own = own
@@ -207,7 +208,7 @@ class Publisher:
             )
             self.seq = (self.seq + 1) & 0xFFFF
             self.originated += 1
-            self.backbone.flood(payload, -1)
+            self.backbone.flood(now, payload, -1)
         self._last_pub = now
         if self.state == FIRST:
             self._first_at = now

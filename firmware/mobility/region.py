@@ -28,6 +28,7 @@ from mobility.compat import const
 from mobility.errors import DecodeError, FrameTooLarge
 from mobility.published import REFUSED, RESTARTED, REVERTED, Origins, Published
 from mobility.publisher import IDLE, Publisher
+from mobility.reliable import Reliable
 
 _DEFAULT_HOLD_OFF_MS = const(2000)  # changes are batched this long before they are published
 _DEFAULT_REPUBLISH_MS = const(30000)  # period of the full snapshot
@@ -76,7 +77,10 @@ class Region:
         key = keys.get(auth.SPI_REGION)
         if key is None:
             raise ValueError("region member without the region key (SPI 0x200)")
-        self.publisher = Publisher(self.own, epoch, key, self.backbone, out, hold_off, republish)
+        # acknowledgement and retransmission per neighbour (reliable.py): every flood goes
+        # through it, the origin's own publications and the relayed ones
+        self.reliable = Reliable(self.backbone, keys, key, out)
+        self.publisher = Publisher(self.own, epoch, key, self.reliable, out, hold_off, republish)
         # what is held of an origin silent for a snapshot period (and a hold-off) no longer judges
         # its publications: a lock-out that nothing else undid ends then (Origins)
         self.origins = Origins(len(self.backbone.members), dup_hold, republish + hold_off)
@@ -143,13 +147,14 @@ class Region:
             return None
         if ticks.diff(self._sweep_at, t) < 0:
             t = self._sweep_at
-        return t
+        return self.reliable.next_wake(t)
 
     def on_timer(self, now):
         self.start(now)
         if not self.publishing:
             return
         self.publisher.on_timer(now)
+        self.reliable.on_timer(now)
         if ticks.diff(now, self._sweep_at) >= 0:
             dead = self.table.sweep(now)
             if dead:
@@ -179,11 +184,26 @@ class Region:
                 {"reason": "not_neighbour" if nb < 0 else "wrong_link", "src": ipv4.ntoa(src)},
             )
             return False
+        if len(payload) > 1 and payload[0] == publication.MSG_ACK:
+            c = self.reliable.on_ack(now, nb, payload)
+            if c < 0:
+                self.rejected += 1
+                self._log(
+                    "drop",
+                    {
+                        "reason": "auth" if c == -2 else "decode",
+                        "what": "ack",
+                        "src": ipv4.ntoa(src),
+                    },
+                )
+            return False
         if self._taken(now, payload, 0):
             # a copy of one already taken (most copies of a flood are): dropped before it is
             # decoded and its HMAC checked, which changes nothing, as after it (anything that
-            # could be new is decoded and its tag checked first)
+            # could be new is decoded and its tag checked first); acknowledged all the same (it
+            # may be a retransmission whose acknowledgement was lost)
             self.duplicates += 1
+            self.reliable.ack_later(now, nb, payload, 0)
             return False
         try:
             pub = publication.decode_publication(payload)
@@ -196,6 +216,9 @@ class Region:
             self.rejected += 1
             self._log("drop", {"reason": "auth", "what": "publication", "src": ipv4.ntoa(src)})
             return False
+        # authentic: acknowledged whatever becomes of it (retransmitting it would not change
+        # that)
+        self.reliable.ack_later(now, nb, payload, 0)
         if oi < 0:
             self.rejected += 1
             self._log("region_ignored", {"reason": "not_member", "origin": ipv4.ntoa(pub.origin)})
@@ -224,7 +247,7 @@ class Region:
         self.backbone.hop[oi] = nb  # the first copy came this way: the next hop toward it
         self._apply(now, oi, pub)
         self.forwarded += 1
-        self.backbone.flood(payload, nb)
+        self.reliable.flood(now, payload, nb)
         return True
 
     def stale_copy(self, now, frame, iface, src_mac):
@@ -252,6 +275,7 @@ class Region:
         if not self._taken(now, frame, publication.PAYLOAD_AT):
             return False
         self.duplicates += 1
+        self.reliable.ack_later(now, nb, frame, publication.PAYLOAD_AT)
         return True
 
     def _taken(self, now, buf, off):

@@ -47,6 +47,9 @@ SCALARS = (
     "publications",
     "binding_changes",
     "publications_per_binding_change",
+    "retransmissions",
+    "acks",
+    "ack_entries",
     # the attacker's counters (metrics.ATTACK_COUNTERS, docs/METRICS.md)
     "forged_sent",
     "replayed_sent",

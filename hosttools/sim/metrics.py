@@ -357,40 +357,65 @@ def serving_changes(timeline):
 
 
 class Convergence:
-    """Time from a binding change at an agent until every other on member of its region has
-    received a publication from that agent carrying the change."""
+    """Time from a binding change at an agent until every other on member of its region
+    reflects it (docs/METRICS.md ``convergence_ms``): a new binding once the member received
+    that agent's publication of it; an ended one once the member can no longer hold that
+    agent's binding of the node: it received the agent's withdrawal, or a later binding of
+    the node from another agent (which replaces it: published.Published.bind), or it never
+    held the agent's binding (it is not waited for). A member's own local binding of the node
+    counts as a later binding (it routes the node itself: local precedence)."""
 
     def __init__(self):
         self.pending = {}  # (origin, home, up) -> [t_us, set of member idx still missing]
         self.done = []  # convergence times, us
         self.superseded = 0
+        self.nothing_to_do = 0  # ended bindings no member held any more
+        self.holder = {}  # (member idx, home) -> origin of the last binding it received
 
     def change(self, t_us, origin, home, up, members):
         if not members:
             return
+        if not up:
+            members = [m for m in members if self.holder.get((m, home)) == origin]
+            if not members:
+                self.nothing_to_do += 1
+                return
         key = (origin, home, up)
         if key in self.pending:
             self.superseded += 1
         self.pending[key] = [t_us, set(members)]
 
+    def _reached(self, t_us, key, member):
+        e = self.pending.get(key)
+        if e is not None and member in e[1]:
+            e[1].discard(member)
+            if not e[1]:
+                self.done.append(t_us - e[0])
+                del self.pending[key]
+
+    def bound(self, t_us, member, origin, home):
+        """Member ``member`` (address ``origin``) made a local binding for ``home``: it routes
+        the node itself now (local precedence, docs/REGION.md), whatever it held before."""
+        prev = self.holder.get((member, home))
+        self.holder[(member, home)] = origin
+        if prev is not None and prev != origin and self.pending:
+            self._reached(t_us, (prev, home, False), member)
+
     def received(self, t_us, member, origin, homes, withdrawals):
+        holder = self.holder
         pend = self.pending
-        if not pend:
-            return
         for h in homes:
-            e = pend.get((origin, h, True))
-            if e is not None and member in e[1]:
-                e[1].discard(member)
-                if not e[1]:
-                    self.done.append(t_us - e[0])
-                    del pend[(origin, h, True)]
+            prev = holder.get((member, h))
+            holder[(member, h)] = origin
+            if pend:
+                self._reached(t_us, (origin, h, True), member)
+                if prev is not None and prev != origin:
+                    self._reached(t_us, (prev, h, False), member)  # replaced
         for h in withdrawals:
-            e = pend.get((origin, h, False))
-            if e is not None and member in e[1]:
-                e[1].discard(member)
-                if not e[1]:
-                    self.done.append(t_us - e[0])
-                    del pend[(origin, h, False)]
+            if holder.get((member, h)) == origin:
+                del holder[(member, h)]
+            if pend:
+                self._reached(t_us, (origin, h, False), member)
 
 
 def decode_publication_homes(payload):
@@ -442,6 +467,10 @@ class Collector:
         self.serving = {}  # mobile addr -> agent addr
         self.binding_changes = 0
         self.pub_origin = set()  # (origin, epoch, seq) transmitted by their origin
+        self.pub_copies = set()  # sender, receiver, origin, epoch, seq of publication frames
+        self.retransmissions = 0  # publication frames sent again on the same link
+        self.acks = 0  # acknowledgement frames (docs/PROTOCOL.md "Acknowledgement")
+        self.ack_entries = 0  # publications they acknowledged
         self.conv = Convergence()
         self.pub_cache = {}
         self.attack = dict.fromkeys(ATTACK_COUNTERS, 0)
@@ -466,6 +495,8 @@ class Collector:
             self.binding_changes += 1
             up = name == "binding_up"
             members = self.regions.get(nd.addr)
+            if members and up:
+                self.conv.bound(t_us, nd.idx, nd.addr, home)
             if members:
                 self.conv.change(
                     t_us, nd.addr, home, up, [m for m in members if m != nd.idx and self._on(m)]
@@ -539,10 +570,23 @@ class Collector:
     def on_frame(self, t_us, frame):
         """Every frame put on the air or the backbone."""
         if is_publication(frame) and len(frame) >= 40:
+            if frame[28] == 0x41:  # an acknowledgement (docs/PROTOCOL.md)
+                self.acks += 1
+                self.ack_entries += frame[29]
+                return
+            if frame[28] != 0x52:  # not a publication (layout: docs/PROTOCOL.md)
+                return
             if frame[12:16] == frame[30:34]:  # IPv4 source is the origin: it originated it
                 self.pub_origin.add(
                     (bytes(frame[30:34]), frame[34], frame[35], frame[36], frame[37])
                 )
+            # a copy of (origin, epoch, seq) sent again by the same member to the same
+            # neighbour: a retransmission (flooding sends each at most once per link)
+            copy = bytes(frame[12:20]) + bytes(frame[30:38])
+            if copy in self.pub_copies:
+                self.retransmissions += 1
+            else:
+                self.pub_copies.add(copy)
 
     def on_rx(self, t_us, nd, frame):
         """A frame decoded by node nd (only publications matter here)."""
@@ -777,11 +821,15 @@ class Collector:
             "publications_per_binding_change": (
                 n_pub / self.binding_changes if self.binding_changes else None
             ),
+            "retransmissions": self.retransmissions,
+            "acks": self.acks,
+            "ack_entries": self.ack_entries,
             "convergence_ms": {
                 "median": percentile(conv_ms, 50),
                 "p95": percentile(conv_ms, 95),
                 "count": len(conv_ms),
                 "unfinished": len(self.conv.pending),
+                "not_held": self.conv.nothing_to_do,
             },
             **self.attack,
             "attacks": {

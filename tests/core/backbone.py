@@ -214,8 +214,19 @@ class Backbone:
             h = ipv4.decode(frame)
             if h.proto == ipv4.PROTO_UDP:
                 sport, dport, payload = ipv4.decode_udp(h)
-                if dport == ipv4.PUB_PORT:
+                if dport == ipv4.PUB_PORT and payload[0] != publication.MSG_ACK:
                     found.append((src, dst, publication.decode_publication(payload)))
+        return found
+
+    def acks(self):
+        """[(sender, receiver, payload)] of every acknowledgement frame sent on the backbone."""
+        found = []
+        for src, dst, frame in self.frames:
+            h = ipv4.decode(frame)
+            if h.proto == ipv4.PROTO_UDP:
+                sport, dport, payload = ipv4.decode_udp(h)
+                if dport == ipv4.PUB_PORT and payload[0] == publication.MSG_ACK:
+                    found.append((src, dst, payload))
         return found
 
 

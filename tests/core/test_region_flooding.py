@@ -102,6 +102,15 @@ class FloodingTopologies(unittest.TestCase):
         self.assertEqual(net.addr[net.hop[oi]], ipv4.aton(members[1]))
 
 
+def pub_frames(bb, a, b, start=0):
+    """The publication frames (not acknowledgements) member a sent to member b."""
+    return [
+        f
+        for s_, d, f in bb.frames[start:]
+        if s_ == a and d == b and f[publication.PAYLOAD_AT] != publication.MSG_ACK
+    ]
+
+
 def broken_tag(frame):
     """The same publication with the last byte of its tag flipped (UDP checksum redone)."""
     h = ipv4.decode(frame)
@@ -121,7 +130,7 @@ class DuplicatesBeforeVerification(unittest.TestCase):
         bb.roles[members[0]].region.local_up(bb.now, home(0), LIFE_MS)
         bb.run(3000)
         mid = bb.roles[members[1]]
-        frames = [f for s_, d, f in bb.frames if s_ == members[0] and d == members[1]]
+        frames = pub_frames(bb, members[0], members[1])
         self.assertTrue(frames)
         bad = broken_tag(frames[-1])
         dup0, rej0 = mid.region.duplicates, mid.region.rejected
@@ -133,7 +142,7 @@ class DuplicatesBeforeVerification(unittest.TestCase):
         sent = len(bb.frames)
         bb.roles[members[0]].on_timer(bb.now + 5000)
         bb.collect()
-        new = [f for s_, d, f in bb.frames[sent:] if s_ == members[0] and d == members[1]]
+        new = pub_frames(bb, members[0], members[1], sent)
         self.assertTrue(new)
         bad = broken_tag(new[0])
         before = learned(bb, members[1], bb.now)
@@ -151,7 +160,7 @@ class DuplicatesBeforeVerification(unittest.TestCase):
         bb.run(3000)
         mid = bb.roles[members[1]]
         reg = mid.region
-        frame = [f for s_, d, f in bb.frames if s_ == members[0] and d == members[1]][-1]
+        frame = pub_frames(bb, members[0], members[1])[-1]
         dup0 = reg.duplicates
         via = (actions.IF_BACKBONE, link_mac(members[0]))
         self.assertTrue(reg.stale_copy(bb.now, frame, *via))
@@ -172,7 +181,7 @@ class DuplicatesBeforeVerification(unittest.TestCase):
         sent = len(bb.frames)
         bb.roles[members[0]].on_timer(bb.now + 5000)
         bb.collect()
-        new = [f for s_, d, f in bb.frames[sent:] if s_ == members[0] and d == members[1]]
+        new = pub_frames(bb, members[0], members[1], sent)
         self.assertTrue(new)
         self.assertFalse(reg.stale_copy(bb.now + 5000, new[0], *via))
         mid.on_frame(bb.now + 5000, actions.IF_BACKBONE, link_mac(members[0]), 0, new[0])

@@ -31,6 +31,7 @@ local EXT_LINK = 153 -- registrations: the MACs of a local binding, signed
 
 local PUB_PORT = 4344
 local PUB_TYPE = 0x52
+local ACK_TYPE = 0x41
 local PUB_HEADER = 12
 local AUTH_LEN = 20 -- SPI (4) + truncated HMAC-SHA256 tag (16)
 
@@ -91,7 +92,13 @@ local pf = {
     auth_spi = ProtoField.uint32("roam.auth.spi", "SPI", base.HEX),
     auth_tag = ProtoField.bytes("roam.auth.tag", "HMAC-SHA256-128 tag"),
 
-    pub_type = ProtoField.uint8("roam.pub.type", "Message type", base.HEX, { [PUB_TYPE] = "Publication" }),
+    pub_type = ProtoField.uint8("roam.pub.type", "Message type", base.HEX,
+        { [PUB_TYPE] = "Publication", [ACK_TYPE] = "Acknowledgement" }),
+    ack_count = ProtoField.uint8("roam.ack.count", "Publications acknowledged", base.DEC),
+    ack_from = ProtoField.ipv4("roam.ack.from", "Acknowledging member"),
+    ack_origin = ProtoField.ipv4("roam.ack.origin", "Origin agent"),
+    ack_epoch = ProtoField.uint16("roam.ack.epoch", "Origin epoch", base.DEC),
+    ack_seq = ProtoField.uint16("roam.ack.seq", "Sequence number", base.DEC),
     pub_flags = ProtoField.uint8("roam.pub.flags", "Flags", base.HEX),
     pub_full = ProtoField.bool("roam.pub.flags.full", "Full snapshot", 8, nil, 0x80),
     pub_last = ProtoField.bool("roam.pub.flags.last", "Last part of the snapshot", 8, nil, 0x40),
@@ -287,6 +294,47 @@ end
 
 register_postdissector(roam_reg, true)
 
+-- Acknowledgement of publications (UDP 4344, type 0x41): count, member, count x (origin,
+-- epoch, seq), authentication (docs/PROTOCOL.md "Acknowledgement of publications").
+local function dissect_ack(tvb, pinfo, sub, n)
+    sub:set_text("roam publication acknowledgement")
+    if n < 6 then
+        sub:add_proto_expert_info(ef.truncated, string.format("%d bytes, the header needs 6", n))
+        return n
+    end
+    sub:add(pf.ack_count, tvb(1, 1))
+    sub:add(pf.ack_from, tvb(2, 4))
+    local c = tvb(1, 1):uint()
+    local need = 6 + 8 * c + 2 + AUTH_LEN
+    if n < need then
+        sub:add_proto_expert_info(ef.truncated, string.format(
+            "%d entries need %d bytes, the payload has %d", c, need, n))
+        return n
+    end
+    local off = 6
+    for _ = 1, c do
+        local e = sub:add(roam, tvb(off, 8), string.format("Publication: origin %s epoch %d seq %d",
+            tostring(tvb(off, 4):ipv4()), tvb(off + 4, 2):uint(), tvb(off + 6, 2):uint()))
+        e:add(pf.ack_origin, tvb(off, 4))
+        e:add(pf.ack_epoch, tvb(off + 4, 2))
+        e:add(pf.ack_seq, tvb(off + 6, 2))
+        off = off + 8
+    end
+    local a = sub:add(roam, tvb(off, 2 + AUTH_LEN), "Authentication")
+    a:add(pf.ext_type, tvb(off, 1))
+    a:add(pf.ext_length, tvb(off + 1, 1))
+    if tvb(off, 1):uint() ~= EXT_AUTH or tvb(off + 1, 1):uint() ~= AUTH_LEN then
+        a:add_proto_expert_info(ef.bad_length, "expected extension type 151, length 20")
+    end
+    add_auth(a, tvb(off + 2, AUTH_LEN))
+    if n > need then
+        sub:add_proto_expert_info(ef.trailing)
+    end
+    pinfo.cols.info = string.format("Acknowledgement from %s of %d publication%s",
+        tostring(tvb(2, 4):ipv4()), c, c == 1 and "" or "s")
+    return n
+end
+
 -- Region publication (UDP 4344).
 function roam.dissector(tvb, pinfo, tree)
     local n = tvb:len()
@@ -297,6 +345,9 @@ function roam.dissector(tvb, pinfo, tree)
         return n
     end
     sub:add(pf.pub_type, tvb(0, 1))
+    if tvb(0, 1):uint() == ACK_TYPE then
+        return dissect_ack(tvb, pinfo, sub, n)
+    end
     if tvb(0, 1):uint() ~= PUB_TYPE then
         sub:add_proto_expert_info(ef.bad_type)
         return n
