@@ -29,6 +29,8 @@ from __future__ import annotations
 import statistics
 from typing import Any, NamedTuple
 
+from hosttools.sim.counters import ATTACK_COUNTERS
+
 POLICY = "roam"  # the policy the claims are about
 BASELINE = "mip4"
 SETTINGS = ("windows", "recovery_after_s")
@@ -50,30 +52,7 @@ SCALARS = (
     "retransmissions",
     "acks",
     "ack_entries",
-    # the attacker's counters (metrics.ATTACK_COUNTERS, docs/METRICS.md)
-    "forged_sent",
-    "replayed_sent",
-    "relayed_sent",
-    "insider_sent",
-    "spoofed_sent",
-    "flood_sent",
-    "forged_accepted",
-    "replayed_accepted",
-    "relayed_accepted",
-    "insider_accepted",
-    "spoofed_accepted",
-    "flood_accepted",
-    "mac_hijacks",
-    "agent_macs_planted",
-    "bindings_changed",
-    "origins_moved",
-    "routes_moved",
-    "sequence_moved",
-    "proxies_made",
-    "remote_moved",
-    "tunnels_forwarded",
-    "answers_over_limit",
-    "tables_over_cap",
+    *ATTACK_COUNTERS,  # the attacker's (hosttools/sim/counters.py, docs/METRICS.md)
     "wall_s",
     "peak_rss_mib",
     "peak_rss_total_mib",

@@ -12,6 +12,7 @@ tests, simulator runs, and (later) board logs:
 
 import bisect
 
+from hosttools.sim.counters import ATTACK_COUNTERS
 from mobility.ipv4 import PUB_PORT
 from mobility.publication import is_publication
 
@@ -37,28 +38,6 @@ STATE_EVENTS = frozenset(
 )
 
 
-# The attacker's counters in summary.json (docs/METRICS.md "The attacker's counters"): per class
-# of attack frame (hosttools/sim/attacker.py CLASSES) what was sent and accepted, then how many
-# of the accepted frames changed each sort of state
-ATTACK_CLASSES = ("forged", "replayed", "relayed", "insider", "spoofed", "flood")
-ATTACK_EFFECTS = (
-    "mac_hijacks",
-    "agent_macs_planted",
-    "bindings_changed",
-    "origins_moved",
-    "routes_moved",
-    "sequence_moved",
-    "proxies_made",
-    "remote_moved",
-    "tunnels_forwarded",
-    "answers_over_limit",
-    "tables_over_cap",
-)
-ATTACK_COUNTERS = (
-    tuple(c + "_sent" for c in ATTACK_CLASSES)
-    + tuple(c + "_accepted" for c in ATTACK_CLASSES)
-    + ATTACK_EFFECTS
-)
 # answers a second a receiver may send to solicitations and requests (docs/CORE.md "Security
 # rules"): agents 16 solicitation answers and 8 refusals (cell.py); hosts, home agents and
 # mobile nodes 8 answers (node.py); a correspondent or home agent one 133 per counter per 100 ms
