@@ -144,6 +144,8 @@ class Agent(Node):
             self.beacon.on_timer(now)
             if due(now, self.visitors.next_expiry):
                 self.visitors.expire(now)
+            if due(now, self.again_at):
+                self._again(now)
             if self.region is not None:
                 self.region.on_timer(now)
         self._schedule(now)
@@ -169,23 +171,27 @@ class Agent(Node):
         failures is no evidence the node left: at the edge of a cell a slow fade (shadowing, a
         body in the way) silences a link for seconds while the node still hears an
         advertisement now and then, and ending the binding then only sends its traffic into a
-        routing loop until the node notices. A node that walked off and is bound nowhere cannot
-        be helped by ending the binding either; it is reached again as soon as it registers
-        elsewhere (whose publication ends this binding at the next failed send), and a binding
-        no one refreshes expires."""
+        routing loop until the node notices. Otherwise the datagram is held and sent again
+        after a fade's time (``Node._hold``), by the route of that moment: to the node, or
+        where the region says it went meanwhile (a node that left silently, docs/CORE.md "Sent
+        again"). A node bound nowhere is reached again as soon as it registers elsewhere, and
+        a binding no one refreshes expires."""
         r = self.region
-        if r is None:
-            return
-        hk = self.visitors.on_link(iface, mac)
-        if hk is None:
-            return
-        b = self.bindings[hk]
-        if not r.newer_elsewhere(now, b[B_HOME], b[B_EXPIRY]):
-            return
-        self.visitors.remove(now, hk, "link")
-        if frame is not None and ipv4.plain(frame):
-            self._route_beyond_cell(now, iface, None, frame)
+        hk = None if r is None else self.visitors.on_link(iface, mac)
+        if hk is not None:
+            b = self.bindings[hk]
+            if r.newer_elsewhere(now, b[B_HOME], b[B_EXPIRY]):
+                self.visitors.remove(now, hk, "link")
+                if frame is not None and ipv4.plain(frame):
+                    self._route_beyond_cell(now, iface, None, frame)
+                self._schedule(now)
+                return
+        self._hold(now, iface, frame)
         self._schedule(now)
+
+    def _send_again(self, now, pkt):
+        if self.state != _OUT_OF_SERVICE and not self._forward(pkt):
+            self._route_beyond_cell(now, None, None, pkt)
 
     def plan_outage(self, now, start_in_s, duration_s):
         """Announce in every advertisement from now on that the agent will be out of service
@@ -387,6 +393,7 @@ class Agent(Node):
             return
         wake = soonest(now, self.beacon.next_at, self.visitors.next_expiry)
         wake = soonest(now, wake, self.outage_start)
+        wake = soonest(now, wake, self.again_at)
         if self.region is not None:
             wake = soonest(now, wake, self.region.next_wake())
         self._wake = wake

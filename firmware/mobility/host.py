@@ -17,7 +17,7 @@ from mobility.actions import IF_RADIO
 from mobility.backbone import Links
 from mobility.compat import const
 from mobility.errors import DecodeError, FrameTooLarge
-from mobility.node import Node, cfg_int, fmt_mac, parse_addr, parse_mac, soonest
+from mobility.node import Node, cfg_int, due, fmt_mac, parse_addr, parse_mac, soonest
 from mobility.remote import DEFAULT_CAPACITY, RemoteCache
 
 IDLE_WAKE_MS = const(3600000)  # a host has no timer of its own
@@ -58,11 +58,21 @@ class Host(Node):
         return (self.gateway, None)
 
     def _schedule(self, now):
-        self._wake = soonest(now, self.remote.next_wake(), ticks.add(now, IDLE_WAKE_MS))
+        wake = soonest(now, self.remote.next_wake(), ticks.add(now, IDLE_WAKE_MS))
+        self._wake = soonest(now, wake, self.again_at)
 
     def on_timer(self, now):
         self.remote.on_timer(now)
+        if due(now, self.again_at):
+            self._again(now)
         self._schedule(now)
+
+    def on_link_failure(self, now, iface, mac, frame=None):
+        self._hold(now, iface, frame)  # sent again after a fade's time (docs/CORE.md)
+        self._schedule(now)
+
+    def _send_again(self, now, pkt):
+        self._send(pkt, pkt[ipv4.DST_AT : ipv4.DST_AT + 4])
 
     def on_send(self, now, dst, payload):
         dst = parse_addr(dst, "destination")

@@ -110,8 +110,15 @@ class MobileNode(Node):
                 self.reg.start(now, best, HANDOFF)
         if self._soliciting() and due(now, self.sol.next):
             self.sol.solicit(now)
+        if due(now, self.again_at):
+            self._again(now)
         self.peers.on_timer(now)
         self._after(now)
+
+    def _send_again(self, now, pkt):
+        if not self._transmit(now, pkt[ipv4.DST_AT : ipv4.DST_AT + 4], pkt):
+            if len(self.queue) < self.queue_len:
+                self.queue.append(pkt)
 
     def on_send(self, now, dst, payload):
         """The application sends ``payload`` to address ``dst`` (UDP to APP_PORT)."""
@@ -129,6 +136,7 @@ class MobileNode(Node):
     def on_link_failure(self, now, iface, mac, frame=None):
         if not self.roam:
             return  # the Mobile IPv4 baseline notices movement only by advertisement lifetime
+        self._hold(now, iface, frame)  # sent again after a fade's time (docs/CORE.md)
         self._failing = True
         info = self.agents.link_failure(mac, self.link_failures)
         if info is not None:
@@ -399,6 +407,7 @@ class MobileNode(Node):
             wake = soonest(now, wake, self.sol.next)
             wake = soonest(now, wake, self.agents.choose_at)
         wake = soonest(now, wake, self.peers.next_wake())
+        wake = soonest(now, wake, self.again_at)
         self._wake = wake if wake is not None else ticks.add(now, 60000)
 
     # --- remote bindings (core II) ---

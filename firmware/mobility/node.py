@@ -17,6 +17,15 @@ _DEFAULT_HOST_LIFETIME_S = const(30)  # how long a host reply keeps us in a soli
 _ANSWER_BURST = const(8)
 _HOST_REPLY_GAP_MS = const(500)
 _CHALLENGES_HELD = const(16)
+# an application datagram whose unicast failed (no link-layer ACK after the MAC's retries) is
+# held and sent again by the route of that moment (docs/CORE.md "Sent again"): at most ``hold``
+# (config, default _HOLD; 0: none, the Mobile IPv4 baseline) held at once, each sent again at
+# most _HOLD_TRIES times, each time after _HOLD_MS plus a random part of as much again: longer
+# than a fast fade lasts at walking speed (~40 ms at 2.4 GHz), and out of step with a hidden
+# sender's periodic traffic
+_HOLD = const(4)
+_HOLD_TRIES = const(3)
+_HOLD_MS = const(50)
 NEVER = None  # a deadline that is not set
 
 
@@ -136,6 +145,11 @@ class Node:
         self._reply_boot = self.epoch
         self._reply_seq = 0
         self.host_lifetime_s = cfg_int(config, "host_lifetime_s", _DEFAULT_HOST_LIFETIME_S, 1, 3600)
+        # datagrams held after a failed unicast, each [frame or None, when, tries, armed];
+        # again_at: the first of their times (None: none held)
+        n = cfg_int(config, "hold", _HOLD, 0, 64)
+        self._held = [[None, 0, 0, False] for _ in range(n)]
+        self.again_at = None
         self._wake = now
 
     # --- the sans-I/O interface ---
@@ -151,6 +165,68 @@ class Node:
         None), or None: the driver sends the node's log there (a mobile node's serving agent,
         a host's gateway). Backbone nodes have none: they reach the collector themselves."""
         return None
+
+    # --- datagrams sent again ---
+
+    def _hold(self, now, iface, frame):
+        """The unicast of ``frame`` on ``iface`` failed. An application datagram (UDP to
+        APP_PORT: control messages have retries of their own) on the radio is held, a copy
+        (the driver's buffer may be reused), and sent again by ``_send_again`` after a fade's
+        time; a copy sent again that fails again (the same bytes) is held again, until it was
+        sent _HOLD_TRIES times. None held when every slot is taken."""
+        if iface != IF_RADIO or frame is None:
+            return
+        free = None
+        for h in self._held:
+            if h[0] is None:
+                if free is None:
+                    free = h
+            elif h[0] == frame:
+                if h[2] >= _HOLD_TRIES:
+                    h[0] = None
+                else:
+                    h[3] = True
+                    h[1] = ticks.add(now, _HOLD_MS + self.rand(16) % _HOLD_MS)
+                self._held_next(now)
+                return
+        if (
+            free is None
+            or not ipv4.plain(frame)
+            or frame[ipv4.PROTO_AT] != ipv4.PROTO_UDP
+            or len(frame) < ipv4.HEADER_LEN + ipv4.UDP_LEN
+            or (frame[22] << 8 | frame[23]) != ipv4.APP_PORT
+        ):
+            return
+        free[0] = bytearray(frame)
+        free[2] = 0
+        free[3] = True
+        free[1] = ticks.add(now, _HOLD_MS + self.rand(16) % _HOLD_MS)
+        self._held_next(now)
+
+    def _again(self, now):
+        """again_at has come: send the held datagrams that are due again; a slot whose copy
+        was sent and did not fail within _HOLD_MS (it got through, or went another way) is
+        freed."""
+        for h in self._held:
+            if h[0] is not None and due(now, h[1]):
+                if h[3]:
+                    h[3] = False
+                    h[2] += 1
+                    h[1] = ticks.add(now, _HOLD_MS)
+                    self._send_again(now, h[0])
+                else:
+                    h[0] = None
+        self._held_next(now)
+
+    def _held_next(self, now):
+        t = None
+        for h in self._held:
+            if h[0] is not None:
+                t = soonest(now, t, h[1])
+        self.again_at = t
+
+    def _send_again(self, now, pkt):
+        """Send a held datagram again by the route of this moment (the role's)."""
 
     # --- helpers ---
 

@@ -25,7 +25,8 @@ What each node gets (docs/SIMULATOR.md "Nodes and their configs"):
 
 Policy "mip4" (the plain Mobile IPv4 baseline): agents publish nothing (no region), nodes make
 no correspondent bindings, mobile nodes detect movement lazily (policy "mip4" of the mobile
-role), and correspondents send through the home agent.
+role), correspondents send through the home agent, and no node sends a datagram again after a
+failed unicast (``hold`` 0).
 """
 
 import hashlib
@@ -201,6 +202,8 @@ class Layout:
             # role's boot nonce starts with it, so a node powered on again is a restart
             "epoch": boot & 0xFFFF,
         }
+        if policy == "mip4":
+            cfg["hold"] = 0  # Mobile IPv4 sends a datagram once (docs/CORE.md "Sent again")
         cfg.update(sc.role_config.get(fn.role, {}))
         cfg.update(dict(fn.spec.config))
         role = fn.role

@@ -1,0 +1,100 @@
+"""A datagram whose unicast failed is sent again after a fade's time (docs/CORE.md "Sent
+again"): by the agent to a node at the edge of its cell, by a node to its agent; a few times at
+most, in a few slots at most; never by the Mobile IPv4 baseline."""
+
+import unittest
+
+from medium import Medium, config, make_rand
+
+from mobility.agent import Agent
+from mobility.mobile import MobileNode
+
+
+def cell(policy="roam", hold=None):
+    """Agent A, nodes M and C bound to it; ``hold``: the config key of every role."""
+    extra = {} if hold is None else {"hold": hold}
+    m = Medium()
+    m.add("A", Agent(config(1, **extra), make_rand(1), m.now))
+    m.add("M", MobileNode(config(11, policy=policy, **extra), make_rand(11), m.now))
+    m.add("C", MobileNode(config(12, policy=policy, **extra), make_rand(12), m.now))
+    m.hear("A", "M", -60)
+    m.hear("A", "C", -60)
+    m.run(3000)
+    return m
+
+
+def failing(m, sender, tag, times):
+    """Make the first ``times`` unicasts by ``sender`` of datagrams tagged ``tag`` fail (a
+    fade, a collision with a hidden sender); returns the list of their times."""
+    tries = []
+
+    def lose(node, mac, data):
+        if node == sender and len(data) > 34 and bytes(data[28:-6]) == tag:
+            tries.append(m.t)
+            return len(tries) <= times
+        return False
+
+    m.lose = lose
+    return tries
+
+
+class SentAgainTest(unittest.TestCase):
+    def test_the_agent_sends_a_datagram_again_after_a_failed_unicast(self):
+        # A's unicast to C fails once (before: the datagram was lost; the node, which only
+        # receives, cannot know); sent again after a fade's time, it arrives once
+        m = cell()
+        tries = failing(m, "A", b"d", 1)
+        m.send("M", "10.0.0.12", b"d000001")
+        m.run(1000)
+        self.assertEqual(m.received("C", b"d"), [b"d000001"])
+        self.assertEqual(len(tries), 2)
+        self.assertGreaterEqual(tries[1] - tries[0], 50)  # a new fade, not the same one
+        self.assertLess(tries[1] - tries[0], 150)
+        self.assertEqual(m.logged("agent_lost"), [])  # nobody moved for it
+
+    def test_a_node_sends_its_datagram_again_after_a_failed_unicast(self):
+        m = cell()
+        tries = failing(m, "M", b"u", 1)
+        m.send("M", "10.0.0.12", b"u000001")
+        m.run(1000)
+        self.assertEqual(m.received("C", b"u"), [b"u000001"])
+        self.assertEqual(len(tries), 2)
+        self.assertEqual(m.stations["M"].role.serving.addr[3], 1)  # one failure: still bound
+
+    def test_a_datagram_is_sent_again_three_times_at_most(self):
+        m = cell()
+        tries = failing(m, "A", b"n", 100)
+        m.send("M", "10.0.0.12", b"n000001")
+        m.run(2000)
+        self.assertEqual(len(tries), 4)  # the first send and three more
+        self.assertEqual(m.received("C", b"n"), [])
+        self.assertEqual([h[0] for h in m.stations["A"].role._held], [None] * 4)  # all free
+
+    def test_at_most_hold_datagrams_are_held(self):
+        # 10 datagrams fail at once: 4 slots, the others are not held (nothing grows)
+        m = cell()
+        tries = failing(m, "A", b"h", 100)
+        for i in range(10):
+            m.send("M", "10.0.0.12", b"h%06d" % i)
+        m.run(2000)
+        self.assertEqual(len(m.stations["A"].role._held), 4)
+        self.assertEqual(len(tries), 10 + 4 * 3)
+
+    def test_control_messages_are_not_sent_again(self):
+        # a registration reply that fails is not repeated: the node's request has retries
+        m = cell()
+        a = m.stations["A"].role
+        a._hold(m.now, 0, bytearray(b"\x45" + bytes(30)))  # not UDP
+        self.assertEqual(a.again_at, None)
+
+    def test_the_baseline_sends_nothing_again(self):
+        m = cell("mip4", hold=0)
+        tries = failing(m, "A", b"b", 1)
+        m.send("M", "10.0.0.12", b"b000001")
+        m.run(1000)
+        self.assertEqual(m.received("C", b"b"), [])
+        self.assertEqual(len(tries), 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
