@@ -67,8 +67,9 @@ class Publisher:
 
     # ---- the local bindings --------------------------------------------------------------
 
-    def up(self, now, home, lifetime_ms, urgent=0):
-        """A local binding was made or refreshed. A new one is published after the hold-off
+    def up(self, now, home, lifetime_ms, urgent=0, news=False):
+        """A local binding was made or refreshed (``news``: a refresh the others do not know
+        of, published as a new one). A new one is published after the hold-off
         (``urgent``, for a node that lost its agent, whom the others still route to that one,
         dead perhaps: this long after the last publication, just past the receivers' window
         for late parts, dup_hold < urgent <= hold_off, so the reason of _space holds); a
@@ -76,7 +77,7 @@ class Publisher:
         k = ipv4.addr_key(home, 0)
         expiry = ticks.add(now, lifetime_ms)
         e = self._local.get(k)
-        if e is None or e[0] != home:
+        if e is None or e[0] != home or news:
             self._local[k] = [bytes(home), expiry, now]
             self._withdrawn.pop(k, None)
             batch = not self._pending  # this change starts a batch

@@ -111,7 +111,15 @@ class Region:
         node that came bound nowhere else (it lost its agent: no forwarding pointer)."""
         self.start(now)
         if self.publishing:
-            self.publisher.up(now, home, lifetime_ms, self.origins.dup_hold + 1 if urgent else 0)
+            # the others hold the node at another member: it came back to us while our binding
+            # still ran (it had left by losing us, without a deregistration), so what is a
+            # refresh here is news to them (held as a refresh, it waited for the snapshot while
+            # the one it had left forwarded, then dropped, its traffic)
+            oi = self.table.origin(now, home, 0)
+            news = oi >= 0 and self.backbone.members[oi] != self.own
+            self.publisher.up(
+                now, home, lifetime_ms, self.origins.dup_hold + 1 if urgent else 0, news
+            )
 
     def local_down(self, now, home):
         """A local binding ended (released, expired, or the node moved away): withdraw it."""

@@ -43,6 +43,26 @@ class Withdrawal(unittest.TestCase):
         bb.run(3000)
         self.assertEqual(learned(bb, members[1], bb.now), {home(1): ipv4.aton(members[2])})
 
+    def test_a_node_back_where_its_binding_still_runs_is_published_again(self):
+        """The node left a (losing it, no deregistration: a keeps its binding), bound at c,
+        then came back to a: a's registration there is a refresh of a binding it still holds,
+        but the others hold the node at c, so a publishes it (held as a refresh, it waited for
+        a's next snapshot while c, which no longer has the node, got its traffic)."""
+        members, edges = line(3)
+        bb = build(members, edges)
+        a, c = bb.roles[members[0]].region, bb.roles[members[2]].region
+        a.local_up(0, home(1), LIFE_MS)
+        bb.run(3000)
+        c.local_up(bb.now, home(1), LIFE_MS)
+        bb.run(3000)
+        self.assertEqual(learned(bb, members[1], bb.now), {home(1): ipv4.aton(members[2])})
+        # the node registers at a again, its deregistration to c names a: c keeps a pointer to
+        # a and its withdrawal rides on its next snapshot (20 s away), the others still hold c
+        c.local_moved(bb.now, home(1), ipv4.aton(members[0]))
+        a.local_up(bb.now, home(1), LIFE_MS)  # at a: a refresh of the binding a still has
+        bb.run(2500)
+        self.assertEqual(learned(bb, members[1], bb.now), {home(1): ipv4.aton(members[0])})
+
     def test_published_binding_expires_without_refresh(self):
         members, edges = line(2)
         bb = build(members, edges, republish_ms=600000)
