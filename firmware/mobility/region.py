@@ -211,7 +211,7 @@ class Region:
             # could be new is decoded and its tag checked first); acknowledged all the same (it
             # may be a retransmission whose acknowledgement was lost)
             self.duplicates += 1
-            self.reliable.ack_later(now, nb, payload, 0)
+            self.reliable.copy_from(now, nb, payload, 0, len(payload))
             return False
         try:
             pub = publication.decode_publication(payload)
@@ -283,7 +283,14 @@ class Region:
         if not self._taken(now, frame, publication.PAYLOAD_AT):
             return False
         self.duplicates += 1
-        self.reliable.ack_later(now, nb, frame, publication.PAYLOAD_AT)
+        # the payload ends where the IPv4 total length says (a link may pad the frame), and
+        # within the frame whatever it says
+        end = (frame[2] << 8) | frame[3]
+        if end > len(frame):
+            end = len(frame)
+        self.reliable.copy_from(
+            now, nb, frame, publication.PAYLOAD_AT, end - publication.PAYLOAD_AT
+        )
         return True
 
     def _taken(self, now, buf, off):

@@ -13,10 +13,14 @@ oldest is taken (its neighbours will get it with the next snapshot).
 
 Receiver: every publication that comes from a neighbour over its own link is acknowledged,
 new or a copy of one already taken (the copy may be a retransmission whose acknowledgement was
-lost), but not one that fails its tag. Acknowledgements wait _ACK_DELAY_MS per neighbour and go
-out together in one frame signed with the region key (publication.encode_ack), at once when
-_BATCH are waiting. An acknowledgement clears nothing until its tag is checked; the tag is
-computed only when it names a publication the neighbour still owes.
+lost), but not one that fails its tag, nor a copy that is an implied acknowledgement (RFC 2328
+section 13, step 7a: the neighbour sent us a publication we sent it and still wait for; both
+have it, and neither sends an acknowledgement: in a mesh most copies cross like this, so only
+the first copy each member takes is acknowledged). Acknowledgements wait _ACK_DELAY_MS per
+neighbour and go out together in one frame signed with the region key
+(publication.encode_ack), at once when _BATCH are waiting. An acknowledgement clears nothing
+until its tag is checked; the tag is computed only when it names a publication the neighbour
+still owes.
 """
 
 from mobility import auth, ipv4, publication, ticks
@@ -68,6 +72,7 @@ class Reliable:
         self.retransmitted = 0  # publication frames sent again
         self.acks_sent = 0  # acknowledgement frames
         self.acked = 0  # waits cleared by an acknowledgement
+        self.implied = 0  # waits cleared by a copy of the publication (implied acknowledgement)
         self.given_up = 0  # neighbours given up after _ROUNDS rounds
         self.evicted = 0  # slots taken while some neighbour still owed them
         self.superseded = 0  # waits dropped for a newer publication of the same origin
@@ -128,6 +133,35 @@ class Reliable:
         m = ~(1 << s)
         for nb in range(len(self._owed)):
             self._owed[nb] &= m
+
+    def copy_from(self, now, nb, buf, off, n):
+        """Neighbour ``nb`` sent us a copy of a publication already taken, the ``n`` bytes of
+        payload at buf[off:].
+        When it is one we sent to ``nb`` and still wait for, the copy is an implied
+        acknowledgement (RFC 2328 section 13, step 7a: two members that flooded it to each
+        other both have it): the wait is cleared and no acknowledgement is sent, since ``nb``
+        takes our copy the same way. Only a copy byte for byte the one we keep clears it (we
+        checked its tag when we took it; an unsigned look-alike clears nothing). Any other
+        copy (a retransmission whose acknowledgement was lost) is acknowledged."""
+        owed = self._owed[nb]
+        if owed:
+            p = off + _AT
+            for s in range(_SLOTS):
+                q = self._pay[s]
+                if (
+                    owed & (1 << s)
+                    and self._len[s] == n
+                    and _same(q, _AT, buf, p)
+                    and _same(q, 0, buf, off, n)
+                ):
+                    self._owed[nb] = owed & ~(1 << s)
+                    self._rto[nb] = _RTO_MS
+                    self._rounds[nb] = 0
+                    if self._owed[nb]:
+                        self._due[nb] = ticks.add(now, _RTO_MS)
+                    self.implied += 1
+                    return
+        self.ack_later(now, nb, buf, off)
 
     def ack_later(self, now, nb, buf, off):
         """Neighbour ``nb`` sent us the publication whose payload is at buf[off:]: acknowledge

@@ -145,12 +145,57 @@ class ReliableFlooding(unittest.TestCase):
         forwarded = sum(bb.roles[m].region.forwarded for m in members) - f0
         self.assertEqual(forwarded, len(members) * (len(members) - 1))
         self.assertGreater(sum(bb.roles[m].region.duplicates for m in members), d0)
-        # a duplicate is acknowledged too (its sender waits for that): nothing retransmitted
+        # a duplicate is acknowledged, or is an implied acknowledgement: nothing retransmitted
         self.assertEqual(sum(bb.roles[m].region.reliable.retransmitted for m in members), 0)
         for m in members:
             for i in range(len(members)):
                 if members[i] != m:
                     self.assertEqual(origin_of(bb, m, home(i)), ipv4.aton(members[i]))
+
+    def test_copies_that_cross_are_implied_acknowledgements(self):
+        # a full mesh of 4: the origin's three neighbours each take its publication first from
+        # the origin (acknowledged: three entries) and flood it to the two others; those copies
+        # cross and each is an implied acknowledgement (RFC 2328 section 13, step 7a): no
+        # entry for them, nothing retransmitted
+        members = ["10.0.0.%d" % (i + 1) for i in range(4)]
+        edges = [(members[i], members[j]) for i in range(4) for j in range(i + 1, 4)]
+        bb = build(members, edges)
+        acks0 = len(bb.acks())
+        implied0 = sum(bb.roles[m].region.reliable.implied for m in members)
+        bb.roles[members[0]].region.local_up(bb.now, home(1), LIFE_MS)
+        bb.run(5000)
+        for m in members[1:]:
+            self.assertEqual(origin_of(bb, m, home(1)), ipv4.aton(members[0]), m)
+        entries = [(s, d) for s, d, p in bb.acks()[acks0:] for _ in range(publication.ack_count(p))]
+        self.assertEqual(sorted(entries), sorted((m, members[0]) for m in members[1:]))
+        implied = sum(bb.roles[m].region.reliable.implied for m in members) - implied0
+        self.assertEqual(implied, 6)  # both ways on each of the three links between neighbours
+        self.assertEqual(sum(bb.roles[m].region.reliable.retransmitted for m in members), 0)
+
+    def test_a_look_alike_copy_is_no_implied_acknowledgement(self):
+        # a copy "from b" that is not byte for byte what a sent b (its tag one bit off) does not
+        # clear a's wait for b: a retransmits until b's own word comes
+        members, edges = line(2)
+        bb = build(members, edges)
+        a, b = members
+        bb.cut(a, b)
+        ra = bb.roles[a].region
+        ra.local_up(bb.now, home(1), LIFE_MS)
+        bb.run(10)
+        sent = [f for t, s, d, f in bb.attempts if s == a and d == b][-1]
+        nb = ra.backbone.peer(ipv4.aton(b), 0)
+        self.assertTrue(ra.reliable._owed[nb])
+        pay = bytearray(sent[publication.PAYLOAD_AT :])
+        pay[-1] ^= 1
+        pkt = publication.packet(ipv4.aton(b), ipv4.aton(a), bytes(pay))
+        bb.roles[a].on_frame(bb.now, actions.IF_BACKBONE, link_mac(b), 0, pkt)
+        self.assertTrue(ra.reliable._owed[nb])
+        self.assertEqual(ra.reliable.implied, 0)
+        bb.connect(a, b)
+        bb.run(1000)
+        self.assertEqual(origin_of(bb, b, home(1)), ipv4.aton(a))
+        self.assertGreater(ra.reliable.retransmitted, 0)
+        self.assertFalse(ra.reliable._owed[nb])
 
     def test_a_member_that_is_off_is_retried_with_back_off_and_bounded(self):
         members, edges = line(2)
