@@ -1,8 +1,12 @@
 """A region member as an origin: its local bindings, published by flooding (docs/REGION.md
 "Publication by flooding").
 
-Changes are batched behind the hold-off (a rate limit with a leading edge) and sent as one
-incremental publication; every ``republish`` ms, and first of all after a boot, a full
+Changes are batched behind a gap that backs off (a rate limit with a leading edge, in the
+manner of OSPF's exponential throttling, RFC 8405): a change after a quiet spell goes out at
+once; while changes keep coming, two publications are ``gap`` apart, a gap that starts just
+above the receivers' window for late parts and doubles with each busy publication up to the
+hold-off, and starts again from there once a hold-off passed with no change. Each batch is
+sent as one incremental publication; every ``republish`` ms, and first of all after a boot, a full
 snapshot of every local binding goes out, with the withdrawals made since the last one. A batch
 larger than a frame is split into parts with consecutive sequence numbers.
 """
@@ -22,13 +26,17 @@ class Publisher:
     flooding through ``backbone`` (a reliable.Reliable: ``flood(now, payload, -1)``) and
     logging into ``out``."""
 
-    def __init__(self, own, epoch, key, backbone, out, hold_off, republish):
+    def __init__(self, own, epoch, key, backbone, out, hold_off, republish, min_gap):
         self.own = own
         self.key = key
         self.backbone = backbone
         self.out = out
         self.hold_off = hold_off
         self.republish = republish
+        # the shortest gap between two publications: just above the receivers' window for
+        # late parts (dup_hold), so that a late part they accept belongs to the newest batch
+        self.min_gap = min_gap if min_gap < hold_off else hold_off
+        self.gap = self.min_gap  # the gap now: min_gap .. hold_off, doubled while busy
         self.state = IDLE
         self.epoch = epoch & 0xFFFF
         self.seq = 0
@@ -36,6 +44,7 @@ class Publisher:
         self._pending = {}  # addr_key -> home: changed since the last publication
         self._withdrawn = {}  # addr_key -> home: repeated in the next snapshot
         self._due = 0  # incremental publication due (when _pending is not empty)
+        self._batch_at = 0  # when the first change of the pending batch was made
         self._snapshot_at = 0
         self._last_pub = 0
         self._first_at = 0  # when the first publication went out
@@ -72,7 +81,7 @@ class Publisher:
         of, published as a new one). A new one is published after the hold-off
         (``urgent``, for a node that lost its agent, whom the others still route to that one,
         dead perhaps: this long after the last publication, just past the receivers' window
-        for late parts, dup_hold < urgent <= hold_off, so the reason of _space holds); a
+        for late parts, dup_hold < urgent <= min_gap, so the reason of _space holds); a
         refresh only when what the others hold would lapse before the next snapshot."""
         k = ipv4.addr_key(home, 0)
         expiry = ticks.add(now, lifetime_ms)
@@ -87,7 +96,7 @@ class Publisher:
                 # and bind again within some ms: one publication carries them
                 due = ticks.add(now, _URGENT_BATCH_MS)
                 if self.state == _RUNNING:
-                    gap_end = ticks.add(self._last_pub, min(urgent, self.hold_off))
+                    gap_end = ticks.add(self._last_pub, min(urgent, self.gap))
                     if ticks.diff(gap_end, due) > 0:
                         due = gap_end
                 if batch or ticks.diff(due, self._due) < 0:
@@ -121,19 +130,20 @@ class Publisher:
             self.down(now, self._local[k][0])
 
     def _mark(self, now, k, home):
-        # rate limit with a leading edge: a change after a quiet hold-off goes out at once (a
-        # single move is known region-wide within one flood); every change made while a
-        # hold-off since the last publication runs joins one batch sent when it ends
+        # rate limit with a leading edge: a change a gap after the last publication goes out
+        # at once (a single move is known region-wide within one flood); every change made
+        # while the gap since the last publication runs joins one batch sent when it ends
         if not self._pending:
             self._due = now
+            self._batch_at = now
             self._space()
         self._pending[k] = bytes(home)
 
     def _space(self):
-        # two publications of one origin are at least a hold-off apart, so a late part that a
-        # receiver still accepts (dup_hold < hold_off) always belongs to the newest batch
+        # two publications of one origin are at least a gap apart, so a late part that a
+        # receiver still accepts (dup_hold < min_gap <= gap) always belongs to the newest batch
         if self.state == _RUNNING:
-            earliest = ticks.add(self._last_pub, self.hold_off)
+            earliest = ticks.add(self._last_pub, self.gap)
             if ticks.diff(self._due, earliest) < 0:
                 self._due = earliest
             if ticks.diff(self._snapshot_at, earliest) < 0:
@@ -178,6 +188,15 @@ class Publisher:
                     e[2] = e[1]
                 else:
                     withdrawals.append(self._pending[k])
+        if self._pending and self.state == _RUNNING:
+            # the back-off: a batch begun within a hold-off of the last publication (changes
+            # keep coming) doubles the gap, up to the hold-off; one begun after a quiet
+            # hold-off starts from the shortest again
+            if ticks.diff(self._batch_at, self._last_pub) < self.hold_off:
+                g = self.gap * 2
+                self.gap = g if g < self.hold_off else self.hold_off
+            else:
+                self.gap = self.min_gap
         self._pending = {}
         if not (full or bindings or withdrawals):
             return

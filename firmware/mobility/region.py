@@ -32,7 +32,7 @@ from mobility.reliable import Reliable
 
 _DEFAULT_HOLD_OFF_MS = const(2000)  # changes are batched this long before they are published
 _DEFAULT_REPUBLISH_MS = const(30000)  # period of the full snapshot
-_DEFAULT_DUP_HOLD_MS = const(1000)  # how long a late (reordered) part of a batch is accepted
+_DEFAULT_DUP_HOLD_MS = const(400)  # how long a late (reordered) part of a batch is accepted
 _DEFAULT_MAX_PUBLISHED = const(512)  # capacity of the published-binding table
 _SWEEP_MS = const(5000)  # how often expired published bindings are removed
 POLICY_ROAM = "roam"  # publish, tunnel by published bindings, correspondent and proxy bindings
@@ -80,7 +80,9 @@ class Region:
         # acknowledgement and retransmission per neighbour (reliable.py): every flood goes
         # through it, the origin's own publications and the relayed ones
         self.reliable = Reliable(self.backbone, keys, key, out)
-        self.publisher = Publisher(self.own, epoch, key, self.reliable, out, hold_off, republish)
+        self.publisher = Publisher(
+            self.own, epoch, key, self.reliable, out, hold_off, republish, dup_hold + 1
+        )
         # what is held of an origin silent for a snapshot period (and a hold-off) no longer judges
         # its publications: a lock-out that nothing else undid ends then (Origins)
         self.origins = Origins(len(self.backbone.members), dup_hold, republish + hold_off)
