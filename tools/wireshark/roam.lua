@@ -294,6 +294,21 @@ end
 
 register_postdissector(roam_reg, true)
 
+-- The authentication extension that ends a publication or an acknowledgement (type 151,
+-- length 20: SPI + tag) at `off`; `need` is where the payload should end.
+local function add_auth_ext(tvb, sub, off, n, need)
+    local a = sub:add(roam, tvb(off, 2 + AUTH_LEN), "Authentication")
+    a:add(pf.ext_type, tvb(off, 1))
+    a:add(pf.ext_length, tvb(off + 1, 1))
+    if tvb(off, 1):uint() ~= EXT_AUTH or tvb(off + 1, 1):uint() ~= AUTH_LEN then
+        a:add_proto_expert_info(ef.bad_length, "expected extension type 151, length 20")
+    end
+    add_auth(a, tvb(off + 2, AUTH_LEN))
+    if n > need then
+        sub:add_proto_expert_info(ef.trailing)
+    end
+end
+
 -- Acknowledgement of publications (UDP 4344, type 0x41): count, member, count x (origin,
 -- epoch, seq), authentication (docs/PROTOCOL.md "Acknowledgement of publications").
 local function dissect_ack(tvb, pinfo, sub, n)
@@ -320,16 +335,7 @@ local function dissect_ack(tvb, pinfo, sub, n)
         e:add(pf.ack_seq, tvb(off + 6, 2))
         off = off + 8
     end
-    local a = sub:add(roam, tvb(off, 2 + AUTH_LEN), "Authentication")
-    a:add(pf.ext_type, tvb(off, 1))
-    a:add(pf.ext_length, tvb(off + 1, 1))
-    if tvb(off, 1):uint() ~= EXT_AUTH or tvb(off + 1, 1):uint() ~= AUTH_LEN then
-        a:add_proto_expert_info(ef.bad_length, "expected extension type 151, length 20")
-    end
-    add_auth(a, tvb(off + 2, AUTH_LEN))
-    if n > need then
-        sub:add_proto_expert_info(ef.trailing)
-    end
+    add_auth_ext(tvb, sub, off, n, need)
     pinfo.cols.info = string.format("Acknowledgement from %s of %d publication%s",
         tostring(tvb(2, 4):ipv4()), c, c == 1 and "" or "s")
     return n
@@ -390,16 +396,7 @@ function roam.dissector(tvb, pinfo, tree)
     if n == body then
         sub:add_proto_expert_info(ef.no_auth)
     else
-        local a = sub:add(roam, tvb(off, 2 + AUTH_LEN), "Authentication")
-        a:add(pf.ext_type, tvb(off, 1))
-        a:add(pf.ext_length, tvb(off + 1, 1))
-        if tvb(off, 1):uint() ~= EXT_AUTH or tvb(off + 1, 1):uint() ~= AUTH_LEN then
-            a:add_proto_expert_info(ef.bad_length, "expected extension type 151, length 20")
-        end
-        add_auth(a, tvb(off + 2, AUTH_LEN))
-        if n > need then
-            sub:add_proto_expert_info(ef.trailing)
-        end
+        add_auth_ext(tvb, sub, off, n, need)
     end
     pinfo.cols.info = string.format("Publication origin=%s epoch=%d seq=%d bindings=%d withdrawals=%d%s",
         tostring(tvb(2, 4):ipv4()), tvb(6, 2):uint(), tvb(8, 2):uint(), nb, nw,
