@@ -207,27 +207,28 @@ class Backbone:
                 n += 1
         return n
 
-    def publications(self):
-        """[(sender, receiver, Publication)] of every publication frame sent on the backbone."""
+    def _region_payloads(self):
+        """[(sender, receiver, UDP payload)] of every frame to the region's port (4344)."""
         found = []
         for src, dst, frame in self.frames:
             h = ipv4.decode(frame)
             if h.proto == ipv4.PROTO_UDP:
                 sport, dport, payload = ipv4.decode_udp(h)
-                if dport == ipv4.PUB_PORT and payload[0] != publication.MSG_ACK:
-                    found.append((src, dst, publication.decode_publication(payload)))
+                if dport == ipv4.PUB_PORT:
+                    found.append((src, dst, payload))
         return found
+
+    def publications(self):
+        """[(sender, receiver, Publication)] of every publication frame sent on the backbone."""
+        return [
+            (src, dst, publication.decode_publication(p))
+            for src, dst, p in self._region_payloads()
+            if p[0] != publication.MSG_ACK
+        ]
 
     def acks(self):
         """[(sender, receiver, payload)] of every acknowledgement frame sent on the backbone."""
-        found = []
-        for src, dst, frame in self.frames:
-            h = ipv4.decode(frame)
-            if h.proto == ipv4.PROTO_UDP:
-                sport, dport, payload = ipv4.decode_udp(h)
-                if dport == ipv4.PUB_PORT and payload[0] == publication.MSG_ACK:
-                    found.append((src, dst, payload))
-        return found
+        return [(s, d, p) for s, d, p in self._region_payloads() if p[0] == publication.MSG_ACK]
 
 
 # --- integrated fields: agents, routers, home agent, hosts and mobile nodes on the cell medium ---
