@@ -16,6 +16,7 @@ _DEFAULT_REFUSED_MS = const(10000)  # an agent that refused us is no candidate f
 DEFAULT_RERANK_MS = const(1000)
 _DEFAULT_COLLECT_MS = const(100)  # first agent heard while unbound: listen this long, then choose
 _MAX_UNKNOWN = const(8)  # agents heard once, not yet probed, remembered at most
+_GONE_MS = const(10000)  # an agent lost by a failed send or silence: re-admitted this long
 _FADING_MISSES = const(2)  # serving agent's advertisements missed in a row: move without dwell
 
 # what take() made of an advertisement: the first three are rejections, logged as REJECTED[it]
@@ -81,6 +82,7 @@ class AgentTable:
         self.table = {}  # addr_key -> AgentInfo
         self.window = replay.AdvWindow()
         self._unknown = {}  # addr_key -> when an agent not in the table was first heard (bound)
+        self._gone = {}  # addr_key -> (when, MAC) of an agent lost by a failed send or silence
         self._candidate = None  # bound: the better agent, leading since _candidate_since
         self._candidate_since = 0
 
@@ -108,6 +110,8 @@ class AgentTable:
                 return REPLAYED  # (unbound, the owner asks for a fresh answer all the same)
         if info is not None and info.addr != adv.src:
             return IGNORED  # keep the one we have
+        if info is None and not fresh and serving is None and self._back(now, k, mac):
+            fresh = True  # an agent we just lost, heard again (_back): admitted as answers are
         if info is None and not fresh:
             if serving is not None and not self._worth_probing(rssi, serving):
                 return IGNORED
@@ -166,10 +170,34 @@ class AgentTable:
         else:
             info.outage_start = ticks.add(now, adv.outage_in * 1000)
 
-    def remove(self, info):
+    def remove(self, info, now=None):
+        """Forget ``info``. ``now`` given (it was lost by a failed send or by silence, not by
+        unanswered registrations): for _GONE_MS its own next advertisement takes it back
+        without a solicitation's answer (_back)."""
         k = ipv4.addr_key(info.addr, 0)
         if self.table.get(k) is info:
             del self.table[k]
+            if now is not None:
+                if len(self._gone) >= _MAX_UNKNOWN:
+                    self._gone.clear()  # (a bounded memory; at worst an answer is needed)
+                self._gone[k] = (now, info.mac)
+
+    def _back(self, now, k, mac):
+        """Unbound, an agent not in the table was heard: True (once) when it is one we lost
+        lately, by a failed send or by silence, heard from its own MAC with an advertisement
+        newer than any we took from it (the window, which outlived the entry, said so). A
+        fade at the cell edge loses the agent; the broadcast solicitation and its answer are
+        then the frames least likely to get through (a burst of others' solicitations may also
+        have used up the agent's answers, docs/CORE.md "Security rules"), while the agent's
+        next advertisement does: binding again from it saves seconds. A recording cannot do
+        more here than the residual risk of an agent in the table (frames the node never
+        received are newer): one registration, unanswered if the agent is not there, and no
+        second re-admission."""
+        g = self._gone.get(k)
+        if g is None:
+            return False
+        del self._gone[k]
+        return ticks.diff(now, g[0]) <= _GONE_MS and g[1] == mac
 
     def expired(self, now):
         """The agents whose advertisement lifetime ran out (the owner drops them); the silence

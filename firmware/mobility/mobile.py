@@ -342,7 +342,10 @@ class MobileNode(Node):
     def _lose(self, now, info, cause):
         """The agent is gone (silence: advertisement lifetime ran out; link: failed sends;
         noreply: registrations unanswered)."""
-        self.agents.remove(info)  # (its replay state stays: see agenttable.py)
+        # (its replay state stays: see agenttable.py); lost by a fade or by silence, its own
+        # next advertisement may take it back (AgentTable._back); after registrations that went
+        # unanswered or wrong (noreply, ident), only an answer to a solicitation may
+        self.agents.remove(info, now if cause == "link" or cause == "silence" else None)
         was_serving = info is self.serving
         self.log(
             "agent_lost", {"agent": ipv4.ntoa(info.addr), "cause": cause, "serving": was_serving}

@@ -5,6 +5,7 @@ import unittest
 
 from medium import BCAST, Medium, config, make_rand
 
+from mobility import ipv4
 from mobility.agent import Agent
 from mobility.mobile import MobileNode
 
@@ -91,6 +92,52 @@ class LossTest(unittest.TestCase):
         m._drain(m.stations["M"])
         self.assertEqual(m.logged("agent_lost"), [])
         self.assertEqual(mobile.serving.addr[3], 1)
+
+    def test_an_agent_lost_in_a_fade_is_taken_back_from_its_own_advertisement(self):
+        # M's sends to A fail for 300 ms (a fade at the cell edge): A is lost ("link"). For 5 s
+        # after, A's answers to solicitations do not reach M (the broadcast and its answer are
+        # what a fade, or others' solicitations using up A's answers, take first), but A's
+        # periodic advertisements do: the first one takes A back and M binds again (before:
+        # M stayed unbound until an answer got through)
+        m = Medium()
+        m.add("A", Agent(config(1), make_rand(1), m.now))
+        m.add("M", MobileNode(config(11), make_rand(11), m.now))
+        m.add("C", MobileNode(config(12), make_rand(12), m.now))
+        for n in ("M", "C"):
+            m.hear("A", n, -50)
+        m.run(4000)
+        a_mac, m_mac = m.stations["A"].mac, m.stations["M"].mac
+        t0 = m.t
+        m.flow("M", "10.0.0.12", 100, 60, b"x")
+
+        def lose(node, mac, data):
+            if node == "M" and mac == a_mac and m.t < t0 + 300:
+                return True
+            # A's unicast ICMP to M: the answers to its solicitations (registration replies,
+            # UDP, get through)
+            return node == "A" and mac == m_mac and data[9] == 1 and m.t < t0 + 5000
+
+        m.lose = lose
+        m.run(6000)
+        lost = m.logged("agent_lost", "M")
+        self.assertEqual([e[3]["cause"] for e in lost], ["link"])
+        bound = [e for e in m.logged("bound", "M") if e[0] > lost[0][0]]
+        self.assertTrue(bound, "M never bound again")
+        self.assertLessEqual(bound[0][0] - t0, 1800)  # an advertisement period after the fade
+        self.assertEqual(m.stations["M"].role.serving.addr[3], 1)
+        self.assertGreaterEqual(len(m.received("C", b"x")), 45)
+
+    def test_an_agent_that_did_not_answer_registrations_needs_an_answer_again(self):
+        # lost by unanswered registrations (A hears M no more, M still hears A): A's broadcasts
+        # do not take it back, or M would register into silence again and again; lost by a
+        # failed send, its next advertisement may
+        for cause, back in (("noreply", False), ("ident", False), ("link", True)):
+            m = cell()
+            mobile = m.stations["M"].role
+            a = mobile.serving
+            mobile._lose(m.now, a, cause)
+            k = ipv4.addr_key(a.addr, 0)
+            self.assertEqual(mobile.agents._back(m.now, k, a.mac), back, cause)
 
 
 if __name__ == "__main__":
