@@ -75,6 +75,15 @@ def test_claim_names_read_the_summary():
         ({"delivery_ratio_min": True}, "must be a number"),
         ({"nosuch_min": 1}, "no figure 'nosuch'"),
         ({"west_delivery_ratio_min": 0.9}, "no figure 'west_delivery_ratio'"),  # no such window
+        ({"delivery_ratio_min": {"limit": 0.999, "may_fail": 1}}, "a claim table is"),
+        (
+            {"delivery_ratio_min": {"limit": 0.999, "may_fail": 1, "floor": 0.9, "x": 1}},
+            "a claim table is",
+        ),
+        ({"delivery_ratio_min": {"limit": 0.999, "may_fail": 0, "floor": 0.99}}, "may_fail"),
+        ({"delivery_ratio_min": {"limit": 0.999, "may_fail": 1, "floor": 1}}, "must be below"),
+        ({"wall_s_max": {"limit": 60, "may_fail": 1, "floor": 50}}, "must be above"),
+        ({"delivery_ratio_min": {"limit": "x", "may_fail": 1, "floor": 0.9}}, "limit must be"),
     ],
 )
 def test_bad_claims_are_refused_when_loading(table, expect):
@@ -138,6 +147,29 @@ def test_report_min_median_max_failing_seeds_and_verdict():
     # nothing judged (no roam runs asked for): no verdict
     only = sweep.report([sc], seeds, ["mip4"], good)
     assert only["verdict"] is None and only["scenarios"]["made-up"]["verdict"] is None
+
+
+def test_a_claim_with_an_allowance_lets_that_many_seeds_miss_the_limit_above_the_floor():
+    # walk's delivery (issue 16): >= 99.9 % in 19 of 20 seeds and >= 99.8 % in all
+    (c,) = claims.parse({"delivery_ratio_min": {"limit": 0.999, "may_fail": 1, "floor": 0.998}})
+    assert (c.limit, c.may_fail, c.floor) == (0.999, 1, 0.998)
+    assert claims.holds(c, 0.999) and not claims.holds(c, 0.9985)  # one seed: the limit
+    values = {s: 1.0 for s in range(1, 21)}
+    values[7] = 0.9985
+    one = claims.over_seeds(c, values)
+    assert one["failing_seeds"] == [7] and one["verdict"] == "pass"
+    assert (one["may_fail"], one["floor"]) == (1, 0.998)
+    values[9] = 0.9989
+    assert claims.over_seeds(c, values)["verdict"] == "fail"  # two seeds miss it
+    values[9] = 1.0
+    values[7] = 0.9979
+    assert claims.over_seeds(c, values)["verdict"] == "fail"  # one, below the floor
+    values[7] = None
+    assert claims.over_seeds(c, values)["verdict"] == "fail"  # nothing measured
+    # a plain claim lets none miss it
+    (p,) = claims.parse({"delivery_ratio_min": 0.999})
+    values[7] = 0.9985
+    assert claims.over_seeds(p, values)["verdict"] == "fail"
 
 
 def test_seeds_and_policies():
