@@ -183,7 +183,9 @@ class Node:
                     free = h
             elif h[0] == frame:
                 if h[2] >= _HOLD_TRIES:
+                    pkt = h[0]  # (our copy: the driver may reuse frame's buffer)
                     h[0] = None
+                    self._gave_up(now, pkt)
                 else:
                     h[3] = True
                     h[1] = ticks.add(now, _HOLD_MS + self.rand(16) % _HOLD_MS)
@@ -227,6 +229,10 @@ class Node:
 
     def _send_again(self, now, pkt):
         """Send a held datagram again by the route of this moment (the role's)."""
+
+    def _gave_up(self, now, pkt):
+        """A held datagram failed on the radio every time it was sent (the role may have
+        another way for it: an agent's is the node's home agent)."""
 
     # --- helpers ---
 
