@@ -671,6 +671,41 @@ class NodeLeavesForAnotherRegion(unittest.TestCase):
         self.assertEqual(len(sent_home), len(loops))  # one backbone send per datagram lost
 
 
+class OwnBindingSupersedes(unittest.TestCase):
+    """An agent that makes a local binding drops what it held of another member for that node:
+    that entry is older than the registration, and once the local binding ends it would send
+    the node's traffic back where the node was, whose member holds ours and tunnels it back
+    (city seed 1: the datagrams went back and forth between two agents until their TTL ran
+    out while the node was bound in another region)."""
+
+    def test_no_loop_after_the_node_leaves_for_another_region(self):
+        f = Field(hold_off_ms=20000, republish_ms=60000)
+        f.agent("A1", "10.0.0.1", "west")
+        f.agent("A2", "10.0.0.2", "west")
+        f.agent("A3", "10.0.0.3", "east")
+        f.link("10.0.0.1", "10.0.0.2")
+        for a in ("10.0.0.1", "10.0.0.2", "10.0.0.3"):
+            f.hosts[a] = [HA, "10.0.0.60"]
+            f.routes[a] = [{"dst": HOME_NET, "via": HA}]
+        f.build()
+        f.home_agent(["10.0.0.1", "10.0.0.2", "10.0.0.3"])
+        f.host("C", "10.0.0.60", gateway="10.0.0.2", peers=False)
+        f.mobile()
+        f.hear("M", "A2", -45)
+        f.m.run(8000)
+        f.m.flow("C", M_HOME, 200, 100, b"sp")
+        f.move("M", "A2", "A1")  # A1 holds A2's publication from before
+        self.assertEqual(f.role("M").serving.addr, ipv4.aton("10.0.0.1"))
+        # across the border within A1's hold-off: its withdrawal waits, A2 tunnels to A1
+        f.move("M", "A1", "A3")
+        self.assertEqual(f.role("M").serving.addr, ipv4.aton("10.0.0.3"))
+        f.m.run(16000)
+        ttl = [e for e in f.m.logged("drop") if e[3]["reason"] == "ttl"]
+        self.assertEqual(ttl, [])
+        got = f.m.received("M", b"sp")
+        self.assertGreaterEqual(len(got), 97)  # at most the hand-offs' few
+
+
 class AgentCrash(unittest.TestCase):
     """An agent dies (power off, no goodbye) while a correspondent's traffic flows to its node:
     the node notices at its check of the overdue agent, binds to the other agent, and that
