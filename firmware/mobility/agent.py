@@ -193,6 +193,27 @@ class Agent(Node):
         if self.state != _OUT_OF_SERVICE and not self._forward(pkt):
             self._route_beyond_cell(now, None, None, pkt)
 
+    def _gave_up(self, now, pkt):
+        """A datagram for a visitor failed on the radio every time it was sent (docs/REGION.md
+        "A node that left for another region"): the node may have registered with an agent
+        our region knows nothing of (it left us without deregistering, so our binding still
+        runs and nothing newer is published here). Its home agent knows where it registered
+        last: the datagram goes on by the backbone route toward the node's home network,
+        once. A home agent whose binding names us drops it (``loop``) instead of tunnelling
+        it back, so a node in a long fade costs one backbone send per datagram lost, as
+        before plus one."""
+        r = self.region
+        if r is None or self.state == _OUT_OF_SERVICE:
+            return
+        b = self.bindings.get(ipv4.addr_key(pkt, ipv4.DST_AT))
+        if b is None or b[B_HOME][0] != pkt[ipv4.DST_AT]:
+            return  # (no longer ours: the route of this moment took it, or nothing does)
+        nb = r.backbone.next_hop(pkt, ipv4.DST_AT)
+        if nb < 0 or r.backbone.is_member[nb]:
+            return  # no home route (a member's hop would lead back to our own binding)
+        if ipv4.dec_ttl(pkt):
+            r.backbone.send(nb, pkt)
+
     def plan_outage(self, now, start_in_s, duration_s):
         """Announce in every advertisement from now on that the agent will be out of service
         from ``start_in_s`` seconds for ``duration_s`` seconds (nodes move away in time). Planned

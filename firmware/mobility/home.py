@@ -62,7 +62,7 @@ class HomeAgent(Node):
         if h is None:
             return
         if h.dst != self.address:
-            self._forward(now, frame, h.dst)
+            self._forward(now, frame, h.dst, iface, src_mac)
             return
         try:
             if h.proto == ipv4.PROTO_UDP:
@@ -80,7 +80,7 @@ class HomeAgent(Node):
             return
         self.log("drop", {"reason": "port", "src": ipv4.ntoa(h.src)})
 
-    def _forward(self, now, frame, dst):
+    def _forward(self, now, frame, dst, iface=None, src_mac=None):
         coa = self.cache.care_of(now, dst, 0)
         if coa is None:
             # a home agent routes only for its mobile nodes, and only while they are bound
@@ -89,6 +89,11 @@ class HomeAgent(Node):
         r = self.links.route(coa)
         if r is None:
             self.log("drop", {"reason": "no_route", "to": ipv4.ntoa(coa)})
+            return
+        if r[0] == iface and r[1] == src_mac:
+            # from the care-of agent itself: it could not reach the node and sent the
+            # datagram home (agent.py _gave_up); tunnelling it back would make it circle
+            self.log("drop", {"reason": "loop", "to": ipv4.ntoa(dst)})
             return
         inner = bytearray(frame)
         if not ipv4.dec_ttl(inner):

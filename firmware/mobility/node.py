@@ -178,12 +178,16 @@ class Node:
             return
         free = None
         for h in self._held:
-            if h[0] is None:
+            if h[0] is None or h[1] is None:  # free, or quiet (kept only to be recognised)
                 if free is None:
                     free = h
-            elif h[0] == frame:
+                if h[0] is None:
+                    continue
+            if h[0] == frame:
                 if h[2] >= _HOLD_TRIES:
+                    pkt = h[0]  # (our copy: the driver may reuse frame's buffer)
                     h[0] = None
+                    self._gave_up(now, pkt)
                 else:
                     h[3] = True
                     h[1] = ticks.add(now, _HOLD_MS + self.rand(16) % _HOLD_MS)
@@ -205,28 +209,37 @@ class Node:
 
     def _again(self, now):
         """again_at has come: send the held datagrams that are due again; a slot whose copy
-        was sent and did not fail within _HOLD_MS (it got through, or went another way) is
-        freed."""
+        was sent and did not fail within _HOLD_MS (it got through, or went another way) goes
+        quiet (``when`` None): free for the next datagram, but until then a failure of that
+        copy that comes back later (a busy channel: the frame waited in the transmit queue)
+        is still recognised and counted with the tries already made. Freed at once, such a
+        failure was held as a new datagram with its tries at 0, and a datagram to a node
+        that had gone was sent again and again until its TTL ran out (city seed 2: 429
+        datagrams sent 5 to 30 times)."""
         for h in self._held:
-            if h[0] is not None and due(now, h[1]):
+            if h[0] is not None and h[1] is not None and due(now, h[1]):
                 if h[3]:
                     h[3] = False
                     h[2] += 1
                     h[1] = ticks.add(now, _HOLD_MS)
                     self._send_again(now, h[0])
                 else:
-                    h[0] = None
+                    h[1] = None
         self._held_next(now)
 
     def _held_next(self, now):
         t = None
         for h in self._held:
-            if h[0] is not None:
+            if h[0] is not None and h[1] is not None:
                 t = soonest(now, t, h[1])
         self.again_at = t
 
     def _send_again(self, now, pkt):
         """Send a held datagram again by the route of this moment (the role's)."""
+
+    def _gave_up(self, now, pkt):
+        """A held datagram failed on the radio every time it was sent (the role may have
+        another way for it: an agent's is the node's home agent)."""
 
     # --- helpers ---
 

@@ -119,6 +119,13 @@ class Region:
             # the one it had left forwarded, then dropped, its traffic)
             oi = self.table.origin(now, home, 0)
             news = oi >= 0 and self.backbone.members[oi] != self.own
+            if news:
+                # what we hold of another member for the node is older than this
+                # registration: kept, it would be our route once our binding ends, to where
+                # the node was before (and that member, holding ours, tunnels back: a loop
+                # until the TTL ran out: docs/REGION.md "Our own binding supersedes"). A
+                # member that publishes the node after this registration is where it went.
+                self.table.withdraw(home, oi)
             self.publisher.up(
                 now, home, lifetime_ms, self.origins.dup_hold + 1 if urgent else 0, news
             )

@@ -6,7 +6,9 @@ import unittest
 
 from medium import Medium, config, make_rand
 
+from mobility import actions
 from mobility.agent import Agent
+from mobility.host import Host
 from mobility.mobile import MobileNode
 
 
@@ -98,3 +100,39 @@ class SentAgainTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class LateFailureTest(unittest.TestCase):
+    """A failure that comes back after _HOLD_MS (the frame waited in a busy channel's transmit
+    queue) belongs to the copy sent again: its tries go on, and the datagram is given up after
+    three more sends. Before, the slot had been freed, the late failure was held as a new
+    datagram with its tries at 0, and the datagram went round until its TTL ran out (city
+    seed 2: 429 datagrams sent 5 to 30 times, a node that had gone never given up)."""
+
+    def test_a_late_failure_counts_with_the_tries_already_made(self):
+        mac = b"\x02\x00\x00\x00\x00\x0c"
+        h = Host(config(5, neighbours={"10.0.0.12": mac}), make_rand(5), 0)
+        h.out.clear()
+        frame = h.datagram(b"\x0a\x00\x00\x0c", b"late01")
+        now = 0
+        h.on_link_failure(now, actions.IF_RADIO, mac, bytearray(frame))
+        sends = 0
+        for _ in range(40):  # 40 rounds: a datagram that is never given up shows
+            wake = h.again_at
+            if wake is None:
+                break
+            now = wake
+            h.out.clear()
+            h.on_timer(now)
+            sent = [
+                bytes(h.out.data[i])
+                for i in range(h.out.n)
+                if h.out.kind[i] == actions.SEND and b"late01" in bytes(h.out.data[i])
+            ]
+            sends += len(sent)
+            if sent:
+                now += 120  # the failure comes back 120 ms later: after _HOLD_MS
+                h.on_timer(now - 60)  # (the slot's 50 ms pass meanwhile)
+                h.on_link_failure(now, actions.IF_RADIO, mac, bytearray(sent[0]))
+        self.assertEqual(sends, 3)
+        self.assertIsNone(h.again_at)
