@@ -134,6 +134,15 @@ class Reliable:
         for nb in range(len(self._owed)):
             self._owed[nb] &= m
 
+    def _clear(self, now, nb, slots):
+        """Neighbour ``nb`` has the publications of ``slots`` (a bit mask): it owes them no
+        more, and its back-off starts again (it is alive)."""
+        self._owed[nb] &= ~slots
+        self._rto[nb] = _RTO_MS
+        self._rounds[nb] = 0
+        if self._owed[nb]:
+            self._due[nb] = ticks.add(now, _RTO_MS)
+
     def copy_from(self, now, nb, buf, off, n):
         """Neighbour ``nb`` sent us a copy of a publication already taken, the ``n`` bytes of
         payload at buf[off:].
@@ -154,11 +163,7 @@ class Reliable:
                     and _same(q, _AT, buf, p)
                     and _same(q, 0, buf, off, n)
                 ):
-                    self._owed[nb] = owed & ~(1 << s)
-                    self._rto[nb] = _RTO_MS
-                    self._rounds[nb] = 0
-                    if self._owed[nb]:
-                        self._due[nb] = ticks.add(now, _RTO_MS)
+                    self._clear(now, nb, 1 << s)
                     self.implied += 1
                     return
         self.ack_later(now, nb, buf, off)
@@ -216,11 +221,7 @@ class Reliable:
         mv = memoryview(payload)
         if not self.keys.check(auth.SPI_REGION, mv[body:], mv[0:body]):
             return -2
-        self._owed[nb] = owed & ~hit
-        self._rto[nb] = _RTO_MS
-        self._rounds[nb] = 0
-        if self._owed[nb]:
-            self._due[nb] = ticks.add(now, _RTO_MS)
+        self._clear(now, nb, hit)
         c = 0
         while hit:
             c += hit & 1

@@ -603,6 +603,25 @@ class NodeWalksOffWithoutDeregistering(unittest.TestCase):
         self.assertEqual(f.m.logged("binding_down", "A1"), [])
 
 
+def two_regions(f, west, east, gateway):
+    """Field ``f`` with agents Ai at 10.0.0.i: the two of ``west`` in region "west" (linked),
+    ``east`` alone in "east"; each routes the home network to the home agent; a correspondent
+    C (10.0.0.60) enters the backbone at ``gateway``; the mobile node M, not placed yet."""
+    addrs = []
+    for name, region in [(n, "west") for n in west] + [(east, "east")]:
+        addrs.append("10.0.0." + name[1:])
+        f.agent(name, addrs[-1], region)
+    f.link(addrs[0], addrs[1])
+    for a in sorted(addrs):
+        f.hosts[a] = [HA, "10.0.0.60"]
+        f.routes[a] = [{"dst": HOME_NET, "via": HA}]
+    f.build()
+    f.home_agent(sorted(addrs))
+    f.host("C", "10.0.0.60", gateway=gateway, peers=False)
+    f.mobile()
+    return f
+
+
 class NodeLeavesForAnotherRegion(unittest.TestCase):
     """A node that leaves its agent without deregistering for an agent of *another* region:
     nothing newer is published in the old region, so the old agent's binding stands until it
@@ -612,19 +631,8 @@ class NodeLeavesForAnotherRegion(unittest.TestCase):
     (docs/REGION.md "A node that left for another region")."""
 
     def field(self):
-        f = Field()
-        f.agent("A1", "10.0.0.1", "west")
-        f.agent("A3", "10.0.0.3", "west")
-        f.agent("A2", "10.0.0.2", "east")
-        f.link("10.0.0.1", "10.0.0.3")
-        for a in ("10.0.0.1", "10.0.0.2", "10.0.0.3"):
-            f.hosts[a] = [HA, "10.0.0.60"]
-            f.routes[a] = [{"dst": HOME_NET, "via": HA}]
-        f.build()
-        f.home_agent(["10.0.0.1", "10.0.0.2", "10.0.0.3"])
         # C enters the west region at A3, which tunnels to A1 by A1's publication
-        f.host("C", "10.0.0.60", gateway="10.0.0.3", peers=False)
-        f.mobile()
+        f = two_regions(Field(), ("A1", "A3"), "A2", "10.0.0.3")
         f.hear("M", "A1", -45)
         f.m.run(5000)
         self.assertEqual(
@@ -679,18 +687,9 @@ class OwnBindingSupersedes(unittest.TestCase):
     out while the node was bound in another region)."""
 
     def test_no_loop_after_the_node_leaves_for_another_region(self):
-        f = Field(hold_off_ms=20000, republish_ms=60000)
-        f.agent("A1", "10.0.0.1", "west")
-        f.agent("A2", "10.0.0.2", "west")
-        f.agent("A3", "10.0.0.3", "east")
-        f.link("10.0.0.1", "10.0.0.2")
-        for a in ("10.0.0.1", "10.0.0.2", "10.0.0.3"):
-            f.hosts[a] = [HA, "10.0.0.60"]
-            f.routes[a] = [{"dst": HOME_NET, "via": HA}]
-        f.build()
-        f.home_agent(["10.0.0.1", "10.0.0.2", "10.0.0.3"])
-        f.host("C", "10.0.0.60", gateway="10.0.0.2", peers=False)
-        f.mobile()
+        f = two_regions(
+            Field(hold_off_ms=20000, republish_ms=60000), ("A1", "A2"), "A3", "10.0.0.2"
+        )
         f.hear("M", "A2", -45)
         f.m.run(8000)
         f.m.flow("C", M_HOME, 200, 100, b"sp")

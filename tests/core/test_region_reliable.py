@@ -63,6 +63,19 @@ def origin_of(bb, name, h):
     return bb.roles[name].region.published_addr(bb.now, h)
 
 
+def a_waits_for_b():
+    """Two members, the link between them cut: a published home(1), lost on the way, and waits
+    for b's acknowledgement. (bb, a, b, a's region)."""
+    members, edges = line(2)
+    bb = build(members, edges)
+    a, b = members
+    bb.cut(a, b)
+    ra = bb.roles[a].region
+    ra.local_up(bb.now, home(1), LIFE_MS)
+    bb.run(10)
+    return bb, a, b, ra
+
+
 class ReliableFlooding(unittest.TestCase):
     def test_a_lost_publication_is_retransmitted_and_converges(self):
         members, edges = line(3)
@@ -109,13 +122,7 @@ class ReliableFlooding(unittest.TestCase):
         self.assertEqual(publication.ack_count(b_to_a[0]), 2)  # both parts in one frame
 
     def test_a_forged_acknowledgement_does_not_stop_retransmission(self):
-        members, edges = line(2)
-        bb = build(members, edges)
-        a, b = members
-        bb.cut(a, b)
-        ra = bb.roles[a].region
-        ra.local_up(bb.now, home(1), LIFE_MS)
-        bb.run(10)
+        bb, a, b, ra = a_waits_for_b()
         pay = bb.pubs_to(a, b)[-1]
         entry = pay[1] + bytes((0, ra.publisher.epoch & 0xFF)) + bytes((0, pay[2]))
         rej, acked = ra.rejected, ra.reliable.acked
@@ -175,13 +182,7 @@ class ReliableFlooding(unittest.TestCase):
     def test_a_look_alike_copy_is_no_implied_acknowledgement(self):
         # a copy "from b" that is not byte for byte what a sent b (its tag one bit off) does not
         # clear a's wait for b: a retransmits until b's own word comes
-        members, edges = line(2)
-        bb = build(members, edges)
-        a, b = members
-        bb.cut(a, b)
-        ra = bb.roles[a].region
-        ra.local_up(bb.now, home(1), LIFE_MS)
-        bb.run(10)
+        bb, a, b, ra = a_waits_for_b()
         sent = [f for t, s, d, f in bb.attempts if s == a and d == b][-1]
         nb = ra.backbone.peer(ipv4.aton(b), 0)
         self.assertTrue(ra.reliable._owed[nb])
