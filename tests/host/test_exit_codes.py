@@ -3,6 +3,7 @@ exits 2, a command that could not do its job 1, one interrupted by Ctrl-C 130 (S
 Every error is one line `roam: error: ...` on stderr."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import tty
 from pathlib import Path
 
 import pytest
+from ptyboard import talking
 from vbhelp import write_boards, write_fleet, write_keys
 
 ROAM = str(Path(sys.executable).parent / "roam")
@@ -91,8 +93,9 @@ def _as_from_a_terminal():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _interrupt(tmp_path, env, args, ready, sig=signal.SIGINT, feed=None):
-    """Start roam, wait until ready() holds, write `feed` to the board, send `sig`."""
+def _interrupt(tmp_path, env, args, ready, sig=signal.SIGINT, talk=None, heard=None):
+    """Start roam, wait until ready() holds, let the board on pty master `talk` print
+    (tests/host/ptyboard.py) until heard() holds, or a while without it, send `sig`."""
     proc = subprocess.Popen(
         [ROAM, *args],
         cwd=tmp_path,
@@ -107,10 +110,15 @@ def _interrupt(tmp_path, env, args, ready, sig=signal.SIGINT, feed=None):
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < end, "roam did not get ready"
             time.sleep(0.05)
-        time.sleep(0.3)
-        if feed:
-            feed()
-            time.sleep(0.5)
+        if talk is not None:
+            with talking(talk, b'{"t":1,"event":"boot"}\n'):
+                time.sleep(0.5)
+                while heard and not heard():
+                    assert proc.poll() is None, proc.communicate()
+                    assert time.monotonic() < end, "roam heard nothing"
+                    time.sleep(0.05)
+        else:
+            time.sleep(0.3)
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=20)
     finally:
@@ -134,16 +142,18 @@ def test_logs_stopped_by_a_signal(tmp_path, env, pty, sig, status):
     """Ctrl-C ends a collection: what came is kept, and the status says it was interrupted."""
     master, port = pty
     out = tmp_path / "logs"
+    log = out / (os.path.basename(port) + ".jsonl")
     code, stdout, err = _interrupt(
         tmp_path,
         env,
         ["logs", "--port", port, "--out", str(out), "--quiet"],
         (out / "logs.json").exists,
         sig,
-        lambda: os.write(master, b'{"t":1,"event":"boot"}\n'),
+        talk=master,
+        heard=lambda: log.exists() and log.stat().st_size > 0,
     )
     assert code == status, err
-    assert "1 lines" in stdout and (out / (os.path.basename(port) + ".jsonl")).stat().st_size
+    assert re.search(r"\b[1-9]\d* lines", stdout), stdout
 
 
 def test_logs_that_collect_nothing_say_so(tmp_path, env, pty):
@@ -181,7 +191,7 @@ def test_monitor_interrupted(tmp_path, env, pty):
         env,
         ["monitor", "--port", port],
         ready,
-        feed=lambda: os.write(master, b'{"t":1,"event":"boot"}\n'),
+        talk=master,
     )
     assert code == 130, err
     assert "Traceback" not in err

@@ -15,6 +15,7 @@ import tty
 from pathlib import Path
 
 import pytest
+from ptyboard import talking
 
 from hosttools.errors import RoamError
 from hosttools.logs import collect
@@ -230,21 +231,6 @@ def test_sigterm_stops_cleanly_and_flushes(tmp_path):
     assert json.loads((out / "logs.json").read_text())["stopped"] is not None
 
 
-def _wait_until_open(proc, path, timeout=60.0):
-    """Return once process ``proc`` holds ``path`` open (Linux: /proc/PID/fd), or has ended
-    (a refused run: its exit status is the caller's to check)."""
-    deadline = time.monotonic() + timeout
-    fds = Path("/proc/%d/fd" % proc.pid)
-    while proc.poll() is None:
-        try:
-            if any(os.readlink(fd) == path for fd in fds.iterdir()):
-                return
-        except OSError:
-            pass  # a descriptor closed, or the process ended, while we looked
-        assert time.monotonic() < deadline, "roam never opened %s" % path
-        time.sleep(0.02)
-
-
 def test_an_earlier_log_is_never_appended_to(tmp_path):
     """A second `roam logs --out DIR` into a directory with a log is refused (one line, status
     2, the old log untouched); with --force the directory holds the new run only."""
@@ -256,7 +242,9 @@ def test_an_earlier_log_is_never_appended_to(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO))
     cmd = [str(Path(sys.executable).parent / "roam"), "logs", "--port", port, "--out", str(out)]
 
-    def run(*extra, lines=0):
+    def run(*extra, tag=None):
+        """Run `roam logs`; with a tag, the board prints lines carrying it until roam ends."""
+        termios.tcflush(s, termios.TCIFLUSH)  # nothing left over from an earlier run
         p = subprocess.Popen(
             [*cmd, "--quiet", "--duration", "3", *extra],
             cwd=tmp_path,
@@ -265,30 +253,32 @@ def test_an_earlier_log_is_never_appended_to(tmp_path):
             stderr=subprocess.PIPE,
             text=True,
         )
-        if lines:
-            # the lines go once roam holds the port open (a fixed wait lost them on a busy
-            # machine, where roam took longer than that to start)
-            _wait_until_open(p, port)
-        for i in range(lines):
-            os.write(m, b'{"t":%d,"event":"e"}\n' % i)
-        o, e = p.communicate(timeout=30)
+        if tag:
+            with talking(m, b'{"t":1,"event":"%s"}\n' % tag.encode()):
+                o, e = p.communicate(timeout=30)
+        else:
+            o, e = p.communicate(timeout=30)
         return p.returncode, o, e
 
+    def events():
+        lines = (out / (name + ".jsonl")).read_text().splitlines()
+        return [json.loads(line)["json"]["event"] for line in lines]
+
     try:
-        code, o, e = run(lines=3)
+        code, o, e = run(tag="first")
         assert code == 0, e
         before = (out / (name + ".jsonl")).read_bytes()
-        assert before.count(b"\n") == 3
-        code, o, e = run(lines=2)
+        assert events() and set(events()) == {"first"}
+        code, o, e = run()
         assert code == 2 and e.count("\n") == 1, e
         assert "holds an earlier log: choose a new --out, or --force to replace it" in e
         assert (out / (name + ".jsonl")).read_bytes() == before
         (out / "report.html").write_text("old report")
-        code, o, e = run("--force", lines=2)
+        code, o, e = run("--force", tag="second")
         assert code == 0, e
-        assert (out / (name + ".jsonl")).read_bytes().count(b"\n") == 2
+        assert events() and set(events()) == {"second"}
         assert not (out / "report.html").exists()
-        assert json.loads((out / "logs.json").read_text())["boards"][name]["lines"] == 2
+        assert json.loads((out / "logs.json").read_text())["boards"][name]["lines"] == len(events())
         (tmp_path / "other").mkdir()
         (tmp_path / "other" / "notes.txt").write_text("mine")
         p = subprocess.run(
