@@ -117,6 +117,8 @@ def setup():
     keys = {0x100: KEY, auth.SPI_NODE_SECRET: SECRET}
     cfg = {"node_id": 1, "address": "10.0.0.1", "keys": keys, "mac": AGENT_MAC}
     a = Agent(cfg, rand_factory(), now)
+    a.beacon.next_at = now  # an advertisement first: a request echoes its sequence
+    a.beacon.on_timer(now)
     for i, last in enumerate((100, 101)):
         home = bytes([10, 0, 0, last])
         req = registration.RegRequest(
@@ -128,6 +130,7 @@ def setup():
             ident=(a.nonce << 32) | 1,
             node_mac=bytes([2, 0, 0, 0, 0, 10 + i]),
             agent_mac=AGENT_MAC,
+            agent_seq=a.beacon.last_seq,
         )
         a.on_frame(
             now,

@@ -54,6 +54,8 @@ def run_agent(n):
     a = Agent(
         {"node_id": 1, "address": addr(1), "keys": keys, "mac": AGENT_MAC}, rand_factory(), now
     )
+    a.beacon.next_at = now  # an advertisement first: a request echoes its sequence
+    a.beacon.on_timer(now)
     node_keys = [auth.node_key(SECRET, addr(100 + i)) for i in range(n)]
     out = a.out
     peak = 0
@@ -69,6 +71,7 @@ def run_agent(n):
             ident=(a.nonce << 32) | 1,
             node_mac=mac,
             agent_mac=AGENT_MAC,
+            agent_seq=a.beacon.last_seq,
         )
         a.on_frame(
             now, 0, mac, -50, bytearray(registration.encode_request(req, auth.pads(node_keys[i])))
@@ -94,6 +97,7 @@ def run_agent(n):
                     ident=(a.nonce << 32) | counters[i],
                     node_mac=bytes([2, 0, 0, 0, 1, i]),
                     agent_mac=AGENT_MAC,
+                    agent_seq=a.beacon.last_seq,
                 )
                 a.on_frame(
                     now,

@@ -62,6 +62,8 @@ def main():
     }
     now = 1000
     a = agent.Agent(cfg, rand_gen(), now)
+    a.beacon.next_at = now  # an advertisement first: a request echoes its sequence
+    a.beacon.on_timer(now)
     a.out.clear()
     gc.collect()
     base = gc.mem_alloc()
@@ -75,6 +77,7 @@ def main():
         )
         req.node_mac = mac(i + 1)
         req.agent_mac = AGENT_MAC
+        req.agent_seq = a.beacon.last_seq
         kx = auth.node_key(SECRET, home)
         a.on_frame(now, actions.IF_RADIO, mac(i + 1), -50, registration.encode_request(req, kx))
         a.out.clear()

@@ -122,6 +122,8 @@ def build_agent(now):
     cfg["capacity"] = 20
     cfg["region"] = reg
     a = agent.Agent(cfg, rand_gen(), now)
+    a.beacon.next_at = now  # an advertisement first: a request echoes its sequence
+    a.beacon.on_timer(now)
     a.out.clear()
     own = aton(OWN)
     for i in range(20):
@@ -137,6 +139,7 @@ def build_agent(now):
             registration.make_ident(a.nonce, 1),
             node_mac=mac(i + 1),
             agent_mac=AGENT_MAC,
+            agent_seq=a.beacon.last_seq,
         )
         frame = registration.encode_request(req, auth.node_key(SECRET, home))
         a.on_frame(now, actions.IF_RADIO, mac(i + 1), -50, frame)

@@ -80,7 +80,7 @@ def samples():
         sol = advert.Solicitation(src=MOBILE, level=level, attempt=attempt)
         out.append((f"solicitation_level_{level}", sol, advert.encode_solicitation(sol, CELL_KEY)))
     local = msgs.local_request(
-        registration.make_ident(NONCE, 17), node_mac=NODE_MAC, agent_mac=AGENT_MAC
+        registration.make_ident(NONCE, 17), node_mac=NODE_MAC, agent_mac=AGENT_MAC, agent_seq=0x1234
     )
     out.append(("request_local", local, registration.encode_request(local, NODE_KEY)))
     remote = msgs.remote_request(900, registration.make_ident(0x0A0B0C0D, 3), HOME_SPI)

@@ -55,6 +55,7 @@ class AgentInfo:
         self.load = 0
         self.reg_lifetime = 0
         self.nonce = 0  # the agent's boot nonce: first half of our registration identification
+        self.seq = 0  # of the newest advertisement taken: echoed in our requests (its challenge)
         self.outage_start = None  # planned outage (ticks) or None
         self.fails = 0  # consecutive failed unicasts
         self.interval = 1000  # advertisement period (ms): a third of the advertisement lifetime
@@ -164,6 +165,7 @@ class AgentTable:
         info.load = adv.load
         info.reg_lifetime = adv.reg_lifetime
         info.nonce = adv.nonce
+        info.seq = adv.seq
         info.fails = 0
         if adv.outage_in == advert.OUTAGE_NONE:
             info.outage_start = None

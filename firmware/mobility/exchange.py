@@ -177,6 +177,7 @@ class Exchange:
             ident=ident,
             node_mac=node.mac or b"\0\0\0\0\0\0",
             agent_mac=info.mac,
+            agent_seq=info.seq,
         )
         node.out.send(info.iface, info.mac, registration.encode_request(req, self.key))
 

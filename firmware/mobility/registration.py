@@ -21,10 +21,12 @@ _TYPE_REPLY = const(3)
 EXT_MH_AUTH = const(32)  # mobile-home authentication (remote binding)
 EXT_MF_AUTH = const(33)  # mobile-foreign authentication (local binding)
 # roam link extension (project-defined, skippable): the link-layer addresses a local binding
-# uses, inside the signed data: node MAC (6) || agent MAC (6) [|| request identification (8),
-# in a reply]
+# uses, inside the signed data: node MAC (6) || agent MAC (6), then in a request the sequence
+# of the agent's newest advertisement the node took (2: the agent's challenge echoed, RFC 4721
+# in spirit: a request is fresh only for a few advertisements), in a reply the request's
+# identification (8)
 EXT_LINK = const(153)
-_LINK_REQ = const(12)
+_LINK_REQ = const(14)
 _LINK_REP = const(20)
 
 # request flags
@@ -123,6 +125,7 @@ class RegRequest(_Registration):
         "spi",
         "node_mac",
         "agent_mac",
+        "agent_seq",
     )
 
     def __init__(
@@ -139,6 +142,7 @@ class RegRequest(_Registration):
         spi=auth.SPI_NODE,
         node_mac=None,
         agent_mac=None,
+        agent_seq=0,
     ):
         self.src = src
         self.dst = dst
@@ -154,6 +158,9 @@ class RegRequest(_Registration):
         # None: none (remote bindings)
         self.node_mac = node_mac
         self.agent_mac = agent_mac
+        # the sequence of the agent's newest advertisement the node took: the agent takes the
+        # request only while that is recent (cell.Beacon.fresh)
+        self.agent_seq = agent_seq
         self.sport = ipv4.REG_PORT  # the UDP source port (a reply goes back to it)
         self._init_auth()
 
@@ -223,6 +230,8 @@ def _link(msg, buf, off, reply):
         buf[off + 8 : off + 14] = msg.agent_mac
         if reply:
             buf[off + 14 : off + 22] = _u(msg.req_ident, 64, "identification").to_bytes(8, "big")
+        else:
+            struct.pack_into(">H", buf, off + 14, _u(msg.agent_seq, 16, "agent sequence"))
     return off + 2 + n
 
 
@@ -343,6 +352,8 @@ def decode_registration(header):
             msg.agent_mac = p[off + 8 : off + 14]
             if kind == _TYPE_REPLY:
                 msg.req_ident = int.from_bytes(p[off + 14 : off + 22], "big")
+            else:
+                msg.agent_seq = (p[off + 14] << 8) | p[off + 15]
         elif t < 128:
             raise DecodeError("registration: extension %d" % t)
         off = end

@@ -118,6 +118,7 @@ class Attacker:
         self.turn = 0
         self.agents = {}  # agent addr -> radio MAC (from the advertisements it hears)
         self.nonces = {}  # agent addr -> its boot nonce (from its advertisements)
+        self.seqs = {}  # agent address -> sequence of its newest advertisement heard (echoed)
         self.homes = []  # victims' home addresses (from registrations it hears)
         self.node_mac = {}  # home address -> the MAC its requests came from
         self.macs = {}  # IPv4 source -> radio MAC, from control frames (whom to relay to)
@@ -235,6 +236,7 @@ class Attacker:
             return
         if isinstance(adv, advert.Advertisement) and not adv.is_host_reply:
             self.nonces[addr] = adv.nonce
+            self.seqs[addr] = adv.seq
 
     def _learn_request(self, now, home, mac, frame, agent):
         if home not in self.homes and len(self.homes) < 32:
@@ -332,6 +334,7 @@ class Attacker:
                 ident=(self.rand(32) << 32) | self.rand(32),
                 node_mac=self.mac,
                 agent_mac=self.agents[agent],
+                agent_seq=self.seqs.get(agent, 0),
             )
             self._emit(
                 "forge",
@@ -430,6 +433,7 @@ class Attacker:
             key = self.own_key
             req.node_mac = self.mac if how == 1 else victim_mac
             req.agent_mac = amac
+            req.agent_seq = self.seqs[agent]  # it hears the agent: a fresh echo
             if how == 2:
                 mac = amac + victim_mac
         msg = "deregistration" if lifetime == 0 else "registration"

@@ -5,7 +5,8 @@ the state the receiver holds (test_cell_security.py has those), each as it was r
 3. a forged deregistration with counter 0xffffffff (the victim locked out);
 4. an insider (a mobile node: it holds the cell key and its own binding key) registering
    another node's home address, and filling the agent with invented ones;
-6. old registration requests replayed at the victim's every registration (a fresh 133 each);
+6. old registration requests replayed at the victim's every registration (a fresh 133 each),
+   and a request its agent never took replayed once the node had moved on;
 10. recorded solicitations replayed (each answer moved the agent's sequence);
 11. replayed solicitations answered by every host, and the agent's counter table grown by
     refused requests.
@@ -104,6 +105,7 @@ def local_requests(a, home, counter, lifetime, mac, coa=None):
             key = insider_config(INSIDER)["keys"][SPI_NODE]
             req.node_mac = mac
             req.agent_mac = a.mac
+            req.agent_seq = a.beacon.last_seq  # (it hears the agent's advertisements)
         out.append(registration.encode_request(req, key))
     return out
 
@@ -249,6 +251,7 @@ class DeregistrationTest(unittest.TestCase):
                 ident=registration.make_ident(a.nonce, jump & 0xFFFFFFFF),
                 node_mac=mac,
                 agent_mac=a.mac,
+                agent_seq=a.beacon.last_seq,
             )
             m.inject("A", mac, registration.encode_request(req, v.reg.key))
             m.run(60000)
@@ -320,6 +323,41 @@ class ReplayedRequestTest(unittest.TestCase):
             if registration.decode_registration(ipv4.decode(c[4])).code == 133
         ]
         self.assertLessEqual(len(refusals), 121)  # at most one a second for that address
+
+
+class RequestNeverTakenTest(unittest.TestCase):
+    """A request its agent never took (lost on the air) was fresh there for good: its counter
+    was newer than any the agent held. Replayed from the node's MAC once the node had moved
+    on, it bound the node at that agent again (the simulator's attacker, seed 7: 59 datagrams
+    lost while the region sent them there)."""
+
+    def test_a_request_lost_on_the_air_is_stale_when_replayed_later(self):
+        m = Medium()
+        m.capture = []
+        m.add("A", Agent(config(1), make_rand(1), m.now))
+        m.add("B", Agent(config(2), make_rand(2), m.now))
+        m.add("M11", MobileNode(config(VICTIM), make_rand(VICTIM), m.now))
+        m.hear("A", "M11", -40)
+        m.hear("B", "M11", -70)
+        a = m.stations["A"].role
+        a_mac = m.stations["A"].mac
+
+        def to_a(node, mac, data):  # every request the node sends to A is lost on the air
+            return node == "M11" and mac == a_mac and kind_of(data) == "req"
+
+        m.lose = to_a
+        m.run(8000)
+        self.assertEqual(m.stations["M11"].role.serving.addr, addr(2))  # it gave A up for B
+        lost = [c[4] for c in sent(m, "M11", "req") if c[3] == a_mac]
+        self.assertGreater(len(lost), 0)
+        m.lose = None
+        m.deafen("A", "M11")  # the node walks on; an attacker kept what it sent to A
+        m.run(20000)
+        m.inject("A", m.stations["M11"].mac, lost[0])
+        m.run(10)
+        self.assertIsNone(binding_mac(a, VICTIM))
+        self.assertEqual(m.logged("reject", "A")[-1][3]["reason"], "stale")
+        self.assertEqual(m.stations["M11"].role.serving.addr, addr(2))
 
 
 class SolicitationReplayTest(unittest.TestCase):

@@ -346,10 +346,12 @@ class LocalPrecedence(unittest.TestCase):
                 registration.make_ident(a.nonce, counter[0]),
                 node_mac=link_mac(M_HOME),
                 agent_mac=a.mac,
+                agent_seq=a.beacon.last_seq,
             )
             kx = auth.node_key(NODE_SECRET, home)
             f.m.inject(agent, link_mac(M_HOME), registration.encode_request(req, kx))
 
+        f.m.run(1000)  # (a request echoes an advertisement of its agent's)
         register("A1", 60)
         register("A2", 60)
         f.m.run(3000)  # both publish: each holds the other's published binding too
@@ -405,6 +407,7 @@ class ForwardingPointer(unittest.TestCase):
                 registration.make_ident(a.nonce, counter[0]),
                 node_mac=link_mac(M_HOME),
                 agent_mac=a.mac,
+                agent_seq=a.beacon.last_seq,
             )
             kx = auth.node_key(NODE_SECRET, who)
             f.m.inject(agent, link_mac(M_HOME), registration.encode_request(req, kx))
@@ -743,6 +746,7 @@ class AgentCrash(unittest.TestCase):
             registration.make_ident(a2.nonce, 1),
             node_mac=link_mac("10.9.0.99"),
             agent_mac=a2.mac,
+            agent_seq=a2.beacon.last_seq,
         )
         f.m.inject(
             "A2",

@@ -68,15 +68,17 @@ class TestRequest(unittest.TestCase):
         self.assertEqual(p[30:46], auth.tag(NODE_KEY, p[:30]))
 
     def test_link_extension(self):
-        # a local binding's request names the node's MAC and the agent MAC it addresses,
-        # inside the signed data: 20 + 8 + 24 + 14 + 22 = 88 bytes
-        req = request(node_mac=NODE_MAC, agent_mac=AGENT_MAC)
+        # a local binding's request names the node's MAC, the agent MAC it addresses and the
+        # agent's advertisement sequence it echoes, inside the signed data:
+        # 20 + 8 + 24 + 16 + 22 = 90 bytes
+        req = request(node_mac=NODE_MAC, agent_mac=AGENT_MAC, agent_seq=0xABCD)
         pkt = reg.encode_request(req, NODE_KEY)
-        got = assert_round_trip(self, req, pkt, decode, KEYS, 88)
+        got = assert_round_trip(self, req, pkt, decode, KEYS, 90)
         p = pkt[28:]
-        self.assertEqual(p[24:38], b"\x99\x0c" + NODE_MAC + AGENT_MAC)
+        self.assertEqual(p[24:40], b"\x99\x0e" + NODE_MAC + AGENT_MAC + b"\xab\xcd")
         self.assertEqual(got.node_mac, NODE_MAC)
         self.assertEqual(got.agent_mac, AGENT_MAC)
+        self.assertEqual(got.agent_seq, 0xABCD)
         # another MAC in the signed data does not verify
         bad = bytearray(pkt)
         bad[28 + 30] ^= 1

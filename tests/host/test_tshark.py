@@ -333,6 +333,8 @@ def test_lua_decodes_agent_info_auth_and_solicitation(with_lua, capture):
         assert _hexbytes(_one(roam, "roam.link.agent_mac")) == msg.agent_mac
         if isinstance(msg, registration.RegReply):
             assert int(_one(roam, "roam.link.request_ident"), 0) == msg.req_ident
+        else:
+            assert _int(roam, "roam.link.agent_seq") == msg.agent_seq == 0x1234
     assert "roam" not in got["request_remote"][2]
 
 

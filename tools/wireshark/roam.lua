@@ -88,6 +88,7 @@ local pf = {
     link_node = ProtoField.ether("roam.link.node_mac", "Node MAC (the binding's)"),
     link_agent = ProtoField.ether("roam.link.agent_mac", "Agent MAC (addressed)"),
     link_ident = ProtoField.uint64("roam.link.request_ident", "Identification of the request", base.HEX),
+    link_seq = ProtoField.uint16("roam.link.agent_seq", "Agent's advertisement sequence (echoed)"),
 
     auth_spi = ProtoField.uint32("roam.auth.spi", "SPI", base.HEX),
     auth_tag = ProtoField.bytes("roam.auth.tag", "HMAC-SHA256-128 tag"),
@@ -247,7 +248,8 @@ end
 register_postdissector(roam_icmp, true)
 
 -- The link extension (153) of a registration (Wireshark's own mip dissector shows the rest):
--- the node's and the agent's MACs, and in a reply the Identification of the request.
+-- the node's and the agent's MACs, then in a request the sequence of the agent's advertisement it
+-- echoes, in a reply the Identification of the request.
 local roam_reg = Proto("roam_reg", "roam registration link extension (post-dissector)")
 local f_mip = Field.new("mip")
 
@@ -274,7 +276,7 @@ function roam_reg.dissector(tvb, pinfo, tree)
                     local sub = tree:add(roam, r:range(off, 2 + elen), "roam extension: " .. ext_names[EXT_LINK])
                     sub:add(pf.ext_type, r:range(off, 1))
                     sub:add(pf.ext_length, r:range(off + 1, 1))
-                    local want = (kind == 1) and 12 or 20
+                    local want = (kind == 1) and 14 or 20
                     if elen ~= want then
                         sub:add_proto_expert_info(ef.bad_length, string.format(
                             "extension %d has length %d, expected %d", etype, elen, want))
@@ -283,6 +285,8 @@ function roam_reg.dissector(tvb, pinfo, tree)
                         sub:add(pf.link_agent, r:range(off + 8, 6))
                         if kind == 3 then
                             sub:add(pf.link_ident, r:range(off + 14, 8))
+                        else
+                            sub:add(pf.link_seq, r:range(off + 14, 2))
                         end
                     end
                 end
