@@ -107,8 +107,13 @@ def main():
 
     def pub(epoch, seq, key):
         p = publication.Publication(ipv4.aton("10.0.0.2"), epoch, seq, False, [(home, 60)], [])
-        return publication.packet(
-            ipv4.aton("10.0.0.2"), ipv4.aton("10.0.0.9"), publication.encode_payload(p, key)
+        # (with the hop tag a member computes with that key: an outsider's is as wrong as
+        # its publication's tag)
+        return publication.hop_packet(
+            auth.Keys({auth.SPI_REGION: key}),
+            ipv4.aton("10.0.0.2"),
+            ipv4.aton("10.0.0.9"),
+            publication.encode_payload(p, key),
         )
 
     res["pub_far_jump"] = timed(r, [pub(5 + 0x7FFF, 0, REGION)], BB, link("10.0.0.2"))

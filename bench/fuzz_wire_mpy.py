@@ -120,7 +120,7 @@ def templates():
         epoch=65535,
         seq=0,
         full=False,
-        bindings=[(bytes((10, 2, i, 1)), i * 100) for i in range(31)],
+        bindings=[(bytes((10, 2, i, 1)), i * 100) for i in range(29)],
         withdrawals=[],
         spi=auth.SPI_REGION,
     )

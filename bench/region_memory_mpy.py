@@ -89,7 +89,12 @@ def main():
             actions.IF_BACKBONE,
             nb_mac,
             0,
-            publication.packet(nb, own, publication.encode_payload(pub, REGION)),
+            publication.hop_packet(
+                auth.Keys({auth.SPI_REGION: REGION}),
+                nb,
+                own,
+                publication.encode_payload(pub, REGION),
+            ),
         )
         a.out.clear()
         binds = pub = None

@@ -97,7 +97,7 @@ def region_cfg():
 
 
 def publish(role, members, now):
-    from mobility import actions, publication
+    from mobility import actions, auth, publication
 
     own, nb = aton(OWN), aton(NB)
     for o in range(N_ORIGINS):
@@ -108,7 +108,12 @@ def publish(role, members, now):
             actions.IF_BACKBONE,
             nb + b"\x10\xf8",
             0,
-            publication.packet(nb, own, publication.encode_payload(pub, REGION)),
+            publication.hop_packet(
+                auth.Keys({auth.SPI_REGION: REGION}),
+                nb,
+                own,
+                publication.encode_payload(pub, REGION),
+            ),
         )
         role.out.clear()
 

@@ -102,7 +102,7 @@ def cases():
         epoch=3,
         seq=10,
         full=True,
-        bindings=[(bytes((10, 2, i, 1)), 60 + i) for i in range(31)],
+        bindings=[(bytes((10, 2, i, 1)), 60 + i) for i in range(29)],
     )
     payload = b"x" * 64
     app = ipv4.udp(PEER, MOBILE, ipv4.APP_PORT, ipv4.APP_PORT, payload)
@@ -124,13 +124,13 @@ def cases():
         ),
         (
             "publication",
-            lambda: publication.packet(AGENT, AGENT2, publication.encode_payload(pub, REGION_KEY)),
+            lambda: msgs.publication_frame(pub, AGENT2, REGION_KEY),
             _decode_publication,
             True,
         ),
         (
-            "publication_31_bindings",
-            lambda: publication.packet(AGENT, AGENT2, publication.encode_payload(big, REGION_KEY)),
+            "publication_29_bindings",
+            lambda: msgs.publication_frame(big, AGENT2, REGION_KEY),
             _decode_publication,
             True,
         ),

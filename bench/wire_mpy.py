@@ -87,5 +87,7 @@ def reply(src, code, lifetime, ident, ext_type=EXT_MF_AUTH, spi=auth.SPI_NODE):
 
 
 def publication_frame(pub, dst, key):
-    """The frame that carries Publication ``pub`` from its origin to agent ``dst``."""
-    return publication.packet(pub.origin, dst, publication.encode_payload(pub, key))
+    """The frame that carries Publication ``pub`` from its origin to agent ``dst``, ended by
+    the hop tag for that hop (as every copy on the wire)."""
+    keys = auth.Keys({auth.SPI_REGION: key})
+    return publication.hop_packet(keys, pub.origin, dst, publication.encode_payload(pub, key))

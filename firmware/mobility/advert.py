@@ -142,8 +142,7 @@ class Advertisement:
         """True when the message carries a valid tag under ``spi`` (default: the cell key)."""
         return _verify(self, keys, spi)
 
-    def __repr__(self):
-        return _repr(self)
+    __repr__ = ipv4.message_repr
 
 
 class Solicitation:
@@ -174,18 +173,7 @@ class Solicitation:
         """True when the message carries a valid tag under ``spi`` (default: the cell key)."""
         return _verify(self, keys, spi)
 
-    def __repr__(self):
-        return _repr(self)
-
-
-def _repr(msg):
-    parts = []
-    for name in msg.FIELDS:
-        v = getattr(msg, name)
-        if isinstance(v, bytes) and len(v) == 4:
-            v = ipv4.ntoa(v)
-        parts.append("%s=%r" % (name, v))
-    return "%s(%s)" % (type(msg).__name__, ", ".join(parts))
+    __repr__ = ipv4.message_repr
 
 
 def _verify(msg, keys, spi):

@@ -161,9 +161,6 @@ class Keys:
     def __len__(self):
         return len(self._keys)
 
-    def spis(self):
-        return sorted(self._keys)
-
     def _pads_of(self, spi):
         p = self._pads.get(spi)
         if p is None:

@@ -11,7 +11,7 @@ Addresses are looked up by ``ipv4.addr_key`` in a dict, then compared in full, s
 an offset of a received frame allocates nothing.
 """
 
-from mobility import ipv4, publication
+from mobility import ipv4
 from mobility.compat import const
 from mobility.node import parse_mac
 
@@ -205,18 +205,6 @@ class Backbone:
     def link(self, nb):
         """(iface, link address) of peer ``nb``."""
         return (self.iface[nb], self.mac[nb])
-
-    def flood(self, payload, came_from):
-        """Send a publication ``payload`` to every member neighbour but ``came_from`` (-1:
-        none, this member is its origin)."""
-        pkt = None
-        for i in range(len(self.addr)):
-            if i != came_from and self.is_member[i]:
-                if pkt is None:
-                    pkt = publication.packet(self.own, self.addr[i], payload)
-                else:  # the same packet to the next neighbour: no second checksum pass
-                    pkt = ipv4.readdress(pkt, self.addr[i])
-                self.out.send(self.iface[i], self.mac[i], pkt)
 
 
 class Links:

@@ -258,23 +258,23 @@ class Beacon:
         self.answer_gap_ms = answer_gap_ms
         self.seq = 0  # of the next advertisement
         self.last_seq = -1  # of the last one (answers carry it: they advance nothing); -1: none yet
-        # A node holds us for an advertisement lifetime after the last one it took, and tries
-        # a request for up to about two periods more: a request echoing an older sequence
-        # than this many advertisements back cannot come from a node that holds us (fresh()).
-        self.fresh_span = lifetime_s * 1000 // (interval_ms - interval_ms // 10) + 3
         self.next_at = ticks.add(now, agent.rand(16) % (interval_ms // 4 + 1))
         agent.answers = RateLimit(answer_gap_ms, _ANSWER_BURST)
 
     def fresh(self, seq):
         """True when ``seq`` (echoed in a registration request) is one of our last
-        ``fresh_span`` advertisements: a request is good for a few advertisements only."""
+        advertisements: a request is good for a few advertisements only. A node holds us for
+        an advertisement lifetime after the last one it took (at most lifetime / 0.9 periods,
+        with the jitter), and tries a request for up to about two periods more (+ 3): an
+        older sequence cannot come from a node that holds us."""
         last = self.last_seq
         if last < 0:
             return False
         d = (last - seq) & 0xFFFF
         if seq > last:
             d -= _SEQ_WRAP_TO  # (after 0xffff the sequence went on at 256)
-        return 0 <= d <= self.fresh_span
+        i = self.interval_ms
+        return 0 <= d <= self.lifetime_s * 1000 // (i - i // 10) + 3
 
     def on_timer(self, now):
         """Advertise when the next advertisement is due."""

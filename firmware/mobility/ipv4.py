@@ -85,6 +85,19 @@ def ntoa(addr):
     return "%d.%d.%d.%d" % (addr[0], addr[1], addr[2], addr[3])
 
 
+def message_repr(msg):
+    """``Name(field=value, ...)`` over ``msg.FIELDS``, addresses as dotted quads: the one
+    __repr__ of the decoded messages (a method of its own in each class costs a board's heap
+    ~100 bytes more per class)."""
+    parts = []
+    for name in msg.FIELDS:
+        v = getattr(msg, name)
+        if isinstance(v, (bytes, bytearray)) and len(v) == 4:
+            v = ntoa(v)
+        parts.append("%s=%r" % (name, v))
+    return "%s(%s)" % (type(msg).__name__, ", ".join(parts))
+
+
 def addr_key(buf, off):
     """The low 30 bits of the address at buf[off:off+4] as an int: a route-table key that stays a
     small int on a 32-bit board and is computed without allocating (no slice)."""
@@ -113,39 +126,6 @@ def dec_ttl(buf):
     return True
 
 
-def _fold_le(s):
-    s = (s & 0xFFFF) + (s >> 16)
-    return (s & 0xFFFF) + (s >> 16)
-
-
-def readdress(pkt, dst):
-    """The IPv4 packet ``pkt`` (bytes, as encode or udp made it) sent to ``dst`` instead: the
-    destination and the checksums it enters (the header's; UDP's, through the pseudo header,
-    unless 0 "not computed") patched incrementally (RFC 1624 eqn. 3). Gives exactly the bytes
-    udp()/encode() would for ``dst`` (both sums stay in 1..0xFFFF), without summing the payload
-    again: a flood sends one payload to every neighbour."""
-    check_addr(dst, "destination address")
-    buf = bytearray(pkt)
-    # ~m + m' for the two 16-bit words of the address
-    delta = (
-        (~((buf[16] << 8) | buf[17]) & 0xFFFF)
-        + (~((buf[18] << 8) | buf[19]) & 0xFFFF)
-        + ((dst[0] << 8) | dst[1])
-        + ((dst[2] << 8) | dst[3])
-    )
-    c = ~_fold_le((~((buf[10] << 8) | buf[11]) & 0xFFFF) + delta) & 0xFFFF
-    buf[10] = c >> 8
-    buf[11] = c & 0xFF
-    if buf[9] == PROTO_UDP and len(buf) >= HEADER_LEN + UDP_LEN and (buf[26] | buf[27]):
-        c = ~_fold_le((~((buf[26] << 8) | buf[27]) & 0xFFFF) + delta) & 0xFFFF
-        if c == 0:
-            c = 0xFFFF
-        buf[26] = c >> 8
-        buf[27] = c & 0xFF
-    buf[16:20] = dst
-    return bytes(buf)
-
-
 class Header:
     """A decoded IPv4 packet: the header fields and the payload (a copy, as bytes)."""
 
@@ -160,15 +140,7 @@ class Header:
         self.length = length  # total length (header + payload)
         self.payload = payload
 
-    def __repr__(self):
-        return "Header(src=%s, dst=%s, proto=%d, ttl=%d, ident=%d, length=%d)" % (
-            ntoa(self.src),
-            ntoa(self.dst),
-            self.proto,
-            self.ttl,
-            self.ident,
-            self.length,
-        )
+    __repr__ = message_repr
 
 
 def encode(src, dst, proto, payload, ttl=_DEFAULT_TTL, ident=0):

@@ -1,9 +1,12 @@
 """Region publication (project-defined, UDP port 4344): an agent's local bindings flooded to
 the members of its mobility region.
 
-The origin signs the UDP payload; forwarders re-send it byte for byte (only the IPv4/UDP headers
-change per hop), so the tag stays valid end to end. Layout and the multi-part snapshot rule:
-docs/PROTOCOL.md "Region publication".
+The origin signs the publication; forwarders re-send it byte for byte (only the IPv4/UDP headers
+and the hop tag change per hop), so the origin's tag stays valid end to end. Every copy ends with
+a hop tag (extension 155) that the member sending it computes for the neighbour it sends to:
+the next hop toward an origin is learned from a copy, and an IP source and link address are not
+evidence of who sent it. Layout and the multi-part snapshot rule: docs/PROTOCOL.md "Region
+publication".
 """
 
 import struct
@@ -22,15 +25,18 @@ _FLAG_LAST = const(0x40)  # last part of a full snapshot
 _PART_MASK = const(0x3F)  # part index of a full snapshot
 MAX_PARTS = const(64)
 EXT_AUTH = const(151)
+EXT_HOP = const(155)  # the per-hop tag that ends every copy on the wire
+HOP_LEN = const(10)  # type, length 8, the first 8 bytes of HMAC(region key, src || dst || pub)
+_HOP_TAG = const(8)
 _PUB_TTL = const(1)  # one hop: every member re-sends to its own neighbours
 
 _HEAD = const(12)
 _AUTH_LEN = const(22)
 _BINDING_LEN = const(6)
 _WITHDRAWAL_LEN = const(4)
-# room for entries in one frame: 250 - 20 (IPv4) - 8 (UDP) - 12 - 22 = 188 bytes
-ROOM = MAX_FRAME - ipv4.HEADER_LEN - ipv4.UDP_LEN - _HEAD - _AUTH_LEN
-MAX_PAYLOAD = MAX_FRAME - ipv4.HEADER_LEN - ipv4.UDP_LEN
+# room for entries in one frame: 250 - 20 (IPv4) - 8 (UDP) - 12 - 22 - 10 = 178 bytes
+ROOM = MAX_FRAME - ipv4.HEADER_LEN - ipv4.UDP_LEN - _HEAD - _AUTH_LEN - HOP_LEN
+MAX_PAYLOAD = MAX_FRAME - ipv4.HEADER_LEN - ipv4.UDP_LEN - HOP_LEN  # a publication, unwrapped
 # read in place (raw packets and payloads, before decoding): where the fields are
 PAYLOAD_AT = const(28)  # the payload in its IPv4/UDP packet: 20 + 8 bytes of headers
 ORIGIN_AT = const(2)  # in the payload: the origin's address (4 bytes)
@@ -80,22 +86,7 @@ class Publication:
             return False
         return keys.check(spi, self.tag, memoryview(p)[0 : len(p) - auth.TAG_LEN])
 
-    def __repr__(self):
-        return (
-            "Publication(origin=%s, epoch=%d, seq=%d, full=%r, part=%d, last=%r, "
-            "%d bindings, %d withdrawals, spi=%r)"
-            % (
-                ipv4.ntoa(self.origin) if self.origin else None,
-                self.epoch,
-                self.seq,
-                self.full,
-                self.part,
-                self.last,
-                len(self.bindings),
-                len(self.withdrawals),
-                self.spi,
-            )
-        )
+    __repr__ = ipv4.message_repr
 
 
 def _u(value, bits, what):
@@ -115,7 +106,7 @@ def encode_payload(pub, key):
     nw = len(pub.withdrawals)
     size = _HEAD + _BINDING_LEN * nb + _WITHDRAWAL_LEN * nw + (0 if key is None else _AUTH_LEN)
     check_frame(
-        ipv4.HEADER_LEN + ipv4.UDP_LEN + size,
+        ipv4.HEADER_LEN + ipv4.UDP_LEN + size + HOP_LEN,
         "publication of %d bindings and %d withdrawals" % (nb, nw),
     )
     if pub.full:
@@ -188,9 +179,35 @@ def ack_count(payload):
 
 
 def packet(src, dst, payload):
-    """The IPv4/UDP packet (port 4344 to 4344, TTL 1) carrying a publication payload from
-    region member ``src`` to neighbour ``dst``."""
+    """The IPv4/UDP packet (port 4344 to 4344, TTL 1) carrying ``payload`` (an
+    acknowledgement, or a publication with its hop tag: hop_packet) from region member ``src``
+    to neighbour ``dst``."""
     return ipv4.udp(src, dst, ipv4.PUB_PORT, ipv4.PUB_PORT, payload, _PUB_TTL)
+
+
+def hop_packet(keys, src, dst, pub):
+    """The packet carrying publication ``pub`` (its signed payload) from member ``src`` to
+    neighbour ``dst``, ended by the hop tag for that hop (``keys``: the region key's)."""
+    n = len(pub)
+    buf = bytearray(n + HOP_LEN)
+    buf[0:n] = pub
+    buf[n] = EXT_HOP
+    buf[n + 1] = _HOP_TAG
+    buf[n + 2 :] = memoryview(keys.tag(auth.SPI_REGION, src, dst, pub))[0:_HOP_TAG]
+    return packet(src, dst, buf)
+
+
+def hop_checked(keys, payload, src, dst):
+    """The length of the publication in UDP ``payload`` when the payload ends with a hop tag
+    that member ``src`` computed for us, ``dst``; -1 when it does not (one HMAC)."""
+    n = len(payload) - HOP_LEN
+    if n < _HEAD or payload[n] != EXT_HOP or payload[n + 1] != _HOP_TAG:
+        return -1
+    mv = memoryview(payload)
+    got = keys.tag(auth.SPI_REGION, src, dst, mv[0:n])
+    if got is None or not auth.equal(memoryview(got)[0:_HOP_TAG], mv[n + 2 :]):
+        return -1
+    return n
 
 
 def is_publication(pkt):
@@ -229,7 +246,9 @@ def decode_publication(payload):
     """The Publication in a UDP payload (from ipv4.decode_udp on port 4344).
 
     The length must be exactly what the counts say, with or without the authentication
-    (without: spi None, never verifies). Does not verify. Raises only DecodeError.
+    (without: spi None, never verifies), and with or without the hop tag that ends a copy on
+    the wire (hop_packet; region members check it with hop_checked first). Does not verify.
+    Raises only DecodeError.
     """
     if not isinstance(payload, (bytes, bytearray, memoryview)):
         raise DecodeError("publication: not a byte buffer")
@@ -237,7 +256,7 @@ def decode_publication(payload):
     n = len(p)
     if n < _HEAD:
         raise DecodeError("publication: %d bytes, shorter than a header" % n)
-    if n > MAX_PAYLOAD:
+    if n > MAX_PAYLOAD + HOP_LEN:
         raise DecodeError("publication: %d bytes, more than a frame carries" % n)
     if p[0] != _MSG_PUBLICATION:
         raise DecodeError("publication: message type 0x%02x" % p[0])
@@ -248,6 +267,10 @@ def decode_publication(payload):
     nb = p[10]
     nw = p[11]
     body = _HEAD + _BINDING_LEN * nb + _WITHDRAWAL_LEN * nw
+    if n == body + _AUTH_LEN + HOP_LEN and p[n - HOP_LEN] == EXT_HOP:
+        if p[n - HOP_LEN + 1] != _HOP_TAG:
+            raise DecodeError("publication: bad hop tag header")
+        n -= HOP_LEN  # (the hop tag is not part of what the origin signed)
     if n == body:
         spi = None
     elif n == body + _AUTH_LEN:
@@ -277,14 +300,14 @@ def decode_publication(payload):
         bool(flags & _FLAG_LAST) if full else True,
     )
     if spi is not None:
-        pub._payload = bytes(p)
+        pub._payload = bytes(p[0:n])
         pub.tag = pub._payload[n - auth.TAG_LEN :]
     return pub
 
 
 def split(bindings, withdrawals):
-    """Cut a batch into chunks [(bindings, withdrawals), ...] that each fit one frame (31
-    bindings, or 47 withdrawals, or a mix within ROOM bytes). An empty batch gives one empty
+    """Cut a batch into chunks [(bindings, withdrawals), ...] that each fit one frame (29
+    bindings, or 44 withdrawals, or a mix within ROOM bytes). An empty batch gives one empty
     chunk (a full snapshot of nothing is meaningful)."""
     chunks = []
     bi = 0

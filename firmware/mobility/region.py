@@ -186,9 +186,10 @@ class Region:
         """A publication (UDP 4344 ``payload``) arrived from the neighbour whose address is
         ``src``, over ``iface`` from link address ``src_mac``. Accepted once per origin (epoch,
         seq), applied, and re-sent byte for byte to every other neighbour. Returns True when it
-        was accepted. The IP source must be a member neighbour and the frame must have come
-        over that neighbour's own link: the neighbour it names becomes the next hop toward the
-        origin, and an IP source is not signed."""
+        was accepted. The IP source must be a member neighbour, the frame must have come over
+        that neighbour's own link, and a new one must end with the hop tag that neighbour
+        computed for us: the neighbour it names becomes the next hop toward the origin, and
+        neither an IP source nor a link address is signed."""
         self.start(now)
         if not self.publishing:
             self._log("region_ignored", {"reason": "policy_mip4", "src": ipv4.ntoa(src)})
@@ -220,8 +221,18 @@ class Region:
             # could be new is decoded and its tag checked first); acknowledged all the same (it
             # may be a retransmission whose acknowledgement was lost)
             self.duplicates += 1
-            self.reliable.copy_from(now, nb, payload, 0, len(payload))
+            n = len(payload) - publication.HOP_LEN
+            if n > 0:
+                self.reliable.copy_from(now, nb, payload, 0, n)
             return False
+        # the hop tag: the neighbour the IP source names sent this copy to us (it teaches the
+        # next hop toward the origin, and neither an IP source nor a link address is signed)
+        n = publication.hop_checked(self.keys, payload, src, self.own)
+        if n < 0:
+            self.rejected += 1
+            self._log("drop", {"reason": "hop", "what": "publication", "src": ipv4.ntoa(src)})
+            return False
+        payload = memoryview(payload)[0:n]
         try:
             pub = publication.decode_publication(payload)
         except DecodeError as e:
@@ -293,13 +304,13 @@ class Region:
             return False
         self.duplicates += 1
         # the payload ends where the IPv4 total length says (a link may pad the frame), and
-        # within the frame whatever it says
+        # within the frame whatever it says; the publication before its hop tag
         end = (frame[2] << 8) | frame[3]
         if end > len(frame):
             end = len(frame)
-        self.reliable.copy_from(
-            now, nb, frame, publication.PAYLOAD_AT, end - publication.PAYLOAD_AT
-        )
+        n = end - publication.PAYLOAD_AT - publication.HOP_LEN
+        if n > 0:
+            self.reliable.copy_from(now, nb, frame, publication.PAYLOAD_AT, n)
         return True
 
     def _taken(self, now, buf, off):

@@ -60,14 +60,6 @@ def make_ident(nonce, counter):
     return ((nonce & 0xFFFFFFFF) << 32) | (counter & 0xFFFFFFFF)
 
 
-def ident_nonce(ident):
-    return (ident >> 32) & 0xFFFFFFFF
-
-
-def ident_counter(ident):
-    return ident & 0xFFFFFFFF
-
-
 def _u(value, bits, what):
     if not isinstance(value, int) or not 0 <= value < (1 << bits):
         raise ValueError("%s must be an int in 0..%d, not %r" % (what, (1 << bits) - 1, value))
@@ -101,14 +93,7 @@ class _Registration:
             return False
         return keys.check(self.spi, self.tag, memoryview(self._payload)[0 : self._tag_off])
 
-    def __repr__(self):
-        parts = []
-        for name in self.FIELDS:
-            v = getattr(self, name)
-            if isinstance(v, bytes) and len(v) == 4:
-                v = ipv4.ntoa(v)
-            parts.append("%s=%r" % (name, v))
-        return "%s(%s)" % (type(self).__name__, ", ".join(parts))
+    __repr__ = ipv4.message_repr
 
 
 class RegRequest(_Registration):

@@ -81,7 +81,9 @@ class Reliable:
         """Send publication ``payload`` to every member neighbour but ``came_from`` (-1: we
         are its origin) and wait for their acknowledgements."""
         bb = self.backbone
-        bb.flood(payload, came_from)
+        for nb in range(len(bb.addr)):
+            if nb != came_from and bb.is_member[nb]:
+                self._send(nb, payload)
         # what waits of the same origin is superseded: retransmitted after this one it could
         # arrive after it, within the receivers' window for late parts, and be taken as part
         # of the newest batch (an older snapshot would remove newer bindings). Only the
@@ -109,6 +111,12 @@ class Reliable:
             if not self._owed[nb]:
                 self._due[nb] = ticks.add(now, self._rto[nb])
             self._owed[nb] |= 1 << s
+
+    def _send(self, nb, pub):
+        """Send publication ``pub`` to member neighbour ``nb``, with the hop tag for it (each
+        copy its own: the tag names both ends of the hop)."""
+        bb = self.backbone
+        bb.send(nb, publication.hop_packet(self.keys, bb.own, bb.addr[nb], pub))
 
     def _slot(self, payload):
         used = 0
@@ -255,8 +263,7 @@ class Reliable:
                 continue
             for s in range(_SLOTS):
                 if owed & (1 << s):
-                    pkt = publication.packet(bb.own, bb.addr[nb], self._pay[s][0 : self._len[s]])
-                    bb.send(nb, pkt)
+                    self._send(nb, memoryview(self._pay[s])[0 : self._len[s]])
                     self.retransmitted += 1
             rto = self._rto[nb] * 2
             self._rto[nb] = rto if rto < _RTO_MAX_MS else _RTO_MAX_MS

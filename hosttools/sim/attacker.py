@@ -40,9 +40,9 @@ spoof_proxy        spoofed   finding 8: datagrams for victims to a proxy router 
                              sources or a correspondent's address, from its own link
 spoof_tunnel       spoofed   finding 11: IP-in-IP under a member's address from its own link,
                              or eleven tunnels nested in one frame
-wrong_link         spoofed   finding 9 (the part fixed): the next publication heard is sent on
-                             at once to other members under a neighbour's address of theirs,
-                             from its own link
+wrong_link         spoofed   finding 9: the next publication heard is sent on at once to
+                             other members under a neighbour's address of theirs, from its own
+                             link and from that neighbour's (forged) link address
 =================  ========  ================================================================
 
 Each frame is logged as an ``attack`` event (kind = its class, attack = its kind, msg) and
@@ -374,7 +374,9 @@ class Attacker:
             full=False,
             bindings=[(h, 600) for h in self.homes[:8]],
         )
-        payload = publication.encode_payload(pub, self._key())
+        key = self._key()
+        payload = publication.encode_payload(pub, key)
+        keys = auth.Keys({auth.SPI_REGION: key})
         for addr, bb in self.peers:
             if addr != origin:
                 self._emit(
@@ -382,7 +384,7 @@ class Attacker:
                     "publication",
                     IF_BACKBONE,
                     bb,
-                    publication.packet(self.address, addr, payload),
+                    publication.hop_packet(keys, self.address, addr, payload),
                 )
 
     def _replay(self, now):
@@ -484,7 +486,8 @@ class Attacker:
                 "publication",
                 IF_BACKBONE,
                 link + via_link,
-                publication.packet(via, dst, payload),
+                # (it holds the region key: the hop tag is a true one)
+                publication.hop_packet(auth.Keys({auth.SPI_REGION: key}), via, dst, payload),
             )
 
     # finding 6
@@ -571,12 +574,9 @@ class Attacker:
             for addr, link in members:
                 if addr in (src, dst):
                     continue
-                for nb, _nb_link in nbrs.get(addr, ()):
-                    self._emit(
-                        "wrong_link",
-                        "publication",
-                        IF_BACKBONE,
-                        link,
-                        publication.packet(nb, addr, payload),
-                    )
+                for nb, nb_link in nbrs.get(addr, ()):
+                    pkt = publication.packet(nb, addr, payload)
+                    self._emit("wrong_link", "publication", IF_BACKBONE, link, pkt)
+                    # and from the neighbour's own link address (its hop tag is another hop's)
+                    self._emit("wrong_link", "publication", IF_BACKBONE, link + nb_link, pkt)
                     break

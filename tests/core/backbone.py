@@ -21,6 +21,14 @@ def link_mac(addr):
     return bytes(a) + bytes((PORT >> 8, PORT & 0xFF))
 
 
+def copy_packet(src, dst, payload, key=REGION_KEY):
+    """The packet by which member ``src`` sends publication ``payload`` to member ``dst``
+    (addresses as text or 4 bytes), with the hop tag it computes under the region ``key``."""
+    s = ipv4.aton(src) if isinstance(src, str) else src
+    d = ipv4.aton(dst) if isinstance(dst, str) else dst
+    return publication.hop_packet(auth.Keys({auth.SPI_REGION: key}), s, d, payload)
+
+
 class Rand:
     """Seeded randomness for roles (a 32-bit LCG; deterministic on both Pythons)."""
 

@@ -10,6 +10,7 @@ from backbone import (
     REGION_KEY,
     Backbone,
     Rand,
+    copy_packet,
     line,
     link_mac,
     node_config,
@@ -83,7 +84,7 @@ class ForgedEpochOrSequenceJump(unittest.TestCase):
         )
         payload = publication.encode_payload(pub, REGION_KEY)
         insider, victim = self.members[3], self.members[2]
-        pkt = publication.packet(ipv4.aton(insider), ipv4.aton(victim), payload)
+        pkt = copy_packet(insider, victim, payload)  # (it holds the region key: a true hop tag)
         self.bb.roles[victim].on_frame(self.bb.now, actions.IF_BACKBONE, link_mac(insider), 0, pkt)
         self.bb.settle()
 
@@ -400,7 +401,10 @@ class NextHopFromASpoofedCopy(unittest.TestCase):
     """Finding 9: the next hop toward an origin was learned from the unsigned IP source of the
     first copy of its publication: one datagram then took 64 backbone sends, undelivered."""
 
-    def test_a_copy_from_another_link_teaches_no_route(self):
+    def race(self, link=None):
+        """An outsider races the origin's (member 3's) first copy, the one it sent member 2,
+        to member 1, naming member 0 as its sender, from ``link`` (None: member 0's own link
+        address, forged); then 100 datagrams for the origin's node enter at member 1."""
         members, edges = line(4)
         hosts = {members[1]: ["10.5.0.1"]}
         bb = build(members, edges, hosts)
@@ -414,10 +418,9 @@ class NextHopFromASpoofedCopy(unittest.TestCase):
             if out.kind[i] == actions.SEND:
                 payload = ipv4.decode_udp(ipv4.decode(bytes(out.data[i])))[2]
         self.assertIsNotNone(payload)
-        # the outsider races the genuine copy to member 1, naming member 0 as its sender
         victim = bb.roles[members[1]]
         pkt = publication.packet(ipv4.aton(members[0]), victim.address, payload)
-        victim.on_frame(bb.now, actions.IF_BACKBONE, OUTSIDER, 0, pkt)
+        victim.on_frame(bb.now, actions.IF_BACKBONE, link or link_mac(members[0]), 0, pkt)
         bb.settle()
         net = victim.region.backbone
         oi = net.member(ipv4.aton(members[3]), 0)
@@ -430,6 +433,18 @@ class NextHopFromASpoofedCopy(unittest.TestCase):
             bb.settle()
         self.assertEqual(tunnels_to(bb, members[3], b"hop"), 100)
         self.assertEqual(len(bb.frames), 200)  # 1 -> 2 -> 3: two sends each
+        return victim
+
+    def test_a_copy_from_another_link_teaches_no_route(self):
+        self.race(OUTSIDER)
+
+    def test_a_copy_under_the_neighbours_own_link_teaches_no_route(self):
+        # the IP source and the link address (on a Wi-Fi backbone: IP and UDP source port)
+        # both forged: the copy's hop tag was computed for the hop 3 -> 2, not 0 -> 1 (before
+        # the hop tag the copy was taken, the route pointed at member 0 and every datagram
+        # went 1 -> 0, back 0 -> 1 and was dropped `loop`)
+        victim = self.race()
+        self.assertEqual(victim.region.rejected, 1)
 
 
 class TunnelsOnlyFromTheRegion(unittest.TestCase):

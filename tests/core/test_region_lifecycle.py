@@ -3,7 +3,16 @@ wrap-around, forged and replayed publications, and tunnelling across a multi-hop
 
 import unittest
 
-from backbone import REGION_KEY, Rand, line, link_mac, node_config, region_config, ring
+from backbone import (
+    REGION_KEY,
+    Rand,
+    copy_packet,
+    line,
+    link_mac,
+    node_config,
+    region_config,
+    ring,
+)
 from test_region_flooding import LIFE_MS, build, home, learned
 
 from mobility import actions, auth, ipv4, publication, tunnel
@@ -213,7 +222,7 @@ class ForgedAndReplayed(unittest.TestCase):
 
     def inject(self, payload, src=None):
         src = self.members[0] if src is None else src
-        pkt = publication.packet(ipv4.aton(src), self.b.address, payload)
+        pkt = copy_packet(src, self.b.address, payload)  # (a true hop tag: the origin's is tested)
         before = bytes(self.b.region.table.buf), len(self.bb.frames)
         self.b.on_frame(self.bb.now, actions.IF_BACKBONE, link_mac(src), 0, pkt)
         self.bb.settle()
@@ -251,10 +260,8 @@ class ForgedAndReplayed(unittest.TestCase):
 
     def test_genuine_new_one_is_accepted(self):
         # the control: the same construction, correctly signed and new, does change state
-        pkt = publication.packet(
-            ipv4.aton(self.members[0]),
-            self.b.address,
-            publication.encode_payload(self.pub(80), REGION_KEY),
+        pkt = copy_packet(
+            self.members[0], self.b.address, publication.encode_payload(self.pub(80), REGION_KEY)
         )
         self.b.on_frame(self.bb.now, actions.IF_BACKBONE, link_mac(self.members[0]), 0, pkt)
         self.assertEqual(

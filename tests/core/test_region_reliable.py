@@ -9,7 +9,17 @@ loses what is sent over it, which is how a publication is lost here.
 
 import unittest
 
-from backbone import REGION_KEY, Backbone, Rand, line, link_mac, node_config, region_config, ring
+from backbone import (
+    REGION_KEY,
+    Backbone,
+    Rand,
+    copy_packet,
+    line,
+    link_mac,
+    node_config,
+    region_config,
+    ring,
+)
 
 from mobility import actions, ipv4, publication
 from mobility.router import Router
@@ -186,9 +196,9 @@ class ReliableFlooding(unittest.TestCase):
         sent = [f for t, s, d, f in bb.attempts if s == a and d == b][-1]
         nb = ra.backbone.peer(ipv4.aton(b), 0)
         self.assertTrue(ra.reliable._owed[nb])
-        pay = bytearray(sent[publication.PAYLOAD_AT :])
+        pay = bytearray(sent[publication.PAYLOAD_AT : -publication.HOP_LEN])
         pay[-1] ^= 1
-        pkt = publication.packet(ipv4.aton(b), ipv4.aton(a), bytes(pay))
+        pkt = copy_packet(b, a, bytes(pay))
         bb.roles[a].on_frame(bb.now, actions.IF_BACKBONE, link_mac(b), 0, pkt)
         self.assertTrue(ra.reliable._owed[nb])
         self.assertEqual(ra.reliable.implied, 0)

@@ -77,23 +77,46 @@ class TestPublication(unittest.TestCase):
             pubm.encode_payload(pubm.Publication(ORIGIN, 1, 1, False, part=1), REGION_KEY)
 
     def test_capacity_per_frame(self):
-        b31 = [(home(i), i) for i in range(31)]
-        pkt = pubm.packet(
+        # with the hop tag every copy carries: 29 bindings or 44 withdrawals in one frame
+        b29 = [(home(i), i) for i in range(29)]
+        pkt = pubm.hop_packet(
+            KEYS,
             ORIGIN,
             NEIGHBOUR,
-            pubm.encode_payload(pubm.Publication(ORIGIN, 1, 1, True, b31), REGION_KEY),
+            pubm.encode_payload(pubm.Publication(ORIGIN, 1, 1, True, b29), REGION_KEY),
         )
-        self.assertLessEqual(len(pkt), 250)
-        w47 = [home(i) for i in range(47)]
-        pubm.encode_payload(pubm.Publication(ORIGIN, 1, 1, False, [], w47), REGION_KEY)
+        self.assertEqual(len(pkt), 250 - 4)
+        w44 = [home(i) for i in range(44)]
+        pubm.encode_payload(pubm.Publication(ORIGIN, 1, 1, False, [], w44), REGION_KEY)
         with self.assertRaises(FrameTooLarge):
             pubm.encode_payload(
-                pubm.Publication(ORIGIN, 1, 1, True, b31 + [(home(99), 1)]), REGION_KEY
+                pubm.Publication(ORIGIN, 1, 1, True, b29 + [(home(99), 1)]), REGION_KEY
             )
         with self.assertRaises(FrameTooLarge):
             pubm.encode_payload(
-                pubm.Publication(ORIGIN, 1, 1, False, [], w47 + [home(99)]), REGION_KEY
+                pubm.Publication(ORIGIN, 1, 1, False, [], w44 + [home(99)]), REGION_KEY
             )
+
+    def test_hop_tag(self):
+        # a copy ends with a tag for its hop: the same publication sent 1 -> 2 does not check
+        # as 3 -> 2 or 1 -> 3; the publication decodes and verifies with or without it
+        payload = pubm.encode_payload(
+            pubm.Publication(ORIGIN, 1, 2, False, [(home(1), 9)]), REGION_KEY
+        )
+        a, b, c = ipv4.aton("10.0.0.1"), ipv4.aton("10.0.0.2"), ipv4.aton("10.0.0.3")
+        pkt = pubm.hop_packet(KEYS, a, b, payload)
+        wire = ipv4.decode_udp(ipv4.decode(pkt))[2]
+        self.assertEqual(len(wire), len(payload) + pubm.HOP_LEN)
+        self.assertEqual(bytes(wire[: len(payload)]), payload)
+        self.assertEqual(pubm.hop_checked(KEYS, wire, a, b), len(payload))
+        self.assertEqual(pubm.hop_checked(KEYS, wire, c, b), -1)
+        self.assertEqual(pubm.hop_checked(KEYS, wire, a, c), -1)
+        self.assertEqual(pubm.hop_checked(KEYS, payload, a, b), -1)  # none at all
+        other = auth.Keys({auth.SPI_REGION: b"another region's key"})
+        self.assertEqual(pubm.hop_checked(other, wire, a, b), -1)
+        got = pubm.decode_publication(wire)
+        self.assertTrue(got.verify(KEYS))
+        self.assertEqual(got.bindings, [(home(1), 9)])
 
     def test_split(self):
         self.assertEqual(pubm.split([], []), [([], [])])
@@ -109,7 +132,7 @@ class TestPublication(unittest.TestCase):
             self.assertLessEqual(len(pubm.packet(ORIGIN, NEIGHBOUR, payload)), 250)
         self.assertEqual(joined_b, b)
         self.assertEqual(joined_w, w)
-        self.assertEqual(len(chunks[0][0]), 31)
+        self.assertEqual(len(chunks[0][0]), 29)
 
     def test_unsigned_and_wrong_keys(self):
         pub = pubm.Publication(ORIGIN, 1, 1, False, [(home(1), 5)])

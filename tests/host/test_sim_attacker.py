@@ -172,11 +172,14 @@ def proxies_for_anyone(monkeypatch):
 
 
 def links_unchecked(monkeypatch):
-    """Finding 9, the part the core fixes, as it was: a publication taken under a
-    neighbour's address whatever link it came over."""
-    from mobility import backbone
+    """Finding 9 as it was: a publication taken under a neighbour's address whatever link it
+    came over, and without a hop tag for that hop."""
+    from mobility import backbone, publication
 
     monkeypatch.setattr(backbone.Backbone, "via", lambda self, nb, iface, mac: nb >= 0)
+    monkeypatch.setattr(
+        publication, "hop_checked", lambda keys, p, src, dst: len(p) - publication.HOP_LEN
+    )
 
 
 CONTROLS = [

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from mobility import advert, registration
+from mobility import advert, publication, registration
 from update import wire as uwire
 
 REPO_DIR = Path(__file__).resolve().parent.parent.parent
@@ -358,7 +358,10 @@ def test_lua_decodes_the_publications(with_lua, capture):
         ]
         assert _values(roam, "roam.pub.withdrawal.home") == [_addr(h) for h in pub.withdrawals]
         assert _int(roam, "roam.auth.spi") == pub.spi
-        assert _hexbytes(_one(roam, "roam.auth.tag")) == _tag(frame)
+        hop = publication.HOP_LEN
+        assert _hexbytes(_one(roam, "roam.auth.tag")) == frame[-16 - hop : -hop]
+        assert _hexbytes(_one(roam, "roam.hop.tag")) == frame[-8:]
+        assert 155 in [int(t) for t in _values(roam, "roam.ext.type")]
     snap, _frame, layers = got["publication_snapshot"]
     assert _int(layers["roam"], "roam.pub.flags.part") == snap.part
     assert _int(layers["roam"], "roam.pub.flags.last") == 1

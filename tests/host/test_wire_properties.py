@@ -148,7 +148,7 @@ def test_reply_round_trip(rep, key):
 @st.composite
 def publications(draw):
     full = draw(st.booleans())
-    nb = draw(st.integers(0, 31))
+    nb = draw(st.integers(0, publication.ROOM // 6))
     nw = draw(st.integers(0, (publication.ROOM - 6 * nb) // 4))
     return publication.Publication(
         origin=draw(addr),
@@ -167,9 +167,11 @@ def publications(draw):
 @given(pub=publications(), key=key_bytes, src=addr, dst=addr)
 def test_publication_round_trip(pub, key, src, dst):
     payload = publication.encode_payload(pub, key)
-    h = ipv4.decode(publication.packet(src, dst, payload))
+    keys = auth.Keys({auth.SPI_REGION: key})
+    h = ipv4.decode(publication.hop_packet(keys, src, dst, payload))
     sport, dport, got_payload = ipv4.decode_udp(h)
     assert (sport, dport) == (4344, 4344)
+    assert publication.hop_checked(keys, got_payload, src, dst) == len(payload)
     assert_round_trip(pub, publication.decode_publication, got_payload, key)
 
 

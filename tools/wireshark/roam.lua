@@ -26,6 +26,8 @@ local ICMP_RTRSOLICIT = 10
 local EXT_PAD = 0
 local EXT_AGENT_INFO = 150
 local EXT_AUTH = 151
+local EXT_HOP = 155 -- publications: the per-hop tag that ends every copy
+local HOP_LEN = 10
 local EXT_SOL_LEVEL = 152
 local EXT_LINK = 153 -- registrations: the MACs of a local binding, signed
 
@@ -42,6 +44,7 @@ local ext_names = {
     [24] = "Challenge (RFC 4721)",
     [EXT_AGENT_INFO] = "roam agent info",
     [EXT_AUTH] = "roam authentication",
+    [EXT_HOP] = "roam hop tag",
     [EXT_SOL_LEVEL] = "roam solicitation level",
     [EXT_LINK] = "roam link (signed MACs)",
 }
@@ -88,6 +91,7 @@ local pf = {
     link_node = ProtoField.ether("roam.link.node_mac", "Node MAC (the binding's)"),
     link_agent = ProtoField.ether("roam.link.agent_mac", "Agent MAC (addressed)"),
     link_ident = ProtoField.uint64("roam.link.request_ident", "Identification of the request", base.HEX),
+    hop_tag = ProtoField.bytes("roam.hop.tag", "Hop tag (HMAC-SHA256 of src, dst and the publication, first 8 bytes)"),
     link_seq = ProtoField.uint16("roam.link.agent_seq", "Agent's advertisement sequence (echoed)"),
 
     auth_spi = ProtoField.uint32("roam.auth.spi", "SPI", base.HEX),
@@ -380,6 +384,12 @@ function roam.dissector(tvb, pinfo, tree)
     local nb, nw = tvb(10, 1):uint(), tvb(11, 1):uint()
     local body = PUB_HEADER + 6 * nb + 4 * nw
     local need = body + 2 + AUTH_LEN
+    -- every copy on the wire ends with the hop tag of the member that sent it
+    local hop = nil
+    if n == need + HOP_LEN and tvb(need, 1):uint() == EXT_HOP then
+        hop = need
+        n = need
+    end
     if n < need and n ~= body then
         sub:add_proto_expert_info(ef.truncated, string.format(
             "%d bindings and %d withdrawals need %d bytes, the payload has %d", nb, nw, need, n))
@@ -401,6 +411,15 @@ function roam.dissector(tvb, pinfo, tree)
         sub:add_proto_expert_info(ef.no_auth)
     else
         add_auth_ext(tvb, sub, off, n, need)
+    end
+    if hop ~= nil then
+        local h = sub:add(roam, tvb(hop, HOP_LEN), "Hop tag")
+        h:add(pf.ext_type, tvb(hop, 1))
+        h:add(pf.ext_length, tvb(hop + 1, 1))
+        if tvb(hop + 1, 1):uint() ~= HOP_LEN - 2 then
+            h:add_proto_expert_info(ef.bad_length, "expected extension type 155, length 8")
+        end
+        h:add(pf.hop_tag, tvb(hop + 2, HOP_LEN - 2))
     end
     pinfo.cols.info = string.format("Publication origin=%s epoch=%d seq=%d bindings=%d withdrawals=%d%s",
         tostring(tvb(2, 4):ipv4()), tvb(6, 2):uint(), tvb(8, 2):uint(), nb, nw,
