@@ -13,7 +13,8 @@ and prints microseconds per frame and the ratio to the hot-path forward (one JSO
 * ``tunnel``: a router tunnels a datagram to the agent holding the node's published binding;
 * ``pub_far_jump``: a publication signed by a region-key holder, epoch + 0x7fff: refused
   from its fixed header, before decoding and HMAC (Region.stale_copy);
-* ``pub_bad_tag``: a new publication whose tag is wrong: decoded, HMAC computed, refused;
+* ``pub_bad_tag``: a new publication whose tags are wrong (an outsider's: the origin's and the
+  hop tag): the hop tag's HMAC computed, refused before decoding;
 * ``pub_wrong_link``: a new publication under a neighbour's IP source from another link:
   decoded, refused before the HMAC;
 * ``tunnel_spoofed``: IP-in-IP from a station that is no configured peer: refused before

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -96,7 +97,17 @@ def test_monitor_follows_roam_field(lab):
         cwd=str(REPO),
     )
     try:
-        time.sleep(1.5)
+        # (on a busy machine `roam field` takes a while to serve: until then the monitor says
+        # "-- no roam field at ...; retrying" under the name roam, which is not a board)
+        end = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen("http://127.0.0.1:8098/", timeout=2).close()
+                break
+            except OSError:
+                assert field.poll() is None, field.communicate()
+                assert time.monotonic() < end, "roam field never served"
+                time.sleep(0.2)
         roam(lab, "lab", "start")
         r = _monitor(lab, "--field", "http://127.0.0.1:8098", "--board", "m1", seconds=10)
         assert r.returncode == 0, r.stderr
