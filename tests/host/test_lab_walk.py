@@ -80,7 +80,9 @@ def test_walk_across_three_agents(lab_dir):
     m1 = console_events(lab_dir, "m1")
     c1 = console_events(lab_dir, "c1")
     bound = [AGENTS.get(e["agent"]) for e in m1 if e["ev"] == "bound"]
-    assert bound[:1] == ["a1"], bound
+    # m1 starts beside a1 and binds there, or, on a busy machine where a1's board was slow to
+    # advertise when m1 chose, at a2 first and at a1 on a1's first advertisements
+    assert bound[:1] == ["a1"] or bound[:2] == ["a2", "a1"], bound
     pairs = [(AGENTS.get(e["old"]), AGENTS.get(e["new"])) for e in m1 if e["ev"] == "handoff"]
     assert ("a1", "a2") in pairs and ("a2", "a3") in pairs, pairs
 
