@@ -221,9 +221,7 @@ class Region:
             # could be new is decoded and its tag checked first); acknowledged all the same (it
             # may be a retransmission whose acknowledgement was lost)
             self.duplicates += 1
-            n = len(payload) - publication.HOP_LEN
-            if n > 0:
-                self.reliable.copy_from(now, nb, payload, 0, n)
+            self.reliable.copy_from(now, nb, payload, 0, len(payload))
             return False
         # the hop tag: the neighbour the IP source names sent this copy to us (it teaches the
         # next hop toward the origin, and neither an IP source nor a link address is signed)
@@ -304,13 +302,13 @@ class Region:
             return False
         self.duplicates += 1
         # the payload ends where the IPv4 total length says (a link may pad the frame), and
-        # within the frame whatever it says; the publication before its hop tag
+        # within the frame whatever it says
         end = (frame[2] << 8) | frame[3]
         if end > len(frame):
             end = len(frame)
-        n = end - publication.PAYLOAD_AT - publication.HOP_LEN
-        if n > 0:
-            self.reliable.copy_from(now, nb, frame, publication.PAYLOAD_AT, n)
+        self.reliable.copy_from(
+            now, nb, frame, publication.PAYLOAD_AT, end - publication.PAYLOAD_AT
+        )
         return True
 
     def _taken(self, now, buf, off):

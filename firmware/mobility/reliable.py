@@ -153,13 +153,16 @@ class Reliable:
 
     def copy_from(self, now, nb, buf, off, n):
         """Neighbour ``nb`` sent us a copy of a publication already taken, the ``n`` bytes of
-        payload at buf[off:].
+        UDP payload at buf[off:] (the publication, then its hop tag).
         When it is one we sent to ``nb`` and still wait for, the copy is an implied
         acknowledgement (RFC 2328 section 13, step 7a: two members that flooded it to each
         other both have it): the wait is cleared and no acknowledgement is sent, since ``nb``
         takes our copy the same way. Only a copy byte for byte the one we keep clears it (we
         checked its tag when we took it; an unsigned look-alike clears nothing). Any other
         copy (a retransmission whose acknowledgement was lost) is acknowledged."""
+        n -= publication.HOP_LEN  # (the hop tag differs per hop: the publication is compared)
+        if n <= 0:
+            return  # (a length no copy of ours has: nothing to clear or acknowledge)
         owed = self._owed[nb]
         if owed:
             p = off + _AT
