@@ -20,12 +20,14 @@ _CHALLENGES_HELD = const(16)
 # an application datagram whose unicast failed (no link-layer ACK after the MAC's retries) is
 # held and sent again by the route of that moment (docs/CORE.md "Sent again"): at most ``hold``
 # (config, default _HOLD; 0: none, the Mobile IPv4 baseline) held at once, each sent again at
-# most _HOLD_TRIES times, each time after _HOLD_MS plus a random part of as much again: longer
-# than a fast fade lasts at walking speed (~40 ms at 2.4 GHz), and out of step with a hidden
-# sender's periodic traffic
-_HOLD = const(4)
+# most _HOLD_TRIES times; the first wait is _HOLD_MS plus a random part of as much again
+# (longer than a fast fade lasts at walking speed, ~40 ms at 2.4 GHz, and out of step with a
+# hidden sender's periodic traffic), each next one 4 times longer (a node handing off has
+# registered elsewhere by the last, 1-2 s after the first failure)
+_HOLD = const(8)
 _HOLD_TRIES = const(3)
 _HOLD_MS = const(50)
+_HOLD_GROWTH = const(2)  # each wait 1 << _HOLD_GROWTH times the one before
 NEVER = None  # a deadline that is not set
 
 
@@ -173,7 +175,7 @@ class Node:
         APP_PORT: control messages have retries of their own) on the radio is held, a copy
         (the driver's buffer may be reused), and sent again by ``_send_again`` after a fade's
         time; a copy sent again that fails again (the same bytes) is held again, until it was
-        sent _HOLD_TRIES times. None held when every slot is taken."""
+        sent _HOLD_TRIES times. One failing when every slot is taken is given up at once."""
         if iface != IF_RADIO or frame is None:
             return
         free = None
@@ -190,22 +192,29 @@ class Node:
                     self._gave_up(now, pkt)
                 else:
                     h[3] = True
-                    h[1] = ticks.add(now, _HOLD_MS + self.rand(16) % _HOLD_MS)
+                    h[1] = ticks.add(now, self._hold_wait(h[2]))
                 self._held_next(now)
                 return
         if (
-            free is None
-            or not ipv4.plain(frame)
+            not ipv4.plain(frame)
             or frame[ipv4.PROTO_AT] != ipv4.PROTO_UDP
             or len(frame) < ipv4.HEADER_LEN + ipv4.UDP_LEN
             or (frame[22] << 8 | frame[23]) != ipv4.APP_PORT
         ):
             return
+        if free is None:
+            self._gave_up(now, bytearray(frame))
+            return
         free[0] = bytearray(frame)
         free[2] = 0
         free[3] = True
-        free[1] = ticks.add(now, _HOLD_MS + self.rand(16) % _HOLD_MS)
+        free[1] = ticks.add(now, self._hold_wait(0))
         self._held_next(now)
+
+    def _hold_wait(self, sent):
+        """How long a datagram sent again ``sent`` times waits before the next send."""
+        wait = _HOLD_MS << (sent * _HOLD_GROWTH)
+        return wait + self.rand(16) % wait
 
     def _again(self, now):
         """again_at has come: send the held datagrams that are due again; a slot whose copy

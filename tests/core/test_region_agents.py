@@ -664,6 +664,22 @@ class NodeLeavesForAnotherRegion(unittest.TestCase):
         self.assertEqual([d for d in late if d not in got], [])
         self.assertEqual(f.handled_by(late[-1])[:4], ["C", "A3", "A1", "HA"])
 
+    def test_a_datagram_failing_while_every_slot_is_taken_goes_home_at_once(self):
+        # more datagrams fail at once than the agent can hold: those it cannot hold take the
+        # way home at once instead of being lost (city seed 7: an agent's slots full of a gone
+        # node's datagrams)
+        f = self.field()
+        f.m.deafen("M", "A1")
+        slots = len(f.role("A1")._held)
+        f.m.flow("C", M_HOME, 2, slots + 4, b"bu")
+        f.m.run(40)  # all sent and failed, none sent again yet (50 ms)
+        home = [
+            d
+            for _t, node, _i, mac, d in f.m.capture
+            if node == "A1" and mac == link_mac(HA) and b"bu" in d
+        ]
+        self.assertEqual(len(home), 4)
+
     def test_a_home_agent_never_tunnels_it_back_to_the_agent_that_gave_it_up(self):
         # a long fade: the node is bound nowhere else, the home agent's binding names A1
         f = self.field()
