@@ -176,8 +176,8 @@ class Node:
         (the driver's buffer may be reused), and sent again by ``_send_again`` after a fade's
         time; a copy sent again that fails again (the same bytes) is held again, until it was
         sent _HOLD_TRIES times. One failing when every slot is taken is given up at once."""
-        if iface != IF_RADIO or frame is None:
-            return
+        if iface != IF_RADIO or frame is None or not self._held:
+            return  # (hold 0, the baseline: a datagram is sent once and that is all)
         free = None
         for h in self._held:
             if h[0] is None or h[1] is None:  # free, or quiet (kept only to be recognised)

@@ -46,11 +46,11 @@ class Field:
         self.m.capture = []
 
     # members are declared first, then built together (every config needs the member list)
-    def agent(self, name, address, region=None):
+    def agent(self, name, address, region=None, **extra):
         self.members.append(address)
         self.region_of[address] = region
         self.names[address] = name
-        self._pending.append(("agent", name, address, {}))
+        self._pending.append(("agent", name, address, extra))
 
     def router(self, name, address, **extra):
         self.members.append(address)
@@ -606,14 +606,14 @@ class NodeWalksOffWithoutDeregistering(unittest.TestCase):
         self.assertEqual(f.m.logged("binding_down", "A1"), [])
 
 
-def two_regions(f, west, east, gateway):
+def two_regions(f, west, east, gateway, **agent_config):
     """Field ``f`` with agents Ai at 10.0.0.i: the two of ``west`` in region "west" (linked),
     ``east`` alone in "east"; each routes the home network to the home agent; a correspondent
     C (10.0.0.60) enters the backbone at ``gateway``; the mobile node M, not placed yet."""
     addrs = []
     for name, region in [(n, "west") for n in west] + [(east, "east")]:
         addrs.append("10.0.0." + name[1:])
-        f.agent(name, addrs[-1], region)
+        f.agent(name, addrs[-1], region, **agent_config)
     f.link(addrs[0], addrs[1])
     for a in sorted(addrs):
         f.hosts[a] = [HA, "10.0.0.60"]
@@ -633,9 +633,9 @@ class NodeLeavesForAnotherRegion(unittest.TestCase):
     it cannot deliver to the node's home agent, which knows where it registered last
     (docs/REGION.md "A node that left for another region")."""
 
-    def field(self):
+    def field(self, **agent_config):
         # C enters the west region at A3, which tunnels to A1 by A1's publication
-        f = two_regions(Field(), ("A1", "A3"), "A2", "10.0.0.3")
+        f = two_regions(Field(), ("A1", "A3"), "A2", "10.0.0.3", **agent_config)
         f.hear("M", "A1", -45)
         f.m.run(5000)
         self.assertEqual(
@@ -679,6 +679,19 @@ class NodeLeavesForAnotherRegion(unittest.TestCase):
             if node == "A1" and mac == link_mac(HA) and b"bu" in d
         ]
         self.assertEqual(len(home), 4)
+
+    def test_an_agent_that_holds_nothing_gives_nothing_up(self):
+        # hold 0 (the Mobile IPv4 baseline in the simulator): a datagram is sent once, and a
+        # failed one goes nowhere else (the baseline's figures must not borrow roam's ways)
+        f = self.field(hold=0)
+        f.m.deafen("M", "A1")
+        f.m.flow("C", M_HOME, 2, 5, b"ho")
+        f.m.run(2000)
+        home = [d for _t, node, _i, mac, d in f.m.capture if node == "A1" and mac == link_mac(HA)]
+        self.assertEqual([d for d in home if b"ho" in d], [])
+        self.assertEqual(
+            len([d for _t, n, _i, _m, d in f.m.capture if n == "A1" and b"ho" in d]), 5
+        )
 
     def test_a_home_agent_never_tunnels_it_back_to_the_agent_that_gave_it_up(self):
         # a long fade: the node is bound nowhere else, the home agent's binding names A1
