@@ -66,6 +66,7 @@ def run(sc, seed, out_dir, policy="roam", factory=None, progress=None, write=Tru
         os.makedirs(out_dir, exist_ok=True)
     pcap = PcapWriter(os.path.join(out_dir, "capture.pcap"), LINKTYPE_RAW) if write else None
     col = metrics.Collector()
+    _reset_peak_rss()
     t0 = time.perf_counter()
     try:
         if jobs is None:
@@ -102,7 +103,7 @@ def run(sc, seed, out_dir, policy="roam", factory=None, progress=None, write=Tru
     summary["core"] = corebuild.selected()  # "compiled" or "python" (the same results)
     # peak memory (resident set, MiB): this process, and with the worker's added (an upper
     # bound: a forked worker shares pages with this process)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss = _peak_rss_kib()
     summary["peak_rss_mib"] = round(rss / 1024.0, 1)
     worker = world.remote.peak_rss_kib if world.remote is not None else None
     summary["peak_rss_total_mib"] = round((rss + (worker or 0)) / 1024.0, 1)
@@ -113,6 +114,29 @@ def run(sc, seed, out_dir, policy="roam", factory=None, progress=None, write=Tru
     world.summary = summary
     world.collector = col
     return summary, world
+
+
+def _reset_peak_rss():
+    """Start this process's resident-set high-water mark afresh (Linux: /proc/self/clear_refs),
+    so that a process running one scenario after another (a sweep's worker) reports each run's
+    own peak, not the largest of all it ran before."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass  # (another system: the process's peak, as getrusage gives it)
+
+
+def _peak_rss_kib():
+    """The resident set's high-water mark since _reset_peak_rss, in KiB."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def write_json(path, record, sort_keys=True):

@@ -2,6 +2,7 @@
 that give what `run.run` gives in this process: on a local cluster and on a real `dask scheduler`
 with two `dask worker` processes on localhost."""
 
+import gc
 import json
 import os
 import subprocess
@@ -317,3 +318,32 @@ def test_sweep_on_a_dask_scheduler_and_two_workers(tmp_path, tiny, in_process):
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+
+
+# --- a worker runs one scenario after another ---
+
+
+def worlds_alive():
+    from hosttools.sim.world import World
+
+    return sum(1 for o in gc.get_objects() if isinstance(o, World))
+
+
+def test_a_run_in_a_process_of_many_leaves_no_world_behind(tiny):
+    # a world is a web of reference cycles that only a full collection frees: a sweep's
+    # worker kept each city run's world (its resident set past 2 GiB by the seventh run)
+    sc = scenario.load(tiny)
+    before = worlds_alive()
+    sweep.run_alone(sc, "roam", 1, None)
+    assert worlds_alive() == before
+
+
+def test_a_runs_peak_memory_is_its_own(tiny):
+    # before, the process's peak since it started: a worker's later runs reported the
+    # largest of every run before them (city seeds 15, 17, 19 "over 2 GiB")
+    sc = scenario.load(tiny)
+    alone = run.run(sc, 1, "", write=False, jobs=1)[0]["peak_rss_mib"]
+    ballast = b"\x01" * (int(alone) + 300) * 2**20  # touched, so resident
+    del ballast
+    again = run.run(sc, 1, "", write=False, jobs=1)[0]["peak_rss_mib"]
+    assert again < alone + 150, (alone, again)
