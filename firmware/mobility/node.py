@@ -24,7 +24,7 @@ _CHALLENGES_HELD = const(16)
 # (longer than a fast fade lasts at walking speed, ~40 ms at 2.4 GHz, and out of step with a
 # hidden sender's periodic traffic), each next one 4 times longer (a node handing off has
 # registered elsewhere by the last, 1-2 s after the first failure)
-_HOLD = const(8)
+_HOLD = const(4)
 _HOLD_TRIES = const(3)
 _HOLD_MS = const(50)
 _HOLD_GROWTH = const(2)  # each wait 1 << _HOLD_GROWTH times the one before

@@ -76,17 +76,17 @@ class SentAgainTest(unittest.TestCase):
             self.assertGreaterEqual(wait, least)
             self.assertLess(wait, 2 * least + 20)  # (+ the medium's latency)
         self.assertEqual(m.received("C", b"n"), [])
-        self.assertEqual([h[0] for h in m.stations["A"].role._held], [None] * 8)  # all free
+        self.assertEqual([h[0] for h in m.stations["A"].role._held], [None] * 4)  # all free
 
     def test_at_most_hold_datagrams_are_held(self):
-        # 10 datagrams fail at once: 8 slots, the others are not held (nothing grows)
+        # 10 datagrams fail at once: 4 slots, the others are not held (nothing grows)
         m = cell()
         tries = failing(m, "A", b"h", 100)
         for i in range(10):
             m.send("M", "10.0.0.12", b"h%06d" % i)
         m.run(4000)
-        self.assertEqual(len(m.stations["A"].role._held), 8)
-        self.assertEqual(len(tries), 10 + 8 * 3)
+        self.assertEqual(len(m.stations["A"].role._held), 4)
+        self.assertEqual(len(tries), 10 + 4 * 3)
 
     def test_control_messages_are_not_sent_again(self):
         # a registration reply that fails is not repeated: the node's request has retries

@@ -333,6 +333,7 @@ def test_a_run_in_a_process_of_many_leaves_no_world_behind(tiny):
     # a world is a web of reference cycles that only a full collection frees: a sweep's
     # worker kept each city run's world (its resident set past 2 GiB by the seventh run)
     sc = scenario.load(tiny)
+    gc.collect()  # (worlds other tests left as garbage)
     before = worlds_alive()
     sweep.run_alone(sc, "roam", 1, None)
     assert worlds_alive() == before
