@@ -179,6 +179,12 @@ class Visitors:
             return b
         return self.bindings.get(bytes(home)) if self.clashes else None
 
+    def key(self, home):
+        """The key under which the local binding of ``home`` is held (``get`` found it)."""
+        k = ipv4.addr_key(home, 0)
+        b = self.bindings.get(k)
+        return k if b is not None and b[B_HOME] == home else bytes(home)
+
     def _reply(self, iface, req, code, lifetime, ident, key):
         # Straight back to the MAC (signed in the request) and interface of the request: the
         # node may not be bound yet (or was refused), so no route is looked up or installed

@@ -208,8 +208,10 @@ def _pseudo_sum(src, dst, proto, length):
     )
 
 
-def udp(src, dst, sport, dport, payload, ttl=_DEFAULT_TTL):
-    """A complete IPv4/UDP packet (bytes), UDP checksum computed with the pseudo header."""
+def udp(src, dst, sport, dport, payload, ttl=_DEFAULT_TTL, ident=0):
+    """A complete IPv4/UDP packet (bytes), UDP checksum computed with the pseudo header;
+    ``ident``: the IPv4 identification (a sender's own datagrams: one per datagram, so a
+    datagram is known by its source and identification, RFC 6864)."""
     check_addr(src, "source address")
     check_addr(dst, "destination address")
     _check_u(sport, 16, "source port")
@@ -224,7 +226,7 @@ def udp(src, dst, sport, dport, payload, ttl=_DEFAULT_TTL):
         c = 0xFFFF  # RFC 768: a computed 0 is sent as all ones (0 means "no checksum")
     seg[6] = c >> 8
     seg[7] = c & 0xFF
-    return encode(src, dst, PROTO_UDP, seg, ttl)
+    return encode(src, dst, PROTO_UDP, seg, ttl, ident)
 
 
 def udp_head(buf, src, dst, sport, dport, n):
@@ -265,6 +267,7 @@ def decode_udp(header):
 # ---- fields of a packet read in place, before (or instead of) decoding it -------------------
 # Offsets in the 20-byte header, the only one the protocol sends (IHL 5; decode refuses
 # options). A per-frame path reads a field through these without slicing or allocating.
+IDENT_AT = const(4)
 PROTO_AT = const(9)
 SRC_AT = const(12)
 DST_AT = const(16)

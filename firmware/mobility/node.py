@@ -28,6 +28,10 @@ _HOLD = const(4)
 _HOLD_TRIES = const(3)
 _HOLD_MS = const(50)
 _HOLD_GROWTH = const(2)  # each wait 1 << _HOLD_GROWTH times the one before
+# copies whose quiet slot another datagram took, remembered (IP identification, source address,
+# tries) so that a failure of theirs that comes back later still counts its tries
+_TAKEN = const(8)
+_TAKEN_LEN = const(7)
 NEVER = None  # a deadline that is not set
 
 
@@ -151,6 +155,8 @@ class Node:
         # again_at: the first of their times (None: none held)
         n = cfg_int(config, "hold", _HOLD, 0, 64)
         self._held = [[None, 0, 0, False] for _ in range(n)]
+        self._taken = bytearray(_TAKEN * _TAKEN_LEN if n else 0)  # ring; tries 0: unused
+        self._taken_at = 0
         self.again_at = None
         self._wake = now
 
@@ -178,13 +184,14 @@ class Node:
         sent _HOLD_TRIES times. One failing when every slot is taken is given up at once."""
         if iface != IF_RADIO or frame is None or not self._held:
             return  # (hold 0, the baseline: a datagram is sent once and that is all)
-        free = None
+        free = None  # a free slot, else a quiet one
         for h in self._held:
-            if h[0] is None or h[1] is None:  # free, or quiet (kept only to be recognised)
-                if free is None:
+            if h[0] is None:
+                if free is None or free[0] is not None:
                     free = h
-                if h[0] is None:
-                    continue
+                continue
+            if h[1] is None and free is None:
+                free = h
             if h[0] == frame:
                 if h[2] >= _HOLD_TRIES:
                     pkt = h[0]  # (our copy: the driver may reuse frame's buffer)
@@ -202,14 +209,42 @@ class Node:
             or (frame[22] << 8 | frame[23]) != ipv4.APP_PORT
         ):
             return
-        if free is None:
+        tries = self._taken_tries(frame)
+        if free is None or tries >= _HOLD_TRIES:
             self._gave_up(now, bytearray(frame))
             return
+        if free[0] is not None:
+            self._remember_taken(free[0], free[2])
         free[0] = bytearray(frame)
-        free[2] = 0
+        free[2] = tries
         free[3] = True
-        free[1] = ticks.add(now, self._hold_wait(0))
+        free[1] = ticks.add(now, self._hold_wait(tries))
         self._held_next(now)
+
+    def _remember_taken(self, pkt, tries):
+        """A quiet slot's copy ``pkt``, sent ``tries`` times again, gives its slot up: in a
+        busy channel its failure may still come back (city seed 20: a datagram's late failure
+        came back after its slot was taken, was held as new with its tries at 0, and the
+        datagram went round, sent six times and never given up)."""
+        t = self._taken
+        i = self._taken_at
+        t[i : i + 2] = pkt[ipv4.IDENT_AT : ipv4.IDENT_AT + 2]
+        t[i + 2 : i + 6] = pkt[ipv4.SRC_AT : ipv4.SRC_AT + 4]
+        t[i + 6] = tries
+        self._taken_at = (i + _TAKEN_LEN) % len(t)
+
+    def _taken_tries(self, frame):
+        """The tries of a remembered copy of ``frame`` (forgotten now), or 0. (A failure's
+        path, not the forwarding one: the slices may allocate.)"""
+        t = self._taken
+        ident = frame[ipv4.IDENT_AT : ipv4.IDENT_AT + 2]
+        src = frame[ipv4.SRC_AT : ipv4.SRC_AT + 4]
+        for i in range(0, len(t), _TAKEN_LEN):
+            if t[i + 6] and t[i : i + 2] == ident and t[i + 2 : i + 6] == src:
+                tries = t[i + 6]
+                t[i + 6] = 0
+                return tries
+        return 0
 
     def _hold_wait(self, sent):
         """How long a datagram sent again ``sent`` times waits before the next send."""
@@ -267,7 +302,9 @@ class Node:
         """An application datagram (IPv4/UDP to APP_PORT) from this node to ``dst``."""
         self._ip_ident = (self._ip_ident + 1) & 0xFFFF
         try:
-            pkt = ipv4.udp(self.address, dst, ipv4.APP_PORT, ipv4.APP_PORT, payload)
+            pkt = ipv4.udp(
+                self.address, dst, ipv4.APP_PORT, ipv4.APP_PORT, payload, ident=self._ip_ident
+            )
         except FrameTooLarge:
             self.log("drop", {"reason": "mtu", "dst": ipv4.ntoa(dst), "size": len(payload)})
             raise

@@ -87,6 +87,10 @@ class Region:
         # its publications: a lock-out that nothing else undid ends then (Origins)
         self.origins = Origins(len(self.backbone.members), dup_hold, republish + hold_off)
         self.table = Published(max_published)
+        # the owner's word when another member's binding of a home was taken: (now, home,
+        # that member's address), or None (an agent ends its own binding of a node that
+        # registered there since: Agent._bound_elsewhere)
+        self.bound_elsewhere = None
         self._sweep_at = 0
         # counters (read by tests, benchmarks and the simulator's metrics)
         self.forwarded = 0  # publications accepted from a neighbour (each re-sent once)
@@ -342,6 +346,8 @@ class Region:
                 continue
             if not table.bind(now, home, life_s * 1000, oi, 1):
                 self._log("drop", {"reason": "region_full", "home": ipv4.ntoa(home)})
+            elif self.bound_elsewhere is not None:
+                self.bound_elsewhere(now, home, pub.origin)
         for home in pub.withdrawals:
             table.withdraw(home, oi)
         if left is not None and pub.last:

@@ -142,3 +142,81 @@ class LateFailureTest(unittest.TestCase):
                 h.on_link_failure(now, actions.IF_RADIO, mac, bytearray(sent[0]))
         self.assertEqual(sends, 3)
         self.assertIsNone(h.again_at)
+
+    def test_a_late_failure_after_its_slot_was_taken_still_counts_its_tries(self):
+        """The quiet slot of a copy sent again once is taken by another datagram before that
+        copy's failure comes back: the datagram goes on with the tries it had (two more
+        sends), not from 0 (city seed 20: a datagram sent six times, never given up)."""
+        mac = b"\x02\x00\x00\x00\x00\x0c"
+        h = Host(config(5, neighbours={"10.0.0.12": mac}, hold=2), make_rand(5), 0)
+        h.out.clear()
+        dst = b"\x0a\x00\x00\x0c"
+        a, c, d = (bytearray(h.datagram(dst, tag)) for tag in (b"lateAA", b"lateCC", b"lateDD"))
+
+        def sent(tag):
+            return [
+                bytearray(h.out.data[i])
+                for i in range(h.out.n)
+                if h.out.kind[i] == actions.SEND and tag in bytes(h.out.data[i])
+            ]
+
+        h.on_link_failure(0, actions.IF_RADIO, mac, bytearray(a))
+        h.on_link_failure(0, actions.IF_RADIO, mac, bytearray(c))
+        late, c_again, now = None, False, 0
+        while late is None or not c_again:  # each sent again once (and not failing: yet)
+            now = h.again_at
+            h.out.clear()
+            h.on_timer(now)
+            late = late or (sent(b"lateAA") or [None])[0]
+            c_again = c_again or bool(sent(b"lateCC"))
+        now += 60
+        h.on_timer(now)  # both slots quiet
+        h.on_link_failure(now, actions.IF_RADIO, mac, bytearray(d))  # takes A's slot
+        h.on_link_failure(now, actions.IF_RADIO, mac, late)  # A's failure, late
+        sends = 0
+        for _ in range(40):
+            now = h.again_at
+            if now is None:
+                break
+            h.out.clear()
+            h.on_timer(now)
+            for frame in sent(b"lateAA"):
+                sends += 1
+                h.on_link_failure(now, actions.IF_RADIO, mac, frame)
+        self.assertEqual(sends, 2)
+
+    def test_another_datagram_of_the_same_source_starts_its_own_tries(self):
+        """A remembered copy is known by its source and IP identification: a later datagram
+        from the same source is sent again three times, not with the remembered copy's tries."""
+        mac = b"\x02\x00\x00\x00\x00\x0c"
+        h = Host(config(5, neighbours={"10.0.0.12": mac}, hold=1), make_rand(5), 0)
+        dst = b"\x0a\x00\x00\x0c"
+        a, b, c = (bytearray(h.datagram(dst, tag)) for tag in (b"sameAA", b"sameBB", b"sameCC"))
+        self.assertNotEqual(a[4:6], b[4:6])  # one identification per datagram
+        h.on_link_failure(0, actions.IF_RADIO, mac, a)
+        now = h.again_at
+        h.on_timer(now)  # A sent again once
+        now += 60
+        h.on_timer(now)  # A's slot quiet
+        h.on_link_failure(now, actions.IF_RADIO, mac, b)  # takes it: A remembered
+        h.on_link_failure(now, actions.IF_RADIO, mac, c)  # every slot taken: given up
+        for _ in range(40):  # B: sent again, gets through
+            if h.again_at is None:
+                break
+            now = h.again_at
+            h.on_timer(now)
+        h.out.clear()
+        c = bytearray(h.datagram(dst, b"sameDD"))
+        h.on_link_failure(now, actions.IF_RADIO, mac, c)
+        sends = 0
+        for _ in range(40):
+            if h.again_at is None:
+                break
+            now = h.again_at
+            h.out.clear()
+            h.on_timer(now)
+            for i in range(h.out.n):
+                if h.out.kind[i] == actions.SEND and b"sameDD" in bytes(h.out.data[i]):
+                    sends += 1
+                    h.on_link_failure(now, actions.IF_RADIO, mac, bytearray(h.out.data[i]))
+        self.assertEqual(sends, 3)

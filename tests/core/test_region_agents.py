@@ -579,12 +579,14 @@ class NodeWalksOffWithoutDeregistering(unittest.TestCase):
 
     def test_stale_binding_ends_once_the_node_is_bound_elsewhere(self):
         # C sits in A1's cell: A1's stale local binding takes precedence, so it alone decides
-        # where C's datagrams go. It ends at the first failed send after A2's publication
-        # reached A1, and that datagram is re-routed to A2.
+        # where C's datagrams go. It ends when A2's publication reaches A1 (the node
+        # registered there after it last registered here), and what failed before is held and
+        # sent again, to A2 by then.
         f = self.field(gateway="10.0.0.1")
         t_bound = self.walk_off(f)
         downs = f.m.logged("binding_down", "A1")
-        self.assertEqual(downs[-1][3]["reason"], "link")
+        self.assertEqual(downs[-1][3]["reason"], "elsewhere")
+        self.assertEqual(downs[-1][3]["to"], "10.0.0.2")
         self.assertLess(downs[-1][0] - t_bound, 1000)  # within a second of the new binding
         self.assertGreater(downs[-1][0], t_bound)  # ... and not before it (the node was lost)
         self.assertEqual(len(f.role("A1").bindings), 0)
@@ -595,6 +597,37 @@ class NodeWalksOffWithoutDeregistering(unittest.TestCase):
         f = self.field()
         t_bound = self.walk_off(f)
         self.assert_reached_from(f, t_bound + 1000)
+
+    def test_a_node_gone_without_traffic_frees_its_place_once_bound_elsewhere(self):
+        # No datagram for the node, so no failed send: A1 learns of the move from A2's
+        # publication alone, and its binding (a place of its capacity) ends then, not at the
+        # end of its lifetime (city seed 20: agents full of such bindings refused nodes).
+        f = self.field()
+        f.m.deafen("M", "A1")
+        f.hear("M", "A2", -45)
+        f.m.run(25000)
+        t_bound = f.m.logged("bound", "M")[-1][0]
+        self.assertEqual(f.m.logged("bound", "M")[-1][3]["agent"], "10.0.0.2")
+        downs = f.m.logged("binding_down", "A1")
+        self.assertEqual([d[3]["reason"] for d in downs], ["elsewhere"])
+        self.assertLess(downs[0][0] - t_bound, 1000)
+        self.assertEqual(len(f.role("A1").bindings), 0)
+        self.assertEqual(len(f.role("A2").bindings), 1)
+
+    def test_a_node_back_at_its_old_agent_keeps_its_binding_there(self):
+        # The node returns to A1 and registers again: A1's binding is the newer now, and A2's
+        # publication of the older one ends nothing at A1 (A2's own ends instead).
+        f = self.field()
+        f.m.deafen("M", "A1")
+        f.hear("M", "A2", -45)
+        f.m.run(25000)
+        f.m.deafen("M", "A2")
+        f.hear("M", "A1", -45)
+        f.m.run(25000)
+        self.assertEqual(f.m.logged("bound", "M")[-1][3]["agent"], "10.0.0.1")
+        self.assertEqual(len(f.role("A1").bindings), 1)
+        self.assertEqual(len(f.role("A2").bindings), 0)
+        self.assertEqual(f.m.logged("binding_down", "A2")[-1][3]["reason"], "elsewhere")
 
     def test_failed_sends_alone_do_not_end_a_binding(self):
         f = self.field()
