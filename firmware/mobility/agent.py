@@ -198,7 +198,7 @@ class Agent(Node):
         otherwise keeps a place of our capacity until our next failed send to it or to the
         end of its lifetime: in `city` seed 20 the agents that refused registrations as full
         held 60 bindings, of which 13 were nodes still there and 16 nodes bound elsewhere in
-        the region (docs/REGION.md "A node that left silently")."""
+        the region (docs/REGION.md "A node that walks off without deregistering")."""
         v = self.visitors
         b = v.get(home)
         if b is not None and self.region.newer_elsewhere(now, home, b[B_EXPIRY]):
