@@ -495,6 +495,7 @@ class LabDaemon:
                     "root": str(self.boards[n.name].root),
                     "console": str(self.dir / "console" / (n.name + ".log")),
                     "alive": self.boards[n.name].proc is not None,
+                    "booted": self.boards[n.name].booted,
                     "resets": self.boards[n.name].resets,
                 }
                 for n in self.nodes
@@ -776,7 +777,7 @@ def up(
     fresh: bool = False,
     run: bool = False,
     seed: int = 1,
-    timeout: float = 30.0,
+    timeout: float = 120.0,
 ) -> dict[str, Any]:
     """Start the lab daemon; returns its state once every board is up."""
     if read_state(d) is not None:
@@ -827,7 +828,10 @@ def up(
             st = json.loads((d / STATE).read_text())
         except (FileNotFoundError, ValueError):
             st = None
-        if st and all(b.get("alive") for b in st["boards"]):
+        # every board's process runs and has booted (it reads its console: a real board is
+        # at its REPL about a second after power-on; twelve virtual ones at once on a busy
+        # machine took more than the 5 s a first probe waits, and deploy found them silent)
+        if st and all(b.get("alive") and b.get("booted") for b in st["boards"]):
             break
         time.sleep(0.1)
     else:

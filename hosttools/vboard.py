@@ -193,6 +193,7 @@ class VirtualBoard:
         self.proc: Any = None  # subprocess.Popen with its three pipes, or None when off
         self.ctl_r: int | None = None
         self.running_code = False
+        self.booted = False
         self.next_mode = "friendly"
         self.cause = PWRON_RESET
         self.rom_line = True  # a chip reset prints the ROM's rst: line; a soft reset does not
@@ -301,6 +302,10 @@ class VirtualBoard:
         for fd in (self.proc.stdout.fileno(), self.proc.stderr.fileno(), ctl_r):
             fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
         self.running_code = False
+        # True once the process told its first state ("E": running boot.py or main.py, "I":
+        # at the REPL): it reads its console from then on. Before, under load, a Ctrl-C could
+        # wait unread while the shim was still setting up (lab.up waits for every board)
+        self.booted = False
         self.wdt_timeout_ms = None
         self.started_at = time.monotonic()
         self.restart_at = 0.0
@@ -498,8 +503,10 @@ class VirtualBoard:
             c = data[i : i + 1]
             if c == b"E":
                 self.running_code = True
+                self.booted = True
             elif c == b"I":
                 self.running_code = False
+                self.booted = True
             elif c == b"r":
                 self.next_mode = "raw"
                 self.soft_rebooting = True

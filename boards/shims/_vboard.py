@@ -366,6 +366,7 @@ def main():
         # A Ctrl-C that the host sent as a file ended (it had read "E", not yet "I") lands
         # here: on a board it would have stopped the file; the REPL comes next either way.
         _state(b"I")
+    _state(b"I")  # at the REPL: the host knows the board has booted (lab.up waits for it)
     while True:
         try:
             if mode == "raw":

@@ -42,6 +42,7 @@ def test_up_status_down_and_errors(lab_dir):
     st = json.loads(roam(lab_dir, "lab", "status", "--json").stdout)
     assert [b["name"] for b in st["boards"]] == ["a1", "a2", "ha", "m1"]
     assert all(b["alive"] for b in st["boards"])
+    assert all(b["booted"] for b in st["boards"])  # `up` returned once each reads its console
     assert len({b["pty"] for b in st["boards"]}) == 4
     assert len(wait_no_lab_processes(lab_dir, timeout=0)) == 5  # the daemon and 4 boards
 
