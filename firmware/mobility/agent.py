@@ -200,9 +200,10 @@ class Agent(Node):
         held 60 bindings, of which 13 were nodes still there and 16 nodes bound elsewhere in
         the region (docs/REGION.md "A node that walks off without deregistering")."""
         v = self.visitors
-        b = v.get(home)
+        hk = v.key(home)
+        b = v.bindings.get(hk)
         if b is not None and self.region.newer_elsewhere(now, home, b[B_EXPIRY]):
-            v.remove(now, v.key(home), "elsewhere", origin)
+            v.remove(now, hk, "elsewhere", origin)
 
     def _send_again(self, now, pkt):
         if self.state != _OUT_OF_SERVICE and not self._forward(pkt):

@@ -113,13 +113,10 @@ class Visitors:
             a.reject("registration", "poorly_formed", home, src_mac)
             self._reply(iface, req, registration.FA_POORLY_FORMED, 0, req.ident, key)
             return
+        # (held under its 4 bytes when another address has its 30-bit key, which the hot path
+        # never finds: the agent's slow path does, Agent._other_frame)
+        hk = self.key(home)
         b = self.bindings.get(hk)
-        if b is not None and b[B_HOME] != home:
-            # Another address with the same 30-bit table key is bound (they differ only in the
-            # top two bits of the first octet): this one is held under its 4 bytes instead,
-            # which the hot path never finds (the agent's slow path does: Agent._other_frame).
-            hk = home
-            b = self.bindings.get(hk)
         if req.lifetime == 0:
             if b is not None:
                 self.remove(now, hk, "dereg", moved_to)
@@ -180,10 +177,13 @@ class Visitors:
         return self.bindings.get(bytes(home)) if self.clashes else None
 
     def key(self, home):
-        """The key under which the local binding of ``home`` is held (``get`` found it)."""
-        k = ipv4.addr_key(home, 0)
-        b = self.bindings.get(k)
-        return k if b is not None and b[B_HOME] == home else bytes(home)
+        """The key the local binding of ``home`` (4 bytes) is held under, or would be: its
+        30-bit key, or its 4 bytes when another address holds that key (they differ only in
+        the top two bits of the first octet). ``get`` is this and the lookup in one, for the
+        forwarding path."""
+        hk = ipv4.addr_key(home, 0)
+        b = self.bindings.get(hk)
+        return hk if b is None or b[B_HOME] == home else bytes(home)
 
     def _reply(self, iface, req, code, lifetime, ident, key):
         # Straight back to the MAC (signed in the request) and interface of the request: the
