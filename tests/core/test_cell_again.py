@@ -40,6 +40,16 @@ def failing(m, sender, tag, times):
     return tries
 
 
+def sent(role, tag):
+    """Copies of the frames ``role`` sent (SEND actions in its out buffer) that carry ``tag``."""
+    out = role.out
+    return [
+        bytearray(out.data[i])
+        for i in range(out.n)
+        if out.kind[i] == actions.SEND and tag in bytes(out.data[i])
+    ]
+
+
 class SentAgainTest(unittest.TestCase):
     def test_the_agent_sends_a_datagram_again_after_a_failed_unicast(self):
         # A's unicast to C fails once (before: the datagram was lost; the node, which only
@@ -130,16 +140,12 @@ class LateFailureTest(unittest.TestCase):
             now = wake
             h.out.clear()
             h.on_timer(now)
-            sent = [
-                bytes(h.out.data[i])
-                for i in range(h.out.n)
-                if h.out.kind[i] == actions.SEND and b"late01" in bytes(h.out.data[i])
-            ]
-            sends += len(sent)
-            if sent:
+            copies = sent(h, b"late01")
+            sends += len(copies)
+            if copies:
                 now += 120  # the failure comes back 120 ms later: after _HOLD_MS
                 h.on_timer(now - 60)  # (the slot's 50 ms pass meanwhile)
-                h.on_link_failure(now, actions.IF_RADIO, mac, bytearray(sent[0]))
+                h.on_link_failure(now, actions.IF_RADIO, mac, copies[0])
         self.assertEqual(sends, 3)
         self.assertIsNone(h.again_at)
 
@@ -153,13 +159,6 @@ class LateFailureTest(unittest.TestCase):
         dst = b"\x0a\x00\x00\x0c"
         a, c, d = (bytearray(h.datagram(dst, tag)) for tag in (b"lateAA", b"lateCC", b"lateDD"))
 
-        def sent(tag):
-            return [
-                bytearray(h.out.data[i])
-                for i in range(h.out.n)
-                if h.out.kind[i] == actions.SEND and tag in bytes(h.out.data[i])
-            ]
-
         h.on_link_failure(0, actions.IF_RADIO, mac, bytearray(a))
         h.on_link_failure(0, actions.IF_RADIO, mac, bytearray(c))
         late, c_again, now = None, False, 0
@@ -167,8 +166,8 @@ class LateFailureTest(unittest.TestCase):
             now = h.again_at
             h.out.clear()
             h.on_timer(now)
-            late = late or (sent(b"lateAA") or [None])[0]
-            c_again = c_again or bool(sent(b"lateCC"))
+            late = late or (sent(h, b"lateAA") or [None])[0]
+            c_again = c_again or bool(sent(h, b"lateCC"))
         now += 60
         h.on_timer(now)  # both slots quiet
         h.on_link_failure(now, actions.IF_RADIO, mac, bytearray(d))  # takes A's slot
@@ -180,7 +179,7 @@ class LateFailureTest(unittest.TestCase):
                 break
             h.out.clear()
             h.on_timer(now)
-            for frame in sent(b"lateAA"):
+            for frame in sent(h, b"lateAA"):
                 sends += 1
                 h.on_link_failure(now, actions.IF_RADIO, mac, frame)
         self.assertEqual(sends, 2)
@@ -215,8 +214,7 @@ class LateFailureTest(unittest.TestCase):
             now = h.again_at
             h.out.clear()
             h.on_timer(now)
-            for i in range(h.out.n):
-                if h.out.kind[i] == actions.SEND and b"sameDD" in bytes(h.out.data[i]):
-                    sends += 1
-                    h.on_link_failure(now, actions.IF_RADIO, mac, bytearray(h.out.data[i]))
+            for frame in sent(h, b"sameDD"):
+                sends += 1
+                h.on_link_failure(now, actions.IF_RADIO, mac, frame)
         self.assertEqual(sends, 3)
