@@ -53,19 +53,31 @@ class _Interrupt:
     """Ctrl-C, remembered: a KeyboardInterrupt that lands inside a library's callback (numba
     compiling the radio kernels on a first run) is swallowed there and surfaces as that
     library's own error, with an "Exception ignored" report on stderr; once the user has
-    pressed Ctrl-C, whatever ends the command is the interruption, said in one line."""
+    pressed Ctrl-C, whatever ends the command is the interruption, said in one line. One that
+    lands where Python cannot raise it (a finalizer, an at-fork callback: reported as ignored,
+    and the command went on as if never interrupted) is delivered again, to land in the
+    command's own code."""
 
     def __init__(self) -> None:
         self.pressed = False
 
     def install(self) -> None:
+        import _thread
         import signal
+        import threading
 
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             signal.signal(signal.SIGINT, self._on_sigint)
         default_hook = sys.unraisablehook
 
         def hook(unraisable: Any) -> None:
+            if isinstance(unraisable.exc_type, type) and issubclass(
+                unraisable.exc_type, KeyboardInterrupt
+            ):
+                # pressed again once this hook has returned (pressed here, the handler would
+                # run here, in the hook, and the interrupt would be lost once more)
+                threading.Timer(0.01, _thread.interrupt_main, (signal.SIGINT,)).start()
+                return
             if not self.pressed:
                 default_hook(unraisable)
 

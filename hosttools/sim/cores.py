@@ -26,6 +26,7 @@ import pickle
 import platform
 import resource
 import signal
+import threading
 from operator import itemgetter
 
 from hosttools.sim import ring
@@ -293,9 +294,35 @@ class PipeLink:
 def _child(world, owned, link):
     # Ctrl-C reaches every process of the terminal's group: the world's process stops the run
     # and says so in one line (roam: error: aborted); the worker (daemonic: ended with the
-    # world's process, or when its link's other side is gone) keeps quiet, no traceback.
+    # world's process, or when its link's other side is gone) keeps quiet, no traceback. (Until
+    # here it held Ctrl-C as its parent did: _start_holding_ctrl_c.)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _worker(world, owned, link.child_side())
+    try:
+        _worker(world, owned, link.child_side())
+    except EOFError:
+        pass  # the world's process is gone (interrupted, or failed and said so itself)
+
+
+def _start_holding_ctrl_c(proc):
+    """Start (fork) ``proc`` with Ctrl-C held. One that arrived during the fork would raise
+    KeyboardInterrupt inside an at-fork callback (logging's, threading's) in either process,
+    where Python reports it as ignored and goes on: the run went on as if never interrupted,
+    or the worker printed a traceback. Held, it is delivered again once the fork is done, in
+    this process only; the worker ignores Ctrl-C from its first line (_child)."""
+    if threading.current_thread() is not threading.main_thread() or not signal.getsignal(
+        signal.SIGINT
+    ):
+        # (only the main thread may set a handler, and only it runs them; None: not Python's)
+        proc.start()
+        return
+    held = []
+    previous = signal.signal(signal.SIGINT, lambda *_: held.append(True))
+    try:
+        proc.start()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if held:
+        signal.raise_signal(signal.SIGINT)
 
 
 def make_link():
@@ -315,7 +342,7 @@ class RemoteCores:
         ctx = multiprocessing.get_context("fork")
         link = link if link is not None else make_link()
         self.proc = ctx.Process(target=_child, args=(world, sorted(owned), link), daemon=True)
-        self.proc.start()
+        _start_holding_ctrl_c(self.proc)
         self.link = link.parent_side(self.proc)
         self.owned = set(owned)
         self.pending = 0

@@ -235,6 +235,90 @@ def test_sim_run_interrupted_is_one_line(tmp_path, env):
         time.sleep(0.1)
 
 
+# Ctrl-C the moment the simulator forks its worker (issue 17, found by `make test-load`: the
+# test above waits 2 s for the fork, which a loaded machine had not done yet): the interrupt
+# landed in an at-fork callback, where Python reports it as ignored, and the run went on (in
+# the world's process), or the worker printed a traceback (in the worker, before it ignores
+# Ctrl-C). Pressed by the world's process just before the fork, or by the worker just after.
+CTRL_C_AT_FORK = """
+import os, signal, sys
+pressed = []
+def press():  # the terminal's Ctrl-C, to the whole group
+    if not pressed:
+        pressed.append(True)
+        os.killpg(0, signal.SIGINT)
+os.register_at_fork(**{sys.argv[2]: press})
+from hosttools.cli import main
+sys.argv = ["roam", "sim", "run", "walk", "--jobs", "2", "--duration", "100000", "-q",
+            "--out", sys.argv[1]]
+main()
+"""
+
+
+@pytest.mark.parametrize("when", ["before", "after_in_child"])
+def test_sim_run_interrupted_while_forking_its_worker_is_one_line(tmp_path, env, when):
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CTRL_C_AT_FORK, str(tmp_path / "o"), when],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=_as_from_a_terminal,
+    )
+    try:
+        _, err = proc.communicate(timeout=120)  # (the run itself would take hours)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert err.decode().strip() == "roam: error: aborted", err.decode()
+
+
+# A Ctrl-C that raises KeyboardInterrupt inside a finalizer is reported by Python as ignored and
+# lost; roam delivers it again (hosttools/errors.py _Interrupt).
+CTRL_C_IN_A_FINALIZER = """
+import os, signal, time
+import click
+from hosttools.errors import RoamGroup
+
+@click.group(cls=RoamGroup)
+def cli():
+    pass
+
+@cli.command()
+def wait():
+    class Finalized:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):
+                pass  # the KeyboardInterrupt is raised in here
+    Finalized()
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        time.sleep(0.01)
+    print("not interrupted")
+
+cli(["wait"])
+"""
+
+
+def test_a_ctrl_c_that_lands_in_a_finalizer_still_ends_the_command(tmp_path, env):
+    r = subprocess.run(
+        [sys.executable, "-c", CTRL_C_IN_A_FINALIZER],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=_as_from_a_terminal,
+    )
+    assert r.returncode == 130, (r.stdout, r.stderr)
+    assert r.stderr.strip() == "roam: error: aborted", r.stderr
+    assert "not interrupted" not in r.stdout
+
+
 def test_no_lab_here_says_where_it_looked(tmp_path, env):
     """The default lab directory (out/lab) is relative to where a command runs: a lab started
     elsewhere is not found, and the error says where it looked and how to name the lab."""
