@@ -28,6 +28,8 @@ worst role's code + data) + the shims' heap: it runs out of memory where a board
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import shutil
 import sys
@@ -63,13 +65,24 @@ def build(dst: Path) -> None:
         p.write_bytes(it.data)
 
 
+def romfs_image(fw: Path, dst: Path) -> Path:
+    """The firmware set ``fw`` as a ROMFS image (mpremote's builder, as `mpremote romfs build`
+    makes it), written to ``dst``."""
+    from mpremote.romfs import make_romfs
+
+    with contextlib.redirect_stdout(io.StringIO()):  # (it prints the tree)
+        dst.write_bytes(make_romfs(str(fw), mpy_cross=False))
+    return dst
+
+
 def on32(fw: Path, role: str) -> dict[str, Any]:
+    """``fw``: the firmware directory, or its ROMFS image (a .romfs file)."""
     node = shutil.which("node")
     if node is None:
         raise BenchError("no Node.js: the 32-bit MicroPython runs on it")
-    command: list[Any] = [node, MPY32, "--heap", str(HEAP32), "--mount", "%s:/fw" % fw]
+    command: list[Any] = [node, MPY32, "--heap", str(HEAP32), "--mount", "%s:/fw" % fw.parent]
     command += ["--mount", "%s:/stub" % STUBS, "--mount", "%s:/cstub" % C_STUBS]
-    command += [SCRIPT, role, "/fw", "/stub", "/cstub"]
+    command += [SCRIPT, role, "/fw/" + fw.name, "/stub", "/cstub"]
     done = common.checked(common.run_captured(command, timeout=600), "32-bit %s" % role)
     return last_json_line(done.stdout)
 
@@ -93,9 +106,10 @@ def measure() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         fw = Path(tmp) / "fw"
         build(fw)
+        image = romfs_image(fw, Path(tmp) / "fw.romfs")
         roles = {}
         for role in ROLES:
-            r32, r64 = on32(fw, role), on64(fw, role)
+            r32, r64, rom = on32(fw, role), on64(fw, role), on32(image, role)
             roles[role] = {
                 "code32": r32["code_bytes"],
                 "data32": r32["data_bytes"],
@@ -104,6 +118,8 @@ def measure() -> dict[str, Any]:
                 "held": r32["held"],
                 "asyncio32": r32["asyncio_bytes"],
                 "asyncio64": r64["asyncio_bytes"],
+                "code_romfs32": rom["code_bytes"],
+                "data_romfs32": rom["data_bytes"],
             }
     budget = budgets()
     for r in roles.values():
@@ -111,6 +127,10 @@ def measure() -> dict[str, Any]:
         r["total64"] = r["code64"] + r["data64"]
         r["ratio"] = round(r["total64"] / r["total32"], 3)
         r["spare"] = {chip: round(1 - r["total32"] / (kb * 1024), 3) for chip, kb in budget.items()}
+        r["total_romfs32"] = r["code_romfs32"] + r["data_romfs32"]
+        r["spare_romfs"] = {
+            chip: round(1 - r["total_romfs32"] / (kb * 1024), 3) for chip, kb in budget.items()
+        }
     code32 = sum(r["code32"] for r in roles.values())
     code64 = sum(r["code64"] for r in roles.values())
     data32 = sum(r["data32"] for r in roles.values())
@@ -137,8 +157,12 @@ def figures(res: dict[str, Any]) -> dict[str, Any]:
     for role, r in res["roles"].items():
         for k in ("code32", "data32", "total32", "code64", "data64", "total64"):
             out["%s_%s" % (role, k)] = {"value": r[k], "unit": "B"}
+        for k in ("code_romfs32", "total_romfs32"):
+            out["%s_%s" % (role, k)] = {"value": r[k], "unit": "B", "note": "firmware in ROMFS"}
         for chip, s in r["spare"].items():
             out["%s_spare_%s" % (role, chip)] = {"value": round(100 * s, 1), "unit": "%"}
+        for chip, s in r["spare_romfs"].items():
+            out["%s_spare_romfs_%s" % (role, chip)] = {"value": round(100 * s, 1), "unit": "%"}
     for k in ("code_ratio", "data_ratio", "worst_ratio"):
         out[k] = {"value": res[k], "unit": "64/32", "note": res["worst_role"]}
     return out
@@ -177,6 +201,21 @@ def table(res: dict[str, Any]) -> str:
     )
     if res["short_of_goal"]:
         lines.append("under 20 %% spare: %s" % ", ".join(res["short_of_goal"]))
+    lines.append("the firmware in a ROMFS (its .mpy run in place from flash), at 32 bits:")
+    lines.append("role     code32  data32   sum32 | spare esp32 c3 s3")
+    for role, r in res["roles"].items():
+        lines.append(
+            "%-7s %7d %7d %7d | %5.0f %% %3.0f %% %3.0f %%"
+            % (
+                role,
+                r["code_romfs32"],
+                r["data_romfs32"],
+                r["total_romfs32"],
+                100 * r["spare_romfs"]["esp32"],
+                100 * r["spare_romfs"]["esp32c3"],
+                100 * r["spare_romfs"]["esp32s3"],
+            )
+        )
     return "\n".join(lines)
 
 

@@ -2,7 +2,10 @@
 # WebAssembly port through tools/mpy32.mjs, and on the 64-bit unix port for the ratio), with the
 # firmware as `roam deploy` sends it (.mpy: on a board its code lives in the heap).
 #
-#   ARGV: ROLE FIRMWARE_DIR STUB_DIR C_STUB_DIR     ROLE: agent | mobile | home | host | router
+#   ARGV: ROLE FIRMWARE STUB_DIR C_STUB_DIR     ROLE: agent | mobile | home | host | router
+#   FIRMWARE: a directory (as a board's LittleFS holds it) or a .romfs image (as a ROMFS holds
+#   it: mounted at /rom, its .mpy run in place: their bytecode and constants are not copied
+#   into the heap)
 #
 # Stand-ins for what a board has in C (socket, network, espnow, aioespnow, machine; os) are imported
 # before the first reading. Then: `code`, the live heap the role's resident modules take once
@@ -26,6 +29,15 @@ try:
 except NameError:
     argv = sys.argv
 ROLE, FW = argv[1], argv[2]
+if FW.endswith(".romfs"):
+    # the firmware as a ROMFS image (in flash on a board, mapped; here a bytes object read
+    # before the first reading, so that only what importing from it costs is counted)
+    import vfs
+
+    with open(FW, "rb") as f:
+        IMAGE = f.read()
+    vfs.mount(vfs.VfsRom(memoryview(IMAGE)), "/rom")  # type: ignore[attr-defined]
+    FW = "/rom"
 sys.path.insert(0, FW)
 sys.path.insert(0, argv[3])  # the stand-in socket
 sys.path.insert(0, argv[4])  # the stand-ins for network, espnow, aioespnow, machine
