@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import tty
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -197,12 +198,12 @@ def test_monitor_interrupted(tmp_path, env, pty):
     assert "Traceback" not in err
 
 
-def test_sim_run_interrupted_is_one_line(tmp_path, env):
-    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) during a run with a
-    worker process: `roam: error: aborted`, status 130, no worker traceback, no process left."""
-    out = tmp_path / "o"
+@contextmanager
+def _own_group(tmp_path, env, command):
+    """`command` started as a terminal starts a job (its own process group, Ctrl-C at its
+    default); whatever of its group is left at the end is killed."""
     proc = subprocess.Popen(
-        [ROAM, "sim", "run", "walk", "--jobs", "2", "--duration", "3000", "-q", "--out", str(out)],
+        command,
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -211,6 +212,19 @@ def test_sim_run_interrupted_is_one_line(tmp_path, env):
         preexec_fn=_as_from_a_terminal,
     )
     try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_sim_run_interrupted_is_one_line(tmp_path, env):
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) during a run with a
+    worker process: `roam: error: aborted`, status 130, no worker traceback, no process left."""
+    out = tmp_path / "o"
+    run = [ROAM, "sim", "run", "walk", "--jobs", "2", "--duration", "3000", "-q", "--out", str(out)]
+    with _own_group(tmp_path, env, run) as proc:
         end = time.monotonic() + 60
         while not out.exists():
             assert proc.poll() is None, proc.communicate()
@@ -219,10 +233,6 @@ def test_sim_run_interrupted_is_one_line(tmp_path, env):
         time.sleep(2.0)  # the worker is forked and running
         os.killpg(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
     assert proc.returncode == 130, err
     assert err.decode().strip() == "roam: error: aborted", err.decode()
     end = time.monotonic() + 10
@@ -257,21 +267,9 @@ main()
 
 @pytest.mark.parametrize("when", ["before", "after_in_child"])
 def test_sim_run_interrupted_while_forking_its_worker_is_one_line(tmp_path, env, when):
-    proc = subprocess.Popen(
-        [sys.executable, "-c", CTRL_C_AT_FORK, str(tmp_path / "o"), when],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-        preexec_fn=_as_from_a_terminal,
-    )
-    try:
+    command = [sys.executable, "-c", CTRL_C_AT_FORK, str(tmp_path / "o"), when]
+    with _own_group(tmp_path, env, command) as proc:
         _, err = proc.communicate(timeout=120)  # (the run itself would take hours)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
     assert proc.returncode == 130, err
     assert err.decode().strip() == "roam: error: aborted", err.decode()
 
