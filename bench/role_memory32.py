@@ -168,13 +168,18 @@ def figures(res: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _spares(spare: dict[str, float]) -> str:
+    """A role's share to spare on each chip, as the tables print it."""
+    return "%5.0f %% %3.0f %% %3.0f %%" % tuple(100 * spare[c] for c in CHIPS)
+
+
 def table(res: dict[str, Any]) -> str:
     lines = [
         "role     code32  data32   sum32 | code64  data64   sum64  64/32 | spare esp32 c3 s3",
     ]
     for role, r in res["roles"].items():
         lines.append(
-            "%-7s %7d %7d %7d | %6d %7d %7d  %.2f | %5.0f %% %3.0f %% %3.0f %%"
+            "%-7s %7d %7d %7d | %6d %7d %7d  %.2f | %s"
             % (
                 role,
                 r["code32"],
@@ -184,9 +189,7 @@ def table(res: dict[str, Any]) -> str:
                 r["data64"],
                 r["total64"],
                 r["ratio"],
-                100 * r["spare"]["esp32"],
-                100 * r["spare"]["esp32c3"],
-                100 * r["spare"]["esp32s3"],
+                _spares(r["spare"]),
             )
         )
     lines.append(
@@ -205,15 +208,13 @@ def table(res: dict[str, Any]) -> str:
     lines.append("role     code32  data32   sum32 | spare esp32 c3 s3")
     for role, r in res["roles"].items():
         lines.append(
-            "%-7s %7d %7d %7d | %5.0f %% %3.0f %% %3.0f %%"
+            "%-7s %7d %7d %7d | %s"
             % (
                 role,
                 r["code_romfs32"],
                 r["data_romfs32"],
                 r["total_romfs32"],
-                100 * r["spare_romfs"]["esp32"],
-                100 * r["spare_romfs"]["esp32c3"],
-                100 * r["spare_romfs"]["esp32s3"],
+                _spares(r["spare_romfs"]),
             )
         )
     return "\n".join(lines)
