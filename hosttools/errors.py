@@ -71,9 +71,7 @@ class _Interrupt:
         default_hook = sys.unraisablehook
 
         def hook(unraisable: Any) -> None:
-            if isinstance(unraisable.exc_type, type) and issubclass(
-                unraisable.exc_type, KeyboardInterrupt
-            ):
+            if issubclass(unraisable.exc_type, KeyboardInterrupt):
                 # pressed again once this hook has returned (pressed here, the handler would
                 # run here, in the hook, and the interrupt would be lost once more)
                 threading.Timer(0.01, _thread.interrupt_main, (signal.SIGINT,)).start()

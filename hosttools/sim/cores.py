@@ -309,10 +309,11 @@ def _start_holding_ctrl_c(proc):
     where Python reports it as ignored and goes on: the run went on as if never interrupted,
     or the worker printed a traceback. Held, it is delivered again once the fork is done, in
     this process only; the worker ignores Ctrl-C from its first line (_child)."""
-    if threading.current_thread() is not threading.main_thread() or not signal.getsignal(
-        signal.SIGINT
+    if threading.current_thread() is not threading.main_thread() or (
+        signal.getsignal(signal.SIGINT) is None
     ):
-        # (only the main thread may set a handler, and only it runs them; None: not Python's)
+        # (only the main thread may set a handler, and only it runs them; None: a handler not
+        # set from Python, which could not be put back)
         proc.start()
         return
     held = []
