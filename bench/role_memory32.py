@@ -16,10 +16,15 @@ and, at 32 bits, code + data against each chip's ``heap_budget_kb`` (boards/*.to
 share to spare (the goal: >= 20 %). Not in the figures: the driver's own objects and the field
 log's buffers (bench/field_memory.py: <= 8 KiB live), and the fragmentation a long run adds.
 
-The 64-bit over 32-bit ratios of code and of data (summed over the roles) are the virtual
-board's calibration: hosttools/vboard.py reads them from boards/heap64.json, which this writes
-with ``--write-calibration``. A virtual board then gets, for a budget B, B x (the ratio of the
-worst role's code + data) + the shims' heap: it runs out of memory where a board would.
+The same with the firmware in a ROMFS image (mpremote's builder, mounted with vfs.VfsRom: its
+bytecode read in place, as from a board's flash), at 32 and 64 bits.
+
+The 64-bit over 32-bit ratios of code and of data (summed over the roles), and of the worst
+role's code + data from the filesystem and from a ROMFS, are the virtual board's calibration:
+hosttools/vboard.py reads them from boards/heap64.json, which this writes with
+``--write-calibration``. A virtual board then gets, for a budget B, B x (the ratio of the worst
+role's code + data, for where its firmware runs from) + the shims' heap: it runs out of memory
+where a board would.
 
     python -m bench.role_memory32                        # out/bench/role_memory32.json
     python -m bench.role_memory32 --write-calibration    # also boards/heap64.json
@@ -109,7 +114,8 @@ def measure() -> dict[str, Any]:
         image = romfs_image(fw, Path(tmp) / "fw.romfs")
         roles = {}
         for role in ROLES:
-            r32, r64, rom = on32(fw, role), on64(fw, role), on32(image, role)
+            r32, r64 = on32(fw, role), on64(fw, role)
+            rom, rom64 = on32(image, role), on64(image, role)
             roles[role] = {
                 "code32": r32["code_bytes"],
                 "data32": r32["data_bytes"],
@@ -120,6 +126,8 @@ def measure() -> dict[str, Any]:
                 "asyncio64": r64["asyncio_bytes"],
                 "code_romfs32": rom["code_bytes"],
                 "data_romfs32": rom["data_bytes"],
+                "code_romfs64": rom64["code_bytes"],
+                "data_romfs64": rom64["data_bytes"],
             }
     budget = budgets()
     for r in roles.values():
@@ -128,6 +136,8 @@ def measure() -> dict[str, Any]:
         r["ratio"] = round(r["total64"] / r["total32"], 3)
         r["spare"] = {chip: round(1 - r["total32"] / (kb * 1024), 3) for chip, kb in budget.items()}
         r["total_romfs32"] = r["code_romfs32"] + r["data_romfs32"]
+        r["total_romfs64"] = r["code_romfs64"] + r["data_romfs64"]
+        r["ratio_romfs"] = round(r["total_romfs64"] / r["total_romfs32"], 3)
         r["spare_romfs"] = {
             chip: round(1 - r["total_romfs32"] / (kb * 1024), 3) for chip, kb in budget.items()
         }
@@ -136,7 +146,10 @@ def measure() -> dict[str, Any]:
     data32 = sum(r["data32"] for r in roles.values())
     data64 = sum(r["data64"] for r in roles.values())
     worst = max(roles, key=lambda k: roles[k]["total32"])
+    worst_rom = max(roles, key=lambda k: roles[k]["total_romfs32"])
     return {
+        "worst_role_romfs": worst_rom,
+        "worst_ratio_romfs": roles[worst_rom]["ratio_romfs"],
         "roles": roles,
         "budget_kb": budget,
         "code_ratio": round(code64 / code32, 3),
@@ -165,6 +178,11 @@ def figures(res: dict[str, Any]) -> dict[str, Any]:
             out["%s_spare_romfs_%s" % (role, chip)] = {"value": round(100 * s, 1), "unit": "%"}
     for k in ("code_ratio", "data_ratio", "worst_ratio"):
         out[k] = {"value": res[k], "unit": "64/32", "note": res["worst_role"]}
+    out["worst_ratio_romfs"] = {
+        "value": res["worst_ratio_romfs"],
+        "unit": "64/32",
+        "note": "%s, firmware in ROMFS" % res["worst_role_romfs"],
+    }
     return out
 
 
@@ -205,18 +223,24 @@ def table(res: dict[str, Any]) -> str:
     if res["short_of_goal"]:
         lines.append("under 20 %% spare: %s" % ", ".join(res["short_of_goal"]))
     lines.append("the firmware in a ROMFS (its .mpy run in place from flash), at 32 bits:")
-    lines.append("role     code32  data32   sum32 | spare esp32 c3 s3")
+    lines.append("role     code32  data32   sum32 | sum64  64/32 | spare esp32 c3 s3")
     for role, r in res["roles"].items():
         lines.append(
-            "%-7s %7d %7d %7d | %s"
+            "%-7s %7d %7d %7d | %6d  %.2f | %s"
             % (
                 role,
                 r["code_romfs32"],
                 r["data_romfs32"],
                 r["total_romfs32"],
+                r["total_romfs64"],
+                r["ratio_romfs"],
                 _spares(r["spare_romfs"]),
             )
         )
+    lines.append(
+        "64/32 with the firmware in a ROMFS, worst role (%s): %.3f"
+        % (res["worst_role_romfs"], res["worst_ratio_romfs"])
+    )
     return "\n".join(lines)
 
 
@@ -230,11 +254,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.write_calibration:
         cal = {
             "factor": res["worst_ratio"],
+            # the firmware imported from a ROMFS image (code in flash): hosttools/vboard.py
+            "romfs_factor": res["worst_ratio_romfs"],
+            "worst_role_romfs": res["worst_role_romfs"],
             "code_ratio": res["code_ratio"],
             "data_ratio": res["data_ratio"],
             "worst_role": res["worst_role"],
             "roles": {
-                k: {x: v[x] for x in ("code32", "data32", "code64", "data64")}
+                k: {
+                    x: v[x]
+                    for x in (
+                        "code32",
+                        "data32",
+                        "code64",
+                        "data64",
+                        "code_romfs32",
+                        "data_romfs32",
+                        "code_romfs64",
+                        "data_romfs64",
+                    )
+                }
                 for k, v in res["roles"].items()
             },
             "command": "python -m bench.role_memory32 --write-calibration",

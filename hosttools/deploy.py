@@ -8,6 +8,11 @@
 * Each file is written to ``<path>.tmp`` and renamed into place, and the manifest is written
   last (tmp + rename too): an interrupted deploy leaves whole files and a manifest that is at
   worst stale, so the next deploy sends what is missing.
+* On a board with a romfs partition (hosttools/romfs.py) the modules go into it as one ROMFS
+  image instead, where they run in place from flash (far less heap), written only when the
+  partition does not hold that image already; the bootstrap (boot.py, main.py, slots) stays on
+  the filesystem, and the filesystem's copies of the other modules are removed once the image
+  is checked on the board (a module on the filesystem would shadow the image's).
 * Then a soft reset starts the new firmware.
 """
 
@@ -25,9 +30,10 @@ from typing import Any
 
 import click
 
+from hosttools import romfs
 from hosttools.boardio import board_exec, open_board, soft_reset
 from hosttools.errors import RoamError
-from hosttools.ota.plan import root_set_hash
+from hosttools.ota.plan import BOOTSTRAP, root_set_hash
 from hosttools.paths import shipped
 from hosttools.targets import (
     BoardProgress,
@@ -181,10 +187,14 @@ def deploy_board(
     reset: bool = True,
     progress: BoardProgress | None = None,
     plans: dict[bool, list[Item]] | None = None,
+    use_romfs: bool = True,
 ) -> dict[str, Any]:
-    """Deploy to one board; returns {"sent": n, "unchanged": n, "removed": n, "mpy": bool}.
+    """Deploy to one board; returns {"sent": n, "unchanged": n, "removed": n, "mpy": bool,
+    "romfs": bytes of the image written, 0 when the partition held it, None: no romfs}.
     ``plans``: the files as .mpy (True) and as source (False), made beforehand (see
-    plans_for: no compiler may run while other boards' ports are open)."""
+    plans_for: no compiler may run while other boards' ports are open). ``use_romfs``: put
+    the modules in the board's romfs partition when it has one (.mpy only: source in a ROMFS
+    would be compiled into the heap all the same)."""
     step = progress.update if progress else (lambda f, t="": None)
     step(0.02, "connecting")
     with open_board(port, fresh=True) as t:
@@ -200,14 +210,24 @@ def deploy_board(
                 )
         step(0.05, "compiling" if use_mpy else "hashing")
         items = plans[use_mpy] if plans is not None else plan(src, use_mpy)
+        part = romfs.partition(t, port)
+        on_fs = items
+        rom_written: int | None = None
+        if part is not None and use_romfs and use_mpy:
+            on_fs = [it for it in items if it.path in BOOTSTRAP]
+            img = romfs.image([(it.path, it.data) for it in items if it.path not in BOOTSTRAP])
+            rom_written = 0
+            if not romfs.holds(t, port, img):
+                romfs.write(t, port, img, part, lambda f, s: step(0.1 + 0.6 * f, s))
+                rom_written = len(img)
         manifest = read_manifest(t, port)
         # boot.py and main.py last: a deploy cut off mid-way must not leave a main.py that
         # imports what is not there yet (the board booted into ImportError: 'safemode')
         changed = sorted(
-            (it for it in items if manifest.get(it.path) != it.digest),
+            (it for it in on_fs if manifest.get(it.path) != it.digest),
             key=lambda it: it.path in KEEP_SOURCE,
         )
-        wanted = {it.path for it in items}
+        wanted = {it.path for it in on_fs}
         # A module switching between .py and .mpy, or gone from the firmware: remove the old.
         stale = sorted(p for p in manifest if p not in wanted)
         dirs = sorted(
@@ -230,6 +250,10 @@ def deploy_board(
                 CD + "for p in %r:\n try:\n  os.remove(p)\n except OSError:\n  pass\n" % stale,
                 port,
             )
+        if part is not None and rom_written is None:
+            # the firmware is on the filesystem now: an older image must not fill in a module
+            # the filesystem lacks (its header erased, it is no longer mounted)
+            romfs.clear(t, port, part)
         if changed or stale or new_manifest != manifest:
             body = json.dumps(new_manifest, sort_keys=True).encode()
             t.fs_writefile(MANIFEST + ".tmp", body)
@@ -242,11 +266,12 @@ def deploy_board(
             soft_reset(t)
     return {
         "sent": len(changed),
-        "unchanged": len(items) - len(changed),
+        "unchanged": len(on_fs) - len(changed),
         "removed": len(stale),
         "mpy": use_mpy,
         "bytes": sum(len(it.data) for it in changed),
         "fw": fw[:16],
+        "romfs": rom_written,
     }
 
 
@@ -260,6 +285,14 @@ def deploy_board(
     help="Compile modules to .mpy with mpy-cross.",
 )
 @click.option("--no-reset", is_flag=True, help="Do not soft-reset the board afterwards.")
+@click.option(
+    "--romfs/--no-romfs",
+    "use_romfs",
+    default=True,
+    show_default=True,
+    help="Put the modules in the board's romfs partition when it has one (run in place from "
+    "flash: far less heap); --no-romfs: on its filesystem.",
+)
 @click.option("--dry-run", is_flag=True, help="Print what would be sent; touch no board.")
 @ota_option(
     "Over the air to the fleet's boards (staged beside the running version, switched "
@@ -279,6 +312,7 @@ def deploy_cmd(
     board_name: str | None,
     mpy: str,
     no_reset: bool,
+    use_romfs: bool = True,
     dry_run: bool = False,
     ota: bool = False,
     keys_path: str | None = None,
@@ -325,14 +359,18 @@ def deploy_cmd(
     plans = plans_for(firmware, mpy)
 
     def job(t: Target, progress: BoardProgress) -> dict[str, Any]:
-        return deploy_board(t.port, firmware, mpy, not no_reset, progress, plans)
+        return deploy_board(t.port, firmware, mpy, not no_reset, progress, plans, use_romfs)
 
     results = run_parallel("deploy", targets, job)
     for t, r in zip(targets, results, strict=False):
+        rom = r["romfs"]
         click.echo(
-            "%s: %d sent (%d bytes), %d unchanged, %d removed%s"
+            "%s: %s%d sent (%d bytes), %d unchanged, %d removed%s"
             % (
                 t.label,
+                ""
+                if rom is None
+                else "romfs image %s; " % ("unchanged" if not rom else "written (%d bytes)" % rom),
                 r["sent"],
                 r["bytes"],
                 r["unchanged"],

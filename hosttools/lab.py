@@ -406,7 +406,7 @@ class ConsoleLog:
 
 
 class LabDaemon:
-    def __init__(self, lab_dir: Path, sc, nodes: list[NodeConfig], heap_kb: int, seed: int):
+    def __init__(self, lab_dir: Path, sc, nodes: list[NodeConfig], heap_kb: int | None, seed: int):
         from hosttools.air import Air
         from hosttools.vboard import BoardHost, VirtualBoard
 
@@ -784,7 +784,8 @@ def up(
         raise RoamError("a lab is already up in %s (roam lab down first)" % d)
     sc = load_scenario(scenario, nodes, speed)
     configs = build_configs(sc, seed, speed)
-    heap = heap_kb or default_heap_kb()
+    if heap_kb is None:
+        default_heap_kb()  # a board file that cannot give it: one clear error, before any start
     d.mkdir(parents=True, exist_ok=True)
     if fresh:
         import shutil
@@ -801,7 +802,7 @@ def up(
         "scenario": scenario,
         "nodes": nodes,
         "speed": speed,
-        "heap_kb": heap,
+        "heap_kb": heap_kb,  # None: each board's calibrated heap (hosttools/vboard.py)
         "seed": seed,
     }
     _atomic_write(d / "lab.json", json.dumps(spec))
@@ -1006,7 +1007,7 @@ def lab_cmd() -> None:
     type=int,
     default=None,
     help="MicroPython heap per board (default: the lab chip's budget x the 64/32 factor of "
-    "boards/heap64.json + 56 KiB).",
+    "boards/heap64.json for where its firmware runs from, + the shims' heap).",
 )
 @click.option(
     "--provision",
@@ -1176,7 +1177,7 @@ def serve_main(d: Path) -> int:
     spec = json.loads((d / "lab.json").read_text())
     sc = load_scenario(spec["scenario"], spec.get("nodes"), spec.get("speed", 1.0))
     configs = build_configs(sc, spec.get("seed", 1), spec.get("speed", 1.0))
-    LabDaemon(d, sc, configs, spec["heap_kb"], spec.get("seed", 1)).serve()
+    LabDaemon(d, sc, configs, spec.get("heap_kb"), spec.get("seed", 1)).serve()
     return 0
 
 

@@ -113,29 +113,49 @@ HEAP_WORD_FACTOR_GUESS = 2.0
 SHIM_HEAP_KB = 56 + 12
 
 
-def heap_word_factor() -> float:
-    """The 64-bit over 32-bit heap ratio measured by bench/role_memory32.py."""
+def heap_word_factor(romfs: bool = False) -> float:
+    """The 64-bit over 32-bit heap ratio measured by bench/role_memory32.py: of the firmware
+    imported from the filesystem (its code in the heap), or from a ROMFS image (``romfs``:
+    its code in flash; what stays in the heap is dicts, functions and data, more pointers)."""
+    key = "romfs_factor" if romfs else "factor"
     try:
-        factor = float(json.loads(HEAP_CALIBRATION.read_text())["factor"])
+        factor = float(json.loads(HEAP_CALIBRATION.read_text())[key])
     except (OSError, ValueError, KeyError, TypeError):
         return HEAP_WORD_FACTOR_GUESS
     if not 1.0 <= factor <= 2.5:
-        raise VBoardError("%s: factor %r is not a 64/32 heap ratio" % (HEAP_CALIBRATION, factor))
+        raise VBoardError("%s: %s %r is not a 64/32 heap ratio" % (HEAP_CALIBRATION, key, factor))
     return factor
 
 
-def board_heap_kb(chip: str = "esp32") -> int:
-    """The MicroPython heap (KiB) that makes a virtual board as tight as the real `chip`."""
+def board_spec(chip: str) -> dict[str, Any]:
+    """boards/<chip>.toml."""
     import tomllib
 
     path = shipped("boards", chip + ".toml")
     try:
-        budget = tomllib.loads(path.read_text()).get("heap_budget_kb")
+        return tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise VBoardError("no usable board definition %s: %s" % (path, e)) from None
+
+
+def board_heap_kb(chip: str = "esp32", romfs: bool = False) -> int:
+    """The MicroPython heap (KiB) that makes a virtual board as tight as the real `chip`, its
+    firmware imported from the filesystem or (``romfs``) from a ROMFS image."""
+    budget = board_spec(chip).get("heap_budget_kb")
     if not isinstance(budget, int) or budget <= 0:
-        raise VBoardError("%s has no heap_budget_kb" % path)
-    return math.ceil(budget * heap_word_factor()) + SHIM_HEAP_KB
+        raise VBoardError("boards/%s.toml has no heap_budget_kb" % chip)
+    return math.ceil(budget * heap_word_factor(romfs)) + SHIM_HEAP_KB
+
+
+def board_romfs_kb(chip: str) -> int:
+    """The romfs partition (KiB) a board of this type has; 0: none."""
+    kb = board_spec(chip).get("romfs_kb", 0)
+    if not isinstance(kb, int) or kb < 0 or kb % 4:
+        raise VBoardError("boards/%s.toml: romfs_kb must be a multiple of 4 (KiB), >= 0" % chip)
+    return kb
+
+
+ROMFS_MAGIC = b"\xd2\xcd\x31"  # a ROMFS image's first bytes (boards/shims/_romfs.py)
 
 
 def mac_text(mac: bytes) -> str:
@@ -171,6 +191,7 @@ class VirtualBoard:
         air: str | None = None,
         chip: str = "esp32",
         heap_kb: int | None = None,
+        romfs_kb: int | None = None,
         pins: str = "",
         side_log: str | os.PathLike | None = None,
         link: str | os.PathLike | None = None,
@@ -181,7 +202,17 @@ class VirtualBoard:
         self.name = name
         self.air = air
         self.chip = chip
-        self.heap_kb = int(heap_kb) if heap_kb else board_heap_kb(chip)
+        # None: the chip's calibrated heap, for where its firmware runs from at each start
+        self.fixed_heap_kb = int(heap_kb) if heap_kb else None
+        self.heap_kb = self.fixed_heap_kb or board_heap_kb(chip)
+        # the romfs partition: a host file beside the filesystem's directory, erased (0xFF) when
+        # new, as a freshly flashed partition
+        self.romfs_kb = board_romfs_kb(chip) if romfs_kb is None else int(romfs_kb)
+        self.romfs_path = self.root.with_name(self.root.name + ".romfs")
+        if self.romfs_kb and (
+            not self.romfs_path.exists() or self.romfs_path.stat().st_size != self.romfs_kb * 1024
+        ):
+            self.romfs_path.write_bytes(b"\xff" * (self.romfs_kb * 1024))
         self.pins = pins
         self.exe = micropython_exe()
         self.link = Path(link) if link else None
@@ -265,8 +296,25 @@ class VirtualBoard:
 
     # -- process lifecycle ----------------------------------------------------------------------
 
+    def runs_from_romfs(self) -> bool:
+        """The next start imports the firmware from the romfs partition: it holds an image and
+        the running version is the root's (not one an over-the-air update staged on the
+        filesystem, firmware/slots.py)."""
+        if not self.romfs_kb:
+            return False
+        with open(self.romfs_path, "rb") as f:
+            if f.read(3) != ROMFS_MAGIC:
+                return False
+        try:
+            state = json.loads((self.root / "fw" / "state.json").read_text())
+        except (OSError, ValueError):
+            return True
+        return not isinstance(state, dict) or state.get("active", "root") == "root"
+
     def start(self) -> None:
         """Power on (or reset): start a fresh MicroPython process."""
+        if self.fixed_heap_kb is None:
+            self.heap_kb = board_heap_kb(self.chip, self.runs_from_romfs())
         if self.rom_line and self.cause in _ROM_LINE:
             self.write_console(_ROM_LINE[self.cause])
         self.rom_line = True
@@ -286,9 +334,19 @@ class VirtualBoard:
             env["VB_AIR"] = self.air
         else:
             env.pop("VB_AIR", None)
+        if self.romfs_kb:
+            env["VB_ROMFS"] = str(self.romfs_path)
+        else:
+            env.pop("VB_ROMFS", None)
         # fd 3 in the child is the control pipe (see boards/shims/_vboard.py).
         self.proc = subprocess.Popen(
-            [self.exe, "-X", "heapsize=%dK" % self.heap_kb, str(SHIMS_DIR / "_vboard.py")],
+            # the partition's bytes are the shim's, on top of the board's own heap
+            [
+                self.exe,
+                "-X",
+                "heapsize=%dK" % (self.heap_kb + self.romfs_kb),
+                str(SHIMS_DIR / "_vboard.py"),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -708,6 +766,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--air", default=None, help="HOST:PORT of the air (hosttools/air.py)")
     ap.add_argument("--chip", default="esp32")
     ap.add_argument("--heap-kb", type=int, default=None, help="default: the chip's budget")
+    ap.add_argument(
+        "--romfs-kb", type=int, default=None, help="romfs partition (default: the chip's)"
+    )
     ap.add_argument("--pins", default="", help="input levels, e.g. 0=0 holds the boot button")
     ap.add_argument("--link", default=None, help="create this symlink to the pty")
     args = ap.parse_args(argv)
@@ -719,6 +780,7 @@ def main(argv: list[str] | None = None) -> int:
             air=args.air,
             chip=args.chip,
             heap_kb=args.heap_kb,
+            romfs_kb=args.romfs_kb,
             pins=args.pins,
             link=args.link,
         )

@@ -12,7 +12,8 @@
 #
 # Environment (set by the host): VB_ROOT (host directory of the board's filesystem), VB_SHIMS
 # (directory of these shims), VB_MODE ("friendly" or "raw"), plus what the shims read
-# (VB_MAC, VB_AIR, VB_CAUSE, VB_PINS, VB_NAME, VB_CHIP).
+# (VB_MAC, VB_AIR, VB_CAUSE, VB_PINS, VB_NAME, VB_CHIP), and VB_ROMFS (host file of the board's
+# romfs partition, when it has one: boards/shims/_romfs.py).
 
 import os
 import sys
@@ -80,11 +81,21 @@ def _setup():
     import network  # noqa: F401
     import vfs
 
+    romfs = os.getenv("VB_ROMFS")
+    if romfs:  # the board has a romfs partition: read first, while the heap is empty
+        import _romfs
+
+        _romfs.install(romfs)
     _names_as_on_a_board()
     vfs.umount("/")
     vfs.mount(vfs.VfsPosix(root), "/")
     os.chdir("/")
     sys.path[:] = ["", ".frozen", "/lib"]  # as an ESP32 port: frozen modules first
+    if romfs and _romfs.mount():
+        # as the port's start does with a valid image: /rom and /rom/lib importable, after the
+        # filesystem's root (a module on the root shadows the image's: roam deploy removes
+        # the root's copies of what it puts in the image)
+        sys.path[2:2] = ["/rom", "/rom/lib"]
 
 
 def _names_as_on_a_board():

@@ -13,9 +13,11 @@ from hosttools.cli import main
 
 
 def test_deploy_then_only_changes(tmp_path):
+    """A board without a romfs partition (micropython.org's partition table): the modules go
+    to its filesystem."""
     src = tmp_path / "fw"
     shutil.copytree(deploy.FIRMWARE_DIR, src, ignore=shutil.ignore_patterns("__pycache__"))
-    with virtual_board(tmp_path / "root") as vb:
+    with virtual_board(tmp_path / "root", romfs_kb=0) as vb:
         r1 = deploy.deploy_board(vb.pty, src)
         n_files = len(deploy.local_files(src))
         assert r1["mpy"] is True and r1["sent"] == n_files and r1["unchanged"] == 0
@@ -72,7 +74,7 @@ def test_entry_points_last_and_a_lost_board_said_in_words(tmp_path, capsys):
         def __init__(self):
             super().__init__(lambda f, t: sent.append(t[8:]) if t.startswith("sending ") else None)
 
-    with virtual_board(tmp_path / "root") as vb:
+    with virtual_board(tmp_path / "root", romfs_kb=0) as vb:
         deploy.deploy_board(vb.pty, progress=Rec(), reset=False)
     assert len(sent) == len(deploy.local_files()) > 10
     assert sorted(sent[-2:]) == ["boot.py", "main.py"], sent[-5:]

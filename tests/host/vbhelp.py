@@ -17,7 +17,7 @@ class _Board:
 
 
 @contextlib.contextmanager
-def virtual_board(root, name="vb1", link=None, heap_kb=None):
+def virtual_board(root, name="vb1", link=None, heap_kb=None, romfs_kb=None):
     """The board runs in its own process (`python -m hosttools.vboard`), as a real board is
     another device and the lab's boards are in the lab daemon. In this process it would fork
     each new MicroPython (at every soft reset) while the test holds the port: the child holds a
@@ -31,6 +31,8 @@ def virtual_board(root, name="vb1", link=None, heap_kb=None):
         cmd += ["--link", str(link)]
     if heap_kb:
         cmd += ["--heap-kb", str(heap_kb)]
+    if romfs_kb is not None:  # 0: no romfs partition, as micropython.org's partition table
+        cmd += ["--romfs-kb", str(romfs_kb)]
     proc = subprocess.Popen(
         cmd,
         stdout=subprocess.PIPE,
