@@ -339,7 +339,7 @@ def deploy_cmd(
         for t in targets:
             click.echo(
                 "%s: would send to %s those of %d files of %s (%d bytes of source) whose hash "
-                "differs from the board's /%s, %s, each written then renamed%s"
+                "differs from the board's /%s, %s, each written then renamed (%s)%s"
                 % (
                     t.label,
                     t.port,
@@ -348,6 +348,10 @@ def deploy_cmd(
                     size,
                     MANIFEST,
                     how,
+                    "as .mpy, all but boot.py, main.py and slots go into its romfs partition "
+                    "as one image instead when it has one"
+                    if use_romfs and mpy != "never"
+                    else "all on its filesystem",
                     "" if no_reset else "; then soft-reset",
                 )
             )
