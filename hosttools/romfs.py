@@ -77,6 +77,17 @@ print(r)
 """
 
 
+_MOUNT = """import vfs,sys
+try:
+ vfs.mount(vfs.VfsRom(vfs.rom_ioctl(2,0)),'/rom')
+except (OSError,TypeError):
+ pass
+for p in ('/rom/lib','/rom'):
+ if p not in sys.path:
+  sys.path.insert(min(2,len(sys.path)),p)
+"""
+
+
 @dataclass
 class Partition:
     size: int  # bytes
@@ -170,6 +181,9 @@ def write(
         _check(board_exec(t, "print(vfs.rom_ioctl(5,0))", port).decode(), "write complete", port)
     if not holds(t, port, img):
         raise RoamError("board on %s: the romfs partition does not hold what was written" % port)
+    # mounted now, as the board's next start would: code run before that start (a deploy
+    # with --no-reset, then `roam test`) imports the new modules, as the filesystem's before
+    board_exec(t, _MOUNT, port)
 
 
 def clear(t: Any, port: str, part: Partition) -> None:
