@@ -12,7 +12,12 @@ Order matters, so that a mistake never costs a half-erased board:
    written;
 5. erase, write at the offset, verify (esptool's MD5 check of the flash), hard reset.
 
-``--dry-run`` does 1 and 2 and prints the equivalent esptool command line instead.
+Between 2 and 3 the image's partition table gets a romfs partition of the board file's
+``romfs_kb``, carved from the filesystem's (hosttools/partitions.py; ``--no-romfs``: the image's
+table as it is).
+
+``--dry-run`` does 1 and 2 and prints the equivalent esptool command line instead, and the
+partition table roam would write.
 """
 
 from __future__ import annotations
@@ -244,6 +249,14 @@ def board_type_for(target: Target, type_name: str | None) -> BoardType:
     show_default=True,
     help="Serial speed for writing the image (esptool's --baud); lower it on a flaky cable.",
 )
+@click.option(
+    "--romfs/--no-romfs",
+    "romfs",
+    default=True,
+    show_default=True,
+    help="Give the board a romfs partition (the board file's romfs_kb, from the front of the "
+    "filesystem's), where `roam deploy` puts the firmware to run it from flash.",
+)
 @click.option("--dry-run", is_flag=True, help="Check the image, print the esptool command.")
 def flash_cmd(
     port: str | None,
@@ -252,20 +265,32 @@ def flash_cmd(
     type_name: str | None,
     firmware: str | None,
     baud: int,
+    romfs: bool,
     dry_run: bool,
 ) -> None:
     """Flash MicroPython onto one board (--port) or every board of the fleet."""
+    from hosttools.partitions import with_romfs
+
     targets, _ = resolve(port, fleet_path, board_name, dry_run=dry_run)
     # Everything that can be checked without a board is checked for every board first.
     plan = []
+    notes = {}
     for t in targets:
         bt = board_type_for(t, type_name)
         image = find_image(bt, firmware)
-        data = check_image(image, bt)
-        plan.append((t, bt, image, data))
+        change = with_romfs(
+            check_image(image, bt), bt.flash_offset, int(bt.data.get("romfs_kb", 0)) if romfs else 0
+        )
+        plan.append((t, bt, image, change.image))
+        notes[t.port] = change
     if dry_run:
         for t, bt, image, _ in plan:
             click.echo(esptool_command(t.port, bt, image, baud))
+            change = notes[t.port]
+            if change.changed:  # (else the command line is the whole story)
+                click.echo("# with the image's partition table replaced (%s):" % change.note)
+                for line in change.csv.splitlines()[2:]:
+                    click.echo("#   " + line)
         return
     by_port = {t.port: (bt, data) for t, bt, _, data in plan}
 
@@ -275,4 +300,7 @@ def flash_cmd(
 
     chips = run_parallel("flash", targets, job)
     for (t, bt, image, _), chip in zip(plan, chips, strict=False):
-        click.echo("%s: %s flashed with %s at 0x%x" % (t.label, chip, image.name, bt.flash_offset))
+        click.echo(
+            "%s: %s flashed with %s at 0x%x (%s)"
+            % (t.label, chip, image.name, bt.flash_offset, notes[t.port].note)
+        )

@@ -157,8 +157,8 @@ def write(
             _check(board_exec(t, "print(d.ioctl(6,%d))" % b, port).decode(), "erase", port)
         chunk = min(chunk, part.block)
     else:
-        out = board_exec(t, "print(vfs.rom_ioctl(3,0,%d))" % len(img), port, 60.0).decode()
-        least = _check(out, "erase", port)
+        erased = board_exec(t, "print(vfs.rom_ioctl(3,0,%d))" % len(img), port, 60.0)
+        least = _check(erased.decode(), "erase", port)
         if least and chunk % least:
             chunk = (chunk // least + 1) * least
     offsets = list(range(0, len(img), chunk))

@@ -303,3 +303,71 @@ def test_one_board_plugged_in_needs_no_port(boards, tmp_path, monkeypatch):
     ports[:] = []
     r = CliRunner().invoke(main, ["test"])
     assert r.exit_code == 2 and "no fleet file and no board plugged in" in r.stderr
+
+
+# MicroPython's partitions-4MiB.csv (ports/esp32), the table of micropython.org's ESP32 images
+STOCK_TABLE = """nvs,      data, nvs,     0x9000,  0x6000,
+phy_init, data, phy,     0xf000,  0x1000,
+factory,  app,  factory, 0x10000, 0x1F0000,
+vfs,      data, fat,     0x200000, 0x200000,
+"""
+
+
+def whole_flash_image(tmp_path, chip="esp32", offset=0x1000):
+    """An image as micropython.org ships them: bootloader at ``offset``, the partition table at
+    0x8000, the app at 0x10000, in one file written at ``offset``."""
+    from esp_idf_defs import PartitionTable
+
+    table = PartitionTable.from_csv(STOCK_TABLE).to_binary()
+    data = bytearray(b"\xff" * (0x10000 - offset))
+    boot = build_image(chip)
+    data[: len(boot)] = boot
+    data[0x8000 - offset : 0x8000 - offset + len(table)] = table
+    data += build_image(chip, payload=b"\x02" * 1024)
+    p = tmp_path / "whole.bin"
+    p.write_bytes(bytes(data))
+    return p
+
+
+def _table_at(flash, at=0x8000):
+    from esp_idf_defs import PartitionTable
+
+    return {
+        p.name: (p.subtype, p.offset, p.size)
+        for p in PartitionTable.from_binary(flash[at : at + 0xC00])
+    }
+
+
+def test_flash_gives_the_board_a_romfs_partition(boards, tmp_path, pty_port, monkeypatch):
+    """The image's own partition table, with the board file's romfs_kb carved from the front of
+    the filesystem's partition (hosttools/partitions.py); --no-romfs writes it as it is."""
+    (boards / "esp32.toml").write_text((boards / "esp32.toml").read_text() + "romfs_kb = 256\n")
+    img = whole_flash_image(tmp_path)
+    chip = make_chip("esp32")
+    monkeypatch.setattr(flash, "connect_chip", lambda port, baud: chip)
+    code, out, _ = invoke("flash", "--port", pty_port, "--type", "esp32", "--firmware", str(img))
+    assert code == 0, out
+    assert "romfs 256 KiB at 0x200000, vfs 1792 KiB at 0x240000" in out
+    table = _table_at(chip.flash)
+    assert table["romfs"] == (0x8F, 0x200000, 0x40000)
+    assert table["vfs"][1:] == (0x240000, 0x1C0000) and table["factory"][1:] == (0x10000, 0x1F0000)
+    # the rest of the image is what was written
+    data = img.read_bytes()
+    assert chip.flash[0x10000 : 0x1000 + len(data)] == data[0xF000:]
+    code, out, _ = invoke(
+        "flash", "--dry-run", "--port", pty_port, "--type", "esp32", "--firmware", str(img)
+    )
+    assert code == 0 and "#   romfs,data,143,0x200000,256K," in out, out
+    chip = make_chip("esp32")
+    monkeypatch.setattr(flash, "connect_chip", lambda port, baud: chip)
+    code, out, _ = invoke(
+        "flash", "--no-romfs", "--port", pty_port, "--type", "esp32", "--firmware", str(img)
+    )
+    assert code == 0 and "romfs" not in _table_at(chip.flash), out
+    # an image without a table (only an app) is written as it is, and said so
+    chip = make_chip("esp32")
+    monkeypatch.setattr(flash, "connect_chip", lambda port, baud: chip)
+    code, out, _ = invoke(
+        "flash", "--port", pty_port, "--type", "esp32", "--firmware", str(image_file(tmp_path))
+    )
+    assert code == 0 and "the image holds no partition table: written as it is" in out, out
