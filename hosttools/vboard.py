@@ -103,7 +103,10 @@ def parse_mac(text: str) -> bytes:
 # set and worst-case state into the 32-bit MicroPython (WebAssembly) and the unix port and
 # writes boards/heap64.json; "factor" is the 64/32 ratio of code + data of the role that takes
 # the most at 32 bits (code does not double at 64 bits: bytecode is bytes; measured 1.35, data
-# 1.55). Without the file, the old guess (objects double) stands.
+# 1.56), "romfs_factor" the same with the firmware imported from a ROMFS image (its bytecode in
+# flash; what stays is dicts, functions and data: 1.57). Without the file, the old guess
+# (objects double) stands. A board with a romfs partition also gets the partition's size on
+# top: the shim holds its bytes (boards/shims/_romfs.py).
 HEAP_CALIBRATION = shipped("boards", "heap64.json")
 HEAP_WORD_FACTOR_GUESS = 2.0
 # What the shims hold on a virtual board and a real one does not (its built-in modules are in

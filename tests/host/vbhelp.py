@@ -24,7 +24,8 @@ def virtual_board(root, name="vb1", link=None, heap_kb=None, romfs_kb=None):
     copy of the test's descriptor, and with it the port's exclusive lock, until it executes
     MicroPython, and the next exclusive open in that moment finds the port busy."""
     Path(root).mkdir(parents=True, exist_ok=True)
-    # the lab's chip: an ESP32's calibrated heap is too small for the firmware (hosttools/lab.py)
+    # the lab's chip (hosttools/lab.py BOARD_TYPE: an agent run from the filesystem does not fit
+    # an ESP32's calibrated heap)
     cmd = [sys.executable, "-m", "hosttools.vboard", "--root", str(root), "--name", name]
     cmd += ["--chip", "esp32s3"]
     if link:
