@@ -55,16 +55,21 @@ def test_walk_across_three_agents(lab_dir):
     r = roam(lab_dir, "deploy", "--fleet", str(fleet), timeout=120)
     assert r.stdout.count("as .mpy") == 7, r.stdout
     roam(lab_dir, "provision", "--fleet", str(fleet), "--keys", str(keys), timeout=60)
-    # and the real mpremote command line sees the result on a board's pty
-    ls = subprocess.run(
-        [MPREMOTE, "connect", ptys["m1"], "fs", "ls", ":"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert ls.returncode == 0, ls.stderr
-    for f in ("config.json", "driver.mpy", "main.py", "mobility/"):
-        assert f in ls.stdout, ls.stdout
+    # and the real mpremote command line sees the result on a board's pty: the bootstrap and
+    # the config on the filesystem, the modules in the romfs mounted at /rom
+    for where, files in (
+        (":", ("config.json", "main.py", "slots.mpy", "rom/")),
+        (":rom", ("driver.mpy", "mobility/")),
+    ):
+        ls = subprocess.run(
+            [MPREMOTE, "connect", ptys["m1"], "fs", "ls", where],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert ls.returncode == 0, ls.stderr
+        for f in files:
+            assert f in ls.stdout, ls.stdout
 
     roam(lab_dir, "lab", "start")
     # the walk: m1 binds to a1, hands off to a2 (~14 s) and to a3 (~28 s)
