@@ -35,7 +35,10 @@ from hosttools.errors import RoamError
 CHUNK = 4096  # a flash sector; mpremote writes chunks of this size too
 HEADER = b"\xd2\xcd\x31"  # a ROMFS image's first bytes
 
-_QUERY = """import vfs
+_QUERY = """try:
+ import vfs
+except ImportError:
+ vfs=None
 r=None
 if hasattr(vfs,'rom_ioctl') and vfs.rom_ioctl(1)>0:
  d=vfs.rom_ioctl(2,0)
@@ -109,7 +112,8 @@ def image(files: Sequence[tuple[str, bytes]]) -> bytes:
 
 
 def partition(t: Any, port: str) -> Partition | None:
-    """The board's first romfs partition, or None when it has none (or no ROMFS support)."""
+    """The board's first romfs partition, or None when it has none (or no ROMFS support, or
+    a MicroPython older than 1.23, which has no ``vfs`` module)."""
     out = board_exec(t, _QUERY, port).decode().strip()
     try:
         r = ast.literal_eval(out)
