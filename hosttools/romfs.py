@@ -20,13 +20,9 @@ from __future__ import annotations
 
 import ast
 import binascii
-import contextlib
 import hashlib
-import io
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from hosttools.boardio import board_exec
@@ -98,17 +94,32 @@ class Partition:
 
 
 def image(files: Sequence[tuple[str, bytes]]) -> bytes:
-    """The ROMFS image of ``files`` ((path, data), paths relative to the image's root), built
-    by mpremote's builder."""
-    from mpremote.romfs import make_romfs
+    """The ROMFS image of ``files`` ((path, data), paths relative to the image's root): the
+    bytes ``mpremote romfs build`` makes of such a directory, with mpremote's writer, walked in
+    the same (sorted) order, without its tree printed (a deploy runs one job per board, in
+    threads, and stdout is theirs)."""
+    from mpremote.romfs import VfsRomWriter
 
-    with tempfile.TemporaryDirectory() as d:
-        for path, data in files:
-            p = Path(d, path)
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_bytes(data)
-        with contextlib.redirect_stdout(io.StringIO()):  # (it prints the tree)
-            return bytes(make_romfs(d, mpy_cross=False))
+    tree: dict[str, Any] = {}
+    for path, data in files:
+        *dirs, name = path.split("/")
+        node = tree
+        for d in dirs:
+            node = node.setdefault(d, {})
+        node[name] = data
+    writer = VfsRomWriter()
+
+    def add(node: dict[str, Any]) -> None:
+        for name in sorted(node):
+            if isinstance(node[name], dict):
+                writer.opendir(name)
+                add(node[name])
+                writer.closedir()
+            else:
+                writer.mkfile(name, node[name])
+
+    add(tree)
+    return bytes(writer.finalise())
 
 
 def partition(t: Any, port: str) -> Partition | None:

@@ -145,3 +145,23 @@ def test_the_heap_is_calibrated_for_where_the_firmware_runs_from(tmp_path):
         deploy.deploy_board(vb.pty, reset=False, use_romfs=False)
         total = int(_on_board(vb.pty, "import gc\nprint(gc.mem_free() + gc.mem_alloc())"))
         assert 0.97 < total / ((fs_heap + 256) * 1024) <= 1, (total, fs_heap)
+
+
+def test_the_image_is_what_mpremote_romfs_build_makes(tmp_path):
+    """roam's image of the firmware set, byte for byte what `mpremote romfs build` writes of
+    the same files in a directory (its builder, walked alike; roam's prints nothing)."""
+    import contextlib
+    import io
+
+    from mpremote.romfs import make_romfs
+
+    files = [(it.path, it.data) for it in deploy.plan(deploy.FIRMWARE_DIR, True)]
+    for path, data in files:
+        p = tmp_path / "fw" / path
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        built = make_romfs(str(tmp_path / "fw"), mpy_cross=False)
+    assert "mobility/" in out.getvalue()  # (it printed its tree)
+    assert romfs.image(files) == bytes(built) and bytes(built)[:3] == HEADER

@@ -54,6 +54,7 @@ def test_walk_across_three_agents(lab_dir):
     # the CLI deploys (mpremote's transport: .mpy files, as on a real board) and provisions
     r = roam(lab_dir, "deploy", "--fleet", str(fleet), timeout=120)
     assert r.stdout.count("as .mpy") == 7, r.stdout
+    assert r.stdout.count(": romfs image written (") == 7, r.stdout
     roam(lab_dir, "provision", "--fleet", str(fleet), "--keys", str(keys), timeout=60)
     # and the real mpremote command line sees the result on a board's pty: the bootstrap and
     # the config on the filesystem, the modules in the romfs mounted at /rom
