@@ -7,13 +7,14 @@ and the ``.mpy`` modules imported from there run in place from flash: an agent's
 the firmware set there, all but the bootstrap (boot.py, main.py, slots: they stay on the
 filesystem, where only a USB deploy changes them).
 
-The image is what ``mpremote romfs build`` makes (mpremote's own builder, from the ``.mpy``
-files as deploy compiles them). Writing follows ``mpremote romfs deploy``'s calls (erase, write
+The image is what ``mpremote romfs build`` makes of the ``.mpy`` files as deploy compiles them
+(mpremote's own writer). Writing follows ``mpremote romfs deploy``'s calls (erase, write
 in chunks, complete), in both forms a port may offer (the partition as a memoryview, or as a
 block device), with two differences that keep a cut-off write from leaving half an image: the
 first chunk, which holds the image's header, is written last (until then the partition holds
-no valid image, and a board booting meanwhile does not mount it), and the partition is read
-back and hashed on the board before deploy removes the filesystem's copies of the modules.
+no valid image, and a board booting meanwhile does not mount it), and the partition is hashed
+on the board (nothing read back over the wire) before deploy removes the filesystem's copies
+of the modules. Once written, the image is mounted at once, as the board's next start would.
 """
 
 from __future__ import annotations
