@@ -371,3 +371,28 @@ def test_flash_gives_the_board_a_romfs_partition(boards, tmp_path, pty_port, mon
         "flash", "--port", pty_port, "--type", "esp32", "--firmware", str(image_file(tmp_path))
     )
     assert code == 0 and "the image holds no partition table: written as it is" in out, out
+
+
+def test_a_table_roam_cannot_carve_from_is_left_as_it_is():
+    """No vfs partition, one too small, or a romfs there already: the image unchanged, said so."""
+    from esp_idf_defs import PartitionTable
+
+    from hosttools.partitions import with_romfs
+
+    def image(csv):
+        table = PartitionTable.from_csv(csv).to_binary()
+        return b"\xe9" + b"\xff" * (0x7000 - 1) + table + b"\xff" * 0x100
+
+    base = "nvs, data, nvs, 0x9000, 0x6000,\nfactory, app, factory, 0x10000, 0x1F0000,\n"
+    cases = {
+        "no 'vfs' partition": base,
+        "of at least 512 KiB": base + "vfs, data, fat, 0x200000, 0x40000,\n",
+        "has a romfs partition": base
+        + "romfs, data, 0x8f, 0x200000, 0x20000,\nvfs, data, fat, 0x220000, 0x1E0000,\n",
+    }
+    for why, csv in cases.items():
+        img = image(csv)
+        change = with_romfs(img, 0x1000, 256)
+        assert change.image is img and not change.changed and why in change.note, change.note
+    done = with_romfs(image(base + "vfs, data, fat, 0x200000, 0x200000,\n"), 0x1000, 0)
+    assert not done.changed and done.note == "no romfs partition asked for"
