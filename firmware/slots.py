@@ -29,6 +29,7 @@ MAX_TRIES = 2  # boots a change gets to become healthy; the next boot rolls it b
 ROOT = "root"
 SLOTS = (ROOT, "a", "b")
 BOOTSTRAP = ("boot.py", "main.py", "slots.py", "slots.mpy")  # on the root only, USB only
+ROM = "/rom"  # where the port mounts a romfs partition's image (the root's version, USB only)
 
 
 def read():
@@ -77,8 +78,8 @@ def spare(st):
 
 def select():
     """At boot: count a try of a pending change, or roll it back after MAX_TRIES; put the
-    active slot first on ``sys.path``. Returns the state (``rolled_back`` set on the boot that
-    rolled back)."""
+    active slot first on ``sys.path`` (the root's: its romfs image, when mounted). Returns the
+    state (``rolled_back`` set on the boot that rolled back)."""
     st = read()
     pending = st.get("pending")
     if pending:
@@ -99,6 +100,12 @@ def select():
         root = [p for p in sys.path if p in ("", "/", ".")]
         rest = [p for p in sys.path if p not in ("", "/", ".")]
         sys.path[:] = [path(st["active"])] + rest + (root or [""])
+    elif ROM in sys.path:
+        # the root's version from the board's romfs image (roam deploy put it there): the image
+        # before the filesystem, so that modules an earlier deploy left on the filesystem never
+        # shadow it; writing the image's header is then the one step that switches versions
+        rom = [p for p in sys.path if p.startswith(ROM)]
+        sys.path[:] = rom + [p for p in sys.path if not p.startswith(ROM)]
     return st
 
 

@@ -212,6 +212,29 @@ class ServiceTest(Scratch):
             sys.path[:] = path
         self.assertEqual(slots.read()["pending"], None)
 
+    def test_the_roots_romfs_image_comes_before_the_filesystem(self):
+        """A root version deployed into the romfs: /rom and /rom/lib first, so that modules an
+        earlier deploy left on the filesystem never shadow the image (deploy removes them only
+        after the image is written); a staged slot still comes first of all."""
+        path = list(sys.path)
+        try:
+            sys.path[:] = ["", ".frozen", "/rom", "/rom/lib", "/lib"]
+            st = slots.select()
+            self.assertEqual(st["active"], "root")
+            self.assertEqual(sys.path, ["/rom", "/rom/lib", "", ".frozen", "/lib"])
+            sys.path[:] = ["", ".frozen", "/lib"]  # no image mounted: as it was
+            slots.select()
+            self.assertEqual(sys.path, ["", ".frozen", "/lib"])
+            b = Board()
+            b.begin()
+            b.send_all()
+            b.cmd(wire.COMMIT)
+            sys.path[:] = ["", ".frozen", "/rom", "/rom/lib", "/lib"]
+            slots.select()
+            self.assertEqual(sys.path, ["/fw/a", ".frozen", "/rom", "/rom/lib", "/lib", ""])
+        finally:
+            sys.path[:] = path
+
     def test_a_healthy_version_stays(self):
         b = Board()
         b.begin()
