@@ -12,7 +12,8 @@
   image instead, where they run in place from flash (far less heap), written only when the
   partition does not hold that image already; the bootstrap (boot.py, main.py, slots) stays on
   the filesystem, and the filesystem's copies of the other modules are removed once the image
-  is checked on the board (a module on the filesystem would shadow the image's).
+  is checked on the board (at boot firmware/slots.py puts the image first on sys.path: the
+  header's write is the switch, and copies left by a cut-off removal never shadow the image).
 * Then a soft reset starts the new firmware.
 """
 

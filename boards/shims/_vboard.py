@@ -93,8 +93,7 @@ def _setup():
     sys.path[:] = ["", ".frozen", "/lib"]  # as an ESP32 port: frozen modules first
     if romfs and _romfs.mount():
         # as the port's start does with a valid image: /rom and /rom/lib importable, after the
-        # filesystem's root (a module on the root shadows the image's: roam deploy removes
-        # the root's copies of what it puts in the image)
+        # filesystem's root (the firmware's bootstrap puts them first at boot: slots.select)
         sys.path[2:2] = ["/rom", "/rom/lib"]
 
 
