@@ -27,6 +27,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.common import figure, write_result  # noqa: E402
 from hosttools.air import Air  # noqa: E402
+from hosttools.lab import BOARD_TYPE  # noqa: E402
 from hosttools.vboard import BoardHost, VirtualBoard, mac_for  # noqa: E402
 from tests.host.test_vboard_firmware import KEYS, install  # noqa: E402
 
@@ -52,7 +53,10 @@ def run(boards: int, seconds: float) -> dict:
         }
         x = (i * 90.0) if is_agent else ((i % agents) * 90.0 + 20)
         air.set_position(name, x, 0)
-        b = VirtualBoard(tmp / name, mac=mac_for(i + 1), name=name, air=air.address)
+        # the lab's chip: an agent run from the filesystem does not fit a calibrated ESP32
+        b = VirtualBoard(
+            tmp / name, mac=mac_for(i + 1), name=name, air=air.address, chip=BOARD_TYPE
+        )
         install(b.root, cfg)
         buf = bytearray()
 
