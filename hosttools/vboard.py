@@ -159,6 +159,9 @@ def board_romfs_kb(chip: str) -> int:
 
 
 ROMFS_MAGIC = b"\xd2\xcd\x31"  # a ROMFS image's first bytes (boards/shims/_romfs.py)
+# What the romfs shim holds besides the partition's bytes, a board's C code: its module (2,112
+# bytes measured) and the vfs stand-in (256)
+ROMFS_SHIM_KB = 3
 
 
 def mac_text(mac: bytes) -> str:
@@ -347,7 +350,8 @@ class VirtualBoard:
             [
                 self.exe,
                 "-X",
-                "heapsize=%dK" % (self.heap_kb + self.romfs_kb),
+                "heapsize=%dK"
+                % (self.heap_kb + (self.romfs_kb + ROMFS_SHIM_KB if self.romfs_kb else 0)),
                 str(SHIMS_DIR / "_vboard.py"),
             ],
             stdin=subprocess.PIPE,
