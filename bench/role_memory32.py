@@ -33,8 +33,6 @@ where a board would.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import shutil
 import sys
@@ -71,12 +69,12 @@ def build(dst: Path) -> None:
 
 
 def romfs_image(fw: Path, dst: Path) -> Path:
-    """The firmware set ``fw`` as a ROMFS image (mpremote's builder, as `mpremote romfs build`
-    makes it), written to ``dst``."""
-    from mpremote.romfs import make_romfs
+    """The firmware set ``fw`` as the ROMFS image `roam deploy` writes (hosttools/romfs.py:
+    what `mpremote romfs build` makes of the directory), written to ``dst``."""
+    from hosttools.romfs import image
 
-    with contextlib.redirect_stdout(io.StringIO()):  # (it prints the tree)
-        dst.write_bytes(make_romfs(str(fw), mpy_cross=False))
+    files = [(p.relative_to(fw).as_posix(), p.read_bytes()) for p in fw.rglob("*") if p.is_file()]
+    dst.write_bytes(image(files))
     return dst
 
 
