@@ -196,7 +196,13 @@ def run_json(command: Sequence[object], what: str, **how: Any) -> Any:
 
 def precompile(dst: Path, package: str = "mobility") -> None:
     """firmware/<package>/*.py compiled by mpy-cross into dst/<package>/*.mpy (as a board runs
-    frozen bytecode: no compiler in the heap at import time)."""
+    frozen bytecode: no compiler in the heap at import time); a top-level module
+    (firmware/<package>.py, e.g. the driver) into dst/<package>.mpy."""
+    module = FIRMWARE_DIR / (package + ".py")
+    if module.is_file():
+        out = dst / (package + ".mpy")
+        checked(run_captured([MPY_CROSS, "-o", out, module]), "mpy-cross %s" % module.name)
+        return
     pkg = dst / package
     pkg.mkdir(parents=True)
     for src in sorted((FIRMWARE_DIR / package).glob("*.py")):

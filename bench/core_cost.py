@@ -23,8 +23,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp)
         precompile(path)
-        # the driver's look for another board's log (fieldlog.wire.is_field)
-        precompile(path, "fieldlog")
+        # the board's driver: the forwarding loop is its code for a radio frame
+        precompile(path, "driver")
+        precompile(path, "fieldlog")  # its look for another board's log (fieldlog.wire)
         # asyncio (fieldlog.stream imports it) is frozen
         env = dict(os.environ, MICROPYPATH=".frozen:" + str(path))
         port = 40000 + os.getpid() % 20000
@@ -37,14 +38,6 @@ def main() -> None:
             "forward_alloc_per_datagram": figure(r["socket_forward_alloc"] / n, "bytes"),
             "bare_alloc_per_datagram": figure(r["socket_bare_alloc"] / n, "bytes"),
             "forward_vs_bare_ratio_udp": figure(r["socket_forward_us"] / r["socket_bare_us"], "x"),
-            # the driver's look for another board's log before the core (issue: field tests
-            # without cables): the cost of forwarding with it against without, same run
-            "field_check_vs_forward_udp": figure(
-                r["socket_forward_field_us"] / r["socket_forward_us"], "x"
-            ),
-            "field_check_vs_forward_no_io": figure(
-                r["memory_forward_field_us"] / r["memory_forward_us"], "x"
-            ),
             "bare_udp_per_datagram": figure(r["socket_bare_us"] / n, "us"),
             "forward_udp_per_datagram": figure(r["socket_forward_us"] / n, "us"),
             "forward_vs_bare_ratio_no_io": figure(

@@ -15,6 +15,7 @@ import gc
 import sys
 import time
 
+from fieldlog.wire import is_field
 from mobility import ipv4, ticks
 from mobility.actions import DELIVER, IF_BACKBONE, IF_RADIO, LOG, SEND
 
@@ -89,8 +90,13 @@ class Driver:
         out.clear()
         while fail:
             iface, mac, frame = fail.pop(0)
-            self.role.on_link_failure(now, iface, mac, frame)
-            self.run_actions(now)
+            self._unacknowledged(now, iface, mac, frame)
+
+    def _unacknowledged(self, now, iface, mac, frame):
+        """A unicast send of ``frame`` (maybe the reused receive buffer) was not acknowledged:
+        the core routes it again at once."""
+        self.role.on_link_failure(now, iface, mac, frame)
+        self.run_actions(now)
 
     def deliver(self, now, data):
         self.delivered += 1
@@ -169,29 +175,49 @@ class Driver:
                 self.run_actions(now)
 
     async def radio_rx(self):
-        from fieldlog.wire import is_field
-
         radio = self.radio
         role = self.role
-        net = self.net
         while True:
-            mac, msg = await radio.arecv()
+            mac, msg = await radio.arecv()  # msg: the link's reused receive buffer
             if mac is None:
                 continue
             now = self.clock()
             if is_field(msg):
-                # the field service, not the core's: a backbone board relays another board's
-                # log or update answer; a radio-only board takes an update message for itself
-                if net is not None:
-                    net.relay(now, mac, msg)
-                elif 0x10 <= msg[28] < 0x1F:
-                    from update import board
-
-                    board.handle(self, bytes(msg[28:]), board.radio_reply(self, mac, msg))
+                self._field_frame(now, mac, msg)
                 continue
-            role.on_frame(now, IF_RADIO, mac, radio.rssi(mac), msg)
-            self.run_actions(now)
-            self.kick.set()
+            # An agent's hot path: a datagram for a local binding goes on in the same buffer at
+            # once, without the action buffer (Agent.forward_in_cell; b[1], b[2]: the binding's
+            # MAC and interface, cell.B_MAC and B_IFACE). Written out here rather than in a
+            # method: MicroPython puts the state of a call with a try block on the heap (144
+            # bytes and more per datagram), this coroutine's state was allocated once.
+            b = role.forward_in_cell(msg)
+            if b is None:
+                self._core_frame(now, mac, msg)
+                continue
+            link = radio if b[2] == IF_RADIO else self.backbone
+            if link is None:
+                continue
+            try:
+                if not link.send(b[1], msg):
+                    self._unacknowledged(now, b[2], b[1], msg)
+            except (OSError, ValueError) as e:
+                self.log.event("send_error", {"error": str(e)}, now)
+
+    def _core_frame(self, now, mac, msg):
+        rssi = self.radio.rssi(mac)
+        self.role.on_frame(now, IF_RADIO, mac, rssi, msg)
+        self.run_actions(now)
+        self.kick.set()  # the frame may have changed the role's plan: timers() looks again
+
+    def _field_frame(self, now, mac, msg):
+        """The field service's frame, not the core's: a backbone board relays another board's
+        log or update answer; a radio-only board takes an update message for itself."""
+        if self.net is not None:
+            self.net.relay(now, mac, msg)
+        elif 0x10 <= msg[28] < 0x1F:
+            from update import board
+
+            board.handle(self, bytes(msg[28:]), board.radio_reply(self, mac, msg))
 
     # -- updates (update/board.py: loaded by the first update message) -----------------------
 

@@ -168,6 +168,11 @@ class Node:
     def on_link_failure(self, now, iface, mac, frame=None):
         pass
 
+    def forward_in_cell(self, frame):
+        """The binding a datagram is forwarded to at once, without on_frame (an agent's hot
+        path, Agent.forward_in_cell); other roles have none."""
+        return None
+
     def uplink(self):
         """The radio neighbour this node reaches the backbone through, as (MAC, its address or
         None), or None: the driver sends the node's log there (a mobile node's serving agent,
