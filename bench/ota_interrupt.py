@@ -45,6 +45,7 @@ sys.path.insert(0, str(REPO))
 
 from bench import common  # noqa: E402
 from bench.common import ROAM, BenchError, figure, roam, write_result  # noqa: E402
+from hosttools.ota.plan import BOOTSTRAP  # noqa: E402
 
 NODES = "a1,a2,r1,ha,m1"
 HEALTHY_MS = 3000
@@ -68,16 +69,18 @@ def firmware(out: Path, name: str) -> Path:
     return common.firmware_variant(out / name, '\nFIELD_NOTE = "version %s"\n' % name)
 
 
-def version_files(src: Path) -> dict[str, dict[str, str]]:
-    """{set hash (16 hex): {path: sha256 hex}} of a firmware directory as .mpy and as source:
-    what its slot must hold, exactly."""
+def version_files(src: Path) -> dict[str, list[dict[str, str]]]:
+    """{set hash (16 hex): [{path: sha256 hex}]} of a firmware directory: what a slot running
+    it must hold, exactly, in each form an update sends it (as .mpy, as source, and as one
+    romfs image for a board with a romfs partition: firmware/romimage.py)."""
     from hosttools.deploy import plans_for
     from hosttools.ota import plan as ota_plan
 
-    out = {}
-    for items in plans_for(src, "auto").values():
-        p = ota_plan.firmware(items)
-        out[p.short] = {f.path: f.sha.hex() for f in p.files}
+    out: dict[str, list[dict[str, str]]] = {}
+    for use_mpy, items in plans_for(src, "auto").items():
+        forms = [ota_plan.firmware(items)] + ([ota_plan.romfs_image(items)] if use_mpy else [])
+        for p in forms:
+            out.setdefault(p.short, []).append({f.path: f.sha.hex() for f in p.files})
     return out
 
 
@@ -89,7 +92,9 @@ def flash_files(root: Path) -> dict[str, str]:
     }
 
 
-def check_board(board_dir: Path, status: dict, versions: dict[str, dict[str, str]]) -> str | None:
+def check_board(
+    board_dir: Path, status: dict, versions: dict[str, list[dict[str, str]]]
+) -> str | None:
     """None when the board runs one complete, known version; else what is wrong."""
     state = json.loads((board_dir / "fw" / "state.json").read_text())
     fw = (state.get("set") or "")[:16]
@@ -97,23 +102,32 @@ def check_board(board_dir: Path, status: dict, versions: dict[str, dict[str, str
         return "runs %s, its state names %s" % (status["fw"], fw)
     if fw not in versions:
         return "runs %s: neither version" % fw
-    want = versions[fw]
     slot = state["active"]
-    if slot == "root":  # the modules `roam deploy` wrote, less the bootstrap
+    root_image = board_dir / "fw" / "root.img"
+    if slot == "root" and root_image.is_file():  # `roam deploy` put it in the romfs
+        have = {"romfs.img": hashlib.sha256(root_image.read_bytes()).hexdigest()}
+    elif slot == "root":  # the modules `roam deploy` wrote, less the bootstrap
         have = {
             k: v
             for k, v in flash_files(board_dir).items()
             if k.endswith((".py", ".mpy"))
             and not k.startswith(("fw/", "logs/"))
-            and k not in ("boot.py", "main.py", "slots.py", "slots.mpy")
+            and k not in BOOTSTRAP
         }
     else:
         have = flash_files(board_dir / "fw" / slot)
-    if have != want:
+    if have not in versions[fw]:
+        want = next((w for w in versions[fw] if set(w) & set(have)), versions[fw][0])
         extra = sorted(set(have) - set(want))
         missing = sorted(set(want) - set(have))
         changed = sorted(k for k in set(have) & set(want) if have[k] != want[k])
         return "a mix in %s: extra %s, missing %s, changed %s" % (slot, extra, missing, changed)
+    if "romfs.img" in have:
+        # what runs is what the partition holds: the version's image, written at its boot
+        part = (board_dir.parent / (board_dir.name + ".romfs")).read_bytes()
+        img = root_image if slot == "root" else board_dir / "fw" / slot / "romfs.img"
+        if part[: img.stat().st_size] != img.read_bytes():
+            return "its romfs partition does not hold the image of %s" % slot
     return None
 
 
@@ -175,7 +189,7 @@ def run(rounds: int, seed: int) -> dict:
     lab = out / "lab"
     fleet, keys = str(lab / "fleet.toml"), str(lab / "keys.toml")
     fws = {"A": firmware(out, "A"), "B": firmware(out, "B")}
-    versions: dict[str, dict[str, str]] = {}
+    versions: dict[str, list[dict[str, str]]] = {}
     for d in fws.values():
         versions.update(version_files(d))
     versions.update(version_files(REPO / "firmware"))  # the root, deployed over USB

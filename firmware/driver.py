@@ -423,7 +423,9 @@ def run(cfg, log, rand, boot, role_class):
         safemode.healthy()
         import slots
 
-        if slots.healthy():  # a version an update switched to has proved itself
+        done = slots.healthy()
+        slots.drop()  # boot-time code again (heap), with romimage, which it imports
+        if done:  # a version an update switched to has proved itself
             log.event("ota_healthy", version)
 
     async def both():

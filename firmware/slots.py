@@ -22,14 +22,17 @@ import json
 import os
 import sys
 
+import romimage
+
 DIR = "fw"
 STATE = "fw/state.json"
 CFG_PREV = "fw/cfg.prev"
 MAX_TRIES = 2  # boots a change gets to become healthy; the next boot rolls it back
 ROOT = "root"
 SLOTS = (ROOT, "a", "b")
-BOOTSTRAP = ("boot.py", "main.py", "slots.py", "slots.mpy")  # on the root only, USB only
-ROM = "/rom"  # where the port mounts a romfs partition's image (the root's version, USB only)
+# on the root only, USB only
+BOOTSTRAP = ("boot.py", "main.py", "slots.py", "slots.mpy", "romimage.py", "romimage.mpy")
+ROM = "/rom"  # where the port mounts a romfs partition's image (romimage.py)
 
 
 def read():
@@ -77,9 +80,10 @@ def spare(st):
 
 
 def select():
-    """At boot: count a try of a pending change, or roll it back after MAX_TRIES; put the
-    active slot first on ``sys.path`` (the root's: its romfs image, when mounted). Returns the
-    state (``rolled_back`` set on the boot that rolled back)."""
+    """At boot: count a try of a pending change, or roll it back after MAX_TRIES; make the
+    active version importable first: its romfs image (written into the partition when it is
+    not there yet), or its slot on the filesystem. Returns the state (``rolled_back`` set on
+    the boot that rolled back)."""
     st = read()
     pending = st.get("pending")
     if pending:
@@ -93,20 +97,45 @@ def select():
             safemode.healthy()  # the old version gets its own chances
         else:
             write(st)
-    if st["active"] != ROOT:
-        # the slot first, the root last: every module of the version comes from its slot (a
-        # set is complete), the root adds only the bootstrap (this module, for the update
-        # service) and never shadows the slot (one complete version runs, never a mix)
-        root = [p for p in sys.path if p in ("", "/", ".")]
-        rest = [p for p in sys.path if p not in ("", "/", ".")]
-        sys.path[:] = [path(st["active"])] + rest + (root or [""])
-    elif ROM in sys.path:
-        # the root's version from the board's romfs image (roam deploy put it there): the image
-        # before the filesystem, so that modules an earlier deploy left on the filesystem never
-        # shadow it; writing the image's header is then the one step that switches versions
-        rom = [p for p in sys.path if p.startswith(ROM)]
-        sys.path[:] = rom + [p for p in sys.path if not p.startswith(ROM)]
+    # the version's romfs image into the partition (after a switch or a rollback; the same
+    # image: nothing written), before anything is imported from /rom
+    img = image(st["active"])
+    try:
+        on_rom = img is not None and romimage.install(img) is not None
+    except OSError:
+        # the flash refused the write: the version cannot run (an update's is rolled back
+        # after its tries, as one that fails at import)
+        on_rom = False
+    if on_rom:
+        # the version from the romfs image: the image before the filesystem (the slot's
+        # directory holds only the image), so that modules an earlier deploy left on the
+        # filesystem never shadow it; the root adds only the bootstrap
+        rest = [p for p in sys.path if not p.startswith(ROM)]
+        sys.path[:] = [ROM, ROM + "/lib"] + rest
+    else:
+        # an image in the partition is another version's: not imported from (left mounted:
+        # that costs nothing, and nothing is changed that a test could not put back)
+        sys.path[:] = [p for p in sys.path if not p.startswith(ROM)]
+        if st["active"] != ROOT:
+            # the slot first, the root last: every module of the version comes from its slot
+            # (a set is complete), the root adds only the bootstrap (this module, for the
+            # update service) and never shadows the slot (one complete version runs, never a
+            # mix)
+            root = [p for p in sys.path if p in ("", "/", ".")]
+            rest = [p for p in sys.path if p not in ("", "/", ".")]
+            sys.path[:] = [path(st["active"])] + rest + (root or [""])
     return st
+
+
+def image(slot):
+    """The romfs image file of ``slot``'s version (romimage.py), or None: it runs from the
+    filesystem."""
+    p = romimage.ROOT_IMAGE if slot == ROOT else DIR + "/" + slot + "/" + romimage.IMAGE
+    try:
+        os.stat(p)
+        return p
+    except OSError:
+        return None
 
 
 def rollback(st, pending):
@@ -140,3 +169,4 @@ def healthy():
 
 def drop():
     sys.modules.pop("slots", None)
+    sys.modules.pop("romimage", None)

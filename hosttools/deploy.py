@@ -221,6 +221,10 @@ def deploy_board(
             if not romfs.holds(t, port, img):
                 romfs.write(t, port, img, part, lambda f, s: step(0.1 + 0.6 * f, s))
                 rom_written = len(img)
+            step(0.7, "keeping the romfs image")
+            romfs.keep(t, port, img)
+        elif part is not None:
+            romfs.forget(t, port)
         manifest = read_manifest(t, port)
         # boot.py and main.py last: a deploy cut off mid-way must not leave a main.py that
         # imports what is not there yet (the board booted into ImportError: 'safemode')
@@ -325,7 +329,7 @@ def deploy_cmd(
     if ota:
         if typed_port(port) or no_reset:
             raise click.UsageError("--ota goes by the fleet file and always restarts the board")
-        deploy_ota(fleet_path, board_name, keys_path, mpy, dry_run, firmware)
+        deploy_ota(fleet_path, board_name, keys_path, mpy, dry_run, firmware, use_romfs)
         return
     targets, _ = resolve(port, fleet_path, board_name, dry_run=dry_run)
     if dry_run:
@@ -392,8 +396,11 @@ def deploy_ota(
     mpy: str,
     dry_run: bool,
     src: Path = FIRMWARE_DIR,
+    use_romfs: bool = True,
 ) -> None:
-    """`roam deploy --ota`: the firmware set to every board of the fleet over the air."""
+    """`roam deploy --ota`: the firmware set to every board of the fleet over the air; to a
+    board with a romfs partition (its STATUS says so) as one romfs image, which the board
+    writes into the partition when it boots the new version (firmware/romimage.py)."""
     from hosttools.ota import cli as ota
     from hosttools.ota import plan as ota_plan
 
@@ -405,7 +412,7 @@ def deploy_ota(
         for b in boards:
             p = ota_plan.firmware(plans[mpy != "never"])
             click.echo(
-                "%s: would send firmware %s (%d files, %d bytes%s) %s, staged beside the "
+                "%s: would send firmware %s (%d files, %d bytes%s%s) %s, staged beside the "
                 "running version, switched after every file's hash checks, rolled back if it "
                 "does not start"
                 % (
@@ -416,10 +423,14 @@ def deploy_ota(
                     ""
                     if mpy == "never"
                     else " as .mpy if the board loads .mpy %d.%d" % (MPY_VERSION, MPY_SUB_VERSION),
+                    ", as one romfs image if it has a romfs partition"
+                    if use_romfs and mpy != "never"
+                    else "",
                     ota.route(fleet, b),
                 )
             )
         return
+    images: dict[str, Any] = {}  # made once, for the first board that takes it
 
     def payload(b: Any, st: dict[str, Any]) -> Any:
         use_mpy = mpy != "never" and st["mpy"] & 0x3FF == loads  # (higher bits: the arch)
@@ -428,6 +439,12 @@ def deploy_ota(
                 "%s loads .mpy %d.%d, mpy-cross writes %d.%d: deploy with --mpy never"
                 % (b.name, st["mpy"] & 0xFF, st["mpy"] >> 8 & 3, MPY_VERSION, MPY_SUB_VERSION)
             )
+        if use_mpy and use_romfs and st.get("romfs_kb"):
+            if "image" not in images:
+                images["image"] = ota_plan.romfs_image(plans[True])
+            p = images["image"]
+            if p.size <= st["romfs_kb"] * 1024:
+                return p
         return ota_plan.firmware(plans[use_mpy])
 
     t0 = time.monotonic()

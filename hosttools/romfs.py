@@ -30,6 +30,8 @@ from hosttools.boardio import board_exec
 from hosttools.errors import RoamError
 
 CHUNK = 4096  # a flash sector; mpremote writes chunks of this size too
+ROOT_IMAGE = "fw/root.img"  # firmware/romimage.py: the root's image, for a rollback to it
+SLOT_IMAGE = "romfs.img"  # firmware/romimage.py IMAGE: an update's image in its slot
 HEADER = b"\xd2\xcd\x31"  # a ROMFS image's first bytes
 
 _QUERY = """try:
@@ -76,6 +78,52 @@ else:
 print(r)
 """
 
+
+# the image kept as the root's file (firmware/romimage.py ROOT_IMAGE), copied on the board from
+# the partition: a rollback to the root writes it back; %r: the path, %d: the image's length,
+# %r: its hash
+_KEEP = """import vfs,os,hashlib
+d=vfs.rom_ioctl(2,0)
+p=%r
+n=%d
+b=bytearray(4096)
+def fh():
+ h=hashlib.sha256()
+ with open(p,'rb') as f:
+  while True:
+   k=f.readinto(b)
+   if not k:
+    break
+   h.update(memoryview(b)[:k])
+ return h.digest()
+try:
+ same=os.stat(p)[6]==n and fh()==%r
+except OSError:
+ same=False
+if not same:
+ try:
+  os.mkdir('fw')
+ except OSError:
+  pass
+ with open(p+'.tmp','wb') as f:
+  if hasattr(d,'readblocks'):
+   bs=d.ioctl(5,0)
+   blk=bytearray(bs)
+   i=0
+   while i*bs<n:
+    d.readblocks(i,blk)
+    f.write(memoryview(blk)[:min(bs,n-i*bs)])
+    i+=1
+  else:
+   for o in range(0,n,4096):
+    f.write(memoryview(d)[o:min(o+4096,n)])
+ try:
+  os.remove(p)
+ except OSError:
+  pass
+ os.rename(p+'.tmp',p)
+print(0 if same else n)
+"""
 
 _MOUNT = """import vfs,sys
 try:
@@ -200,6 +248,19 @@ def write(
     # mounted now, as the board's next start would: code run before that start (a deploy
     # with --no-reset, then `roam test`) imports the new modules, as the filesystem's before
     board_exec(t, _MOUNT, port)
+
+
+def keep(t: Any, port: str, img: bytes) -> bool:
+    """The image the partition holds, kept as the root's file too (copied on the board);
+    True when the file had to be written."""
+    out = board_exec(t, _KEEP % (ROOT_IMAGE, len(img), hashlib.sha256(img).digest()), port, 60.0)
+    return _check(out.decode().strip(), "keeping the image", port) > 0
+
+
+def forget(t: Any, port: str) -> None:
+    """The root's version no longer runs from an image: its file goes (before anything else
+    changes, so that a boot after a cut never writes it back over the new firmware)."""
+    board_exec(t, "import os\ntry:\n os.remove(%r)\nexcept OSError:\n pass\n" % ROOT_IMAGE, port)
 
 
 def clear(t: Any, port: str, part: Partition) -> None:

@@ -186,6 +186,30 @@ def _child_setup(ctl_w: int) -> None:
             pass
 
 
+def runs_from_romfs(root: Path, romfs_kb: int) -> bool:
+    """The next start of the board whose filesystem is ``root`` imports the firmware from its
+    romfs partition (``romfs_kb``: its size): the version that runs (firmware/slots.py) keeps a
+    romfs image (firmware/romimage.py: ``fw/root.img`` for the root's, ``romfs.img`` in an
+    update's slot), which its boot writes into the partition when it is not there yet."""
+    if not romfs_kb:
+        return False
+    try:
+        state = json.loads((root / "fw" / "state.json").read_text())
+        active = state.get("active", "root") if isinstance(state, dict) else "root"
+    except (OSError, ValueError):
+        active = "root"
+    if active not in ("root", "a", "b"):
+        active = "root"
+    img = root / "fw" / ("root.img" if active == "root" else active + "/romfs.img")
+    try:
+        size = img.stat().st_size
+        with open(img, "rb") as f:
+            magic = f.read(3)
+    except OSError:
+        return False
+    return magic == ROMFS_MAGIC and size <= romfs_kb * 1024
+
+
 class VirtualBoard:
     """One virtual board: a pty, a filesystem directory and successive MicroPython processes."""
 
@@ -303,19 +327,7 @@ class VirtualBoard:
     # -- process lifecycle ----------------------------------------------------------------------
 
     def runs_from_romfs(self) -> bool:
-        """The next start imports the firmware from the romfs partition: it holds an image and
-        the running version is the root's (not one an over-the-air update staged on the
-        filesystem, firmware/slots.py)."""
-        if not self.romfs_kb:
-            return False
-        with open(self.romfs_path, "rb") as f:
-            if f.read(3) != ROMFS_MAGIC:
-                return False
-        try:
-            state = json.loads((self.root / "fw" / "state.json").read_text())
-        except (OSError, ValueError):
-            return True
-        return not isinstance(state, dict) or state.get("active", "root") == "root"
+        return runs_from_romfs(self.root, self.romfs_kb)
 
     def start(self) -> None:
         """Power on (or reset): start a fresh MicroPython process."""

@@ -217,7 +217,7 @@ def update_samples():
         "tries": 1,
         "rollback": {"what": "config", "from": "8899aabbccddeeff", "tries": 3},
     }
-    body = uwire.pack_status(state, hashlib.sha256(b"config").digest(), 12, 3600, 6, 0)
+    body = uwire.pack_status(state, hashlib.sha256(b"config").digest(), 12, 3600, 6, 0, 256)
     status = uwire.sign(k, uwire.STATUS, n, UPDATE_SESSION, UPDATE_NONCE, body)
     to_laptop(
         "update_status",

@@ -99,6 +99,7 @@ def idle(drv, now):
         "update.board",
         "update",
         "slots",
+        "romimage",
         "config",
     ):
         sys.modules.pop(m, None)

@@ -62,8 +62,11 @@ class Service:
     def status(self, nonce):
         import slots
 
+        from update import stage
+
         cfg_hash, boot, up, mpy = self.info()
-        b = wire.pack_status(slots.read(), cfg_hash, boot, up, mpy, self.counter)
+        rom_kb = stage.rom_size() // 1024
+        b = wire.pack_status(slots.read(), cfg_hash, boot, up, mpy, self.counter, rom_kb)
         return wire.sign(self.key, wire.STATUS, self.node, self.session, nonce, b)
 
     def command(self, t, b):

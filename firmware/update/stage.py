@@ -12,7 +12,6 @@ is kept in ``fw/cfg.prev``). Before that step the board runs the old version; af
 one, on probation (slots.py). A power cut anywhere leaves one or the other, never a mix.
 """
 
-import hashlib
 import os
 
 import slots
@@ -21,10 +20,11 @@ from mobility.compat import const
 from update import wire
 
 CFG_STAGED = "fw/cfg.json"
+IMAGE = "romfs.img"  # romimage.IMAGE
 MARK = ".set"
 MAX_FILES = 64
 MAX_PATH = 64
-MAX_SIZE = 256 * 1024
+MAX_SIZE = 256 * 1024  # a module (a romfs image: what the partition holds)
 # sha256(b""): a package's empty __init__
 EMPTY = (
     b"\xe3\xb0\xc4\x42\x98\xfc\x1c\x14\x9a\xfb\xf4\xc8\x99\x6f\xb9\x24"
@@ -45,15 +45,7 @@ _BUF = bytearray(256)
 
 
 def file_hash(p):
-    h = hashlib.sha256()
-    buf = memoryview(_BUF)
-    with open(p, "rb") as f:
-        while True:
-            n = f.readinto(_BUF)
-            if not n:
-                break
-            h.update(buf[:n])
-    return h.digest()
+    return slots.romimage.file_hash(p, _BUF)
 
 
 def _remove_tree(p):
@@ -87,6 +79,8 @@ _DOT = const(46)
 def path_ok(p, kind):
     if kind == wire.KIND_CONFIG:
         return p == "config.json"
+    if p == IMAGE:
+        return True  # the set as one romfs image (romimage.py), for a board with a partition
     if not p or len(p) > MAX_PATH or p in slots.BOOTSTRAP:
         return False
     # as bytes: indexing or iterating a str makes (interns) a one-character string each time,
@@ -101,6 +95,12 @@ def path_ok(p, kind):
         if not (_alnum(c) or c in _PATH_PUNCT):
             return False
     return p.endswith(".py") or p.endswith(".mpy")
+
+
+def rom_size():
+    """Bytes of the board's romfs partition (0: none)."""
+    d = slots.romimage.partition()
+    return 0 if d is None else slots.romimage.size(d)
 
 
 def _alnum(c):
@@ -158,7 +158,12 @@ class Stage:
         """Declare file ``i``; answers how many of its bytes the board has."""
         if self.set is None:
             return wire.NO_BEGIN, 0
-        if not 0 <= i < len(self.paths) or not 0 <= size <= MAX_SIZE or not path_ok(p, self.kind):
+        if not 0 <= i < len(self.paths) or size < 0 or not path_ok(p, self.kind):
+            return wire.BAD, 0
+        if p == IMAGE:
+            if size > rom_size():
+                return wire.NO_SPACE, 0  # the partition cannot take it (or the board has none)
+        elif size > MAX_SIZE:
             return wire.BAD, 0
         where = self._where(p)
         self.paths[i], self.sizes[i], self.shas[i] = p, size, sha

@@ -113,8 +113,10 @@ def set_hash(files):
 # rollback's "from" (8 bytes each: the first half of a set hash), boot number, uptime (s),
 # the .mpy version MicroPython loads, the last command counter of this session, then the
 # active and previous slot, what is pending, its tries, what the last rollback undid and
-# after how many tries (one byte each). 50 bytes: one ESP-NOW frame with room to spare.
-STATUS_FMT = ">8s8s8s8sHIHIBBBBBB"
+# after how many tries (one byte each), and the size of the board's romfs partition in KiB (0:
+# none; a firmware set then goes as one romfs image, update/stage.py). 52 bytes: one ESP-NOW
+# frame with room to spare.
+STATUS_FMT = ">8s8s8s8sHIHIBBBBBBH"
 SLOT_NAMES = ("root", "a", "b")
 PENDING_NAMES = (None, "fw", "cfg")
 WHAT_NAMES = (None, "firmware", "config")
@@ -129,7 +131,7 @@ def _hex8(v):
     return bytes(int(v[i : i + 2], 16) for i in range(0, 16, 2)) if v else bytes(8)
 
 
-def pack_status(st, cfg_hash, boot, uptime_s, mpy, counter):
+def pack_status(st, cfg_hash, boot, uptime_s, mpy, counter, rom_kb=0):
     """The STATUS body from slots' state ``st`` and what the driver knows."""
     rb = st.get("rollback") or {}
     return struct.pack(
@@ -148,13 +150,14 @@ def pack_status(st, cfg_hash, boot, uptime_s, mpy, counter):
         st.get("tries", 0) & 0xFF,
         _code(WHAT_NAMES, rb.get("what")),
         rb.get("tries", 0) & 0xFF,
+        min(rom_kb, 0xFFFF),
     )
 
 
 def unpack_status(b):
     """The STATUS body as a dict (hashes as hex, None where there is none)."""
-    fw, prev, cfg, rb_from, boot, up, mpy, ctr, slot, pslot, pend, tries, what, rbt = struct.unpack(
-        STATUS_FMT, bytes(b[: struct.calcsize(STATUS_FMT)])
+    (fw, prev, cfg, rb_from, boot, up, mpy, ctr, slot, pslot, pend, tries, what, rbt, rom) = (
+        struct.unpack(STATUS_FMT, bytes(b[: struct.calcsize(STATUS_FMT)]))
     )
 
     def hx(v):
@@ -175,6 +178,7 @@ def unpack_status(b):
         "previous_slot": name(SLOT_NAMES, pslot),
         "pending": name(PENDING_NAMES, pend),
         "tries": tries,
+        "romfs_kb": rom,
         "rollback": (
             {"what": name(WHAT_NAMES, what), "from": hx(rb_from), "tries": rbt}
             if what in (1, 2)

@@ -10,7 +10,8 @@ from typing import Any
 
 from hosttools.firmware import update_wire
 
-BOOTSTRAP = ("boot.py", "main.py", "slots.py", "slots.mpy")  # firmware/slots.py BOOTSTRAP
+# firmware/slots.py BOOTSTRAP
+BOOTSTRAP = ("boot.py", "main.py", "slots.py", "slots.mpy", "romimage.py", "romimage.mpy")
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,18 @@ def firmware(items: list[Any]) -> Payload:
     w = update_wire()
     files = tuple(set_of(items))
     return Payload(w.KIND_FIRMWARE, files, w.set_hash([(f.path, f.sha.hex()) for f in files]))
+
+
+def romfs_image(items: list[Any]) -> Payload:
+    """The same firmware set as one romfs image (firmware/romimage.py), for a board with a
+    romfs partition: its modules then run in place from flash. The set's hash is the modules'
+    (the version is the same, only how it travels and where it runs from differ), so STATUS
+    names it alike on every board."""
+    from hosttools import romfs
+
+    w = update_wire()
+    img = romfs.image([(f.path, f.data) for f in set_of(items)])
+    return Payload(w.KIND_FIRMWARE, (File(romfs.SLOT_IMAGE, img),), firmware(items).set_hash)
 
 
 def config(cfg_bytes: bytes) -> Payload:

@@ -56,6 +56,7 @@ def rows(fleet: Any, keys: Any, boards: list[Any], runs: list[Any]) -> list[dict
                 uptime_s=st["uptime_s"],
                 pending=st["pending"],
                 rollback=st["rollback"],
+                romfs_kb=st["romfs_kb"],
                 via=r.via or r.ip,
             )
         out.append(row)
@@ -108,11 +109,12 @@ def show(table: list[dict[str, Any]]) -> None:
         "up",
         "pending",
         "last rollback",
+        "romfs",
     ):
         t.add_column(col)
     for r in table:
         if not r["reached"]:
-            t.add_row(r["board"], "[red]no answer", "", "", "", "", "", "", r.get("error", ""))
+            t.add_row(r["board"], "[red]no answer", "", "", "", "", "", "", r.get("error", ""), "")
             continue
         fw = (r["fw"] or "root (USB)") + ("" if r["fw_current"] else " [yellow](not this checkout)")
         cfg = (r["config"] or "-") + ("" if r["config_current"] else " [yellow](changed)")
@@ -131,5 +133,6 @@ def show(table: list[dict[str, Any]]) -> None:
             "%ds" % r["uptime_s"],
             r["pending"] or "-",
             _rb(r["rollback"]),
+            "%d KiB" % r["romfs_kb"] if r["romfs_kb"] else "-",
         )
     Console().print(t)

@@ -36,6 +36,16 @@ def _tree(path="."):
     return out
 
 
+def _select():
+    """slots.select() as at boot, its sys.path put back (the modules the test imports later
+    may come from the board's /rom, which a version without an image takes off the path)."""
+    path = list(sys.path)
+    try:
+        return slots.select()
+    finally:
+        sys.path[:] = path
+
+
 def _sha(b):
     import hashlib
 
@@ -137,8 +147,9 @@ class WireTest(unittest.TestCase):
                 "tries": 2,
             },
         }
-        b = wire.pack_status(st, b"\x01" * 32, 513, 77, 0x306, 9)
-        self.assertEqual(len(b), 50)
+        b = wire.pack_status(st, b"\x01" * 32, 513, 77, 0x306, 9, 256)
+        self.assertEqual(len(b), 52)
+        self.assertEqual(wire.unpack_status(b)["romfs_kb"], 256)
         got = wire.unpack_status(b)
         self.assertEqual(got["fw"], "0011223344556677")
         self.assertEqual(got["previous_fw"], None)
@@ -206,26 +217,23 @@ class ServiceTest(Scratch):
             self.assertEqual(st["active"], "root")
             self.assertEqual(st["rollback"]["from"], _hex(SET))
             self.assertEqual(st["rollback"]["tries"], 2)
-            # the root runs (its romfs image first when the board has one mounted)
-            rom = [p for p in path if p.startswith(slots.ROM)]
-            self.assertEqual(sys.path, rom + [p for p in path if p not in rom])
+            # the root runs (from the filesystem: it has no romfs image here)
+            self.assertEqual(sys.path, [p for p in path if not p.startswith(slots.ROM)])
             self.assertEqual(st["active"], "root")
         finally:
             sys.path[:] = path
         self.assertEqual(slots.read()["pending"], None)
 
-    def test_the_roots_romfs_image_comes_before_the_filesystem(self):
-        """A root version deployed into the romfs: /rom and /rom/lib first, so that modules an
-        earlier deploy left on the filesystem never shadow the image (deploy removes them only
-        after the image is written); a staged slot still comes first of all."""
+    def test_a_version_without_a_romfs_image_runs_from_the_filesystem(self):
+        """Without its image file (romimage.py: fw/root.img, a slot's romfs.img) a version's
+        modules are on the filesystem: an image mounted at /rom is another version's and
+        leaves sys.path, so it never fills in a module (tests/host/test_deploy_romfs.py has
+        the versions with an image, on a virtual board's partition)."""
         path = list(sys.path)
         try:
             sys.path[:] = ["", ".frozen", "/rom", "/rom/lib", "/lib"]
             st = slots.select()
             self.assertEqual(st["active"], "root")
-            self.assertEqual(sys.path, ["/rom", "/rom/lib", "", ".frozen", "/lib"])
-            sys.path[:] = ["", ".frozen", "/lib"]  # no image mounted: as it was
-            slots.select()
             self.assertEqual(sys.path, ["", ".frozen", "/lib"])
             b = Board()
             b.begin()
@@ -233,7 +241,7 @@ class ServiceTest(Scratch):
             b.cmd(wire.COMMIT)
             sys.path[:] = ["", ".frozen", "/rom", "/rom/lib", "/lib"]
             slots.select()
-            self.assertEqual(sys.path, ["/fw/a", ".frozen", "/rom", "/rom/lib", "/lib", ""])
+            self.assertEqual(sys.path, ["/fw/a", ".frozen", "/lib", ""])
         finally:
             sys.path[:] = path
 
@@ -294,6 +302,7 @@ class ServiceTest(Scratch):
             "/boot.py",
             "main.py",
             "slots.mpy",
+            "romimage.mpy",
             "a//b.py",
             ".x.py",
             "x.txt",
@@ -445,8 +454,8 @@ class ConfigTest(Scratch):
             self.assertEqual(json.load(f), new)
         self.assertEqual(slots.read()["pending"], "cfg")
         for _ in (1, 2):
-            slots.select()
-        st = slots.select()
+            _select()
+        st = _select()
         self.assertTrue(st.get("rolled_back"))
         self.assertEqual(st["rollback"]["what"], "config")
         with open("config.json") as f:
@@ -468,6 +477,7 @@ DROPPED = (
     "update.board",
     "update",
     "slots",
+    "romimage",
     "config",
 )
 

@@ -21,7 +21,7 @@ HEADER = romfs.HEADER
 
 def _on_board(port, code):
     with open_board(port, fresh=True) as t:
-        return board_exec(t, code, port).decode().strip()
+        return board_exec(t, code, port).decode().strip().replace("\r\n", "\n")
 
 
 def _partition(root):
@@ -37,11 +37,11 @@ def test_deploy_puts_the_modules_in_the_romfs_and_the_board_runs_them_from_there
         assert r1["mpy"] is True and r1["romfs"] > 50_000, r1
         # on the filesystem only the bootstrap; the rest is in the partition
         on_fs = sorted(p.name for p in root.rglob("*.*py"))
-        assert on_fs == ["boot.py", "main.py", "slots.mpy"], on_fs
+        assert on_fs == ["boot.py", "main.py", "romimage.mpy", "slots.mpy"], on_fs
         part = _partition(root)
         assert part[:3] == HEADER and len(part) == 256 * 1024
         manifest = json.loads((root / ".roam_manifest.json").read_text())
-        assert sorted(manifest) == ["boot.py", "main.py", "slots.mpy"]
+        assert sorted(manifest) == ["boot.py", "main.py", "romimage.mpy", "slots.mpy"]
         # after a reset the modules come from /rom (the raw REPL's soft reset mounts it too)
         where = _on_board(vb.pty, "import sys, driver\nprint(driver.__file__, sys.path)")
         assert where.startswith("/rom/driver.mpy"), where
@@ -63,6 +63,63 @@ def test_deploy_puts_the_modules_in_the_romfs_and_the_board_runs_them_from_there
         r5 = deploy.deploy_board(vb.pty, src, reset=False)
         assert r5["romfs"] > 50_000 and r5["removed"] > 30, r5
         assert not (root / "mobility" / "ipv4.mpy").exists()
+
+
+def _select(port, then=""):
+    """The bootstrap's choice of version at boot (firmware/slots.py), then ``then``; what it
+    prints."""
+    code = "import slots\nst = slots.select()\nprint(st['active'], st['tries'])\n" + then
+    return _on_board(port, code)
+
+
+def _version(src, note):
+    """A copy of the firmware whose logsink says ``note``, and its set as one romfs image
+    (what `roam deploy --ota` sends a board with a romfs partition)."""
+    from hosttools.ota import plan as ota_plan
+
+    shutil.copytree(deploy.FIRMWARE_DIR, src, ignore=shutil.ignore_patterns("__pycache__"))
+    (src / "logsink.py").write_text((src / "logsink.py").read_text() + "\nNOTE = %r\n" % note)
+    return ota_plan.romfs_image(deploy.plan(src, True))
+
+
+def test_an_update_s_image_goes_into_the_partition_at_boot_and_a_rollback_writes_the_root_s(
+    tmp_path,
+):
+    """A version an update staged as a romfs image runs from the partition too: its boot
+    writes the image there (firmware/romimage.py, header last); the rollback after its failed
+    tries writes the root's back from fw/root.img, which `roam deploy` keeps."""
+    root = tmp_path / "root"
+    v1 = _version(tmp_path / "v1", "v1")
+    v2 = _version(tmp_path / "v2", "v2")
+    with virtual_board(root) as vb:
+        deploy.deploy_board(vb.pty, tmp_path / "v1", reset=False)
+        kept = (root / "fw" / "root.img").read_bytes()
+        assert kept == v1.files[0].data and _partition(root)[: len(kept)] == kept
+        # staged by an update (update/stage.py) and switched to: on probation in slot a
+        (root / "fw" / "a").mkdir(parents=True)
+        (root / "fw" / "a" / "romfs.img").write_bytes(v2.files[0].data)
+        state = {"active": "a", "previous": "root", "set": v2.set_hash.hex(), "pending": "fw"}
+        (root / "fw" / "state.json").write_text(json.dumps(dict(state, tries=0)))
+        assert vboard.runs_from_romfs(root, 256)  # its heap: a board's that runs from romfs
+        show = "import logsink, driver\nprint(logsink.NOTE, driver.__file__)"
+        assert _select(vb.pty, show) == "a 1\nv2 /rom/driver.mpy"
+        image = v2.files[0].data
+        assert _partition(root)[: len(image)] == image
+        # a cut while writing (the first sector erased, the header not yet written): the next
+        # boot writes it again
+        with open(root.parent / (root.name + ".romfs"), "r+b") as f:
+            f.write(b"\xff" * 4096)
+        assert _select(vb.pty, show) == "a 2\nv2 /rom/driver.mpy"
+        assert _partition(root)[: len(image)] == image
+        # never marked healthy: the third boot rolls back to the root, its image written back
+        assert _select(vb.pty, show) == "root 0\nv1 /rom/driver.mpy"
+        assert _partition(root)[: len(kept)] == kept
+        # the root deployed to the filesystem: its image file goes first, and the image in
+        # the partition is no longer imported from
+        deploy.deploy_board(vb.pty, tmp_path / "v1", reset=False, use_romfs=False)
+        assert not (root / "fw" / "root.img").exists()
+        (root / "fw" / "a" / "romfs.img").write_bytes(v2.files[0].data)
+        assert _select(vb.pty, show) == "root 0\nv1 driver.mpy"
 
 
 def test_a_write_cut_off_leaves_no_half_image_and_the_next_deploy_finishes_it(tmp_path):

@@ -30,7 +30,9 @@ def test_firmware_tests_pass_on_a_virtual_board(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     last = done.stdout.strip().splitlines()[-1]
     passed = int(last.split()[0])
-    assert last == "%d passed, 0 failed" % passed and passed > 0
+    # (test_driver.py's tests skip: they need tests/core, `roam test --core`)
+    assert last in ("%d passed, 0 failed" % passed, "%d passed, 0 failed, 5 skipped" % passed)
+    assert passed > 0
     n_local = sum(1 for _ in (devtest.TESTS_DIR / "firmware").glob("test_*.py"))
     assert n_local > 0
 

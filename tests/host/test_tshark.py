@@ -427,6 +427,7 @@ U_STATUS_FIELDS = [
     "tries",
     "rollback.what",
     "rollback.tries",
+    "romfs_kb",
 ]  # in STATUS_FMT's order
 U_FIELDS = [
     "frame.number",
@@ -589,6 +590,7 @@ def test_lua_decodes_hello_and_status(updates):
     assert _u(row, "status.tries") == st["tries"]
     assert uwire.WHAT_NAMES[_u(row, "status.rollback.what")] == st["rollback"]["what"]
     assert _u(row, "status.rollback.tries") == st["rollback"]["tries"]
+    assert _u(row, "status.romfs_kb") == st["romfs_kb"] == 256
     assert row["_ws.col.Info"] == (
         f"UPDATE STATUS node 9 session 0x{sent['session']:08x} fw {st['fw']} slot a boot "
         f"{st['boot']} pending fw"

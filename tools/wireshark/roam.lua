@@ -446,7 +446,7 @@ local U_COMMIT, U_RESET, U_ACK, U_RELAY = 0x15, 0x16, 0x17, 0x1F
 local U_FIRST = 0x10
 local U_HEAD = 12 -- type(1) flags(1) node(2) session(4) counter(4)
 local U_RELAY_HEAD = 8 -- type(1) flags(1) node(2) address(4)
-local U_STATUS_LEN = 50 -- STATUS_FMT ">8s8s8s8sHIHIBBBBBB"
+local U_STATUS_LEN = 52 -- STATUS_FMT ">8s8s8s8sHIHIBBBBBBH"
 local U_SET_LEN = 16
 local U_RELAY_DEPTH = 4 -- RELAYs in a RELAY dissected (the board drops them anyway)
 
@@ -526,6 +526,8 @@ local uf = {
         "Last rollback undid", base.DEC, what_names),
     st_rb_tries = ProtoField.uint8("roamfield.update.status.rollback.tries",
         "Last rollback after tries", base.DEC),
+    st_romfs = ProtoField.uint16("roamfield.update.status.romfs_kb",
+        "Romfs partition (KiB, 0: none)", base.DEC),
 
     begin_kind = ProtoField.uint8("roamfield.update.begin.kind", "Kind", base.DEC, kind_names),
     begin_files = ProtoField.uint8("roamfield.update.begin.files", "Files", base.DEC),
@@ -693,6 +695,7 @@ dissect_update = function(r, tree, depth)
                 sub:add(uf.st_tries, b:range(47, 1))
                 sub:add(uf.st_rb_what, b:range(48, 1))
                 sub:add(uf.st_rb_tries, b:range(49, 1))
+                sub:add(uf.st_romfs, b:range(50, 2))
                 local slot = b:range(44, 1):uint()
                 local pending = b:range(46, 1):uint()
                 text = string.format("%s session 0x%08x fw %s slot %s boot %d", prefix,
