@@ -92,13 +92,12 @@ def select():
             rollback(st, pending)
             write(st)
             st["rolled_back"] = True  # (this boot only: the driver logs it)
-            import safemode
-
-            safemode.healthy()  # the old version gets its own chances
         else:
             write(st)
-    # the version's romfs image into the partition (after a switch or a rollback; the same
-    # image: nothing written), before anything is imported from /rom
+    # The version's romfs image into the partition (after a switch or a rollback; the same
+    # image: nothing written), before anything is imported from /rom: a module imported from
+    # an image runs in place, its names point into it, and the write would pull both from
+    # under them (so everything up to here is the bootstrap's, on the filesystem).
     img = image(st["active"])
     try:
         on_rom = img is not None and romimage.install(img) is not None
@@ -124,6 +123,10 @@ def select():
             root = [p for p in sys.path if p in ("", "/", ".")]
             rest = [p for p in sys.path if p not in ("", "/", ".")]
             sys.path[:] = [path(st["active"])] + rest + (root or [""])
+    if st.get("rolled_back"):
+        import safemode  # (the version's own, now)
+
+        safemode.healthy()  # the old version gets its own chances
     return st
 
 
