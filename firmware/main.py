@@ -12,6 +12,8 @@ del slots
 gc.collect()
 import safemode  # noqa: E402 - from the version slots.select() chose
 
+if BOOT.get("rolled_back"):
+    safemode.healthy()  # the old version gets its own chances
 if safemode.decide():
     from fieldlog import setup
 

@@ -83,7 +83,8 @@ def select():
     """At boot: count a try of a pending change, or roll it back after MAX_TRIES; make the
     active version importable first: its romfs image (written into the partition when it is
     not there yet), or its slot on the filesystem. Returns the state (``rolled_back`` set on
-    the boot that rolled back)."""
+    the boot that rolled back: main.py then gives the old version its own chances at safe
+    mode)."""
     st = read()
     pending = st.get("pending")
     if pending:
@@ -123,10 +124,6 @@ def select():
             root = [p for p in sys.path if p in ("", "/", ".")]
             rest = [p for p in sys.path if p not in ("", "/", ".")]
             sys.path[:] = [path(st["active"])] + rest + (root or [""])
-    if st.get("rolled_back"):
-        import safemode  # (the version's own, now)
-
-        safemode.healthy()  # the old version gets its own chances
     return st
 
 

@@ -112,9 +112,9 @@ class Board:
 class Scratch(unittest.TestCase):
     def setUp(self):
         fresh(DIR)
-        # the firmware's modules stay importable from the scratch directory (slots imports
-        # safemode when it rolls back): on a board they are found through "", the current
-        # directory, which is the root at boot. First on the path: a virtual board's VfsPosix
+        # the firmware's modules stay importable from the scratch directory: on a board they
+        # are found through "", the current directory, which is the root at boot. First on
+        # the path: a virtual board's VfsPosix
         # raises ENOENT (not ImportError) for a module missing from a current directory that
         # is not the root.
         self.home = os.getcwd() or "/"  # (a virtual board's VfsPosix can say "" for its root)
