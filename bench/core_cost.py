@@ -39,6 +39,14 @@ def main() -> None:
             "bare_alloc_per_datagram": figure(r["socket_bare_alloc"] / n, "bytes"),
             "forward_vs_bare_ratio_udp": figure(r["socket_forward_us"] / r["socket_bare_us"], "x"),
             "bare_udp_per_datagram": figure(r["socket_bare_us"] / n, "us"),
+            # for reference: the bare loop without awaiting the link (a board's firmware cannot
+            # run so), and the ratio forwarding's own cost would make against it
+            "bare_sync_udp_per_datagram": figure(r["socket_bare_sync_us"] / n, "us"),
+            "forward_vs_bare_sync_ratio_udp": figure(
+                (r["socket_forward_us"] - r["socket_bare_us"] + r["socket_bare_sync_us"])
+                / r["socket_bare_sync_us"],
+                "x",
+            ),
             "forward_udp_per_datagram": figure(r["socket_forward_us"] / n, "us"),
             "forward_vs_bare_ratio_no_io": figure(
                 r["memory_forward_us"] / r["memory_bare_us"], "x"

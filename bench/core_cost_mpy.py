@@ -2,7 +2,8 @@
 
 Two receive loops run side by side in one process, alternating over several rounds, both
 coroutines awaiting the link's ``arecv`` as a board's do:
-* bare: receive a frame into the reused buffer, re-send the same bytes;
+* bare: receive a frame into the reused buffer, re-send the same bytes (and, for reference, the
+  same without awaiting the link: ``bare_sync``);
 * forward: the board's own loop, ``Driver.radio_rx`` of firmware/driver.py (the clock, the look
   for another board's log, ``Agent.forward_in_cell``: the local binding found, the TTL
   decremented in place; the send of the same buffer on the link).
@@ -191,6 +192,18 @@ async def bare(radio):
         radio.send(DST_MAC, msg)
 
 
+async def bare_sync(radio):
+    # the same without awaiting the link (no coroutine per datagram): what a loop that had the
+    # board to itself could do; a board's firmware cannot (its timers and other links share
+    # the event loop), so this is for reference
+    while True:
+        if radio.left == 0:
+            raise Done
+        radio.left -= 1
+        msg = radio.irecv()
+        radio.send(DST_MAC, msg[1])
+
+
 def run(loop):
     """Run a receive loop to the end of its batch."""
     try:
@@ -223,23 +236,29 @@ def measure(radio, loop):
 
 def compare(radio, drv):
     t_bare = []
+    t_sync = []
     t_fwd = []
     a_bare = a_fwd = 0
 
     def bare_loop():
         return bare(radio)
 
+    def sync_loop():
+        return bare_sync(radio)
+
     for _ in range(ROUNDS):
         t, a_bare = measure(radio, bare_loop)
         t_bare.append(t)
+        t_sync.append(measure(radio, sync_loop)[0])
         radio.sent = 0
         t, a_fwd = measure(radio, drv.radio_rx)
         t_fwd.append(t)
         if radio.sent != N:
             raise SystemExit("forwarded %d of %d" % (radio.sent, N))
     t_bare.sort()
+    t_sync.sort()
     t_fwd.sort()
-    return t_bare[ROUNDS // 2], t_fwd[ROUNDS // 2], a_bare, a_fwd
+    return t_bare[ROUNDS // 2], t_fwd[ROUNDS // 2], a_bare, a_fwd, t_sync[ROUNDS // 2]
 
 
 def main():
@@ -255,12 +274,12 @@ def main():
         results.append(compare(radio, drv))
         if log.events:
             raise SystemExit("the driver logged %d events while forwarding" % log.events)
-    (sb, sf, sab, saf), (mb, mf, mab, maf) = results
+    (sb, sf, sab, saf, ss), (mb, mf, mab, maf, _ms) = results
     print(
         '{"n": %d, "rounds": %d, "socket_bare_us": %d, "socket_forward_us": %d, '
         '"socket_bare_alloc": %d, "socket_forward_alloc": %d, "memory_bare_us": %d, '
-        '"memory_forward_us": %d, "memory_bare_alloc": %d, "memory_forward_alloc": %d}'
-        % (N, ROUNDS, sb, sf, sab, saf, mb, mf, mab, maf)
+        '"memory_forward_us": %d, "memory_bare_alloc": %d, "memory_forward_alloc": %d, '
+        '"socket_bare_sync_us": %d}' % (N, ROUNDS, sb, sf, sab, saf, mb, mf, mab, maf, ss)
     )
 
 

@@ -181,27 +181,28 @@ class Driver:
             mac, msg = await radio.arecv()  # msg: the link's reused receive buffer
             if mac is None:
                 continue
-            now = self.clock()
-            if is_field(msg):
-                self._field_frame(now, mac, msg)
-                continue
-            # An agent's hot path: a datagram for a local binding goes on in the same buffer at
-            # once, without the action buffer (Agent.forward_in_cell; b[1], b[2]: the binding's
-            # MAC and interface, cell.B_MAC and B_IFACE). Written out here rather than in a
-            # method: MicroPython puts the state of a call with a try block on the heap (144
-            # bytes and more per datagram), this coroutine's state was allocated once.
+            # An agent's hot path first: a datagram for a local binding goes on in the same
+            # buffer at once, without the action buffer (Agent.forward_in_cell; b[1], b[2]: the
+            # binding's MAC and interface, cell.B_MAC and B_IFACE), whatever its port: the field
+            # service's frames are addressed beyond the cell (the collector, the laptop).
+            # Written out here rather than in a method: MicroPython puts the state of a call
+            # with a try block on the heap (144 bytes and more per datagram), this coroutine's
+            # state was allocated once.
             b = role.forward_in_cell(msg)
             if b is None:
-                self._core_frame(now, mac, msg)
+                if is_field(msg):
+                    self._field_frame(self.clock(), mac, msg)
+                else:
+                    self._core_frame(self.clock(), mac, msg)
                 continue
             link = radio if b[2] == IF_RADIO else self.backbone
             if link is None:
                 continue
             try:
                 if not link.send(b[1], msg):
-                    self._unacknowledged(now, b[2], b[1], msg)
+                    self._unacknowledged(self.clock(), b[2], b[1], msg)
             except (OSError, ValueError) as e:
-                self.log.event("send_error", {"error": str(e)}, now)
+                self.log.event("send_error", {"error": str(e)}, self.clock())
 
     def _core_frame(self, now, mac, msg):
         rssi = self.radio.rssi(mac)

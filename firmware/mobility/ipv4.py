@@ -115,12 +115,11 @@ def dec_ttl(buf):
     if ttl <= 1:
         return False
     buf[8] = ttl - 1
-    m = (ttl << 8) | buf[9]  # the 16-bit word holding TTL and protocol, before ...
-    # HC' = ~(~HC + ~m + m') with m' = m - 0x100 (... and after)
-    s = (~((buf[10] << 8) | buf[11]) & 0xFFFF) + (~m & 0xFFFF) + (m - 0x100)
-    s = (s & 0xFFFF) + (s >> 16)
-    s = (s & 0xFFFF) + (s >> 16)
-    s = ~s & 0xFFFF
+    # HC' = ~(~HC + ~m + m'), m the 16-bit word holding TTL and protocol before, m' = m - 0x100
+    # after: ~m + m' is 0xFFFF - 0x100 = 0xFEFF whatever m is, and one fold carries it all
+    # (~HC + 0xFEFF <= 0x1FEFE), so neither the word nor a second fold is needed per datagram
+    s = (~((buf[10] << 8) | buf[11]) & 0xFFFF) + 0xFEFF
+    s = ~((s & 0xFFFF) + (s >> 16)) & 0xFFFF
     buf[10] = s >> 8
     buf[11] = s & 0xFF
     return True

@@ -186,6 +186,23 @@ class TestHotPath(unittest.TestCase):
                         self.assertEqual(bytes(buf), expect)
                         self.assertTrue(full_checksum_ok(buf))
 
+    def test_dec_ttl_is_rfc1624_eqn3_for_every_checksum(self):
+        # any checksum, a corrupted one too (it must stay as wrong as it was): HC' = ~(~HC + ~m
+        # + m'), m the word of TTL and protocol before, m' after, in one's complement sums
+        def eqn3(hc, m):
+            s = (~hc & 0xFFFF) + (~m & 0xFFFF) + (m - 0x100)
+            while s >> 16:
+                s = (s & 0xFFFF) + (s >> 16)
+            return ~s & 0xFFFF
+
+        buf = bytearray(ipv4.encode(A, B, 17, b"", ttl=64))
+        for ttl, proto in ((2, 0), (64, 17), (255, 255)):
+            m = ttl << 8 | proto
+            for hc in range(0x10000):
+                buf[8], buf[9], buf[10], buf[11] = ttl, proto, hc >> 8, hc & 0xFF
+                ipv4.dec_ttl(buf)
+                self.assertEqual(buf[10] << 8 | buf[11], eqn3(hc, m))
+
     def test_dec_ttl_refuses_at_one_and_zero(self):
         for ttl in (0, 1):
             pkt = ipv4.encode(A, B, 17, b"", ttl=ttl)

@@ -89,10 +89,10 @@ class RadioLoopTest(unittest.TestCase):
         self.m2 = m.stations["M2"].mac
         self.addr = addr
 
-    def datagram(self, dst=12, payload=b"to m2"):
+    def datagram(self, dst=12, payload=b"to m2", port=APP_PORT):
         from mobility import ipv4
 
-        return bytearray(ipv4.udp(self.addr(11), self.addr(dst), APP_PORT, APP_PORT, payload))
+        return bytearray(ipv4.udp(self.addr(11), self.addr(dst), port, port, payload))
 
     def driver(self, link):
         from driver import Driver
@@ -152,6 +152,18 @@ class RadioLoopTest(unittest.TestCase):
         drops = log.named("drop")
         self.assertEqual(len(drops), 1)
         self.assertEqual(drops[0]["reason"], "no_route")
+
+    def test_the_field_service_takes_only_what_is_not_for_a_local_binding(self):
+        # a datagram to port 4345 (the field service's) for a node bound here goes on like any
+        # other; one addressed beyond the cell (here: to the agent, a LOG, on a board without
+        # a backbone and not an update message) is the field service's, never the core's
+        log_frame = self.datagram(dst=1, payload=b"\x01" + bytes(40), port=4345)
+        to_m2 = self.datagram(port=4345)
+        link = Link([(self.m1, log_frame), (self.m1, to_m2)])
+        drv, log = self.driver(link)
+        run(drv.radio_rx())
+        self.assertEqual(link.sent, [(self.m2, to_m2)])
+        self.assertEqual((log.events, self.agent.out.n), ([], 0))
 
     def test_forwarding_allocates_nothing_beyond_the_links_receive(self):
         import gc
