@@ -16,9 +16,10 @@ ROAM = str(Path(sys.executable).parent / "roam")
 # `roam test` sends the test modules as source: the board compiles them, and a parse tree is
 # all pointers, twice its 32-bit size at 64 bits, beyond the calibrated factor (1.35, measured
 # on loaded .mpy code and data): the board gets the S3's budget doubled + the shims' share, +
-# 60 KiB: the test modules' names take MicroPython's names table into its 2,560-entry part (one
-# block of 28 KB at 64 bits, on a heap the compiler has fragmented; docs/LAB.md "Heap").
-COMPILING_HEAP_KB = 160 * 2 + vboard.SHIM_HEAP_KB + 60
+# 100 KiB: the test modules' names take MicroPython's names table into its 2,560-entry part (one
+# block of 28 KB at 64 bits, on a heap the compiler has fragmented; docs/LAB.md "Heap"). (+60
+# was enough until test_driver.py: then importing test_update.py found no 2,560-byte block.)
+COMPILING_HEAP_KB = 160 * 2 + vboard.SHIM_HEAP_KB + 100
 
 
 def test_firmware_tests_pass_on_a_virtual_board(tmp_path):
@@ -31,7 +32,13 @@ def test_firmware_tests_pass_on_a_virtual_board(tmp_path):
     last = done.stdout.strip().splitlines()[-1]
     passed = int(last.split()[0])
     # (test_driver.py's tests skip: they need tests/core, `roam test --core`)
-    assert last in ("%d passed, 0 failed" % passed, "%d passed, 0 failed, 5 skipped" % passed)
+    driver_tests = (
+        (devtest.TESTS_DIR / "firmware" / "test_driver.py").read_text().count("def test_")
+    )
+    assert last in (
+        "%d passed, 0 failed" % passed,
+        "%d passed, 0 failed, %d skipped" % (passed, driver_tests),
+    )
     assert passed > 0
     n_local = sum(1 for _ in (devtest.TESTS_DIR / "firmware").glob("test_*.py"))
     assert n_local > 0
