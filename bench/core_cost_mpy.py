@@ -4,9 +4,10 @@ Two receive loops run side by side in one process, alternating over several roun
 coroutines awaiting the link's ``arecv`` as a board's do:
 * bare: receive a frame into the reused buffer, re-send the same bytes (and, for reference, the
   same without awaiting the link: ``bare_sync``);
-* forward: the board's own loop, ``Driver.radio_rx`` of firmware/driver.py (the clock, the look
-  for another board's log, ``Agent.forward_in_cell``: the local binding found, the TTL
-  decremented in place; the send of the same buffer on the link).
+* forward: the board's own loop, ``Driver.radio_rx`` of firmware/driver.py
+  (``Agent.forward_in_cell``: the local binding found, the TTL decremented in place; the send of
+  the same buffer on the link; the clock and the look for another board's log only for what is
+  not forwarded).
 The datagram goes from node 10.0.0.100 to node 10.0.0.101, both bound to the agent. A loop ends
 when its batch is done (``arecv`` raises ``Done``); the link never makes it wait, so each loop
 runs to its end in one step of its coroutine, without an event loop.

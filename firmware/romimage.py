@@ -24,7 +24,6 @@ import os
 ROM = "/rom"
 IMAGE = "romfs.img"  # a slot's image
 ROOT_IMAGE = "fw/root.img"  # the root's, kept by `roam deploy` for a rollback to it
-MAGIC = b"\xd2\xcd\x31"  # a ROMFS image's first bytes
 _CHUNK = 4096  # a flash sector
 
 

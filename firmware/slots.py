@@ -32,7 +32,7 @@ ROOT = "root"
 SLOTS = (ROOT, "a", "b")
 # on the root only, USB only
 BOOTSTRAP = ("boot.py", "main.py", "slots.py", "slots.mpy", "romimage.py", "romimage.mpy")
-ROM = "/rom"  # where the port mounts a romfs partition's image (romimage.py)
+ROM = romimage.ROM  # where the port mounts a romfs partition's image
 
 
 def read():
@@ -106,16 +106,16 @@ def select():
         # the flash refused the write: the version cannot run (an update's is rolled back
         # after its tries, as one that fails at import)
         on_rom = False
+    on_fs = [p for p in sys.path if not p.startswith(ROM)]
     if on_rom:
         # the version from the romfs image: the image before the filesystem (the slot's
         # directory holds only the image), so that modules an earlier deploy left on the
         # filesystem never shadow it; the root adds only the bootstrap
-        rest = [p for p in sys.path if not p.startswith(ROM)]
-        sys.path[:] = [ROM, ROM + "/lib"] + rest
+        sys.path[:] = [ROM, ROM + "/lib"] + on_fs
     else:
         # an image in the partition is another version's: not imported from (left mounted:
         # that costs nothing, and nothing is changed that a test could not put back)
-        sys.path[:] = [p for p in sys.path if not p.startswith(ROM)]
+        sys.path[:] = on_fs
         if st["active"] != ROOT:
             # the slot first, the root last: every module of the version comes from its slot
             # (a set is complete), the root adds only the bootstrap (this module, for the

@@ -430,7 +430,8 @@ def deploy_ota(
                 )
             )
         return
-    images: dict[str, Any] = {}  # made once, for the first board that takes it
+    # the set as one romfs image, for the boards with a romfs partition that load .mpy
+    image = ota_plan.romfs_image(plans[True]) if use_romfs and mpy != "never" else None
 
     def payload(b: Any, st: dict[str, Any]) -> Any:
         use_mpy = mpy != "never" and st["mpy"] & 0x3FF == loads  # (higher bits: the arch)
@@ -439,12 +440,8 @@ def deploy_ota(
                 "%s loads .mpy %d.%d, mpy-cross writes %d.%d: deploy with --mpy never"
                 % (b.name, st["mpy"] & 0xFF, st["mpy"] >> 8 & 3, MPY_VERSION, MPY_SUB_VERSION)
             )
-        if use_mpy and use_romfs and st.get("romfs_kb"):
-            if "image" not in images:
-                images["image"] = ota_plan.romfs_image(plans[True])
-            p = images["image"]
-            if p.size <= st["romfs_kb"] * 1024:
-                return p
+        if use_mpy and image is not None and image.size <= st.get("romfs_kb", 0) * 1024:
+            return image
         return ota_plan.firmware(plans[use_mpy])
 
     t0 = time.monotonic()

@@ -20,7 +20,7 @@ from mobility.compat import const
 from update import wire
 
 CFG_STAGED = "fw/cfg.json"
-IMAGE = "romfs.img"  # romimage.IMAGE
+IMAGE = slots.romimage.IMAGE  # a set as one romfs image
 MARK = ".set"
 MAX_FILES = 64
 MAX_PATH = 64
