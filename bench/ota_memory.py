@@ -17,16 +17,17 @@ stale word can pin a dead block, so the script reads the least of several collec
 chunks in a row, bench/ota_memory_mpy.py.)
 
 * ``idle``: what the update hooks that stay loaded on every board cost. The live heap of the
-  resident modules (driver imported, a Driver built and wired as driver.run does, its tasks'
+  resident modules (driver imported, a Driver built and wired as start.py does, its tasks'
   coroutines made; on a backbone board also the Backbone, built by fieldlog/setup.py) minus the
   same with the hooks cut out of the source. The cut is made here, at bench time, by an ``ast``
   transform of the current firmware (``strip``), so the figure follows the code:
 
   - driver.py: the method ``Driver.on_update``; the attributes ``update``, ``update_key``,
-    ``node``, ``address``, ``rand`` (set in ``__init__`` and by ``run``); any branch that tests
+    ``node``, ``address``, ``rand`` (set in ``__init__`` and by start.py); any branch that tests
     one of them (such as an ``if self.update is not None:`` in ``timers``) or that imports the
-    update modules (``radio_rx``'s branch for a radio-only board's own update messages); what
-    ``run`` wires for the service (``net.on_update``, ``net.clock``, the update key);
+    update modules (``radio_rx``'s branch for a radio-only board's own update messages);
+  - start.py (boot-time, dropped): what ``_build`` wires for the service (``net.on_update``,
+    ``net.clock``, the update key);
   - fieldlog/backbone.py: the methods ``relay_update`` and ``_token``; the attributes ``radio``,
     ``address``, ``on_update``, ``clock``, ``askers``, ``u_tokens``, ``u_at``, ``u_relayed``,
     ``u_refused``, ``u_lost``, ``oom``; the branches that use them or the ``U_*`` types (in
@@ -35,7 +36,7 @@ chunks in a row, bench/ota_memory_mpy.py.)
     ``HEARD_MS``, ``MAX_ASKERS`` and the imports nothing uses any more; ``serve`` receives
     ``RX_FIELD_ONLY`` bytes (what the field log took before the update service: a REWIND is 24);
   - fieldlog/setup.py (boot-time, dropped) no longer sets ``net.radio``;
-  - a local of a function that only removed code read (``key`` in ``driver.run``) goes too.
+  - a local of a function that only removed code read (``key`` in ``start._build``) goes too.
 
   Both variants go through ``ast.unparse`` (comments and layout do not reach an .mpy, but line
   numbers do: the same treatment for both), then mpy-cross. The stripped variant must compile
@@ -119,9 +120,10 @@ BACKBONE_CONSTS = (
 RX_FIELD_ONLY = 64  # serve's receive size without updates (a REWIND is 24 bytes)
 ATTRS = {"Driver": DRIVER_ATTRS, "Backbone": BACKBONE_ATTRS}
 METHODS = {"Driver": DRIVER_METHODS, "Backbone": BACKBONE_METHODS}
-# the names driver.run and fieldlog/setup.py give those objects (``self`` inside the class)
+# the names start.py and fieldlog/setup.py give those objects (``self`` inside the class)
 OBJECTS = {"drv": "Driver", "net": "Backbone"}
-STRIPPED = ("driver.py", "fieldlog/backbone.py", "fieldlog/setup.py")
+STRIPPED = ("driver.py", "start.py", "fieldlog/backbone.py", "fieldlog/setup.py")
+BOOT_TIME = ("start.py", "fieldlog/setup.py")  # dropped once the role runs
 
 # -- the board the update is for (bench/ota_memory_mpy.py) -------------------------------------
 NODE = 9
@@ -375,16 +377,17 @@ def strip_firmware(fw: Path = FIRMWARE) -> tuple[dict[str, tuple[str, str]], lis
     return out, notes
 
 
-def wiring(driver_src: str) -> str:
-    """What driver.run does to the driver right after building it (the statements after
-    ``drv = Driver(...)`` up to the next import, def or try), for the bench to run likewise."""
-    tree = ast.parse(driver_src)
-    run = next(s for s in tree.body if isinstance(s, ast.FunctionDef) and s.name == "run")
+def wiring(start_src: str) -> str:
+    """What start._build does to the driver right after building it (the statements after
+    ``drv = Driver(...)`` up to the next import, def, try or return), for the bench to run
+    likewise."""
+    tree = ast.parse(start_src)
+    run = next(s for s in tree.body if isinstance(s, ast.FunctionDef) and s.name == "_build")
     lines: list[str] = []
     after = False
     for s in run.body:
         if after:
-            if isinstance(s, ast.Import | ast.ImportFrom | ast.Try | _DEF):
+            if isinstance(s, ast.Import | ast.ImportFrom | ast.Try | ast.Return | _DEF):
                 break
             lines.append(ast.unparse(s))
         elif (
@@ -394,7 +397,7 @@ def wiring(driver_src: str) -> str:
         ):
             after = True
     if not after:
-        raise BenchError("driver.run builds no `drv = Driver(...)`: the bench needs updating")
+        raise BenchError("start._build builds no `drv = Driver(...)`: the bench needs updating")
     return "\n".join(lines) + "\n"
 
 
@@ -411,7 +414,7 @@ def compile_src(src: str, rel: str, tmp: Path) -> bytes:
 
 
 def variants(tmp: Path) -> tuple[dict[str, Path], dict[str, str], dict[str, int], list[str]]:
-    """The two firmware trees (.mpy), their driver.run wiring, the .mpy bytes of the stripped
+    """The two firmware trees (.mpy), their start._build wiring, the .mpy bytes of the stripped
     modules, and what the strip removed."""
     sources, notes = strip_firmware()
     full = tmp / "full"
@@ -425,9 +428,9 @@ def variants(tmp: Path) -> tuple[dict[str, Path], dict[str, str], dict[str, int]
         for rel, pair in sources.items():
             data = compile_src(pair[i], rel, tmp / name)
             (trees[name] / (rel[:-3] + ".mpy")).write_bytes(data)
-            if rel != "fieldlog/setup.py":  # boot-time: dropped once the role runs
+            if rel not in BOOT_TIME:
                 sizes["%s/%s" % (name, rel)] = len(data)
-        wires[name] = wiring(sources["driver.py"][i])
+        wires[name] = wiring(sources["start.py"][i])
     return trees, wires, sizes, notes
 
 

@@ -4,7 +4,7 @@
 #
 #   ARGV: ROLE FIRMWARE_DIR WORK_DIR STUB_DIR PAD     ROLE: mobile | agent
 #
-# WORK_DIR holds cfg.json (the board's config), wiring.py (what this variant's driver.run does
+# WORK_DIR holds cfg.json (the board's config), wiring.py (what this variant's start._build does
 # to the driver once built) and, for an `active` run, updates.bin (the laptop's update messages,
 # each as a 2-byte length and the message); without it the run is `idle` (the same arguments
 # either way: a different string interned shifts the heap by a block or more).
@@ -15,7 +15,7 @@
 #
 # What a board loads anyway (asyncio, the core's auth/ipv4/ticks/actions, logsink, the field log's
 # wire/store/stream/relay; config too, dropped again as driver.main does) is loaded before the first
-# reading. Then, as driver.run does: on a backbone board (agent) the Backbone built by
+# reading. Then, as start._build does: on a backbone board (agent) the Backbone built by
 # fieldlog/setup.py (set-up dropped), the Driver built and wired, the coroutines of its tasks made;
 # the live heap is read (`idle`; an idle run ends here, before any update name is compiled: qstrs
 # interned in the heap count). Then, in an active run: the update modules imported (`code`); the
@@ -144,7 +144,7 @@ if ROLE != "mobile":
     from fieldlog import setup
 
     S["net"] = setup.backbone(CFG, LOG, RADIO, 0)
-    setup.drop()  # as driver.run does once the role runs
+    setup.drop()  # as start._build does once the role runs
     del setup
 # --run--
 S["drv"] = driver.Driver(
@@ -152,7 +152,7 @@ S["drv"] = driver.Driver(
 )
 del driver
 # --run--
-# driver.run's own lines after it built the driver (this variant's: bench/ota_memory.py)
+# start._build's own lines after it built the driver (this variant's: bench/ota_memory.py)
 with open("wiring.py") as f:  # noqa: F811 - (bound before BASE)
     src = f.read()
 ns = {NAMES[0]: S["drv"], NAMES[1]: S["net"], NAMES[2]: CFG, NAMES[3]: rand, NAMES[4]: ipv4}

@@ -13,7 +13,7 @@ import os
 
 PATH = "config.json"
 # The roles a board runs (the config's "role"), each with the protocol core's class that runs it,
-# in the module mobility.<role> (driver.make_role). The one list of role names: the host checks
+# in the module mobility.<role> (start.py builds it). The one list of role names: the host checks
 # fleet files and scenarios against it too (hosttools/firmware.py).
 ROLE_CLASSES = (
     ("agent", "Agent"),

@@ -20,12 +20,6 @@ from mobility import ipv4, ticks
 from mobility.actions import DELIVER, IF_BACKBONE, IF_RADIO, LOG, SEND
 
 LATE_BUCKETS = 256  # ms; later than that counts in the last bucket
-# A hole kept from the start of the boot for the role's big table (an agent's published
-# bindings: 8 KB in one block): reading the config and building the links fragment the heap
-# first, and an agent booting after a rollback once found no 8 KB block and crashed at start
-# (docs/LAB.md "Heap"). Freed just before the role is built; no cost afterwards.
-_HOLE_BYTES = 12 * 1024
-_hole = []  # type: list[bytearray]
 
 
 class Driver:
@@ -283,157 +277,41 @@ class Driver:
             tasks.append(asyncio.create_task(flow))
         await asyncio.gather(*tasks)
 
+    async def run_board(self, flows, healthy_ms, version):
+        """A board's job (start.py builds it): run() and, ``healthy_ms`` after the start, the
+        running version's proof of health (``version``: its set and slot, for the log)."""
+        asyncio.create_task(self._healthy_later(healthy_ms, version))
+        await self.run(flows)
 
-def main(boot=None):
-    """Read config.json and run the role forever (called by main.py; ``boot``: the version
-    slots.select() chose)."""
-    _hole.append(bytearray(_HOLE_BYTES))
-    import random
-
-    import config
-
-    from fieldlog import setup
-
-    cfg = None
-    try:
-        cfg = config.load()
-    except (config.ConfigError, OSError) as e:
-        err = str(e)
-    # the boot is counted and the flash log opened first, so that every line is kept
-    log = setup.boot_log(cfg or {})
-    del setup  # run() drops the module once the role runs
-    if cfg is None:
-        _hole.clear()  # (at the REPL: all of the heap is the user's)
-        log.event("config_error", {"error": err, "repl": True})
-        log.close()
-        return
-    if "epoch" not in cfg:
-        cfg["epoch"] = log.boot  # this boot's number (restart vs replay)
-    # the protocol core's class for the role (config.ROLE_CLASSES; load() checked the name)
-    role_class = config.role_class(cfg["role"])
-    # config.py is boot-time code, heap on a board: freed before the role's tables (an update
-    # that writes a config imports it again)
-    del config
-    sys.modules.pop("config", None)
-    if boot is not None and boot.get("rolled_back"):
-        rb = boot.get("rollback") or {}
-        log.event(
-            "ota_rollback", {"from": rb.get("from"), "to": rb.get("to"), "tries": rb.get("tries")}
-        )
-    try:
-        job = run(cfg, log, random.getrandbits, boot or {}, role_class)
-        del cfg  # nothing holds it any more: freed
-        serve(job, log)
-    finally:
-        log.close()  # the batch in RAM goes to flash: at the REPL, before a reset
-
-
-def run(cfg, log, rand, boot, role_class):
-    """Build the links, the role, the field log and the driver from ``cfg``; the coroutine
-    that runs them (serve() runs it)."""
-    wdt = None
-    if cfg.get("watchdog_ms", 0):
-        try:
-            import machine
-
-            wdt = machine.WDT(timeout=cfg["watchdog_ms"])
-        except (ImportError, AttributeError, ValueError):
-            wdt = None
-    backbone = None
-    wifi = cfg.get("wifi")
-    if wifi:
-        # Join the access point first: the radio then sits on its channel, which ESP-NOW uses.
-        import link_wifi
-
-        try:
-            backbone = link_wifi.WifiLink(
-                wifi["ssid"],
-                wifi.get("key"),
-                cfg.get("channel", 1),
-                port=wifi.get("port", link_wifi.PORT),
-                log=log.event,
-                ip=wifi.get("ip"),
-                netmask=wifi.get("netmask", "255.255.255.0"),
-                gateway=wifi.get("gateway"),
-            )
-        except OSError as e:
-            # the cell keeps working without the backbone (delivery inside the cell)
-            log.event("backbone_error", {"error": str(e)})
-    import link_espnow
-
-    radio = link_espnow.EspNowLink(cfg.get("channel", 1), log=log.event)
-    now = time.ticks_ms()
-    # the radio's MAC: registrations name it inside their signed data (docs/PROTOCOL.md)
-    cfg["mac"] = radio.mac
-    # a mobile node logs the signal of the agents it hears once a second, for the report
-    cfg.setdefault("rssi_log_ms", 1000)
-    _hole.clear()  # the hole (above) is the role's
-    gc.collect()
-    role = role_class(cfg, rand, now)
-    # after the role: its tables are the big blocks, allocated before the heap fragments
-    from fieldlog import setup
-
-    net = setup.backbone(cfg, log, radio, now) if backbone is not None else None
-    field = setup.stream(cfg, log, radio, role, net, now)
-    setup.drop()  # boot-time code: its heap is freed
-    del setup
-    gc.collect()
-    log.event(
-        "start",
-        {
-            "role": cfg["role"],
-            "mac": radio.mac,
-            "channel": radio.channel,
-            "backbone": backbone.ip if backbone is not None else None,
-            "heap_free": gc.mem_free(),
-            "heap_used": gc.mem_alloc(),
-            "fw": boot.get("set"),  # the version: None for what `roam deploy` put on the root
-            "slot": boot.get("active", "root"),
-        },
-    )
-    drv = Driver(
-        role,
-        radio,
-        log,
-        backbone=backbone,
-        wdt=wdt,
-        lateness_every_ms=cfg.get("lateness_every_ms", 10000),
-        field=field,
-        net=net,
-    )
-    drv.node = cfg["node_id"]
-    drv.address = ipv4.aton(cfg["address"])
-    drv.rand = rand
-    key = cfg["keys"].get("1024")  # the update key (SPI 0x400): without it, no update is taken
-    drv.update_key = bytes.fromhex(key) if key else None
-    if net is not None:
-        net.on_update = drv.on_update
-        net.clock = drv.clock
-    import safemode
-
-    # what the tasks need of the config, taken out of it: the config dict itself (its keys as
-    # hex text alone are kilobytes on a board) goes once main() has what this returns
-    healthy_ms = cfg.get("healthy_ms", 10000)
-    version = {"fw": boot.get("set"), "slot": boot.get("active")}
-    flows = list(cfg.get("flows", ()))
-    if cfg.get("traffic"):
-        flows.append(cfg["traffic"])
-
-    async def healthy_later():
+    async def _healthy_later(self, healthy_ms, version):
         await asyncio.sleep_ms(healthy_ms)
-        safemode.healthy()
+        import safemode
+
+        safemode.healthy()  # the crash count starts again
         import slots
 
         done = slots.healthy()
         slots.drop()  # boot-time code again (heap), with romimage, which it imports
         if done:  # a version an update switched to has proved itself
-            log.event("ota_healthy", version)
+            self.log.event("ota_healthy", version)
 
-    async def both():
-        asyncio.create_task(healthy_later())
-        await drv.run(flows)
 
-    return both()
+def main(boot=None):
+    """Build the board from config.json (start.py) and run it forever (called by main.py;
+    ``boot``: the version slots.select() chose)."""
+    import start
+
+    job, log = start.build(boot)
+    # start.py is boot-time code, heap on a board: freed before the role's tables fill up
+    del start
+    sys.modules.pop("start", None)
+    gc.collect()
+    if job is None:
+        return  # no config: the REPL (start.build logged why and closed the log)
+    try:
+        serve(job, log)
+    finally:
+        log.close()  # the batch in RAM goes to flash: at the REPL, before a reset
 
 
 def serve(job, log):

@@ -42,14 +42,16 @@ def test_the_current_firmware_loses_every_hook_and_still_compiles() -> None:
     driver = _names(sources["driver.py"][1])
     for gone in ("on_update", "update_key", "update"):
         assert gone not in driver, gone
-    for gone in ("self.rand", "drv.rand", "self.node", "drv.address"):
+    for gone in ("self.rand", "self.node"):
         assert gone not in sources["driver.py"][1], gone
+    for gone in ("drv.rand", "drv.address", "drv.update_key", "net.on_update"):
+        assert gone not in sources["start.py"][1], gone
     assert "net.radio" not in sources["fieldlog/setup.py"][1]
     assert any("method relay_update" in n for n in notes)
-    # what driver.run wires for the service, and nothing without it
-    wired = om.wiring(sources["driver.py"][0])
+    # what start._build wires for the service, and nothing without it
+    wired = om.wiring(sources["start.py"][0])
     assert "drv.update_key" in wired and "net.on_update = drv.on_update" in wired
-    assert om.wiring(sources["driver.py"][1]).strip() == ""
+    assert om.wiring(sources["start.py"][1]).strip() == ""
 
 
 def test_branches_handlers_constants_and_dead_locals() -> None:
