@@ -4,6 +4,7 @@ power cut at any moment."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import random
@@ -117,6 +118,12 @@ def test_mpremote_deploys_and_the_role_logs_json(lab, tmp_path):
     assert "lateness" in names
     # the air saw the agent's advertisements (broadcasts)
     assert lab.air.by_name["a1"].frames_out >= 1
+    # the boot-time modules are gone from the running board (their code is heap on a board),
+    # the running ones are there (interrupted into the REPL: the interpreter as it ran)
+    out = lab.mpremote(b, "resume", "exec", "import sys; print(sorted(sys.modules))")
+    loaded = set(ast.literal_eval(out.strip().splitlines()[-1]))
+    assert {"driver", "mobility.agent", "logsink"} <= loaded, loaded
+    assert not {"start", "config", "fieldlog.setup"} & loaded, loaded
 
 
 def test_soft_reset_prints_soft_reboot_and_reruns_main(lab):
