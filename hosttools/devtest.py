@@ -5,6 +5,12 @@ minimal unittest (tests/lib/unittest.py) are copied to /roam_tests on the board;
 ``main()`` runs there (called, not run as a script: a SystemExit would soft-reset a board) with
 the firmware deployed at / on the path. Output streams as it comes; the last line is
 ``N passed, N failed`` and the exit status is non-zero when a test failed.
+
+They go compiled (.mpy, by mpy-cross on the laptop, before any port is opened) to a board that
+loads mpy-cross's bytecode, as `roam deploy` decides: compiling a test module on the board
+takes its parse tree in the heap besides the module (a board with the firmware's code in its
+heap has no room for test_update.py's), and the .mpy needs only the module. Other boards get
+the sources; the form not sent this time is removed, so that no test runs twice.
 """
 
 from __future__ import annotations
@@ -13,9 +19,11 @@ import re
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
+from hosttools import deploy
 from hosttools.boardio import board_exec, check_port_exists, open_board
 from hosttools.errors import RoamError
 from hosttools.paths import shipped
@@ -57,6 +65,17 @@ def test_files(core: bool) -> list[tuple[Path, str]]:
     return out
 
 
+def loads_mpy(t: Any, port: str) -> bool:
+    """Whether the board loads what mpy-cross writes (as `roam deploy --mpy auto` decides)."""
+    return deploy.board_mpy(t, port) == (deploy.MPY_VERSION, deploy.MPY_SUB_VERSION)
+
+
+def compiled(files: list[tuple[Path, str]]) -> list[tuple[bytes, str]]:
+    """The files as .mpy (mpy-cross, run before any port is open: deploy.plans_for), each
+    with its path on the board."""
+    return [(deploy.compile_mpy(p, r), r[:-3] + ".mpy") for p, r in files]
+
+
 def run_on_board(
     port: str,
     core: bool = False,
@@ -68,6 +87,7 @@ def run_on_board(
     """Copy and run; returns (passed, failed, output). on_open() is called once the board
     answers (a board that does not leaves only the error)."""
     files = test_files(core)
+    as_mpy = compiled(files)
     dirs = sorted({p.rsplit("/", 1)[0] for _, p in files}, key=lambda d: d.count("/"))
     chunks: list[bytes] = []
 
@@ -85,17 +105,34 @@ def run_on_board(
             " except OSError:\n  pass\n" % dirs,
             port,
         )
-        for local, remote in files:
-            t.fs_writefile(remote, local.read_bytes())
+        use_mpy = loads_mpy(t, port)
+        sent = as_mpy if use_mpy else [(local.read_bytes(), remote) for local, remote in files]
+        for data, remote in sent:
+            t.fs_writefile(remote, data)
+        # the other form, from an earlier run, goes: the runner would find both
+        other = [r for _, r in files] if use_mpy else [r for _, r in as_mpy]
+        board_exec(
+            t,
+            "import os\nfor p in %r:\n try:\n  os.remove('/' + p)\n except OSError:\n  pass\n"
+            % other,
+            port,
+        )
         argv = ["/%s/firmware" % REMOTE] + (["/%s/core" % REMOTE] if core else [])
         if keyword:
             argv += ["-k", keyword]
-        code = (
-            "import os, sys\nos.chdir('/')\n"
-            "_g = {'__name__': 'roam_runner', '__file__': '/%s/run_mpy.py'}\n"
-            "exec(open('/%s/run_mpy.py').read(), _g)\n"
-            "_g['main'](%r)\n" % (REMOTE, REMOTE, argv)
-        )
+        if use_mpy:
+            # imported, not run: its main() returns the status (a SystemExit would soft-reset)
+            code = (
+                "import os, sys\nos.chdir('/')\nsys.path.insert(0, '/%s')\nimport run_mpy\n"
+                "sys.path.remove('/%s')\nrun_mpy.main(%r)\n" % (REMOTE, REMOTE, argv)
+            )
+        else:
+            code = (
+                "import os, sys\nos.chdir('/')\n"
+                "_g = {'__name__': 'roam_runner', '__file__': '/%s/run_mpy.py'}\n"
+                "exec(open('/%s/run_mpy.py').read(), _g)\n"
+                "_g['main'](%r)\n" % (REMOTE, REMOTE, argv)
+            )
         t0 = time.monotonic()
         try:
             t.exec_raw_no_follow(code)

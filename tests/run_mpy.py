@@ -4,7 +4,8 @@
     .venv/bin/micropython tests/run_mpy.py tests/core/test_ipv4.py -k checksum -v
     python3 tests/run_mpy.py tests/core
 
-Arguments are directories (searched recursively for ``test_*.py``) or single files.
+Arguments are directories (searched recursively for ``test_*.py`` and ``test_*.mpy``) or single
+files.
 ``-k TEXT`` keeps only tests whose ``module.Class.method`` contains TEXT; ``-v`` prints every test.
 
 The last line of output is always ``N passed, N failed`` (``, N skipped`` appended when some were
@@ -102,8 +103,8 @@ def find_test_files(path):
             continue
         if _is_dir(full):
             found.extend(find_test_files(full))
-        elif name.startswith("test_") and name.endswith(".py"):
-            found.append(full)
+        elif name.startswith("test_") and (name.endswith(".py") or name.endswith(".mpy")):
+            found.append(full)  # .mpy: `roam test` sends compiled tests to a board
     return found
 
 
@@ -211,7 +212,8 @@ def run_class(cls, module_name, unittest, result):
 
 def run_file(path, unittest, result):
     directory = _dirname(_absolute(path))
-    name = _basename(path)[:-3]
+    name = _basename(path)
+    name = name[: name.rfind(".")]
     # The test's own directory first, so it can import helper modules next to it; a module of the
     # same name imported from another directory must not be reused.
     sys.path.insert(0, directory)

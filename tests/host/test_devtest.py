@@ -7,27 +7,23 @@ from pathlib import Path
 import pytest
 from vbhelp import virtual_board
 
-from hosttools import deploy, devtest, vboard
+from hosttools import deploy, devtest
 from hosttools.errors import RoamError
 
 ROAM = str(Path(sys.executable).parent / "roam")
 
 
-# `roam test` sends the test modules as source: the board compiles them, and a parse tree is
-# all pointers, twice its 32-bit size at 64 bits, beyond the calibrated factor (1.35, measured
-# on loaded .mpy code and data): the board gets the S3's budget doubled + the shims' share, +
-# 100 KiB: the test modules' names take MicroPython's names table into its 2,560-entry part (one
-# block of 28 KB at 64 bits, on a heap the compiler has fragmented; docs/LAB.md "Heap"). (+60
-# was enough until test_driver.py: then importing test_update.py found no 2,560-byte block.)
-COMPILING_HEAP_KB = 160 * 2 + vboard.SHIM_HEAP_KB + 100
-
-
 def test_firmware_tests_pass_on_a_virtual_board(tmp_path):
-    with virtual_board(tmp_path / "root", heap_kb=COMPILING_HEAP_KB) as vb:
+    """On the lab chip's calibrated heap (an S3's at 32 bits: docs/LAB.md "Heap"), with the
+    firmware on the filesystem as a stock image has it: the tests go compiled, and need only
+    their modules' heap (sent as source, the board's compiler ran out: it needed the heap
+    doubled and 100 KiB more)."""
+    with virtual_board(tmp_path / "root", romfs_kb=0) as vb:
         deploy.deploy_board(vb.pty, reset=False)
         done = subprocess.run(
             [ROAM, "test", "--port", vb.pty], capture_output=True, text=True, timeout=300
         )
+        on_board = sorted(p.name for p in (tmp_path / "root" / devtest.REMOTE).rglob("*.*py"))
     assert done.returncode == 0, done.stdout + done.stderr
     last = done.stdout.strip().splitlines()[-1]
     passed = int(last.split()[0])
@@ -42,6 +38,8 @@ def test_firmware_tests_pass_on_a_virtual_board(tmp_path):
     assert passed > 0
     n_local = sum(1 for _ in (devtest.TESTS_DIR / "firmware").glob("test_*.py"))
     assert n_local > 0
+    assert on_board and all(n.endswith(".mpy") for n in on_board), on_board
+    assert "test_update.mpy" in on_board and "run_mpy.mpy" in on_board
 
 
 def _test_tree(tmp_path, monkeypatch, firmware=None, runner=None):
@@ -60,6 +58,28 @@ def _test_tree(tmp_path, monkeypatch, firmware=None, runner=None):
     for name, text in (firmware or {}).items():
         (tests / "firmware" / name).write_text(text)
     monkeypatch.setattr(devtest, "TESTS_DIR", tests)
+
+
+def test_the_form_not_sent_goes(tmp_path, monkeypatch):
+    """A board that took the tests as source, then as .mpy (or back): each test runs once, and
+    only the form sent last is on the board."""
+    _test_tree(
+        tmp_path,
+        monkeypatch,
+        firmware={
+            "test_one.py": "import unittest\n\nclass T(unittest.TestCase):\n"
+            "    def test_ok(self):\n        self.assertEqual(1, 1)\n"
+        },
+    )
+    remote = tmp_path / "root" / devtest.REMOTE / "firmware"
+    with virtual_board(tmp_path / "root") as vb:
+        for as_mpy in (False, True, False):
+            monkeypatch.setattr(devtest, "loads_mpy", lambda t, port, m=as_mpy: m)
+            passed, failed, _ = devtest.run_on_board(vb.pty)
+            assert (passed, failed) == (1, 0)
+            assert sorted(p.name for p in remote.iterdir()) == [
+                "test_one.mpy" if as_mpy else "test_one.py"
+            ]
 
 
 def test_a_failing_test_fails_the_command(tmp_path, monkeypatch):
