@@ -54,6 +54,10 @@ def run_agent(n):
     a = Agent(
         {"node_id": 1, "address": addr(1), "keys": keys, "mac": AGENT_MAC}, rand_factory(), now
     )
+    from mobility import settings
+
+    settings.drop()  # as start.py does once the role is built (boot-time code)
+    del settings
     a.beacon.next_at = now  # an advertisement first: a request echoes its sequence
     a.beacon.on_timer(now)
     node_keys = [auth.node_key(SECRET, addr(100 + i)) for i in range(n)]
@@ -131,6 +135,10 @@ def run_mobile(n):
     m = MobileNode(
         {"node_id": 50, "address": addr(50), "keys": keys, "mac": MAC}, rand_factory(), now
     )
+    from mobility import settings
+
+    settings.drop()  # as start.py does once the role is built (boot-time code)
+    del settings
     out = m.out
     nonces = [1000 + i for i in range(n)]
     seqs = [0] * n

@@ -62,6 +62,10 @@ def main():
     }
     now = 1000
     a = agent.Agent(cfg, rand_gen(), now)
+    from mobility import settings
+
+    settings.drop()  # as start.py does once the role is built (boot-time code)
+    del settings
     a.beacon.next_at = now  # an advertisement first: a request echoes its sequence
     a.beacon.on_timer(now)
     a.out.clear()

@@ -346,6 +346,10 @@ CODE = least()
 # --run--
 NOW = 1000
 S["role"], S["held"] = globals()["build_" + ROLE](NOW)
+from mobility import settings  # noqa: E402
+
+settings.drop()  # as start.py does once the role is built (boot-time code)
+del settings
 # --run--
 S["t"] = run(S["role"], NOW, 120)
 # --run--

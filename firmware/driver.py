@@ -18,8 +18,9 @@ import time
 from fieldlog.wire import is_field
 from mobility import ipv4, ticks
 from mobility.actions import DELIVER, IF_BACKBONE, IF_RADIO, LOG, SEND
+from mobility.compat import const
 
-LATE_BUCKETS = 256  # ms; later than that counts in the last bucket
+_LATE_BUCKETS = const(256)  # ms; later than that counts in the last bucket
 
 
 class Driver:
@@ -50,7 +51,7 @@ class Driver:
         self.log = log
         self.clock = clock
         self.wdt = wdt
-        self.late = [0] * LATE_BUCKETS
+        self.late = [0] * _LATE_BUCKETS
         self.late_n = 0
         self.late_max = 0
         self.lateness_every_ms = lateness_every_ms
@@ -110,7 +111,7 @@ class Driver:
             late = 0
         if late > self.late_max:
             self.late_max = late
-        self.late[late if late < LATE_BUCKETS else LATE_BUCKETS - 1] += 1
+        self.late[late if late < _LATE_BUCKETS else _LATE_BUCKETS - 1] += 1
         self.late_n += 1
 
     def lateness(self):
@@ -120,7 +121,7 @@ class Driver:
             return (0, 0, 0, 0)
         p50 = p99 = -1
         acc = 0
-        for ms in range(LATE_BUCKETS):
+        for ms in range(_LATE_BUCKETS):
             acc += self.late[ms]
             if p50 < 0 and acc * 2 >= n:
                 p50 = ms
@@ -132,7 +133,7 @@ class Driver:
     def _report_lateness(self, now):
         n, p50, p99, mx = self.lateness()
         self.log.event("lateness", {"timers": n, "p50": p50, "p99": p99, "max": mx}, now)
-        for i in range(LATE_BUCKETS):
+        for i in range(_LATE_BUCKETS):
             self.late[i] = 0
         self.late_n = 0
         self.late_max = 0
@@ -232,30 +233,6 @@ class Driver:
             self.run_actions(now)
             self.kick.set()
 
-    async def traffic(self, dst, every_ms, size, start_ms=0, stop_ms=0):
-        """Application datagrams to `dst` every `every_ms` (a correspondent's flow), from
-        `start_ms` after boot until `stop_ms` after boot (0: for ever)."""
-        dst = bytes(int(x) for x in dst.split("."))
-        seq = 0
-        payload = bytearray(max(4, size))
-        t0 = self.started
-        if start_ms:
-            await asyncio.sleep_ms(max(0, start_ms - ticks.diff(self.clock(), t0)))
-        while True:
-            await asyncio.sleep_ms(every_ms)
-            if stop_ms and ticks.diff(self.clock(), t0) >= stop_ms:
-                return
-            seq += 1
-            payload[0:4] = seq.to_bytes(4, "big")
-            now = self.clock()
-            try:
-                self.role.on_send(now, dst, bytes(payload))
-                self.log.event("app_tx", {"dst": ipv4.ntoa(dst), "seq": seq}, now)
-            except ValueError as e:
-                self.log.event("app_tx_error", {"error": str(e)}, now)
-            self.run_actions(now)
-            self.kick.set()
-
     async def run(self, flows=()):
         """Run the role; `flows` is a list of {"to", "every_ms", "size", "start_ms",
         "stop_ms"} (application traffic this node sends)."""
@@ -266,15 +243,19 @@ class Driver:
             tasks.append(asyncio.create_task(self.field.run(self.clock)))
         if self.net is not None:
             tasks.append(asyncio.create_task(self.net.serve()))
-        for f in flows:
-            flow = self.traffic(
-                f["to"],
-                f.get("every_ms", 1000),
-                f.get("size", 16),
-                f.get("start_ms", 0),
-                f.get("stop_ms", 0),
-            )
-            tasks.append(asyncio.create_task(flow))
+        if flows:
+            import traffic  # (only a board with flows loads it)
+
+            for f in flows:
+                flow = traffic.flow(
+                    self,
+                    f["to"],
+                    f.get("every_ms", 1000),
+                    f.get("size", 16),
+                    f.get("start_ms", 0),
+                    f.get("stop_ms", 0),
+                )
+                tasks.append(asyncio.create_task(flow))
         await asyncio.gather(*tasks)
 
     async def run_board(self, flows, healthy_ms, version):

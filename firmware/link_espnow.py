@@ -19,8 +19,10 @@ except ImportError:  # a build without asyncio support
     _esp = None  # type: ignore[assignment]
 import espnow
 
+from mobility.compat import const
+
 BROADCAST = b"\xff\xff\xff\xff\xff\xff"
-MAX_PEERS = 20
+_MAX_PEERS = const(20)
 MAX_PAYLOAD = 250
 
 
@@ -60,7 +62,7 @@ class EspNowLink:
                 self.lru.remove(mac)
                 self.lru.append(mac)
             return
-        if len(self.lru) >= MAX_PEERS - 1:  # one slot stays with the broadcast peer
+        if len(self.lru) >= _MAX_PEERS - 1:  # one slot stays with the broadcast peer
             old = self.lru.pop(0)
             try:
                 self.e.del_peer(old)

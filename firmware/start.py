@@ -3,8 +3,9 @@ the coroutine that runs them (driver.main runs it).
 
 Boot-time code, like config.py: on a board a deployed module's code lives in the heap, so
 driver.main drops this module once it has built the board (about 2 KB at 32 bits, every role's),
-before the role's tables fill the heap. Nothing built here refers back to it: the job it returns
-is the driver's own coroutine (Driver.run_board).
+before the role's tables fill the heap; it drops mobility/settings.py (what the roles'
+constructors read of their config) once the role is built. Nothing built here refers back to
+it: the job it returns is the driver's own coroutine (Driver.run_board).
 """
 
 import gc
@@ -106,6 +107,10 @@ def _build(cfg, log, rand, boot, role_class):
     _hole.clear()  # the hole (above) is the role's
     gc.collect()
     role = role_class(cfg, rand, now)
+    from mobility import settings
+
+    settings.drop()  # the roles' config reading: boot-time code too
+    del settings
     # after the role: its tables are the big blocks, allocated before the heap fragments
     from fieldlog import setup
 

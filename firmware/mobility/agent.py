@@ -25,7 +25,7 @@ from mobility.actions import IF_RADIO
 from mobility.cell import B_EXPIRY, B_HOME, B_IFACE, B_MAC, Beacon, Visitors
 from mobility.compat import const
 from mobility.errors import DecodeError
-from mobility.node import Node, cfg_int, due, fmt_mac, soonest
+from mobility.node import Node, due, fmt_mac, soonest
 from mobility.region import Region
 
 DEFAULT_ADV_INTERVAL_MS = const(1000)
@@ -43,15 +43,23 @@ _OUT_OF_SERVICE = const(2)  # the outage: neither answers nor forwards, and hold
 
 class Agent(Node):
     def __init__(self, config, rand, now):
+        from mobility import settings
+
         Node.__init__(self, config, rand, now)
-        adv_interval_ms = cfg_int(config, "adv_interval_ms", DEFAULT_ADV_INTERVAL_MS, 20, 600000)
+        adv_interval_ms = settings.cfg_int(
+            config, "adv_interval_ms", DEFAULT_ADV_INTERVAL_MS, 20, 600000
+        )
         default_life = (3 * adv_interval_ms + 999) // 1000
-        adv_lifetime_s = cfg_int(config, "adv_lifetime_s", default_life, 1, 9000)
-        reg_lifetime_s = cfg_int(config, "reg_lifetime_s", DEFAULT_REG_LIFETIME_S, 1, 65535)
-        capacity = cfg_int(config, "capacity", DEFAULT_CAPACITY, 0, 255)
-        services = advert.SVC_ROUTING | cfg_int(config, "services", 0, 0, 0x07)
-        cell_iface = cfg_int(config, "cell_iface", IF_RADIO, 0, 1)
-        answer_gap_ms = cfg_int(config, "solicit_answer_gap_ms", _DEFAULT_ANSWER_GAP_MS, 0, 60000)
+        adv_lifetime_s = settings.cfg_int(config, "adv_lifetime_s", default_life, 1, 9000)
+        reg_lifetime_s = settings.cfg_int(
+            config, "reg_lifetime_s", DEFAULT_REG_LIFETIME_S, 1, 65535
+        )
+        capacity = settings.cfg_int(config, "capacity", DEFAULT_CAPACITY, 0, 255)
+        services = advert.SVC_ROUTING | settings.cfg_int(config, "services", 0, 0, 0x07)
+        cell_iface = settings.cfg_int(config, "cell_iface", IF_RADIO, 0, 1)
+        answer_gap_ms = settings.cfg_int(
+            config, "solicit_answer_gap_ms", _DEFAULT_ANSWER_GAP_MS, 0, 60000
+        )
         self.visitors = Visitors(self, capacity, reg_lifetime_s)
         # the same dict, one attribute away: the forwarding hot path looks it up per frame
         self.bindings = self.visitors.bindings

@@ -9,7 +9,7 @@ real advertisement is newer.
 
 from mobility import advert, ipv4, ranking, replay, ticks
 from mobility.compat import const
-from mobility.node import cfg_int, due, soonest
+from mobility.node import due, soonest
 
 _DEFAULT_MAX_AGENTS = const(10)
 _DEFAULT_REFUSED_MS = const(10000)  # an agent that refused us is no candidate for this long
@@ -66,14 +66,16 @@ class AgentInfo:
 
 class AgentTable:
     def __init__(self, config, out, keys):
+        from mobility import settings
+
         self.w = ranking.weights(config.get("rank"))
-        self.capacity = cfg_int(config, "max_agents", _DEFAULT_MAX_AGENTS, 1, 255)
-        self.refused_ms = cfg_int(config, "refused_ms", _DEFAULT_REFUSED_MS, 0, 3600000)
-        self.rerank_ms = cfg_int(config, "rerank_ms", DEFAULT_RERANK_MS, 10, 600000)
+        self.capacity = settings.cfg_int(config, "max_agents", _DEFAULT_MAX_AGENTS, 1, 255)
+        self.refused_ms = settings.cfg_int(config, "refused_ms", _DEFAULT_REFUSED_MS, 0, 3600000)
+        self.rerank_ms = settings.cfg_int(config, "rerank_ms", DEFAULT_RERANK_MS, 10, 600000)
         # a field-test report plots the signal of every agent heard: an `rssi` event at most
         # this often (at re-ranking while bound); 0 = off (the simulator samples the radio itself)
-        self.rssi_log_ms = cfg_int(config, "rssi_log_ms", 0, 0, 3600000)
-        self.collect_ms = cfg_int(config, "collect_ms", _DEFAULT_COLLECT_MS, 0, 10000)
+        self.rssi_log_ms = settings.cfg_int(config, "rssi_log_ms", 0, 0, 3600000)
+        self.collect_ms = settings.cfg_int(config, "collect_ms", _DEFAULT_COLLECT_MS, 0, 10000)
         self.choose_at = None  # unbound: the listening window closes then (ticks)
         self._rssi_logged = None
         self.out = out

@@ -17,7 +17,7 @@ once and lets the binding there expire.
 
 from mobility import auth, ipv4, registration, replay, ticks
 from mobility.compat import const
-from mobility.node import cfg_int, parse_addr
+from mobility.node import parse_addr
 
 DEFAULT_REG_LIFETIME_S = const(30)
 _DEFAULT_REG_TIMEOUT_MS = const(500)  # no reply: send again (a new identification)
@@ -45,9 +45,15 @@ class Exchange:
     binding are read there: one reference, not five copies)."""
 
     def __init__(self, config, node):
-        self.lifetime_s = cfg_int(config, "reg_lifetime_s", DEFAULT_REG_LIFETIME_S, 1, 65535)
-        self.timeout_ms = cfg_int(config, "reg_timeout_ms", _DEFAULT_REG_TIMEOUT_MS, 10, 60000)
-        self.retries = cfg_int(config, "reg_retries", _DEFAULT_REG_RETRIES, 0, 100)
+        from mobility import settings
+
+        self.lifetime_s = settings.cfg_int(
+            config, "reg_lifetime_s", DEFAULT_REG_LIFETIME_S, 1, 65535
+        )
+        self.timeout_ms = settings.cfg_int(
+            config, "reg_timeout_ms", _DEFAULT_REG_TIMEOUT_MS, 10, 60000
+        )
+        self.retries = settings.cfg_int(config, "reg_retries", _DEFAULT_REG_RETRIES, 0, 100)
         ha = config.get("home_agent")
         self.home_agent = ipv4.ANY_ADDR if ha is None else parse_addr(ha, "home_agent")
         self.node = node

@@ -8,14 +8,14 @@ This is the only path in the "mip4" baseline; with region publication the home a
 fallback, and the region keeps delivering when it is down.
 
 Config (besides node_id, address, keys with the home keys of its mobile nodes):
-``mobiles`` {home address: node id}, ``links`` and ``gateway`` (backbone.Links: its backbone
+``mobiles`` {home address: node id}, ``links`` and ``gateway`` (links.Links: its backbone
 peers), ``max_lifetime_s``, ``remote_capacity`` (bindings held at most; default: one per
 mobile node).
 """
 
-from mobility import backbone, ipv4, registration, ticks, tunnel
+from mobility import ipv4, links, registration, ticks, tunnel
 from mobility.errors import DecodeError, FrameTooLarge
-from mobility.node import Node, cfg_int, parse_addr, soonest
+from mobility.node import Node, parse_addr, soonest
 from mobility.remote import DEFAULT_MAX_LIFETIME_S, RemoteCache
 
 IDLE_WAKE_MS = 3600000  # nothing due: wake once an hour anyway
@@ -23,20 +23,24 @@ IDLE_WAKE_MS = 3600000  # nothing due: wake once an hour anyway
 
 class HomeAgent(Node):
     def __init__(self, config, rand, now):
+        from mobility import settings
+
         Node.__init__(self, config, rand, now)
         mobiles = config.get("mobiles")
         if not isinstance(mobiles, dict) or not mobiles:
             raise ValueError("home agent config needs 'mobiles': {home address: node id}")
-        self.links = backbone.Links(config.get("links"), config.get("gateway"))
+        self.links = links.Links(config.get("links"), config.get("gateway"))
         self.cache = RemoteCache(
             self.address,
             self.keys,
             self.nonce,
             self.out,
             homes=mobiles,
-            max_lifetime_s=cfg_int(config, "max_lifetime_s", DEFAULT_MAX_LIFETIME_S, 1, 65535),
+            max_lifetime_s=settings.cfg_int(
+                config, "max_lifetime_s", DEFAULT_MAX_LIFETIME_S, 1, 65535
+            ),
             # each of its mobile nodes holds at most one binding here: room for all of them
-            capacity=cfg_int(config, "remote_capacity", len(mobiles), 1, 65535),
+            capacity=settings.cfg_int(config, "remote_capacity", len(mobiles), 1, 65535),
         )
         self._schedule(now)
         self.tunnelled = 0  # datagrams sent on to a care-of agent (tests count hops)

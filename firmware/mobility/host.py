@@ -14,10 +14,11 @@ direct backbone peers (agents it can tunnel to without the gateway).
 
 from mobility import advert, ipv4, registration, ticks, tunnel
 from mobility.actions import IF_RADIO
-from mobility.backbone import Links
 from mobility.compat import const
 from mobility.errors import DecodeError, FrameTooLarge
-from mobility.node import Node, cfg_int, due, fmt_mac, parse_addr, parse_mac, soonest
+from mobility.hostreply import HostReplies
+from mobility.links import Links
+from mobility.node import Node, due, fmt_mac, parse_addr, soonest
 from mobility.remote import DEFAULT_CAPACITY, RemoteCache
 
 IDLE_WAKE_MS = const(3600000)  # a host has no timer of its own
@@ -25,10 +26,13 @@ IDLE_WAKE_MS = const(3600000)  # a host has no timer of its own
 
 class Host(Node):
     def __init__(self, config, rand, now):
+        from mobility import settings
+
         Node.__init__(self, config, rand, now)
+        self.replies = HostReplies(self, config)
         gw = config.get("gateway")
-        self.gateway = None if gw is None else parse_mac(gw, "gateway")
-        self.gateway_iface = cfg_int(config, "gateway_iface", IF_RADIO, 0, 1)
+        self.gateway = None if gw is None else settings.parse_mac(gw, "gateway")
+        self.gateway_iface = settings.cfg_int(config, "gateway_iface", IF_RADIO, 0, 1)
         self.neighbours = {}  # addr_key -> (addr, mac, iface)
         table = config.get("neighbours") or {}
         if not isinstance(table, dict):
@@ -37,7 +41,7 @@ class Host(Node):
             addr = parse_addr(a, "neighbour address")
             self.neighbours[ipv4.addr_key(addr, 0)] = (
                 addr,
-                parse_mac(table[a], "neighbour MAC"),
+                settings.parse_mac(table[a], "neighbour MAC"),
                 IF_RADIO,
             )
         self.links = Links(config.get("links"))
@@ -48,7 +52,7 @@ class Host(Node):
             self.out,
             homes=config.get("peers"),
             accept_proxy=bool(config.get("accept_proxy", False)),
-            capacity=cfg_int(config, "remote_capacity", DEFAULT_CAPACITY, 1, 65535),
+            capacity=settings.cfg_int(config, "remote_capacity", DEFAULT_CAPACITY, 1, 65535),
         )
         self._wake = ticks.add(now, IDLE_WAKE_MS)
 
@@ -116,7 +120,7 @@ class Host(Node):
             msg = advert.decode_icmp(h)
             if isinstance(msg, advert.Solicitation) and msg.level == advert.LEVEL_HOST:
                 if self.check_solicitation(msg, src_mac, now):
-                    self.host_reply(now, iface, src_mac, msg)
+                    self.replies.send(iface, src_mac, msg)
             return
         if h.dst != self.address:
             if h.dst != ipv4.BCAST_ADDR:

@@ -9,7 +9,7 @@ or after the owner's limit of failed sends in a row. Host replies are replay-che
 
 from mobility import advert, ipv4, replay, ticks
 from mobility.compat import const
-from mobility.node import cfg_int, due, fmt_mac, soonest
+from mobility.node import due, fmt_mac, soonest
 
 # an entry: [address, MAC, interface, expiry (ticks), failed sends in a row]
 _H_ADDR = const(0)
@@ -33,7 +33,9 @@ REJECTED = ("auth", "stale", "replay", "relayed")
 
 class HostTable:
     def __init__(self, config, out, keys):
-        self.capacity = cfg_int(config, "max_hosts", _DEFAULT_MAX_HOSTS, 0, 255)
+        from mobility import settings
+
+        self.capacity = settings.cfg_int(config, "max_hosts", _DEFAULT_MAX_HOSTS, 0, 255)
         self.out = out
         self.keys = keys
         self.table = {}  # addr_key -> entry (H_*)

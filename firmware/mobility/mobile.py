@@ -23,8 +23,9 @@ from mobility.agenttable import AgentTable
 from mobility.compat import const
 from mobility.errors import DecodeError
 from mobility.exchange import BIND, HANDOFF, IDLE, REFRESH, Exchange
+from mobility.hostreply import HostReplies
 from mobility.hosttable import HostTable
-from mobility.node import Node, cfg_int, due, fmt_mac, parse_addr, soonest
+from mobility.node import Node, due, fmt_mac, parse_addr, soonest
 from mobility.peers import Peers
 from mobility.solicit import Solicitor
 
@@ -42,13 +43,18 @@ MODE_DIRECT = "direct"  # no agent; host-to-host with the hosts that answered
 
 class MobileNode(Node):
     def __init__(self, config, rand, now):
+        from mobility import settings
+
         Node.__init__(self, config, rand, now)
+        self.replies = HostReplies(self, config)
         policy = config.get("policy", "roam")
         if policy not in ("roam", "mip4"):
             raise ValueError("config 'policy' must be 'roam' or 'mip4', not %r" % (policy,))
         self.roam = policy == "roam"
-        self.link_failures = cfg_int(config, "link_failures", _DEFAULT_LINK_FAILURES, 1, 1000)
-        self.queue_len = cfg_int(config, "queue", _DEFAULT_QUEUE, 0, 64)
+        self.link_failures = settings.cfg_int(
+            config, "link_failures", _DEFAULT_LINK_FAILURES, 1, 1000
+        )
+        self.queue_len = settings.cfg_int(config, "queue", _DEFAULT_QUEUE, 0, 64)
         # components (a component's config keys are parsed there)
         self.agents = AgentTable(config, self.out, self.keys)
         self.reg = Exchange(config, self)
@@ -169,7 +175,7 @@ class MobileNode(Node):
                     and (self.serving is None or msg.attempt >= _BOUND_ANSWER_ATTEMPT)
                 ):
                     if self.check_solicitation(msg, src_mac, now):
-                        self.host_reply(now, iface, src_mac, msg)
+                        self.replies.send(iface, src_mac, msg)
             elif msg.src == self.address:
                 return
             elif msg.is_host_reply:

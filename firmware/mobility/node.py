@@ -1,18 +1,18 @@
 """What every role shares: configuration, keys, the action buffer, the log, time helpers,
-application datagrams and the host reply to a host-to-host solicitation.
+application datagrams and the check of a solicitation (answered by an agent's beacon, cell.py,
+or by a host reply, hostreply.py).
 
 A role is built from a plain config dict (keys documented in docs/CORE.md), a ``rand(bits)``
 callable (seedable randomness: jitter, boot nonce) and the current time ``now`` (ticks ms).
 """
 
-from mobility import advert, auth, ipv4, replay, ticks
+from mobility import auth, ipv4, replay, ticks
 from mobility.actions import IF_RADIO, Actions
 from mobility.compat import const
 from mobility.errors import DecodeError, FrameTooLarge
 from mobility.replay import RateLimit
 
-_DEFAULT_HOST_LIFETIME_S = const(30)  # how long a host reply keeps us in a solicitor's table
-# answers to solicitations (host replies here, an agent's in cell.py): at most one per
+# answers to solicitations (host replies: hostreply.py, an agent's: cell.py): at most one per
 # solicitor per gap, at most BURST in all per window, and none to a challenge seen lately
 _ANSWER_BURST = const(8)
 _HOST_REPLY_GAP_MS = const(500)
@@ -44,52 +44,8 @@ def parse_addr(value, what="address"):
     raise ValueError("%s must be 'a.b.c.d' or 4 bytes, not %r" % (what, value))
 
 
-def parse_mac(value, what="MAC"):
-    """6 bytes, 'aa:bb:cc:dd:ee:ff' or 'aabbccddeeff' -> 6 bytes."""
-    if isinstance(value, str):
-        text = value.replace(":", "").replace("-", "")
-        if len(text) == 12:
-            try:
-                return bytes(int(text[i : i + 2], 16) for i in range(0, 12, 2))
-            except ValueError:
-                pass
-    elif isinstance(value, (bytes, bytearray)) and len(value) == 6:
-        return bytes(value)
-    raise ValueError("%s must be 6 bytes or 'aa:bb:cc:dd:ee:ff', not %r" % (what, value))
-
-
-def parse_keys(table):
-    """{spi: key} with spi an int (or its decimal/0x string) and key bytes (or a hex string)."""
-    if not isinstance(table, dict) or not table:
-        raise ValueError("keys must be a non-empty dict {spi: key bytes}, not %r" % (table,))
-    keys = auth.Keys()
-    for spi in table:
-        key = table[spi]
-        num = spi
-        if isinstance(spi, str):
-            try:
-                num = int(spi, 16) if spi.startswith("0x") else int(spi)
-            except ValueError:
-                raise ValueError("key SPI %r is not a number" % (spi,)) from None
-        if isinstance(key, str):
-            try:
-                key = bytes(int(key[i : i + 2], 16) for i in range(0, len(key), 2))
-            except ValueError:
-                raise ValueError("key for SPI %r is not hex" % (spi,)) from None
-        keys.set(num, key)
-    return keys
-
-
 def fmt_mac(mac):
     return "%02x%02x%02x%02x%02x%02x" % (mac[0], mac[1], mac[2], mac[3], mac[4], mac[5])
-
-
-def cfg_int(config, name, default, lo, hi):
-    """config[name] (or default) as an int in lo..hi; ValueError naming the key otherwise."""
-    value = config.get(name, default)
-    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-        raise ValueError("config %r must be an int in %d..%d, not %r" % (name, lo, hi, value))
-    return value
 
 
 def soonest(now, a, b):
@@ -114,16 +70,14 @@ class Node:
     """Base of every role: never used alone."""
 
     def __init__(self, config, rand, now):
-        if not isinstance(config, dict):
-            raise ValueError("config must be a dict, not %r" % (config,))
-        for name in ("node_id", "address", "keys"):
-            if name not in config:
-                raise ValueError("config is missing %r" % name)
+        from mobility import settings  # config reading, boot-time: start.py drops it
+
+        settings.require(config, ("node_id", "address", "keys"))
         # (the config dict is not kept: on a board its keys as hex text alone are kilobytes)
-        self.node_id = cfg_int(config, "node_id", 0, 0, 0xFFFF)
+        self.node_id = settings.cfg_int(config, "node_id", 0, 0, 0xFFFF)
         self.address = parse_addr(config["address"])
         self.key = ipv4.addr_key(self.address, 0)
-        self.keys = parse_keys(config["keys"])
+        self.keys = settings.parse_keys(config["keys"])
         self.cell_key = self.keys.get(auth.SPI_CELL)
         if self.cell_key is None:
             raise ValueError("keys must hold the cell key (SPI 0x%x)" % auth.SPI_CELL)
@@ -131,29 +85,24 @@ class Node:
         # driver sets it from the radio, a harness after building the role (role.mac = ...).
         # Registrations name it inside their signed data (docs/PROTOCOL.md "Registration").
         mac = config.get("mac")
-        self.mac = None if mac is None else parse_mac(mac)
+        self.mac = None if mac is None else settings.parse_mac(mac)
         # solicitations answered: rate limit, and the challenges answered lately (a replayed
         # solicitation repeats its challenge: dropped before its tag is checked)
         self.answers = RateLimit(_HOST_REPLY_GAP_MS, _ANSWER_BURST)
         self._seen = [0] * _CHALLENGES_HELD
         self._seen_at = 0
         self.rand = rand
-        self.out = Actions(cfg_int(config, "actions", 16, 1, 1024))
+        self.out = Actions(settings.cfg_int(config, "actions", 16, 1, 1024))
         # boot counter (kept in flash by the firmware, +1 per boot): it orders this node's
         # boots, so a receiver can refuse frames recorded during an earlier one
-        self.epoch = cfg_int(config, "epoch", 0, 0, 0xFFFF)
+        self.epoch = settings.cfg_int(config, "epoch", 0, 0, 0xFFFF)
         # boot nonce = epoch (16) || random (16): replay protection of registrations sent to
         # us, and (in advertisements) the reboot order (docs/PROTOCOL.md "Replay protection")
         self.nonce = (self.epoch << 16) | rand(16)
         self._ip_ident = rand(16)
-        # host replies: epoch (16 bits) || sequence (16 bits) in the nonce field, so a
-        # solicitor can refuse a replayed host reply (docs/CORE.md "Security")
-        self._reply_boot = self.epoch
-        self._reply_seq = 0
-        self.host_lifetime_s = cfg_int(config, "host_lifetime_s", _DEFAULT_HOST_LIFETIME_S, 1, 3600)
         # datagrams held after a failed unicast, each [frame or None, when, tries, armed];
         # again_at: the first of their times (None: none held)
-        n = cfg_int(config, "hold", _HOLD, 0, 64)
+        n = settings.cfg_int(config, "hold", _HOLD, 0, 64)
         self._held = [[None, 0, 0, False] for _ in range(n)]
         self._taken = bytearray(_TAKEN * _TAKEN_LEN if n else 0)  # ring; tries 0: unused
         self._taken_at = 0
@@ -314,23 +263,6 @@ class Node:
             self.log("drop", {"reason": "mtu", "dst": ipv4.ntoa(dst), "size": len(payload)})
             raise
         return pkt
-
-    def host_reply(self, now, iface, mac, sol):
-        """Answer a host-to-host solicitation: unicast to the solicitor's MAC and address,
-        no route installed (the solicitor is not reachable by normal routing)."""
-        self._reply_seq = (self._reply_seq + 1) & 0xFFFF
-        adv = advert.Advertisement(
-            src=self.address,
-            dst=sol.src,
-            adv_lifetime=self.host_lifetime_s,
-            services=advert.SVC_HOST,
-            nonce=(self._reply_boot << 16) | self._reply_seq,
-            is_host_reply=True,
-            challenge=sol.challenge,  # proves the reply fresh to the solicitor
-            mac=self.mac,
-        )
-        self.out.send(iface, mac, advert.encode_advertisement(adv, self.cell_key))
-        self.log("host_reply", {"to": ipv4.ntoa(sol.src), "mac": fmt_mac(mac)})
 
     def check_solicitation(self, sol, src_mac, now=None):
         """True for an authentic solicitation from someone else that may be answered now;

@@ -7,7 +7,7 @@ serving agent, like every datagram (``route``, set by the owner).
 
 from mobility import auth, ipv4
 from mobility.compat import const
-from mobility.node import cfg_int, parse_addr
+from mobility.node import parse_addr
 from mobility.remote import RemoteClient
 
 _DEFAULT_LIFETIME_S = const(120)
@@ -22,7 +22,11 @@ class Peers:
     node holds no home key (then it keeps no remote binding)."""
 
     def __init__(self, config, node, home_agent, route):
-        self.lifetime_s = cfg_int(config, "remote_lifetime_s", _DEFAULT_LIFETIME_S, 1, 65535)
+        from mobility import settings
+
+        self.lifetime_s = settings.cfg_int(
+            config, "remote_lifetime_s", _DEFAULT_LIFETIME_S, 1, 65535
+        )
         self.correspondents = {}  # addr_key -> [address, heard from it]
         for c in config.get("correspondents") or ():
             a = parse_addr(c, "correspondent")

@@ -25,7 +25,7 @@ _FLAG_LAST = const(0x40)  # last part of a full snapshot
 _PART_MASK = const(0x3F)  # part index of a full snapshot
 MAX_PARTS = const(64)
 EXT_AUTH = const(151)
-EXT_HOP = const(155)  # the per-hop tag that ends every copy on the wire
+_EXT_HOP = const(155)  # the per-hop tag that ends every copy on the wire
 HOP_LEN = const(10)  # type, length 8, the first 8 bytes of HMAC(region key, src || dst || pub)
 _HOP_TAG = const(8)
 _PUB_TTL = const(1)  # one hop: every member re-sends to its own neighbours
@@ -191,7 +191,7 @@ def hop_packet(keys, src, dst, pub):
     n = len(pub)
     buf = bytearray(n + HOP_LEN)
     buf[0:n] = pub
-    buf[n] = EXT_HOP
+    buf[n] = _EXT_HOP
     buf[n + 1] = _HOP_TAG
     buf[n + 2 :] = memoryview(keys.tag(auth.SPI_REGION, src, dst, pub))[0:_HOP_TAG]
     return packet(src, dst, buf)
@@ -201,7 +201,7 @@ def hop_checked(keys, payload, src, dst):
     """The length of the publication in UDP ``payload`` when the payload ends with a hop tag
     that member ``src`` computed for us, ``dst``; -1 when it does not (one HMAC)."""
     n = len(payload) - HOP_LEN
-    if n < _HEAD or payload[n] != EXT_HOP or payload[n + 1] != _HOP_TAG:
+    if n < _HEAD or payload[n] != _EXT_HOP or payload[n + 1] != _HOP_TAG:
         return -1
     mv = memoryview(payload)
     got = keys.tag(auth.SPI_REGION, src, dst, mv[0:n])
@@ -267,7 +267,7 @@ def decode_publication(payload):
     nb = p[10]
     nw = p[11]
     body = _HEAD + _BINDING_LEN * nb + _WITHDRAWAL_LEN * nw
-    if n == body + _AUTH_LEN + HOP_LEN and p[n - HOP_LEN] == EXT_HOP:
+    if n == body + _AUTH_LEN + HOP_LEN and p[n - HOP_LEN] == _EXT_HOP:
         if p[n - HOP_LEN + 1] != _HOP_TAG:
             raise DecodeError("publication: bad hop tag header")
         n -= HOP_LEN  # (the hop tag is not part of what the origin signed)

@@ -23,7 +23,7 @@ origin), ``Origins`` (published.py: what was taken from each origin) and ``Publi
 """
 
 from mobility import auth, ipv4, publication, ticks, tunnel
-from mobility.backbone import Backbone, parse_addr
+from mobility.backbone import Backbone
 from mobility.compat import const
 from mobility.errors import DecodeError, FrameTooLarge
 from mobility.published import REFUSED, RESTARTED, REVERTED, Origins, Published
@@ -40,13 +40,6 @@ POLICY_MIP4 = "mip4"  # the baseline: no publication; everything through the hom
 TUNNEL_TTL = const(64)
 
 
-def _positive_ms(cfg, name, default):
-    v = cfg.get(name, default)
-    if not isinstance(v, int) or v <= 0:
-        raise ValueError("region config: %s must be a positive int (ms), not %r" % (name, v))
-    return v
-
-
 class Region:
     """Publication flooding, the published-binding table and backbone routing of one member.
 
@@ -56,10 +49,12 @@ class Region:
     """
 
     def __init__(self, config, own, keys, out, epoch=0):
+        from mobility import settings
+
         if not isinstance(config, dict):
             raise ValueError("region config must be a dict, not %r" % (config,))
         self.name = config.get("name", "region")
-        self.own = parse_addr(own, "own address")
+        self.own = settings.region_addr(own, "own address")
         self._own_key = ipv4.addr_key(self.own, 0)
         self.keys = keys
         self.out = out
@@ -70,10 +65,10 @@ class Region:
                 "region config: policy must be 'roam' or 'mip4', not %r" % (self.policy,)
             )
         self.publishing = self.policy == POLICY_ROAM
-        hold_off = _positive_ms(config, "hold_off_ms", _DEFAULT_HOLD_OFF_MS)
-        republish = _positive_ms(config, "republish_ms", _DEFAULT_REPUBLISH_MS)
-        dup_hold = _positive_ms(config, "dup_hold_ms", _DEFAULT_DUP_HOLD_MS)
-        max_published = _positive_ms(config, "max_published", _DEFAULT_MAX_PUBLISHED)
+        hold_off = settings.positive_ms(config, "hold_off_ms", _DEFAULT_HOLD_OFF_MS)
+        republish = settings.positive_ms(config, "republish_ms", _DEFAULT_REPUBLISH_MS)
+        dup_hold = settings.positive_ms(config, "dup_hold_ms", _DEFAULT_DUP_HOLD_MS)
+        max_published = settings.positive_ms(config, "max_published", _DEFAULT_MAX_PUBLISHED)
         key = keys.get(auth.SPI_REGION)
         if key is None:
             raise ValueError("region member without the region key (SPI 0x200)")

@@ -13,7 +13,7 @@ Sans-I/O: fed frames and timers with the current time; writes actions into ``out
 from mobility import auth, ipv4, publication, region, registration, ticks
 from mobility.compat import const
 from mobility.errors import DecodeError
-from mobility.node import Node, cfg_int
+from mobility.node import Node
 from mobility.remote import RemoteClient
 
 _PROXY_LIFETIME_S = const(60)
@@ -29,6 +29,8 @@ class Router(Node):
     "proxy_lifetime_s", "proxy_capacity"."""
 
     def __init__(self, config, rand, now):
+        from mobility import settings
+
         Node.__init__(self, config, rand, now)
         self.region = region.Region(
             config.get("region"), self.address, self.keys, self.out, self.epoch
@@ -42,7 +44,7 @@ class Router(Node):
             auth.SPI_REGION,
             self.out,
             self.route,
-            capacity=cfg_int(config, "proxy_capacity", _PROXY_CAPACITY, 1, 255),
+            capacity=settings.cfg_int(config, "proxy_capacity", _PROXY_CAPACITY, 1, 255),
             follow=self._follow,
         )
         self._proxy_at = None  # when the last new proxy binding was made (rate limit)

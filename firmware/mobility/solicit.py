@@ -13,7 +13,6 @@ the last two counts as an answer (``fresh``), which a recording cannot be.
 from mobility import advert, ipv4, ticks
 from mobility.actions import BROADCAST, IF_RADIO
 from mobility.compat import const
-from mobility.node import cfg_int
 
 _DEFAULT_INTERVAL_MS = const(1000)  # RFC 5944 2.4: at most one solicitation per second ...
 _DEFAULT_FAST = const(3)  # ... for the first attempts, then exponential back-off ...
@@ -30,10 +29,18 @@ class Solicitor:
     registration in flight)."""
 
     def __init__(self, config, node, now):
-        self.interval_ms = cfg_int(config, "sol_interval_ms", _DEFAULT_INTERVAL_MS, 1000, 600000)
-        self.fast = cfg_int(config, "sol_fast", _DEFAULT_FAST, 1, 1000)
-        self.max_ms = cfg_int(config, "sol_max_ms", _DEFAULT_MAX_MS, self.interval_ms, 3600000)
-        self.downgrade_after = cfg_int(config, "downgrade_after", _DEFAULT_DOWNGRADE_AFTER, 0, 255)
+        from mobility import settings
+
+        self.interval_ms = settings.cfg_int(
+            config, "sol_interval_ms", _DEFAULT_INTERVAL_MS, 1000, 600000
+        )
+        self.fast = settings.cfg_int(config, "sol_fast", _DEFAULT_FAST, 1, 1000)
+        self.max_ms = settings.cfg_int(
+            config, "sol_max_ms", _DEFAULT_MAX_MS, self.interval_ms, 3600000
+        )
+        self.downgrade_after = settings.cfg_int(
+            config, "downgrade_after", _DEFAULT_DOWNGRADE_AFTER, 0, 255
+        )
         self.node = node
         self.level = advert.LEVEL_ROUTING
         self.attempt = 0

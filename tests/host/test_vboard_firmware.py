@@ -123,7 +123,7 @@ def test_mpremote_deploys_and_the_role_logs_json(lab, tmp_path):
     out = lab.mpremote(b, "resume", "exec", "import sys; print(sorted(sys.modules))")
     loaded = set(ast.literal_eval(out.strip().splitlines()[-1]))
     assert {"driver", "mobility.agent", "logsink"} <= loaded, loaded
-    assert not {"start", "config", "fieldlog.setup"} & loaded, loaded
+    assert not {"start", "config", "fieldlog.setup", "mobility.settings"} & loaded, loaded
 
 
 def test_soft_reset_prints_soft_reboot_and_reruns_main(lab):
