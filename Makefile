@@ -79,7 +79,7 @@ LAB_SECONDS ?= 50
 lab-demo: venv
 	@set -e; d=$(LAB_DEMO); r=$$d/field; \
 	trap '$(BIN)/roam lab down --dir '"$$d"' > /dev/null 2>&1 || true' EXIT; \
-	$(BIN)/roam lab up walk --dir $$d --speed $(LAB_SPEED) --fresh; \
+	$(BIN)/roam lab up walk --dir $$d --speed $(LAB_SPEED) --fresh $(LAB_UP_ARGS); \
 	$(BIN)/roam deploy --fleet $$d/fleet.toml; \
 	$(BIN)/roam provision --fleet $$d/fleet.toml --keys $$d/keys.toml; \
 	$(BIN)/roam lab unplug --all --dir $$d; \

@@ -274,6 +274,7 @@ def fleet_text(
     ports: dict[str, str],
     air: str | None = None,
     positions: dict[str, tuple[float, float]] | None = None,
+    board: str = BOARD_TYPE,
 ) -> str:
     lines = [
         "# Written by `roam lab up`: the lab's virtual boards as a fleet (hosttools/fleet.py).",
@@ -295,7 +296,7 @@ def fleet_text(
         head: dict[str, Any] = {
             "name": n.name,
             "port": ports[n.name],
-            "board": BOARD_TYPE,
+            "board": board,
             "role": n.role,
             "node_id": n.node_id,
             "address": n.address,
@@ -407,13 +408,23 @@ class ConsoleLog:
 
 
 class LabDaemon:
-    def __init__(self, lab_dir: Path, sc, nodes: list[NodeConfig], heap_kb: int | None, seed: int):
+    def __init__(
+        self,
+        lab_dir: Path,
+        sc,
+        nodes: list[NodeConfig],
+        heap_kb: int | None,
+        seed: int,
+        board: str = BOARD_TYPE,
+        romfs_kb: int | None = None,
+    ):
         from hosttools.air import Air
         from hosttools.vboard import BoardHost, VirtualBoard
 
         self.dir = lab_dir
         self.sc = sc
         self.nodes = nodes
+        self.board = board
         self.mover = positions(sc, seed)
         self.t0: float | None = None  # the scenario clock: None until `roam lab start`
         self.air = Air(
@@ -440,8 +451,9 @@ class LabDaemon:
                 mac=n.mac,
                 name=n.name,
                 air=self.air.address,
-                chip=BOARD_TYPE,
+                chip=board,
                 heap_kb=heap_kb,
+                romfs_kb=romfs_kb,
                 side_log=lab_dir / "console" / (n.name + ".side.log"),
                 link=lab_dir / "tty" / n.name,
             )
@@ -481,6 +493,7 @@ class LabDaemon:
             if self.t0 is None
             else time.time() - (time.monotonic() - self.t0),
             "air": self.air.address,
+            "board": self.board,
             "pcap": str(self.dir / "air.pcap"),
             "rx_pcap": str(self.dir / "air-rx.pcap"),
             "boards": [
@@ -728,7 +741,7 @@ def running_boards(d: Path | None = None) -> list[dict[str, Any]]:
         return []
     from hosttools.fleet import load_board_type
 
-    chip = load_board_type(BOARD_TYPE).chip
+    chip = load_board_type(st.get("board", BOARD_TYPE)).chip
     return [
         {"port": b["link"], "name": b["name"], "chip": chip, "role": b["role"]}
         for b in st.get("boards", [])
@@ -779,14 +792,27 @@ def up(
     run: bool = False,
     seed: int = 1,
     timeout: float = 120.0,
+    board: str = BOARD_TYPE,
+    romfs_kb: int | None = None,
 ) -> dict[str, Any]:
-    """Start the lab daemon; returns its state once every board is up."""
+    """Start the lab daemon; returns its state once every board is up. ``board``: the boards'
+    type (boards/<board>.toml: its chip's heap and romfs partition); ``romfs_kb``: their romfs
+    partition instead of the type's (0: none, a board whose MicroPython has no ROMFS, as
+    micropython.org's images: docs/LAB.md "Heap")."""
     if read_state(d) is not None:
         raise RoamError("a lab is already up in %s (roam lab down first)" % d)
+    if romfs_kb is not None and romfs_kb < 0:
+        raise RoamUsageError("--romfs-kb must be 0 (none) or more, not %d" % romfs_kb)
+    from hosttools.fleet import load_board_type
+
+    try:
+        load_board_type(board)
+    except RoamError as e:
+        raise RoamUsageError(str(e)) from None
     sc = load_scenario(scenario, nodes, speed)
     configs = build_configs(sc, seed, speed)
     if heap_kb is None:
-        default_heap_kb()  # a board file that cannot give it: one clear error, before any start
+        default_heap_kb(board)  # a board file that cannot give it: one clear error, first
     d.mkdir(parents=True, exist_ok=True)
     if fresh:
         import shutil
@@ -805,6 +831,8 @@ def up(
         "speed": speed,
         "heap_kb": heap_kb,  # None: each board's calibrated heap (hosttools/vboard.py)
         "seed": seed,
+        "board": board,
+        "romfs_kb": romfs_kb,  # None: the board type's partition
     }
     _atomic_write(d / "lab.json", json.dumps(spec))
     log = open(d / "daemon.log", "w")
@@ -847,7 +875,7 @@ def up(
     mover = positions(sc, seed)
     at_start = {c.name: mover.at(c.name, 0.0) or (0.0, 0.0) for c in configs}
     secrets = {"log": os.urandom(16).hex(), "update": os.urandom(16).hex()}
-    _atomic_write(fleet, fleet_text(configs, ports, st["air"], at_start))
+    _atomic_write(fleet, fleet_text(configs, ports, st["air"], at_start, board))
     _atomic_write(keys, keys_text(configs, secrets), mode=0o600)
     if provision:
         from hosttools.fleet import derived_keys
@@ -1015,6 +1043,22 @@ def lab_cmd() -> None:
     is_flag=True,
     help="Write each board's config.json directly (instead of `roam provision`).",
 )
+@click.option(
+    "--board",
+    "board",
+    default=BOARD_TYPE,
+    show_default=True,
+    metavar="TYPE",
+    help="The boards' type (boards/TYPE.toml: esp32, esp32c3, esp32s3): its chip's heap.",
+)
+@click.option(
+    "--romfs-kb",
+    type=int,
+    default=None,
+    metavar="KIB",
+    help="Each board's romfs partition (default: the board type's; 0: none, as a board whose "
+    "MicroPython has no ROMFS, micropython.org's images: the firmware runs from the filesystem).",
+)
 @click.option("--fresh", is_flag=True, help="Erase the boards' filesystems first.")
 @click.option("--run", is_flag=True, help="Start the scenario clock at once (roam lab start).")
 @click.option(
@@ -1024,7 +1068,9 @@ def lab_cmd() -> None:
     show_default=True,
     help="Random seed of the layout and the air (as roam sim run --seed).",
 )
-def up_cmd(scenario, dir_, fleet, keys, nodes, speed, heap_kb, provision, fresh, run, seed):
+def up_cmd(
+    scenario, dir_, fleet, keys, nodes, speed, heap_kb, board, romfs_kb, provision, fresh, run, seed
+):
     """Start the air and one virtual board per node of SCENARIO (name or TOML file).
 
     Each board runs the MicroPython unix port ($ROAM_MICROPYTHON, default the one `make venv`
@@ -1042,6 +1088,8 @@ def up_cmd(scenario, dir_, fleet, keys, nodes, speed, heap_kb, provision, fresh,
         fresh,
         run,
         seed,
+        board=board,
+        romfs_kb=romfs_kb,
     )
     for b in st["boards"]:
         click.echo(
@@ -1178,7 +1226,15 @@ def serve_main(d: Path) -> int:
     spec = json.loads((d / "lab.json").read_text())
     sc = load_scenario(spec["scenario"], spec.get("nodes"), spec.get("speed", 1.0))
     configs = build_configs(sc, spec.get("seed", 1), spec.get("speed", 1.0))
-    LabDaemon(d, sc, configs, spec.get("heap_kb"), spec.get("seed", 1)).serve()
+    LabDaemon(
+        d,
+        sc,
+        configs,
+        spec.get("heap_kb"),
+        spec.get("seed", 1),
+        spec.get("board", BOARD_TYPE),
+        spec.get("romfs_kb"),
+    ).serve()
     return 0
 
 

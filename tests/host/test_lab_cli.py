@@ -78,6 +78,25 @@ def test_up_status_down_and_errors(lab_dir):
     roam(lab_dir, "lab", "down")
 
 
+def test_the_boards_type_and_romfs_partition(lab_dir):
+    """`--board TYPE --romfs-kb 0`: the lab's boards as micropython.org's image on that chip
+    has them (no ROMFS: the firmware runs from the filesystem), in the fleet file and on the
+    boards; a type that does not exist, or a partition below 0, is one line and exit 2."""
+    r = roam(lab_dir, "lab", "up", "walk", "--nodes", "a1,a2", "--board", "nosuch", check=False)
+    assert r.returncode == 2 and "unknown board type 'nosuch'" in r.stderr, r.stderr
+    r = roam(lab_dir, "lab", "up", "walk", "--nodes", "a1", "--romfs-kb", "-1", check=False)
+    assert r.returncode == 2 and "--romfs-kb must be 0" in r.stderr, r.stderr
+    assert not (lab_dir / "lab.json").exists()
+    roam(lab_dir, "lab", "up", "walk", "--nodes", "a1,a2", "--board", "esp32c3", "--romfs-kb", "0")
+    assert {b.board_type for b in load_fleet(lab_dir / "fleet.toml")} == {"esp32c3"}
+    st = json.loads(roam(lab_dir, "lab", "status", "--json").stdout)
+    assert st["board"] == "esp32c3"
+    assert not list((lab_dir / "boards").glob("*.romfs"))  # no partition beside any board
+    roam(lab_dir, "lab", "down")
+    roam(lab_dir, "lab", "up", "walk", "--nodes", "a1", "--board", "esp32")
+    assert [p.stat().st_size for p in (lab_dir / "boards").glob("a1.romfs")] == [256 * 1024]
+
+
 def test_a_part_of_a_scenario_keeps_its_numbers():
     """`roam lab up --nodes`: each board keeps the node id, address and MAC it has in the whole
     scenario (m1 is node 9 with or without the others), so logs and reports of a part and of
