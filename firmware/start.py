@@ -16,11 +16,13 @@ from driver import Driver
 
 from mobility import ipv4
 
-# A hole kept from the start of the boot for the role's big table (an agent's published
-# bindings: 8 KB in one block): reading the config and building the links fragment the heap
-# first, and an agent booting after a rollback once found no 8 KB block and crashed at start
-# (docs/LAB.md "Heap"). Freed just before the role is built; no cost afterwards.
-_HOLE_BYTES = 12 * 1024
+# A hole kept from the start of the boot for a region member's big table (its published
+# bindings: 5.3 KB in one block for the default 512): reading the config and building the
+# links fragment the heap first, and an agent booting after a rollback once found no such
+# block and crashed at start (docs/LAB.md "Heap"). Freed just before the role is built, and
+# at once when the config holds no region (the other roles have no such table: on a board
+# whose firmware is in the heap they need the room for their modules).
+_HOLE_BYTES = 7 * 1024
 _hole = []  # type: list[bytearray]
 
 
@@ -47,6 +49,8 @@ def build(boot=None):
         log.event("config_error", {"error": err, "repl": True})
         log.close()
         return None, log
+    if "region" not in cfg:
+        _hole.clear()
     if "epoch" not in cfg:
         cfg["epoch"] = log.boot  # this boot's number (restart vs replay)
     # the protocol core's class for the role (config.ROLE_CLASSES; load() checked the name)
