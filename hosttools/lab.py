@@ -801,6 +801,8 @@ def up(
     micropython.org's images: docs/LAB.md "Heap")."""
     if read_state(d) is not None:
         raise RoamError("a lab is already up in %s (roam lab down first)" % d)
+    sc = load_scenario(scenario, nodes, speed)
+    configs = build_configs(sc, seed, speed)
     if romfs_kb is not None and romfs_kb < 0:
         raise RoamUsageError("--romfs-kb must be 0 (none) or more, not %d" % romfs_kb)
     from hosttools.fleet import load_board_type
@@ -809,8 +811,6 @@ def up(
         load_board_type(board)
     except RoamError as e:
         raise RoamUsageError(str(e)) from None
-    sc = load_scenario(scenario, nodes, speed)
-    configs = build_configs(sc, seed, speed)
     if heap_kb is None:
         default_heap_kb(board)  # a board file that cannot give it: one clear error, first
     d.mkdir(parents=True, exist_ok=True)
