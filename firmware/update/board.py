@@ -37,12 +37,15 @@ def handle(drv, msg, send):
         return
     if reply is None:
         return
+    if svc.after:
+        # said before the answer: the laptop's next step (the agents' COMMIT after the other
+        # boards') follows this line, whatever the schedulers make of the two boards
+        drv.log.event("ota_reset", {"why": "commit" if svc.after == "reset" else "reset"})
     try:
         send(reply)
     except (OSError, ValueError) as e:
         drv.log.event("send_error", {"error": str(e)}, now)
     if svc.after:
-        drv.log.event("ota_reset", {"why": "commit" if svc.after == "reset" else "reset"})
         drv.log.close()  # the batch in RAM goes to flash first
         time.sleep_ms(100)  # the answer on its way
         import machine
