@@ -83,11 +83,14 @@ def run_on_board(
     timeout: float = 600.0,
     echo=None,
     on_open=None,
+    as_mpy: list[tuple[bytes, str]] | None = None,
 ) -> tuple[int, int, str]:
     """Copy and run; returns (passed, failed, output). on_open() is called once the board
-    answers (a board that does not leaves only the error)."""
+    answers (a board that does not leaves only the error). ``as_mpy``: the files compiled
+    (``compiled``), when the caller made them once for several boards."""
     files = test_files(core)
-    as_mpy = compiled(files)
+    if as_mpy is None:
+        as_mpy = compiled(files)
     dirs = sorted({p.rsplit("/", 1)[0] for _, p in files}, key=lambda d: d.count("/"))
     chunks: list[bytes] = []
 
@@ -192,6 +195,7 @@ def test_cmd(
     targets, _ = resolve(port, fleet_path, board_name)
     for t in targets:  # a missing port is told before any board runs its tests
         check_port_exists(t.port)
+    as_mpy = compiled(test_files(core))  # once for every board, before any port is open
     passed = failed = 0
     for t in targets:
         p, f, _ = run_on_board(
@@ -201,6 +205,7 @@ def test_cmd(
             timeout,
             echo=lambda s: (sys.stdout.write(s), sys.stdout.flush()),
             on_open=lambda t=t: click.echo("== %s (%s)" % (t.label, t.port)),
+            as_mpy=as_mpy,
         )
         passed += p
         failed += f

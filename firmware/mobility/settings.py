@@ -10,6 +10,7 @@ which stays loaded.
 import sys
 
 from mobility import auth, ipv4
+from mobility.node import parse_addr
 
 
 def require(config, names):
@@ -66,17 +67,18 @@ def parse_keys(table):
 
 
 def region_addr(value, what="address"):
-    """A region config's 4-byte address from bytes or dotted text."""
-    if isinstance(value, str):
-        try:
-            return ipv4.aton(value)
-        except ValueError:
+    """A region config's 4-byte address from bytes or dotted text (node.parse_addr, with the
+    region config's messages)."""
+    try:
+        return parse_addr(value, what)
+    except ValueError:
+        if isinstance(value, str):
             raise ValueError(
                 "region config: %s %r is not an IPv4 address" % (what, value)
             ) from None
-    if isinstance(value, (bytes, bytearray)) and len(value) == 4:
-        return bytes(value)
-    raise ValueError("region config: %s must be 'a.b.c.d' or 4 bytes, not %r" % (what, value))
+        raise ValueError(
+            "region config: %s must be 'a.b.c.d' or 4 bytes, not %r" % (what, value)
+        ) from None
 
 
 def parse_link(value, what="link address"):

@@ -42,6 +42,13 @@ def test_firmware_tests_pass_on_a_virtual_board(tmp_path):
     assert "test_update.mpy" in on_board and "run_mpy.mpy" in on_board
 
 
+# a test module with one test, which passes
+ONE_PASSING = (
+    "import unittest\n\nclass T(unittest.TestCase):\n"
+    "    def test_ok(self):\n        self.assertEqual(1, 1)\n"
+)
+
+
 def _test_tree(tmp_path, monkeypatch, firmware=None, runner=None):
     """A tests/ tree for `roam test` under tmp_path, made devtest's: the unittest stand-in, the
     runner (ours, or the text ``runner``) and ``firmware`` {file name: source}."""
@@ -66,10 +73,7 @@ def test_the_form_not_sent_goes(tmp_path, monkeypatch):
     _test_tree(
         tmp_path,
         monkeypatch,
-        firmware={
-            "test_one.py": "import unittest\n\nclass T(unittest.TestCase):\n"
-            "    def test_ok(self):\n        self.assertEqual(1, 1)\n"
-        },
+        firmware={"test_one.py": ONE_PASSING},
     )
     remote = tmp_path / "root" / devtest.REMOTE / "firmware"
     with virtual_board(tmp_path / "root") as vb:
@@ -107,10 +111,7 @@ def test_a_keyword_that_matches_nothing_fails(tmp_path, monkeypatch):
     _test_tree(
         tmp_path,
         monkeypatch,
-        firmware={
-            "test_one.py": "import unittest\n\nclass T(unittest.TestCase):\n"
-            "    def test_ok(self):\n        self.assertEqual(1, 1)\n"
-        },
+        firmware={"test_one.py": ONE_PASSING},
     )
     with virtual_board(tmp_path / "root") as vb:
         r = CliRunner().invoke(main, ["test", "--port", vb.pty, "-k", "nomatch"])
