@@ -803,8 +803,11 @@ def up(
         raise RoamError("a lab is already up in %s (roam lab down first)" % d)
     sc = load_scenario(scenario, nodes, speed)
     configs = build_configs(sc, seed, speed)
-    if romfs_kb is not None and romfs_kb < 0:
-        raise RoamUsageError("--romfs-kb must be 0 (none) or more, not %d" % romfs_kb)
+    if romfs_kb is not None and (romfs_kb < 0 or romfs_kb % 4):
+        # a partition is whole 4 KiB flash sectors, as the board files' romfs_kb
+        raise RoamUsageError(
+            "--romfs-kb must be 0 (none) or a multiple of 4 KiB, not %d" % romfs_kb
+        )
     from hosttools.fleet import load_board_type
 
     try:

@@ -81,11 +81,13 @@ def test_up_status_down_and_errors(lab_dir):
 def test_the_boards_type_and_romfs_partition(lab_dir):
     """`--board TYPE --romfs-kb 0`: the lab's boards as micropython.org's image on that chip
     has them (no ROMFS: the firmware runs from the filesystem), in the fleet file and on the
-    boards; a type that does not exist, or a partition below 0, is one line and exit 2."""
+    boards; a type that does not exist, or a partition below 0 or not of whole 4 KiB sectors, is
+    one line and exit 2."""
     r = roam(lab_dir, "lab", "up", "walk", "--nodes", "a1,a2", "--board", "nosuch", check=False)
     assert r.returncode == 2 and "unknown board type 'nosuch'" in r.stderr, r.stderr
-    r = roam(lab_dir, "lab", "up", "walk", "--nodes", "a1", "--romfs-kb", "-1", check=False)
-    assert r.returncode == 2 and "--romfs-kb must be 0" in r.stderr, r.stderr
+    for bad in ("-1", "6"):
+        r = roam(lab_dir, "lab", "up", "walk", "--nodes", "a1", "--romfs-kb", bad, check=False)
+        assert r.returncode == 2 and "--romfs-kb must be 0" in r.stderr, r.stderr
     assert not (lab_dir / "lab.json").exists()
     roam(lab_dir, "lab", "up", "walk", "--nodes", "a1,a2", "--board", "esp32c3", "--romfs-kb", "0")
     assert {b.board_type for b in load_fleet(lab_dir / "fleet.toml")} == {"esp32c3"}
