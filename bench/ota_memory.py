@@ -377,17 +377,20 @@ def strip_firmware(fw: Path = FIRMWARE) -> tuple[dict[str, tuple[str, str]], lis
     return out, notes
 
 
+_WIRING_ENDS = ast.Expr | ast.Delete | ast.Import | ast.ImportFrom | ast.Try | ast.Return | _DEF
+
+
 def wiring(start_src: str) -> str:
-    """What start._build does to the driver right after building it (the statements after
-    ``drv = Driver(...)`` up to the next import, def, try or return), for the bench to run
-    likewise."""
+    """What start._build does to the driver right after building it (the assignments and
+    conditions after ``drv = Driver(...)``, up to the next call, del, import, def, try or
+    return: the drop of the boot-time code that follows), for the bench to run likewise."""
     tree = ast.parse(start_src)
     run = next(s for s in tree.body if isinstance(s, ast.FunctionDef) and s.name == "_build")
     lines: list[str] = []
     after = False
     for s in run.body:
         if after:
-            if isinstance(s, ast.Import | ast.ImportFrom | ast.Try | ast.Return | _DEF):
+            if isinstance(s, _WIRING_ENDS):
                 break
             lines.append(ast.unparse(s))
         elif (

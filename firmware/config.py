@@ -98,11 +98,18 @@ def _class_name(role, where):
     raise ConfigError("%s: role %r is not one of %s" % (where, role, roles))
 
 
+def role_import(role, where=PATH):
+    """(module, class name) of the protocol core's class that runs ``role``, not imported yet
+    (start.py imports it once this module is dropped); ConfigError when ``role`` is not one of
+    ROLE_CLASSES."""
+    return "mobility." + role, _class_name(role, where)
+
+
 def role_class(role, where=PATH):
     """The protocol core's class that runs ``role`` (imported now); ConfigError when ``role``
     is not one of ROLE_CLASSES."""
-    cls = _class_name(role, where)
-    return getattr(__import__("mobility." + role, None, None, (cls,)), cls)
+    module, cls = role_import(role, where)
+    return getattr(__import__(module, None, None, (cls,)), cls)
 
 
 # The log in the field (docs/FIRMWARE.md): name, lowest, highest.

@@ -10,6 +10,7 @@ preallocated histogram and logs it every ``lateness_every_ms`` as a ``lateness``
 timers (count), p50, p99 and max in ms: the lab benchmark reads those lines.
 """
 
+import array
 import asyncio
 import gc
 import sys
@@ -51,7 +52,9 @@ class Driver:
         self.log = log
         self.clock = clock
         self.wdt = wdt
-        self.late = [0] * _LATE_BUCKETS
+        # timers per ms of lateness, 16 bits each (a count stops at 65535): 512 bytes whatever
+        # the word (a list of ints was 1 KB on a board and one of the boot's biggest blocks)
+        self.late = array.array("H", bytes(2 * _LATE_BUCKETS))
         self.late_n = 0
         self.late_max = 0
         self.lateness_every_ms = lateness_every_ms
@@ -111,7 +114,9 @@ class Driver:
             late = 0
         if late > self.late_max:
             self.late_max = late
-        self.late[late if late < _LATE_BUCKETS else _LATE_BUCKETS - 1] += 1
+        i = late if late < _LATE_BUCKETS else _LATE_BUCKETS - 1
+        if self.late[i] < 0xFFFF:
+            self.late[i] += 1
         self.late_n += 1
 
     def lateness(self):

@@ -17,11 +17,13 @@ from driver import Driver
 from mobility import ipv4
 
 # A hole kept from the start of the boot for a region member's big table (its published
-# bindings: 5.3 KB in one block for the default 512): reading the config and building the
-# links fragment the heap first, and an agent booting after a rollback once found no such
-# block and crashed at start (docs/LAB.md "Heap"). Freed just before the role is built, and
-# at once when the config holds no region (the other roles have no such table: on a board
-# whose firmware is in the heap they need the room for their modules).
+# bindings: 5.3 KB in one block for the default 512): reading the config fragments the heap
+# first, and an agent booting after a rollback once found no such block and crashed at start
+# (docs/LAB.md "Heap"). Once the config is read the hole is freed and the table allocated at
+# once, where the hole was, before the role's modules load: freed only just before the role
+# was built, the hole went to the first small blocks of the role's construction (the modules
+# its constructors import) and a C3 whose firmware is in its heap found no room for the table.
+# Freed at once when the config holds no region (the other roles have no such table).
 _HOLE_BYTES = 7 * 1024
 _hole = []  # type: list[bytearray]
 
@@ -43,32 +45,48 @@ def build(boot=None):
         err = str(e)
     # the boot is counted and the flash log opened first, so that every line is kept
     log = setup.boot_log(cfg or {})
-    del setup  # _build() drops the module once the field log is built
+    setup.drop()  # (imported again for the field log's stream, once the role is built)
+    del setup
     if cfg is None:
         _hole.clear()  # (at the REPL: all of the heap is the user's)
         log.event("config_error", {"error": err, "repl": True})
         log.close()
         return None, log
-    if "region" not in cfg:
-        _hole.clear()
-    if "epoch" not in cfg:
-        cfg["epoch"] = log.boot  # this boot's number (restart vs replay)
-    # the protocol core's class for the role (config.ROLE_CLASSES; load() checked the name)
-    role_class = config.role_class(cfg["role"])
-    # config.py is boot-time code, heap on a board: freed before the role's tables (an update
-    # that writes a config imports it again)
+    # where the protocol core's class for the role is (config.ROLE_CLASSES; load() checked
+    # the name); config.py is boot-time code, heap on a board: dropped before the role's
+    # modules load, so that its blocks do not end up scattered among theirs (an update that
+    # writes a config imports it again)
+    role_module, role_name = config.role_import(cfg["role"])
     del config
     sys.modules.pop("config", None)
+    if "epoch" not in cfg:
+        cfg["epoch"] = log.boot  # this boot's number (restart vs replay)
     if boot is not None and boot.get("rolled_back"):
         rb = boot.get("rollback") or {}
         log.event(
             "ota_rollback", {"from": rb.get("from"), "to": rb.get("to"), "tries": rb.get("tries")}
         )
     try:
+        _reserve_table(cfg.get("region"))
+        role_class = getattr(__import__(role_module, None, None, (role_name,)), role_name)
         return _build(cfg, log, random.getrandbits, boot or {}, role_class), log
     except BaseException:
         log.close()  # the batch in RAM goes to flash before main.py logs the crash
         raise
+
+
+def _reserve_table(region_cfg):
+    """A region member's published table, allocated where the hole was, before the role's
+    modules load (handed over as the region config's ``_table``); the hole goes in any case."""
+    if isinstance(region_cfg, dict):
+        from mobility import region  # (its modules load around the hole)
+
+        reserve = region.reserve_table
+        del region
+        _hole.clear()
+        gc.collect()
+        region_cfg["_table"] = reserve(region_cfg)  # Region takes it (published.BindingTable)
+    _hole.clear()
 
 
 def _build(cfg, log, rand, boot, role_class):
@@ -108,34 +126,13 @@ def _build(cfg, log, rand, boot, role_class):
     cfg["mac"] = radio.mac
     # a mobile node logs the signal of the agents it hears once a second, for the report
     cfg.setdefault("rssi_log_ms", 1000)
-    _hole.clear()  # the hole (above) is the role's
     gc.collect()
     role = role_class(cfg, rand, now)
-    from mobility import settings
-
-    settings.drop()  # the roles' config reading: boot-time code too
-    del settings
     # after the role: its tables are the big blocks, allocated before the heap fragments
     from fieldlog import setup
 
     net = setup.backbone(cfg, log, radio, now) if backbone is not None else None
     field = setup.stream(cfg, log, radio, role, net, now)
-    setup.drop()  # boot-time code: its heap is freed
-    del setup
-    gc.collect()
-    log.event(
-        "start",
-        {
-            "role": cfg["role"],
-            "mac": radio.mac,
-            "channel": radio.channel,
-            "backbone": backbone.ip if backbone is not None else None,
-            "heap_free": gc.mem_free(),
-            "heap_used": gc.mem_alloc(),
-            "fw": boot.get("set"),  # the version: None for what `roam deploy` put on the root
-            "slot": boot.get("active", "root"),
-        },
-    )
     # what the tasks need of the config, taken out of it: the config dict itself (its keys as
     # hex text alone are kilobytes on a board) goes once driver.main has what this returns
     flows = list(cfg.get("flows", ()))
@@ -161,4 +158,29 @@ def _build(cfg, log, rand, boot, role_class):
     if net is not None:
         net.on_update = drv.on_update
         net.clock = drv.clock
+    # The boot-time code goes only now, once every long-lived block of the board is allocated:
+    # its blocks lie among the resident modules', and what it leaves free are small holes
+    # there, which small objects fill. Dropped before the driver's buffers, those holes were
+    # all the free heap there was on an ESP32 whose firmware is in its heap: 32 KB free, not
+    # one 2 KB block for the driver's lateness counts.
+    setup.drop()  # the field log's set-up
+    del setup
+    from mobility import settings
+
+    settings.drop()  # the roles' config reading (their constructors imported it)
+    del settings
+    gc.collect()
+    log.event(
+        "start",
+        {
+            "role": cfg["role"],
+            "mac": radio.mac,
+            "channel": radio.channel,
+            "backbone": backbone.ip if backbone is not None else None,
+            "heap_free": gc.mem_free(),
+            "heap_used": gc.mem_alloc(),
+            "fw": boot.get("set"),  # the version: None for what `roam deploy` put on the root
+            "slot": boot.get("active", "root"),
+        },
+    )
     return drv.run_board(flows, healthy_ms, version)

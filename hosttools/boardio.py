@@ -118,7 +118,7 @@ def open_board(port: str, timeout: float | None = None, fresh: bool = False) -> 
                 % (port, timeout)
             )
         if fresh:
-            _raw_soft_reset(t, port, timeout)
+            raw_soft_reset(t, port, timeout)
         # From here mpremote reads: its raw-paste handshake reads the board's 2-byte answer
         # with one read() bounded by the port's timeout, and on a short read it falls back to
         # waiting for a banner that never comes ("could not enter raw repl"). A board slowed
@@ -177,7 +177,9 @@ def _enter_raw_repl(t: Any, timeout: float) -> bool | None:
             return None
 
 
-def _raw_soft_reset(t: Any, port: str, timeout: float) -> None:
+def raw_soft_reset(t: Any, port: str, timeout: float) -> None:
+    """Ctrl-D in the raw REPL: the board reboots its interpreter (boot.py, not main.py) and is
+    back in the raw REPL, its heap whole again."""
     import time
 
     t.serial.write(b"\x04")

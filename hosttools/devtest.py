@@ -3,8 +3,12 @@
 The test files (tests/firmware, and tests/core with --core), the runner tests/run_mpy.py and the
 minimal unittest (tests/lib/unittest.py) are copied to /roam_tests on the board; the runner's
 ``main()`` runs there (called, not run as a script: a SystemExit would soft-reset a board) with
-the firmware deployed at / on the path. Output streams as it comes; the last line is
-``N passed, N failed`` and the exit status is non-zero when a test failed.
+the firmware deployed at / on the path, once per test module, each after a soft reset: a board
+whose firmware's code is in its heap has room for one test module and the modules it imports,
+not for the names and fragments all the modules before it left (interned names are never
+freed: test_update.py ran out of memory once the firmware's names grew by a few). Output
+streams as it comes; the last line is ``N passed, N failed`` over every module and the exit
+status is non-zero when a test failed.
 
 They go compiled (.mpy, by mpy-cross on the laptop, before any port is opened) to a board that
 loads mpy-cross's bytecode, as `roam deploy` decides: compiling a test module on the board
@@ -24,7 +28,7 @@ from typing import Any
 import click
 
 from hosttools import deploy
-from hosttools.boardio import board_exec, check_port_exists, open_board
+from hosttools.boardio import board_exec, check_port_exists, open_board, raw_soft_reset
 from hosttools.errors import RoamError
 from hosttools.paths import shipped
 from hosttools.targets import fleet_options, resolve
@@ -32,7 +36,7 @@ from hosttools.targets import fleet_options, resolve
 # tests/run_mpy.py, tests/lib, tests/firmware, tests/core (shipped with the wheel too)
 TESTS_DIR = shipped("tests")
 REMOTE = "roam_tests"
-SUMMARY_RE = re.compile(r"^(\d+) passed, (\d+) failed", re.M)
+SUMMARY_RE = re.compile(r"^(\d+) passed, (\d+) failed(?:, (\d+) skipped)?", re.M)
 # the last line of a MicroPython traceback: "MemoryError: memory allocation failed, ..."
 ERROR_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*(?:Error|Exception|Interrupt)\b.*)$", re.M)
 
@@ -92,12 +96,14 @@ def run_on_board(
     if as_mpy is None:
         as_mpy = compiled(files)
     dirs = sorted({p.rsplit("/", 1)[0] for _, p in files}, key=lambda d: d.count("/"))
-    chunks: list[bytes] = []
+    output: list[str] = []  # what the modules printed, their own summary lines left out
 
-    def consume(b: bytes) -> None:
-        chunks.append(b)
+    def show(line: str) -> None:
+        if SUMMARY_RE.match(line):
+            return
+        output.append(line)
         if echo is not None:
-            echo(b.replace(b"\x04", b"").decode("utf-8", "replace"))
+            echo(line)
 
     with open_board(port) as t:
         if on_open is not None:
@@ -120,47 +126,88 @@ def run_on_board(
             % other,
             port,
         )
-        argv = ["/%s/firmware" % REMOTE] + (["/%s/core" % REMOTE] if core else [])
-        if keyword:
-            argv += ["-k", keyword]
-        if use_mpy:
-            # imported, not run: its main() returns the status (a SystemExit would soft-reset)
-            code = (
-                "import os, sys\nos.chdir('/')\nsys.path.insert(0, '/%s')\nimport run_mpy\n"
-                "sys.path.remove('/%s')\nrun_mpy.main(%r)\n" % (REMOTE, REMOTE, argv)
-            )
-        else:
-            code = (
-                "import os, sys\nos.chdir('/')\n"
-                "_g = {'__name__': 'roam_runner', '__file__': '/%s/run_mpy.py'}\n"
-                "exec(open('/%s/run_mpy.py').read(), _g)\n"
-                "_g['main'](%r)\n" % (REMOTE, REMOTE, argv)
-            )
-        t0 = time.monotonic()
-        try:
-            t.exec_raw_no_follow(code)
-            out, err = t.follow(timeout, consume)
-        except Exception as exc:  # noqa: BLE001 - transport errors come in many types
-            raise RoamError(
-                "board on %s stopped answering during the tests (%s)" % (port, type(exc).__name__)
-            ) from None
+        runs = [r for _, r in sent if r.rsplit("/", 1)[-1].startswith("test_")]
+        deadline = time.monotonic() + timeout
+        counts = [0, 0, 0]  # passed, failed, skipped
+        for remote in runs:
+            # a fresh interpreter for each module (the module docstring says why)
+            raw_soft_reset(t, port, max(1.0, deadline - time.monotonic()))
+            found = _run_module(t, port, "/" + remote, keyword, use_mpy, (deadline, timeout), show)
+            for i in range(3):
+                counts[i] += int(found[i] or 0)
+    summary = "%d passed, %d failed" % (counts[0], counts[1])
+    if counts[2]:
+        summary += ", %d skipped" % counts[2]
+    if echo is not None:
+        echo(summary + "\n")
+    return counts[0], counts[1], "".join(output) + summary + "\n"
+
+
+def _run_module(
+    t: Any,
+    port: str,
+    path: str,
+    keyword: str | None,
+    use_mpy: bool,
+    until: tuple[float, float],
+    show,
+) -> tuple[str, ...]:
+    """Run one test module (its path on the board) in the raw REPL; its summary's counts.
+    What it prints goes to ``show`` line by line as it comes. ``until``: (the monotonic time
+    the whole run must end by, the --timeout that set it)."""
+    deadline, timeout = until
+    argv = [path] + (["-k", keyword] if keyword else [])
+    if use_mpy:
+        # imported, not run: its main() returns the status (a SystemExit would soft-reset)
+        code = (
+            "import os, sys\nos.chdir('/')\nsys.path.insert(0, '/%s')\nimport run_mpy\n"
+            "sys.path.remove('/%s')\nrun_mpy.main(%r)\n" % (REMOTE, REMOTE, argv)
+        )
+    else:
+        code = (
+            "import os, sys\nos.chdir('/')\n"
+            "_g = {'__name__': 'roam_runner', '__file__': '/%s/run_mpy.py'}\n"
+            "exec(open('/%s/run_mpy.py').read(), _g)\n"
+            "_g['main'](%r)\n" % (REMOTE, REMOTE, argv)
+        )
+    chunks: list[bytes] = []
+    pending = [b""]
+
+    def consume(b: bytes) -> None:
+        chunks.append(b)
+        lines = (pending[0] + b.replace(b"\x04", b"")).split(b"\n")
+        pending[0] = lines.pop()
+        for ln in lines:
+            show(ln.decode("utf-8", "replace") + "\n")
+
+    t0 = time.monotonic()
+    try:
+        t.exec_raw_no_follow(code)
+        out, err = t.follow(max(1.0, deadline - t0), consume)
+    except Exception as exc:  # noqa: BLE001 - transport errors come in many types
+        raise RoamError(
+            "board on %s stopped answering during the tests (%s)" % (port, type(exc).__name__)
+        ) from None
+    if pending[0]:
+        show(pending[0].decode("utf-8", "replace"))
     text = b"".join(chunks).replace(b"\x04", b"").decode("utf-8", "replace")
     if err:
         text += err.decode("utf-8", "replace")
+        show(err.decode("utf-8", "replace"))
     found = SUMMARY_RE.findall(text)
-    if not found:
-        errors = ERROR_RE.findall(text)
-        if errors and errors[-1].startswith("MemoryError"):
-            # the heap ran out under the runner itself (a MemoryError it could not count as a
-            # test's failure): say so, with the allocation that failed
-            raise RoamError(
-                "the test run on %s ran out of memory before its summary line (%s); reset the "
-                "board and run fewer tests (-k), or on a board with more RAM"
-                % (port, errors[-1].strip())
-            )
-        why = why_no_summary(text, time.monotonic() - t0, timeout)
-        raise RoamError("the test run on %s ended without a summary line: %s" % (port, why))
-    return int(found[-1][0]), int(found[-1][1]), text
+    if found:
+        return found[-1]
+    errors = ERROR_RE.findall(text)
+    if errors and errors[-1].startswith("MemoryError"):
+        # the heap ran out under the runner itself (a MemoryError it could not count as a
+        # test's failure): say so, with the allocation that failed
+        raise RoamError(
+            "the test run of %s on %s ran out of memory before its summary line (%s); reset the "
+            "board and run fewer tests (-k), or on a board with more RAM"
+            % (path, port, errors[-1].strip())
+        )
+    why = why_no_summary(text, timeout - (deadline - time.monotonic()), timeout)
+    raise RoamError("the test run of %s on %s ended without a summary line: %s" % (path, port, why))
 
 
 @click.command("test")

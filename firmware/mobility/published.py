@@ -212,6 +212,12 @@ def _slot_hash(buf, off, size):
     return (k ^ (k >> 10) ^ (k >> 20)) % size
 
 
+def table_bytes(capacity):
+    """The bytes of a BindingTable of ``capacity`` bindings: 8 per slot, and more than 4/3 as
+    many slots (at most 3/4 full, one slot always empty)."""
+    return 8 * (capacity + (capacity + 2) // 3 + 1)
+
+
 class BindingTable:
     """Home address -> packed value (28 bits), in one preallocated bytearray.
 
@@ -222,10 +228,14 @@ class BindingTable:
     8; it is the largest block a region member allocates).
     """
 
-    def __init__(self, capacity):
+    def __init__(self, capacity, buf=None):
         self.capacity = capacity
-        self.size = size = capacity + (capacity + 2) // 3 + 1  # > 4/3 capacity: one slot empty
-        self.buf = bytearray(8 * size)
+        # ``buf``: the table's memory allocated beforehand (table_bytes(capacity) zero bytes: a
+        # board's start takes it while its heap is still whole, region.reserve_table)
+        if buf is None or len(buf) != table_bytes(capacity):
+            buf = bytearray(table_bytes(capacity))
+        self.buf = buf
+        self.size = len(buf) // 8
         self.n = 0
 
     def __len__(self):

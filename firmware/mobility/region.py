@@ -26,7 +26,7 @@ from mobility import auth, ipv4, publication, ticks, tunnel
 from mobility.backbone import Backbone
 from mobility.compat import const
 from mobility.errors import DecodeError, FrameTooLarge
-from mobility.published import REFUSED, RESTARTED, REVERTED, Origins, Published
+from mobility.published import REFUSED, RESTARTED, REVERTED, Origins, Published, table_bytes
 from mobility.publisher import IDLE, Publisher
 from mobility.reliable import Reliable
 
@@ -38,6 +38,18 @@ _SWEEP_MS = const(5000)  # how often expired published bindings are removed
 POLICY_ROAM = "roam"  # publish, tunnel by published bindings, correspondent and proxy bindings
 POLICY_MIP4 = "mip4"  # the baseline: no publication; everything through the home agent
 TUNNEL_TTL = const(64)
+
+
+def reserve_table(config):
+    """The memory of a member's published-binding table (the largest block a region member
+    holds), or None when ``config`` (the region dict) has no usable ``max_published`` (Region
+    then says why). A board's start (start.py) takes it right after reading its config, before
+    the role's modules and tables fill and fragment the heap, and hands it over as the region
+    config's ``_table``."""
+    n = config.get("max_published", _DEFAULT_MAX_PUBLISHED) if isinstance(config, dict) else 0
+    if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
+        return None
+    return bytearray(table_bytes(n))
 
 
 class Region:
@@ -81,7 +93,7 @@ class Region:
         # what is held of an origin silent for a snapshot period (and a hold-off) no longer judges
         # its publications: a lock-out that nothing else undid ends then (Origins)
         self.origins = Origins(len(self.backbone.members), dup_hold, republish + hold_off)
-        self.table = Published(max_published)
+        self.table = Published(max_published, config.get("_table"))
         # the owner's word when another member's binding of a home was taken: (now, home,
         # that member's address), or None (an agent ends its own binding of a node that
         # registered there since: Agent._bound_elsewhere)

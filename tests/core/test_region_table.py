@@ -4,9 +4,11 @@ with backward shift)."""
 
 import unittest
 
-from backbone import Rand
+from backbone import Rand, line, node_config, region_config
 
-from mobility.published import BindingTable
+from mobility import region
+from mobility.published import BindingTable, table_bytes
+from mobility.router import Router
 
 
 def addr(n):
@@ -62,3 +64,31 @@ class BindingTableTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ReservedTableTest(unittest.TestCase):
+    """A board's start allocates the published table before the role's modules load
+    (start.py, region.reserve_table): the region takes that memory and no other."""
+
+    def test_the_region_takes_the_table_reserved_for_it(self):
+        members, edges = line(3)
+        cfg = region_config(members, edges, members[0], max_published=100)
+        buf = region.reserve_table(cfg)
+        self.assertEqual(len(buf), table_bytes(100))
+        cfg["_table"] = buf
+        r = Router(node_config(1, members[0], region=cfg), Rand(1), 0)
+        self.assertIs(r.region.table.buf, buf)
+        self.assertEqual(r.region.table.capacity, 100)
+
+    def test_a_buffer_of_another_size_is_not_taken(self):
+        buf = bytearray(table_bytes(10))
+        t = BindingTable(20, buf)
+        self.assertIsNot(t.buf, buf)
+        self.assertEqual(len(t.buf), table_bytes(20))
+        self.assertIs(BindingTable(10, buf).buf, buf)
+
+    def test_no_reservation_for_an_unusable_size(self):
+        for bad in (0, -1, "512", True, None):
+            self.assertIsNone(region.reserve_table({"max_published": bad}))
+        self.assertIsNone(region.reserve_table("not a dict"))
+        self.assertEqual(len(region.reserve_table({})), table_bytes(512))

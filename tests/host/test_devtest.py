@@ -86,6 +86,27 @@ def test_the_form_not_sent_goes(tmp_path, monkeypatch):
             ]
 
 
+def test_each_module_runs_in_a_fresh_interpreter(tmp_path, monkeypatch):
+    """The board soft-resets before each test module: what one module left in the interpreter
+    (here a name on the unittest module the runner imported; on a board, its interned names
+    and heap fragments) is gone when the next one runs, and the counts add up over the
+    modules, one summary line at the end."""
+    leave = (
+        "import unittest\n\nclass T(unittest.TestCase):\n"
+        "    def test_leave(self):\n        unittest.LEFT_BEHIND = 1\n"
+    )
+    find = (
+        "import unittest\n\nclass T(unittest.TestCase):\n"
+        "    def test_nothing_left(self):\n"
+        "        self.assertFalse(hasattr(unittest, 'LEFT_BEHIND'))\n"
+    )
+    _test_tree(tmp_path, monkeypatch, firmware={"test_a_leaves.py": leave, "test_b_finds.py": find})
+    with virtual_board(tmp_path / "root") as vb:
+        passed, failed, out = devtest.run_on_board(vb.pty)
+    assert (passed, failed) == (2, 0), out
+    assert [ln for ln in out.splitlines() if " passed, " in ln] == ["2 passed, 0 failed"]
+
+
 def test_a_failing_test_fails_the_command(tmp_path, monkeypatch):
     _test_tree(
         tmp_path,
@@ -129,6 +150,7 @@ def test_a_run_that_dies_says_why(tmp_path, monkeypatch):
     _test_tree(
         tmp_path,
         monkeypatch,
+        firmware={"test_one.py": ONE_PASSING},
         runner=(
             "def main(argv):\n    print('test_one ...')\n    raise ValueError('the runner broke')\n"
         ),
@@ -149,6 +171,7 @@ def test_a_board_out_of_memory_says_so(tmp_path, monkeypatch):
     _test_tree(
         tmp_path,
         monkeypatch,
+        firmware={"test_one.py": ONE_PASSING},
         runner=(
             "def main(argv):\n    kept = []\n"
             "    while True:\n        kept.append(bytearray(1024))\n"

@@ -168,6 +168,52 @@ def test_held_boot_button_starts_safe_mode(tmp_path):
         assert lab.mpremote(b, "exec", "print(6*7)").strip() == "42"  # the REPL works
 
 
+# A region agent's config as the lab writes it (hosttools/lab.py): the backbone over Wi-Fi, a
+# region of three members, a route to the nodes' home network through a host.
+REGION_AGENT = {
+    "role": "agent",
+    "node_id": 1,
+    "address": "10.0.0.1",
+    "keys": {"256": "11" * 16, "258": "22" * 16, "512": "33" * 16, "768": "44" * 16},
+    "wifi": {"ssid": "roam-backbone", "ip": "10.0.0.1", "port": 4344},
+    "region": {
+        "members": ["10.0.0.1", "10.0.0.2", "10.0.0.3"],
+        "neighbours": [{"addr": "10.0.0.2", "iface": 1, "mac": "0a:00:00:02:10:f8"}],
+        "hosts": [{"addr": "10.0.0.6", "iface": 1, "mac": "0a:00:00:06:10:f8"}],
+        "routes": [{"dst": "10.64.0.0/16", "via": "10.0.0.6"}],
+    },
+}
+
+
+def test_boards_without_a_romfs_start_their_roles(lab):
+    """As micropython.org's images run them (no ROMFS: every module's code in the heap): a region
+    agent on an ESP32-C3 and a mobile node on a plain ESP32 start and keep running. Before the
+    published table was allocated ahead of the role's modules, the agent found no 5.4 KB block
+    for it; before the boot-time code was dropped after the driver's buffers, the mobile node
+    found 32 KB free and no 2 KB block (docs/LAB.md "Heap")."""
+    lab.air.add_access_point("roam-backbone")
+    agent = lab.board("a", "02:52:4f:00:00:51", chip="esp32c3", romfs_kb=0)
+    install(agent.root, dict(REGION_AGENT, lateness_every_ms=1000))
+    mobile = lab.board("m", "02:52:4f:00:00:52", pos=(5, 0), chip="esp32", romfs_kb=0)
+    install(
+        mobile.root,
+        {
+            "role": "mobile",
+            "node_id": 9,
+            "address": "10.64.0.9",
+            "home_agent": "10.0.0.3",
+            "keys": {"256": "11" * 16, "257": "55" * 16},
+            "lateness_every_ms": 1000,
+        },
+    )
+    for b in (agent, mobile):
+        b.reset()
+        buf = console(b, 15, until=b'"ev":"lateness"')
+        names = [e["ev"] for e in json_lines(buf)]
+        assert "start" in names and "lateness" in names, buf[-600:]
+        assert b"MemoryError" not in buf, buf[-600:]
+
+
 def test_config_error_is_one_clear_line(lab):
     b = lab.board("c", "02:52:4f:00:00:31")
     install(b.root, {"role": "pilot", "node_id": 5, "address": "10.0.0.5", "keys": KEYS})
