@@ -2,10 +2,12 @@
 the coroutine that runs them (driver.main runs it).
 
 Boot-time code, like config.py: on a board a deployed module's code lives in the heap, so
-driver.main drops this module once it has built the board (about 2 KB at 32 bits, every role's),
-before the role's tables fill the heap; it drops mobility/settings.py (what the roles'
-constructors read of their config) once the role is built. Nothing built here refers back to
-it: the job it returns is the driver's own coroutine (Driver.run_board).
+driver.main drops this module once it has built the board (about 2 KB at 32 bits, every role's).
+The other boot-time modules go as early as they can, but not before the blocks that must be
+whole are allocated: config.py and the field log's set-up before the role's modules load (the
+published table taken first), mobility/settings.py (what the roles' constructors read of their
+config) and the set-up again once the driver is built. Nothing built here refers back to it:
+the job it returns is the driver's own coroutine (Driver.run_board).
 """
 
 import gc
@@ -78,15 +80,16 @@ def build(boot=None):
 def _reserve_table(region_cfg):
     """A region member's published table, allocated where the hole was, before the role's
     modules load (handed over as the region config's ``_table``); the hole goes in any case."""
+    n = None
     if isinstance(region_cfg, dict):
-        from mobility import region  # (its modules load around the hole)
+        from mobility import settings  # (it and the table's module load around the hole)
 
-        reserve = region.reserve_table
-        del region
-        _hole.clear()
-        gc.collect()
-        region_cfg["_table"] = reserve(region_cfg)  # Region takes it (published.BindingTable)
+        n = settings.published_table_bytes(region_cfg)
+        del settings
     _hole.clear()
+    if n is not None:
+        gc.collect()
+        region_cfg["_table"] = bytearray(n)  # Region takes it (published.BindingTable)
 
 
 def _build(cfg, log, rand, boot, role_class):

@@ -26,30 +26,17 @@ from mobility import auth, ipv4, publication, ticks, tunnel
 from mobility.backbone import Backbone
 from mobility.compat import const
 from mobility.errors import DecodeError, FrameTooLarge
-from mobility.published import REFUSED, RESTARTED, REVERTED, Origins, Published, table_bytes
+from mobility.published import REFUSED, RESTARTED, REVERTED, Origins, Published
 from mobility.publisher import IDLE, Publisher
 from mobility.reliable import Reliable
 
 _DEFAULT_HOLD_OFF_MS = const(2000)  # changes are batched this long before they are published
 _DEFAULT_REPUBLISH_MS = const(30000)  # period of the full snapshot
 _DEFAULT_DUP_HOLD_MS = const(400)  # how long a late (reordered) part of a batch is accepted
-_DEFAULT_MAX_PUBLISHED = const(512)  # capacity of the published-binding table
 _SWEEP_MS = const(5000)  # how often expired published bindings are removed
 POLICY_ROAM = "roam"  # publish, tunnel by published bindings, correspondent and proxy bindings
 POLICY_MIP4 = "mip4"  # the baseline: no publication; everything through the home agent
 TUNNEL_TTL = const(64)
-
-
-def reserve_table(config):
-    """The memory of a member's published-binding table (the largest block a region member
-    holds), or None when ``config`` (the region dict) has no usable ``max_published`` (Region
-    then says why). A board's start (start.py) takes it right after reading its config, before
-    the role's modules and tables fill and fragment the heap, and hands it over as the region
-    config's ``_table``."""
-    n = config.get("max_published", _DEFAULT_MAX_PUBLISHED) if isinstance(config, dict) else 0
-    if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
-        return None
-    return bytearray(table_bytes(n))
 
 
 class Region:
@@ -80,7 +67,7 @@ class Region:
         hold_off = settings.positive_ms(config, "hold_off_ms", _DEFAULT_HOLD_OFF_MS)
         republish = settings.positive_ms(config, "republish_ms", _DEFAULT_REPUBLISH_MS)
         dup_hold = settings.positive_ms(config, "dup_hold_ms", _DEFAULT_DUP_HOLD_MS)
-        max_published = settings.positive_ms(config, "max_published", _DEFAULT_MAX_PUBLISHED)
+        max_published = settings.max_published(config)
         key = keys.get(auth.SPI_REGION)
         if key is None:
             raise ValueError("region member without the region key (SPI 0x200)")

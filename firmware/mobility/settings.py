@@ -2,15 +2,18 @@
 addresses, the region's addresses and periods; a ValueError naming the key otherwise.
 
 Boot-time code, as config.py and start.py: the roles' constructors import it where they use
-it, and on a board start.py drops it once the role is built (``drop``): an .mpy's code lives
-in the heap there. An address an application hands in at run time is read by node.parse_addr,
+it, and on a board start.py drops it once the board is built (``drop``): an .mpy's code
+lives in the heap there. An address an application hands in at run time is read by node.parse_addr,
 which stays loaded.
 """
 
 import sys
 
 from mobility import auth, ipv4
+from mobility.compat import const
 from mobility.node import parse_addr
+
+_MAX_PUBLISHED = const(512)  # a region member's published bindings by default
 
 
 def require(config, names):
@@ -154,6 +157,25 @@ def positive_ms(cfg, name, default):
     if not isinstance(v, int) or v <= 0:
         raise ValueError("region config: %s must be a positive int (ms), not %r" % (name, v))
     return v
+
+
+def max_published(config):
+    """A region config's ``max_published``: the capacity of the member's published-binding
+    table (512 by default)."""
+    return positive_ms(config, "max_published", _MAX_PUBLISHED)
+
+
+def published_table_bytes(config):
+    """The bytes of the published-binding table the region config ``config`` asks for, or
+    None when it does not say usably (the Region then says why): a board's start allocates the
+    table before the role's modules load and hands it over as the region config's ``_table``
+    (start.py)."""
+    from mobility.published import table_bytes
+
+    try:
+        return table_bytes(max_published(config))
+    except (AttributeError, ValueError):
+        return None
 
 
 def drop():

@@ -6,7 +6,7 @@ import unittest
 
 from backbone import Rand, line, node_config, region_config
 
-from mobility import region
+from mobility import settings
 from mobility.published import BindingTable, table_bytes
 from mobility.router import Router
 
@@ -68,14 +68,14 @@ if __name__ == "__main__":
 
 class ReservedTableTest(unittest.TestCase):
     """A board's start allocates the published table before the role's modules load
-    (start.py, region.reserve_table): the region takes that memory and no other."""
+    (start.py, settings.published_table_bytes): the region takes that memory and no other."""
 
     def test_the_region_takes_the_table_reserved_for_it(self):
         members, edges = line(3)
         cfg = region_config(members, edges, members[0], max_published=100)
-        buf = region.reserve_table(cfg)
-        self.assertEqual(len(buf), table_bytes(100))
-        cfg["_table"] = buf
+        n = settings.published_table_bytes(cfg)
+        self.assertEqual(n, table_bytes(100))
+        buf = cfg["_table"] = bytearray(n)
         r = Router(node_config(1, members[0], region=cfg), Rand(1), 0)
         self.assertIs(r.region.table.buf, buf)
         self.assertEqual(r.region.table.capacity, 100)
@@ -87,8 +87,8 @@ class ReservedTableTest(unittest.TestCase):
         self.assertEqual(len(t.buf), table_bytes(20))
         self.assertIs(BindingTable(10, buf).buf, buf)
 
-    def test_no_reservation_for_an_unusable_size(self):
-        for bad in (0, -1, "512", True, None):
-            self.assertIsNone(region.reserve_table({"max_published": bad}))
-        self.assertIsNone(region.reserve_table("not a dict"))
-        self.assertEqual(len(region.reserve_table({})), table_bytes(512))
+    def test_no_size_from_an_unusable_config(self):
+        for bad in (0, -1, "512", None):
+            self.assertIsNone(settings.published_table_bytes({"max_published": bad}))
+        self.assertIsNone(settings.published_table_bytes("not a dict"))
+        self.assertEqual(settings.published_table_bytes({}), table_bytes(512))
