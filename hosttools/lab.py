@@ -56,6 +56,37 @@ CONTROL = "control.sock"  # the daemon's control socket (unplug, plug, start, po
 BOARD_TYPE = "esp32s3"
 
 
+def board_types(spec: str) -> dict[str, str]:
+    """`roam lab up --board`: one type for every board ("esp32c3"), or a type and types by role
+    ("esp32,agent=esp32c3,router=esp32c3": the agents and the router C3s, the others plain
+    ESP32s). {role: type}, the others' type under "". RoamUsageError on a malformed spec, an
+    unknown role or board type."""
+    from hosttools.fleet import ROLES, load_board_type
+
+    out: dict[str, str] = {}
+    for part in [p.strip() for p in spec.split(",")]:
+        role, eq, name = part.rpartition("=")
+        role = role.strip() if eq else ""
+        if eq and role not in ROLES:
+            raise RoamUsageError("--board: %r is not a role (roles: %s)" % (role, ", ".join(ROLES)))
+        if role in out or not name.strip():
+            raise RoamUsageError(
+                "--board: %r is not TYPE or TYPE,ROLE=TYPE,... (each role once)" % spec
+            )
+        try:
+            load_board_type(name.strip())
+        except RoamError as e:
+            raise RoamUsageError(str(e)) from None
+        out[role] = name.strip()
+    out.setdefault("", BOARD_TYPE)
+    return out
+
+
+def type_of(types: dict[str, str], role: str) -> str:
+    """A board's type by its role (board_types)."""
+    return types.get(role, types[""])
+
+
 # -- the scenario, shortened and sped up -------------------------------------------------------
 
 
@@ -276,6 +307,7 @@ def fleet_text(
     positions: dict[str, tuple[float, float]] | None = None,
     board: str = BOARD_TYPE,
 ) -> str:
+    types = board_types(board)
     lines = [
         "# Written by `roam lab up`: the lab's virtual boards as a fleet (hosttools/fleet.py).",
         "# Keys are in the keys file next to it. Ports are links to the boards' pseudo",
@@ -296,7 +328,7 @@ def fleet_text(
         head: dict[str, Any] = {
             "name": n.name,
             "port": ports[n.name],
-            "board": board,
+            "board": type_of(types, n.role),
             "role": n.role,
             "node_id": n.node_id,
             "address": n.address,
@@ -425,6 +457,7 @@ class LabDaemon:
         self.sc = sc
         self.nodes = nodes
         self.board = board
+        types = board_types(board)
         self.mover = positions(sc, seed)
         self.t0: float | None = None  # the scenario clock: None until `roam lab start`
         self.air = Air(
@@ -451,7 +484,7 @@ class LabDaemon:
                 mac=n.mac,
                 name=n.name,
                 air=self.air.address,
-                chip=board,
+                chip=type_of(types, n.role),
                 heap_kb=heap_kb,
                 romfs_kb=romfs_kb,
                 side_log=lab_dir / "console" / (n.name + ".side.log"),
@@ -500,6 +533,8 @@ class LabDaemon:
                 {
                     "name": n.name,
                     "role": n.role,
+                    "board": self.boards[n.name].chip,  # its type (boards/<type>.toml)
+                    "heap_kb": self.boards[n.name].heap_kb,  # its MicroPython heap
                     "node_id": n.node_id,
                     "address": n.address,
                     "mac": n.mac,
@@ -741,9 +776,14 @@ def running_boards(d: Path | None = None) -> list[dict[str, Any]]:
         return []
     from hosttools.fleet import load_board_type
 
-    chip = load_board_type(st.get("board", BOARD_TYPE)).chip
+    types = board_types(st.get("board", BOARD_TYPE))
     return [
-        {"port": b["link"], "name": b["name"], "chip": chip, "role": b["role"]}
+        {
+            "port": b["link"],
+            "name": b["name"],
+            "chip": load_board_type(b.get("board") or type_of(types, b["role"])).chip,
+            "role": b["role"],
+        }
         for b in st.get("boards", [])
         if b.get("plugged", True)
     ]
@@ -796,7 +836,8 @@ def up(
     romfs_kb: int | None = None,
 ) -> dict[str, Any]:
     """Start the lab daemon; returns its state once every board is up. ``board``: the boards'
-    type (boards/<board>.toml: its chip's heap and romfs partition); ``romfs_kb``: their romfs
+    type (boards/<board>.toml: its chip's heap and romfs partition), or a type and types by
+    role (board_types: "esp32,agent=esp32c3"); ``romfs_kb``: their romfs
     partition instead of the type's (0: none, a board whose MicroPython has no ROMFS, as
     micropython.org's images: docs/LAB.md "Heap")."""
     if read_state(d) is not None:
@@ -808,14 +849,10 @@ def up(
         raise RoamUsageError(
             "--romfs-kb must be 0 (none) or a multiple of 4 KiB, not %d" % romfs_kb
         )
-    from hosttools.fleet import load_board_type
-
-    try:
-        load_board_type(board)
-    except RoamError as e:
-        raise RoamUsageError(str(e)) from None
+    types = board_types(board)
     if heap_kb is None:
-        default_heap_kb(board)  # a board file that cannot give it: one clear error, first
+        for t in sorted(set(types.values())):
+            default_heap_kb(t)  # a board file that cannot give it: one clear error, first
     d.mkdir(parents=True, exist_ok=True)
     if fresh:
         import shutil
@@ -1051,8 +1088,9 @@ def lab_cmd() -> None:
     "board",
     default=BOARD_TYPE,
     show_default=True,
-    metavar="TYPE",
-    help="The boards' type (boards/TYPE.toml: esp32, esp32c3, esp32s3): its chip's heap.",
+    metavar="TYPE[,ROLE=TYPE...]",
+    help="The boards' type (boards/TYPE.toml: esp32, esp32c3, esp32s3): its chip's heap; "
+    "ROLE=TYPE gives a role's boards another (esp32,agent=esp32c3,router=esp32c3).",
 )
 @click.option(
     "--romfs-kb",
