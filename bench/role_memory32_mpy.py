@@ -2,7 +2,8 @@
 # WebAssembly port through tools/mpy32.mjs, and on the 64-bit unix port for the ratio), with the
 # firmware as `roam deploy` sends it (.mpy: on a board its code lives in the heap).
 #
-#   ARGV: ROLE FIRMWARE STUB_DIR C_STUB_DIR     ROLE: agent | mobile | home | host | router
+#   ARGV: ROLE FIRMWARE STUB_DIR C_STUB_DIR [PAD]     ROLE: agent | mobile | home | host | router
+#   PAD: unused, its length moves the heap's layout (bench/role_memory32.py LAYOUTS)
 #   FIRMWARE: a directory (as a board's LittleFS holds it) or a .romfs image (as a ROMFS holds
 #   it: mounted at /rom, its .mpy run in place: their bytecode and constants are not copied
 #   into the heap)
