@@ -105,7 +105,7 @@ def run_on_board(
         if echo is not None:
             echo(line)
 
-    with open_board(port) as t:
+    with open_board(port, fresh=True) as t:  # the files are written with the whole heap
         if on_open is not None:
             on_open()
         board_exec(

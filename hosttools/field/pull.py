@@ -5,8 +5,11 @@ run directory holds what `roam field` received live. The pull fills the gaps:
 
 * a board on USB (its port is there: the one in your hand, or a virtual board plugged back
   with ``roam lab plug``) is read with mpremote: the firmware is interrupted (it writes what
-  waits in RAM first), the ``logs/`` files are read, the board's clock is read as an anchor for
-  the host's clock fit, and a soft reset starts it again;
+  waits in RAM first) and its interpreter soft-reset in the raw REPL (main.py does not run:
+  the reading gets the whole heap, where the stopped firmware's tables would leave a plain
+  ESP32's mobile node without a 1.3 KB block; the clock and the boot number go on), the
+  ``logs/`` files are read, the board's clock is read as an anchor for the host's clock fit,
+  and a soft reset starts it again;
 * a board on the Wi-Fi backbone is sent a REWIND (firmware/fieldlog/wire.py): it streams its
   whole stored log once more, ending with a ``log_rewind`` line that says it is through; the
   REWIND's sending time is that line's anchor.
@@ -64,7 +67,7 @@ def pull_usb(port: str, bl: BoardLog, collector: Collector, progress: Callable[[
     from hosttools.boardio import board_exec, open_board, soft_reset
 
     new = 0
-    with open_board(port) as t:
+    with open_board(port, fresh=True) as t:
         out = board_exec(t, _LIST, port).decode().strip()
         host = time.time()
         try:
