@@ -16,7 +16,7 @@ mobile node).
 from mobility import ipv4, links, registration, ticks, tunnel
 from mobility.errors import DecodeError, FrameTooLarge
 from mobility.node import Node, parse_addr, soonest
-from mobility.remote import DEFAULT_MAX_LIFETIME_S, RemoteCache
+from mobility.remotecache import DEFAULT_MAX_LIFETIME_S, RemoteCache
 
 IDLE_WAKE_MS = 3600000  # nothing due: wake once an hour anyway
 

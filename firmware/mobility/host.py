@@ -19,7 +19,7 @@ from mobility.errors import DecodeError, FrameTooLarge
 from mobility.hostreply import HostReplies
 from mobility.links import Links
 from mobility.node import Node, due, fmt_mac, parse_addr, soonest
-from mobility.remote import DEFAULT_CAPACITY, RemoteCache
+from mobility.remotecache import DEFAULT_CAPACITY, RemoteCache
 
 IDLE_WAKE_MS = const(3600000)  # a host has no timer of its own
 

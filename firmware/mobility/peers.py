@@ -1,14 +1,14 @@
 """A mobile node's remote bindings (core II, docs/REGION.md): with its home agent, and with the
 correspondents that hold its home key once they talk to it (route optimisation; not in the
 Mobile IPv4 baseline). Each says where the node is now: the care-of agent serving it. The local
-binding stands whatever they answer; the requests (remote.py RemoteClient) leave through the
+binding stands whatever they answer; the requests (remoteclient.py) leave through the
 serving agent, like every datagram (``route``, set by the owner).
 """
 
 from mobility import auth, ipv4
 from mobility.compat import const
 from mobility.node import parse_addr
-from mobility.remote import RemoteClient
+from mobility.remoteclient import RemoteClient
 
 _DEFAULT_LIFETIME_S = const(120)
 

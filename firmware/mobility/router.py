@@ -14,7 +14,7 @@ from mobility import auth, ipv4, publication, region, registration, ticks
 from mobility.compat import const
 from mobility.errors import DecodeError
 from mobility.node import Node
-from mobility.remote import RemoteClient
+from mobility.remoteclient import RemoteClient
 
 _PROXY_LIFETIME_S = const(60)
 _PROXY_CAPACITY = const(16)  # proxy bindings held at most (RemoteClient: unbound ones make room)

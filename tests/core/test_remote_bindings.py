@@ -7,7 +7,7 @@ from backbone import CELL_KEY, Backbone, Rand, link_mac, node_config
 
 from mobility import actions, auth, ipv4, registration, tunnel
 from mobility.home import HomeAgent
-from mobility.remote import BOUND, FAILED, PENDING, RemoteClient
+from mobility.remoteclient import BOUND, FAILED, PENDING, RemoteClient
 
 HOME_KEY = b"home key of node 7 0123456789abc"
 MN_HOME = ipv4.aton("10.9.0.7")
