@@ -86,10 +86,16 @@ def romfs_image(fw: Path, dst: Path) -> Path:
 LAYOUTS = (0, 8, 40, 82, 120)
 
 
-def median_reading(read) -> dict[str, Any]:
-    """read(pad) for each of LAYOUTS; the reading whose code + data is the median, with the
-    least and the most code + data of them all (``spread``)."""
-    runs = sorted((read("x" * n) for n in LAYOUTS), key=lambda r: r["code_bytes"] + r["data_bytes"])
+def median_reading(command: list[Any], what: str) -> dict[str, Any]:
+    """The script's JSON reading in each of LAYOUTS (``command`` and a pad of that length); the
+    one whose code + data is the median, with the least and the most code + data of them all
+    (``spread``)."""
+
+    def read(n: int) -> dict[str, Any]:
+        done = common.checked(common.run_captured(command + ["x" * n], timeout=600), what)
+        return last_json_line(done.stdout)
+
+    runs = sorted((read(n) for n in LAYOUTS), key=lambda r: r["code_bytes"] + r["data_bytes"])
     out = dict(runs[len(runs) // 2])
     out["spread"] = [runs[i]["code_bytes"] + runs[i]["data_bytes"] for i in (0, -1)]
     return out
@@ -103,23 +109,13 @@ def on32(fw: Path, role: str) -> dict[str, Any]:
     command: list[Any] = [node, MPY32, "--heap", str(HEAP32), "--mount", "%s:/fw" % fw.parent]
     command += ["--mount", "%s:/stub" % STUBS, "--mount", "%s:/cstub" % C_STUBS]
     command += [SCRIPT, role, "/fw/" + fw.name, "/stub", "/cstub"]
-
-    def read(pad: str) -> dict[str, Any]:
-        done = common.checked(common.run_captured(command + [pad], timeout=600), "32-bit %s" % role)
-        return last_json_line(done.stdout)
-
-    return median_reading(read)
+    return median_reading(command, "32-bit %s" % role)
 
 
 def on64(fw: Path, role: str) -> dict[str, Any]:
     command: list[Any] = [MICROPYTHON, "-X", "heapsize=%dK" % HEAP64_KB, SCRIPT]
     command += [role, str(fw), str(STUBS), str(C_STUBS)]
-
-    def read(pad: str) -> dict[str, Any]:
-        done = common.checked(common.run_captured(command + [pad], timeout=600), "64-bit %s" % role)
-        return last_json_line(done.stdout)
-
-    return median_reading(read)
+    return median_reading(command, "64-bit %s" % role)
 
 
 def budgets() -> dict[str, int]:

@@ -67,17 +67,18 @@ def board_types(spec: str) -> dict[str, str]:
     for part in [p.strip() for p in spec.split(",")]:
         role, eq, name = part.rpartition("=")
         role = role.strip() if eq else ""
+        name = name.strip()
         if eq and role not in ROLES:
             raise RoamUsageError("--board: %r is not a role (roles: %s)" % (role, ", ".join(ROLES)))
-        if role in out or not name.strip():
+        if role in out or not name:
             raise RoamUsageError(
                 "--board: %r is not TYPE or TYPE,ROLE=TYPE,... (each role once)" % spec
             )
         try:
-            load_board_type(name.strip())
+            load_board_type(name)
         except RoamError as e:
             raise RoamUsageError(str(e)) from None
-        out[role] = name.strip()
+        out[role] = name
     out.setdefault("", BOARD_TYPE)
     return out
 

@@ -232,10 +232,11 @@ class BindingTable:
         self.capacity = capacity
         # ``buf``: the table's memory allocated beforehand (table_bytes(capacity) zero bytes: a
         # board's start takes it while its heap is still whole, region.reserve_table)
-        if buf is None or len(buf) != table_bytes(capacity):
-            buf = bytearray(table_bytes(capacity))
+        n = table_bytes(capacity)
+        if buf is None or len(buf) != n:
+            buf = bytearray(n)
         self.buf = buf
-        self.size = len(buf) // 8
+        self.size = n // 8
         self.n = 0
 
     def __len__(self):

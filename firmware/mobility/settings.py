@@ -179,7 +179,7 @@ def published_table_bytes(config):
 
 
 def drop():
-    """Forget this module (start.py calls it once the role is built): its code is freed."""
+    """Forget this module (start.py calls it once the board is built): its code is freed."""
     import mobility
 
     sys.modules.pop("mobility.settings", None)

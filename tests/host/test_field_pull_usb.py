@@ -6,22 +6,10 @@ import json
 import time
 
 import serial
-from vbhelp import virtual_board
+from vbhelp import virtual_board, write_fleet, write_keys
 
 from hosttools.field.pull import pull
 from hosttools.fleet import load_fleet, load_keys
-
-FLEET = """
-board = [{ name = "m1", role = "mobile", node_id = 9, address = "10.64.0.9", port = "%s" }]
-
-[defaults]
-board = "esp32"
-"""
-KEYS = """
-[default]
-cell = "00112233445566778899aabbccddeeff"
-log = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
-"""
 
 # A program that keeps nearly all of the heap (as a role's tables do once it has run a while:
 # interrupted, their tasks keep them alive) and a stored log of three lines, as the field log
@@ -67,10 +55,10 @@ def test_a_pull_gets_the_whole_heap(tmp_path):
         finally:
             port.close()
         assert b"holding" in heard, heard[-300:]
-        (tmp_path / "fleet.toml").write_text(FLEET % vb.pty)
-        (tmp_path / "keys.toml").write_text(KEYS)
-        fleet = load_fleet(tmp_path / "fleet.toml")
-        keys = load_keys(tmp_path / "keys.toml", fleet)
+        fleet = load_fleet(
+            write_fleet(tmp_path / "fleet.toml", vb.pty, "m1", "mobile", 9, "10.64.0.9")
+        )
+        keys = load_keys(write_keys(tmp_path / "keys.toml", log="33" * 16), fleet)
         said: list[str] = []
         res = pull(fleet, keys, tmp_path / "run", list(fleet), lambda b: vb.pty, said.append)
     assert res["failed"] == {}, (res, said)

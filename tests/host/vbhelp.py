@@ -71,8 +71,10 @@ def write_fleet(
     return path
 
 
-def write_keys(path, cell="11" * 16):
-    path.write_text('[default]\ncell = "%s"\nregion = "%s"\n' % (cell, "22" * 16))
+def write_keys(path, cell="11" * 16, log=None):
+    """A keys file: the cell and region keys, and the log key when ``log`` is given."""
+    text = '[default]\ncell = "%s"\nregion = "%s"\n' % (cell, "22" * 16)
+    path.write_text(text + ('log = "%s"\n' % log if log else ""))
     return path
 
 
