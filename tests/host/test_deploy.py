@@ -3,6 +3,7 @@ time, the manifest on the board, soft reset; errors as one line."""
 
 import json
 import shutil
+import subprocess
 
 import pytest
 from click.testing import CliRunner
@@ -120,3 +121,34 @@ def test_deploy_and_provision_reset_the_crash_counter(tmp_path):
         cfg = provision.validated(board_config(fleet.by_name("fa1"), keys, None), "fa1")
         provision.provision_board(vb.pty, cfg)
         assert not (root / "boot.count").exists()
+
+
+def test_firmware_goes_without_line_numbers_tests_keep_theirs(tmp_path):
+    """On a board without a romfs a module's code lives in the heap, and its line-number table
+    with it (3-4 KB of an agent's): the firmware's .mpy leave them out, a traceback names the
+    file and the function. `roam test`'s modules keep theirs (a failure points at its line)."""
+    from bench.common import MICROPYTHON
+
+    src = tmp_path / "src" / "failing.py"
+    src.parent.mkdir()
+    src.write_text(
+        "def outer():\n    x = 1\n    return inner(x)\n\n\ndef inner(x):\n    raise ValueError(x)\n"
+    )
+    shown = {}
+    for lines in (False, True):
+        d = tmp_path / ("lines" if lines else "bare")
+        d.mkdir()
+        (d / "failing.mpy").write_bytes(deploy.compile_mpy(src, "failing.py", lines=lines))
+        done = subprocess.run(
+            [MICROPYTHON, "-c", "import failing; failing.outer()"],
+            cwd=d,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert "ValueError: 1" in done.stdout + done.stderr
+        shown[lines] = done.stdout + done.stderr
+    assert 'File "failing.py", line 7, in inner' in shown[True]
+    assert 'File "failing.py", line 3, in outer' in shown[True]
+    assert "line 7" not in shown[False] and "line 3" not in shown[False]
+    assert "in inner" in shown[False] and "in outer" in shown[False]

@@ -187,13 +187,20 @@ REGION_AGENT = {
 
 def test_boards_without_a_romfs_start_their_roles(lab):
     """As micropython.org's images run them (no ROMFS: every module's code in the heap): a region
-    agent on an ESP32-C3 and a mobile node on a plain ESP32 start and keep running. Before the
-    published table was allocated ahead of the role's modules, the agent found no 5.4 KB block
-    for it; before the boot-time code was dropped after the driver's buffers, the mobile node
-    found 32 KB free and no 2 KB block (docs/LAB.md "Heap")."""
+    agent on an ESP32-C3, a router and a mobile node on plain ESP32s start and keep running.
+    Before the published table was allocated ahead of the role's modules, the agent found no
+    5.4 KB block for it; before the boot-time code was dropped after the driver's buffers, the
+    mobile node found 32 KB free and no 2 KB block; before the firmware's .mpy went without
+    line numbers, the router ran out at start (docs/LAB.md "Heap")."""
     lab.air.add_access_point("roam-backbone")
     agent = lab.board("a", "02:52:4f:00:00:51", chip="esp32c3", romfs_kb=0)
     install(agent.root, dict(REGION_AGENT, lateness_every_ms=1000))
+    router = lab.board("r", "02:52:4f:00:00:53", pos=(0, 5), chip="esp32", romfs_kb=0)
+    region = dict(REGION_AGENT["region"])
+    region["neighbours"] = [{"addr": "10.0.0.1", "iface": 1, "mac": "0a:00:00:01:10:f8"}]
+    router_cfg = {"role": "router", "node_id": 2, "address": "10.0.0.2", "region": region}
+    router_cfg["wifi"] = dict(REGION_AGENT["wifi"], ip="10.0.0.2")
+    install(router.root, dict(REGION_AGENT, lateness_every_ms=1000, **router_cfg))
     mobile = lab.board("m", "02:52:4f:00:00:52", pos=(5, 0), chip="esp32", romfs_kb=0)
     install(
         mobile.root,
@@ -206,7 +213,7 @@ def test_boards_without_a_romfs_start_their_roles(lab):
             "lateness_every_ms": 1000,
         },
     )
-    for b in (agent, mobile):
+    for b in (agent, router, mobile):
         b.reset()
         buf = console(b, 15, until=b'"ev":"lateness"')
         names = [e["ev"] for e in json_lines(buf)]
