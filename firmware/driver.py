@@ -23,6 +23,12 @@ from mobility.compat import const
 
 _LATE_BUCKETS = const(256)  # ms; later than that counts in the last bucket
 
+# asyncio loads its event and funcs parts on their first use, which came late in a board's
+# start (the field log's stream, then the driver), when a plain ESP32 router's heap was full
+# and in pieces: no 592-byte block for them, a crash at every start. They are resident in
+# any case: loaded with the driver, ahead of the role's modules.
+asyncio.Event, asyncio.gather  # noqa: B018
+
 
 class Driver:
     def __init__(

@@ -191,15 +191,25 @@ def test_boards_without_a_romfs_start_their_roles(lab):
     Before the published table was allocated ahead of the role's modules, the agent found no
     5.4 KB block for it; before the boot-time code was dropped after the driver's buffers, the
     mobile node found 32 KB free and no 2 KB block; before the firmware's .mpy went without
-    line numbers, the router ran out at start (docs/LAB.md "Heap")."""
+    line numbers, the router ran out at start, and then, with 20 KB free in pieces, found no
+    block for asyncio's event module nor the driver until both were loaded or reserved ahead
+    of the role (docs/LAB.md "Heap")."""
     lab.air.add_access_point("roam-backbone")
     agent = lab.board("a", "02:52:4f:00:00:51", chip="esp32c3", romfs_kb=0)
     install(agent.root, dict(REGION_AGENT, lateness_every_ms=1000))
     router = lab.board("r", "02:52:4f:00:00:53", pos=(0, 5), chip="esp32", romfs_kb=0)
-    region = dict(REGION_AGENT["region"])
-    region["neighbours"] = [{"addr": "10.0.0.1", "iface": 1, "mac": "0a:00:00:01:10:f8"}]
-    router_cfg = {"role": "router", "node_id": 2, "address": "10.0.0.2", "region": region}
-    router_cfg["wifi"] = dict(REGION_AGENT["wifi"], ip="10.0.0.2")
+    # a router as the lab's walk field has it: its field log streamed to a collector
+    region = dict(REGION_AGENT["region"], members=["10.0.0.%d" % i for i in range(1, 6)])
+    region["neighbours"] = [
+        {"addr": "10.0.0.%d" % i, "iface": 1, "mac": "0a:00:00:%02x:10:f8" % i} for i in (2, 3)
+    ]
+    region["hosts"] = [
+        {"addr": "10.0.0.%d" % i, "iface": 1, "mac": "0a:00:00:%02x:10:f8" % i} for i in (6, 7)
+    ]
+    router_cfg = {"role": "router", "node_id": 5, "address": "10.0.0.5", "region": region}
+    router_cfg["wifi"] = dict(REGION_AGENT["wifi"], ip="10.0.0.5")
+    router_cfg["collector"] = "10.77.0.2:4345"
+    router_cfg["keys"] = {k: "%02x" % (int(k) % 251) * 16 for k in ("256", "512", "768", "1024")}
     install(router.root, dict(REGION_AGENT, lateness_every_ms=1000, **router_cfg))
     mobile = lab.board("m", "02:52:4f:00:00:52", pos=(5, 0), chip="esp32", romfs_kb=0)
     install(
