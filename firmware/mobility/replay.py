@@ -10,7 +10,7 @@ from mobility.auth import serial_newer
 from mobility.compat import const
 from mobility.ticks import diff
 
-# verdicts of SeqWindow.accept and AdvWindow.accept
+# verdicts of AdvWindow.accept (a region's publications: published.Origins)
 REPLAY = const(0)  # not newer than what was accepted: drop (and do not forward)
 NEWER = const(1)  # newer, same boot of the sender
 RESTARTED = const(2)  # first heard, or the sender restarted: replace what is held for it
@@ -97,42 +97,6 @@ class IdentCounter:
         if serial_newer(last, self.counter, 32):
             self.counter = last
         return (reply_ident >> 32) & _MASK32
-
-
-class SeqWindow:
-    """Per-origin (epoch, sequence) of region publications, 16-bit serial arithmetic each.
-
-    accept() -> RESTARTED when the epoch is newer than the one held (or the origin is new: the
-    publication replaces what is held for it), NEWER when the epoch is equal and the sequence
-    newer, REPLAY otherwise (a duplicate or a replay: drop it, never forward it).
-    """
-
-    def __init__(self):
-        self._epoch = {}
-        self._seq = {}
-
-    def accept(self, key, epoch, seq):
-        held = self._epoch.get(key)
-        if held is None or serial_newer(epoch, held):
-            self._epoch[key] = epoch
-            self._seq[key] = seq
-            return RESTARTED
-        if epoch == held and serial_newer(seq, self._seq[key]):
-            self._seq[key] = seq
-            return NEWER
-        return REPLAY
-
-    def get(self, key):
-        """(epoch, seq) last accepted from ``key``, or None."""
-        e = self._epoch.get(key)
-        return None if e is None else (e, self._seq[key])
-
-    def forget(self, key):
-        self._epoch.pop(key, None)
-        self._seq.pop(key, None)
-
-    def __len__(self):
-        return len(self._epoch)
 
 
 class AdvWindow:

@@ -1,7 +1,7 @@
 import unittest
 
+from mobility import published, replay, ticks
 from mobility import registration as reg
-from mobility import replay, ticks
 
 
 class TestIdentCheck(unittest.TestCase):
@@ -51,29 +51,35 @@ class TestIdentCheck(unittest.TestCase):
         self.assertEqual(c.accept(7, reg.make_ident(0xA1B2C3D4, 1)), 0)
 
 
-class TestSeqWindow(unittest.TestCase):
+class TestPublicationOrigins(unittest.TestCase):
+    """A region's publications are judged per origin by published.Origins (region.py); the
+    rules a replay meets. Times are past the late parts' hold unless said."""
+
+    def setUp(self):
+        self.o = published.Origins(2, 1000, 90000)
+
     def test_publication_rules(self):
-        w = replay.SeqWindow()
-        self.assertEqual(w.accept(1, 5, 100), replay.RESTARTED)  # first heard
-        self.assertEqual(w.accept(1, 5, 101), replay.NEWER)
-        self.assertEqual(w.accept(1, 5, 101), replay.REPLAY)  # duplicate
-        self.assertEqual(w.accept(1, 5, 90), replay.REPLAY)  # old sequence
-        self.assertEqual(w.accept(1, 4, 500), replay.REPLAY)  # old epoch
-        self.assertEqual(w.accept(1, 6, 0), replay.RESTARTED)  # origin rebooted
-        self.assertEqual(w.accept(1, 5, 102), replay.REPLAY)
-        self.assertEqual(w.get(1), (6, 0))
-        self.assertIsNone(w.get(2))
-        self.assertEqual(len(w), 1)
+        o = self.o
+        self.assertNotEqual(o.accept(0, 1, 5, 100), published.REFUSED)  # first heard
+        self.assertNotEqual(o.accept(10, 1, 5, 101), published.REFUSED)
+        self.assertEqual(o.accept(20, 1, 5, 101), published.REFUSED)  # duplicate, while late
+        self.assertEqual(o.accept(5000, 1, 5, 101), published.REFUSED)  # duplicate
+        self.assertEqual(o.accept(5000, 1, 5, 90), published.REFUSED)  # old sequence
+        self.assertEqual(o.accept(5000, 1, 4, 500), published.REFUSED)  # old epoch
+        self.assertEqual(o.accept(6000, 1, 6, 0), published.RESTARTED)  # origin rebooted
+        self.assertEqual(o.was, 5)
+        self.assertNotEqual(o.accept(6010, 1, 6, 1), published.REFUSED)  # its new line goes on
+        self.assertEqual(o.accept(9000, 1, 5, 102), published.REFUSED)  # the old line is over
+        self.assertEqual(o.epoch[1], 6)
+        self.assertEqual(o.epoch[0], -1)  # the other origin: nothing taken
 
     def test_wraps(self):
-        w = replay.SeqWindow()
-        w.accept(1, 0xFFFF, 0xFFFE)
-        self.assertEqual(w.accept(1, 0xFFFF, 0xFFFF), replay.NEWER)
-        self.assertEqual(w.accept(1, 0xFFFF, 0), replay.NEWER)
-        self.assertEqual(w.accept(1, 0xFFFF, 0xFFFF), replay.REPLAY)
-        self.assertEqual(w.accept(1, 0, 0), replay.RESTARTED)  # epoch wrapped
-        w.forget(1)
-        self.assertEqual(w.accept(1, 0xFFFF, 1), replay.RESTARTED)
+        o = self.o
+        o.accept(0, 1, 0xFFFF, 0xFFFE)
+        self.assertNotEqual(o.accept(10, 1, 0xFFFF, 0xFFFF), published.REFUSED)
+        self.assertNotEqual(o.accept(20, 1, 0xFFFF, 0), published.REFUSED)  # sequence wrapped
+        self.assertEqual(o.accept(5000, 1, 0xFFFF, 0xFFFF), published.REFUSED)
+        self.assertEqual(o.accept(5010, 1, 0, 0), published.RESTARTED)  # epoch wrapped
 
 
 def boot(epoch, low=0x1234):

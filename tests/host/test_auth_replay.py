@@ -1,5 +1,6 @@
 """Forged and replayed routing-state messages are rejected by the receive path the roles use:
-decode -> msg.verify(keys) -> replay check (replay.py). Each test counts what it threw at the
+decode -> msg.verify(keys) -> replay check (replay.py; a region's publications:
+published.Origins, what region.py judges them by). Each test counts what it threw at the
 receiver and asserts every one was refused; the totals are printed at the end of the module
 (run with ``-s`` to see them).
 
@@ -13,7 +14,7 @@ and one from an agent's earlier boot.
 
 import pytest
 
-from mobility import advert, auth, ipv4, publication, registration, replay
+from mobility import advert, auth, ipv4, publication, published, registration, replay
 from mobility.errors import DecodeError
 
 AGENT = ipv4.aton("10.0.0.1")
@@ -68,14 +69,25 @@ def registration_accepted(pkt, check, spi=None):
     return True
 
 
-def publication_verdict(payload, window):
+DUP_HOLD_MS = 1000  # a region's late parts are taken this long (published.Origins)
+SILENCE_MS = 90000
+
+
+def origins():
+    """A region's acceptance state for its one origin, as region.py keeps it."""
+    return published.Origins(1, DUP_HOLD_MS, SILENCE_MS)
+
+
+def publication_verdict(payload, held, now=0):
+    """What the region does with ``payload`` at ``now``: published.REFUSED, or what
+    Origins.accept answers for a publication that decodes and carries a good tag."""
     try:
         pub = publication.decode_publication(payload)
     except DecodeError:
-        return replay.REPLAY
+        return published.REFUSED
     if not pub.verify(KEYS):
-        return replay.REPLAY
-    return window.accept(ipv4.addr_key(pub.origin, 0), pub.epoch, pub.seq)
+        return published.REFUSED
+    return held.accept(now, 0, pub.epoch, pub.seq)
 
 
 def advert_verdict(pkt, window):
@@ -180,7 +192,7 @@ def test_genuine_messages_are_accepted():
         registration.encode_request(remote_request(), HOME7), fresh_check()
     )
     assert registration_accepted(registration.encode_reply(reply(), BINDING), fresh_check())
-    assert publication_verdict(pub(), replay.SeqWindow()) == replay.RESTARTED
+    assert publication_verdict(pub(), origins()) != published.REFUSED
     assert advert_verdict(adv(), replay.AdvWindow()) == replay.RESTARTED
     assert solicitation_accepted(sol())
 
@@ -305,7 +317,7 @@ def test_forged_publications():
         "publication: unknown SPI": pub(spi=0x201),
     }
     for name, payload in cases.items():
-        ok = publication_verdict(payload, replay.SeqWindow()) != replay.REPLAY
+        ok = publication_verdict(payload, origins()) != published.REFUSED
         count(name, not ok)
         assert not ok, name
     payload = pub()
@@ -314,7 +326,7 @@ def test_forged_publications():
         for bit in range(8):
             buf = bytearray(payload)
             buf[i] ^= 1 << bit
-            ok = publication_verdict(bytes(buf), replay.SeqWindow()) != replay.REPLAY
+            ok = publication_verdict(bytes(buf), origins()) != published.REFUSED
             assert not ok, "flip at byte %d bit %d accepted" % (i, bit)
             flips += 1
     COUNTS["publication: bit flip in body/tag"] = [flips, flips]
@@ -358,22 +370,26 @@ def test_replayed_registrations():
 
 
 def test_replayed_publications():
-    w = replay.SeqWindow()
-    assert publication_verdict(pub(epoch=3, seq=10), w) == replay.RESTARTED
-    assert publication_verdict(pub(epoch=3, seq=11), w) == replay.NEWER
+    held = origins()
+    assert publication_verdict(pub(epoch=3, seq=10), held, 0) != published.REFUSED
+    assert publication_verdict(pub(epoch=3, seq=11), held, 10) != published.REFUSED
+    # the origin rebooted, and its new epoch goes on (so the jump was its own: docs/REGION.md
+    # "Bounded trust in jumps"; until then the old line's next number would be taken back)
+    assert publication_verdict(pub(epoch=4, seq=0), held, 20) == published.RESTARTED
+    assert publication_verdict(pub(epoch=4, seq=1), held, 30) != published.REFUSED
     cases = [
-        ("publication: duplicate", pub(epoch=3, seq=11)),
-        ("publication: old sequence", pub(epoch=3, seq=10)),
-        ("publication: old sequence", pub(epoch=3, seq=0xFFF0)),
-        ("publication: old epoch", pub(epoch=2, seq=500)),
-        ("publication: old epoch", pub(epoch=0xFFFF, seq=12)),
+        (40, "publication: duplicate", pub(epoch=4, seq=1)),  # while late parts are taken
+        (5000, "publication: duplicate", pub(epoch=4, seq=1)),
+        (5000, "publication: old sequence", pub(epoch=4, seq=0)),
+        (5000, "publication: old sequence", pub(epoch=4, seq=0xFFF0)),
+        (5000, "publication: old epoch", pub(epoch=3, seq=12)),
+        (5000, "publication: old epoch", pub(epoch=2, seq=500)),
+        (5000, "publication: old epoch", pub(epoch=0xFFFF, seq=12)),
     ]
-    assert publication_verdict(pub(epoch=4, seq=0), w) == replay.RESTARTED
-    cases.append(("publication: old epoch", pub(epoch=3, seq=12)))
-    for name, payload in cases:
-        verdict = publication_verdict(payload, w)
-        count(name, verdict == replay.REPLAY)
-        assert verdict == replay.REPLAY, name
+    for now, name, payload in cases:
+        verdict = publication_verdict(payload, held, now)
+        count(name, verdict == published.REFUSED)
+        assert verdict == published.REFUSED, name
 
 
 def test_replayed_advertisements():
