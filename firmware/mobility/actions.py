@@ -74,11 +74,3 @@ class Actions:
             data[i] = None
             mac[i] = None
         self.n = 0
-
-    def events(self, name=None):
-        """The pending LOG events [(name, fields)], optionally only those called ``name``."""
-        found = []
-        for i in range(self.n):
-            if self.kind[i] == LOG and (name is None or self.data[i][0] == name):
-                found.append(self.data[i])
-        return found
