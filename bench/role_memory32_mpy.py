@@ -2,7 +2,9 @@
 # WebAssembly port through tools/mpy32.mjs, and on the 64-bit unix port for the ratio), with the
 # firmware as `roam deploy` sends it (.mpy: on a board its code lives in the heap).
 #
-#   ARGV: ROLE FIRMWARE STUB_DIR C_STUB_DIR [PAD]     ROLE: agent | mobile | home | host | router
+#   ARGV: ROLE FIRMWARE STUB_DIR C_STUB_DIR WORK_DIR [PAD]
+#   ROLE: agent | mobile | home | host | router
+#   WORK_DIR: an empty directory, the board's flash for its log store
 #   PAD: unused, its length moves the heap's layout (bench/role_memory32.py LAYOUTS)
 #   FIRMWARE: a directory (as a board's LittleFS holds it) or a .romfs image (as a ROMFS holds
 #   it: mounted at /rom, its .mpy run in place: their bytecode and constants are not copied
@@ -19,6 +21,10 @@
 #   mobile  10 agents heard, bound to the best, refreshing
 #   home    50 mobile nodes bound (their 50 home keys in its config)
 #   host    a correspondent with a gateway and 20 neighbours, sending
+# and `board`, all of the board's live heap once the field log (as fieldlog/setup.py builds it:
+# the flash store, on a backbone board the field socket and on an agent the relay, the stream
+# and its task) and the driver are built around the role, and 200 lines logged and streamed:
+# what code + data leave out.
 # Readings are the least of five collections with the stack churned, each at the start of its
 # own `# --run--` chunk (that port frees a chunk's garbage once it returned and its collector is
 # conservative; bench/field_memory_mpy.py). Prints one JSON line.
@@ -29,7 +35,7 @@ try:
     argv = ARGV  # type: ignore[name-defined]  # noqa: F821 - set by tools/mpy32.mjs
 except NameError:
     argv = sys.argv
-ROLE, FW = argv[1], argv[2]
+ROLE, FW, WORK = argv[1], argv[2], argv[5]
 if FW.endswith(".romfs"):
     # the firmware as a ROMFS image (in flash on a board, mapped; here a bytes object read
     # before the first reading, so that only what importing from it costs is counted)
@@ -356,6 +362,51 @@ S["t"] = run(S["role"], NOW, 120)
 # --run--
 LIVE = least()
 # --run--
+os.chdir(WORK)
+from fieldlog import setup  # noqa: E402
+
+
+class _Radio:
+    mac = AGENT_MAC
+
+    def send(self, mac, data):
+        return True
+
+
+class _Null:
+    def write(self, s):
+        pass
+
+
+CFG = {"role": ROLE, "node_id": 9, "address": OWN, "collector": "10.77.0.2:4345"}
+CFG["keys"] = {"256": "11" * 16, "768": "33" * 16, "769": "5a" * 16}  # log key, log secret
+LOG = logsink.LogSink(node_id=9, boot=1)
+LOG.out = _Null()
+LOG.store = setup.open_store("logs", 192, 6)[0]
+S["net"] = setup.backbone(CFG, LOG, _Radio(), S["t"]) if BACKBONE else None
+S["field"] = setup.stream(CFG, LOG, _Radio(), S["role"], S["net"], S["t"])
+S["task"] = S["field"].run(lambda: 0)  # the coroutine the driver's loop holds
+S["driver"] = driver.Driver(S["role"], _Radio(), LOG, field=S["field"], net=S["net"])
+setup.drop()  # as start.py does
+del setup
+# --run--
+field = S["field"]
+now = S["t"]
+for i in range(200):
+    LOG.event("app_rx", {"src": "10.0.0.6", "seq": i, "len": 16}, now)
+    now += 25
+    while field.due_in(now) == 0:
+        n = field.next_frame(now)
+        if not n:
+            break
+        field.sent(True, now)
+        now += field.gap_ms
+    if i % 50 == 0:
+        LOG.store.flush()
+del field
+# --run--
+BOARD = least()
+# --run--
 print(
     json.dumps(
         {
@@ -364,6 +415,7 @@ print(
             "asyncio_bytes": ASYNCIO,
             "data_bytes": LIVE - CODE,
             "live_bytes": LIVE,
+            "board_bytes": BOARD,
             "held": S["held"],
             "heap_free": gc.mem_free(),
         }

@@ -10,11 +10,10 @@ datagrams tunnel straight to the agent.
 Sans-I/O: fed frames and timers with the current time; writes actions into ``out``.
 """
 
-from mobility import auth, ipv4, publication, region, registration, ticks
+from mobility import auth, ipv4, publication, region, ticks
 from mobility.compat import const
 from mobility.errors import DecodeError
 from mobility.node import Node
-from mobility.remoteclient import RemoteClient
 
 _PROXY_LIFETIME_S = const(60)
 _PROXY_CAPACITY = const(16)  # proxy bindings held at most (RemoteClient: unbound ones make room)
@@ -38,15 +37,22 @@ class Router(Node):
         # proxy bindings are route optimisation: never in the "mip4" baseline
         self.proxy = bool(config.get("proxy", False)) and self.region.publishing
         self.proxy_lifetime_s = config.get("proxy_lifetime_s", _PROXY_LIFETIME_S)
-        self.proxies = RemoteClient(
-            self.address,
-            self.keys,
-            auth.SPI_REGION,
-            self.out,
-            self.route,
-            capacity=settings.cfg_int(config, "proxy_capacity", _PROXY_CAPACITY, 1, 255),
-            follow=self._follow,
-        )
+        # their machinery (the sender of signed requests, and with it the registration codec)
+        # loads only on a router that makes them: code is heap on a board without a romfs,
+        # some 7 KB at 32 bits, and a router that makes none never needs it
+        self.proxies = None
+        if self.proxy:
+            from mobility.remoteclient import RemoteClient
+
+            self.proxies = RemoteClient(
+                self.address,
+                self.keys,
+                auth.SPI_REGION,
+                self.out,
+                self.route,
+                capacity=settings.cfg_int(config, "proxy_capacity", _PROXY_CAPACITY, 1, 255),
+                follow=self._follow,
+            )
         self._proxy_at = None  # when the last new proxy binding was made (rate limit)
         self.handled = 0  # datagrams this router forwarded or tunnelled (tests count hops)
         self.region.start(now)
@@ -58,7 +64,7 @@ class Router(Node):
     def next_wake(self):
         # computed on demand: the owner of a test or the agent may feed the region directly
         t = self.region.next_wake()
-        p = self.proxies.next_wake()
+        p = self.proxies.next_wake() if self.proxy else None
         if t is None or (p is not None and ticks.diff(p, t) < 0):
             t = p
         if t is None or ticks.diff(self._wake, t) < 0:
@@ -69,7 +75,7 @@ class Router(Node):
         self.region.on_timer(now)
         if self.proxy:
             self.proxies.follow_all(now)  # a binding may have expired (the region's sweep)
-        self.proxies.on_timer(now)
+            self.proxies.on_timer(now)
         self._schedule(now)
 
     def on_link_failure(self, now, iface, mac, frame=None):
@@ -99,8 +105,10 @@ class Router(Node):
             if dport == ipv4.PUB_PORT:
                 if self.region.on_publication(now, h.src, payload, iface, src_mac) and self.proxy:
                     self.proxies.follow_all(now)  # a proxy's node may have moved
+            elif dport == ipv4.REG_PORT and self.proxy:
+                self._on_registration(now, h)  # (the answer to a proxy binding's request)
             elif dport == ipv4.REG_PORT:
-                self._on_registration(now, h)
+                self.out.log("drop", {"reason": "no_proxies", "what": "registration"})
             return
         if h.proto == ipv4.PROTO_IPIP:
             inner = self.region.on_tunnel(now, frame, h, iface, src_mac)
@@ -161,6 +169,8 @@ class Router(Node):
         return self.region.published_addr(now, home)
 
     def _on_registration(self, now, h):
+        from mobility import registration  # (loaded with the proxies' sender)
+
         try:
             msg = registration.decode_registration(h)
         except DecodeError as e:
