@@ -322,6 +322,18 @@ def run(role, now, seconds):
     return t
 
 
+class _Radio:  # (the bench's stand-ins, defined before the first reading: not the board's)
+    mac = AGENT_MAC
+
+    def send(self, mac, data):
+        return True
+
+
+class _Null:
+    def write(self, s):
+        pass
+
+
 BASE = 0
 # --run--
 gc.collect()
@@ -365,19 +377,6 @@ LIVE = least()
 os.chdir(WORK)
 from fieldlog import setup  # noqa: E402
 
-
-class _Radio:
-    mac = AGENT_MAC
-
-    def send(self, mac, data):
-        return True
-
-
-class _Null:
-    def write(self, s):
-        pass
-
-
 CFG = {"role": ROLE, "node_id": 9, "address": OWN, "collector": "10.77.0.2:4345"}
 CFG["keys"] = {"256": "11" * 16, "768": "33" * 16, "769": "5a" * 16}  # log key, log secret
 LOG = logsink.LogSink(node_id=9, boot=1)
@@ -388,7 +387,7 @@ S["field"] = setup.stream(CFG, LOG, _Radio(), S["role"], S["net"], S["t"])
 S["task"] = S["field"].run(lambda: 0)  # the coroutine the driver's loop holds
 S["driver"] = driver.Driver(S["role"], _Radio(), LOG, field=S["field"], net=S["net"])
 setup.drop()  # as start.py does
-del setup
+del setup, CFG  # (and the config: a board keeps none of it)
 # --run--
 field = S["field"]
 now = S["t"]
