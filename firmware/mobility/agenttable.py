@@ -7,7 +7,7 @@ one has led the serving agent long enough to move (hysteresis). Advertisement re
 real advertisement is newer.
 """
 
-from mobility import advert, ipv4, ranking, replay, ticks
+from mobility import advert, advreplay, ipv4, ranking, ticks
 from mobility.compat import const
 from mobility.node import due, soonest
 
@@ -32,7 +32,7 @@ REJECTED = ("auth", "replay", "relayed")
 
 
 def _resync(window, key, seq, nonce, now):
-    """Set ``window`` (replay.AdvWindow) to (seq, nonce) for ``key`` whatever it held: for an
+    """Set ``window`` (advreplay.AdvWindow) to (seq, nonce) for ``key`` whatever it held: for an
     answer proven fresh by the challenge it echoes (a recording cannot echo it), so a window
     that a sequence or nonce it can no longer compare with put out of step heals at the next
     answer."""
@@ -83,7 +83,7 @@ class AgentTable:
         self.next_rank = None  # bound: when to re-rank (ticks)
         self.next_silence = None  # a lower bound of the advertisement expiries, kept without scans
         self.table = {}  # addr_key -> AgentInfo
-        self.window = replay.AdvWindow()
+        self.window = advreplay.AdvWindow()
         self._unknown = {}  # addr_key -> when an agent not in the table was first heard (bound)
         self._gone = {}  # addr_key -> (when, MAC) of an agent lost by a failed send or silence
         self._candidate = None  # bound: the better agent, leading since _candidate_since
@@ -104,7 +104,7 @@ class AgentTable:
             # MAC (a probe's answer carried back) nor use up the sequence of the agent's own
             return RELAYED
         info = self.table.get(k)
-        if self.window.accept(k, adv.seq, adv.nonce, now) == replay.REPLAY:
+        if self.window.accept(k, adv.seq, adv.nonce, now) == advreplay.REPLAY:
             if fresh:
                 # an answer to our live challenge cannot be a recording: take its sequence
                 # and nonce whatever the window held (a window out of step heals here)

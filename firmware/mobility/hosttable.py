@@ -7,7 +7,7 @@ or after the owner's limit of failed sends in a row. Host replies are replay-che
 (``window``, which outlives the entries: a recording of a host's reply stays refused).
 """
 
-from mobility import advert, ipv4, replay, ticks
+from mobility import advert, advreplay, ipv4, ticks
 from mobility.compat import const
 from mobility.node import due, fmt_mac, soonest
 
@@ -39,7 +39,7 @@ class HostTable:
         self.out = out
         self.keys = keys
         self.table = {}  # addr_key -> entry (H_*)
-        self.window = replay.AdvWindow()
+        self.window = advreplay.AdvWindow()
         self.next_silence = None  # a lower bound of the expiries, kept without scans
 
     def take(self, now, iface, mac, adv, fresh, bound):
@@ -55,7 +55,7 @@ class HostTable:
         k = ipv4.addr_key(adv.src, 0)
         # nonce field: the host's epoch (16) || its reply sequence (16)
         seq = adv.nonce & 0xFFFF
-        if self.window.accept(k, seq, adv.nonce - seq, now) == replay.REPLAY:
+        if self.window.accept(k, seq, adv.nonce - seq, now) == advreplay.REPLAY:
             return REPLAYED
         if bound:
             return IGNORED

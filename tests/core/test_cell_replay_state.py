@@ -13,7 +13,7 @@ import unittest
 from medium import Medium, addr, config, make_rand
 from test_cell_security import ATTACKER, agent_state, frames, join, mobile_state
 
-from mobility import advert, ipv4, replay
+from mobility import advert, advreplay, ipv4
 from mobility.agent import Agent
 from mobility.mobile import MobileNode
 
@@ -268,13 +268,13 @@ class WindowVerdictTest(unittest.TestCase):
         reboot_agent(m, 11, 123)
         m.run(3000)
         boot11 = [decode_adv(f) for f in frames(m, "A", "adv")]
-        w = replay.AdvWindow()
+        w = advreplay.AdvWindow()
         for adv in boot10:
             w.accept(1, adv.seq, adv.nonce, 0)
         for adv in boot11:
-            self.assertNotEqual(w.accept(1, adv.seq, adv.nonce, 0), replay.REPLAY)
+            self.assertNotEqual(w.accept(1, adv.seq, adv.nonce, 0), advreplay.REPLAY)
         for adv in boot10 + boot11:
-            self.assertEqual(w.accept(1, adv.seq, adv.nonce, 0), replay.REPLAY)
+            self.assertEqual(w.accept(1, adv.seq, adv.nonce, 0), advreplay.REPLAY)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ import gc
 import sys
 import unittest
 
-from mobility import ipv4, publication, replay
+from mobility import advreplay, ipv4, publication
 
 IS_MPY = sys.implementation.name == "micropython"
 
@@ -66,7 +66,7 @@ class TestNoAllocation(unittest.TestCase):
         # publications are judged by published.Origins, whose calls have more than 11 words of
         # locals, so MicroPython takes their frames from the heap and frees them at return:
         # a few hundred bytes a publication, on the control path, no garbage)
-        a = replay.AdvWindow()
+        a = advreplay.AdvWindow()
         a.accept(5, 1, 7)
         a.accept(6, 1, 7, 1)
         state = [1]

@@ -1,6 +1,6 @@
 import unittest
 
-from mobility import published, replay, ticks
+from mobility import advreplay, published, replay, ticks
 from mobility import registration as reg
 
 
@@ -89,80 +89,80 @@ def boot(epoch, low=0x1234):
 
 class TestAdvWindow(unittest.TestCase):
     def test_advertisement_rules(self):
-        w = replay.AdvWindow()
+        w = advreplay.AdvWindow()
         a, b = boot(7, 0xAAAA), boot(8, 0x0001)
-        self.assertEqual(w.accept(3, 1000, a), replay.RESTARTED)
-        self.assertEqual(w.accept(3, 1001, a), replay.NEWER)
-        self.assertEqual(w.accept(3, 1001, a), replay.REPLAY)
-        self.assertEqual(w.accept(3, 999, a), replay.REPLAY)
-        self.assertEqual(w.accept(3, 0, a), replay.REPLAY)  # low seq, same nonce: not a reboot
-        self.assertEqual(w.accept(3, 2, b), replay.RESTARTED)  # reboot: a later epoch
-        self.assertEqual(w.accept(3, 1002, a), replay.REPLAY)  # the old boot replayed
-        self.assertEqual(w.accept(3, 3, b), replay.NEWER)
+        self.assertEqual(w.accept(3, 1000, a), advreplay.RESTARTED)
+        self.assertEqual(w.accept(3, 1001, a), advreplay.NEWER)
+        self.assertEqual(w.accept(3, 1001, a), advreplay.REPLAY)
+        self.assertEqual(w.accept(3, 999, a), advreplay.REPLAY)
+        self.assertEqual(w.accept(3, 0, a), advreplay.REPLAY)  # low seq, same nonce: not a reboot
+        self.assertEqual(w.accept(3, 2, b), advreplay.RESTARTED)  # reboot: a later epoch
+        self.assertEqual(w.accept(3, 1002, a), advreplay.REPLAY)  # the old boot replayed
+        self.assertEqual(w.accept(3, 3, b), advreplay.NEWER)
 
     def test_reboot_with_high_sequence_is_accepted_when_the_epoch_is_newer(self):
         # the agent rebooted out of earshot and advertised for a while before we hear it
-        w = replay.AdvWindow()
+        w = advreplay.AdvWindow()
         w.accept(3, 10, boot(1))
-        self.assertEqual(w.accept(3, 5000, boot(2)), replay.RESTARTED)
+        self.assertEqual(w.accept(3, 5000, boot(2)), advreplay.RESTARTED)
         self.assertEqual(w.held(3), (5000, boot(2)))
         self.assertEqual(len(w), 1)
 
     def test_earlier_or_same_epoch_under_another_nonce_is_a_replay(self):
-        w = replay.AdvWindow()
+        w = advreplay.AdvWindow()
         w.accept(3, 100, boot(5, 0xAAAA))
-        self.assertEqual(w.accept(3, 0, boot(4, 0xBBBB)), replay.REPLAY)  # an earlier boot
-        self.assertEqual(w.accept(3, 0, boot(5, 0xCCCC)), replay.REPLAY)  # same epoch
-        self.assertEqual(w.accept(3, 60000, boot(3)), replay.REPLAY)
+        self.assertEqual(w.accept(3, 0, boot(4, 0xBBBB)), advreplay.REPLAY)  # an earlier boot
+        self.assertEqual(w.accept(3, 0, boot(5, 0xCCCC)), advreplay.REPLAY)  # same epoch
+        self.assertEqual(w.accept(3, 60000, boot(3)), advreplay.REPLAY)
         self.assertEqual(w.held(3), (100, boot(5, 0xAAAA)))  # nothing moved
 
     def test_every_earlier_boot_stays_refused(self):
         # (the old rule refused only the boot the last reboot replaced)
-        w = replay.AdvWindow()
+        w = advreplay.AdvWindow()
         w.accept(3, 100, boot(1))
-        self.assertEqual(w.accept(3, 0, boot(2)), replay.RESTARTED)
-        self.assertEqual(w.accept(3, 0, boot(3)), replay.RESTARTED)
+        self.assertEqual(w.accept(3, 0, boot(2)), advreplay.RESTARTED)
+        self.assertEqual(w.accept(3, 0, boot(3)), advreplay.RESTARTED)
         for e in (1, 2):
-            self.assertEqual(w.accept(3, 0, boot(e)), replay.REPLAY)
-            self.assertEqual(w.accept(3, 200, boot(e)), replay.REPLAY)
+            self.assertEqual(w.accept(3, 0, boot(e)), advreplay.REPLAY)
+            self.assertEqual(w.accept(3, 200, boot(e)), advreplay.REPLAY)
 
     def test_epoch_wraps(self):
-        w = replay.AdvWindow()
+        w = advreplay.AdvWindow()
         w.accept(3, 5, boot(0xFFFF))
-        self.assertEqual(w.accept(3, 0, boot(0)), replay.RESTARTED)
-        self.assertEqual(w.accept(3, 9, boot(0xFFFF)), replay.REPLAY)
+        self.assertEqual(w.accept(3, 0, boot(0)), advreplay.RESTARTED)
+        self.assertEqual(w.accept(3, 9, boot(0xFFFF)), advreplay.REPLAY)
 
     def test_sequence_wrap_same_boot(self):
-        w = replay.AdvWindow()
+        w = advreplay.AdvWindow()
         w.accept(3, 0xFFFF, 9)
-        self.assertEqual(w.accept(3, 0, 9), replay.NEWER)
+        self.assertEqual(w.accept(3, 0, 9), advreplay.NEWER)
 
 
 class TestAdvWindowCache(unittest.TestCase):
     def test_bounded_the_longest_unheard_makes_room(self):
-        w = replay.AdvWindow(size=3)
+        w = advreplay.AdvWindow(size=3)
         w.accept(1, 10, boot(1), 1000)
         w.accept(2, 10, boot(1), 2000)
         w.accept(3, 10, boot(1), 3000)
         w.accept(1, 11, boot(1), 4000)  # agent 1 heard again: agent 2 is now the oldest
-        self.assertEqual(w.accept(4, 10, boot(1), 5000), replay.RESTARTED)
+        self.assertEqual(w.accept(4, 10, boot(1), 5000), advreplay.RESTARTED)
         self.assertEqual(len(w), 3)
         self.assertIsNone(w.held(2))
         self.assertEqual(w.held(1), (11, boot(1)))
-        self.assertEqual(w.accept(1, 11, boot(1), 6000), replay.REPLAY)
-        self.assertEqual(w.accept(3, 10, boot(1), 6000), replay.REPLAY)
+        self.assertEqual(w.accept(1, 11, boot(1), 6000), advreplay.REPLAY)
+        self.assertEqual(w.accept(3, 10, boot(1), 6000), advreplay.REPLAY)
 
     def test_entry_too_old_to_compare_starts_again(self):
-        w = replay.AdvWindow(hold_ms=60000)
+        w = advreplay.AdvWindow(hold_ms=60000)
         w.accept(1, 100, boot(1), 0)
-        self.assertEqual(w.accept(1, 50, boot(1), 60000), replay.REPLAY)  # within the hold
+        self.assertEqual(w.accept(1, 50, boot(1), 60000), advreplay.REPLAY)  # within the hold
         # after the hold (no frame accepted meanwhile) a 16-bit sequence says nothing
-        self.assertEqual(w.accept(1, 50, boot(1), 60001), replay.RESTARTED)
-        self.assertEqual(w.accept(1, 50, boot(1), 60002), replay.REPLAY)
+        self.assertEqual(w.accept(1, 50, boot(1), 60001), advreplay.RESTARTED)
+        self.assertEqual(w.accept(1, 50, boot(1), 60002), advreplay.REPLAY)
 
     def test_hold_is_wrap_safe(self):
-        w = replay.AdvWindow(hold_ms=60000)
+        w = advreplay.AdvWindow(hold_ms=60000)
         t0 = ticks.add(0, -1000)  # just before the ticks wrap
         w.accept(1, 100, boot(1), t0)
-        self.assertEqual(w.accept(1, 99, boot(1), ticks.add(t0, 30000)), replay.REPLAY)
-        self.assertEqual(w.accept(1, 101, boot(1), ticks.add(t0, 50000)), replay.NEWER)
+        self.assertEqual(w.accept(1, 99, boot(1), ticks.add(t0, 30000)), advreplay.REPLAY)
+        self.assertEqual(w.accept(1, 101, boot(1), ticks.add(t0, 50000)), advreplay.NEWER)

@@ -14,7 +14,7 @@ and one from an agent's earlier boot.
 
 import pytest
 
-from mobility import advert, auth, ipv4, publication, published, registration, replay
+from mobility import advert, advreplay, auth, ipv4, publication, published, registration, replay
 from mobility.errors import DecodeError
 
 AGENT = ipv4.aton("10.0.0.1")
@@ -94,9 +94,9 @@ def advert_verdict(pkt, window):
     try:
         msg = advert.decode_icmp(ipv4.decode(pkt))
     except DecodeError:
-        return replay.REPLAY
+        return advreplay.REPLAY
     if not isinstance(msg, advert.Advertisement) or not msg.verify(KEYS):
-        return replay.REPLAY
+        return advreplay.REPLAY
     return window.accept(ipv4.addr_key(msg.src, 0), msg.seq, msg.nonce)
 
 
@@ -193,7 +193,7 @@ def test_genuine_messages_are_accepted():
     )
     assert registration_accepted(registration.encode_reply(reply(), BINDING), fresh_check())
     assert publication_verdict(pub(), origins()) != published.REFUSED
-    assert advert_verdict(adv(), replay.AdvWindow()) == replay.RESTARTED
+    assert advert_verdict(adv(), advreplay.AdvWindow()) == advreplay.RESTARTED
     assert solicitation_accepted(sol())
 
 
@@ -296,14 +296,14 @@ def test_forged_advertisements_and_solicitations():
     }
     for name, pkt in cases.items():
         if name.startswith("adv"):
-            ok = advert_verdict(pkt, replay.AdvWindow()) != replay.REPLAY
+            ok = advert_verdict(pkt, advreplay.AdvWindow()) != advreplay.REPLAY
         else:
             ok = solicitation_accepted(pkt)
         count(name, not ok)
         assert not ok, name
     pkt = adv()
     n = _flip_all_bits(
-        pkt, 20, len(pkt), lambda b: advert_verdict(b, replay.AdvWindow()) != replay.REPLAY
+        pkt, 20, len(pkt), lambda b: advert_verdict(b, advreplay.AdvWindow()) != advreplay.REPLAY
     )
     COUNTS["advertisement: bit flip in ICMP message/tag"] = [n, n]
     assert n == (len(pkt) - 22) * 8
@@ -393,11 +393,11 @@ def test_replayed_publications():
 
 
 def test_replayed_advertisements():
-    w = replay.AdvWindow()
+    w = advreplay.AdvWindow()
     # boot nonce = epoch (16 bits) || random (16 bits): boots are ordered by the epoch
     b1, b0, b2 = (1 << 16) | 7, 5, (2 << 16) | 3
-    assert advert_verdict(adv(seq=100, nonce=b1), w) == replay.RESTARTED
-    assert advert_verdict(adv(seq=101, nonce=b1), w) == replay.NEWER
+    assert advert_verdict(adv(seq=100, nonce=b1), w) == advreplay.RESTARTED
+    assert advert_verdict(adv(seq=101, nonce=b1), w) == advreplay.NEWER
     cases = [
         ("advertisement: duplicate", adv(seq=101, nonce=b1)),
         ("advertisement: old sequence", adv(seq=50, nonce=b1)),
@@ -407,9 +407,9 @@ def test_replayed_advertisements():
     ]
     for name, pkt in cases:
         verdict = advert_verdict(pkt, w)
-        count(name, verdict == replay.REPLAY)
-        assert verdict == replay.REPLAY, name
-    assert advert_verdict(adv(seq=0, nonce=b2), w) == replay.RESTARTED  # a real reboot
+        count(name, verdict == advreplay.REPLAY)
+        assert verdict == advreplay.REPLAY, name
+    assert advert_verdict(adv(seq=0, nonce=b2), w) == advreplay.RESTARTED  # a real reboot
     verdict = advert_verdict(adv(seq=102, nonce=b1), w)
-    count("advertisement: earlier boot (old nonce, high seq)", verdict == replay.REPLAY)
-    assert verdict == replay.REPLAY
+    count("advertisement: earlier boot (old nonce, high seq)", verdict == advreplay.REPLAY)
+    assert verdict == advreplay.REPLAY
