@@ -193,7 +193,8 @@ def test_boards_without_a_romfs_start_their_roles(lab):
     mobile node found 32 KB free and no 2 KB block; before the firmware's .mpy went without
     line numbers, the router ran out at start, and then, with 20 KB free in pieces, found no
     block for asyncio's event module nor the driver until both were loaded or reserved ahead
-    of the role (docs/LAB.md "Heap")."""
+    of the role (docs/LAB.md "Heap"; since the router loads its proxies' code only to make
+    proxy bindings, 7 KB less, it would start without those two as well)."""
     lab.air.add_access_point("roam-backbone")
     agent = lab.board("a", "02:52:4f:00:00:51", chip="esp32c3", romfs_kb=0)
     install(agent.root, dict(REGION_AGENT, lateness_every_ms=1000))
