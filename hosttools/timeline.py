@@ -531,7 +531,7 @@ def summarize_rows(
     per_flow: dict[Any, list[tuple[int, Any]]] = {}
     for (f, s), t in sorted(deliv.items(), key=lambda kv: kv[1]):
         per_flow.setdefault(f, []).append((t, s))
-    intr, gap_lost = metrics.handoff_gaps(handoffs, fl, per_flow, end_us)
+    intr, gap_lost = metrics.handoff_gaps(handoffs, fl, per_flow, end_us, sent)
     # the boards' logs give no drop, power or partition evidence here: a loss is the in-flight
     # tail's, a hand-off's, or "other"
     lost = {k: t for k, t in sent.items() if k not in deliv}

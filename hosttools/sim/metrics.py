@@ -83,32 +83,48 @@ def delivery(sent, delivered):
     return n, d, (d / n if n else None)
 
 
-def interruptions(handoffs, flows, deliveries, end_us):
+# A hand-off's loss burst in the manner of RFC 3611's burst metrics (section 4.7.2): losses
+# of a flow belong to one burst unless BURST_GMIN or more consecutive datagrams were received
+# between them (Gmin = 16, the RFC's recommended value). A node that holds on to a fading link
+# loses datagrams now and then before it moves on; the burst takes those in, where the gap
+# between the two deliveries around the hand-off would see only its last few.
+BURST_GMIN = 16
+
+
+def interruptions(handoffs, flows, deliveries, end_us, sent=None):
     """handoff_gaps() with the count of the datagrams lost: ([interruption_us ...], count)."""
-    out, lost = handoff_gaps(handoffs, flows, deliveries, end_us)
+    out, lost = handoff_gaps(handoffs, flows, deliveries, end_us, sent)
     return out, len(lost)
 
 
-def handoff_gaps(handoffs, flows, deliveries, end_us):
+def handoff_gaps(handoffs, flows, deliveries, end_us, sent=None):
     """Interruption per (hand-off, flow) and the datagrams lost around it.
 
     handoffs: [(t_us, mobile_id)]; flows: {flow: (src_id, dst_id, interval_us)};
     deliveries: {flow: sorted [(t_us, seq)]} (first delivery of each datagram);
-    end_us: end of the run (a flow that never delivers again is interrupted until then).
+    end_us: end of the run (a flow that never delivers again is interrupted until then);
+    sent: the (flow, seq) handed to a core, or None (every sequence number was sent).
 
     For a hand-off of mobile M at h and a flow from or to M: t_a = the last delivery at or
-    before h, t_b = the first after h; interruption = max(0, t_b - t_a - interval); the
-    datagrams lost in the hand-off are the sequence numbers between those two deliveries that
-    were never delivered. Returns ([interruption_us ...], {(flow, seq) lost})."""
+    before h, t_b = the first after h. The hand-off's burst is the datagrams lost between
+    them and every loss reached from there, in sequence order either way, across fewer than
+    BURST_GMIN consecutive deliveries; a burst goes to the first hand-off of M that finds it
+    (a later one keeps only the losses between its own t_a and t_b). Interruption = max(0,
+    t_b - t_a - interval) (without a loss, a path's latency change), or the burst's duration
+    if longer: the time between the deliveries that enclose it, less the interval. The
+    datagrams lost in the hand-off are the bursts'. Returns ([interruption_us ...], {(flow,
+    seq) lost}), in the order of the hand-offs' times."""
     by_node = {}
     for f, (src, dst, _interval) in flows.items():
         by_node.setdefault(src, []).append(f)
         if dst != src:
             by_node.setdefault(dst, []).append(f)
     times = {f: [t for t, _ in d] for f, d in deliveries.items()}
+    at = {f: {s: t for t, s in d} for f, d in deliveries.items()}  # seq -> delivery time
+    ends = {f: (min(g), max(g)) for f, g in at.items() if g}  # first and last seq delivered
     out = []
     lost = set()
-    for h, m in handoffs:
+    for h, m in sorted(handoffs):
         for f in by_node.get(m, ()):
             d = deliveries.get(f)
             if not d:
@@ -118,18 +134,49 @@ def handoff_gaps(handoffs, flows, deliveries, end_us):
             if i == 0:
                 continue  # the flow had not delivered anything yet
             t_a, s_a = d[i - 1]
-            if i < len(d):
-                t_b, s_b = d[i]
-            else:
-                t_b, s_b = end_us, None
             interval = flows[f][2]
-            out.append(max(0, t_b - t_a - interval))
-            got = {s for _, s in d[i - 1 : i + 1]}
-            hi = s_b if s_b is not None else s_a + 1
-            for s in range(s_a + 1, hi):
-                if s not in got:
-                    lost.add((f, s))
+            if i == len(d):  # never delivered again: interrupted until the end
+                out.append(max(0, end_us - t_a - interval))
+                continue
+            t_b, s_b = d[i]
+            got = at[f]
+            burst = _burst(f, min(s_a, s_b), max(s_a, s_b), got, ends[f], sent)
+            if any((f, s) in lost for s in burst):
+                # a burst an earlier hand-off of M took (a ping-pong back): this one is
+                # charged its own gap only
+                burst = [s for s in burst if s_a < s < s_b]
+            if burst:
+                # the deliveries that enclose the burst (there are: it stops at the flow's
+                # first and last delivery)
+                below, above = min(burst) - 1, max(burst) + 1
+                while below not in got:
+                    below -= 1
+                while above not in got:
+                    above += 1
+                lost.update((f, s) for s in burst)
+                out.append(max(0, t_b - t_a - interval, got[above] - got[below] - interval))
+            else:
+                out.append(max(0, t_b - t_a - interval))
     return out, lost
+
+
+def _burst(f, lo, hi, got, ends, sent):
+    """The sequence numbers of flow f lost in the burst around the deliveries lo and hi
+    (handoff_gaps): those between them, and beyond them either way while fewer than
+    BURST_GMIN consecutive deliveries separate a loss from the burst. A number never sent
+    (the sender was off) is neither. Scans stop at the flow's first and last delivery."""
+    first, last = ends
+    out = [s for s in range(lo + 1, hi) if s not in got and (sent is None or (f, s) in sent)]
+    for step, s, stop in ((-1, lo, first), (1, hi, last)):
+        run = 1  # lo and hi are deliveries
+        while run < BURST_GMIN and s != stop:
+            s += step
+            if s in got:
+                run += 1
+            elif sent is None or (f, s) in sent:
+                out.append(s)
+                run = 0
+    return out
 
 
 # -- losses by cause ---------------------------------------------------------------------------
@@ -759,7 +806,7 @@ class Collector:
         for (f, s), t in sorted(self.deliv.items(), key=lambda kv: kv[1]):
             per_flow.setdefault(f, []).append((t, s))
         handoffs = serving_changes(self.timeline)
-        intr, gap_lost = handoff_gaps(handoffs, fl, per_flow, end_us)
+        intr, gap_lost = handoff_gaps(handoffs, fl, per_flow, end_us, self.sent)
         lost = {k: t for k, t in self.sent.items() if k not in self.deliv}
         addrs = {nd.id: "%d.%d.%d.%d" % tuple(a) for a, nd in self.by_addr.items()}
         causes = attribute_losses(

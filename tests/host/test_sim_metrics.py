@@ -49,6 +49,57 @@ def test_interruption_and_loss_around_a_handoff():
     assert metrics.interruptions([(1050000, "m2")], flows, deliv, 2000000) == ([], 0)
 
 
+def _every_100ms(seqs):
+    return [(q * 100000 + 3000, q) for q in seqs]
+
+
+def test_a_fading_link_before_the_handoff_is_its_burst():
+    # flow 0 to m1 every 100 ms; the old link fails now and then (3, 6, 8 lost) before the
+    # hand-off at 1.25 s, whose own gap (12 to 13) lost nothing: the burst is 3-8 (RFC 3611,
+    # fewer than Gmin = 16 deliveries between losses), enclosed by the deliveries of 2 and 9
+    flows = {0: ("c", "m1", 100000)}
+    deliv = {0: _every_100ms(q for q in range(40) if q not in (3, 6, 8))}
+    intr, lost = metrics.interruptions([(1250000, "m1")], flows, deliv, 5000000)
+    assert intr == [903000 - 203000 - 100000] and lost == 3
+    # one more loss after the hand-off (15) belongs to it too: enclosed by 2 and 16
+    deliv = {0: _every_100ms(q for q in range(40) if q not in (3, 6, 8, 15))}
+    intr, lost = metrics.interruptions([(1250000, "m1")], flows, deliv, 5000000)
+    assert intr == [1603000 - 203000 - 100000] and lost == 4
+
+
+def test_a_loss_gmin_deliveries_away_is_not_the_handoffs():
+    flows = {0: ("c", "m1", 100000)}
+    gmin = metrics.BURST_GMIN
+    # seq 30 is lost; the hand-off falls after seq 30 + gmin (gmin deliveries between): clean
+    deliv = {0: _every_100ms(q for q in range(80) if q != 30)}
+    h = (30 + gmin) * 100000 + 50000
+    assert metrics.interruptions([(h, "m1")], flows, deliv, 9000000) == ([0], 0)
+    # one delivery fewer between them, and the loss is the hand-off's
+    h -= 100000
+    intr, lost = metrics.interruptions([(h, "m1")], flows, deliv, 9000000)
+    assert intr == [3103000 - 2903000 - 100000] and lost == 1
+
+
+def test_a_burst_goes_to_the_first_handoff_that_finds_it():
+    # hand-offs at 1.05 s (datagrams 10, 11 lost in its gap) and back at 2.05 s (a ping-pong,
+    # smooth): the second is within Gmin of the burst but is charged its own gap only
+    flows = {0: ("c", "m1", 100000)}
+    deliv = {0: _every_100ms(q for q in range(40) if q not in (10, 11))}
+    intr, lost = metrics.interruptions([(2050000, "m1"), (1050000, "m1")], flows, deliv, 5000000)
+    assert intr == [1203000 - 903000 - 100000, 0] and lost == 2
+
+
+def test_a_datagram_never_sent_is_no_loss():
+    # the sender was off for 5-7 (sequence numbers go on, nothing is sent): given what was
+    # sent, the hand-off's gap holds no loss; without it, 5-7 would count as lost
+    flows = {0: ("m1", "c", 100000)}
+    deliv = {0: _every_100ms(q for q in range(30) if q not in (5, 6, 7))}
+    sent = {(0, q): q * 100000 for q in range(30) if q not in (5, 6, 7)}
+    intr, lost = metrics.interruptions([(550000, "m1")], flows, deliv, 5000000, sent)
+    assert intr == [803000 - 403000 - 100000] and lost == 0
+    assert metrics.interruptions([(550000, "m1")], flows, deliv, 5000000)[1] == 3
+
+
 def test_convergence():
     c = metrics.Convergence()
     A, H = b"\x0a\x00\x00\x01", b"\x0a\x40\x00\x09"
