@@ -29,6 +29,7 @@ TABLE_ROWS = (
     ("replayed_accepted", "replayed accepted", "{}"),
     ("sim_s", "simulated (s)", "{:.1f}"),
     ("wall_s", "wall (s)", "{:.2f}"),
+    ("core", "core", "{}"),
 )
 
 
@@ -166,7 +167,22 @@ def run_cmd(scenario, seed, out, policy, duration, jobs, quiet):
     summary = _run(sc, seed, out, policy, quiet, jobs)
     for key, label, fmt in TABLE_ROWS:
         click.echo("%-32s %s" % (label, _fmt(_get(summary, key), fmt)))
+    note = core_note(summary)
+    if note:
+        click.echo(note, err=True)
     click.echo("wrote %s" % os.path.join(out, "summary.json"))
+
+
+def core_note(summary):
+    """A line for a run whose core ran from the Python sources without being asked to
+    (ROAM_CORE=python): most often they changed since the last build. Its wall time is not the
+    compiled simulator's (the city's is some 15-20 % more). None otherwise."""
+    if summary.get("core") != "python" or os.environ.get("ROAM_CORE") == "python":
+        return None
+    return (
+        "roam: the core ran from its Python sources, not compiled, so wall (s) is not the "
+        "simulator's (python -m hosttools.corebuild --where says why)"
+    )
 
 
 @sim.command("compare")

@@ -117,3 +117,16 @@ def test_the_simulator_chooses_once_and_says_which(tmp_path):
     assert which("-") == ["compiled", "False", "False"]
     assert which("-", ROAM_CORE="python") == ["python", "True", "True"]
     assert which("first") == ["python", "True", "True"]
+
+
+def test_a_run_on_the_python_sources_says_so(monkeypatch):
+    # `roam sim run` prints the core it ran; a run that fell back to the Python sources (they
+    # changed since the last build) adds a line: its wall time is not the compiled simulator's
+    from hosttools.sim import cli
+
+    assert ("core", "core", "{}") in cli.TABLE_ROWS
+    monkeypatch.delenv("ROAM_CORE", raising=False)
+    assert cli.core_note({"core": "compiled"}) is None
+    assert "hosttools.corebuild --where" in cli.core_note({"core": "python"})
+    monkeypatch.setenv("ROAM_CORE", "python")  # asked for: nothing to say
+    assert cli.core_note({"core": "python"}) is None
