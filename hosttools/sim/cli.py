@@ -348,5 +348,9 @@ def sweep_cmd(scenarios, seeds, policies, out, duration, scheduler, workers, no_
     if not console.is_terminal:
         console = Console(width=160)
     console.print(sweep_table(record))
+    on_sources = record["machine"]["cores"].get("python", 0)
+    note = core_note({"core": "python"}) if on_sources else None
+    if note:
+        click.echo("%s (%d of the runs)" % (note, on_sources), err=True)
     click.echo("wrote %s" % os.path.join(out, sweep_mod.SWEEP_FILE))
     return 1 if record["verdict"] == "fail" else 0
