@@ -417,6 +417,7 @@ print(
             "board_bytes": BOARD,
             "held": S["held"],
             "heap_free": gc.mem_free(),
+            "modules": sorted(sys.modules),  # (bench/module_memory32.py: the resident set)
         }
     )
 )
