@@ -13,7 +13,7 @@ the heap's layout (a tiny module can read below 0). The sum is about the role's 
 role_memory32 (which also counts asyncio, the stand-ins for the board's C modules and the config
 module's names).
 
-    python -m bench.module_memory32 agent        # a table; out/bench/module_memory32.json
+    python -m bench.module_memory32 [ROLE]    # (the agent) a table; out/bench/module_memory32.json
 """
 
 from __future__ import annotations
@@ -177,7 +177,8 @@ def measure(role: str) -> tuple[dict[str, int], int, int]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("role", choices=rm.ROLES)
+    # (`make bench` runs it without one: the agent, the role short of memory)
+    ap.add_argument("role", nargs="?", default="agent", choices=rm.ROLES)
     args = ap.parse_args(argv)
     sizes, n_names, n_chars = measure(args.role)
     width = max(len(m) for m in sizes)
