@@ -333,6 +333,7 @@ SUMMARY_ROWS = (
     ("boards", "boards"),
     ("sim_s", "length of the run (s)"),
     ("wall_s", "wall-clock time (s)"),
+    ("machine_ref_ms", "the machine's reference loop (ms)"),
 )
 SIM_ONLY = frozenset(
     (

@@ -29,6 +29,7 @@ TABLE_ROWS = (
     ("replayed_accepted", "replayed accepted", "{}"),
     ("sim_s", "simulated (s)", "{:.1f}"),
     ("wall_s", "wall (s)", "{:.2f}"),
+    ("machine_ref_ms", "machine reference (ms)", "{:.1f}"),
     ("core", "core", "{}"),
 )
 

@@ -19,12 +19,30 @@ from hosttools.sim.world import World
 POLICIES = ("roam", "mip4")
 # summary fields about the machine that ran it, not about the run: two runs of the same
 # scenario and seed agree on everything else
-MACHINE_FIELDS = ("wall_s", "jobs", "core", "peak_rss_mib", "peak_rss_total_mib")
+MACHINE_FIELDS = ("wall_s", "jobs", "core", "peak_rss_mib", "peak_rss_total_mib", "machine_ref_ms")
+# The machine's Python speed at the run, measured by a fixed loop of the simulator's kind of work
+# (dict stores of small tuples), the least of REF_TURNS: this shared virtual machine ran the same
+# city in 115 s one day and 71 s the next, so a wall time is read beside it (wall_s / ref).
+REF_LOOP = 200000
+REF_TURNS = 3
 
 
 def run_figures(summary):
     """The summary without MACHINE_FIELDS."""
     return {k: v for k, v in summary.items() if k not in MACHINE_FIELDS}
+
+
+def machine_ref_ms():
+    """The reference loop's time on this machine now, ms (the least of REF_TURNS)."""
+    best = None
+    for _ in range(REF_TURNS):
+        t0 = time.perf_counter()
+        d = {}
+        for i in range(REF_LOOP):
+            d[i & 1023] = (i, i + 1)
+        t = time.perf_counter() - t0
+        best = t if best is None or t < best else best
+    return round(best * 1000.0, 1)
 
 
 def gateways(sc):
@@ -66,6 +84,7 @@ def run(sc, seed, out_dir, policy="roam", factory=None, progress=None, write=Tru
         os.makedirs(out_dir, exist_ok=True)
     pcap = PcapWriter(os.path.join(out_dir, "capture.pcap"), LINKTYPE_RAW) if write else None
     col = metrics.Collector()
+    ref = machine_ref_ms()  # before the run: its garbage and caches are not the loop's
     _reset_peak_rss()
     t0 = time.perf_counter()
     try:
@@ -101,6 +120,7 @@ def run(sc, seed, out_dir, policy="roam", factory=None, progress=None, write=Tru
     summary["nodes"] = len(sc.nodes)
     summary["jobs"] = jobs
     summary["core"] = corebuild.selected()  # "compiled" or "python" (the same results)
+    summary["machine_ref_ms"] = ref
     # peak memory (resident set, MiB): this process, and with the worker's added (an upper
     # bound: a forked worker shares pages with this process)
     rss = _peak_rss_kib()
