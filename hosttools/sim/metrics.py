@@ -499,6 +499,7 @@ class Collector:
         self.ack_entries = 0  # publications they acknowledged
         self.conv = Convergence()
         self.pub_cache = {}
+        self.pub_heard = set()  # (node index, origin, epoch, seq) of publications received
         self.attack = dict.fromkeys(ATTACK_COUNTERS, 0)
         self.attack_kind = {}  # frame bytes -> (class, kind) (hosttools/sim/attacker.py KINDS)
         self.by_kind = {}  # attack kind -> [sent, accepted]
@@ -615,9 +616,16 @@ class Collector:
                 self.pub_copies.add(copy)
 
     def on_rx(self, t_us, nd, frame):
-        """A frame decoded by node nd (only publications matter here)."""
-        if nd.idx is None or not is_publication(frame):
+        """A frame decoded by node nd (only publications matter here). A copy of a publication
+        the node already received changes nothing: its core drops it (docs/REGION.md), so the
+        convergence does not take it again either (a late copy would put back a binding that a
+        newer publication had replaced)."""
+        if nd.idx is None or not is_publication(frame) or len(frame) < 38 or frame[28] != 0x52:
+            return  # (0x41: an acknowledgement)
+        heard = (nd.idx << 64) | int.from_bytes(frame[30:38], "big")  # origin, epoch, seq
+        if heard in self.pub_heard:
             return
+        self.pub_heard.add(heard)
         payload = bytes(frame[28:])
         p = self.pub_cache.get(payload)
         if p is None:

@@ -116,6 +116,32 @@ def test_convergence():
     assert c.done == [1500, 100]
 
 
+def test_a_late_copy_of_a_publication_changes_no_convergence():
+    # member 2 takes agent A's binding of H, then B's (which replaces it: A's ended binding
+    # has converged at member 2); a late copy of A's publication is dropped by its core, and the
+    # metric too: A's next withdrawal of H has nothing to wait for at member 2
+    from types import SimpleNamespace
+
+    from mobility import ipv4
+
+    A, B, H = b"\x0a\x00\x00\x01", b"\x0a\x00\x00\x02", b"\x0a\x40\x00\x09"
+
+    def pub(origin, seq):
+        payload = bytes([0x52, 0x80]) + origin + b"\x00\x02" + bytes([0, seq, 1, 0])
+        payload += H + b"\x00\x3c" + bytes(22)
+        return ipv4.udp(origin, b"\x0a\x00\x00\x03", 4344, 4344, payload)
+
+    col = metrics.Collector()
+    member = SimpleNamespace(idx=2)
+    col.on_rx(1000, member, pub(A, 5))
+    col.on_rx(2000, member, pub(B, 7))
+    assert col.conv.holder[(2, H)] == B
+    col.on_rx(3000, member, pub(A, 5))  # the late copy
+    assert col.conv.holder[(2, H)] == B
+    col.conv.change(4000, A, H, False, [2])
+    assert col.conv.nothing_to_do == 1 and not col.conv.pending
+
+
 def test_publication_decoding_and_origin_count():
     pub = bytes([0x52, 0x80]) + b"\x0a\x00\x00\x01" + b"\x00\x02\x00\x05" + bytes([2, 1])
     pub += b"\x0a\x40\x00\x09\x00\x3c" + b"\x0a\x40\x00\x0a\x00\x00" + b"\x0a\x40\x00\x0b"
