@@ -294,6 +294,9 @@ def sweep(
         "cores": cores,
         "wall_s": round(time.perf_counter() - t0, 1),
     }
+    refs = sorted(s["machine_ref_ms"] for s in summaries.values() if "machine_ref_ms" in s)
+    if refs:  # the machine's speed over the sweep (run.machine_ref_ms): least, most
+        record["machine"]["machine_ref_ms"] = [refs[0], refs[-1]]
     # in the record's order: seeds in order, scenarios as given, claims as in their files
     run.write_json(os.path.join(out, SWEEP_FILE), record, sort_keys=False)
     return record

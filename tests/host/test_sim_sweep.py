@@ -239,6 +239,8 @@ def check_record(rec, workers):
     assert got["delivery_ratio_min"]["verdict"] == "pass"
     assert got["sent_max"]["failing_seeds"] == SEEDS
     assert rec["machine"]["workers"] == workers and rec["runs"]["count"] == len(SEEDS)
+    least, most = rec["machine"]["machine_ref_ms"]  # the machine's speed over the sweep
+    assert 0 < least <= most
 
 
 def test_sweep_on_a_local_cluster(tmp_path, tiny, in_process):
