@@ -22,7 +22,6 @@ import argparse
 import ast
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -31,7 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench import role_memory32 as rm  # noqa: E402
-from bench.common import BenchError, last_json_line, write_result  # noqa: E402
+from bench.common import BenchError, run_json, write_result  # noqa: E402
 
 FIRMWARE = REPO / "firmware"
 
@@ -115,20 +114,6 @@ def _mpy_file(fw: Path, module: str) -> Path:
     return p if p.is_file() else base / "__init__.mpy"
 
 
-def _mpy32(fw: Path, work: Path, script: Path, role: str) -> str:
-    node = shutil.which("node")
-    if node is None:
-        raise BenchError("no Node.js: the 32-bit MicroPython runs on it")
-    c = [node, str(rm.MPY32), "--heap", str(rm.HEAP32), "--mount", "%s:/fw" % fw.parent]
-    c += ["--mount", "%s:/stub" % rm.STUBS, "--mount", "%s:/cstub" % rm.C_STUBS]
-    c += ["--mount", "%s:/work" % work, str(script)]  # (the script is read from the host)
-    c += [role, "/fw/" + fw.name, "/stub", "/cstub", "/work"]
-    done = subprocess.run(c, capture_output=True, text=True, timeout=600)
-    if done.returncode != 0:
-        raise BenchError("32-bit %s: %s" % (role, (done.stderr or done.stdout)[-800:]))
-    return done.stdout
-
-
 def script(modules: list[str]) -> str:
     """role_memory32_mpy.py up to its first reading (the stand-ins, asyncio imported), then one
     chunk per module: import it, read the heap, print the difference."""
@@ -161,7 +146,7 @@ def measure(role: str) -> tuple[dict[str, int], int, int]:
         rm.build(fw)
         work = Path(tmp) / "work"
         work.mkdir()
-        whole = last_json_line(_mpy32(fw, work, rm.SCRIPT, role))
+        whole = run_json(rm.command32(fw, work, role), "32-bit %s" % role)
         resident = in_order([m for m in whole["modules"] if source(m) is not None])
         shutil.rmtree(work)
         work.mkdir()
@@ -169,7 +154,7 @@ def measure(role: str) -> tuple[dict[str, int], int, int]:
         (work / "names.json").write_text(json.dumps(sorted(interned)))
         gen = Path(tmp) / "module_memory32_run.py"
         gen.write_text(script(resident))
-        sizes = last_json_line(_mpy32(fw, work, gen, role))
+        sizes = run_json(rm.command32(fw, work, role, gen), "32-bit %s, module by module" % role)
     out = {"(names)": sizes["(names)"]}
     out.update((m, sizes[m]) for m in resident)
     return out, len(interned), sum(len(n) for n in interned)

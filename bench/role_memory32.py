@@ -106,19 +106,22 @@ def median_reading(command: Callable[[str], list[Any]], what: str) -> dict[str, 
     return out
 
 
-def on32(fw: Path, role: str) -> dict[str, Any]:
-    """``fw``: the firmware directory, or its ROMFS image (a .romfs file)."""
+def command32(fw: Path, work: str | Path, role: str, script: Path = SCRIPT) -> list[Any]:
+    """The command that runs ``script`` (read from the host) as ROLE on the 32-bit MicroPython,
+    with the firmware ``fw`` (a directory or a .romfs image), the stand-ins and ``work`` (the
+    board's flash) mounted where the script expects them."""
     node = shutil.which("node")
     if node is None:
         raise BenchError("no Node.js: the 32-bit MicroPython runs on it")
+    c: list[Any] = [node, MPY32, "--heap", str(HEAP32), "--mount", "%s:/fw" % fw.parent]
+    c += ["--mount", "%s:/stub" % STUBS, "--mount", "%s:/cstub" % C_STUBS]
+    c += ["--mount", "%s:/work" % work]
+    return c + [script, role, "/fw/" + fw.name, "/stub", "/cstub", "/work"]
 
-    def command(work: str) -> list[Any]:
-        c: list[Any] = [node, MPY32, "--heap", str(HEAP32), "--mount", "%s:/fw" % fw.parent]
-        c += ["--mount", "%s:/stub" % STUBS, "--mount", "%s:/cstub" % C_STUBS]
-        c += ["--mount", "%s:/work" % work]
-        return c + [SCRIPT, role, "/fw/" + fw.name, "/stub", "/cstub", "/work"]
 
-    return median_reading(command, "32-bit %s" % role)
+def on32(fw: Path, role: str) -> dict[str, Any]:
+    """``fw``: the firmware directory, or its ROMFS image (a .romfs file)."""
+    return median_reading(lambda work: command32(fw, work, role), "32-bit %s" % role)
 
 
 def on64(fw: Path, role: str) -> dict[str, Any]:
