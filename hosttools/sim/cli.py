@@ -168,17 +168,17 @@ def run_cmd(scenario, seed, out, policy, duration, jobs, quiet):
     summary = _run(sc, seed, out, policy, quiet, jobs)
     for key, label, fmt in TABLE_ROWS:
         click.echo("%-32s %s" % (label, _fmt(_get(summary, key), fmt)))
-    note = core_note(summary)
+    note = core_note(summary.get("core"))
     if note:
         click.echo(note, err=True)
     click.echo("wrote %s" % os.path.join(out, "summary.json"))
 
 
-def core_note(summary):
-    """A line for a run whose core ran from the Python sources without being asked to
-    (ROAM_CORE=python): most often they changed since the last build. Its wall time is not the
-    compiled simulator's (the city's is some 15-20 % more). None otherwise."""
-    if summary.get("core") != "python" or os.environ.get("ROAM_CORE") == "python":
+def core_note(core):
+    """A line for runs whose core (summary.json's ``core``) ran from the Python sources without
+    being asked to (ROAM_CORE=python): most often they changed since the last build. Their wall
+    time is not the compiled simulator's (the city's is some 15-20 % more). None otherwise."""
+    if core != "python" or os.environ.get("ROAM_CORE") == "python":
         return None
     return (
         "roam: the core ran from its Python sources, not compiled, so wall (s) is not the "
@@ -350,7 +350,7 @@ def sweep_cmd(scenarios, seeds, policies, out, duration, scheduler, workers, no_
         console = Console(width=160)
     console.print(sweep_table(record))
     on_sources = record["machine"]["cores"].get("python", 0)
-    note = core_note({"core": "python"}) if on_sources else None
+    note = core_note("python") if on_sources else None
     if note:
         click.echo("%s (%d of the runs)" % (note, on_sources), err=True)
     click.echo("wrote %s" % os.path.join(out, sweep_mod.SWEEP_FILE))

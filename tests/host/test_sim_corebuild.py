@@ -127,7 +127,7 @@ def test_a_run_on_the_python_sources_says_so(monkeypatch):
 
     assert ("core", "core", "{}") in cli.TABLE_ROWS
     monkeypatch.delenv("ROAM_CORE", raising=False)
-    assert cli.core_note({"core": "compiled"}) is None
-    assert "hosttools.corebuild --where" in cli.core_note({"core": "python"})
+    assert cli.core_note("compiled") is None
+    assert "hosttools.corebuild --where" in cli.core_note("python")
     monkeypatch.setenv("ROAM_CORE", "python")  # asked for: nothing to say
-    assert cli.core_note({"core": "python"}) is None
+    assert cli.core_note("python") is None
