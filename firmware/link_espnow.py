@@ -76,7 +76,7 @@ class EspNowLink:
     def send(self, mac, data):
         """Send synchronously; True when acknowledged (always True for broadcast)."""
         if len(data) > MAX_PAYLOAD:
-            raise ValueError("ESP-NOW frame of %d bytes exceeds 250" % len(data))
+            raise ValueError("frame", len(data))  # above 250 bytes
         self.sent += 1
         if mac == BROADCAST:
             return self.e.send(BROADCAST, data, False)

@@ -84,7 +84,7 @@ class WifiLink:
         """Send one datagram to the link address `mac` (ip + port). UDP has no ACK: True once
         handed to the stack; False when the stack refuses it (no network)."""
         if len(data) > MAX_FRAME:
-            raise ValueError("backbone frame of %d bytes exceeds %d" % (len(data), MAX_FRAME))
+            raise ValueError("frame", len(data))  # above MAX_FRAME
         ip = "%d.%d.%d.%d" % (mac[0], mac[1], mac[2], mac[3])
         port = (mac[4] << 8) | mac[5]
         self.sent += 1

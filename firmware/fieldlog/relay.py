@@ -31,7 +31,7 @@ def node_key(secret, purpose, node_id):
 def log_ids(msg):
     """(node, boot, frame) of a LOG frame, without its entries; ValueError if it is none."""
     if len(msg) < wire.LOG_HEAD + wire.TAG or msg[0] != wire.LOG:
-        raise ValueError("not a log frame")
+        raise ValueError("not a log")
     return struct.unpack_from(">HHI", msg, 2)
 
 

@@ -24,7 +24,7 @@ _DEFAULT_SIZE = const(16)
 class Actions:
     def __init__(self, size=_DEFAULT_SIZE):
         if size < 1:
-            raise ValueError("action buffer size must be >= 1, not %r" % (size,))
+            raise ValueError("actions", size)  # at least 1
         self.n = 0
         self.kind = [0] * size
         self.iface = [0] * size

@@ -12,6 +12,7 @@ import struct
 from mobility import auth, ipv4
 from mobility.compat import const
 from mobility.errors import DecodeError
+from mobility.errors import check_uint as _u
 
 ICMP_ADVERT = const(9)
 _ICMP_SOLICIT = const(10)
@@ -48,12 +49,6 @@ _RA_LEN = const(16)  # RFC 1256 header with one address entry
 _AUTH_EXT_LEN = const(22)
 
 
-def _u(value, bits, what):
-    if not isinstance(value, int) or not 0 <= value < (1 << bits):
-        raise ValueError("%s must be an int in 0..%d, not %r" % (what, (1 << bits) - 1, value))
-    return value
-
-
 _NO_MAC = bytes(6)  # an agent that does not know its MAC (a harness): no link address signed
 
 
@@ -65,7 +60,7 @@ def relayed(adv, mac):
 
 def _mac(m):
     if len(m) != 6:
-        raise ValueError("a MAC is 6 bytes, not %d" % len(m))
+        raise ValueError("mac", len(m))  # 6 bytes
     return m
 
 
@@ -193,7 +188,7 @@ def _finish(buf, key, spi, auth_off, src, dst):
     """Write the auth extension at ``auth_off`` (unless key is None), then the ICMP checksum,
     and wrap the message in its IPv4 header."""
     if key is not None:
-        _u(spi, 32, "SPI")
+        _u(spi, 32, "spi")
         buf[auth_off] = EXT_AUTH
         buf[auth_off + 1] = 20
         struct.pack_into(">I", buf, auth_off + 2, spi)
@@ -209,15 +204,15 @@ def _finish(buf, key, spi, auth_off, src, dst):
 def encode_advertisement(adv, key):
     """The IPv4 packet of ``adv`` signed with ``key`` (raw key bytes for adv.spi); key None
     leaves out the authentication extension (only for tests of what receivers reject)."""
-    ipv4.check_addr(adv.src, "advertisement source")
+    ipv4.check_addr(adv.src, "src")
     coa = adv.src if adv.coa is None else adv.coa
-    ipv4.check_addr(coa, "care-of address")
+    ipv4.check_addr(coa, "coa")
     n = _RA_LEN + (0 if adv.is_host_reply else 12) + 19 + (0 if key is None else _AUTH_EXT_LEN)
     buf = bytearray(n)
     buf[0] = ICMP_ADVERT
     buf[4] = 1  # one router address
     buf[5] = 2  # address entry size in 32-bit words
-    struct.pack_into(">H", buf, 6, _u(adv.adv_lifetime, 16, "advertisement lifetime"))
+    struct.pack_into(">H", buf, 6, _u(adv.adv_lifetime, 16, "adv_lifetime"))
     buf[8:12] = adv.src  # router address
     struct.pack_into(">I", buf, 12, _u(adv.challenge, 32, "challenge"))  # preference level
     off = _RA_LEN
@@ -228,8 +223,8 @@ def encode_advertisement(adv, key):
             off,
             _EXT_MOBILITY,
             10,
-            _u(adv.seq, 16, "sequence"),
-            _u(adv.reg_lifetime, 16, "registration lifetime"),
+            _u(adv.seq, 16, "seq"),
+            _u(adv.reg_lifetime, 16, "reg_lifetime"),
             _u(adv.flags, 8, "flags"),
             0,
         )
@@ -252,30 +247,30 @@ def encode_advertisement(adv, key):
         buf[off + 13 : off + 19] = _mac(adv.mac)
     off += 19
     dst = adv.dst
-    ipv4.check_addr(dst, "advertisement destination")
+    ipv4.check_addr(dst, "dst")
     return _finish(buf, key, adv.spi, off, adv.src, dst)
 
 
 def encode_solicitation(sol, key):
     """The IPv4 packet of ``sol`` signed with ``key``; key None leaves out the authentication."""
-    ipv4.check_addr(sol.src, "solicitation source")
-    ipv4.check_addr(sol.dst, "solicitation destination")
+    ipv4.check_addr(sol.src, "src")
+    ipv4.check_addr(sol.dst, "dst")
     n = 8 + 4 + (0 if key is None else _AUTH_EXT_LEN)
     buf = bytearray(n)
     buf[0] = _ICMP_SOLICIT
     struct.pack_into(">I", buf, 4, _u(sol.challenge, 32, "challenge"))  # the reserved word
     buf[8] = _EXT_SOLICIT
     buf[9] = 2
-    buf[10] = _u(sol.level, 8, "service level")
+    buf[10] = _u(sol.level, 8, "level")
     buf[11] = _u(sol.attempt, 8, "attempt")
     return _finish(buf, key, sol.spi, 12, sol.src, sol.dst)
 
 
 def _auth_ext(msg, p, off, end):
     if end - off != 22:
-        raise DecodeError("ICMP: authentication extension length %d, expected 20" % (end - off - 2))
+        raise DecodeError("icmp auth", end - off - 2)  # length 20 expected
     if end != len(p):
-        raise DecodeError("ICMP: authentication extension is not the last")
+        raise DecodeError("icmp last")  # the auth extension is not the last
     msg.spi = (p[off + 2] << 24) | (p[off + 3] << 16) | (p[off + 4] << 8) | p[off + 5]
     msg.tag = p[off + 6 : end]
     msg._tag_off = off + 6
@@ -289,24 +284,24 @@ def decode_icmp(header):
     Raises only DecodeError.
     """
     if header.proto != ipv4.PROTO_ICMP:
-        raise DecodeError("not ICMP: protocol %d" % header.proto)
+        raise DecodeError("not icmp", header.proto)
     p = header.payload
     n = len(p)
     if n < 8:
-        raise DecodeError("ICMP: %d bytes, shorter than a header" % n)
+        raise DecodeError("icmp short", n)
     if ipv4.checksum(p) != 0:
-        raise DecodeError("ICMP: bad checksum")
+        raise DecodeError("icmp sum")
     kind = p[0]
     if kind == ICMP_ADVERT:
         if p[1] not in (0, 16):
-            raise DecodeError("ICMP advertisement: code %d" % p[1])
+            raise DecodeError("adv code", p[1])
         count = p[4]
         size = p[5]
         if count and size < 2:
-            raise DecodeError("ICMP advertisement: %d addresses of %d words" % (count, size))
+            raise DecodeError("adv addrs", count, size)  # addresses of < 2 words
         off = 8 + 4 * count * size
         if off > n:
-            raise DecodeError("ICMP advertisement: address list beyond the message")
+            raise DecodeError("adv addrs", count, size)  # the list runs past the message
         # The agent is the IPv4 source (covered by the tag). RFC 5944 2.1 lets an agent list
         # no router address, or others than its source: both are accepted; the challenge
         # is the preference of the first entry, when there is one.
@@ -317,12 +312,12 @@ def decode_icmp(header):
         msg.outage_in = OUTAGE_NONE
     elif kind == _ICMP_SOLICIT:
         if p[1] != 0:
-            raise DecodeError("ICMP solicitation: code %d" % p[1])
+            raise DecodeError("sol code", p[1])
         msg = Solicitation(header.src, LEVEL_ROUTING, 0, None, header.dst)
         msg.challenge = int.from_bytes(p[4:8], "big")
         off = 8
     else:
-        raise DecodeError("ICMP type %d is neither advertisement nor solicitation" % kind)
+        raise DecodeError("icmp type", kind)  # neither advertisement nor solicitation
     seen = 0  # bit per known extension: 1 mobility, 2 info, 4 solicit, 8 auth
     while off < n:
         t = p[off]
@@ -330,19 +325,19 @@ def decode_icmp(header):
             off += 1
             continue
         if off + 2 > n:
-            raise DecodeError("ICMP: truncated extension header")
+            raise DecodeError("icmp ext", off)  # a truncated extension header at off
         end = off + 2 + p[off + 1]
         if end > n:
-            raise DecodeError("ICMP: extension %d runs past the message" % t)
+            raise DecodeError("icmp ext", off, t)  # extension t runs past the message
         length = end - off - 2
         if t == EXT_AUTH:
             _auth_ext(msg, p, off, end)
         elif kind == ICMP_ADVERT and t == _EXT_MOBILITY:
             if seen & 1:
-                raise DecodeError("ICMP advertisement: two mobility extensions")
+                raise DecodeError("adv twice", t)  # two mobility extensions
             seen |= 1
             if length < 6 or (length - 6) & 3:
-                raise DecodeError("ICMP advertisement: mobility extension length %d" % length)
+                raise DecodeError("adv ext", t, length)  # the mobility extension's length
             msg.is_host_reply = False
             msg.seq = (p[off + 2] << 8) | p[off + 3]
             msg.reg_lifetime = (p[off + 4] << 8) | p[off + 5]
@@ -350,10 +345,10 @@ def decode_icmp(header):
             msg.coa = p[off + 8 : off + 12] if length >= 10 else None
         elif kind == ICMP_ADVERT and t == _EXT_INFO:
             if seen & 2:
-                raise DecodeError("ICMP advertisement: two agent-info extensions")
+                raise DecodeError("adv twice", t)  # two agent-info extensions
             seen |= 2
             if length != 17:
-                raise DecodeError("ICMP advertisement: agent-info extension length %d" % length)
+                raise DecodeError("adv ext", t, length)  # the agent-info extension's length
             msg.services = p[off + 2]
             msg.capacity = p[off + 3]
             msg.load = p[off + 4]
@@ -364,15 +359,15 @@ def decode_icmp(header):
             msg.mac = None if m == _NO_MAC else m
         elif kind == _ICMP_SOLICIT and t == _EXT_SOLICIT:
             if seen & 4:
-                raise DecodeError("ICMP solicitation: two service-level extensions")
+                raise DecodeError("sol twice", t)  # two service-level extensions
             seen |= 4
             if length != 2:
-                raise DecodeError("ICMP solicitation: service-level extension length %d" % length)
+                raise DecodeError("sol ext", t, length)  # the service-level extension's length
             msg.level = p[off + 2]
             msg.attempt = p[off + 3]
         elif t < 128 and not (kind == ICMP_ADVERT and t == _EXT_PREFIX_LENGTHS):
             # RFC 5944 2.1: an unknown extension 0..127 discards the message; 128..255 skipped
-            raise DecodeError("ICMP: extension %d" % t)
+            raise DecodeError("icmp ext", off, t)  # an unknown extension below 128
         off = end
     if msg.tag is not None:
         msg._icmp = p

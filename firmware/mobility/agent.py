@@ -75,11 +75,9 @@ class Agent(Node):
         self.outage_start = None  # the planned outage (ticks), None: none planned
         self.outage_end = None
         self.outage_for_s = 0
-        plan = config.get("outage")
+        plan = settings.outage(config)
         if plan is not None:
-            if not isinstance(plan, dict) or "start_in_s" not in plan or "duration_s" not in plan:
-                raise ValueError("config 'outage' must be {'start_in_s': s, 'duration_s': s}")
-            self.plan_outage(now, plan["start_in_s"], plan["duration_s"])
+            self.plan_outage(now, plan[0], plan[1])
         # core II: the mobility region this agent is a member of (docs/REGION.md), or None
         rc = config.get("region")
         self.region = None
@@ -266,9 +264,9 @@ class Agent(Node):
         from ``start_in_s`` seconds for ``duration_s`` seconds (nodes move away in time). Planned
         during an outage, it moves that outage's end."""
         if not isinstance(start_in_s, int) or not 0 <= start_in_s < advert.OUTAGE_NONE:
-            raise ValueError("outage start_in_s must be an int in 0..65534, not %r" % (start_in_s,))
+            raise ValueError("start_in_s", start_in_s)  # 0..65534
         if not isinstance(duration_s, int) or not 1 <= duration_s <= 0xFFFF:
-            raise ValueError("outage duration_s must be an int in 1..65535, not %r" % (duration_s,))
+            raise ValueError("duration_s", duration_s)  # 1..65535
         self.outage_start = ticks.add(now, start_in_s * 1000)
         self.outage_end = ticks.add(self.outage_start, duration_s * 1000)
         self.outage_for_s = duration_s

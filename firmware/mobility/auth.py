@@ -28,7 +28,7 @@ _sha256 = hashlib.sha256
 def spi_home(node_id):
     """The SPI of node ``node_id``'s home key."""
     if not 0 <= node_id <= _SPI_HOME_LAST - _SPI_HOME_BASE:
-        raise ValueError("node id %r out of range 0..65535" % (node_id,))
+        raise ValueError("node_id", node_id)  # 0..65535
     return _SPI_HOME_BASE + node_id
 
 
@@ -39,10 +39,10 @@ def is_home_spi(spi):
 def pads(key):
     """The RFC 2104 padded key blocks ``(key ^ ipad, key ^ opad)``, 64 bytes each."""
     if not isinstance(key, (bytes, bytearray, memoryview)):
-        raise ValueError("key must be bytes, not %s" % type(key).__name__)
+        raise ValueError("key", type(key).__name__)  # bytes
     key = bytes(key)
     if not key:
-        raise ValueError("key must not be empty")
+        raise ValueError("key", 0)  # empty
     if len(key) > _BLOCK:  # RFC 2104: a long key is hashed first
         key = _sha256(key).digest()
     inner = bytearray(_BLOCK)
@@ -137,7 +137,7 @@ class Keys:
 
     def set(self, spi, key):
         if not isinstance(spi, int) or not 0 <= spi <= 0xFFFFFFFF:
-            raise ValueError("SPI must be a 32-bit unsigned int, not %r" % (spi,))
+            raise ValueError("spi", spi)  # a 32-bit unsigned int
         p = pads(key)  # validates the key
         # The padded blocks (two of 64 bytes, some 220 bytes of a board's heap with their
         # objects) are kept for the keys every frame uses; a home key is used once per

@@ -49,18 +49,11 @@ class Backbone:
 
         self.own = own
         self.out = out
-        members = config.get("members")
-        if not members:
-            raise ValueError("region config: 'members' must list the region's agents and routers")
-        if len(members) > _MAX_MEMBERS:
-            raise ValueError("region config: at most %d members" % _MAX_MEMBERS)
-        self.members = [settings.region_addr(m, "member") for m in members]
+        self.members = settings.region_members(config, own, _MAX_MEMBERS)
         self._member = {}
         for i in range(len(self.members)):
             self._member[ipv4.addr_key(self.members[i], 0)] = i
         self.me = self.member(own, 0)
-        if self.me < 0:
-            raise ValueError("region config: own address %s is not a member" % ipv4.ntoa(own))
         # neighbours: region members this member exchanges publications and tunnels with;
         # hosts: other backbone peers it reaches directly (a home agent, a laptop), which get
         # datagrams and tunnels but never publications; numbered neighbours first

@@ -8,7 +8,7 @@ Decoders accept bytes, bytearray or memoryview and raise only ``DecodeError``.
 import struct
 
 from mobility.compat import const
-from mobility.errors import MAX_FRAME, DecodeError, check_frame
+from mobility.errors import MAX_FRAME, DecodeError, check_frame, check_uint
 
 PROTO_ICMP = const(1)
 PROTO_IPIP = const(4)
@@ -61,22 +61,19 @@ def check_addr(addr, what="address"):
         raise ValueError("%s must be 4 bytes, not %r" % (what, addr))
 
 
-def _check_u(value, bits, what):
-    if not isinstance(value, int) or not 0 <= value < (1 << bits):
-        raise ValueError("%s must be an int in 0..%d, not %r" % (what, (1 << bits) - 1, value))
-
-
 def aton(text):
     """'10.0.0.1' -> b'\\x0a\\x00\\x00\\x01' (ValueError on anything else)."""
     parts = text.split(".")
-    if len(parts) != 4:
-        raise ValueError("not an IPv4 address: %r" % (text,))
+    good = len(parts) == 4
     out = bytearray(4)
-    for i in range(4):
+    for i in range(4 if good else 0):
         p = parts[i]
         if not p or len(p) > 3 or not p.isdigit() or int(p) > 255:
-            raise ValueError("not an IPv4 address: %r" % (text,))
+            good = False  # (one raise: each copy of the message would be a heap string)
+            break
         out[i] = int(p)
+    if not good:
+        raise ValueError("not an IPv4 address: %r" % (text,))
     return bytes(out)
 
 
@@ -144,13 +141,13 @@ class Header:
 
 def encode(src, dst, proto, payload, ttl=_DEFAULT_TTL, ident=0):
     """A complete IPv4 packet (bytes) around ``payload``; FrameTooLarge above MAX_FRAME."""
-    check_addr(src, "source address")
-    check_addr(dst, "destination address")
-    _check_u(proto, 8, "protocol")
-    _check_u(ttl, 8, "TTL")
-    _check_u(ident, 16, "identification")
+    check_addr(src, "src")
+    check_addr(dst, "dst")
+    check_uint(proto, 8, "protocol")
+    check_uint(ttl, 8, "TTL")
+    check_uint(ident, 16, "ident")
     total = HEADER_LEN + len(payload)
-    check_frame(total, "IPv4 packet")
+    check_frame(total, "IPv4")
     buf = bytearray(total)
     struct.pack_into(">BBHHHBBH", buf, 0, 0x45, 0, total, ident, _FLAG_DF, ttl, proto, 0)
     buf[12:16] = src
@@ -169,21 +166,21 @@ def decode(buf):
     limit (trailing bytes are ignored), header checksum, not a fragment.
     """
     if not isinstance(buf, _BUFFERS):
-        raise DecodeError("not a byte buffer: %s" % type(buf).__name__)
+        raise DecodeError("not bytes", type(buf).__name__)
     n = len(buf)
     if n < HEADER_LEN:
-        raise DecodeError("IPv4: %d bytes, shorter than a header" % n)
+        raise DecodeError("ip short", n)
     if buf[0] != 0x45:
-        raise DecodeError("IPv4: version/IHL byte 0x%02x, expected 0x45" % buf[0])
+        raise DecodeError("ip ihl", buf[0])  # version 4, IHL 5 (no options) expected
     total = (buf[2] << 8) | buf[3]
     if total < HEADER_LEN or total > n:
-        raise DecodeError("IPv4: total length %d, buffer %d bytes" % (total, n))
+        raise DecodeError("ip length", total, n)
     if total > MAX_FRAME:
-        raise DecodeError("IPv4: total length %d above the %d-byte frame" % (total, MAX_FRAME))
+        raise DecodeError("ip big", total)
     if ((buf[6] << 8) | buf[7]) & 0x3FFF:
-        raise DecodeError("IPv4: fragment")
+        raise DecodeError("ip frag")
     if _fold(_sum(buf, 0, HEADER_LEN)) != 0xFFFF:
-        raise DecodeError("IPv4: bad header checksum")
+        raise DecodeError("ip sum")
     return Header(
         bytes(buf[12:16]),
         bytes(buf[16:20]),
@@ -211,12 +208,12 @@ def udp(src, dst, sport, dport, payload, ttl=_DEFAULT_TTL, ident=0):
     """A complete IPv4/UDP packet (bytes), UDP checksum computed with the pseudo header;
     ``ident``: the IPv4 identification (a sender's own datagrams: one per datagram, so a
     datagram is known by its source and identification, RFC 6864)."""
-    check_addr(src, "source address")
-    check_addr(dst, "destination address")
-    _check_u(sport, 16, "source port")
-    _check_u(dport, 16, "destination port")
+    check_addr(src, "src")
+    check_addr(dst, "dst")
+    check_uint(sport, 16, "sport")
+    check_uint(dport, 16, "dport")
     length = UDP_LEN + len(payload)
-    check_frame(HEADER_LEN + length, "IPv4/UDP packet")
+    check_frame(HEADER_LEN + length, "UDP")
     seg = bytearray(length)
     struct.pack_into(">HHHH", seg, 0, sport, dport, length, 0)
     seg[UDP_LEN:] = payload
@@ -248,18 +245,18 @@ def decode_udp(header):
     unless the protocol is UDP, the UDP length equals the IPv4 payload length and the checksum
     (when not 0, "not computed") is right."""
     if header.proto != PROTO_UDP:
-        raise DecodeError("not UDP: protocol %d" % header.proto)
+        raise DecodeError("not udp", header.proto)
     seg = header.payload
     n = len(seg)
     if n < UDP_LEN:
-        raise DecodeError("UDP: %d bytes, shorter than a header" % n)
+        raise DecodeError("udp short", n)
     length = (seg[4] << 8) | seg[5]
     if length != n:
-        raise DecodeError("UDP: length field %d, datagram %d bytes" % (length, n))
+        raise DecodeError("udp length", length, n)
     if (seg[6] | seg[7]) and _fold(
         _sum(seg, 0, n, _pseudo_sum(header.src, header.dst, PROTO_UDP, n))
     ) != 0xFFFF:
-        raise DecodeError("UDP: bad checksum")
+        raise DecodeError("udp sum")
     return ((seg[0] << 8) | seg[1], (seg[2] << 8) | seg[3], seg[UDP_LEN:])
 
 

@@ -6,7 +6,7 @@ A role is built from a plain config dict (keys documented in docs/CORE.md), a ``
 callable (seedable randomness: jitter, boot nonce) and the current time ``now`` (ticks ms).
 """
 
-from mobility import auth, ipv4, replay, ticks
+from mobility import ipv4, replay, ticks
 from mobility.actions import IF_RADIO, Actions
 from mobility.compat import const
 from mobility.errors import DecodeError, FrameTooLarge
@@ -78,9 +78,7 @@ class Node:
         self.address = parse_addr(config["address"])
         self.key = ipv4.addr_key(self.address, 0)
         self.keys = settings.parse_keys(config["keys"])
-        self.cell_key = self.keys.get(auth.SPI_CELL)
-        if self.cell_key is None:
-            raise ValueError("keys must hold the cell key (SPI 0x%x)" % auth.SPI_CELL)
+        self.cell_key = settings.cell_key(self.keys)
         # this node's link address on its radio (the agent: on its cell interface); the
         # driver sets it from the radio, a harness after building the role (role.mac = ...).
         # Registrations name it inside their signed data (docs/PROTOCOL.md "Registration").

@@ -14,6 +14,7 @@ import struct
 from mobility import auth, ipv4
 from mobility.compat import const
 from mobility.errors import MAX_FRAME, DecodeError, check_frame
+from mobility.errors import check_uint as _u
 
 _MSG_PUBLICATION = const(0x52)  # 'R'
 MSG_ACK = const(0x41)  # 'A': acknowledgement of publications, same port (PROTOCOL.md)
@@ -89,12 +90,6 @@ class Publication:
     __repr__ = ipv4.message_repr
 
 
-def _u(value, bits, what):
-    if not isinstance(value, int) or not 0 <= value < (1 << bits):
-        raise ValueError("%s must be an int in 0..%d, not %r" % (what, (1 << bits) - 1, value))
-    return value
-
-
 def encode_payload(pub, key):
     """The signed UDP payload of ``pub`` (bytes), forwarded byte for byte by region members.
 
@@ -105,39 +100,34 @@ def encode_payload(pub, key):
     nb = len(pub.bindings)
     nw = len(pub.withdrawals)
     size = _HEAD + _BINDING_LEN * nb + _WITHDRAWAL_LEN * nw + (0 if key is None else _AUTH_LEN)
-    check_frame(
-        ipv4.HEADER_LEN + ipv4.UDP_LEN + size + HOP_LEN,
-        "publication of %d bindings and %d withdrawals" % (nb, nw),
-    )
+    check_frame(ipv4.HEADER_LEN + ipv4.UDP_LEN + size + HOP_LEN, "publication")
     if pub.full:
-        _u(pub.part, 6, "part index")
+        _u(pub.part, 6, "part")
         flags = _FLAG_FULL | pub.part | (_FLAG_LAST if pub.last else 0)
     else:
         if pub.part != 0:
-            raise ValueError("only a full snapshot has parts (part %r)" % (pub.part,))
+            raise ValueError("part", pub.part)  # only a full snapshot has parts
         flags = 0
     buf = bytearray(size)
     buf[0] = _MSG_PUBLICATION
     buf[1] = flags
     buf[2:6] = pub.origin
-    struct.pack_into(
-        ">HHBB", buf, 6, _u(pub.epoch, 16, "epoch"), _u(pub.seq, 16, "sequence"), nb, nw
-    )
+    struct.pack_into(">HHBB", buf, 6, _u(pub.epoch, 16, "epoch"), _u(pub.seq, 16, "seq"), nb, nw)
     off = _HEAD
     for entry in pub.bindings:
         home, lifetime = entry
-        ipv4.check_addr(home, "bound home address")
+        ipv4.check_addr(home, "home")
         buf[off : off + 4] = home
         struct.pack_into(">H", buf, off + 4, _u(lifetime, 16, "lifetime"))
         off += _BINDING_LEN
     for home in pub.withdrawals:
-        ipv4.check_addr(home, "withdrawn home address")
+        ipv4.check_addr(home, "withdrawn")
         buf[off : off + 4] = home
         off += _WITHDRAWAL_LEN
     if key is not None:
         buf[off] = EXT_AUTH
         buf[off + 1] = 20
-        struct.pack_into(">I", buf, off + 2, _u(pub.spi, 32, "SPI"))
+        struct.pack_into(">I", buf, off + 2, _u(pub.spi, 32, "spi"))
         buf[off + 6 :] = auth.tag(key, memoryview(buf)[0 : off + 6])
     return bytes(buf)
 
@@ -251,34 +241,34 @@ def decode_publication(payload):
     Raises only DecodeError.
     """
     if not isinstance(payload, (bytes, bytearray, memoryview)):
-        raise DecodeError("publication: not a byte buffer")
+        raise DecodeError("not bytes", type(payload).__name__)
     p = payload
     n = len(p)
     if n < _HEAD:
-        raise DecodeError("publication: %d bytes, shorter than a header" % n)
+        raise DecodeError("pub short", n)
     if n > MAX_PAYLOAD + HOP_LEN:
-        raise DecodeError("publication: %d bytes, more than a frame carries" % n)
+        raise DecodeError("pub big", n)
     if p[0] != _MSG_PUBLICATION:
-        raise DecodeError("publication: message type 0x%02x" % p[0])
+        raise DecodeError("pub type", p[0])
     flags = p[1]
     full = bool(flags & _FLAG_FULL)
     if not full and flags:
-        raise DecodeError("publication: flags 0x%02x without F" % flags)
+        raise DecodeError("pub flags", flags)  # part flags without F
     nb = p[10]
     nw = p[11]
     body = _HEAD + _BINDING_LEN * nb + _WITHDRAWAL_LEN * nw
     if n == body + _AUTH_LEN + HOP_LEN and p[n - HOP_LEN] == _EXT_HOP:
         if p[n - HOP_LEN + 1] != _HOP_TAG:
-            raise DecodeError("publication: bad hop tag header")
+            raise DecodeError("pub hop")  # a bad hop tag header
         n -= HOP_LEN  # (the hop tag is not part of what the origin signed)
     if n == body:
         spi = None
     elif n == body + _AUTH_LEN:
         if p[body] != EXT_AUTH or p[body + 1] != 20:
-            raise DecodeError("publication: bad authentication extension header")
+            raise DecodeError("pub auth")  # a bad authentication extension header
         spi = (p[body + 2] << 24) | (p[body + 3] << 16) | (p[body + 4] << 8) | p[body + 5]
     else:
-        raise DecodeError("publication: %d bytes for %d bindings and %d withdrawals" % (n, nb, nw))
+        raise DecodeError("pub length", n, nb, nw)  # bytes for so many entries
     bindings = []
     off = _HEAD
     for _ in range(nb):

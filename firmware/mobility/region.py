@@ -50,27 +50,19 @@ class Region:
     def __init__(self, config, own, keys, out, epoch=0):
         from mobility import settings
 
-        if not isinstance(config, dict):
-            raise ValueError("region config must be a dict, not %r" % (config,))
+        self.policy = settings.region_config(config, keys)
         self.name = config.get("name", "region")
-        self.own = settings.region_addr(own, "own address")
+        self.own = settings.region_addr(own, "own")
         self._own_key = ipv4.addr_key(self.own, 0)
         self.keys = keys
         self.out = out
         self.backbone = Backbone(config, self.own, out)
-        self.policy = config.get("policy", POLICY_ROAM)
-        if self.policy not in (POLICY_ROAM, POLICY_MIP4):
-            raise ValueError(
-                "region config: policy must be 'roam' or 'mip4', not %r" % (self.policy,)
-            )
         self.publishing = self.policy == POLICY_ROAM
         hold_off = settings.positive_ms(config, "hold_off_ms", _DEFAULT_HOLD_OFF_MS)
         republish = settings.positive_ms(config, "republish_ms", _DEFAULT_REPUBLISH_MS)
         dup_hold = settings.positive_ms(config, "dup_hold_ms", _DEFAULT_DUP_HOLD_MS)
         max_published = settings.max_published(config)
         key = keys.get(auth.SPI_REGION)
-        if key is None:
-            raise ValueError("region member without the region key (SPI 0x200)")
         # acknowledgement and retransmission per neighbour (reliable.py): every flood goes
         # through it, the origin's own publications and the relayed ones
         self.reliable = Reliable(self.backbone, keys, key, out)

@@ -15,6 +15,7 @@ import struct
 from mobility import auth, ipv4
 from mobility.compat import const
 from mobility.errors import DecodeError
+from mobility.errors import check_uint as _u
 
 TYPE_REQUEST = const(1)
 _TYPE_REPLY = const(3)
@@ -58,12 +59,6 @@ _REG_TTL = const(64)
 def make_ident(nonce, counter):
     """The 64-bit Identification: receiver's nonce || sender's counter."""
     return ((nonce & 0xFFFFFFFF) << 32) | (counter & 0xFFFFFFFF)
-
-
-def _u(value, bits, what):
-    if not isinstance(value, int) or not 0 <= value < (1 << bits):
-        raise ValueError("%s must be an int in 0..%d, not %r" % (what, (1 << bits) - 1, value))
-    return value
 
 
 class _Registration:
@@ -214,31 +209,31 @@ def _link(msg, buf, off, reply):
         buf[off + 2 : off + 8] = msg.node_mac
         buf[off + 8 : off + 14] = msg.agent_mac
         if reply:
-            buf[off + 14 : off + 22] = _u(msg.req_ident, 64, "identification").to_bytes(8, "big")
+            buf[off + 14 : off + 22] = _u(msg.req_ident, 64, "req_ident").to_bytes(8, "big")
         else:
-            struct.pack_into(">H", buf, off + 14, _u(msg.agent_seq, 16, "agent sequence"))
+            struct.pack_into(">H", buf, off + 14, _u(msg.agent_seq, 16, "agent_seq"))
     return off + 2 + n
 
 
 def _finish(msg, buf, fixed, key, dport=ipv4.REG_PORT):
     if key is not None:
         if msg.ext_type not in (EXT_MH_AUTH, EXT_MF_AUTH):
-            raise ValueError("ext_type must be 32 or 33, not %r" % (msg.ext_type,))
+            raise ValueError("ext_type", msg.ext_type)  # 32 or 33
         buf[fixed] = msg.ext_type
         buf[fixed + 1] = 20
-        struct.pack_into(">I", buf, fixed + 2, _u(msg.spi, 32, "SPI"))
+        struct.pack_into(">I", buf, fixed + 2, _u(msg.spi, 32, "spi"))
         if isinstance(key, tuple):  # padded blocks (auth.pads): a key derived per message
             buf[fixed + 6 :] = auth.mac(key, memoryview(buf)[0 : fixed + 6])[0 : auth.TAG_LEN]
         else:
             buf[fixed + 6 :] = auth.tag(key, memoryview(buf)[0 : fixed + 6])
-    ipv4.check_addr(msg.src, "source address")
-    ipv4.check_addr(msg.dst, "destination address")
+    ipv4.check_addr(msg.src, "src")
+    ipv4.check_addr(msg.dst, "dst")
     return ipv4.udp(msg.src, msg.dst, ipv4.REG_PORT, dport, buf, _REG_TTL)
 
 
 def _common(buf, msg):
-    ipv4.check_addr(msg.home, "home address")
-    ipv4.check_addr(msg.home_agent, "home agent")
+    ipv4.check_addr(msg.home, "home")
+    ipv4.check_addr(msg.home_agent, "home_agent")
     buf[4:8] = msg.home
     buf[8:12] = msg.home_agent
 
@@ -252,9 +247,9 @@ def encode_request(req, key):
     buf[1] = _u(req.flags, 8, "flags")
     struct.pack_into(">H", buf, 2, _u(req.lifetime, 16, "lifetime"))
     _common(buf, req)
-    ipv4.check_addr(req.coa, "care-of address")
+    ipv4.check_addr(req.coa, "coa")
     buf[12:16] = req.coa
-    buf[16:24] = _u(req.ident, 64, "identification").to_bytes(8, "big")
+    buf[16:24] = _u(req.ident, 64, "ident").to_bytes(8, "big")
     return _finish(req, buf, _link(req, buf, _REQ_LEN, False), key)
 
 
@@ -267,7 +262,7 @@ def encode_reply(rep, key):
     buf[1] = _u(rep.code, 8, "code")
     struct.pack_into(">H", buf, 2, _u(rep.lifetime, 16, "lifetime"))
     _common(buf, rep)
-    buf[12:20] = _u(rep.ident, 64, "identification").to_bytes(8, "big")
+    buf[12:20] = _u(rep.ident, 64, "ident").to_bytes(8, "big")
     return _finish(rep, buf, _link(rep, buf, _REP_LEN, True), key, rep.dport)
 
 
@@ -282,26 +277,26 @@ def decode_registration(header):
     """
     sport, dport, p = ipv4.decode_udp(header)
     if dport != ipv4.REG_PORT:
-        raise DecodeError("registration: UDP port %d, expected %d" % (dport, ipv4.REG_PORT))
+        raise DecodeError("reg port", dport)  # 434 expected
     n = len(p)
     if n < 1:
-        raise DecodeError("registration: empty")
+        raise DecodeError("reg empty")
     kind = p[0]
     if kind == TYPE_REQUEST:
         if n < _REQ_LEN:
-            raise DecodeError("registration request: %d bytes, expected at least 24" % n)
+            raise DecodeError("reg short", kind, n)  # a request: at least 24 bytes
         msg = RegRequest(header.src, header.dst, p[1], (p[2] << 8) | p[3])
         msg.coa = p[12:16]
         msg.sport = sport
         fixed = _REQ_LEN
     elif kind == _TYPE_REPLY:
         if n < _REP_LEN:
-            raise DecodeError("registration reply: %d bytes, expected at least 20" % n)
+            raise DecodeError("reg short", kind, n)  # a reply: at least 20 bytes
         msg = RegReply(header.src, header.dst, p[1], (p[2] << 8) | p[3])
         msg.dport = dport
         fixed = _REP_LEN
     else:
-        raise DecodeError("registration: type %d" % kind)
+        raise DecodeError("reg type", kind)
     msg.home = p[4:8]
     msg.home_agent = p[8:12]
     msg.ident = int.from_bytes(p[fixed - 8 : fixed], "big")
@@ -310,18 +305,16 @@ def decode_registration(header):
     off = fixed
     while off < n:
         if off + 2 > n:
-            raise DecodeError("registration: truncated extension header")
+            raise DecodeError("reg ext", off)  # a truncated extension header at off
         t = p[off]
         end = off + 2 + p[off + 1]
         if end > n:
-            raise DecodeError("registration: extension %d runs past the message" % t)
+            raise DecodeError("reg ext", off, t)  # extension t runs past the message
         if t == EXT_MH_AUTH or t == EXT_MF_AUTH:
             if end - off != _AUTH_EXT_LEN:
-                raise DecodeError(
-                    "registration: authentication extension length %d" % (end - off - 2)
-                )
+                raise DecodeError("reg auth", end - off - 2)  # length 20 expected
             if end != n:
-                raise DecodeError("registration: authentication extension is not the last")
+                raise DecodeError("reg last")  # the auth extension is not the last
             msg.ext_type = t
             msg.spi = (p[off + 2] << 24) | (p[off + 3] << 16) | (p[off + 4] << 8) | p[off + 5]
             msg.tag = p[off + 6 : end]
@@ -329,10 +322,10 @@ def decode_registration(header):
             msg._payload = p
         elif t == EXT_LINK:
             if msg.node_mac is not None:
-                raise DecodeError("registration: extension %d" % t)
+                raise DecodeError("reg ext", off, t)
             want = _LINK_REQ if kind == TYPE_REQUEST else _LINK_REP
             if end - off - 2 != want:
-                raise DecodeError("registration: extension %d" % t)
+                raise DecodeError("reg ext", off, t)
             msg.node_mac = p[off + 2 : off + 8]
             msg.agent_mac = p[off + 8 : off + 14]
             if kind == _TYPE_REPLY:
@@ -340,6 +333,6 @@ def decode_registration(header):
             else:
                 msg.agent_seq = (p[off + 14] << 8) | p[off + 15]
         elif t < 128:
-            raise DecodeError("registration: extension %d" % t)
+            raise DecodeError("reg ext", off, t)
         off = end
     return msg

@@ -159,6 +159,51 @@ def positive_ms(cfg, name, default):
     return v
 
 
+def region_config(config, keys):
+    """Check what a Region reads of its config (a dict, the policy) and that the member holds
+    the region key; returns the policy."""
+    if not isinstance(config, dict):
+        raise ValueError("region config must be a dict, not %r" % (config,))
+    policy = config.get("policy", "roam")
+    if policy not in ("roam", "mip4"):
+        raise ValueError("region config: policy must be 'roam' or 'mip4', not %r" % (policy,))
+    if keys.get(auth.SPI_REGION) is None:
+        raise ValueError("region member without the region key (SPI 0x200)")
+    return policy
+
+
+def region_members(config, own, most):
+    """The region's members (4-byte addresses, as listed), at most ``most``; ``own`` among
+    them."""
+    members = config.get("members")
+    if not members:
+        raise ValueError("region config: 'members' must list the region's agents and routers")
+    if len(members) > most:
+        raise ValueError("region config: at most %d members" % most)
+    out = [region_addr(m, "member") for m in members]
+    if own not in out:
+        raise ValueError("region config: own address %s is not a member" % ipv4.ntoa(own))
+    return out
+
+
+def outage(config):
+    """A role config's planned ``outage`` as (start_in_s, duration_s), or None."""
+    plan = config.get("outage")
+    if plan is None:
+        return None
+    if not isinstance(plan, dict) or "start_in_s" not in plan or "duration_s" not in plan:
+        raise ValueError("config 'outage' must be {'start_in_s': s, 'duration_s': s}")
+    return plan["start_in_s"], plan["duration_s"]
+
+
+def cell_key(keys):
+    """The cell key (SPI 0x100) of a role's key table, which every role needs."""
+    key = keys.get(auth.SPI_CELL)
+    if key is None:
+        raise ValueError("keys must hold the cell key (SPI 0x%x)" % auth.SPI_CELL)
+    return key
+
+
 def max_published(config):
     """A region config's ``max_published``: the capacity of the member's published-binding
     table (512 by default)."""

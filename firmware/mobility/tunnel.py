@@ -16,8 +16,8 @@ _MAX_INNER = const(230)
 def encapsulate(src, dst, inner, ttl=TUNNEL_TTL):
     """The outer IPv4 packet (bytes) from tunnel entry ``src`` to the care-of agent ``dst``."""
     if len(inner) < ipv4.HEADER_LEN or inner[0] >> 4 != 4:
-        raise ValueError("tunnel: the inner packet is not an IPv4 packet")
-    check_frame(ipv4.HEADER_LEN + len(inner), "tunnelled packet")
+        raise ValueError("inner", len(inner))  # not an IPv4 packet
+    check_frame(ipv4.HEADER_LEN + len(inner), "tunnel")
     return ipv4.encode(src, dst, ipv4.PROTO_IPIP, inner, ttl)
 
 
@@ -27,10 +27,10 @@ def decapsulate(header):
     refused: no entry of this protocol nests them, and each level of a nested one would be
     one more backbone send for a single frame."""
     if header.proto != ipv4.PROTO_IPIP:
-        raise DecodeError("not IP-in-IP: protocol %d" % header.proto)
+        raise DecodeError("not ipip", header.proto)
     inner = header.payload
     if len(inner) < ipv4.HEADER_LEN or inner[0] != 0x45:
-        raise DecodeError("IP-in-IP: the inner packet is not an IPv4 packet")
+        raise DecodeError("ipip inner", len(inner))  # not an IPv4 packet
     if inner[ipv4.PROTO_AT] == ipv4.PROTO_IPIP:
-        raise DecodeError("IP-in-IP: nested tunnel")
+        raise DecodeError("ipip twice")  # a tunnel in a tunnel
     return inner

@@ -71,7 +71,7 @@ def sum_bigint(buf, start, end, s=0):
 def decode(buf):
     """ipv4.decode, shared between receivers of the same bytes."""
     if not isinstance(buf, _BUFFERS):
-        raise DecodeError("not a byte buffer: %s" % type(buf).__name__)
+        raise DecodeError("not bytes", type(buf).__name__)  # as ipv4.decode
     key = bytes(buf)
     h = _headers.get(key)
     if h is None:
