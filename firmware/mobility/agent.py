@@ -46,20 +46,17 @@ class Agent(Node):
         from mobility import settings
 
         Node.__init__(self, config, rand, now)
-        adv_interval_ms = settings.cfg_int(
-            config, "adv_interval_ms", DEFAULT_ADV_INTERVAL_MS, 20, 600000
+        c = settings.cell(
+            config,
+            DEFAULT_ADV_INTERVAL_MS,
+            DEFAULT_REG_LIFETIME_S,
+            DEFAULT_CAPACITY,
+            IF_RADIO,
+            _DEFAULT_ANSWER_GAP_MS,
         )
-        default_life = (3 * adv_interval_ms + 999) // 1000
-        adv_lifetime_s = settings.cfg_int(config, "adv_lifetime_s", default_life, 1, 9000)
-        reg_lifetime_s = settings.cfg_int(
-            config, "reg_lifetime_s", DEFAULT_REG_LIFETIME_S, 1, 65535
-        )
-        capacity = settings.cfg_int(config, "capacity", DEFAULT_CAPACITY, 0, 255)
-        services = advert.SVC_ROUTING | settings.cfg_int(config, "services", 0, 0, 0x07)
-        cell_iface = settings.cfg_int(config, "cell_iface", IF_RADIO, 0, 1)
-        answer_gap_ms = settings.cfg_int(
-            config, "solicit_answer_gap_ms", _DEFAULT_ANSWER_GAP_MS, 0, 60000
-        )
+        adv_interval_ms, adv_lifetime_s, reg_lifetime_s, capacity, services = c[:5]
+        cell_iface, answer_gap_ms = c[5], c[6]
+        services |= advert.SVC_ROUTING
         self.visitors = Visitors(self, capacity, reg_lifetime_s)
         # the same dict, one attribute away: the forwarding hot path looks it up per frame
         self.bindings = self.visitors.bindings

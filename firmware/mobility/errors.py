@@ -22,7 +22,7 @@ class DecodeError(ValueError):
     ``DecodeError(code, value, ...)``."""
 
     def __str__(self):
-        return " ".join([str(a) for a in self.args])
+        return " ".join(map(str, self.args))
 
 
 class FrameTooLarge(ValueError):

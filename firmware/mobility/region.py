@@ -58,10 +58,9 @@ class Region:
         self.out = out
         self.backbone = Backbone(config, self.own, out)
         self.publishing = self.policy == POLICY_ROAM
-        hold_off = settings.positive_ms(config, "hold_off_ms", _DEFAULT_HOLD_OFF_MS)
-        republish = settings.positive_ms(config, "republish_ms", _DEFAULT_REPUBLISH_MS)
-        dup_hold = settings.positive_ms(config, "dup_hold_ms", _DEFAULT_DUP_HOLD_MS)
-        max_published = settings.max_published(config)
+        hold_off, republish, dup_hold, max_published = settings.region_periods(
+            config, _DEFAULT_HOLD_OFF_MS, _DEFAULT_REPUBLISH_MS, _DEFAULT_DUP_HOLD_MS
+        )
         key = keys.get(auth.SPI_REGION)
         # acknowledgement and retransmission per neighbour (reliable.py): every flood goes
         # through it, the origin's own publications and the relayed ones

@@ -159,6 +159,34 @@ def positive_ms(cfg, name, default):
     return v
 
 
+def cell(config, interval_ms, reg_lifetime_s, capacity, cell_iface, answer_gap_ms):
+    """What an agent's cell reads of its config, the defaults given: (adv_interval_ms,
+    adv_lifetime_s, reg_lifetime_s, capacity, services, cell_iface, solicit_answer_gap_ms).
+    (Read here rather than in agent.py: the keys are strings of more than 10 characters, which
+    a board holds as heap objects while their module is loaded, and this one is dropped.)"""
+    interval_ms = cfg_int(config, "adv_interval_ms", interval_ms, 20, 600000)
+    return (
+        interval_ms,
+        cfg_int(config, "adv_lifetime_s", (3 * interval_ms + 999) // 1000, 1, 9000),
+        cfg_int(config, "reg_lifetime_s", reg_lifetime_s, 1, 65535),
+        cfg_int(config, "capacity", capacity, 0, 255),
+        cfg_int(config, "services", 0, 0, 0x07),
+        cfg_int(config, "cell_iface", cell_iface, 0, 1),
+        cfg_int(config, "solicit_answer_gap_ms", answer_gap_ms, 0, 60000),
+    )
+
+
+def region_periods(config, hold_off_ms, republish_ms, dup_hold_ms):
+    """A region config's (hold_off_ms, republish_ms, dup_hold_ms, max_published), the
+    defaults given (read here for the reason of ``cell``)."""
+    return (
+        positive_ms(config, "hold_off_ms", hold_off_ms),
+        positive_ms(config, "republish_ms", republish_ms),
+        positive_ms(config, "dup_hold_ms", dup_hold_ms),
+        max_published(config),
+    )
+
+
 def region_config(config, keys):
     """Check what a Region reads of its config (a dict, the policy) and that the member holds
     the region key; returns the policy."""

@@ -126,7 +126,8 @@ def test_deploy_and_provision_reset_the_crash_counter(tmp_path):
 def test_firmware_goes_without_line_numbers_tests_keep_theirs(tmp_path):
     """On a board without a romfs a module's code lives in the heap, and its line-number table
     with it (3-4 KB of an agent's): the firmware's .mpy leave them out, a traceback names the
-    file and the function. `roam test`'s modules keep theirs (a failure points at its line)."""
+    module and the function (under the module's name, which the board interns anyway, not one
+    more name for the file). `roam test`'s modules keep theirs (a failure points at its line)."""
     from bench.common import MICROPYTHON
 
     src = tmp_path / "src" / "failing.py"
@@ -152,3 +153,4 @@ def test_firmware_goes_without_line_numbers_tests_keep_theirs(tmp_path):
     assert 'File "failing.py", line 3, in outer' in shown[True]
     assert "line 7" not in shown[False] and "line 3" not in shown[False]
     assert "in inner" in shown[False] and "in outer" in shown[False]
+    assert 'File "failing", line 1, in inner' in shown[False]  # (no line numbers: 1)
