@@ -70,7 +70,7 @@ class Region:
         )
         # what is held of an origin silent for a snapshot period (and a hold-off) no longer judges
         # its publications: a lock-out that nothing else undid ends then (Origins)
-        self.origins = Origins(len(self.backbone.members), dup_hold, republish + hold_off)
+        self.origins = Origins(self.backbone.n_members, dup_hold, republish + hold_off)
         self.table = Published(max_published, config.get("_table"))
         # the owner's word when another member's binding of a home was taken: (now, home,
         # that member's address), or None (an agent ends its own binding of a node that
@@ -107,7 +107,7 @@ class Region:
             # refresh here is news to them (held as a refresh, it waited for the snapshot while
             # the one it had left forwarded, then dropped, its traffic)
             oi = self.table.origin(now, home, 0)
-            news = oi >= 0 and self.backbone.members[oi] != self.own
+            news = oi >= 0 and oi != self.backbone.me
             if news:
                 # what we hold of another member for the node is older than this
                 # registration: kept, it would be our route once our binding ends, to where
@@ -370,13 +370,13 @@ class Region:
                 home = t.address(i)
                 oi = t.origin(now, home, 0)
                 if oi >= 0:
-                    found[home] = self.backbone.members[oi]
+                    found[home] = self.backbone.address(oi)
         return found
 
     def published_addr(self, now, home):
         """The address of the agent holding ``home``'s published binding, or None."""
         oi = self.table.origin(now, home, 0)
-        return self.backbone.members[oi] if oi >= 0 else None
+        return self.backbone.address(oi) if oi >= 0 else None
 
     # ---- tunnelling ----------------------------------------------------------------------
 
@@ -386,7 +386,7 @@ class Region:
         if publication.is_publication(datagram):
             self._log("drop", {"reason": "publication_in_tunnel"})
             return False
-        dst = self.backbone.members[oi]
+        dst = self.backbone.address(oi)
         nb = self.backbone.next_hop(dst)
         if nb < 0:
             self._log("drop", {"reason": "no_route", "to": ipv4.ntoa(dst)})

@@ -129,7 +129,7 @@ class Router(Node):
             if self.region.tunnel(now, frame, oi):
                 self.handled += 1
                 if self.proxy and src_mac is not None:
-                    self._proxy(now, iface, src_mac, h.src, h.dst, self.region.backbone.members[oi])
+                    self._proxy(now, iface, src_mac, h.src, h.dst, self.region.backbone.address(oi))
             return
         nb = self.region.backbone.next_hop(h.dst, 0)
         if nb < 0:

@@ -98,7 +98,7 @@ class FloodingTopologies(unittest.TestCase):
         r = bb.roles[members[0]].region
         oi = r.published(bb.now, home(1))
         net = r.backbone
-        self.assertEqual(net.members[oi], ipv4.aton(members[3]))
+        self.assertEqual(net.address(oi), ipv4.aton(members[3]))
         self.assertEqual(net.addr[net.hop[oi]], ipv4.aton(members[1]))
 
 

@@ -327,8 +327,9 @@ class Tunnelling(unittest.TestCase):
         far = ipv4.aton("10.0.0.77")
         for i in hops:
             b = bb.roles[members[i]].region.backbone
-            b.members.append(far)
-            b._member[ipv4.addr_key(far, 0)] = len(b.members) - 1
+            b._members += far
+            b._member[ipv4.addr_key(far, 0)] = b.n_members
+            b.n_members += 1
             b.hop.append(b.peer(ipv4.aton(members[hops[i]]), 0))
         inner = ipv4.udp(ipv4.aton("10.5.0.1"), home(1), ipv4.APP_PORT, ipv4.APP_PORT, b"x")
         # a tunnel from member 2 (a neighbour of 0) toward the far member enters at 0
