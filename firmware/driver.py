@@ -269,17 +269,23 @@ class Driver:
                 tasks.append(asyncio.create_task(flow))
         await asyncio.gather(*tasks)
 
-    async def run_board(self, flows, healthy_ms, version):
+    async def run_board(self, flows, healthy_ms, version, pending=False):
         """A board's job (start.py builds it): run() and, ``healthy_ms`` after the start, the
-        running version's proof of health (``version``: its set and slot, for the log)."""
-        asyncio.create_task(self._healthy_later(healthy_ms, version))
+        running version's proof of health (``version``: its set and slot, for the log;
+        ``pending``: it booted on probation, a change an update switched to)."""
+        asyncio.create_task(self._healthy_later(healthy_ms, version, pending))
         await self.run(flows)
 
-    async def _healthy_later(self, healthy_ms, version):
+    async def _healthy_later(self, healthy_ms, version, pending):
         await asyncio.sleep_ms(healthy_ms)
         import safemode
 
         safemode.healthy()  # the crash count starts again
+        if not pending:
+            # nothing to prove: the update slots' code (slots.py and romimage.py, some KB
+            # while loaded) stays out of a running board's heap; loaded here it was the
+            # moment a plain ESP32 agent, tight on heap, ran out (docs/LAB.md "Heap")
+            return
         import slots
 
         done = slots.healthy()

@@ -19,6 +19,12 @@ if safemode.decide():
 
     setup.safe_mode(safemode.REASON)
 else:
+    # boot-time code too (heap on a board, for the whole run if kept): the driver imports it
+    # again for the proof of health
+    del safemode
+    import sys
+
+    sys.modules.pop("safemode", None)
     try:
         import driver
 
@@ -26,7 +32,6 @@ else:
     except KeyboardInterrupt:
         raise
     except Exception as e:  # noqa: BLE001 - a version that fails to start: a try is counted
-        import sys
         import time
 
         sys.print_exception(e)

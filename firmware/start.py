@@ -159,6 +159,8 @@ def _build(cfg, log, rand, boot, role_class):
         flows.append(cfg["traffic"])
     healthy_ms = cfg.get("healthy_ms", 10000)
     version = {"fw": boot.get("set"), "slot": boot.get("active")}
+    # on probation: a change an update switched to, which proves itself by running healthy_ms
+    pending = bool(boot.get("pending"))
     drv = Driver(
         role,
         radio,
@@ -198,4 +200,4 @@ def _build(cfg, log, rand, boot, role_class):
             "slot": boot.get("active", "root"),
         },
     )
-    return drv.run_board(flows, healthy_ms, version)
+    return drv.run_board(flows, healthy_ms, version, pending)
