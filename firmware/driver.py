@@ -319,6 +319,7 @@ def serve(job, log):
     except KeyboardInterrupt:
         raise
     except Exception as e:  # noqa: BLE001 - a field board must come back by itself
+        sys.print_exception(e)  # (where: on the console, as main.py's crash at the start)
         log.event("crash", {"error": repr(e)})
         log.close()
         time.sleep_ms(1000)

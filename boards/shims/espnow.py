@@ -138,6 +138,19 @@ def _key(k):
     return _buf(k, KEY_LEN)
 
 
+# an air frame: F src(6) rssi(1) flags(1) fingerprint(4), then the message (at most 250)
+_RX_MAX = 13 + 250
+
+
+def _mac_at(k, d):
+    """True when the peer MAC ``k`` is the frame ``d``'s source (d[1:7]), compared in place: a
+    known peer costs no allocation, as modespnow.c hands out the peers table's bytes."""
+    for i in range(6):
+        if k[i] != d[1 + i]:
+            return False
+    return True
+
+
 def _fingerprint(lmk):
     return hashlib.sha256(_S.pmk + lmk).digest()[:4]
 
@@ -255,29 +268,30 @@ class ESPNowBase(io.IOBase):
             return 0
         p = _air._rxpoll
         while p.poll(0):
-            d = rx.recv(400)
+            # what recv asks for is allocated in the board's heap, where an ESP32 reads into
+            # the ring buffer it took at active(True): no more than the largest frame
+            d = rx.recv(_RX_MAX)
             # F src(6) rssi(1) flags(1) fingerprint(4) payload
-            if len(d) < 13 or d[0:1] != b"F":
+            if len(d) < 13 or d[0] != 0x46:  # b"F"
                 continue
             if not _S.active or not network.wlan_active():
                 continue
-            src = d[1:7]
             rssi = d[7] - 256 if d[7] > 127 else d[7]
             if d[8] & 2:
                 # Encrypted frame: only a registered encrypted peer with the same keys can
                 # decrypt it; the hardware drops anything else.
-                peer = _S.peers.get(src)
+                peer = _S.peers.get(bytes(d[1:7]))
                 if peer is None or not peer[3] or _fingerprint(peer[0]) != d[9:13]:
                     continue
             _S.stats[3] += 1
             key = None
             for k in peers_table_:
-                if k == src:
+                if _mac_at(k, d):
                     key = k
                     break
             now = time.ticks_ms()
             if key is None:
-                key = bytes(src)
+                key = bytes(d[1:7])
                 peers_table_[key] = [rssi, now]
             else:
                 entry = peers_table_[key]

@@ -41,6 +41,14 @@ _STREAM_GET_FILENO = 10
 _POLL_RD = 1
 _POLL_WR = 4
 
+# A send's message to the air, built in place: on an ESP32 lwIP copies a datagram into pbufs
+# of its own heap, not MicroPython's, so a send must leave no garbage in the board's heap
+# (the garbage of building it with + ran a plain ESP32 agent, tight on heap, out of memory
+# where a board would not). U seq(2) mac(6) src ip(4) src port(2) dst ip(4) dst port(2) data
+_TX_HEAD = 21
+_TX = bytearray(_TX_HEAD + 1472)
+_own = ["", b"\x00\x00\x00\x00"]  # the station's address as text, and as 4 bytes
+
 _EPHEMERAL = 49152
 _next_port = _EPHEMERAL
 _bound = {}  # port -> socket: one socket per UDP port, as lwIP (EADDRINUSE otherwise)
@@ -158,25 +166,27 @@ class socket(io.IOBase):
         ip, port = _addr(addr)
         if not self._port:
             self.bind(("0.0.0.0", 0))
-        sta = network.WLAN(network.STA_IF)
-        if not sta.isconnected():
+        sta = network._ifaces[network.STA_IF]  # (no WLAN object per send)
+        if not sta.connected:
             raise OSError(errno.EHOSTUNREACH)  # lwIP: no route without a joined network
-        if len(data) > 1472:
+        n = len(data)
+        if n > 1472:
             raise OSError(errno.EMSGSIZE)
         air = _air.air_address()
         if air is not None:
-            msg = (
-                b"U"
-                + struct.pack(">H", _air.next_seq())
-                + _air.MAC
-                + _aton(sta.ifconfig()[0])
-                + struct.pack(">H", self._port)
-                + ip
-                + struct.pack(">H", port)
-                + bytes(data)
-            )
-            self._r.sendto(msg, air)
-        return len(data)
+            if _own[0] is not sta.ip:
+                _own[0], _own[1] = sta.ip, _aton(sta.ip)
+            t = _TX
+            t[0] = 0x55  # b"U"
+            struct.pack_into(">H", t, 1, _air.next_seq())
+            t[3:9] = _air.MAC
+            t[9:13] = _own[1]
+            struct.pack_into(">H", t, 13, self._port)
+            t[15:19] = ip
+            struct.pack_into(">H", t, 19, port)
+            t[_TX_HEAD : _TX_HEAD + n] = data
+            self._r.sendto(memoryview(t)[: _TX_HEAD + n], air)
+        return n
 
     def send(self, data):
         if self._peer is None:

@@ -105,6 +105,11 @@ class LogStore:
                     with open(self.path(num), "rb") as f:
                         f.seek(off)
                         got = f.readinto(mv) or 0
+                except MemoryError:
+                    # no block for the open file's buffer (some 600 bytes) on a heap that is
+                    # tight just now: nothing read yet, the stream asks again for its next
+                    # frame (a plain ESP32 agent crashed here at a log rewind)
+                    return num, off, 0
                 except OSError:
                     pass
             k = off + got - self.size

@@ -346,6 +346,30 @@ class RewindTest(_Setup):
         self.assertEqual([got[(3, i)] for i in range(30)], [_line(i) for i in range(30)])
         self.assertIn(b'"ev":"log_rewind","counter":100', got[(4, 0)])  # after all the rest
 
+    def test_no_heap_for_the_file_just_now_sends_nothing_then_everything(self):
+        """A rewound stream reads the ring from flash, a file opened per frame (its buffer some
+        600 bytes): a heap short of that block just then raised in the stream's task and the
+        board restarted (plain ESP32 agents at the demo's log pull). Now nothing goes until
+        the heap has the block, then every line, in order."""
+        from fieldlog import store as store_mod
+
+        for i in range(30):
+            self.st.append(_line(i))
+        self.st.flush()
+        up = _up(self.st, 222)
+
+        def no_heap(*args):
+            raise MemoryError("memory allocation failed, allocating 588 bytes")
+
+        store_mod.open = no_heap  # the module's name shadows the builtin
+        try:
+            self.assertEqual(up.next_frame(0), 0)
+            self.assertEqual(up.next_frame(5000), 0)
+        finally:
+            del store_mod.open
+        got = _reassemble(UplinkTest._frames(None, up, 10000))
+        self.assertEqual([got[(3, i)] for i in range(30)], [_line(i) for i in range(30)])
+
 
 class SinkTest(unittest.TestCase):
     def test_every_line_carries_boot_and_sequence(self):
