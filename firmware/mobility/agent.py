@@ -46,7 +46,15 @@ class Agent(Node):
         from mobility import settings
 
         Node.__init__(self, config, rand, now)
-        c = settings.cell(
+        (
+            adv_interval_ms,
+            adv_lifetime_s,
+            reg_lifetime_s,
+            capacity,
+            services,
+            cell_iface,
+            answer_gap_ms,
+        ) = settings.cell(
             config,
             DEFAULT_ADV_INTERVAL_MS,
             DEFAULT_REG_LIFETIME_S,
@@ -54,8 +62,6 @@ class Agent(Node):
             IF_RADIO,
             _DEFAULT_ANSWER_GAP_MS,
         )
-        adv_interval_ms, adv_lifetime_s, reg_lifetime_s, capacity, services = c[:5]
-        cell_iface, answer_gap_ms = c[5], c[6]
         services |= advert.SVC_ROUTING
         self.visitors = Visitors(self, capacity, reg_lifetime_s)
         # the same dict, one attribute away: the forwarding hot path looks it up per frame
