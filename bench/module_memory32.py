@@ -108,6 +108,50 @@ def names(mpy: bytes) -> list[str]:
     return out
 
 
+# the object table's types (py/persistentcode.h MP_PERSISTENT_OBJ_*): these carry a length and
+# bytes (str and bytes a terminating 0 too), a tuple a count and its objects, the rest nothing
+_OBJ_STR, _OBJ_BYTES, _OBJ_INT, _OBJ_FLOAT, _OBJ_COMPLEX, _OBJ_TUPLE = 5, 6, 7, 8, 9, 10
+
+
+def strings(mpy: bytes) -> list[str]:
+    """The str constants a .mpy file loads as objects of their own: its object table's strings.
+    mpy-cross makes a string literal a name (a qstr, shared, in the names table) when it has at
+    most 10 characters or is a name already; any other is a str object in the heap of a board
+    that loads the .mpy (16 bytes and its characters rounded up to 16 at 32 bits: ~50 bytes for
+    a short sentence). Format: py/persistentcode.c, after the qstrs (names)."""
+    n_qstr, i = _vuint(mpy, 4)
+    n_obj, i = _vuint(mpy, i)
+    for _ in range(n_qstr):
+        ln, i = _vuint(mpy, i)
+        if not ln & 1:
+            i += (ln >> 1) + 1
+    out: list[str] = []
+
+    def obj(i: int) -> int:
+        kind = mpy[i]
+        i += 1
+        if kind == _OBJ_TUPLE:
+            n, i = _vuint(mpy, i)
+            for _ in range(n):
+                i = obj(i)
+        elif _OBJ_STR <= kind <= _OBJ_COMPLEX:
+            ln, i = _vuint(mpy, i)
+            if kind == _OBJ_STR:
+                out.append(mpy[i : i + ln].decode())
+            i += ln + (1 if kind in (_OBJ_STR, _OBJ_BYTES) else 0)
+        return i
+
+    for _ in range(n_obj):
+        i = obj(i)
+    return out
+
+
+def string_bytes(s: str) -> int:
+    """The heap a str object of ``s`` takes at 32 bits: its 16-byte object and its characters
+    with their terminating 0 in 16-byte blocks."""
+    return 16 + (len(s.encode()) + 1 + 15) // 16 * 16
+
+
 def _mpy_file(fw: Path, module: str) -> Path:
     base = fw.joinpath(*module.split("."))
     p = base.with_suffix(".mpy")
@@ -138,9 +182,9 @@ def script(modules: list[str]) -> str:
     return "".join(out)
 
 
-def measure(role: str) -> tuple[dict[str, int], int, int]:
+def measure(role: str) -> tuple[dict[str, int], int, int, list[str]]:
     """Per module the heap its import adds, after "(names)": every name they intern. Also how
-    many names and their characters."""
+    many names and their characters, and the str objects the modules load (``strings``)."""
     with tempfile.TemporaryDirectory() as tmp:
         fw = Path(tmp) / "fw" / "fw"
         rm.build(fw)
@@ -151,13 +195,17 @@ def measure(role: str) -> tuple[dict[str, int], int, int]:
         shutil.rmtree(work)
         work.mkdir()
         interned = {n for m in resident for n in names(_mpy_file(fw, m).read_bytes())}
+        # (a string that is a name already, as a tuple's field names, loads as that name)
+        objs = [
+            s for m in resident for s in strings(_mpy_file(fw, m).read_bytes()) if s not in interned
+        ]
         (work / "names.json").write_text(json.dumps(sorted(interned)))
         gen = Path(tmp) / "module_memory32_run.py"
         gen.write_text(script(resident))
         sizes = run_json(rm.command32(fw, work, role, gen), "32-bit %s, module by module" % role)
     out = {"(names)": sizes["(names)"]}
     out.update((m, sizes[m]) for m in resident)
-    return out, len(interned), sum(len(n) for n in interned)
+    return out, len(interned), sum(len(n) for n in interned), objs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,17 +213,27 @@ def main(argv: list[str] | None = None) -> int:
     # (`make bench` runs it without one: the agent, the role short of memory)
     ap.add_argument("role", nargs="?", default="agent", choices=rm.ROLES)
     args = ap.parse_args(argv)
-    sizes, n_names, n_chars = measure(args.role)
+    sizes, n_names, n_chars, objs = measure(args.role)
+    heap_strings = sum(string_bytes(s) for s in objs)
     width = max(len(m) for m in sizes)
     for m, b in sizes.items():
         print("%-*s %7d" % (width, m, b))
     print("%-*s %7d" % (width, "total", sum(sizes.values())))
     print("(names): %d names of %d characters, interned first" % (n_names, n_chars))
+    print(
+        "str objects (constants of more than 10 characters, in the modules above): "
+        "%d, about %d B" % (len(objs), heap_strings)
+    )
     figures = {
         "%s_%s" % (args.role, m): {"value": b, "unit": "B", "note": "32 bits, imported"}
         for m, b in sizes.items()
     }
     figures["%s_total" % args.role] = {"value": sum(sizes.values()), "unit": "B"}
+    figures["%s_str_objects" % args.role] = {
+        "value": heap_strings,
+        "unit": "B",
+        "note": "%d str constants loaded as objects (in the modules' figures)" % len(objs),
+    }
     write_result("module_memory32", figures)
     return 0
 
