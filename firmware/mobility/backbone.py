@@ -33,11 +33,15 @@ def _index(keys, addrs, buf, off):
     i = keys.get(ipv4.addr_key(buf, off))
     if i is None:
         return -1
-    a = addrs
     p = 4 * i
-    if a[p] != buf[off] or a[p + 1] != buf[off + 1] or a[p + 2] != buf[off + 2]:
+    if (
+        addrs[p] != buf[off]
+        or addrs[p + 1] != buf[off + 1]
+        or addrs[p + 2] != buf[off + 2]
+        or addrs[p + 3] != buf[off + 3]
+    ):
         return -1
-    return i if a[p + 3] == buf[off + 3] else -1
+    return i
 
 
 class Backbone:

@@ -47,10 +47,7 @@ class MobileNode(Node):
 
         Node.__init__(self, config, rand, now)
         self.replies = HostReplies(self, config)
-        policy = config.get("policy", "roam")
-        if policy not in ("roam", "mip4"):
-            raise ValueError("config 'policy' must be 'roam' or 'mip4', not %r" % (policy,))
-        self.roam = policy == "roam"
+        self.roam = settings.policy(config) == "roam"
         self.link_failures = settings.cfg_int(
             config, "link_failures", _DEFAULT_LINK_FAILURES, 1, 1000
         )

@@ -34,8 +34,9 @@ _DEFAULT_HOLD_OFF_MS = const(2000)  # changes are batched this long before they 
 _DEFAULT_REPUBLISH_MS = const(30000)  # period of the full snapshot
 _DEFAULT_DUP_HOLD_MS = const(400)  # how long a late (reordered) part of a batch is accepted
 _SWEEP_MS = const(5000)  # how often expired published bindings are removed
-POLICY_ROAM = "roam"  # publish, tunnel by published bindings, correspondent and proxy bindings
-POLICY_MIP4 = "mip4"  # the baseline: no publication; everything through the home agent
+# publish, tunnel by published bindings, correspondent and proxy bindings (the other policy,
+# "mip4", the baseline: no publication, everything through the home agent; settings.policy)
+POLICY_ROAM = "roam"
 TUNNEL_TTL = const(64)
 
 

@@ -187,17 +187,24 @@ def region_periods(config, hold_off_ms, republish_ms, dup_hold_ms):
     )
 
 
+def policy(config, where="config"):
+    """A config's ``policy``: "roam" (the default) or "mip4", the Mobile IPv4 baseline (no
+    publication, everything through the home agent); ``where`` names the config in the error."""
+    value = config.get("policy", "roam")
+    if value not in ("roam", "mip4"):
+        raise ValueError("%s 'policy' must be 'roam' or 'mip4', not %r" % (where, value))
+    return value
+
+
 def region_config(config, keys):
     """Check what a Region reads of its config (a dict, the policy) and that the member holds
     the region key; returns the policy."""
     if not isinstance(config, dict):
         raise ValueError("region config must be a dict, not %r" % (config,))
-    policy = config.get("policy", "roam")
-    if policy not in ("roam", "mip4"):
-        raise ValueError("region config: policy must be 'roam' or 'mip4', not %r" % (policy,))
+    value = policy(config, "region config")
     if keys.get(auth.SPI_REGION) is None:
         raise ValueError("region member without the region key (SPI 0x200)")
-    return policy
+    return value
 
 
 def region_members(config, own, most):

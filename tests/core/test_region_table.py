@@ -62,10 +62,6 @@ class BindingTableTest(unittest.TestCase):
         self.assertEqual(t.get(addr(499)) & 0xFFFF, 500)
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 class ReservedTableTest(unittest.TestCase):
     """A board's start allocates the published table before the role's modules load
     (start.py, settings.published_table_bytes): the region takes that memory and no other."""
@@ -92,3 +88,35 @@ class ReservedTableTest(unittest.TestCase):
             self.assertIsNone(settings.published_table_bytes({"max_published": bad}))
         self.assertIsNone(settings.published_table_bytes("not a dict"))
         self.assertEqual(settings.published_table_bytes({}), table_bytes(512))
+
+
+class RegionConfigErrorTest(unittest.TestCase):
+    """A bad region config stops the role's construction with one ValueError naming what is
+    wrong (the checks live in settings.py, which a board drops after its start)."""
+
+    def error(self, region=None, keys=None):
+        members, edges = line(3)
+        cfg = node_config(1, members[0], region=region)
+        if region is None:
+            cfg["region"] = region_config(members, edges, members[0])
+        if keys is not None:
+            cfg["keys"] = keys
+        with self.assertRaises(ValueError) as got:
+            Router(cfg, Rand(1), 0)
+        return str(got.exception)
+
+    def test_each_bad_region_config_is_named(self):
+        members, edges = line(3)
+        good = region_config(members, edges, members[0])
+        self.assertIn("must be a dict", self.error(region=["10.0.0.1"]))
+        self.assertIn("'policy'", self.error(region=dict(good, policy="fast")))
+        self.assertIn("'members'", self.error(region=dict(good, members=[])))
+        self.assertIn("at most 255", self.error(region=dict(good, members=["10.0.0.1"] * 256)))
+        self.assertIn("not a member", self.error(region=dict(good, members=members[1:])))
+        keys = node_config(1, members[0])["keys"]
+        del keys[0x200]
+        self.assertIn("region key", self.error(keys=keys))
+
+
+if __name__ == "__main__":
+    unittest.main()
