@@ -14,7 +14,7 @@ import bisect
 
 from hosttools.sim.counters import ATTACK_COUNTERS
 from mobility.ipv4 import PUB_PORT
-from mobility.publication import is_publication
+from mobility.publication import is_copy_candidate, is_publication
 
 # Core events that mean a message changed routing state (docs/EVENTS.md). An attacker's frame
 # after which the receiving node logs one of these was accepted.
@@ -620,8 +620,9 @@ class Collector:
         the node already received changes nothing: its core drops it (docs/REGION.md), so the
         convergence does not take it again either (a late copy would put back a binding that a
         newer publication had replaced)."""
-        if nd.idx is None or not is_publication(frame) or len(frame) < 38 or frame[28] != 0x52:
-            return  # (0x41: an acknowledgement)
+        # a publication's header, after the IPv4 and UDP ones (not an acknowledgement)
+        if nd.idx is None or not is_publication(frame) or not is_copy_candidate(frame, 28):
+            return
         heard = (nd.idx << 64) | int.from_bytes(frame[30:38], "big")  # origin, epoch, seq
         if heard in self.pub_heard:
             return
