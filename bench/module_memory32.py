@@ -89,14 +89,15 @@ def _vuint(b: bytes, i: int) -> tuple[int, int]:
             return v, i
 
 
-def names(mpy: bytes) -> list[str]:
-    """The names a .mpy file interns when it loads: its qstr table less the static qstrs (the
-    firmware's own, never in the heap). Format: py/persistentcode.c (a 4-byte header, the
-    counts of qstrs and objects, then each qstr as a length with the static flag in bit 0)."""
+def _qstrs(mpy: bytes) -> tuple[list[str], int, int]:
+    """A .mpy file's qstr table less the static qstrs (the firmware's own, never in the heap),
+    the count of its objects, and where they begin. Format: py/persistentcode.c (a 4-byte
+    header, the counts of qstrs and objects, then each qstr as a length with the static flag in
+    bit 0, then the objects)."""
     if mpy[:1] != b"M":
         raise BenchError("not a .mpy file")
     n, i = _vuint(mpy, 4)
-    _, i = _vuint(mpy, i)
+    n_obj, i = _vuint(mpy, i)
     out = []
     for _ in range(n):
         ln, i = _vuint(mpy, i)
@@ -105,7 +106,12 @@ def names(mpy: bytes) -> list[str]:
         ln >>= 1
         out.append(mpy[i : i + ln].decode())
         i += ln + 1
-    return out
+    return out, n_obj, i
+
+
+def names(mpy: bytes) -> list[str]:
+    """The names a .mpy file interns when it loads: its qstr table less the static qstrs."""
+    return _qstrs(mpy)[0]
 
 
 # the object table's types (py/persistentcode.h MP_PERSISTENT_OBJ_*): these carry a length and
@@ -118,13 +124,8 @@ def strings(mpy: bytes) -> list[str]:
     mpy-cross makes a string literal a name (a qstr, shared, in the names table) when it has at
     most 10 characters or is a name already; any other is a str object in the heap of a board
     that loads the .mpy (16 bytes and its characters rounded up to 16 at 32 bits: ~50 bytes for
-    a short sentence). Format: py/persistentcode.c, after the qstrs (names)."""
-    n_qstr, i = _vuint(mpy, 4)
-    n_obj, i = _vuint(mpy, i)
-    for _ in range(n_qstr):
-        ln, i = _vuint(mpy, i)
-        if not ln & 1:
-            i += (ln >> 1) + 1
+    a short sentence)."""
+    _, n_obj, i = _qstrs(mpy)
     out: list[str] = []
 
     def obj(i: int) -> int:
