@@ -1,5 +1,6 @@
-"""bench/module_memory32.py's readers of the firmware: the names a .mpy interns, and the order
-its modules are imported in (the heap readings themselves run in the bench)."""
+"""bench/module_memory32.py's readers of the firmware: the names a .mpy interns, the strings it
+loads as objects, and the order its modules are imported in (the heap readings themselves run in
+the bench)."""
 
 from pathlib import Path
 
