@@ -194,6 +194,27 @@ def run_json(command: Sequence[object], what: str, **how: Any) -> Any:
     return last_json_line(checked(run_captured(command, **how), what).stdout)
 
 
+_FOLDED: dict[Path, Path] = {}
+
+
+def against_deployed(script: Path) -> Path:
+    """``script`` as it must be to run against the firmware `roam deploy` builds: with the
+    firmware's public constants folded into it as into the firmware (hosttools/constfold.py);
+    a copy, made once a process, in a directory removed at exit."""
+    if script not in _FOLDED:
+        import atexit
+        import tempfile
+
+        from hosttools import constfold, deploy
+
+        text = script.read_text(encoding="utf-8")
+        out = Path(tempfile.mkdtemp(prefix="roam-bench-")) / script.name
+        atexit.register(shutil.rmtree, out.parent, True)
+        out.write_text(constfold.fold(deploy.sources(), {"bench": text})["bench"], "utf-8")
+        _FOLDED[script] = out
+    return _FOLDED[script]
+
+
 def precompile(dst: Path, package: str = "mobility") -> None:
     """firmware/<package>/*.py compiled by mpy-cross into dst/<package>/*.mpy (as a board runs
     frozen bytecode: no compiler in the heap at import time); a top-level module

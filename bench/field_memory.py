@@ -38,10 +38,14 @@ RUNS = 5
 PAD = 37  # run i: PAD * i more names interned before the first reading
 
 
-def build(dst: Path) -> None:
-    from hosttools.deploy import plan
+def build(dst: Path, changed: dict[str, str] | None = None) -> None:
+    """The firmware as `roam deploy` sends it (.mpy, constants folded) into ``dst``; with
+    ``changed`` ({path: source}) in place of those files."""
+    from hosttools.deploy import plan, sources
 
-    for it in plan(REPO / "firmware", True):
+    texts = sources(REPO / "firmware")
+    texts.update(changed or {})
+    for it in plan(REPO / "firmware", True, texts):
         p = dst / it.path
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(it.data)
@@ -64,7 +68,8 @@ def on32(
 
 def run32(fw: Path, role: str, pad: int, *extra: str) -> dict:
     with tempfile.TemporaryDirectory() as work:
-        done = on32(SCRIPT, fw, work, role, str(pad), *extra, heap=2000000, what=role)
+        script = common.against_deployed(SCRIPT)
+        done = on32(script, fw, work, role, str(pad), *extra, heap=2000000, what=role)
     return last_json_line(done.stdout)
 
 
@@ -78,7 +83,8 @@ def median32(fw: Path, role: str, key: str, *extra: str) -> dict:
 
 def run64(fw: Path, role: str) -> dict:
     with tempfile.TemporaryDirectory() as work:
-        command = [MICROPYTHON, "-X", "heapsize=2M", SCRIPT, role, fw, work, STUBS, "0"]
+        script = common.against_deployed(SCRIPT)
+        command = [MICROPYTHON, "-X", "heapsize=2M", script, role, fw, work, STUBS, "0"]
         return common.run_json(command, "64-bit %s" % role, timeout=300)
 
 

@@ -68,7 +68,6 @@ from __future__ import annotations
 import argparse
 import ast
 import json
-import shutil
 import statistics
 import struct
 import sys
@@ -79,6 +78,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench import common  # noqa: E402
 from bench.common import BenchError, figure, write_result  # noqa: E402
 from bench.field_memory import build, on32  # noqa: E402
 
@@ -407,32 +407,20 @@ def wiring(start_src: str) -> str:
 # -- the firmware, both ways, and what the boards get -------------------------------------------
 
 
-def compile_src(src: str, rel: str, tmp: Path) -> bytes:
-    from hosttools.deploy import compile_mpy
-
-    p = tmp / "src" / rel
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(src)
-    return compile_mpy(p, rel)
-
-
 def variants(tmp: Path) -> tuple[dict[str, Path], dict[str, str], dict[str, int], list[str]]:
     """The two firmware trees (.mpy), their start._build wiring, the .mpy bytes of the stripped
     modules, and what the strip removed."""
     sources, notes = strip_firmware()
-    full = tmp / "full"
-    build(full)  # bench/field_memory.py: the firmware as `roam deploy` sends it
-    stripped = tmp / "stripped"
-    shutil.copytree(full, stripped)
-    trees = {"full": full, "stripped": stripped}
+    trees = {"full": tmp / "full", "stripped": tmp / "stripped"}
     wires: dict[str, str] = {}
     sizes: dict[str, int] = {}
     for i, name in enumerate(trees):
-        for rel, pair in sources.items():
-            data = compile_src(pair[i], rel, tmp / name)
-            (trees[name] / (rel[:-3] + ".mpy")).write_bytes(data)
+        # bench/field_memory.py: the firmware as `roam deploy` sends it (constants folded
+        # over the whole set: the stripped modules with the rest)
+        build(trees[name], {rel: pair[i] for rel, pair in sources.items()})
+        for rel in sources:
             if rel not in BOOT_TIME:
-                sizes["%s/%s" % (name, rel)] = len(data)
+                sizes["%s/%s" % (name, rel)] = (trees[name] / (rel[:-3] + ".mpy")).stat().st_size
         wires[name] = wiring(sources["start.py"][i])
     return trees, wires, sizes, notes
 
@@ -492,7 +480,8 @@ def run32(
     script and work directory), every JSON line it prints merged. ``mode`` is what ``work``
     makes of the run (``active`` with an updates.bin, else ``idle``): checked."""
     what = "%s %s (%s)" % (role, mode, fw.name)
-    done = on32(SCRIPT, fw, work, role, str(pad), heap=heap_kb * 1000, what=what)
+    script = common.against_deployed(SCRIPT)
+    done = on32(script, fw, work, role, str(pad), heap=heap_kb * 1000, what=what)
     out: dict[str, Any] = {}
     at = None
     for line in done.stdout.splitlines():

@@ -116,7 +116,8 @@ def command32(fw: Path, work: str | Path, role: str, script: Path = SCRIPT) -> l
     c: list[Any] = [node, MPY32, "--heap", str(HEAP32), "--mount", "%s:/fw" % fw.parent]
     c += ["--mount", "%s:/stub" % STUBS, "--mount", "%s:/cstub" % C_STUBS]
     c += ["--mount", "%s:/work" % work]
-    return c + [script, role, "/fw/" + fw.name, "/stub", "/cstub", "/work"]
+    c += [common.against_deployed(script)]
+    return c + [role, "/fw/" + fw.name, "/stub", "/cstub", "/work"]
 
 
 def on32(fw: Path, role: str) -> dict[str, Any]:
@@ -126,7 +127,8 @@ def on32(fw: Path, role: str) -> dict[str, Any]:
 
 def on64(fw: Path, role: str) -> dict[str, Any]:
     def command(work: str) -> list[Any]:
-        c: list[Any] = [MICROPYTHON, "-X", "heapsize=%dK" % HEAP64_KB, SCRIPT]
+        c: list[Any] = [MICROPYTHON, "-X", "heapsize=%dK" % HEAP64_KB]
+        c += [common.against_deployed(SCRIPT)]
         return c + [role, str(fw), str(STUBS), str(C_STUBS), work]
 
     return median_reading(command, "64-bit %s" % role)

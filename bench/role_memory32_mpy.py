@@ -10,11 +10,12 @@
 #   it: mounted at /rom, its .mpy run in place: their bytecode and constants are not copied
 #   into the heap)
 #
-# Stand-ins for what a board has in C (socket, network, espnow, aioespnow, machine; os) are imported
-# before the first reading. Then: `code`, the live heap the role's resident modules take once
-# imported (asyncio, its share also alone as `asyncio`; logsink, driver, the links, the field
-# log's store/stream/wire and on a backbone board backbone, + relay on an agent; the role's core
-# modules; config imported and dropped, as driver.main does: its names stay interned); `data`,
+# Stand-ins for what a board has in C (socket, network, espnow, aioespnow, machine; os, io,
+# time, collections) are imported before the first reading. Then: `code`, the live heap the
+# role's resident modules take once imported (asyncio, its share also alone as `asyncio`;
+# logsink, driver, the links, the field log's store/stream/wire and on a backbone board
+# backbone, + relay on an agent; the role's core modules; config imported and dropped, as
+# driver.main does: its names stay interned); `data`,
 # what the role's worst-case state adds once built through real frames and run a while:
 #   agent   20 local bindings (registrations) + 500 published (25 origins x 20), region running
 #   router  500 published bindings, region running
@@ -48,10 +49,21 @@ if FW.endswith(".romfs"):
 sys.path.insert(0, FW)
 sys.path.insert(0, argv[3])  # the stand-in socket
 sys.path.insert(0, argv[4])  # the stand-ins for network, espnow, aioespnow, machine
+# os, io, time and collections are in C on a board; this port's are Python modules (its asyncio
+# imports io, time and collections' defaultdict, which a board has not: 0.4 KB of heap a board
+# does not spend): imported before the first reading
+import collections  # noqa: E402, F401
+import io  # noqa: E402, F401
 import json  # noqa: E402
-import os  # noqa: E402, F401 - in C on a board (this port's is a Python package)
+import os  # noqa: E402, F401
 import socket  # noqa: E402, F401
 import struct  # noqa: E402, F401
+import time  # noqa: E402, F401
+
+try:
+    import collections.defaultdict  # type: ignore[import-not-found]  # noqa: F401
+except ImportError:
+    pass  # the unix port's collections is in C, as a board's
 
 import aioespnow  # noqa: E402, F401
 import espnow  # noqa: E402, F401

@@ -33,7 +33,7 @@ from typing import Any
 
 import click
 
-from hosttools import romfs
+from hosttools import constfold, romfs
 from hosttools.boardio import board_exec, open_board, soft_reset
 from hosttools.errors import RoamError
 from hosttools.ota.plan import BOOTSTRAP, root_set_hash
@@ -92,15 +92,6 @@ def board_mpy(t: Any, port: str) -> tuple[int, int] | None:
     return v & 0xFF, (v >> 8) & 3
 
 
-def module_name(rel: str) -> str:
-    """The dotted module name of the file ``rel`` (``mobility/agent.py``: ``mobility.agent``;
-    a package's ``__init__.py``: the package)."""
-    name = rel[:-3] if rel.endswith(".py") else rel
-    if name.endswith("/__init__"):
-        name = name[: -len("/__init__")]
-    return name.replace("/", ".")
-
-
 def compile_mpy(path: Path, rel: str, lines: bool = False) -> bytes:
     """``path`` as .mpy (``rel``: its name in tracebacks). ``lines``: with the line numbers of
     its source (tests, whose failures should point at a line, under their file's name); the
@@ -116,7 +107,7 @@ def compile_mpy(path: Path, rel: str, lines: bool = False) -> bytes:
         done = subprocess.run(
             [mpy_cross]
             + ([] if lines else ["-O3"])
-            + ["-o", str(out), "-s", rel if lines else module_name(rel), str(path)],
+            + ["-o", str(out), "-s", rel if lines else constfold.module_name(rel), str(path)],
             capture_output=True,
             text=True,
             check=False,
@@ -127,15 +118,34 @@ def compile_mpy(path: Path, rel: str, lines: bool = False) -> bytes:
         return out.read_bytes()
 
 
-def plan(src: Path, use_mpy: bool) -> list[Item]:
+def compile_text(text: str, rel: str, lines: bool = False) -> bytes:
+    """The source ``text`` of the file ``rel`` as .mpy (compile_mpy)."""
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / Path(rel).name
+        path.write_bytes(text.encode("utf-8"))
+        return compile_mpy(path, rel, lines)
+
+
+def sources(src: Path = FIRMWARE_DIR) -> dict[str, str]:
+    """{path relative to ``src``: source} of the firmware's files."""
+    return {p.relative_to(src).as_posix(): p.read_bytes().decode("utf-8") for p in local_files(src)}
+
+
+def plan(src: Path, use_mpy: bool, texts: dict[str, str] | None = None) -> list[Item]:
+    """What a deploy writes: the firmware as .mpy (``use_mpy``; its public constants folded
+    into their users, hosttools/constfold.py, since a board that loads .mpy is one whose
+    heap holds them) or as its source, as it is. ``texts``: the sources (sources(src)), when
+    the caller changed some (benchmarks)."""
+    texts = sources(src) if texts is None else texts
+    if use_mpy:
+        texts = constfold.fold(texts)
     items = []
-    for p in local_files(src):
-        rel = p.relative_to(src).as_posix()
+    for rel, text in texts.items():
         if use_mpy and rel not in KEEP_SOURCE:
-            data = compile_mpy(p, rel)
+            data = compile_text(text, rel)
             rel = rel[:-3] + ".mpy"
         else:
-            data = p.read_bytes()
+            data = text.encode("utf-8")
         items.append(Item(rel, data, hashlib.sha256(data).hexdigest()))
     return items
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import click
 
-from hosttools import deploy
+from hosttools import constfold, deploy
 from hosttools.boardio import board_exec, check_port_exists, open_board, raw_soft_reset
 from hosttools.errors import RoamError
 from hosttools.paths import shipped
@@ -76,8 +76,12 @@ def loads_mpy(t: Any, port: str) -> bool:
 
 def compiled(files: list[tuple[Path, str]]) -> list[tuple[bytes, str]]:
     """The files as .mpy (mpy-cross, run before any port is open: deploy.plans_for), each
-    with its path on the board; with their line numbers (a failure's traceback)."""
-    return [(deploy.compile_mpy(p, r, lines=True), r[:-3] + ".mpy") for p, r in files]
+    with its path on the board; with their line numbers (a failure's traceback), and the
+    firmware's public constants folded into them as `roam deploy` folds them into the
+    firmware's .mpy (hosttools/constfold.py: a board running those has no such names)."""
+    texts = {r: p.read_bytes().decode("utf-8") for p, r in files}
+    folded = constfold.fold(deploy.sources(), texts)
+    return [(deploy.compile_text(folded[r], r, lines=True), r[:-3] + ".mpy") for _, r in files]
 
 
 def run_on_board(

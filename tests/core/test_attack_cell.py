@@ -26,7 +26,7 @@ from mobility.host import Host
 from mobility.mobile import MobileNode
 
 RELAY = b"\x0e\x0e\x0e\x0e\x0e\x01"
-SPI_NODE = getattr(auth, "SPI_NODE", None)  # the per-node binding key (this fix)
+SPI_NODE = auth.SPI_NODE  # the per-node binding key
 VICTIM = 11
 INSIDER = 12
 
@@ -35,8 +35,7 @@ def insider_config(node_id):
     """A mobile node of the deployment gone bad: the cell key and its own binding key only."""
     c = config(node_id)
     keys = {auth.SPI_CELL: CELL_KEY}
-    if SPI_NODE is not None:
-        keys[SPI_NODE] = c["keys"][SPI_NODE]
+    keys[SPI_NODE] = c["keys"][SPI_NODE]
     c["keys"] = keys
     return c
 
