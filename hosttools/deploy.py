@@ -7,6 +7,8 @@
   next two bits); ``boot.py`` and ``main.py`` stay source, as MicroPython runs only those.
   Without line numbers (mpy-cross -O3): on a board without a romfs a module's code lives in
   the heap, and their tables were 3-4 KB of an agent's (docs/FIRMWARE.md "Line numbers").
+  The firmware's public constants are folded into their readers first (hosttools/constfold.py:
+  a public constant is a module global of the heap; docs/FIRMWARE.md "Constants").
 * Each file is written to ``<path>.tmp`` and renamed into place, and the manifest is written
   last (tmp + rename too): an interrupted deploy leaves whole files and a manifest that is at
   worst stale, so the next deploy sends what is missing.
