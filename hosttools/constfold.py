@@ -186,10 +186,23 @@ def _foldable(files: list[_File], values: dict[str, dict[str, int]], modules: se
     refused: set[str] = set()
     for f in files:
         if f.module in public:
-            counts: dict[str, int] = {}
+            counts: dict[str, int] = {}  # bindings of each name: its definition is one
             for node in ast.walk(f.tree):
+                bound: list[str] = []
                 if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-                    counts[node.id] = counts.get(node.id, 0) + 1
+                    bound = [node.id]
+                elif isinstance(node, ast.arg):
+                    bound = [
+                        node.arg
+                    ]  # a parameter of that name: a read in its function is not ours
+                elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    bound = [node.name]
+                elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                    bound = [a.asname or a.name.split(".")[0] for a in node.names]
+                elif isinstance(node, (ast.Global, ast.Nonlocal)):
+                    bound = list(node.names)
+                for name in bound:
+                    counts[name] = counts.get(name, 0) + 1
             refused.update(n for n in public[str(f.module)] if counts.get(n, 0) > 1)
             refused.update(n for n in public[str(f.module)] if "_" + n in f.stored)
         for node in ast.walk(f.tree):

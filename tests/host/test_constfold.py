@@ -77,6 +77,13 @@ def test_an_attribute_of_that_name_on_anything_but_the_module_keeps_the_constant
     assert "[radio.BAND] * n" in out["mobility/cell.py"]
 
 
+def test_a_constant_whose_name_is_also_a_parameter_is_kept():
+    extra = {"mobility/radio.py": RADIO + "\n\ndef scaled(CHANNELS):\n    return CHANNELS * 2\n"}
+    out = folded(extra)["mobility/radio.py"]
+    assert "CHANNELS = const(BAND * 7 - 1)" in out.replace("_BAND", "BAND")
+    assert "    return CHANNELS * 2" in out
+
+
 def test_a_module_name_bound_to_something_else_resolves_nothing():
     extra = {
         "mobility/other.py": "from mobility import radio\n\n\ndef f(radio):\n"
