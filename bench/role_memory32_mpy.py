@@ -15,8 +15,8 @@
 # role's resident modules take once imported (asyncio, its share also alone as `asyncio`;
 # logsink, driver, the links, the field log's store/stream/wire and on a backbone board
 # backbone, + relay on an agent; the role's core modules; config imported and dropped, as
-# driver.main does: its names stay interned); `data`,
-# what the role's worst-case state adds once built through real frames and run a while:
+# driver.main does: its names stay interned); `data`, what the role's worst-case state adds
+# once built through real frames and run a while:
 #   agent   20 local bindings (registrations) + 500 published (25 origins x 20), region running
 #   router  500 published bindings, region running
 #   mobile  10 agents heard, bound to the best, refreshing

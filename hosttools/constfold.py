@@ -49,17 +49,21 @@ class _File:
     aliases: dict[str, str] = field(default_factory=dict)  # local name -> module it names
     imported: dict[str, tuple[str, str]] = field(default_factory=dict)  # local -> (module, NAME)
     stored: set[str] = field(default_factory=set)  # names bound other than by an import
+    bound: dict[str, int] = field(default_factory=dict)  # name -> bindings of it, imports too
 
 
 def _bindings(f: _File, modules: set[str]) -> None:
     """The names a file binds to modules of the set (wherever the import is: lazy imports
-    inside functions count), the names it imports from them, and every other name it binds."""
+    inside functions count), the names it imports from them, every other name it binds, and
+    how many times it binds each name."""
     imports: dict[str, set[str]] = {}
     for node in ast.walk(f.tree):
+        names: list[str] = []  # bound here other than by an import
         if isinstance(node, ast.Import):
             for a in node.names:
                 local = a.asname or a.name.split(".")[0]
                 imports.setdefault(local, set()).add(a.name if a.asname else local)
+                f.bound[local] = f.bound.get(local, 0) + 1
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             for a in node.names:
                 local = a.asname or a.name
@@ -68,16 +72,20 @@ def _bindings(f: _File, modules: set[str]) -> None:
                     imports.setdefault(local, set()).add(sub)
                 else:
                     imports.setdefault(local, set()).add("%s:%s" % (node.module, a.name))
+                f.bound[local] = f.bound.get(local, 0) + 1
         elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-            f.stored.add(node.id)
+            names = [node.id]
         elif isinstance(node, ast.arg):
-            f.stored.add(node.arg)
+            names = [node.arg]
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            f.stored.add(node.name)
+            names = [node.name]
         elif isinstance(node, (ast.Global, ast.Nonlocal)):
-            f.stored.update(node.names)
+            names = list(node.names)
         elif isinstance(node, ast.ExceptHandler) and node.name:
-            f.stored.add(node.name)
+            names = [node.name]
+        for name in names:
+            f.stored.add(name)
+            f.bound[name] = f.bound.get(name, 0) + 1
     for local, what in imports.items():
         if len(what) != 1 or local in f.stored:
             f.stored.add(local)  # bound to two things: nothing is resolved through it
@@ -186,25 +194,11 @@ def _foldable(files: list[_File], values: dict[str, dict[str, int]], modules: se
     refused: set[str] = set()
     for f in files:
         if f.module in public:
-            counts: dict[str, int] = {}  # bindings of each name: its definition is one
-            for node in ast.walk(f.tree):
-                bound: list[str] = []
-                if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-                    bound = [node.id]
-                elif isinstance(node, ast.arg):
-                    bound = [
-                        node.arg
-                    ]  # a parameter of that name: a read in its function is not ours
-                elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                    bound = [node.name]
-                elif isinstance(node, (ast.Import, ast.ImportFrom)):
-                    bound = [a.asname or a.name.split(".")[0] for a in node.names]
-                elif isinstance(node, (ast.Global, ast.Nonlocal)):
-                    bound = list(node.names)
-                for name in bound:
-                    counts[name] = counts.get(name, 0) + 1
-            refused.update(n for n in public[str(f.module)] if counts.get(n, 0) > 1)
-            refused.update(n for n in public[str(f.module)] if "_" + n in f.stored)
+            # bound more than by its definition (a parameter, a function, an import, an
+            # assignment of that name: a read of it there is not the constant's), or its
+            # private name taken
+            own = public[str(f.module)]
+            refused.update(n for n in own if f.bound.get(n, 0) > 1 or "_" + n in f.stored)
         for node in ast.walk(f.tree):
             if isinstance(node, ast.Constant) and node.value in names:
                 refused.add(str(node.value))  # a getattr() or the like may read it by name
@@ -260,7 +254,9 @@ def _edits(f: _File, fold: dict[str, dict[str, int]], modules: set[str]) -> list
 
 
 def _apply(text: str, edits: list) -> str:
-    lines = [line.encode() for line in text.splitlines(keepends=True)]
+    # (bytes split only at line ends, as ast counts lines; str.splitlines also splits at a
+    # form feed and the like)
+    lines = text.encode().splitlines(keepends=True)
     # from the end, so that an edit's columns are not moved by one made before it; an edit
     # inside another's span (a name inside a folded attribute) is left out
     edits = sorted(edits, key=lambda e: (e[0], e[1], -e[2], -e[3]))
