@@ -175,6 +175,7 @@ class Stream:
 
     def stats(self):
         st = self.store
+        gc.collect()  # the free heap that counts: garbage left uncollected says nothing
         f = {
             "heap_free": gc.mem_free(),
             "stored": st.lines,

@@ -276,12 +276,14 @@ def _auth_ext(msg, p, off, end):
     msg._tag_off = off + 6
 
 
-def decode_icmp(header):
+def decode_icmp(header, into=None):
     """The Advertisement or Solicitation in a decoded IPv4 packet (see ipv4.decode).
 
     Checks the ICMP checksum and every length; does not verify authentication (msg.verify does).
     A message without the auth extension decodes with spi None and never verifies.
-    Raises only DecodeError.
+    Raises only DecodeError. ``into``: an (Advertisement, Solicitation) pair filled in anew
+    instead of new messages (an agent's: a message of 17 attributes is the largest block it
+    would allocate per frame); the caller keeps nothing of one past the next decode.
     """
     if header.proto != ipv4.PROTO_ICMP:
         raise DecodeError("not icmp", header.proto)
@@ -305,7 +307,11 @@ def decode_icmp(header):
         # The agent is the IPv4 source (covered by the tag). RFC 5944 2.1 lets an agent list
         # no router address, or others than its source: both are accepted; the challenge
         # is the preference of the first entry, when there is one.
-        msg = Advertisement(header.src, header.dst, (p[6] << 8) | p[7], spi=None)
+        if into is None:
+            msg = Advertisement(header.src, header.dst, (p[6] << 8) | p[7], spi=None)
+        else:
+            msg = into[0]
+            Advertisement.__init__(msg, header.src, header.dst, (p[6] << 8) | p[7], spi=None)
         msg.is_host_reply = True  # until a mobility extension is found
         if count:
             msg.challenge = int.from_bytes(p[12:16], "big")  # preference of the first entry
@@ -313,7 +319,11 @@ def decode_icmp(header):
     elif kind == _ICMP_SOLICIT:
         if p[1] != 0:
             raise DecodeError("sol code", p[1])
-        msg = Solicitation(header.src, LEVEL_ROUTING, 0, None, header.dst)
+        if into is None:
+            msg = Solicitation(header.src, LEVEL_ROUTING, 0, None, header.dst)
+        else:
+            msg = into[1]
+            Solicitation.__init__(msg, header.src, LEVEL_ROUTING, 0, None, header.dst)
         msg.challenge = int.from_bytes(p[4:8], "big")
         off = 8
     else:

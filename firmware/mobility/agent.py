@@ -72,6 +72,10 @@ class Agent(Node):
         # the agents near (their authentic broadcast advertisements heard lately), each
         # [MAC, interface, until (ticks)]: where a datagram without a route goes (_relay)
         self.near = []
+        # the messages each received advertisement, solicitation or registration is decoded
+        # into (advert.decode_icmp, registration.decode_registration): none allocated per frame
+        self._icmp_rx = (advert.Advertisement(), advert.Solicitation())
+        self._reg_rx = (registration.RegRequest(), registration.RegReply())
         self._now = now  # on_frame hands time and RSSI to its slow path through these
         self._rssi = 0
         self.state = _IN_SERVICE
@@ -419,7 +423,7 @@ class Agent(Node):
             return
         try:
             if h.proto == ipv4.PROTO_ICMP:
-                msg = advert.decode_icmp(h)
+                msg = advert.decode_icmp(h, self._icmp_rx)
                 if isinstance(msg, advert.Solicitation):
                     self.beacon.on_solicitation(now, iface, src_mac, msg)
                 elif msg.src != self.address:
@@ -427,7 +431,7 @@ class Agent(Node):
             elif h.proto == ipv4.PROTO_UDP:
                 sport, dport, payload = ipv4.decode_udp(h)
                 if dport == ipv4.REG_PORT and to_me:
-                    msg = registration.decode_registration(h)
+                    msg = registration.decode_registration(h, self._reg_rx)
                     if isinstance(msg, registration.RegRequest):
                         self.visitors.on_request(now, iface, src_mac, msg)
                     else:

@@ -47,6 +47,7 @@ class Visitors:
         # a lower bound of the bindings' expiries, kept without a scan: a refresh or a removal
         # leaves it early, and expire() then finds the true one
         self.next_expiry = None
+        self._rep = registration.RegReply()  # filled in for each reply (_reply)
 
     def on_request(self, now, iface, src_mac, req):
         """A decoded registration request arrived from ``src_mac`` on ``iface``; the reply
@@ -190,7 +191,9 @@ class Visitors:
         # node may not be bound yet (or was refused), so no route is looked up or installed
         # for the reply. It names both MACs and the request's identification, signed with K_X.
         a = self.agent
-        rep = registration.RegReply(
+        rep = self._rep
+        registration.RegReply.__init__(
+            rep,
             src=a.address,
             dst=req.home,
             code=code,
@@ -266,6 +269,10 @@ class Beacon:
         self.last_seq = -1  # of the last one (answers carry it: they advance nothing); -1: none yet
         self.next_at = ticks.add(now, agent.rand(16) % (interval_ms // 4 + 1))
         agent.answers = RateLimit(answer_gap_ms, _ANSWER_BURST)
+        # one message filled in for each advertisement and answer: an Advertisement is an
+        # object of 17 attributes, the largest block an agent allocated again and again (a
+        # plain ESP32 agent ran out of memory there, its heap in pieces, not full)
+        self.adv = advert.Advertisement(adv_lifetime=lifetime_s, services=services)
 
     def fresh(self, seq):
         """True when ``seq`` (echoed in a registration request) is one of our last
@@ -313,22 +320,19 @@ class Beacon:
             if outage_in >= advert.OUTAGE_NONE:
                 outage_in = advert.OUTAGE_NONE - 1
             outage_for = a.outage_for_s
-        adv = advert.Advertisement(
-            src=a.address,
-            dst=dst,
-            adv_lifetime=self.lifetime_s,
-            seq=self.seq if challenge == 0 or self.last_seq < 0 else self.last_seq,
-            reg_lifetime=v.reg_lifetime_s,
-            flags=flags,
-            services=self.services,
-            capacity=v.capacity,
-            load=min(load, 255),
-            outage_in=outage_in,
-            outage_for=outage_for,
-            nonce=a.nonce,
-            challenge=challenge,
-            mac=a.mac,
-        )
+        adv = self.adv
+        adv.src = a.address
+        adv.dst = dst
+        adv.seq = self.seq if challenge == 0 or self.last_seq < 0 else self.last_seq
+        adv.reg_lifetime = v.reg_lifetime_s
+        adv.flags = flags
+        adv.capacity = v.capacity
+        adv.load = min(load, 255)
+        adv.outage_in = outage_in
+        adv.outage_for = outage_for
+        adv.nonce = a.nonce
+        adv.challenge = challenge
+        adv.mac = a.mac
         a.out.send(iface, mac, advert.encode_advertisement(adv, a.cell_key))
         if challenge == 0 or self.last_seq < 0:  # (before the first broadcast, as one)
             self.last_seq = self.seq

@@ -266,14 +266,16 @@ def encode_reply(rep, key):
     return _finish(rep, buf, _link(rep, buf, _REP_LEN, True), key, rep.dport)
 
 
-def decode_registration(header):
+def decode_registration(header, into=None):
     """The RegRequest or RegReply in a decoded IPv4 packet (UDP to port 434).
 
     Checks the UDP length and checksum and every extension length; the authentication
     extension, when present, must be the last. Without it, ext_type and spi are None and the
     message never verifies. An unknown extension of type 0..127 makes the message malformed
     (RFC 5944 3.6.1.3, 3.8.3.1); 128..255 are skipped. Does not verify authentication. Raises
-    only DecodeError.
+    only DecodeError. ``into``: a (RegRequest, RegReply) pair filled in anew instead of new
+    messages (an agent's, as advert.decode_icmp's); the caller keeps nothing of one past the
+    next decode.
     """
     sport, dport, p = ipv4.decode_udp(header)
     if dport != ipv4.REG_PORT:
@@ -285,14 +287,22 @@ def decode_registration(header):
     if kind == TYPE_REQUEST:
         if n < _REQ_LEN:
             raise DecodeError("reg short", kind, n)  # a request: at least 24 bytes
-        msg = RegRequest(header.src, header.dst, p[1], (p[2] << 8) | p[3])
+        if into is None:
+            msg = RegRequest(header.src, header.dst, p[1], (p[2] << 8) | p[3])
+        else:
+            msg = into[0]
+            RegRequest.__init__(msg, header.src, header.dst, p[1], (p[2] << 8) | p[3])
         msg.coa = p[12:16]
         msg.sport = sport
         fixed = _REQ_LEN
     elif kind == _TYPE_REPLY:
         if n < _REP_LEN:
             raise DecodeError("reg short", kind, n)  # a reply: at least 20 bytes
-        msg = RegReply(header.src, header.dst, p[1], (p[2] << 8) | p[3])
+        if into is None:
+            msg = RegReply(header.src, header.dst, p[1], (p[2] << 8) | p[3])
+        else:
+            msg = into[1]
+            RegReply.__init__(msg, header.src, header.dst, p[1], (p[2] << 8) | p[3])
         msg.dport = dport
         fixed = _REP_LEN
     else:

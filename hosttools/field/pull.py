@@ -34,6 +34,9 @@ from hosttools.fleet import Board, Fleet, Keys
 
 REWIND_EVERY_S = 2.0  # a REWIND is sent again until the board's first frame comes
 QUIET_S = 10.0  # a board that sends nothing for this long has stopped answering
+# A board that restarts while it sends its stored log again cannot finish that rewind (its new
+# boot streams from its own start): it is asked again, at most this many times.
+RESTARTS_MAX = 3
 
 # On the board: where its clock and boot stand, and which log files it has.
 _LIST = """
@@ -99,6 +102,8 @@ class WifiPull:
         self.sent_at: dict[str, float] = {}
         self.heard: dict[str, float] = {}
         self.done: set[str] = set()
+        self.boot: dict[str, int] = {}  # the boot a board's frames came from since it was asked
+        self.restarts: dict[str, int] = {}
         collector.watch = self._watch
 
     def _watch(self, board: str, obj: dict[str, Any]) -> None:
@@ -119,19 +124,20 @@ class WifiPull:
         )
         self.sent_at[b.name] = time.time()
 
-    def run(self, boards: list[Board], progress: Callable[[str, str], None]) -> list[str]:
-        """Pull every board of ``boards``; returns the names that did not finish."""
+    def run(self, boards: list[Board], progress: Callable[[str, str], None]) -> dict[str, str]:
+        """Pull every board of ``boards``; returns {name: why} of those that did not finish."""
         now = time.monotonic()
         last = {b.name: now for b in boards}
         sent = {b.name: 0.0 for b in boards}
-        ip_of = {b.backbone_ip: b.name for b in boards}
-        nodes = {b.node for b in boards}
+        name_of = {b.node: b.name for b in boards}
+        gave_up: dict[str, str] = {}
         while True:
             now = time.monotonic()
-            waiting = [b for b in boards if b.name not in self.done]
-            failed = [b.name for b in waiting if now - last[b.name] > QUIET_S]
-            if len(failed) == len(waiting):
-                return failed
+            waiting = [b for b in boards if b.name not in self.done and b.name not in gave_up]
+            quiet = [b.name for b in waiting if now - last[b.name] > QUIET_S]
+            if len(quiet) == len(waiting):
+                gave_up.update((n, "did not answer the pull over Wi-Fi (is it on?)") for n in quiet)
+                return gave_up
             for b in waiting:
                 if b.name not in self.heard and now - sent[b.name] > REWIND_EVERY_S:
                     self.rewind(b)
@@ -145,14 +151,31 @@ class WifiPull:
                 if got is None:
                     break
                 data, src = got
-                if len(data) < 4 or ((data[2] << 8) | data[3]) not in nodes:
+                name = name_of.get((data[2] << 8) | data[3]) if len(data) >= 6 else None
+                if name is None:
                     continue  # the live stream of a board not being pulled (relayed, say)
-                name = ip_of.get(src[0])
-                if name is not None:
-                    last[name] = time.monotonic()
-                    self.heard.setdefault(name, time.time())
-                    progress(name, "receiving")
+                last[name] = time.monotonic()
+                self.heard.setdefault(name, time.time())
+                progress(name, "receiving")
                 self.collector.on_datagram(data, src, pulled=True)
+                if data[0] == 1:  # LOG (fieldlog/wire.py): its boot is the sender's
+                    self._restarted(name, (data[4] << 8) | data[5], gave_up, progress)
+
+    def _restarted(
+        self, name: str, boot: int, gave_up: dict[str, str], progress: Callable[[str, str], None]
+    ) -> None:
+        """A LOG frame of ``name`` from boot ``boot`` came: from another boot than its frames
+        since it was asked, the board restarted and its rewind is lost: ask it again."""
+        held = self.boot.setdefault(name, boot)
+        if held == boot or name in self.done:
+            return
+        self.boot[name] = boot
+        n = self.restarts[name] = self.restarts.get(name, 0) + 1
+        if n > RESTARTS_MAX:
+            gave_up[name] = "restarted %d times while it sent its stored log" % n
+            return
+        self.heard.pop(name, None)  # asked again at once
+        progress(name, "restarted (boot %d): asked again" % boot)
 
 
 def pull(
@@ -195,8 +218,7 @@ def pull(
             try:
                 before = {b.name: by_name[b.name].n for b in wifi}
                 wp = WifiPull(collector, transport, keys)
-                for name in wp.run(wifi, lambda n, m: None):
-                    result["failed"][name] = "did not answer the pull over Wi-Fi (is it on?)"
+                result["failed"].update(wp.run(wifi, lambda n, m: None))
                 for b in wifi:
                     if b.name not in result["failed"]:
                         result["pulled"][b.name] = by_name[b.name].n - before[b.name]
