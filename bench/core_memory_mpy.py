@@ -17,7 +17,7 @@ import sys
 gc.collect()
 BASE = gc.mem_alloc()
 
-from mobility import advert, auth, ipv4, registration, ticks  # noqa: E402
+from mobility import advert, auth, ipv4, registration, solicit, ticks  # noqa: E402
 
 KEY = b"cell key of the benchmark"
 SECRET = b"binding secret of the benchmark"  # agents derive each node's binding key from it
@@ -83,7 +83,7 @@ def run_agent(n):
         out.clear()
     counters = [1] * n
     rx = bytearray(ipv4.udp(addr(100), addr(101), 5000, 5000, b"x" * 40))
-    sol = bytearray(advert.encode_solicitation(advert.Solicitation(src=addr(200), level=2), KEY))
+    sol = bytearray(solicit.encode_solicitation(advert.Solicitation(src=addr(200), level=2), KEY))
     for second in range(600):  # ten virtual minutes
         now = ticks.add(now, 1000)
         a.on_timer(now)

@@ -34,7 +34,7 @@ for _dir in ("/firmware", ""):
 
 from bench import wire_mpy as msgs  # noqa: E402
 from bench.wire_mpy import AGENT, AGENT2, HOME_AGENT, MOBILE, PEER  # noqa: E402
-from mobility import advert, auth, ipv4, publication, registration, tunnel  # noqa: E402
+from mobility import advert, auth, ipv4, publication, registration, solicit, tunnel  # noqa: E402
 from mobility.errors import DecodeError  # noqa: E402
 
 IMPL = sys.implementation.name
@@ -93,7 +93,7 @@ def templates():
     out.append(("host_reply", advert.encode_advertisement(host, CELL_KEY)))
     for level, attempt in ((advert.LEVEL_ROUTING, 0), (advert.LEVEL_HOST, 3)):
         sol = advert.Solicitation(src=MOBILE, level=level, attempt=attempt)
-        out.append(("solicitation_%d" % level, advert.encode_solicitation(sol, CELL_KEY)))
+        out.append(("solicitation_%d" % level, solicit.encode_solicitation(sol, CELL_KEY)))
     local = msgs.local_request((0x12345678 << 32) | 5)
     out.append(("request_local", registration.encode_request(local, CELL_KEY)))
     remote = msgs.remote_request(600, (0x9ABCDEF0 << 32) | 77, HOME_SPI)

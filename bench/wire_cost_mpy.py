@@ -31,7 +31,7 @@ import gc  # noqa: E402
 
 from bench import wire_mpy as msgs  # noqa: E402
 from bench.wire_mpy import AGENT, AGENT2, HOME_AGENT, MOBILE, PEER  # noqa: E402
-from mobility import advert, auth, ipv4, publication, registration, tunnel  # noqa: E402
+from mobility import advert, auth, ipv4, publication, registration, solicit, tunnel  # noqa: E402
 
 try:
     import micropython
@@ -109,7 +109,7 @@ def cases():
     return [
         ("advertisement", lambda: advert.encode_advertisement(adv, CELL_KEY), _decode_icmp, True),
         ("host_reply", lambda: advert.encode_advertisement(reply, CELL_KEY), _decode_icmp, True),
-        ("solicitation", lambda: advert.encode_solicitation(sol, CELL_KEY), _decode_icmp, True),
+        ("solicitation", lambda: solicit.encode_solicitation(sol, CELL_KEY), _decode_icmp, True),
         (
             "registration_request",
             lambda: registration.encode_request(req, CELL_KEY),

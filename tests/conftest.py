@@ -22,6 +22,10 @@ TSHARK = os.environ.get("ROAM_TSHARK", "/usr/bin/tshark")
 if str(FIRMWARE_DIR) not in sys.path:
     sys.path.insert(0, str(FIRMWARE_DIR))
 
+from mobility import reprs  # noqa: E402  (the messages' reprs: a board's core has none)
+
+reprs.install()
+
 
 def tshark_path() -> str | None:
     """The tshark executable, or None when it is not installed."""

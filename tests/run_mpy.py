@@ -78,6 +78,11 @@ def _setup_path():
         import unittest  # noqa: F401  (the real one, when the interpreter has it)
     except ImportError:
         sys.path.append(LIB_DIR)
+    try:
+        from mobility import reprs  # the messages' reprs, for failure messages
+    except ImportError:
+        return  # (a firmware set without them)
+    reprs.install()
 
 
 def _print_exception(exc):

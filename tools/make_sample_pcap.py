@@ -23,7 +23,7 @@ from bench import wire_mpy as msgs  # noqa: E402
 from bench.wire_mpy import AGENT, AGENT2, HOME_AGENT, MOBILE, PEER  # noqa: E402
 from fieldlog import reader, wire  # noqa: E402
 from hosttools.pcap import PcapWriter  # noqa: E402
-from mobility import advert, auth, ipv4, publication, registration, tunnel  # noqa: E402
+from mobility import advert, auth, ipv4, publication, registration, solicit, tunnel  # noqa: E402
 from update import wire as uwire  # noqa: E402
 
 CELL_KEY = b"demo cell key, not for deployment"
@@ -78,7 +78,7 @@ def samples():
     out.append(("host_reply", reply, advert.encode_advertisement(reply, CELL_KEY)))
     for level, attempt in ((advert.LEVEL_ROUTING, 0), (advert.LEVEL_HOST, 4)):
         sol = advert.Solicitation(src=MOBILE, level=level, attempt=attempt)
-        out.append((f"solicitation_level_{level}", sol, advert.encode_solicitation(sol, CELL_KEY)))
+        out.append((f"solicitation_level_{level}", sol, solicit.encode_solicitation(sol, CELL_KEY)))
     local = msgs.local_request(
         registration.make_ident(NONCE, 17), node_mac=NODE_MAC, agent_mac=AGENT_MAC, agent_seq=0x1234
     )

@@ -15,13 +15,13 @@ from mobility.errors import DecodeError
 from mobility.errors import check_uint as _u
 
 ICMP_ADVERT = const(9)
-_ICMP_SOLICIT = const(10)
+ICMP_SOLICIT = const(10)
 _EXT_PAD = const(0)  # one-byte padding extension (RFC 5944)
 _EXT_MOBILITY = const(16)  # RFC 5944 mobility agent advertisement extension
 _EXT_PREFIX_LENGTHS = const(19)  # RFC 5944 2.1.2 prefix-lengths extension (known, not used)
 _EXT_INFO = const(150)  # roam agent info
 EXT_AUTH = const(151)  # roam authentication
-_EXT_SOLICIT = const(152)  # roam requested service level
+EXT_SOLICIT = const(152)  # roam requested service level
 
 # RFC 5944 agent advertisement flags
 FLAG_R = const(0x80)  # registration required
@@ -46,7 +46,7 @@ LEVEL_HOST = const(1)
 
 _ADV_TTL = const(1)
 _RA_LEN = const(16)  # RFC 1256 header with one address entry
-_AUTH_EXT_LEN = const(22)
+AUTH_EXT_LEN = const(22)
 
 
 _NO_MAC = bytes(6)  # an agent that does not know its MAC (a harness): no link address signed
@@ -67,26 +67,6 @@ def _mac(m):
 class Advertisement:
     """An agent advertisement (or, with ``is_host_reply``, a host's answer to a host-to-host
     solicitation: no mobility extension, services SVC_HOST)."""
-
-    FIELDS = (
-        "src",
-        "dst",
-        "adv_lifetime",
-        "seq",
-        "reg_lifetime",
-        "flags",
-        "coa",
-        "services",
-        "capacity",
-        "load",
-        "outage_in",
-        "outage_for",
-        "nonce",
-        "spi",
-        "is_host_reply",
-        "challenge",
-        "mac",
-    )
 
     def __init__(
         self,
@@ -137,13 +117,9 @@ class Advertisement:
         """True when the message carries a valid tag under ``spi`` (default: the cell key)."""
         return _verify(self, keys, spi)
 
-    __repr__ = ipv4.message_repr
-
 
 class Solicitation:
     """A router solicitation asking for a service level (LEVEL_ROUTING, then LEVEL_HOST)."""
-
-    FIELDS = ("src", "level", "attempt", "spi", "dst", "challenge")
 
     def __init__(
         self,
@@ -168,8 +144,6 @@ class Solicitation:
         """True when the message carries a valid tag under ``spi`` (default: the cell key)."""
         return _verify(self, keys, spi)
 
-    __repr__ = ipv4.message_repr
-
 
 def _verify(msg, keys, spi):
     if msg._icmp is None or msg.tag is None or msg.spi != spi:
@@ -184,7 +158,7 @@ def _check(msg, keys, spi):
     return keys.check(spi, msg.tag, msg.src, mv[0:2], b"\x00\x00", mv[4 : msg._tag_off])
 
 
-def _finish(buf, key, spi, auth_off, src, dst):
+def finish(buf, key, spi, auth_off, src, dst):
     """Write the auth extension at ``auth_off`` (unless key is None), then the ICMP checksum,
     and wrap the message in its IPv4 header."""
     if key is not None:
@@ -207,7 +181,7 @@ def encode_advertisement(adv, key):
     ipv4.check_addr(adv.src, "src")
     coa = adv.src if adv.coa is None else adv.coa
     ipv4.check_addr(coa, "coa")
-    n = _RA_LEN + (0 if adv.is_host_reply else 12) + 19 + (0 if key is None else _AUTH_EXT_LEN)
+    n = _RA_LEN + (0 if adv.is_host_reply else 12) + 19 + (0 if key is None else AUTH_EXT_LEN)
     buf = bytearray(n)
     buf[0] = ICMP_ADVERT
     buf[4] = 1  # one router address
@@ -248,22 +222,7 @@ def encode_advertisement(adv, key):
     off += 19
     dst = adv.dst
     ipv4.check_addr(dst, "dst")
-    return _finish(buf, key, adv.spi, off, adv.src, dst)
-
-
-def encode_solicitation(sol, key):
-    """The IPv4 packet of ``sol`` signed with ``key``; key None leaves out the authentication."""
-    ipv4.check_addr(sol.src, "src")
-    ipv4.check_addr(sol.dst, "dst")
-    n = 8 + 4 + (0 if key is None else _AUTH_EXT_LEN)
-    buf = bytearray(n)
-    buf[0] = _ICMP_SOLICIT
-    struct.pack_into(">I", buf, 4, _u(sol.challenge, 32, "challenge"))  # the reserved word
-    buf[8] = _EXT_SOLICIT
-    buf[9] = 2
-    buf[10] = _u(sol.level, 8, "level")
-    buf[11] = _u(sol.attempt, 8, "attempt")
-    return _finish(buf, key, sol.spi, 12, sol.src, sol.dst)
+    return finish(buf, key, adv.spi, off, adv.src, dst)
 
 
 def _auth_ext(msg, p, off, end):
@@ -316,7 +275,7 @@ def decode_icmp(header, into=None):
         if count:
             msg.challenge = int.from_bytes(p[12:16], "big")  # preference of the first entry
         msg.outage_in = OUTAGE_NONE
-    elif kind == _ICMP_SOLICIT:
+    elif kind == ICMP_SOLICIT:
         if p[1] != 0:
             raise DecodeError("sol code", p[1])
         if into is None:
@@ -367,7 +326,7 @@ def decode_icmp(header, into=None):
             msg.nonce = int.from_bytes(p[off + 9 : off + 13], "big")
             m = bytes(p[off + 13 : off + 19])
             msg.mac = None if m == _NO_MAC else m
-        elif kind == _ICMP_SOLICIT and t == _EXT_SOLICIT:
+        elif kind == ICMP_SOLICIT and t == EXT_SOLICIT:
             if seen & 4:
                 raise DecodeError("sol twice", t)  # two service-level extensions
             seen |= 4

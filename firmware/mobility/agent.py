@@ -73,9 +73,11 @@ class Agent(Node):
         # [MAC, interface, until (ticks)]: where a datagram without a route goes (_relay)
         self.near = []
         # the messages each received advertisement, solicitation or registration is decoded
-        # into (advert.decode_icmp, registration.decode_registration): none allocated per frame
-        self._icmp_rx = (advert.Advertisement(), advert.Solicitation())
-        self._reg_rx = (registration.RegRequest(), registration.RegReply())
+        # into (advert.decode_icmp, registration.decode_registration): none allocated per
+        # frame. The advertisement is the beacon's own, and the reply the one the cell's
+        # replies are filled in: neither is in use while the other is
+        self._icmp_rx = (self.beacon.adv, advert.Solicitation())
+        self._reg_rx = (registration.RegRequest(), self.visitors.reply)
         self._now = now  # on_frame hands time and RSSI to its slow path through these
         self._rssi = 0
         self.state = _IN_SERVICE

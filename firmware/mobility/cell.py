@@ -47,7 +47,7 @@ class Visitors:
         # a lower bound of the bindings' expiries, kept without a scan: a refresh or a removal
         # leaves it early, and expire() then finds the true one
         self.next_expiry = None
-        self._rep = registration.RegReply()  # filled in for each reply (_reply)
+        self.reply = registration.RegReply()  # filled in for each reply (_reply)
 
     def on_request(self, now, iface, src_mac, req):
         """A decoded registration request arrived from ``src_mac`` on ``iface``; the reply
@@ -191,7 +191,7 @@ class Visitors:
         # node may not be bound yet (or was refused), so no route is looked up or installed
         # for the reply. It names both MACs and the request's identification, signed with K_X.
         a = self.agent
-        rep = self._rep
+        rep = self.reply
         registration.RegReply.__init__(
             rep,
             src=a.address,

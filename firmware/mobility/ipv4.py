@@ -82,19 +82,6 @@ def ntoa(addr):
     return "%d.%d.%d.%d" % (addr[0], addr[1], addr[2], addr[3])
 
 
-def message_repr(msg):
-    """``Name(field=value, ...)`` over ``msg.FIELDS``, addresses as dotted quads: the one
-    __repr__ of the decoded messages (a method of its own in each class costs a board's heap
-    ~100 bytes more per class)."""
-    parts = []
-    for name in msg.FIELDS:
-        v = getattr(msg, name)
-        if isinstance(v, (bytes, bytearray)) and len(v) == 4:
-            v = ntoa(v)
-        parts.append("%s=%r" % (name, v))
-    return "%s(%s)" % (type(msg).__name__, ", ".join(parts))
-
-
 def addr_key(buf, off):
     """The low 30 bits of the address at buf[off:off+4] as an int: a route-table key that stays a
     small int on a 32-bit board and is computed without allocating (no slice)."""
@@ -125,8 +112,6 @@ def dec_ttl(buf):
 class Header:
     """A decoded IPv4 packet: the header fields and the payload (a copy, as bytes)."""
 
-    FIELDS = ("src", "dst", "proto", "ttl", "ident", "length", "payload")
-
     def __init__(self, src, dst, proto, ttl, ident, length, payload):
         self.src = src
         self.dst = dst
@@ -135,8 +120,6 @@ class Header:
         self.ident = ident
         self.length = length  # total length (header + payload)
         self.payload = payload
-
-    __repr__ = message_repr
 
 
 def encode(src, dst, proto, payload, ttl=_DEFAULT_TTL, ident=0):

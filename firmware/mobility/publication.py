@@ -53,8 +53,6 @@ class Publication:
     addresses. ``part``/``last`` only mean something when ``full`` is set (see PROTOCOL.md).
     """
 
-    FIELDS = ("origin", "epoch", "seq", "full", "bindings", "withdrawals", "spi", "part", "last")
-
     def __init__(
         self,
         origin=None,
@@ -86,8 +84,6 @@ class Publication:
         if p is None or self.tag is None or self.spi != spi:
             return False
         return keys.check(spi, self.tag, memoryview(p)[0 : len(p) - auth.TAG_LEN])
-
-    __repr__ = ipv4.message_repr
 
 
 def encode_payload(pub, key):

@@ -88,26 +88,8 @@ class _Registration:
             return False
         return keys.check(self.spi, self.tag, memoryview(self._payload)[0 : self._tag_off])
 
-    __repr__ = ipv4.message_repr
-
 
 class RegRequest(_Registration):
-    FIELDS = (
-        "src",
-        "dst",
-        "flags",
-        "lifetime",
-        "home",
-        "home_agent",
-        "coa",
-        "ident",
-        "ext_type",
-        "spi",
-        "node_mac",
-        "agent_mac",
-        "agent_seq",
-    )
-
     def __init__(
         self,
         src=None,
@@ -146,21 +128,6 @@ class RegRequest(_Registration):
 
 
 class RegReply(_Registration):
-    FIELDS = (
-        "src",
-        "dst",
-        "code",
-        "lifetime",
-        "home",
-        "home_agent",
-        "ident",
-        "ext_type",
-        "spi",
-        "node_mac",
-        "agent_mac",
-        "req_ident",
-    )
-
     def __init__(
         self,
         src=None,

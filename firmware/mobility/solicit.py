@@ -10,9 +10,12 @@ Each solicitation carries a fresh challenge: an advertisement or host reply that
 the last two counts as an answer (``fresh``), which a recording cannot be.
 """
 
+import struct
+
 from mobility import advert, ipv4, ticks
 from mobility.actions import BROADCAST, IF_RADIO
 from mobility.compat import const
+from mobility.errors import check_uint
 
 _DEFAULT_INTERVAL_MS = const(1000)  # RFC 5944 2.4: at most one solicitation per second ...
 _DEFAULT_FAST = const(3)  # ... for the first attempts, then exponential back-off ...
@@ -128,7 +131,7 @@ class Solicitor:
             dst=dst,
             challenge=self.challenge,
         )
-        node.out.send(iface, mac, advert.encode_solicitation(sol, node.cell_key))
+        node.out.send(iface, mac, encode_solicitation(sol, node.cell_key))
         self.last = now
         return sol
 
@@ -142,3 +145,19 @@ class Solicitor:
             and (c == self.challenge or c == self.challenge_prev)
             and ticks.diff(now, self.last) <= _CHALLENGE_MS
         )
+
+
+def encode_solicitation(sol, key):
+    """The IPv4 packet of ``sol`` signed with ``key``; key None leaves out the authentication.
+    (Here, not in advert.py, which agents load too: only nodes and hosts solicit.)"""
+    ipv4.check_addr(sol.src, "src")
+    ipv4.check_addr(sol.dst, "dst")
+    n = 8 + 4 + (0 if key is None else advert.AUTH_EXT_LEN)
+    buf = bytearray(n)
+    buf[0] = advert.ICMP_SOLICIT
+    struct.pack_into(">I", buf, 4, check_uint(sol.challenge, 32, "challenge"))  # the reserved word
+    buf[8] = advert.EXT_SOLICIT
+    buf[9] = 2
+    buf[10] = check_uint(sol.level, 8, "level")
+    buf[11] = check_uint(sol.attempt, 8, "attempt")
+    return advert.finish(buf, key, sol.spi, 12, sol.src, sol.dst)

@@ -57,7 +57,7 @@ member's config tells), and the keys an insider holds: the cell key and its own 
 node's), the region keys (a member's config).
 """
 
-from mobility import advert, auth, ipv4, publication, registration, ticks, tunnel
+from mobility import advert, auth, ipv4, publication, registration, solicit, ticks, tunnel
 from mobility.actions import BROADCAST, IF_BACKBONE, IF_RADIO, Actions
 
 FAKE_AGENT = b"\x0a\xfa\x00\x01"  # 10.250.0.1: no such agent
@@ -508,7 +508,7 @@ class Attacker:
             else:
                 level = advert.LEVEL_HOST if i % 2 else advert.LEVEL_ROUTING
                 sol = advert.Solicitation(self.address, level, 0, challenge=1 + self.rand(31))
-                frame = advert.encode_solicitation(sol, self.cell_key)
+                frame = solicit.encode_solicitation(sol, self.cell_key)
                 msg = "fresh"
             self._emit("solicit_flood", msg, IF_RADIO, BROADCAST + src, frame)
 

@@ -20,7 +20,7 @@ import unittest
 
 from medium import CELL_KEY, Medium, addr, config, make_rand
 
-from mobility import actions, advert, auth, ipv4, registration, ticks
+from mobility import actions, advert, auth, ipv4, registration, solicit, ticks
 from mobility.agent import Agent
 from mobility.host import Host
 from mobility.mobile import MobileNode
@@ -411,7 +411,7 @@ class AnswersAndTablesTest(unittest.TestCase):
             m.add("H%d" % n, Host(config(n), make_rand(n), m.now))
             m.place("H%d" % n, n, 0)
         sol = advert.Solicitation(addr(30), advert.LEVEL_HOST, 0, challenge=0x5EED)
-        frame = advert.encode_solicitation(sol, CELL_KEY)  # a recording of a node's
+        frame = solicit.encode_solicitation(sol, CELL_KEY)  # a recording of a node's
         replies = [0]
         sent_before = {n: m.stations["H%d" % n].frames_sent for n in range(21, 27)}
         for _ in range(300):

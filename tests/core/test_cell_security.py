@@ -5,7 +5,7 @@ import unittest
 
 from medium import Medium, addr, config, make_rand
 
-from mobility import advert, ipv4, registration
+from mobility import advert, ipv4, registration, solicit
 from mobility.agent import Agent
 from mobility.mobile import MobileNode
 
@@ -114,7 +114,7 @@ class ForgedTest(unittest.TestCase):
         m = cell()
         n = len(m.capture)
         sol = advert.Solicitation(src=addr(77), level=2)
-        m.inject("A", ATTACKER, advert.encode_solicitation(sol, WRONG_KEY))
+        m.inject("A", ATTACKER, solicit.encode_solicitation(sol, WRONG_KEY))
         self.assertEqual(len(m.capture), n)
 
     def test_forged_registration_reply_is_ignored(self):

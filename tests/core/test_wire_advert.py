@@ -2,7 +2,7 @@ import unittest
 
 from wirecheck import assert_round_trip, bit_flips
 
-from mobility import advert, auth, ipv4
+from mobility import advert, auth, ipv4, solicit
 from mobility.errors import DecodeError
 
 AGENT = b"\x0a\x00\x00\x01"
@@ -145,7 +145,7 @@ class TestSourceIsSigned(unittest.TestCase):
 
     def test_solicitation_under_another_source_never_verifies(self):
         sol = advert.Solicitation(ipv4.aton("10.0.1.7"), advert.LEVEL_HOST, 3)
-        pkt = advert.encode_solicitation(sol, CELL_KEY)
+        pkt = solicit.encode_solicitation(sol, CELL_KEY)
         self.assertTrue(decode(pkt).verify(KEYS))
         moved = decode(with_source(pkt, ipv4.aton("10.0.1.8")))
         self.assertFalse(moved.verify(KEYS))
@@ -195,12 +195,12 @@ class TestSolicitation(unittest.TestCase):
     def test_round_trip(self):
         for level in (advert.LEVEL_ROUTING, advert.LEVEL_HOST):
             sol = advert.Solicitation(NODE, level, 7)
-            pkt = advert.encode_solicitation(sol, CELL_KEY)
+            pkt = solicit.encode_solicitation(sol, CELL_KEY)
             assert_round_trip(self, sol, pkt, decode, KEYS, 20 + 8 + 4 + 22)
-        self.assertFalse(decode(advert.encode_solicitation(sol, b"x")).verify(KEYS))
+        self.assertFalse(decode(solicit.encode_solicitation(sol, b"x")).verify(KEYS))
 
     def test_layout(self):
-        pkt = advert.encode_solicitation(advert.Solicitation(NODE, 2, 255), CELL_KEY)
+        pkt = solicit.encode_solicitation(advert.Solicitation(NODE, 2, 255), CELL_KEY)
         self.assertEqual(pkt[20:22], b"\x0a\x00")
         self.assertEqual(pkt[24:28], b"\x00\x00\x00\x00")
         self.assertEqual(pkt[28:32], b"\x98\x02\x02\xff")
@@ -211,7 +211,7 @@ class TestMalformed(unittest.TestCase):
     def packets(self):
         return (
             advert.encode_advertisement(sample(), CELL_KEY),
-            advert.encode_solicitation(advert.Solicitation(NODE, 1, 1), CELL_KEY),
+            solicit.encode_solicitation(advert.Solicitation(NODE, 1, 1), CELL_KEY),
         )
 
     def test_every_truncation_is_a_decode_error(self):

@@ -1,9 +1,6 @@
 """What the wire tests check of every message type (runs on MicroPython and CPython)."""
 
-
-def fields(msg):
-    """The message's fields, in its FIELDS order: what a round trip must keep."""
-    return [getattr(msg, name) for name in msg.FIELDS]
+from mobility.reprs import fields
 
 
 def assert_round_trip(test, msg, wire, decode, keys, size):

@@ -14,7 +14,17 @@ and one from an agent's earlier boot.
 
 import pytest
 
-from mobility import advert, advreplay, auth, ipv4, publication, published, registration, replay
+from mobility import (
+    advert,
+    advreplay,
+    auth,
+    ipv4,
+    publication,
+    published,
+    registration,
+    replay,
+    solicit,
+)
 from mobility.errors import DecodeError
 
 AGENT = ipv4.aton("10.0.0.1")
@@ -160,7 +170,7 @@ def adv(seq=100, nonce=0xABCD, key=CELL, spi=auth.SPI_CELL):
 
 
 def sol(key=CELL, spi=auth.SPI_CELL):
-    return advert.encode_solicitation(advert.Solicitation(NODE, 2, 0, spi), key)
+    return solicit.encode_solicitation(advert.Solicitation(NODE, 2, 0, spi), key)
 
 
 def fresh_check():

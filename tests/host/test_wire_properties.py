@@ -10,8 +10,9 @@
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mobility import advert, auth, ipv4, publication, registration, tunnel
+from mobility import advert, auth, ipv4, publication, registration, solicit, tunnel
 from mobility.errors import DecodeError
+from mobility.reprs import fields
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -21,10 +22,6 @@ u16 = st.integers(0, 0xFFFF)
 u32 = st.integers(0, 0xFFFFFFFF)
 u64 = st.integers(0, (1 << 64) - 1)
 key_bytes = st.binary(min_size=1, max_size=100)
-
-
-def fields(msg):
-    return [getattr(msg, name) for name in msg.FIELDS]
 
 
 def assert_verifies(msg, key, spi):
@@ -121,7 +118,7 @@ solicitations = st.builds(advert.Solicitation, addr, u8, u8, u32, addr)
 @SETTINGS
 @given(sol=solicitations, key=key_bytes)
 def test_solicitation_round_trip(sol, key):
-    assert_round_trip(sol, decode_icmp, advert.encode_solicitation(sol, key), key)
+    assert_round_trip(sol, decode_icmp, solicit.encode_solicitation(sol, key), key)
 
 
 ext_types = st.sampled_from([registration.EXT_MF_AUTH, registration.EXT_MH_AUTH])
@@ -298,7 +295,7 @@ def _valid_packets():
     pub = publication.Publication(a, 1, 2, True, [(b, 30), (a, 40)], [b"\x0a\x00\x00\x03"])
     return [
         advert.encode_advertisement(adv, b"cell"),
-        advert.encode_solicitation(advert.Solicitation(b, 1, 0), b"cell"),
+        solicit.encode_solicitation(advert.Solicitation(b, 1, 0), b"cell"),
         registration.encode_request(req, b"cell"),
         registration.encode_reply(registration.RegReply(a, b, 0, 60, b), b"cell"),
         publication.packet(a, b, publication.encode_payload(pub, b"region")),
