@@ -83,8 +83,10 @@ def decode(buf):
     return h
 
 
-def decode_icmp(header):
-    """advert.decode_icmp, shared: keyed by what decoding reads."""
+def decode_icmp(header, into=None):
+    """advert.decode_icmp, shared: keyed by what decoding reads. ``into`` (an agent's own pair
+    of messages to fill in, for a board's heap) is not used: the shared message is read-only
+    and its reader, as with its own pair, keeps nothing of it past the next decode."""
     p = header.payload
     if type(p) is not bytes or type(header.src) is not bytes or type(header.dst) is not bytes:
         return _plain_decode_icmp(header)
