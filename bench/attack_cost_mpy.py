@@ -29,7 +29,7 @@ import json
 import sys
 import time
 
-from mobility import actions, auth, ipv4, publication, registration, tunnel
+from mobility import actions, auth, ipv4, publication, registration, request, tunnel
 from mobility.agent import Agent
 from mobility.host import Host
 from mobility.router import Router
@@ -148,7 +148,7 @@ def main():
         registration.EXT_MH_AUTH,
         auth.SPI_REGION,
     )
-    rq = registration.encode_request(req, REGION)
+    rq = request.encode_request(req, REGION)
     c.on_frame(0, BB, link("10.0.0.9"), -50, rq)  # taken once
     c.out.clear()
     res["proxy_replay"] = timed(c, [rq], BB, link("10.0.0.66"))

@@ -31,7 +31,7 @@ import time
 import micropython
 from driver import Driver
 
-from mobility import auth, ipv4, registration, ticks
+from mobility import auth, ipv4, registration, request, ticks
 from mobility.agent import Agent
 
 KEY = b"cell key of the benchmark"
@@ -178,7 +178,7 @@ def setup():
             0,
             bytes([2, 0, 0, 0, 0, 10 + i]),
             -50,
-            bytearray(registration.encode_request(req, auth.node_key(SECRET, home))),
+            bytearray(request.encode_request(req, auth.node_key(SECRET, home))),
         )
         a.out.clear()
     if len(a.bindings) != 2:

@@ -17,7 +17,7 @@ import sys
 gc.collect()
 BASE = gc.mem_alloc()
 
-from mobility import advert, auth, ipv4, registration, solicit, ticks  # noqa: E402
+from mobility import advert, auth, ipv4, registration, request, solicit, ticks  # noqa: E402
 
 KEY = b"cell key of the benchmark"
 SECRET = b"binding secret of the benchmark"  # agents derive each node's binding key from it
@@ -78,7 +78,7 @@ def run_agent(n):
             agent_seq=a.beacon.last_seq,
         )
         a.on_frame(
-            now, 0, mac, -50, bytearray(registration.encode_request(req, auth.pads(node_keys[i])))
+            now, 0, mac, -50, bytearray(request.encode_request(req, auth.pads(node_keys[i])))
         )
         out.clear()
     counters = [1] * n
@@ -108,7 +108,7 @@ def run_agent(n):
                     0,
                     bytes([2, 0, 0, 0, 1, i]),
                     -50,
-                    bytearray(registration.encode_request(req, auth.pads(node_keys[i]))),
+                    bytearray(request.encode_request(req, auth.pads(node_keys[i]))),
                 )
                 out.clear()
         a.on_frame(now, 0, MAC, -60, sol)

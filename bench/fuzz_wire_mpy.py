@@ -34,7 +34,7 @@ for _dir in ("/firmware", ""):
 
 from bench import wire_mpy as msgs  # noqa: E402
 from bench.wire_mpy import AGENT, AGENT2, HOME_AGENT, MOBILE, PEER  # noqa: E402
-from mobility import advert, auth, ipv4, publication, registration, solicit, tunnel  # noqa: E402
+from mobility import advert, auth, ipv4, publication, registration, request, solicit, tunnel  # noqa: E402
 from mobility.errors import DecodeError  # noqa: E402
 
 IMPL = sys.implementation.name
@@ -95,9 +95,9 @@ def templates():
         sol = advert.Solicitation(src=MOBILE, level=level, attempt=attempt)
         out.append(("solicitation_%d" % level, solicit.encode_solicitation(sol, CELL_KEY)))
     local = msgs.local_request((0x12345678 << 32) | 5)
-    out.append(("request_local", registration.encode_request(local, CELL_KEY)))
+    out.append(("request_local", request.encode_request(local, CELL_KEY)))
     remote = msgs.remote_request(600, (0x9ABCDEF0 << 32) | 77, HOME_SPI)
-    out.append(("request_remote", registration.encode_request(remote, HOME_KEY)))
+    out.append(("request_remote", request.encode_request(remote, HOME_KEY)))
     for code, ext, spi, key in (
         (0, registration.EXT_MF_AUTH, auth.SPI_NODE, CELL_KEY),
         (66, registration.EXT_MF_AUTH, auth.SPI_NODE, CELL_KEY),

@@ -15,7 +15,7 @@ import sys
 gc.collect()
 M0 = gc.mem_alloc()
 
-from mobility import actions, agent, auth, ipv4, publication, registration  # noqa: E402
+from mobility import actions, agent, auth, ipv4, publication, registration, request  # noqa: E402
 
 gc.collect()
 CODE = gc.mem_alloc() - M0
@@ -77,13 +77,13 @@ def main():
     for i in range(N_LOCAL):
         home = ipv4.aton("10.9.0.%d" % (i + 1))
         req = registration.RegRequest(
-            home, own, 0, 600, home, ipv4.ANY_ADDR, own, registration.make_ident(a.nonce, 1)
+            home, own, 0, 600, home, ipv4.ANY_ADDR, own, request.make_ident(a.nonce, 1)
         )
         req.node_mac = mac(i + 1)
         req.agent_mac = AGENT_MAC
         req.agent_seq = a.beacon.last_seq
         kx = auth.node_key(SECRET, home)
-        a.on_frame(now, actions.IF_RADIO, mac(i + 1), -50, registration.encode_request(req, kx))
+        a.on_frame(now, actions.IF_RADIO, mac(i + 1), -50, request.encode_request(req, kx))
         a.out.clear()
     for o in range(N_ORIGINS):
         binds = [(ipv4.aton("10.8.%d.%d" % (o, j + 1)), 600) for j in range(PER_ORIGIN)]

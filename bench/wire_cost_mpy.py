@@ -31,7 +31,7 @@ import gc  # noqa: E402
 
 from bench import wire_mpy as msgs  # noqa: E402
 from bench.wire_mpy import AGENT, AGENT2, HOME_AGENT, MOBILE, PEER  # noqa: E402
-from mobility import advert, auth, ipv4, publication, registration, solicit, tunnel  # noqa: E402
+from mobility import advert, auth, ipv4, publication, registration, request, solicit, tunnel  # noqa: E402
 
 try:
     import micropython
@@ -87,7 +87,7 @@ def cases():
         src=PEER, dst=MOBILE, adv_lifetime=10, services=advert.SVC_HOST, is_host_reply=True
     )
     sol = advert.Solicitation(src=MOBILE, level=advert.LEVEL_ROUTING)
-    ident = registration.make_ident(0x12345678, 5)
+    ident = request.make_ident(0x12345678, 5)
     req = msgs.local_request(ident)
     rep = msgs.reply(HOME_AGENT, registration.IDENT_MISMATCH, 0, ident, msgs.EXT_MH_AUTH, HOME_SPI)
     pub = publication.Publication(
@@ -112,7 +112,7 @@ def cases():
         ("solicitation", lambda: solicit.encode_solicitation(sol, CELL_KEY), _decode_icmp, True),
         (
             "registration_request",
-            lambda: registration.encode_request(req, CELL_KEY),
+            lambda: request.encode_request(req, CELL_KEY),
             _decode_registration,
             True,
         ),

@@ -23,7 +23,7 @@ from bench import wire_mpy as msgs  # noqa: E402
 from bench.wire_mpy import AGENT, AGENT2, HOME_AGENT, MOBILE, PEER  # noqa: E402
 from fieldlog import reader, wire  # noqa: E402
 from hosttools.pcap import PcapWriter  # noqa: E402
-from mobility import advert, auth, ipv4, publication, registration, solicit, tunnel  # noqa: E402
+from mobility import advert, auth, ipv4, publication, registration, request, solicit, tunnel  # noqa: E402
 from update import wire as uwire  # noqa: E402
 
 CELL_KEY = b"demo cell key, not for deployment"
@@ -80,11 +80,11 @@ def samples():
         sol = advert.Solicitation(src=MOBILE, level=level, attempt=attempt)
         out.append((f"solicitation_level_{level}", sol, solicit.encode_solicitation(sol, CELL_KEY)))
     local = msgs.local_request(
-        registration.make_ident(NONCE, 17), node_mac=NODE_MAC, agent_mac=AGENT_MAC, agent_seq=0x1234
+        request.make_ident(NONCE, 17), node_mac=NODE_MAC, agent_mac=AGENT_MAC, agent_seq=0x1234
     )
-    out.append(("request_local", local, registration.encode_request(local, NODE_KEY)))
-    remote = msgs.remote_request(900, registration.make_ident(0x0A0B0C0D, 3), HOME_SPI)
-    out.append(("request_remote", remote, registration.encode_request(remote, HOME_KEY)))
+    out.append(("request_local", local, request.encode_request(local, NODE_KEY)))
+    remote = msgs.remote_request(900, request.make_ident(0x0A0B0C0D, 3), HOME_SPI)
+    out.append(("request_remote", remote, request.encode_request(remote, HOME_KEY)))
     for code, ext, spi, key, lifetime, src, ident in (
         (0, registration.EXT_MF_AUTH, auth.SPI_NODE, NODE_KEY, 300, AGENT, local.ident),
         (66, registration.EXT_MF_AUTH, auth.SPI_NODE, NODE_KEY, 0, AGENT, local.ident),
@@ -95,7 +95,7 @@ def samples():
             HOME_KEY,
             0,
             HOME_AGENT,
-            registration.make_ident(0x7777AAAA, 41),
+            request.make_ident(0x7777AAAA, 41),
         ),
     ):
         rep = msgs.reply(src, code, lifetime, ident, ext, spi)

@@ -3,7 +3,7 @@ refresh, make-before-break).
 
 At most one request is in flight, in one of the states BIND, HANDOFF, REFRESH (IDLE: none), and
 at most one deregistration of the agent the node left. A request goes under ``nonce || counter``
-(replay.IdentCounter), again with a new identification every ``reg_timeout_ms`` up to
+(request.IdentCounter), again with a new identification every ``reg_timeout_ms`` up to
 ``reg_retries`` times; a 133 reply makes it adopt the agent's nonce and continue above its
 counter (at most _MAX_133 times). The exchange holds no binding: it tells its owner what a reply
 or a timeout means, and the owner binds, moves or gives up on the agent.
@@ -15,7 +15,7 @@ its gateways) sending our traffic to where we no longer are. The Mobile IPv4 bas
 once and lets the binding there expire.
 """
 
-from mobility import auth, ipv4, registration, replay, ticks
+from mobility import auth, ipv4, registration, request, ticks
 from mobility.compat import const
 from mobility.node import parse_addr
 
@@ -67,7 +67,7 @@ class Exchange:
             node.keys.set(auth.SPI_NODE, self.key)
         if self.key is None:
             raise ValueError("keys must hold the node's binding key (SPI 0x%x)" % auth.SPI_NODE)
-        self.counter = replay.IdentCounter()
+        self.counter = request.IdentCounter()
         self.state = IDLE
         self.agent = None  # AgentInfo the request in flight goes to
         self.ident = 0
@@ -185,7 +185,7 @@ class Exchange:
             agent_mac=info.mac,
             agent_seq=info.seq,
         )
-        node.out.send(info.iface, info.mac, registration.encode_request(req, self.key))
+        node.out.send(info.iface, info.mac, request.encode_request(req, self.key))
 
     # --- the deregistration of the agent we left ---
 

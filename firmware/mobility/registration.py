@@ -50,15 +50,10 @@ HA_NO_RESOURCES = const(130)
 _HA_AUTH_FAILED = const(131)
 IDENT_MISMATCH = const(133)
 
-_REQ_LEN = const(24)
+REQ_LEN = const(24)
 _REP_LEN = const(20)
-_AUTH_EXT_LEN = const(22)
+AUTH_EXT_LEN = const(22)
 _REG_TTL = const(64)
-
-
-def make_ident(nonce, counter):
-    """The 64-bit Identification: receiver's nonce || sender's counter."""
-    return ((nonce & 0xFFFFFFFF) << 32) | (counter & 0xFFFFFFFF)
 
 
 class _Registration:
@@ -162,7 +157,7 @@ class RegReply(_Registration):
         self._init_auth()
 
 
-def _link(msg, buf, off, reply):
+def link_ext(msg, buf, off, reply):
     """Write the link extension at ``off`` (none without ``node_mac``); the offset after it.
     With ``buf`` None: only that offset."""
     if msg.node_mac is None:
@@ -182,7 +177,7 @@ def _link(msg, buf, off, reply):
     return off + 2 + n
 
 
-def _finish(msg, buf, fixed, key, dport=ipv4.REG_PORT):
+def finish(msg, buf, fixed, key, dport=ipv4.REG_PORT):
     if key is not None:
         if msg.ext_type not in (EXT_MH_AUTH, EXT_MF_AUTH):
             raise ValueError("ext_type", msg.ext_type)  # 32 or 33
@@ -198,39 +193,24 @@ def _finish(msg, buf, fixed, key, dport=ipv4.REG_PORT):
     return ipv4.udp(msg.src, msg.dst, ipv4.REG_PORT, dport, buf, _REG_TTL)
 
 
-def _common(buf, msg):
+def common(buf, msg):
     ipv4.check_addr(msg.home, "home")
     ipv4.check_addr(msg.home_agent, "home_agent")
     buf[4:8] = msg.home
     buf[8:12] = msg.home_agent
 
 
-def encode_request(req, key):
-    """The IPv4/UDP packet of ``req`` signed with ``key`` (raw bytes of the key of req.spi);
-    key None leaves out the authentication extension (only for tests of what is rejected)."""
-    n = _link(req, None, _REQ_LEN, False)
-    buf = bytearray(n + (0 if key is None else _AUTH_EXT_LEN))
-    buf[0] = TYPE_REQUEST
-    buf[1] = _u(req.flags, 8, "flags")
-    struct.pack_into(">H", buf, 2, _u(req.lifetime, 16, "lifetime"))
-    _common(buf, req)
-    ipv4.check_addr(req.coa, "coa")
-    buf[12:16] = req.coa
-    buf[16:24] = _u(req.ident, 64, "ident").to_bytes(8, "big")
-    return _finish(req, buf, _link(req, buf, _REQ_LEN, False), key)
-
-
 def encode_reply(rep, key):
     """The IPv4/UDP packet of ``rep`` signed with ``key`` (raw bytes, or padded blocks from
     auth.pads); key None: no authentication."""
-    n = _link(rep, None, _REP_LEN, True)
-    buf = bytearray(n + (0 if key is None else _AUTH_EXT_LEN))
+    n = link_ext(rep, None, _REP_LEN, True)
+    buf = bytearray(n + (0 if key is None else AUTH_EXT_LEN))
     buf[0] = _TYPE_REPLY
     buf[1] = _u(rep.code, 8, "code")
     struct.pack_into(">H", buf, 2, _u(rep.lifetime, 16, "lifetime"))
-    _common(buf, rep)
+    common(buf, rep)
     buf[12:20] = _u(rep.ident, 64, "ident").to_bytes(8, "big")
-    return _finish(rep, buf, _link(rep, buf, _REP_LEN, True), key, rep.dport)
+    return finish(rep, buf, link_ext(rep, buf, _REP_LEN, True), key, rep.dport)
 
 
 def decode_registration(header, into=None):
@@ -252,7 +232,7 @@ def decode_registration(header, into=None):
         raise DecodeError("reg empty")
     kind = p[0]
     if kind == TYPE_REQUEST:
-        if n < _REQ_LEN:
+        if n < REQ_LEN:
             raise DecodeError("reg short", kind, n)  # a request: at least 24 bytes
         if into is None:
             msg = RegRequest(header.src, header.dst, p[1], (p[2] << 8) | p[3])
@@ -261,7 +241,7 @@ def decode_registration(header, into=None):
             RegRequest.__init__(msg, header.src, header.dst, p[1], (p[2] << 8) | p[3])
         msg.coa = p[12:16]
         msg.sport = sport
-        fixed = _REQ_LEN
+        fixed = REQ_LEN
     elif kind == _TYPE_REPLY:
         if n < _REP_LEN:
             raise DecodeError("reg short", kind, n)  # a reply: at least 20 bytes
@@ -288,7 +268,7 @@ def decode_registration(header, into=None):
         if end > n:
             raise DecodeError("reg ext", off, t)  # extension t runs past the message
         if t == EXT_MH_AUTH or t == EXT_MF_AUTH:
-            if end - off != _AUTH_EXT_LEN:
+            if end - off != AUTH_EXT_LEN:
                 raise DecodeError("reg auth", end - off - 2)  # length 20 expected
             if end != n:
                 raise DecodeError("reg last")  # the auth extension is not the last

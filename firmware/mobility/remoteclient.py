@@ -7,7 +7,7 @@ bindings. It retries with back-off, learns the receiver's nonce from a code-133 
 refreshes a binding at half its granted lifetime.
 """
 
-from mobility import ipv4, registration, replay, ticks
+from mobility import ipv4, registration, request, ticks
 from mobility.compat import const
 
 RETRY_MS = const(1000)  # first retry of an unanswered request, doubled per try
@@ -43,7 +43,7 @@ class RemoteClient:
         self.out = out
         self.route = route
         self.home_agent = home_agent
-        self.counter = replay.IdentCounter()
+        self.counter = request.IdentCounter()
         self._nonce = {}  # addr_key(peer) -> the peer's boot nonce as last learned
         # (addr_key(peer), addr_key(home)) -> [peer, home, coa, lifetime_s, state, ident,
         #                                      next_at, tries, expiry, outstanding]
@@ -136,7 +136,7 @@ class RemoteClient:
             registration.EXT_MH_AUTH,
             self.spi,
         )
-        self.out.send(r[0], r[1], registration.encode_request(req, self.keys.get(self.spi)))
+        self.out.send(r[0], r[1], request.encode_request(req, self.keys.get(self.spi)))
 
     def on_reply(self, now, rep):
         """A decoded registration reply arrived. Returns True when it answered a request."""

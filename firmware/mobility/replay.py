@@ -1,7 +1,7 @@
 """Replay protection state (docs/PROTOCOL.md "Replay protection"): registrations'
-identifications (IdentCheck, the receiver; IdentCounter, the sender) and the bound on answers
-(RateLimit). Advertisements: advreplay.py (a mobile node's); a region's publications:
-published.Origins.
+identifications (IdentCheck, the receiver; the sender's counter is request.IdentCounter) and
+the bound on answers (RateLimit). Advertisements: advreplay.py (a mobile node's); a region's
+publications: published.Origins.
 
 Call these only for messages whose authentication has been verified: a forged message must not
 move a window. Keys (``home_key``, ``key``) are any hashable, e.g. ``ipv4.addr_key(buf, off)``.
@@ -72,27 +72,6 @@ class IdentCheck:
 
     def __len__(self):
         return len(self._last)
-
-
-class IdentCounter:
-    """Sender side: one monotonic counter per node, the receiver's nonce per request."""
-
-    def __init__(self, counter=0):
-        self.counter = counter
-
-    def next(self, nonce):
-        """The Identification of the next request to a receiver whose nonce is ``nonce``."""
-        self.counter = (self.counter + 1) & _MASK32
-        return ((nonce & _MASK32) << 32) | self.counter
-
-    def adopt(self, reply_ident):
-        """After a 133 reply: continue above the receiver's last accepted counter (when it is
-        newer than ours by serial order: a counter near 2**32 is continued past the wrap);
-        returns the receiver's nonce to use for the retry."""
-        last = reply_ident & _MASK32
-        if serial_newer(last, self.counter, 32):
-            self.counter = last
-        return (reply_ident >> 32) & _MASK32
 
 
 class RateLimit:

@@ -57,7 +57,7 @@ member's config tells), and the keys an insider holds: the cell key and its own 
 node's), the region keys (a member's config).
 """
 
-from mobility import advert, auth, ipv4, publication, registration, solicit, ticks, tunnel
+from mobility import advert, auth, ipv4, publication, registration, request, solicit, ticks, tunnel
 from mobility.actions import BROADCAST, IF_BACKBONE, IF_RADIO, Actions
 
 FAKE_AGENT = b"\x0a\xfa\x00\x01"  # 10.250.0.1: no such agent
@@ -341,7 +341,7 @@ class Attacker:
                 "registration",
                 IF_RADIO,
                 self.agents[agent],
-                registration.encode_request(req, self._key()),
+                request.encode_request(req, self._key()),
             )
         for ha, bb in self.home_agents:
             req = registration.RegRequest(
@@ -360,7 +360,7 @@ class Attacker:
                 "remote_binding",
                 IF_BACKBONE,
                 bb,
-                registration.encode_request(req, self._key()),
+                request.encode_request(req, self._key()),
             )
 
     def _forge_publication(self):
@@ -425,7 +425,7 @@ class Attacker:
             lifetime=lifetime,
             home=home,
             coa=agent,
-            ident=registration.make_ident(self.nonces[agent], counter),
+            ident=request.make_ident(self.nonces[agent], counter),
         )
         mac = amac
         if how == 0:
@@ -439,7 +439,7 @@ class Attacker:
             if how == 2:
                 mac = amac + victim_mac
         msg = "deregistration" if lifetime == 0 else "registration"
-        self._emit(kind, msg, IF_RADIO, mac, registration.encode_request(req, key))
+        self._emit(kind, msg, IF_RADIO, mac, request.encode_request(req, key))
 
     def _dereg(self, now):
         if self.homes:

@@ -20,7 +20,7 @@ import unittest
 
 from medium import CELL_KEY, Medium, addr, config, make_rand
 
-from mobility import actions, advert, auth, ipv4, registration, solicit, ticks
+from mobility import actions, advert, auth, ipv4, registration, request, solicit, ticks
 from mobility.agent import Agent
 from mobility.host import Host
 from mobility.mobile import MobileNode
@@ -97,7 +97,7 @@ def local_requests(a, home, counter, lifetime, mac, coa=None):
             lifetime=lifetime,
             home=home,
             coa=a.address if coa is None else coa,
-            ident=registration.make_ident(a.nonce, counter),
+            ident=request.make_ident(a.nonce, counter),
         )
         req.spi = spi
         if key is None:  # the insider's own key, and the MACs a request now names
@@ -105,7 +105,7 @@ def local_requests(a, home, counter, lifetime, mac, coa=None):
             req.node_mac = mac
             req.agent_mac = a.mac
             req.agent_seq = a.beacon.last_seq  # (it hears the agent's advertisements)
-        out.append(registration.encode_request(req, key))
+        out.append(request.encode_request(req, key))
     return out
 
 
@@ -247,12 +247,12 @@ class DeregistrationTest(unittest.TestCase):
                 lifetime=30,
                 home=addr(VICTIM),
                 coa=a.address,
-                ident=registration.make_ident(a.nonce, jump & 0xFFFFFFFF),
+                ident=request.make_ident(a.nonce, jump & 0xFFFFFFFF),
                 node_mac=mac,
                 agent_mac=a.mac,
                 agent_seq=a.beacon.last_seq,
             )
-            m.inject("A", mac, registration.encode_request(req, v.reg.key))
+            m.inject("A", mac, request.encode_request(req, v.reg.key))
             m.run(60000)
         self.assertEqual(downs(m, VICTIM), [])
         self.assertEqual(m.logged("agent_lost", "M11"), [])

@@ -5,7 +5,7 @@ import unittest
 
 from medium import Medium, addr, config, make_rand
 
-from mobility import advert, ipv4, registration, solicit
+from mobility import advert, ipv4, registration, request, solicit
 from mobility.agent import Agent
 from mobility.mobile import MobileNode
 
@@ -106,7 +106,7 @@ class ForgedTest(unittest.TestCase):
                 coa=addr(1),
                 ident=(a.nonce << 32) | 999,
             )
-            m.inject("A", ATTACKER, registration.encode_request(req, WRONG_KEY))
+            m.inject("A", ATTACKER, request.encode_request(req, WRONG_KEY))
         self.assertEqual(agent_state(a), before)
         self.assertEqual(len(m.capture), n)  # not even a refusal goes out
 

@@ -15,7 +15,7 @@ from backbone import (
 )
 from medium import Medium, make_rand
 
-from mobility import actions, auth, ipv4, registration
+from mobility import actions, auth, ipv4, registration, request
 from mobility.agent import Agent
 from mobility.home import HomeAgent
 from mobility.host import Host
@@ -343,13 +343,13 @@ class LocalPrecedence(unittest.TestCase):
                 home,
                 ipv4.ANY_ADDR,
                 a.address,
-                registration.make_ident(a.nonce, counter[0]),
+                request.make_ident(a.nonce, counter[0]),
                 node_mac=link_mac(M_HOME),
                 agent_mac=a.mac,
                 agent_seq=a.beacon.last_seq,
             )
             kx = auth.node_key(NODE_SECRET, home)
-            f.m.inject(agent, link_mac(M_HOME), registration.encode_request(req, kx))
+            f.m.inject(agent, link_mac(M_HOME), request.encode_request(req, kx))
 
         f.m.run(1000)  # (a request echoes an advertisement of its agent's)
         register("A1", 60)
@@ -404,13 +404,13 @@ class ForwardingPointer(unittest.TestCase):
                 who,
                 ipv4.ANY_ADDR,
                 a.address if coa is None else ipv4.aton(coa),
-                registration.make_ident(a.nonce, counter[0]),
+                request.make_ident(a.nonce, counter[0]),
                 node_mac=link_mac(M_HOME),
                 agent_mac=a.mac,
                 agent_seq=a.beacon.last_seq,
             )
             kx = auth.node_key(NODE_SECRET, who)
-            f.m.inject(agent, link_mac(M_HOME), registration.encode_request(req, kx))
+            f.m.inject(agent, link_mac(M_HOME), request.encode_request(req, kx))
 
         f.m.run(5000)
         register("A1", 60)
@@ -526,11 +526,11 @@ class ForgedAtTheCorrespondent(unittest.TestCase):
                 home,
                 ipv4.aton(HA),
                 ipv4.aton("10.0.0.66"),
-                registration.make_ident(c.nonce, 99999),
+                request.make_ident(c.nonce, 99999),
                 registration.EXT_MH_AUTH,
                 spi,
             )
-            forged.append(registration.encode_request(req, key))
+            forged.append(request.encode_request(req, key))
         for frame in forged + sent:  # forged ones, then the genuine ones replayed
             f.m.inject("C", link_mac("10.0.0.1"), frame, iface=actions.IF_BACKBONE)
         after = dict((k, list(v)) for k, v in c.remote.bindings.items())
@@ -805,7 +805,7 @@ class AgentCrash(unittest.TestCase):
             other,
             ipv4.ANY_ADDR,
             a2.address,
-            registration.make_ident(a2.nonce, 1),
+            request.make_ident(a2.nonce, 1),
             node_mac=link_mac("10.9.0.99"),
             agent_mac=a2.mac,
             agent_seq=a2.beacon.last_seq,
@@ -813,7 +813,7 @@ class AgentCrash(unittest.TestCase):
         f.m.inject(
             "A2",
             link_mac("10.9.0.99"),
-            registration.encode_request(req, auth.node_key(NODE_SECRET, other)),
+            request.encode_request(req, auth.node_key(NODE_SECRET, other)),
         )
         f.m.run(10)
         n_sent = len(f.m.received("M", b"ac"))

@@ -5,7 +5,7 @@ import unittest
 
 from backbone import CELL_KEY, Backbone, Rand, link_mac, node_config
 
-from mobility import actions, auth, ipv4, registration, tunnel
+from mobility import actions, auth, ipv4, registration, request, tunnel
 from mobility.home import HomeAgent
 from mobility.remoteclient import BOUND, FAILED, PENDING, RemoteClient
 
@@ -176,11 +176,11 @@ class ForgedAndReplayed(unittest.TestCase):
         self.assertEqual(self.ha.cache.care_of(self.bb.now, MN_HOME), COA)
 
     def request(self, key, spi=SPI, counter=1000, home=MN_HOME, ext=registration.EXT_MH_AUTH):
-        ident = registration.make_ident(self.ha.nonce, counter)
+        ident = request.make_ident(self.ha.nonce, counter)
         req = registration.RegRequest(
             home, ipv4.aton(HA), 0, 60, home, ipv4.aton(HA), COA2, ident, ext, spi
         )
-        return registration.encode_request(req, key)
+        return request.encode_request(req, key)
 
     def test_wrong_key(self):
         self.inject(self.request(b"guessed key 0123456789abcdef0123"))
@@ -208,7 +208,7 @@ class ForgedAndReplayed(unittest.TestCase):
         self.inject(sent[0])  # the first one (stale nonce)
 
     def test_stale_nonce(self):
-        ident = registration.make_ident(self.ha.nonce ^ 1, 5000)
+        ident = request.make_ident(self.ha.nonce ^ 1, 5000)
         req = registration.RegRequest(
             MN_HOME,
             ipv4.aton(HA),
@@ -221,7 +221,7 @@ class ForgedAndReplayed(unittest.TestCase):
             registration.EXT_MH_AUTH,
             SPI,
         )
-        self.inject(registration.encode_request(req, HOME_KEY))
+        self.inject(request.encode_request(req, HOME_KEY))
 
     def test_replayed_reply_changes_nothing_at_the_node(self):
         replies = [f for s, d, f in self.bb.frames if s == "ha"]

@@ -5,7 +5,7 @@ import gc
 import sys
 import unittest
 
-from mobility import advert, advreplay, ipv4, publication, registration
+from mobility import advert, advreplay, ipv4, publication, registration, request
 
 IS_MPY = sys.implementation.name == "micropython"
 
@@ -98,7 +98,7 @@ class TestNoAllocation(unittest.TestCase):
             )
         )
         req = ipv4.decode(
-            registration.encode_request(
+            request.encode_request(
                 registration.RegRequest(
                     src=b, dst=a, lifetime=30, home=b, coa=a, node_mac=bytes(6), agent_mac=bytes(6)
                 ),

@@ -4,6 +4,7 @@ from wirecheck import assert_round_trip, bit_flips, fields
 
 from mobility import auth, ipv4
 from mobility import registration as reg
+from mobility import request as sender  # (the sending side; request() below builds one)
 from mobility.errors import DecodeError
 
 AGENT = b"\x0a\x00\x00\x01"
@@ -26,7 +27,7 @@ AGENT_MAC = b"\x02\x00\x00\x00\x00\x01"
 
 def request(**kw):
     req = reg.RegRequest(
-        NODE, AGENT, reg.FLAG_S, 300, NODE, ipv4.ANY_ADDR, AGENT, reg.make_ident(0xA1B2C3D4, 42)
+        NODE, AGENT, reg.FLAG_S, 300, NODE, ipv4.ANY_ADDR, AGENT, sender.make_ident(0xA1B2C3D4, 42)
     )
     for name in kw:
         setattr(req, name, kw[name])
@@ -40,7 +41,7 @@ def decode(pkt):
 class TestRequest(unittest.TestCase):
     def test_round_trip_local_binding(self):
         req = request()
-        pkt = reg.encode_request(req, NODE_KEY)
+        pkt = sender.encode_request(req, NODE_KEY)
         got = assert_round_trip(self, req, pkt, decode, KEYS, 74)
         self.assertEqual(ipv4.decode_udp(ipv4.decode(pkt))[:2], (434, 434))
         self.assertEqual(got.ident >> 32, 0xA1B2C3D4)  # the receiver's nonce || our counter
@@ -50,14 +51,14 @@ class TestRequest(unittest.TestCase):
         req = request(
             dst=HOME_AGENT, home_agent=HOME_AGENT, ext_type=reg.EXT_MH_AUTH, spi=auth.spi_home(7)
         )
-        got = decode(reg.encode_request(req, HOME_KEY))
+        got = decode(sender.encode_request(req, HOME_KEY))
         self.assertEqual(fields(got), fields(req))
         self.assertTrue(got.verify(KEYS))
         self.assertTrue(got.verify(KEYS, auth.spi_home(7)))
         self.assertFalse(got.verify(KEYS, auth.spi_home(8)))
 
     def test_layout(self):
-        pkt = reg.encode_request(request(), NODE_KEY)
+        pkt = sender.encode_request(request(), NODE_KEY)
         p = pkt[28:]
         self.assertEqual(p[0:4], b"\x01\x80\x01\x2c")
         self.assertEqual(p[4:8], NODE)
@@ -72,7 +73,7 @@ class TestRequest(unittest.TestCase):
         # agent's advertisement sequence it echoes, inside the signed data:
         # 20 + 8 + 24 + 16 + 22 = 90 bytes
         req = request(node_mac=NODE_MAC, agent_mac=AGENT_MAC, agent_seq=0xABCD)
-        pkt = reg.encode_request(req, NODE_KEY)
+        pkt = sender.encode_request(req, NODE_KEY)
         got = assert_round_trip(self, req, pkt, decode, KEYS, 90)
         p = pkt[28:]
         self.assertEqual(p[24:40], b"\x99\x0e" + NODE_MAC + AGENT_MAC + b"\xab\xcd")
@@ -87,7 +88,7 @@ class TestRequest(unittest.TestCase):
 
     def test_unknown_extensions(self):
         # RFC 5944 3.6.1.3: an unknown extension 0..127 discards the message, 128..255 skipped
-        base = reg.encode_request(request(), None)[28:]
+        base = sender.encode_request(request(), None)[28:]
         for t, ok in ((5, False), (127, False), (130, True), (200, True)):
             h = ipv4.decode(ipv4.udp(NODE, AGENT, 434, 434, base + bytes((t, 2, 0, 0))))
             if ok:
@@ -99,22 +100,22 @@ class TestRequest(unittest.TestCase):
     def test_spi_rules(self):
         # cell SPI under a mobile-home extension, home SPI under a mobile-foreign one: refused
         got = decode(
-            reg.encode_request(request(ext_type=reg.EXT_MH_AUTH, spi=auth.SPI_CELL), CELL_KEY)
+            sender.encode_request(request(ext_type=reg.EXT_MH_AUTH, spi=auth.SPI_CELL), CELL_KEY)
         )
         self.assertFalse(got.verify(KEYS))
-        got = decode(reg.encode_request(request(spi=auth.spi_home(7)), HOME_KEY))
+        got = decode(sender.encode_request(request(spi=auth.spi_home(7)), HOME_KEY))
         self.assertFalse(got.verify(KEYS))
         # the cell key no longer makes a local binding: only the node's own key does
-        got = decode(reg.encode_request(request(spi=auth.SPI_CELL), CELL_KEY))
+        got = decode(sender.encode_request(request(spi=auth.SPI_CELL), CELL_KEY))
         self.assertFalse(got.verify(KEYS))
         # proxy binding: region key under type 32
         got = decode(
-            reg.encode_request(request(ext_type=reg.EXT_MH_AUTH, spi=auth.SPI_REGION), b"region")
+            sender.encode_request(request(ext_type=reg.EXT_MH_AUTH, spi=auth.SPI_REGION), b"region")
         )
         self.assertTrue(got.verify(KEYS))
 
     def test_unsigned(self):
-        got = decode(reg.encode_request(request(), None))
+        got = decode(sender.encode_request(request(), None))
         self.assertIsNone(got.ext_type)
         self.assertIsNone(got.spi)
         self.assertFalse(got.verify(KEYS))
@@ -127,18 +128,22 @@ class TestRequest(unittest.TestCase):
             ("ext_type", 34),
         ):
             with self.assertRaises(ValueError):
-                reg.encode_request(request(**{name: value}), CELL_KEY)
+                sender.encode_request(request(**{name: value}), CELL_KEY)
         with self.assertRaises(ValueError):
-            reg.encode_request(request(coa=None), CELL_KEY)
+            sender.encode_request(request(coa=None), CELL_KEY)
 
 
 class TestReply(unittest.TestCase):
     def test_round_trip(self):
         for code in (reg.ACCEPTED, reg.FA_NO_RESOURCES, reg.IDENT_MISMATCH):
-            rep = reg.RegReply(AGENT, NODE, code, 120, NODE, ipv4.ANY_ADDR, reg.make_ident(1, 2))
+            rep = reg.RegReply(AGENT, NODE, code, 120, NODE, ipv4.ANY_ADDR, sender.make_ident(1, 2))
             assert_round_trip(self, rep, reg.encode_reply(rep, NODE_KEY), decode, KEYS, 70)
             # with the link extension: both MACs and the request's identification, 92 bytes
-            rep.node_mac, rep.agent_mac, rep.req_ident = NODE_MAC, AGENT_MAC, reg.make_ident(1, 9)
+            rep.node_mac, rep.agent_mac, rep.req_ident = (
+                NODE_MAC,
+                AGENT_MAC,
+                sender.make_ident(1, 9),
+            )
             assert_round_trip(self, rep, reg.encode_reply(rep, NODE_KEY), decode, KEYS, 92)
 
     def test_reply_port(self):
@@ -146,7 +151,9 @@ class TestReply(unittest.TestCase):
         rep = reg.RegReply(AGENT, NODE, 0, 1, NODE)
         rep.dport = 434
         self.assertEqual(ipv4.decode_udp(ipv4.decode(reg.encode_reply(rep, NODE_KEY)))[1], 434)
-        h = ipv4.decode(ipv4.udp(NODE, AGENT, 4000, 434, reg.encode_request(request(), None)[28:]))
+        h = ipv4.decode(
+            ipv4.udp(NODE, AGENT, 4000, 434, sender.encode_request(request(), None)[28:])
+        )
         self.assertEqual(reg.decode_registration(h).sport, 4000)
 
     def test_layout(self):
@@ -160,7 +167,7 @@ class TestReply(unittest.TestCase):
 class TestMalformed(unittest.TestCase):
     def packets(self):
         return (
-            reg.encode_request(request(), CELL_KEY),
+            sender.encode_request(request(), CELL_KEY),
             reg.encode_reply(reg.RegReply(AGENT, NODE, 0, 1, NODE), CELL_KEY),
         )
 
@@ -188,7 +195,7 @@ class TestMalformed(unittest.TestCase):
                 self.fail("flip %d.%d decoded" % (i, bit))
 
     def test_signed_region_tampering(self):
-        pkt = reg.encode_request(request(), CELL_KEY)
+        pkt = sender.encode_request(request(), CELL_KEY)
         for i in range(28, len(pkt)):
             payload = bytearray(pkt[28:])
             payload[i - 28] ^= 0x10
@@ -199,7 +206,7 @@ class TestMalformed(unittest.TestCase):
             self.assertFalse(msg.verify(KEYS), "flip at %d verified" % i)
 
     def test_wrong_port_and_type(self):
-        payload = reg.encode_request(request(), CELL_KEY)[28:]
+        payload = sender.encode_request(request(), CELL_KEY)[28:]
         with self.assertRaises(DecodeError):
             reg.decode_registration(ipv4.decode(ipv4.udp(NODE, AGENT, 434, 435, payload)))
         bad = bytearray(payload)
@@ -208,12 +215,12 @@ class TestMalformed(unittest.TestCase):
             reg.decode_registration(ipv4.decode(ipv4.udp(NODE, AGENT, 434, 434, bad)))
 
     def test_auth_not_last(self):
-        payload = reg.encode_request(request(), CELL_KEY)[28:] + b"\x86\x00"
+        payload = sender.encode_request(request(), CELL_KEY)[28:] + b"\x86\x00"
         with self.assertRaises(DecodeError):
             reg.decode_registration(ipv4.decode(ipv4.udp(NODE, AGENT, 434, 434, payload)))
 
     def test_unknown_extension_skipped(self):
-        fixed = reg.encode_request(request(), None)[28:]
+        fixed = sender.encode_request(request(), None)[28:]
         msg = reg.decode_registration(
             ipv4.decode(ipv4.udp(NODE, AGENT, 434, 434, fixed + b"\x86\x02ab"))
         )

@@ -1,7 +1,6 @@
 import unittest
 
-from mobility import advreplay, published, replay, ticks
-from mobility import registration as reg
+from mobility import advreplay, published, replay, request, ticks
 
 
 class TestIdentCheck(unittest.TestCase):
@@ -10,22 +9,22 @@ class TestIdentCheck(unittest.TestCase):
 
     def test_counter_must_grow(self):
         c = self.check
-        self.assertEqual(c.accept(7, reg.make_ident(0xA1B2C3D4, 1)), replay.ACCEPTED)
-        self.assertEqual(c.accept(7, reg.make_ident(0xA1B2C3D4, 1)), replay.IDENT_MISMATCH)
-        self.assertEqual(c.accept(7, reg.make_ident(0xA1B2C3D4, 5)), replay.ACCEPTED)
-        self.assertEqual(c.accept(7, reg.make_ident(0xA1B2C3D4, 4)), replay.IDENT_MISMATCH)
-        self.assertEqual(c.reply_ident(7), reg.make_ident(0xA1B2C3D4, 5))
+        self.assertEqual(c.accept(7, request.make_ident(0xA1B2C3D4, 1)), replay.ACCEPTED)
+        self.assertEqual(c.accept(7, request.make_ident(0xA1B2C3D4, 1)), replay.IDENT_MISMATCH)
+        self.assertEqual(c.accept(7, request.make_ident(0xA1B2C3D4, 5)), replay.ACCEPTED)
+        self.assertEqual(c.accept(7, request.make_ident(0xA1B2C3D4, 4)), replay.IDENT_MISMATCH)
+        self.assertEqual(c.reply_ident(7), request.make_ident(0xA1B2C3D4, 5))
         # another home address has its own counter
-        self.assertEqual(c.accept(8, reg.make_ident(0xA1B2C3D4, 2)), replay.ACCEPTED)
+        self.assertEqual(c.accept(8, request.make_ident(0xA1B2C3D4, 2)), replay.ACCEPTED)
 
     def test_counter_zero_and_wrong_nonce(self):
         c = self.check
-        self.assertEqual(c.accept(7, reg.make_ident(0xA1B2C3D4, 0)), 133)
-        self.assertEqual(c.accept(7, reg.make_ident(0x11111111, 9)), 133)
-        self.assertEqual(c.reply_ident(7), reg.make_ident(0xA1B2C3D4, 0))
+        self.assertEqual(c.accept(7, request.make_ident(0xA1B2C3D4, 0)), 133)
+        self.assertEqual(c.accept(7, request.make_ident(0x11111111, 9)), 133)
+        self.assertEqual(c.reply_ident(7), request.make_ident(0xA1B2C3D4, 0))
 
     def test_sender_recovers_after_receiver_restart(self):
-        sender = replay.IdentCounter()
+        sender = request.IdentCounter()
         first = replay.IdentCheck(0x1000)
         self.assertEqual(first.accept(1, sender.next(0x1000)), 0)
         self.assertEqual(first.accept(1, sender.next(0x1000)), 0)
@@ -38,17 +37,17 @@ class TestIdentCheck(unittest.TestCase):
         self.assertEqual(restarted.accept(1, sender.next(nonce)), 0)
 
     def test_adopt_moves_counter_up_only(self):
-        s = replay.IdentCounter(10)
-        self.assertEqual(s.adopt(reg.make_ident(5, 50)), 5)
+        s = request.IdentCounter(10)
+        self.assertEqual(s.adopt(request.make_ident(5, 50)), 5)
         self.assertEqual(s.next(5) & 0xFFFFFFFF, 51)
-        s.adopt(reg.make_ident(5, 3))
+        s.adopt(request.make_ident(5, 3))
         self.assertEqual(s.next(5) & 0xFFFFFFFF, 52)
 
     def test_forget(self):
         c = self.check
-        c.accept(7, reg.make_ident(0xA1B2C3D4, 9))
+        c.accept(7, request.make_ident(0xA1B2C3D4, 9))
         c.forget(7)
-        self.assertEqual(c.accept(7, reg.make_ident(0xA1B2C3D4, 1)), 0)
+        self.assertEqual(c.accept(7, request.make_ident(0xA1B2C3D4, 1)), 0)
 
 
 class TestPublicationOrigins(unittest.TestCase):

@@ -23,6 +23,7 @@ from mobility import (
     published,
     registration,
     replay,
+    request,
     solicit,
 )
 from mobility.errors import DecodeError
@@ -123,7 +124,7 @@ def solicitation_accepted(pkt):
 
 def local_request(counter=1, **kw):
     req = registration.RegRequest(
-        NODE, AGENT, 0, 300, NODE, ipv4.ANY_ADDR, AGENT, registration.make_ident(NONCE, counter)
+        NODE, AGENT, 0, 300, NODE, ipv4.ANY_ADDR, AGENT, request.make_ident(NONCE, counter)
     )
     for k in kw:
         setattr(req, k, kw[k])
@@ -142,7 +143,7 @@ def remote_request(counter=1):
 
 def reply(**kw):
     rep = registration.RegReply(
-        AGENT, NODE, 0, 300, NODE, ipv4.ANY_ADDR, registration.make_ident(NONCE, 1)
+        AGENT, NODE, 0, 300, NODE, ipv4.ANY_ADDR, request.make_ident(NONCE, 1)
     )
     for k in kw:
         setattr(rep, k, kw[k])
@@ -195,12 +196,8 @@ def _repair(buf):
 
 
 def test_genuine_messages_are_accepted():
-    assert registration_accepted(
-        registration.encode_request(local_request(), BINDING), fresh_check()
-    )
-    assert registration_accepted(
-        registration.encode_request(remote_request(), HOME7), fresh_check()
-    )
+    assert registration_accepted(request.encode_request(local_request(), BINDING), fresh_check())
+    assert registration_accepted(request.encode_request(remote_request(), HOME7), fresh_check())
     assert registration_accepted(registration.encode_reply(reply(), BINDING), fresh_check())
     assert publication_verdict(pub(), origins()) != published.REFUSED
     assert advert_verdict(adv(), advreplay.AdvWindow()) == advreplay.RESTARTED
@@ -211,25 +208,21 @@ def test_genuine_messages_are_accepted():
 
 
 FORGED_REGISTRATIONS = {
-    "local request, wrong key": lambda: registration.encode_request(local_request(), b"guess"),
-    "local request, no auth extension": lambda: registration.encode_request(local_request(), None),
+    "local request, wrong key": lambda: request.encode_request(local_request(), b"guess"),
+    "local request, no auth extension": lambda: request.encode_request(local_request(), None),
     # an insider holds the cell key, not the node's binding key
-    "local request, cell key": lambda: registration.encode_request(
+    "local request, cell key": lambda: request.encode_request(
         local_request(spi=auth.SPI_CELL), CELL
     ),
-    "local request, region SPI under type 33": lambda: registration.encode_request(
+    "local request, region SPI under type 33": lambda: request.encode_request(
         local_request(spi=auth.SPI_REGION), REGION
     ),
-    "local request, unknown SPI": lambda: registration.encode_request(
-        local_request(spi=0x300), CELL
-    ),
-    "remote request, wrong key": lambda: registration.encode_request(remote_request(), CELL),
-    "remote request, cell SPI under type 32": lambda: registration.encode_request(
+    "local request, unknown SPI": lambda: request.encode_request(local_request(spi=0x300), CELL),
+    "remote request, wrong key": lambda: request.encode_request(remote_request(), CELL),
+    "remote request, cell SPI under type 32": lambda: request.encode_request(
         local_request(ext_type=registration.EXT_MH_AUTH), CELL
     ),
-    "remote request, no auth extension": lambda: registration.encode_request(
-        remote_request(), None
-    ),
+    "remote request, no auth extension": lambda: request.encode_request(remote_request(), None),
     "reply, wrong key": lambda: registration.encode_reply(reply(), b"guess"),
     "reply, no auth extension": lambda: registration.encode_reply(reply(), None),
     "reply, unknown SPI": lambda: registration.encode_reply(reply(spi=0x12345), CELL),
@@ -246,7 +239,7 @@ def test_forged_registration(case):
 def test_remote_request_under_another_nodes_spi():
     # signed with node 7's key but presented to a receiver that expects node 8's SPI
     ok = registration_accepted(
-        registration.encode_request(remote_request(), HOME7), fresh_check(), auth.spi_home(8)
+        request.encode_request(remote_request(), HOME7), fresh_check(), auth.spi_home(8)
     )
     count("registration: wrong SPI for the home address", not ok)
     assert not ok
@@ -270,8 +263,8 @@ def _flip_all_bits(pkt, first, last, accepted):
 @pytest.mark.parametrize(
     "name,pkt,body_start",
     [
-        ("local request", registration.encode_request(local_request(), BINDING), 28),
-        ("remote request", registration.encode_request(remote_request(), HOME7), 28),
+        ("local request", request.encode_request(local_request(), BINDING), 28),
+        ("remote request", request.encode_request(remote_request(), HOME7), 28),
         ("reply", registration.encode_reply(reply(), BINDING), 28),
     ],
 )
@@ -348,31 +341,29 @@ def test_forged_publications():
 
 def test_replayed_registrations():
     check = fresh_check()
-    first = registration.encode_request(local_request(counter=5), BINDING)
+    first = request.encode_request(local_request(counter=5), BINDING)
     assert registration_accepted(first, check)
     ok = registration_accepted(first, check)  # identical request again
     count("registration: identical request twice", not ok)
     assert not ok
     for old in (1, 4, 5):
         ok = registration_accepted(
-            registration.encode_request(local_request(counter=old), BINDING), check
+            request.encode_request(local_request(counter=old), BINDING), check
         )
         count("registration: old identification", not ok)
         assert not ok
-    assert registration_accepted(
-        registration.encode_request(local_request(counter=6), BINDING), check
-    )
+    assert registration_accepted(request.encode_request(local_request(counter=6), BINDING), check)
     # the receiver restarts with a new nonce: every request of the earlier boot is a replay
     restarted = replay.IdentCheck(NONCE + 1)
     for counter in (6, 7, 1000):
         ok = registration_accepted(
-            registration.encode_request(local_request(counter=counter), BINDING), restarted
+            request.encode_request(local_request(counter=counter), BINDING), restarted
         )
         count("registration: request from before receiver restart", not ok)
         assert not ok
     # the same holds for remote bindings with the home agent
     ha = fresh_check()
-    req = registration.encode_request(remote_request(counter=9), HOME7)
+    req = request.encode_request(remote_request(counter=9), HOME7)
     assert registration_accepted(req, ha)
     ok = registration_accepted(req, ha)
     count("registration: identical request twice", not ok)

@@ -10,7 +10,7 @@
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mobility import advert, auth, ipv4, publication, registration, solicit, tunnel
+from mobility import advert, auth, ipv4, publication, registration, request, solicit, tunnel
 from mobility.errors import DecodeError
 from mobility.reprs import fields
 
@@ -133,7 +133,7 @@ replies = st.builds(registration.RegReply, addr, addr, u8, u16, addr, addr, u64,
 @SETTINGS
 @given(req=requests, key=key_bytes)
 def test_request_round_trip(req, key):
-    assert_round_trip(req, decode_registration, registration.encode_request(req, key), key)
+    assert_round_trip(req, decode_registration, request.encode_request(req, key), key)
 
 
 @SETTINGS
@@ -291,12 +291,12 @@ def _valid_packets():
     adv = advert.Advertisement(
         a, seq=9, reg_lifetime=60, flags=0x90, services=5, capacity=4, nonce=77
     )
-    req = registration.RegRequest(b, a, 0, 60, b, ipv4.ANY_ADDR, a, registration.make_ident(1, 2))
+    req = registration.RegRequest(b, a, 0, 60, b, ipv4.ANY_ADDR, a, request.make_ident(1, 2))
     pub = publication.Publication(a, 1, 2, True, [(b, 30), (a, 40)], [b"\x0a\x00\x00\x03"])
     return [
         advert.encode_advertisement(adv, b"cell"),
         solicit.encode_solicitation(advert.Solicitation(b, 1, 0), b"cell"),
-        registration.encode_request(req, b"cell"),
+        request.encode_request(req, b"cell"),
         registration.encode_reply(registration.RegReply(a, b, 0, 60, b), b"cell"),
         publication.packet(a, b, publication.encode_payload(pub, b"region")),
         tunnel.encapsulate(a, b, ipv4.udp(b, a, 5000, 5000, b"data")),
