@@ -75,15 +75,25 @@ _FIELDS = {
 }
 
 
+def _names(msg):
+    names = _FIELDS.get(type(msg))
+    if names is None:  # a subclass (the simulator's read-only shared messages)
+        for cls in _FIELDS:
+            if isinstance(msg, cls):
+                return _FIELDS[cls]
+        raise TypeError("not a message: %r" % (type(msg),))
+    return names
+
+
 def fields(msg):
     """The values of ``msg``'s fields, in order: what the repr shows, and what a message's
     round trip through the wire must keep (the wire tests compare them)."""
-    return [getattr(msg, name) for name in _FIELDS[type(msg)]]
+    return [getattr(msg, name) for name in _names(msg)]
 
 
 def message_repr(msg):
     parts = []
-    for name in _FIELDS[type(msg)]:
+    for name in _names(msg):
         v = getattr(msg, name)
         if isinstance(v, (bytes, bytearray)) and len(v) == 4:
             v = ipv4.ntoa(v)
