@@ -320,7 +320,13 @@ def serve(job, log):
         raise
     except Exception as e:  # noqa: BLE001 - a field board must come back by itself
         sys.print_exception(e)  # (where: on the console, as main.py's crash at the start)
-        log.event("crash", {"error": repr(e)})
+        try:
+            import crashsite  # (only now: a running board's heap does not hold its code)
+
+            at = crashsite.where(e)
+        except MemoryError:
+            at = None
+        log.event("crash", {"error": repr(e), "at": at})
         log.close()
         time.sleep_ms(1000)
         import machine

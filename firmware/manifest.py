@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 include("$(PORT_DIR)/boards/manifest.py")
 module("config.py")
+module("crashsite.py")
 module("driver.py")
 module("link_espnow.py")
 module("link_wifi.py")
