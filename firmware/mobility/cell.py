@@ -272,7 +272,7 @@ class Beacon:
         # one message filled in for each advertisement and answer: an Advertisement is an
         # object of 17 attributes, the largest block an agent allocated again and again (a
         # plain ESP32 agent ran out of memory there, its heap in pieces, not full)
-        self.adv = advert.Advertisement(adv_lifetime=lifetime_s, services=services)
+        self.adv = advert.Advertisement()
 
     def fresh(self, seq):
         """True when ``seq`` (echoed in a registration request) is one of our last
@@ -321,18 +321,24 @@ class Beacon:
                 outage_in = advert.OUTAGE_NONE - 1
             outage_for = a.outage_for_s
         adv = self.adv
-        adv.src = a.address
-        adv.dst = dst
-        adv.seq = self.seq if challenge == 0 or self.last_seq < 0 else self.last_seq
-        adv.reg_lifetime = v.reg_lifetime_s
-        adv.flags = flags
-        adv.capacity = v.capacity
-        adv.load = min(load, 255)
-        adv.outage_in = outage_in
-        adv.outage_for = outage_for
-        adv.nonce = a.nonce
-        adv.challenge = challenge
-        adv.mac = a.mac
+        # every field set anew: the agent also decodes what it hears into this message
+        advert.Advertisement.__init__(
+            adv,
+            src=a.address,
+            dst=dst,
+            adv_lifetime=self.lifetime_s,
+            seq=self.seq if challenge == 0 or self.last_seq < 0 else self.last_seq,
+            reg_lifetime=v.reg_lifetime_s,
+            flags=flags,
+            services=self.services,
+            capacity=v.capacity,
+            load=min(load, 255),
+            outage_in=outage_in,
+            outage_for=outage_for,
+            nonce=a.nonce,
+            challenge=challenge,
+            mac=a.mac,
+        )
         a.out.send(iface, mac, advert.encode_advertisement(adv, a.cell_key))
         if challenge == 0 or self.last_seq < 0:  # (before the first broadcast, as one)
             self.last_seq = self.seq

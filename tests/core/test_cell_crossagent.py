@@ -143,3 +143,38 @@ class HostToHostReachesABoundNodeTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class OwnAdvertisementsTest(unittest.TestCase):
+    def test_an_agent_advertises_its_own_fields_after_decoding_anothers(self):
+        # An agent decodes what it hears into messages it keeps (no object per frame), one of
+        # them the one its beacon fills in: its next advertisement must carry none of what it
+        # decoded (another agent's lifetime, services, care-of address, a host reply's form)
+        m = two_agents()
+        a1 = m.stations["A1"].role
+        other = advert.Advertisement(
+            src=addr(40),
+            adv_lifetime=999,
+            seq=9,
+            reg_lifetime=7,
+            coa=addr(41),
+            services=advert.SVC_HOST,
+            capacity=3,
+            is_host_reply=True,
+        )
+        m.capture = []
+        for adv in (other, advert.Advertisement(src=addr(42), adv_lifetime=77, coa=addr(43))):
+            m.inject("A1", b"\x02\x00\x00\x00\x0f\x09", advert.encode_advertisement(adv, CELL_KEY))
+            m.run(1500)  # A1 advertises meanwhile
+        mine = [
+            advert.decode_icmp(ipv4.decode(bytes(c[4])))
+            for c in m.capture
+            if c[1] == "A1" and c[4][ipv4.PROTO_AT] == ipv4.PROTO_ICMP
+        ]
+        self.assertGreaterEqual(len(mine), 2)
+        for adv in mine:
+            self.assertFalse(adv.is_host_reply)
+            self.assertEqual((adv.src, adv.coa), (a1.address, a1.address))
+            self.assertEqual(adv.adv_lifetime, a1.beacon.lifetime_s)
+            self.assertEqual(adv.services, a1.beacon.services)
+            self.assertTrue(adv.verify(a1.keys))
