@@ -164,6 +164,7 @@ class Backbone:
         if (
             int.from_bytes(msg[2:4], "big") == self.node
             and counter > self.counter
+            and not self.stream.rewound  # one at a time: the collector asks until one is taken
             and wire.verify(self.key, msg)
         ):
             self.counter = counter

@@ -14,8 +14,10 @@ for (``node``). A board holds only its own key, derived from the fleet's log sec
   its boot ``boot`` (a retried frame keeps its number).
 * ``REWIND`` (collector -> backbone board) ``counter(4)``: send the whole stored log again
   (``roam logs --pull`` over Wi-Fi). A board takes it only with a counter above the last one it
-  took in this boot; it logs ``log_rewind`` with the counter and streams its ring from the
-  oldest line, so that line arrives after everything before it.
+  took in this boot, and not while it is sending its log again already; it logs
+  ``log_rewind`` with the counter and streams its ring from the oldest line, so that line
+  arrives after everything before it. The collector sends a REWIND with a new counter every
+  2 s until that line comes (a REWIND can be lost): the counter in it names the one taken.
 
 Who encodes and decodes what: every board builds LOG frames in place (``sign_log``, this
 module: what every board loads, so no more); the relay reads a LOG frame's ids and derives keys

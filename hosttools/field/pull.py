@@ -32,7 +32,11 @@ from hosttools.errors import RoamError
 from hosttools.field.collector import BoardLog, Collector
 from hosttools.fleet import Board, Fleet, Keys
 
-REWIND_EVERY_S = 2.0  # a REWIND is sent again until the board's first frame comes
+# A REWIND is sent again, with a new counter, until the board's log_rewind line comes: a
+# REWIND can be lost, and a board streams its live log meanwhile (hearing it says nothing of
+# the REWIND). The board takes one while it is not sending its log again already, and its line
+# names the counter it took: the time that one was sent anchors the board's clock.
+REWIND_EVERY_S = 2.0
 QUIET_S = 10.0  # a board that sends nothing for this long has stopped answering
 # A board that restarts while it sends its stored log again cannot finish that rewind (its new
 # boot streams from its own start): it is asked again, at most this many times.
@@ -99,36 +103,39 @@ class WifiPull:
         self.keys = keys
         self.log_key = log_key
         self.counter = int(time.time() * 10) & 0x3FFFFFFF  # above any earlier pull's
-        self.sent_at: dict[str, float] = {}
-        self.heard: dict[str, float] = {}
+        self.sent_at: dict[tuple[str, int], float] = {}  # (board, counter) -> when it went
+        self.asked_at: dict[str, float] = {}  # board -> when its last REWIND went (monotonic)
         self.done: set[str] = set()
         self.boot: dict[str, int] = {}  # the boot a board's frames came from since it was asked
         self.restarts: dict[str, int] = {}
         collector.watch = self._watch
 
     def _watch(self, board: str, obj: dict[str, Any]) -> None:
-        if obj.get("ev") == "log_rewind" and obj.get("counter") == self.counter:
-            bl = next(b for b in self.collector.boards.values() if b.name == board)
-            bl.write(
-                {"host": round(self.sent_at[board], 6), "anchor": {"b": obj["b"], "t": obj["t"]}}
-            )
-            self.done.add(board)
+        if obj.get("ev") != "log_rewind" or board in self.done:
+            return
+        sent = self.sent_at.get((board, obj.get("counter", -1)))
+        if sent is None:
+            return  # another pull's
+        bl = next(b for b in self.collector.boards.values() if b.name == board)
+        bl.write({"host": round(sent, 6), "anchor": {"b": obj["b"], "t": obj["t"]}})
+        self.done.add(board)
 
     def rewind(self, b: Board) -> None:
         secret = self.keys.for_board(b.name).get("log")
         if secret is None or not b.backbone_ip:
             raise RoamError("%s: no log key or no backbone address" % b.name)
         key = self.log_key(bytes.fromhex(secret.reveal()), b.node)
+        self.counter = (self.counter + 1) & 0x3FFFFFFF
         self.transport.sendto(
             self.reader.encode_rewind(key, b.node, self.counter), (b.backbone_ip, 4345)
         )
-        self.sent_at[b.name] = time.time()
+        self.sent_at[(b.name, self.counter)] = time.time()
+        self.asked_at[b.name] = time.monotonic()
 
     def run(self, boards: list[Board], progress: Callable[[str, str], None]) -> dict[str, str]:
         """Pull every board of ``boards``; returns {name: why} of those that did not finish."""
         now = time.monotonic()
         last = {b.name: now for b in boards}
-        sent = {b.name: 0.0 for b in boards}
         name_of = {b.node: b.name for b in boards}
         gave_up: dict[str, str] = {}
         while True:
@@ -139,10 +146,10 @@ class WifiPull:
                 gave_up.update((n, "did not answer the pull over Wi-Fi (is it on?)") for n in quiet)
                 return gave_up
             for b in waiting:
-                if b.name not in self.heard and now - sent[b.name] > REWIND_EVERY_S:
+                if now - self.asked_at.get(b.name, -REWIND_EVERY_S) >= REWIND_EVERY_S:
+                    if b.name not in self.asked_at:
+                        progress(b.name, "asked for its stored log")
                     self.rewind(b)
-                    sent[b.name] = now
-                    progress(b.name, "asked for its stored log")
             r, _, _ = select.select([self.transport.fileno()], [], [], 0.2)
             if not r:
                 continue
@@ -155,7 +162,6 @@ class WifiPull:
                 if name is None:
                     continue  # the live stream of a board not being pulled (relayed, say)
                 last[name] = time.monotonic()
-                self.heard.setdefault(name, time.time())
                 progress(name, "receiving")
                 self.collector.on_datagram(data, src, pulled=True)
                 if data[0] == 1:  # LOG (fieldlog/wire.py): its boot is the sender's
@@ -165,7 +171,7 @@ class WifiPull:
         self, name: str, boot: int, gave_up: dict[str, str], progress: Callable[[str, str], None]
     ) -> None:
         """A LOG frame of ``name`` from boot ``boot`` came: from another boot than its frames
-        since it was asked, the board restarted and its rewind is lost: ask it again."""
+        since it was asked, the board restarted and its rewind is lost: ask it again at once."""
         held = self.boot.setdefault(name, boot)
         if held == boot or name in self.done:
             return
@@ -174,7 +180,7 @@ class WifiPull:
         if n > RESTARTS_MAX:
             gave_up[name] = "restarted %d times while it sent its stored log" % n
             return
-        self.heard.pop(name, None)  # asked again at once
+        self.asked_at.pop(name, None)
         progress(name, "restarted (boot %d): asked again" % boot)
 
 

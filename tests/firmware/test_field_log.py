@@ -346,6 +346,22 @@ class RewindTest(_Setup):
         self.assertEqual([got[(3, i)] for i in range(30)], [_line(i) for i in range(30)])
         self.assertIn(b'"ev":"log_rewind","counter":100', got[(4, 0)])  # after all the rest
 
+    def test_a_rewind_asked_again_while_one_runs_is_not_taken(self):
+        # the collector sends a REWIND with a new counter every 2 s until the log_rewind line
+        # comes (one may be lost): the board takes one at a time, and its line names which
+        for i in range(30):
+            self.st.append(_line(i))
+        net, out = self._backbone(
+            [reader.encode_rewind(KEY9, 9, 100), reader.encode_rewind(KEY9, 9, 101)]
+        )
+        self.assertEqual(net.counter, 100)
+        self.assertEqual(out.text.count("log_rewind"), 1)
+        _reassemble(UplinkTest._frames(None, net.stream, 0))  # the rewind runs to its end
+        self.assertFalse(net.stream.rewound)
+        net.on_request(reader.encode_rewind(KEY9, 9, 102))
+        self.assertEqual(net.counter, 102)
+        self.assertEqual(out.text.count("log_rewind"), 2)
+
     def test_no_heap_for_the_file_just_now_sends_nothing_then_everything(self):
         """A rewound stream reads the ring from flash, a file opened per frame (its buffer some
         600 bytes): a heap short of that block just then raised in the stream's task and the
