@@ -43,6 +43,7 @@ class BoardView:
         self.load: int | None = None
         self.stats: dict[str, Any] = {}
         self.crashes = 0
+        self.last_crash: dict[str, Any] | None = None  # its error and where (the crash line's at)
         self.reboot_at: float | None = None
 
     def mode(self, now: float) -> str:
@@ -94,6 +95,7 @@ class FieldState:
             b.state = "repl"
         elif name == "crash":
             b.crashes += 1
+            b.last_crash = {"error": ev.get("error"), "at": ev.get("at")}
         elif name == "start":
             b.state = "running"
         elif name == "bound":
@@ -175,6 +177,7 @@ class FieldState:
                 "boots": b.boots_seen,
                 "rebooted_s": None if b.reboot_at is None else round(now - b.reboot_at, 1),
                 "crashes": b.crashes,
+                "last_crash": b.last_crash,
                 "lines": b.lines,
                 "last_event": b.last_event,
                 "pos": b.pos,

@@ -52,6 +52,8 @@ board = [
 board = "esp32"
 """
 
+CRASH_AT = "mobility.advert:__init__ < mobility.cell:_advertise"
+
 KEYS = """
 [default]
 cell = "00112233445566778899aabbccddeeff"
@@ -224,6 +226,7 @@ def _populate(f: Field):
         via="a2",
     )
     f.lines(
+        ("a2", 1, "crash", {"error": "MemoryError()", "at": CRASH_AT}),
         ("a2", 1, "binding_up", {"home": HOME, "load": 1}),
         ("a1", 1, "binding_down", {"home": HOME, "load": 0}),
         ("a2", 1, "log_stats", {"heap_free": 61000, "behind": 0, "relayed": 42}),
@@ -283,6 +286,7 @@ def test_dashboard_live_in_headless_chromium(fields, tmp_path):
     st = json.loads(_fetch(field.url("/api/state")))
     assert st["boards"]["m1"]["agent"] == "a2" and st["boards"]["r1"]["mode"] == "safe_mode"
     assert st["boards"]["a3"]["mode"] == "silent" and st["boards"]["ha"]["mode"] == "never"
+    assert st["boards"]["a2"]["last_crash"] == {"error": "MemoryError()", "at": CRASH_AT}
     assert st["flows"][0]["flow"] == "c1>m1" and st["flows"][0]["sent"] == 20, st["flows"]
     gap = field.seq["m1", 1] - 3
     assert st["gaps"] == {"m1": [{"boot": 1, "from": gap, "to": gap + 1, "lines": 2}]}, st["gaps"]
@@ -349,6 +353,11 @@ def test_dashboard_live_in_headless_chromium(fields, tmp_path):
         assert "silent" in flags["a3"] and "never" in flags["ha"], flags
         assert "safe mode" in flags["r1"] and "rebooted" in flags["c1"], flags
         assert text('#boards [data-board="r1"] .badge') == "safe mode"
+        # a crash: counted on the board's panel, its error and where in the badge's title
+        assert text('#agents [data-board="a2"] .badge.crash') == "1 crash"
+        assert attr('#agents [data-board="a2"] .badge.crash', "title") == (
+            "MemoryError() at " + CRASH_AT
+        )
         assert "flagged" in attr('#agents [data-board="a3"]', "class")
 
         # the flow, the agents' bindings and load, the gap and the collector's counts

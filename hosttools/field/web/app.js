@@ -105,7 +105,11 @@
     if (typeof b.rebooted_s === "number" && b.rebooted_s < REBOOT_RECENT_S) {
       out.push(h("span", { class: "badge reboot" }, "rebooted " + dur(b.rebooted_s) + " ago"));
     }
-    if (b.crashes) out.push(h("span", { class: "badge crash" }, b.crashes + " crash" + (b.crashes > 1 ? "es" : "")));
+    if (b.crashes) {
+      const c = b.last_crash;  // the last one: its error and where it was raised
+      const title = c ? String(c.error) + (c.at ? " at " + c.at : "") : null;
+      out.push(h("span", { class: "badge crash", title }, b.crashes + " crash" + (b.crashes > 1 ? "es" : "")));
+    }
     return out;
   }
 
