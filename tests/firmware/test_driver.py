@@ -197,28 +197,5 @@ class RadioLoopTest(unittest.TestCase):
         self.assertEqual(allocated(forward), allocated(bare))
 
 
-@unittest.skipUnless(IS_MPY, "the driver runs on MicroPython")
-class CrashSiteTest(unittest.TestCase):
-    def test_a_crash_line_names_where_it_was_raised(self):
-        # (the crash event of driver.serve: a field board's log has no console)
-        from crashsite import where
-
-        def inner():
-            raise MemoryError("memory allocation failed, allocating 368 bytes")
-
-        def outer():
-            inner()
-
-        try:
-            outer()
-        except MemoryError as e:
-            site, one = where(e), where(e, 1)
-        frames = site.split(" < ")
-        self.assertTrue(frames[0].endswith(":inner"), site)
-        self.assertTrue(frames[1].endswith(":outer"), site)
-        self.assertIn("test_driver", frames[0])
-        self.assertEqual(one, frames[0])
-
-
 if __name__ == "__main__":
     unittest.main()
