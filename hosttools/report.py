@@ -49,6 +49,7 @@ class RunData:
         self.delivered = {}  # flow -> [(t_s, seq)]
         self.sent_at = {}  # (flow, seq) -> t_s it was sent
         self.flow_ends = {}  # flow -> (src, dst)
+        self.crashes = []  # (t_s, board, error, where): a board's crash lines
         self.end_s = 0.0
 
 
@@ -131,6 +132,8 @@ def collect(events, summary=None, names=None):
                 d.sent_at[(e["flow"], e["seq"])] = t
         elif name == "app_deliver":
             d.delivered.setdefault(e["flow"], []).append((t, e.get("seq")))
+        elif name == "crash":
+            d.crashes.append((t, node, e.get("error"), e.get("at")))
     if d.summary.get("sim_s"):
         d.end_s = max(d.end_s, float(d.summary["sim_s"]))
     return d
@@ -369,6 +372,20 @@ def summary_rows(s):
     return out
 
 
+def _crash_table(d):
+    """Every crash a board logged: when, which board, the error and where it was raised (the
+    crash line's ``at``: its innermost frames), so a report says what to look at."""
+    rows = [
+        "<tr><td>%.1f</td><td>%s</td><td>%s</td><td>%s</td></tr>"
+        % (t, html.escape(str(board)), html.escape(str(error)), html.escape(str(at or "")))
+        for t, board, error, at in d.crashes
+    ]
+    return (
+        "<table><tr><th>time (s)</th><th>board</th><th>error</th><th>where</th></tr>%s</table>"
+        % "".join(rows)
+    )
+
+
 def render(d, title="roam field test"):
     rows = [
         "<tr><th>%s</th><td>%s</td></tr>" % (html.escape(label), html.escape(str(v)))
@@ -400,6 +417,9 @@ def render(d, title="roam field test"):
         parts.append("<h2>Delivery and interruption</h2>")
         parts.append(_delivery_plot(d))
         parts.append(_gap_plot(d))
+    if d.crashes:
+        parts.append("<h2>Crashes</h2>")
+        parts.append(_crash_table(d))
     if d.load:
         parts.append("<h2>Agents</h2>")
         if len(d.load) > MAX_AGENTS:

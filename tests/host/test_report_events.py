@@ -96,3 +96,22 @@ def test_a_lab_report_names_boards_as_the_fleet_does(tmp_path):
     assert "<th>length of the run (s)</th><td>3</td>" in table
     for gone in ("forged", "control", "wall", "convergence", "sim_s"):
         assert gone not in table, gone
+
+
+def test_a_boards_crashes_are_listed_with_where_they_were_raised():
+    at = "mobility.advert:__init__ < mobility.cell:_advertise"
+    events = [
+        {"t": 1000, "event": "start", "node": "a2", "role": "agent"},
+        {"t": 7300, "event": "crash", "node": "a2", "error": "MemoryError('<x>')", "at": at},
+        {"t": 9000, "event": "crash", "node": "a3", "error": "OSError(5,)", "at": None},
+    ]
+    d = report.collect(events)
+    assert d.crashes == [(7.3, "a2", "MemoryError('<x>')", at), (9.0, "a3", "OSError(5,)", None)]
+    page = report.render(d)
+    assert "<h2>Crashes</h2>" in page
+    assert (
+        "<td>7.3</td><td>a2</td><td>MemoryError(&#x27;&lt;x&gt;&#x27;)</td><td>%s</td>"
+        % (at.replace("<", "&lt;"))
+        in page
+    )
+    assert "<h2>Crashes</h2>" not in report.render(report.collect(events[:1]))
