@@ -324,7 +324,7 @@ def serve(job, log):
             import crashsite  # (only now: a running board's heap does not hold its code)
 
             at = crashsite.where(e)
-        except MemoryError:
+        except MemoryError:  # no heap even for that: the line says what, not where
             at = None
         log.event("crash", {"error": repr(e), "at": at})
         log.close()

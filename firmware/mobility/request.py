@@ -15,7 +15,7 @@ _MASK32 = 0xFFFFFFFF
 
 def make_ident(nonce, counter):
     """The 64-bit Identification: receiver's nonce || sender's counter."""
-    return ((nonce & 0xFFFFFFFF) << 32) | (counter & 0xFFFFFFFF)
+    return ((nonce & _MASK32) << 32) | (counter & _MASK32)
 
 
 def encode_request(req, key):
@@ -44,7 +44,7 @@ class IdentCounter:
     def next(self, nonce):
         """The Identification of the next request to a receiver whose nonce is ``nonce``."""
         self.counter = (self.counter + 1) & _MASK32
-        return ((nonce & _MASK32) << 32) | self.counter
+        return make_ident(nonce, self.counter)
 
     def adopt(self, reply_ident):
         """After a 133 reply: continue above the receiver's last accepted counter (when it is

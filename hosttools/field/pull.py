@@ -95,11 +95,12 @@ class WifiPull:
     """REWIND sent to backbone boards, their stored logs taken in as they stream."""
 
     def __init__(self, collector: Collector, transport: Any, keys: Keys) -> None:
-        from hosttools.firmware import fieldlog_reader, log_key
+        from hosttools.firmware import fieldlog_reader, fieldlog_wire, log_key
 
         self.collector = collector
         self.transport = transport
         self.reader = fieldlog_reader()
+        self.log_type = fieldlog_wire().LOG
         self.keys = keys
         self.log_key = log_key
         self.counter = int(time.time() * 10) & 0x3FFFFFFF  # above any earlier pull's
@@ -164,7 +165,7 @@ class WifiPull:
                 last[name] = time.monotonic()
                 progress(name, "receiving")
                 self.collector.on_datagram(data, src, pulled=True)
-                if data[0] == 1:  # LOG (fieldlog/wire.py): its boot is the sender's
+                if data[0] == self.log_type:  # a LOG frame's boot is its sender's
                     self._restarted(name, (data[4] << 8) | data[5], gave_up, progress)
 
     def _restarted(
