@@ -30,7 +30,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench import role_memory32 as rm  # noqa: E402
-from bench.common import BenchError, run_json, write_result  # noqa: E402
+from bench.common import run_json, write_result  # noqa: E402
+from hosttools.mpystrings import names, strings  # noqa: E402
 
 FIRMWARE = REPO / "firmware"
 
@@ -77,74 +78,6 @@ def in_order(modules: list[str]) -> list[str]:
     for m in sorted(want):
         visit(m, ())
     return done
-
-
-def _vuint(b: bytes, i: int) -> tuple[int, int]:
-    v = 0
-    while True:
-        x = b[i]
-        i += 1
-        v = (v << 7) | (x & 0x7F)
-        if not x & 0x80:
-            return v, i
-
-
-def _qstrs(mpy: bytes) -> tuple[list[str], int, int]:
-    """A .mpy file's qstr table less the static qstrs (the firmware's own, never in the heap),
-    the count of its objects, and where they begin. Format: py/persistentcode.c (a 4-byte
-    header, the counts of qstrs and objects, then each qstr as a length with the static flag in
-    bit 0, then the objects)."""
-    if mpy[:1] != b"M":
-        raise BenchError("not a .mpy file")
-    n, i = _vuint(mpy, 4)
-    n_obj, i = _vuint(mpy, i)
-    out = []
-    for _ in range(n):
-        ln, i = _vuint(mpy, i)
-        if ln & 1:
-            continue  # a static qstr: its index
-        ln >>= 1
-        out.append(mpy[i : i + ln].decode())
-        i += ln + 1
-    return out, n_obj, i
-
-
-def names(mpy: bytes) -> list[str]:
-    """The names a .mpy file interns when it loads: its qstr table less the static qstrs."""
-    return _qstrs(mpy)[0]
-
-
-# the object table's types (py/persistentcode.h MP_PERSISTENT_OBJ_*): these carry a length and
-# bytes (str and bytes a terminating 0 too), a tuple a count and its objects, the rest nothing
-_OBJ_STR, _OBJ_BYTES, _OBJ_INT, _OBJ_FLOAT, _OBJ_COMPLEX, _OBJ_TUPLE = 5, 6, 7, 8, 9, 10
-
-
-def strings(mpy: bytes) -> list[str]:
-    """The str constants a .mpy file loads as objects of their own: its object table's strings.
-    mpy-cross makes a string literal a name (a qstr, shared, in the names table) when it has at
-    most 10 characters or is a name already; any other is a str object in the heap of a board
-    that loads the .mpy (16 bytes and its characters rounded up to 16 at 32 bits: ~50 bytes for
-    a short sentence)."""
-    _, n_obj, i = _qstrs(mpy)
-    out: list[str] = []
-
-    def obj(i: int) -> int:
-        kind = mpy[i]
-        i += 1
-        if kind == _OBJ_TUPLE:
-            n, i = _vuint(mpy, i)
-            for _ in range(n):
-                i = obj(i)
-        elif _OBJ_STR <= kind <= _OBJ_COMPLEX:
-            ln, i = _vuint(mpy, i)
-            if kind == _OBJ_STR:
-                out.append(mpy[i : i + ln].decode())
-            i += ln + (1 if kind in (_OBJ_STR, _OBJ_BYTES) else 0)
-        return i
-
-    for _ in range(n_obj):
-        i = obj(i)
-    return out
 
 
 def string_bytes(s: str) -> int:

@@ -46,7 +46,14 @@ if FW.endswith(".romfs"):
         IMAGE = f.read()
     vfs.mount(vfs.VfsRom(memoryview(IMAGE)), "/rom")  # type: ignore[attr-defined]
     FW = "/rom"
-sys.path.insert(0, FW)
+    sys.path.insert(0, FW)  # (as slots.py puts a board's image first)
+else:
+    # a board runs from its filesystem's root with "" first on sys.path: a module's file name,
+    # a name of the heap, is "mobility/agent.mpy", not this directory's path
+    import os as _os
+
+    _os.chdir(FW)
+    sys.path.insert(0, "")
 sys.path.insert(0, argv[3])  # the stand-in socket
 sys.path.insert(0, argv[4])  # the stand-ins for network, espnow, aioespnow, machine
 # os, io, time and collections are in C on a board; this port's are Python modules (its asyncio
@@ -365,8 +372,11 @@ BASE = 0
 gc.collect()
 BASE = gc.mem_alloc()
 # --run--
-import asyncio  # noqa: E402, F401 - frozen on a board: its objects are heap, its code is not
+import asyncio  # noqa: E402 - frozen on a board: its objects are heap, its code is not
 
+# the parts driver.py loads at its import (a board's asyncio loads each on first use; this
+# port's, its own, loads them all at once: bench/role_memory32.py replaces its share)
+asyncio.Event, asyncio.gather  # noqa: B018
 # --run--
 ASYNCIO = least()
 # --run--
@@ -400,14 +410,13 @@ S["t"] = run(S["role"], NOW, 120)
 # --run--
 LIVE = least()
 # --run--
-os.chdir(WORK)
 from fieldlog import setup  # noqa: E402
 
 CFG = {"role": ROLE, "node_id": 9, "address": OWN, "collector": "10.77.0.2:4345"}
 CFG["keys"] = {"256": "11" * 16, "768": "33" * 16, "769": "5a" * 16}  # log key, log secret
 LOG = logsink.LogSink(node_id=9, boot=1)
 LOG.out = _Null()
-LOG.store = setup.open_store("logs", 192, 6)[0]
+LOG.store = setup.open_store(WORK + "/logs", 192, 6)[0]  # (the working directory: FW)
 S["net"] = setup.backbone(CFG, LOG, _Radio(), S["t"]) if BACKBONE else None
 S["field"] = setup.stream(CFG, LOG, _Radio(), S["role"], S["net"], S["t"])
 S["task"] = S["field"].run(lambda: 0)  # the coroutine the driver's loop holds

@@ -38,6 +38,7 @@ import click
 from hosttools import constfold, romfs
 from hosttools.boardio import board_exec, open_board, soft_reset
 from hosttools.errors import RoamError
+from hosttools.mpystrings import dropped_modules, share_strings
 from hosttools.ota.plan import BOOTSTRAP, root_set_hash
 from hosttools.paths import shipped
 from hosttools.targets import (
@@ -94,8 +95,9 @@ def board_mpy(t: Any, port: str) -> tuple[int, int] | None:
     return v & 0xFF, (v >> 8) & 3
 
 
-def compile_mpy(path: Path, rel: str, lines: bool = False) -> bytes:
-    """``path`` as .mpy (``rel``: its name in tracebacks). ``lines``: with the line numbers of
+def compile_mpy(path: Path, rel: str, lines: bool = False, share: bool = True) -> bytes:
+    """``path`` as .mpy (``rel``: its name in tracebacks), its string constants loaded as
+    shared names unless not ``share`` (hosttools/mpystrings.py). ``lines``: with the line numbers of
     its source (tests, whose failures should point at a line, under their file's name); the
     firmware goes without them (-O3, mpy-cross's only way to leave them out: it also drops
     asserts, which the firmware does not use), and under its module's name, which a board
@@ -117,15 +119,16 @@ def compile_mpy(path: Path, rel: str, lines: bool = False) -> bytes:
         if done.returncode != 0:
             msg = (done.stderr or done.stdout).strip().splitlines()
             raise RoamError("mpy-cross cannot compile %s: %s" % (rel, msg[-1] if msg else "?"))
-        return out.read_bytes()
+        data = out.read_bytes()
+        return share_strings(data) if share else data
 
 
-def compile_text(text: str, rel: str, lines: bool = False) -> bytes:
+def compile_text(text: str, rel: str, lines: bool = False, share: bool = True) -> bytes:
     """The source ``text`` of the file ``rel`` as .mpy (compile_mpy)."""
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / Path(rel).name
         path.write_bytes(text.encode("utf-8"))
-        return compile_mpy(path, rel, lines)
+        return compile_mpy(path, rel, lines, share)
 
 
 def sources(src: Path = FIRMWARE_DIR) -> dict[str, str]:
@@ -139,12 +142,14 @@ def plan(src: Path, use_mpy: bool, texts: dict[str, str] | None = None) -> list[
     heap holds them) or as its source, as it is. ``texts``: the sources (sources(src)), when
     the caller changed some (benchmarks)."""
     texts = sources(src) if texts is None else texts
+    dropped: set[str] = set()
     if use_mpy:
         texts = constfold.fold(texts)
+        dropped = dropped_modules(texts)  # (their strings go with them: not made names)
     items = []
     for rel, text in texts.items():
         if use_mpy and rel not in KEEP_SOURCE:
-            data = compile_text(text, rel)
+            data = compile_text(text, rel, share=constfold.module_name(rel) not in dropped)
             rel = rel[:-3] + ".mpy"
         else:
             data = text.encode("utf-8")

@@ -139,11 +139,12 @@ class Keys:
         if not isinstance(spi, int) or not 0 <= spi <= 0xFFFFFFFF:
             raise ValueError("spi", spi)  # a 32-bit unsigned int
         p = pads(key)  # validates the key
-        # The padded blocks (two of 64 bytes, some 220 bytes of a board's heap with their
+        # The padded blocks (two of 64 bytes, some 210 bytes of a board's heap with their
         # objects) are kept for the keys every frame uses; a home key is used once per
         # registration of its node, so a home agent with 50 nodes pads them when it needs them
-        # (11 KB less at 32 bits; bench/role_memory32.py)
-        if not is_home_spi(spi):
+        # (11 KB less at 32 bits; bench/role_memory32.py), and so is an agent's binding secret
+        # (its K_X of the node: some 0.6 ms of a board's time a registration)
+        if not is_home_spi(spi) and spi != SPI_NODE_SECRET:
             self._pads[spi] = p
         self._keys[spi] = bytes(key)
 

@@ -87,7 +87,8 @@ class Visitors:
             a.reject("registration", "rate", home, src_mac)  # a replayed burst: no work
             return
         # K_X = HMAC(binding secret, "B" || home)[:16] (auth.node_key): one HMAC under the
-        # secret's prepared blocks, its padded blocks once per request, nothing kept per node
+        # secret's padded blocks, those and K_X's made once per request (auth.Keys keeps none
+        # of them: registrations are rare, a board's heap is not), nothing kept per node
         key = a.keys.tag(auth.SPI_NODE_SECRET, b"B", home)
         if key is not None:
             key = auth.pads(key)

@@ -9,10 +9,11 @@ before an unconfirmed jump, when the origin was last heard). Plain lists indexed
 nothing is allocated per publication.
 
 ``BindingTable`` is one bytearray allocated at start-up, an open-addressing hash table of
-8-byte slots: the home address and a 28-bit value. No object per binding and no allocation or
-resizing afterwards, so 500 bindings take 5.2 KiB whatever the heap's fragmentation.
+7-byte slots: the home address and a 24-bit value. No object per binding and no allocation or
+resizing afterwards, so 500 bindings take 4.7 KiB whatever the heap's fragmentation.
 ``Published`` is that table holding published bindings: the value packs the expiry in units
-of 1024 ms (20 bits, wrapping with the ticks period) and the origin's member index (8 bits).
+of 1024 ms (15 bits, wrapping every 9.3 hours: a published lifetime is held for 4 hours at
+most, and every snapshot renews it) and the origin's member index (8 bits).
 """
 
 from mobility import auth, ipv4, ticks
@@ -190,13 +191,15 @@ class Origins:
         del self._run[oi]
 
 
-# packed published binding: | used (1) | expiry units (20) | member index (8) |
+# packed published binding: | used (1) | expiry units (15) | member index (8) |
 _UNIT_SHIFT = const(10)  # 1024 ms
-_UNITS_MASK = const(0xFFFFF)
-_UNITS_HALF = const(0x80000)
+_UNITS_MASK = const(0x7FFF)  # (a divisor of the ticks period: the units wrap with the ticks)
+_UNITS_HALF = const(0x4000)
+_UNITS_HELD = const(14063)  # 4 hours: what is held of a longer lifetime (well within a half)
 _ORIGIN_MASK = const(0xFF)
 _EXP_SHIFT = const(8)
-_USED = const(0x10000000)
+_USED = const(0x800000)
+_SLOT = const(7)  # bytes: the address (4) and the value (3), big-endian
 
 
 def _units_diff(a, b):
@@ -213,19 +216,19 @@ def _slot_hash(buf, off, size):
 
 
 def table_bytes(capacity):
-    """The bytes of a BindingTable of ``capacity`` bindings: 8 per slot, and more than 4/3 as
+    """The bytes of a BindingTable of ``capacity`` bindings: 7 per slot, and more than 4/3 as
     many slots (at most 3/4 full, one slot always empty)."""
-    return 8 * (capacity + (capacity + 2) // 3 + 1)
+    return _SLOT * (capacity + (capacity + 2) // 3 + 1)
 
 
 class BindingTable:
-    """Home address -> packed value (28 bits), in one preallocated bytearray.
+    """Home address -> packed value (24 bits), in one preallocated bytearray.
 
-    Open addressing with linear probing over 8-byte slots (address 4, value 4; value 0 =
+    Open addressing with linear probing over 7-byte slots (address 4, value 3; value 0 =
     empty), at most 3/4 full; deletion shifts the following entries back (no tombstones), so
     lookups stay short however many bindings come and go. As many slots as that takes and no
-    more (not the next power of two: for the default 512 bindings 684 slots, 5.3 KiB rather than
-    8; it is the largest block a region member allocates).
+    more (not the next power of two: for the default 512 bindings 684 slots, 4.7 KiB rather than
+    7; it is the largest block a region member allocates).
     """
 
     def __init__(self, capacity, buf=None):
@@ -236,7 +239,7 @@ class BindingTable:
         if buf is None or len(buf) != n:
             buf = bytearray(n)
         self.buf = buf
-        self.size = n // 8
+        self.size = n // _SLOT
         self.n = 0
 
     def __len__(self):
@@ -244,16 +247,15 @@ class BindingTable:
 
     def value_at(self, i):
         b = self.buf
-        p = i * 8 + 4
-        return (b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]
+        p = i * _SLOT + 4
+        return (b[p] << 16) | (b[p + 1] << 8) | b[p + 2]
 
     def _set_value(self, i, v):
         b = self.buf
-        p = i * 8 + 4
-        b[p] = v >> 24
-        b[p + 1] = (v >> 16) & 0xFF
-        b[p + 2] = (v >> 8) & 0xFF
-        b[p + 3] = v & 0xFF
+        p = i * _SLOT + 4
+        b[p] = v >> 16
+        b[p + 1] = (v >> 8) & 0xFF
+        b[p + 2] = v & 0xFF
 
     def find(self, a, off=0):
         """The slot holding the address at a[off:off+4], or -1 - (the empty slot where it would
@@ -262,8 +264,8 @@ class BindingTable:
         i = _slot_hash(a, off, size)
         b = self.buf
         while True:
-            p = i * 8
-            if not (b[p + 4] | b[p + 5] | b[p + 6] | b[p + 7]):
+            p = i * _SLOT
+            if not b[p + 4]:  # empty (a used value has _USED in its top byte)
                 return -1 - i
             if (
                 b[p] == a[off]
@@ -282,20 +284,20 @@ class BindingTable:
         return self.value_at(i) if i >= 0 else 0
 
     def put(self, a, value):
-        """Store ``value`` (1..2**28-1) for address ``a``; False when the table is full."""
+        """Store ``value`` (0..2**23-1) for address ``a``; False when the table is full."""
         i = self.find(a, 0)
         if i < 0:
             if self.n >= self.capacity:
                 return False
             i = -1 - i
-            p = i * 8
+            p = i * _SLOT
             self.buf[p : p + 4] = a
             self.n += 1
         self._set_value(i, value | _USED)
         return True
 
     def address(self, i):
-        p = i * 8
+        p = i * _SLOT
         return bytes(self.buf[p : p + 4])
 
     def remove(self, i):
@@ -308,8 +310,8 @@ class BindingTable:
             j += 1
             if j == size:
                 j = 0
-            q = j * 8
-            if not (b[q + 4] | b[q + 5] | b[q + 6] | b[q + 7]):
+            q = j * _SLOT
+            if not b[q + 4]:
                 break
             h = _slot_hash(b, q, size)
             # the entry at j stays unless its home slot lies cyclically outside (i, j]
@@ -319,11 +321,12 @@ class BindingTable:
                 stays = h > i or h <= j
             if stays:
                 continue
-            p = i * 8
-            b[p : p + 8] = b[q : q + 8]
+            p = i * _SLOT
+            for x in range(_SLOT):
+                b[p + x] = b[q + x]
             i = j
-        p = i * 8
-        for x in range(8):
+        p = i * _SLOT
+        for x in range(_SLOT):
             b[p + x] = 0
 
 
@@ -333,8 +336,12 @@ class Published(BindingTable):
     def bind(self, now, home, ms, oi, spare):
         """``home`` is bound at member ``oi`` until ``ms`` from now plus ``spare`` units (1024
         ms each: margin for the rounding down); replaces any binding of another origin (the
-        node moved). False when the table is full."""
-        exp = ((now >> _UNIT_SHIFT) + (ms >> _UNIT_SHIFT) + spare) & _UNITS_MASK
+        node moved). False when the table is full. A lifetime beyond _UNITS_HELD (4 hours) is
+        held that long: the units wrap every 9.3 hours, and the origin's snapshots renew it."""
+        units = (ms >> _UNIT_SHIFT) + spare
+        if units > _UNITS_HELD:
+            units = _UNITS_HELD
+        exp = ((now >> _UNIT_SHIFT) + units) & _UNITS_MASK
         return self.put(home, (exp << _EXP_SHIFT) | oi)
 
     def origin(self, now, buf, off=0):
@@ -372,7 +379,7 @@ class Published(BindingTable):
         i = 0
         while i < self.size:
             # the low byte of a value is its origin; its top byte is non-zero when used
-            if b[i * 8 + 7] == oi and b[i * 8 + 4]:
+            if b[i * _SLOT + 6] == oi and b[i * _SLOT + 4]:
                 self.remove(i)
                 continue
             i += 1
@@ -381,9 +388,10 @@ class Published(BindingTable):
         """The set of home addresses member ``oi`` published (allocates)."""
         b = self.buf
         found = set()
-        for p in range(7, self.size * 8, 8):
-            if b[p] == oi and b[p - 3]:  # origin byte, and the slot is used
-                found.add(self.address(p >> 3))
+        for i in range(self.size):
+            p = i * _SLOT
+            if b[p + 6] == oi and b[p + 4]:  # origin byte, and the slot is used
+                found.add(self.address(i))
         return found
 
     def sweep(self, now):
@@ -394,7 +402,7 @@ class Published(BindingTable):
         dead = 0
         i = 0
         while i < size:
-            if not b[i * 8 + 4]:  # empty (a used value has _USED in its top byte)
+            if not b[i * _SLOT + 4]:  # empty (a used value has _USED in its top byte)
                 i += 1
                 continue
             v = self.value_at(i)

@@ -6,8 +6,8 @@ import unittest
 
 from backbone import Rand, line, node_config, region_config
 
-from mobility import settings
-from mobility.published import BindingTable, table_bytes
+from mobility import settings, ticks
+from mobility.published import BindingTable, Published, table_bytes
 from mobility.router import Router
 
 
@@ -19,12 +19,12 @@ class BindingTableTest(unittest.TestCase):
     def check(self, t, model):
         self.assertEqual(len(t), len(model))
         for a in model:
-            self.assertEqual(t.get(a) & 0xFFFFFFF, model[a])
+            self.assertEqual(t.get(a) & 0x7FFFFF, model[a])
         seen = {}
         for i in range(t.size):
             v = t.value_at(i)
             if v:
-                seen[t.address(i)] = v & 0xFFFFFFF
+                seen[t.address(i)] = v & 0x7FFFFF
         self.assertEqual(seen, model)
 
     def test_random_operations_match_a_dict(self):
@@ -53,13 +53,39 @@ class BindingTableTest(unittest.TestCase):
     def test_missing_address_and_capacity(self):
         t = BindingTable(500)
         self.assertEqual(t.size, 668)  # more than 4/3 of the capacity: never over 3/4 full
-        self.assertEqual(len(t.buf), 8 * 668)  # 5.2 KiB for 500 bindings, allocated once
+        self.assertEqual(len(t.buf), 7 * 668)  # 4.6 KiB for 500 bindings, allocated once
         self.assertEqual(t.get(addr(1)), 0)
         self.assertLess(t.find(addr(1)), 0)
         for n in range(500):
             self.assertTrue(t.put(addr(n), n + 1))
         self.assertFalse(t.put(addr(999), 1))
         self.assertEqual(t.get(addr(499)) & 0xFFFF, 500)
+
+
+class PublishedExpiryTest(unittest.TestCase):
+    """A published binding's expiry is held in 15 bits of 1024 ms (its slot is 7 bytes): it
+    wraps every 9.3 hours, with the ticks, so a longer lifetime is held for 4 hours."""
+
+    HOUR = 3600 * 1000
+
+    def test_a_binding_runs_out_when_its_lifetime_does(self):
+        for now in (0, 1000, ticks.PERIOD - 5000):  # (the last: across the ticks' wrap)
+            t = Published(10)
+            t.bind(now, addr(1), 600 * 1000, 3, 1)
+            self.assertEqual(t.origin(ticks.add(now, 590 * 1000), addr(1)), 3)
+            self.assertEqual(t.origin(ticks.add(now, 603 * 1000), addr(1)), -1)
+
+    def test_a_lifetime_of_many_hours_is_held_four(self):
+        t = Published(10)
+        now = ticks.PERIOD - 3 * self.HOUR  # the units and the ticks wrap in between
+        t.bind(now, addr(1), 18 * self.HOUR, 5, 1)
+        self.assertEqual(t.origin(ticks.add(now, 3 * self.HOUR), addr(1)), 5)
+        self.assertEqual(t.origin(ticks.add(now, 4 * self.HOUR - 60000), addr(1)), 5)
+        self.assertEqual(t.origin(ticks.add(now, 4 * self.HOUR + 60000), addr(1)), -1)
+        # (an expiry read more than 4.7 hours late would wrap: the region's sweep, every 5 s,
+        # removes what ran out long before)
+        self.assertEqual(t.sweep(ticks.add(now, 4 * self.HOUR + 60000)), 1)
+        self.assertEqual(len(t), 0)
 
 
 class ReservedTableTest(unittest.TestCase):

@@ -5,6 +5,7 @@ the bench)."""
 from pathlib import Path
 
 from bench import module_memory32 as mm
+from hosttools import mpystrings
 from hosttools.deploy import compile_mpy
 
 
@@ -17,7 +18,7 @@ def test_a_mpy_names_what_it_interns_and_not_the_static_qstrs(tmp_path: Path):
         "    def append(self, x):\n"  # append, self, x: static or local
         "        return len(x) + self.wingspan_mm.count('q')\n"
     )
-    got = mm.names(compile_mpy(src, "m.py"))
+    got = mpystrings.names(compile_mpy(src, "m.py"))
     # the source's name is the module's ("m", which importing it interns anyway), not the file's
     assert {"Zebrafinch", "wingspan_mm", "m"} <= set(got) and "m.py" not in got
     assert not {"append", "__init__", "len", "count"} & set(got)  # in the firmware's table
@@ -33,7 +34,7 @@ def test_a_mpy_names_the_strings_it_loads_as_objects(tmp_path: Path):
         "        raise ValueError('a sentence a board keeps in its heap', x)\n"
         "    return ('short', 'also a longer one', 3, b'bytes')\n"
     )
-    got = mm.strings(compile_mpy(src, "m.py"))
+    got = mpystrings.strings(compile_mpy(src, "m.py"))
     assert "a sentence a board keeps in its heap" in got
     assert "also a longer one" in got
     # in a tuple even a short one is stored as a string (the loader makes it a name only when
