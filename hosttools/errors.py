@@ -16,8 +16,11 @@ Exit status, click's convention everywhere:
 
 from __future__ import annotations
 
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 import click
@@ -49,6 +52,32 @@ def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
     sys.exit(code)
 
 
+@contextmanager
+def ctrl_c_held() -> Iterator[None]:
+    """Ctrl-C held for the block and delivered once it is done, for what must not be cut in
+    the middle: a fork, whose at-fork callbacks (logging's, threading's) would report a
+    KeyboardInterrupt as ignored and go on; numba compiling or loading a kernel, whose
+    compiler, cut in the middle, left llvmlite's objects half handed over (`roam sim run`
+    interrupted on a cold cache ended "roam: error: aborted", then glibc's "free(): double
+    free" and SIGABRT at exit). Nothing is held outside the main thread (only it runs
+    handlers) or where Ctrl-C is ignored or has a handler not set from Python."""
+    current = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or current in (
+        None,
+        signal.SIG_IGN,
+    ):
+        yield
+        return
+    held = []
+    signal.signal(signal.SIGINT, lambda *_: held.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, current)
+    if held:
+        signal.raise_signal(signal.SIGINT)
+
+
 class _Interrupt:
     """Ctrl-C, remembered: a KeyboardInterrupt that lands inside a library's callback (numba
     compiling the radio kernels on a first run) is swallowed there and surfaces as that
@@ -63,8 +92,6 @@ class _Interrupt:
 
     def install(self) -> None:
         import _thread
-        import signal
-        import threading
 
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             signal.signal(signal.SIGINT, self._on_sigint)

@@ -219,3 +219,27 @@ def receptions(
         out_rssi[n] = int(level)
         n += 1
     return n, lost, collided, u
+
+
+def _first_call_with_ctrl_c_held(name):
+    """The kernel ``name`` as a module attribute that, on its first call, compiles it (or loads
+    it from numba's cache) with Ctrl-C held (hosttools/errors.py ``ctrl_c_held``: numba's
+    compiler cut in the middle corrupts llvmlite's heap), then puts the kernel itself in its
+    place: every later call goes straight to it. Only the kernels called from Python: the
+    ones they call are compiled with them."""
+    from hosttools.errors import ctrl_c_held
+
+    kernel = globals()[name]
+
+    def first_call(*args):
+        with ctrl_c_held():
+            out = kernel(*args)
+        globals()[name] = kernel
+        return out
+
+    globals()[name] = first_call
+
+
+for _name in ("positions", "rx_means", "carrier_sense", "receptions"):
+    _first_call_with_ctrl_c_held(_name)
+del _name

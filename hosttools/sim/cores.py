@@ -26,9 +26,9 @@ import pickle
 import platform
 import resource
 import signal
-import threading
 from operator import itemgetter
 
+from hosttools.errors import ctrl_c_held
 from hosttools.sim import ring
 from mobility.actions import DELIVER, LOG, SEND
 from mobility.ticks import MASK as TICKS_MASK
@@ -309,21 +309,8 @@ def _start_holding_ctrl_c(proc):
     where Python reports it as ignored and goes on: the run went on as if never interrupted,
     or the worker printed a traceback. Held, it is delivered again once the fork is done, in
     this process only; the worker ignores Ctrl-C from its first line (_child)."""
-    if threading.current_thread() is not threading.main_thread() or (
-        signal.getsignal(signal.SIGINT) is None
-    ):
-        # (only the main thread may set a handler, and only it runs them; None: a handler not
-        # set from Python, which could not be put back)
+    with ctrl_c_held():
         proc.start()
-        return
-    held = []
-    previous = signal.signal(signal.SIGINT, lambda *_: held.append(True))
-    try:
-        proc.start()
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if held:
-        signal.raise_signal(signal.SIGINT)
 
 
 def make_link():

@@ -162,3 +162,35 @@ def test_receptions_kernel_equals_the_radio_model():
     # an addressee on another channel (-1): only the sniffers are candidates
     idx4, _, _, _, u4 = _receptions(r, slots, 0, on, ch, -1, seen, True, t_us, payload, keep)
     assert u4 == 1 and idx4 == [sniffer]
+
+
+def test_ctrl_c_during_a_kernels_first_compile_waits_for_it(tmp_path):
+    """numba's compiler cut by Ctrl-C left llvmlite's objects half handed over: `roam sim run`
+    interrupted on a cold cache said "roam: error: aborted", then died of a double free at
+    exit. A kernel's first call (its compile, or its load from the cache) holds Ctrl-C: one
+    that arrives meanwhile is delivered when the kernel is compiled (and cached)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import os, signal, threading\n"
+        "import numpy as np\n"
+        "from hosttools import radio_kernels as k\n"
+        "a = np.zeros(4)\n"
+        "threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()\n"
+        "try:\n"
+        "    k.positions(1.0, a, a, a, a, a, a.copy(), a.copy())\n"
+        "    print('returned')\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted')\n"
+    )
+    cache = tmp_path / "numba"  # cold: the first call compiles, for seconds
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.stdout.strip() == "interrupted", done.stdout + done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    # delivered once the compile was done: the kernel went into the cache whole
+    assert any(p.name.startswith("radio_kernels.positions") for p in cache.rglob("*.nbi"))
