@@ -146,8 +146,12 @@ def budgets() -> dict[str, int]:
     return out
 
 
-def board_asyncio32(roles: dict[str, dict[str, Any]]) -> tuple[int, float]:
-    """The heap of a board's asyncio at 32 bits, and the ratio it is scaled by.
+Readings = tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]
+
+
+def board_asyncio32(read: dict[str, Readings]) -> tuple[int, float]:
+    """The heap of a board's asyncio at 32 bits, and the ratio it is scaled by; ``read``: per
+    role its readings (32 and 64 bits from the filesystem, 32 and 64 bits from a ROMFS).
 
     The 32-bit MicroPython here (the WebAssembly port's PyScript variant) has an asyncio of its
     own, driven by JavaScript's event loop: some 4.7 KB of objects at 32 bits, all its parts
@@ -158,10 +162,10 @@ def board_asyncio32(roles: dict[str, dict[str, Any]]) -> tuple[int, float]:
     a frozen module's code is. Module objects are pointers, 4 bytes at 32 bits and 8 at 64:
     their ratio would be near 2; the firmware's, with its names' characters that do not
     grow, is lower, so the figure errs on the large side."""
-    fw64 = sum(r["code_romfs64"] - r["asyncio_romfs64"] for r in roles.values())
-    fw32 = sum(r["code_romfs32"] - r["asyncio_romfs32"] for r in roles.values())
+    fw64 = sum(rom64["code_bytes"] - rom64["asyncio_bytes"] for _, _, _, rom64 in read.values())
+    fw32 = sum(rom["code_bytes"] - rom["asyncio_bytes"] for _, _, rom, _ in read.values())
     ratio = fw64 / fw32
-    at64 = sorted(r["asyncio64"] for r in roles.values())[len(roles) // 2]
+    at64 = sorted(r64["asyncio_bytes"] for _, r64, _, _ in read.values())[len(read) // 2]
     return round(at64 / ratio), round(ratio, 3)
 
 
@@ -173,7 +177,6 @@ def on_board(reading: dict[str, Any], asyncio32: int) -> dict[str, Any]:
     for k in ("code_bytes", "live_bytes", "board_bytes"):
         out[k] += fix
     out["spread"] = [x + fix for x in reading["spread"]]
-    out["port_asyncio_bytes"] = reading["asyncio_bytes"]
     out["asyncio_bytes"] = asyncio32
     return out
 
@@ -183,22 +186,11 @@ def measure() -> dict[str, Any]:
         fw = Path(tmp) / "fw"
         build(fw)
         image = romfs_image(fw, Path(tmp) / "fw.romfs")
-        read = {}
+        read: dict[str, Readings] = {}
         for role in ROLES:
             read[role] = (on32(fw, role), on64(fw, role), on32(image, role), on64(image, role))
     # the 32-bit readings with a board's asyncio in place of the port's (board_asyncio32)
-    asyncio32, inplace_ratio = board_asyncio32(
-        {
-            role: {
-                "asyncio64": r64["asyncio_bytes"],
-                "code_romfs32": rom["code_bytes"],
-                "asyncio_romfs32": rom["asyncio_bytes"],
-                "code_romfs64": rom64["code_bytes"],
-                "asyncio_romfs64": rom64["asyncio_bytes"],
-            }
-            for role, (r32, r64, rom, rom64) in read.items()
-        }
-    )
+    asyncio32, inplace_ratio = board_asyncio32(read)
     roles = {}
     for role, (port32, r64, port_rom, rom64) in read.items():
         r32, rom = on_board(port32, asyncio32), on_board(port_rom, asyncio32)
